@@ -1,0 +1,9 @@
+/**
+ * The Backchannel relay: a magic-wormhole compatible mailbox server.
+ * @module
+ */
+export { startRelay, type Relay, type RelayOptions } from './relay.js';
+export { MailboxServer, type ServerConnection, type ConnectionHandle, type MailboxServerOptions } from './mailboxServer.js';
+export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits } from './store.js';
+export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
+export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';

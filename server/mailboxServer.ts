@@ -1,0 +1,332 @@
+/**
+ * The magic-wormhole mailbox protocol, server side, independent of the transport: a WebSocket listener
+ * (relay.ts) or the in-memory network feeds it text frames through {@link MailboxServer.connect}.
+ * Replies follow wormhole-mailbox-server 0.4.1 (server_websocket.py) frame for frame: an `ack` for every
+ * typed command, `server_tx` on every frame, the same error strings.
+ * @module
+ */
+import { ProtocolError } from '../src/errors.js';
+import { parseFrame } from '../src/wormhole/messages.js';
+import type { RelayLimits } from './limits.js';
+import { silentLogger, type Logger } from './log.js';
+import { StoreCrowdedError, StoreLimitError, StoreReclaimedError, type MailboxStore, type StoredMessage } from './store.js';
+
+/** What the server needs of one client connection. */
+export interface ServerConnection {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** What the transport calls on the server for one connection. */
+export interface ConnectionHandle {
+  receive(frame: string | Uint8Array): void;
+  /** The transport closed; stop listening. */
+  closed(): void;
+}
+
+export interface MailboxServerOptions {
+  store: MailboxStore;
+  limits: RelayLimits;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  now: () => number;
+  log?: Logger;
+  /** The `welcome` object sent on connect, e.g. `{ motd }`; `{ error }` turns clients away. */
+  welcome?: Record<string, unknown>;
+}
+
+/** A client error: sent back as `{"type":"error","error":explain,"orig":frame}`. */
+class Refusal extends Error {}
+
+const ID_LIMIT = 64;
+const MOOD_LIMIT = 32;
+
+interface ConnState {
+  conn: ServerConnection;
+  appid?: string;
+  side?: string;
+  didAllocate: boolean;
+  didClaim: boolean;
+  nameplate?: string;
+  didRelease: boolean;
+  mailbox?: string;
+  listening: boolean;
+  didClose: boolean;
+  queue: Promise<void>;
+  queued: number;
+  gone: boolean;
+}
+
+export class MailboxServer {
+  readonly #store: MailboxStore;
+  readonly #limits: RelayLimits;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #welcome: Record<string, unknown>;
+  /** appid\0mailbox → connections listening to it. */
+  readonly #listeners = new Map<string, Set<ConnState>>();
+  readonly #connections = new Set<ConnState>();
+
+  constructor(options: MailboxServerOptions) {
+    this.#store = options.store;
+    this.#limits = options.limits;
+    this.#now = options.now;
+    this.#log = options.log ?? silentLogger;
+    this.#welcome = options.welcome ?? {};
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  connect(conn: ServerConnection): ConnectionHandle {
+    const state: ConnState = {
+      conn,
+      didAllocate: false,
+      didClaim: false,
+      didRelease: false,
+      listening: false,
+      didClose: false,
+      queue: Promise.resolve(),
+      queued: 0,
+      gone: false,
+    };
+    this.#connections.add(state);
+    this.#send(state, 'welcome', { welcome: this.#welcome });
+    return {
+      receive: (frame) => this.#enqueue(state, frame),
+      closed: () => this.#disconnect(state),
+    };
+  }
+
+  /** Close every connection (1001 "going away") and forget listeners. */
+  shutdown(): void {
+    for (const state of [...this.#connections]) {
+      state.conn.close(1001, 'server shutting down');
+      this.#disconnect(state);
+    }
+  }
+
+  /** Expire mailboxes and nameplates nobody has used for `limits.mailboxTtlMs`. */
+  async prune(): Promise<number> {
+    const now = this.#now();
+    const inUse = new Map<string, string[]>();
+    for (const key of this.#listeners.keys()) {
+      const [appid, mailbox] = key.split('\0') as [string, string];
+      inUse.set(appid, [...(inUse.get(appid) ?? []), mailbox]);
+    }
+    for (const [appid, mailboxes] of inUse) await this.#store.touchMailboxes(appid, mailboxes, now);
+    const removed = await this.#store.prune(now - this.#limits.mailboxTtlMs);
+    if (removed.length > 0) this.#log('info', 'pruned', { mailboxes: removed.length });
+    return removed.length;
+  }
+
+  #disconnect(state: ConnState): void {
+    if (state.gone) return;
+    state.gone = true;
+    this.#connections.delete(state);
+    this.#stopListening(state);
+  }
+
+  #enqueue(state: ConnState, frame: string | Uint8Array): void {
+    if (state.gone) return;
+    if (state.queued >= this.#limits.maxQueuedFrames) {
+      this.#log('warn', 'queue-overflow', { queued: state.queued });
+      state.conn.close(1008, 'too many frames in flight');
+      this.#disconnect(state);
+      return;
+    }
+    const rx = this.#now() / 1000;
+    state.queued++;
+    state.queue = state.queue
+      .then(() => (state.gone ? undefined : this.#handle(state, frame, rx)))
+      .catch((err: unknown) => {
+        this.#log('error', 'handler-failed', { error: String(err) });
+        this.#send(state, 'error', { error: 'internal error' });
+      })
+      .finally(() => {
+        state.queued--;
+      });
+  }
+
+  #send(state: ConnState, type: string, fields: Record<string, unknown> = {}): void {
+    if (state.gone) return;
+    state.conn.send(JSON.stringify({ ...fields, type, server_tx: this.#now() / 1000 }));
+  }
+
+  async #handle(state: ConnState, frame: string | Uint8Array, serverRx: number): Promise<void> {
+    let msg: Record<string, unknown>;
+    try {
+      if (typeof frame !== 'string') throw new ProtocolError('binary frames are not part of this protocol');
+      msg = parseFrame(frame);
+    } catch (err) {
+      // The Python server would drop the connection here; a clear error serves clients better.
+      const explain = err instanceof ProtocolError && /type/.test(err.message) ? "missing 'type'" : (err as Error).message;
+      this.#send(state, 'error', { error: explain });
+      return;
+    }
+    try {
+      const id = msg.id;
+      if (id !== undefined && id !== null && (typeof id !== 'string' || id.length > ID_LIMIT)) {
+        throw new Refusal(`'id' must be a string of at most ${ID_LIMIT} characters`);
+      }
+      this.#send(state, 'ack', { id: id ?? null });
+      await this.#dispatch(state, msg, serverRx);
+    } catch (err) {
+      if (err instanceof Refusal) this.#send(state, 'error', { error: err.message, orig: msg });
+      else if (err instanceof StoreCrowdedError) this.#send(state, 'error', { error: 'crowded', orig: msg });
+      else if (err instanceof StoreReclaimedError) this.#send(state, 'error', { error: 'reclaimed', orig: msg });
+      else if (err instanceof StoreLimitError) this.#send(state, 'error', { error: err.message, orig: msg });
+      else throw err;
+    }
+  }
+
+  async #dispatch(state: ConnState, msg: Record<string, unknown>, serverRx: number): Promise<void> {
+    const type = msg.type as string;
+    if (type === 'ping') {
+      if (!('ping' in msg)) throw new Refusal("ping requires 'ping'");
+      this.#send(state, 'pong', { pong: msg.ping });
+      return;
+    }
+    if (type === 'bind') return this.#bind(state, msg);
+    if (!state.appid || !state.side) throw new Refusal('must bind first');
+    const appid = state.appid;
+    const side = state.side;
+    switch (type) {
+      case 'list': {
+        const nameplates = await this.#store.listNameplates(appid);
+        this.#send(state, 'nameplates', { nameplates: nameplates.map((id) => ({ id })) });
+        return;
+      }
+      case 'allocate': {
+        if (state.didAllocate) throw new Refusal("you already allocated one, don't be greedy");
+        const nameplate = await this.#store.allocateNameplate(appid, side, serverRx);
+        state.didAllocate = true;
+        this.#log('debug', 'allocated', { appid, nameplate });
+        this.#send(state, 'allocated', { nameplate });
+        return;
+      }
+      case 'claim': {
+        if (!('nameplate' in msg)) throw new Refusal("claim requires 'nameplate'");
+        if (state.didClaim) throw new Refusal('only one claim per connection');
+        const nameplate = requireString(msg, 'nameplate');
+        state.didClaim = true;
+        state.nameplate = nameplate;
+        const mailbox = await this.#store.claimNameplate(appid, nameplate, side, serverRx);
+        this.#send(state, 'claimed', { mailbox });
+        return;
+      }
+      case 'release': {
+        if (state.didRelease) throw new Refusal('only one release per connection');
+        let nameplate: string;
+        if ('nameplate' in msg) {
+          nameplate = requireString(msg, 'nameplate');
+          if (state.nameplate !== undefined && nameplate !== state.nameplate) {
+            throw new Refusal('release and claim must use same nameplate');
+          }
+        } else {
+          if (state.nameplate === undefined) throw new Refusal('release without nameplate must follow claim');
+          nameplate = state.nameplate;
+        }
+        state.didRelease = true;
+        await this.#store.releaseNameplate(appid, nameplate, side, serverRx);
+        this.#send(state, 'released');
+        return;
+      }
+      case 'open': {
+        if (state.mailbox !== undefined && state.listening) throw new Refusal('only one open per connection');
+        if (!('mailbox' in msg)) throw new Refusal("open requires 'mailbox'");
+        const mailbox = requireString(msg, 'mailbox');
+        state.mailbox = mailbox;
+        const stored = await this.#store.openMailbox(appid, mailbox, side, serverRx);
+        this.#listen(state, appid, mailbox);
+        for (const m of stored) this.#sendMessage(state, m);
+        return;
+      }
+      case 'add': {
+        if (!state.listening || state.mailbox === undefined) throw new Refusal('must open mailbox before adding');
+        if (!('phase' in msg)) throw new Refusal("missing 'phase'");
+        if (!('body' in msg)) throw new Refusal("missing 'body'");
+        const phase = requireString(msg, 'phase');
+        const body = requireString(msg, 'body');
+        const message: StoredMessage = {
+          side,
+          phase,
+          body,
+          server_rx: serverRx,
+          msg_id: typeof msg.id === 'string' ? msg.id : null,
+        };
+        await this.#store.addMessage(appid, state.mailbox, message);
+        for (const listener of this.#listeners.get(key(appid, state.mailbox)) ?? []) this.#sendMessage(listener, message);
+        return;
+      }
+      case 'close': {
+        if (state.didClose) throw new Refusal('only one close per connection');
+        let mailbox: string;
+        if ('mailbox' in msg) {
+          mailbox = requireString(msg, 'mailbox');
+          if (state.mailbox !== undefined && mailbox !== state.mailbox) throw new Refusal('open and close must use same mailbox');
+        } else {
+          if (state.mailbox === undefined) throw new Refusal('close without mailbox must follow open');
+          mailbox = state.mailbox;
+        }
+        const mood = msg.mood;
+        if (mood !== undefined && mood !== null && (typeof mood !== 'string' || mood.length > MOOD_LIMIT)) {
+          throw new Refusal(`'mood' must be a string of at most ${MOOD_LIMIT} characters`);
+        }
+        if (!state.listening) await this.#store.openMailbox(appid, mailbox, side, serverRx);
+        this.#stopListening(state);
+        state.didClose = true;
+        const deleted = await this.#store.closeMailbox(appid, mailbox, side, (mood as string | undefined) ?? undefined, serverRx);
+        if (deleted) this.#log('info', 'mailbox-closed', { appid, mood: mood ?? null });
+        this.#send(state, 'closed');
+        return;
+      }
+      default:
+        throw new Refusal('unknown type');
+    }
+  }
+
+  #bind(state: ConnState, msg: Record<string, unknown>): void {
+    if (state.appid || state.side) throw new Refusal('already bound');
+    if (!('appid' in msg)) throw new Refusal("bind requires 'appid'");
+    if (!('side' in msg)) throw new Refusal("bind requires 'side'");
+    const appid = requireString(msg, 'appid');
+    const side = requireString(msg, 'side');
+    if (appid.length > 256 || side.length > ID_LIMIT) throw new Refusal('appid or side too long');
+    state.appid = appid;
+    state.side = side;
+    const version = Array.isArray(msg.client_version) ? msg.client_version.slice(0, 2).map(String) : undefined;
+    this.#log('debug', 'bind', { appid, client_version: version });
+  }
+
+  #listen(state: ConnState, appid: string, mailbox: string): void {
+    const k = key(appid, mailbox);
+    let set = this.#listeners.get(k);
+    if (!set) this.#listeners.set(k, (set = new Set()));
+    set.add(state);
+    state.listening = true;
+  }
+
+  #stopListening(state: ConnState): void {
+    if (!state.listening || !state.appid || state.mailbox === undefined) return;
+    const k = key(state.appid, state.mailbox);
+    const set = this.#listeners.get(k);
+    set?.delete(state);
+    if (set && set.size === 0) this.#listeners.delete(k);
+    state.listening = false;
+  }
+
+  #sendMessage(state: ConnState, m: StoredMessage): void {
+    this.#send(state, 'message', { side: m.side, phase: m.phase, body: m.body, server_rx: m.server_rx, id: m.msg_id });
+  }
+}
+
+function key(appid: string, mailbox: string): string {
+  return `${appid}\0${mailbox}`;
+}
+
+function requireString(msg: Record<string, unknown>, field: string): string {
+  const v = msg[field];
+  if (typeof v !== 'string') throw new Refusal(`'${field}' must be a string`);
+  return v;
+}

@@ -1,0 +1,148 @@
+/**
+ * The relay process: an HTTP server with a WebSocket endpoint at `/v1` speaking the mailbox protocol.
+ * Enforces connection limits, idle timeouts and frame sizes, prunes expired mailboxes, and shuts down
+ * gracefully (stop accepting, close sockets with 1001, wait for them).
+ * @module
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
+import { silentLogger, type Logger } from './log.js';
+import { MailboxServer } from './mailboxServer.js';
+import { MemoryMailboxStore, type MailboxStore } from './store.js';
+
+export interface RelayOptions {
+  /** Port to listen on; 0 (the default) picks a free one. */
+  port?: number;
+  /** Interface to bind; default 127.0.0.1, so nothing is exposed by accident. */
+  host?: string;
+  limits?: Partial<RelayLimits>;
+  store?: MailboxStore;
+  log?: Logger;
+  welcome?: Record<string, unknown>;
+  /** Called with every text frame the server receives and sends: for audits and tests. */
+  onFrame?: (direction: 'in' | 'out', frame: string) => void;
+  now?: () => number;
+}
+
+export interface Relay {
+  /** `ws://host:port/v1` */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly server: MailboxServer;
+  /** Stop accepting, close every client with 1001, stop timers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start a relay.
+ * @example
+ * const relay = await startRelay({ port: 4000 });
+ * console.log(relay.url); // ws://127.0.0.1:4000/v1
+ */
+export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
+  const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const log = options.log ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const store: MailboxStore = options.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
+  const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
+  const onFrame = options.onFrame;
+
+  const http: Server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, connections: mailboxServer.connectionCount }));
+      return;
+    }
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('This is a magic-wormhole mailbox relay: connect with a WebSocket to /v1\n');
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+  const perAddress = new Map<string, number>();
+
+  http.on('upgrade', (req: IncomingMessage, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const refuse = (status: number, text: string) => {
+      log('warn', 'refused', { status, reason: text });
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (path !== '/v1' && path !== '/v1/') return refuse(404, 'Not Found');
+    if (mailboxServer.connectionCount >= limits.maxConnections) return refuse(503, 'Too Many Connections');
+    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) return refuse(429, 'Too Many Connections From This Address');
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address));
+  });
+
+  function attach(ws: WebSocket, address: string): void {
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    let idle: NodeJS.Timeout | undefined;
+    const resetIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => ws.close(1000, 'idle timeout'), limits.idleTimeoutMs);
+      idle.unref?.();
+    };
+    resetIdle();
+    const handle = mailboxServer.connect({
+      send: (text) => {
+        onFrame?.('out', text);
+        if (ws.readyState === ws.OPEN) ws.send(text);
+      },
+      close: (code, reason) => ws.close(code, reason),
+    });
+    ws.on('message', (data, isBinary) => {
+      resetIdle();
+      const frame = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
+      if (typeof frame === 'string') onFrame?.('in', frame);
+      handle.receive(frame);
+    });
+    ws.on('error', (err) => log('debug', 'socket-error', { error: err.message }));
+    ws.on('close', () => {
+      clearTimeout(idle);
+      handle.closed();
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(address);
+      else perAddress.set(address, n);
+    });
+  }
+
+  const pruneTimer = setInterval(() => {
+    mailboxServer.prune().catch((err: unknown) => log('error', 'prune-failed', { error: String(err) }));
+  }, limits.pruneIntervalMs);
+  pruneTimer.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const address = http.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  log('info', 'listening', { host: address.address, port: address.port });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `ws://${host}:${address.port}/v1`,
+    port: address.port,
+    host: address.address,
+    server: mailboxServer,
+    close() {
+      closing ??= (async () => {
+        clearInterval(pruneTimer);
+        const done = new Promise<void>((resolve) => http.close(() => resolve()));
+        mailboxServer.shutdown();
+        for (const ws of wss.clients) ws.terminate();
+        wss.close();
+        http.closeAllConnections?.();
+        await done;
+        await store.close?.();
+        log('info', 'stopped');
+      })();
+      return closing;
+    },
+  };
+}

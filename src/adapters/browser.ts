@@ -1,0 +1,5 @@
+/**
+ * Browser adapters.
+ * @module
+ */
+export { browserSocketConnector } from './browserSocket.js';

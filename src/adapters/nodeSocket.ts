@@ -1,0 +1,51 @@
+/**
+ * Node adapter for {@link SocketConnector} on the `ws` package.
+ * @module
+ */
+import WebSocket from 'ws';
+import type { SocketConnector } from '../effects/socket.js';
+
+export interface NodeSocketOptions {
+  /** Largest frame accepted from the server (bytes). */
+  maxPayload?: number;
+  /** Milliseconds to wait for the TCP + WebSocket handshake. */
+  handshakeTimeoutMs?: number;
+}
+
+export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConnector {
+  return (url, handlers) => {
+    let closed = false;
+    const finish = (info: { code?: number; reason?: string }) => {
+      if (closed) return;
+      closed = true;
+      handlers.onClose(info);
+    };
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        maxPayload: options.maxPayload ?? 4 * 1024 * 1024,
+        handshakeTimeout: options.handshakeTimeoutMs ?? 15_000,
+        perMessageDeflate: false,
+      });
+    } catch (err) {
+      queueMicrotask(() => finish({ reason: (err as Error).message }));
+      return { send() {}, close() {} };
+    }
+    ws.on('open', () => handlers.onOpen());
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) handlers.onMessage((data as Buffer).toString('utf8'));
+    });
+    ws.on('error', (err) => finish({ reason: err.message }));
+    ws.on('close', (code, reason) => finish({ code, reason: reason.toString() }));
+    return {
+      send(text) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(text);
+      },
+      close() {
+        closed = true;
+        if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+        else ws.close(1000);
+      },
+    };
+  };
+}

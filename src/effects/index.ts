@@ -1,0 +1,9 @@
+/**
+ * The interfaces through which every side effect reaches the core. Nothing in `machines/` or `crypto/`
+ * touches a socket, a timer or a random source except through these.
+ * @module
+ */
+export type { SocketConnector, SocketHandlers, MailboxSocket } from './socket.js';
+export type { RandomBytes } from './random.js';
+export { cryptoRandomBytes } from './random.js';
+export type { Clock } from './clock.js';

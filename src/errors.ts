@@ -1,0 +1,117 @@
+/**
+ * Typed errors. One class per condition, each with a stable `code`, structured `data` and `toJSON`, so
+ * a host can branch on `err.code` (or `instanceof`) and errors survive a trip through a worker or a log.
+ * @module
+ */
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'BAD_CODE'
+  | 'WRONG_CODE'
+  | 'CROWDED'
+  | 'SERVER_ERROR'
+  | 'CONNECTION_LOST'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'PROTOCOL'
+  | 'CRYPTO'
+  | 'CLOSED';
+
+/** Base class of every error Backchannel throws on purpose. */
+export class BackchannelError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+  /** The public call that failed, e.g. `pair.accept`; set by the API layer. */
+  caller?: string;
+
+  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.data = data;
+    this.name = new.target.name;
+  }
+
+  toJSON(): { name: string; code: ErrorCode; message: string; data: Record<string, unknown>; caller?: string } {
+    return { name: this.name, code: this.code, message: this.message, data: this.data, caller: this.caller };
+  }
+}
+
+/** A parameter had the wrong type or an out-of-range value. */
+export class InvalidArgumentError extends BackchannelError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('INVALID_ARGUMENT', message, data);
+  }
+}
+
+/** A wormhole code could not be parsed; `data.reason` says which part is wrong. */
+export class BadCodeError extends BackchannelError {
+  constructor(message: string, data: { reason: string; input?: string }) {
+    super('BAD_CODE', message, data);
+  }
+}
+
+/**
+ * Key confirmation failed: the other side typed a different code, or someone in the middle guessed.
+ * The mailbox was closed with mood "scary" and the code is dead: make a new one.
+ */
+export class WrongCodeError extends BackchannelError {
+  constructor(message = 'Key confirmation failed: the codes did not match (or someone guessed). Make a new code and try again.') {
+    super('WRONG_CODE', message);
+  }
+}
+
+/** A third side tried to use a nameplate or mailbox that two sides already hold. */
+export class CrowdedError extends BackchannelError {
+  constructor(message = 'This code is already in use by two other sides (crowded). Make a new code.') {
+    super('CROWDED', message);
+  }
+}
+
+/** The mailbox server sent an `error` frame or an unwelcome `welcome`. */
+export class ServerError extends BackchannelError {
+  constructor(message: string, data: { error: string; orig?: unknown }) {
+    super('SERVER_ERROR', message, data);
+  }
+}
+
+/** The connection to the relay dropped and could not be brought back within the retry budget. */
+export class ConnectionLostError extends BackchannelError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('CONNECTION_LOST', message, data);
+  }
+}
+
+/** An operation ran out of time; `data.phase` says what we were waiting for. */
+export class TimeoutError extends BackchannelError {
+  constructor(message: string, data: { phase: string; ms: number }) {
+    super('TIMEOUT', message, data);
+  }
+}
+
+/** The caller cancelled through an AbortSignal. */
+export class AbortedError extends BackchannelError {
+  constructor(message = 'The operation was cancelled.', reason?: unknown) {
+    super('ABORTED', message, reason === undefined ? {} : { reason: String(reason) });
+  }
+}
+
+/** The peer or the server broke the protocol (malformed frame, unexpected message). */
+export class ProtocolError extends BackchannelError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('PROTOCOL', message, data);
+  }
+}
+
+/** A cryptographic input was invalid (bad point, reflected message, failed decryption). */
+export class CryptoError extends BackchannelError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('CRYPTO', message, data);
+  }
+}
+
+/** The object was already closed. */
+export class ClosedError extends BackchannelError {
+  constructor(message = 'Already closed.') {
+    super('CLOSED', message);
+  }
+}

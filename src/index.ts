@@ -1,0 +1,22 @@
+/**
+ * Backchannel: local-first, end-to-end-encrypted contact pairing, connection and sync.
+ *
+ * This entry point runs in browsers and in Node. Node-only adapters live in `backchannel/adapters/node`,
+ * the relay in `backchannel/server`.
+ * @module
+ */
+export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions } from './pair.js';
+export { Wormhole, type WormholeOptions, type Verified } from './wormhole/wormhole.js';
+export { wormholeMachine, DEFAULT_TIMEOUTS, type WormholeInput, type WormholeTimeouts, type WormholeOutput } from './machines/wormholeMachine.js';
+export { parseCode, normalizeCode, formatCode, generateCode, chooseWords, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
+export { EVEN_WORDS, ODD_WORDS } from './code/wordlist.js';
+export { Spake2Symmetric } from './crypto/spake2.js';
+export { deriveKey, derivePhaseKey, deriveVerifier, deriveContactKey, formatVerifier, CONTACT_KEY_PURPOSE } from './crypto/keys.js';
+export { seal, open } from './crypto/secretbox.js';
+export { discoveryTopic, blake3 } from './crypto/topic.js';
+export { constantTimeEqual, toHex, fromHex } from './crypto/bytes.js';
+export * from './errors.js';
+export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock } from './effects/index.js';
+export { cryptoRandomBytes } from './effects/index.js';
+export { browserSocketConnector } from './adapters/browserSocket.js';
+export { MemoryNetwork, type MemoryServer } from './adapters/memoryNetwork.js';

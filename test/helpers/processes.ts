@@ -1,0 +1,147 @@
+/**
+ * Real processes for interop tests: the Python mailbox server, the `wormhole` CLI and our own CLI.
+ * Everything listens on 127.0.0.1 only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Debian's python3: the mailbox server and wormhole modules live in its dist-packages. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+export const WORMHOLE = '/usr/bin/wormhole';
+
+export function requireSystemTools(): void {
+  for (const tool of [SYSTEM_PYTHON, WORMHOLE]) {
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: run scripts/install-system-deps.sh first`);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, deadlineMs: number, child: ChildProcess, log: () => string): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`process exited early (${child.exitCode}):\n${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listened on 127.0.0.1:${port} within ${deadlineMs} ms:\n${log()}`);
+}
+
+export interface PythonMailbox {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Start wormhole-mailbox-server 0.4.1 on a free loopback port with a fresh database. */
+export async function startPythonMailbox(): Promise<PythonMailbox> {
+  requireSystemTools();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bc-pymailbox-'));
+  const child = spawn(
+    SYSTEM_PYTHON,
+    ['-m', 'twisted', 'wormhole-mailbox', '--port', `tcp:${port}:interface=127.0.0.1`, '--channel-db', join(dir, 'relay.sqlite')],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await waitForPort(port, 20_000, child, () => output);
+  return {
+    url: `ws://127.0.0.1:${port}/v1`,
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  /** Resolves when the process exits (killed after `timeoutMs`). */
+  result: Promise<RunResult>;
+  /** Resolves with the first match of `pattern` in stderr+stdout. */
+  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+}
+
+export function run(command: string, args: string[], timeoutMs = 30_000): Running {
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  const check = () => {
+    for (const w of [...watchers]) {
+      const m = (stderr + stdout).match(w.pattern);
+      if (m) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+    check();
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    check();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const result = new Promise<RunResult>((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return {
+    child,
+    result,
+    waitFor: (pattern) =>
+      new Promise((resolve, reject) => {
+        watchers.push({ pattern, resolve });
+        check();
+        result.then((r) => reject(new Error(`exited (${r.code}) before ${pattern}:\n${r.stderr}\n${r.stdout}`)));
+      }),
+  };
+}
+
+/** The real magic-wormhole CLI against `relayUrl`, with no transit listener. */
+export function wormholeCli(relayUrl: string, args: string[], timeoutMs?: number): Running {
+  const [sub, ...rest] = args;
+  return run(WORMHOLE, ['--relay-url', relayUrl, sub!, '--hide-progress', '--no-listen', ...rest], timeoutMs);
+}
+
+/** Our CLI from the build (npm test builds first). */
+export function backchannelCli(args: string[], timeoutMs?: number): Running {
+  return run(process.execPath, [join(ROOT, 'bin/backchannel.js'), ...args], timeoutMs);
+}

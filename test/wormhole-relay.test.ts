@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelay, type Relay } from '../server/index.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { Wormhole } from '../src/wormhole/wormhole.js';
+import { fromUtf8, toHex } from '../src/crypto/bytes.js';
+import { CrowdedError, WrongCodeError } from '../src/errors.js';
+
+const appid = 'example.com/test';
+const connector = nodeSocketConnector();
+let relay: Relay;
+beforeAll(async () => {
+  relay = await startRelay();
+});
+afterAll(() => relay.close());
+
+describe('our client ↔ our relay over real sockets', () => {
+  it('allocates a code, agrees on a key, exchanges messages both ways, closes happy', async () => {
+    const a = new Wormhole({ relay: relay.url, appid, connector });
+    const code = await a.code;
+    expect(code).toMatch(/^\d+-[a-z]+-[a-z]+$/);
+    const b = new Wormhole({ relay: relay.url, appid, connector, code });
+    const [va, vb] = await Promise.all([a.verified, b.verified]);
+    expect(toHex(va.key)).toBe(toHex(vb.key));
+    expect(toHex(va.verifier)).toBe(toHex(vb.verifier));
+    a.send({ hello: 'from a' });
+    b.send({ hello: 'from b' });
+    expect(await b.nextJson()).toEqual({ hello: 'from a' });
+    expect(await a.nextJson()).toEqual({ hello: 'from b' });
+    const [ca, cb] = await Promise.all([a.close(), b.close()]);
+    expect(ca.mood).toBe('happy');
+    expect(cb.mood).toBe('happy');
+  });
+
+  it('a wrong code fails on both sides with WrongCodeError and mood scary', async () => {
+    const a = new Wormhole({ relay: relay.url, appid, connector });
+    const code = await a.code;
+    const wrong = code.replace(/-[a-z]+$/, '-zulu');
+    const b = new Wormhole({ relay: relay.url, appid, connector, code: wrong === code ? code + 'x' : wrong });
+    await expect(a.verified).rejects.toBeInstanceOf(WrongCodeError);
+    await expect(b.verified).rejects.toBeInstanceOf(WrongCodeError);
+    await expect(a.done).rejects.toBeInstanceOf(WrongCodeError);
+  });
+
+  it('a third side gets crowded', async () => {
+    const a = new Wormhole({ relay: relay.url, appid, connector });
+    const code = await a.code;
+    const b = new Wormhole({ relay: relay.url, appid, connector, code });
+    await Promise.all([a.verified, b.verified]);
+    // a and b have released the nameplate by now, so reuse the mailbox through a held nameplate instead:
+    const x = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-b' });
+    const y = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-c' });
+    const z = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-d' });
+    await expect(z.done).rejects.toBeInstanceOf(CrowdedError);
+    await Promise.all([a.close(), b.close()]);
+    x.close().catch(() => {});
+    y.close().catch(() => {});
+    void fromUtf8;
+  });
+});
