@@ -6,7 +6,7 @@
  * @module
  */
 import { ProtocolError } from '../src/errors.js';
-import { parseFrame } from '../src/wormhole/messages.js';
+import { parseJsonObject } from '../src/wormhole/messages.js';
 import type { RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
 import { StoreCrowdedError, StoreLimitError, StoreReclaimedError, type MailboxStore, type StoredMessage } from './store.js';
@@ -157,11 +157,14 @@ export class MailboxServer {
     let msg: Record<string, unknown>;
     try {
       if (typeof frame !== 'string') throw new ProtocolError('binary frames are not part of this protocol');
-      msg = parseFrame(frame);
+      msg = parseJsonObject(frame);
     } catch (err) {
-      // The Python server would drop the connection here; a clear error serves clients better.
-      const explain = err instanceof ProtocolError && /type/.test(err.message) ? "missing 'type'" : (err as Error).message;
-      this.#send(state, 'error', { error: explain });
+      // The Python server drops the connection here; a clear error serves clients better.
+      this.#send(state, 'error', { error: (err as Error).message });
+      return;
+    }
+    if (typeof msg.type !== 'string') {
+      this.#send(state, 'error', { error: "missing 'type'", orig: msg });
       return;
     }
     try {

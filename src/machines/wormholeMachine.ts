@@ -47,6 +47,11 @@ export interface WormholeTimeouts {
   reconnectMaxMs: number;
   /** Failed connection attempts in a row before giving up with ConnectionLostError. */
   maxReconnects: number;
+  /**
+   * Attempts before the relay ever answered: a relay that never answers is more likely a wrong URL
+   * than a flaky network, so fail fast (as magic-wormhole does).
+   */
+  maxInitialAttempts: number;
   /** Waiting for the other side to show up and prove the key. */
   peerMs: number;
   /** Waiting for the server to confirm `close`. */
@@ -58,6 +63,7 @@ export const DEFAULT_TIMEOUTS: Readonly<WormholeTimeouts> = Object.freeze({
   reconnectBaseMs: 250,
   reconnectMaxMs: 10_000,
   maxReconnects: 8,
+  maxInitialAttempts: 3,
   peerMs: 10 * 60_000,
   closeMs: 5_000,
 });
@@ -117,6 +123,8 @@ export interface WormholeContext {
   socketOpen: boolean;
   mailboxOpened: boolean;
   attempts: number;
+  /** The relay has welcomed us at least once. */
+  everConnected: boolean;
   mood?: Mood;
   error?: BackchannelError;
 }
@@ -194,7 +202,8 @@ export const wormholeMachine = setup({
   guards: {
     hasCode: ({ context }) => context.code !== undefined,
     hasNameplate: ({ context }) => context.nameplate !== undefined,
-    outOfRetries: ({ context }) => context.attempts > context.timeouts.maxReconnects,
+    outOfRetries: ({ context }) =>
+      context.attempts > (context.everConnected ? context.timeouts.maxReconnects : context.timeouts.maxInitialAttempts - 1),
     closedEverything: and([stateIn('#wormhole.active.mailbox.closed'), stateIn('#wormhole.active.nameplate.done')]),
   },
   actions: {
@@ -225,7 +234,7 @@ export const wormholeMachine = setup({
       switch (m.type) {
         case 'welcome': {
           const welcome = m.welcome as { error?: unknown };
-          enqueue.assign({ attempts: 0 });
+          enqueue.assign({ attempts: 0, everConnected: true });
           if (typeof welcome.error === 'string') {
             enqueue.raise({ type: 'fail', error: serverError(welcome.error, undefined), mood: 'errory' });
           }
@@ -418,6 +427,7 @@ export const wormholeMachine = setup({
     socketOpen: false,
     mailboxOpened: false,
     attempts: 0,
+    everConnected: false,
   }),
   initial: 'active',
   states: {
@@ -460,9 +470,11 @@ export const wormholeMachine = setup({
                 target: '#wormhole.closed',
                 actions: assign({
                   error: ({ context }) =>
-                    new ConnectionLostError(`Lost the connection to the relay and could not reconnect (${context.timeouts.maxReconnects} tries).`, {
-                      url: context.url,
-                    }),
+                    context.everConnected
+                      ? new ConnectionLostError(`Lost the connection to the relay and could not reconnect (${context.timeouts.maxReconnects} tries).`, {
+                          url: context.url,
+                        })
+                      : new ConnectionLostError(`Could not reach the relay at ${context.url}.`, { url: context.url }),
                   mood: 'errory' as const,
                 }),
               },

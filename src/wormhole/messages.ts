@@ -42,7 +42,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Parse one text frame into a JSON object; anything else is a {@link ProtocolError}. */
-export function parseFrame(text: unknown): Record<string, unknown> {
+export function parseJsonObject(text: unknown): Record<string, unknown> {
   if (typeof text !== 'string') throw new ProtocolError('expected a text frame', { got: typeof text });
   let value: unknown;
   try {
@@ -51,6 +51,12 @@ export function parseFrame(text: unknown): Record<string, unknown> {
     throw new ProtocolError('frame is not valid JSON', { length: text.length });
   }
   if (!isRecord(value)) throw new ProtocolError('frame is not a JSON object');
+  return value;
+}
+
+/** A JSON object with a string `type`. */
+export function parseFrame(text: unknown): Record<string, unknown> {
+  const value = parseJsonObject(text);
   if (typeof value.type !== 'string') throw new ProtocolError("frame has no string 'type'");
   return value;
 }

@@ -96,7 +96,8 @@ export class Wormhole {
     if (signal) {
       this.#onAbort = () => this.actor.send({ type: 'ABORT', reason: signal.reason });
       signal.addEventListener('abort', this.#onAbort, { once: true });
-      this.#done.promise.finally(() => signal.removeEventListener('abort', this.#onAbort!));
+      const detach = () => signal.removeEventListener('abort', this.#onAbort!);
+      this.#done.promise.then(detach, detach);
     }
     this.actor.start();
   }
