@@ -52,7 +52,7 @@ export interface WormholeTimeouts {
    * than a flaky network, so fail fast (as magic-wormhole does).
    */
   maxInitialAttempts: number;
-  /** Waiting for the other side to show up and prove the key. */
+  /** The whole exchange: the other side shows up, proves the key and we are done (closed). */
   peerMs: number;
   /** Waiting for the server to confirm `close`. */
   closeMs: number;
@@ -552,18 +552,6 @@ export const wormholeMachine = setup({
           states: {
             unverified: {
               initial: 'waitingForCode',
-              after: {
-                peerTimeout: {
-                  actions: raise(({ context }) => ({
-                    type: 'fail' as const,
-                    error: new TimeoutError(`Nobody completed the exchange within ${Math.round(context.timeouts.peerMs / 1000)} s.`, {
-                      phase: 'waiting for the other side',
-                      ms: context.timeouts.peerMs,
-                    }),
-                    mood: 'lonely' as const,
-                  })),
-                },
-              },
               states: {
                 waitingForCode: {
                   always: { guard: 'hasCode', target: 'waitingForPake' },
@@ -597,6 +585,19 @@ export const wormholeMachine = setup({
           states: {
             running: {
               on: { 'close.requested': 'closing' },
+              // One budget for the whole exchange, so a peer that vanishes after the PAKE cannot leave us waiting.
+              after: {
+                peerTimeout: {
+                  actions: raise(({ context }) => ({
+                    type: 'fail' as const,
+                    error: new TimeoutError(`The other side did not complete the exchange within ${Math.round(context.timeouts.peerMs / 1000)} s.`, {
+                      phase: context.verified ? 'exchanging messages' : 'waiting for the other side',
+                      ms: context.timeouts.peerMs,
+                    }),
+                    mood: 'lonely' as const,
+                  })),
+                },
+              },
             },
             closing: {
               always: { guard: 'closedEverything', target: '#wormhole.closed' },
