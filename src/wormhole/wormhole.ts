@@ -4,7 +4,8 @@
  * machine ended with; an AbortSignal cancels the whole exchange.
  * @module
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor } from 'xstate';
+import { redactingInspector, type InspectOption } from '../inspect.js';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
@@ -26,8 +27,11 @@ export interface WormholeOptions {
   signal?: AbortSignal;
   timeouts?: Partial<WormholeTimeouts>;
   appVersions?: Record<string, unknown>;
-  /** Receives XState inspection events: pass `createBrowserInspector().inspect` to watch the machine. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Receives XState inspection events, with keys, codes and plaintexts redacted: pass
+   * `createBrowserInspector().inspect` (from @statelyai/inspect) to watch the machine. See docs/inspector.md.
+   */
+  inspect?: InspectOption;
 }
 
 export interface Verified {
@@ -79,7 +83,7 @@ export class Wormhole {
         timeouts: options.timeouts,
       },
       ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      ...(options.inspect ? { inspect: redactingInspector(options.inspect) } : {}),
     });
     if (options.code) this.#code.resolve(options.code);
     this.actor.on('code', (e) => this.#code.resolve(e.code));
