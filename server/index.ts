@@ -4,6 +4,6 @@
  */
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
 export { MailboxServer, type ServerConnection, type ConnectionHandle, type MailboxServerOptions } from './mailboxServer.js';
-export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits } from './store.js';
+export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits, type MemoryStoreOptions } from './store.js';
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';

@@ -19,4 +19,4 @@ export * from './errors.js';
 export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock } from './effects/index.js';
 export { cryptoRandomBytes } from './effects/index.js';
 export { browserSocketConnector } from './adapters/browserSocket.js';
-export { MemoryNetwork, type MemoryServer } from './adapters/memoryNetwork.js';
+export { MemoryNetwork, type MemoryServer, type MemoryNetworkOptions } from './adapters/memoryNetwork.js';

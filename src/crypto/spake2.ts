@@ -129,6 +129,8 @@ export class Spake2Symmetric {
   readonly #idSymmetric: Uint8Array;
   readonly #randomBytes: RandomBytes;
   #pwScalar: bigint;
+  /** pw·S, needed to blind our message and to unblind theirs: computed once. */
+  #pwBlinding: Point | undefined;
   #xScalar = 0n;
   #outbound: Uint8Array | undefined;
   #finished = false;
@@ -148,7 +150,8 @@ export class Spake2Symmetric {
     if (this.#outbound) throw new CryptoError('SPAKE2: start() may only be called once');
     this.#xScalar = randomScalar(this.#randomBytes);
     if (this.#xScalar === 0n) throw new CryptoError('SPAKE2: the random source returned a zero scalar');
-    const blinded = Point.BASE.multiply(this.#xScalar).add(scalarMult(elementS(), this.#pwScalar));
+    this.#pwBlinding = scalarMult(elementS(), this.#pwScalar);
+    const blinded = Point.BASE.multiply(this.#xScalar).add(this.#pwBlinding);
     this.#outbound = blinded.toBytes();
     return concatBytes(Uint8Array.of(SIDE_SYMMETRIC), this.#outbound);
   }
@@ -172,7 +175,7 @@ export class Spake2Symmetric {
     if (compareBytes(inboundElement.toBytes(), outbound) === 0) {
       throw new CryptoError('SPAKE2: the peer reflected our own message back (reflection thwarted)');
     }
-    const unblinded = inboundElement.subtract(scalarMult(elementS(), this.#pwScalar));
+    const unblinded = inboundElement.subtract(this.#pwBlinding!);
     const k = unblinded.is0() ? unblinded : unblinded.multiply(this.#xScalar);
     return finalizeSymmetric(this.#idSymmetric, inbound, outbound, k.toBytes(), this.#password);
   }

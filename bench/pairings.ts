@@ -1,0 +1,73 @@
+/**
+ * Pairings per second through a relay: our relay and the Python wormhole-mailbox-server, each as its
+ * own process on 127.0.0.1, driven by the same client code (the Wormhole machine over `ws`). A pairing
+ * is: allocate + claim, PAKE, key confirmation, one message each way, both close happy.
+ */
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { Wormhole } from '../src/wormhole/wormhole.js';
+import { backchannelCli, freePort, startPythonMailbox } from '../test/helpers/processes.js';
+
+async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConnector>): Promise<void> {
+  const timeouts = { peerMs: 120_000, maxReconnects: 2 };
+  const a = new Wormhole({ relay: url, appid: 'bench', connector, timeouts });
+  const b = new Wormhole({ relay: url, appid: 'bench', connector, timeouts, code: await a.code });
+  await Promise.all([a.verified, b.verified]);
+  a.send({ n: 1 });
+  b.send({ n: 2 });
+  await Promise.all([a.nextMessage(), b.nextMessage()]);
+  await Promise.all([a.close(), b.close()]);
+}
+
+/** `concurrency` pairs in flight until `total` are done or `budgetMs` passes. */
+async function measure(url: string, concurrency: number, total: number, budgetMs: number) {
+  const connector = nodeSocketConnector();
+  const deadline = Date.now() + budgetMs;
+  let started = 0;
+  let done = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (started < total && Date.now() < deadline) {
+      started++;
+      try {
+        await pairOnce(url, connector);
+        done++;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { done, failed, seconds, perSecond: done / seconds };
+}
+
+export async function benchPairings(levels = (process.env.BENCH_LEVELS ?? '1,10,100,1000').split(',').map(Number)): Promise<string> {
+  const python = await startPythonMailbox();
+  const port = await freePort();
+  const ours = backchannelCli(['relay', '--port', String(port), '--quiet'], 30 * 60_000);
+  await ours.waitFor(/relay listening/);
+  const oursUrl = `ws://127.0.0.1:${port}/v1`;
+  const lines = [
+    'Pairings per second (same client driver; each relay its own process on 127.0.0.1)',
+    `${'concurrent pairs'.padEnd(18)}${'our relay'.padStart(22)}${'python mailbox'.padStart(24)}${'ratio'.padStart(8)}`,
+  ];
+  try {
+    for (const concurrency of levels) {
+      const total = Math.max(concurrency * 2, 20);
+      const budget = Number(process.env.BENCH_BUDGET_MS ?? 60_000);
+      const mine = await measure(oursUrl, concurrency, total, budget);
+      const theirs = await measure(python.url, concurrency, total, budget);
+      const fmt = (r: typeof mine) => `${r.perSecond.toFixed(1)}/s${r.failed ? ` (${r.failed} failed)` : ''}`;
+      lines.push(
+        `${String(concurrency).padEnd(18)}${fmt(mine).padStart(22)}${fmt(theirs).padStart(24)}${(mine.perSecond / theirs.perSecond).toFixed(1).padStart(7)}x`,
+      );
+      console.error(lines.at(-1));
+    }
+  } finally {
+    ours.child.kill('SIGTERM');
+    await ours.result;
+    await python.close();
+  }
+  return lines.join('\n');
+}
