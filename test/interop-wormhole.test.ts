@@ -1,29 +1,20 @@
 /**
  * Interop with the real magic-wormhole: its CLI and its Python mailbox server, both directions.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelay, type Relay } from '../server/index.js';
+import { describe, expect, it } from 'vitest';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { CrowdedError } from '../src/errors.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
 import { rawClient } from './helpers/rawClient.js';
-import { backchannelCli, startPythonMailbox, wormholeCli, type PythonMailbox } from './helpers/processes.js';
+import { useBothServers } from './helpers/bothServers.js';
+import { backchannelCli, wormholeCli } from './helpers/processes.js';
 
 const CODE_RE = /Wormhole code is: (\S+)/;
-let python: PythonMailbox;
-let ours: Relay;
-
-beforeAll(async () => {
-  [python, ours] = await Promise.all([startPythonMailbox(), startRelay()]);
-});
-afterAll(async () => {
-  await Promise.all([python?.close(), ours?.close()]);
-});
-
+const both = useBothServers();
 const servers = () => [
-  ['the Python mailbox server', python.url],
-  ['our relay', ours.url],
+  ['the Python mailbox server', both.python.url],
+  ['our relay', both.ours.url],
 ] as const;
 
 describe.each([0, 1])('server %#', (index) => {

@@ -2,19 +2,11 @@
  * The same frame script against the Python wormhole-mailbox-server and ours: the replies must match
  * frame for frame (timestamps and random ids aside).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelay, type Relay } from '../server/index.js';
-import { startPythonMailbox, type PythonMailbox } from './helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBothServers } from './helpers/bothServers.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
 
-let python: PythonMailbox;
-let ours: Relay;
-beforeAll(async () => {
-  [python, ours] = await Promise.all([startPythonMailbox(), startRelay()]);
-});
-afterAll(async () => {
-  await Promise.all([python?.close(), ours?.close()]);
-});
+const both = useBothServers();
 
 /** Send one frame and collect what comes back until the server goes quiet for a moment. */
 async function exchange(c: RawClient, frame: unknown, settleMs = 80): Promise<Record<string, unknown>[]> {
@@ -102,8 +94,8 @@ async function script(url: string): Promise<unknown[]> {
 
 describe('mailbox protocol conformance with wormhole-mailbox-server 0.4.1', () => {
   it('answers a scripted session frame for frame like the Python server', async () => {
-    const theirs = await script(python.url);
-    const mine = await script(ours.url);
+    const theirs = await script(both.python.url);
+    const mine = await script(both.ours.url);
     expect(mine).toEqual(theirs);
   });
 });

@@ -4,6 +4,7 @@
  */
 import WebSocket from 'ws';
 import type { SocketConnector } from '../effects/socket.js';
+import { closeOnce, failedSocket } from './closeOnce.js';
 
 export interface NodeSocketOptions {
   /** Largest frame accepted from the server (bytes). */
@@ -14,12 +15,7 @@ export interface NodeSocketOptions {
 
 export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConnector {
   return (url, handlers) => {
-    let closed = false;
-    const finish = (info: { code?: number; reason?: string }) => {
-      if (closed) return;
-      closed = true;
-      handlers.onClose(info);
-    };
+    const closing = closeOnce(handlers);
     let ws: WebSocket;
     try {
       ws = new WebSocket(url, {
@@ -28,21 +24,20 @@ export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConn
         perMessageDeflate: false,
       });
     } catch (err) {
-      queueMicrotask(() => finish({ reason: (err as Error).message }));
-      return { send() {}, close() {} };
+      return failedSocket(closing, err);
     }
     ws.on('open', () => handlers.onOpen());
     ws.on('message', (data, isBinary) => {
       if (!isBinary) handlers.onMessage((data as Buffer).toString('utf8'));
     });
-    ws.on('error', (err) => finish({ reason: err.message }));
-    ws.on('close', (code, reason) => finish({ code, reason: reason.toString() }));
+    ws.on('error', (err) => closing.report({ reason: err.message }));
+    ws.on('close', (code, reason) => closing.report({ code, reason: reason.toString() }));
     return {
       send(text) {
         if (ws.readyState === WebSocket.OPEN) ws.send(text);
       },
       close() {
-        closed = true;
+        closing.silence();
         if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
         else ws.close(1000);
       },
