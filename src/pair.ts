@@ -59,9 +59,9 @@ export interface Pairing {
 
 async function complete(wormhole: Wormhole, code: string, caller: string): Promise<PairResult> {
   try {
-    const { key } = await wormhole.verified;
-    const contactKey = deriveContactKey(key);
-    const verifier = formatVerifier((await wormhole.verified).verifier);
+    const verified = await wormhole.verified;
+    const contactKey = deriveContactKey(verified.key);
+    const verifier = formatVerifier(verified.verifier);
     wormhole.send({ paired: 1 });
     const ack = await wormhole.nextJson<{ paired?: unknown }>();
     if (ack?.paired !== 1) throw new ProtocolError('The other side did not confirm the pairing.', { got: ack });

@@ -10,7 +10,7 @@ import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
-import { AbortedError, BackchannelError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, BackchannelError, ClosedError, InvalidArgumentError, ProtocolError } from '../errors.js';
 import { wormholeMachine, type WormholeOutput, type WormholeTimeouts } from '../machines/wormholeMachine.js';
 import type { Mood } from './messages.js';
 
@@ -147,9 +147,14 @@ export class Wormhole {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  /** The next message parsed as JSON. */
+  /** The next message parsed as JSON; a message that is not JSON is a {@link ProtocolError}. */
   async nextJson<T = unknown>(): Promise<T> {
-    return JSON.parse(fromUtf8(await this.nextMessage())) as T;
+    const bytes = await this.nextMessage();
+    try {
+      return JSON.parse(fromUtf8(bytes)) as T;
+    } catch {
+      throw new ProtocolError(`The other side sent a message that is not JSON (${bytes.length} bytes).`);
+    }
   }
 
   /** Close the mailbox with `mood` (default: happy once verified, lonely before) and wait for the server. */
