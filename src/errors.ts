@@ -15,7 +15,12 @@ export type ErrorCode =
   | 'ABORTED'
   | 'PROTOCOL'
   | 'CRYPTO'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'NOT_FOUND'
+  | 'QUARANTINED'
+  | 'SCHEMA_TOO_NEW'
+  | 'CHANNEL_CLOSED'
+  | 'TOO_LARGE';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -113,5 +118,51 @@ export class CryptoError extends BackchannelError {
 export class ClosedError extends BackchannelError {
   constructor(message = 'Already closed.') {
     super('CLOSED', message);
+  }
+}
+
+/** No document, contact or message with that id. */
+export class NotFoundError extends BackchannelError {
+  constructor(what: string, id: string) {
+    super('NOT_FOUND', `No ${what} ${id}.`, { what, id });
+  }
+}
+
+/**
+ * Stored data failed to load or to validate. It was moved aside under `data.quarantineKey`, untouched,
+ * and nothing else was changed; `data.problems` lists what was wrong.
+ */
+export class QuarantinedError extends BackchannelError {
+  constructor(docId: string, problems: string[], quarantineKey: string[]) {
+    super('QUARANTINED', `Document ${docId} is damaged and was set aside: ${problems.slice(0, 3).join('; ')}`, {
+      docId,
+      problems,
+      quarantineKey,
+    });
+  }
+}
+
+/** A document was written by a newer Backchannel whose schema this version does not know. */
+export class SchemaTooNewError extends BackchannelError {
+  constructor(docId: string, found: number, known: number) {
+    super('SCHEMA_TOO_NEW', `Document ${docId} has schema ${found}; this version knows up to ${known}. Upgrade Backchannel.`, {
+      docId,
+      found,
+      known,
+    });
+  }
+}
+
+/** The channel to a peer closed. */
+export class ChannelClosedError extends BackchannelError {
+  constructor(reason = 'closed') {
+    super('CHANNEL_CLOSED', `The connection to the peer closed: ${reason}.`, { reason });
+  }
+}
+
+/** Something a peer sent, or asked us to store, is over a limit. */
+export class TooLargeError extends BackchannelError {
+  constructor(what: string, size: number, limit: number) {
+    super('TOO_LARGE', `${what} is ${size} bytes; the limit is ${limit}.`, { what, size, limit });
   }
 }

@@ -1,0 +1,18 @@
+/**
+ * Validation shared by every storage adapter: keys are arrays of safe segments.
+ * @module
+ */
+import { KEY_SEGMENT, type StorageKey } from '../effects/storage.js';
+import { InvalidArgumentError } from '../errors.js';
+
+export function assertKey(key: StorageKey, allowEmpty = false): StorageKey {
+  if (!Array.isArray(key) || (!allowEmpty && key.length === 0)) {
+    throw new InvalidArgumentError(`storage key must be a non-empty array of strings, got ${JSON.stringify(key)}`);
+  }
+  for (const segment of key) {
+    if (typeof segment !== 'string' || !KEY_SEGMENT.test(segment) || segment === '.' || segment === '..') {
+      throw new InvalidArgumentError(`bad storage key segment ${JSON.stringify(segment)}: use 1–128 of [A-Za-z0-9_.-]`);
+    }
+  }
+  return key;
+}

@@ -1,0 +1,235 @@
+/**
+ * Backchannel's database: typed accessors over the Automerge documents of the seed's "Database" —
+ * System (device_id, in its own storage key), Settings, Contact cards and Channels — on injected
+ * storage. Every write resolves only after it is saved.
+ * @module
+ */
+import * as A from '@automerge/automerge';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { assertBytes, toHex, utf8 } from '../crypto/bytes.js';
+import { deriveKey } from '../crypto/keys.js';
+import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import { BackchannelError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
+import { DocumentStore, type DocId } from './documentStore.js';
+import {
+  DEFAULT_RELAY_SERVER,
+  LIMITS,
+  validate,
+  validateMessage,
+  type ChannelDoc,
+  type ContactDoc,
+  type FileRef,
+  type IceServer,
+  type Message,
+  type SettingsDoc,
+  type SystemDoc,
+} from './schema.js';
+
+/** Storage key of the System document: apart from app data, written whole and atomically. */
+export const SYSTEM_KEY = ['system', 'device'];
+/** The one local Settings document. */
+export const SETTINGS_ID: DocId = toHex(sha256(utf8('backchannel:settings')).subarray(0, 16));
+
+/** A document's id from its key: named by a hash on disk and on the wire, never by the key itself. */
+export function documentId(key: Uint8Array, purpose: 'channel' | 'contact' = 'channel'): DocId {
+  assertBytes(key, 'key', 32);
+  return toHex(deriveKey(key, `backchannel:document-id:${purpose}`, 16));
+}
+
+export interface Contact extends ContactDoc {
+  id: DocId;
+}
+
+export interface DatabaseOptions {
+  storage: StorageAdapter;
+  randomBytes?: RandomBytes;
+  now?: () => number;
+  compactEvery?: number;
+}
+
+export class Database {
+  readonly docs: DocumentStore;
+  readonly system: SystemDoc;
+  /** Documents that failed to load at open, set aside with their reasons. The rest loaded fine. */
+  readonly quarantined: QuarantinedError[];
+  readonly #randomBytes: RandomBytes;
+  readonly #now: () => number;
+
+  private constructor(docs: DocumentStore, system: SystemDoc, quarantined: QuarantinedError[], randomBytes: RandomBytes, now: () => number) {
+    this.docs = docs;
+    this.system = system;
+    this.quarantined = quarantined;
+    this.#randomBytes = randomBytes;
+    this.#now = now;
+  }
+
+  /** Open (and on first start, create) the database on `storage`. */
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const randomBytes = options.randomBytes ?? cryptoRandomBytes;
+    const now = options.now ?? Date.now;
+    const storage = options.storage;
+    const system = await loadOrCreateSystem(storage, randomBytes, now);
+    const docs = new DocumentStore({ storage, now, compactEvery: options.compactEvery });
+    const quarantined: QuarantinedError[] = [];
+    const tryOpen = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof QuarantinedError) quarantined.push(err);
+        else throw err;
+      }
+    };
+    await tryOpen(async () => {
+      try {
+        await docs.open(SETTINGS_ID, 'settings');
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        await docs.create(SETTINGS_ID, 'settings', { relay_server: DEFAULT_RELAY_SERVER, ice_servers: [] });
+      }
+    });
+    if (!docs.has(SETTINGS_ID)) {
+      // The damaged settings were set aside; start again from defaults so the app still runs.
+      await docs.create(SETTINGS_ID, 'settings', { relay_server: DEFAULT_RELAY_SERVER, ice_servers: [] });
+    }
+    for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
+    for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
+    return new Database(docs, system, quarantined, randomBytes, now);
+  }
+
+  get deviceId(): string {
+    return this.system.device_id;
+  }
+
+  // Settings
+
+  settings(): SettingsDoc {
+    return this.docs.get<SettingsDoc>(SETTINGS_ID);
+  }
+
+  /** Change settings; invalid values are refused with InvalidArgumentError naming the field. */
+  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
+    return this.docs.change<SettingsDoc>(SETTINGS_ID, (s) => {
+      if (patch.relay_server !== undefined) s.relay_server = patch.relay_server;
+      if (patch.ice_servers !== undefined) s.ice_servers = patch.ice_servers.map(copyIce);
+    });
+  }
+
+  // Contacts
+
+  contacts(): Contact[] {
+    return this.#ids('contact').map((id) => ({ ...this.docs.get<ContactDoc>(id), id }));
+  }
+
+  contact(id: DocId): Contact {
+    return { ...this.docs.get<ContactDoc>(DocumentStore.assertId(id)), id };
+  }
+
+  /** Add a contact after VERIFY: its card and the channel document its key names. */
+  async addContact(input: { moniker: string; contactKey: Uint8Array }): Promise<Contact> {
+    assertBytes(input.contactKey, 'contactKey', 32);
+    const id = toHex(this.#randomBytes(16));
+    const channel = documentId(input.contactKey);
+    await this.docs.create<Omit<ContactDoc, 'kind' | 'schema'>>(id, 'contact', {
+      moniker: checkMoniker(input.moniker),
+      channels: [toHex(input.contactKey)],
+    });
+    if (!this.docs.has(channel)) {
+      try {
+        await this.docs.open(channel, 'channel');
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        await this.docs.create<Omit<ChannelDoc, 'kind' | 'schema'>>(channel, 'channel', { messages: [] });
+      }
+    }
+    return this.contact(id);
+  }
+
+  async renameContact(id: DocId, moniker: string): Promise<Contact> {
+    await this.docs.change<ContactDoc>(DocumentStore.assertId(id), (c) => {
+      c.moniker = checkMoniker(moniker);
+    });
+    return this.contact(id);
+  }
+
+  async touchContact(id: DocId, lastSeen = this.#now()): Promise<void> {
+    await this.docs.change<ContactDoc>(id, (c) => {
+      c.last_seen = lastSeen;
+    });
+  }
+
+  // Channels
+
+  /** The channel document id shared with a contact (from its key). */
+  channelOf(contact: Contact): DocId {
+    const key = contact.channels[0];
+    if (!key) throw new NotFoundError('channel of contact', contact.id);
+    return documentId(fromHexKey(key));
+  }
+
+  messages(channel: DocId): Message[] {
+    return this.docs.get<ChannelDoc>(channel).messages.map((m) => ({ ...m }));
+  }
+
+  /** Append a message; resolves once it is saved (never before). */
+  async sendMessage(channel: DocId, input: { text?: string; file?: FileRef }): Promise<Message> {
+    const message: Message = {
+      id: toHex(this.#randomBytes(16)),
+      timestamp: this.#now(),
+      sender: this.deviceId,
+      text: input.text ?? '',
+      ...(input.file ? { file: { ...input.file } } : {}),
+    };
+    const problems: string[] = [];
+    validateMessage(problems, message);
+    if (problems.length > 0) throw new InvalidArgumentError(`bad message: ${problems.join('; ')}`, { problems });
+    await this.docs.change<ChannelDoc>(DocumentStore.assertId(channel), (c) => {
+      c.messages.push(message);
+    });
+    return message;
+  }
+
+  #ids(kind: 'contact' | 'channel'): DocId[] {
+    return this.docs.openIds().filter((id) => this.docs.kindOf(id) === kind);
+  }
+}
+
+function copyIce(s: IceServer): IceServer {
+  return { urls: [...s.urls], ...(s.username !== undefined ? { username: s.username } : {}), ...(s.credential !== undefined ? { credential: s.credential } : {}) };
+}
+
+function checkMoniker(moniker: string): string {
+  if (typeof moniker !== 'string' || moniker.trim() === '' || moniker.length > LIMITS.moniker) {
+    throw new InvalidArgumentError(`moniker must be 1–${LIMITS.moniker} characters`);
+  }
+  return moniker.trim();
+}
+
+function fromHexKey(hex: string): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** System: created once, saved whole under its own key with the adapter's atomic save. */
+async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<SystemDoc> {
+  const bytes = await storage.load(SYSTEM_KEY);
+  if (bytes) {
+    let doc: A.Doc<SystemDoc>;
+    try {
+      doc = A.load<SystemDoc>(bytes);
+    } catch (err) {
+      throw new BackchannelError('QUARANTINED', `The device identity at ${SYSTEM_KEY.join('/')} is damaged: ${(err as Error).message}. It was left in place.`, {
+        key: SYSTEM_KEY,
+      });
+    }
+    const problems = validate('system', doc);
+    if (problems.length > 0) {
+      throw new BackchannelError('QUARANTINED', `The device identity is invalid (${problems.join('; ')}). It was left in place.`, { key: SYSTEM_KEY, problems });
+    }
+    return { ...doc };
+  }
+  const doc = A.from<SystemDoc & Record<string, unknown>>({ kind: 'system', schema: 1, device_id: toHex(randomBytes(16)), created_at: now() });
+  await storage.save(SYSTEM_KEY, A.save(doc));
+  return { ...doc };
+}

@@ -1,0 +1,247 @@
+/**
+ * Automerge documents on an injected {@link StorageAdapter}. Each document lives under
+ * `['docs', kind, id, 'snapshot' | 'incremental', <hash of the chunk>]`: changes are appended as incremental
+ * chunks (saved before a change is acknowledged) and folded into a snapshot every
+ * `compactEvery` changes. Chunk names are content hashes, so "write the snapshot, then delete the
+ * chunks it covers" is safe at any crash point: loading merges whatever is there.
+ *
+ * Loading validates the document against its schema (migrating older versions). Data that does not
+ * load or validate is moved under `['quarantine', id, …]` and reported as a QuarantinedError; it is never
+ * silently dropped or overwritten.
+ * @module
+ */
+import * as A from '@automerge/automerge';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, toHex } from '../crypto/bytes.js';
+import type { StorageAdapter, StorageKey } from '../effects/storage.js';
+import { InvalidArgumentError, NotFoundError, QuarantinedError, SchemaTooNewError } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSIONS, validate, type DocumentKind } from './schema.js';
+
+export type DocId = string;
+
+export interface DocumentStoreOptions {
+  storage: StorageAdapter;
+  /** Fold incremental chunks into a snapshot after this many (default 64). */
+  compactEvery?: number;
+  /** Milliseconds since the epoch, for quarantine keys. */
+  now?: () => number;
+}
+
+interface Entry {
+  kind: DocumentKind;
+  doc: A.Doc<unknown>;
+  /** Storage keys whose contents `doc` includes: removable once a snapshot covers them. */
+  chunks: StorageKey[];
+  incremental: number;
+  /** Serialises writes to one document. */
+  queue: Promise<unknown>;
+}
+
+const DOC_ID = /^[0-9a-f]{32}$/;
+const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
+
+/** A document's schema problems plus its migration, as one step of loading. */
+function migrate(kind: DocumentKind, id: DocId, doc: A.Doc<unknown>): A.Doc<unknown> {
+  const found = (doc as { schema?: unknown }).schema;
+  const known = SCHEMA_VERSIONS[kind];
+  if (typeof found === 'number' && found > known) throw new SchemaTooNewError(id, found, known);
+  if (typeof found !== 'number' || found === known) return doc;
+  let next = doc;
+  for (let v = found; v < known; v++) {
+    const step = MIGRATIONS[kind][v];
+    if (!step) break; // validation reports the unknown version
+    next = A.change(next, { message: `migrate ${kind} ${v}→${v + 1}` }, (d) => {
+      step(d as Record<string, unknown>);
+      (d as { schema: number }).schema = v + 1;
+    });
+  }
+  return next;
+}
+
+export class DocumentStore {
+  readonly #storage: StorageAdapter;
+  readonly #compactEvery: number;
+  readonly #now: () => number;
+  readonly #open = new Map<DocId, Entry>();
+  readonly #listeners = new Set<(id: DocId) => void>();
+
+  constructor(options: DocumentStoreOptions) {
+    this.#storage = options.storage;
+    this.#compactEvery = options.compactEvery ?? 64;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Called after every change, local or from a peer, once it is saved. */
+  onChange(listener: (id: DocId) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  static assertId(id: DocId): DocId {
+    if (typeof id !== 'string' || !DOC_ID.test(id)) throw new InvalidArgumentError(`document id must be 32 hex digits, got ${JSON.stringify(id)}`);
+    return id;
+  }
+
+  /** Ids of every stored document of `kind` (open or not). */
+  async list(kind: DocumentKind): Promise<DocId[]> {
+    const chunks = await this.#storage.loadRange(['docs', kind]);
+    return [...new Set(chunks.map((c) => c.key[2]!))].filter((id) => DOC_ID.test(id));
+  }
+
+  /** Ids of the documents open in memory. */
+  openIds(): DocId[] {
+    return [...this.#open.keys()];
+  }
+
+  has(id: DocId): boolean {
+    return this.#open.has(id);
+  }
+
+  /** Create a new document with `initial` content; saved before this resolves. */
+  async create<T extends object>(id: DocId, kind: DocumentKind, initial: T): Promise<A.Doc<T>> {
+    DocumentStore.assertId(id);
+    if (this.#open.has(id) || (await this.#storage.loadRange(['docs', kind, id])).length > 0) {
+      throw new InvalidArgumentError(`document ${id} already exists`);
+    }
+    const doc = A.from({ ...initial, kind, schema: SCHEMA_VERSIONS[kind] } as unknown as Record<string, unknown>);
+    const problems = validate(kind, doc);
+    if (problems.length > 0) throw new InvalidArgumentError(`invalid ${kind}: ${problems.join('; ')}`, { problems });
+    const entry: Entry = { kind, doc, chunks: [], incremental: 0, queue: Promise.resolve() };
+    this.#open.set(id, entry);
+    await this.#write(id, entry, A.save(doc), 'snapshot');
+    return doc as A.Doc<T>;
+  }
+
+  /** Load (once) and return a document; throws NotFoundError, QuarantinedError or SchemaTooNewError. */
+  async open<T>(id: DocId, kind: DocumentKind): Promise<A.Doc<T>> {
+    DocumentStore.assertId(id);
+    const open = this.#open.get(id);
+    if (open) return open.doc as A.Doc<T>;
+    const chunks = await this.#storage.loadRange(['docs', kind, id]);
+    if (chunks.length === 0) throw new NotFoundError(`${kind} document`, id);
+    let loaded: A.Doc<unknown>;
+    try {
+      loaded = A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
+    } catch (err) {
+      throw await this.#quarantine(kind, id, [`stored data does not load: ${(err as Error).message}`]);
+    }
+    const doc = migrate(kind, id, loaded);
+    const problems = validate(kind, doc);
+    if (problems.length > 0) throw await this.#quarantine(kind, id, problems);
+    const entry: Entry = { kind, doc, chunks: chunks.map((c) => c.key), incremental: chunks.length - 1, queue: Promise.resolve() };
+    this.#open.set(id, entry);
+    // A migration made changes: persist them like any other change.
+    if (doc !== loaded) await this.#write(id, entry, A.saveSince(doc, A.getHeads(loaded)), 'incremental');
+    return doc as A.Doc<T>;
+  }
+
+  /** The open document (throws if it was not opened or created). */
+  get<T>(id: DocId): A.Doc<T> {
+    const entry = this.#open.get(id);
+    if (!entry) throw new NotFoundError('open document', id);
+    return entry.doc as A.Doc<T>;
+  }
+
+  kindOf(id: DocId): DocumentKind {
+    const entry = this.#open.get(id);
+    if (!entry) throw new NotFoundError('open document', id);
+    return entry.kind;
+  }
+
+  /**
+   * Apply `fn` as one Automerge change, validate the result, save it, and only then resolve. An edit
+   * that would make the document invalid is refused (InvalidArgumentError) and nothing is written.
+   */
+  async change<T>(id: DocId, fn: (doc: T) => void, message?: string): Promise<A.Doc<T>> {
+    return this.#serialise(id, async (entry) => {
+      const next = A.change(entry.doc as A.Doc<T>, message ? { message } : {}, fn as A.ChangeFn<T>);
+      if (next === entry.doc) return next;
+      const problems = validate(entry.kind, next);
+      if (problems.length > 0) {
+        await this.#rollback(id, entry);
+        throw new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${problems.join('; ')}`, { problems });
+      }
+      await this.#commit(id, entry, next as A.Doc<unknown>);
+      return next;
+    });
+  }
+
+  /**
+   * Replace the document with `next`, a descendant of it produced elsewhere (e.g. by the sync
+   * protocol). Saved before it resolves. Returns false (and keeps the old document) if `next` would not
+   * validate: a peer cannot make us store an invalid document.
+   */
+  async update(id: DocId, produce: (doc: A.Doc<unknown>) => A.Doc<unknown>): Promise<{ accepted: boolean; problems: string[] }> {
+    return this.#serialise(id, async (entry) => {
+      const next = produce(entry.doc);
+      if (next === entry.doc) return { accepted: true, problems: [] };
+      const problems = validate(entry.kind, next);
+      if (problems.length > 0) {
+        await this.#rollback(id, entry);
+        return { accepted: false, problems };
+      }
+      await this.#commit(id, entry, next);
+      return { accepted: true, problems: [] };
+    });
+  }
+
+  async #serialise<R>(id: DocId, fn: (entry: Entry) => Promise<R>): Promise<R> {
+    const entry = this.#open.get(id);
+    if (!entry) throw new NotFoundError('open document', id);
+    const run = entry.queue.then(() => fn(entry));
+    entry.queue = run.catch(() => {});
+    return run;
+  }
+
+  async #commit(id: DocId, entry: Entry, next: A.Doc<unknown>): Promise<void> {
+    const delta = A.saveSince(next, A.getHeads(entry.doc));
+    entry.doc = next;
+    if (entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry);
+    else await this.#write(id, entry, delta, 'incremental');
+    for (const l of this.#listeners) l(id);
+  }
+
+  async #write(id: DocId, entry: Entry, data: Uint8Array, type: 'snapshot' | 'incremental'): Promise<void> {
+    const key = ['docs', entry.kind, id, type, chunkName(data)];
+    await this.#storage.save(key, data);
+    entry.chunks.push(key);
+    if (type === 'incremental') entry.incremental++;
+  }
+
+  /**
+   * Automerge documents move forward only (the old handle is outdated once changed), so refusing a
+   * change means going back to what storage holds: nothing of the refused change was written.
+   */
+  async #rollback(id: DocId, entry: Entry): Promise<void> {
+    const chunks = await this.#storage.loadRange(['docs', entry.kind, id]);
+    entry.doc = A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
+    entry.chunks = chunks.map((c) => c.key);
+  }
+
+  /** Write one snapshot of everything, then delete the chunks it covers. */
+  async #compact(id: DocId, entry: Entry): Promise<void> {
+    const old = entry.chunks;
+    const snapshot = A.save(entry.doc);
+    const key = ['docs', entry.kind, id, 'snapshot', chunkName(snapshot)];
+    await this.#storage.save(key, snapshot);
+    entry.chunks = [key];
+    entry.incremental = 0;
+    for (const k of old) if (k.join('/') !== key.join('/')) await this.#storage.remove(k);
+  }
+
+  /** Move every chunk of `id` aside, untouched, and return the error to throw. */
+  async #quarantine(kind: DocumentKind, id: DocId, problems: string[]): Promise<QuarantinedError> {
+    const chunks = await this.#storage.loadRange(['docs', kind, id]);
+    const base = ['quarantine', kind, id, String(this.#now())];
+    for (const c of chunks) await this.#storage.save([...base, ...c.key.slice(3)], c.data);
+    for (const c of chunks) await this.#storage.remove(c.key);
+    this.#open.delete(id);
+    return new QuarantinedError(id, problems, base);
+  }
+
+  /** Forget in-memory state (tests simulate a crash with a fresh store on the same storage). */
+  close(): void {
+    this.#open.clear();
+    this.#listeners.clear();
+  }
+}

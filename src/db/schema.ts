@@ -1,0 +1,170 @@
+/**
+ * The shapes of Backchannel's documents, their validators and their migrations. Every document root
+ * carries `kind` and `schema` (its version); a document is validated on every load, and migrated
+ * forward when its version is older. Validators return a list of problems rather than throwing, so the
+ * caller can quarantine with a precise message.
+ * @module
+ */
+
+export type DocumentKind = 'system' | 'settings' | 'contact' | 'channel';
+
+export interface Versioned {
+  kind: DocumentKind;
+  schema: number;
+}
+
+/** This device. Kept apart from app data (its own storage key) so clearing data never loses it. */
+export interface SystemDoc extends Versioned {
+  kind: 'system';
+  device_id: string;
+  created_at: number;
+  /** Optional public key, hex; the secret half never enters a document. */
+  public_key?: string;
+}
+
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface SettingsDoc extends Versioned {
+  kind: 'settings';
+  relay_server: string;
+  ice_servers: IceServer[];
+}
+
+export interface ContactDoc extends Versioned {
+  kind: 'contact';
+  moniker: string;
+  /** Document keys (hex) of the channels shared with this contact. */
+  channels: string[];
+  last_seen?: number;
+  public_key?: string;
+}
+
+export interface FileRef {
+  filename: string;
+  mimetype: string;
+  size: number;
+  /** Hex digest of the content. */
+  hash: string;
+}
+
+export interface Message {
+  id: string;
+  /** Milliseconds since the epoch, sender's clock, for display. */
+  timestamp: number;
+  /** device_id of the sender. */
+  sender: string;
+  text: string;
+  file?: FileRef;
+}
+
+export interface ChannelDoc extends Versioned {
+  kind: 'channel';
+  messages: Message[];
+}
+
+export type AnyDoc = SystemDoc | SettingsDoc | ContactDoc | ChannelDoc;
+
+/** Current schema version per kind. Bump it and add a migration below when a shape changes. */
+export const SCHEMA_VERSIONS: Record<DocumentKind, number> = { system: 1, settings: 1, contact: 1, channel: 1 };
+
+/** The public magic-wormhole mailbox relay: the seed's default `relay_server`. */
+export const DEFAULT_RELAY_SERVER = 'ws://relay.magic-wormhole.io:4000/v1';
+
+/** Limits that keep one document from growing without bound through a single field. */
+export const LIMITS = { moniker: 200, text: 64 * 1024, filename: 1024, mimetype: 255, url: 2048 } as const;
+
+type Problems = string[];
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (p: Problems, o: Record<string, unknown>, k: string, max: number, optional = false) => {
+  const v = o[k];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'string') p.push(`${k} must be a string`);
+  else if (v.length > max) p.push(`${k} is longer than ${max} characters`);
+};
+const num = (p: Problems, o: Record<string, unknown>, k: string, optional = false) => {
+  const v = o[k];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) p.push(`${k} must be a non-negative number`);
+};
+
+export function isRelayUrl(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length > LIMITS.url) return false;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'ws:' || u.protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}
+
+function validateIce(p: Problems, v: unknown): void {
+  if (!Array.isArray(v)) return void p.push('ice_servers must be an array');
+  v.forEach((s, i) => {
+    if (!isObj(s) || !Array.isArray(s.urls) || s.urls.length === 0) return void p.push(`ice_servers[${i}].urls must be a non-empty array`);
+    for (const u of s.urls) if (typeof u !== 'string' || !/^(stun|stuns|turn|turns):/.test(u)) p.push(`ice_servers[${i}] has a bad url ${JSON.stringify(u)}`);
+    str(p, s, 'username', 256, true);
+    str(p, s, 'credential', 256, true);
+  });
+}
+
+export function validateMessage(p: Problems, m: unknown, where = 'message'): void {
+  if (!isObj(m)) return void p.push(`${where} must be an object`);
+  str(p, m, 'id', 64);
+  num(p, m, 'timestamp');
+  str(p, m, 'sender', 64);
+  str(p, m, 'text', LIMITS.text);
+  if (m.file !== undefined) {
+    if (!isObj(m.file)) return void p.push(`${where}.file must be an object`);
+    str(p, m.file, 'filename', LIMITS.filename);
+    str(p, m.file, 'mimetype', LIMITS.mimetype);
+    num(p, m.file, 'size');
+    str(p, m.file, 'hash', 128);
+  }
+}
+
+/** Problems with `doc` as a document of `kind` at the current schema version; empty when valid. */
+export function validate(kind: DocumentKind, doc: unknown): Problems {
+  const p: Problems = [];
+  if (!isObj(doc)) return ['the document root is not an object'];
+  if (doc.kind !== kind) p.push(`kind is ${JSON.stringify(doc.kind)}, expected "${kind}"`);
+  if (doc.schema !== SCHEMA_VERSIONS[kind]) p.push(`schema is ${JSON.stringify(doc.schema)}, expected ${SCHEMA_VERSIONS[kind]}`);
+  switch (kind) {
+    case 'system':
+      if (typeof doc.device_id !== 'string' || !/^[0-9a-f]{32}$/.test(doc.device_id)) p.push('device_id must be 32 hex digits');
+      num(p, doc, 'created_at');
+      str(p, doc, 'public_key', 128, true);
+      break;
+    case 'settings':
+      if (!isRelayUrl(doc.relay_server)) p.push('relay_server must be a ws:// or wss:// URL');
+      validateIce(p, doc.ice_servers);
+      break;
+    case 'contact':
+      str(p, doc, 'moniker', LIMITS.moniker);
+      if (!Array.isArray(doc.channels) || doc.channels.some((c) => typeof c !== 'string' || !/^[0-9a-f]{64}$/.test(c))) {
+        p.push('channels must be a list of 32-byte hex keys');
+      }
+      num(p, doc, 'last_seen', true);
+      str(p, doc, 'public_key', 128, true);
+      break;
+    case 'channel':
+      if (!Array.isArray(doc.messages)) p.push('messages must be an array');
+      else doc.messages.forEach((m, i) => validateMessage(p, m, `messages[${i}]`));
+      break;
+  }
+  return p;
+}
+
+/**
+ * Migrations: `MIGRATIONS[kind][v]` turns a version-v document into version v+1, in place, inside an
+ * Automerge change. None exist yet (every kind is at version 1); the loader applies them in order.
+ */
+export const MIGRATIONS: Record<DocumentKind, Record<number, (doc: Record<string, unknown>) => void>> = {
+  system: {},
+  settings: {},
+  contact: {},
+  channel: {},
+};

@@ -1,0 +1,31 @@
+/**
+ * Storage as automerge-repo shapes it: opaque byte values under string-array keys, five async
+ * methods. Every adapter must make `save` atomic per key (after it resolves, a crash leaves either the
+ * old or the new value, never a torn one) and durable, because the document store acknowledges a
+ * change to the user only once `save` has resolved.
+ * @module
+ */
+
+/**
+ * A key: path-like segments, e.g. `['docs', '3fa2…', 'incremental', 'b81c…']`. A key is never also a
+ * proper prefix of another stored key (filesystem adapters map keys to paths).
+ */
+export type StorageKey = string[];
+
+export interface StorageChunk {
+  key: StorageKey;
+  data: Uint8Array;
+}
+
+export interface StorageAdapter {
+  load(key: StorageKey): Promise<Uint8Array | undefined>;
+  save(key: StorageKey, data: Uint8Array): Promise<void>;
+  remove(key: StorageKey): Promise<void>;
+  /** Every entry whose key starts with `prefix`, in no particular order. */
+  loadRange(prefix: StorageKey): Promise<StorageChunk[]>;
+  removeRange(prefix: StorageKey): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Key segments are restricted so every adapter can map them to file names safely. */
+export const KEY_SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
