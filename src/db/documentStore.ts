@@ -12,7 +12,7 @@
  */
 import * as A from '@automerge/automerge';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, toHex } from '../crypto/bytes.js';
+import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { InvalidArgumentError, NotFoundError, QuarantinedError, SchemaTooNewError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSIONS, validate, type DocumentKind } from './schema.js';
@@ -40,7 +40,21 @@ interface Entry {
 const DOC_ID = /^[0-9a-f]{32}$/;
 const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 
-/** A document's schema problems plus its migration, as one step of loading. */
+/**
+ * The first change of a document, made identical on every device that creates it: a fixed actor
+ * derived from the id and time 0. Two contacts who each create their channel document independently
+ * therefore share one root, instead of two conflicting ones of which Automerge would keep only one
+ * (losing the other side's early messages). Later changes use a fresh random actor, as they must.
+ */
+function genesis(id: DocId, initial: Record<string, unknown>): A.Doc<unknown> {
+  const actor = toHex(sha256(utf8(`backchannel:genesis:${id}`)).subarray(0, 16));
+  const first = A.change(A.init<Record<string, unknown>>({ actor }), { time: 0, message: 'genesis' }, (d) => {
+    Object.assign(d, initial);
+  });
+  return A.load(A.save(first)); // same content, a random actor for whatever comes next
+}
+
+/** Migrate a loaded document to the current schema version, as one step of loading. */
 function migrate(kind: DocumentKind, id: DocId, doc: A.Doc<unknown>): A.Doc<unknown> {
   const found = (doc as { schema?: unknown }).schema;
   const known = SCHEMA_VERSIONS[kind];
@@ -103,7 +117,7 @@ export class DocumentStore {
     if (this.#open.has(id) || (await this.#storage.loadRange(['docs', kind, id])).length > 0) {
       throw new InvalidArgumentError(`document ${id} already exists`);
     }
-    const doc = A.from({ ...initial, kind, schema: SCHEMA_VERSIONS[kind] } as unknown as Record<string, unknown>);
+    const doc = genesis(id, { ...initial, kind, schema: SCHEMA_VERSIONS[kind] });
     const problems = validate(kind, doc);
     if (problems.length > 0) throw new InvalidArgumentError(`invalid ${kind}: ${problems.join('; ')}`, { problems });
     const entry: Entry = { kind, doc, chunks: [], incremental: 0, queue: Promise.resolve() };

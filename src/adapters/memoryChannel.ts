@@ -1,0 +1,143 @@
+/**
+ * Two {@link Channel} ends joined in memory, for tests. In `manual` mode every frame waits in flight
+ * until the test delivers, drops, duplicates or reorders it, or cuts the link; in `auto` mode frames
+ * are delivered in order on the microtask queue. Backpressure: `send` waits while more than
+ * `highWaterMark` frames are in flight in that direction.
+ * @module
+ */
+import type { Channel, ChannelEvents } from '../effects/channel.js';
+import { ChannelClosedError, TooLargeError } from '../errors.js';
+
+export interface MemoryLinkOptions {
+  mode?: 'auto' | 'manual';
+  maxFrameBytes?: number;
+  highWaterMark?: number;
+}
+
+interface InFlight {
+  to: End;
+  frame: Uint8Array;
+}
+
+class End implements Channel {
+  readonly #link: MemoryLink;
+  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  closed = false;
+  peer!: End;
+  readonly maxFrameBytes: number;
+  readonly waiters: (() => void)[] = [];
+
+  constructor(link: MemoryLink, maxFrameBytes: number) {
+    this.#link = link;
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  async send(frame: Uint8Array): Promise<void> {
+    if (this.closed) throw new ChannelClosedError();
+    if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
+    this.#link.enqueue({ to: this.peer, frame: frame.slice() });
+    while (!this.closed && this.#link.inFlightTo(this.peer) > this.#link.highWaterMark) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.closed) throw new ChannelClosedError();
+  }
+
+  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  close(reason = 'closed'): void {
+    this.#link.cut(reason);
+  }
+
+  deliver(frame: Uint8Array): void {
+    if (this.closed) return;
+    for (const h of this.#handlers.message) h(frame);
+  }
+
+  shut(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
+    for (const h of this.#handlers.close) h(reason);
+  }
+}
+
+export class MemoryLink {
+  readonly a: Channel;
+  readonly b: Channel;
+  readonly highWaterMark: number;
+  readonly #mode: 'auto' | 'manual';
+  readonly #inFlight: InFlight[] = [];
+  readonly #ends: [End, End];
+  /** Bytes delivered, for benchmarks. */
+  bytesDelivered = 0;
+
+  constructor(options: MemoryLinkOptions = {}) {
+    this.#mode = options.mode ?? 'auto';
+    this.highWaterMark = options.highWaterMark ?? 64;
+    const max = options.maxFrameBytes ?? 256 * 1024;
+    const a = new End(this, max);
+    const b = new End(this, max);
+    a.peer = b;
+    b.peer = a;
+    this.#ends = [a, b];
+    this.a = a;
+    this.b = b;
+  }
+
+  get closed(): boolean {
+    return this.#ends[0].closed;
+  }
+
+  /** Frames in flight, both directions. */
+  get pending(): number {
+    return this.#inFlight.length;
+  }
+
+  inFlightTo(end: End): number {
+    return this.#inFlight.filter((f) => f.to === end).length;
+  }
+
+  enqueue(item: InFlight): void {
+    this.#inFlight.push(item);
+    if (this.#mode === 'auto') queueMicrotask(() => this.deliver(0));
+  }
+
+  #release(): void {
+    for (const end of this.#ends) if (this.inFlightTo(end.peer) <= this.highWaterMark) for (const w of end.waiters.splice(0)) w();
+  }
+
+  /** Deliver the in-flight frame at `index` (0 = oldest). Returns false if there is none. */
+  deliver(index = 0): boolean {
+    const [item] = this.#inFlight.splice(index, 1);
+    if (!item) return false;
+    this.bytesDelivered += item.frame.length;
+    item.to.deliver(item.frame);
+    this.#release();
+    return true;
+  }
+
+  /** Lose the in-flight frame at `index`. */
+  drop(index = 0): boolean {
+    const [item] = this.#inFlight.splice(index, 1);
+    this.#release();
+    return item !== undefined;
+  }
+
+  /** Deliver a copy of the frame at `index` now and keep the original in flight. */
+  duplicate(index = 0): boolean {
+    const item = this.#inFlight[index];
+    if (!item) return false;
+    item.to.deliver(item.frame.slice());
+    return true;
+  }
+
+  /** Close both ends (a partition or a crash); frames in flight are lost. */
+  cut(reason = 'link cut'): void {
+    this.#inFlight.length = 0;
+    for (const end of this.#ends) end.shut(reason);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * SYNC with one peer over one channel, as phases: greeting (hello both ways) → syncing, which moves
+ * between `exchanging` and `inSync` as changes flow → closed or failed. The Automerge work is the
+ * `engine` actor (sync/syncEngine.ts), invoked for the machine's life and provided from outside like
+ * every other effect.
+ * @module
+ */
+import { assign, fromCallback, setup } from 'xstate';
+import type { Channel } from '../effects/channel.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import { BackchannelError, TimeoutError } from '../errors.js';
+import type { DocId, DocumentStore } from '../db/documentStore.js';
+import { startSyncEngine, type EngineEvent } from '../sync/syncEngine.js';
+
+export interface SyncInput {
+  docs: DocumentStore;
+  storage: StorageAdapter;
+  channel: Channel;
+  deviceId: string;
+  docIds: DocId[];
+  /** How long to wait for the peer's hello (default 30 s). */
+  helloTimeoutMs?: number;
+}
+
+export const syncEngineActor = fromCallback<{ type: 'noop' }, SyncInput, EngineEvent>(({ input, sendBack }) =>
+  startSyncEngine({ ...input, emit: sendBack }),
+);
+
+export const syncMachine = setup({
+  types: {
+    input: {} as SyncInput,
+    context: {} as { input: SyncInput; peer?: string; error?: BackchannelError; reason?: string },
+    events: {} as EngineEvent,
+    output: {} as { peer?: string; error?: BackchannelError; reason?: string },
+  },
+  actors: { engine: syncEngineActor },
+  delays: { helloTimeout: ({ context }) => context.input.helloTimeoutMs ?? 30_000 },
+}).createMachine({
+  id: 'sync',
+  context: ({ input }) => ({ input }),
+  invoke: { id: 'engine', src: 'engine', input: ({ context }) => context.input },
+  initial: 'greeting',
+  on: {
+    'engine.error': { target: '.failed', actions: assign({ error: ({ event }) => event.error }) },
+    'engine.closed': { target: '.closed', actions: assign({ reason: ({ event }) => event.reason }) },
+  },
+  states: {
+    greeting: {
+      on: { 'engine.hello': { target: 'syncing', actions: assign({ peer: ({ event }) => event.peer }) } },
+      after: {
+        helloTimeout: {
+          target: 'failed',
+          actions: [
+            assign({ error: ({ context }) => new TimeoutError('The peer never said hello.', { phase: 'sync hello', ms: context.input.helloTimeoutMs ?? 30_000 }) }),
+            ({ context }) => context.input.channel.close('hello timeout'),
+          ],
+        },
+      },
+    },
+    syncing: {
+      initial: 'exchanging',
+      states: {
+        exchanging: { on: { 'engine.idle': 'inSync' } },
+        inSync: { on: { 'engine.busy': 'exchanging' } },
+      },
+    },
+    closed: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) => ({ peer: context.peer, error: context.error, reason: context.reason }),
+});

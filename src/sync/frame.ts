@@ -1,0 +1,123 @@
+/**
+ * SYNC frames on a {@link Channel}: a version byte, a type byte, then the body.
+ *
+ *   hello: [1][1][device id: 16 bytes]
+ *   sync:  [1][2][doc id: 16 bytes][seq: u32][part: u16][parts: u16][Automerge sync message part]
+ *   error: [1][3][UTF-8 reason]
+ *
+ * A sync message larger than the channel's frame limit is split into parts; the receiver reassembles
+ * up to a bound and drops anything out of order (the sync protocol recovers on the next round).
+ * @module
+ */
+import { concatBytes, fromHex, fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
+import { ProtocolError, TooLargeError } from '../errors.js';
+
+export const SYNC_PROTOCOL_VERSION = 1;
+const HELLO = 1;
+const SYNC = 2;
+const ERROR = 3;
+const SYNC_HEADER = 2 + 16 + 4 + 2 + 2;
+
+export type SyncFrame =
+  | { type: 'hello'; deviceId: string }
+  | { type: 'sync'; docId: string; seq: number; part: number; parts: number; data: Uint8Array }
+  | { type: 'error'; reason: string };
+
+export function encodeHello(deviceId: string): Uint8Array {
+  return concatBytes(Uint8Array.of(SYNC_PROTOCOL_VERSION, HELLO), fromHex(deviceId, 'deviceId'));
+}
+
+export function encodeError(reason: string): Uint8Array {
+  return concatBytes(Uint8Array.of(SYNC_PROTOCOL_VERSION, ERROR), utf8(reason.slice(0, 500)));
+}
+
+/** Split one sync message into frames of at most `maxFrameBytes`. */
+export function encodeSync(docId: string, seq: number, message: Uint8Array, maxFrameBytes: number): Uint8Array[] {
+  const room = maxFrameBytes - SYNC_HEADER;
+  if (room < 1) throw new ProtocolError(`frame limit ${maxFrameBytes} leaves no room for data`);
+  const parts = Math.max(1, Math.ceil(message.length / room));
+  if (parts > 0xffff) throw new TooLargeError('sync message', message.length, 0xffff * room);
+  const id = fromHex(docId, 'docId');
+  const frames: Uint8Array[] = [];
+  for (let part = 0; part < parts; part++) {
+    const header = new Uint8Array(SYNC_HEADER);
+    header[0] = SYNC_PROTOCOL_VERSION;
+    header[1] = SYNC;
+    header.set(id, 2);
+    const view = new DataView(header.buffer);
+    view.setUint32(18, seq >>> 0);
+    view.setUint16(22, part);
+    view.setUint16(24, parts);
+    frames.push(concatBytes(header, message.subarray(part * room, (part + 1) * room)));
+  }
+  return frames;
+}
+
+/** Parse one frame; anything malformed is a {@link ProtocolError}. */
+export function decodeFrame(frame: Uint8Array): SyncFrame {
+  if (!(frame instanceof Uint8Array) || frame.length < 2) throw new ProtocolError('sync frame too short');
+  if (frame[0] !== SYNC_PROTOCOL_VERSION) {
+    throw new ProtocolError(`sync protocol version ${frame[0]} is not supported (we speak ${SYNC_PROTOCOL_VERSION})`, { version: frame[0] });
+  }
+  switch (frame[1]) {
+    case HELLO:
+      if (frame.length !== 18) throw new ProtocolError('hello frame must carry a 16-byte device id');
+      return { type: 'hello', deviceId: toHex(frame.subarray(2)) };
+    case SYNC: {
+      if (frame.length < SYNC_HEADER) throw new ProtocolError('sync frame header truncated');
+      const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+      const part = view.getUint16(22);
+      const parts = view.getUint16(24);
+      if (parts === 0 || part >= parts) throw new ProtocolError(`sync frame part ${part} of ${parts}`);
+      return { type: 'sync', docId: toHex(frame.subarray(2, 18)), seq: view.getUint32(18), part, parts, data: frame.subarray(SYNC_HEADER) };
+    }
+    case ERROR: {
+      let reason: string;
+      try {
+        reason = fromUtf8(frame.subarray(2));
+      } catch {
+        reason = '(unreadable reason)';
+      }
+      return { type: 'error', reason };
+    }
+    default:
+      throw new ProtocolError(`unknown sync frame type ${frame[1]}`);
+  }
+}
+
+/** Reassembles split sync messages, in order, within a byte bound. */
+export class Reassembler {
+  readonly #maxBytes: number;
+  #current: { docId: string; seq: number; parts: number; next: number; chunks: Uint8Array[]; size: number } | undefined;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Returns the whole message when `frame` completes one; undefined while parts are missing. */
+  push(frame: Extract<SyncFrame, { type: 'sync' }>): Uint8Array | undefined {
+    if (frame.parts === 1) {
+      this.#current = undefined;
+      return frame.data;
+    }
+    const cur = this.#current;
+    if (frame.part === 0) {
+      this.#current = { docId: frame.docId, seq: frame.seq, parts: frame.parts, next: 1, chunks: [frame.data], size: frame.data.length };
+    } else if (cur && cur.docId === frame.docId && cur.seq === frame.seq && cur.next === frame.part && cur.parts === frame.parts) {
+      cur.chunks.push(frame.data);
+      cur.size += frame.data.length;
+      cur.next++;
+    } else {
+      this.#current = undefined; // a gap: drop the partial message, the protocol asks again
+      return undefined;
+    }
+    const now = this.#current!;
+    if (now.size > this.#maxBytes) {
+      this.#current = undefined;
+      throw new TooLargeError('incoming sync message', now.size, this.#maxBytes);
+    }
+    if (now.next < now.parts) return undefined;
+    this.#current = undefined;
+    return concatBytes(...now.chunks);
+  }
+}

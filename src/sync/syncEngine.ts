@@ -1,0 +1,173 @@
+/**
+ * The Automerge sync protocol (generateSyncMessage / receiveSyncMessage) for a set of documents over
+ * one {@link Channel} to one peer. Work runs strictly one task at a time. What a peer sends is saved
+ * (through the DocumentStore, validated) before the per-peer sync state is saved, and the sync state is
+ * persisted under `['sync', docId, peerDeviceId]`, so a reconnect resumes where it stopped.
+ * @module
+ */
+import * as A from '@automerge/automerge';
+import type { Channel } from '../effects/channel.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import { BackchannelError, ChannelClosedError, ProtocolError } from '../errors.js';
+import type { DocId, DocumentStore } from '../db/documentStore.js';
+import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
+
+export type EngineEvent =
+  | { type: 'engine.hello'; peer: string }
+  | { type: 'engine.busy' }
+  | { type: 'engine.idle' }
+  | { type: 'engine.error'; error: BackchannelError }
+  | { type: 'engine.closed'; reason: string };
+
+export interface SyncEngineOptions {
+  docs: DocumentStore;
+  storage: StorageAdapter;
+  channel: Channel;
+  /** Our device id (32 hex digits), sent in hello. */
+  deviceId: string;
+  /** The documents this channel syncs; each must be open in `docs`. */
+  docIds: DocId[];
+  /** Largest sync message we reassemble from a peer (default 64 MiB). */
+  maxMessageBytes?: number;
+  emit(event: EngineEvent): void;
+}
+
+export function syncStateKey(docId: DocId, peer: string): string[] {
+  return ['sync', docId, peer];
+}
+
+/** Starts the engine; returns a stop function (persists sync states, detaches from the channel). */
+export function startSyncEngine(options: SyncEngineOptions): () => void {
+  const { docs, storage, channel, emit } = options;
+  const docIds = new Set(options.docIds);
+  const reassembler = new Reassembler(options.maxMessageBytes ?? 64 * 1024 * 1024);
+  const states = new Map<DocId, A.SyncState>();
+  const quiet = new Set<DocId>(); // docs whose last generateSyncMessage returned nothing
+  let peer: string | undefined;
+  let seq = 0;
+  let queue: Promise<void> = Promise.resolve();
+  let pending = 0;
+  let stopped = false;
+  let busy = false;
+
+  const setBusy = (value: boolean) => {
+    if (busy === value) return;
+    busy = value;
+    emit({ type: value ? 'engine.busy' : 'engine.idle' });
+  };
+
+  const fail = (error: BackchannelError) => {
+    if (stopped) return;
+    emit({ type: 'engine.error', error });
+    channel.send(encodeError(error.message)).catch(() => {});
+    stop();
+    channel.close(error.message);
+  };
+
+  const run = (task: () => Promise<void>) => {
+    pending++;
+    setBusy(true);
+    queue = queue
+      .then(() => (stopped ? undefined : task()))
+      .catch((err: unknown) => {
+        if (err instanceof ChannelClosedError) return;
+        fail(err instanceof BackchannelError ? err : new ProtocolError(`sync failed: ${String(err)}`));
+      })
+      .finally(() => {
+        pending--;
+        if (pending === 0 && quiet.size === docIds.size) setBusy(false);
+      });
+  };
+
+  const flush = async (docId: DocId) => {
+    if (!peer) return;
+    const [state, message] = A.generateSyncMessage(docs.get(docId), states.get(docId) ?? A.initSyncState());
+    states.set(docId, state);
+    if (!message) {
+      quiet.add(docId);
+      return;
+    }
+    quiet.delete(docId);
+    for (const frame of encodeSync(docId, seq++, message, channel.maxFrameBytes)) await channel.send(frame);
+  };
+
+  const receive = async (docId: DocId, message: Uint8Array) => {
+    const before = states.get(docId) ?? A.initSyncState();
+    let after = before;
+    let result: { accepted: boolean; problems: string[] };
+    try {
+      result = await docs.update(docId, (doc) => {
+        const [next, state] = A.receiveSyncMessage(doc, before, message);
+        after = state;
+        return next;
+      });
+    } catch (err) {
+      if (err instanceof BackchannelError) throw err;
+      throw new ProtocolError(`malformed sync message for ${docId}: ${(err as Error).message}`);
+    }
+    if (!result.accepted) throw new ProtocolError(`the peer's changes would make ${docId} invalid: ${result.problems.join('; ')}`, { docId });
+    states.set(docId, after);
+    quiet.delete(docId);
+    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await flush(docId);
+  };
+
+  const onFrame = (bytes: Uint8Array) => {
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (err) {
+      return fail(err as BackchannelError);
+    }
+    if (frame.type === 'error') return fail(new ProtocolError(`the peer gave up: ${frame.reason}`));
+    if (frame.type === 'hello') {
+      if (peer !== undefined) return fail(new ProtocolError('a second hello on one channel'));
+      const who = frame.deviceId;
+      peer = who;
+      run(async () => {
+        for (const id of docIds) {
+          const saved = await storage.load(syncStateKey(id, who));
+          states.set(id, saved ? A.decodeSyncState(saved) : A.initSyncState());
+        }
+        emit({ type: 'engine.hello', peer: who });
+        for (const id of docIds) await flush(id);
+      });
+      return;
+    }
+    if (peer === undefined) return fail(new ProtocolError('sync data before hello'));
+    if (!docIds.has(frame.docId)) return fail(new ProtocolError(`the peer offered a document this channel does not carry: ${frame.docId}`));
+    let message: Uint8Array | undefined;
+    try {
+      message = reassembler.push(frame);
+    } catch (err) {
+      return fail(err as BackchannelError);
+    }
+    if (message) {
+      const docId = frame.docId;
+      const m = message;
+      run(() => receive(docId, m));
+    }
+  };
+
+  const offFrame = channel.on('message', onFrame);
+  const offClose = channel.on('close', (reason) => {
+    stop();
+    emit({ type: 'engine.closed', reason });
+  });
+  const offChange = docs.onChange((id) => {
+    if (docIds.has(id)) run(() => flush(id));
+  });
+
+  function stop(): void {
+    if (stopped) return;
+    stopped = true;
+    offFrame();
+    offClose();
+    offChange();
+    const who = peer;
+    if (who) for (const [id, state] of states) void storage.save(syncStateKey(id, who), A.encodeSyncState(state)).catch(() => {});
+  }
+
+  run(() => channel.send(encodeHello(options.deviceId)));
+  return stop;
+}
