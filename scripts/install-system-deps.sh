@@ -3,9 +3,10 @@
 #   magic-wormhole                         the real `wormhole` CLI (interop tests)
 #   python3-magic-wormhole-mailbox-server  the real Python mailbox server (interop tests, benchmarks)
 #   python3-spake2                         python-spake2 (regenerating vectors)
+#   chromium                               real browser for the browser adapter tests (playwright-core)
 set -euo pipefail
 
-packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2)
+packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,3 +20,13 @@ export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock
 export { cryptoRandomBytes } from './effects/index.js';
 export { browserSocketConnector } from './adapters/browserSocket.js';
 export { MemoryNetwork, type MemoryServer, type MemoryNetworkOptions } from './adapters/memoryNetwork.js';
+export { MemoryStorage } from './adapters/memoryStorage.js';
+export { MemoryLink, type MemoryLinkOptions } from './adapters/memoryChannel.js';
+export type { StorageAdapter, StorageKey, StorageChunk } from './effects/storage.js';
+export type { Channel, ChannelEvents } from './effects/channel.js';
+export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './db/database.js';
+export { DocumentStore, type DocId, type DocumentStoreOptions } from './db/documentStore.js';
+export * from './db/schema.js';
+export { syncMachine, type SyncInput } from './machines/syncMachine.js';
+export { startSyncEngine, type SyncEngineOptions, type EngineEvent } from './sync/syncEngine.js';
+export { SYNC_PROTOCOL_VERSION } from './sync/frame.js';

@@ -3,3 +3,5 @@
  * @module
  */
 export { browserSocketConnector } from './browserSocket.js';
+export { LocalforageStorage } from './localforageStorage.js';
+export { OpfsStorage } from './opfsStorage.js';

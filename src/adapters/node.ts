@@ -1,5 +1,6 @@
 /**
- * Node adapters, kept out of the main entry so browser bundles never pull in `ws`.
+ * Node adapters, kept out of the main entry so browser bundles never pull in `ws` or `node:fs`.
  * @module
  */
 export { nodeSocketConnector, type NodeSocketOptions } from './nodeSocket.js';
+export { NodeFsStorage } from './nodeFsStorage.js';

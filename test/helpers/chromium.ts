@@ -1,0 +1,49 @@
+/**
+ * Real Chromium (Debian's /usr/bin/chromium) driven by playwright-core, serving a bundle from 127.0.0.1.
+ */
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+export interface BrowserFixture {
+  page: Page;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Bundle `entry` for the browser, serve it on 127.0.0.1 with an empty page, open it in Chromium. */
+export async function openInChromium(entry: string): Promise<BrowserFixture> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-system-deps.sh`);
+  const bundle = await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', write: false, target: 'chrome120', logLevel: 'silent' });
+  const js = bundle.outputFiles[0]!.text;
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/bundle.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(js);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><meta charset="utf-8"><title>backchannel test</title><script type="module" src="/bundle.js"></script>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => 'runConformance' in window || 'ready' in window);
+  return {
+    page,
+    url,
+    async close() {
+      await browser.close();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
