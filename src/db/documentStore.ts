@@ -40,18 +40,34 @@ interface Entry {
 const DOC_ID = /^[0-9a-f]{32}$/;
 const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 
+/** The empty shape of each kind: the content of every document's first change. */
+const SKELETONS: Record<DocumentKind, Record<string, unknown>> = {
+  system: {},
+  settings: { relay_server: '', ice_servers: [] },
+  contact: { moniker: '', channels: [] },
+  channel: { messages: [] },
+};
+
 /**
- * The first change of a document, made identical on every device that creates it: a fixed actor
- * derived from the id and time 0. Two contacts who each create their channel document independently
- * therefore share one root, instead of two conflicting ones of which Automerge would keep only one
- * (losing the other side's early messages). Later changes use a fresh random actor, as they must.
+ * A new document. Its first change is identical on every device that creates the same id: a fixed
+ * actor derived from the id, time 0, and only the kind's empty skeleton. Two contacts who each create
+ * their channel document independently therefore share one root, instead of two conflicting ones of
+ * which Automerge would keep only one (losing the other side's early messages). The initial values
+ * follow as an ordinary change under a fresh random actor, touching only fields that differ from the
+ * skeleton (re-assigning an equal empty list would itself create a conflicting list).
  */
-function genesis(id: DocId, initial: Record<string, unknown>): A.Doc<unknown> {
+function genesis(id: DocId, kind: DocumentKind, initial: Record<string, unknown>): A.Doc<unknown> {
   const actor = toHex(sha256(utf8(`backchannel:genesis:${id}`)).subarray(0, 16));
+  const skeleton = { ...SKELETONS[kind], kind, schema: SCHEMA_VERSIONS[kind] };
   const first = A.change(A.init<Record<string, unknown>>({ actor }), { time: 0, message: 'genesis' }, (d) => {
-    Object.assign(d, initial);
+    Object.assign(d, skeleton);
   });
-  return A.load(A.save(first)); // same content, a random actor for whatever comes next
+  const doc = A.load<Record<string, unknown>>(A.save(first)); // a random actor for whatever comes next
+  const changed = Object.entries(initial).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(skeleton[k as keyof typeof skeleton]));
+  if (changed.length === 0) return doc;
+  return A.change(doc, { message: 'initial values' }, (d) => {
+    for (const [k, v] of changed) d[k] = v;
+  });
 }
 
 /** Migrate a loaded document to the current schema version, as one step of loading. */
@@ -117,7 +133,7 @@ export class DocumentStore {
     if (this.#open.has(id) || (await this.#storage.loadRange(['docs', kind, id])).length > 0) {
       throw new InvalidArgumentError(`document ${id} already exists`);
     }
-    const doc = genesis(id, { ...initial, kind, schema: SCHEMA_VERSIONS[kind] });
+    const doc = genesis(id, kind, initial as Record<string, unknown>);
     const problems = validate(kind, doc);
     if (problems.length > 0) throw new InvalidArgumentError(`invalid ${kind}: ${problems.join('; ')}`, { problems });
     const entry: Entry = { kind, doc, chunks: [], incremental: 0, queue: Promise.resolve() };
