@@ -101,8 +101,14 @@ export async function benchSync(messages = Number(process.env.BENCH_MESSAGES ?? 
       const id = toHex(cryptoRandomBytes(16));
       await store.create(id, 'channel', { messages: [] });
       for (let i = 0; i < messages; i++) {
+        // As Database.sendMessage writes them: immutable strings, one change per message.
         await store.change<{ messages: unknown[] }>(id, (d) => {
-          d.messages.push({ id: toHex(cryptoRandomBytes(16)), timestamp: 1_700_000_000_000 + i, sender: 'ab'.repeat(16), text: `message number ${i}` });
+          d.messages.push({
+            id: new A.ImmutableString(toHex(cryptoRandomBytes(16))),
+            timestamp: 1_700_000_000_000 + i,
+            sender: new A.ImmutableString('ab'.repeat(16)),
+            text: new A.ImmutableString(`message number ${i}`),
+          });
         });
       }
       return [id];
@@ -115,7 +121,10 @@ export async function benchSync(messages = Number(process.env.BENCH_MESSAGES ?? 
       const ids: string[] = [];
       for (let i = 0; i < contacts; i++) {
         const id = toHex(cryptoRandomBytes(16));
-        await store.create(id, 'contact', { moniker: `Contact ${i}`, channels: [toHex(cryptoRandomBytes(32))] });
+        await store.create(id, 'contact', {
+          moniker: new A.ImmutableString(`Contact ${i}`),
+          channels: [new A.ImmutableString(toHex(cryptoRandomBytes(32)))],
+        });
         ids.push(id);
       }
       return ids;

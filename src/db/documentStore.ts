@@ -40,6 +40,27 @@ interface Entry {
 const DOC_ID = /^[0-9a-f]{32}$/;
 const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 
+/**
+ * The message indices a change touched, from Automerge's diff; undefined means "check everything"
+ * (the list itself was replaced, or something was deleted and indices shifted).
+ */
+function touchedMessages(before: A.Doc<unknown>, after: A.Doc<unknown>): number[] | undefined {
+  const touched = new Set<number>();
+  for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
+    if (patch.path[0] !== 'messages') continue;
+    const index = patch.path[1];
+    if (typeof index !== 'number' || patch.action === 'del') return undefined;
+    const count = patch.action === 'insert' ? patch.values.length : 1;
+    for (let i = index; i < index + count; i++) touched.add(i);
+  }
+  return [...touched];
+}
+
+/** Validate what a change could have broken: every field, but only the messages it touched. */
+function validateChange(kind: DocumentKind, before: A.Doc<unknown>, after: A.Doc<unknown>): string[] {
+  return validate(kind, after, kind === 'channel' ? touchedMessages(before, after) : undefined);
+}
+
 /** The empty shape of each kind: the content of every document's first change. */
 const SKELETONS: Record<DocumentKind, Record<string, unknown>> = {
   system: {},
@@ -186,7 +207,7 @@ export class DocumentStore {
     return this.#serialise(id, async (entry) => {
       const next = A.change(entry.doc as A.Doc<T>, message ? { message } : {}, fn as A.ChangeFn<T>);
       if (next === entry.doc) return next;
-      const problems = validate(entry.kind, next);
+      const problems = validateChange(entry.kind, entry.doc, next as A.Doc<unknown>);
       if (problems.length > 0) {
         await this.#rollback(id, entry);
         throw new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${problems.join('; ')}`, { problems });
@@ -205,7 +226,7 @@ export class DocumentStore {
     return this.#serialise(id, async (entry) => {
       const next = produce(entry.doc);
       if (next === entry.doc) return { accepted: true, problems: [] };
-      const problems = validate(entry.kind, next);
+      const problems = validateChange(entry.kind, entry.doc, next);
       if (problems.length > 0) {
         await this.#rollback(id, entry);
         return { accepted: false, problems };
