@@ -1,0 +1,1 @@
+throw new Error('cbor-extract is not installed (see package.json there)');
