@@ -7,3 +7,4 @@ export { MailboxServer, type ServerConnection, type ConnectionHandle, type Mailb
 export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits, type MemoryStoreOptions } from './store.js';
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
+export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';

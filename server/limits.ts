@@ -12,6 +12,8 @@ export interface RelayLimits extends StoreLimits {
   maxConnections: number;
   /** Connections open at once from one remote address. */
   maxConnectionsPerAddress: number;
+  /** Bytes queued towards one slow client; beyond this the connection is dropped. */
+  maxBufferedBytes: number;
   /** Frames from one connection waiting to be processed; beyond this the connection is closed. */
   maxQueuedFrames: number;
   /** A connection that sends nothing for this long is closed. */
@@ -27,6 +29,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxConnections: 10_000,
   maxConnectionsPerAddress: 2_500,
   maxQueuedFrames: 64,
+  maxBufferedBytes: 8 * 1024 * 1024,
   idleTimeoutMs: 10 * 60_000,
   mailboxTtlMs: 2 * 60 * 60_000,
   pruneIntervalMs: 60_000,

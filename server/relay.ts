@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
-import { MailboxServer } from './mailboxServer.js';
+import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
+import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
 import { MemoryMailboxStore, type MailboxStore } from './store.js';
 
 export interface RelayOptions {
@@ -19,6 +20,7 @@ export interface RelayOptions {
   /** Interface to bind; default 127.0.0.1, so nothing is exposed by accident. */
   host?: string;
   limits?: Partial<RelayLimits>;
+  discoveryLimits?: Partial<DiscoveryLimits>;
   store?: MailboxStore;
   log?: Logger;
   welcome?: Record<string, unknown>;
@@ -33,6 +35,10 @@ export interface Relay {
   readonly port: number;
   readonly host: string;
   readonly server: MailboxServer;
+  /** DISCOVER's topic routing, at `/backchannel/v1` on the same port. */
+  readonly discovery: DiscoveryServer;
+  /** `ws://host:port/backchannel/v1` */
+  readonly discoveryUrl: string;
   /** Stop accepting, close every client with 1001, stop timers. Idempotent. */
   close(): Promise<void>;
 }
@@ -49,12 +55,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const now = options.now ?? Date.now;
   const store: MailboxStore = options.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
   const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
+  const discovery = new DiscoveryServer({ limits: options.discoveryLimits, log, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
+  const connectionCount = () => mailboxServer.connectionCount + discovery.connectionCount;
   const onFrame = options.onFrame;
 
   const http: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, connections: mailboxServer.connectionCount }));
+      res.end(JSON.stringify({ ok: true, connections: connectionCount() }));
       return;
     }
     res.writeHead(426, { 'content-type': 'text/plain' });
@@ -70,13 +78,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       log('warn', 'refused', { status, reason: text });
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (path !== '/v1' && path !== '/v1/') return refuse(404, 'Not Found');
-    if (mailboxServer.connectionCount >= limits.maxConnections) return refuse(503, 'Too Many Connections');
+    const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === '/backchannel/v1' ? discovery : undefined;
+    if (!service) return refuse(404, 'Not Found');
+    if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections');
     if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) return refuse(429, 'Too Many Connections From This Address');
-    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address));
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service));
   });
 
-  function attach(ws: WebSocket, address: string): void {
+  function attach(ws: WebSocket, address: string, service: { connect(conn: ServerConnection): ConnectionHandle }): void {
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     let idle: NodeJS.Timeout | undefined;
     const resetIdle = () => {
@@ -85,10 +94,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       idle.unref?.();
     };
     resetIdle();
-    const handle = mailboxServer.connect({
+    const handle = service.connect({
       send: (text) => {
         onFrame?.('out', text);
-        if (ws.readyState === ws.OPEN) ws.send(text);
+        if (ws.readyState !== ws.OPEN) return;
+        // A peer that does not read its socket must not make us buffer without bound.
+        if (ws.bufferedAmount > limits.maxBufferedBytes) {
+          log('warn', 'slow-consumer', { buffered: ws.bufferedAmount });
+          ws.terminate();
+          return;
+        }
+        ws.send(text);
       },
       close: (code, reason) => ws.close(code, reason),
     });
@@ -127,6 +143,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   let closing: Promise<void> | undefined;
   return {
     url: `ws://${host}:${address.port}/v1`,
+    discoveryUrl: `ws://${host}:${address.port}/backchannel/v1`,
+    discovery,
     port: address.port,
     host: address.address,
     server: mailboxServer,
@@ -135,6 +153,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
         clearInterval(pruneTimer);
         const done = new Promise<void>((resolve) => http.close(() => resolve()));
         mailboxServer.shutdown();
+        discovery.shutdown();
         for (const ws of wss.clients) ws.terminate();
         wss.close();
         http.closeAllConnections?.();

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'QUARANTINED'
   | 'SCHEMA_TOO_NEW'
   | 'CHANNEL_CLOSED'
-  | 'TOO_LARGE';
+  | 'TOO_LARGE'
+  | 'SIGNAL_REJECTED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -164,5 +165,15 @@ export class ChannelClosedError extends BackchannelError {
 export class TooLargeError extends BackchannelError {
   constructor(what: string, size: number, limit: number) {
     super('TOO_LARGE', `${what} is ${size} bytes; the limit is ${limit}.`, { what, size, limit });
+  }
+}
+
+/** Why a sealed signalling or relayed message was refused. */
+export type RejectReason = 'forged' | 'malformed' | 'reflection' | 'replay' | 'misaddressed';
+
+/** A sealed DISCOVER message failed a check: forged (wrong key or tampered), replayed, reflected… */
+export class SignalRejectedError extends BackchannelError {
+  constructor(reason: RejectReason, message: string) {
+    super('SIGNAL_REJECTED', `Rejected a ${reason} message: ${message}`, { reason });
   }
 }

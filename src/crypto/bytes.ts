@@ -74,3 +74,22 @@ export function assertBytes(value: unknown, title: string, length?: number): ass
     throw new InvalidArgumentError(`"${title}" expected ${length} bytes, got ${value.length}`, { title, length: value.length });
   }
 }
+
+/** Standard base64 (with padding), in browsers and Node alike. */
+export function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+export function fromBase64(text: string, title = 'base64'): Uint8Array {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new InvalidArgumentError(`"${title}" is not valid base64`);
+  }
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}

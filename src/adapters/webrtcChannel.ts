@@ -1,0 +1,88 @@
+/**
+ * A W3C RTCDataChannel (the browser's, or @roamhq/wrtc's in Node) as a {@link Channel}: the data
+ * channel is reliable and ordered by default and frames messages itself; backpressure waits for
+ * `bufferedamountlow` once more than `highWaterMark` bytes are queued.
+ * @module
+ */
+import type { Channel, ChannelEvents } from '../effects/channel.js';
+import { ChannelClosedError, TooLargeError } from '../errors.js';
+
+export interface WebRtcChannelOptions {
+  /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
+  highWaterMark?: number;
+  /** Largest frame (default 256 KiB: what browsers reliably carry in one message). */
+  maxFrameBytes?: number;
+  /** Called once after the channel closed, e.g. to close the peer connection. */
+  onClose?(): void;
+}
+
+export class WebRtcChannel implements Channel {
+  readonly maxFrameBytes: number;
+  readonly #dc: RTCDataChannel;
+  readonly #high: number;
+  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  readonly #options: WebRtcChannelOptions;
+  closed = false;
+
+  constructor(dc: RTCDataChannel, options: WebRtcChannelOptions = {}) {
+    this.#dc = dc;
+    this.#options = options;
+    this.#high = options.highWaterMark ?? 1024 * 1024;
+    this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024;
+    dc.binaryType = 'arraybuffer';
+    dc.bufferedAmountLowThreshold = this.#high / 2;
+    dc.onmessage = (ev: MessageEvent) => {
+      const data = ev.data as ArrayBuffer | ArrayBufferView | string;
+      const frame =
+        typeof data === 'string'
+          ? new TextEncoder().encode(data)
+          : data instanceof ArrayBuffer
+            ? new Uint8Array(data)
+            : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (const h of this.#handlers.message) h(frame);
+    };
+    dc.onclose = () => this.#shut('data channel closed');
+    dc.onerror = () => this.#shut('data channel error');
+  }
+
+  async send(frame: Uint8Array): Promise<void> {
+    if (this.closed || this.#dc.readyState !== 'open') throw new ChannelClosedError(this.closed ? 'closed' : this.#dc.readyState);
+    if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
+    this.#dc.send(frame.slice());
+    while (!this.closed && this.#dc.bufferedAmount > this.#high) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#dc.removeEventListener('bufferedamountlow', done);
+          this.#dc.removeEventListener('close', done);
+          resolve();
+        };
+        this.#dc.addEventListener('bufferedamountlow', done);
+        this.#dc.addEventListener('close', done);
+      });
+    }
+    if (this.closed) throw new ChannelClosedError();
+  }
+
+  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    try {
+      this.#dc.close();
+    } catch {
+      // already closing
+    }
+    this.#shut(reason);
+  }
+
+  #shut(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.#handlers.close) h(reason);
+    this.#options.onClose?.();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The relayed fallback: a {@link Channel} whose frames travel through the relay's topic routing,
+ * end-to-end sealed. Each direction has its own key, derived from the contact key and both session
+ * ids, so a frame cannot be reflected back or replayed into another session; inside the box a
+ * sequence number must be exactly the next one, so nothing is replayed, dropped or reordered unseen.
+ * Nonces are 24 random bytes per frame. The relay sees sizes and timing, nothing else.
+ * @module
+ */
+import { concatBytes, fromBase64, toBase64, utf8 } from '../crypto/bytes.js';
+import { deriveKey } from '../crypto/keys.js';
+import { open, seal } from '../crypto/secretbox.js';
+import type { Channel, ChannelEvents } from '../effects/channel.js';
+import type { RandomBytes } from '../effects/random.js';
+import { ChannelClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
+
+export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
+  return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));
+}
+
+export interface RelayedChannelOptions {
+  contactKey: Uint8Array;
+  ownSid: string;
+  peerSid: string;
+  randomBytes: RandomBytes;
+  /** Hand a sealed blob to the relay for the peer. */
+  transmit(blob: string): void;
+  /** Called once when the channel closes from our side (to tell the peer). */
+  onClose?(reason: string): void;
+  maxFrameBytes?: number;
+}
+
+export class RelayedChannel implements Channel {
+  readonly maxFrameBytes: number;
+  readonly #tx: Uint8Array;
+  readonly #rx: Uint8Array;
+  readonly #options: RelayedChannelOptions;
+  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  #sent = 0;
+  #expected = 1;
+  closed = false;
+
+  constructor(options: RelayedChannelOptions) {
+    this.#options = options;
+    // Leave room for sealing and base64 within the relay's 128 KiB data blob limit.
+    this.maxFrameBytes = options.maxFrameBytes ?? 64 * 1024;
+    this.#tx = relayKey(options.contactKey, options.ownSid, options.peerSid);
+    this.#rx = relayKey(options.contactKey, options.peerSid, options.ownSid);
+  }
+
+  async send(frame: Uint8Array): Promise<void> {
+    if (this.closed) throw new ChannelClosedError();
+    if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
+    const header = new Uint8Array(8);
+    new DataView(header.buffer).setBigUint64(0, BigInt(++this.#sent));
+    this.#options.transmit(toBase64(seal(this.#tx, concatBytes(header, frame), this.#options.randomBytes)));
+  }
+
+  /** A sealed blob from the peer arrived through the relay. Throws SignalRejectedError on anything off. */
+  receive(blob: string): void {
+    if (this.closed) return;
+    let plain: Uint8Array;
+    try {
+      plain = open(this.#rx, fromBase64(blob));
+    } catch {
+      throw new SignalRejectedError('forged', 'a relayed frame did not open under this session’s key');
+    }
+    if (plain.length < 8) throw new SignalRejectedError('malformed', 'relayed frame too short');
+    const seq = Number(new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0));
+    if (seq !== this.#expected) throw new SignalRejectedError(seq < this.#expected ? 'replay' : 'malformed', `relayed frame ${seq}, expected ${this.#expected}`);
+    this.#expected++;
+    const frame = plain.subarray(8);
+    for (const h of this.#handlers.message) h(frame);
+  }
+
+  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /** Close from our side: tells the peer (through onClose) and our listeners. */
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.#options.onClose?.(reason);
+    this.shut(reason);
+  }
+
+  /** The transport or the peer ended it. */
+  shut(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.#handlers.close) h(reason);
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * One DISCOVER session, as an XState callback actor: connect to the relay's topic routing, announce
+ * blake3(contact key), prove the key to the other device with sealed hellos, then connect directly
+ * over WebRTC (sealed offer/answer/candidates) or, when told to fall back, through the relayed sealed
+ * channel. Everything it does is reported to the parent machine as events; the parent decides when to
+ * fall back and when to start over (a new session, with a new session id).
+ * @module
+ */
+import { fromCallback } from 'xstate';
+import { toHex } from '../crypto/bytes.js';
+import { discoveryTopic } from '../crypto/topic.js';
+import type { Channel } from '../effects/channel.js';
+import type { RandomBytes } from '../effects/random.js';
+import type { SocketConnector } from '../effects/socket.js';
+import { BackchannelError, ProtocolError, SignalRejectedError } from '../errors.js';
+import { WebRtcChannel } from '../adapters/webrtcChannel.js';
+import { RelayedChannel } from './relayedChannel.js';
+import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
+
+/** The W3C WebRTC API to use: the browser's globals, or e.g. `@roamhq/wrtc` in Node. */
+export interface RtcImplementation {
+  RTCPeerConnection: typeof RTCPeerConnection;
+  /** ICE servers (STUN/TURN) and policy, e.g. from Settings. */
+  config?: RTCConfiguration;
+}
+
+export interface SessionInput {
+  contactKey: Uint8Array;
+  /** The relay's discovery endpoint, `ws://host:port/backchannel/v1`. */
+  url: string;
+  connector: SocketConnector;
+  randomBytes: RandomBytes;
+  /** Without it, only the relayed channel is possible. */
+  rtc?: RtcImplementation;
+}
+
+export type SessionEvent =
+  | { type: 'session.open' }
+  | { type: 'session.lost'; reason: string }
+  | { type: 'session.announced'; peers: number }
+  | { type: 'session.verified'; peer: string }
+  | { type: 'session.connected'; channel: Channel; via: 'direct' | 'relayed' }
+  | { type: 'session.channelClosed'; reason: string }
+  | { type: 'session.rejected'; error: SignalRejectedError }
+  | { type: 'session.error'; error: BackchannelError };
+
+export type SessionCommand = { type: 'session.fallback' };
+
+interface Peer {
+  relayId: string;
+  sid: string;
+  /** We sent a hello addressed to its session. */
+  greeted: boolean;
+  /** It sent a valid hello addressed to our session: it holds the key now. */
+  verified: boolean;
+}
+
+export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
+  const topic = discoveryTopic(input.contactKey);
+  const key = signalKey(input.contactKey);
+  const sid = toHex(input.randomBytes(8));
+  const sealer = new SignalSealer(key, sid, input.randomBytes);
+  const opener = new SignalOpener(key, sid);
+  const peers = new Map<string, Peer>(); // by sid
+  let active: Peer | undefined; // the peer we connect to (v1: one device per contact)
+  let pc: RTCPeerConnection | undefined;
+  let channel: Channel | undefined;
+  let relayed: RelayedChannel | undefined;
+  let pendingCandidates: RTCIceCandidateInit[] = [];
+  let stopped = false;
+
+  const socket = input.connector(input.url, {
+    onOpen: () => {
+      sendBack({ type: 'session.open' });
+      tx({ type: 'announce', topic });
+    },
+    onMessage: (text) => onFrame(text),
+    onClose: (info) => {
+      if (!stopped) sendBack({ type: 'session.lost', reason: info.reason ?? `closed (${info.code ?? '?'})` });
+    },
+  });
+
+  function tx(frame: Record<string, unknown>): void {
+    socket.send(JSON.stringify(frame));
+  }
+  function signal(to: Peer | string, kind: SignalEnvelope['kind'], body?: unknown, addressed = true): void {
+    const relayId = typeof to === 'string' ? to : to.relayId;
+    const toSid = typeof to === 'string' || !addressed ? null : to.sid;
+    tx({ type: 'send', topic, to: relayId, kind: 'signal', blob: sealer.seal(toSid, kind, body) });
+  }
+  const fail = (error: BackchannelError): void => {
+    if (!stopped) sendBack({ type: 'session.error', error });
+  };
+
+  function onFrame(text: string): void {
+    let m: { type?: string; peer?: string; peers?: string[]; from?: string; kind?: string; blob?: string; error?: string };
+    try {
+      m = JSON.parse(text);
+    } catch {
+      return fail(new ProtocolError('the relay sent a frame that is not JSON'));
+    }
+    switch (m.type) {
+      case 'announced':
+        sendBack({ type: 'session.announced', peers: m.peers?.length ?? 0 });
+        for (const p of m.peers ?? []) signal(p, 'hello'); // first contact: addressed to nobody yet
+        return;
+      case 'joined':
+        if (m.peer) signal(m.peer, 'hello');
+        return;
+      case 'left': {
+        const gone = [...peers.values()].find((p) => p.relayId === m.peer);
+        if (gone) peers.delete(gone.sid);
+        if (gone && gone === active && !channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
+        return;
+      }
+      case 'message':
+        if (typeof m.from !== 'string' || typeof m.blob !== 'string') return;
+        if (m.kind === 'signal') return onSignal(m.from, m.blob);
+        if (m.kind === 'data') return onData(m.from, m.blob);
+        return;
+      case 'error':
+        return fail(new ProtocolError(`the relay refused: ${m.error}`));
+      default:
+        return;
+    }
+  }
+
+  function onSignal(relayId: string, blob: string): void {
+    let env: SignalEnvelope;
+    try {
+      env = opener.open(blob);
+    } catch (err) {
+      // Logged and dropped: an attacker on the topic must not be able to tear down our session.
+      if (err instanceof SignalRejectedError) sendBack({ type: 'session.rejected', error: err });
+      return;
+    }
+    let peer = peers.get(env.sid);
+    if (!peer) peers.set(env.sid, (peer = { relayId, sid: env.sid, greeted: false, verified: false }));
+    peer.relayId = relayId;
+    if (env.kind === 'hello') {
+      if (env.to === sid && !peer.verified) {
+        peer.verified = true;
+        if (!active) {
+          active = peer;
+          sendBack({ type: 'session.verified', peer: peer.sid });
+          if (input.rtc && sid < peer.sid) void startOffer(peer);
+        }
+      }
+      if (!peer.greeted) {
+        peer.greeted = true;
+        signal(peer, 'hello');
+      }
+      return;
+    }
+    if (!peer.verified) return; // nothing but hellos before the key is proven
+    switch (env.kind) {
+      case 'offer':
+        if (peer === active && input.rtc) void answer(peer, env.body as RTCSessionDescriptionInit);
+        return;
+      case 'answer':
+        if (peer === active && pc) pc.setRemoteDescription(env.body as RTCSessionDescriptionInit).then(flushCandidates, (e: unknown) => fail(new ProtocolError(`bad answer: ${String(e)}`)));
+        return;
+      case 'candidate':
+        if (peer !== active) return;
+        if (pc?.remoteDescription) pc.addIceCandidate(env.body as RTCIceCandidateInit).catch(() => {});
+        else pendingCandidates.push(env.body as RTCIceCandidateInit);
+        return;
+      case 'relay':
+        if (peer === active) openRelayed(peer);
+        return;
+      case 'bye':
+        if (peer === active) {
+          relayed?.shut('the other device said goodbye');
+          channel?.close('the other device said goodbye');
+        }
+        return;
+    }
+  }
+
+  function onData(relayId: string, blob: string): void {
+    if (!relayed || !active || active.relayId !== relayId) return;
+    try {
+      relayed.receive(blob);
+    } catch (err) {
+      if (err instanceof SignalRejectedError) sendBack({ type: 'session.rejected', error: err });
+    }
+  }
+
+  function newPeerConnection(peer: Peer): RTCPeerConnection {
+    const conn = new input.rtc!.RTCPeerConnection(input.rtc!.config ?? {});
+    conn.onicecandidate = (ev) => {
+      if (ev.candidate) signal(peer, 'candidate', ev.candidate.toJSON ? ev.candidate.toJSON() : ev.candidate);
+    };
+    conn.ondatachannel = (ev) => adopt(ev.channel);
+    return conn;
+  }
+
+  function adopt(dc: RTCDataChannel): void {
+    const open = () => {
+      if (channel || stopped) return;
+      const ch = new WebRtcChannel(dc, { onClose: () => pc?.close() });
+      channel = ch;
+      ch.on('close', (reason) => !stopped && sendBack({ type: 'session.channelClosed', reason }));
+      sendBack({ type: 'session.connected', channel: ch, via: 'direct' });
+    };
+    if (dc.readyState === 'open') open();
+    else dc.addEventListener('open', open, { once: true });
+  }
+
+  async function startOffer(peer: Peer): Promise<void> {
+    try {
+      pc = newPeerConnection(peer);
+      adopt(pc.createDataChannel('backchannel', { ordered: true }));
+      await pc.setLocalDescription(await pc.createOffer());
+      signal(peer, 'offer', { type: pc.localDescription!.type, sdp: pc.localDescription!.sdp });
+    } catch (err) {
+      fail(new ProtocolError(`WebRTC offer failed: ${String(err)}`));
+    }
+  }
+
+  async function answer(peer: Peer, offer: RTCSessionDescriptionInit): Promise<void> {
+    try {
+      pc?.close();
+      pc = newPeerConnection(peer);
+      await pc.setRemoteDescription(offer);
+      await flushCandidates();
+      await pc.setLocalDescription(await pc.createAnswer());
+      signal(peer, 'answer', { type: pc.localDescription!.type, sdp: pc.localDescription!.sdp });
+    } catch (err) {
+      fail(new ProtocolError(`WebRTC answer failed: ${String(err)}`));
+    }
+  }
+
+  async function flushCandidates(): Promise<void> {
+    const queued = pendingCandidates;
+    pendingCandidates = [];
+    for (const c of queued) await pc?.addIceCandidate(c).catch(() => {});
+  }
+
+  function openRelayed(peer: Peer): void {
+    if (relayed || channel || stopped) return;
+    relayed = new RelayedChannel({
+      contactKey: input.contactKey,
+      ownSid: sid,
+      peerSid: peer.sid,
+      randomBytes: input.randomBytes,
+      transmit: (blob) => tx({ type: 'send', topic, to: peer.relayId, kind: 'data', blob }),
+      onClose: () => signal(peer, 'bye'),
+    });
+    const ch = relayed;
+    channel = ch;
+    pc?.close();
+    ch.on('close', (reason) => !stopped && sendBack({ type: 'session.channelClosed', reason }));
+    sendBack({ type: 'session.connected', channel: ch, via: 'relayed' });
+  }
+
+  receive((command) => {
+    if (command.type === 'session.fallback' && active && !channel) {
+      signal(active, 'relay');
+      openRelayed(active);
+    }
+  });
+
+  return () => {
+    stopped = true;
+    if (active && channel) signal(active, 'bye');
+    relayed?.shut('session ended');
+    channel?.close('session ended');
+    pc?.close();
+    socket.close();
+  };
+});

@@ -1,0 +1,155 @@
+/**
+ * DISCOVER for one contact: find the contact's other device by blake3(key) on the relay and connect.
+ *
+ *   session: connecting → announcing → waiting (for the other device to prove the key)
+ *            → negotiating (WebRTC; after `directMs` fall back to the relayed channel)
+ *            → connected.direct | connected.relayed
+ *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
+ *
+ * The `session` actor (discover/session.ts) does the I/O through injected effects; this machine owns
+ * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
+ * @module
+ */
+import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
+import type { Channel } from '../effects/channel.js';
+import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
+import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
+
+export interface DiscoverTimeouts {
+  /** Waiting for WebRTC to open before the relayed fallback. */
+  directMs: number;
+  /** Waiting for the relay to answer a connection and an announce. */
+  announceMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** Failed attempts in a row (never reaching the relay) before giving up. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_DISCOVER_TIMEOUTS: Readonly<DiscoverTimeouts> = Object.freeze({
+  directMs: 10_000,
+  announceMs: 15_000,
+  reconnectBaseMs: 500,
+  reconnectMaxMs: 30_000,
+  maxAttempts: 10,
+});
+
+export interface DiscoverInput extends SessionInput {
+  timeouts?: Partial<DiscoverTimeouts>;
+  /** Allow the relayed fallback (default true). */
+  relayed?: boolean;
+}
+
+export interface DiscoverContext {
+  input: SessionInput;
+  timeouts: DiscoverTimeouts;
+  relayed: boolean;
+  attempts: number;
+  channel?: Channel;
+  via?: 'direct' | 'relayed';
+  peer?: string;
+  rejected: number;
+  error?: BackchannelError;
+}
+
+export type DiscoverEvent = SessionEvent | { type: 'STOP' };
+export type DiscoverEmitted =
+  | { type: 'connected'; channel: Channel; via: 'direct' | 'relayed' }
+  | { type: 'disconnected'; reason: string }
+  | { type: 'rejected'; error: BackchannelError };
+
+export const discoverMachine = setup({
+  types: {
+    input: {} as DiscoverInput,
+    context: {} as DiscoverContext,
+    events: {} as DiscoverEvent,
+    emitted: {} as DiscoverEmitted,
+    output: {} as { error?: BackchannelError },
+  },
+  actors: { session: discoverSession },
+  delays: {
+    directTimeout: ({ context }) => context.timeouts.directMs,
+    announceTimeout: ({ context }) => context.timeouts.announceMs,
+    backoff: ({ context }) => Math.min(context.timeouts.reconnectMaxMs, context.timeouts.reconnectBaseMs * 2 ** Math.max(0, context.attempts - 1)),
+  },
+  actions: {
+    adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),
+  },
+  guards: {
+    relayedAllowed: ({ context }) => context.relayed,
+    outOfAttempts: ({ context }) => context.attempts >= context.timeouts.maxAttempts,
+  },
+}).createMachine({
+  id: 'discover',
+  context: ({ input }) => {
+    const { timeouts, relayed, ...session } = input;
+    return { input: session, timeouts: { ...DEFAULT_DISCOVER_TIMEOUTS, ...timeouts }, relayed: relayed ?? true, attempts: 0, rejected: 0 };
+  },
+  initial: 'session',
+  on: {
+    STOP: { target: '.stopped', actions: assign({ error: () => new AbortedError('Discovery was stopped.') }) },
+    'session.rejected': {
+      actions: [assign({ rejected: ({ context }) => context.rejected + 1 }), emit(({ event }) => ({ type: 'rejected' as const, error: event.error }))],
+    },
+  },
+  states: {
+    session: {
+      invoke: { id: 'session', src: 'session', input: ({ context }) => context.input },
+      initial: 'connecting',
+      on: {
+        'session.lost': 'reconnecting',
+        'session.error': 'reconnecting',
+      },
+      states: {
+        connecting: {
+          on: { 'session.open': 'announcing' },
+          after: { announceTimeout: '#discover.reconnecting' },
+        },
+        announcing: {
+          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0 }) } },
+          after: { announceTimeout: '#discover.reconnecting' },
+        },
+        waiting: {
+          on: { 'session.verified': { target: 'negotiating', actions: assign({ peer: ({ event }) => event.peer }) } },
+        },
+        negotiating: {
+          // Without WebRTC there is nothing to wait for: go straight to the relayed channel.
+          entry: enqueueActions(({ context, enqueue }) => {
+            if (!context.input.rtc) enqueue.sendTo('session', { type: 'session.fallback' });
+          }),
+          after: { directTimeout: { guard: 'relayedAllowed', actions: sendTo('session', { type: 'session.fallback' }) } },
+          on: {
+            'session.connected': [
+              { guard: ({ event }) => event.via === 'direct', target: 'connected.direct', actions: 'adopt' },
+              { target: 'connected.relayed', actions: 'adopt' },
+            ],
+            'session.channelClosed': '#discover.reconnecting',
+          },
+        },
+        connected: {
+          entry: emit(({ context }) => ({ type: 'connected' as const, channel: context.channel!, via: context.via! })),
+          initial: 'direct',
+          states: { direct: {}, relayed: {} },
+          on: {
+            'session.channelClosed': {
+              target: '#discover.reconnecting',
+              actions: emit(({ event }) => ({ type: 'disconnected' as const, reason: event.reason })),
+            },
+          },
+        },
+      },
+    },
+    reconnecting: {
+      entry: assign({ attempts: ({ context }) => context.attempts + 1, channel: undefined, via: undefined }),
+      always: {
+        guard: 'outOfAttempts',
+        target: 'failed',
+        actions: assign({ error: ({ context }) => new ConnectionLostError(`Could not reach the relay at ${context.input.url}.`, { url: context.input.url }) }),
+      },
+      after: { backoff: 'session' },
+    },
+    failed: { type: 'final' },
+    stopped: { type: 'final' },
+  },
+  output: ({ context }) => ({ error: context.error }),
+});

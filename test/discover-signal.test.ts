@@ -1,0 +1,90 @@
+/** Sealed signalling and the relayed channel, attacked directly: every trick is a typed rejection. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fromBase64, toBase64 } from '../src/crypto/bytes.js';
+import { RelayedChannel } from '../src/discover/relayedChannel.js';
+import { SignalOpener, SignalSealer, signalKey } from '../src/discover/signal.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { SignalRejectedError } from '../src/errors.js';
+import { FC_RUNS } from './helpers/runs.js';
+
+const A = 'aaaaaaaaaaaaaaaa';
+const B = 'bbbbbbbbbbbbbbbb';
+const reason = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(SignalRejectedError);
+    return (e as SignalRejectedError).data.reason;
+  }
+  return 'accepted';
+};
+
+describe('sealed signalling', () => {
+  const key = signalKey(cryptoRandomBytes(32));
+
+  it('accepts the honest exchange and rejects replay, reflection, misaddressing, forgery, garbage', () => {
+    const a = new SignalSealer(key, A, cryptoRandomBytes);
+    const b = new SignalSealer(key, B, cryptoRandomBytes);
+    const atB = new SignalOpener(key, B);
+    const atA = new SignalOpener(key, A);
+    const hello = a.seal(null, 'hello');
+    expect(atB.open(hello).sid).toBe(A);
+    expect(reason(() => atB.open(hello))).toBe('replay');
+    const reply = b.seal(A, 'hello');
+    expect(atA.open(reply).to).toBe(A);
+    expect(reason(() => atB.open(reply))).toBe('reflection'); // B's own message played back to B
+    const offer = a.seal(B, 'offer', { sdp: 'x' });
+    const oldSession = new SignalOpener(key, 'cccccccccccccccc');
+    expect(reason(() => oldSession.open(offer))).toBe('misaddressed');
+    expect(reason(() => atB.open(a.seal(null, 'offer')))).toBe('misaddressed'); // only hellos may be unaddressed
+    const other = new SignalSealer(signalKey(cryptoRandomBytes(32)), A, cryptoRandomBytes);
+    expect(reason(() => atB.open(other.seal(B, 'offer')))).toBe('forged');
+    expect(reason(() => atB.open('!!!'))).toBe('forged');
+    const bytes = fromBase64(offer);
+    bytes[30]! ^= 1;
+    expect(reason(() => atB.open(toBase64(bytes)))).toBe('forged');
+    expect(reason(() => atB.open(toBase64(bytes.subarray(0, 20))))).toBe('forged');
+    expect(atB.open(offer).kind).toBe('offer'); // the honest one still goes through
+  });
+
+  it('never throws anything but SignalRejectedError on random blobs', () => {
+    const atB = new SignalOpener(key, B);
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 200 }).map(toBase64)), (blob) => {
+        expect(['forged', 'malformed']).toContain(reason(() => atB.open(blob)));
+      }),
+      { numRuns: FC_RUNS },
+    );
+  });
+});
+
+describe('relayed channel', () => {
+  function pair() {
+    const contactKey = cryptoRandomBytes(32);
+    const wire: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
+    const a = new RelayedChannel({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b) });
+    const b = new RelayedChannel({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x) });
+    return { a, b, wire, contactKey };
+  }
+
+  it('delivers in order and refuses replays, reordering, reflection and other sessions', async () => {
+    const { a, b, wire, contactKey } = pair();
+    const got: number[] = [];
+    b.on('message', (f) => got.push(f[0]!));
+    for (let i = 1; i <= 3; i++) await a.send(Uint8Array.of(i));
+    b.receive(wire.toB[0]!);
+    expect(reason(() => b.receive(wire.toB[0]!))).toBe('replay');
+    expect(reason(() => b.receive(wire.toB[2]!))).toBe('malformed'); // skipped one: out of order
+    b.receive(wire.toB[1]!);
+    b.receive(wire.toB[2]!);
+    expect(got).toEqual([1, 2, 3]);
+    expect(reason(() => a.receive(wire.toB[0]!))).toBe('forged'); // reflected back at the sender
+    const later = new RelayedChannel({ contactKey, ownSid: B, peerSid: 'dddddddddddddddd', randomBytes: cryptoRandomBytes, transmit: () => {} });
+    expect(reason(() => later.receive(wire.toB[0]!))).toBe('forged'); // another session's keys
+    // Nonces are fresh: the same frame twice seals differently.
+    await a.send(Uint8Array.of(9));
+    await a.send(Uint8Array.of(9));
+    expect(wire.toB[3]).not.toBe(wire.toB[4]);
+  });
+});
