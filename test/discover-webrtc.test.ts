@@ -1,0 +1,42 @@
+/**
+ * DISCOVER over real WebRTC (@roamhq/wrtc), Node ↔ Node, inside a network namespace the test creates:
+ * the devices find each other through a real relay and connect directly. The relay's frames carry no
+ * SDP, no candidate, no IP address.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetns, type Netns } from './helpers/netns.js';
+import { ROOT } from './helpers/processes.js';
+
+let ns: Netns;
+beforeAll(() => {
+  ns = createNetns(77);
+});
+afterAll(() => ns?.remove());
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const [cmd, ...rest] = ns.exec([process.execPath, join(ROOT, 'dist/test/fixtures/webrtcPair.js'), ...args]);
+    const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+describe('DISCOVER over WebRTC in a network namespace', () => {
+  it('connects two Node devices directly and carries a message; the relay sees no SDP or addresses', async () => {
+    const { code, out, err } = await run([]);
+    expect(code, err + out).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { ok: boolean; via: string[]; text: string; frames: string[] };
+    expect(result.via).toEqual(['direct', 'direct']);
+    expect(result.text).toBe('hello over webrtc');
+    const seen = result.frames.join('\n');
+    expect(result.frames.length).toBeGreaterThan(6);
+    for (const s of ['v=0', 'a=candidate', 'candidate', 'sdp', 'ice-ufrag', ...ns.addresses]) expect(seen).not.toContain(s);
+    expect(seen).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/);
+  });
+});
