@@ -4,9 +4,11 @@
 #   python3-magic-wormhole-mailbox-server  the real Python mailbox server (interop tests, benchmarks)
 #   python3-spake2                         python-spake2 (regenerating vectors)
 #   chromium                               real browser for the browser adapter tests (playwright-core)
+#   coturn                                 a real TURN server for the relay-only WebRTC test
+#   iproute2                               `ip netns`: WebRTC tests run in network namespaces they create
 set -euo pipefail
 
-packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium)
+packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium coturn iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,18 @@ beforeAll(() => {
 });
 afterAll(() => ns?.remove());
 
+/** coturn inside the namespace, on the first veth address, with one static long-term user. */
+function startTurn(): { url: string; stop(): void } {
+  const [cmd, ...rest] = ns.exec([
+    'turnserver', '-n', '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log',
+    `--listening-ip=${ns.addresses[0]}`, `--relay-ip=${ns.addresses[0]}`, '--listening-port=3478',
+    '--min-port=49160', '--max-port=49200', '--lt-cred-mech', '--user=bc:bc-secret', '--realm=backchannel.test',
+    `--allowed-peer-ip=${ns.addresses[0]}`, '--no-multicast-peers',
+  ]);
+  const child = spawn(cmd!, rest, { stdio: 'ignore' });
+  return { url: `turn:${ns.addresses[0]}:3478?transport=udp`, stop: () => child.kill('SIGTERM') };
+}
+
 function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const [cmd, ...rest] = ns.exec([process.execPath, join(ROOT, 'dist/test/fixtures/webrtcPair.js'), ...args]);
@@ -38,5 +50,22 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
     expect(result.frames.length).toBeGreaterThan(6);
     for (const s of ['v=0', 'a=candidate', 'candidate', 'sdp', 'ice-ufrag', ...ns.addresses]) expect(seen).not.toContain(s);
     expect(seen).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/);
+  });
+
+  it('connects through a real TURN server (coturn) with a relay-only ICE policy', async () => {
+    const turn = startTurn();
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const { code, out, err } = await run(['relay', turn.url]);
+      expect(code, err + out).toBe(0);
+      const result = JSON.parse(out.trim().split('\n').at(-1)!) as { via: string[]; text: string; candidates: string[] };
+      expect(result.via).toEqual(['direct', 'direct']);
+      expect(result.text).toBe('hello over webrtc');
+      // Relay-only: every pair the connection used is a TURN relay candidate.
+      expect(result.candidates.length).toBeGreaterThan(0);
+      expect(result.candidates.every((t) => t === 'relay')).toBe(true);
+    } finally {
+      turn.stop();
+    }
   });
 });
