@@ -68,6 +68,34 @@ describe('DISCOVER, relayed', () => {
     b.actor.send({ type: 'STOP' });
   });
 
+  it('reconnects after the other device drops, and after the relay drops every socket', async () => {
+    const key = cryptoRandomBytes(32);
+    const a = discover(key);
+    const b = discover(key);
+    await Promise.all([a.connected, b.connected]);
+    // B goes away: A notices, starts over, and connects to B's next session.
+    const aAgain = new Promise<{ channel: Channel }>((resolve) => {
+      let n = 0;
+      a.actor.on('connected', (e) => ++n === 1 && resolve(e));
+    });
+    b.actor.send({ type: 'STOP' });
+    await waitFor(a.actor, (s) => s.matches('reconnecting') || s.matches({ session: 'waiting' }));
+    const b2 = discover(key);
+    const [again, b2c] = await Promise.all([aAgain, b2.connected]);
+    const got = new Promise<string>((resolve) => b2c.channel.on('message', (f) => resolve(Buffer.from(f).toString())));
+    await again.channel.send(Buffer.from('after reconnect'));
+    expect(await got).toBe('after reconnect');
+    // The relay drops everyone (a restart): both come back by themselves.
+    const both = Promise.all(
+      [a.actor, b2.actor].map((actor) => new Promise((resolve) => actor.on('connected', resolve))),
+    );
+    relay.discovery.shutdown();
+    await both;
+    expect(a.actor.getSnapshot().matches({ session: 'connected' })).toBe(true);
+    a.actor.send({ type: 'STOP' });
+    b2.actor.send({ type: 'STOP' });
+  });
+
   it('refuses replayed, reflected, forged and garbled signalling, and the honest devices still connect', async () => {
     const key = cryptoRandomBytes(32);
     const topic = discoveryTopic(key);
