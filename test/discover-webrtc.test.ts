@@ -27,9 +27,9 @@ function startTurn(): { url: string; stop(): void } {
   return { url: `turn:${ns.addresses[0]}:3478?transport=udp`, stop: () => child.kill('SIGTERM') };
 }
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function run(args: string[], fixture = 'webrtcPair.js'): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const [cmd, ...rest] = ns.exec([process.execPath, join(ROOT, 'dist/test/fixtures/webrtcPair.js'), ...args]);
+    const [cmd, ...rest] = ns.exec([process.execPath, join(ROOT, 'dist/test/fixtures', fixture), ...args]);
     const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -50,6 +50,16 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
     expect(result.frames.length).toBeGreaterThan(6);
     for (const s of ['v=0', 'a=candidate', 'candidate', 'sdp', 'ice-ufrag', ...ns.addresses]) expect(seen).not.toContain(s);
     expect(seen).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/);
+  });
+
+  it('connects real Chromium (the bundled SDK, the browser’s own WebRTC) to a Node device', async () => {
+    const { code, out, err } = await run([], 'browserPair.js');
+    expect(code, err + out).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, string>;
+    expect(result.nodeVia).toBe('direct');
+    expect(result.browserVia).toBe('direct');
+    expect(result.browserGot).toBe('hello from node');
+    expect(result.reply).toBe('echo: hello from node');
   });
 
   it('connects through a real TURN server (coturn) with a relay-only ICE policy', async () => {

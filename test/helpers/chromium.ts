@@ -15,10 +15,22 @@ export interface BrowserFixture {
   close(): Promise<void>;
 }
 
-/** Bundle `entry` for the browser, serve it on 127.0.0.1 with an empty page, open it in Chromium. */
-export async function openInChromium(entry: string): Promise<BrowserFixture> {
+/**
+ * Bundle `entry` for the browser, serve it on 127.0.0.1 with an empty page, open it in Chromium and
+ * wait until the bundle defined `window[ready]`.
+ */
+export async function openInChromium(entry: string, ready = 'runConformance', extraArgs: string[] = []): Promise<BrowserFixture> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-system-deps.sh`);
-  const bundle = await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', write: false, target: 'chrome120', logLevel: 'silent' });
+  const bundle = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    target: 'chrome120',
+    logLevel: 'silent',
+    external: ['crypto'], // tweetnacl's Node fallback; the browser has WebCrypto
+  });
   const js = bundle.outputFiles[0]!.text;
   const server: Server = createServer((req, res) => {
     if (req.url === '/bundle.js') {
@@ -33,11 +45,11 @@ export async function openInChromium(entry: string): Promise<BrowserFixture> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
   const page = await browser.newPage();
   await page.goto(url);
-  await page.waitForFunction(() => 'runConformance' in window || 'ready' in window);
+  await page.waitForFunction((name) => name in window, ready);
   return {
     page,
     url,
