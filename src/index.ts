@@ -30,3 +30,8 @@ export * from './db/schema.js';
 export { syncMachine, type SyncInput } from './machines/syncMachine.js';
 export { startSyncEngine, type SyncEngineOptions, type EngineEvent } from './sync/syncEngine.js';
 export { SYNC_PROTOCOL_VERSION } from './sync/frame.js';
+export { discoverMachine, DEFAULT_DISCOVER_TIMEOUTS, type DiscoverInput, type DiscoverTimeouts } from './machines/discoverMachine.js';
+export { discoverSession, type RtcImplementation, type SessionInput } from './discover/session.js';
+export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type SignalKind } from './discover/signal.js';
+export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover/relayedChannel.js';
+export { WebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
