@@ -14,6 +14,8 @@ import type { Channel } from '../src/effects/channel.js';
 import { documentId } from '../src/db/database.js';
 import { SignalRejectedError } from '../src/errors.js';
 import { discoverMachine } from '../src/machines/discoverMachine.js';
+import type { RtcImplementation } from '../src/discover/session.js';
+import wrtc from '@roamhq/wrtc';
 import { rawClient } from './helpers/rawClient.js';
 import { Replica } from './helpers/replica.js';
 
@@ -24,9 +26,9 @@ beforeAll(async () => {
 });
 afterAll(() => relay.close());
 
-function discover(contactKey: Uint8Array): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
+function discover(contactKey: Uint8Array, rtc?: RtcImplementation): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
   const actor = createActor(discoverMachine, {
-    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, timeouts: { directMs: 200 } },
+    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, rtc, timeouts: { directMs: 300 } },
   });
   const rejected: SignalRejectedError[] = [];
   actor.on('rejected', (e) => rejected.push(e.error as SignalRejectedError));
@@ -64,6 +66,26 @@ describe('DISCOVER, relayed', () => {
     expect(seen).toContain(discoveryTopic(key)); // the topic is what the relay routes by
     for (const s of [toHex(key), secret, Buffer.from(secret).toString('base64'), 'sdp', 'candidate']) expect(seen).not.toContain(s);
     expect(seen).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/); // no IP address
+    a.actor.send({ type: 'STOP' });
+    b.actor.send({ type: 'STOP' });
+  });
+
+  it('falls back to the relayed channel when WebRTC cannot connect', async () => {
+    // Real WebRTC, but a relay-only ICE policy with no TURN server: no candidate can ever exist, so no
+    // traffic leaves the machine and the data channel never opens.
+    const blocked: RtcImplementation = {
+      RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection,
+      config: { iceServers: [], iceTransportPolicy: 'relay' },
+    };
+    const key = cryptoRandomBytes(32);
+    const a = discover(key, blocked);
+    const b = discover(key, blocked);
+    await waitFor(a.actor, (s) => s.matches({ session: 'negotiating' }));
+    const [ca, cb] = await Promise.all([a.connected, b.connected]);
+    expect([ca.via, cb.via]).toEqual(['relayed', 'relayed']);
+    const got = new Promise<string>((resolve) => cb.channel.on('message', (f) => resolve(Buffer.from(f).toString())));
+    await ca.channel.send(Buffer.from('via the relay'));
+    expect(await got).toBe('via the relay');
     a.actor.send({ type: 'STOP' });
     b.actor.send({ type: 'STOP' });
   });

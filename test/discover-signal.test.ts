@@ -75,10 +75,18 @@ describe('relayed channel', () => {
     for (let i = 1; i <= 3; i++) await a.send(Uint8Array.of(i));
     b.receive(wire.toB[0]!);
     expect(reason(() => b.receive(wire.toB[0]!))).toBe('replay');
-    expect(reason(() => b.receive(wire.toB[2]!))).toBe('malformed'); // skipped one: out of order
     b.receive(wire.toB[1]!);
     b.receive(wire.toB[2]!);
     expect(got).toEqual([1, 2, 3]);
+    // A gap (a lost frame) closes the channel instead of delivering around the hole.
+    const closed: string[] = [];
+    b.on('close', (r) => closed.push(r));
+    await a.send(Uint8Array.of(4));
+    await a.send(Uint8Array.of(5));
+    expect(reason(() => b.receive(wire.toB[4]!))).toBe('malformed');
+    expect(closed).toEqual(['relayed frame 4 was lost']);
+    expect(b.closed).toBe(true);
+    wire.toB.splice(3, 2);
     expect(reason(() => a.receive(wire.toB[0]!))).toBe('forged'); // reflected back at the sender
     const later = new RelayedChannel({ contactKey, ownSid: B, peerSid: 'dddddddddddddddd', randomBytes: cryptoRandomBytes, transmit: () => {} });
     expect(reason(() => later.receive(wire.toB[0]!))).toBe('forged'); // another session's keys

@@ -55,9 +55,17 @@ export class MemoryNetwork {
     if (this.#mode === 'auto') queueMicrotask(() => this.step());
   }
 
-  /** Run the oldest scheduled delivery. Returns false when nothing was pending. */
-  step(): boolean {
-    const fn = this.#queue.shift();
+  /** Run the scheduled delivery at `index` (0 = oldest; others reorder). False when there is none. */
+  step(index = 0): boolean {
+    const [fn] = this.#queue.splice(Math.min(index, Math.max(0, this.#queue.length - 1)), 1);
+    if (!fn) return false;
+    fn();
+    return true;
+  }
+
+  /** Run the delivery at `index` now and keep it scheduled too: a duplicated frame. */
+  duplicate(index = 0): boolean {
+    const fn = this.#queue[Math.min(index, this.#queue.length - 1)];
     if (!fn) return false;
     fn();
     return true;
@@ -97,7 +105,7 @@ export class MemoryNetwork {
         closeClient('connection refused');
         return;
       }
-      if (clientClosed || !this.#links.has(link)) return;
+      if (clientClosed || !this.#links.has(link) || link.open) return;
       link.open = true;
       handlers.onOpen();
       serverHandle = this.#server.connect({

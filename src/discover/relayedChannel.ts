@@ -66,7 +66,13 @@ export class RelayedChannel implements Channel {
     }
     if (plain.length < 8) throw new SignalRejectedError('malformed', 'relayed frame too short');
     const seq = Number(new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0));
-    if (seq !== this.#expected) throw new SignalRejectedError(seq < this.#expected ? 'replay' : 'malformed', `relayed frame ${seq}, expected ${this.#expected}`);
+    if (seq < this.#expected) throw new SignalRejectedError('replay', `relayed frame ${seq}, expected ${this.#expected}`);
+    if (seq > this.#expected) {
+      // A frame went missing: a Channel promises every frame in order, so end it loudly rather than
+      // carry on with a hole; the owner reconnects and SYNC resumes.
+      this.shut(`relayed frame ${this.#expected} was lost`);
+      throw new SignalRejectedError('malformed', `relayed frame ${seq}, expected ${this.#expected}: closing`);
+    }
     this.#expected++;
     const frame = plain.subarray(8);
     for (const h of this.#handlers.message) h(frame);

@@ -44,7 +44,8 @@ export type SessionEvent =
   | { type: 'session.rejected'; error: SignalRejectedError }
   | { type: 'session.error'; error: BackchannelError };
 
-export type SessionCommand = { type: 'session.fallback' };
+/** `fallback`: switch to the relayed channel; `retry`: say hello again to everyone on the topic. */
+export type SessionCommand = { type: 'session.fallback' } | { type: 'session.retry' };
 
 interface Peer {
   relayId: string;
@@ -68,6 +69,8 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   let relayed: RelayedChannel | undefined;
   let pendingCandidates: RTCIceCandidateInit[] = [];
   let stopped = false;
+  /** Relay peer ids on the topic, to say hello to again when nothing moves. */
+  const onTopic = new Set<string>();
 
   const socket = input.connector(input.url, {
     onOpen: () => {
@@ -102,15 +105,27 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     switch (m.type) {
       case 'announced':
         sendBack({ type: 'session.announced', peers: m.peers?.length ?? 0 });
-        for (const p of m.peers ?? []) signal(p, 'hello'); // first contact: addressed to nobody yet
+        for (const p of m.peers ?? []) {
+          onTopic.add(p);
+          signal(p, 'hello'); // first contact: addressed to nobody yet
+        }
         return;
       case 'joined':
-        if (m.peer) signal(m.peer, 'hello');
+        if (m.peer) {
+          onTopic.add(m.peer);
+          signal(m.peer, 'hello');
+        }
         return;
       case 'left': {
+        if (m.peer) onTopic.delete(m.peer);
         const gone = [...peers.values()].find((p) => p.relayId === m.peer);
         if (gone) peers.delete(gone.sid);
-        if (gone && gone === active && !channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
+        if (gone && gone === active) {
+          // A relayed channel dies with the other device's place on the relay; a direct one does not
+          // need the relay any more and ends when its data channel does.
+          if (relayed) relayed.shut('the other device left the relay');
+          else if (!channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
+        }
         return;
       }
       case 'message':
@@ -146,7 +161,9 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
           if (input.rtc && sid < peer.sid) void startOffer(peer);
         }
       }
-      if (!peer.greeted) {
+      // Answer every unaddressed hello (the peer is still looking: our earlier answer may be lost),
+      // and an addressed one only until we have answered once, so two hellos never ping-pong.
+      if (env.to === null || !peer.greeted) {
         peer.greeted = true;
         signal(peer, 'hello');
       }
@@ -166,7 +183,12 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         else pendingCandidates.push(env.body as RTCIceCandidateInit);
         return;
       case 'relay':
-        if (peer === active) openRelayed(peer);
+        // The peer wants the relayed channel: agree (say so back) and open ours. The side that asked
+        // first opens when this answer arrives, so neither side holds a channel the other does not.
+        if (peer === active && !channel) {
+          signal(peer, 'relay');
+          openRelayed(peer);
+        }
         return;
       case 'bye':
         if (peer === active) {
@@ -255,10 +277,8 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   }
 
   receive((command) => {
-    if (command.type === 'session.fallback' && active && !channel) {
-      signal(active, 'relay');
-      openRelayed(active);
-    }
+    if (command.type === 'session.fallback' && active && !channel) signal(active, 'relay');
+    if (command.type === 'session.retry') for (const p of onTopic) signal(p, 'hello');
   });
 
   return () => {

@@ -2,7 +2,8 @@
  * DISCOVER for one contact: find the contact's other device by blake3(key) on the relay and connect.
  *
  *   session: connecting → announcing → waiting (for the other device to prove the key)
- *            → negotiating (WebRTC; after `directMs` fall back to the relayed channel)
+ *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
+ *              the other device for the relayed channel until it agrees)
  *            → connected.direct | connected.relayed
  *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
  *
@@ -10,7 +11,7 @@
  * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
  * @module
  */
-import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
+import { assign, emit, sendTo, setup } from 'xstate';
 import type { Channel } from '../effects/channel.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
@@ -18,6 +19,8 @@ import { discoverSession, type SessionEvent, type SessionInput } from '../discov
 export interface DiscoverTimeouts {
   /** Waiting for WebRTC to open before the relayed fallback. */
   directMs: number;
+  /** While nothing moves (no proof from the other device, no channel), say hello again this often. */
+  retryMs: number;
   /** Waiting for the relay to answer a connection and an announce. */
   announceMs: number;
   reconnectBaseMs: number;
@@ -28,6 +31,7 @@ export interface DiscoverTimeouts {
 
 export const DEFAULT_DISCOVER_TIMEOUTS: Readonly<DiscoverTimeouts> = Object.freeze({
   directMs: 10_000,
+  retryMs: 3_000,
   announceMs: 15_000,
   reconnectBaseMs: 500,
   reconnectMaxMs: 30_000,
@@ -69,6 +73,7 @@ export const discoverMachine = setup({
   actors: { session: discoverSession },
   delays: {
     directTimeout: ({ context }) => context.timeouts.directMs,
+    retry: ({ context }) => context.timeouts.retryMs,
     announceTimeout: ({ context }) => context.timeouts.announceMs,
     backoff: ({ context }) => Math.min(context.timeouts.reconnectMaxMs, context.timeouts.reconnectBaseMs * 2 ** Math.max(0, context.attempts - 1)),
   },
@@ -77,6 +82,7 @@ export const discoverMachine = setup({
   },
   guards: {
     relayedAllowed: ({ context }) => context.relayed,
+    noRtc: ({ context }) => !context.input.rtc,
     outOfAttempts: ({ context }) => context.attempts >= context.timeouts.maxAttempts,
   },
 }).createMachine({
@@ -111,13 +117,26 @@ export const discoverMachine = setup({
         },
         waiting: {
           on: { 'session.verified': { target: 'negotiating', actions: assign({ peer: ({ event }) => event.peer }) } },
+          // Hellos can be lost (or arrive out of order and be refused): ask again while waiting.
+          after: { retry: { target: 'waiting', reenter: true, actions: sendTo('session', { type: 'session.retry' }) } },
         },
         negotiating: {
           // Without WebRTC there is nothing to wait for: go straight to the relayed channel.
-          entry: enqueueActions(({ context, enqueue }) => {
-            if (!context.input.rtc) enqueue.sendTo('session', { type: 'session.fallback' });
-          }),
-          after: { directTimeout: { guard: 'relayedAllowed', actions: sendTo('session', { type: 'session.fallback' }) } },
+          always: { guard: 'noRtc', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
+          after: {
+            directTimeout: { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
+          },
+          on: {
+            'session.connected': [
+              { guard: ({ event }) => event.via === 'direct', target: 'connected.direct', actions: 'adopt' },
+              { target: 'connected.relayed', actions: 'adopt' },
+            ],
+            'session.channelClosed': '#discover.reconnecting',
+          },
+        },
+        // Asked the other device for the relayed channel; repeat until it agrees (its answer opens ours).
+        falling: {
+          after: { retry: { target: 'falling', reenter: true, actions: sendTo('session', { type: 'session.fallback' }) } },
           on: {
             'session.connected': [
               { guard: ({ event }) => event.via === 'direct', target: 'connected.direct', actions: 'adopt' },

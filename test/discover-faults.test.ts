@@ -1,0 +1,105 @@
+/**
+ * DISCOVER under a hostile network (fast-check, in-memory network, simulated clock): frames delayed,
+ * duplicated, reordered and connections cut at random points. Once the faults stop, both devices end
+ * connected to each other and a frame gets through — or both fail cleanly; never one connected and the
+ * other not ("half-open"), never a hang.
+ */
+import fc from 'fast-check';
+import { SimulatedClock, createActor, type Actor } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { DiscoveryServer } from '../server/discoveryServer.js';
+import { MemoryNetwork } from '../src/adapters/memoryNetwork.js';
+import type { Channel } from '../src/effects/channel.js';
+import { discoverMachine } from '../src/machines/discoverMachine.js';
+import { vectorEntropy } from './helpers/entropy.js';
+import { FC_RUNS } from './helpers/runs.js';
+
+type Fault = { at: number; kind: 'drop' | 'duplicate' | 'reorder' | 'delay'; n: number };
+const fault: fc.Arbitrary<Fault> = fc.record({
+  at: fc.nat({ max: 120 }),
+  kind: fc.constantFrom('drop' as const, 'duplicate' as const, 'reorder' as const, 'delay' as const),
+  n: fc.nat({ max: 5 }),
+});
+
+const RUNS = Math.max(40, Math.floor(FC_RUNS / 4));
+const stats = { faults: 0, connected: 0, failed: 0 };
+
+async function simulate(seed: string, faults: Fault[]) {
+  const clock = new SimulatedClock();
+  const server = new DiscoveryServer({ randomBytes: vectorEntropy(`server${seed}`) });
+  const net = new MemoryNetwork(server, { mode: 'manual' });
+  const key = vectorEntropy(`key${seed}`)(32);
+  const latest: (Channel | undefined)[] = [undefined, undefined];
+  const device = (i: number): Actor<typeof discoverMachine> => {
+    const actor = createActor(discoverMachine, {
+      input: {
+        contactKey: key,
+        url: 'ws://memory/backchannel/v1',
+        connector: net.connector,
+        randomBytes: vectorEntropy(`device${i}${seed}`),
+        timeouts: { directMs: 1_000, reconnectBaseMs: 100, reconnectMaxMs: 2_000 },
+      },
+      clock,
+    });
+    actor.on('connected', ({ channel }) => (latest[i] = channel));
+    actor.start();
+    return actor;
+  };
+  const devices = [device(0), device(1)];
+  const settle = () => new Promise((r) => setImmediate(r));
+  // Faulty phase.
+  for (let step = 0; step < 150; step++) {
+    for (const f of faults.filter((x) => x.at === step)) {
+      stats.faults++;
+      if (f.kind === 'drop') net.dropOne(f.n);
+      else if (f.kind === 'duplicate') net.duplicate(f.n);
+      else if (f.kind === 'reorder') net.step(f.n);
+      else clock.increment(200 * (f.n + 1));
+    }
+    if (!net.step()) clock.increment(50);
+    await settle();
+  }
+  // Calm phase: in-order delivery and time passing, until both hold a channel that carries a frame.
+  const connected = () => devices.every((d) => d.getSnapshot().matches({ session: 'connected' }));
+  let delivered = false;
+  for (let step = 0; step < 5_000 && !delivered; step++) {
+    if (!net.step()) clock.increment(100);
+    await settle();
+    if (connected() && step % 20 === 0) {
+      const got = new Promise<boolean>((resolve) => latest[1]!.on('message', () => resolve(true)));
+      await latest[0]!.send(Uint8Array.of(42)).catch(() => {});
+      for (let k = 0; k < 200 && !delivered; k++) {
+        if (!net.step()) clock.increment(20);
+        await settle();
+        delivered = await Promise.race([got, Promise.resolve(false)]);
+      }
+    }
+    if (devices.every((d) => d.getSnapshot().status === 'done')) break;
+  }
+  const states = devices.map((d) => d.getSnapshot());
+  for (const d of devices) d.stop();
+  return { delivered, states };
+}
+
+describe('DISCOVER under delays, drops, duplicates and reorders', () => {
+  it('both end connected with a working channel, or both fail cleanly; never half-open', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 6 }), fc.array(fault, { maxLength: 10 }), async (seed, faults) => {
+        const { delivered, states } = await simulate(seed, faults);
+        const failed = states.map((s) => s.status === 'done');
+        if (failed.every(Boolean)) {
+          stats.failed++;
+          for (const s of states) expect(s.output?.error?.code).toBeDefined();
+          return;
+        }
+        expect(failed.some(Boolean), 'one device gave up while the other did not').toBe(false);
+        expect(delivered, `never connected end to end: ${states.map((s) => JSON.stringify(s.value)).join(' / ')}`).toBe(true);
+        stats.connected++;
+      }),
+      { numRuns: RUNS },
+    );
+    console.log(`faults injected: ${stats.faults}; connected: ${stats.connected}; failed cleanly: ${stats.failed}`);
+    expect(stats.connected).toBeGreaterThan(RUNS / 2);
+    expect(stats.faults).toBeGreaterThan(RUNS);
+  }, 300_000);
+});
