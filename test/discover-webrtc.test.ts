@@ -43,9 +43,10 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
   it('connects two Node devices directly and carries a message; the relay sees no SDP or addresses', async () => {
     const { code, out, err } = await run([]);
     expect(code, err + out).toBe(0);
-    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { ok: boolean; via: string[]; text: string; frames: string[] };
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { ok: boolean; via: string[]; text: string; bulk: number; frames: string[] };
     expect(result.via).toEqual(['direct', 'direct']);
     expect(result.text).toBe('hello over webrtc');
+    expect(result.bulk).toBe(64 * 65536); // backpressure waited and resumed; nothing lost
     const seen = result.frames.join('\n');
     expect(result.frames.length).toBeGreaterThan(6);
     for (const s of ['v=0', 'a=candidate', 'candidate', 'sdp', 'ice-ufrag', ...ns.addresses]) expect(seen).not.toContain(s);

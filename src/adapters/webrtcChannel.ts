@@ -49,18 +49,30 @@ export class WebRtcChannel implements Channel {
     if (this.closed || this.#dc.readyState !== 'open') throw new ChannelClosedError(this.closed ? 'closed' : this.#dc.readyState);
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
     this.#dc.send(frame.slice());
-    while (!this.closed && this.#dc.bufferedAmount > this.#high) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.#dc.removeEventListener('bufferedamountlow', done);
-          this.#dc.removeEventListener('close', done);
-          resolve();
-        };
-        this.#dc.addEventListener('bufferedamountlow', done);
-        this.#dc.addEventListener('close', done);
-      });
-    }
+    while (!this.closed && this.#dc.bufferedAmount > this.#high) await this.#drained();
     if (this.closed) throw new ChannelClosedError();
+  }
+
+  /**
+   * Resolves once the queue fell to the low-water mark. Listens for `bufferedamountlow` and also looks
+   * every 25 ms: some implementations (@roamhq/wrtc among them) do not dispatch that event to
+   * addEventListener listeners, and a missed event must not stall the sender forever.
+   */
+  #drained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.#dc.removeEventListener('bufferedamountlow', done);
+        resolve();
+      };
+      const look = () => {
+        if (this.closed || this.#dc.bufferedAmount <= this.#dc.bufferedAmountLowThreshold) done();
+        else timer = setTimeout(look, 25);
+      };
+      this.#dc.addEventListener('bufferedamountlow', done);
+      timer = setTimeout(look, 25);
+    });
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
