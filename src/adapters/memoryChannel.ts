@@ -7,6 +7,7 @@
  */
 import type { Channel, ChannelEvents } from '../effects/channel.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
+import { ChannelEventHub } from './channelEvents.js';
 
 export interface MemoryLinkOptions {
   mode?: 'auto' | 'manual';
@@ -21,7 +22,7 @@ interface InFlight {
 
 class End implements Channel {
   readonly #link: MemoryLink;
-  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  readonly #events = new ChannelEventHub();
   closed = false;
   peer!: End;
   readonly maxFrameBytes: number;
@@ -43,9 +44,7 @@ class End implements Channel {
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
-    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.#events.on(event, handler);
   }
 
   close(reason = 'closed'): void {
@@ -54,14 +53,14 @@ class End implements Channel {
 
   deliver(frame: Uint8Array): void {
     if (this.closed) return;
-    for (const h of this.#handlers.message) h(frame);
+    this.#events.message(frame);
   }
 
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiters.splice(0)) w();
-    for (const h of this.#handlers.close) h(reason);
+    this.#events.close(reason);
   }
 }
 

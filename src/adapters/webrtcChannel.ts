@@ -6,6 +6,7 @@
  */
 import type { Channel, ChannelEvents } from '../effects/channel.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
+import { ChannelEventHub } from './channelEvents.js';
 
 export interface WebRtcChannelOptions {
   /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
@@ -20,7 +21,7 @@ export class WebRtcChannel implements Channel {
   readonly maxFrameBytes: number;
   readonly #dc: RTCDataChannel;
   readonly #high: number;
-  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  readonly #events = new ChannelEventHub();
   readonly #options: WebRtcChannelOptions;
   closed = false;
 
@@ -39,7 +40,7 @@ export class WebRtcChannel implements Channel {
           : data instanceof ArrayBuffer
             ? new Uint8Array(data)
             : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      for (const h of this.#handlers.message) h(frame);
+      this.#events.message(frame);
     };
     dc.onclose = () => this.#shut('data channel closed');
     dc.onerror = () => this.#shut('data channel error');
@@ -76,9 +77,7 @@ export class WebRtcChannel implements Channel {
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
-    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.#events.on(event, handler);
   }
 
   close(reason = 'closed'): void {
@@ -94,7 +93,7 @@ export class WebRtcChannel implements Channel {
   #shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    for (const h of this.#handlers.close) h(reason);
+    this.#events.close(reason);
     this.#options.onClose?.();
   }
 }

@@ -12,6 +12,7 @@ import { open, seal } from '../crypto/secretbox.js';
 import type { Channel, ChannelEvents } from '../effects/channel.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ChannelClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
+import { ChannelEventHub } from '../adapters/channelEvents.js';
 
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
   return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));
@@ -34,7 +35,7 @@ export class RelayedChannel implements Channel {
   readonly #tx: Uint8Array;
   readonly #rx: Uint8Array;
   readonly #options: RelayedChannelOptions;
-  readonly #handlers = { message: new Set<ChannelEvents['message']>(), close: new Set<ChannelEvents['close']>() };
+  readonly #events = new ChannelEventHub();
   #sent = 0;
   #expected = 1;
   closed = false;
@@ -75,13 +76,11 @@ export class RelayedChannel implements Channel {
     }
     this.#expected++;
     const frame = plain.subarray(8);
-    for (const h of this.#handlers.message) h(frame);
+    this.#events.message(frame);
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
-    const set = this.#handlers[event] as Set<ChannelEvents[E]>;
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.#events.on(event, handler);
   }
 
   /** Close from our side: tells the peer (through onClose) and our listeners. */
@@ -95,6 +94,6 @@ export class RelayedChannel implements Channel {
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    for (const h of this.#handlers.close) h(reason);
+    this.#events.close(reason);
   }
 }

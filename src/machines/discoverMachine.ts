@@ -105,6 +105,12 @@ export const discoverMachine = setup({
       on: {
         'session.lost': 'reconnecting',
         'session.error': 'reconnecting',
+        // While negotiating or falling back: a channel opened, or the attempt died.
+        'session.connected': [
+          { guard: ({ event }) => event.via === 'direct', target: '.connected.direct', actions: 'adopt' },
+          { target: '.connected.relayed', actions: 'adopt' },
+        ],
+        'session.channelClosed': 'reconnecting',
       },
       states: {
         connecting: {
@@ -121,29 +127,14 @@ export const discoverMachine = setup({
           after: { retry: { target: 'waiting', reenter: true, actions: sendTo('session', { type: 'session.retry' }) } },
         },
         negotiating: {
-          // Without WebRTC there is nothing to wait for: go straight to the relayed channel.
           always: { guard: 'noRtc', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
           after: {
             directTimeout: { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
-          },
-          on: {
-            'session.connected': [
-              { guard: ({ event }) => event.via === 'direct', target: 'connected.direct', actions: 'adopt' },
-              { target: 'connected.relayed', actions: 'adopt' },
-            ],
-            'session.channelClosed': '#discover.reconnecting',
           },
         },
         // Asked the other device for the relayed channel; repeat until it agrees (its answer opens ours).
         falling: {
           after: { retry: { target: 'falling', reenter: true, actions: sendTo('session', { type: 'session.fallback' }) } },
-          on: {
-            'session.connected': [
-              { guard: ({ event }) => event.via === 'direct', target: 'connected.direct', actions: 'adopt' },
-              { target: 'connected.relayed', actions: 'adopt' },
-            ],
-            'session.channelClosed': '#discover.reconnecting',
-          },
         },
         connected: {
           entry: emit(({ context }) => ({ type: 'connected' as const, channel: context.channel!, via: context.via! })),
