@@ -35,3 +35,4 @@ export { discoverSession, type RtcImplementation, type SessionInput } from './di
 export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type SignalKind } from './discover/signal.js';
 export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover/relayedChannel.js';
 export { WebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
+export { connectToContact, type ConnectOptions, type Connection } from './discover/connect.js';

@@ -12,7 +12,8 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import type { Channel } from '../src/effects/channel.js';
 import { documentId } from '../src/db/database.js';
-import { SignalRejectedError } from '../src/errors.js';
+import { AbortedError, SignalRejectedError, TimeoutError } from '../src/errors.js';
+import { connectToContact } from '../src/discover/connect.js';
 import { discoverMachine } from '../src/machines/discoverMachine.js';
 import type { RtcImplementation } from '../src/discover/session.js';
 import wrtc from '@roamhq/wrtc';
@@ -116,6 +117,20 @@ describe('DISCOVER, relayed', () => {
     expect(a.actor.getSnapshot().matches({ session: 'connected' })).toBe(true);
     a.actor.send({ type: 'STOP' });
     b2.actor.send({ type: 'STOP' });
+  });
+
+  it('connectToContact: resolves with the channel, or rejects typed on timeout and on abort', async () => {
+    const key = cryptoRandomBytes(32);
+    const base = { contactKey: key, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes };
+    await expect(connectToContact({ ...base, timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+    const controller = new AbortController();
+    const pending = connectToContact({ ...base, signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(AbortedError);
+    const [a, b] = await Promise.all([connectToContact(base), connectToContact(base)]);
+    expect([a.via, b.via]).toEqual(['relayed', 'relayed']);
+    a.stop();
+    b.stop();
   });
 
   it('refuses replayed, reflected, forged and garbled signalling, and the honest devices still connect', async () => {

@@ -1,0 +1,57 @@
+/**
+ * One-shot DISCOVER for callers who want a promise: find the contact's device and resolve with the
+ * channel, with an AbortSignal and an overall timeout. The machine keeps running afterwards (it
+ * reconnects on its own); call `stop()` when done with the contact.
+ * @module
+ */
+import { createActor, type Actor } from 'xstate';
+import type { Channel } from '../effects/channel.js';
+import { AbortedError, BackchannelError, TimeoutError } from '../errors.js';
+import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
+
+export interface ConnectOptions extends DiscoverInput {
+  signal?: AbortSignal;
+  /** Give up after this long without a channel (default: no limit beyond the machine's own). */
+  timeoutMs?: number;
+}
+
+export interface Connection {
+  channel: Channel;
+  via: 'direct' | 'relayed';
+  actor: Actor<typeof discoverMachine>;
+  stop(): void;
+}
+
+/**
+ * @example
+ * const { channel, via, stop } = await connectToContact({ contactKey, url, connector, randomBytes, signal });
+ */
+export function connectToContact(options: ConnectOptions): Promise<Connection> {
+  const { signal, timeoutMs, ...input } = options;
+  if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
+  const actor = createActor(discoverMachine, { input });
+  const stop = () => actor.send({ type: 'STOP' });
+  return new Promise<Connection>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (fn: () => void) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      sub.unsubscribe();
+      off.unsubscribe();
+      fn();
+    };
+    const onAbort = () => settle(() => (stop(), reject(new AbortedError(undefined, signal?.reason))));
+    const off = actor.on('connected', ({ channel, via }) => settle(() => resolve({ channel, via, actor, stop })));
+    const sub = actor.subscribe({
+      complete: () => settle(() => reject(actor.getSnapshot().output?.error ?? new BackchannelError('CONNECTION_LOST', 'Discovery ended.'))),
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => settle(() => (stop(), reject(new TimeoutError(`The contact's device was not found within ${timeoutMs} ms.`, { phase: 'discover', ms: timeoutMs })))),
+        timeoutMs,
+      );
+    }
+    actor.start();
+  });
+}
