@@ -63,6 +63,14 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
     expect(result.reply).toBe('echo: hello from node');
   });
 
+  it('optional PeerJS adapter: two Chromium pages connect through a real PeerServer and talk', async () => {
+    const { code, out, err } = await run([], 'peerjsPair.js');
+    expect(code, err + out).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { heard: string; reply: string };
+    expect(result.heard).toBe('ping over peerjs');
+    expect(result.reply).toBe('echo: ping over peerjs');
+  });
+
   it('connects through a real TURN server (coturn) with a relay-only ICE policy', async () => {
     const turn = startTurn();
     try {
