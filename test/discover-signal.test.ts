@@ -60,11 +60,30 @@ describe('sealed signalling', () => {
 });
 
 describe('relayed channel', () => {
-  function pair() {
+  it('backpressure: send waits once the window is full and resumes on the peer’s acks', async () => {
+    const { a, b, wire } = pair(32);
+    let received = 0;
+    b.on('message', () => received++);
+    let done = 0;
+    const sends = Array.from({ length: 40 }, (_, i) => a.send(Uint8Array.of(i)).then(() => void done++));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(wire.toB.length).toBe(32); // the window: nothing more went out
+    expect(done).toBe(32);
+    for (const blob of wire.toB.splice(0)) b.receive(blob);
+    expect(received).toBe(32);
+    expect(wire.toA.length).toBe(2); // acks for 16 and 32
+    for (const blob of wire.toA.splice(0)) a.receive(blob);
+    await Promise.all(sends);
+    expect(done).toBe(40);
+    for (const blob of wire.toB.splice(0)) b.receive(blob);
+    expect(received).toBe(40);
+  });
+
+  function pair(window?: number) {
     const contactKey = cryptoRandomBytes(32);
     const wire: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
-    const a = new RelayedChannel({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b) });
-    const b = new RelayedChannel({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x) });
+    const a = new RelayedChannel({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b), window });
+    const b = new RelayedChannel({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x), window });
     return { a, b, wire, contactKey };
   }
 

@@ -4,6 +4,10 @@
  * ids, so a frame cannot be reflected back or replayed into another session; inside the box a
  * sequence number must be exactly the next one, so nothing is replayed, dropped or reordered unseen.
  * Nonces are 24 random bytes per frame. The relay sees sizes and timing, nothing else.
+ *
+ * Backpressure: the receiver acknowledges every `ACK_EVERY` data frames (a sealed ack frame in the
+ * same numbered stream), and `send` waits while `window` frames are unacknowledged, so a fast sender
+ * never piles more than the window onto the relay (which drops clients that fall 8 MiB behind).
  * @module
  */
 import { concatBytes, fromBase64, toBase64, utf8 } from '../crypto/bytes.js';
@@ -28,7 +32,13 @@ export interface RelayedChannelOptions {
   /** Called once when the channel closes from our side (to tell the peer). */
   onClose?(reason: string): void;
   maxFrameBytes?: number;
+  /** Data frames in flight before `send` waits for an ack (default 48: 3 MiB of 64 KiB frames; at least 32, twice the ack interval). */
+  window?: number;
 }
+
+const DATA = 0;
+const ACK = 1;
+const ACK_EVERY = 16;
 
 export class RelayedChannel implements Channel {
   readonly maxFrameBytes: number;
@@ -36,8 +46,15 @@ export class RelayedChannel implements Channel {
   readonly #rx: Uint8Array;
   readonly #options: RelayedChannelOptions;
   readonly #events = new ChannelEventHub();
-  #sent = 0;
+  /** Frames sealed so far (data and acks share one numbered stream per direction). */
+  #sealed = 0;
+  /** Data frames sent, and how many of them the peer acknowledged. */
+  #dataSent = 0;
+  #acked = 0;
+  #dataReceived = 0;
   #expected = 1;
+  readonly #window: number;
+  readonly #waiters: (() => void)[] = [];
   closed = false;
 
   constructor(options: RelayedChannelOptions) {
@@ -46,14 +63,23 @@ export class RelayedChannel implements Channel {
     this.maxFrameBytes = options.maxFrameBytes ?? 64 * 1024;
     this.#tx = relayKey(options.contactKey, options.ownSid, options.peerSid);
     this.#rx = relayKey(options.contactKey, options.peerSid, options.ownSid);
+    this.#window = Math.max(2 * ACK_EVERY, options.window ?? 48);
+  }
+
+  #transmit(type: number, body: Uint8Array): void {
+    const header = new Uint8Array(9);
+    new DataView(header.buffer).setBigUint64(0, BigInt(++this.#sealed));
+    header[8] = type;
+    this.#options.transmit(toBase64(seal(this.#tx, concatBytes(header, body), this.#options.randomBytes)));
   }
 
   async send(frame: Uint8Array): Promise<void> {
     if (this.closed) throw new ChannelClosedError();
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
-    const header = new Uint8Array(8);
-    new DataView(header.buffer).setBigUint64(0, BigInt(++this.#sent));
-    this.#options.transmit(toBase64(seal(this.#tx, concatBytes(header, frame), this.#options.randomBytes)));
+    while (!this.closed && this.#dataSent - this.#acked >= this.#window) await new Promise<void>((r) => this.#waiters.push(r));
+    if (this.closed) throw new ChannelClosedError();
+    this.#dataSent++;
+    this.#transmit(DATA, frame);
   }
 
   /** A sealed blob from the peer arrived through the relay. Throws SignalRejectedError on anything off. */
@@ -65,7 +91,7 @@ export class RelayedChannel implements Channel {
     } catch {
       throw new SignalRejectedError('forged', 'a relayed frame did not open under this session’s key');
     }
-    if (plain.length < 8) throw new SignalRejectedError('malformed', 'relayed frame too short');
+    if (plain.length < 9) throw new SignalRejectedError('malformed', 'relayed frame too short');
     const seq = Number(new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0));
     if (seq < this.#expected) throw new SignalRejectedError('replay', `relayed frame ${seq}, expected ${this.#expected}`);
     if (seq > this.#expected) {
@@ -75,8 +101,19 @@ export class RelayedChannel implements Channel {
       throw new SignalRejectedError('malformed', `relayed frame ${seq}, expected ${this.#expected}: closing`);
     }
     this.#expected++;
-    const frame = plain.subarray(8);
-    this.#events.message(frame);
+    const body = plain.subarray(9);
+    if (plain[8] === ACK) {
+      if (body.length !== 8) throw new SignalRejectedError('malformed', 'relayed ack frame');
+      this.#acked = Math.max(this.#acked, Number(new DataView(body.buffer, body.byteOffset, 8).getBigUint64(0)));
+      for (const w of this.#waiters.splice(0)) w();
+      return;
+    }
+    if (++this.#dataReceived % ACK_EVERY === 0) {
+      const ack = new Uint8Array(8);
+      new DataView(ack.buffer).setBigUint64(0, BigInt(this.#dataReceived));
+      this.#transmit(ACK, ack);
+    }
+    this.#events.message(body);
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
@@ -94,6 +131,7 @@ export class RelayedChannel implements Channel {
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.#waiters.splice(0)) w();
     this.#events.close(reason);
   }
 }
