@@ -4,12 +4,10 @@
  * RTCDataChannel. Prints JSON.
  */
 import wrtc from '@roamhq/wrtc';
-import { createActor } from 'xstate';
 import { startRelay } from '../server/relay.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import type { Channel } from '../src/effects/channel.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
-import { discoverMachine } from '../src/machines/discoverMachine.js';
+import { connectToContact } from '../src/discover/connect.js';
 
 const relay = await startRelay({ limits: { maxFrameBytes: 4 * 1024 * 1024 } });
 const RTC = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;
@@ -45,24 +43,16 @@ async function rawPair() {
 async function connect(direct: boolean) {
   const key = cryptoRandomBytes(32);
   const t0 = performance.now();
-  const mk = () => {
-    const actor = createActor(discoverMachine, {
-      input: {
-        contactKey: key,
-        url: relay.discoveryUrl,
-        connector: nodeSocketConnector(),
-        randomBytes: cryptoRandomBytes,
-        rtc: direct ? { RTCPeerConnection: RTC, config: { iceServers: [] } } : undefined,
-      },
+  const mk = () =>
+    connectToContact({
+      contactKey: key,
+      url: relay.discoveryUrl,
+      connector: nodeSocketConnector(),
+      randomBytes: cryptoRandomBytes,
+      rtc: direct ? { RTCPeerConnection: RTC, config: { iceServers: [] } } : undefined,
     });
-    const connected = new Promise<Channel>((resolve) => actor.on('connected', (e) => resolve(e.channel)));
-    actor.start();
-    return { actor, connected };
-  };
-  const a = mk();
-  const b = mk();
-  const [ca, cb] = await Promise.all([a.connected, b.connected]);
-  return { ms: performance.now() - t0, ca, cb, stop: () => (a.actor.stop(), b.actor.stop()) };
+  const [a, b] = await Promise.all([mk(), mk()]);
+  return { ms: performance.now() - t0, ca: a.channel, cb: b.channel, stop: () => (a.stop(), b.stop()) };
 }
 
 async function throughput(send: (f: Uint8Array) => Promise<void> | void, onMessage: (h: (n: number) => void) => void, size: number, totalBytes: number) {
