@@ -56,8 +56,17 @@ export class Database {
   readonly quarantined: QuarantinedError[];
   readonly #randomBytes: RandomBytes;
   readonly #now: () => number;
+  readonly #storage: StorageAdapter;
 
-  private constructor(docs: DocumentStore, system: SystemDoc, quarantined: QuarantinedError[], randomBytes: RandomBytes, now: () => number) {
+  private constructor(
+    storage: StorageAdapter,
+    docs: DocumentStore,
+    system: SystemDoc,
+    quarantined: QuarantinedError[],
+    randomBytes: RandomBytes,
+    now: () => number,
+  ) {
+    this.#storage = storage;
     this.docs = docs;
     this.system = system;
     this.quarantined = quarantined;
@@ -95,7 +104,12 @@ export class Database {
     }
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
-    return new Database(docs, system, quarantined, randomBytes, now);
+    return new Database(storage, docs, system, quarantined, randomBytes, now);
+  }
+
+  /** The storage the database lives on (sync states are kept there too). */
+  get storage(): StorageAdapter {
+    return this.#storage;
   }
 
   get deviceId(): string {
@@ -152,6 +166,17 @@ export class Database {
       c.moniker = atom(checkMoniker(moniker));
     });
     return this.contact(id);
+  }
+
+  /** Remove a contact: its card, the channel shared with it, and what we remember of syncing it. */
+  async removeContact(id: DocId): Promise<void> {
+    const contact = this.contact(id);
+    const channel = this.channelOf(contact);
+    await this.docs.remove('contact', id);
+    if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHexKey(k)) === channel))) {
+      await this.docs.remove('channel', channel);
+      await this.#storage.removeRange(['sync', channel]);
+    }
   }
 
   async touchContact(id: DocId, lastSeen = this.#now()): Promise<void> {

@@ -290,6 +290,15 @@ export class DocumentStore {
     return new QuarantinedError(id, problems, base);
   }
 
+  /** Delete a document and everything stored for it (its chunks; sync states are the caller's). */
+  async remove(kind: DocumentKind, id: DocId): Promise<void> {
+    DocumentStore.assertId(id);
+    const entry = this.#open.get(id);
+    if (entry) await entry.queue;
+    this.#open.delete(id);
+    await this.#storage.removeRange(['docs', kind, id]);
+  }
+
   /** Forget in-memory state (tests simulate a crash with a fresh store on the same storage). */
   close(): void {
     this.#open.clear();
