@@ -36,6 +36,6 @@ export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type Signal
 export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover/relayedChannel.js';
 export { WebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
 export { connectToContact, type ConnectOptions, type Connection } from './discover/connect.js';
-export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent } from './app/backchannel.js';
+export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact } from './app/backchannel.js';
 export { appMachine, type AppInput, type AppEvent } from './machines/appMachine.js';
 export { contactLinkMachine, type ContactLinkInput } from './machines/contactLinkMachine.js';

@@ -42,7 +42,8 @@ describe('backchannel CLI', () => {
     const verifiers = [...demo.stdout.matchAll(/verifier (\S+)/g)].map((m) => m[1]);
     expect(verifiers).toHaveLength(2);
     expect(verifiers[0]).toBe(verifiers[1]);
-    expect(demo.stdout).toContain('paired');
+    expect(demo.stdout).toContain('bob:   received "Hi Bob!');
+    expect(demo.stdout).toContain('alice: received "Hi Alice, got it."');
   });
 
   it('bad usage exits 2, a bad code exits 1 with a clear message, an unreachable relay exits 1', async () => {

@@ -40,6 +40,9 @@ export interface BackchannelOptions {
   discoverTimeouts?: Partial<DiscoverTimeouts>;
 }
 
+/** A contact just made, with the verifier both people can compare (equal on both sides). */
+export type PairedContact = Contact & { verifier: string };
+
 export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
   | { type: 'contact'; contact: Contact };
@@ -120,22 +123,22 @@ export class Backchannel {
     this.#seen.set(channel, new Set(this.db.messages(channel).map((m) => m.id)));
   }
 
-  async #addContact(moniker: string, contactKey: Uint8Array): Promise<Contact> {
-    const contact = await this.db.addContact({ moniker, contactKey });
+  async #addContact(moniker: string, pairing: { contactKey: Uint8Array; verifier: string }): Promise<PairedContact> {
+    const contact = await this.db.addContact({ moniker, contactKey: pairing.contactKey });
     this.#remember(this.db.channelOf(contact));
     this.#link(contact);
     this.#emit({ type: 'contact', contact });
-    return contact;
+    return { ...contact, verifier: pairing.verifier };
   }
 
   /** Show a code; `done` resolves with the new contact once the other person accepted it. */
-  async invite(options: CallOptions & { moniker?: string } = {}): Promise<{ code: string; done: Promise<Contact>; cancel(): void }> {
+  async invite(options: CallOptions & { moniker?: string } = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
     this.#assertOpen();
     this.actor.send({ type: 'pairing.invite' });
     try {
       const invitation = await this.#pairing().invite(options);
       const done = invitation.done
-        .then((r) => this.#addContact(options.moniker ?? 'New contact', r.contactKey))
+        .then((r) => this.#addContact(options.moniker ?? 'New contact', r))
         .finally(() => this.actor.send({ type: 'pairing.done' }));
       done.catch(() => {});
       return { code: invitation.code, done, cancel: invitation.cancel };
@@ -146,12 +149,12 @@ export class Backchannel {
   }
 
   /** Enter the code someone showed you; resolves with the new contact. */
-  async accept(code: string, options: CallOptions & { moniker?: string } = {}): Promise<Contact> {
+  async accept(code: string, options: CallOptions & { moniker?: string } = {}): Promise<PairedContact> {
     this.#assertOpen();
     this.actor.send({ type: 'pairing.accept' });
     try {
       const result = await this.#pairing().accept(code, options);
-      return await this.#addContact(options.moniker ?? 'New contact', result.contactKey);
+      return await this.#addContact(options.moniker ?? 'New contact', result);
     } finally {
       this.actor.send({ type: 'pairing.done' });
     }
