@@ -45,7 +45,7 @@ async function measure(url: string, concurrency: number, total: number, budgetMs
 export async function benchPairings(levels = (process.env.BENCH_LEVELS ?? '1,10,100,1000').split(',').map(Number)): Promise<string> {
   const python = await startPythonMailbox();
   const port = await freePort();
-  const ours = backchannelCli(['relay', '--port', String(port), '--quiet'], 30 * 60_000);
+  const ours = backchannelCli(['relay', '--port', String(port), '--quiet', '--memory'], 30 * 60_000);
   await ours.waitFor(/relay listening/);
   const oursUrl = `ws://127.0.0.1:${port}/v1`;
   const lines = [

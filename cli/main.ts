@@ -18,7 +18,7 @@ import { runDemo } from './demo.js';
 export const DEFAULT_RELAY = process.env.BACKCHANNEL_RELAY ?? 'ws://relay.magic-wormhole.io:4000/v1';
 
 const USAGE = `usage:
-  backchannel relay [--port N] [--host H] [--quiet]
+  backchannel relay [--port N] [--host H] [--data DIR | --memory] [--quiet]
   backchannel invite [--relay URL]
   backchannel accept <code> [--relay URL]
   backchannel wormhole send --text <text> [--code <code>] [--relay URL]
@@ -47,11 +47,18 @@ async function main(argv: string[]): Promise<number> {
     case 'relay': {
       const { values } = parseArgs({
         args: rest,
-        options: { port: { type: 'string', default: '4000' }, host: { type: 'string', default: '127.0.0.1' }, quiet: { type: 'boolean' } },
+        options: {
+          port: { type: 'string', default: '4000' },
+          host: { type: 'string', default: '127.0.0.1' },
+          quiet: { type: 'boolean' },
+          data: { type: 'string', default: './backchannel-relay-data' },
+          memory: { type: 'boolean' },
+        },
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
-      const relay = await startRelay({ port, host: values.host, log: values.quiet ? undefined : jsonLogger() });
+      // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits.
+      const relay = await startRelay({ port, host: values.host, log: values.quiet ? undefined : jsonLogger(), dataDir: values.memory ? undefined : values.data });
       out(`relay listening on ${relay.url}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -9,8 +9,14 @@
  *   → {type:"leave", topic}   → {type:"ping"} ← {type:"pong"}      errors: ← {type:"error", error}
  *
  * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel).
+ *
+ * The offline mailbox (with a depot configured), for whoever knows the topic:
+ *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
+ *   → {type:"fetch", topic}             ← {type:"deposits", topic, items:[{id, blob}]}
+ *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
  * @module
  */
+import { DepotRefusal, type Depot } from './depot.js';
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
 
@@ -50,7 +56,10 @@ export class DiscoveryServer {
   readonly #topics = new Map<string, Map<string, Member>>();
   readonly #conns = new Set<Conn>();
 
-  constructor(options: { limits?: Partial<DiscoveryLimits>; log?: Logger; randomBytes: (n: number) => Uint8Array }) {
+  readonly #depot: Depot | undefined;
+
+  constructor(options: { limits?: Partial<DiscoveryLimits>; log?: Logger; randomBytes: (n: number) => Uint8Array; depot?: Depot }) {
+    this.#depot = options.depot;
     this.#limits = { ...DEFAULT_DISCOVERY_LIMITS, ...options.limits };
     this.#log = options.log ?? silentLogger;
     this.#randomBytes = options.randomBytes;
@@ -131,8 +140,31 @@ export class DiscoveryServer {
         this.#send(target.conn, { type: 'message', topic, from: conn.topics.get(topic), kind, blob });
         return;
       }
+      case 'deposit':
+      case 'fetch':
+      case 'ack':
+        return this.#mailbox(conn, m);
       default:
         return this.#error(conn, 'unknown type');
+    }
+  }
+
+  #mailbox(conn: Conn, m: Record<string, unknown>): void {
+    const depot = this.#depot;
+    const topic = m.topic;
+    if (!depot) return this.#error(conn, 'this relay keeps no offline mailbox');
+    // Knowing the topic (a hash of the contact key) is the credential; no announce needed, so a device
+    // can check its mailbox without showing up as a peer to the other device.
+    if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, "the mailbox needs a 'topic' of 64 hex digits");
+    const fail = (err: unknown) => this.#error(conn, err instanceof DepotRefusal ? err.message : 'mailbox error');
+    if (m.type === 'deposit') {
+      if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, 'blob must be base64');
+      depot.deposit(topic, m.blob).then((id) => this.#send(conn, { type: 'deposited', topic, id }), fail);
+    } else if (m.type === 'fetch') {
+      depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items }), fail);
+    } else {
+      const ids = Array.isArray(m.ids) ? m.ids.filter((x): x is string => typeof x === 'string').slice(0, 10_000) : [];
+      depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic }), fail);
     }
   }
 

@@ -8,3 +8,4 @@ export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLi
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
+export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';

@@ -10,7 +10,10 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
+import { Depot, type DepotLimits } from './depot.js';
 import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
+import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
 import { MemoryMailboxStore, type MailboxStore } from './store.js';
 
@@ -21,6 +24,12 @@ export interface RelayOptions {
   host?: string;
   limits?: Partial<RelayLimits>;
   discoveryLimits?: Partial<DiscoveryLimits>;
+  /**
+   * Directory of the offline mailbox (deposits for offline contacts), kept on disk so a restart loses
+   * nothing. Without it the mailbox lives in memory.
+   */
+  dataDir?: string;
+  depotLimits?: Partial<DepotLimits>;
   store?: MailboxStore;
   log?: Logger;
   welcome?: Record<string, unknown>;
@@ -39,6 +48,8 @@ export interface Relay {
   readonly discovery: DiscoveryServer;
   /** `ws://host:port/backchannel/v1` */
   readonly discoveryUrl: string;
+  /** The offline mailbox. */
+  readonly depot: Depot;
   /** Stop accepting, close every client with 1001, stop timers. Idempotent. */
   close(): Promise<void>;
 }
@@ -55,7 +66,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const now = options.now ?? Date.now;
   const store: MailboxStore = options.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
   const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
-  const discovery = new DiscoveryServer({ limits: options.discoveryLimits, log, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
+  const depot = new Depot({
+    storage: options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage(),
+    limits: options.depotLimits,
+    now,
+  });
+  const discovery = new DiscoveryServer({ limits: options.discoveryLimits, log, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)), depot });
   const connectionCount = () => mailboxServer.connectionCount + discovery.connectionCount;
   const onFrame = options.onFrame;
 
@@ -126,6 +142,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
 
   const pruneTimer = setInterval(() => {
     mailboxServer.prune().catch((err: unknown) => log('error', 'prune-failed', { error: String(err) }));
+    depot.prune().catch((err: unknown) => log('error', 'depot-prune-failed', { error: String(err) }));
   }, limits.pruneIntervalMs);
   pruneTimer.unref();
 
@@ -144,6 +161,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   return {
     url: `ws://${host}:${address.port}/v1`,
     discoveryUrl: `ws://${host}:${address.port}/backchannel/v1`,
+    depot,
     discovery,
     port: address.port,
     host: address.address,

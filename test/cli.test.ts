@@ -25,7 +25,7 @@ describe('backchannel CLI', () => {
 
   it('`relay` serves on the port it was given and stops on SIGTERM', async () => {
     const port = await freePort();
-    const server = backchannelCli(['relay', '--port', String(port), '--quiet']);
+    const server = backchannelCli(['relay', '--port', String(port), '--quiet', '--memory']);
     await server.waitFor(new RegExp(`relay listening on ws://127.0.0.1:${port}/v1`));
     const inviter = backchannelCli(['invite', '--relay', `ws://127.0.0.1:${port}/v1`]);
     const [, code] = await inviter.waitFor(/code: (\S+)/);

@@ -2,8 +2,9 @@
  * One contact, kept in sync in the background: DISCOVER finds the contact's device (and keeps
  * reconnecting on its own), and each time it yields a channel a SYNC child runs over it.
  *
- *   linking.searching → linking.connected (sync child running) → back to searching when the channel
- *   or the sync ends · stopped
+ *   linking.searching (offline mailbox child: fetch what waits, deposit what we write)
+ *   → linking.connected (sync child running) → back to searching when the channel or the sync ends
+ *   · stopped
  * @module
  */
 import { assign, fromCallback, setup } from 'xstate';
@@ -14,11 +15,14 @@ import type { DocumentStore } from '../db/documentStore.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { discoverMachine, type DiscoverInput } from './discoverMachine.js';
 import { syncMachine } from './syncMachine.js';
+import { startOfflineMailbox } from '../sync/offline.js';
 
 export interface ContactLinkInput {
   contactId: DocId;
   channelId: DocId;
   discover: DiscoverInput;
+  /** Use the relay's offline mailbox while the contact cannot be reached (default true). */
+  offline?: boolean;
   docs: DocumentStore;
   storage: StorageAdapter;
   deviceId: string;
@@ -38,13 +42,33 @@ export const discoverBridge = fromCallback<{ type: 'noop' }, DiscoverInput, Link
   return () => actor.stop();
 });
 
+/**
+ * The offline mailbox: while searching it fetches what waits and deposits what we write; while
+ * connected it only collects (and acknowledges) what was deposited before, so the relay forgets it.
+ */
+export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { deposit: boolean }>(({ input }) =>
+  input.offline === false
+    ? () => {}
+    : startOfflineMailbox({
+        url: input.discover.url,
+        connector: input.discover.connector,
+        contactKey: input.discover.contactKey,
+        channelId: input.channelId,
+        docs: input.docs,
+        storage: input.storage,
+        deviceId: input.deviceId,
+        randomBytes: input.discover.randomBytes,
+        deposit: input.deposit,
+      }),
+);
+
 export const contactLinkMachine = setup({
   types: {
     input: {} as ContactLinkInput,
     context: {} as { input: ContactLinkInput; channel?: Channel; via?: 'direct' | 'relayed' },
     events: {} as LinkEvent,
   },
-  actors: { discover: discoverBridge, sync: syncMachine },
+  actors: { discover: discoverBridge, sync: syncMachine, offline: offlineActor },
   actions: {
     adopt: assign(({ event }) => (event.type === 'link.connected' ? { channel: event.channel, via: event.via } : {})),
   },
@@ -62,13 +86,17 @@ export const contactLinkMachine = setup({
       },
       states: {
         searching: {
+          // The contact's device is not reachable: the relay's offline mailbox carries our changes.
+          invoke: { id: 'offline', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: true }) },
           on: { 'link.connected': { target: 'connected', actions: 'adopt' } },
         },
         connected: {
           // A new channel (DISCOVER reconnected): restart SYNC on it. Only `connected` is re-entered,
           // never `linking`, whose DISCOVER child must live on.
           on: { 'link.connected': { target: 'connected', reenter: true, actions: 'adopt' } },
-          invoke: {
+          invoke: [
+            { id: 'collect', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: false }) },
+            {
             id: 'sync',
             src: 'sync',
             input: ({ context }) => ({
@@ -79,7 +107,8 @@ export const contactLinkMachine = setup({
               docIds: [context.input.channelId],
             }),
             onDone: 'searching',
-          },
+            },
+          ],
         },
       },
     },

@@ -1,0 +1,154 @@
+/**
+ * The client side of the offline mailbox. While the contact's device cannot be reached, every local
+ * change to the shared channel is deposited on the relay, sealed under a subkey of the contact key;
+ * when a device comes back it fetches what waits for it, applies it (validated, saved) and only then
+ * acknowledges, so the relay deletes it. A device never acknowledges its own deposits.
+ *
+ * Sealed payload: `[1][sender device id: 16][doc id: 16][Automerge changes]`.
+ * @module
+ */
+import * as A from '@automerge/automerge';
+import { concatBytes, fromBase64, fromHex, toBase64, toHex } from '../crypto/bytes.js';
+import { deriveKey } from '../crypto/keys.js';
+import { open, seal } from '../crypto/secretbox.js';
+import { discoveryTopic } from '../crypto/topic.js';
+import type { RandomBytes } from '../effects/random.js';
+import type { SocketConnector } from '../effects/socket.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import type { DocId, DocumentStore } from '../db/documentStore.js';
+
+export interface OfflineMailboxInput {
+  /** The relay's `/backchannel/v1` endpoint. */
+  url: string;
+  connector: SocketConnector;
+  contactKey: Uint8Array;
+  channelId: DocId;
+  docs: DocumentStore;
+  storage: StorageAdapter;
+  deviceId: string;
+  randomBytes: RandomBytes;
+  /** Wait this long after a change before depositing, to batch bursts (default 50 ms). */
+  debounceMs?: number;
+  /** Deposit local changes (while the contact is unreachable); false only collects what waits. */
+  deposit?: boolean;
+}
+
+export type OfflineEvent = { type: 'offline.fetched'; applied: number } | { type: 'offline.deposited'; id: string };
+
+export function offlineKey(contactKey: Uint8Array): Uint8Array {
+  return deriveKey(contactKey, 'backchannel:offline-mailbox:v1');
+}
+
+/** Run the mailbox client; returns a stop function. */
+export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: OfflineEvent) => void = () => {}): () => void {
+  const topic = discoveryTopic(input.contactKey);
+  const key = offlineKey(input.contactKey);
+  const headsKey = ['offline', input.channelId, 'deposited'];
+  let open_ = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let depositing = false;
+  let again = false;
+
+  const socket = input.connector(input.url, {
+    onOpen: () => {
+      open_ = true;
+      socket.send(JSON.stringify({ type: 'fetch', topic }));
+      if (input.deposit !== false) schedule(); // anything written while we could not reach anyone
+    },
+    onMessage: (text) => void onFrame(text),
+    onClose: () => {
+      open_ = false;
+    },
+  });
+
+  async function onFrame(text: string): Promise<void> {
+    let m: { type?: string; items?: { id: string; blob: string }[]; id?: string };
+    try {
+      m = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (m.type === 'deposits' && Array.isArray(m.items)) {
+      const done: string[] = [];
+      let applied = 0;
+      for (const item of m.items) {
+        let plain: Uint8Array;
+        try {
+          plain = open(key, fromBase64(item.blob));
+        } catch {
+          continue; // not ours to read: leave it
+        }
+        if (plain[0] !== 1 || plain.length < 33) continue;
+        if (toHex(plain.subarray(1, 17)) === input.deviceId) continue; // our own deposit: for the other device
+        const docId = toHex(plain.subarray(17, 33));
+        if (docId !== input.channelId) continue;
+        const changes = plain.subarray(33);
+        try {
+          const r = await input.docs.update(docId, (doc) => A.loadIncremental(doc, changes));
+          if (!r.accepted) continue;
+        } catch {
+          continue;
+        }
+        applied++;
+        done.push(item.id);
+      }
+      if (done.length > 0 && open_) socket.send(JSON.stringify({ type: 'ack', topic, ids: done }));
+      emit({ type: 'offline.fetched', applied });
+    } else if (m.type === 'deposited' && typeof m.id === 'string') {
+      emit({ type: 'offline.deposited', id: m.id });
+    }
+  }
+
+  /** Changes since what we last deposited, or since what a peer is known to have. */
+  async function since(): Promise<A.Heads> {
+    const saved = await input.storage.load(headsKey);
+    if (saved) return JSON.parse(new TextDecoder().decode(saved)) as A.Heads;
+    const states = await input.storage.loadRange(['sync', input.channelId]);
+    const doc = input.docs.get(input.channelId);
+    for (const s of states) {
+      const heads = A.decodeSyncState(s.data).sharedHeads;
+      if (heads.length > 0 && A.hasHeads(doc, heads)) return heads;
+    }
+    return [];
+  }
+
+  async function deposit(): Promise<void> {
+    if (depositing) {
+      again = true;
+      return;
+    }
+    depositing = true;
+    try {
+      do {
+        again = false;
+        if (!open_ || stopped) return;
+        const doc = input.docs.get(input.channelId);
+        const changes = A.saveSince(doc, await since());
+        if (changes.length === 0) continue;
+        const payload = concatBytes(Uint8Array.of(1), fromHex(input.deviceId), fromHex(input.channelId), changes);
+        socket.send(JSON.stringify({ type: 'deposit', topic, blob: toBase64(seal(key, payload, input.randomBytes)) }));
+        await input.storage.save(headsKey, new TextEncoder().encode(JSON.stringify(A.getHeads(doc))));
+      } while (again);
+    } finally {
+      depositing = false;
+    }
+  }
+
+  function schedule(): void {
+    clearTimeout(timer);
+    timer = setTimeout(() => void deposit(), input.debounceMs ?? 50);
+  }
+
+  const depositing_ = input.deposit !== false;
+  const off = input.docs.onChange((id) => {
+    if (id === input.channelId && !stopped && depositing_) schedule();
+  });
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    off();
+    socket.close();
+  };
+}

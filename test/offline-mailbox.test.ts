@@ -1,0 +1,81 @@
+/**
+ * The offline mailbox: Bob goes offline, Alice sends three messages, the relay restarts (its mailbox
+ * on disk), Bob comes back and receives all three, once each, in order; the relay then holds nothing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startRelay, type Relay } from '../server/index.js';
+import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
+import { discoveryTopic } from '../src/crypto/topic.js';
+import { fromHex } from '../src/crypto/bytes.js';
+import { freePort } from './helpers/processes.js';
+
+const dirs: string[] = [];
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'bc-offline-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('offline mailbox', () => {
+  it('delivers what was sent while the contact was offline, across a relay restart, once each, in order', async () => {
+    const port = await freePort();
+    const relayData = temp();
+    let relay: Relay = await startRelay({ port, dataDir: relayData });
+    const open = (dir: string): Promise<Backchannel> =>
+      createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 50 } });
+    const aliceDir = temp();
+    const bobDir = temp();
+    const alice = await open(aliceDir);
+    let bob = await open(bobDir);
+    const { code, done } = await alice.invite({ moniker: 'Bob' });
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+    const topic = discoveryTopic(fromHex(bobOnAlice.channels[0]!));
+
+    await bob.close(); // Bob goes offline
+    await until(() => alice.actor.getSnapshot().children[`link-${bobOnAlice.id}`]?.getSnapshot().matches({ linking: 'searching' }) ?? false);
+    for (const text of ['one', 'two', 'three']) await alice.send(bobOnAlice.id, { text });
+    await until(async () => (await relay.depot.fetch(topic)).length > 0);
+
+    await relay.close(); // the relay restarts; its mailbox is on disk
+    relay = await startRelay({ port, dataDir: relayData });
+    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
+
+    const received: string[] = [];
+    bob = await createBackchannel({ storage: new NodeFsStorage(bobDir), connector: nodeSocketConnector(), relay: relay.url });
+    bob.subscribe((e) => e.type === 'message' && e.incoming && received.push(e.message.text));
+    await until(() => received.length >= 3);
+    await new Promise((r) => setTimeout(r, 300)); // and no duplicates arrive later
+    expect(received).toEqual(['one', 'two', 'three']);
+    expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['one', 'two', 'three']);
+    await until(async () => (await relay.depot.fetch(topic)).length === 0); // acknowledged: deleted
+    await alice.close();
+    await bob.close();
+    await relay.close();
+  });
+
+  it('refuses a flood into one topic with a clear error, and other topics are unaffected', async () => {
+    const relay = await startRelay({ depotLimits: { maxItemsPerTopic: 3 } });
+    const topicA = 'a'.repeat(64);
+    const topicB = 'b'.repeat(64);
+    for (let i = 0; i < 3; i++) await relay.depot.deposit(topicA, 'AAAA');
+    await expect(relay.depot.deposit(topicA, 'AAAA')).rejects.toThrow(/mailbox full for this topic \(3 deposits\)/);
+    await expect(relay.depot.deposit(topicB, 'BBBB')).resolves.toMatch(/^\d{15}-\d{6}$/);
+    await relay.close();
+  });
+});
