@@ -8,17 +8,23 @@ import { rawClient, type RawClient } from './helpers/rawClient.js';
 
 const both = useBothServers();
 
-/** Send one frame and collect what comes back until the server goes quiet for a moment. */
-async function exchange(c: RawClient, frame: unknown, settleMs = 80): Promise<Record<string, unknown>[]> {
-  const before = c.frames.length;
+let sentinel = 1000;
+/** Per client, how many of its frames earlier steps already took. */
+const taken = new WeakMap<RawClient, number>();
+/**
+ * Send one frame and collect what the client received since its previous step: fan-out from other
+ * clients' steps, then this frame's replies. A ping sent right after the frame marks the end, because a
+ * server answers one connection's frames in order (no guessing with sleeps, which flaked under load).
+ */
+async function exchange(c: RawClient, frame: unknown): Promise<Record<string, unknown>[]> {
+  const before = taken.get(c) ?? 0;
   if (typeof frame === 'string') c.sendText(frame);
   else c.send(frame);
-  let seen = -1;
-  while (seen !== c.frames.length) {
-    seen = c.frames.length;
-    await new Promise((r) => setTimeout(r, settleMs));
-  }
-  return c.frames.slice(before);
+  const mark = ++sentinel;
+  c.send({ type: 'ping', ping: mark, id: 'ffff' });
+  await c.next((f) => f.type === 'pong' && f.pong === mark, 10_000);
+  taken.set(c, c.frames.length);
+  return c.frames.slice(before).filter((f) => !(f.type === 'ack' && f.id === 'ffff') && !(f.type === 'pong' && f.pong === mark));
 }
 
 /** Replace what legitimately differs: clocks, mailbox ids. */
@@ -49,7 +55,7 @@ async function script(url: string): Promise<unknown[]> {
   const a = await rawClient(url);
   const b = await rawClient(url);
   const c = await rawClient(url);
-  await new Promise((r) => setTimeout(r, 200));
+  for (const client of [a, b, c]) await client.next((f) => f.type === 'welcome');
   transcript.push(normalise(a.frames.splice(0), mailboxes)); // welcome
   b.frames.splice(0);
   c.frames.splice(0);
