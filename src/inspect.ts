@@ -2,53 +2,68 @@
  * Watching the machines in the Stately inspector (@statelyai/inspect) without leaking secrets: every
  * inspection event passes through {@link redactInspection} before the host's observer sees it, so keys,
  * codes, PAKE state and plaintexts never reach an inspector window or a log.
+ *
+ * Redaction is structural, not a list of known machines: plain objects and arrays are copied with
+ * sensitive fields replaced, byte arrays become their length, and class instances (stores, channels,
+ * sockets) become their class name — an inspector needs states and event types, not internals.
  * @module
  */
 import type { InspectionEvent, Observer } from 'xstate';
 
 export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
-/** Context fields that are secret or not serialisable, and what an inspector sees instead. */
-const REDACT: Record<string, (value: unknown) => unknown> = {
-  key: (v) => (v ? '[redacted key]' : v),
-  spake: (v) => (v ? '[redacted PAKE state]' : v),
-  code: (v) => (typeof v === 'string' ? v.replace(/-.*$/, '-…') : v),
-  outbox: (v) => (Array.isArray(v) ? `[${v.length} queued plaintexts]` : v),
-  pending: (v) => (Array.isArray(v) ? v.map((p: { phase: string; body: string }) => ({ phase: p.phase, bytes: p.body.length / 2 })) : v),
-  early: (v) => (Array.isArray(v) ? v.map((p: { phase: string }) => ({ phase: p.phase })) : v),
-  rxBuffer: (v) => (v && typeof v === 'object' ? Object.keys(v) : v),
-  connector: () => '[function]',
-  randomBytes: () => '[function]',
-};
+/** Field names whose values are secret (or carry secrets), anywhere in an event or a context. */
+const SECRET_FIELDS = new Set([
+  'key',
+  'contactKey',
+  'pakeKey',
+  'spake',
+  'verifier',
+  'plaintext',
+  'body',
+  'text',
+  'blob',
+  'outbox',
+  'early',
+  'rxBuffer',
+  'sdp',
+  'candidate',
+]);
 
-function redactContext(context: unknown): unknown {
-  if (!context || typeof context !== 'object') return context;
+const MAX_DEPTH = 8;
+
+function scrub(value: unknown, field: string | undefined, depth: number): unknown {
+  if (field === 'code' && typeof value === 'string') return value.replace(/-.*$/, '-…'); // keep the nameplate
+  if (field === 'pending' && Array.isArray(value)) return `[${value.length} pending]`;
+  if (field !== undefined && SECRET_FIELDS.has(field) && value !== undefined && value !== null) return `[redacted ${field}]`;
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? '[function]' : value;
+  if (value instanceof Uint8Array) return `[${value.length} bytes]`;
+  if (depth > MAX_DEPTH) return '[…]';
+  if (Array.isArray(value)) return value.map((v) => scrub(v, undefined, depth + 1));
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto !== Object.prototype && proto !== null) {
+    // An actor reference keeps its id (the inspector links actors by it); other instances, their name.
+    const id = (value as { id?: unknown }).id;
+    if (typeof id === 'string' && typeof (value as { send?: unknown }).send === 'function') return { id };
+    return `[${(value as object).constructor?.name ?? 'object'}]`;
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(context)) out[k] = REDACT[k] ? REDACT[k](v) : v;
+  for (const [k, v] of Object.entries(value)) out[k] = scrub(v, k, depth + 1);
   return out;
-}
-
-function redactEvent(event: unknown): unknown {
-  if (!event || typeof event !== 'object') return event;
-  const e = event as Record<string, unknown>;
-  const copy: Record<string, unknown> = { ...e };
-  for (const field of ['plaintext', 'key', 'body', 'text']) if (field in copy) copy[field] = `[redacted ${field}]`;
-  return copy;
 }
 
 /** A copy of `event` with secrets replaced. */
 export function redactInspection(event: InspectionEvent): InspectionEvent {
   const e = { ...event } as InspectionEvent & Record<string, unknown>;
-  if (e.type === '@xstate.snapshot' || e.type === '@xstate.microstep') {
-    const snapshot = (e as { snapshot?: Record<string, unknown> }).snapshot;
-    if (snapshot && 'context' in snapshot) {
-      // Snapshot objects carry methods (matches, can…); keep them by prototype, replace only context.
-      const redacted = Object.create(Object.getPrototypeOf(snapshot) as object) as Record<string, unknown>;
-      Object.assign(redacted, snapshot, { context: redactContext(snapshot.context) });
-      (e as Record<string, unknown>).snapshot = redacted;
-    }
+  for (const field of ['event', 'action', 'input'] as const) if (field in e) e[field] = scrub(e[field], undefined, 0);
+  const snapshot = (e as { snapshot?: Record<string, unknown> }).snapshot;
+  if (snapshot && typeof snapshot === 'object') {
+    // Snapshot objects carry methods (matches, can…); keep them by prototype, scrub the data.
+    const copy = Object.create(Object.getPrototypeOf(snapshot) as object) as Record<string, unknown>;
+    Object.assign(copy, snapshot);
+    for (const field of ['context', 'input', 'output', 'error']) if (field in copy) copy[field] = scrub(copy[field], undefined, 0);
+    (e as Record<string, unknown>).snapshot = copy;
   }
-  if ('event' in e) (e as Record<string, unknown>).event = redactEvent(e.event);
   return e;
 }
 

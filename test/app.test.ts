@@ -80,6 +80,29 @@ describe('createBackchannel', () => {
     await bob.close();
   });
 
+  it('streams every actor to an inspector, with no code, key or plaintext in it', async () => {
+    const events: unknown[] = [];
+    const d1 = mkdtempSync(join(tmpdir(), 'bc-app-'));
+    const d2 = mkdtempSync(join(tmpdir(), 'bc-app-'));
+    dirs.push(d1, d2);
+    const watched = await createBackchannel({ storage: new NodeFsStorage(d1), connector: nodeSocketConnector(), relay: relay.url, inspect: (e) => events.push(e) });
+    const other = await open(d2);
+    const { code, done } = await watched.invite({ moniker: 'Other' });
+    const [mine, theirs] = await Promise.all([done, other.accept(code)]);
+    const arrived = nextMessage(other, true);
+    await watched.send(mine.id, { text: 'secret words in a message' });
+    await arrived;
+    const seen = JSON.stringify(events, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'function' ? undefined : v));
+    const ids = new Set(events.map((e) => ((e as { actorRef?: { id?: string } }).actorRef?.id ?? '')));
+    expect([...ids].some((id) => id.startsWith('link-'))).toBe(true); // the contact's link child is watched too
+    expect(seen).toContain('"linking"');
+    const [, w1, w2] = code.split('-');
+    for (const s of [w1!, w2!, 'secret words in a message', mine.channels[0]!]) expect(seen).not.toContain(s);
+    void theirs;
+    await watched.close();
+    await other.close();
+  });
+
   it('refuses a bad relay URL with a typed error', async () => {
     const d = mkdtempSync(join(tmpdir(), 'bc-app-'));
     dirs.push(d);

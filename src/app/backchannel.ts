@@ -22,6 +22,7 @@ import { Database, documentId, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
+import { redactingInspector, type InspectOption } from '../inspect.js';
 import { appMachine } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
@@ -38,6 +39,11 @@ export interface BackchannelOptions {
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;
+  /**
+   * Watch every actor (the app, each contact's link, DISCOVER, SYNC, pairing) in a Stately inspector:
+   * e.g. `createBrowserInspector().inspect`. Events are redacted first (no keys, codes or plaintext).
+   */
+  inspect?: InspectOption;
 }
 
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
@@ -80,6 +86,7 @@ export class Backchannel {
         },
       },
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.inspect ? { inspect: redactingInspector(options.inspect) } : {}),
     });
     this.actor.start();
     for (const contact of db.contacts()) {
@@ -111,6 +118,7 @@ export class Backchannel {
       randomBytes: this.#options.randomBytes,
       clock: this.#options.clock,
       timeouts: this.#options.pairingTimeouts,
+      inspect: this.#options.inspect,
     });
   }
 
