@@ -57,11 +57,10 @@ describe('DISCOVER, relayed', () => {
     const channel = documentId(key);
     const secret = 'plaintext that must not reach the relay';
     await alice.db.sendMessage(channel, { text: secret });
-    const sa = alice.sync(ca.channel, [channel]);
+    alice.sync(ca.channel, [channel]);
     const sb = bob.sync(cb.channel, [channel]);
     await waitFor(sb, (s) => s.matches({ syncing: 'inSync' }) && bob.db.messages(channel).length === 1, { timeout: 10_000 });
     expect(bob.db.messages(channel)[0]!.text).toBe(secret);
-    void sa;
 
     const seen = frames.join('\n');
     expect(seen).toContain(discoveryTopic(key)); // the topic is what the relay routes by

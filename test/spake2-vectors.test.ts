@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../src/crypto/bytes.js';
 import { Spake2Symmetric, elementS } from '../src/crypto/spake2.js';
-import { CryptoError } from '../src/errors.js';
 import { vectorEntropy } from './helpers/entropy.js';
 
 interface Case {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
-import { fromUtf8, toHex } from '../src/crypto/bytes.js';
+import { toHex } from '../src/crypto/bytes.js';
 import { CrowdedError, WrongCodeError } from '../src/errors.js';
 import { rawClient } from './helpers/rawClient.js';
 
@@ -71,18 +71,15 @@ describe('our client ↔ our relay over real sockets', () => {
   });
 
   it('a third side gets crowded', async () => {
-    const a = new Wormhole({ relay: relay.url, appid, connector });
-    const code = await a.code;
-    const b = new Wormhole({ relay: relay.url, appid, connector, code });
-    await Promise.all([a.verified, b.verified]);
-    // a and b have released the nameplate by now, so reuse the mailbox through a held nameplate instead:
-    const x = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-b' });
-    const y = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-c' });
+    // Two sides hold nameplate 77 and never send a PAKE (so nobody releases it); a third is refused.
+    const holders = await Promise.all([rawClient(relay.url), rawClient(relay.url)]);
+    for (const [i, h] of holders.entries()) {
+      h.send({ type: 'bind', appid, side: `holder${i}` });
+      h.send({ type: 'claim', nameplate: '77' });
+      await h.next((f) => f.type === 'claimed');
+    }
     const z = new Wormhole({ relay: relay.url, appid, connector, code: '77-a-d' });
     await expect(z.done).rejects.toBeInstanceOf(CrowdedError);
-    await Promise.all([a.close(), b.close()]);
-    x.close().catch(() => {});
-    y.close().catch(() => {});
-    void fromUtf8;
+    holders.forEach((h) => h.close());
   });
 });
