@@ -50,17 +50,27 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
   let depositing = false;
   let again = false;
 
-  const socket = input.connector(input.url, {
-    onOpen: () => {
-      open_ = true;
-      socket.send(JSON.stringify({ type: 'fetch', topic }));
-      if (input.deposit !== false) schedule(); // anything written while we could not reach anyone
-    },
-    onMessage: (text) => void onFrame(text),
-    onClose: () => {
-      open_ = false;
-    },
-  });
+  let socket = connect();
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let attempts = 0;
+
+  /** (Re)connect to the relay; a lost connection (a relay restart) is retried with backoff. */
+  function connect() {
+    return input.connector(input.url, {
+      onOpen: () => {
+        open_ = true;
+        attempts = 0;
+        socket.send(JSON.stringify({ type: 'fetch', topic }));
+        if (input.deposit !== false) schedule(); // anything written while we could not reach anyone
+      },
+      onMessage: (text) => void onFrame(text),
+      onClose: () => {
+        open_ = false;
+        if (stopped) return;
+        retry = setTimeout(() => (socket = connect()), Math.min(10_000, 100 * 2 ** attempts++));
+      },
+    });
+  }
 
   async function onFrame(text: string): Promise<void> {
     let m: { type?: string; items?: { id: string; blob: string }[]; id?: string };
@@ -148,6 +158,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(retry);
     off();
     socket.close();
   };

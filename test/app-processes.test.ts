@@ -1,0 +1,123 @@
+/**
+ * Alice and Bob as two Node processes on a relay process: pair → messages both ways → Bob goes
+ * offline → Alice sends one message → the relay restarts (its offline mailbox on disk) → Alice sends
+ * two more and goes offline too → Bob comes back and receives all three, once each, in order, from the
+ * relay's mailbox alone.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backchannelCli, freePort, ROOT } from './helpers/processes.js';
+
+const dirs: string[] = [];
+const children: { kill(): void }[] = [];
+afterAll(() => {
+  for (const c of children) c.kill();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'bc-proc-'));
+  dirs.push(d);
+  return d;
+};
+
+class Device {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: string[] = [];
+  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  constructor(dir: string, relay: string) {
+    this.child = spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/device.js'), dir, relay]);
+    children.push(this.child);
+    let buffer = '';
+    this.child.stdout.on('data', (d) => {
+      buffer += d;
+      let i;
+      while ((i = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        this.lines.push(line);
+        for (const w of [...this.#waiters]) {
+          const m = line.match(w.re);
+          if (m) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve(m);
+          }
+        }
+      }
+    });
+  }
+  wait(re: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
+    const seen = this.lines.map((l) => l.match(re)).find(Boolean);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${re} in ${ms} ms; saw:\n${this.lines.join('\n')}`)), ms);
+      this.#waiters.push({ re, resolve: (m) => (clearTimeout(t), resolve(m)) });
+    });
+  }
+  tell(line: string): void {
+    this.child.stdin.write(line + '\n');
+  }
+  async quit(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.tell('quit');
+    await exited;
+  }
+}
+
+describe('Alice and Bob as processes', () => {
+  it('pair, talk, survive Bob offline and a relay restart: three messages, once each, in order', async () => {
+    const port = await freePort();
+    const relayUrl = `ws://127.0.0.1:${port}/v1`;
+    const relayData = temp();
+    let relay = backchannelCli(['relay', '--port', String(port), '--data', relayData, '--quiet'], 120_000);
+    children.push(relay.child);
+    await relay.waitFor(/relay listening/);
+    const aliceDir = temp();
+    const bobDir = temp();
+    const alice = new Device(aliceDir, relayUrl);
+    let bob = new Device(bobDir, relayUrl);
+    await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
+
+    alice.tell('invite Bob');
+    const [, code] = await alice.wait(/^code (\S+)$/);
+    bob.tell(`accept ${code} Alice`);
+    const [, bobId, v1] = await alice.wait(/^paired (\S+) (\S+)$/);
+    const [, aliceId, v2] = await bob.wait(/^paired (\S+) (\S+)$/);
+    expect(v1).toBe(v2);
+
+    alice.tell(`send ${bobId} hello bob`);
+    await bob.wait(/^message hello bob$/);
+    bob.tell(`send ${aliceId} hello alice`);
+    await alice.wait(/^message hello alice$/);
+
+    await bob.quit(); // Bob goes offline
+    alice.tell(`send ${bobId} one`);
+    await alice.wait(/^sent /);
+    alice.lines.splice(0);
+    await new Promise((r) => setTimeout(r, 500)); // the deposit reaches the relay
+
+    relay.child.kill('SIGTERM'); // the relay restarts; "one" waits on its disk
+    await relay.result;
+    relay = backchannelCli(['relay', '--port', String(port), '--data', relayData, '--quiet'], 120_000);
+    children.push(relay.child);
+    await relay.waitFor(/relay listening/);
+    // Sent after the restart: Alice's mailbox client must have reconnected by itself.
+    for (const text of ['two', 'three']) {
+      alice.tell(`send ${bobId} ${text}`);
+      await alice.wait(/^sent /);
+      alice.lines.splice(0);
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    await alice.quit(); // and now Alice is gone too: only the relay's mailbox can deliver
+
+    bob = new Device(bobDir, relayUrl);
+    await bob.wait(/^message three$/, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
+    expect(got).toEqual(['one', 'two', 'three']);
+    await bob.quit();
+    relay.child.kill('SIGTERM');
+  }, 120_000);
+});
