@@ -30,6 +30,8 @@ export async function openInChromium(entry: string, ready = 'runConformance', ex
     target: 'chrome120',
     logLevel: 'silent',
     external: ['crypto'], // tweetnacl's Node fallback; the browser has WebCrypto
+    // Automerge's exports list "webpack" (WASM inlined as base64) before "browser" (a .wasm import).
+    conditions: ['webpack'],
   });
   const js = bundle.outputFiles[0]!.text;
   const server: Server = createServer((req, res) => {

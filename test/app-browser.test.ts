@@ -1,0 +1,75 @@
+/**
+ * The app flow with Bob in real Chromium (the bundled SDK on IndexedDB) and Alice in Node, on a real
+ * relay: pair → messages both ways → Bob goes offline (closes) → Alice sends three → the relay restarts
+ * → Bob comes back (page reloaded, same IndexedDB) and receives all three, once each, in order.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startRelay } from '../server/index.js';
+import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { createBackchannel } from '../src/app/backchannel.js';
+import { openInChromium } from './helpers/chromium.js';
+import { freePort } from './helpers/processes.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'bc-browser-app-'));
+  dirs.push(d);
+  return d;
+};
+async function until(check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Bob in Chromium', () => {
+  it('pairs with Alice in Node, talks, and gets what Alice sent while he was away, across a relay restart', async () => {
+    const port = await freePort();
+    const relayData = temp();
+    let relay = await startRelay({ port, dataDir: relayData });
+    const browser = await openInChromium(fileURLToPath(new URL('./browser/appEntry.ts', import.meta.url)), 'bob');
+    try {
+      const page = browser.page;
+      const alice = await createBackchannel({ storage: new NodeFsStorage(temp()), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+      await page.evaluate((url) => window.bob.open(url), relay.url);
+      const { code, done } = await alice.invite({ moniker: 'Bob' });
+      const [bobOnAlice, aliceOnBob] = await Promise.all([done, page.evaluate((c) => window.bob.accept(c), code)]);
+      expect(aliceOnBob.verifier).toBe(bobOnAlice.verifier);
+
+      await alice.send(bobOnAlice.id, { text: 'hello browser' });
+      await until(async () => (await page.evaluate(() => window.bob.received())).includes('hello browser'));
+      const back = new Promise<string>((resolve) => alice.subscribe((e) => e.type === 'message' && e.incoming && resolve(e.message.text)));
+      await page.evaluate(([id]) => window.bob.send(id!, 'hello node'), [aliceOnBob.id]);
+      expect(await back).toBe('hello node');
+
+      await page.evaluate(() => window.bob.close()); // Bob goes offline
+      await page.reload();
+      await page.waitForFunction(() => 'bob' in window);
+      await alice.send(bobOnAlice.id, { text: 'one' });
+      await new Promise((r) => setTimeout(r, 500));
+      await relay.close(); // the relay restarts, its mailbox on disk
+      relay = await startRelay({ port, dataDir: relayData });
+      await alice.send(bobOnAlice.id, { text: 'two' });
+      await alice.send(bobOnAlice.id, { text: 'three' });
+      await new Promise((r) => setTimeout(r, 1_000));
+      await alice.close(); // Alice gone too: only the mailbox can deliver
+
+      await page.evaluate((url) => window.bob.open(url), relay.url); // Bob is back, same IndexedDB
+      await until(async () => (await page.evaluate(() => window.bob.received())).length >= 3);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await page.evaluate(() => window.bob.received())).toEqual(['one', 'two', 'three']);
+      await page.evaluate(() => window.bob.close());
+    } finally {
+      await browser.close();
+      await relay.close();
+    }
+  }, 120_000);
+});
