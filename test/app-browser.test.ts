@@ -3,9 +3,6 @@
  * relay: pair → messages both ways → Bob goes offline (closes) → Alice sends three → the relay restarts
  * → Bob comes back (page reloaded, same IndexedDB) and receives all three, once each, in order.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../server/index.js';
@@ -14,21 +11,11 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel } from '../src/app/backchannel.js';
 import { openInChromium } from './helpers/chromium.js';
 import { freePort } from './helpers/processes.js';
+import { tempDirs, until } from './helpers/wait.js';
 
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bc-browser-app-'));
-  dirs.push(d);
-  return d;
-};
-async function until(check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const dirs = tempDirs('bc-browser-app-');
+const temp = dirs.make;
+afterAll(dirs.removeAll);
 
 describe('Bob in Chromium', () => {
   it('pairs with Alice in Node, talks, and gets what Alice sent while he was away, across a relay restart', async () => {

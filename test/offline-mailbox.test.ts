@@ -2,9 +2,6 @@
  * The offline mailbox: Bob goes offline, Alice sends three messages, the relay restarts (its mailbox
  * on disk), Bob comes back and receives all three, once each, in order; the relay then holds nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
@@ -13,24 +10,11 @@ import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { freePort } from './helpers/processes.js';
+import { tempDirs, until } from './helpers/wait.js';
 
-const dirs: string[] = [];
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bc-offline-'));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const dirs = tempDirs('bc-offline-');
+const temp = dirs.make;
+afterAll(dirs.removeAll);
 
 describe('offline mailbox', () => {
   it('delivers what was sent while the contact was offline, across a relay restart, once each, in order', async () => {
