@@ -82,6 +82,10 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
     if (m.type === 'deposits' && Array.isArray(m.items)) {
       const done: string[] = [];
       let applied = 0;
+      // If everything we have is already with the peer, what the peer deposited is too: remember that,
+      // or we would deposit the peer's own changes straight back to it.
+      const doc0 = input.docs.get(input.channelId);
+      const upToDate = sameHeads(A.getHeads(doc0), await since());
       for (const item of m.items) {
         let plain: Uint8Array;
         try {
@@ -102,6 +106,9 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
         }
         applied++;
         done.push(item.id);
+      }
+      if (done.length > 0 && upToDate) {
+        await input.storage.save(headsKey, new TextEncoder().encode(JSON.stringify(A.getHeads(input.docs.get(input.channelId)))));
       }
       if (done.length > 0 && open_) socket.send(JSON.stringify({ type: 'ack', topic, ids: done }));
       emit({ type: 'offline.fetched', applied });
@@ -162,4 +169,8 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
     off();
     socket.close();
   };
+}
+
+function sameHeads(a: A.Heads, b: A.Heads): boolean {
+  return a.length === b.length && [...a].sort().join() === [...b].sort().join();
 }
