@@ -5,23 +5,18 @@
  * relay's mailbox alone.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backchannelCli, freePort, ROOT } from './helpers/processes.js';
+import { tempDirs } from './helpers/wait.js';
 
-const dirs: string[] = [];
+const dirs = tempDirs('bc-proc-');
+const temp = dirs.make;
 const children: { kill(): void }[] = [];
 afterAll(() => {
   for (const c of children) c.kill();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.removeAll();
 });
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bc-proc-'));
-  dirs.push(d);
-  return d;
-};
 
 class Device {
   readonly child: ChildProcessWithoutNullStreams;

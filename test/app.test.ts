@@ -3,30 +3,26 @@
  * invite/accept → both have the contact → messages both ways, live → Bob restarts from his storage and
  * still has everything.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
 import { ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { tempDirs } from './helpers/wait.js';
 
 let relay: Relay;
-const dirs: string[] = [];
+const dirs = tempDirs('bc-app-');
 beforeAll(async () => {
   relay = await startRelay();
 });
 afterAll(async () => {
   await relay.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.removeAll();
 });
 
-function open(dir?: string): Promise<Backchannel> {
-  const d = dir ?? mkdtempSync(join(tmpdir(), 'bc-app-'));
-  if (!dir) dirs.push(d);
-  return createBackchannel({ storage: new NodeFsStorage(d), connector: nodeSocketConnector(), relay: relay.url });
+function open(dir = dirs.make()): Promise<Backchannel> {
+  return createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
 }
 
 function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<BackchannelEvent, { type: 'message' }>> {
@@ -43,8 +39,7 @@ function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<Backch
 describe('createBackchannel', () => {
   it('pairs, then messages flow both ways in the background; a restart keeps everything', async () => {
     const alice = await open();
-    const bobDir = mkdtempSync(join(tmpdir(), 'bc-app-'));
-    dirs.push(bobDir);
+    const bobDir = dirs.make();
     let bob = await open(bobDir);
     expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
     const { code, done } = await alice.invite({ moniker: 'Bob' });
@@ -82,9 +77,8 @@ describe('createBackchannel', () => {
 
   it('streams every actor to an inspector, with no code, key or plaintext in it', async () => {
     const events: unknown[] = [];
-    const d1 = mkdtempSync(join(tmpdir(), 'bc-app-'));
-    const d2 = mkdtempSync(join(tmpdir(), 'bc-app-'));
-    dirs.push(d1, d2);
+    const d1 = dirs.make();
+    const d2 = dirs.make();
     const watched = await createBackchannel({ storage: new NodeFsStorage(d1), connector: nodeSocketConnector(), relay: relay.url, inspect: (e) => events.push(e) });
     const other = await open(d2);
     const { code, done } = await watched.invite({ moniker: 'Other' });
@@ -104,8 +98,7 @@ describe('createBackchannel', () => {
   });
 
   it('refuses a bad relay URL with a typed error', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'bc-app-'));
-    dirs.push(d);
+    const d = dirs.make();
     await expect(createBackchannel({ storage: new NodeFsStorage(d), connector: nodeSocketConnector(), relay: 'http://x' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );

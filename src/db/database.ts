@@ -6,7 +6,7 @@
  */
 import * as A from '@automerge/automerge';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { assertBytes, toHex, utf8 } from '../crypto/bytes.js';
+import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
@@ -173,7 +173,7 @@ export class Database {
     const contact = this.contact(id);
     const channel = this.channelOf(contact);
     await this.docs.remove('contact', id);
-    if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHexKey(k)) === channel))) {
+    if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) {
       await this.docs.remove('channel', channel);
       await this.#storage.removeRange(['sync', channel]);
     }
@@ -191,7 +191,7 @@ export class Database {
   channelOf(contact: Contact): DocId {
     const key = contact.channels[0];
     if (!key) throw new NotFoundError('channel of contact', contact.id);
-    return documentId(fromHexKey(key));
+    return documentId(fromHex(key));
   }
 
   messages(channel: DocId): Message[] {
@@ -261,11 +261,6 @@ function checkMoniker(moniker: string): string {
   return moniker.trim();
 }
 
-function fromHexKey(hex: string): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 /** System: created once, saved whole under its own key with the adapter's atomic save. */
 async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<SystemDoc> {
