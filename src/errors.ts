@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'SCHEMA_TOO_NEW'
   | 'CHANNEL_CLOSED'
   | 'TOO_LARGE'
-  | 'SIGNAL_REJECTED';
+  | 'SIGNAL_REJECTED'
+  | 'BUSY'
+  | 'INTERNAL';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -119,6 +121,13 @@ export class CryptoError extends BackchannelError {
 export class ClosedError extends BackchannelError {
   constructor(message = 'Already closed.') {
     super('CLOSED', message);
+  }
+}
+
+/** One pairing at a time: another invite or accept is still running. */
+export class BusyError extends BackchannelError {
+  constructor(message: string) {
+    super('BUSY', message);
   }
 }
 

@@ -16,6 +16,7 @@ export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent
 const SECRET_FIELDS = new Set([
   'key',
   'contactKey',
+  'channels', // a contact card's channel keys, in hex
   'pakeKey',
   'spake',
   'verifier',

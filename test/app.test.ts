@@ -8,8 +8,8 @@ import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
-import { ClosedError, InvalidArgumentError } from '../src/errors.js';
-import { tempDirs } from './helpers/wait.js';
+import { AbortedError, BadCodeError, BusyError, ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { tempDirs, until } from './helpers/wait.js';
 
 let relay: Relay;
 const dirs = tempDirs('bc-app-');
@@ -95,6 +95,61 @@ describe('createBackchannel', () => {
     for (const s of [`${w1}-${w2}`, `"${w1}","${w2}"`, 'secret words in a message', mine.channels[0]!]) expect(seen).not.toContain(s);
     await watched.close();
     await other.close();
+  });
+
+  it('app states: first start, one pairing at a time, cancel and abort, presence, offline/online, a new relay', async () => {
+    const aliceDir = dirs.make();
+    let alice = await open(aliceDir);
+    expect(alice.firstStart).toBe(true);
+    await alice.close();
+    alice = await open(aliceDir);
+    expect(alice.firstStart).toBe(false);
+
+    // One pairing at a time; cancel and an aborted signal reject with AbortedError and free the slot.
+    const first = await alice.invite();
+    await expect(alice.invite()).rejects.toBeInstanceOf(BusyError);
+    first.cancel();
+    await expect(first.done).rejects.toBeInstanceOf(AbortedError);
+    expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
+    const controller = new AbortController();
+    const second = await alice.invite({ signal: controller.signal });
+    controller.abort();
+    await expect(second.done).rejects.toBeInstanceOf(AbortedError);
+    await expect(alice.invite({ signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    await expect(alice.accept('not a code')).rejects.toBeInstanceOf(BadCodeError);
+
+    const bob = await open();
+    const presence: BackchannelEvent[] = [];
+    alice.subscribe((e) => e.type === 'presence' && presence.push(e));
+    const { code, done } = await alice.invite({ moniker: 'Bob' });
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+    await until(() => alice.presence(bobOnAlice.id) !== undefined && bob.presence(aliceOnBob.id) !== undefined);
+    expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: 'relayed' });
+
+    // Offline: links stop, presence goes; what is written meanwhile syncs once back online.
+    alice.goOffline();
+    expect(alice.online).toBe(false);
+    expect(alice.presence(bobOnAlice.id)).toBeUndefined();
+    expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: undefined });
+    await alice.send(bobOnAlice.id, { text: 'written offline' });
+    const atBob = nextMessage(bob, true);
+    alice.goOnline();
+    expect((await atBob).message.text).toBe('written offline');
+
+    // A new relay in Settings restarts both links on it.
+    const relay2 = await startRelay();
+    try {
+      await Promise.all([alice.updateSettings({ relay_server: relay2.url }), bob.updateSettings({ relay_server: relay2.url })]);
+      await expect(alice.updateSettings({ relay_server: 'http://nope' })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await until(() => relay2.discovery.connectionCount >= 2 && alice.presence(bobOnAlice.id) !== undefined);
+      const again = nextMessage(alice, true);
+      await bob.send(aliceOnBob.id, { text: 'via the new relay' });
+      expect((await again).message.text).toBe('via the new relay');
+    } finally {
+      await alice.close();
+      await bob.close();
+      await relay2.close();
+    }
   });
 
   it('refuses a bad relay URL with a typed error', async () => {

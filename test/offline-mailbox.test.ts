@@ -32,7 +32,7 @@ describe('offline mailbox', () => {
     const topic = discoveryTopic(fromHex(bobOnAlice.channels[0]!));
 
     await bob.close(); // Bob goes offline
-    await until(() => alice.actor.getSnapshot().children[`link-${bobOnAlice.id}`]?.getSnapshot().matches({ linking: 'searching' }) ?? false);
+    await until(() => alice.presence(bobOnAlice.id) === undefined);
     for (const text of ['one', 'two', 'three']) await alice.send(bobOnAlice.id, { text });
     await until(async () => (await relay.depot.fetch(topic)).length > 0);
 
@@ -59,7 +59,7 @@ describe('offline mailbox', () => {
     const topicB = 'b'.repeat(64);
     for (let i = 0; i < 3; i++) await relay.depot.deposit(topicA, 'AAAA');
     await expect(relay.depot.deposit(topicA, 'AAAA')).rejects.toThrow(/mailbox full for this topic \(3 deposits\)/);
-    await expect(relay.depot.deposit(topicB, 'BBBB')).resolves.toMatch(/^\d{15}-\d{6}$/);
+    await expect(relay.depot.deposit(topicB, 'BBBB')).resolves.toMatch(/^\d{15}-\d{6}-[0-9a-f]{8}$/);
     await relay.close();
   });
 });

@@ -11,22 +11,24 @@
  * await bc.send(bob.id, { text: 'hi' });
  * for await (const e of bc.events()) if (e.type === 'message') console.log(e.message.text);
  */
-import { createActor, type Actor } from 'xstate';
-import { fromHex } from '../crypto/bytes.js';
+import { createActor, waitFor, type Actor } from 'xstate';
+import { parseCode } from '../code/code.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { Database, documentId, type Contact } from '../db/database.js';
+import { AbortedError, BackchannelError, BusyError, ClosedError, InvalidArgumentError } from '../errors.js';
+import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
 import { redactingInspector, type InspectOption } from '../inspect.js';
-import { appMachine } from '../machines/appMachine.js';
+import { appMachine, type AppEmitted, type Via } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
-import { createPairing, type CallOptions } from '../pair.js';
+import type { CallOptions } from '../pair.js';
+
+export { discoveryUrlOf } from '../machines/appMachine.js';
 
 export interface BackchannelOptions {
   storage: StorageAdapter;
@@ -51,121 +53,144 @@ export type PairedContact = Contact & { verifier: string };
 
 export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
-  | { type: 'contact'; contact: Contact };
+  | { type: 'contact'; contact: Contact }
+  /** The contact's device connected (`via` says how) or went away (`via` undefined). */
+  | { type: 'presence'; contactId: DocId; via: Via | undefined };
 
-/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
-export function discoveryUrlOf(relay: string): string {
-  const url = new URL(relay);
-  url.pathname = '/backchannel/v1';
-  return url.toString();
-}
+type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 
 export class Backchannel {
-  readonly db: Database;
   readonly actor: Actor<typeof appMachine>;
-  readonly #options: BackchannelOptions;
   readonly #listeners = new Set<(e: BackchannelEvent) => void>();
+  /** Wakes every `events()` iterator waiting for the next event, so close ends them. */
+  readonly #wakers = new Set<() => void>();
   /** Message ids already reported, per channel document. */
   readonly #seen = new Map<DocId, Set<string>>();
+  /** Rejects the running invite/accept's promises (cancel, close). */
+  #abortPairing: ((error: BackchannelError) => void) | undefined;
+  #settingsQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(db: Database, options: BackchannelOptions) {
-    this.db = db;
-    this.#options = options;
-    const relay = db.settings().relay_server;
-    const ice = db.settings().ice_servers;
-    this.actor = createActor(appMachine, {
-      input: {
-        db,
-        discover: {
-          url: discoveryUrlOf(relay),
-          connector: options.connector,
-          randomBytes: options.randomBytes ?? cryptoRandomBytes,
-          rtc: options.rtc ? { RTCPeerConnection: options.rtc.RTCPeerConnection, config: { iceServers: ice as RTCIceServer[] } } : undefined,
-          timeouts: options.discoverTimeouts,
-        },
-      },
-      ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.inspect ? { inspect: redactingInspector(options.inspect) } : {}),
-    });
-    this.actor.start();
-    for (const contact of db.contacts()) {
-      this.#remember(db.channelOf(contact));
-      this.#link(contact);
-    }
+  private constructor(actor: Actor<typeof appMachine>) {
+    this.actor = actor;
+    const db = this.db;
+    for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
+    actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
   }
 
   /** Open Backchannel: the database (created on first start), then a background link per contact. */
   static async open(options: BackchannelOptions): Promise<Backchannel> {
     if (!options?.storage || !options.connector) throw new InvalidArgumentError('createBackchannel needs { storage, connector }');
-    const db = await Database.open({ storage: options.storage, randomBytes: options.randomBytes });
-    if (options.relay !== undefined) {
-      if (!isRelayUrl(options.relay)) throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
-      if (db.settings().relay_server !== options.relay) await db.updateSettings({ relay_server: options.relay });
+    if (options.relay !== undefined && !isRelayUrl(options.relay)) {
+      throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
     }
-    return new Backchannel(db, options);
+    const inspect = options.inspect ? redactingInspector(options.inspect) : undefined;
+    const actor = createActor(appMachine, {
+      input: {
+        storage: options.storage,
+        connector: options.connector,
+        randomBytes: options.randomBytes ?? cryptoRandomBytes,
+        relay: options.relay,
+        rtc: options.rtc,
+        clock: options.clock,
+        pairingTimeouts: options.pairingTimeouts,
+        discoverTimeouts: options.discoverTimeouts,
+        inspect,
+      },
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(inspect ? { inspect } : {}),
+    });
+    actor.start();
+    const snapshot = await waitFor(actor, (s) => !s.matches('starting'));
+    if (!snapshot.matches('ready')) throw snapshot.context.error ?? new ClosedError('Backchannel closed while opening.');
+    return new Backchannel(actor);
+  }
+
+  /** The database: documents, contacts, settings. */
+  get db(): Database {
+    return this.actor.getSnapshot().context.db!;
+  }
+
+  /** True when this device was created by this open (first start). */
+  get firstStart(): boolean {
+    return this.actor.getSnapshot().context.firstStart;
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('This Backchannel was closed.');
   }
 
-  #pairing() {
-    return createPairing({
-      relay: this.db.settings().relay_server,
-      connector: this.#options.connector,
-      randomBytes: this.#options.randomBytes,
-      clock: this.#options.clock,
-      timeouts: this.#options.pairingTimeouts,
-      inspect: this.#options.inspect,
-    });
-  }
-
-  #link(contact: Contact): void {
-    const key = fromHex(contact.channels[0]!);
-    this.actor.send({ type: 'contact.added', contactId: contact.id, contactKey: key, channelId: documentId(key) });
-  }
-
   #remember(channel: DocId): void {
     this.#seen.set(channel, new Set(this.db.messages(channel).map((m) => m.id)));
   }
 
-  async #addContact(moniker: string, pairing: { contactKey: Uint8Array; verifier: string }): Promise<PairedContact> {
-    const contact = await this.db.addContact({ moniker, contactKey: pairing.contactKey });
-    this.#remember(this.db.channelOf(contact));
-    this.#link(contact);
-    this.#emit({ type: 'contact', contact });
-    return { ...contact, verifier: pairing.verifier };
+  /** Resolves with the app's next emitted event of one of `types` (the first that comes). */
+  #next<T extends AppEmitted['type']>(...types: T[]): { promise: Promise<Emitted<T>>; off(): void } {
+    const subs: { unsubscribe(): void }[] = [];
+    const off = () => subs.forEach((sub) => sub.unsubscribe());
+    const promise = new Promise<Emitted<T>>((resolve) => {
+      for (const type of types) subs.push(this.actor.on(type, (e) => (off(), resolve(e as Emitted<T>))));
+    });
+    return { promise, off };
+  }
+
+  /**
+   * Run one pairing through the app machine. `started` resolves with the code (invite) or at once
+   * (accept); `done` with the saved contact. Cancel, an aborted signal and close reject both.
+   */
+  #pair(start: () => void, signal: AbortSignal | undefined, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
+    this.#assertOpen();
+    if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
+    if (!this.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })) throw new BusyError('Another invite or accept is still running: finish or cancel it first.');
+    const code = withCode ? this.#next('pairing.code', 'pairing.failed') : undefined;
+    const outcome = this.#next('contact.paired', 'pairing.failed');
+    let abort!: (error: BackchannelError) => void;
+    const aborted = new Promise<never>((_, reject) => (abort = reject));
+    const cancel = () => {
+      if (this.#abortPairing !== abort) return;
+      this.actor.send({ type: 'pairing.cancel' });
+      abort(new AbortedError('The pairing was cancelled.'));
+    };
+    const onAbort = () => cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#abortPairing = abort;
+    const finish = () => {
+      signal?.removeEventListener('abort', onAbort);
+      code?.off();
+      outcome.off();
+      if (this.#abortPairing === abort) this.#abortPairing = undefined;
+    };
+    const done = Promise.race([outcome.promise, aborted]).then((e) => {
+      if (e.type === 'pairing.failed') throw e.error;
+      this.#remember(this.db.channelOf(e.contact));
+      this.#emit({ type: 'contact', contact: e.contact });
+      return { ...e.contact, verifier: e.verifier };
+    });
+    done.then(finish, finish);
+    done.catch(() => {});
+    const codePromise = code
+      ? Promise.race([code.promise, aborted]).then((e) => {
+          if (e.type === 'pairing.failed') throw e.error;
+          return e.code;
+        })
+      : Promise.resolve('');
+    codePromise.catch(() => {});
+    start();
+    return { code: codePromise, done, cancel };
   }
 
   /** Show a code; `done` resolves with the new contact once the other person accepted it. */
   async invite(options: CallOptions & { moniker?: string } = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
-    this.#assertOpen();
-    this.actor.send({ type: 'pairing.invite' });
-    try {
-      const invitation = await this.#pairing().invite(options);
-      const done = invitation.done
-        .then((r) => this.#addContact(options.moniker ?? 'New contact', r))
-        .finally(() => this.actor.send({ type: 'pairing.done' }));
-      done.catch(() => {});
-      return { code: invitation.code, done, cancel: invitation.cancel };
-    } catch (err) {
-      this.actor.send({ type: 'pairing.done' });
-      throw err;
-    }
+    const run = this.#pair(() => this.actor.send({ type: 'pairing.invite', moniker: options.moniker }), options.signal, true);
+    return { code: await run.code, done: run.done, cancel: run.cancel };
   }
 
   /** Enter the code someone showed you; resolves with the new contact. */
   async accept(code: string, options: CallOptions & { moniker?: string } = {}): Promise<PairedContact> {
     this.#assertOpen();
-    this.actor.send({ type: 'pairing.accept' });
-    try {
-      const result = await this.#pairing().accept(code, options);
-      return await this.#addContact(options.moniker ?? 'New contact', result);
-    } finally {
-      this.actor.send({ type: 'pairing.done' });
-    }
+    const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
+    return this.#pair(() => this.actor.send({ type: 'pairing.accept', code: text, moniker: options.moniker }), options.signal, false).done;
   }
 
   contacts(): Contact[] {
@@ -187,24 +212,59 @@ export class Backchannel {
   async send(contactId: DocId, message: { text?: string; file?: FileRef }): Promise<Message> {
     this.#assertOpen();
     const channel = this.db.channelOf(this.db.contact(contactId));
-    const sent = await this.db.sendMessage(channel, message);
-    return sent;
+    return this.db.sendMessage(channel, message);
   }
 
   messages(contactId: DocId): Message[] {
     return this.db.messages(this.db.channelOf(this.db.contact(contactId)));
   }
 
+  /** How the contact's device is connected right now, or undefined when it is not. */
+  presence(contactId: DocId): Via | undefined {
+    return this.actor.getSnapshot().context.presence[contactId];
+  }
+
+  /** False after {@link goOffline}: no links run, messages wait in storage. */
+  get online(): boolean {
+    return this.actor.getSnapshot().matches({ ready: { network: 'online' } });
+  }
+
+  /** Stop every contact link (e.g. the host lost its network, or the user asked). Nothing is lost. */
+  goOffline(): void {
+    this.#assertOpen();
+    this.actor.send({ type: 'network.offline' });
+  }
+
+  /** Start the links again; what was written meanwhile syncs (or goes to the relay's mailbox). */
+  goOnline(): void {
+    this.#assertOpen();
+    this.actor.send({ type: 'network.online' });
+  }
+
   settings(): SettingsDoc {
     return this.db.settings();
   }
 
-  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
+  /** Save settings; a new relay or ICE servers restart every contact link with them. */
+  updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
     this.#assertOpen();
-    return this.db.updateSettings(patch);
+    if (patch.relay_server !== undefined && !isRelayUrl(patch.relay_server)) {
+      return Promise.reject(new InvalidArgumentError(`relay_server must be a ws:// or wss:// URL, got ${JSON.stringify(patch.relay_server)}`));
+    }
+    // One save at a time: the machine's settings region takes the next patch once it is idle again.
+    const run = this.#settingsQueue.then(async () => {
+      this.#assertOpen();
+      const outcome = this.#next('settings.updated', 'settings.failed');
+      this.actor.send({ type: 'settings.update', patch });
+      const e = await outcome.promise;
+      if (e.type === 'settings.failed') throw e.error;
+      return e.settings;
+    });
+    this.#settingsQueue = run.catch(() => {});
+    return run;
   }
 
-  /** Listen to new messages (both directions) and new contacts. Returns the unsubscribe function. */
+  /** Listen to new messages (both directions), new contacts and presence. Returns the unsubscribe function. */
   subscribe(listener: (event: BackchannelEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -221,7 +281,13 @@ export class Backchannel {
     const self = this;
     const iterator: AsyncIterableIterator<BackchannelEvent> = {
       async next() {
-        while (queue.length === 0 && !self.#closed) await new Promise<void>((r) => (wake = r));
+        while (queue.length === 0 && !self.#closed) {
+          await new Promise<void>((r) => {
+            wake = r;
+            self.#wakers.add(r);
+          });
+          self.#wakers.delete(wake!);
+        }
         const value = queue.shift();
         return value ? { value, done: false } : { value: undefined, done: true };
       },
@@ -256,9 +322,11 @@ export class Backchannel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abortPairing?.(new ClosedError('Backchannel was closed during the pairing.'));
     this.actor.send({ type: 'CLOSE' });
+    await waitFor(this.actor, (s) => s.status === 'done');
     this.#listeners.clear();
-    await this.#options.storage.close?.();
+    for (const wake of this.#wakers) wake();
   }
 }
 

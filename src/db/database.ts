@@ -52,6 +52,8 @@ export interface DatabaseOptions {
 export class Database {
   readonly docs: DocumentStore;
   readonly system: SystemDoc;
+  /** True when this open created the device (no System document was there before). */
+  readonly firstStart: boolean;
   /** Documents that failed to load at open, set aside with their reasons. The rest loaded fine. */
   readonly quarantined: QuarantinedError[];
   readonly #randomBytes: RandomBytes;
@@ -62,6 +64,7 @@ export class Database {
     storage: StorageAdapter,
     docs: DocumentStore,
     system: SystemDoc,
+    firstStart: boolean,
     quarantined: QuarantinedError[],
     randomBytes: RandomBytes,
     now: () => number,
@@ -69,6 +72,7 @@ export class Database {
     this.#storage = storage;
     this.docs = docs;
     this.system = system;
+    this.firstStart = firstStart;
     this.quarantined = quarantined;
     this.#randomBytes = randomBytes;
     this.#now = now;
@@ -79,7 +83,7 @@ export class Database {
     const randomBytes = options.randomBytes ?? cryptoRandomBytes;
     const now = options.now ?? Date.now;
     const storage = options.storage;
-    const system = await loadOrCreateSystem(storage, randomBytes, now);
+    const { system, created } = await loadOrCreateSystem(storage, randomBytes, now);
     const docs = new DocumentStore({ storage, now, compactEvery: options.compactEvery });
     const quarantined: QuarantinedError[] = [];
     const tryOpen = async (fn: () => Promise<unknown>) => {
@@ -104,7 +108,7 @@ export class Database {
     }
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
-    return new Database(storage, docs, system, quarantined, randomBytes, now);
+    return new Database(storage, docs, system, created, quarantined, randomBytes, now);
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -263,7 +267,7 @@ function checkMoniker(moniker: string): string {
 
 
 /** System: created once, saved whole under its own key with the adapter's atomic save. */
-async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<SystemDoc> {
+async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<{ system: SystemDoc; created: boolean }> {
   const bytes = await storage.load(SYSTEM_KEY);
   if (bytes) {
     let doc: A.Doc<SystemDoc>;
@@ -278,9 +282,9 @@ async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBy
     if (problems.length > 0) {
       throw new BackchannelError('QUARANTINED', `The device identity is invalid (${problems.join('; ')}). It was left in place.`, { key: SYSTEM_KEY, problems });
     }
-    return { ...doc };
+    return { system: { ...doc }, created: false };
   }
   const doc = A.from<SystemDoc & Record<string, unknown>>({ kind: 'system', schema: 1, device_id: toHex(randomBytes(16)), created_at: now() });
   await storage.save(SYSTEM_KEY, A.save(doc));
-  return { ...doc };
+  return { system: { ...doc }, created: true };
 }

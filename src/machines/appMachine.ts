@@ -1,76 +1,305 @@
 /**
- * The app's states, as the original Backchannel had them: `ready` with a background link (DISCOVER +
- * SYNC) per contact as child actors, a `pairing` region (idle ⇄ inviting | accepting) while VERIFY runs,
- * and `closed`. The façade (`app/backchannel.ts`) is its one owner and sends it every event.
+ * The app's states, those of the original Backchannel made explicit:
+ *
+ *   starting (open the database; on first start it creates device_id and default settings)
+ *   → ready, three regions at once:
+ *       network:  online (a background link per contact: DISCOVER + SYNC) ⇄ offline (links stopped)
+ *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) → naming (save
+ *                 the new contact under its name, start its link) → idle
+ *       settings: idle ⇄ saving (a new relay or ICE servers restart every link)
+ *   → closing (links stopped, storage closed) → closed          failed (the database did not open)
+ *
+ * Every effect is an actor provided in `setup` (database, pairing, links, storage): the machine itself
+ * is a pure definition, and the façade (`app/backchannel.ts`) only sends events and listens to what
+ * this machine emits.
  * @module
  */
-import { enqueueActions, setup } from 'xstate';
-import type { Database } from '../db/database.js';
+import { assign, emit, enqueueActions, fromPromise, setup, stateIn, type InspectionEvent } from 'xstate';
+import { Database, documentId, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import type { DiscoverInput } from './discoverMachine.js';
-import { contactLinkMachine } from './contactLinkMachine.js';
+import type { IceServer, SettingsDoc } from '../db/schema.js';
+import { fromHex } from '../crypto/bytes.js';
+import type { Clock } from '../effects/clock.js';
+import type { RandomBytes } from '../effects/random.js';
+import type { SocketConnector } from '../effects/socket.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import { BackchannelError } from '../errors.js';
+import type { RtcImplementation } from '../discover/session.js';
+import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
+import type { DiscoverTimeouts } from './discoverMachine.js';
+import { pairingActor, type PairingFeedback } from './pairingActor.js';
+import type { WormholeTimeouts } from './wormholeMachine.js';
 
 export interface AppInput {
-  db: Database;
-  /** Everything DISCOVER needs except the contact key. */
-  discover: Omit<DiscoverInput, 'contactKey'>;
+  storage: StorageAdapter;
+  connector: SocketConnector;
+  randomBytes: RandomBytes;
+  /** The mailbox relay to use; saved to Settings when it differs. */
+  relay?: string;
+  rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
+  clock?: Clock;
+  pairingTimeouts?: Partial<WormholeTimeouts>;
+  discoverTimeouts?: Partial<DiscoverTimeouts>;
+  /** Observer for actors that run in systems of their own (each pairing's wormhole). */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+export type Via = 'direct' | 'relayed';
+export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
+
+export interface AppContext {
+  input: AppInput;
+  db?: Database;
+  firstStart: boolean;
+  /** Contacts whose device is connected right now, and how. */
+  presence: Record<DocId, Via>;
+  /** The name the contact being paired will get. */
+  moniker: string;
+  /** VERIFY's result while `naming` saves the contact. */
+  paired?: { contactKey: Uint8Array; verifier: string };
+  patch?: SettingsPatch;
+  error?: BackchannelError;
 }
 
 export type AppEvent =
-  | { type: 'contact.added'; contactId: DocId; contactKey: Uint8Array; channelId: DocId }
+  | { type: 'pairing.invite'; moniker?: string }
+  | { type: 'pairing.accept'; code: string; moniker?: string }
+  | { type: 'pairing.cancel' }
+  | PairingFeedback
+  | LinkPresence
   | { type: 'contact.removed'; contactId: DocId }
-  | { type: 'pairing.invite' }
-  | { type: 'pairing.accept' }
-  | { type: 'pairing.done' }
+  | { type: 'network.offline' }
+  | { type: 'network.online' }
+  | { type: 'settings.update'; patch: SettingsPatch }
   | { type: 'CLOSE' };
 
-const linkId = (contactId: DocId) => `link-${contactId}`;
+export type AppEmitted =
+  | { type: 'started'; firstStart: boolean }
+  | { type: 'pairing.code'; code: string }
+  | { type: 'pairing.failed'; error: BackchannelError }
+  | { type: 'contact.paired'; contact: Contact; verifier: string }
+  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  | { type: 'settings.updated'; settings: SettingsDoc }
+  | { type: 'settings.failed'; error: BackchannelError };
+
+const DEFAULT_MONIKER = 'New contact';
+export const linkId = (contactId: DocId) => `link-${contactId}`;
+
+/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
+export function discoveryUrlOf(relay: string): string {
+  const url = new URL(relay);
+  url.pathname = '/backchannel/v1';
+  return url.toString();
+}
+
+function linkInput(input: AppInput, db: Database, contact: Contact): ContactLinkInput {
+  const contactKey = fromHex(contact.channels[0]!);
+  const { relay_server, ice_servers } = db.settings();
+  return {
+    contactId: contact.id,
+    channelId: documentId(contactKey),
+    docs: db.docs,
+    storage: db.storage,
+    deviceId: db.deviceId,
+    discover: {
+      contactKey,
+      url: discoveryUrlOf(relay_server),
+      connector: input.connector,
+      randomBytes: input.randomBytes,
+      rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
+      timeouts: input.discoverTimeouts,
+    },
+  };
+}
+
+/** What `inviting` and `accepting` do with VERIFY's outcome, or a cancel. */
+const whilePairing = {
+  'pairing.verified': {
+    target: 'naming',
+    actions: 'rememberPaired',
+  },
+  'pairing.failed': { target: 'idle', actions: 'emitFailed' },
+  'pairing.cancel': { target: 'idle' },
+} as const;
+
+const asError = (error: unknown) => (error instanceof BackchannelError ? error : new BackchannelError('INTERNAL', String(error)));
 
 export const appMachine = setup({
-  types: { input: {} as AppInput, context: {} as AppInput, events: {} as AppEvent },
-  actors: { contactLink: contactLinkMachine },
+  types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
+  actors: {
+    contactLink: contactLinkMachine,
+    pairing: pairingActor,
+    openDatabase: fromPromise<Database, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
+      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes });
+      if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
+      return db;
+    }),
+    saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
+      input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
+    ),
+    saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
+    closeStorage: fromPromise<void, StorageAdapter>(async ({ input }) => {
+      await input.close?.();
+    }),
+  },
+  actions: {
+    linkAll: enqueueActions(({ context, enqueue }) => {
+      for (const contact of context.db?.contacts() ?? []) {
+        enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context.input, context.db!, contact) });
+      }
+    }),
+    unlinkAll: enqueueActions(({ context, enqueue }) => {
+      for (const contact of context.db?.contacts() ?? []) enqueue.stopChild(linkId(contact.id));
+      for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
+      enqueue.assign({ presence: {} });
+    }),
+    rememberPaired: assign({ paired: ({ event }) => (event.type === 'pairing.verified' ? { contactKey: event.contactKey, verifier: event.verifier } : undefined) }),
+    emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as { error: unknown }).error) })),
+  },
+  guards: {
+    online: stateIn({ ready: { network: 'online' } }),
+  },
 }).createMachine({
   id: 'app',
-  context: ({ input }) => input,
-  initial: 'ready',
+  context: ({ input }) => ({ input, firstStart: false, presence: {}, moniker: DEFAULT_MONIKER }),
+  initial: 'starting',
   states: {
+    starting: {
+      on: { CLOSE: 'closing' },
+      invoke: {
+        src: 'openDatabase',
+        input: ({ context }) => context.input,
+        onDone: {
+          target: 'ready',
+          actions: [
+            assign({ db: ({ event }) => event.output, firstStart: ({ event }) => event.output.firstStart }),
+            emit(({ event }) => ({ type: 'started' as const, firstStart: event.output.firstStart })),
+          ],
+        },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => asError(event.error) }) },
+      },
+    },
     ready: {
       type: 'parallel',
       on: {
-        'contact.added': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            if (event.type !== 'contact.added') return;
-            enqueue.spawnChild('contactLink', {
-              id: linkId(event.contactId),
-              input: {
-                contactId: event.contactId,
-                channelId: event.channelId,
-                discover: { ...context.discover, contactKey: event.contactKey },
-                docs: context.db.docs,
-                storage: context.db.storage,
-                deviceId: context.db.deviceId,
-              },
-            });
-          }),
+        CLOSE: 'closing',
+        'contact.online': {
+          actions: [
+            assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
+            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: event.via })),
+          ],
+        },
+        'contact.offline': {
+          actions: [
+            assign({ presence: ({ context, event }) => Object.fromEntries(Object.entries(context.presence).filter(([id]) => id !== event.contactId)) }),
+            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: undefined })),
+          ],
         },
         'contact.removed': {
-          actions: enqueueActions(({ event, enqueue }) => {
-            if (event.type === 'contact.removed') enqueue.stopChild(linkId(event.contactId));
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue.stopChild(linkId(event.contactId));
+            if (!(event.contactId in context.presence)) return;
+            enqueue.assign({ presence: Object.fromEntries(Object.entries(context.presence).filter(([id]) => id !== event.contactId)) });
+            enqueue.emit({ type: 'presence', contactId: event.contactId, via: undefined });
           }),
         },
-        CLOSE: 'closed',
       },
       states: {
+        network: {
+          initial: 'online',
+          states: {
+            online: { entry: 'linkAll', exit: 'unlinkAll', on: { 'network.offline': 'offline' } },
+            offline: { on: { 'network.online': 'online' } },
+          },
+        },
         pairing: {
           initial: 'idle',
           states: {
-            idle: { on: { 'pairing.invite': 'inviting', 'pairing.accept': 'accepting' } },
-            inviting: { on: { 'pairing.done': 'idle' } },
-            accepting: { on: { 'pairing.done': 'idle' } },
+            idle: {
+              on: {
+                'pairing.invite': { target: 'inviting', actions: assign({ moniker: ({ event }) => event.moniker ?? DEFAULT_MONIKER }) },
+                'pairing.accept': { target: 'accepting', actions: assign({ moniker: ({ event }) => event.moniker ?? DEFAULT_MONIKER }) },
+              },
+            },
+            inviting: {
+              invoke: {
+                src: 'pairing',
+                input: ({ context }) => ({ ...pairingOptions(context), mode: 'invite' as const }),
+              },
+              on: { ...whilePairing, 'pairing.code': { actions: emit(({ event }) => ({ type: 'pairing.code' as const, code: event.code })) } },
+            },
+            accepting: {
+              invoke: {
+                src: 'pairing',
+                input: ({ context, event }) => ({ ...pairingOptions(context), mode: 'accept' as const, code: (event as { code: string }).code }),
+              },
+              on: whilePairing,
+            },
+            naming: {
+              invoke: {
+                src: 'saveContact',
+                input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    enqueueActions(({ context, event, enqueue, check }) => {
+                      if (check('online')) enqueue.spawnChild('contactLink', { id: linkId(event.output.id), input: linkInput(context.input, context.db!, event.output) });
+                    }),
+                    emit(({ context, event }) => ({ type: 'contact.paired' as const, contact: event.output, verifier: context.paired!.verifier })),
+                    assign({ paired: undefined }),
+                  ],
+                },
+                onError: { target: 'idle', actions: ['emitFailed', assign({ paired: undefined })] },
+              },
+            },
+          },
+        },
+        settings: {
+          initial: 'idle',
+          states: {
+            idle: { on: { 'settings.update': { target: 'saving', actions: assign({ patch: ({ event }) => event.patch }) } } },
+            saving: {
+              invoke: {
+                src: 'saveSettings',
+                input: ({ context }) => ({ db: context.db!, patch: context.patch! }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ event, enqueue, check }) => {
+                    // Links carry the relay URL and ICE servers they started with: start them again.
+                    if (check('online')) {
+                      enqueue('unlinkAll');
+                      enqueue('linkAll');
+                    }
+                    enqueue.emit({ type: 'settings.updated', settings: event.output });
+                    enqueue.assign({ patch: undefined });
+                  }),
+                },
+                onError: {
+                  target: 'idle',
+                  actions: [emit(({ event }) => ({ type: 'settings.failed' as const, error: asError(event.error) })), assign({ patch: undefined })],
+                },
+              },
+            },
           },
         },
       },
     },
+    closing: {
+      invoke: { src: 'closeStorage', input: ({ context }) => context.input.storage, onDone: 'closed', onError: 'closed' },
+    },
     closed: { type: 'final' },
+    failed: { type: 'final' },
   },
 });
+
+function pairingOptions(context: AppContext) {
+  const { input } = context;
+  return {
+    relay: context.db!.settings().relay_server,
+    connector: input.connector,
+    randomBytes: input.randomBytes,
+    clock: input.clock,
+    timeouts: input.pairingTimeouts,
+    inspect: input.inspect,
+  };
+}

@@ -3,12 +3,12 @@
  * reconnecting on its own), and each time it yields a channel a SYNC child runs over it.
  *
  *   linking.searching (offline mailbox child: fetch what waits, deposit what we write)
- *   → linking.connected (sync child running) → back to searching when the channel or the sync ends
- *   · stopped
+ *   → linking.connected (sync child running; the parent hears `contact.online`) → back to searching
+ *     when the channel or the sync ends (`contact.offline`)
+ *   resting (DISCOVER gave up: the relay stayed unreachable; try again after a minute) · stopped
  * @module
  */
-import { assign, fromCallback, setup } from 'xstate';
-import { createActor } from 'xstate';
+import { assign, fromCallback, sendParent, setup } from 'xstate';
 import type { Channel } from '../effects/channel.js';
 import type { DocId } from '../db/documentStore.js';
 import type { DocumentStore } from '../db/documentStore.js';
@@ -33,13 +33,18 @@ type LinkEvent =
   | { type: 'link.disconnected'; reason: string }
   | { type: 'STOP' };
 
-/** DISCOVER as a child that reports each connection and loss to this machine. */
-export const discoverBridge = fromCallback<{ type: 'noop' }, DiscoverInput, LinkEvent>(({ input, sendBack }) => {
-  const actor = createActor(discoverMachine, { input });
-  actor.on('connected', ({ channel, via }) => sendBack({ type: 'link.connected', channel, via }));
-  actor.on('disconnected', ({ reason }) => sendBack({ type: 'link.disconnected', reason }));
-  actor.start();
-  return () => actor.stop();
+/** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
+export type LinkPresence = { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' } | { type: 'contact.offline'; contactId: DocId };
+
+/** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
+export const LINK_REST_MS = 60_000;
+
+/** DISCOVER as a child machine that tells this machine of each channel it opens and loses. */
+export const linkedDiscover = discoverMachine.provide({
+  actions: {
+    announceConnected: sendParent(({ context }) => ({ type: 'link.connected', channel: context.channel!, via: context.via! })),
+    announceDisconnected: sendParent(({ event }) => ({ type: 'link.disconnected', reason: event.type === 'session.channelClosed' ? event.reason : event.type })),
+  },
 });
 
 /**
@@ -68,10 +73,13 @@ export const contactLinkMachine = setup({
     context: {} as { input: ContactLinkInput; channel?: Channel; via?: 'direct' | 'relayed' },
     events: {} as LinkEvent,
   },
-  actors: { discover: discoverBridge, sync: syncMachine, offline: offlineActor },
+  actors: { discover: linkedDiscover, sync: syncMachine, offline: offlineActor },
   actions: {
     adopt: assign(({ event }) => (event.type === 'link.connected' ? { channel: event.channel, via: event.via } : {})),
+    online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: context.via! })),
+    offline: sendParent(({ context }): LinkPresence => ({ type: 'contact.offline', contactId: context.input.contactId })),
   },
+  delays: { rest: LINK_REST_MS },
 }).createMachine({
   id: 'contactLink',
   context: ({ input }) => ({ input }),
@@ -79,7 +87,8 @@ export const contactLinkMachine = setup({
   on: { STOP: '.stopped' },
   states: {
     linking: {
-      invoke: { id: 'discover', src: 'discover', input: ({ context }) => context.input.discover },
+      // DISCOVER reconnects by itself with backoff; it ends only when the relay stayed unreachable.
+      invoke: { id: 'discover', src: 'discover', input: ({ context }) => context.input.discover, onDone: 'resting' },
       initial: 'searching',
       on: {
         'link.disconnected': { target: '.searching', actions: assign({ channel: undefined, via: undefined }) },
@@ -91,6 +100,8 @@ export const contactLinkMachine = setup({
           on: { 'link.connected': { target: 'connected', actions: 'adopt' } },
         },
         connected: {
+          entry: 'online',
+          exit: 'offline',
           // A new channel (DISCOVER reconnected): restart SYNC on it. Only `connected` is re-entered,
           // never `linking`, whose DISCOVER child must live on.
           on: { 'link.connected': { target: 'connected', reenter: true, actions: 'adopt' } },
@@ -111,6 +122,11 @@ export const contactLinkMachine = setup({
           ],
         },
       },
+    },
+    resting: {
+      // Still worth depositing for the contact while we wait (the relay may be back before we are).
+      invoke: { id: 'offline', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: true }) },
+      after: { rest: 'linking' },
     },
     stopped: { type: 'final' },
   },

@@ -79,6 +79,9 @@ export const discoverMachine = setup({
   },
   actions: {
     adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),
+    // How the outside hears of a channel: emitted by default; a parent machine provides sendParent.
+    announceConnected: emit(({ context }) => ({ type: 'connected' as const, channel: context.channel!, via: context.via! })),
+    announceDisconnected: emit(({ event }) => ({ type: 'disconnected' as const, reason: event.type === 'session.channelClosed' ? event.reason : event.type })),
   },
   guards: {
     relayedAllowed: ({ context }) => context.relayed,
@@ -137,14 +140,13 @@ export const discoverMachine = setup({
           after: { retry: { target: 'falling', reenter: true, actions: sendTo('session', { type: 'session.fallback' }) } },
         },
         connected: {
-          entry: emit(({ context }) => ({ type: 'connected' as const, channel: context.channel!, via: context.via! })),
+          entry: 'announceConnected',
+          // However the channel ends (closed, relay lost, stopped), whoever listens hears it.
+          exit: 'announceDisconnected',
           initial: 'direct',
           states: { direct: {}, relayed: {} },
           on: {
-            'session.channelClosed': {
-              target: '#discover.reconnecting',
-              actions: emit(({ event }) => ({ type: 'disconnected' as const, reason: event.reason })),
-            },
+            'session.channelClosed': '#discover.reconnecting',
           },
         },
       },
