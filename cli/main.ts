@@ -18,7 +18,7 @@ import { runDemo } from './demo.js';
 export const DEFAULT_RELAY = process.env.BACKCHANNEL_RELAY ?? 'ws://relay.magic-wormhole.io:4000/v1';
 
 const USAGE = `usage:
-  backchannel relay [--port N] [--host H] [--data DIR | --memory] [--quiet]
+  backchannel relay [--port N] [--host H] [--data DIR | --memory | --redis URL] [--quiet]
   backchannel invite [--relay URL]
   backchannel accept <code> [--relay URL]
   backchannel wormhole send --text <text> [--code <code>] [--relay URL]
@@ -53,12 +53,20 @@ async function main(argv: string[]): Promise<number> {
           quiet: { type: 'boolean' },
           data: { type: 'string', default: './backchannel-relay-data' },
           memory: { type: 'boolean' },
+          redis: { type: 'string' },
         },
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
-      // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits.
-      const relay = await startRelay({ port, host: values.host, log: values.quiet ? undefined : jsonLogger(), dataDir: values.memory ? undefined : values.data });
+      // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits. With
+      // --redis it lives there instead, shared (with DISCOVER's topics) by every relay on that Redis.
+      const relay = await startRelay({
+        port,
+        host: values.host,
+        log: values.quiet ? undefined : jsonLogger(),
+        dataDir: values.memory ? undefined : values.data,
+        redis: values.redis,
+      });
       out(`relay listening on ${relay.url}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

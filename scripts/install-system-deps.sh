@@ -6,9 +6,10 @@
 #   chromium                               real browser for the browser adapter tests (playwright-core)
 #   coturn                                 a real TURN server for the relay-only WebRTC test
 #   iproute2                               `ip netns`: WebRTC tests run in network namespaces they create
+#   redis-server                           a real Redis: two relays sharing one store (scale-out test)
 set -euo pipefail
 
-packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium coturn iproute2)
+packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium coturn iproute2 redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,9 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
 
 export class DepotRefusal extends Error {}
 
+/** Deposit ids: time, counter, relay instance (older relays wrote ids without the instance). */
+const DEPOSIT_ID = /^\d{15}-\d{6}(-[0-9a-f]{8})?$/;
+
 export interface Deposit {
   id: string;
   blob: string;
@@ -38,6 +41,8 @@ export class Depot {
   readonly #limits: DepotLimits;
   readonly #now: () => number;
   #counter = 0;
+  /** Tells apart ids minted in the same millisecond by several relays sharing one store. */
+  readonly #instance = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
   /** Serialises writes, so quota checks and ids stay consistent. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -62,7 +67,7 @@ export class Depot {
       const bytes = existing.reduce((n, c) => n + c.data.length, 0);
       if (bytes + blob.length > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`mailbox full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
-      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}`;
+      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}`;
       await this.#storage.save(['depot', topic, id], encoder.encode(blob));
       return id;
     });
@@ -79,7 +84,7 @@ export class Depot {
   /** The recipient has them: delete. */
   ack(topic: string, ids: string[]): Promise<void> {
     return this.#serial(async () => {
-      for (const id of ids) if (/^\d{15}-\d{6}$/.test(id)) await this.#storage.remove(['depot', topic, id]);
+      for (const id of ids) if (DEPOSIT_ID.test(id)) await this.#storage.remove(['depot', topic, id]);
     });
   }
 

@@ -17,6 +17,7 @@
  * @module
  */
 import { DepotRefusal, type Depot } from './depot.js';
+import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discoveryHub.js';
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
 
@@ -38,28 +39,28 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
 const TOPIC = /^[0-9a-f]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-interface Member {
-  conn: Conn;
-  peer: string;
-}
 interface Conn {
   out: ServerConnection;
   topics: Map<string, string>; // topic → our peer id there
   gone: boolean;
+  /**
+   * Frames from this connection and frames for it run one after another: a frame the hub delivers
+   * while this connection's `announce` is still joining goes out after `announced`, never before.
+   */
+  queue: Promise<void>;
 }
 
 export class DiscoveryServer {
   readonly #limits: DiscoveryLimits;
   readonly #log: Logger;
   readonly #randomBytes: (n: number) => Uint8Array;
-  /** topic → peer id → member */
-  readonly #topics = new Map<string, Map<string, Member>>();
+  readonly #hub: DiscoveryHub;
   readonly #conns = new Set<Conn>();
-
   readonly #depot: Depot | undefined;
 
-  constructor(options: { limits?: Partial<DiscoveryLimits>; log?: Logger; randomBytes: (n: number) => Uint8Array; depot?: Depot }) {
+  constructor(options: { limits?: Partial<DiscoveryLimits>; log?: Logger; randomBytes: (n: number) => Uint8Array; depot?: Depot; hub?: DiscoveryHub }) {
     this.#depot = options.depot;
+    this.#hub = options.hub ?? new MemoryDiscoveryHub();
     this.#limits = { ...DEFAULT_DISCOVERY_LIMITS, ...options.limits };
     this.#log = options.log ?? silentLogger;
     this.#randomBytes = options.randomBytes;
@@ -70,19 +71,27 @@ export class DiscoveryServer {
   }
 
   connect(out: ServerConnection): ConnectionHandle {
-    const conn: Conn = { out, topics: new Map(), gone: false };
+    const conn: Conn = { out, topics: new Map(), gone: false, queue: Promise.resolve() };
     this.#conns.add(conn);
     return {
-      receive: (frame) => this.#receive(conn, frame),
+      receive: (frame) => this.#enqueue(conn, () => this.#receive(conn, frame)),
       closed: () => this.#disconnect(conn),
     };
   }
 
-  shutdown(): void {
-    for (const conn of [...this.#conns]) {
-      conn.out.close(1001, 'server shutting down');
-      this.#disconnect(conn);
-    }
+  /** Close every client with 1001 and leave their topics (so peers on other relays hear `left`). */
+  async shutdown(): Promise<void> {
+    const conns = [...this.#conns];
+    for (const conn of conns) conn.out.close(1001, 'server shutting down');
+    await Promise.all(conns.map((conn) => this.#disconnect(conn)));
+  }
+
+  #enqueue(conn: Conn, step: () => void | Promise<void>): Promise<void> {
+    conn.queue = conn.queue.then(step).catch((err: unknown) => {
+      this.#log('error', 'discovery-failed', { error: String(err) });
+      this.#error(conn, 'relay error');
+    });
+    return conn.queue;
   }
 
   #send(conn: Conn, frame: Record<string, unknown>): void {
@@ -93,7 +102,14 @@ export class DiscoveryServer {
     this.#send(conn, { type: 'error', error });
   }
 
-  #receive(conn: Conn, frame: string | Uint8Array): void {
+  #deliver(conn: Conn, frame: HubFrame): void {
+    void this.#enqueue(conn, () => {
+      if (frame.type === 'message') this.#send(conn, { type: 'message', topic: frame.topic, from: frame.from, kind: frame.kind, blob: frame.blob });
+      else this.#send(conn, frame);
+    });
+  }
+
+  async #receive(conn: Conn, frame: string | Uint8Array): Promise<void> {
     if (conn.gone) return;
     if (typeof frame !== 'string') return this.#error(conn, 'binary frames are not part of this protocol');
     let m: Record<string, unknown>;
@@ -112,16 +128,12 @@ export class DiscoveryServer {
         if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, "announce needs a 'topic' of 64 hex digits");
         if (conn.topics.has(topic)) return this.#error(conn, 'already announced on this topic');
         if (conn.topics.size >= this.#limits.maxTopicsPerConnection) return this.#error(conn, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
-        let members = this.#topics.get(topic);
-        if (!members) this.#topics.set(topic, (members = new Map()));
-        if (members.size >= this.#limits.maxPeersPerTopic) return this.#error(conn, `topic is full (${this.#limits.maxPeersPerTopic} peers)`);
         const peer = Array.from(this.#randomBytes(8), (b) => b.toString(16).padStart(2, '0')).join('');
-        const others = [...members.keys()];
-        members.set(peer, { conn, peer });
+        const others = await this.#hub.join(topic, peer, (f) => this.#deliver(conn, f), this.#limits.maxPeersPerTopic);
+        if (others === 'full') return this.#error(conn, `topic is full (${this.#limits.maxPeersPerTopic} peers)`);
+        if (conn.gone) return this.#hub.leave(topic, peer); // closed while joining
         conn.topics.set(topic, peer);
-        this.#send(conn, { type: 'announced', topic, peer, peers: others });
-        for (const id of others) this.#send(members.get(id)!.conn, { type: 'joined', topic, peer });
-        return;
+        return this.#send(conn, { type: 'announced', topic, peer, peers: others });
       }
       case 'leave': {
         if (typeof topic !== 'string' || !conn.topics.has(topic)) return this.#error(conn, 'not announced on this topic');
@@ -135,9 +147,8 @@ export class DiscoveryServer {
         const max = kind === 'signal' ? this.#limits.maxSignalChars : this.#limits.maxDataChars;
         if (typeof blob !== 'string' || !BASE64.test(blob)) return this.#error(conn, 'blob must be base64');
         if (blob.length > max) return this.#error(conn, `blob too large (${blob.length} > ${max} characters)`);
-        const target = typeof m.to === 'string' ? this.#topics.get(topic)?.get(m.to) : undefined;
-        if (!target) return this.#error(conn, 'no such peer on this topic');
-        this.#send(target.conn, { type: 'message', topic, from: conn.topics.get(topic), kind, blob });
+        const sent = typeof m.to === 'string' && (await this.#hub.send(topic, conn.topics.get(topic)!, m.to, kind, blob));
+        if (!sent) this.#error(conn, 'no such peer on this topic');
         return;
       }
       case 'deposit':
@@ -168,20 +179,18 @@ export class DiscoveryServer {
     }
   }
 
-  #leave(conn: Conn, topic: string): void {
+  async #leave(conn: Conn, topic: string): Promise<void> {
     const peer = conn.topics.get(topic)!;
     conn.topics.delete(topic);
-    const members = this.#topics.get(topic);
-    members?.delete(peer);
-    if (members && members.size === 0) this.#topics.delete(topic);
-    for (const m of members?.values() ?? []) this.#send(m.conn, { type: 'left', topic, peer });
+    await this.#hub.leave(topic, peer);
   }
 
-  #disconnect(conn: Conn): void {
+  async #disconnect(conn: Conn): Promise<void> {
     if (conn.gone) return;
-    for (const topic of [...conn.topics.keys()]) this.#leave(conn, topic);
     conn.gone = true;
     this.#conns.delete(conn);
+    const topics = [...conn.topics.keys()];
+    await Promise.all(topics.map((topic) => this.#leave(conn, topic))).catch((err: unknown) => this.#log('error', 'discovery-leave-failed', { error: String(err) }));
     this.#log('debug', 'discovery-disconnect', {});
   }
 }

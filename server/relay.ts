@@ -16,6 +16,8 @@ import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
 import { MemoryMailboxStore, type MailboxStore } from './store.js';
+import { RedisDiscoveryHub } from './redisDiscoveryHub.js';
+import { RedisStorage } from './redisStorage.js';
 
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -29,6 +31,13 @@ export interface RelayOptions {
    * nothing. Without it the mailbox lives in memory.
    */
   dataDir?: string;
+  /**
+   * `redis://host:port`: keep the offline mailbox in Redis and share DISCOVER's topics with every
+   * other relay on the same Redis (scale-out). Takes precedence over `dataDir`.
+   */
+  redis?: string;
+  /** Separates several deployments in one Redis (default `backchannel`). */
+  redisNamespace?: string;
   depotLimits?: Partial<DepotLimits>;
   store?: MailboxStore;
   log?: Logger;
@@ -66,12 +75,19 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const now = options.now ?? Date.now;
   const store: MailboxStore = options.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
   const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
+  const shared = options.redis ? await openRedis(options.redis, options.redisNamespace) : undefined;
   const depot = new Depot({
-    storage: options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage(),
+    storage: shared?.storage ?? (options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage()),
     limits: options.depotLimits,
     now,
   });
-  const discovery = new DiscoveryServer({ limits: options.discoveryLimits, log, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)), depot });
+  const discovery = new DiscoveryServer({
+    limits: options.discoveryLimits,
+    log,
+    randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)),
+    depot,
+    hub: shared?.hub,
+  });
   const connectionCount = () => mailboxServer.connectionCount + discovery.connectionCount;
   const onFrame = options.onFrame;
 
@@ -171,15 +187,41 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
         clearInterval(pruneTimer);
         const done = new Promise<void>((resolve) => http.close(() => resolve()));
         mailboxServer.shutdown();
-        discovery.shutdown();
+        await discovery.shutdown();
         for (const ws of wss.clients) ws.terminate();
         wss.close();
         http.closeAllConnections?.();
         await done;
         await store.close?.();
+        await shared?.close();
         log('info', 'stopped');
       })();
       return closing;
+    },
+  };
+}
+
+/** The Redis-backed parts: the depot's storage and DISCOVER's hub, on two connections. */
+async function openRedis(url: string, namespace = 'backchannel') {
+  // Loaded only when asked for, so a relay without Redis never needs the client.
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const subscriber = new Redis(url, { lazyConnect: true });
+  try {
+    await Promise.all([redis.connect(), subscriber.connect()]);
+  } catch (err) {
+    redis.disconnect();
+    subscriber.disconnect();
+    throw new Error(`cannot reach Redis at ${url}: ${(err as Error).message}`);
+  }
+  const hub = await RedisDiscoveryHub.open({ redis, subscriber, namespace, relayId: nodeRandomBytes(8).toString('hex') });
+  return {
+    storage: new RedisStorage(redis, namespace),
+    hub,
+    async close() {
+      await hub.close();
+      redis.disconnect();
+      subscriber.disconnect();
     },
   };
 }

@@ -4,10 +4,9 @@
  * two more and goes offline too → Bob comes back and receives all three, once each, in order, from the
  * relay's mailbox alone.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backchannelCli, freePort, ROOT } from './helpers/processes.js';
+import { Device } from './helpers/device.js';
+import { backchannelCli, freePort } from './helpers/processes.js';
 import { tempDirs } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-proc-');
@@ -17,49 +16,6 @@ afterAll(() => {
   for (const c of children) c.kill();
   dirs.removeAll();
 });
-
-class Device {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: string[] = [];
-  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  constructor(dir: string, relay: string) {
-    this.child = spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/device.js'), dir, relay]);
-    children.push(this.child);
-    let buffer = '';
-    this.child.stdout.on('data', (d) => {
-      buffer += d;
-      let i;
-      while ((i = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        this.lines.push(line);
-        for (const w of [...this.#waiters]) {
-          const m = line.match(w.re);
-          if (m) {
-            this.#waiters.splice(this.#waiters.indexOf(w), 1);
-            w.resolve(m);
-          }
-        }
-      }
-    });
-  }
-  wait(re: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
-    const seen = this.lines.map((l) => l.match(re)).find(Boolean);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${re} in ${ms} ms; saw:\n${this.lines.join('\n')}`)), ms);
-      this.#waiters.push({ re, resolve: (m) => (clearTimeout(t), resolve(m)) });
-    });
-  }
-  tell(line: string): void {
-    this.child.stdin.write(line + '\n');
-  }
-  async quit(): Promise<void> {
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.tell('quit');
-    await exited;
-  }
-}
 
 describe('Alice and Bob as processes', () => {
   it('pair, talk, survive Bob offline and a relay restart: three messages, once each, in order', async () => {
@@ -71,8 +27,8 @@ describe('Alice and Bob as processes', () => {
     await relay.waitFor(/relay listening/);
     const aliceDir = temp();
     const bobDir = temp();
-    const alice = new Device(aliceDir, relayUrl);
-    let bob = new Device(bobDir, relayUrl);
+    const alice = new Device(aliceDir, relayUrl, children);
+    let bob = new Device(bobDir, relayUrl, children);
     await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
 
     alice.tell('invite Bob');
@@ -107,7 +63,7 @@ describe('Alice and Bob as processes', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     await alice.quit(); // and now Alice is gone too: only the relay's mailbox can deliver
 
-    bob = new Device(bobDir, relayUrl);
+    bob = new Device(bobDir, relayUrl, children);
     await bob.wait(/^message three$/, 30_000);
     await new Promise((r) => setTimeout(r, 500));
     const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));

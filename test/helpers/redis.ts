@@ -1,0 +1,66 @@
+/**
+ * A real `redis-server` (Debian) on a free loopback port, with its data in a temp dir, for the tests
+ * that run the relay on Redis. Persistence is AOF (fsync every write) so a test may restart it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './processes.js';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+export interface RedisProcess {
+  url: string;
+  /** A new client on it; closed by `stop()`. */
+  client(): Redis;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RedisProcess> {
+  if (!existsSync(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} is missing: run scripts/install-system-deps.sh first`);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bc-redis-'));
+  const child: ChildProcess = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 20_000);
+    const onData = (d: Buffer) => {
+      output += d;
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code}):\n${output}`));
+    });
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  const clients: Redis[] = [];
+  return {
+    url,
+    client() {
+      const c = new Redis(url, { maxRetriesPerRequest: 3 });
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) c.disconnect();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

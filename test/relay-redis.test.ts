@@ -1,0 +1,79 @@
+/**
+ * Scale-out: two relay processes share one real redis-server. Alice and Bob pair (VERIFY runs on one
+ * relay), then Bob moves to the other relay: DISCOVER finds him across relays (announce, sealed
+ * signalling and the relayed channel all routed through Redis), messages flow both ways; then Bob goes
+ * offline, Alice's deposit lands in the shared mailbox through her relay, relay A is killed, and Bob
+ * collects it through relay B.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { Device } from './helpers/device.js';
+import { backchannelCli, freePort } from './helpers/processes.js';
+import { startRedis, type RedisProcess } from './helpers/redis.js';
+import { tempDirs } from './helpers/wait.js';
+
+const dirs = tempDirs('bc-redis-');
+const children: { kill(): void }[] = [];
+let redis: RedisProcess | undefined;
+afterAll(async () => {
+  for (const c of children) c.kill();
+  await redis?.stop();
+  dirs.removeAll();
+});
+
+async function relayOn(redisUrl: string) {
+  const port = await freePort();
+  const relay = backchannelCli(['relay', '--port', String(port), '--redis', redisUrl, '--quiet'], 120_000);
+  children.push(relay.child);
+  await relay.waitFor(/relay listening/);
+  return { url: `ws://127.0.0.1:${port}/v1`, relay };
+}
+
+describe('two relays on one Redis', () => {
+  it('peers on different relays find each other, talk, and get offline deposits through the other relay', async () => {
+    redis = await startRedis();
+    const a = await relayOn(redis.url);
+    const b = await relayOn(redis.url);
+    const aliceDir = dirs.make();
+    const bobDir = dirs.make();
+    const alice = new Device(aliceDir, a.url, children);
+    let bob = new Device(bobDir, a.url, children);
+    await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
+    alice.tell('invite Bob');
+    const [, code] = await alice.wait(/^code (\S+)$/);
+    bob.tell(`accept ${code} Alice`);
+    const [, bobId] = await alice.wait(/^paired (\S+) (\S+)$/);
+    const [, aliceId] = await bob.wait(/^paired (\S+) (\S+)$/);
+    await bob.quit();
+
+    // Bob now uses relay B; Alice stays on A. Presence proves a live channel (not the mailbox).
+    alice.lines.splice(0);
+    bob = new Device(bobDir, b.url, children);
+    await Promise.all([alice.wait(new RegExp(`^presence ${bobId} relayed$`)), bob.wait(new RegExp(`^presence ${aliceId} relayed$`))]);
+    alice.tell(`send ${bobId} from relay A`);
+    await bob.wait(/^message from relay A$/);
+    bob.tell(`send ${aliceId} from relay B`);
+    await alice.wait(/^message from relay B$/);
+
+    // Bob offline; Alice deposits through A; A dies; Bob returns on B and still gets it.
+    alice.lines.splice(0);
+    await bob.quit();
+    await alice.wait(new RegExp(`^presence ${bobId} offline$`));
+    const shared = redis.client();
+    const depositCount = async () => (await shared.zrangebylex('backchannel:keys', '[depot/', '(depot0')).length;
+    const before = await depositCount();
+    alice.tell(`send ${bobId} kept in redis`);
+    await alice.wait(/^sent /);
+    for (let i = 0; i < 200 && (await depositCount()) === before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await depositCount()).toBeGreaterThan(before);
+    await alice.quit();
+    a.relay.child.kill('SIGKILL');
+
+    bob = new Device(bobDir, b.url, children);
+    await bob.wait(/^message kept in redis$/, 30_000);
+    const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
+    expect(got).toEqual(['kept in redis']);
+    await bob.quit();
+    b.relay.child.kill('SIGTERM');
+    await b.relay.result;
+  }, 120_000);
+});
