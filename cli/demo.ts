@@ -1,23 +1,26 @@
 /**
- * The README's main job: a relay on localhost with its default store, and two devices, Alice and Bob,
- * each with their own storage, that pair with a code and then sync a message each way.
+ * The README's main job: a relay on localhost with its embedded default store, and two devices, Alice
+ * and Bob, each with their own storage: they pair with a code, chat both ways, then Bob goes offline,
+ * Alice writes, the relay restarts, Alice leaves too, and Bob comes back to every message, in order.
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRelay } from '../server/relay.js';
+import { startRelay, type Relay } from '../server/relay.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import type { Message } from '../src/db/schema.js';
 
-function nextIncoming(bc: Backchannel): Promise<Message> {
+/** Resolves with the next `count` incoming messages. */
+function incoming(bc: Backchannel, count: number): Promise<Message[]> {
+  const got: Message[] = [];
   return new Promise((resolve) => {
     const off = bc.subscribe((e) => {
-      if (e.type === 'message' && e.incoming) {
+      if (e.type === 'message' && e.incoming && got.push(e.message) === count) {
         off();
-        resolve(e.message);
+        resolve(got);
       }
     });
   });
@@ -25,30 +28,70 @@ function nextIncoming(bc: Backchannel): Promise<Message> {
 
 export async function runDemo(options: { port?: number; print?: (line: string) => void } = {}): Promise<void> {
   const print = options.print ?? console.log;
-  const relay = await startRelay({ port: options.port ?? 0 });
-  const dirs = [mkdtempSync(join(tmpdir(), 'backchannel-alice-')), mkdtempSync(join(tmpdir(), 'backchannel-bob-'))];
-  print(`relay: ${relay.url}`);
+  const tmp = (name: string) => mkdtempSync(join(tmpdir(), `backchannel-${name}-`));
+  const [aliceDir, bobDir, relayDir] = [tmp('alice'), tmp('bob'), tmp('relay')];
+  // The relay's embedded default store: its offline mailbox on disk, so a restart loses nothing.
+  let relay = await startRelay({ port: options.port ?? 0, dataDir: relayDir });
+  const port = relay.port;
+  print(`relay: ${relay.url} (offline mailbox kept in ${relayDir})`);
+  const open = (dir: string) => createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
   try {
-    const open = (dir: string) => createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
-    const [alice, bob] = await Promise.all(dirs.map(open));
-    const { code, done } = await alice!.invite({ moniker: 'Bob' });
+    const alice = await open(aliceDir);
+    let bob = await open(bobDir);
+    const { code, done } = await alice.invite({ moniker: 'Bob' });
     print(`alice: invite code ${code}`);
     print(`bob:   typing ${code}`);
-    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob!.accept(code, { moniker: 'Alice' })]);
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
     print(`alice: paired with ${bobOnAlice.moniker}, verifier ${bobOnAlice.verifier}`);
     print(`bob:   paired with ${aliceOnBob.moniker}, verifier ${aliceOnBob.verifier}`);
     if (bobOnAlice.verifier !== aliceOnBob.verifier) throw new Error('demo failed: the verifiers differ');
 
-    const atBob = nextIncoming(bob!);
-    await alice!.send(bobOnAlice.id, { text: 'Hi Bob! This went through our relay, sealed end to end.' });
-    print(`bob:   received "${(await atBob).text}"`);
-    const atAlice = nextIncoming(alice!);
-    await bob!.send(aliceOnBob.id, { text: 'Hi Alice, got it.' });
-    print(`alice: received "${(await atAlice).text}"`);
-    await Promise.all([alice!.close(), bob!.close()]);
-    print('paired and synced: done');
+    const atBob = incoming(bob, 1);
+    await alice.send(bobOnAlice.id, { text: 'Hi Bob! Sealed end to end; the relay only forwards.' });
+    print(`bob:   received "${(await atBob)[0]!.text}"`);
+    const atAlice = incoming(alice, 1);
+    await bob.send(aliceOnBob.id, { text: 'Hi Alice, got it.' });
+    print(`alice: received "${(await atAlice)[0]!.text}"`);
+    print(`alice: Bob is connected (${alice.presence(bobOnAlice.id) ?? 'not yet'})`);
+
+    // Bob goes offline; what Alice writes now waits, sealed, in the relay's mailbox.
+    await bob.close();
+    print('bob:   offline');
+    const offline = ['Are you there?', 'I will keep writing; you will get these when you are back.'];
+    for (const text of offline) {
+      await alice.send(bobOnAlice.id, { text });
+      print(`alice: sent "${text}"`);
+    }
+    const deposits = await waitForDeposits(relay);
+    print(`relay: holds ${deposits} sealed deposit(s) for Bob (it cannot read them)`);
+    await relay.close();
+    relay = await startRelay({ port, dataDir: relayDir });
+    print('relay: restarted; the deposits were on disk');
+    await alice.close();
+    print('alice: offline too');
+
+    bob = await open(bobDir);
+    const back = await incoming(bob, offline.length);
+    for (const m of back) print(`bob:   back online, received "${m.text}"`);
+    if (back.map((m) => m.text).join('|') !== offline.join('|')) throw new Error('demo failed: messages lost or out of order');
+    await bob.close();
+    print('paired, chatted, and nothing was lost while Bob was away: done');
   } finally {
     await relay.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const d of [aliceDir, bobDir, relayDir]) rmSync(d, { recursive: true, force: true });
   }
+}
+
+/** Wait until the relay's mailbox holds deposits and Alice has stopped adding (unchanged for 300 ms). */
+async function waitForDeposits(relay: Relay): Promise<number> {
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 800; i++) {
+    const n = await relay.depot.count();
+    still = n === last ? still + 1 : 0;
+    last = n;
+    if (n > 0 && still >= 12) return n;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('demo failed: the deposits never reached the relay');
 }

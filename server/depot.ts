@@ -88,6 +88,11 @@ export class Depot {
     });
   }
 
+  /** How many deposits are waiting, over all topics. */
+  async count(): Promise<number> {
+    return (await this.#storage.loadRange(['depot'])).length;
+  }
+
   /** Delete deposits older than the TTL. Returns how many went. */
   prune(): Promise<number> {
     return this.#serial(async () => {

@@ -13,12 +13,13 @@ import type { InspectionEvent, Observer } from 'xstate';
 export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 /** Field names whose values are secret (or carry secrets), anywhere in an event or a context. */
-const SECRET_FIELDS = new Set([
+export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   'key',
   'contactKey',
   'channels', // a contact card's channel keys, in hex
   'pakeKey',
   'spake',
+  'seed',
   'verifier',
   'plaintext',
   'body',
@@ -74,5 +75,20 @@ export function redactingInspector(inspect: InspectOption): (event: InspectionEv
     const redacted = redactInspection(event);
     if (typeof inspect === 'function') inspect(redacted);
     else inspect.next?.(redacted);
+  };
+}
+
+/**
+ * The one `inspect` function XState takes, for two listeners: the host's inspector, which only ever
+ * sees redacted events, and the journal, which sees them whole (it seals secrets itself).
+ */
+export function observers(options: { inspect?: InspectOption; journal?: (event: InspectionEvent) => void }): ((event: InspectionEvent) => void) | undefined {
+  const redacted = options.inspect ? redactingInspector(options.inspect) : undefined;
+  const journal = options.journal;
+  if (!redacted) return journal;
+  if (!journal) return redacted;
+  return (event) => {
+    journal(event);
+    redacted(event);
   };
 }

@@ -26,6 +26,7 @@ export interface PairingOptions {
   clock?: Clock;
   timeouts?: Partial<WormholeTimeouts>;
   inspect?: WormholeOptions['inspect'];
+  journal?: WormholeOptions['journal'];
   /** Override the appid, e.g. to keep test traffic apart. */
   appid?: string;
 }
@@ -90,6 +91,7 @@ export function createPairing(options: PairingOptions): Pairing {
     clock: options.clock,
     timeouts: options.timeouts,
     inspect: options.inspect,
+    journal: options.journal,
     signal,
   });
   return {

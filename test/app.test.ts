@@ -9,6 +9,7 @@ import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
 import { AbortedError, BadCodeError, BusyError, ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { replayDiff } from './helpers/actors.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 let relay: Relay;
@@ -145,6 +146,16 @@ describe('createBackchannel', () => {
       const again = nextMessage(alice, true);
       await bob.send(aliceOnBob.id, { text: 'via the new relay' });
       expect((await again).message.text).toBe('via the new relay');
+
+      // The journal of all that (real sockets, real sync) replays to the running machines: app,
+      // link, DISCOVER and SYNC. Retried while background traffic settles between read and compare.
+      let last = { compared: 0, diffs: ['not compared'] };
+      await until(async () => {
+        last = await replayDiff(alice.journal!, alice.actor);
+        return last.diffs.length === 0;
+      }, 10_000).catch(() => {});
+      expect(last.diffs).toEqual([]);
+      expect(last.compared).toBeGreaterThanOrEqual(4); // app, link, discover, sync
     } finally {
       await alice.close();
       await bob.close();

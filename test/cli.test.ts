@@ -44,6 +44,8 @@ describe('backchannel CLI', () => {
     expect(verifiers[0]).toBe(verifiers[1]);
     expect(demo.stdout).toContain('bob:   received "Hi Bob!');
     expect(demo.stdout).toContain('alice: received "Hi Alice, got it."');
+    // Bob was offline for these two and still gets both, in order, after the relay restarted.
+    expect(demo.stdout).toMatch(/relay: restarted[\s\S]*bob: {3}back online, received "Are you there\?"\nbob: {3}back online, received "I will keep writing/);
   });
 
   it('bad usage exits 2, a bad code exits 1 with a clear message, an unreachable relay exits 1', async () => {

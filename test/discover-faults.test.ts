@@ -2,7 +2,7 @@
  * DISCOVER under a hostile network (fast-check, in-memory network, simulated clock): frames delayed,
  * duplicated, reordered and connections cut at random points. Once the faults stop, both devices end
  * connected to each other and a frame gets through — or both fail cleanly; never one connected and the
- * other not ("half-open"), never a hang.
+ * other not ("half-open"), never a hang. And both devices, journaled, replay to their live snapshots.
  */
 import fc from 'fast-check';
 import { SimulatedClock, createActor, type Actor } from 'xstate';
@@ -13,6 +13,9 @@ import type { Channel } from '../src/effects/channel.js';
 import { discoverMachine } from '../src/machines/discoverMachine.js';
 import { vectorEntropy } from './helpers/entropy.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { Journal } from '../src/journal/journal.js';
+import { replay, stateOf } from '../src/journal/replay.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 
 type Fault = { at: number; kind: 'drop' | 'duplicate' | 'reorder' | 'delay'; n: number };
 const fault: fc.Arbitrary<Fault> = fc.record({
@@ -26,6 +29,8 @@ const stats = { faults: 0, connected: 0, failed: 0 };
 
 async function simulate(seed: string, faults: Fault[]) {
   const clock = new SimulatedClock();
+  // Both devices are journaled: at the end, replay must rebuild each from its events alone.
+  const journal = await Journal.open({ storage: new MemoryStorage(), clock, flushMs: 1 });
   const server = new DiscoveryServer({ randomBytes: vectorEntropy(`server${seed}`) });
   const net = new MemoryNetwork(server, { mode: 'manual' });
   const key = vectorEntropy(`key${seed}`)(32);
@@ -40,6 +45,7 @@ async function simulate(seed: string, faults: Fault[]) {
         timeouts: { directMs: 1_000, reconnectBaseMs: 100, reconnectMaxMs: 2_000 },
       },
       clock,
+      inspect: journal.observe,
     });
     actor.on('connected', ({ channel }) => (latest[i] = channel));
     actor.start();
@@ -77,15 +83,19 @@ async function simulate(seed: string, faults: Fault[]) {
     if (devices.every((d) => d.getSnapshot().status === 'done')) break;
   }
   const states = devices.map((d) => d.getSnapshot());
+  const replayed = (await replay(journal)).filter((r) => r.path === 'discover');
+  const replayedStates = replayed.map((r) => r.failure ?? stateOf(r.snapshot!));
   for (const d of devices) d.stop();
-  return { delivered, states };
+  return { delivered, states, replayedStates };
 }
 
 describe('DISCOVER under delays, drops, duplicates and reorders', () => {
   it('both end connected with a working channel, or both fail cleanly; never half-open', async () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 6 }), fc.array(fault, { maxLength: 10 }), async (seed, faults) => {
-        const { delivered, states } = await simulate(seed, faults);
+        const { delivered, states, replayedStates } = await simulate(seed, faults);
+        // Event sourcing holds under faults too: the journal replays to the very same two snapshots.
+        expect(replayedStates).toEqual(states.map((s) => stateOf(s)));
         const failed = states.map((s) => s.status === 'done');
         if (failed.every(Boolean)) {
           stats.failed++;

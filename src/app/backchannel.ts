@@ -22,7 +22,8 @@ import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
-import { redactingInspector, type InspectOption } from '../inspect.js';
+import { observers, type InspectOption } from '../inspect.js';
+import { Journal, type JournalOptions } from '../journal/journal.js';
 import { appMachine, type AppEmitted, type Via } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
@@ -46,6 +47,11 @@ export interface BackchannelOptions {
    * e.g. `createBrowserInspector().inspect`. Events are redacted first (no keys, codes or plaintext).
    */
   inspect?: InspectOption;
+  /**
+   * The event journal (on by default): every event every machine processes, appended through
+   * `storage` with secrets sealed, bounded by compaction. `false` turns it off. See docs/journal.md.
+   */
+  journal?: boolean | Pick<JournalOptions, 'maxRecords' | 'flushMs'>;
 }
 
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
@@ -85,7 +91,11 @@ export class Backchannel {
     if (options.relay !== undefined && !isRelayUrl(options.relay)) {
       throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
     }
-    const inspect = options.inspect ? redactingInspector(options.inspect) : undefined;
+    const journal =
+      options.journal === false
+        ? undefined
+        : await Journal.open({ storage: options.storage, randomBytes: options.randomBytes, clock: options.clock, ...(options.journal === true ? {} : options.journal) });
+    const inspect = observers({ inspect: options.inspect, journal: journal?.observe });
     const actor = createActor(appMachine, {
       input: {
         storage: options.storage,
@@ -96,7 +106,8 @@ export class Backchannel {
         clock: options.clock,
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,
-        inspect,
+        inspect: options.inspect,
+        journal,
       },
       ...(options.clock ? { clock: options.clock } : {}),
       ...(inspect ? { inspect } : {}),
@@ -110,6 +121,11 @@ export class Backchannel {
   /** The database: documents, contacts, settings. */
   get db(): Database {
     return this.actor.getSnapshot().context.db!;
+  }
+
+  /** The event journal, unless turned off: `replay(bc.journal)` rebuilds every machine's state. */
+  get journal(): Journal | undefined {
+    return this.actor.getSnapshot().context.input.journal;
   }
 
   /** True when this device was created by this open (first start). */

@@ -14,7 +14,7 @@
  * this machine emits.
  * @module
  */
-import { assign, emit, enqueueActions, fromPromise, setup, stateIn, type InspectionEvent } from 'xstate';
+import { assign, emit, enqueueActions, fromPromise, setup, stateIn } from 'xstate';
 import { Database, documentId, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { IceServer, SettingsDoc } from '../db/schema.js';
@@ -25,6 +25,8 @@ import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError } from '../errors.js';
 import type { RtcImplementation } from '../discover/session.js';
+import type { InspectOption } from '../inspect.js';
+import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
 import { pairingActor, type PairingFeedback } from './pairingActor.js';
@@ -40,8 +42,10 @@ export interface AppInput {
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;
-  /** Observer for actors that run in systems of their own (each pairing's wormhole). */
-  inspect?: (event: InspectionEvent) => void;
+  /** The host's inspector, for actors in systems of their own (each pairing's wormhole). */
+  inspect?: InspectOption;
+  /** The event journal: pairings record into it; it is written out before storage closes. */
+  journal?: Journal;
 }
 
 export type Via = 'direct' | 'relayed';
@@ -49,7 +53,11 @@ export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] }
 
 export interface AppContext {
   input: AppInput;
+  /** The database: an effect handle, used only by the actors and link inputs. */
   db?: Database;
+  /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
+  contacts: Contact[];
+  settings?: SettingsDoc;
   firstStart: boolean;
   /** Contacts whose device is connected right now, and how. */
   presence: Record<DocId, Via>;
@@ -83,6 +91,13 @@ export type AppEmitted =
   | { type: 'settings.failed'; error: BackchannelError };
 
 const DEFAULT_MONIKER = 'New contact';
+
+interface Opened {
+  db: Database;
+  contacts: Contact[];
+  settings: SettingsDoc;
+  firstStart: boolean;
+}
 export const linkId = (contactId: DocId) => `link-${contactId}`;
 
 /** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
@@ -92,15 +107,16 @@ export function discoveryUrlOf(relay: string): string {
   return url.toString();
 }
 
-function linkInput(input: AppInput, db: Database, contact: Contact): ContactLinkInput {
+function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
+  const { input, db } = context;
   const contactKey = fromHex(contact.channels[0]!);
-  const { relay_server, ice_servers } = db.settings();
+  const { relay_server, ice_servers } = context.settings!;
   return {
     contactId: contact.id,
     channelId: documentId(contactKey),
-    docs: db.docs,
-    storage: db.storage,
-    deviceId: db.deviceId,
+    docs: db!.docs,
+    storage: db!.storage,
+    deviceId: db!.deviceId,
     discover: {
       contactKey,
       url: discoveryUrlOf(relay_server),
@@ -129,27 +145,26 @@ export const appMachine = setup({
   actors: {
     contactLink: contactLinkMachine,
     pairing: pairingActor,
-    openDatabase: fromPromise<Database, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
+    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
       const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes });
       if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
-      return db;
+      return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
     }),
     saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
       input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
     ),
     saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
-    closeStorage: fromPromise<void, StorageAdapter>(async ({ input }) => {
-      await input.close?.();
+    closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'>>(async ({ input }) => {
+      await input.journal?.close();
+      await input.storage.close?.();
     }),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
-      for (const contact of context.db?.contacts() ?? []) {
-        enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context.input, context.db!, contact) });
-      }
+      for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
-      for (const contact of context.db?.contacts() ?? []) enqueue.stopChild(linkId(contact.id));
+      for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
       for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
       enqueue.assign({ presence: {} });
     }),
@@ -161,7 +176,7 @@ export const appMachine = setup({
   },
 }).createMachine({
   id: 'app',
-  context: ({ input }) => ({ input, firstStart: false, presence: {}, moniker: DEFAULT_MONIKER }),
+  context: ({ input }) => ({ input, contacts: [], firstStart: false, presence: {}, moniker: DEFAULT_MONIKER }),
   initial: 'starting',
   states: {
     starting: {
@@ -172,7 +187,7 @@ export const appMachine = setup({
         onDone: {
           target: 'ready',
           actions: [
-            assign({ db: ({ event }) => event.output, firstStart: ({ event }) => event.output.firstStart }),
+            assign(({ event }) => event.output),
             emit(({ event }) => ({ type: 'started' as const, firstStart: event.output.firstStart })),
           ],
         },
@@ -198,6 +213,7 @@ export const appMachine = setup({
         'contact.removed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             enqueue.stopChild(linkId(event.contactId));
+            enqueue.assign({ contacts: context.contacts.filter((c) => c.id !== event.contactId) });
             if (!(event.contactId in context.presence)) return;
             enqueue.assign({ presence: Object.fromEntries(Object.entries(context.presence).filter(([id]) => id !== event.contactId)) });
             enqueue.emit({ type: 'presence', contactId: event.contactId, via: undefined });
@@ -243,7 +259,8 @@ export const appMachine = setup({
                   target: 'idle',
                   actions: [
                     enqueueActions(({ context, event, enqueue, check }) => {
-                      if (check('online')) enqueue.spawnChild('contactLink', { id: linkId(event.output.id), input: linkInput(context.input, context.db!, event.output) });
+                      enqueue.assign({ contacts: [...context.contacts.filter((c) => c.id !== event.output.id), event.output] });
+                      if (check('online')) enqueue.spawnChild('contactLink', { id: linkId(event.output.id), input: linkInput(context, event.output) });
                     }),
                     emit(({ context, event }) => ({ type: 'contact.paired' as const, contact: event.output, verifier: context.paired!.verifier })),
                     assign({ paired: undefined }),
@@ -265,6 +282,7 @@ export const appMachine = setup({
                 onDone: {
                   target: 'idle',
                   actions: enqueueActions(({ event, enqueue, check }) => {
+                    enqueue.assign({ settings: event.output });
                     // Links carry the relay URL and ICE servers they started with: start them again.
                     if (check('online')) {
                       enqueue('unlinkAll');
@@ -285,7 +303,7 @@ export const appMachine = setup({
       },
     },
     closing: {
-      invoke: { src: 'closeStorage', input: ({ context }) => context.input.storage, onDone: 'closed', onError: 'closed' },
+      invoke: { src: 'closeStorage', input: ({ context }) => context.input, onDone: 'closed', onError: 'closed' },
     },
     closed: { type: 'final' },
     failed: { type: 'final' },
@@ -295,11 +313,12 @@ export const appMachine = setup({
 function pairingOptions(context: AppContext) {
   const { input } = context;
   return {
-    relay: context.db!.settings().relay_server,
+    relay: context.settings!.relay_server,
     connector: input.connector,
     randomBytes: input.randomBytes,
     clock: input.clock,
     timeouts: input.pairingTimeouts,
     inspect: input.inspect,
+    journal: input.journal?.observe,
   };
 }

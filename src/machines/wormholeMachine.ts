@@ -12,13 +12,15 @@
  * - `lifecycle`: running → closing (with a mood) → closed.
  *
  * Every effect is injected: the socket (`input.connector`, run by the `socket` actor), randomness
- * (`input.randomBytes`) and time (the actor's clock; delays are named in `setup`). Reconnects resume
+ * (`input.randomBytes`, drawn once into a seed that transitions expand with `deriveBytes`, so they
+ * stay pure and replayable) and time (the actor's clock; delays are named in `setup`). Reconnects resume
  * without loss or duplicates: each region re-sends its own frame on `connected`, outbound messages stay
  * pending until the server echoes them, and peer messages are de-duplicated by phase.
  * @module
  */
 import { and, assign, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
+import { deriveBytes, derivedSource } from '../crypto/derive.js';
 import { deriveVerifier } from '../crypto/keys.js';
 import { Spake2Symmetric } from '../crypto/spake2.js';
 import type { RandomBytes } from '../effects/random.js';
@@ -95,7 +97,8 @@ export interface WormholeContext {
   appid: string;
   url: string;
   connector: SocketConnector;
-  randomBytes: RandomBytes;
+  /** Secret; every random value a transition needs is derived from it (see crypto/derive.ts). */
+  seed: Uint8Array;
   side: string;
   codeWords: number;
   appVersions: Record<string, unknown>;
@@ -103,7 +106,6 @@ export interface WormholeContext {
   code?: string;
   nameplate?: string;
   mailbox?: string;
-  spake?: Spake2Symmetric;
   key?: Uint8Array;
   verified: boolean;
   theirSide?: string;
@@ -170,10 +172,21 @@ interface Enqueue {
   assign: (update: Partial<WormholeContext>) => void;
 }
 
+/** The nonce source for sealing one phase: each phase is sealed once, so each nonce is used once. */
+const nonceFor = (context: WormholeContext, phase: string): RandomBytes => derivedSource(context.seed, `nonce:${phase}`);
+
+/**
+ * Our SPAKE2 side, rebuilt from the seed whenever needed rather than kept in context: the context
+ * stays plain data (the journal stores it; replay rebuilds the same side).
+ */
+const pakeOf = (context: WormholeContext) => new Spake2Symmetric(utf8(context.code!), utf8(context.appid), derivedSource(context.seed, 'spake2'));
+
 /** Send one command if the socket is open; otherwise the region re-sends it on `connected`. */
 function transmit(context: WormholeContext, enqueue: Pick<Enqueue, 'sendTo'>, command: ClientMessage): void {
   if (!context.socketOpen) return;
-  enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify({ ...command, id: toHex(context.randomBytes(2)) }) });
+  // The id only pairs a command with the server's ack: derived from the command, like a random one.
+  const id = toHex(deriveBytes(context.seed, `id:${JSON.stringify(command)}`, 2));
+  enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify({ ...command, id }) });
 }
 
 /** Queue outbound `add`s until the server echoes them; send now if the mailbox is open. */
@@ -294,7 +307,7 @@ export const wormholeMachine = setup({
     // nameplate
     assignAllocatedCode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'rx.allocated') return;
-      const words = chooseWords(context.randomBytes, context.codeWords);
+      const words = chooseWords(derivedSource(context.seed, 'code-words'), context.codeWords);
       const code = formatCode({ nameplate: event.nameplate, words });
       enqueue.assign({ nameplate: event.nameplate, code });
       enqueue.emit({ type: 'code', code, nameplate: event.nameplate });
@@ -313,33 +326,33 @@ export const wormholeMachine = setup({
 
     // key
     startPake: enqueueActions(({ context, enqueue }) => {
-      const spake = new Spake2Symmetric(utf8(context.code!), utf8(context.appid), context.randomBytes);
-      const body = encodePakeBody(spake.start());
-      enqueue.assign({ spake });
+      const body = encodePakeBody(pakeOf(context).start());
       addOutbound(context, enqueue, [{ phase: 'pake', body }]);
     }),
     finishPake: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'rx.pake') return;
       let key: Uint8Array;
       try {
-        key = context.spake!.finish(decodePakeBody(event.body));
+        const spake = pakeOf(context);
+        spake.start(); // the same scalar and message as in startPake: both come from the seed
+        key = spake.finish(decodePakeBody(event.body));
       } catch (err) {
         const error = err instanceof BackchannelError ? err : new CryptoError(String(err));
         enqueue.raise({ type: 'fail', error, mood: 'scary' });
         return;
       }
-      enqueue.assign({ key, spake: undefined });
+      enqueue.assign({ key });
       enqueue.emit({ type: 'key', key });
       enqueue.raise({ type: 'key.known' });
     }),
     sendVersionAndFlush: enqueueActions(({ context, enqueue }) => {
       const key = context.key!;
       const version = utf8(JSON.stringify({ app_versions: context.appVersions }));
-      const outbound = [{ phase: 'version', body: sealPhase(key, context.side, 'version', version, context.randomBytes) }];
+      const outbound = [{ phase: 'version', body: sealPhase(key, context.side, 'version', version, nonceFor(context, 'version')) }];
       let next = context.nextTxPhase;
       for (const plaintext of context.outbox) {
         const phase = String(next++);
-        outbound.push({ phase, body: sealPhase(key, context.side, phase, plaintext, context.randomBytes) });
+        outbound.push({ phase, body: sealPhase(key, context.side, phase, plaintext, nonceFor(context, phase)) });
       }
       enqueue.assign({ outbox: [], nextTxPhase: next, early: [] });
       addOutbound(context, enqueue, outbound);
@@ -353,7 +366,7 @@ export const wormholeMachine = setup({
       }
       const phase = String(context.nextTxPhase);
       enqueue.assign({ nextTxPhase: context.nextTxPhase + 1 });
-      addOutbound(context, enqueue, [{ phase, body: sealPhase(context.key, context.side, phase, event.plaintext, context.randomBytes) }]);
+      addOutbound(context, enqueue, [{ phase, body: sealPhase(context.key, context.side, phase, event.plaintext, nonceFor(context, phase)) }]);
     }),
     stashEarly: assign({
       early: ({ context, event }) => (event.type === 'rx.phase' ? [...context.early, { phase: event.phase, body: event.body }] : context.early),
@@ -409,8 +422,8 @@ export const wormholeMachine = setup({
     appid: input.appid,
     url: input.url,
     connector: input.connector,
-    randomBytes: input.randomBytes,
     side: input.side ?? toHex(input.randomBytes(5)),
+    seed: input.randomBytes(32),
     codeWords: input.codeWords ?? 2,
     appVersions: input.appVersions ?? {},
     timeouts: { ...DEFAULT_TIMEOUTS, ...input.timeouts },

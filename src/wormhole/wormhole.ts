@@ -4,8 +4,8 @@
  * machine ended with; an AbortSignal cancels the whole exchange.
  * @module
  */
-import { createActor, type Actor } from 'xstate';
-import { redactingInspector, type InspectOption } from '../inspect.js';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { observers, type InspectOption } from '../inspect.js';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
@@ -32,6 +32,8 @@ export interface WormholeOptions {
    * `createBrowserInspector().inspect` (from @statelyai/inspect) to watch the machine. See docs/inspector.md.
    */
   inspect?: InspectOption;
+  /** The event journal's observer (`Journal.observe`): sees events unredacted and seals them itself. */
+  journal?: (event: InspectionEvent) => void;
 }
 
 export interface Verified {
@@ -83,7 +85,7 @@ export class Wormhole {
         timeouts: options.timeouts,
       },
       ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.inspect ? { inspect: redactingInspector(options.inspect) } : {}),
+      inspect: observers(options),
     });
     if (options.code) this.#code.resolve(options.code);
     this.actor.on('code', (e) => this.#code.resolve(e.code));
