@@ -9,3 +9,6 @@ export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
+export { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame, type HubDelivery } from './discoveryHub.js';
+export { RedisDiscoveryHub, type RedisDiscoveryHubOptions } from './redisDiscoveryHub.js';
+export { RedisStorage } from './redisStorage.js';
