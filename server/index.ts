@@ -12,3 +12,4 @@ export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './d
 export { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame, type HubDelivery } from './discoveryHub.js';
 export { RedisDiscoveryHub, type RedisDiscoveryHubOptions } from './redisDiscoveryHub.js';
 export { RedisStorage } from './redisStorage.js';
+export { RedisMailboxStore, type RedisMailboxStoreOptions } from './redisMailboxStore.js';

@@ -51,6 +51,8 @@ interface ConnState {
   mailbox?: string;
   listening: boolean;
   didClose: boolean;
+  /** Messages the open already replayed: adds from other relays below this index are not news. */
+  seen: number;
   queue: Promise<void>;
   queued: number;
   gone: boolean;
@@ -65,6 +67,8 @@ export class MailboxServer {
   /** appid\0mailbox → connections listening to it. */
   readonly #listeners = new Map<string, Set<ConnState>>();
   readonly #connections = new Set<ConnState>();
+  /** appid\0mailbox → the store's watch on adds through other relays (shared stores only). */
+  readonly #remote = new Map<string, Promise<() => Promise<void>>>();
 
   constructor(options: MailboxServerOptions) {
     this.#store = options.store;
@@ -86,6 +90,7 @@ export class MailboxServer {
       didRelease: false,
       listening: false,
       didClose: false,
+      seen: 0,
       queue: Promise.resolve(),
       queued: 0,
       gone: false,
@@ -240,7 +245,16 @@ export class MailboxServer {
         if (!('mailbox' in msg)) throw new Refusal("open requires 'mailbox'");
         const mailbox = requireString(msg, 'mailbox');
         state.mailbox = mailbox;
-        const stored = await this.#store.openMailbox(appid, mailbox, side, serverRx);
+        // Watch before reading, so an add through another relay in between is not missed.
+        await this.#watchRemote(appid, mailbox);
+        let stored: StoredMessage[];
+        try {
+          stored = await this.#store.openMailbox(appid, mailbox, side, serverRx);
+        } catch (err) {
+          this.#unwatchIfUnused(key(appid, mailbox));
+          throw err;
+        }
+        state.seen = stored.length;
         this.#listen(state, appid, mailbox);
         for (const m of stored) this.#sendMessage(state, m);
         return;
@@ -316,7 +330,29 @@ export class MailboxServer {
     const set = this.#listeners.get(k);
     set?.delete(state);
     if (set && set.size === 0) this.#listeners.delete(k);
+    this.#unwatchIfUnused(k);
     state.listening = false;
+  }
+
+  #unwatchIfUnused(k: string): void {
+    if (this.#listeners.has(k)) return;
+    const stop = this.#remote.get(k);
+    this.#remote.delete(k);
+    stop?.then((s) => s()).catch((err: unknown) => this.#log('error', 'unwatch-failed', { error: String(err) }));
+  }
+
+  /** With a shared store: deliver adds made through other relays to our listeners of this mailbox. */
+  async #watchRemote(appid: string, mailbox: string): Promise<void> {
+    if (!this.#store.watch) return;
+    const k = key(appid, mailbox);
+    let watching = this.#remote.get(k);
+    if (!watching) {
+      watching = this.#store.watch(appid, mailbox, (message, index) => {
+        for (const listener of this.#listeners.get(k) ?? []) if (index >= listener.seen) this.#sendMessage(listener, message);
+      });
+      this.#remote.set(k, watching);
+    }
+    await watching;
   }
 
   #sendMessage(state: ConnState, m: StoredMessage): void {

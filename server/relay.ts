@@ -18,6 +18,7 @@ import { MailboxServer, type ConnectionHandle, type ServerConnection } from './m
 import { MemoryMailboxStore, type MailboxStore } from './store.js';
 import { RedisDiscoveryHub } from './redisDiscoveryHub.js';
 import { RedisStorage } from './redisStorage.js';
+import { RedisMailboxStore } from './redisMailboxStore.js';
 
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -32,8 +33,8 @@ export interface RelayOptions {
    */
   dataDir?: string;
   /**
-   * `redis://host:port`: keep the offline mailbox in Redis and share DISCOVER's topics with every
-   * other relay on the same Redis (scale-out). Takes precedence over `dataDir`.
+   * `redis://host:port`: keep pairing state and the offline mailbox in Redis and share DISCOVER's
+   * topics with every other relay on the same Redis (scale-out). Takes precedence over `dataDir`.
    */
   redis?: string;
   /** Separates several deployments in one Redis (default `backchannel`). */
@@ -73,9 +74,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? silentLogger;
   const now = options.now ?? Date.now;
-  const store: MailboxStore = options.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
+  const shared = options.redis ? await openRedis(options.redis, limits, options.redisNamespace) : undefined;
+  const store: MailboxStore = options.store ?? shared?.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
   const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
-  const shared = options.redis ? await openRedis(options.redis, options.redisNamespace) : undefined;
   const depot = new Depot({
     storage: shared?.storage ?? (options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage()),
     limits: options.depotLimits,
@@ -201,27 +202,31 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   };
 }
 
-/** The Redis-backed parts: the depot's storage and DISCOVER's hub, on two connections. */
-async function openRedis(url: string, namespace = 'backchannel') {
+/**
+ * The Redis-backed parts: pairing state, the depot's storage and DISCOVER's hub. Four connections:
+ * commands, the store's optimistic transactions (WATCH belongs to a connection), and two subscribers.
+ */
+async function openRedis(url: string, limits: RelayLimits, namespace = 'backchannel') {
   // Loaded only when asked for, so a relay without Redis never needs the client.
   const { Redis } = await import('ioredis');
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(url, { lazyConnect: true });
+  const connections = [0, 1, 2, 3].map(() => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 }));
+  const [redis, transactions, subscriber, storeSubscriber] = connections as [InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>];
   try {
-    await Promise.all([redis.connect(), subscriber.connect()]);
+    await Promise.all(connections.map((c) => c.connect()));
   } catch (err) {
-    redis.disconnect();
-    subscriber.disconnect();
+    for (const c of connections) c.disconnect();
     throw new Error(`cannot reach Redis at ${url}: ${(err as Error).message}`);
   }
-  const hub = await RedisDiscoveryHub.open({ redis, subscriber, namespace, relayId: nodeRandomBytes(8).toString('hex') });
+  const relayId = nodeRandomBytes(8).toString('hex');
+  const hub = await RedisDiscoveryHub.open({ redis, subscriber, namespace, relayId });
+  const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
   return {
     storage: new RedisStorage(redis, namespace),
+    store: new RedisMailboxStore({ redis: transactions, subscriber: storeSubscriber, limits, randomBytes, relayId, namespace }),
     hub,
     async close() {
       await hub.close();
-      redis.disconnect();
-      subscriber.disconnect();
+      for (const c of connections) c.disconnect();
     },
   };
 }

@@ -56,6 +56,11 @@ export interface MailboxStore {
   touchMailboxes(appid: string, mailboxes: string[], now: number): Promise<void>;
   /** Delete mailboxes (and their nameplates) not updated since `before`. Returns the mailbox ids removed. */
   prune(before: number): Promise<{ appid: string; mailbox: string }[]>;
+  /**
+   * Stores shared by several relays (RedisMailboxStore): hear `add`s made through the other relays to
+   * `mailbox`, each with its position in the mailbox. Resolves once listening, with the way to stop.
+   */
+  watch?(appid: string, mailbox: string, onMessage: (message: StoredMessage, index: number) => void): Promise<() => Promise<void>>;
   close?(): Promise<void>;
 }
 
@@ -108,7 +113,7 @@ export function mailboxId(randomBytes: (n: number) => Uint8Array): string {
   return out;
 }
 
-function randomBelow(n: number, randomBytes: (n: number) => Uint8Array): number {
+export function randomBelow(n: number, randomBytes: (n: number) => Uint8Array): number {
   // Rejection sampling over 32 bits: no modulo bias.
   const limit = Math.floor(0x1_0000_0000 / n) * n;
   for (;;) {

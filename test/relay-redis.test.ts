@@ -1,13 +1,14 @@
 /**
- * Scale-out: two relay processes share one real redis-server. Alice and Bob pair (VERIFY runs on one
- * relay), then Bob moves to the other relay: DISCOVER finds him across relays (announce, sealed
- * signalling and the relayed channel all routed through Redis), messages flow both ways; then Bob goes
- * offline, Alice's deposit lands in the shared mailbox through her relay, relay A is killed, and Bob
- * collects it through relay B.
+ * Scale-out: two relay processes share one real redis-server, Alice on relay A and Bob on relay B.
+ * They pair (nameplate allocated through A, claimed through B, SPAKE2 messages crossing over), DISCOVER
+ * finds each other across relays (announce, sealed signalling and the relayed channel all routed
+ * through Redis), messages flow both ways; then Bob goes offline, Alice's deposit lands in the shared
+ * mailbox through A, relay A is killed, and Bob collects it through B. And the real `wormhole` CLI
+ * sends through A to a real `wormhole receive` on B.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Device } from './helpers/device.js';
-import { backchannelCli, freePort } from './helpers/processes.js';
+import { backchannelCli, freePort, wormholeCli } from './helpers/processes.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -36,18 +37,17 @@ describe('two relays on one Redis', () => {
     const aliceDir = dirs.make();
     const bobDir = dirs.make();
     const alice = new Device(aliceDir, a.url, children);
-    let bob = new Device(bobDir, a.url, children);
-    await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
+    const bob0 = new Device(bobDir, b.url, children);
+    await Promise.all([alice.wait(/^ready$/), bob0.wait(/^ready$/)]);
     alice.tell('invite Bob');
     const [, code] = await alice.wait(/^code (\S+)$/);
-    bob.tell(`accept ${code} Alice`);
-    const [, bobId] = await alice.wait(/^paired (\S+) (\S+)$/);
-    const [, aliceId] = await bob.wait(/^paired (\S+) (\S+)$/);
-    await bob.quit();
+    bob0.tell(`accept ${code} Alice`);
+    const [, bobId, v1] = await alice.wait(/^paired (\S+) (\S+)$/);
+    const [, aliceId, v2] = await bob0.wait(/^paired (\S+) (\S+)$/);
+    expect(v1).toBe(v2);
+    let bob = bob0;
 
-    // Bob now uses relay B; Alice stays on A. Presence proves a live channel (not the mailbox).
-    alice.lines.splice(0);
-    bob = new Device(bobDir, b.url, children);
+    // Presence proves a live channel across relays (not the offline mailbox).
     await Promise.all([alice.wait(new RegExp(`^presence ${bobId} relayed$`)), bob.wait(new RegExp(`^presence ${aliceId} relayed$`))]);
     alice.tell(`send ${bobId} from relay A`);
     await bob.wait(/^message from relay A$/);
@@ -76,4 +76,18 @@ describe('two relays on one Redis', () => {
     b.relay.child.kill('SIGTERM');
     await b.relay.result;
   }, 120_000);
+
+  it('the real wormhole CLI pairs across them: send through one relay, receive through the other', async () => {
+    redis ??= await startRedis();
+    const a = await relayOn(redis.url);
+    const b = await relayOn(redis.url);
+    const sender = wormholeCli(a.url, ['send', '--text', 'across two relays']);
+    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+    const receiver = wormholeCli(b.url, ['receive', '--only-text', code!]);
+    const [r, s] = await Promise.all([receiver.result, sender.result]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('across two relays');
+    expect(s.code, s.stderr).toBe(0);
+    for (const relay of [a, b]) relay.relay.child.kill('SIGTERM');
+  }, 60_000);
 });

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { useBothServers } from './helpers/bothServers.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
+import { startRedis } from './helpers/redis.js';
+import { startRelay } from '../server/index.js';
 
 const both = useBothServers();
 
@@ -49,7 +51,7 @@ function normalise(frames: Record<string, unknown>[], mailboxes: Map<string, str
   });
 }
 
-async function script(url: string): Promise<unknown[]> {
+async function script(url: string, appid = 'conformance'): Promise<unknown[]> {
   const mailboxes = new Map<string, string>();
   const transcript: unknown[] = [];
   const a = await rawClient(url);
@@ -66,9 +68,9 @@ async function script(url: string): Promise<unknown[]> {
   await step(a, { type: 'ping', ping: 7, id: '0001' });
   await step(a, { type: 'list', id: '0002' });
   await step(a, { id: '0003' });
-  await step(a, { type: 'bind', appid: 'conformance', id: '0004' });
-  await step(a, { type: 'bind', appid: 'conformance', side: 'aaaa', id: '0005' });
-  await step(a, { type: 'bind', appid: 'conformance', side: 'aaaa', id: '0006' });
+  await step(a, { type: 'bind', appid, id: '0004' });
+  await step(a, { type: 'bind', appid, side: 'aaaa', id: '0005' });
+  await step(a, { type: 'bind', appid, side: 'aaaa', id: '0006' });
   await step(a, { type: 'frobnicate', id: '0007' });
   await step(a, { type: 'claim', id: '0008' });
   await step(a, { type: 'add', phase: 'x', body: '00', id: '0009' });
@@ -78,11 +80,11 @@ async function script(url: string): Promise<unknown[]> {
   await step(a, { type: 'open', mailbox: mailboxes.keys().next().value!, id: '000d' });
   await step(a, { type: 'add', phase: 'pake', body: 'abcd', id: '000e' });
   await step(a, { type: 'add', body: 'abcd', id: '000f' });
-  await step(b, { type: 'bind', appid: 'conformance', side: 'bbbb', id: '0010' });
+  await step(b, { type: 'bind', appid, side: 'bbbb', id: '0010' });
   await step(b, { type: 'claim', nameplate: '314', id: '0011' });
   await step(b, { type: 'open', mailbox: mailboxes.keys().next().value!, id: '0012' });
   await step(b, { type: 'add', phase: 'pake', body: 'ef01', id: '0013' });
-  await step(c, { type: 'bind', appid: 'conformance', side: 'cccc', id: '0014' });
+  await step(c, { type: 'bind', appid, side: 'cccc', id: '0014' });
   await step(c, { type: 'claim', nameplate: '314', id: '0015' });
   await step(a, { type: 'release', nameplate: '999', id: '0016' });
   await step(a, { type: 'release', id: '0017' });
@@ -103,5 +105,18 @@ describe('mailbox protocol conformance with wormhole-mailbox-server 0.4.1', () =
     const theirs = await script(both.python.url);
     const mine = await script(both.ours.url);
     expect(mine).toEqual(theirs);
+  });
+
+  it('with its pairing state in Redis (RedisMailboxStore), still frame for frame', async () => {
+    const redis = await startRedis();
+    const relay = await startRelay({ redis: redis.url });
+    try {
+      // A fresh appid: the Python server still holds the first test's nameplates under the old one.
+      const theirs = await script(both.python.url, 'conformance-2');
+      expect(await script(relay.url, 'conformance-2')).toEqual(theirs);
+    } finally {
+      await relay.close();
+      await redis.stop();
+    }
   });
 });
