@@ -7,10 +7,11 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
 import { backchannelCli, freePort, startPythonMailbox } from '../test/helpers/processes.js';
 
-async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConnector>): Promise<void> {
+/** One pairing: the inviter through `url`, the other side through `otherUrl` (default the same relay). */
+async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConnector>, otherUrl = url): Promise<void> {
   const timeouts = { peerMs: 120_000, maxReconnects: 2 };
   const a = new Wormhole({ relay: url, appid: 'bench', connector, timeouts });
-  const b = new Wormhole({ relay: url, appid: 'bench', connector, timeouts, code: await a.code });
+  const b = new Wormhole({ relay: otherUrl, appid: 'bench', connector, timeouts, code: await a.code });
   await Promise.all([a.verified, b.verified]);
   a.send({ n: 1 });
   b.send({ n: 2 });
@@ -19,7 +20,7 @@ async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConn
 }
 
 /** `concurrency` pairs in flight until `total` are done or `budgetMs` passes. */
-async function measure(url: string, concurrency: number, total: number, budgetMs: number) {
+export async function measure(url: string, concurrency: number, total: number, budgetMs: number, otherUrl = url) {
   const connector = nodeSocketConnector();
   const deadline = Date.now() + budgetMs;
   let started = 0;
@@ -30,7 +31,7 @@ async function measure(url: string, concurrency: number, total: number, budgetMs
     while (started < total && Date.now() < deadline) {
       started++;
       try {
-        await pairOnce(url, connector);
+        await pairOnce(url, connector, otherUrl);
         done++;
       } catch {
         failed++;
