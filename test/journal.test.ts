@@ -13,7 +13,7 @@ import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { documentId } from '../src/db/database.js';
 import { TimeoutError } from '../src/errors.js';
-import { Journal } from '../src/journal/journal.js';
+import { Journal, JOURNAL_KEY } from '../src/journal/journal.js';
 import { replay, stateOf } from '../src/journal/replay.js';
 import { appMachine, linkId } from '../src/machines/appMachine.js';
 import { contactLinkMachine } from '../src/machines/contactLinkMachine.js';
@@ -72,8 +72,16 @@ function harness() {
   return { machine, pairing: () => pairing, links };
 }
 
-async function run(commands: Command[], maxRecords: number) {
-  const storage = new MemoryStorage();
+/** Memory storage whose journal segment writes fail while `failing` is set (a full or broken disk). */
+class FlakyStorage extends MemoryStorage {
+  failing = false;
+  override async save(key: string[], data: Uint8Array): Promise<void> {
+    if (this.failing && key[0] === 'journal' && key[1] === 'seg') throw new Error('disk full');
+    return super.save(key, data);
+  }
+}
+
+async function run(commands: Command[], maxRecords: number, storage: MemoryStorage = new MemoryStorage(), between?: (i: number) => void) {
   const journal = await Journal.open({ storage, maxRecords, flushMs: 5 });
   const { machine, pairing, links } = harness();
   const app = createActor(machine, {
@@ -83,7 +91,8 @@ async function run(commands: Command[], maxRecords: number) {
   app.start();
   await new Promise<void>((resolve) => app.subscribe((s) => !s.matches('starting') && resolve()));
   const keys: Uint8Array[] = [];
-  for (const c of commands) {
+  for (const [i, c] of commands.entries()) {
+    between?.(i);
     const db = app.getSnapshot().context.db!;
     switch (c.t) {
       case 'invite':
@@ -169,6 +178,27 @@ describe('event journal', () => {
     expect(stats.compacted).toBeGreaterThan(0);
   }, 120_000);
 
+  it('stays bounded while storage fails, then checkpoints, and replay is exact again', async () => {
+    const storage = new FlakyStorage();
+    const commands: Command[] = [
+      { t: 'invite', moniker: 'Bob' },
+      { t: 'verified', key: new Uint8Array(32).fill(7) },
+      { t: 'settle' },
+      ...Array.from({ length: 200 }, (_, i): Command => (i % 20 === 19 ? { t: 'settle' } : { t: 'link', contact: 0, up: i % 2 === 0, direct: true })),
+    ];
+    // Segment writes fail from the 10th command to the 150th: far more records than maxRecords.
+    const { app, replayed, journal } = await run(commands, 30, storage, (i) => (storage.failing = i >= 10 && i < 150));
+    try {
+      expect(journal.dropped).toBeGreaterThan(30);
+      expect(journal.size).toBeLessThan(30 + 64);
+      const running = replayed.filter((r) => !r.ended);
+      expect(running.map((r) => r.path).sort()).toEqual(['app', ...Object.keys(app.getSnapshot().children).map((id) => `app/${id}`)].sort());
+      for (const r of running) expect(stateOf(r.snapshot!), r.path).toBe(stateOf(liveAt(app, r.path)!.getSnapshot()));
+    } finally {
+      app.stop();
+    }
+  });
+
   it('holds no code, key or text in clear; stays bounded; a reopened journal continues', async () => {
     const key = Uint8Array.from({ length: 32 }, (_, i) => i + 100);
     const commands: Command[] = [
@@ -198,5 +228,9 @@ describe('event journal', () => {
     expect((await reopened.records()).at(-1)!.seq).toBeGreaterThan(before);
     again.stop();
     app.stop();
+    // A damaged key: the old segments can never be opened again, so the journal starts afresh.
+    await reopened.close();
+    await storage.save(JOURNAL_KEY, Uint8Array.of(1, 2, 3));
+    expect(await (await Journal.open({ storage })).records()).toEqual([]);
   });
 });

@@ -80,6 +80,9 @@ export class Journal {
   #timer: unknown;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Records were dropped (writes kept failing): the next write is a checkpoint, so replay stays whole. */
+  #gap = false;
+  #dropped = 0;
   readonly #live = new Map<AnyActorRef, Live>();
   readonly #parents = new WeakMap<AnyActorRef, AnyActorRef | undefined>();
   readonly #paths = new WeakMap<AnyActorRef, string>();
@@ -101,6 +104,8 @@ export class Journal {
     let key = await options.storage.load(JOURNAL_KEY);
     if (!key || key.length !== 32) {
       key = (options.randomBytes ?? cryptoRandomBytes)(32);
+      // Segments sealed under a lost key can never be opened again: start the journal afresh.
+      await options.storage.removeRange(SEGMENTS);
       await options.storage.save(JOURNAL_KEY, key);
     }
     const segments = await readSegments(options.storage);
@@ -169,17 +174,31 @@ export class Journal {
       this.#timer = undefined;
     }
     this.#writing = this.#writing.then(async () => {
-      const batch = this.#buffer.splice(0);
-      if (batch.length === 0) return;
       try {
-        await this.#storage.save([...SEGMENTS, segmentName(batch[0]!.seq)], utf8(JSON.stringify(batch)));
-        this.#stored += batch.length;
+        if (this.#gap) {
+          await this.#compact();
+          this.#gap = false;
+          return;
+        }
+        const batch = this.#buffer.splice(0);
+        if (batch.length === 0) return;
+        try {
+          await this.#storage.save([...SEGMENTS, segmentName(batch[0]!.seq)], utf8(JSON.stringify(batch)));
+          this.#stored += batch.length;
+        } catch (err) {
+          this.#buffer.unshift(...batch); // kept, in order, for the next flush
+          if (this.#buffer.length > this.#maxRecords) {
+            // Bounded even when storage keeps failing: drop the backlog, checkpoint once it works again.
+            this.#dropped += this.#buffer.length;
+            this.#buffer = [];
+            this.#gap = true;
+          }
+          throw err;
+        }
+        if (this.#stored > this.#maxRecords) await this.#compact();
       } catch (err) {
-        this.#buffer.unshift(...batch); // kept, in order, for the next flush
         this.#onError(err);
-        return;
       }
-      if (this.#stored > this.#maxRecords) await this.#compact().catch(this.#onError);
     });
     return this.#writing;
   }
@@ -216,6 +235,11 @@ export class Journal {
       }
     }
     return out;
+  }
+
+  /** Records dropped because storage kept failing (each loss is followed by a checkpoint). */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   /** How many records are stored now (bounded by `maxRecords` plus one batch and a checkpoint). */
