@@ -8,7 +8,9 @@ import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
-import { AbortedError, BadCodeError, BusyError, ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { AbortedError, BackchannelError, BadCodeError, BusyError, ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { SYSTEM_KEY } from '../src/db/database.js';
 import { replayDiff } from './helpers/actors.js';
 import { tempDirs, until } from './helpers/wait.js';
 
@@ -161,6 +163,15 @@ describe('createBackchannel', () => {
       await bob.close();
       await relay2.close();
     }
+  });
+
+  it('a damaged device identity: open rejects with a typed error, and leaves the data in place', async () => {
+    const storage = new MemoryStorage();
+    await storage.save(SYSTEM_KEY, Uint8Array.of(1, 2, 3));
+    const error = await createBackchannel({ storage, connector: nodeSocketConnector(), relay: relay.url }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackchannelError);
+    expect((error as BackchannelError).code).toBe('QUARANTINED');
+    expect(await storage.load(SYSTEM_KEY)).toEqual(Uint8Array.of(1, 2, 3));
   });
 
   it('refuses a bad relay URL with a typed error', async () => {

@@ -114,7 +114,11 @@ export class Backchannel {
     });
     actor.start();
     const snapshot = await waitFor(actor, (s) => !s.matches('starting'));
-    if (!snapshot.matches('ready')) throw snapshot.context.error ?? new ClosedError('Backchannel closed while opening.');
+    if (!snapshot.matches('ready')) {
+      actor.stop();
+      await journal?.close().catch(() => {});
+      throw snapshot.context.error ?? new ClosedError('Backchannel closed while opening.');
+    }
     return new Backchannel(actor);
   }
 

@@ -55,7 +55,10 @@ export interface AppContext {
   input: AppInput;
   /** The database: an effect handle, used only by the actors and link inputs. */
   db?: Database;
-  /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
+  /**
+   * What the machine decides with, kept here so transitions never read storage (replay is exact):
+   * the contacts' ids and keys for their links (monikers may lag a rename; read those from the db).
+   */
   contacts: Contact[];
   settings?: SettingsDoc;
   firstStart: boolean;
