@@ -5,7 +5,7 @@
  * the relay in `backchannel/server`.
  * @module
  */
-export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions } from './pair.js';
+export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions, type PairingPhase, type PairingCallOptions } from './pair.js';
 export { Wormhole, type WormholeOptions, type Verified } from './wormhole/wormhole.js';
 export { wormholeMachine, DEFAULT_TIMEOUTS, type WormholeInput, type WormholeTimeouts, type WormholeOutput } from './machines/wormholeMachine.js';
 export { parseCode, normalizeCode, formatCode, generateCode, chooseWords, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
@@ -36,7 +36,7 @@ export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type Signal
 export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover/relayedChannel.js';
 export { WebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
 export { connectToContact, type ConnectOptions, type Connection } from './discover/connect.js';
-export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact } from './app/backchannel.js';
+export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
 export { appMachine, type AppInput, type AppEvent, type AppEmitted, type Via } from './machines/appMachine.js';
 export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './machines/contactLinkMachine.js';
 export { pairingActor, type PairingInput, type PairingFeedback } from './machines/pairingActor.js';

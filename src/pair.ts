@@ -35,6 +35,17 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where a pairing is, for a progress display: `connecting` to the relay, `waiting` for the other
+ * person (the code is out), `verifying` (both SPAKE2 messages are in; the key is being confirmed),
+ * `confirming` (the key is proven; both sides acknowledge the pairing).
+ */
+export type PairingPhase = 'connecting' | 'waiting' | 'verifying' | 'confirming';
+
+export interface PairingCallOptions extends CallOptions {
+  onProgress?: (phase: PairingPhase) => void;
+}
+
 export interface PairResult {
   /** The 32-byte contact key: the secret both sides now share. Store it sealed. */
   contactKey: Uint8Array;
@@ -54,8 +65,15 @@ export interface Invitation {
 }
 
 export interface Pairing {
-  invite(options?: CallOptions): Promise<Invitation>;
-  accept(code: string, options?: CallOptions): Promise<PairResult>;
+  invite(options?: PairingCallOptions): Promise<Invitation>;
+  accept(code: string, options?: PairingCallOptions): Promise<PairResult>;
+}
+
+/** Report a wormhole's progress: its key (both SPAKE2 messages in), then its verification. */
+function track(wormhole: Wormhole, onProgress: PairingCallOptions['onProgress']): void {
+  if (!onProgress) return;
+  wormhole.actor.on('key', () => onProgress('verifying'));
+  wormhole.verified.then(() => onProgress('confirming'), () => {});
 }
 
 async function complete(wormhole: Wormhole, code: string, caller: string): Promise<PairResult> {
@@ -99,10 +117,13 @@ export function createPairing(options: PairingOptions): Pairing {
       const controller = new AbortController();
       const onAbort = () => controller.abort(call.signal?.reason);
       call.signal?.addEventListener('abort', onAbort, { once: true });
+      call.onProgress?.('connecting');
       const wormhole = new Wormhole(base(controller.signal));
+      track(wormhole, call.onProgress);
       let code: string;
       try {
         code = await wormhole.code;
+        call.onProgress?.('waiting');
       } catch (err) {
         call.signal?.removeEventListener('abort', onAbort);
         if (err instanceof BackchannelError) err.caller = 'pair.invite';
@@ -114,7 +135,12 @@ export function createPairing(options: PairingOptions): Pairing {
     },
     async accept(input, call = {}) {
       const code = parseCode(input, { words: 2 }).text;
-      return complete(new Wormhole({ ...base(call.signal), code }), code, 'pair.accept');
+      call.onProgress?.('connecting');
+      const wormhole = new Wormhole({ ...base(call.signal), code });
+      track(wormhole, call.onProgress);
+      // Joining knows its code at once; the wait is for the inviter's SPAKE2 message.
+      call.onProgress?.('waiting');
+      return complete(wormhole, code, 'pair.accept');
     },
   };
 }

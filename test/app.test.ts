@@ -124,8 +124,10 @@ describe('createBackchannel', () => {
     const bob = await open();
     const presence: BackchannelEvent[] = [];
     alice.subscribe((e) => e.type === 'presence' && presence.push(e));
-    const { code, done } = await alice.invite({ moniker: 'Bob' });
-    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+    const phases: Record<string, string[]> = { alice: [], bob: [] };
+    const { code, done } = await alice.invite({ moniker: 'Bob', onProgress: (p) => phases.alice!.push(p) });
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice', onProgress: (p) => phases.bob!.push(p) })]);
+    for (const side of ['alice', 'bob']) expect(phases[side], side).toEqual(['connecting', 'waiting', 'verifying', 'confirming', 'naming']);
     await until(() => alice.presence(bobOnAlice.id) !== undefined && bob.presence(aliceOnBob.id) !== undefined);
     expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: 'relayed' });
 

@@ -27,7 +27,7 @@ import { Journal, type JournalOptions } from '../journal/journal.js';
 import { appMachine, type AppEmitted, type Via } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
-import type { CallOptions } from '../pair.js';
+import type { CallOptions, PairingPhase } from '../pair.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
@@ -52,6 +52,14 @@ export interface BackchannelOptions {
    * `storage` with secrets sealed, bounded by compaction. `false` turns it off. See docs/journal.md.
    */
   journal?: boolean | Pick<JournalOptions, 'maxRecords' | 'flushMs'>;
+}
+
+/** Options of `invite` and `accept`. */
+export interface PairOptions extends CallOptions {
+  /** The new contact's name (default "New contact"; rename later with `renameContact`). */
+  moniker?: string;
+  /** Progress for a display: connecting → waiting → verifying → confirming → naming (saving the card). */
+  onProgress?: (phase: PairingPhase | 'naming') => void;
 }
 
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
@@ -159,12 +167,14 @@ export class Backchannel {
    * Run one pairing through the app machine. `started` resolves with the code (invite) or at once
    * (accept); `done` with the saved contact. Cancel, an aborted signal and close reject both.
    */
-  #pair(start: () => void, signal: AbortSignal | undefined, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
+  #pair(start: () => void, call: PairOptions, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
+    const { signal, onProgress } = call;
     this.#assertOpen();
     if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
     if (!this.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })) throw new BusyError('Another invite or accept is still running: finish or cancel it first.');
     const code = withCode ? this.#next('pairing.code', 'pairing.failed') : undefined;
     const outcome = this.#next('contact.paired', 'pairing.failed');
+    const progress = onProgress ? this.actor.on('pairing.progress', (e) => onProgress(e.phase)) : undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
     const cancel = () => {
@@ -179,6 +189,7 @@ export class Backchannel {
       signal?.removeEventListener('abort', onAbort);
       code?.off();
       outcome.off();
+      progress?.unsubscribe();
       if (this.#abortPairing === abort) this.#abortPairing = undefined;
     };
     const done = Promise.race([outcome.promise, aborted]).then((e) => {
@@ -201,16 +212,16 @@ export class Backchannel {
   }
 
   /** Show a code; `done` resolves with the new contact once the other person accepted it. */
-  async invite(options: CallOptions & { moniker?: string } = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
-    const run = this.#pair(() => this.actor.send({ type: 'pairing.invite', moniker: options.moniker }), options.signal, true);
+  async invite(options: PairOptions = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
+    const run = this.#pair(() => this.actor.send({ type: 'pairing.invite', moniker: options.moniker }), options, true);
     return { code: await run.code, done: run.done, cancel: run.cancel };
   }
 
   /** Enter the code someone showed you; resolves with the new contact. */
-  async accept(code: string, options: CallOptions & { moniker?: string } = {}): Promise<PairedContact> {
+  async accept(code: string, options: PairOptions = {}): Promise<PairedContact> {
     this.#assertOpen();
     const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
-    return this.#pair(() => this.actor.send({ type: 'pairing.accept', code: text, moniker: options.moniker }), options.signal, false).done;
+    return this.#pair(() => this.actor.send({ type: 'pairing.accept', code: text, moniker: options.moniker }), options, false).done;
   }
 
   contacts(): Contact[] {

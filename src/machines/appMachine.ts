@@ -30,6 +30,7 @@ import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
 import { pairingActor, type PairingFeedback } from './pairingActor.js';
+import type { PairingPhase } from '../pair.js';
 import type { WormholeTimeouts } from './wormholeMachine.js';
 
 export interface AppInput {
@@ -86,6 +87,7 @@ export type AppEvent =
 
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
+  | { type: 'pairing.progress'; phase: PairingPhase | 'naming' }
   | { type: 'pairing.code'; code: string }
   | { type: 'pairing.failed'; error: BackchannelError }
   | { type: 'contact.paired'; contact: Contact; verifier: string }
@@ -139,6 +141,7 @@ const whilePairing = {
   },
   'pairing.failed': { target: 'idle', actions: 'emitFailed' },
   'pairing.cancel': { target: 'idle' },
+  'pairing.progress': { actions: 'emitProgress' },
 } as const;
 
 const asError = (error: unknown) => (error instanceof BackchannelError ? error : new BackchannelError('INTERNAL', String(error)));
@@ -172,6 +175,7 @@ export const appMachine = setup({
       enqueue.assign({ presence: {} });
     }),
     rememberPaired: assign({ paired: ({ event }) => (event.type === 'pairing.verified' ? { contactKey: event.contactKey, verifier: event.verifier } : undefined) }),
+    emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, phase: event.type === 'pairing.progress' ? event.phase : 'connecting' })),
     emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as { error: unknown }).error) })),
   },
   guards: {
@@ -255,6 +259,7 @@ export const appMachine = setup({
               on: whilePairing,
             },
             naming: {
+              entry: emit({ type: 'pairing.progress', phase: 'naming' }),
               invoke: {
                 src: 'saveContact',
                 input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),
