@@ -160,7 +160,7 @@ export class DiscoveryServer {
     }
   }
 
-  #mailbox(conn: Conn, m: Record<string, unknown>): void {
+  #mailbox(conn: Conn, m: Record<string, unknown>): void | Promise<void> {
     const depot = this.#depot;
     const topic = m.topic;
     if (!depot) return this.#error(conn, 'this relay keeps no offline mailbox');
@@ -168,14 +168,15 @@ export class DiscoveryServer {
     // can check its mailbox without showing up as a peer to the other device.
     if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, "the mailbox needs a 'topic' of 64 hex digits");
     const fail = (err: unknown) => this.#error(conn, err instanceof DepotRefusal ? err.message : 'mailbox error');
+    // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
       if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, 'blob must be base64');
-      depot.deposit(topic, m.blob).then((id) => this.#send(conn, { type: 'deposited', topic, id }), fail);
+      return depot.deposit(topic, m.blob).then((id) => this.#send(conn, { type: 'deposited', topic, id }), fail);
     } else if (m.type === 'fetch') {
-      depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items }), fail);
+      return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items }), fail);
     } else {
       const ids = Array.isArray(m.ids) ? m.ids.filter((x): x is string => typeof x === 'string').slice(0, 10_000) : [];
-      depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic }), fail);
+      return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic }), fail);
     }
   }
 

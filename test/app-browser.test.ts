@@ -37,16 +37,21 @@ describe('Bob in Chromium', () => {
       await page.evaluate(([id]) => window.bob.send(id!, 'hello node'), [aliceOnBob.id]);
       expect(await back).toBe('hello node');
 
+      // Resolves when the relay holds everything up to the message with this text.
+      const depositedUpTo = (text: string) =>
+        new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === text && resolve()));
       await page.evaluate(() => window.bob.close()); // Bob goes offline
       await page.reload();
       await page.waitForFunction(() => 'bob' in window);
+      const one = depositedUpTo('one');
       await alice.send(bobOnAlice.id, { text: 'one' });
-      await new Promise((r) => setTimeout(r, 500));
+      await one;
       await relay.close(); // the relay restarts, its mailbox on disk
       relay = await startRelay({ port, dataDir: relayData });
+      const three = depositedUpTo('three');
       await alice.send(bobOnAlice.id, { text: 'two' });
       await alice.send(bobOnAlice.id, { text: 'three' });
-      await new Promise((r) => setTimeout(r, 1_000));
+      await three;
       await alice.close(); // Alice gone too: only the mailbox can deliver
 
       await page.evaluate((url) => window.bob.open(url), relay.url); // Bob is back, same IndexedDB

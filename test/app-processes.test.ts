@@ -45,9 +45,8 @@ describe('Alice and Bob as processes', () => {
 
     await bob.quit(); // Bob goes offline
     alice.tell(`send ${bobId} one`);
-    await alice.wait(/^sent /);
+    await alice.wait(/^deposited one$/); // the relay acknowledged it: stored
     alice.lines.splice(0);
-    await new Promise((r) => setTimeout(r, 500)); // the deposit reaches the relay
 
     relay.child.kill('SIGTERM'); // the relay restarts; "one" waits on its disk
     await relay.result;
@@ -58,9 +57,8 @@ describe('Alice and Bob as processes', () => {
     for (const text of ['two', 'three']) {
       alice.tell(`send ${bobId} ${text}`);
       await alice.wait(/^sent /);
-      alice.lines.splice(0);
     }
-    await new Promise((r) => setTimeout(r, 1_000));
+    await alice.wait(/^deposited three$/, 30_000);
     await alice.quit(); // and now Alice is gone too: only the relay's mailbox can deliver
 
     bob = new Device(bobDir, relayUrl, children);

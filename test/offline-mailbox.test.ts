@@ -33,8 +33,10 @@ describe('offline mailbox', () => {
 
     await bob.close(); // Bob goes offline
     await until(() => alice.presence(bobOnAlice.id) === undefined);
+    const stored = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === 'three' && resolve()));
     for (const text of ['one', 'two', 'three']) await alice.send(bobOnAlice.id, { text });
-    await until(async () => (await relay.depot.fetch(topic)).length > 0);
+    await stored; // the relay acknowledged all three: on its disk
+    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
 
     await relay.close(); // the relay restarts; its mailbox is on disk
     relay = await startRelay({ port, dataDir: relayData });

@@ -69,7 +69,12 @@ export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
   | { type: 'contact'; contact: Contact }
   /** The contact's device connected (`via` says how) or went away (`via` undefined). */
-  | { type: 'presence'; contactId: DocId; via: Via | undefined };
+  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  /**
+   * The contact was away, and the relay now holds (sealed) everything up to and including message
+   * `upTo`: it reaches the contact when they come back, even if this device is gone by then.
+   */
+  | { type: 'deposited'; contactId: DocId; upTo: Message | undefined };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 
@@ -91,6 +96,10 @@ export class Backchannel {
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
     actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
+    actor.on('deposited', ({ contactId, heads }) => {
+      const contact = this.db.contacts().find((c) => c.id === contactId);
+      if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.db.messagesAt(this.db.channelOf(contact), heads).at(-1) });
+    });
   }
 
   /** Open Backchannel: the database (created on first start), then a background link per contact. */

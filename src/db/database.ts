@@ -202,6 +202,13 @@ export class Database {
     return plain(this.docs.get<ChannelDoc>(channel).messages);
   }
 
+  /** The channel's messages as they were at `heads` (e.g. what a deposit carried); [] for unknown heads. */
+  messagesAt(channel: DocId, heads: string[]): Message[] {
+    const doc = this.docs.get<ChannelDoc>(channel);
+    if (!A.hasHeads(doc, heads)) return [];
+    return plain(A.view(doc, heads).messages);
+  }
+
   /** Append a message; resolves once it is saved (never before). */
   async sendMessage(channel: DocId, input: { text?: string; file?: FileRef }): Promise<Message> {
     const message: Message = {

@@ -92,6 +92,7 @@ export type AppEmitted =
   | { type: 'pairing.failed'; error: BackchannelError }
   | { type: 'contact.paired'; contact: Contact; verifier: string }
   | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  | { type: 'deposited'; contactId: DocId; heads: string[] }
   | { type: 'settings.updated'; settings: SettingsDoc }
   | { type: 'settings.failed'; error: BackchannelError };
 
@@ -217,6 +218,7 @@ export const appMachine = setup({
             emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: undefined })),
           ],
         },
+        'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.removed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             enqueue.stopChild(linkId(event.contactId));

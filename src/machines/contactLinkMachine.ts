@@ -31,10 +31,15 @@ export interface ContactLinkInput {
 type LinkEvent =
   | { type: 'link.connected'; channel: Channel; via: 'direct' | 'relayed' }
   | { type: 'link.disconnected'; reason: string }
+  | { type: 'link.deposited'; heads: string[] }
   | { type: 'STOP' };
 
 /** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
-export type LinkPresence = { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' } | { type: 'contact.offline'; contactId: DocId };
+export type LinkPresence =
+  | { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' }
+  | { type: 'contact.offline'; contactId: DocId }
+  /** The relay's offline mailbox holds our changes up to `heads` for the contact. */
+  | { type: 'contact.deposited'; contactId: DocId; heads: string[] };
 
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
@@ -51,10 +56,11 @@ export const linkedDiscover = discoverMachine.provide({
  * The offline mailbox: while searching it fetches what waits and deposits what we write; while
  * connected it only collects (and acknowledges) what was deposited before, so the relay forgets it.
  */
-export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { deposit: boolean }>(({ input }) =>
+export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { deposit: boolean }, LinkEvent>(({ input, sendBack }) =>
   input.offline === false
     ? () => {}
-    : startOfflineMailbox({
+    : startOfflineMailbox(
+        {
         url: input.discover.url,
         connector: input.discover.connector,
         contactKey: input.discover.contactKey,
@@ -64,7 +70,9 @@ export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { 
         deviceId: input.deviceId,
         randomBytes: input.discover.randomBytes,
         deposit: input.deposit,
-      }),
+        },
+        (e) => e.type === 'offline.deposited' && sendBack({ type: 'link.deposited', heads: e.heads }),
+      ),
 );
 
 export const contactLinkMachine = setup({
@@ -84,7 +92,12 @@ export const contactLinkMachine = setup({
   id: 'contactLink',
   context: ({ input }) => ({ input }),
   initial: 'linking',
-  on: { STOP: '.stopped' },
+  on: {
+    STOP: '.stopped',
+    'link.deposited': {
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', contactId: context.input.contactId, heads: event.heads })),
+    },
+  },
   states: {
     linking: {
       // DISCOVER reconnects by itself with backoff; it ends only when the relay stayed unreachable.

@@ -31,9 +31,15 @@ export interface OfflineMailboxInput {
   debounceMs?: number;
   /** Deposit local changes (while the contact is unreachable); false only collects what waits. */
   deposit?: boolean;
+  /**
+   * Ask the relay again this often (default 10 s): deposits can land after our last fetch (the other
+   * device wrote just as we connected), and only a fetch collects — and so deletes — them.
+   */
+  fetchEveryMs?: number;
 }
 
-export type OfflineEvent = { type: 'offline.fetched'; applied: number } | { type: 'offline.deposited'; id: string };
+/** `deposited`: the relay stored (and acknowledged) our changes up to `heads`. */
+export type OfflineEvent = { type: 'offline.fetched'; applied: number } | { type: 'offline.deposited'; id: string; heads: A.Heads };
 
 export function offlineKey(contactKey: Uint8Array): Uint8Array {
   return deriveKey(contactKey, 'backchannel:offline-mailbox:v1');
@@ -50,9 +56,17 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
   let depositing = false;
   let again = false;
 
+  /** Heads of deposits sent on this connection and not yet acknowledged, oldest first. */
+  let pending: A.Heads[] = [];
+  /** Heads of the newest deposit sent on this connection: the next one starts there. */
+  let sentHeads: A.Heads | undefined;
+  let poll: ReturnType<typeof setInterval> | undefined;
+
   let socket = connect();
   let retry: ReturnType<typeof setTimeout> | undefined;
   let attempts = 0;
+
+  const fetch = () => socket.send(JSON.stringify({ type: 'fetch', topic }));
 
   /** (Re)connect to the relay; a lost connection (a relay restart) is retried with backoff. */
   function connect() {
@@ -60,12 +74,19 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       onOpen: () => {
         open_ = true;
         attempts = 0;
-        socket.send(JSON.stringify({ type: 'fetch', topic }));
+        // Deposits unacknowledged on the last connection may never have been stored: send them again
+        // (a duplicate is harmless: Automerge applies a change once).
+        pending = [];
+        sentHeads = undefined;
+        fetch();
+        clearInterval(poll);
+        poll = setInterval(fetch, input.fetchEveryMs ?? 10_000);
         if (input.deposit !== false) schedule(); // anything written while we could not reach anyone
       },
       onMessage: (text) => void onFrame(text),
       onClose: () => {
         open_ = false;
+        clearInterval(poll);
         if (stopped) return;
         retry = setTimeout(() => (socket = connect()), Math.min(10_000, 100 * 2 ** attempts++));
       },
@@ -113,12 +134,21 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       if (done.length > 0 && open_) socket.send(JSON.stringify({ type: 'ack', topic, ids: done }));
       emit({ type: 'offline.fetched', applied });
     } else if (m.type === 'deposited' && typeof m.id === 'string') {
-      emit({ type: 'offline.deposited', id: m.id });
+      // Only now is it ours to forget: the relay stored it.
+      const heads = pending.shift();
+      if (!heads) return;
+      await input.storage.save(headsKey, new TextEncoder().encode(JSON.stringify(heads)));
+      emit({ type: 'offline.deposited', id: m.id, heads });
+    } else if (m.type === 'error' && pending.length > 0) {
+      // Refused (a full mailbox): the next deposit starts again from what the relay acknowledged.
+      pending = [];
+      sentHeads = undefined;
     }
   }
 
   /** Changes since what we last deposited, or since what a peer is known to have. */
   async function since(): Promise<A.Heads> {
+    if (sentHeads) return sentHeads;
     const saved = await input.storage.load(headsKey);
     if (saved) return JSON.parse(new TextDecoder().decode(saved)) as A.Heads;
     const states = await input.storage.loadRange(['sync', input.channelId]);
@@ -145,7 +175,8 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
         if (changes.length === 0) continue;
         const payload = concatBytes(Uint8Array.of(1), fromHex(input.deviceId), fromHex(input.channelId), changes);
         socket.send(JSON.stringify({ type: 'deposit', topic, blob: toBase64(seal(key, payload, input.randomBytes)) }));
-        await input.storage.save(headsKey, new TextEncoder().encode(JSON.stringify(A.getHeads(doc))));
+        sentHeads = A.getHeads(doc);
+        pending.push(sentHeads);
       } while (again);
     } finally {
       depositing = false;
@@ -166,6 +197,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
     stopped = true;
     clearTimeout(timer);
     clearTimeout(retry);
+    clearInterval(poll);
     off();
     socket.close();
   };
