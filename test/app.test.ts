@@ -12,6 +12,7 @@ import { AbortedError, BackchannelError, BadCodeError, BusyError, ClosedError, I
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { SYSTEM_KEY } from '../src/db/database.js';
 import { replayDiff } from './helpers/actors.js';
+import { replay } from '../src/journal/replay.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 let relay: Relay;
@@ -41,7 +42,8 @@ function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<Backch
 
 describe('createBackchannel', () => {
   it('pairs, then messages flow both ways in the background; a restart keeps everything', async () => {
-    const alice = await open();
+    const aliceDir = dirs.make();
+    const alice = await open(aliceDir);
     const bobDir = dirs.make();
     let bob = await open(bobDir);
     expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
@@ -57,6 +59,15 @@ describe('createBackchannel', () => {
     const atAlice = nextMessage(alice, true);
     await bob.send(aliceOnBob.id, { text: 'hi Alice' });
     expect((await atAlice).message.text).toBe('hi Alice');
+
+    // Alice's journal holds every actor, effects too (the pairing's socket got its frames), and on
+    // disk it holds no code word pair, contact key or message text in clear.
+    const journaled = await replay(alice.journal!);
+    expect(journaled.some((r) => r.path === 'wormhole/socket' && r.effect === 'socket' && r.events > 0)).toBe(true);
+    expect(journaled.some((r) => r.machine === 'sync')).toBe(true);
+    const onDisk = (await new NodeFsStorage(aliceDir).loadRange(['journal', 'seg'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
+    const [, w1, w2] = code.split('-');
+    for (const secret of [`${w1}-${w2}`, bobOnAlice.channels[0]!, 'hi Bob', 'hi Alice']) expect(onDisk).not.toContain(secret);
 
     // The async-iterator form sees the same events.
     const it = alice.events();

@@ -2,12 +2,13 @@
  * The event journal: every event a state machine actor processes, appended through the storage adapter,
  * so `replay()` can rebuild each actor's snapshot from its events alone.
  *
- * The journal listens as an XState inspector (`journal.observe`) and records, per machine actor:
- *   start       its path (`app/link-…/discover`), machine id and initial state, when it starts
+ * The journal listens as an XState inspector (`journal.observe`) and records, per actor:
+ *   start       a machine's path (`app/link-…/discover`), machine id and initial state, when it starts
+ *   spawn       the same for an effect actor (callback, promise: a socket, a session), by its `src`
  *   event       each event it processed, in order (taken from `@xstate.snapshot`, which XState sends
  *               after processing, so events dropped by a stopping actor are never recorded)
  *   end         when it stops, finishes or fails
- *   checkpoint  its state at a compaction
+ *   checkpoint  a machine's state at a compaction (effect actors get a `spawn` again)
  * Values are encoded by `encode.ts`: secrets and byte arrays sealed under the device's journal key,
  * effects (functions, stores, channels) named, never serialised.
  *
@@ -30,12 +31,14 @@ const SEGMENTS = ['journal', 'seg'];
 
 export type JournalRecord =
   | { seq: number; k: 'start' | 'checkpoint'; a: number; path: string; machine: string; state: Json }
+  | { seq: number; k: 'spawn'; a: number; path: string; effect: string }
   | { seq: number; k: 'event'; a: number; event: Json }
   | { seq: number; k: 'end'; a: number; status: string };
 
 /** A record with its sealed parts opened: what replay reads. */
 export type OpenedRecord =
   | { seq: number; k: 'start' | 'checkpoint'; a: number; path: string; machine: string; state: { value: unknown; context: unknown; children: string[] } }
+  | { seq: number; k: 'spawn'; a: number; path: string; effect: string }
   | { seq: number; k: 'event'; a: number; event: { type: string } & Record<string, unknown> }
   | { seq: number; k: 'end'; a: number; status: string };
 
@@ -54,7 +57,9 @@ export interface JournalOptions {
 interface Live {
   a: number;
   path: string;
-  machine: string;
+  /** A machine's id, or undefined for an effect actor. */
+  machine: string | undefined;
+  effect: string;
   ref: AnyActorRef;
 }
 
@@ -113,7 +118,7 @@ export class Journal {
     return new Journal(options, key, last ? last.seq + 1 : 0, segments.reduce((n, s) => n + s.length, 0));
   }
 
-  /** The inspector to give `createActor(…, { inspect })`: records every machine actor in that system. */
+  /** The inspector to give `createActor(…, { inspect })`: records every actor in that system. */
   readonly observe = (event: InspectionEvent): void => {
     if (this.#closed) return;
     if (event.type === '@xstate.event' && event.event.type === 'xstate.init') {
@@ -124,12 +129,12 @@ export class Journal {
     const ref = event.actorRef as AnyActorRef;
     const status = (event.snapshot as { status: string }).status;
     if (event.event.type === 'xstate.init') {
+      if (this.#live.has(ref)) return;
       const machine = machineIdOf(ref);
-      if (machine === undefined || this.#live.has(ref)) return;
-      const path = this.#pathOf(ref);
-      const live: Live = { a: this.#nextActor++, path, machine, ref };
+      const src = (ref as { src?: unknown }).src;
+      const live: Live = { a: this.#nextActor++, path: this.#pathOf(ref), machine, effect: typeof src === 'string' ? src : 'inline', ref };
       this.#live.set(ref, live);
-      this.#push({ seq: 0, k: 'start', a: live.a, path, machine, state: this.#state(event.snapshot) });
+      this.#push(this.#begin(live, machine ? 'start' : 'spawn', event.snapshot));
     } else {
       const live = this.#live.get(ref);
       if (!live) return;
@@ -139,6 +144,12 @@ export class Journal {
       this.#push({ seq: 0, k: 'end', a: live.a, status });
     }
   };
+
+  /** The record an actor's history starts from: its state (a machine) or just its kind (an effect). */
+  #begin(live: Live, k: 'start' | 'checkpoint' | 'spawn', snapshot: unknown): JournalRecord {
+    if (live.machine === undefined || k === 'spawn') return { seq: 0, k: 'spawn', a: live.a, path: live.path, effect: live.effect };
+    return { seq: 0, k, a: live.a, path: live.path, machine: live.machine, state: this.#state(snapshot) };
+  }
 
   /** `app/link-…/discover`: the ids from the root down (the root by its machine id). A parent's init
    * event comes before its children start, so the chain is known even before the parent's snapshot. */
@@ -208,14 +219,7 @@ export class Journal {
     // Whatever is still buffered happened before this point: the checkpoint covers it.
     this.#buffer = [];
     const first = this.#seq;
-    const checkpoint: JournalRecord[] = [...this.#live.values()].map((l) => ({
-      seq: this.#seq++,
-      k: 'checkpoint',
-      a: l.a,
-      path: l.path,
-      machine: l.machine,
-      state: this.#state(l.ref.getSnapshot()),
-    }));
+    const checkpoint: JournalRecord[] = [...this.#live.values()].map((l) => ({ ...this.#begin(l, 'checkpoint', l.ref.getSnapshot()), seq: this.#seq++ }));
     if (checkpoint.length > 0) await this.#storage.save([...SEGMENTS, segmentName(first)], utf8(JSON.stringify(checkpoint)));
     for (const chunk of await this.#storage.loadRange(SEGMENTS)) {
       if (Number(chunk.key[2]) < first) await this.#storage.remove(chunk.key);
@@ -230,7 +234,7 @@ export class Journal {
     for (const segment of await readSegments(this.#storage)) {
       for (const r of segment) {
         if (r.k === 'event') out.push({ ...r, event: decode(r.event, this.#sealer) as { type: string } });
-        else if (r.k === 'end') out.push(r);
+        else if (r.k === 'end' || r.k === 'spawn') out.push(r);
         else out.push({ ...r, state: decode(r.state, this.#sealer) as { value: unknown; context: unknown; children: string[] } });
       }
     }

@@ -54,7 +54,12 @@ export interface ReplayedActor {
   actor: number;
   /** Where it sat in its system, e.g. `app/link-3fa2…/discover`. */
   path: string;
-  machine: string;
+  /** A machine's id; absent for an effect actor. */
+  machine?: string;
+  /** An effect actor's `src` (a socket, a session): its events are recorded, it has no state to rebuild. */
+  effect?: string;
+  /** Events the actor processed since its start or checkpoint. */
+  events: number;
   snapshot?: AnyMachineSnapshot;
   /** `stopped`, `done` or `error` once the live actor ended. */
   ended?: string;
@@ -68,9 +73,13 @@ export async function replay(source: Journal | OpenedRecord[], machines: Machine
   const actors = new Map<number, ReplayedActor>();
   const scopes = new Map<number, AnyActorScope>();
   for (const r of [...records].sort((x, y) => x.seq - y.seq)) {
+    if (r.k === 'spawn') {
+      actors.set(r.a, { actor: r.a, path: r.path, effect: r.effect, events: 0 });
+      continue;
+    }
     if (r.k === 'start' || r.k === 'checkpoint') {
       const logic = machines[r.machine];
-      const entry: ReplayedActor = { actor: r.a, path: r.path, machine: r.machine };
+      const entry: ReplayedActor = { actor: r.a, path: r.path, machine: r.machine, events: 0 };
       actors.set(r.a, entry);
       if (!logic) {
         entry.failure = `unknown machine "${r.machine}"`;
@@ -88,9 +97,11 @@ export async function replay(source: Journal | OpenedRecord[], machines: Machine
       entry.ended = r.status;
       continue;
     }
-    if (r.k !== 'event' || !entry.snapshot || entry.failure) continue;
+    if (r.k !== 'event') continue;
+    entry.events++;
+    if (!entry.snapshot || entry.failure) continue;
     try {
-      entry.snapshot = machines[entry.machine]!.transition(entry.snapshot, r.event, scopes.get(r.a)!) as AnyMachineSnapshot;
+      entry.snapshot = machines[entry.machine!]!.transition(entry.snapshot, r.event, scopes.get(r.a)!) as AnyMachineSnapshot;
     } catch (err) {
       entry.failure = `event ${r.event.type} (seq ${r.seq}): ${(err as Error).message}`;
     }

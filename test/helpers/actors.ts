@@ -15,7 +15,7 @@ export function liveAt(root: AnyActorRef, path: string): AnyActorRef | undefined
  */
 export async function replayDiff(journal: Journal, root: AnyActorRef): Promise<{ compared: number; diffs: string[] }> {
   const rootId = (root as unknown as { logic: { id: string } }).logic.id;
-  const running = (await replay(journal)).filter((r) => !r.ended && (r.path === rootId || r.path.startsWith(`${rootId}/`)));
+  const running = (await replay(journal)).filter((r) => !r.ended && r.machine && (r.path === rootId || r.path.startsWith(`${rootId}/`)));
   const diffs: string[] = [];
   for (const r of running) {
     const live = liveAt(root, r.path);
