@@ -10,6 +10,7 @@ import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { freePort } from './helpers/processes.js';
+import { rawClient } from './helpers/rawClient.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-offline-');
@@ -55,13 +56,37 @@ describe('offline mailbox', () => {
     await relay.close();
   });
 
-  it('refuses a flood into one topic with a clear error, and other topics are unaffected', async () => {
-    const relay = await startRelay({ depotLimits: { maxItemsPerTopic: 3 } });
-    const topicA = 'a'.repeat(64);
-    const topicB = 'b'.repeat(64);
-    for (let i = 0; i < 3; i++) await relay.depot.deposit(topicA, 'AAAA');
-    await expect(relay.depot.deposit(topicA, 'AAAA')).rejects.toThrow(/mailbox full for this topic \(3 deposits\)/);
-    await expect(relay.depot.deposit(topicB, 'BBBB')).resolves.toMatch(/^\d{15}-\d{6}-[0-9a-f]{8}$/);
+  it('quotas and TTL, over the wire: a flood into one topic is refused with a clear error, other topics are unaffected, and deposits expire', async () => {
+    let now = 1_000_000;
+    const relay = await startRelay({
+      now: () => now,
+      depotLimits: { maxItemsPerTopic: 3, maxBytesPerTopic: 64, maxBlobChars: 40, ttlMs: 60_000 },
+    });
+    const client = await rawClient(relay.discoveryUrl);
+    const [topicA, topicB, topicC] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
+    let replies = 0;
+    /** Send a mailbox frame and return the reply to it (the relay answers a connection in order). */
+    const call = async (frame: Record<string, unknown>) => {
+      client.send(frame);
+      await client.next(() => client.frames.length > replies);
+      return client.frames[replies++]!;
+    };
+    for (let i = 0; i < 3; i++) expect((await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).type).toBe('deposited');
+    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', error: 'mailbox full for this topic (3 deposits)' });
+    // The flood changed nothing elsewhere: B takes deposits, A still holds its three.
+    expect((await call({ type: 'deposit', topic: topicB, blob: 'BBBB' })).type).toBe('deposited');
+    expect(((await call({ type: 'fetch', topic: topicA })).items as unknown[]).length).toBe(3);
+    // Bytes per topic, and one deposit's size, are bounded too.
+    expect((await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).type).toBe('deposited');
+    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', error: 'mailbox full for this topic (64 bytes)' });
+    expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({ type: 'error', error: 'deposit too large (44 > 40 characters)' });
+
+    // Time passes beyond the TTL: the next prune removes everything, and the relay still serves.
+    now += 60_001;
+    expect(await relay.depot.prune()).toBe(5);
+    for (const topic of [topicA, topicB, topicC]) expect((await call({ type: 'fetch', topic })).items).toEqual([]);
+    expect((await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).type).toBe('deposited');
+    client.close();
     await relay.close();
   });
 });
