@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
+import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { freePort } from './helpers/processes.js';
@@ -53,6 +53,26 @@ describe('offline mailbox', () => {
     await until(async () => (await relay.depot.fetch(topic)).length === 0); // acknowledged: deleted
     await alice.close();
     await bob.close();
+    await relay.close();
+  });
+
+  it('a deposit the relay refuses is reported as a typed event, and the message stays, to sync later', async () => {
+    const relay = await startRelay({ depotLimits: { maxBlobChars: 16 } });
+    const open = (dir: string) => createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
+    const alice = await open(temp());
+    const bobDir = temp();
+    let bob = await open(bobDir);
+    const { code, done } = await alice.invite();
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code)]);
+    await bob.close();
+    await until(() => alice.presence(bobOnAlice.id) === undefined);
+    const refused = new Promise<BackchannelEvent>((resolve) => alice.subscribe((e) => e.type === 'refused' && resolve(e)));
+    await alice.send(bobOnAlice.id, { text: 'too big for this relay' });
+    expect(await refused).toMatchObject({ type: 'refused', contactId: bobOnAlice.id, reason: expect.stringMatching(/^deposit too large \(\d+ > 16 characters\)$/) });
+    // Nothing lost: when Bob is back, SYNC carries it.
+    bob = await open(bobDir);
+    await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'too big for this relay'));
+    await Promise.all([alice.close(), bob.close()]);
     await relay.close();
   });
 

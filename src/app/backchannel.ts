@@ -74,7 +74,12 @@ export type BackchannelEvent =
    * The contact was away, and the relay now holds (sealed) everything up to and including message
    * `upTo`: it reaches the contact when they come back, even if this device is gone by then.
    */
-  | { type: 'deposited'; contactId: DocId; upTo: Message | undefined };
+  | { type: 'deposited'; contactId: DocId; upTo: Message | undefined }
+  /**
+   * The relay refused to keep our changes for the absent contact (`reason`: its quota for the contact,
+   * or the size bound). Nothing is lost: they stay here and sync when the contact is reachable.
+   */
+  | { type: 'refused'; contactId: DocId; reason: string };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 
@@ -96,6 +101,7 @@ export class Backchannel {
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
     actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
+    actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
     actor.on('deposited', ({ contactId, heads }) => {
       const contact = this.db.contacts().find((c) => c.id === contactId);
       if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.db.messagesAt(this.db.channelOf(contact), heads).at(-1) });

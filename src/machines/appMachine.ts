@@ -93,6 +93,7 @@ export type AppEmitted =
   | { type: 'contact.paired'; contact: Contact; verifier: string }
   | { type: 'presence'; contactId: DocId; via: Via | undefined }
   | { type: 'deposited'; contactId: DocId; heads: string[] }
+  | { type: 'refused'; contactId: DocId; reason: string }
   | { type: 'settings.updated'; settings: SettingsDoc }
   | { type: 'settings.failed'; error: BackchannelError };
 
@@ -219,6 +220,7 @@ export const appMachine = setup({
           ],
         },
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
+        'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
         'contact.removed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             enqueue.stopChild(linkId(event.contactId));

@@ -32,6 +32,7 @@ type LinkEvent =
   | { type: 'link.connected'; channel: Channel; via: 'direct' | 'relayed' }
   | { type: 'link.disconnected'; reason: string }
   | { type: 'link.deposited'; heads: string[] }
+  | { type: 'link.refused'; reason: string }
   | { type: 'STOP' };
 
 /** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
@@ -39,7 +40,9 @@ export type LinkPresence =
   | { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' }
   | { type: 'contact.offline'; contactId: DocId }
   /** The relay's offline mailbox holds our changes up to `heads` for the contact. */
-  | { type: 'contact.deposited'; contactId: DocId; heads: string[] };
+  | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
+  /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
+  | { type: 'contact.refused'; contactId: DocId; reason: string };
 
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
@@ -71,7 +74,10 @@ export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { 
         randomBytes: input.discover.randomBytes,
         deposit: input.deposit,
         },
-        (e) => e.type === 'offline.deposited' && sendBack({ type: 'link.deposited', heads: e.heads }),
+        (e) => {
+          if (e.type === 'offline.deposited') sendBack({ type: 'link.deposited', heads: e.heads });
+          else if (e.type === 'offline.refused') sendBack({ type: 'link.refused', reason: e.reason });
+        },
       ),
 );
 
@@ -96,6 +102,9 @@ export const contactLinkMachine = setup({
     STOP: '.stopped',
     'link.deposited': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', contactId: context.input.contactId, heads: event.heads })),
+    },
+    'link.refused': {
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.refused', contactId: context.input.contactId, reason: event.reason })),
     },
   },
   states: {

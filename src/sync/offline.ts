@@ -39,7 +39,11 @@ export interface OfflineMailboxInput {
 }
 
 /** `deposited`: the relay stored (and acknowledged) our changes up to `heads`. */
-export type OfflineEvent = { type: 'offline.fetched'; applied: number } | { type: 'offline.deposited'; id: string; heads: A.Heads };
+export type OfflineEvent =
+  | { type: 'offline.fetched'; applied: number }
+  | { type: 'offline.deposited'; id: string; heads: A.Heads }
+  /** The relay refused a deposit (its quota for the topic, the size bound): the changes stay local. */
+  | { type: 'offline.refused'; reason: string };
 
 export function offlineKey(contactKey: Uint8Array): Uint8Array {
   return deriveKey(contactKey, 'backchannel:offline-mailbox:v1');
@@ -143,6 +147,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       // Refused (a full mailbox): the next deposit starts again from what the relay acknowledged.
       pending = [];
       sentHeads = undefined;
+      emit({ type: 'offline.refused', reason: typeof (m as { error?: unknown }).error === 'string' ? (m as { error: string }).error : 'refused' });
     }
   }
 
