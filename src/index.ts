@@ -37,7 +37,7 @@ export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover
 export { WebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
 export { connectToContact, type ConnectOptions, type Connection } from './discover/connect.js';
 export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
-export { appMachine, type AppInput, type AppEvent, type AppEmitted, type Via } from './machines/appMachine.js';
+export { appMachine, relayStatus, type AppInput, type AppEvent, type AppEmitted, type Via, type RelayStatus } from './machines/appMachine.js';
 export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './machines/contactLinkMachine.js';
 export { pairingActor, type PairingInput, type PairingFeedback } from './machines/pairingActor.js';
 export { Journal, JOURNAL_KEY, type JournalOptions, type JournalRecord, type OpenedRecord } from './journal/journal.js';

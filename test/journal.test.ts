@@ -27,7 +27,8 @@ type Command =
   | { t: 'verified'; key: Uint8Array }
   | { t: 'settings'; relay: number }
   | { t: 'link'; contact: number; up: boolean; direct: boolean }
-  | { t: 'remove'; contact: number };
+  | { t: 'remove'; contact: number }
+  | { t: 'mailbox'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' };
 
 // Weighted so runs reach the interesting states: pairings that complete, contacts that connect.
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -39,6 +40,10 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('settings' as const), relay: fc.nat({ max: 2 }) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('link' as const), contact: fc.nat({ max: 5 }), up: fc.boolean(), direct: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), contact: fc.nat({ max: 5 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('mailbox' as const), contact: fc.nat({ max: 5 }), what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const) }),
+  },
 );
 
 class FakeChannel {}
@@ -49,6 +54,7 @@ function harness() {
   type SendBack = (e: AnyEventObject) => void;
   let pairing: SendBack | undefined;
   const links = new Map<string, SendBack>();
+  const mailboxes = new Map<string, SendBack>();
   const machine = appMachine.provide({
     actors: {
       pairing: fromCallback(({ sendBack }) => {
@@ -63,13 +69,17 @@ function harness() {
             links.set(key, sendBack);
             return () => links.delete(key);
           }),
-          offline: fromCallback(() => () => {}),
+          offline: fromCallback(({ sendBack, input }) => {
+            const key = toHex((input as { discover: { contactKey: Uint8Array } }).discover.contactKey);
+            mailboxes.set(key, sendBack);
+            return () => mailboxes.get(key) === sendBack && mailboxes.delete(key);
+          }),
           sync: fromCallback(() => () => {}),
         } as never,
       }),
     },
   });
-  return { machine, pairing: () => pairing, links };
+  return { machine, pairing: () => pairing, links, mailboxes };
 }
 
 /** Memory storage whose journal segment writes fail while `failing` is set (a full or broken disk). */
@@ -83,7 +93,7 @@ class FlakyStorage extends MemoryStorage {
 
 async function run(commands: Command[], maxRecords: number, storage: MemoryStorage = new MemoryStorage(), between?: (i: number) => void) {
   const journal = await Journal.open({ storage, maxRecords, flushMs: 5 });
-  const { machine, pairing, links } = harness();
+  const { machine, pairing, links, mailboxes } = harness();
   const app = createActor(machine, {
     input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), relay: 'ws://relay.test:4000/v1' },
     inspect: journal.observe,
@@ -128,6 +138,15 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         const contact = db.contacts()[c.contact];
         const send = contact && links.get(contact.channels[0]!);
         if (send) send(c.up ? { type: 'link.connected', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' } : { type: 'link.disconnected', reason: 'test' });
+        break;
+      }
+      case 'mailbox': {
+        const contact = db.contacts()[c.contact];
+        const send = contact && mailboxes.get(contact.channels[0]!);
+        if (!send) break;
+        if (c.what === 'up' || c.what === 'down') send({ type: 'link.relay', up: c.what === 'up' });
+        else if (c.what === 'deposited') send({ type: 'link.deposited', heads: [] });
+        else send({ type: 'link.refused', reason: 'mailbox full for this topic (3 deposits)' });
         break;
       }
       case 'remove': {

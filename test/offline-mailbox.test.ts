@@ -39,8 +39,14 @@ describe('offline mailbox', () => {
     await stored; // the relay acknowledged all three: on its disk
     expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
 
+    expect(alice.relayStatus).toBe('reachable');
+    const statuses: string[] = [];
+    alice.subscribe((e) => e.type === 'relay' && statuses.push(e.status));
     await relay.close(); // the relay restarts; its mailbox is on disk
+    await until(() => alice.relayStatus === 'unreachable');
     relay = await startRelay({ port, dataDir: relayData });
+    await until(() => alice.relayStatus === 'reachable');
+    expect(statuses).toEqual(['unreachable', 'reachable']);
     expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
 
     const received: string[] = [];

@@ -24,7 +24,7 @@ import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDo
 import type { RtcImplementation } from '../discover/session.js';
 import { observers, type InspectOption } from '../inspect.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
-import { appMachine, type AppEmitted, type Via } from '../machines/appMachine.js';
+import { appMachine, relayStatus, type AppEmitted, type RelayStatus, type Via } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
 import type { CallOptions, PairingPhase } from '../pair.js';
@@ -79,7 +79,9 @@ export type BackchannelEvent =
    * The relay refused to keep our changes for the absent contact (`reason`: its quota for the contact,
    * or the size bound). Nothing is lost: they stay here and sync when the contact is reachable.
    */
-  | { type: 'refused'; contactId: DocId; reason: string };
+  | { type: 'refused'; contactId: DocId; reason: string }
+  /** The relay became reachable or unreachable (links retry by themselves), or `unknown` (no links). */
+  | { type: 'relay'; status: RelayStatus };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 
@@ -102,6 +104,7 @@ export class Backchannel {
     db.docs.onChange((id) => this.#onDocChange(id));
     actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
     actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
+    actor.on('relay', ({ status }) => this.#emit({ type: 'relay', status }));
     actor.on('deposited', ({ contactId, heads }) => {
       const contact = this.db.contacts().find((c) => c.id === contactId);
       if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.db.messagesAt(this.db.channelOf(contact), heads).at(-1) });
@@ -268,6 +271,11 @@ export class Backchannel {
   /** How the contact's device is connected right now, or undefined when it is not. */
   presence(contactId: DocId): Via | undefined {
     return this.actor.getSnapshot().context.presence[contactId];
+  }
+
+  /** Whether the contact links reach the relay: for a "relay unreachable, retrying" notice. */
+  get relayStatus(): RelayStatus {
+    return relayStatus(this.actor.getSnapshot().context.relayUp);
   }
 
   /** False after {@link goOffline}: no links run, messages wait in storage. */

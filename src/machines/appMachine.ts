@@ -50,6 +50,13 @@ export interface AppInput {
 }
 
 export type Via = 'direct' | 'relayed';
+/** The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no links → `unknown`. */
+export type RelayStatus = 'reachable' | 'unreachable' | 'unknown';
+
+export function relayStatus(relayUp: Record<string, boolean>): RelayStatus {
+  const seen = Object.values(relayUp);
+  return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
+}
 export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
 
 export interface AppContext {
@@ -65,6 +72,8 @@ export interface AppContext {
   firstStart: boolean;
   /** Contacts whose device is connected right now, and how. */
   presence: Record<DocId, Via>;
+  /** Per link: is its connection to the relay up? (see {@link relayStatus}) */
+  relayUp: Record<DocId, boolean>;
   /** The name the contact being paired will get. */
   moniker: string;
   /** VERIFY's result while `naming` saves the contact. */
@@ -94,6 +103,7 @@ export type AppEmitted =
   | { type: 'presence'; contactId: DocId; via: Via | undefined }
   | { type: 'deposited'; contactId: DocId; heads: string[] }
   | { type: 'refused'; contactId: DocId; reason: string }
+  | { type: 'relay'; status: RelayStatus }
   | { type: 'settings.updated'; settings: SettingsDoc }
   | { type: 'settings.failed'; error: BackchannelError };
 
@@ -174,7 +184,18 @@ export const appMachine = setup({
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
       for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
-      enqueue.assign({ presence: {} });
+      if (relayStatus(context.relayUp) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
+      enqueue.assign({ presence: {}, relayUp: {} });
+    }),
+    /** Record one link's relay connection; tell the host when the overall status changes. */
+    noteRelay: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'contact.relay' && event.type !== 'contact.removed') return;
+      const relayUp = { ...context.relayUp };
+      if (event.type === 'contact.relay') relayUp[event.contactId] = event.up;
+      else delete relayUp[event.contactId];
+      enqueue.assign({ relayUp });
+      const status = relayStatus(relayUp);
+      if (status !== relayStatus(context.relayUp)) enqueue.emit({ type: 'relay', status });
     }),
     rememberPaired: assign({ paired: ({ event }) => (event.type === 'pairing.verified' ? { contactKey: event.contactKey, verifier: event.verifier } : undefined) }),
     emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, phase: event.type === 'pairing.progress' ? event.phase : 'connecting' })),
@@ -185,7 +206,7 @@ export const appMachine = setup({
   },
 }).createMachine({
   id: 'app',
-  context: ({ input }) => ({ input, contacts: [], firstStart: false, presence: {}, moniker: DEFAULT_MONIKER }),
+  context: ({ input }) => ({ input, contacts: [], firstStart: false, presence: {}, relayUp: {}, moniker: DEFAULT_MONIKER }),
   initial: 'starting',
   states: {
     starting: {
@@ -220,9 +241,11 @@ export const appMachine = setup({
           ],
         },
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
+        'contact.relay': { actions: 'noteRelay' },
         'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
         'contact.removed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue('noteRelay');
             enqueue.stopChild(linkId(event.contactId));
             enqueue.assign({ contacts: context.contacts.filter((c) => c.id !== event.contactId) });
             if (!(event.contactId in context.presence)) return;

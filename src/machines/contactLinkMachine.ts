@@ -33,6 +33,7 @@ type LinkEvent =
   | { type: 'link.disconnected'; reason: string }
   | { type: 'link.deposited'; heads: string[] }
   | { type: 'link.refused'; reason: string }
+  | { type: 'link.relay'; up: boolean }
   | { type: 'STOP' };
 
 /** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
@@ -42,7 +43,9 @@ export type LinkPresence =
   /** The relay's offline mailbox holds our changes up to `heads` for the contact. */
   | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
-  | { type: 'contact.refused'; contactId: DocId; reason: string };
+  | { type: 'contact.refused'; contactId: DocId; reason: string }
+  /** This link's connection to the relay came up or went down. */
+  | { type: 'contact.relay'; contactId: DocId; up: boolean };
 
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
@@ -77,6 +80,7 @@ export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { 
         (e) => {
           if (e.type === 'offline.deposited') sendBack({ type: 'link.deposited', heads: e.heads });
           else if (e.type === 'offline.refused') sendBack({ type: 'link.refused', reason: e.reason });
+          else if (e.type === 'offline.relay') sendBack({ type: 'link.relay', up: e.up });
         },
       ),
 );
@@ -102,6 +106,9 @@ export const contactLinkMachine = setup({
     STOP: '.stopped',
     'link.deposited': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', contactId: context.input.contactId, heads: event.heads })),
+    },
+    'link.relay': {
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', contactId: context.input.contactId, up: event.up })),
     },
     'link.refused': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.refused', contactId: context.input.contactId, reason: event.reason })),

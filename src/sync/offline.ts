@@ -43,7 +43,9 @@ export type OfflineEvent =
   | { type: 'offline.fetched'; applied: number }
   | { type: 'offline.deposited'; id: string; heads: A.Heads }
   /** The relay refused a deposit (its quota for the topic, the size bound): the changes stay local. */
-  | { type: 'offline.refused'; reason: string };
+  | { type: 'offline.refused'; reason: string }
+  /** The connection to the relay came up or went down (it reconnects by itself). */
+  | { type: 'offline.relay'; up: boolean };
 
 export function offlineKey(contactKey: Uint8Array): Uint8Array {
   return deriveKey(contactKey, 'backchannel:offline-mailbox:v1');
@@ -78,6 +80,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       onOpen: () => {
         open_ = true;
         attempts = 0;
+        emit({ type: 'offline.relay', up: true });
         // Deposits unacknowledged on the last connection may never have been stored: send them again
         // (a duplicate is harmless: Automerge applies a change once).
         pending = [];
@@ -89,9 +92,11 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       },
       onMessage: (text) => void onFrame(text),
       onClose: () => {
+        const was = open_;
         open_ = false;
         clearInterval(poll);
         if (stopped) return;
+        if (was || attempts === 0) emit({ type: 'offline.relay', up: false });
         retry = setTimeout(() => (socket = connect()), Math.min(10_000, 100 * 2 ** attempts++));
       },
     });
