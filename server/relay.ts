@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
+import { ConnectionLostError } from '../src/errors.js';
 import { Depot, type DepotLimits } from './depot.js';
 import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
@@ -74,7 +75,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? silentLogger;
   const now = options.now ?? Date.now;
-  const shared = options.redis ? await openRedis(options.redis, limits, options.redisNamespace) : undefined;
+  const shared = options.redis ? await openRedis(options.redis, limits, log, options.redisNamespace) : undefined;
   const store: MailboxStore = options.store ?? shared?.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
   const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
   const depot = new Depot({
@@ -206,16 +207,25 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
  * The Redis-backed parts: pairing state, the depot's storage and DISCOVER's hub. Four connections:
  * commands, the store's optimistic transactions (WATCH belongs to a connection), and two subscribers.
  */
-async function openRedis(url: string, limits: RelayLimits, namespace = 'backchannel') {
+async function openRedis(url: string, limits: RelayLimits, log: Logger, namespace = 'backchannel') {
   // Loaded only when asked for, so a relay without Redis never needs the client.
   const { Redis } = await import('ioredis');
   const connections = [0, 1, 2, 3].map(() => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 }));
   const [redis, transactions, subscriber, storeSubscriber] = connections as [InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>];
+  // ioredis reconnects by itself; its errors go to our log instead of the console.
+  let firstError: Error | undefined;
+  for (const c of connections) {
+    c.on('error', (err: Error) => {
+      firstError ??= err;
+      log('warn', 'redis-error', { error: err.message });
+    });
+  }
   try {
     await Promise.all(connections.map((c) => c.connect()));
   } catch (err) {
     for (const c of connections) c.disconnect();
-    throw new Error(`cannot reach Redis at ${url}: ${(err as Error).message}`);
+    const reason = (firstError ?? (err as Error)).message;
+    throw new ConnectionLostError(`Cannot reach Redis at ${url}: ${reason}.`, { url });
   }
   const relayId = nodeRandomBytes(8).toString('hex');
   const hub = await RedisDiscoveryHub.open({ redis, subscriber, namespace, relayId });

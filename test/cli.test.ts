@@ -59,5 +59,9 @@ describe('backchannel CLI', () => {
     const dead = await backchannelCli(['wormhole', 'receive', '5-guitarist-revenge', '--relay', `ws://127.0.0.1:${deadPort}/v1`], 60_000).result;
     expect(dead.code).toBe(1);
     expect(dead.stderr).toContain('CONNECTION_LOST');
+    // A relay told to use a Redis that is not there says so, once, and exits 1.
+    const noRedis = await backchannelCli(['relay', '--port', '0', '--quiet', '--redis', `redis://127.0.0.1:${deadPort}`]).result;
+    expect(noRedis.code).toBe(1);
+    expect(noRedis.stderr.trim()).toBe(`error: Cannot reach Redis at redis://127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}. [CONNECTION_LOST]`);
   });
 });
