@@ -39,7 +39,7 @@ export { connectToContact, type ConnectOptions, type Connection } from './discov
 export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
 export { appMachine, relayStatus, type AppInput, type AppEvent, type AppEmitted, type Via, type RelayStatus } from './machines/appMachine.js';
 export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './machines/contactLinkMachine.js';
-export { pairingActor, type PairingInput, type PairingFeedback } from './machines/pairingActor.js';
+export { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingEvent } from './machines/pairingMachine.js';
 export { Journal, JOURNAL_KEY, type JournalOptions, type JournalRecord, type OpenedRecord } from './journal/journal.js';
 export { replay, stateOf, BACKCHANNEL_MACHINES, type ReplayedActor, type MachineRegistry } from './journal/replay.js';
 export { canonical, type Sealer } from './journal/encode.js';

@@ -3,17 +3,21 @@
  *
  * On top of the wormhole exchange, each side sends one sealed `{"paired": …}` message after it has
  * verified the key, and resolves only when the other's arrives: both sides then know that both hold
- * the key, and the code is spent (the nameplate was released, the mailbox closes "happy").
+ * the key, and the code is spent (the nameplate was released, the mailbox closes "happy"). The steps
+ * are `pairingMachine`'s (machines/pairingMachine.ts); this is its promise API.
  * @module
  */
-import { formatVerifier, deriveContactKey } from './crypto/keys.js';
+import { createActor, type InspectionEvent } from 'xstate';
 import type { Clock } from './effects/clock.js';
-import type { RandomBytes } from './effects/random.js';
+import { cryptoRandomBytes, type RandomBytes } from './effects/random.js';
 import type { SocketConnector } from './effects/socket.js';
-import { BackchannelError, InvalidArgumentError, ProtocolError } from './errors.js';
+import { AbortedError, BackchannelError, InvalidArgumentError } from './errors.js';
 import { parseCode } from './code/code.js';
+import { observers, type InspectOption } from './inspect.js';
+import { pairingMachine, type PairingPhase } from './machines/pairingMachine.js';
 import type { WormholeTimeouts } from './machines/wormholeMachine.js';
-import { Wormhole, type WormholeOptions } from './wormhole/wormhole.js';
+
+export type { PairingPhase } from './machines/pairingMachine.js';
 
 /** The appid Backchannel pairs under; a wormhole client on another appid never meets ours. */
 export const BACKCHANNEL_APPID = 'backchannel.dev/pair/v1';
@@ -25,8 +29,10 @@ export interface PairingOptions {
   randomBytes?: RandomBytes;
   clock?: Clock;
   timeouts?: Partial<WormholeTimeouts>;
-  inspect?: WormholeOptions['inspect'];
-  journal?: WormholeOptions['journal'];
+  /** Watch the pairing and its wormhole in a Stately inspector (redacted, see docs/inspector.md). */
+  inspect?: InspectOption;
+  /** The event journal's observer (`Journal.observe`). */
+  journal?: (event: InspectionEvent) => void;
   /** Override the appid, e.g. to keep test traffic apart. */
   appid?: string;
 }
@@ -34,13 +40,6 @@ export interface PairingOptions {
 export interface CallOptions {
   signal?: AbortSignal;
 }
-
-/**
- * Where a pairing is, for a progress display: `connecting` to the relay, `waiting` for the other
- * person (the code is out), `verifying` (both SPAKE2 messages are in; the key is being confirmed),
- * `confirming` (the key is proven; both sides acknowledge the pairing).
- */
-export type PairingPhase = 'connecting' | 'waiting' | 'verifying' | 'confirming';
 
 export interface PairingCallOptions extends CallOptions {
   onProgress?: (phase: PairingPhase) => void;
@@ -69,28 +68,46 @@ export interface Pairing {
   accept(code: string, options?: PairingCallOptions): Promise<PairResult>;
 }
 
-/** Report a wormhole's progress: its key (both SPAKE2 messages in), then its verification. */
-function track(wormhole: Wormhole, onProgress: PairingCallOptions['onProgress']): void {
-  if (!onProgress) return;
-  wormhole.actor.on('key', () => onProgress('verifying'));
-  wormhole.verified.then(() => onProgress('confirming'), () => {});
-}
-
-async function complete(wormhole: Wormhole, code: string, caller: string): Promise<PairResult> {
-  try {
-    const verified = await wormhole.verified;
-    const contactKey = deriveContactKey(verified.key);
-    const verifier = formatVerifier(verified.verifier);
-    wormhole.send({ paired: 1 });
-    const ack = await wormhole.nextJson<{ paired?: unknown }>();
-    if (ack?.paired !== 1) throw new ProtocolError('The other side did not confirm the pairing.', { got: ack });
-    await wormhole.close('happy');
-    return { contactKey, verifier, code };
-  } catch (err) {
-    await wormhole.close('errory').catch(() => {});
-    if (err instanceof BackchannelError) err.caller = caller;
-    throw err;
-  }
+/** Run one pairing machine: its code (when it knows one), its result, and the way to cancel it. */
+function runPairing(options: PairingOptions, call: PairingCallOptions, caller: string, code?: string) {
+  if (call.signal?.aborted) throw new AbortedError(undefined, call.signal.reason);
+  const actor = createActor(pairingMachine, {
+    input: {
+      appid: options.appid ?? BACKCHANNEL_APPID,
+      url: options.relay,
+      connector: options.connector,
+      randomBytes: options.randomBytes ?? cryptoRandomBytes,
+      timeouts: options.timeouts,
+      code,
+    },
+    ...(options.clock ? { clock: options.clock } : {}),
+    inspect: observers(options),
+  });
+  const cancel = (reason?: unknown) => actor.send({ type: 'CANCEL', reason });
+  const onAbort = () => cancel(call.signal?.reason);
+  call.signal?.addEventListener('abort', onAbort, { once: true });
+  if (call.onProgress) actor.on('pairing.progress', (e) => call.onProgress!(e.phase));
+  const done = new Promise<PairResult>((resolve, reject) => {
+    actor.subscribe({
+      complete: () => {
+        call.signal?.removeEventListener('abort', onAbort);
+        const out = actor.getSnapshot().output!;
+        if (out.error) {
+          out.error.caller = caller;
+          reject(out.error);
+        } else resolve({ contactKey: out.contactKey!, verifier: out.verifier!, code: out.code! });
+      },
+      error: (err) => reject(err instanceof BackchannelError ? err : new BackchannelError('INTERNAL', String(err))),
+    });
+  });
+  done.catch(() => {});
+  const known = new Promise<string>((resolve, reject) => {
+    actor.on('pairing.code', (e) => resolve(e.code));
+    done.then(() => {}, reject); // it ended before a code: the same error
+  });
+  known.catch(() => {});
+  actor.start();
+  return { code: known, done, cancel };
 }
 
 /**
@@ -101,46 +118,18 @@ async function complete(wormhole: Wormhole, code: string, caller: string): Promi
  */
 export function createPairing(options: PairingOptions): Pairing {
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('createPairing expects an options object');
-  const base = (signal?: AbortSignal): WormholeOptions => ({
-    relay: options.relay,
-    appid: options.appid ?? BACKCHANNEL_APPID,
-    connector: options.connector,
-    randomBytes: options.randomBytes,
-    clock: options.clock,
-    timeouts: options.timeouts,
-    inspect: options.inspect,
-    journal: options.journal,
-    signal,
-  });
+  if (typeof options.relay !== 'string' || !/^wss?:\/\//.test(options.relay)) {
+    throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
+  }
+  if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see backchannel/adapters/node)');
   return {
     async invite(call = {}) {
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(call.signal?.reason);
-      call.signal?.addEventListener('abort', onAbort, { once: true });
-      call.onProgress?.('connecting');
-      const wormhole = new Wormhole(base(controller.signal));
-      track(wormhole, call.onProgress);
-      let code: string;
-      try {
-        code = await wormhole.code;
-        call.onProgress?.('waiting');
-      } catch (err) {
-        call.signal?.removeEventListener('abort', onAbort);
-        if (err instanceof BackchannelError) err.caller = 'pair.invite';
-        throw err;
-      }
-      const done = complete(wormhole, code, 'pair.invite').finally(() => call.signal?.removeEventListener('abort', onAbort));
-      done.catch(() => {});
-      return { code, done, cancel: () => controller.abort() };
+      const run = runPairing(options, call, 'pair.invite');
+      return { code: await run.code, done: run.done, cancel: () => run.cancel() };
     },
     async accept(input, call = {}) {
       const code = parseCode(input, { words: 2 }).text;
-      call.onProgress?.('connecting');
-      const wormhole = new Wormhole({ ...base(call.signal), code });
-      track(wormhole, call.onProgress);
-      // Joining knows its code at once; the wait is for the inviter's SPAKE2 message.
-      call.onProgress?.('waiting');
-      return complete(wormhole, code, 'pair.accept');
+      return runPairing(options, call, 'pair.accept', code).done;
     },
   };
 }

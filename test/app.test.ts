@@ -63,7 +63,8 @@ describe('createBackchannel', () => {
     // Alice's journal holds every actor, effects too (the pairing's socket got its frames), and on
     // disk it holds no code word pair, contact key or message text in clear.
     const journaled = await replay(alice.journal!);
-    expect(journaled.some((r) => r.path === 'wormhole/socket' && r.effect === 'socket' && r.events > 0)).toBe(true);
+    expect(journaled.some((r) => r.path === 'app/pairing/wormhole/socket' && r.effect === 'socket' && r.events > 0)).toBe(true);
+    expect(journaled.some((r) => r.path === 'app/pairing' && r.machine === 'pairing' && r.ended === 'done')).toBe(true);
     expect(journaled.some((r) => r.machine === 'sync')).toBe(true);
     const onDisk = (await new NodeFsStorage(aliceDir).loadRange(['journal', 'seg'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
     const [, w1, w2] = code.split('-');

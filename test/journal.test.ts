@@ -7,14 +7,16 @@
  * holds a code, a key or a message in clear.
  */
 import fc from 'fast-check';
-import { createActor, fromCallback, type AnyEventObject } from 'xstate';
+import { assign, createActor, fromCallback, sendParent, setup, type AnyActorRef, type AnyEventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { documentId } from '../src/db/database.js';
-import { TimeoutError } from '../src/errors.js';
+import { AbortedError, TimeoutError, type BackchannelError } from '../src/errors.js';
 import { Journal, JOURNAL_KEY } from '../src/journal/journal.js';
-import { replay, stateOf } from '../src/journal/replay.js';
+import { BACKCHANNEL_MACHINES, replay, stateOf } from '../src/journal/replay.js';
+import { pairingMachine, type PairingAnnouncement } from '../src/machines/pairingMachine.js';
+import { deriveContactKey } from '../src/crypto/keys.js';
 import { appMachine, linkId } from '../src/machines/appMachine.js';
 import { contactLinkMachine } from '../src/machines/contactLinkMachine.js';
 import { liveAt } from './helpers/actors.js';
@@ -49,17 +51,44 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 class FakeChannel {}
 const settle = () => new Promise((r) => setImmediate(r));
 
+/**
+ * A stand-in for the wormhole under the real pairing machine: the test makes it report (`test.say`)
+ * and end (`test.end`); it ends by itself on CLOSE or ABORT, as the real one does.
+ */
+const fakeWormhole = setup({
+  types: {
+    events: {} as { type: 'test.say'; event: AnyEventObject } | { type: 'test.end'; error: BackchannelError } | { type: 'CLOSE' | 'ABORT' | 'SEND' },
+    context: {} as { error?: BackchannelError; mood: string },
+  },
+}).createMachine({
+  id: 'fakeWormhole',
+  context: { mood: 'lonely' },
+  initial: 'running',
+  states: {
+    running: {
+      on: {
+        'test.say': { actions: sendParent(({ event }) => event.event) },
+        'test.end': { target: 'ended', actions: assign({ error: ({ event }) => event.error, mood: 'errory' }) },
+        CLOSE: { target: 'ended', actions: assign({ mood: 'happy' }) },
+        ABORT: { target: 'ended', actions: assign({ error: () => new AbortedError() }) },
+      },
+    },
+    ended: { type: 'final' },
+  },
+  output: ({ context }) => ({ mood: context.mood, error: context.error }),
+});
+const MACHINES = { ...BACKCHANNEL_MACHINES, fakeWormhole };
+
 /** The app machine with its effects replaced by handles the test drives. */
 function harness() {
   type SendBack = (e: AnyEventObject) => void;
-  let pairing: SendBack | undefined;
   const links = new Map<string, SendBack>();
   const mailboxes = new Map<string, SendBack>();
   const machine = appMachine.provide({
     actors: {
-      pairing: fromCallback(({ sendBack }) => {
-        pairing = sendBack;
-        return () => (pairing = undefined);
+      pairing: pairingMachine.provide({
+        actions: { announce: sendParent((_, params: PairingAnnouncement) => params) },
+        actors: { wormhole: fakeWormhole as never },
       }),
       contactLink: contactLinkMachine.provide({
         // Callback actors stand in for DISCOVER and SYNC: the test sends what they would.
@@ -79,7 +108,7 @@ function harness() {
       }),
     },
   });
-  return { machine, pairing: () => pairing, links, mailboxes };
+  return { machine, links, mailboxes };
 }
 
 /** Memory storage whose journal segment writes fail while `failing` is set (a full or broken disk). */
@@ -93,7 +122,16 @@ class FlakyStorage extends MemoryStorage {
 
 async function run(commands: Command[], maxRecords: number, storage: MemoryStorage = new MemoryStorage(), between?: (i: number) => void) {
   const journal = await Journal.open({ storage, maxRecords, flushMs: 5 });
-  const { machine, pairing, links, mailboxes } = harness();
+  const { machine, links, mailboxes } = harness();
+  /** Make the wormhole under the running pairing report `event`, if a pairing is running. */
+  const wormholeSays = (event: AnyEventObject) => {
+    const pairing = app.getSnapshot().children.pairing as AnyActorRef | undefined;
+    (pairing?.getSnapshot() as { children: Record<string, AnyActorRef> } | undefined)?.children.wormhole?.send({ type: 'test.say', event });
+  };
+  const wormholeEnds = (error: BackchannelError) => {
+    const pairing = app.getSnapshot().children.pairing as AnyActorRef | undefined;
+    (pairing?.getSnapshot() as { children: Record<string, AnyActorRef> } | undefined)?.children.wormhole?.send({ type: 'test.end', error });
+  };
   const app = createActor(machine, {
     input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), relay: 'ws://relay.test:4000/v1' },
     inspect: journal.observe,
@@ -119,17 +157,20 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         app.send({ type: `network.${c.t}` });
         break;
       case 'fail':
-        pairing()?.({ type: 'pairing.failed', error: new TimeoutError('no answer', { phase: 'test', ms: 1 }) });
+        wormholeEnds(new TimeoutError('no answer', { phase: 'test', ms: 1 }));
         break;
       case 'settle':
         await settle();
         break;
       case 'code':
-        pairing()?.({ type: 'pairing.code', code: `${c.n}-guitarist-revenge` });
+        wormholeSays({ type: 'wormhole.code', code: `${c.n}-guitarist-revenge`, nameplate: String(c.n) });
         break;
       case 'verified':
+        // The whole of VERIFY's good end: both PAKE messages, key confirmation, the peer's `paired`.
         keys.push(c.key);
-        pairing()?.({ type: 'pairing.verified', contactKey: c.key, verifier: toHex(c.key.subarray(0, 8)) });
+        wormholeSays({ type: 'wormhole.key', key: c.key });
+        wormholeSays({ type: 'wormhole.verified', key: c.key, verifier: c.key.subarray(0, 8), versions: {} });
+        wormholeSays({ type: 'wormhole.message', phase: 0, plaintext: new TextEncoder().encode('{"paired":1}') });
         break;
       case 'settings':
         app.send({ type: 'settings.update', patch: { relay_server: `ws://relay${c.relay}.test:4000/v1` } });
@@ -161,7 +202,7 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
   }
   await settle();
   await settle();
-  const replayed = await replay(journal);
+  const replayed = await replay(journal, MACHINES);
   return { app, replayed, journal, storage, keys };
 }
 
@@ -201,6 +242,7 @@ describe('event journal', () => {
     const storage = new FlakyStorage();
     const commands: Command[] = [
       { t: 'invite', moniker: 'Bob' },
+      { t: 'code', n: 12 },
       { t: 'verified', key: new Uint8Array(32).fill(7) },
       { t: 'settle' },
       ...Array.from({ length: 200 }, (_, i): Command => (i % 20 === 19 ? { t: 'settle' } : { t: 'link', contact: 0, up: i % 2 === 0, direct: true })),
@@ -211,6 +253,7 @@ describe('event journal', () => {
       expect(journal.dropped).toBeGreaterThan(30);
       expect(journal.size).toBeLessThan(30 + 64);
       const running = replayed.filter((r) => !r.ended && r.machine);
+      expect(running.some((r) => r.machine === 'contactLink')).toBe(true);
       expect(running.map((r) => r.path).sort()).toEqual(['app', ...Object.keys(app.getSnapshot().children).map((id) => `app/${id}`)].sort());
       for (const r of running) expect(stateOf(r.snapshot!), r.path).toBe(stateOf(liveAt(app, r.path)!.getSnapshot()));
     } finally {
@@ -229,12 +272,15 @@ describe('event journal', () => {
     ];
     const { app, replayed, storage, journal } = await run(commands, 100);
     const stored = (await storage.loadRange(['journal', 'seg'])).map((c) => new TextDecoder().decode(c.data)).join('\n');
-    for (const secret of ['42-guitarist-revenge', 'guitarist-revenge', toHex(key), toBase64(key)]) expect(stored).not.toContain(secret);
+    const contactKey = deriveContactKey(key);
+    for (const secret of ['42-guitarist-revenge', 'guitarist-revenge', toHex(key), toBase64(key), toHex(contactKey), toBase64(contactKey)]) {
+      expect(stored).not.toContain(secret);
+    }
     // 300 link events, far over maxRecords: compaction kept the journal small.
     expect(journal.size).toBeLessThan(100 + 64);
     const contactId = app.getSnapshot().context.db!.contacts()[0]!.id;
     expect(replayed.find((r) => r.path === `app/${linkId(contactId)}`)).toBeDefined();
-    expect(documentId(key)).toBe(app.getSnapshot().context.db!.channelOf(app.getSnapshot().context.db!.contacts()[0]!));
+    expect(documentId(contactKey)).toBe(app.getSnapshot().context.db!.channelOf(app.getSnapshot().context.db!.contacts()[0]!));
     await journal.close();
     const reopened = await Journal.open({ storage });
     const before = (await reopened.records()).at(-1)!.seq;

@@ -132,7 +132,6 @@ export class Backchannel {
         clock: options.clock,
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,
-        inspect: options.inspect,
         journal,
       },
       ...(options.clock ? { clock: options.clock } : {}),
@@ -195,10 +194,10 @@ export class Backchannel {
     const progress = onProgress ? this.actor.on('pairing.progress', (e) => onProgress(e.phase)) : undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
+    // The machine closes the mailbox "lonely" and then fails the pairing with AbortedError: that
+    // rejection comes through `outcome`, once the pairing slot is free again.
     const cancel = () => {
-      if (this.#abortPairing !== abort) return;
-      this.actor.send({ type: 'pairing.cancel' });
-      abort(new AbortedError('The pairing was cancelled.'));
+      if (this.#abortPairing === abort) this.actor.send({ type: 'pairing.cancel' });
     };
     const onAbort = () => cancel();
     signal?.addEventListener('abort', onAbort, { once: true });

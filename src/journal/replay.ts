@@ -11,6 +11,7 @@ import { createActor, createEmptyActor, fromCallback, type AnyActorScope, type A
 import { appMachine } from '../machines/appMachine.js';
 import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { discoverMachine } from '../machines/discoverMachine.js';
+import { pairingMachine } from '../machines/pairingMachine.js';
 import { syncMachine } from '../machines/syncMachine.js';
 import { wormholeMachine } from '../machines/wormholeMachine.js';
 import { canonical } from './encode.js';
@@ -23,6 +24,7 @@ export const BACKCHANNEL_MACHINES: MachineRegistry = {
   app: appMachine,
   contactLink: contactLinkMachine,
   discover: discoverMachine,
+  pairing: pairingMachine,
   sync: syncMachine,
   wormhole: wormholeMachine,
 };

@@ -4,8 +4,9 @@
  *   starting (open the database; on first start it creates device_id and default settings)
  *   → ready, three regions at once:
  *       network:  online (a background link per contact: DISCOVER + SYNC) ⇄ offline (links stopped)
- *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) → naming (save
- *                 the new contact under its name, start its link) → idle
+ *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) — VERIFY runs as
+ *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
+ *                 contact under its name, start its link) → idle
  *       settings: idle ⇄ saving (a new relay or ICE servers restart every link)
  *   → closing (links stopped, storage closed) → closed          failed (the database did not open)
  *
@@ -14,7 +15,7 @@
  * this machine emits.
  * @module
  */
-import { assign, emit, enqueueActions, fromPromise, setup, stateIn } from 'xstate';
+import { assign, emit, enqueueActions, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
 import { Database, documentId, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { IceServer, SettingsDoc } from '../db/schema.js';
@@ -25,13 +26,12 @@ import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError } from '../errors.js';
 import type { RtcImplementation } from '../discover/session.js';
-import type { InspectOption } from '../inspect.js';
 import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
-import { pairingActor, type PairingFeedback } from './pairingActor.js';
-import type { PairingPhase } from '../pair.js';
-import type { WormholeTimeouts } from './wormholeMachine.js';
+import { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingPhase } from './pairingMachine.js';
+import { BACKCHANNEL_APPID } from '../pair.js';
+import type { WormholeInput, WormholeTimeouts } from './wormholeMachine.js';
 
 export interface AppInput {
   storage: StorageAdapter;
@@ -43,9 +43,7 @@ export interface AppInput {
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;
-  /** The host's inspector, for actors in systems of their own (each pairing's wormhole). */
-  inspect?: InspectOption;
-  /** The event journal: pairings record into it; it is written out before storage closes. */
+  /** The event journal (it observes this actor's system); written out before storage closes. */
   journal?: Journal;
 }
 
@@ -86,7 +84,7 @@ export type AppEvent =
   | { type: 'pairing.invite'; moniker?: string }
   | { type: 'pairing.accept'; code: string; moniker?: string }
   | { type: 'pairing.cancel' }
-  | PairingFeedback
+  | PairingAnnouncement
   | LinkPresence
   | { type: 'contact.removed'; contactId: DocId }
   | { type: 'network.offline' }
@@ -145,16 +143,18 @@ function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
   };
 }
 
-/** What `inviting` and `accepting` do with VERIFY's outcome, or a cancel. */
+/** What `inviting` and `accepting` do while VERIFY runs: pass progress on; a cancel goes to the child,
+ * which closes the mailbox "lonely" and then ends (with AbortedError) like any failure. */
 const whilePairing = {
-  'pairing.verified': {
-    target: 'naming',
-    actions: 'rememberPaired',
-  },
-  'pairing.failed': { target: 'idle', actions: 'emitFailed' },
-  'pairing.cancel': { target: 'idle' },
   'pairing.progress': { actions: 'emitProgress' },
+  'pairing.cancel': { actions: 'cancelPairing' },
 } as const;
+
+/** VERIFY's end: a contact key to name, or a typed failure. */
+const pairingDone = [
+  { guard: ({ event }: { event: { output: PairingOutput } }) => !!event.output.error, target: 'idle', actions: 'emitPairingError' },
+  { target: 'naming', actions: 'rememberPaired' },
+] as const;
 
 const asError = (error: unknown) => (error instanceof BackchannelError ? error : new BackchannelError('INTERNAL', String(error)));
 
@@ -162,7 +162,8 @@ export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
   actors: {
     contactLink: contactLinkMachine,
-    pairing: pairingActor,
+    // VERIFY as a child machine (its wormhole a child of it); it reports progress and its code to us.
+    pairing: pairingMachine.provide({ actions: { announce: sendParent((_, params: PairingAnnouncement) => params) } }),
     openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
       const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes });
       if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
@@ -197,9 +198,16 @@ export const appMachine = setup({
       const status = relayStatus(relayUp);
       if (status !== relayStatus(context.relayUp)) enqueue.emit({ type: 'relay', status });
     }),
-    rememberPaired: assign({ paired: ({ event }) => (event.type === 'pairing.verified' ? { contactKey: event.contactKey, verifier: event.verifier } : undefined) }),
+    rememberPaired: assign({
+      paired: ({ event }) => {
+        const output = (event as unknown as { output: PairingOutput }).output;
+        return { contactKey: output.contactKey!, verifier: output.verifier! };
+      },
+    }),
+    cancelPairing: sendTo('pairing', { type: 'CANCEL' }),
+    emitPairingError: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { output: PairingOutput }).output.error) })),
     emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, phase: event.type === 'pairing.progress' ? event.phase : 'connecting' })),
-    emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as { error: unknown }).error) })),
+    emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { error: unknown }).error) })),
   },
   guards: {
     online: stateIn({ ready: { network: 'online' } }),
@@ -272,16 +280,15 @@ export const appMachine = setup({
               },
             },
             inviting: {
-              invoke: {
-                src: 'pairing',
-                input: ({ context }) => ({ ...pairingOptions(context), mode: 'invite' as const }),
-              },
+              invoke: { id: 'pairing', src: 'pairing', input: ({ context }) => pairingInput(context), onDone: pairingDone },
               on: { ...whilePairing, 'pairing.code': { actions: emit(({ event }) => ({ type: 'pairing.code' as const, code: event.code })) } },
             },
             accepting: {
               invoke: {
+                id: 'pairing',
                 src: 'pairing',
-                input: ({ context, event }) => ({ ...pairingOptions(context), mode: 'accept' as const, code: (event as { code: string }).code }),
+                input: ({ context, event }) => pairingInput(context, (event as { code: string }).code),
+                onDone: pairingDone,
               },
               on: whilePairing,
             },
@@ -345,15 +352,15 @@ export const appMachine = setup({
   },
 });
 
-function pairingOptions(context: AppContext) {
+/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting. */
+function pairingInput(context: AppContext, code?: string): WormholeInput {
   const { input } = context;
   return {
-    relay: context.settings!.relay_server,
+    appid: BACKCHANNEL_APPID,
+    url: context.settings!.relay_server,
     connector: input.connector,
     randomBytes: input.randomBytes,
-    clock: input.clock,
     timeouts: input.pairingTimeouts,
-    inspect: input.inspect,
-    journal: input.journal?.observe,
+    code,
   };
 }

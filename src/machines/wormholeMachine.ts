@@ -18,7 +18,7 @@
  * pending until the server echoes them, and peer messages are de-duplicated by phase.
  * @module
  */
-import { and, assign, enqueueActions, raise, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveBytes, derivedSource } from '../crypto/derive.js';
 import { deriveVerifier } from '../crypto/keys.js';
@@ -181,6 +181,9 @@ const nonceFor = (context: WormholeContext, phase: string): RandomBytes => deriv
  */
 const pakeOf = (context: WormholeContext) => new Spake2Symmetric(utf8(context.code!), utf8(context.appid), derivedSource(context.seed, 'spake2'));
 
+/** Enqueue the `announce` action (declared in `setup` below, so its name is not typed in here yet). */
+const announce = (enqueue: (action: never) => void, params: WormholeEmitted) => enqueue({ type: 'announce', params } as never);
+
 /** Send one command if the socket is open; otherwise the region re-sends it on `connected`. */
 function transmit(context: WormholeContext, enqueue: Pick<Enqueue, 'sendTo'>, command: ClientMessage): void {
   if (!context.socketOpen) return;
@@ -220,6 +223,9 @@ export const wormholeMachine = setup({
     closedEverything: and([stateIn('#wormhole.active.mailbox.closed'), stateIn('#wormhole.active.nameplate.done')]),
   },
   actions: {
+    // How the outside hears of the code, the key, verification and messages: emitted by default (the
+    // Wormhole handle listens); a parent machine provides sendParent instead (pairingMachine).
+    announce: emit((_, params: WormholeEmitted) => params),
     txAllocate: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'allocate' })),
     txClaim: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'claim', nameplate: context.nameplate! })),
     txRelease: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'release', nameplate: context.nameplate! })),
@@ -310,7 +316,7 @@ export const wormholeMachine = setup({
       const words = chooseWords(derivedSource(context.seed, 'code-words'), context.codeWords);
       const code = formatCode({ nameplate: event.nameplate, words });
       enqueue.assign({ nameplate: event.nameplate, code });
-      enqueue.emit({ type: 'code', code, nameplate: event.nameplate });
+      announce(enqueue, { type: 'code', code, nameplate: event.nameplate });
       enqueue.raise({ type: 'code.known' });
     }),
 
@@ -342,7 +348,7 @@ export const wormholeMachine = setup({
         return;
       }
       enqueue.assign({ key });
-      enqueue.emit({ type: 'key', key });
+      announce(enqueue, { type: 'key', key });
       enqueue.raise({ type: 'key.known' });
     }),
     sendVersionAndFlush: enqueueActions(({ context, enqueue }) => {
@@ -396,12 +402,7 @@ export const wormholeMachine = setup({
       }
       if (!context.verified) {
         enqueue.assign({ verified: true });
-        enqueue.emit({
-          type: 'verified',
-          key: context.key!,
-          verifier: deriveVerifier(context.key!),
-          versions: theirVersions ?? {},
-        });
+        announce(enqueue, { type: 'verified', key: context.key!, verifier: deriveVerifier(context.key!), versions: theirVersions ?? {} });
         enqueue.raise({ type: 'key.verified' });
       }
       if (!/^\d+$/.test(event.phase)) return; // "version", and phases from newer peers
@@ -409,7 +410,7 @@ export const wormholeMachine = setup({
       const buffer = { ...context.rxBuffer, [Number(event.phase)]: plaintext };
       let next = context.nextRxPhase;
       while (buffer[next] !== undefined) {
-        enqueue.emit({ type: 'message', phase: next, plaintext: buffer[next]! });
+        announce(enqueue, { type: 'message', phase: next, plaintext: buffer[next]! });
         delete buffer[next];
         next++;
       }

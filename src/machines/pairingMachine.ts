@@ -1,0 +1,141 @@
+/**
+ * VERIFY for Backchannel as a machine: the wormhole exchange as a child machine, then a sealed
+ * `{"paired": 1}` each way so both sides know both hold the key, then a happy close.
+ *
+ *   connecting → waiting (the code is known: shown or typed) → verifying (both SPAKE2 messages are
+ *   in) → confirming (key proven; our `paired` sent, waiting for theirs) → closing → paired
+ *   · failed (wrong code, lost connection, timeout, a peer that does not confirm, cancel)
+ *
+ * The outside hears through the `announce` action: emitted by default (`createPairing` listens), a
+ * parent provides sendParent (the app's `pairing` child). The result is the machine's output.
+ * @module
+ */
+import { assign, emit, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
+import { fromUtf8, utf8 } from '../crypto/bytes.js';
+import { deriveContactKey, formatVerifier } from '../crypto/keys.js';
+import { AbortedError, BackchannelError, ClosedError, ProtocolError } from '../errors.js';
+import { wormholeMachine, type WormholeEmitted, type WormholeInput, type WormholeOutput } from './wormholeMachine.js';
+
+/**
+ * Where a pairing is, for a progress display: `connecting` to the relay, `waiting` for the other
+ * person (the code is out), `verifying` (both SPAKE2 messages are in; the key is being confirmed),
+ * `confirming` (the key is proven; both sides acknowledge the pairing).
+ */
+export type PairingPhase = 'connecting' | 'waiting' | 'verifying' | 'confirming';
+
+export type PairingAnnouncement = { type: 'pairing.progress'; phase: PairingPhase } | { type: 'pairing.code'; code: string };
+
+export interface PairingOutput {
+  /** The 32-byte contact key; set when the pairing succeeded. */
+  contactKey?: Uint8Array;
+  verifier?: string;
+  code?: string;
+  error?: BackchannelError;
+}
+
+type FromWormhole = { [K in WormholeEmitted['type']]: Omit<Extract<WormholeEmitted, { type: K }>, 'type'> & { type: `wormhole.${K}` } }[WormholeEmitted['type']];
+
+export type PairingEvent = FromWormhole | { type: 'CANCEL'; reason?: unknown };
+
+/** The wormhole as this machine's child: it reports to us instead of emitting. */
+const childWormhole = wormholeMachine.provide({
+  actions: { announce: sendParent((_, params: WormholeEmitted) => ({ ...params, type: `wormhole.${params.type}` }) as FromWormhole) },
+});
+
+export const pairingMachine = setup({
+  types: {
+    input: {} as WormholeInput,
+    context: {} as { input: WormholeInput; code?: string; contactKey?: Uint8Array; verifier?: string; error?: BackchannelError },
+    events: {} as PairingEvent,
+    emitted: {} as PairingAnnouncement,
+    output: {} as PairingOutput,
+  },
+  actors: { wormhole: childWormhole },
+  actions: {
+    announce: emit((_, params: PairingAnnouncement) => params),
+    fail: assign({ error: (_, params: { error: BackchannelError }) => params.error }),
+  },
+}).createMachine({
+  id: 'pairing',
+  context: ({ input }) => ({ input, code: input.code }),
+  invoke: {
+    id: 'wormhole',
+    src: 'wormhole',
+    input: ({ context }) => context.input,
+    onDone: [
+      { guard: ({ context, event }) => !event.output.error && context.contactKey !== undefined && context.error === undefined, target: '.paired' },
+      {
+        target: '.failed',
+        actions: assign({
+          error: ({ context, event }) => context.error ?? (event.output as WormholeOutput).error ?? new ClosedError('The wormhole closed before the pairing completed.'),
+        }),
+      },
+    ],
+    onError: { target: '.failed', actions: assign({ error: ({ event }) => new ProtocolError(String(event.error)) }) },
+  },
+  on: {
+    CANCEL: {
+      actions: [
+        assign({ error: ({ event }) => new AbortedError('The pairing was cancelled.', event.reason) }),
+        sendTo('wormhole', ({ event }) => ({ type: 'ABORT' as const, reason: event.reason })),
+      ],
+    },
+  },
+  initial: 'connecting',
+  states: {
+    connecting: {
+      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'connecting' } },
+      // Joining knows its code at once; inviting waits for the relay's nameplate.
+      always: { guard: ({ context }) => context.code !== undefined, target: 'waiting' },
+      on: {
+        'wormhole.code': { target: 'waiting', actions: [assign({ code: ({ event }) => event.code }), { type: 'announce', params: ({ event }) => ({ type: 'pairing.code' as const, code: event.code }) }] },
+      },
+    },
+    waiting: {
+      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'waiting' } },
+      on: { 'wormhole.key': 'verifying' },
+    },
+    verifying: {
+      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'verifying' } },
+      on: {
+        'wormhole.verified': {
+          target: 'confirming',
+          actions: [
+            assign({ contactKey: ({ event }) => deriveContactKey(event.key), verifier: ({ event }) => formatVerifier(event.verifier) }),
+            sendTo('wormhole', { type: 'SEND', plaintext: utf8(JSON.stringify({ paired: 1 })) }),
+          ],
+        },
+      },
+    },
+    confirming: {
+      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'confirming' } },
+      on: {
+        'wormhole.message': [
+          { guard: ({ event }) => isPaired(event.plaintext), target: 'closing', actions: sendTo('wormhole', { type: 'CLOSE', mood: 'happy' }) },
+          {
+            target: 'closing',
+            actions: [
+              assign({ error: ({ event }) => new ProtocolError('The other side did not confirm the pairing.', { got: fromUtf8(event.plaintext).slice(0, 64) }) }),
+              sendTo('wormhole', { type: 'CLOSE', mood: 'errory' }),
+            ],
+          },
+        ],
+      },
+    },
+    closing: {},
+    paired: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) =>
+    context.error ? { error: context.error, code: context.code } : { contactKey: context.contactKey, verifier: context.verifier, code: context.code },
+});
+
+function isPaired(plaintext: Uint8Array): boolean {
+  try {
+    return (JSON.parse(fromUtf8(plaintext)) as { paired?: unknown })?.paired === 1;
+  } catch {
+    return false;
+  }
+}
+
+export type PairingActor = ActorRefFrom<typeof pairingMachine>;
