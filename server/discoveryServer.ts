@@ -14,6 +14,7 @@
  *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
  *   → {type:"fetch", topic}             ← {type:"deposits", topic, items:[{id, blob}]}
  *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
+ *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  * @module
  */
 import { DepotRefusal, type Depot } from './depot.js';
@@ -42,6 +43,8 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 interface Conn {
   out: ServerConnection;
   topics: Map<string, string>; // topic → our peer id there
+  /** Mailbox topics this connection fetched: it hears `waiting` when someone deposits there. */
+  watching: Set<string>;
   gone: boolean;
   /**
    * Frames from this connection and frames for it run one after another: a frame the hub delivers
@@ -57,6 +60,8 @@ export class DiscoveryServer {
   readonly #hub: DiscoveryHub;
   readonly #conns = new Set<Conn>();
   readonly #depot: Depot | undefined;
+  /** topic → connections that fetched it (this relay only; other relays' fetchers poll). */
+  readonly #watchers = new Map<string, Set<Conn>>();
 
   constructor(options: { limits?: Partial<DiscoveryLimits>; log?: Logger; randomBytes: (n: number) => Uint8Array; depot?: Depot; hub?: DiscoveryHub }) {
     this.#depot = options.depot;
@@ -71,7 +76,7 @@ export class DiscoveryServer {
   }
 
   connect(out: ServerConnection): ConnectionHandle {
-    const conn: Conn = { out, topics: new Map(), gone: false, queue: Promise.resolve() };
+    const conn: Conn = { out, topics: new Map(), watching: new Set(), gone: false, queue: Promise.resolve() };
     this.#conns.add(conn);
     return {
       receive: (frame) => this.#enqueue(conn, () => this.#receive(conn, frame)),
@@ -171,13 +176,26 @@ export class DiscoveryServer {
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
       if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, 'blob must be base64');
-      return depot.deposit(topic, m.blob).then((id) => this.#send(conn, { type: 'deposited', topic, id }), fail);
+      return depot.deposit(topic, m.blob).then((id) => {
+        this.#send(conn, { type: 'deposited', topic, id });
+        // Whoever collects this topic here hears of it now instead of at its next poll.
+        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#enqueue(other, () => this.#send(other, { type: 'waiting', topic }));
+      }, fail);
     } else if (m.type === 'fetch') {
+      this.#watch(conn, topic);
       return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items }), fail);
     } else {
       const ids = Array.isArray(m.ids) ? m.ids.filter((x): x is string => typeof x === 'string').slice(0, 10_000) : [];
       return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic }), fail);
     }
+  }
+
+  #watch(conn: Conn, topic: string): void {
+    if (conn.watching.has(topic) || conn.watching.size >= this.#limits.maxTopicsPerConnection) return;
+    conn.watching.add(topic);
+    let set = this.#watchers.get(topic);
+    if (!set) this.#watchers.set(topic, (set = new Set()));
+    set.add(conn);
   }
 
   async #leave(conn: Conn, topic: string): Promise<void> {
@@ -190,6 +208,11 @@ export class DiscoveryServer {
     if (conn.gone) return;
     conn.gone = true;
     this.#conns.delete(conn);
+    for (const topic of conn.watching) {
+      const set = this.#watchers.get(topic);
+      set?.delete(conn);
+      if (set?.size === 0) this.#watchers.delete(topic);
+    }
     const topics = [...conn.topics.keys()];
     await Promise.all(topics.map((topic) => this.#leave(conn, topic))).catch((err: unknown) => this.#log('error', 'discovery-leave-failed', { error: String(err) }));
     this.#log('debug', 'discovery-disconnect', {});

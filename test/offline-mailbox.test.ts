@@ -82,6 +82,28 @@ describe('offline mailbox', () => {
     await relay.close();
   });
 
+  it('tells a device that fetched a topic when a deposit lands there, not the depositor', async () => {
+    const relay = await startRelay();
+    const topic = 'd'.repeat(64);
+    const [fetcher, depositor, bystander] = await Promise.all([rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl)]);
+    fetcher.send({ type: 'fetch', topic });
+    await fetcher.next((f) => f.type === 'deposits');
+    bystander.send({ type: 'fetch', topic: 'e'.repeat(64) });
+    await bystander.next((f) => f.type === 'deposits');
+    depositor.send({ type: 'fetch', topic });
+    await depositor.next((f) => f.type === 'deposits');
+    depositor.send({ type: 'deposit', topic, blob: 'AAAA' });
+    await depositor.next((f) => f.type === 'deposited');
+    expect(await fetcher.next((f) => f.type === 'waiting')).toEqual({ type: 'waiting', topic });
+    depositor.send({ type: 'ping' }); // the relay answers in order: after this pong, no `waiting` is coming
+    bystander.send({ type: 'ping' });
+    await Promise.all([depositor.next((f) => f.type === 'pong'), bystander.next((f) => f.type === 'pong')]);
+    expect(depositor.frames.some((f) => f.type === 'waiting')).toBe(false);
+    expect(bystander.frames.some((f) => f.type === 'waiting')).toBe(false);
+    for (const c of [fetcher, depositor, bystander]) c.close();
+    await relay.close();
+  });
+
   it('quotas and TTL, over the wire: a flood into one topic is refused with a clear error, other topics are unaffected, and deposits expire', async () => {
     let now = 1_000_000;
     const relay = await startRelay({

@@ -33,7 +33,8 @@ export interface OfflineMailboxInput {
   deposit?: boolean;
   /**
    * Ask the relay again this often (default 10 s): deposits can land after our last fetch (the other
-   * device wrote just as we connected), and only a fetch collects — and so deletes — them.
+   * device wrote just as we connected), and only a fetch collects — and so deletes — them. Our own
+   * relay also says `waiting` when one lands; the poll covers deposits made through other relays.
    */
   fetchEveryMs?: number;
 }
@@ -142,6 +143,8 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       }
       if (done.length > 0 && open_) socket.send(JSON.stringify({ type: 'ack', topic, ids: done }));
       emit({ type: 'offline.fetched', applied });
+    } else if (m.type === 'waiting') {
+      fetch(); // someone deposited for this topic since our last fetch
     } else if (m.type === 'deposited' && typeof m.id === 'string') {
       // Only now is it ours to forget: the relay stored it.
       const heads = pending.shift();
