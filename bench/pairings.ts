@@ -5,7 +5,7 @@
  */
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
-import { backchannelCli, freePort, startPythonMailbox } from '../test/helpers/processes.js';
+import { startPythonMailbox, startRelayProcess } from '../test/helpers/processes.js';
 
 /** One pairing: the inviter through `url`, the other side through `otherUrl` (default the same relay). */
 async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConnector>, otherUrl = url): Promise<void> {
@@ -19,8 +19,13 @@ async function pairOnce(url: string, connector: ReturnType<typeof nodeSocketConn
   await Promise.all([a.close(), b.close()]);
 }
 
-/** `concurrency` pairs in flight until `total` are done or `budgetMs` passes. */
-export async function measure(url: string, concurrency: number, total: number, budgetMs: number, otherUrl = url) {
+/**
+ * `concurrency` pairs in flight until twice that many (at least 20) are done or BENCH_BUDGET_MS
+ * (default 60 s) passes; the invitee on `otherUrl` when given.
+ */
+export async function measure(url: string, concurrency: number, otherUrl = url) {
+  const total = Math.max(concurrency * 2, 20);
+  const budgetMs = Number(process.env.BENCH_BUDGET_MS ?? 60_000);
   const connector = nodeSocketConnector();
   const deadline = Date.now() + budgetMs;
   let started = 0;
@@ -43,31 +48,27 @@ export async function measure(url: string, concurrency: number, total: number, b
   return { done, failed, seconds, perSecond: done / seconds };
 }
 
+/** `12.3/s`, with the failures if any. */
+export const formatRate = (r: { perSecond: number; failed: number }) => `${r.perSecond.toFixed(1)}/s${r.failed ? ` (${r.failed} failed)` : ''}`;
+
 export async function benchPairings(levels = (process.env.BENCH_LEVELS ?? '1,10,100,1000').split(',').map(Number)): Promise<string> {
   const python = await startPythonMailbox();
-  const port = await freePort();
-  const ours = backchannelCli(['relay', '--port', String(port), '--quiet', '--memory'], 30 * 60_000);
-  await ours.waitFor(/relay listening/);
-  const oursUrl = `ws://127.0.0.1:${port}/v1`;
+  const ours = await startRelayProcess(['--memory'], { timeoutMs: 30 * 60_000 });
   const lines = [
     'Pairings per second (same client driver; each relay its own process on 127.0.0.1)',
     `${'concurrent pairs'.padEnd(18)}${'our relay'.padStart(22)}${'python mailbox'.padStart(24)}${'ratio'.padStart(8)}`,
   ];
   try {
     for (const concurrency of levels) {
-      const total = Math.max(concurrency * 2, 20);
-      const budget = Number(process.env.BENCH_BUDGET_MS ?? 60_000);
-      const mine = await measure(oursUrl, concurrency, total, budget);
-      const theirs = await measure(python.url, concurrency, total, budget);
-      const fmt = (r: typeof mine) => `${r.perSecond.toFixed(1)}/s${r.failed ? ` (${r.failed} failed)` : ''}`;
+      const mine = await measure(ours.url, concurrency);
+      const theirs = await measure(python.url, concurrency);
       lines.push(
-        `${String(concurrency).padEnd(18)}${fmt(mine).padStart(22)}${fmt(theirs).padStart(24)}${(mine.perSecond / theirs.perSecond).toFixed(1).padStart(7)}x`,
+        `${String(concurrency).padEnd(18)}${formatRate(mine).padStart(22)}${formatRate(theirs).padStart(24)}${(mine.perSecond / theirs.perSecond).toFixed(1).padStart(7)}x`,
       );
       console.error(lines.at(-1));
     }
   } finally {
-    ours.child.kill('SIGTERM');
-    await ours.result;
+    await ours.stop();
     await python.close();
   }
   return lines.join('\n');

@@ -3,19 +3,13 @@
  * store, next to two relay processes on one redis-server with the inviter on one and the other side on
  * the other (every nameplate, mailbox and message goes through Redis transactions and pub/sub).
  */
-import { backchannelCli, freePort } from '../test/helpers/processes.js';
+import { startRelayProcess } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { measure } from './pairings.js';
-
-async function relay(args: string[]) {
-  const port = await freePort();
-  const running = backchannelCli(['relay', '--port', String(port), '--quiet', ...args], 30 * 60_000);
-  await running.waitFor(/relay listening/);
-  return { url: `ws://127.0.0.1:${port}/v1`, stop: async () => (running.child.kill('SIGTERM'), await running.result) };
-}
+import { formatRate, measure } from './pairings.js';
 
 export async function benchScaleout(levels = (process.env.BENCH_LEVELS ?? '1,10,100').split(',').map(Number)): Promise<string> {
   const redis = await startRedis();
+  const relay = (args: string[]) => startRelayProcess(args, { timeoutMs: 30 * 60_000 });
   const single = await relay(['--memory']);
   const [a, b] = [await relay(['--redis', redis.url]), await relay(['--redis', redis.url])];
   const lines = [
@@ -24,12 +18,9 @@ export async function benchScaleout(levels = (process.env.BENCH_LEVELS ?? '1,10,
   ];
   try {
     for (const concurrency of levels) {
-      const total = Math.max(concurrency * 2, 20);
-      const budget = Number(process.env.BENCH_BUDGET_MS ?? 60_000);
-      const mem = await measure(single.url, concurrency, total, budget);
-      const shared = await measure(a.url, concurrency, total, budget, b.url);
-      const fmt = (r: typeof mem) => `${r.perSecond.toFixed(1)}/s${r.failed ? ` (${r.failed} failed)` : ''}`;
-      lines.push(`${String(concurrency).padEnd(18)}${fmt(mem).padStart(20)}${fmt(shared).padStart(20)}${(shared.perSecond / mem.perSecond).toFixed(2).padStart(7)}x`);
+      const mem = await measure(single.url, concurrency);
+      const shared = await measure(a.url, concurrency, b.url);
+      lines.push(`${String(concurrency).padEnd(18)}${formatRate(mem).padStart(20)}${formatRate(shared).padStart(20)}${(shared.perSecond / mem.perSecond).toFixed(2).padStart(7)}x`);
       console.error(lines.at(-1));
     }
   } finally {

@@ -5,8 +5,8 @@
  * relay's mailbox alone.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Device } from './helpers/device.js';
-import { backchannelCli, freePort } from './helpers/processes.js';
+import { Device, pairDevices } from './helpers/device.js';
+import { startRelayProcess } from './helpers/processes.js';
 import { tempDirs } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-proc-');
@@ -19,24 +19,18 @@ afterAll(() => {
 
 describe('Alice and Bob as processes', () => {
   it('pair, talk, survive Bob offline and a relay restart: three messages, once each, in order', async () => {
-    const port = await freePort();
-    const relayUrl = `ws://127.0.0.1:${port}/v1`;
     const relayData = temp();
-    let relay = backchannelCli(['relay', '--port', String(port), '--data', relayData, '--quiet'], 120_000);
-    children.push(relay.child);
-    await relay.waitFor(/relay listening/);
+    let relay = await startRelayProcess(['--data', relayData]);
+    children.push(relay.running.child);
+    const relayUrl = relay.url;
     const aliceDir = temp();
     const bobDir = temp();
     const alice = new Device(aliceDir, relayUrl, children);
     let bob = new Device(bobDir, relayUrl, children);
     await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
 
-    alice.tell('invite Bob');
-    const [, code] = await alice.wait(/^code (\S+)$/);
-    bob.tell(`accept ${code} Alice`);
-    const [, bobId, v1] = await alice.wait(/^paired (\S+) (\S+)$/);
-    const [, aliceId, v2] = await bob.wait(/^paired (\S+) (\S+)$/);
-    expect(v1).toBe(v2);
+    const { inviteeId: bobId, inviterId: aliceId, verifiers } = await pairDevices(alice, bob);
+    expect(verifiers[0]).toBe(verifiers[1]);
 
     alice.tell(`send ${bobId} hello bob`);
     await bob.wait(/^message hello bob$/);
@@ -48,11 +42,9 @@ describe('Alice and Bob as processes', () => {
     await alice.wait(/^deposited one$/); // the relay acknowledged it: stored
     alice.lines.splice(0);
 
-    relay.child.kill('SIGTERM'); // the relay restarts; "one" waits on its disk
-    await relay.result;
-    relay = backchannelCli(['relay', '--port', String(port), '--data', relayData, '--quiet'], 120_000);
-    children.push(relay.child);
-    await relay.waitFor(/relay listening/);
+    await relay.stop(); // the relay restarts; "one" waits on its disk
+    relay = await startRelayProcess(['--data', relayData], { port: relay.port });
+    children.push(relay.running.child);
     // Sent after the restart: Alice's mailbox client must have reconnected by itself.
     for (const text of ['two', 'three']) {
       alice.tell(`send ${bobId} ${text}`);
@@ -67,6 +59,6 @@ describe('Alice and Bob as processes', () => {
     const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
     expect(got).toEqual(['one', 'two', 'three']);
     await bob.quit();
-    relay.child.kill('SIGTERM');
+    await relay.stop();
   }, 120_000);
 });

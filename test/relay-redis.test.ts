@@ -7,8 +7,8 @@
  * sends through A to a real `wormhole receive` on B.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Device } from './helpers/device.js';
-import { backchannelCli, freePort, wormholeCli } from './helpers/processes.js';
+import { Device, pairDevices } from './helpers/device.js';
+import { startRelayProcess, wormholeCli } from './helpers/processes.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -22,11 +22,9 @@ afterAll(async () => {
 });
 
 async function relayOn(redisUrl: string) {
-  const port = await freePort();
-  const relay = backchannelCli(['relay', '--port', String(port), '--redis', redisUrl, '--quiet'], 120_000);
-  children.push(relay.child);
-  await relay.waitFor(/relay listening/);
-  return { url: `ws://127.0.0.1:${port}/v1`, relay };
+  const relay = await startRelayProcess(['--redis', redisUrl]);
+  children.push(relay.running.child);
+  return relay;
 }
 
 describe('two relays on one Redis', () => {
@@ -39,12 +37,8 @@ describe('two relays on one Redis', () => {
     const alice = new Device(aliceDir, a.url, children);
     const bob0 = new Device(bobDir, b.url, children);
     await Promise.all([alice.wait(/^ready$/), bob0.wait(/^ready$/)]);
-    alice.tell('invite Bob');
-    const [, code] = await alice.wait(/^code (\S+)$/);
-    bob0.tell(`accept ${code} Alice`);
-    const [, bobId, v1] = await alice.wait(/^paired (\S+) (\S+)$/);
-    const [, aliceId, v2] = await bob0.wait(/^paired (\S+) (\S+)$/);
-    expect(v1).toBe(v2);
+    const { inviteeId: bobId, inviterId: aliceId, verifiers } = await pairDevices(alice, bob0);
+    expect(verifiers[0]).toBe(verifiers[1]);
     let bob = bob0;
 
     // Presence proves a live channel across relays (not the offline mailbox).
@@ -65,15 +59,14 @@ describe('two relays on one Redis', () => {
     await alice.wait(/^deposited kept in redis$/); // acknowledged by relay A: stored in Redis
     expect(await depositCount()).toBeGreaterThan(before);
     await alice.quit();
-    a.relay.child.kill('SIGKILL');
+    a.running.child.kill('SIGKILL');
 
     bob = new Device(bobDir, b.url, children);
     await bob.wait(/^message kept in redis$/, 30_000);
     const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
     expect(got).toEqual(['kept in redis']);
     await bob.quit();
-    b.relay.child.kill('SIGTERM');
-    await b.relay.result;
+    await b.stop();
   }, 120_000);
 
   it('the real wormhole CLI pairs across them: send through one relay, receive through the other', async () => {
@@ -87,6 +80,6 @@ describe('two relays on one Redis', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('across two relays');
     expect(s.code, s.stderr).toBe(0);
-    for (const relay of [a, b]) relay.relay.child.kill('SIGTERM');
+    await Promise.all([a.stop(), b.stop()]);
   }, 60_000);
 });

@@ -73,7 +73,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
   let retry: ReturnType<typeof setTimeout> | undefined;
   let attempts = 0;
 
-  const fetch = () => socket.send(JSON.stringify({ type: 'fetch', topic }));
+  const fetchDeposits = () => socket.send(JSON.stringify({ type: 'fetch', topic }));
 
   /** (Re)connect to the relay; a lost connection (a relay restart) is retried with backoff. */
   function connect() {
@@ -86,9 +86,9 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
         // (a duplicate is harmless: Automerge applies a change once).
         pending = [];
         sentHeads = undefined;
-        fetch();
+        fetchDeposits();
         clearInterval(poll);
-        poll = setInterval(fetch, input.fetchEveryMs ?? 10_000);
+        poll = setInterval(fetchDeposits, input.fetchEveryMs ?? 10_000);
         if (input.deposit !== false) schedule(); // anything written while we could not reach anyone
       },
       onMessage: (text) => void onFrame(text),
@@ -144,7 +144,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       if (done.length > 0 && open_) socket.send(JSON.stringify({ type: 'ack', topic, ids: done }));
       emit({ type: 'offline.fetched', applied });
     } else if (m.type === 'waiting') {
-      fetch(); // someone deposited for this topic since our last fetch
+      fetchDeposits(); // someone deposited for this topic since our last fetch
     } else if (m.type === 'deposited' && typeof m.id === 'string') {
       // Only now is it ours to forget: the relay stored it.
       const heads = pending.shift();

@@ -46,3 +46,16 @@ export class Device {
     await exited;
   }
 }
+
+/**
+ * Pair two running devices: `inviter` shows a code, `invitee` types it; both must print the same
+ * verifier. Returns each one's id for the other.
+ */
+export async function pairDevices(inviter: Device, invitee: Device, names = { invitee: 'Bob', inviter: 'Alice' }): Promise<{ inviteeId: string; inviterId: string; verifiers: [string, string] }> {
+  inviter.tell(`invite ${names.invitee}`);
+  const [, code] = await inviter.wait(/^code (\S+)$/);
+  invitee.tell(`accept ${code} ${names.inviter}`);
+  const [, inviteeId, v1] = await inviter.wait(/^paired (\S+) (\S+)$/);
+  const [, inviterId, v2] = await invitee.wait(/^paired (\S+) (\S+)$/);
+  return { inviteeId: inviteeId!, inviterId: inviterId!, verifiers: [v1!, v2!] };
+}

@@ -148,3 +148,28 @@ export function wormholeCli(relayUrl: string, args: string[], timeoutMs?: number
 export function backchannelCli(args: string[], timeoutMs?: number): Running {
   return run(process.execPath, [join(ROOT, 'bin/backchannel.js'), ...args], timeoutMs);
 }
+
+export interface RelayProcess {
+  /** `ws://127.0.0.1:<port>/v1` */
+  url: string;
+  port: number;
+  running: Running;
+  /** SIGTERM, then wait for it to exit. */
+  stop(): Promise<RunResult>;
+}
+
+/** `backchannel relay` as its own process on 127.0.0.1 (a free port unless given), once it listens. */
+export async function startRelayProcess(args: string[], options: { port?: number; timeoutMs?: number } = {}): Promise<RelayProcess> {
+  const port = options.port ?? (await freePort());
+  const running = backchannelCli(['relay', '--port', String(port), '--quiet', ...args], options.timeoutMs ?? 120_000);
+  await running.waitFor(/relay listening/);
+  return {
+    url: `ws://127.0.0.1:${port}/v1`,
+    port,
+    running,
+    stop: async () => {
+      running.child.kill('SIGTERM');
+      return running.result;
+    },
+  };
+}
