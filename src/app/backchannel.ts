@@ -199,11 +199,10 @@ export class Backchannel {
     const cancel = () => {
       if (this.#abortPairing === abort) this.actor.send({ type: 'pairing.cancel' });
     };
-    const onAbort = () => cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', cancel, { once: true });
     this.#abortPairing = abort;
     const finish = () => {
-      signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', cancel);
       code?.off();
       outcome.off();
       progress?.unsubscribe();
