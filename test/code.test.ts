@@ -5,6 +5,7 @@ import { EVEN_WORDS, ODD_WORDS } from '../src/code/wordlist.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { BackchannelError, BadCodeError } from '../src/errors.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { Branches } from './helpers/branches.js';
 
 const code = fc
   .record({
@@ -75,16 +76,26 @@ describe('codes', () => {
   });
 
   it('never throws anything but a typed error on garbage', () => {
+    const outcomes = new Branches('parseCode on garbage', ['parsed', 'rejected typed'] as const);
+    // Valid codes with one character changed sit next to garbage: both outcomes must be reached.
+    const nearCode = fc.tuple(code, fc.nat(), fc.string({ maxLength: 1 })).map(([c, i, ch]) => {
+      const text = formatCode(c);
+      const at = i % (text.length + 1);
+      return text.slice(0, at) + ch + text.slice(at + 1);
+    });
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.anything()), fc.boolean(), (input, checkWords) => {
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.anything(), nearCode), fc.boolean(), (input, checkWords) => {
         try {
           parseCode(input as string, { checkWords });
+          outcomes.hit('parsed');
         } catch (e) {
           expect(e).toBeInstanceOf(BackchannelError);
+          outcomes.hit('rejected typed');
         }
       }),
       { numRuns: FC_RUNS * 5 },
     );
+    outcomes.check();
   });
 
   it('generates codes with a CSPRNG that parse back, odd word first', () => {

@@ -8,6 +8,7 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { CryptoError, InvalidArgumentError } from '../src/errors.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { Branches } from './helpers/branches.js';
 
 interface Case {
   key_hex: string;
@@ -93,12 +94,31 @@ describe('contact key, verifier, topic, compare', () => {
   });
 
   it('constantTimeEqual agrees with byte equality', () => {
+    const outcomes = new Branches('constantTimeEqual', ['equal', 'one byte differs', 'lengths differ'] as const);
+    // b is a copy of a, a copy with one byte flipped, or unrelated: every branch of the compare is hit.
+    const pair = fc.uint8Array({ maxLength: 64 }).chain((a) =>
+      fc.tuple(
+        fc.constant(a),
+        fc.oneof(
+          fc.constant(a.slice()),
+          fc.nat().map((i) => {
+            const b = Uint8Array.from([...a, 0]).subarray(0, Math.max(1, a.length));
+            b[i % b.length]! ^= 1 << i % 8;
+            return b;
+          }),
+          fc.uint8Array({ maxLength: 64 }),
+        ),
+      ),
+    );
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
-        expect(constantTimeEqual(a, b)).toBe(toHex(a) === toHex(b));
+      fc.property(pair, ([a, b]) => {
+        const equal = toHex(a) === toHex(b);
+        expect(constantTimeEqual(a, b)).toBe(equal);
         expect(constantTimeEqual(a, a.slice())).toBe(true);
+        outcomes.hit(equal ? 'equal' : a.length === b.length ? 'one byte differs' : 'lengths differ');
       }),
       { numRuns: FC_RUNS },
     );
+    outcomes.check();
   });
 });

@@ -14,11 +14,15 @@ import { BackchannelError, WrongCodeError } from '../src/errors.js';
 import { Wormhole, type Verified } from '../src/wormhole/wormhole.js';
 import { vectorEntropy } from './helpers/entropy.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { Branches, budgetMs } from './helpers/branches.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Journal } from '../src/journal/journal.js';
 import { replay, stateOf } from '../src/journal/replay.js';
 
-const stats = { effectiveDrops: 0, maxSteps: 0, successes: 0, failures: 0 };
+// A connection that gives out before the wrong code is seen is allowed (both fail typed) but is not one
+// of the property's branches: it is counted and printed, not required.
+const stats = { effectiveDrops: 0, maxSteps: 0, lostConnection: 0 };
+const outcomes = new Branches('pairing under drops', ['paired', 'wrong code refused on both sides'] as const);
 const RUNS = Math.max(30, Math.floor(FC_RUNS / 4));
 const MAX_STEPS = 20_000;
 
@@ -105,7 +109,6 @@ describe('pairing under dropped connections (simulated network and clock)', () =
         // Both succeed or both fail: never one side holding a key the other does not.
         expect(a.error === undefined, 'one side succeeded, the other failed').toBe(b.error === undefined);
         if (a.error || b.error) {
-          stats.failures++;
           for (const e of [a.error, b.error]) {
             if (e instanceof Error && e.message.startsWith('never started')) continue;
             expect(e).toBeInstanceOf(BackchannelError);
@@ -117,11 +120,12 @@ describe('pairing under dropped connections (simulated network and clock)', () =
           if (s.wrongCode && !codes.includes('CONNECTION_LOST')) {
             expect(a.error).toBeInstanceOf(WrongCodeError);
             expect(b.error).toBeInstanceOf(WrongCodeError);
-          }
+            outcomes.hit('wrong code refused on both sides');
+          } else stats.lostConnection++;
           return;
         }
         expect(s.wrongCode, 'a wrong code must never pair').toBe(false);
-        stats.successes++;
+        outcomes.hit('paired');
         expect(toHex(a.verified!.key)).toBe(toHex(b.verified!.key));
         expect(toHex(a.verified!.verifier)).toBe(toHex(b.verified!.verifier));
         expect(a.received).toEqual(Array.from({ length: s.count }, (_, i) => `b${i}`));
@@ -133,10 +137,11 @@ describe('pairing under dropped connections (simulated network and clock)', () =
     );
     console.log(
       `drops that cut a live connection: ${stats.effectiveDrops}; longest run: ${stats.maxSteps} steps; ` +
-        `paired: ${stats.successes}, failed cleanly: ${stats.failures}`,
+        `both failed on a lost connection: ${stats.lostConnection}`,
     );
+    outcomes.check();
     // The faults must bite, and most runs must still pair: otherwise the property says little.
     expect(stats.effectiveDrops).toBeGreaterThan(RUNS / 2);
-    expect(stats.successes).toBeGreaterThan(RUNS / 4);
-  });
+    expect(outcomes.counts.paired).toBeGreaterThan(RUNS / 4);
+  }, budgetMs(RUNS, 400));
 });

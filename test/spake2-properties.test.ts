@@ -5,6 +5,7 @@ import { Spake2Symmetric } from '../src/crypto/spake2.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { CryptoError } from '../src/errors.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { Branches } from './helpers/branches.js';
 
 const runs = Math.max(10, Math.floor(FC_RUNS / 4)); // each run is four scalar multiplications per side
 
@@ -44,17 +45,23 @@ describe('SPAKE2 properties', () => {
       expect(() => s.finish(bad)).toThrow(CryptoError);
     }
     expect(() => r.finish(rMsg)).toThrow(/reflect/);
+    const outcomes = new Branches('SPAKE2 finish on 33 random bytes', ['accepted', 'rejected typed'] as const);
+    // Honest messages (another side's start, any password) sit beside random bytes: both branches run.
+    const honest = fc.uint8Array({ maxLength: 16 }).map((pw) => new Spake2Symmetric(pw, utf8('app'), cryptoRandomBytes).start());
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 33, maxLength: 33 }), (bytes) => {
+      fc.property(fc.oneof(fc.uint8Array({ minLength: 33, maxLength: 33 }), honest), (bytes) => {
         const { s } = fresh();
         try {
           s.finish(bytes);
+          outcomes.hit('accepted');
         } catch (e) {
           expect(e).toBeInstanceOf(CryptoError);
+          outcomes.hit('rejected typed');
         }
       }),
       { numRuns: runs },
     );
+    outcomes.check();
   });
 
   it('pinned deviation: a non-canonical point encoding (y ≥ p) is rejected, where python-spake2 would reduce it', () => {
