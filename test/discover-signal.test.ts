@@ -74,7 +74,9 @@ describe('relayed channel', () => {
     b.on('message', () => received++);
     let done = 0;
     const sends = Array.from({ length: 40 }, (_, i) => a.send(Uint8Array.of(i)).then(() => void done++));
-    await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(sends.slice(0, 32));
+    // One turn of the event loop runs every pending continuation: a 33rd send would have gone out by now.
+    await new Promise((r) => setImmediate(r));
     expect(wire.toB.length).toBe(32); // the window: nothing more went out
     expect(done).toBe(32);
     for (const blob of wire.toB.splice(0)) b.receive(blob);

@@ -17,15 +17,24 @@ beforeAll(() => {
 afterAll(() => ns?.remove());
 
 /** coturn inside the namespace, on the first veth address, with one static long-term user. */
-function startTurn(): { url: string; stop(): void } {
+function startTurn(): { url: string; ready: Promise<void>; stop(): void } {
   const [cmd, ...rest] = ns.exec([
     'turnserver', '-n', '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log',
     `--listening-ip=${ns.addresses[0]}`, `--relay-ip=${ns.addresses[0]}`, '--listening-port=3478',
     '--min-port=49160', '--max-port=49200', '--lt-cred-mech', '--user=bc:bc-secret', '--realm=backchannel.test',
     `--allowed-peer-ip=${ns.addresses[0]}`, '--no-multicast-peers',
   ]);
-  const child = spawn(cmd!, rest, { stdio: 'ignore' });
-  return { url: `turn:${ns.addresses[0]}:3478?transport=udp`, stop: () => child.kill('SIGTERM') };
+  const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'ignore'] });
+  // coturn logs this once its listeners are bound: only then may a client allocate.
+  let log = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      log += d;
+      if (log.includes('Total General servers')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`turnserver exited (${code}) before it was ready:\n${log}`)));
+  });
+  return { url: `turn:${ns.addresses[0]}:3478?transport=udp`, ready, stop: () => child.kill('SIGTERM') };
 }
 
 function run(args: string[], fixture = 'webrtcPair.js'): Promise<{ code: number | null; out: string; err: string }> {
@@ -73,7 +82,7 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
   it('connects through a real TURN server (coturn) with a relay-only ICE policy', async () => {
     const turn = startTurn();
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      await turn.ready;
       const { code, out, err } = await run(['relay', turn.url]);
       expect(code, err + out).toBe(0);
       const result = JSON.parse(out.trim().split('\n').at(-1)!) as { via: string[]; text: string; candidates: string[] };

@@ -10,6 +10,7 @@ import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
 import { rawClient } from './helpers/rawClient.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { until } from './helpers/wait.js';
 
 function memoryServer(now = () => Date.now(), limits = DEFAULT_LIMITS) {
   const store = new MemoryMailboxStore({ limits, randomBytes: cryptoRandomBytes });
@@ -122,9 +123,10 @@ describe('limits', () => {
       await expect(rawClient(relay.url)).rejects.toThrow(/429/);
       a.close();
       await a.closed;
-      await new Promise((r) => setTimeout(r, 50));
-      const c = await rawClient(relay.url);
-      c.close();
+      // The relay frees the slot when it sees the close, a moment after the client does: retry until then.
+      let c: Awaited<ReturnType<typeof rawClient>> | undefined;
+      await until(async () => !!(c = await rawClient(relay.url).catch(() => undefined)), 10_000);
+      c!.close();
       b.close();
     } finally {
       await relay.close();

@@ -30,10 +30,12 @@ describe('sync over a channel', () => {
     expect(texts(alice)).toEqual(['from alice, offline', 'from bob, offline']);
     expect(texts(bob)).toEqual(texts(alice));
     // Live: a message sent while connected arrives.
+    const arrived = new Promise<void>((resolve) => {
+      const off = alice.db.docs.onChange(() => texts(alice).includes('live') && (off(), resolve()));
+    });
     await bob.db.sendMessage(channel, { text: 'live' });
-    await new Promise((r) => setTimeout(r, 20));
-    await waitFor(a, (s) => s.matches({ syncing: 'inSync' }));
-    expect(texts(alice)).toContain('live');
+    await arrived;
+    expect(texts(alice)).toEqual(['from alice, offline', 'from bob, offline', 'live']);
     link.cut('bye');
     expect(a.getSnapshot().value).toBe('closed');
     expect(a.getSnapshot().output?.peer).toBe(bob.db.deviceId);
@@ -71,7 +73,8 @@ describe('sync over a channel', () => {
     await waitFor(b2, (s) => s.matches({ syncing: 'inSync' }));
     expect(bob.db.messages(channel).map((m) => m.text)).toEqual(alice.db.messages(channel).map((m) => m.text));
     second.cut('done');
-    await new Promise((r) => setTimeout(r, 10));
+    // Both engines have closed (their sync state is saved) before Bob's device goes down.
+    await Promise.all([waitFor(a2, (s) => s.status === 'done'), waitFor(b2, (s) => s.status === 'done')]);
     // Third: nothing changed, and both sides remember what they share (persisted sync state).
     await bob.crashAndRestart();
     const third = new MemoryLink();
