@@ -35,7 +35,7 @@ function signalOnInterrupt(): AbortSignal {
 
 function portNumber(text: string, command: CommandName): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be 0..65535, got ${JSON.stringify(text)}`, command);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be 0..65535, got '${text}'`, command);
   return port;
 }
 
@@ -61,7 +61,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
       port,
       host: values.host,
       log: values.quiet ? undefined : jsonLogger(),
-      dataDir: values.memory ? undefined : values.data,
+      dataDir: values.memory || values.redis !== undefined ? undefined : values.data,
       redis: values.redis,
     }).catch((error: unknown) => {
       const why = listenFailure(error, values.host, port);
@@ -162,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const found = findCommand(argv);
   if (found === undefined) {
-    throw new UsageError(first.startsWith('-') ? `unknown option ${JSON.stringify(first)}` : `unknown command ${JSON.stringify(first)}`);
+    throw new UsageError(first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`);
   }
   if ('group' in found) {
     const [sub] = found.args;
@@ -171,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const choices = groupMembers(found.group).map((n) => n.slice(found.group.length + 1)).join(' or ');
-    throw new UsageError(sub === undefined ? `${found.group} needs a command: ${choices}` : `unknown ${found.group} command ${JSON.stringify(sub)}`, found.group);
+    throw new UsageError(sub === undefined ? `${found.group} needs a command: ${choices}` : `unknown ${found.group} command '${sub}'`, found.group);
   }
   return runCommand(found.name, found.args);
 }

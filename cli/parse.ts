@@ -54,7 +54,7 @@ export function parseCommand<N extends CommandName>(name: N, args: string[]): Pa
   const required = spec.positionals.filter((p) => !p.optional).length;
   const { positionals } = parsed;
   if (positionals.length < required) throw new UsageError(`missing <${spec.positionals[positionals.length]!.name}>`, name);
-  if (positionals.length > spec.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals.length])}`, name);
+  if (positionals.length > spec.positionals.length) throw new UsageError(`unexpected argument '${positionals[spec.positionals.length]}'`, name);
   return { help: false, values: values as Values<(typeof COMMANDS)[N]>, positionals };
 }
 

@@ -1,11 +1,13 @@
 /** The `backchannel` CLI as a user runs it: real processes, a real relay. */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { COMMANDS, PUBLIC_WORMHOLE_RELAY, type CommandName, type CommandSpec } from '../cli/commands.js';
 import { describeStorage } from '../cli/relayStatus.js';
+import { packageVersion } from '../cli/version.js';
 import { backchannelCli, freePort, ROOT } from './helpers/processes.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -132,6 +134,12 @@ describe('backchannel CLI', () => {
     const run = await backchannelCli(['--version']).result;
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe(`${version}\n`);
+    // Installed: the package's own package.json, found from dist/cli/ past a bare {"type":"module"}.
+    const installed = join(dirs.make(), 'node_modules', '@scope', 'renamed');
+    mkdirSync(join(installed, 'dist', 'cli'), { recursive: true });
+    writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: '@scope/renamed', version: '9.8.7' }));
+    writeFileSync(join(installed, 'dist', 'package.json'), JSON.stringify({ type: 'module' }));
+    expect(packageVersion(pathToFileURL(join(installed, 'dist', 'cli', 'version.js')).href)).toBe('9.8.7');
   });
 
   it('refuses --data, --memory and --redis together, and unknown options, with one line and the usage (exit 2)', async () => {
