@@ -1,33 +1,26 @@
 /**
  * The `backchannel` command: run a relay, pair with a code, or talk to the real `wormhole` CLI.
+ * The commands, their options and defaults are the table in commands.ts; this file runs them.
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage.
  * @module
  */
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import { startRelay } from '../server/relay.js';
 import { jsonLogger } from '../server/log.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { parseCode } from '../src/code/code.js';
 import { BackchannelError } from '../src/errors.js';
-import { createPairing } from '../src/pair.js';
+import { createPairing, type PairingPhase } from '../src/pair.js';
+import { COMMANDS, groupMembers, type CommandName, type Values } from './commands.js';
+import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
+import { findCommand, parseCommand, UsageError } from './parse.js';
+import { describeStorage, listenFailure } from './relayStatus.js';
 import { receiveText, sendText } from './textTransfer.js';
+import { packageVersion } from './version.js';
 import { runDemo } from './demo.js';
 
-/** The public magic-wormhole mailbox, the seed's default `relay_server`. Tests always pass --relay. */
-export const DEFAULT_RELAY = process.env.BACKCHANNEL_RELAY ?? 'ws://relay.magic-wormhole.io:4000/v1';
-
-const USAGE = `usage:
-  backchannel relay [--port N] [--host H] [--data DIR | --memory | --redis URL] [--quiet]
-  backchannel invite [--relay URL]
-  backchannel accept <code> [--relay URL]
-  backchannel wormhole send --text <text> [--code <code>] [--relay URL]
-  backchannel wormhole receive [<code>] [--relay URL]
-  backchannel demo [--port N]
-
---relay defaults to $BACKCHANNEL_RELAY, else ${DEFAULT_RELAY}`;
-
-class UsageError extends Error {}
+/** The operation failed for a reason the user can act on: one line, exit 1, no stack. */
+class CommandFailed extends Error {}
 
 const err = (line: string) => process.stderr.write(line + '\n');
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -40,121 +33,159 @@ function signalOnInterrupt(): AbortSignal {
   return controller.signal;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const connector = nodeSocketConnector();
-  switch (command) {
-    case 'relay': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          port: { type: 'string', default: '4000' },
-          host: { type: 'string', default: '127.0.0.1' },
-          quiet: { type: 'boolean' },
-          data: { type: 'string', default: './backchannel-relay-data' },
-          memory: { type: 'boolean' },
-          redis: { type: 'string' },
-        },
-      });
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
-      // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits. With
-      // --redis it lives there instead, shared (with pairing state and DISCOVER's topics) by every
-      // relay on that Redis.
-      const relay = await startRelay({
-        port,
-        host: values.host,
-        log: values.quiet ? undefined : jsonLogger(),
-        dataDir: values.memory ? undefined : values.data,
-        redis: values.redis,
-      });
-      out(`relay listening on ${relay.url}`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await relay.close();
-      return 0;
+function portNumber(text: string, command: CommandName): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be 0..65535, got '${text}'`, command);
+  return port;
+}
+
+/** What a pairing is doing, on stderr, so a wait is never silent. */
+const PROGRESS: Record<PairingPhase, (relay: string) => string> = {
+  connecting: (relay) => `connecting to ${relay}…`,
+  waiting: () => 'waiting for the other side…',
+  verifying: () => 'the other side is here; verifying that you both used the same code…',
+  confirming: () => 'key verified; confirming the pairing with the other side…',
+};
+
+type Run<N extends CommandName> = (values: Values<(typeof COMMANDS)[N]>, positionals: string[]) => Promise<number>;
+
+const connector = nodeSocketConnector();
+
+const RUN: { [N in CommandName]: Run<N> } = {
+  async relay(values) {
+    const port = portNumber(values.port, 'relay');
+    // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits. With
+    // --redis it lives there instead, shared (with pairing state and DISCOVER's topics) by every
+    // relay on that Redis.
+    const relay = await startRelay({
+      port,
+      host: values.host,
+      log: values.quiet ? undefined : jsonLogger(),
+      dataDir: values.memory || values.redis !== undefined ? undefined : values.data,
+      redis: values.redis,
+    }).catch((error: unknown) => {
+      const why = listenFailure(error, values.host, port);
+      throw why === undefined ? error : new CommandFailed(why);
+    });
+    out(`relay listening on ${relay.url}`);
+    out(`data: ${describeStorage(values)}`);
+    err('Ctrl-C to stop');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await relay.close();
+    return 0;
+  },
+
+  async invite(values) {
+    const pair = createPairing({ relay: values.relay, connector });
+    // The inviter's 'waiting' comes with its code: it is printed after the code, below.
+    const onProgress = (phase: PairingPhase) => phase !== 'waiting' && err(PROGRESS[phase](values.relay));
+    const { code, done } = await pair.invite({ signal: signalOnInterrupt(), onProgress });
+    out(`code: ${code}`);
+    err(`Give this code to the other person; they run: backchannel accept ${code}`);
+    err(PROGRESS.waiting(values.relay));
+    paired((await done).verifier);
+    return 0;
+  },
+
+  async accept(values, [code]) {
+    const pair = createPairing({ relay: values.relay, connector });
+    const onProgress = (phase: PairingPhase) => err(PROGRESS[phase](values.relay));
+    paired((await pair.accept(code!, { signal: signalOnInterrupt(), onProgress })).verifier);
+    return 0;
+  },
+
+  async 'wormhole send'(values) {
+    const code = values.code === undefined ? undefined : parseCode(values.code, { checkWords: false }).text;
+    await sendText({
+      relay: values.relay,
+      connector,
+      text: values.text,
+      code,
+      signal: signalOnInterrupt(),
+      onCode: (c) => {
+        err(`Wormhole code is: ${c}`);
+        err('On the other computer, please run:\n\nwormhole receive ' + c + '\n');
+      },
+    });
+    err('text message sent');
+    return 0;
+  },
+
+  async 'wormhole receive'(values, [input]) {
+    if (input === undefined) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      input = await rl.question('Enter receive wormhole code: ');
+      rl.close();
     }
-    case 'invite':
-    case 'accept': {
-      const { values, positionals } = parseArgs({ args: rest, options: { relay: { type: 'string', default: DEFAULT_RELAY } }, allowPositionals: true });
-      const pair = createPairing({ relay: values.relay!, connector });
-      const signal = signalOnInterrupt();
-      if (command === 'invite') {
-        const { code, done } = await pair.invite({ signal });
-        out(`code: ${code}`);
-        err('Give this code to the other person; they run: backchannel accept ' + code);
-        const result = await done;
-        out(`verifier: ${result.verifier}`);
-      } else {
-        if (positionals.length !== 1) throw new UsageError('accept takes exactly one code');
-        const result = await pair.accept(positionals[0]!, { signal });
-        out(`verifier: ${result.verifier}`);
-      }
-      err('Paired. Compare the verifier with the other person: if it matches, nobody is in the middle.');
-      return 0;
-    }
-    case 'wormhole': {
-      const [sub, ...args] = rest;
-      if (sub === 'send') {
-        const { values } = parseArgs({
-          args,
-          options: { text: { type: 'string' }, code: { type: 'string' }, relay: { type: 'string', default: DEFAULT_RELAY } },
-        });
-        if (values.text === undefined) throw new UsageError('wormhole send needs --text <text> (files are not supported)');
-        const code = values.code === undefined ? undefined : parseCode(values.code, { checkWords: false }).text;
-        await sendText({
-          relay: values.relay!,
-          connector,
-          text: values.text,
-          code,
-          signal: signalOnInterrupt(),
-          onCode: (c) => {
-            err(`Wormhole code is: ${c}`);
-            err('On the other computer, please run:\n\nwormhole receive ' + c + '\n');
-          },
-        });
-        err('text message sent');
-        return 0;
-      }
-      if (sub === 'receive') {
-        const { values, positionals } = parseArgs({ args, options: { relay: { type: 'string', default: DEFAULT_RELAY } }, allowPositionals: true });
-        let input = positionals[0];
-        if (input === undefined) {
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          input = await rl.question('Enter receive wormhole code: ');
-          rl.close();
-        }
-        const code = parseCode(input, { checkWords: false }).text;
-        const text = await receiveText({ relay: values.relay!, connector, code, signal: signalOnInterrupt() });
-        out(text);
-        return 0;
-      }
-      throw new UsageError(`unknown wormhole command ${JSON.stringify(sub)}`);
-    }
-    case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string', default: '0' } } });
-      await runDemo({ port: Number(values.port), print: out });
-      return 0;
-    }
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      out(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    const code = parseCode(input, { checkWords: false }).text;
+    out(await receiveText({ relay: values.relay, connector, code, signal: signalOnInterrupt() }));
+    return 0;
+  },
+
+  async demo(values) {
+    await runDemo({ port: portNumber(values.port, 'demo'), print: out });
+    return 0;
+  },
+};
+
+function paired(verifier: string): void {
+  out(`verifier: ${verifier}`);
+  err('Paired. Compare the verifier with the other person: if it matches, nobody is in the middle.');
+}
+
+async function runCommand<N extends CommandName>(name: N, args: string[]): Promise<number> {
+  const parsed = parseCommand(name, args);
+  if (parsed.help) {
+    out(commandHelp(name));
+    return 0;
   }
+  return (RUN[name] as Run<N>)(parsed.values, parsed.positionals);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first] = argv;
+  if (first === undefined) {
+    err(`${usage()}\nRun 'backchannel --help' for details.`);
+    return 2;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const about = argv[1] === undefined ? undefined : findCommand(argv.slice(1));
+    out(about && 'name' in about ? commandHelp(about.name) : mainHelp(packageVersion()));
+    return 0;
+  }
+  if (first === '--version' || first === '-V') {
+    out(packageVersion());
+    return 0;
+  }
+  const found = findCommand(argv);
+  if (found === undefined) {
+    throw new UsageError(first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`);
+  }
+  if ('group' in found) {
+    const [sub] = found.args;
+    if (sub === '--help' || sub === '-h') {
+      out(usage(groupMembers(found.group)));
+      return 0;
+    }
+    const choices = groupMembers(found.group).map((n) => n.slice(found.group.length + 1)).join(' or ');
+    throw new UsageError(sub === undefined ? `${found.group} needs a command: ${choices}` : `unknown ${found.group} command '${sub}'`, found.group);
+  }
+  return runCommand(found.name, found.args);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      err(`error: ${(error as Error).message}\n\n${USAGE}`);
+    if (error instanceof UsageError) {
+      err(`error: ${error.message}\n\n${usageAfterError(error.command)}`);
       process.exit(2);
+    }
+    if (error instanceof CommandFailed) {
+      err(`error: ${error.message}`);
+      process.exit(1);
     }
     if (error instanceof BackchannelError) {
       err(`error: ${error.message} [${error.code}]`);

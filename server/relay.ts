@@ -20,6 +20,7 @@ import { MemoryMailboxStore, type MailboxStore } from './store.js';
 import { RedisDiscoveryHub } from './redisDiscoveryHub.js';
 import { RedisStorage } from './redisStorage.js';
 import { RedisMailboxStore } from './redisMailboxStore.js';
+import { withoutPassword } from './redact.js';
 
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -170,6 +171,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       http.off('error', reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    // Not listening (e.g. EADDRINUSE, which the CLI words for people): release what was opened.
+    clearInterval(pruneTimer);
+    await store.close?.();
+    await shared?.close();
+    throw err;
   });
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -225,7 +232,8 @@ async function openRedis(url: string, limits: RelayLimits, log: Logger, namespac
   } catch (err) {
     for (const c of connections) c.disconnect();
     const reason = (firstError ?? (err as Error)).message;
-    throw new ConnectionLostError(`Cannot reach Redis at ${url}: ${reason}.`, { url });
+    const where = withoutPassword(url);
+    throw new ConnectionLostError(`Cannot reach Redis at ${where}: ${reason}.`, { url: where });
   }
   const relayId = nodeRandomBytes(8).toString('hex');
   const hub = await RedisDiscoveryHub.open({ redis, subscriber, namespace, relayId });

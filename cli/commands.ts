@@ -1,0 +1,117 @@
+/**
+ * The `backchannel` commands as data: name, summary, arguments and options with their defaults. The
+ * parser (parse.ts) and the help text (help.ts) are both generated from this table, so they agree.
+ * @module
+ */
+
+/**
+ * The public magic-wormhole mailbox, run by the magic-wormhole project (not by Backchannel); the seed's
+ * `relay_server` (src/db/schema.ts), not imported from there so `--help` does not load Automerge.
+ */
+export const PUBLIC_WORMHOLE_RELAY = 'ws://relay.magic-wormhole.io:4000/v1';
+
+/** Where `--relay` points unless given: `$BACKCHANNEL_RELAY`, else the public mailbox. Tests always pass --relay. */
+export const DEFAULT_RELAY = process.env.BACKCHANNEL_RELAY || PUBLIC_WORMHOLE_RELAY;
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly description: string;
+  /** The value's name in usage lines: `--port N`. */
+  readonly placeholder?: string;
+  /** Applied after parsing, so the exclusivity check sees only what was typed. */
+  readonly default?: string;
+  /** How help shows the default when it is not a literal value ("off", "a new code"). */
+  readonly defaultText?: string;
+  readonly required?: boolean;
+}
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly optional?: boolean;
+  /** What happens without it. */
+  readonly defaultText?: string;
+}
+
+export interface CommandSpec {
+  readonly summary: string;
+  readonly positionals: readonly PositionalSpec[];
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** Groups of options of which at most one may be given. */
+  readonly exclusive?: readonly (readonly string[])[];
+  /** Extra lines at the end of the command's help. */
+  readonly notes?: readonly string[];
+}
+
+const relayOption = {
+  type: 'string',
+  placeholder: 'URL',
+  description: 'the mailbox relay both sides meet at',
+  default: DEFAULT_RELAY,
+  defaultText: `$BACKCHANNEL_RELAY if set${process.env.BACKCHANNEL_RELAY ? ` (now ${process.env.BACKCHANNEL_RELAY})` : ''}, else ${PUBLIC_WORMHOLE_RELAY}, the public magic-wormhole mailbox`,
+} as const satisfies OptionSpec;
+
+export const COMMANDS = {
+  relay: {
+    summary: 'run a relay: the magic-wormhole mailbox at /v1 and DISCOVER at /backchannel/v1, on one port',
+    positionals: [],
+    options: {
+      port: { type: 'string', placeholder: 'N', description: 'port to listen on; 0 picks a free one', default: '4000' },
+      host: { type: 'string', placeholder: 'H', description: 'interface to bind; 0.0.0.0 exposes the relay to the network', default: '127.0.0.1' },
+      data: { type: 'string', placeholder: 'DIR', description: 'keep the offline mailbox on disk in DIR, so a restart loses nothing', default: './backchannel-relay-data' },
+      memory: { type: 'boolean', description: 'keep everything in memory: lost when the relay stops', defaultText: 'off' },
+      redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the offline mailbox in Redis, shared by every relay on it', defaultText: 'none' },
+      quiet: { type: 'boolean', description: 'no JSON-line logs on stderr', defaultText: 'off' },
+    },
+    exclusive: [['data', 'memory', 'redis']],
+  },
+  invite: {
+    summary: 'start a pairing: print a one-time code, wait for the other side, print the verifier',
+    positionals: [],
+    options: { relay: relayOption },
+  },
+  accept: {
+    summary: 'join a pairing with the code the other side gave you, print the verifier',
+    positionals: [{ name: 'code', description: 'the code from `backchannel invite`, e.g. 7-guitarist-revenge' }],
+    options: { relay: relayOption },
+  },
+  'wormhole send': {
+    summary: 'send a text to the real `wormhole receive` (magic-wormhole 0.12; text only)',
+    positionals: [],
+    options: {
+      text: { type: 'string', placeholder: 'TEXT', description: 'the text to send', required: true },
+      code: { type: 'string', placeholder: 'CODE', description: 'use this code instead of asking the relay for one', defaultText: 'a new code from the relay' },
+      relay: relayOption,
+    },
+  },
+  'wormhole receive': {
+    summary: 'receive a text from the real `wormhole send --text`',
+    positionals: [{ name: 'code', description: 'the code the sender shows', optional: true, defaultText: 'asked for on the terminal' }],
+    options: { relay: relayOption },
+  },
+  demo: {
+    summary: 'run the README walk-through in one process: a relay, Alice and Bob pair, chat, and Bob gets what was sent while he was away',
+    positionals: [],
+    options: { port: { type: 'string', placeholder: 'N', description: "the demo relay's port on 127.0.0.1; 0 picks a free one", default: '0' } },
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+/** The parsed options of one command, typed from its table entry. */
+export type Values<C extends CommandSpec> = {
+  -readonly [K in keyof C['options']]: C['options'][K] extends { type: 'boolean' }
+    ? boolean
+    : C['options'][K] extends { default: string } | { required: true }
+      ? string
+      : string | undefined;
+};
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/** The commands under a first word: `wormhole` → `wormhole send`, `wormhole receive`. */
+export function groupMembers(group: string): CommandName[] {
+  return (Object.keys(COMMANDS) as CommandName[]).filter((name) => name.startsWith(`${group} `));
+}

@@ -1,0 +1,31 @@
+/**
+ * What `backchannel relay` tells its operator: where it keeps its data, and why it could not listen
+ * (in words, not a stack trace).
+ * @module
+ */
+import { resolve } from 'node:path';
+import { withoutPassword } from '../server/redact.js';
+
+/** Where the relay's state lives, for its start-up lines. A Redis password is never printed. */
+export function describeStorage(options: { memory: boolean; data: string; redis?: string | undefined }): string {
+  if (options.redis !== undefined) return `pairing state and offline mailbox in Redis at ${withoutPassword(options.redis)}`;
+  if (options.memory) return 'in memory: pairing state and offline mailbox are lost when the relay stops';
+  return `offline mailbox in ${resolve(options.data)} (pairing state in memory)`;
+}
+
+/** A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`) as one line naming the flag to change; else undefined. */
+export function listenFailure(error: unknown, host: string, port: number): string | undefined {
+  const e = error as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+  if (e?.syscall !== 'listen') return undefined;
+  const at = `port ${typeof e.port === 'number' ? e.port : port} on ${typeof e.address === 'string' ? e.address : host}`;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return `${at} is already in use — pick another with --port`;
+    case 'EACCES':
+      return `not allowed to listen on ${at} (ports below 1024 need privileges) — pick another with --port`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${host}: no such address on this machine — pick another with --host`;
+    default:
+      return undefined;
+  }
+}
