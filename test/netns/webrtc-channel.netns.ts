@@ -1,0 +1,40 @@
+/**
+ * The Channel suite against WebRtcChannel over real WebRTC (@roamhq/wrtc): two peer connections in
+ * this process, offer, answer and candidates handed over in memory, data crossing the namespace's
+ * veth pair. Only runs inside the namespace channel-webrtc.test.ts creates.
+ */
+import wrtc from '@roamhq/wrtc';
+import { WebRtcChannel } from '../../src/adapters/webrtcChannel.js';
+import { runChannelTests, type ChannelPair } from '../helpers/channelConformance.js';
+
+if (!process.env.BACKCHANNEL_NETNS) throw new Error('run through test/channel-webrtc.test.ts: WebRTC tests must stay inside a network namespace');
+
+const Peer = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;
+
+async function connectedPair(): Promise<ChannelPair> {
+  const [pa, pb] = [new Peer({ iceServers: [] }), new Peer({ iceServers: [] })];
+  pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
+  pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
+  const opened = (dc: RTCDataChannel) => new Promise<RTCDataChannel>((resolve) => (dc.readyState === 'open' ? resolve(dc) : (dc.onopen = () => resolve(dc))));
+  const dcA = pa.createDataChannel('backchannel');
+  const incoming = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
+  await pa.setLocalDescription(await pa.createOffer());
+  await pb.setRemoteDescription(pa.localDescription!);
+  await pb.setLocalDescription(await pb.createAnswer());
+  await pa.setRemoteDescription(pb.localDescription!);
+  const [a, b] = await Promise.all([opened(dcA), incoming.then(opened)]);
+  return {
+    a: new WebRtcChannel(a, { onClose: () => pa.close() }),
+    b: new WebRtcChannel(b, { onClose: () => pb.close() }),
+    dispose: () => {
+      pa.close();
+      pb.close();
+    },
+  };
+}
+
+runChannelTests('WebRTC data channel (@roamhq/wrtc)', connectedPair, {
+  // The channel's high-water mark (1 MiB queued in the data channel) plus what SCTP has in flight.
+  maxBytesInFlight: 4 * 1024 * 1024,
+  noWire: 'DTLS protects the frames; there is no seal of ours to attack',
+});
