@@ -79,6 +79,15 @@ describe('DISCOVER over WebRTC in a network namespace', () => {
     expect(result.reply).toBe('echo: ping over peerjs');
   });
 
+  it('the app: two devices opened with createBackchannel({ rtc }) pair, connect direct and talk', async () => {
+    const { code, out, err } = await run([], 'appWebrtc.js');
+    expect(code, err + out).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { presence: string[]; texts: string[]; verifiers: string[] };
+    expect(result.presence).toEqual(['direct', 'direct']);
+    expect(result.texts).toEqual(['over webrtc', 'and back']);
+    expect(result.verifiers[0]).toBe(result.verifiers[1]);
+  });
+
   it('connects through a real TURN server (coturn) with a relay-only ICE policy', async () => {
     const turn = startTurn();
     try {
