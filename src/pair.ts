@@ -11,7 +11,7 @@ import { createActor, type InspectionEvent } from 'xstate';
 import type { Clock } from './effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from './effects/random.js';
 import type { SocketConnector } from './effects/socket.js';
-import { AbortedError, BackchannelError, InvalidArgumentError } from './errors.js';
+import { AbortedError, InvalidArgumentError, toBackchannelError } from './errors.js';
 import { parseCode } from './code/code.js';
 import { observers, type InspectOption } from './inspect.js';
 import { pairingMachine, type PairingPhase } from './machines/pairingMachine.js';
@@ -97,7 +97,7 @@ function runPairing(options: PairingOptions, call: PairingCallOptions, caller: s
           reject(out.error);
         } else resolve({ contactKey: out.contactKey!, verifier: out.verifier!, code: out.code! });
       },
-      error: (err) => reject(err instanceof BackchannelError ? err : new BackchannelError('INTERNAL', String(err))),
+      error: (err) => reject(toBackchannelError(err)),
     });
   });
   done.catch(() => {});

@@ -24,7 +24,7 @@ import type { Clock } from '../effects/clock.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError } from '../errors.js';
+import { toBackchannelError, type BackchannelError } from '../errors.js';
 import type { RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
@@ -156,7 +156,7 @@ const pairingDone = [
   { target: 'naming', actions: 'rememberPaired' },
 ] as const;
 
-const asError = (error: unknown) => (error instanceof BackchannelError ? error : new BackchannelError('INTERNAL', String(error)));
+const asError = (error: unknown) => toBackchannelError(error);
 
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },

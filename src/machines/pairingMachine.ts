@@ -13,7 +13,7 @@
 import { assign, emit, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { deriveContactKey, formatVerifier } from '../crypto/keys.js';
-import { AbortedError, BackchannelError, ClosedError, ProtocolError } from '../errors.js';
+import { AbortedError, BackchannelError, ClosedError, ProtocolError, toBackchannelError } from '../errors.js';
 import { wormholeMachine, type WormholeEmitted, type WormholeInput, type WormholeOutput } from './wormholeMachine.js';
 
 /**
@@ -71,7 +71,7 @@ export const pairingMachine = setup({
         }),
       },
     ],
-    onError: { target: '.failed', actions: assign({ error: ({ event }) => new ProtocolError(String(event.error)) }) },
+    onError: { target: '.failed', actions: assign({ error: ({ event }) => toBackchannelError(event.error, 'PROTOCOL') }) },
   },
   on: {
     CANCEL: {

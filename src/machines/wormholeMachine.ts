@@ -35,6 +35,7 @@ import {
   ServerError,
   TimeoutError,
   WrongCodeError,
+  toBackchannelError,
 } from '../errors.js';
 import { chooseWords, formatCode } from '../code/code.js';
 import { parseServerMessage, type ClientMessage, type Mood } from '../wormhole/messages.js';
@@ -343,7 +344,7 @@ export const wormholeMachine = setup({
         spake.start(); // the same scalar and message as in startPake: both come from the seed
         key = spake.finish(decodePakeBody(event.body));
       } catch (err) {
-        const error = err instanceof BackchannelError ? err : new CryptoError(String(err));
+        const error = toBackchannelError(err, 'CRYPTO');
         enqueue.raise({ type: 'fail', error, mood: 'scary' });
         return;
       }
