@@ -4,7 +4,7 @@ import { BackchannelError, ERROR_CODES, InternalError, ProtocolError, TimeoutErr
 import { decode, encode, type Sealer } from '../src/journal/encode.js';
 
 /** Every exported error class, found by what its instances are: one per code, none missing. */
-const classes = Object.values(errors).filter(
+const classes = (Object.values(errors) as unknown[]).filter(
   (v): v is abstract new (...args: never[]) => BackchannelError => typeof v === 'function' && v.prototype instanceof BackchannelError,
 );
 
