@@ -10,6 +10,8 @@
  *   → ping                            ← pong
  *   any refused request               ← error {re, id?, reason}
  *
+ * Any request may carry an `id` (a short string); the error frame refusing it echoes it.
+ *
  * The offline mailbox's frames (deposit, fetch, ack) share the endpoint and the {@link ErrorFrame};
  * they have their own wire module.
  * @module
@@ -144,8 +146,6 @@ export type WireResult<T> = { ok: true; frame: T } | { ok: false; error: Protoco
 const TOPIC = /^[0-9a-f]{64}$/;
 const PEER = /^[0-9a-f]{16}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const REQUESTS: readonly string[] = ['announce', 'send', 'leave', 'ping'];
-const REPLIES: readonly string[] = ['announced', 'joined', 'left', 'message', 'pong', 'error'];
 
 export const isTopic = (v: unknown): v is string => typeof v === 'string' && TOPIC.test(v);
 export const isPeerId = (v: unknown): v is string => typeof v === 'string' && PEER.test(v);
@@ -183,9 +183,6 @@ export function requestOf(frame: Record<string, unknown>, limits: Pick<WireLimit
 export function errorFrame(frame: Record<string, unknown> | null, reason: string): ErrorFrame {
   return { type: 'error', ...(frame ? requestOf(frame) : { re: null }), reason };
 }
-
-/** Is `type` a DISCOVER request (as opposed to an offline-mailbox one, or nothing known)? */
-export const isDiscoverRequestType = (type: string): type is DiscoverRequest['type'] => REQUESTS.includes(type);
 
 /**
  * Read a device's request (relay side). `frame` is a text frame, or the object {@link parseJsonFrame}
@@ -289,6 +286,3 @@ function blobOf(m: Record<string, unknown>, max: number): string {
 
 /** The reason an error result carries, for the relay's error frame. */
 export const reasonOf = (error: ProtocolError): string => (typeof error.data.reason === 'string' ? error.data.reason : error.message);
-
-/** Is `type` one this module knows in the relay → device direction? */
-export const isDiscoverReplyType = (type: string): type is DiscoverReply['type'] => REPLIES.includes(type);
