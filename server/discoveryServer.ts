@@ -6,9 +6,11 @@
  *   → {type:"announce", topic}                 ← {type:"announced", topic, peer, peers:[…]}
  *                                               ← {type:"joined"|"left", topic, peer}   (to the others)
  *   → {type:"send", topic, to, kind, blob}      ← {type:"message", topic, from, kind, blob}  (to `to`)
- *   → {type:"leave", topic}   → {type:"ping"} ← {type:"pong"}      errors: ← {type:"error", error}
+ *   → {type:"leave", topic}   → {type:"ping"} ← {type:"pong"}
+ *   a refused request: ← {type:"error", re: <its type>, id?: <its id>, reason}
  *
- * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel).
+ * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel). The frames,
+ * their fields and their checks are in src/discover/wire.ts, shared with the client.
  *
  * The offline mailbox (with a depot configured), for whoever knows the topic:
  *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
@@ -17,6 +19,13 @@
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  * @module
  */
+import {
+  errorFrame,
+  parseDiscoverRequest,
+  parseJsonFrame,
+  reasonOf,
+  type DiscoverReply,
+} from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
 import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discoveryHub.js';
 import { silentLogger, type Logger } from './log.js';
@@ -94,88 +103,76 @@ export class DiscoveryServer {
   #enqueue(conn: Conn, step: () => void | Promise<void>): Promise<void> {
     conn.queue = conn.queue.then(step).catch((err: unknown) => {
       this.#log('error', 'discovery-failed', { error: String(err) });
-      this.#error(conn, 'relay error');
+      this.#error(conn, null, 'relay error');
     });
     return conn.queue;
   }
 
-  #send(conn: Conn, frame: Record<string, unknown>): void {
+  #send(conn: Conn, frame: DiscoverReply | Record<string, unknown>): void {
     if (!conn.gone) conn.out.send(JSON.stringify(frame));
   }
 
-  #error(conn: Conn, error: string): void {
-    this.#send(conn, { type: 'error', error });
+  /** Refuse `request` (null: the frame was not a readable request): an error frame that names it. */
+  #error(conn: Conn, request: Record<string, unknown> | null, reason: string): void {
+    this.#send(conn, errorFrame(request, reason));
   }
 
   #deliver(conn: Conn, frame: HubFrame): void {
-    void this.#enqueue(conn, () => {
-      if (frame.type === 'message') this.#send(conn, { type: 'message', topic: frame.topic, from: frame.from, kind: frame.kind, blob: frame.blob });
-      else this.#send(conn, frame);
-    });
+    const reply: DiscoverReply =
+      frame.type === 'message'
+        ? { type: 'message', topic: frame.topic, from: frame.from, kind: frame.kind, blob: frame.blob }
+        : { type: frame.type, topic: frame.topic, peer: frame.peer };
+    void this.#enqueue(conn, () => this.#send(conn, reply));
   }
 
-  async #receive(conn: Conn, frame: string | Uint8Array): Promise<void> {
+  async #receive(conn: Conn, raw: string | Uint8Array): Promise<void> {
     if (conn.gone) return;
-    if (typeof frame !== 'string') return this.#error(conn, 'binary frames are not part of this protocol');
-    let m: Record<string, unknown>;
-    try {
-      const v = JSON.parse(frame) as unknown;
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error();
-      m = v as Record<string, unknown>;
-    } catch {
-      return this.#error(conn, 'frame is not a JSON object');
-    }
-    const topic = m.topic;
-    switch (m.type) {
+    const read = parseJsonFrame(raw);
+    if (!read.ok) return this.#error(conn, null, reasonOf(read.error));
+    const m = read.frame;
+    if (m.type === 'deposit' || m.type === 'fetch' || m.type === 'ack') return this.#mailbox(conn, m);
+    const parsed = parseDiscoverRequest(m, this.#limits);
+    if (!parsed.ok) return this.#error(conn, m, reasonOf(parsed.error));
+    const request = parsed.frame;
+    switch (request.type) {
       case 'ping':
         return this.#send(conn, { type: 'pong' });
       case 'announce': {
-        if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, "announce needs a 'topic' of 64 hex digits");
-        if (conn.topics.has(topic)) return this.#error(conn, 'already announced on this topic');
-        if (conn.topics.size >= this.#limits.maxTopicsPerConnection) return this.#error(conn, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
+        const { topic } = request;
+        if (conn.topics.has(topic)) return this.#error(conn, m, 'already announced on this topic');
+        if (conn.topics.size >= this.#limits.maxTopicsPerConnection) return this.#error(conn, m, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
         const peer = Array.from(this.#randomBytes(8), (b) => b.toString(16).padStart(2, '0')).join('');
         const others = await this.#hub.join(topic, peer, (f) => this.#deliver(conn, f), this.#limits.maxPeersPerTopic);
-        if (others === 'full') return this.#error(conn, `topic is full (${this.#limits.maxPeersPerTopic} peers)`);
+        if (others === 'full') return this.#error(conn, m, `topic is full (${this.#limits.maxPeersPerTopic} peers)`);
         if (conn.gone) return this.#hub.leave(topic, peer); // closed while joining
         conn.topics.set(topic, peer);
         return this.#send(conn, { type: 'announced', topic, peer, peers: others });
       }
       case 'leave': {
-        if (typeof topic !== 'string' || !conn.topics.has(topic)) return this.#error(conn, 'not announced on this topic');
-        return this.#leave(conn, topic);
+        if (!conn.topics.has(request.topic)) return this.#error(conn, m, 'not announced on this topic');
+        return this.#leave(conn, request.topic);
       }
       case 'send': {
-        if (typeof topic !== 'string' || !conn.topics.has(topic)) return this.#error(conn, 'announce the topic before sending on it');
-        const kind = m.kind;
-        if (kind !== 'signal' && kind !== 'data') return this.#error(conn, "kind must be 'signal' or 'data'");
-        const blob = m.blob;
-        const max = kind === 'signal' ? this.#limits.maxSignalChars : this.#limits.maxDataChars;
-        if (typeof blob !== 'string' || !BASE64.test(blob)) return this.#error(conn, 'blob must be base64');
-        if (blob.length > max) return this.#error(conn, `blob too large (${blob.length} > ${max} characters)`);
-        const sent = typeof m.to === 'string' && (await this.#hub.send(topic, conn.topics.get(topic)!, m.to, kind, blob));
-        if (!sent) this.#error(conn, 'no such peer on this topic');
+        const { topic, to, kind, blob } = request;
+        if (!conn.topics.has(topic)) return this.#error(conn, m, 'announce the topic before sending on it');
+        const sent = await this.#hub.send(topic, conn.topics.get(topic)!, to, kind, blob);
+        if (!sent) this.#error(conn, m, 'no such peer on this topic');
         return;
       }
-      case 'deposit':
-      case 'fetch':
-      case 'ack':
-        return this.#mailbox(conn, m);
-      default:
-        return this.#error(conn, 'unknown type');
     }
   }
 
   #mailbox(conn: Conn, m: Record<string, unknown>): void | Promise<void> {
     const depot = this.#depot;
     const topic = m.topic;
-    if (!depot) return this.#error(conn, 'this relay keeps no offline mailbox');
+    if (!depot) return this.#error(conn, m, 'this relay keeps no offline mailbox');
     // Knowing the topic (a hash of the contact key) is the credential; no announce needed, so a device
     // can check its mailbox without showing up as a peer to the other device.
-    if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, "the mailbox needs a 'topic' of 64 hex digits");
-    const fail = (err: unknown) => this.#error(conn, err instanceof DepotRefusal ? err.message : 'mailbox error');
+    if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, m, "the mailbox needs a 'topic' of 64 hex digits");
+    const fail = (err: unknown) => this.#error(conn, m, err instanceof DepotRefusal ? err.message : 'mailbox error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
-      if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, 'blob must be base64');
+      if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, m, 'blob must be base64');
       return depot.deposit(topic, m.blob).then((id) => {
         this.#send(conn, { type: 'deposited', topic, id });
         // Whoever collects this topic here hears of it now instead of at its next poll.

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'CLOSED'
   | 'NOT_FOUND'
   | 'QUARANTINED'
+  | 'IDENTITY_DAMAGED'
   | 'SCHEMA_TOO_NEW'
   | 'CHANNEL_CLOSED'
   | 'TOO_LARGE'
@@ -32,16 +33,77 @@ export class BackchannelError extends Error {
   /** The public call that failed, e.g. `pair.accept`; set by the API layer. */
   caller?: string;
 
-  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  /** Protected: every code has its own class below; build that one. */
+  protected constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.data = data;
     this.name = new.target.name;
   }
 
-  toJSON(): { name: string; code: ErrorCode; message: string; data: Record<string, unknown>; caller?: string } {
+  toJSON(): ErrorJson {
     return { name: this.name, code: this.code, message: this.message, data: this.data, caller: this.caller };
   }
+
+  /**
+   * The error {@link toJSON} wrote, as an instance of its own class again (a `TimeoutError` comes back
+   * a `TimeoutError`), e.g. from a worker, a log or the journal. Anything that is not a known code's
+   * JSON becomes an {@link InternalError} that says so.
+   */
+  static fromJSON(json: unknown): BackchannelError {
+    const j = isRecord(json) ? json : {};
+    const Class = typeof j.code === 'string' ? CLASS_OF[j.code as ErrorCode] : undefined;
+    if (!Class || typeof j.message !== 'string') return new InternalError('Not a Backchannel error in JSON form.', { json: summarise(json) });
+    const error = make(Class, j.message, isRecord(j.data) ? j.data : {});
+    if (typeof j.caller === 'string') error.caller = j.caller;
+    return error;
+  }
+}
+
+/** What {@link BackchannelError.toJSON} writes. */
+export interface ErrorJson {
+  name: string;
+  code: ErrorCode;
+  message: string;
+  data: Record<string, unknown>;
+  caller?: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const summarise = (v: unknown): string => {
+  try {
+    return String(JSON.stringify(v)).slice(0, 200);
+  } catch {
+    return typeof v;
+  }
+};
+
+/**
+ * An instance of `Class` with exactly this message and data. The subclasses' constructors build their
+ * messages from their arguments; rebuilding one from JSON (or wrapping a foreign failure) must keep
+ * the message it had, so this runs the base constructor with the subclass as `new.target`.
+ */
+function make(Class: ErrorClass, message: string, data: Record<string, unknown>, cause?: unknown): BackchannelError {
+  const code = CODE_OF.get(Class)!;
+  return Reflect.construct(BackchannelError, [code, message, data, cause === undefined ? undefined : { cause }], Class) as BackchannelError;
+}
+
+/**
+ * `error` as a typed error: a {@link BackchannelError} stays what it is; anything else (a thrown string,
+ * a TypeError from a library, a rejected promise) is wrapped, with the original as `cause`, in the
+ * class of `fallback` (INTERNAL unless the caller knows better), or in whatever `fallback` builds.
+ */
+export function toBackchannelError(
+  error: unknown,
+  fallback: ErrorCode | ((message: string, cause: unknown) => BackchannelError) = 'INTERNAL',
+): BackchannelError {
+  if (error instanceof BackchannelError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof fallback === 'function') return fallback(message, error);
+  return make(CLASS_OF[fallback], message, {}, error);
 }
 
 /** A parameter had the wrong type or an out-of-range value. */
@@ -139,8 +201,8 @@ export class NotFoundError extends BackchannelError {
 }
 
 /**
- * Stored data failed to load or to validate. It was moved aside under `data.quarantineKey`, untouched,
- * and nothing else was changed; `data.problems` lists what was wrong.
+ * A stored document failed to load or to validate. It was moved aside under `data.quarantineKey`,
+ * untouched, and nothing else was changed; `data.problems` lists what was wrong. The rest loads.
  */
 export class QuarantinedError extends BackchannelError {
   constructor(docId: string, problems: string[], quarantineKey: string[]) {
@@ -149,6 +211,17 @@ export class QuarantinedError extends BackchannelError {
       problems,
       quarantineKey,
     });
+  }
+}
+
+/**
+ * The device identity (`system`: device id, schema version) failed to load or to validate. Unlike a
+ * damaged document it is *not* set aside — a new identity would be a different device to every
+ * contact — so the database does not open; `data.key` says where it is, `data.problems` what is wrong.
+ */
+export class IdentityDamagedError extends BackchannelError {
+  constructor(message: string, data: { key: string[]; problems: string[] }) {
+    super('IDENTITY_DAMAGED', message, data);
   }
 }
 
@@ -186,3 +259,40 @@ export class SignalRejectedError extends BackchannelError {
     super('SIGNAL_REJECTED', `Rejected a ${reason} message: ${message}`, { reason });
   }
 }
+
+/** A bug or a failure nobody anticipated (a library threw); `cause` holds the original. */
+export class InternalError extends BackchannelError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('INTERNAL', message, data, options);
+  }
+}
+
+type ErrorClass = abstract new (...args: never[]) => BackchannelError;
+
+/** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
+const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
+  INVALID_ARGUMENT: InvalidArgumentError,
+  BAD_CODE: BadCodeError,
+  WRONG_CODE: WrongCodeError,
+  CROWDED: CrowdedError,
+  SERVER_ERROR: ServerError,
+  CONNECTION_LOST: ConnectionLostError,
+  TIMEOUT: TimeoutError,
+  ABORTED: AbortedError,
+  PROTOCOL: ProtocolError,
+  CRYPTO: CryptoError,
+  CLOSED: ClosedError,
+  NOT_FOUND: NotFoundError,
+  QUARANTINED: QuarantinedError,
+  IDENTITY_DAMAGED: IdentityDamagedError,
+  SCHEMA_TOO_NEW: SchemaTooNewError,
+  CHANNEL_CLOSED: ChannelClosedError,
+  TOO_LARGE: TooLargeError,
+  SIGNAL_REJECTED: SignalRejectedError,
+  BUSY: BusyError,
+  INTERNAL: InternalError,
+};
+const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
+
+/** Every error code, in the order above. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(CLASS_OF) as ErrorCode[];

@@ -5,7 +5,7 @@
  * the relay in `backchannel/server`.
  * @module
  */
-export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions, type PairingPhase, type PairingCallOptions } from './pair.js';
+export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions, type PairingStep, type PairingCallOptions } from './pair.js';
 export { Wormhole, type WormholeOptions, type Verified } from './wormhole/wormhole.js';
 export { wormholeMachine, DEFAULT_TIMEOUTS, type WormholeInput, type WormholeTimeouts, type WormholeOutput } from './machines/wormholeMachine.js';
 export { parseCode, normalizeCode, formatCode, generateCode, chooseWords, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';

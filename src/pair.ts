@@ -11,13 +11,13 @@ import { createActor, type InspectionEvent } from 'xstate';
 import type { Clock } from './effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from './effects/random.js';
 import type { SocketConnector } from './effects/socket.js';
-import { AbortedError, BackchannelError, InvalidArgumentError } from './errors.js';
+import { AbortedError, InvalidArgumentError, toBackchannelError } from './errors.js';
 import { parseCode } from './code/code.js';
 import { observers, type InspectOption } from './inspect.js';
-import { pairingMachine, type PairingPhase } from './machines/pairingMachine.js';
+import { pairingMachine, type PairingStep } from './machines/pairingMachine.js';
 import type { WormholeTimeouts } from './machines/wormholeMachine.js';
 
-export type { PairingPhase } from './machines/pairingMachine.js';
+export type { PairingStep } from './machines/pairingMachine.js';
 
 /** The appid Backchannel pairs under; a wormhole client on another appid never meets ours. */
 export const BACKCHANNEL_APPID = 'backchannel.dev/pair/v1';
@@ -42,7 +42,8 @@ export interface CallOptions {
 }
 
 export interface PairingCallOptions extends CallOptions {
-  onProgress?: (phase: PairingPhase) => void;
+  /** Called on each step of the pairing (connecting, waiting, verifying, confirming). */
+  onProgress?: (step: PairingStep) => void;
 }
 
 export interface PairResult {
@@ -86,7 +87,7 @@ function runPairing(options: PairingOptions, call: PairingCallOptions, caller: s
   const cancel = (reason?: unknown) => actor.send({ type: 'CANCEL', reason });
   const onAbort = () => cancel(call.signal?.reason);
   call.signal?.addEventListener('abort', onAbort, { once: true });
-  if (call.onProgress) actor.on('pairing.progress', (e) => call.onProgress!(e.phase));
+  if (call.onProgress) actor.on('pairing.progress', (e) => call.onProgress!(e.step));
   const done = new Promise<PairResult>((resolve, reject) => {
     actor.subscribe({
       complete: () => {
@@ -97,7 +98,7 @@ function runPairing(options: PairingOptions, call: PairingCallOptions, caller: s
           reject(out.error);
         } else resolve({ contactKey: out.contactKey!, verifier: out.verifier!, code: out.code! });
       },
-      error: (err) => reject(err instanceof BackchannelError ? err : new BackchannelError('INTERNAL', String(err))),
+      error: (err) => reject(toBackchannelError(err)),
     });
   });
   done.catch(() => {});

@@ -184,7 +184,7 @@ describe('createBackchannel', () => {
     await storage.save(SYSTEM_KEY, Uint8Array.of(1, 2, 3));
     const error = await createBackchannel({ storage, connector: nodeSocketConnector(), relay: relay.url }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BackchannelError);
-    expect((error as BackchannelError).code).toBe('QUARANTINED');
+    expect((error as BackchannelError).code).toBe('IDENTITY_DAMAGED');
     expect(await storage.load(SYSTEM_KEY)).toEqual(Uint8Array.of(1, 2, 3));
   });
 

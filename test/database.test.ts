@@ -9,7 +9,7 @@ import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Database, SETTINGS_ID, SYSTEM_KEY, documentId } from '../src/db/database.js';
 import { DocumentStore } from '../src/db/documentStore.js';
 import { MIGRATIONS, SCHEMA_VERSIONS } from '../src/db/schema.js';
-import { InvalidArgumentError, QuarantinedError, SchemaTooNewError } from '../src/errors.js';
+import { IdentityDamagedError, InvalidArgumentError, QuarantinedError, SchemaTooNewError } from '../src/errors.js';
 
 const key = () => cryptoRandomBytes(32);
 const dirs: string[] = [];
@@ -119,7 +119,9 @@ describe('Database', () => {
   it('leaves a damaged device identity in place and says so', async () => {
     const storage = new MemoryStorage();
     await storage.save(SYSTEM_KEY, Uint8Array.of(1, 2, 3));
-    await expect(Database.open({ storage })).rejects.toMatchObject({ code: 'QUARANTINED' });
+    const error = await Database.open({ storage }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdentityDamagedError);
+    expect(error).toMatchObject({ code: 'IDENTITY_DAMAGED', data: { key: SYSTEM_KEY } });
     expect(await storage.load(SYSTEM_KEY)).toEqual(Uint8Array.of(1, 2, 3));
   });
 

@@ -120,14 +120,14 @@ describe('offline mailbox', () => {
       return client.frames[replies++]!;
     };
     for (let i = 0; i < 3; i++) expect((await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', error: 'mailbox full for this topic (3 deposits)' });
+    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', re: 'deposit', reason: 'mailbox full for this topic (3 deposits)' });
     // The flood changed nothing elsewhere: B takes deposits, A still holds its three.
     expect((await call({ type: 'deposit', topic: topicB, blob: 'BBBB' })).type).toBe('deposited');
     expect(((await call({ type: 'fetch', topic: topicA })).items as unknown[]).length).toBe(3);
     // Bytes per topic, and one deposit's size, are bounded too.
     expect((await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', error: 'mailbox full for this topic (64 bytes)' });
-    expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({ type: 'error', error: 'deposit too large (44 > 40 characters)' });
+    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', re: 'deposit', reason: 'mailbox full for this topic (64 bytes)' });
+    expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({ type: 'error', re: 'deposit', reason: 'deposit too large (44 > 40 characters)' });
 
     // Time passes beyond the TTL: the next prune removes everything, and the relay still serves.
     now += 60_001;

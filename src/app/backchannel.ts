@@ -27,7 +27,7 @@ import { Journal, type JournalOptions } from '../journal/journal.js';
 import { appMachine, relayStatus, type AppEmitted, type RelayStatus, type Via } from '../machines/appMachine.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
-import type { CallOptions, PairingPhase } from '../pair.js';
+import type { CallOptions, PairingStep } from '../pair.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
@@ -59,7 +59,7 @@ export interface PairOptions extends CallOptions {
   /** The new contact's name (default "New contact"; rename later with `renameContact`). */
   moniker?: string;
   /** Progress for a display: connecting → waiting → verifying → confirming → naming (saving the card). */
-  onProgress?: (phase: PairingPhase | 'naming') => void;
+  onProgress?: (step: PairingStep | 'naming') => void;
 }
 
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
@@ -191,7 +191,7 @@ export class Backchannel {
     if (!this.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })) throw new BusyError('Another invite or accept is still running: finish or cancel it first.');
     const code = withCode ? this.#next('pairing.code', 'pairing.failed') : undefined;
     const outcome = this.#next('contact.paired', 'pairing.failed');
-    const progress = onProgress ? this.actor.on('pairing.progress', (e) => onProgress(e.phase)) : undefined;
+    const progress = onProgress ? this.actor.on('pairing.progress', (e) => onProgress(e.step)) : undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
     // The machine closes the mailbox "lonely" and then fails the pairing with AbortedError: that

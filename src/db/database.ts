@@ -10,7 +10,7 @@ import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
+import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
 import {
   DEFAULT_RELAY_SERVER,
@@ -281,13 +281,15 @@ async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBy
     try {
       doc = A.load<SystemDoc>(bytes);
     } catch (err) {
-      throw new BackchannelError('QUARANTINED', `The device identity at ${SYSTEM_KEY.join('/')} is damaged: ${(err as Error).message}. It was left in place.`, {
+      const problem = err instanceof Error ? err.message : String(err);
+      throw new IdentityDamagedError(`The device identity at ${SYSTEM_KEY.join('/')} is damaged: ${problem}. It was left in place.`, {
         key: SYSTEM_KEY,
+        problems: [problem],
       });
     }
     const problems = validate('system', doc);
     if (problems.length > 0) {
-      throw new BackchannelError('QUARANTINED', `The device identity is invalid (${problems.join('; ')}). It was left in place.`, { key: SYSTEM_KEY, problems });
+      throw new IdentityDamagedError(`The device identity is invalid (${problems.join('; ')}). It was left in place.`, { key: SYSTEM_KEY, problems });
     }
     return { system: { ...doc }, created: false };
   }

@@ -6,7 +6,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Channel } from '../effects/channel.js';
-import { AbortedError, BackchannelError, TimeoutError } from '../errors.js';
+import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
 import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
 
 export interface ConnectOptions extends DiscoverInput {
@@ -43,7 +43,7 @@ export function connectToContact(options: ConnectOptions): Promise<Connection> {
     const onAbort = () => settle(() => (stop(), reject(new AbortedError(undefined, signal?.reason))));
     const off = actor.on('connected', ({ channel, via }) => settle(() => resolve({ channel, via, actor, stop })));
     const sub = actor.subscribe({
-      complete: () => settle(() => reject(actor.getSnapshot().output?.error ?? new BackchannelError('CONNECTION_LOST', 'Discovery ended.'))),
+      complete: () => settle(() => reject(actor.getSnapshot().output?.error ?? new ConnectionLostError('Discovery ended.'))),
     });
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs !== undefined) {

@@ -16,6 +16,7 @@ import { BackchannelError, ProtocolError, SignalRejectedError } from '../errors.
 import { WebRtcChannel } from '../adapters/webrtcChannel.js';
 import { RelayedChannel } from './relayedChannel.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
+import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
 
 /** The W3C WebRTC API to use: the browser's globals, or e.g. `@roamhq/wrtc` in Node. */
 export interface RtcImplementation {
@@ -83,7 +84,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     },
   });
 
-  function tx(frame: Record<string, unknown>): void {
+  function tx(frame: DiscoverRequest): void {
     socket.send(JSON.stringify(frame));
   }
   function signal(to: Peer | string, kind: SignalEnvelope['kind'], body?: unknown, addressed = true): void {
@@ -96,28 +97,26 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   };
 
   function onFrame(text: string): void {
-    let m: { type?: string; peer?: string; peers?: string[]; from?: string; kind?: string; blob?: string; error?: string };
-    try {
-      m = JSON.parse(text);
-    } catch {
-      return fail(new ProtocolError('the relay sent a frame that is not JSON'));
+    const read = parseDiscoverReply(text);
+    if (!read.ok) {
+      if (read.error.data.unknown === true) return; // a frame type from a newer relay
+      return fail(read.error);
     }
+    const m = read.frame;
     switch (m.type) {
       case 'announced':
-        sendBack({ type: 'session.announced', peers: m.peers?.length ?? 0 });
-        for (const p of m.peers ?? []) {
+        sendBack({ type: 'session.announced', peers: m.peers.length });
+        for (const p of m.peers) {
           onTopic.add(p);
           signal(p, 'hello'); // first contact: addressed to nobody yet
         }
         return;
       case 'joined':
-        if (m.peer) {
-          onTopic.add(m.peer);
-          signal(m.peer, 'hello');
-        }
+        onTopic.add(m.peer);
+        signal(m.peer, 'hello');
         return;
       case 'left': {
-        if (m.peer) onTopic.delete(m.peer);
+        onTopic.delete(m.peer);
         const gone = [...peers.values()].find((p) => p.relayId === m.peer);
         if (gone) peers.delete(gone.sid);
         if (gone && gone === active) {
@@ -129,13 +128,11 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         return;
       }
       case 'message':
-        if (typeof m.from !== 'string' || typeof m.blob !== 'string') return;
         if (m.kind === 'signal') return onSignal(m.from, m.blob);
-        if (m.kind === 'data') return onData(m.from, m.blob);
-        return;
+        return onData(m.from, m.blob);
       case 'error':
-        return fail(new ProtocolError(`the relay refused: ${m.error}`));
-      default:
+        return fail(new ProtocolError(`the relay refused ${m.re ?? 'a frame'}: ${m.reason}`, { re: m.re, reason: m.reason }));
+      case 'pong':
         return;
     }
   }

@@ -4,7 +4,7 @@
  * - A secret field (the inspector's list, plus `code`) and every byte array is *sealed*: secretbox under
  *   the device's journal key, so the journal never holds a code, key or plaintext in clear, and replay
  *   (which has the key) gets the very value back.
- * - Errors keep name, code, message and data. Functions, actor references and class instances (stores,
+ * - Errors keep name, code, message and data; a Backchannel error decodes to its own class again. Functions, actor references and class instances (stores,
  *   channels, sockets) are effects, not state: they become named markers.
  *
  * {@link canonical} is the same walk without sealing and with sorted keys: two values are the same
@@ -12,6 +12,7 @@
  * @module
  */
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../crypto/bytes.js';
+import { BackchannelError, ERROR_CODES } from '../errors.js';
 import { SECRET_FIELDS } from '../inspect.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -76,6 +77,10 @@ export function decode(json: Json, sealer: Sealer): unknown {
   if (typeof json.$bigint === 'string') return BigInt(json.$bigint);
   if (json.$error && typeof json.$error === 'object' && !Array.isArray(json.$error)) {
     const { name, message, code, data } = json.$error as Record<string, Json>;
+    // A Backchannel error comes back as its own class (replay sees a TimeoutError, not an Error).
+    if (typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code)) {
+      return BackchannelError.fromJSON({ code, message, data: data === undefined ? {} : decode(data, sealer) });
+    }
     const error = new Error(String(message)) as Error & { code?: unknown; data?: unknown };
     error.name = String(name);
     if (code !== undefined) error.code = code;

@@ -24,12 +24,12 @@ import type { Clock } from '../effects/clock.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError } from '../errors.js';
+import { toBackchannelError, type BackchannelError } from '../errors.js';
 import type { RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
-import { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingPhase } from './pairingMachine.js';
+import { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingStep } from './pairingMachine.js';
 import { BACKCHANNEL_APPID } from '../pair.js';
 import type { WormholeInput, WormholeTimeouts } from './wormholeMachine.js';
 
@@ -94,7 +94,7 @@ export type AppEvent =
 
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
-  | { type: 'pairing.progress'; phase: PairingPhase | 'naming' }
+  | { type: 'pairing.progress'; step: PairingStep | 'naming' }
   | { type: 'pairing.code'; code: string }
   | { type: 'pairing.failed'; error: BackchannelError }
   | { type: 'contact.paired'; contact: Contact; verifier: string }
@@ -156,7 +156,7 @@ const pairingDone = [
   { target: 'naming', actions: 'rememberPaired' },
 ] as const;
 
-const asError = (error: unknown) => (error instanceof BackchannelError ? error : new BackchannelError('INTERNAL', String(error)));
+const asError = (error: unknown) => toBackchannelError(error);
 
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
@@ -206,7 +206,7 @@ export const appMachine = setup({
     }),
     cancelPairing: sendTo('pairing', { type: 'CANCEL' }),
     emitPairingError: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { output: PairingOutput }).output.error) })),
-    emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, phase: event.type === 'pairing.progress' ? event.phase : 'connecting' })),
+    emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, step: event.type === 'pairing.progress' ? event.step : 'connecting' })),
     emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { error: unknown }).error) })),
   },
   guards: {
@@ -293,7 +293,7 @@ export const appMachine = setup({
               on: whilePairing,
             },
             naming: {
-              entry: emit({ type: 'pairing.progress', phase: 'naming' }),
+              entry: emit({ type: 'pairing.progress', step: 'naming' }),
               invoke: {
                 src: 'saveContact',
                 input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),

@@ -13,17 +13,18 @@
 import { assign, emit, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { deriveContactKey, formatVerifier } from '../crypto/keys.js';
-import { AbortedError, BackchannelError, ClosedError, ProtocolError } from '../errors.js';
+import { AbortedError, BackchannelError, ClosedError, ProtocolError, toBackchannelError } from '../errors.js';
 import { wormholeMachine, type WormholeEmitted, type WormholeInput, type WormholeOutput } from './wormholeMachine.js';
 
 /**
  * Where a pairing is, for a progress display: `connecting` to the relay, `waiting` for the other
  * person (the code is out), `verifying` (both SPAKE2 messages are in; the key is being confirmed),
- * `confirming` (the key is proven; both sides acknowledge the pairing).
+ * `confirming` (the key is proven; both sides acknowledge the pairing). A *step* of the pairing, not
+ * a wormhole message *phase* (`pake`, `version`, `0`…).
  */
-export type PairingPhase = 'connecting' | 'waiting' | 'verifying' | 'confirming';
+export type PairingStep = 'connecting' | 'waiting' | 'verifying' | 'confirming';
 
-export type PairingAnnouncement = { type: 'pairing.progress'; phase: PairingPhase } | { type: 'pairing.code'; code: string };
+export type PairingAnnouncement = { type: 'pairing.progress'; step: PairingStep } | { type: 'pairing.code'; code: string };
 
 export interface PairingOutput {
   /** The 32-byte contact key; set when the pairing succeeded. */
@@ -71,7 +72,7 @@ export const pairingMachine = setup({
         }),
       },
     ],
-    onError: { target: '.failed', actions: assign({ error: ({ event }) => new ProtocolError(String(event.error)) }) },
+    onError: { target: '.failed', actions: assign({ error: ({ event }) => toBackchannelError(event.error, 'PROTOCOL') }) },
   },
   on: {
     CANCEL: {
@@ -84,7 +85,7 @@ export const pairingMachine = setup({
   initial: 'connecting',
   states: {
     connecting: {
-      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'connecting' } },
+      entry: { type: 'announce', params: { type: 'pairing.progress', step: 'connecting' } },
       // Joining knows its code at once; inviting waits for the relay's nameplate.
       always: { guard: ({ context }) => context.code !== undefined, target: 'waiting' },
       on: {
@@ -92,11 +93,11 @@ export const pairingMachine = setup({
       },
     },
     waiting: {
-      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'waiting' } },
+      entry: { type: 'announce', params: { type: 'pairing.progress', step: 'waiting' } },
       on: { 'wormhole.key': 'verifying' },
     },
     verifying: {
-      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'verifying' } },
+      entry: { type: 'announce', params: { type: 'pairing.progress', step: 'verifying' } },
       on: {
         'wormhole.verified': {
           target: 'confirming',
@@ -108,7 +109,7 @@ export const pairingMachine = setup({
       },
     },
     confirming: {
-      entry: { type: 'announce', params: { type: 'pairing.progress', phase: 'confirming' } },
+      entry: { type: 'announce', params: { type: 'pairing.progress', step: 'confirming' } },
       on: {
         'wormhole.message': [
           { guard: ({ event }) => isPaired(event.plaintext), target: 'closing', actions: sendTo('wormhole', { type: 'CLOSE', mood: 'happy' }) },

@@ -155,7 +155,7 @@ export function startOfflineMailbox(input: OfflineMailboxInput, emit: (e: Offlin
       // Refused (a full mailbox): the next deposit starts again from what the relay acknowledged.
       pending = [];
       sentHeads = undefined;
-      emit({ type: 'offline.refused', reason: typeof (m as { error?: unknown }).error === 'string' ? (m as { error: string }).error : 'refused' });
+      emit({ type: 'offline.refused', reason: typeof (m as { reason?: unknown }).reason === 'string' ? (m as { reason: string }).reason : 'refused' });
     }
   }
 

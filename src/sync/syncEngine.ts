@@ -8,7 +8,7 @@
 import * as A from '@automerge/automerge';
 import type { Channel } from '../effects/channel.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError, ChannelClosedError, ProtocolError } from '../errors.js';
+import { BackchannelError, ChannelClosedError, ProtocolError, toBackchannelError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
 
@@ -71,7 +71,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       .then(() => (stopped ? undefined : task()))
       .catch((err: unknown) => {
         if (err instanceof ChannelClosedError) return;
-        fail(err instanceof BackchannelError ? err : new ProtocolError(`sync failed: ${String(err)}`));
+        fail(toBackchannelError(err, (message) => new ProtocolError(`sync failed: ${message}`)));
       })
       .finally(() => {
         pending--;

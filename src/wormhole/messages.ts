@@ -24,16 +24,28 @@ export type ClientMessage =
 
 /** Server → client frames; every one carries `server_tx` (seconds, float). */
 export type ServerMessage =
+  /** First frame on a connection; `welcome.error` means the server refuses us (e.g. an old client). */
   | { type: 'welcome'; welcome: { motd?: string; error?: string; current_cli_version?: string; [k: string]: unknown } }
+  /** Receipt for a command, echoing its `id` (null when it had none). */
   | { type: 'ack'; id: string | null }
+  /** Answer to `list`: the nameplates in use. */
   | { type: 'nameplates'; nameplates: { id: string }[] }
+  /** Answer to `allocate`: a free nameplate, now ours. */
   | { type: 'allocated'; nameplate: string }
+  /** Answer to `claim`: the mailbox behind the nameplate. */
   | { type: 'claimed'; mailbox: string }
+  /** Answer to `release`. */
   | { type: 'released' }
+  /** A message in our open mailbox, ours or the peer's (`side`); the server replays all on `open`. */
   | { type: 'message'; side: string; phase: string; body: string; server_rx: number; id: string | null }
+  /** Answer to `close`. */
   | { type: 'closed' }
+  /** Answer to `ping`. */
   | { type: 'pong'; pong: number }
-  | { type: 'error'; error: string; orig?: unknown };
+  /** The server refused a command: `error` is its reason, `orig` the command it refused. */
+  | { type: 'error'; error: string; orig?: unknown }
+  /** A type this client does not know (a newer server): ignored, not an error. */
+  | { type: 'unknown'; received: string };
 
 export type Stamped<T> = T & { server_tx?: number };
 
@@ -67,30 +79,61 @@ const str = (m: Record<string, unknown>, key: string): string => {
   return v;
 };
 
-/** Validate a frame a client received. Unknown types are returned as-is for forward compatibility. */
-export function parseServerMessage(text: unknown): Stamped<ServerMessage> | { type: string; [k: string]: unknown } {
+const num = (m: Record<string, unknown>, key: string): number => {
+  const v = m[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ProtocolError(`'${m.type}' frame needs a number '${key}'`, { type: m.type, key });
+  return v;
+};
+
+/** An optional `id`: a string, or null when absent (the server echoes what the command carried). */
+const optionalId = (m: Record<string, unknown>): string | null => {
+  if (m.id === undefined || m.id === null) return null;
+  return str(m, 'id');
+};
+
+/**
+ * Validate a frame a client received and return it as one member of {@link ServerMessage}, holding
+ * only the fields that member names (plus `server_tx` when it is a number). Malformed frames throw a
+ * {@link ProtocolError}; a type this client does not know comes back as `{type: 'unknown'}`.
+ */
+export function parseServerMessage(text: unknown): Stamped<ServerMessage> {
   const m = parseFrame(text);
+  const stamp = typeof m.server_tx === 'number' ? { server_tx: m.server_tx } : {};
+  return { ...readServerMessage(m), ...stamp };
+}
+
+function readServerMessage(m: Record<string, unknown>): ServerMessage {
   switch (m.type) {
-    case 'welcome':
-      if (!isRecord(m.welcome)) throw new ProtocolError("'welcome' frame needs an object 'welcome'");
-      break;
+    case 'welcome': {
+      const welcome = m.welcome;
+      if (!isRecord(welcome)) throw new ProtocolError("'welcome' frame needs an object 'welcome'");
+      if (welcome.error !== undefined && typeof welcome.error !== 'string') throw new ProtocolError("'welcome.error' must be a string");
+      return { type: 'welcome', welcome };
+    }
+    case 'ack':
+      return { type: 'ack', id: optionalId(m) };
+    case 'nameplates': {
+      const list = m.nameplates;
+      if (!Array.isArray(list) || !list.every((n) => isRecord(n) && typeof n.id === 'string')) {
+        throw new ProtocolError("'nameplates' frame needs an array of {id}");
+      }
+      return { type: 'nameplates', nameplates: list.map((n: { id: string }) => ({ id: n.id })) };
+    }
     case 'allocated':
-      str(m, 'nameplate');
-      break;
+      return { type: 'allocated', nameplate: str(m, 'nameplate') };
     case 'claimed':
-      str(m, 'mailbox');
-      break;
+      return { type: 'claimed', mailbox: str(m, 'mailbox') };
+    case 'released':
+      return { type: 'released' };
     case 'message':
-      str(m, 'side');
-      str(m, 'phase');
-      str(m, 'body');
-      break;
-    case 'nameplates':
-      if (!Array.isArray(m.nameplates)) throw new ProtocolError("'nameplates' frame needs an array");
-      break;
+      return { type: 'message', side: str(m, 'side'), phase: str(m, 'phase'), body: str(m, 'body'), server_rx: num(m, 'server_rx'), id: optionalId(m) };
+    case 'closed':
+      return { type: 'closed' };
+    case 'pong':
+      return { type: 'pong', pong: num(m, 'pong') };
     case 'error':
-      if (typeof m.error !== 'string') throw new ProtocolError("'error' frame needs a string 'error'");
-      break;
+      return { type: 'error', error: str(m, 'error'), ...(m.orig === undefined ? {} : { orig: m.orig }) };
+    default:
+      return { type: 'unknown', received: String(m.type) };
   }
-  return m as Stamped<ServerMessage>;
 }

@@ -10,7 +10,7 @@ import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
-import { AbortedError, BackchannelError, ClosedError, InvalidArgumentError, ProtocolError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidArgumentError, ProtocolError, toBackchannelError } from '../errors.js';
 import { wormholeMachine, type WormholeOutput, type WormholeTimeouts } from '../machines/wormholeMachine.js';
 import type { Mood } from './messages.js';
 
@@ -97,7 +97,7 @@ export class Wormhole {
     });
     this.actor.subscribe({
       complete: () => this.#finish(this.actor.getSnapshot().output!),
-      error: (err) => this.#finish({ mood: 'errory', error: err instanceof BackchannelError ? err : new BackchannelError('PROTOCOL', String(err)) }),
+      error: (err) => this.#finish({ mood: 'errory', error: toBackchannelError(err, 'PROTOCOL') }),
     });
     if (signal) {
       this.#onAbort = () => this.actor.send({ type: 'ABORT', reason: signal.reason });

@@ -1,0 +1,64 @@
+/**
+ * From the server's frames to the machine's events: each frame becomes one typed internal event
+ * (`rx.*`) for the region it concerns, or a failure.
+ * @module
+ */
+import { CrowdedError, ServerError, toBackchannelError, type BackchannelError } from '../../errors.js';
+import { parseServerMessage, type ServerMessage } from '../../wormhole/messages.js';
+import type { Enqueue, WormholeContext } from './types.js';
+
+/** The `welcome` error text and other server errors become typed errors. */
+export function serverError(error: string, orig: unknown): BackchannelError {
+  if (error === 'crowded') return new CrowdedError();
+  return new ServerError(`The mailbox server refused: ${error}`, { error, orig });
+}
+
+/** Route one text frame from the server. */
+export function route(context: WormholeContext, text: string, enqueue: Enqueue): void {
+  let m: ServerMessage;
+  try {
+    m = parseServerMessage(text);
+  } catch (err) {
+    enqueue.raise({ type: 'fail', error: toBackchannelError(err, 'PROTOCOL'), mood: 'errory' });
+    return;
+  }
+  switch (m.type) {
+    case 'welcome':
+      enqueue.assign({ attempts: 0, everConnected: true });
+      if (m.welcome.error !== undefined) enqueue.raise({ type: 'fail', error: serverError(m.welcome.error, undefined), mood: 'errory' });
+      return;
+    case 'allocated':
+      enqueue.raise({ type: 'rx.allocated', nameplate: m.nameplate });
+      return;
+    case 'claimed':
+      enqueue.raise({ type: 'rx.claimed', mailbox: m.mailbox });
+      return;
+    case 'released':
+      enqueue.raise({ type: 'rx.released' });
+      return;
+    case 'closed':
+      enqueue.raise({ type: 'rx.closed' });
+      return;
+    case 'error':
+      enqueue.raise({ type: 'fail', error: serverError(m.error, m.orig), mood: 'errory' });
+      return;
+    case 'message': {
+      const { side, phase, body } = m;
+      if (side === context.side) {
+        // Our own message came back: the server has it, stop re-sending it.
+        enqueue.assign({ pending: context.pending.filter((p) => p.phase !== phase) });
+        return;
+      }
+      if (context.theirSide !== undefined && side !== context.theirSide) return;
+      if (context.processed.includes(phase)) return;
+      enqueue.assign({ theirSide: side, processed: [...context.processed, phase] });
+      enqueue.raise(phase === 'pake' ? { type: 'rx.pake', body } : { type: 'rx.phase', phase, body });
+      return;
+    }
+    case 'ack':
+    case 'pong':
+    case 'nameplates':
+    case 'unknown': // a type from a newer server
+      return;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * How long the wormhole machine waits for what, and how often it retries: one place for every number.
+ * @module
+ */
+
+export interface WormholeTimeouts {
+  /** Waiting for a socket to open. */
+  connectMs: number;
+  /** First reconnect delay; doubles per failed attempt up to `reconnectMaxMs`. */
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** Failed connection attempts in a row before giving up with ConnectionLostError. */
+  maxReconnects: number;
+  /**
+   * Attempts before the relay ever answered: a relay that never answers is more likely a wrong URL
+   * than a flaky network, so fail fast (as magic-wormhole does).
+   */
+  maxInitialAttempts: number;
+  /** The whole exchange: the other side shows up, proves the key and we are done (closed). */
+  peerMs: number;
+  /** Waiting for the server to confirm `close`. */
+  closeMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<WormholeTimeouts> = Object.freeze({
+  connectMs: 15_000,
+  reconnectBaseMs: 250,
+  reconnectMaxMs: 10_000,
+  maxReconnects: 8,
+  maxInitialAttempts: 3,
+  peerMs: 10 * 60_000,
+  closeMs: 5_000,
+});
