@@ -10,7 +10,7 @@ import { jsonLogger } from '../server/log.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { parseCode } from '../src/code/code.js';
 import { BackchannelError } from '../src/errors.js';
-import { createPairing, type PairingPhase } from '../src/pair.js';
+import { createPairing, type PairingStep } from '../src/pair.js';
 import { COMMANDS, groupMembers, type CommandName, type Values } from './commands.js';
 import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
 import { findCommand, parseCommand, UsageError } from './parse.js';
@@ -40,7 +40,7 @@ function portNumber(text: string, command: CommandName): number {
 }
 
 /** What a pairing is doing, on stderr, so a wait is never silent. */
-const PROGRESS: Record<PairingPhase, (relay: string) => string> = {
+const PROGRESS: Record<PairingStep, (relay: string) => string> = {
   connecting: (relay) => `connecting to ${relay}…`,
   waiting: () => 'waiting for the other side…',
   verifying: () => 'the other side is here; verifying that you both used the same code…',
@@ -81,7 +81,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
   async invite(values) {
     const pair = createPairing({ relay: values.relay, connector });
     // The inviter's 'waiting' comes with its code: it is printed after the code, below.
-    const onProgress = (phase: PairingPhase) => phase !== 'waiting' && err(PROGRESS[phase](values.relay));
+    const onProgress = (step: PairingStep) => step !== 'waiting' && err(PROGRESS[step](values.relay));
     const { code, done } = await pair.invite({ signal: signalOnInterrupt(), onProgress });
     out(`code: ${code}`);
     err(`Give this code to the other person; they run: backchannel accept ${code}`);
@@ -92,7 +92,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
 
   async accept(values, [code]) {
     const pair = createPairing({ relay: values.relay, connector });
-    const onProgress = (phase: PairingPhase) => err(PROGRESS[phase](values.relay));
+    const onProgress = (step: PairingStep) => err(PROGRESS[step](values.relay));
     paired((await pair.accept(code!, { signal: signalOnInterrupt(), onProgress })).verifier);
     return 0;
   },
