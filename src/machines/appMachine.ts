@@ -164,8 +164,8 @@ export const appMachine = setup({
     contactLink: contactLinkMachine,
     // VERIFY as a child machine (its wormhole a child of it); it reports progress and its code to us.
     pairing: pairingMachine.provide({ actions: { announce: sendParent((_, params: PairingAnnouncement) => params) } }),
-    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
-      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes });
+    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
+      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
       if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
       return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
     }),

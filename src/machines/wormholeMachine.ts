@@ -39,6 +39,7 @@ import {
 import { chooseWords, formatCode } from '../code/code.js';
 import { parseServerMessage, type ClientMessage, type Mood } from '../wormhole/messages.js';
 import { decodePakeBody, encodePakeBody, openPhase, sealPhase } from '../wormhole/phases.js';
+import { backoffMs } from './backoff.js';
 import { socketActor, type SocketEvent } from './socketActor.js';
 
 export interface WormholeTimeouts {
@@ -210,8 +211,7 @@ export const wormholeMachine = setup({
   actors: { socket: socketActor },
   delays: {
     connectTimeout: ({ context }) => context.timeouts.connectMs,
-    reconnectDelay: ({ context }) =>
-      Math.min(context.timeouts.reconnectMaxMs, context.timeouts.reconnectBaseMs * 2 ** Math.max(0, context.attempts - 1)),
+    reconnectDelay: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
     peerTimeout: ({ context }) => context.timeouts.peerMs,
     closeTimeout: ({ context }) => context.timeouts.closeMs,
   },
