@@ -104,6 +104,19 @@ describe('depot', () => {
     await relay.close();
   });
 
+  it('an error frame names the request it answers', async () => {
+    const relay = await startRelay();
+    const client = await rawClient(relay.discoveryUrl);
+    client.send({ type: 'fetch', topic: 'nope' });
+    expect(await client.next((f) => f.type === 'error')).toEqual({ type: 'error', re: 'fetch', reason: "fetch needs a 'topic' of 64 hex digits" });
+    client.send({ type: 'ack', topic: 'a'.repeat(64), ids: 'all' });
+    expect(await client.next((f) => f.type === 'error' && f.re === 'ack')).toEqual({ type: 'error', re: 'ack', reason: "ack needs 'ids', a list of deposit ids" });
+    client.send({ type: 'deposit', topic: 'a'.repeat(64), blob: '!' });
+    expect(await client.next((f) => f.type === 'error' && f.re === 'deposit')).toEqual({ type: 'error', re: 'deposit', reason: 'blob must be base64' });
+    client.close();
+    await relay.close();
+  });
+
   it('quotas and TTL, over the wire: a flood into one topic is refused with a clear error, other topics are unaffected, and deposits expire', async () => {
     let now = 1_000_000;
     const relay = await startRelay({
