@@ -6,6 +6,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Channel } from '../effects/channel.js';
+import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { AbortedError, BackchannelError, TimeoutError } from '../errors.js';
 import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
@@ -30,7 +31,8 @@ export interface Connection {
  * const { channel, via, stop } = await connectToContact({ contactKey, url, connector, randomBytes, signal });
  */
 export function connectToContact(options: ConnectOptions): Promise<Connection> {
-  const { signal, timeoutMs, clock = systemClock, ...input } = options;
+  const { signal, timeoutMs, clock = systemClock, openDirectChannel = openWebRtcChannel, ...rest } = options;
+  const input = { ...rest, openDirectChannel };
   if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
   const actor = createActor(discoverMachine, { input, clock });
   const stop = () => actor.send({ type: 'STOP' });

@@ -25,7 +25,7 @@ import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError } from '../errors.js';
-import type { RtcImplementation } from '../discover/session.js';
+import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
@@ -40,6 +40,8 @@ export interface AppInput {
   /** The mailbox relay to use; saved to Settings when it differs. */
   relay?: string;
   rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
+  /** How an open WebRTC data channel becomes a Channel (the façade passes openWebRtcChannel). */
+  openDirectChannel?: DirectChannelFactory;
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;
@@ -138,6 +140,7 @@ function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
       connector: input.connector,
       randomBytes: input.randomBytes,
       rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
+      openDirectChannel: input.openDirectChannel,
       timeouts: input.discoverTimeouts,
     },
   };
