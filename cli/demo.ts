@@ -30,10 +30,10 @@ export async function runDemo(options: { port?: number; print?: (line: string) =
   const print = options.print ?? console.log;
   const tmp = (name: string) => mkdtempSync(join(tmpdir(), `backchannel-${name}-`));
   const [aliceDir, bobDir, relayDir] = [tmp('alice'), tmp('bob'), tmp('relay')];
-  // The relay's embedded default store: its offline mailbox on disk, so a restart loses nothing.
+  // The relay's embedded default store: its depot on disk, so a restart loses nothing.
   let relay = await startRelay({ port: options.port ?? 0, dataDir: relayDir });
   const port = relay.port;
-  print(`relay: ${relay.url} (offline mailbox kept in ${relayDir})`);
+  print(`relay: ${relay.url} (depot kept in ${relayDir})`);
   const open = (dir: string) => createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
   try {
     const alice = await open(aliceDir);

@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
-      // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits. With
+      // The depot is kept on disk unless --memory: a restart must not lose deposits. With
       // --redis it lives there instead, shared (with pairing state and DISCOVER's topics) by every
       // relay on that Redis.
       const relay = await startRelay({
