@@ -4,7 +4,10 @@
  * backoff are checked to the millisecond without real time. `test/depot.test.ts` runs it over the wire.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { Journal } from '../src/journal/journal.js';
+import { replay, stateOf } from '../src/journal/replay.js';
 import { DEFAULT_DEPOT_TIMEOUTS, depotMachine, type DepotEmitted, type DepotInput } from '../src/depot/depotMachine.js';
 import type { PrepareInput } from '../src/depot/depotActors.js';
 import type { SocketEvent } from '../src/machines/socketActor.js';
@@ -16,7 +19,7 @@ const topic = discoveryTopic(contactKey);
 type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
 
 /** A depot machine whose effects the test drives, on a simulated clock. */
-function harness(options: { deposit?: boolean } = {}) {
+function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void } = {}) {
   const clock = new SimulatedClock();
   const sockets: { sendBack: SendBack; sent: Record<string, unknown>[]; openedAt: number; closed: boolean }[] = [];
   const prepared: PrepareInput[] = [];
@@ -53,7 +56,7 @@ function harness(options: { deposit?: boolean } = {}) {
     } as never,
   });
   const input = { url: 'ws://relay.test/backchannel/v1', contactKey, channelId: 'c'.repeat(32), deviceId: 'd'.repeat(32), deposit: options.deposit } as unknown as DepotInput;
-  const actor = createActor(machine, { clock, input });
+  const actor = createActor(machine, { clock, input, ...(options.inspect ? { inspect: options.inspect } : {}) });
   for (const type of ['deposited', 'refused', 'relay', 'fetched'] as const) actor.on(type, (e) => emitted.push(e));
   actor.start();
   const socket = () => sockets.at(-1)!;
@@ -191,5 +194,27 @@ describe('depotMachine (simulated clock)', () => {
     expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'] });
     expect(h.emitted.at(-1)).toEqual({ type: 'fetched', applied: 2 });
     h.actor.stop();
+  });
+
+  it('is in the journal: replay rebuilds its state exactly as it ran', async () => {
+    const journal = await Journal.open({ storage: new MemoryStorage(), flushMs: 1 });
+    const h = harness({ inspect: journal.observe });
+    h.socket().sendBack({ type: 'socket.closed' });
+    h.clock.increment(100);
+    h.socket().sendBack({ type: 'socket.open' });
+    const sent = h.nextSent('deposit');
+    h.clock.increment(50);
+    await sent;
+    h.reply({ type: 'deposited', topic, id: 'x1' });
+    const ack = h.nextSent('ack');
+    h.reply({ type: 'deposits', topic, items: [{ id: 'a', blob: 'AAAA' }] });
+    await ack;
+    h.changed();
+    const [replayed] = (await replay(journal)).filter((r) => r.machine === 'depot');
+    expect(replayed?.failure).toBeUndefined();
+    expect(replayed!.events).toBeGreaterThan(5);
+    expect(stateOf(replayed!.snapshot!)).toBe(stateOf(h.actor.getSnapshot()));
+    h.actor.stop();
+    await journal.close();
   });
 });
