@@ -121,7 +121,7 @@ export const depotMachine = setup({
     backoff: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
   },
   guards: {
-    depositing: ({ context }) => context.input.deposit !== false,
+    mayDeposit: ({ context }) => context.input.deposit !== false,
     again: ({ context }) => context.again,
     inboxWaiting: ({ context }) => context.inbox.length > 0,
     storedWaiting: ({ context }) => context.stored.length > 0,
@@ -140,8 +140,8 @@ export const depotMachine = setup({
       else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items });
       else if (reply.type === 'waiting') enqueue.raise({ type: 'relay.waiting' });
     }),
-    // Deposits unacknowledged on the last connection may never have been stored: start again from
-    // what the relay acknowledged.
+    // The next deposit starts again from what the relay acknowledged: after a refusal, and on a new
+    // connection (deposits unacknowledged on the last one may never have been stored).
     forgetUnacknowledged: assign({ pending: [], sent: undefined }),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
@@ -204,7 +204,7 @@ export const depotMachine = setup({
                   initial: 'choosing',
                   states: {
                     // Anything written while we could not reach anyone goes out first.
-                    choosing: { always: [{ guard: 'depositing', target: 'debouncing' }, { target: 'collecting' }] },
+                    choosing: { always: [{ guard: 'mayDeposit', target: 'debouncing' }, { target: 'collecting' }] },
                     collecting: {},
                     idle: {
                       always: { guard: 'again', target: 'depositing' },
