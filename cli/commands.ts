@@ -58,9 +58,9 @@ export const COMMANDS = {
     options: {
       port: { type: 'string', placeholder: 'N', description: 'port to listen on; 0 picks a free one', default: '4000' },
       host: { type: 'string', placeholder: 'H', description: 'interface to bind; 0.0.0.0 exposes the relay to the network', default: '127.0.0.1' },
-      data: { type: 'string', placeholder: 'DIR', description: 'keep the offline mailbox on disk in DIR, so a restart loses nothing', default: './backchannel-relay-data' },
+      data: { type: 'string', placeholder: 'DIR', description: 'keep the depot (sealed changes for offline contacts) on disk in DIR, so a restart loses nothing', default: './backchannel-relay-data' },
       memory: { type: 'boolean', description: 'keep everything in memory: lost when the relay stops', defaultText: 'off' },
-      redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the offline mailbox in Redis, shared by every relay on it', defaultText: 'none' },
+      redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the depot in Redis, shared by every relay on it', defaultText: 'none' },
       quiet: { type: 'boolean', description: 'no JSON-line logs on stderr', defaultText: 'off' },
     },
     exclusive: [['data', 'memory', 'redis']],

@@ -30,10 +30,10 @@ export async function runDemo(options: { port?: number; print?: (line: string) =
   const print = options.print ?? console.log;
   const tmp = (name: string) => mkdtempSync(join(tmpdir(), `backchannel-${name}-`));
   const [aliceDir, bobDir, relayDir] = [tmp('alice'), tmp('bob'), tmp('relay')];
-  // The relay's embedded default store: its offline mailbox on disk, so a restart loses nothing.
+  // The relay's embedded default store: its depot on disk, so a restart loses nothing.
   let relay = await startRelay({ port: options.port ?? 0, dataDir: relayDir });
   const port = relay.port;
-  print(`relay: ${relay.url} (offline mailbox kept in ${relayDir})`);
+  print(`relay: ${relay.url} (depot kept in ${relayDir})`);
   const open = (dir: string) => createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
   try {
     const alice = await open(aliceDir);
@@ -54,7 +54,7 @@ export async function runDemo(options: { port?: number; print?: (line: string) =
     print(`alice: received "${(await atAlice)[0]!.text}"`);
     print(`alice: Bob is connected (${alice.presence(bobOnAlice.id) ?? 'not yet'})`);
 
-    // Bob goes offline; what Alice writes now waits, sealed, in the relay's mailbox.
+    // Bob goes offline; what Alice writes now waits, sealed, in the relay's depot.
     await bob.close();
     print('bob:   offline');
     const offline = ['Are you there?', 'I will keep writing; you will get these when you are back.'];

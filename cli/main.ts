@@ -54,7 +54,7 @@ const connector = nodeSocketConnector();
 const RUN: { [N in CommandName]: Run<N> } = {
   async relay(values) {
     const port = portNumber(values.port, 'relay');
-    // The offline mailbox is kept on disk unless --memory: a restart must not lose deposits. With
+    // The depot is kept on disk unless --memory: a restart must not lose deposits. With
     // --redis it lives there instead, shared (with pairing state and DISCOVER's topics) by every
     // relay on that Redis.
     const relay = await startRelay({

@@ -8,9 +8,9 @@ import { withoutPassword } from '../server/redact.js';
 
 /** Where the relay's state lives, for its start-up lines. A Redis password is never printed. */
 export function describeStorage(options: { memory: boolean; data: string; redis?: string | undefined }): string {
-  if (options.redis !== undefined) return `pairing state and offline mailbox in Redis at ${withoutPassword(options.redis)}`;
-  if (options.memory) return 'in memory: pairing state and offline mailbox are lost when the relay stops';
-  return `offline mailbox in ${resolve(options.data)} (pairing state in memory)`;
+  if (options.redis !== undefined) return `pairing state and depot in Redis at ${withoutPassword(options.redis)}`;
+  if (options.memory) return 'in memory: pairing state and depot are lost when the relay stops';
+  return `depot in ${resolve(options.data)} (pairing state in memory)`;
 }
 
 /** A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`) as one line naming the flag to change; else undefined. */

@@ -1,12 +1,14 @@
 /**
- * The offline mailbox (the seed's "Mailbox"): while a contact is offline, a device deposits sealed
- * sync data under the contact's topic; the relay keeps it (TTL, per-topic quotas) until the contact
- * fetches and acknowledges it. Blobs are opaque sealed bytes: the relay never sees plaintext.
+ * The depot: while a contact is offline, a device deposits sealed sync data under the contact's topic;
+ * the relay keeps it (TTL, per-topic quotas) until the contact fetches and acknowledges it. Blobs are
+ * opaque sealed bytes: the relay never sees plaintext. (The seed calls this the "Mailbox"; here
+ * "mailbox" means only the magic-wormhole mailbox used for pairing.) Frames: `src/depot/wire.ts`.
  *
  * Stored through a {@link StorageAdapter} under `['depot', topic, id]`, ids ordered by arrival, so
  * with `NodeFsStorage` the depot survives a relay restart with nothing lost.
  * @module
  */
+import type { DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 
 export interface DepotLimits {
@@ -28,10 +30,8 @@ export class DepotRefusal extends Error {}
 /** Deposit ids: time, counter, relay instance (older relays wrote ids without the instance). */
 const DEPOSIT_ID = /^\d{15}-\d{6}(-[0-9a-f]{8})?$/;
 
-export interface Deposit {
-  id: string;
-  blob: string;
-}
+/** A kept deposit, as the wire's `deposits` frame lists it. */
+export type Deposit = DepositItem;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -63,9 +63,9 @@ export class Depot {
     return this.#serial(async () => {
       if (blob.length > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${blob.length} > ${this.#limits.maxBlobChars} characters)`);
       const existing = await this.#storage.loadRange(['depot', topic]);
-      if (existing.length >= this.#limits.maxItemsPerTopic) throw new DepotRefusal(`mailbox full for this topic (${this.#limits.maxItemsPerTopic} deposits)`);
+      if (existing.length >= this.#limits.maxItemsPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxItemsPerTopic} deposits)`);
       const bytes = existing.reduce((n, c) => n + c.data.length, 0);
-      if (bytes + blob.length > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`mailbox full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
+      if (bytes + blob.length > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
       const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}`;
       await this.#storage.save(['depot', topic, id], encoder.encode(blob));

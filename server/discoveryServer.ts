@@ -12,11 +12,8 @@
  * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel). The frames,
  * their fields and their checks are in src/discover/wire.ts, shared with the client.
  *
- * The offline mailbox (with a depot configured), for whoever knows the topic:
- *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic}             ← {type:"deposits", topic, items:[{id, blob}]}
- *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
- *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
+ * The depot (when the relay keeps one), for whoever knows the topic: deposit, fetch, ack; its frames,
+ * their guards and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
 import {
@@ -27,6 +24,7 @@ import {
   type DiscoverReply,
 } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
+import { depotRequestProblem, isDepotRequestType, type AckedFrame, type DepositedFrame, type DepositsFrame, type DepotRequestType, type WaitingFrame } from '../src/depot/wire.js';
 import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discoveryHub.js';
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
@@ -46,13 +44,11 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxDataChars: 128 * 1024,
 });
 
-const TOPIC = /^[0-9a-f]{64}$/;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 interface Conn {
   out: ServerConnection;
   topics: Map<string, string>; // topic → our peer id there
-  /** Mailbox topics this connection fetched: it hears `waiting` when someone deposits there. */
+  /** Depot topics this connection fetched: it hears `waiting` when someone deposits there. */
   watching: Set<string>;
   gone: boolean;
   /**
@@ -130,7 +126,7 @@ export class DiscoveryServer {
     const read = parseJsonFrame(raw);
     if (!read.ok) return this.#error(conn, null, reasonOf(read.error));
     const m = read.frame;
-    if (m.type === 'deposit' || m.type === 'fetch' || m.type === 'ack') return this.#mailbox(conn, m);
+    if (isDepotRequestType(m.type)) return this.#depotRequest(conn, m as Record<string, unknown> & { type: DepotRequestType });
     const parsed = parseDiscoverRequest(m, this.#limits);
     if (!parsed.ok) return this.#error(conn, m, reasonOf(parsed.error));
     const request = parsed.frame;
@@ -162,28 +158,31 @@ export class DiscoveryServer {
     }
   }
 
-  #mailbox(conn: Conn, m: Record<string, unknown>): void | Promise<void> {
+  /** A depot request: the reply, or an error frame naming the request (`re`) it answers. */
+  #depotRequest(conn: Conn, m: Record<string, unknown> & { type: DepotRequestType }): void | Promise<void> {
     const depot = this.#depot;
-    const topic = m.topic;
-    if (!depot) return this.#error(conn, m, 'this relay keeps no offline mailbox');
+    const refuse = (reason: string) => this.#error(conn, m, reason);
+    if (!depot) return refuse('this relay keeps no depot');
     // Knowing the topic (a hash of the contact key) is the credential; no announce needed, so a device
-    // can check its mailbox without showing up as a peer to the other device.
-    if (typeof topic !== 'string' || !TOPIC.test(topic)) return this.#error(conn, m, "the mailbox needs a 'topic' of 64 hex digits");
-    const fail = (err: unknown) => this.#error(conn, m, err instanceof DepotRefusal ? err.message : 'mailbox error');
+    // can check its depot without showing up as a peer to the other device.
+    const problem = depotRequestProblem(m);
+    if (problem) return refuse(problem);
+    const topic = m.topic as string;
+    const fail = (err: unknown) => refuse(err instanceof DepotRefusal ? err.message : 'depot error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
-      if (typeof m.blob !== 'string' || !BASE64.test(m.blob)) return this.#error(conn, m, 'blob must be base64');
-      return depot.deposit(topic, m.blob).then((id) => {
-        this.#send(conn, { type: 'deposited', topic, id });
+      return depot.deposit(topic, m.blob as string).then((id) => {
+        this.#send(conn, { type: 'deposited', topic, id } satisfies DepositedFrame);
         // Whoever collects this topic here hears of it now instead of at its next poll.
-        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#enqueue(other, () => this.#send(other, { type: 'waiting', topic }));
+        const waiting: WaitingFrame = { type: 'waiting', topic };
+        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#enqueue(other, () => this.#send(other, { ...waiting }));
       }, fail);
     } else if (m.type === 'fetch') {
       this.#watch(conn, topic);
-      return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items }), fail);
+      return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items } satisfies DepositsFrame), fail);
     } else {
-      const ids = Array.isArray(m.ids) ? m.ids.filter((x): x is string => typeof x === 'string').slice(0, 10_000) : [];
-      return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic }), fail);
+      const ids = (m.ids as string[]).slice(0, 10_000);
+      return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * A {@link StorageAdapter} on Redis, so several relay processes share one offline mailbox.
+ * A {@link StorageAdapter} on Redis, so several relay processes share one depot.
  *
  * Values live in string keys `<ns>:v:<a/b/c>`; a sorted set `<ns>:keys` (every score 0) indexes the
  * joined keys, so `loadRange` is a lexicographic range read (`ZRANGEBYLEX`) rather than a `SCAN` of

@@ -30,12 +30,12 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   discoveryLimits?: Partial<DiscoveryLimits>;
   /**
-   * Directory of the offline mailbox (deposits for offline contacts), kept on disk so a restart loses
+   * Directory of the depot (deposits for offline contacts), kept on disk so a restart loses
    * nothing. Without it the mailbox lives in memory.
    */
   dataDir?: string;
   /**
-   * `redis://host:port`: keep pairing state and the offline mailbox in Redis and share DISCOVER's
+   * `redis://host:port`: keep pairing state and the depot in Redis and share DISCOVER's
    * topics with every other relay on the same Redis (scale-out). Takes precedence over `dataDir`.
    */
   redis?: string;
@@ -60,7 +60,7 @@ export interface Relay {
   readonly discovery: DiscoveryServer;
   /** `ws://host:port/backchannel/v1` */
   readonly discoveryUrl: string;
-  /** The offline mailbox. */
+  /** The depot: sealed changes kept for offline contacts. */
   readonly depot: Depot;
   /** Stop accepting, close every client with 1001, stop timers. Idempotent. */
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * Alice and Bob as two Node processes on a relay process: pair → messages both ways → Bob goes
- * offline → Alice sends one message → the relay restarts (its offline mailbox on disk) → Alice sends
+ * offline → Alice sends one message → the relay restarts (its depot on disk) → Alice sends
  * two more and goes offline too → Bob comes back and receives all three, once each, in order, from the
  * relay's mailbox alone.
  */

@@ -59,7 +59,7 @@ describe('backchannel CLI', () => {
     const port = await freePort();
     const server = backchannelCli(['relay', '--port', String(port), '--quiet', '--memory']);
     await server.waitFor(new RegExp(`relay listening on ws://127.0.0.1:${port}/v1`));
-    await server.waitFor(/^data: in memory: pairing state and offline mailbox are lost when the relay stops$/m);
+    await server.waitFor(/^data: in memory: pairing state and depot are lost when the relay stops$/m);
     await server.waitFor(/^Ctrl-C to stop$/m);
     const inviter = backchannelCli(['invite', '--relay', `ws://127.0.0.1:${port}/v1`]);
     const [, code] = await inviter.waitFor(/code: (\S+)/);
@@ -179,9 +179,9 @@ describe('backchannel CLI', () => {
     server.child.kill('SIGINT');
     const run = await server.result;
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^relay listening on ws://127\\.0\\.0\\.1:\\d+/v1\\ndata: offline mailbox in ${escape(dir)} \\(pairing state in memory\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^relay listening on ws://127\\.0\\.0\\.1:\\d+/v1\\ndata: depot in ${escape(dir)} \\(pairing state in memory\\)\\n$`));
     // With Redis: the URL is shown, its password never (here in the failure; the start-up line is the same function).
-    expect(describeStorage({ memory: false, data: 'ignored', redis: 'redis://:hunter2@127.0.0.1:6379/0' })).toBe('pairing state and offline mailbox in Redis at redis://127.0.0.1:6379/0');
+    expect(describeStorage({ memory: false, data: 'ignored', redis: 'redis://:hunter2@127.0.0.1:6379/0' })).toBe('pairing state and depot in Redis at redis://127.0.0.1:6379/0');
     const deadPort = await freePort();
     const noRedis = await backchannelCli(['relay', '--port', '0', '--quiet', '--redis', `redis://:hunter2@127.0.0.1:${deadPort}`]).result;
     expect(noRedis.code).toBe(1);

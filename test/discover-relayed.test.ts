@@ -8,6 +8,7 @@ import { relayLeaks } from './helpers/relayFrames.js';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { startRelay, type Relay } from '../server/index.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { openWebRtcChannel } from '../src/adapters/webrtcChannel.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
@@ -30,7 +31,7 @@ afterAll(() => relay.close());
 
 function discover(contactKey: Uint8Array, rtc?: RtcImplementation): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
   const actor = createActor(discoverMachine, {
-    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, rtc, timeouts: { directMs: 300 } },
+    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, rtc, openDirectChannel: openWebRtcChannel, timeouts: { directMs: 300 } },
   });
   const rejected: SignalRejectedError[] = [];
   actor.on('rejected', (e) => rejected.push(e.error as SignalRejectedError));

@@ -30,7 +30,7 @@ type Command =
   | { t: 'settings'; relay: number }
   | { t: 'link'; contact: number; up: boolean; direct: boolean }
   | { t: 'remove'; contact: number }
-  | { t: 'mailbox'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' };
+  | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' };
 
 // Weighted so runs reach the interesting states: pairings that complete, contacts that connect.
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -44,7 +44,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), contact: fc.nat({ max: 5 }) }) },
   {
     weight: 2,
-    arbitrary: fc.record({ t: fc.constant('mailbox' as const), contact: fc.nat({ max: 5 }), what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const) }),
+    arbitrary: fc.record({ t: fc.constant('depot' as const), contact: fc.nat({ max: 5 }), what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const) }),
   },
 );
 
@@ -83,7 +83,7 @@ const MACHINES = { ...BACKCHANNEL_MACHINES, fakeWormhole };
 function harness() {
   type SendBack = (e: AnyEventObject) => void;
   const links = new Map<string, SendBack>();
-  const mailboxes = new Map<string, SendBack>();
+  const depots = new Map<string, SendBack>();
   const machine = appMachine.provide({
     actors: {
       pairing: pairingMachine.provide({
@@ -98,17 +98,17 @@ function harness() {
             links.set(key, sendBack);
             return () => links.delete(key);
           }),
-          offline: fromCallback(({ sendBack, input }) => {
-            const key = toHex((input as { discover: { contactKey: Uint8Array } }).discover.contactKey);
-            mailboxes.set(key, sendBack);
-            return () => mailboxes.get(key) === sendBack && mailboxes.delete(key);
+          depot: fromCallback(({ sendBack, input }) => {
+            const key = toHex((input as { contactKey: Uint8Array }).contactKey);
+            depots.set(key, sendBack);
+            return () => depots.get(key) === sendBack && depots.delete(key);
           }),
           sync: fromCallback(() => () => {}),
         } as never,
       }),
     },
   });
-  return { machine, links, mailboxes };
+  return { machine, links, depots };
 }
 
 /** Memory storage whose journal segment writes fail while `failing` is set (a full or broken disk). */
@@ -122,7 +122,7 @@ class FlakyStorage extends MemoryStorage {
 
 async function run(commands: Command[], maxRecords: number, storage: MemoryStorage = new MemoryStorage(), between?: (i: number) => void) {
   const journal = await Journal.open({ storage, maxRecords, flushMs: 5 });
-  const { machine, links, mailboxes } = harness();
+  const { machine, links, depots } = harness();
   /** Make the wormhole under the running pairing report `event`, if a pairing is running. */
   const wormholeSays = (event: AnyEventObject) => {
     const pairing = app.getSnapshot().children.pairing as AnyActorRef | undefined;
@@ -181,13 +181,13 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         if (send) send(c.up ? { type: 'link.connected', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' } : { type: 'link.disconnected', reason: 'test' });
         break;
       }
-      case 'mailbox': {
+      case 'depot': {
         const contact = db.contacts()[c.contact];
-        const send = contact && mailboxes.get(contact.channels[0]!);
+        const send = contact && depots.get(contact.channels[0]!);
         if (!send) break;
         if (c.what === 'up' || c.what === 'down') send({ type: 'link.relay', up: c.what === 'up' });
         else if (c.what === 'deposited') send({ type: 'link.deposited', heads: [] });
-        else send({ type: 'link.refused', reason: 'mailbox full for this topic (3 deposits)' });
+        else send({ type: 'link.refused', reason: 'depot full for this topic (3 deposits)' });
         break;
       }
       case 'remove': {

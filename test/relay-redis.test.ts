@@ -41,7 +41,7 @@ describe('two relays on one Redis', () => {
     expect(verifiers[0]).toBe(verifiers[1]);
     let bob = bob0;
 
-    // Presence proves a live channel across relays (not the offline mailbox).
+    // Presence proves a live channel across relays (not the depot).
     await Promise.all([alice.wait(new RegExp(`^presence ${bobId} relayed$`)), bob.wait(new RegExp(`^presence ${aliceId} relayed$`))]);
     alice.tell(`send ${bobId} from relay A`);
     await bob.wait(/^message from relay A$/);

@@ -17,6 +17,9 @@ export interface WebRtcChannelOptions {
   onClose?(): void;
 }
 
+/** The DISCOVER session's `openDirectChannel` (a `DirectChannelFactory`): a data channel as a WebRtcChannel. */
+export const openWebRtcChannel = (dc: RTCDataChannel, options: { onClose(): void }): Channel => new WebRtcChannel(dc, options);
+
 export class WebRtcChannel implements Channel {
   readonly maxFrameBytes: number;
   readonly #dc: RTCDataChannel;

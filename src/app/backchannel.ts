@@ -12,6 +12,7 @@
  * for await (const e of bc.events()) if (e.type === 'message') console.log(e.message.text);
  */
 import { createActor, waitFor, type Actor } from 'xstate';
+import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
 import { parseCode } from '../code/code.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
@@ -129,6 +130,7 @@ export class Backchannel {
         randomBytes: options.randomBytes ?? cryptoRandomBytes,
         relay: options.relay,
         rtc: options.rtc,
+        openDirectChannel: openWebRtcChannel,
         clock: options.clock,
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,

@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
@@ -45,7 +46,8 @@ export interface Contact extends ContactDoc {
 export interface DatabaseOptions {
   storage: StorageAdapter;
   randomBytes?: RandomBytes;
-  now?: () => number;
+  /** Timestamps (`created_at`, messages, last seen); default {@link systemClock}. */
+  clock?: Pick<Clock, 'now'>;
   compactEvery?: number;
 }
 
@@ -81,10 +83,11 @@ export class Database {
   /** Open (and on first start, create) the database on `storage`. */
   static async open(options: DatabaseOptions): Promise<Database> {
     const randomBytes = options.randomBytes ?? cryptoRandomBytes;
-    const now = options.now ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    const now = () => clock.now();
     const storage = options.storage;
     const { system, created } = await loadOrCreateSystem(storage, randomBytes, now);
-    const docs = new DocumentStore({ storage, now, compactEvery: options.compactEvery });
+    const docs = new DocumentStore({ storage, clock, compactEvery: options.compactEvery });
     const quarantined: QuarantinedError[] = [];
     const tryOpen = async (fn: () => Promise<unknown>) => {
       try {

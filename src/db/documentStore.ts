@@ -13,6 +13,7 @@
 import * as A from '@automerge/automerge';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { InvalidArgumentError, NotFoundError, QuarantinedError, SchemaTooNewError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSIONS, validate, type DocumentKind } from './schema.js';
@@ -23,8 +24,8 @@ export interface DocumentStoreOptions {
   storage: StorageAdapter;
   /** Fold incremental chunks into a snapshot after this many (default 64). */
   compactEvery?: number;
-  /** Milliseconds since the epoch, for quarantine keys. */
-  now?: () => number;
+  /** Milliseconds since the epoch, for quarantine keys; default {@link systemClock}. */
+  clock?: Pick<Clock, 'now'>;
 }
 
 interface Entry {
@@ -112,14 +113,14 @@ function migrate(kind: DocumentKind, id: DocId, doc: A.Doc<unknown>): A.Doc<unkn
 export class DocumentStore {
   readonly #storage: StorageAdapter;
   readonly #compactEvery: number;
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'now'>;
   readonly #open = new Map<DocId, Entry>();
   readonly #listeners = new Set<(id: DocId) => void>();
 
   constructor(options: DocumentStoreOptions) {
     this.#storage = options.storage;
     this.#compactEvery = options.compactEvery ?? 64;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Called after every change, local or from a peer, once it is saved. */
@@ -283,7 +284,7 @@ export class DocumentStore {
   /** Move every chunk of `id` aside, untouched, and return the error to throw. */
   async #quarantine(kind: DocumentKind, id: DocId, problems: string[]): Promise<QuarantinedError> {
     const chunks = await this.#storage.loadRange(['docs', kind, id]);
-    const base = ['quarantine', kind, id, String(this.#now())];
+    const base = ['quarantine', kind, id, String(this.#clock.now())];
     for (const c of chunks) await this.#storage.save([...base, ...c.key.slice(3)], c.data);
     for (const c of chunks) await this.#storage.remove(c.key);
     this.#open.delete(id);

@@ -6,6 +6,8 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Channel } from '../effects/channel.js';
+import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
 import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
 
@@ -13,6 +15,8 @@ export interface ConnectOptions extends DiscoverInput {
   signal?: AbortSignal;
   /** Give up after this long without a channel (default: no limit beyond the machine's own). */
   timeoutMs?: number;
+  /** Times the overall timeout and the machine's own delays (default {@link systemClock}). */
+  clock?: Clock;
 }
 
 export interface Connection {
@@ -27,14 +31,15 @@ export interface Connection {
  * const { channel, via, stop } = await connectToContact({ contactKey, url, connector, randomBytes, signal });
  */
 export function connectToContact(options: ConnectOptions): Promise<Connection> {
-  const { signal, timeoutMs, ...input } = options;
+  const { signal, timeoutMs, clock = systemClock, openDirectChannel = openWebRtcChannel, ...rest } = options;
+  const input = { ...rest, openDirectChannel };
   if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
-  const actor = createActor(discoverMachine, { input });
+  const actor = createActor(discoverMachine, { input, clock });
   const stop = () => actor.send({ type: 'STOP' });
   return new Promise<Connection>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
     const settle = (fn: () => void) => {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       sub.unsubscribe();
       off.unsubscribe();
@@ -47,7 +52,7 @@ export function connectToContact(options: ConnectOptions): Promise<Connection> {
     });
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs !== undefined) {
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => settle(() => (stop(), reject(new TimeoutError(`The contact's device was not found within ${timeoutMs} ms.`, { phase: 'discover', ms: timeoutMs })))),
         timeoutMs,
       );

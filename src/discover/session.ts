@@ -12,8 +12,7 @@ import { discoveryTopic } from '../crypto/topic.js';
 import type { Channel } from '../effects/channel.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
-import { BackchannelError, ProtocolError, SignalRejectedError } from '../errors.js';
-import { WebRtcChannel } from '../adapters/webrtcChannel.js';
+import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError } from '../errors.js';
 import { RelayedChannel } from './relayedChannel.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
 import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
@@ -25,6 +24,13 @@ export interface RtcImplementation {
   config?: RTCConfiguration;
 }
 
+/**
+ * Wraps an open RTCDataChannel as the {@link Channel} SYNC runs over; `onClose` is called once it
+ * closed (the session closes the peer connection). The app and `connectToContact` pass
+ * `openWebRtcChannel` (adapters/webrtcChannel.ts): machines never import adapters.
+ */
+export type DirectChannelFactory = (dataChannel: RTCDataChannel, options: { onClose(): void }) => Channel;
+
 export interface SessionInput {
   contactKey: Uint8Array;
   /** The relay's discovery endpoint, `ws://host:port/backchannel/v1`. */
@@ -33,6 +39,8 @@ export interface SessionInput {
   randomBytes: RandomBytes;
   /** Without it, only the relayed channel is possible. */
   rtc?: RtcImplementation;
+  /** Required with `rtc`: how an open data channel becomes a {@link Channel}. */
+  openDirectChannel?: DirectChannelFactory;
 }
 
 export type SessionEvent =
@@ -58,6 +66,7 @@ interface Peer {
 }
 
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
+  if (input.rtc && !input.openDirectChannel) throw new InvalidArgumentError('"rtc" needs "openDirectChannel" (e.g. openWebRtcChannel from the WebRTC adapter)');
   const topic = discoveryTopic(input.contactKey);
   const key = signalKey(input.contactKey);
   const sid = toHex(input.randomBytes(8));
@@ -217,7 +226,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   function adopt(dc: RTCDataChannel): void {
     const open = () => {
       if (channel || stopped) return;
-      const ch = new WebRtcChannel(dc, { onClose: () => pc?.close() });
+      const ch = input.openDirectChannel!(dc, { onClose: () => pc?.close() });
       channel = ch;
       ch.on('close', (reason) => !stopped && sendBack({ type: 'session.channelClosed', reason }));
       sendBack({ type: 'session.connected', channel: ch, via: 'direct' });

@@ -12,7 +12,7 @@
  *
  * Any request may carry an `id` (a short string); the error frame refusing it echoes it.
  *
- * The offline mailbox's frames (deposit, fetch, ack) share the endpoint and the {@link ErrorFrame};
+ * The depot's frames (deposit, fetch, ack) share the endpoint and the {@link ErrorFrame};
  * they have their own wire module.
  * @module
  */
@@ -20,7 +20,7 @@ import { ProtocolError } from '../errors.js';
 
 /** DISCOVER's protocol version: the `v1` of the endpoint. A change old peers would misread gets a new one. */
 export const DISCOVER_VERSION = 1;
-/** The relay path DISCOVER (and the offline mailbox) answer on. */
+/** The relay path DISCOVER (and the depot) answer on. */
 export const DISCOVER_PATH = `/backchannel/v${DISCOVER_VERSION}`;
 
 /** What a blob carries: sealed signalling (`signal`, discover/signal.ts) or the relayed channel (`data`). */

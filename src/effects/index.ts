@@ -6,4 +6,4 @@
 export type { SocketConnector, SocketHandlers, MailboxSocket } from './socket.js';
 export type { RandomBytes } from './random.js';
 export { cryptoRandomBytes } from './random.js';
-export type { Clock } from './clock.js';
+export { systemClock, type Clock } from './clock.js';

@@ -21,7 +21,7 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { fromUtf8, toBase64, fromBase64, utf8 } from '../crypto/bytes.js';
 import { open as openBox, seal as sealBox } from '../crypto/secretbox.js';
-import type { Clock } from '../effects/clock.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { encode, decode, type Json, type Sealer } from './encode.js';
@@ -49,7 +49,8 @@ export interface JournalOptions {
   /** Recorded events are written at most this long after they happen (default 250 ms). */
   flushMs?: number;
   randomBytes?: RandomBytes;
-  clock?: Clock;
+  /** Schedules the flushes (default {@link systemClock}). */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   /** Called when a write fails; the journal keeps the records and tries again at the next flush. */
   onError?: (error: unknown) => void;
 }
@@ -76,7 +77,7 @@ export class Journal {
   readonly #sealer: Sealer;
   readonly #maxRecords: number;
   readonly #flushMs: number;
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   readonly #onError: (error: unknown) => void;
   #seq: number;
   #stored: number;
@@ -98,7 +99,7 @@ export class Journal {
     this.#sealer = { seal: (plain) => toBase64(sealBox(key, plain, randomBytes)), open: (sealed) => openBox(key, fromBase64(sealed)) };
     this.#maxRecords = options.maxRecords ?? 10_000;
     this.#flushMs = options.flushMs ?? 250;
-    this.#clock = options.clock ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout) };
+    this.#clock = options.clock ?? systemClock;
     this.#onError = options.onError ?? (() => {});
     this.#seq = seq;
     this.#stored = stored;

@@ -8,6 +8,7 @@
  * @module
  */
 import { createActor, createEmptyActor, fromCallback, type AnyActorScope, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { depotMachine } from '../depot/depotMachine.js';
 import { appMachine } from '../machines/appMachine.js';
 import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { discoverMachine } from '../machines/discoverMachine.js';
@@ -23,6 +24,7 @@ export type MachineRegistry = Record<string, AnyStateMachine>;
 export const BACKCHANNEL_MACHINES: MachineRegistry = {
   app: appMachine,
   contactLink: contactLinkMachine,
+  depot: depotMachine,
   discover: discoverMachine,
   pairing: pairingMachine,
   sync: syncMachine,

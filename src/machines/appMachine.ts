@@ -25,7 +25,7 @@ import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { toBackchannelError, type BackchannelError } from '../errors.js';
-import type { RtcImplementation } from '../discover/session.js';
+import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
@@ -40,6 +40,8 @@ export interface AppInput {
   /** The mailbox relay to use; saved to Settings when it differs. */
   relay?: string;
   rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
+  /** How an open WebRTC data channel becomes a Channel (the façade passes openWebRtcChannel). */
+  openDirectChannel?: DirectChannelFactory;
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;
@@ -138,6 +140,7 @@ function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
       connector: input.connector,
       randomBytes: input.randomBytes,
       rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
+      openDirectChannel: input.openDirectChannel,
       timeouts: input.discoverTimeouts,
     },
   };
@@ -164,8 +167,8 @@ export const appMachine = setup({
     contactLink: contactLinkMachine,
     // VERIFY as a child machine (its wormhole a child of it); it reports progress and its code to us.
     pairing: pairingMachine.provide({ actions: { announce: sendParent((_, params: PairingAnnouncement) => params) } }),
-    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay'>>(async ({ input }) => {
-      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes });
+    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
+      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
       if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
       return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
     }),

@@ -2,27 +2,25 @@
  * One contact, kept in sync in the background: DISCOVER finds the contact's device (and keeps
  * reconnecting on its own), and each time it yields a channel a SYNC child runs over it.
  *
- *   linking.searching (offline mailbox child: fetch what waits, deposit what we write)
+ *   linking.searching (depot child: fetch what waits on the relay, deposit what we write)
  *   → linking.connected (sync child running; the parent hears `contact.online`) → back to searching
  *     when the channel or the sync ends (`contact.offline`)
  *   resting (DISCOVER gave up: the relay stayed unreachable; try again after a minute) · stopped
  * @module
  */
-import { assign, fromCallback, sendParent, setup } from 'xstate';
+import { assign, sendParent, setup } from 'xstate';
 import type { Channel } from '../effects/channel.js';
 import type { DocId } from '../db/documentStore.js';
 import type { DocumentStore } from '../db/documentStore.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { discoverMachine, type DiscoverInput } from './discoverMachine.js';
 import { syncMachine } from './syncMachine.js';
-import { startOfflineMailbox } from '../sync/offline.js';
+import { depotMachine, type DepotInput } from '../depot/depotMachine.js';
 
 export interface ContactLinkInput {
   contactId: DocId;
   channelId: DocId;
   discover: DiscoverInput;
-  /** Use the relay's offline mailbox while the contact cannot be reached (default true). */
-  offline?: boolean;
   docs: DocumentStore;
   storage: StorageAdapter;
   deviceId: string;
@@ -40,7 +38,7 @@ type LinkEvent =
 export type LinkPresence =
   | { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' }
   | { type: 'contact.offline'; contactId: DocId }
-  /** The relay's offline mailbox holds our changes up to `heads` for the contact. */
+  /** The relay's depot holds our changes up to `heads` for the contact. */
   | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
   | { type: 'contact.refused'; contactId: DocId; reason: string }
@@ -59,31 +57,34 @@ export const linkedDiscover = discoverMachine.provide({
 });
 
 /**
- * The offline mailbox: while searching it fetches what waits and deposits what we write; while
+ * The depot client as a child machine that tells this machine what the relay stored or refused and
+ * whether it is reachable. While searching it fetches what waits and deposits what we write; while
  * connected it only collects (and acknowledges) what was deposited before, so the relay forgets it.
  */
-export const offlineActor = fromCallback<{ type: 'noop' }, ContactLinkInput & { deposit: boolean }, LinkEvent>(({ input, sendBack }) =>
-  input.offline === false
-    ? () => {}
-    : startOfflineMailbox(
-        {
-        url: input.discover.url,
-        connector: input.discover.connector,
-        contactKey: input.discover.contactKey,
-        channelId: input.channelId,
-        docs: input.docs,
-        storage: input.storage,
-        deviceId: input.deviceId,
-        randomBytes: input.discover.randomBytes,
-        deposit: input.deposit,
-        },
-        (e) => {
-          if (e.type === 'offline.deposited') sendBack({ type: 'link.deposited', heads: e.heads });
-          else if (e.type === 'offline.refused') sendBack({ type: 'link.refused', reason: e.reason });
-          else if (e.type === 'offline.relay') sendBack({ type: 'link.relay', up: e.up });
-        },
-      ),
-);
+export const linkedDepot = depotMachine.provide({
+  actions: {
+    announceDeposited: sendParent(({ context }) => ({ type: 'link.deposited', heads: context.stored[0]!.heads })),
+    announceRefused: sendParent(({ event }) => ({ type: 'link.refused', reason: event.type === 'relay.error' ? event.reason : 'refused' })),
+    announceUp: sendParent({ type: 'link.relay', up: true }),
+    announceDown: sendParent({ type: 'link.relay', up: false }),
+    announceFetched: () => {},
+  },
+});
+
+/** The depot child's input: the link's relay, key and stores; `deposit` false only collects. */
+function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
+  return {
+    url: input.discover.url,
+    connector: input.discover.connector,
+    contactKey: input.discover.contactKey,
+    channelId: input.channelId,
+    docs: input.docs,
+    storage: input.storage,
+    deviceId: input.deviceId,
+    randomBytes: input.discover.randomBytes,
+    deposit,
+  };
+}
 
 export const contactLinkMachine = setup({
   types: {
@@ -91,7 +92,7 @@ export const contactLinkMachine = setup({
     context: {} as { input: ContactLinkInput; channel?: Channel; via?: 'direct' | 'relayed' },
     events: {} as LinkEvent,
   },
-  actors: { discover: linkedDiscover, sync: syncMachine, offline: offlineActor },
+  actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot },
   actions: {
     adopt: assign(({ event }) => (event.type === 'link.connected' ? { channel: event.channel, via: event.via } : {})),
     online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: context.via! })),
@@ -124,8 +125,8 @@ export const contactLinkMachine = setup({
       },
       states: {
         searching: {
-          // The contact's device is not reachable: the relay's offline mailbox carries our changes.
-          invoke: { id: 'offline', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: true }) },
+          // The contact's device is not reachable: the relay's depot carries our changes.
+          invoke: { id: 'depot', src: 'depot', input: ({ context }) => depotInput(context.input, true) },
           on: { 'link.connected': { target: 'connected', actions: 'adopt' } },
         },
         connected: {
@@ -135,7 +136,7 @@ export const contactLinkMachine = setup({
           // never `linking`, whose DISCOVER child must live on.
           on: { 'link.connected': { target: 'connected', reenter: true, actions: 'adopt' } },
           invoke: [
-            { id: 'collect', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: false }) },
+            { id: 'collect', src: 'depot', input: ({ context }) => depotInput(context.input, false) },
             {
             id: 'sync',
             src: 'sync',
@@ -154,7 +155,7 @@ export const contactLinkMachine = setup({
     },
     resting: {
       // Still worth depositing for the contact while we wait (the relay may be back before we are).
-      invoke: { id: 'offline', src: 'offline', input: ({ context }) => ({ ...context.input, deposit: true }) },
+      invoke: { id: 'depot', src: 'depot', input: ({ context }) => depotInput(context.input, true) },
       after: { rest: 'linking' },
     },
     stopped: { type: 'final' },

@@ -14,6 +14,7 @@
 import { assign, emit, sendTo, setup } from 'xstate';
 import type { Channel } from '../effects/channel.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
+import { backoffMs } from './backoff.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
 
 export interface DiscoverTimeouts {
@@ -75,7 +76,7 @@ export const discoverMachine = setup({
     directTimeout: ({ context }) => context.timeouts.directMs,
     retry: ({ context }) => context.timeouts.retryMs,
     announceTimeout: ({ context }) => context.timeouts.announceMs,
-    backoff: ({ context }) => Math.min(context.timeouts.reconnectMaxMs, context.timeouts.reconnectBaseMs * 2 ** Math.max(0, context.attempts - 1)),
+    backoff: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
   },
   actions: {
     adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),

@@ -25,6 +25,7 @@
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { toHex } from '../crypto/bytes.js';
 import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
+import { backoffMs } from './backoff.js';
 import { socketActor } from './socketActor.js';
 import { openAndDrain } from './wormhole/mailbox.js';
 import { finishPake, receivePhase, sendPlaintext, sendVersionAndFlush, startPake } from './wormhole/key.js';
@@ -48,8 +49,7 @@ export const wormholeMachine = setup({
   actors: { socket: socketActor },
   delays: {
     connectTimeout: ({ context }) => context.timeouts.connectMs,
-    reconnectDelay: ({ context }) =>
-      Math.min(context.timeouts.reconnectMaxMs, context.timeouts.reconnectBaseMs * 2 ** Math.max(0, context.attempts - 1)),
+    reconnectDelay: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
     peerTimeout: ({ context }) => context.timeouts.peerMs,
     closeTimeout: ({ context }) => context.timeouts.closeMs,
   },

@@ -1,6 +1,6 @@
 /**
- * The offline mailbox: Bob goes offline, Alice sends three messages, the relay restarts (its mailbox
- * on disk), Bob comes back and receives all three, once each, in order; the relay then holds nothing.
+ * The relay's depot: Bob goes offline, Alice sends three messages, the relay restarts (its depot on
+ * disk), Bob comes back and receives all three, once each, in order; the relay then holds nothing.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
@@ -13,11 +13,11 @@ import { freePort } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
 import { tempDirs, until } from './helpers/wait.js';
 
-const dirs = tempDirs('bc-offline-');
+const dirs = tempDirs('bc-depot-');
 const temp = dirs.make;
 afterAll(dirs.removeAll);
 
-describe('offline mailbox', () => {
+describe('depot', () => {
   it('delivers what was sent while the contact was offline, across a relay restart, once each, in order', async () => {
     const port = await freePort();
     const relayData = temp();
@@ -42,7 +42,7 @@ describe('offline mailbox', () => {
     expect(alice.relayStatus).toBe('reachable');
     const statuses: string[] = [];
     alice.subscribe((e) => e.type === 'relay' && statuses.push(e.status));
-    await relay.close(); // the relay restarts; its mailbox is on disk
+    await relay.close(); // the relay restarts; its depot is on disk
     await until(() => alice.relayStatus === 'unreachable');
     relay = await startRelay({ port, dataDir: relayData });
     await until(() => alice.relayStatus === 'reachable');
@@ -104,6 +104,19 @@ describe('offline mailbox', () => {
     await relay.close();
   });
 
+  it('an error frame names the request it answers', async () => {
+    const relay = await startRelay();
+    const client = await rawClient(relay.discoveryUrl);
+    client.send({ type: 'fetch', topic: 'nope' });
+    expect(await client.next((f) => f.type === 'error')).toEqual({ type: 'error', re: 'fetch', reason: "fetch needs a 'topic' of 64 hex digits" });
+    client.send({ type: 'ack', topic: 'a'.repeat(64), ids: 'all' });
+    expect(await client.next((f) => f.type === 'error' && f.re === 'ack')).toEqual({ type: 'error', re: 'ack', reason: "ack needs 'ids', a list of deposit ids" });
+    client.send({ type: 'deposit', topic: 'a'.repeat(64), blob: '!' });
+    expect(await client.next((f) => f.type === 'error' && f.re === 'deposit')).toEqual({ type: 'error', re: 'deposit', reason: 'blob must be base64' });
+    client.close();
+    await relay.close();
+  });
+
   it('quotas and TTL, over the wire: a flood into one topic is refused with a clear error, other topics are unaffected, and deposits expire', async () => {
     let now = 1_000_000;
     const relay = await startRelay({
@@ -113,20 +126,20 @@ describe('offline mailbox', () => {
     const client = await rawClient(relay.discoveryUrl);
     const [topicA, topicB, topicC] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
     let replies = 0;
-    /** Send a mailbox frame and return the reply to it (the relay answers a connection in order). */
+    /** Send a depot frame and return the reply to it (the relay answers a connection in order). */
     const call = async (frame: Record<string, unknown>) => {
       client.send(frame);
       await client.next(() => client.frames.length > replies);
       return client.frames[replies++]!;
     };
     for (let i = 0; i < 3; i++) expect((await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', re: 'deposit', reason: 'mailbox full for this topic (3 deposits)' });
+    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', re: 'deposit', reason: 'depot full for this topic (3 deposits)' });
     // The flood changed nothing elsewhere: B takes deposits, A still holds its three.
     expect((await call({ type: 'deposit', topic: topicB, blob: 'BBBB' })).type).toBe('deposited');
     expect(((await call({ type: 'fetch', topic: topicA })).items as unknown[]).length).toBe(3);
     // Bytes per topic, and one deposit's size, are bounded too.
     expect((await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', re: 'deposit', reason: 'mailbox full for this topic (64 bytes)' });
+    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', re: 'deposit', reason: 'depot full for this topic (64 bytes)' });
     expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({ type: 'error', re: 'deposit', reason: 'deposit too large (44 > 40 characters)' });
 
     // Time passes beyond the TTL: the next prune removes everything, and the relay still serves.

@@ -1,0 +1,307 @@
+/**
+ * The depot client: while the contact's device cannot be reached, every local change to the shared
+ * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
+ * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
+ * relay deletes it. A device never acknowledges its own deposits.
+ *
+ *   relay: connection (the socket) · connecting → open (fetch at once; poll every `fetchEvery`;
+ *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
+ *   ledger: idle → saving (the relay stored a deposit: remember its heads, then announce `deposited`)
+ *
+ * A deposit counts only once the relay answers `deposited`; on a new connection whatever was not
+ * acknowledged is sent again (a duplicate is harmless: Automerge applies a change once). An `error`
+ * answering a deposit is a refusal (`refused`); errors answering fetch or ack are not.
+ *
+ * Effects are actors named in `setup` (the socket over the injected `SocketConnector`; the document
+ * store and storage in `depotActors.ts`); time is the actor system's clock, through named delays.
+ * Announcements are emitted; the contact link provides `sendParent` instead.
+ * @module
+ */
+import type * as A from '@automerge/automerge';
+import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
+import { discoveryTopic } from '../crypto/topic.js';
+import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { RandomBytes } from '../effects/random.js';
+import type { SocketConnector } from '../effects/socket.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import { backoffMs } from '../machines/backoff.js';
+import { socketActor, type SocketEvent } from '../machines/socketActor.js';
+import { applyDeposits, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
+import { depotKey } from './payload.js';
+import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
+
+export interface DepotTimeouts {
+  /** Wait this long after a change before depositing, to batch bursts. */
+  debounceMs: number;
+  /**
+   * Ask the relay again this often: deposits can land after our last fetch, and only a fetch collects
+   * (and so deletes) them. Our own relay says `waiting` when one lands; the poll covers deposits made
+   * through other relays on the same Redis.
+   */
+  fetchEveryMs: number;
+  /** Reconnect backoff (see `backoffMs`). */
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+}
+
+export const DEFAULT_DEPOT_TIMEOUTS: Readonly<DepotTimeouts> = Object.freeze({
+  debounceMs: 50,
+  fetchEveryMs: 10_000,
+  reconnectBaseMs: 100,
+  reconnectMaxMs: 10_000,
+});
+
+export interface DepotInput {
+  /** The relay's `/backchannel/v1` endpoint. */
+  url: string;
+  connector: SocketConnector;
+  contactKey: Uint8Array;
+  channelId: DocId;
+  docs: DocumentStore;
+  storage: StorageAdapter;
+  deviceId: string;
+  randomBytes: RandomBytes;
+  /** Deposit local changes (while the contact is unreachable); false only collects what waits (default true). */
+  deposit?: boolean;
+  timeouts?: Partial<DepotTimeouts>;
+}
+
+export interface DepotContext {
+  input: DepotInput;
+  topic: string;
+  key: Uint8Array;
+  timeouts: DepotTimeouts;
+  /** Failed connection attempts in a row. */
+  attempts: number;
+  /** Heads of deposits sent on this connection and not yet acknowledged, oldest first. */
+  pending: A.Heads[];
+  /** Heads of the newest deposit sent on this connection: the next one starts there. */
+  sent?: A.Heads;
+  /** A change arrived while a deposit was being prepared: prepare another right after. */
+  again: boolean;
+  /** Fetched deposit lists, waiting to be applied, oldest first. */
+  inbox: DepositItem[][];
+  /** Deposits the relay stored, whose heads are still to be saved here, oldest first. */
+  stored: { id: string; heads: A.Heads }[];
+}
+
+export type DepotEvent =
+  | SocketEvent
+  | { type: 'doc.changed' }
+  // A relay reply, read from `socket.frame` and raised.
+  | { type: 'relay.deposited'; id: string }
+  | { type: 'relay.deposits'; items: DepositItem[] }
+  | { type: 'relay.waiting' }
+  | { type: 'relay.error'; re: DepotRequestType; reason: string };
+
+/** What the depot client announces (emitted; the contact link turns them into `link.*` events). */
+export type DepotEmitted =
+  /** The relay stored (and acknowledged) our changes up to `heads`. */
+  | { type: 'deposited'; id: string; heads: A.Heads }
+  /** The relay refused a deposit (its quota for the topic, the size bound): the changes stay local. */
+  | { type: 'refused'; reason: string }
+  /** The connection to the relay came up or went down (it reconnects by itself). */
+  | { type: 'relay'; up: boolean }
+  /** A fetch was applied: `applied` deposits from the contact. */
+  | { type: 'fetched'; applied: number };
+
+const ledgerOf = (context: DepotContext) => ({ docs: context.input.docs, storage: context.input.storage, channelId: context.input.channelId });
+
+export const depotMachine = setup({
+  types: {
+    input: {} as DepotInput,
+    context: {} as DepotContext,
+    events: {} as DepotEvent,
+    emitted: {} as DepotEmitted,
+  },
+  actors: { socket: socketActor, changes: docChanges, prepareDeposit, applyDeposits, saveHeads },
+  delays: {
+    debounce: ({ context }) => context.timeouts.debounceMs,
+    fetchEvery: ({ context }) => context.timeouts.fetchEveryMs,
+    backoff: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
+  },
+  guards: {
+    mayDeposit: ({ context }) => context.input.deposit !== false,
+    again: ({ context }) => context.again,
+    inboxWaiting: ({ context }) => context.inbox.length > 0,
+    storedWaiting: ({ context }) => context.stored.length > 0,
+    firstFailure: ({ context }) => context.attempts === 0,
+  },
+  actions: {
+    sendFetch: sendTo('socket', ({ context }) => ({ type: 'socket.send' as const, text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame) })),
+    /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
+    readFrame: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'socket.frame') return;
+      const reply = parseDepotReply(event.text);
+      if (!reply) return;
+      if (reply.type === 'error') enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason });
+      else if (reply.topic !== context.topic) return;
+      else if (reply.type === 'deposited') enqueue.raise({ type: 'relay.deposited', id: reply.id });
+      else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items });
+      else if (reply.type === 'waiting') enqueue.raise({ type: 'relay.waiting' });
+    }),
+    // The next deposit starts again from what the relay acknowledged: after a refusal, and on a new
+    // connection (deposits unacknowledged on the last one may never have been stored).
+    forgetUnacknowledged: assign({ pending: [], sent: undefined }),
+    // How the outside hears: emitted by default; the contact link provides sendParent.
+    announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
+    announceRefused: emit(({ event }) => ({ type: 'refused' as const, reason: event.type === 'relay.error' ? event.reason : 'refused' })),
+    announceUp: emit({ type: 'relay' as const, up: true }),
+    announceDown: emit({ type: 'relay' as const, up: false }),
+    announceFetched: emit((_, params: { applied: number }) => ({ type: 'fetched' as const, applied: params.applied })),
+  },
+}).createMachine({
+  id: 'depot',
+  context: ({ input }) => ({
+    input,
+    topic: discoveryTopic(input.contactKey),
+    key: depotKey(input.contactKey),
+    timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
+    attempts: 0,
+    pending: [],
+    again: false,
+    inbox: [],
+    stored: [],
+  }),
+  type: 'parallel',
+  states: {
+    relay: {
+      initial: 'connection',
+      states: {
+        connection: {
+          invoke: { id: 'socket', src: 'socket', input: ({ context }) => ({ url: context.input.url, connector: context.input.connector }) },
+          on: {
+            'socket.frame': { actions: 'readFrame' },
+            'socket.closed': 'retrying',
+          },
+          initial: 'connecting',
+          states: {
+            connecting: {
+              on: { 'socket.open': 'open' },
+            },
+            open: {
+              type: 'parallel',
+              entry: ['announceUp', assign({ attempts: 0 }), 'forgetUnacknowledged', 'sendFetch'],
+              on: {
+                'relay.waiting': { actions: 'sendFetch' }, // someone deposited for this topic since our last fetch
+                'relay.deposits': { actions: assign({ inbox: ({ context, event }) => [...context.inbox, event.items] }) },
+                'relay.deposited': {
+                  // Only now is it ours to forget: the relay stored it. Replies come in order: it is the oldest.
+                  guard: ({ context }) => context.pending.length > 0,
+                  actions: assign(({ context, event }) => ({ pending: context.pending.slice(1), stored: [...context.stored, { id: event.id, heads: context.pending[0]! }] })),
+                },
+                'relay.error': {
+                  // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
+                  guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
+                  actions: ['forgetUnacknowledged', 'announceRefused'],
+                },
+              },
+              states: {
+                poll: {
+                  after: { fetchEvery: { target: 'poll', reenter: true, actions: 'sendFetch' } },
+                },
+                writes: {
+                  initial: 'choosing',
+                  states: {
+                    // Anything written while we could not reach anyone goes out first.
+                    choosing: { always: [{ guard: 'mayDeposit', target: 'debouncing' }, { target: 'collecting' }] },
+                    collecting: {},
+                    idle: {
+                      always: { guard: 'again', target: 'depositing' },
+                      on: { 'doc.changed': 'debouncing' },
+                    },
+                    debouncing: {
+                      on: { 'doc.changed': { target: 'debouncing', reenter: true } },
+                      after: { debounce: 'depositing' },
+                    },
+                    depositing: {
+                      entry: assign({ again: false }),
+                      on: { 'doc.changed': { actions: assign({ again: true }) } },
+                      invoke: {
+                        src: 'prepareDeposit',
+                        input: ({ context }) => ({
+                          ...ledgerOf(context),
+                          key: context.key,
+                          deviceId: context.input.deviceId,
+                          randomBytes: context.input.randomBytes,
+                          sent: context.sent,
+                        }),
+                        onDone: {
+                          target: 'idle',
+                          actions: enqueueActions(({ context, event, enqueue }) => {
+                            if (!event.output) return;
+                            const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: event.output.blob };
+                            enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
+                            enqueue.assign({ sent: event.output.heads, pending: [...context.pending, event.output.heads] });
+                          }),
+                        },
+                        onError: 'idle',
+                      },
+                    },
+                  },
+                },
+                inbox: {
+                  initial: 'idle',
+                  states: {
+                    idle: { always: { guard: 'inboxWaiting', target: 'applying' } },
+                    applying: {
+                      invoke: {
+                        src: 'applyDeposits',
+                        input: ({ context }) => ({
+                          ...ledgerOf(context),
+                          key: context.key,
+                          deviceId: context.input.deviceId,
+                          items: context.inbox[0]!,
+                          sent: context.sent,
+                        }),
+                        onDone: {
+                          target: 'idle',
+                          actions: [
+                            assign({ inbox: ({ context }) => context.inbox.slice(1) }),
+                            enqueueActions(({ context, event, enqueue }) => {
+                              if (event.output.ids.length === 0) return;
+                              const frame: AckFrame = { type: 'ack', topic: context.topic, ids: event.output.ids };
+                              enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
+                            }),
+                            { type: 'announceFetched', params: ({ event }) => ({ applied: event.output.applied }) },
+                          ],
+                        },
+                        onError: { target: 'idle', actions: assign({ inbox: ({ context }) => context.inbox.slice(1) }) },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+        retrying: {
+          // Down once, when a working connection drops or the very first attempt fails; quiet after.
+          entry: [
+            enqueueActions(({ check, enqueue }) => {
+              if (check('firstFailure')) enqueue('announceDown');
+            }),
+            assign({ attempts: ({ context }) => context.attempts + 1, inbox: [] }),
+          ],
+          after: { backoff: 'connection' },
+        },
+      },
+    },
+    // Outside the connection: a save the relay acknowledged finishes even if the socket drops meanwhile.
+    ledger: {
+      initial: 'idle',
+      states: {
+        idle: { always: { guard: 'storedWaiting', target: 'saving' } },
+        saving: {
+          invoke: {
+            src: 'saveHeads',
+            input: ({ context }) => ({ ...ledgerOf(context), heads: context.stored[0]!.heads }),
+            onDone: { target: 'idle', actions: ['announceDeposited', assign({ stored: ({ context }) => context.stored.slice(1) })] },
+            onError: { target: 'idle', actions: assign({ stored: ({ context }) => context.stored.slice(1) }) },
+          },
+        },
+      },
+    },
+  },
+  invoke: { id: 'changes', src: 'changes', input: ({ context }) => ({ docs: context.input.docs, channelId: context.input.channelId }) },
+});

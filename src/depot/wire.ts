@@ -1,0 +1,146 @@
+/**
+ * The depot's wire: the frames a device and the relay exchange at `/backchannel/v1` to keep sealed
+ * changes for a contact who is offline. One JSON object per WebSocket text frame, told apart by
+ * `type`. Used by the client (`depot/depotMachine.ts`) and the relay (`server/discoveryServer.ts`,
+ * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
+ *
+ *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
+ *   → {type:"fetch", topic}             ← {type:"deposits", topic, items:[{id, blob}]}
+ *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
+ *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
+ *                                        ← {type:"error", re, reason}  (answers the request `re`)
+ *
+ * The relay answers a connection's requests in order, so a reply belongs to the oldest request of its
+ * kind still unanswered. Knowing the topic (blake3 of the contact key) is the only credential.
+ * @module
+ */
+import { isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
+
+/** The depot protocol's version: the `v1` of the `/backchannel/v1` endpoint it is spoken on. */
+export const DEPOT_PROTOCOL_VERSION = 1;
+
+/** Standard base64 with padding: how sealed blobs travel. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Keep `blob` (sealed, base64) for whoever fetches `topic`. */
+export interface DepositFrame {
+  type: 'deposit';
+  /** Where the contact will look: blake3(contact key), hex. */
+  topic: string;
+  /** The sealed changes, base64; the relay never sees inside. */
+  blob: string;
+}
+
+/** Hand over everything kept for `topic`; also asks to hear `waiting` when more lands there. */
+export interface FetchFrame {
+  type: 'fetch';
+  /** The topic to collect. */
+  topic: string;
+}
+
+/** The listed deposits are applied here: the relay may delete them. */
+export interface AckFrame {
+  type: 'ack';
+  /** The topic they were fetched from. */
+  topic: string;
+  /** The `id`s of the deposits received in `deposits`. */
+  ids: string[];
+}
+
+/** The relay stored a deposit (on disk or Redis): only now may the depositor forget it. */
+export interface DepositedFrame {
+  type: 'deposited';
+  /** The topic it was deposited under. */
+  topic: string;
+  /** The relay's id for it: arrival time, a counter and the relay instance. */
+  id: string;
+}
+
+/** One kept deposit, as fetched. */
+export interface DepositItem {
+  /** The relay's id, to acknowledge it with. */
+  id: string;
+  /** The sealed changes, base64, as deposited. */
+  blob: string;
+}
+
+/** The answer to `fetch`: what waits for the topic, oldest first. */
+export interface DepositsFrame {
+  type: 'deposits';
+  /** The topic fetched. */
+  topic: string;
+  /** Every deposit kept for it (possibly none). */
+  items: DepositItem[];
+}
+
+/** The answer to `ack`: those deposits are gone. */
+export interface AckedFrame {
+  type: 'acked';
+  /** The topic acknowledged. */
+  topic: string;
+}
+
+/** Someone deposited for a topic this connection fetched before: fetch again now. */
+export interface WaitingFrame {
+  type: 'waiting';
+  /** The topic with a new deposit. */
+  topic: string;
+}
+
+/** The requests the relay can refuse. */
+export type DepotRequestType = 'deposit' | 'fetch' | 'ack';
+
+/**
+ * A refused depot request: the endpoint's one error envelope (`discover/wire.ts`), answering a depot
+ * request, so a client reads a refused deposit as such and nothing else. Depot requests carry no `id`:
+ * replies come in order. `reason` is for people, e.g. `depot full for this topic (3 deposits)`.
+ */
+export type ErrorFrame = WireErrorFrame & { re: DepotRequestType };
+
+export type DepotRequest = DepositFrame | FetchFrame | AckFrame;
+export type DepotReply = DepositedFrame | DepositsFrame | AckedFrame | WaitingFrame | ErrorFrame;
+
+type Unknown = Record<string, unknown>;
+const isObject = (v: unknown): v is Unknown => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isBlob = (v: unknown): v is string => typeof v === 'string' && BASE64.test(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
+
+export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBlob(v.blob);
+export const isFetchFrame = (v: unknown): v is FetchFrame => isObject(v) && v.type === 'fetch' && isTopic(v.topic);
+export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
+
+export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
+export const isDepositItem = (v: unknown): v is DepositItem => isObject(v) && typeof v.id === 'string' && typeof v.blob === 'string';
+export const isDepositsFrame = (v: unknown): v is DepositsFrame =>
+  isObject(v) && v.type === 'deposits' && isTopic(v.topic) && Array.isArray(v.items) && v.items.every(isDepositItem);
+export const isAckedFrame = (v: unknown): v is AckedFrame => isObject(v) && v.type === 'acked' && isTopic(v.topic);
+export const isWaitingFrame = (v: unknown): v is WaitingFrame => isObject(v) && v.type === 'waiting' && isTopic(v.topic);
+export const isErrorFrame = (v: unknown): v is ErrorFrame =>
+  isObject(v) && v.type === 'error' && isDepotRequestType(v.re) && typeof v.reason === 'string' && (v.id === undefined || typeof v.id === 'string');
+
+const replyGuards = [isDepositedFrame, isDepositsFrame, isAckedFrame, isWaitingFrame, isErrorFrame];
+
+/** A relay's frame, if it is a well-formed depot reply; anything else (DISCOVER's frames, garbage) is undefined. */
+export function parseDepotReply(text: string): DepotReply | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return replyGuards.some((guard) => guard(v)) ? (v as DepotReply) : undefined;
+}
+
+/**
+ * What is wrong with a request whose `type` is a depot request's, for the error frame; undefined when
+ * it is well formed.
+ */
+export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): string | undefined {
+  if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
+  if (m.type === 'deposit' && !isBlob(m.blob)) return 'blob must be base64';
+  if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
+  return undefined;
+}
+

@@ -1,0 +1,220 @@
+/**
+ * The depot client as a machine, on XState's SimulatedClock: its effects (socket, document store,
+ * storage) are `.provide()`d stand-ins the test drives, so the debounce, the poll and the reconnect
+ * backoff are checked to the millisecond without real time. `test/depot.test.ts` runs it over the wire.
+ */
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { Journal } from '../src/journal/journal.js';
+import { replay, stateOf } from '../src/journal/replay.js';
+import { DEFAULT_DEPOT_TIMEOUTS, depotMachine, type DepotEmitted, type DepotInput } from '../src/depot/depotMachine.js';
+import type { PrepareInput } from '../src/depot/depotActors.js';
+import type { SocketEvent } from '../src/machines/socketActor.js';
+import { discoveryTopic } from '../src/crypto/topic.js';
+
+const contactKey = new Uint8Array(32).fill(7);
+const topic = discoveryTopic(contactKey);
+
+type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
+
+/** A depot machine whose effects the test drives, on a simulated clock. */
+function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void } = {}) {
+  const clock = new SimulatedClock();
+  const sockets: { sendBack: SendBack; sent: Record<string, unknown>[]; openedAt: number; closed: boolean }[] = [];
+  const prepared: PrepareInput[] = [];
+  const emitted: DepotEmitted[] = [];
+  let changes: SendBack = () => {};
+  let onSent: (frame: Record<string, unknown>) => void = () => {};
+  let blobs = 0;
+  const machine = depotMachine.provide({
+    actors: {
+      socket: fromCallback(({ sendBack, receive }) => {
+        const socket = { sendBack: sendBack as SendBack, sent: [] as Record<string, unknown>[], openedAt: clock.now(), closed: false };
+        sockets.push(socket);
+        receive((command) => {
+          const frame = JSON.parse((command as unknown as { text: string }).text) as Record<string, unknown>;
+          socket.sent.push(frame);
+          onSent(frame);
+        });
+        return () => (socket.closed = true);
+      }),
+      changes: fromCallback(({ sendBack }) => {
+        changes = sendBack as SendBack;
+        return () => {};
+      }),
+      prepareDeposit: fromPromise(async ({ input }) => {
+        prepared.push(input as PrepareInput);
+        blobs++;
+        return { blob: 'AAAA', heads: [`h${blobs}`] };
+      }),
+      applyDeposits: fromPromise(async ({ input }) => {
+        const ids = (input as { items: { id: string }[] }).items.map((i) => i.id);
+        return { applied: ids.length, ids };
+      }),
+      saveHeads: fromPromise(async () => {}),
+    } as never,
+  });
+  const input = { url: 'ws://relay.test/backchannel/v1', contactKey, channelId: 'c'.repeat(32), deviceId: 'd'.repeat(32), deposit: options.deposit } as unknown as DepotInput;
+  const actor = createActor(machine, { clock, input, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  for (const type of ['deposited', 'refused', 'relay', 'fetched'] as const) actor.on(type, (e) => emitted.push(e));
+  actor.start();
+  const socket = () => sockets.at(-1)!;
+  return {
+    clock,
+    actor,
+    sockets,
+    socket,
+    prepared,
+    emitted,
+    changed: () => changes({ type: 'doc.changed' }),
+    /** Resolves with the next frame of `type` the machine sends. */
+    nextSent: (type: string) => new Promise<Record<string, unknown>>((resolve) => (onSent = (f) => f.type === type && resolve(f))),
+    reply: (frame: Record<string, unknown>) => socket().sendBack({ type: 'socket.frame', text: JSON.stringify(frame) }),
+  };
+}
+
+describe('depotMachine (simulated clock)', () => {
+  it('debounces: a deposit goes out debounceMs after the last change of a burst, not before', async () => {
+    const h = harness();
+    const first = h.nextSent('deposit');
+    h.socket().sendBack({ type: 'socket.open' }); // what was written while away goes out after the debounce too
+    expect(h.socket().sent).toEqual([{ type: 'fetch', topic }]);
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs - 1);
+    expect(h.prepared).toHaveLength(0);
+    h.clock.increment(1);
+    expect(h.prepared).toHaveLength(1);
+    expect(await first).toEqual({ type: 'deposit', topic, blob: 'AAAA' });
+
+    // A burst: each change restarts the wait.
+    const second = h.nextSent('deposit');
+    h.changed();
+    h.clock.increment(30);
+    h.changed();
+    h.clock.increment(30);
+    h.changed();
+    h.clock.increment(49);
+    expect(h.prepared).toHaveLength(1);
+    h.clock.increment(1);
+    expect(h.prepared).toHaveLength(2);
+    await second;
+    expect(h.prepared[1]!.sent).toEqual(['h1']); // starts where the unacknowledged first one ended
+    h.actor.stop();
+  });
+
+  it('reconnects with backoff: 100 ms doubling to 10 s, down announced once; a working connection resets it', () => {
+    const h = harness();
+    const waits: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const before = h.sockets.length;
+      const closedAt = h.clock.now();
+      h.socket().sendBack({ type: 'socket.closed', code: 1006 });
+      // Advance a millisecond at a time: the next attempt starts exactly when the backoff ends.
+      while (h.sockets.length === before) h.clock.increment(1);
+      waits.push(h.socket().openedAt - closedAt);
+    }
+    expect(waits).toEqual([100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+    expect(h.emitted).toEqual([{ type: 'relay', up: false }]);
+
+    h.socket().sendBack({ type: 'socket.open' });
+    h.socket().sendBack({ type: 'socket.closed', code: 1006 });
+    const before = h.sockets.length;
+    h.clock.increment(99);
+    expect(h.sockets.length).toBe(before);
+    h.clock.increment(1);
+    expect(h.sockets.length).toBe(before + 1);
+    expect(h.emitted).toEqual([{ type: 'relay', up: false }, { type: 'relay', up: true }, { type: 'relay', up: false }]);
+    h.actor.stop();
+  });
+
+  it('polls every fetchEveryMs, and fetches at once on waiting', () => {
+    const h = harness({ deposit: false });
+    h.socket().sendBack({ type: 'socket.open' });
+    const fetches = () => h.socket().sent.filter((f) => f.type === 'fetch').length;
+    expect(fetches()).toBe(1);
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.fetchEveryMs - 1);
+    expect(fetches()).toBe(1);
+    h.clock.increment(1);
+    expect(fetches()).toBe(2);
+    h.reply({ type: 'waiting', topic });
+    expect(fetches()).toBe(3);
+    h.reply({ type: 'waiting', topic: 'f'.repeat(64) }); // another topic's: not ours
+    expect(fetches()).toBe(3);
+    h.changed();
+    h.clock.increment(1000);
+    expect(h.prepared).toHaveLength(0); // collect-only: never deposits
+    h.actor.stop();
+  });
+
+  it('acknowledged deposits are announced; only an error answering a deposit is a refusal; unacknowledged ones go again after a reconnect', async () => {
+    const h = harness();
+    h.socket().sendBack({ type: 'socket.open' });
+    const sent = h.nextSent('deposit');
+    h.clock.increment(50);
+    await sent;
+    const deposited = new Promise<DepotEmitted>((resolve) => h.actor.on('deposited', resolve));
+    h.reply({ type: 'deposited', topic, id: 'x1' });
+    expect(await deposited).toEqual({ type: 'deposited', id: 'x1', heads: ['h1'] });
+
+    const again = h.nextSent('deposit');
+    h.changed();
+    h.clock.increment(50);
+    await again;
+    h.reply({ type: 'error', re: 'fetch', reason: 'depot error' });
+    expect(h.emitted.filter((e) => e.type === 'refused')).toEqual([]);
+    h.reply({ type: 'error', re: 'deposit', reason: 'depot full for this topic (3 deposits)' });
+    expect(h.emitted.filter((e) => e.type === 'refused')).toEqual([{ type: 'refused', reason: 'depot full for this topic (3 deposits)' }]);
+
+    // A deposit sent and never acknowledged: after a reconnect the next one starts from what the relay stored.
+    const third = h.nextSent('deposit');
+    h.changed();
+    h.clock.increment(50);
+    await third;
+    expect(h.prepared.at(-1)!.sent).toBeUndefined(); // the refusal forgot what was in flight
+    const fourth = h.nextSent('deposit');
+    h.changed();
+    h.clock.increment(50);
+    await fourth;
+    expect(h.prepared.at(-1)!.sent).toEqual(['h3']); // on one connection, each deposit starts where the last ended
+    h.socket().sendBack({ type: 'socket.closed' });
+    h.clock.increment(100);
+    const resent = h.nextSent('deposit');
+    h.socket().sendBack({ type: 'socket.open' });
+    h.clock.increment(50);
+    await resent;
+    expect(h.prepared.at(-1)!.sent).toBeUndefined();
+    h.actor.stop();
+  });
+
+  it('applies fetched deposits and acknowledges them', async () => {
+    const h = harness({ deposit: false });
+    h.socket().sendBack({ type: 'socket.open' });
+    const ack = h.nextSent('ack');
+    h.reply({ type: 'deposits', topic, items: [{ id: 'a', blob: 'AAAA' }, { id: 'b', blob: 'BBBB' }] });
+    expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'] });
+    expect(h.emitted.at(-1)).toEqual({ type: 'fetched', applied: 2 });
+    h.actor.stop();
+  });
+
+  it('is in the journal: replay rebuilds its state exactly as it ran', async () => {
+    const journal = await Journal.open({ storage: new MemoryStorage(), flushMs: 1 });
+    const h = harness({ inspect: journal.observe });
+    h.socket().sendBack({ type: 'socket.closed' });
+    h.clock.increment(100);
+    h.socket().sendBack({ type: 'socket.open' });
+    const sent = h.nextSent('deposit');
+    h.clock.increment(50);
+    await sent;
+    h.reply({ type: 'deposited', topic, id: 'x1' });
+    const ack = h.nextSent('ack');
+    h.reply({ type: 'deposits', topic, items: [{ id: 'a', blob: 'AAAA' }] });
+    await ack;
+    h.changed();
+    const [replayed] = (await replay(journal)).filter((r) => r.machine === 'depot');
+    expect(replayed?.failure).toBeUndefined();
+    expect(replayed!.events).toBeGreaterThan(5);
+    expect(stateOf(replayed!.snapshot!)).toBe(stateOf(h.actor.getSnapshot()));
+    h.actor.stop();
+    await journal.close();
+  });
+});
