@@ -10,7 +10,7 @@ import { cryptoRandomBytes } from '../src/effects/random.js';
 import { BackchannelError } from '../src/errors.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
 import { FC_RUNS } from './helpers/runs.js';
-import { Branches } from './helpers/branches.js';
+import { Branches, budgetMs } from './helpers/branches.js';
 
 const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), maxLength: 80 });
 // Weighted towards well-formed frames: a malformed one ends the exchange at once, which would hide
@@ -97,5 +97,5 @@ describe('client machine against a garbage-spewing server', () => {
       { numRuns: FC_RUNS },
     );
     outcomes.check();
-  });
+  }, budgetMs(FC_RUNS, 50));
 });

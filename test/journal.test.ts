@@ -21,6 +21,7 @@ import { appMachine, linkId } from '../src/machines/appMachine.js';
 import { contactLinkMachine } from '../src/machines/contactLinkMachine.js';
 import { liveAt } from './helpers/actors.js';
 import { FC_RUNS } from './helpers/runs.js';
+import { budgetMs } from './helpers/branches.js';
 
 type Command =
   | { t: 'invite' | 'accept'; moniker: string }
@@ -236,7 +237,7 @@ describe('event journal', () => {
     );
     console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
     expect(stats.compacted).toBeGreaterThan(0);
-  }, 120_000);
+  }, budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400));
 
   it('stays bounded while storage fails, then checkpoints, and replay is exact again', async () => {
     const storage = new FlakyStorage();

@@ -5,7 +5,7 @@ import { Spake2Symmetric } from '../src/crypto/spake2.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { CryptoError } from '../src/errors.js';
 import { FC_RUNS } from './helpers/runs.js';
-import { Branches } from './helpers/branches.js';
+import { Branches, budgetMs } from './helpers/branches.js';
 
 const runs = Math.max(10, Math.floor(FC_RUNS / 4)); // each run is four scalar multiplications per side
 
@@ -29,7 +29,7 @@ describe('SPAKE2 properties', () => {
       }),
       { numRuns: runs },
     );
-  });
+  }, budgetMs(runs, 200));
 
   it('rejects garbage, wrong side bytes, the identity, small-order and reflected points with CryptoError', () => {
     const fresh = () => {
@@ -62,7 +62,7 @@ describe('SPAKE2 properties', () => {
       { numRuns: runs },
     );
     outcomes.check();
-  });
+  }, budgetMs(runs, 200));
 
   it('pinned deviation: a non-canonical point encoding (y ≥ p) is rejected, where python-spake2 would reduce it', () => {
     // y = p + 1 encodes the same point as y = 1 (the identity) non-canonically.

@@ -13,6 +13,7 @@ import type { ContactDoc } from '../src/db/schema.js';
 import { Replica } from './helpers/replica.js';
 import { vectorEntropy } from './helpers/entropy.js';
 import { FC_SYNC_RUNS } from './helpers/runs.js';
+import { budgetMs } from './helpers/branches.js';
 
 const CHANNEL = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const CONTACT = 'face0000face0000face0000face0000';
@@ -157,5 +158,5 @@ describe('sync convergence under faults', () => {
     expect(messages).toBeGreaterThan(FC_SYNC_RUNS);
     expect(crashes).toBeGreaterThan(FC_SYNC_RUNS / 4);
     expect(Math.min(faults.drops, faults.duplicates, faults.reorders)).toBeGreaterThan(FC_SYNC_RUNS / 10);
-  }, 600_000);
+  }, budgetMs(FC_SYNC_RUNS, 500));
 });
