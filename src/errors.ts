@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'SIGNAL_REJECTED'
   | 'BUSY'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'RELAY_UNSUPPORTED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -184,5 +185,21 @@ export type RejectReason = 'forged' | 'malformed' | 'reflection' | 'replay' | 'm
 export class SignalRejectedError extends BackchannelError {
   constructor(reason: RejectReason, message: string) {
     super('SIGNAL_REJECTED', `Rejected a ${reason} message: ${message}`, { reason });
+  }
+}
+
+/**
+ * The relay answers magic-wormhole pairing (`/v1`) but not Backchannel's DISCOVER endpoint
+ * (`/backchannel/v1`): pairing through it works, contacts would never sync. `data.detail` says how
+ * the endpoint refused (an HTTP status, or closing before any frame).
+ */
+export class RelayUnsupportedError extends BackchannelError {
+  constructor(relay: string, detail: string) {
+    super(
+      'RELAY_UNSUPPORTED',
+      `The relay ${relay} only speaks magic-wormhole pairing: its /backchannel/v1 endpoint ${detail}, so contacts cannot find each other or sync through it. ` +
+        'Run `backchannel relay` (or startRelay from backchannel/server) and pass its URL as `relay`.',
+      { relay, detail },
+    );
   }
 }
