@@ -8,7 +8,7 @@ import type { SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
 import type { WormholeInput } from './wormholeMachine.js';
-import type { AppInput } from './appMachine.js';
+import type { AppInput } from './appTypes.js';
 import type { RelayCheckInput } from '../app/relayCheck.js';
 
 /** The part of the app's context the inputs read. */

@@ -19,134 +19,29 @@
  *
  * Each request carries the caller's `req` number and is answered by an emitted event with the same
  * `req` (`contact.renamed`, `message.sent`, `settings.failed`, …). Every effect is an actor named in
- * `setup` and provided from outside (`app/actors.ts`): the machine is a pure definition, and the façade
+ * `setup` and provided from outside (`app/actors.ts`); its vocabulary is in `appTypes.ts`, what it hands its
+ * children in `appInputs.ts`. The machine is a pure definition, and the façade
  * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
 import { and, assign, emit, enqueueActions, fromPromise, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import { DEFAULT_RELAY_SERVER, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
-import type { Clock } from '../effects/clock.js';
-import type { RandomBytes } from '../effects/random.js';
-import type { SocketConnector } from '../effects/socket.js';
-import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError, InvalidArgumentError, type RelayUnsupportedError } from '../errors.js';
-import type { RtcImplementation } from '../discover/session.js';
-import type { Journal } from '../journal/journal.js';
-import type { RelayChecked, relayCheck } from '../app/relayCheck.js';
-import type { contactLinkMachine, LinkPresence } from './contactLinkMachine.js';
-import type { DiscoverTimeouts } from './discoverMachine.js';
-import type { PairingAnnouncement, PairingOutput, PairingPhase, pairingMachine } from './pairingMachine.js';
-import type { WormholeTimeouts } from './wormholeMachine.js';
+import { DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
+import { BackchannelError, InvalidArgumentError } from '../errors.js';
+import type { relayCheck } from '../app/relayCheck.js';
+import type { contactLinkMachine } from './contactLinkMachine.js';
+import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
+import { relayStatus, type AppContext, type AppEmitted, type AppEvent, type AppInput, type ContactOp, type MessageInput, type Opened, type SettingsPatch } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
-
-export interface AppInput {
-  storage: StorageAdapter;
-  connector: SocketConnector;
-  randomBytes: RandomBytes;
-  /** The appid pairings run under (the façade passes Backchannel's). */
-  appid: string;
-  /** The mailbox relay to use; saved to Settings when it differs. Required unless Settings hold one. */
-  relay?: string;
-  rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
-  clock?: Clock;
-  pairingTimeouts?: Partial<WormholeTimeouts>;
-  discoverTimeouts?: Partial<DiscoverTimeouts>;
-  /** The event journal (it observes this actor's system); written out before storage closes. */
-  journal?: Journal;
-}
-
-export type Via = 'direct' | 'relayed';
-/**
- * The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no
- * links → `unknown`; and `unsupported` when it does not serve DISCOVER at all (pairing only).
- */
-export type RelayStatus = 'reachable' | 'unreachable' | 'unknown' | 'unsupported';
-
-export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsupported'>): RelayStatus {
-  if (context.relayUnsupported) return 'unsupported';
-  const seen = Object.values(context.relayUp);
-  return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
-}
-export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
-export type MessageInput = { text?: string; file?: FileRef };
-
-/** A contacts request waiting its turn (the head is the one running). */
-export type ContactOp = { req: number; op: 'rename'; contactId: DocId; moniker: string } | { req: number; op: 'remove'; contactId: DocId };
-
-export interface AppContext {
-  input: AppInput;
-  /** The database: an effect handle, used only by the actors and link inputs. */
-  db?: Database;
-  /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
-  contacts: Contact[];
-  settings?: SettingsDoc;
-  firstStart: boolean;
-  /** Contacts whose device is connected right now, and how. */
-  presence: Record<DocId, Via>;
-  /** Per link: is its connection to the relay up? (see {@link relayStatus}) */
-  relayUp: Record<DocId, boolean>;
-  /** Set when the relay check found the relay does not serve DISCOVER. */
-  relayUnsupported?: RelayUnsupportedError;
-  /** The running pairing's request number, and the name its contact will get. */
-  pairingReq: number;
-  moniker: string;
-  /** VERIFY's result while `naming` saves the contact. */
-  paired?: { contactKey: Uint8Array; verifier: string };
-  contactOps: ContactOp[];
-  outbox: { req: number; contactId: DocId; message: MessageInput }[];
-  patches: { req: number; patch: SettingsPatch }[];
-  /** CLOSE came: close once the queues are empty. */
-  closeRequested: boolean;
-  error?: BackchannelError;
-}
-
-export type AppEvent =
-  | { type: 'pairing.invite'; req: number; moniker?: string }
-  | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
-  | { type: 'pairing.cancel' }
-  | PairingAnnouncement
-  | LinkPresence
-  | RelayChecked
-  | { type: 'contact.rename'; req: number; contactId: DocId; moniker: string }
-  | { type: 'contact.remove'; req: number; contactId: DocId }
-  | { type: 'message.send'; req: number; contactId: DocId; message: MessageInput }
-  | { type: 'network.offline' }
-  | { type: 'network.online' }
-  | { type: 'settings.update'; req: number; patch: SettingsPatch }
-  | { type: 'CLOSE' };
-
-export type AppEmitted =
-  | { type: 'started'; firstStart: boolean }
-  | { type: 'pairing.progress'; phase: PairingPhase | 'naming' }
-  | { type: 'pairing.code'; req: number; code: string }
-  | { type: 'pairing.failed'; req: number; error: BackchannelError }
-  /** Refused: another invite or accept is still running. */
-  | { type: 'pairing.busy'; req: number }
-  | { type: 'contact.paired'; req: number; contact: Contact; verifier: string }
-  | { type: 'contact.renamed'; req: number; contact: Contact }
-  | { type: 'contact.removed'; req: number; contactId: DocId }
-  | { type: 'contact.failed'; req: number; error: BackchannelError }
-  | { type: 'message.sent'; req: number; contactId: DocId; message: Message }
-  | { type: 'message.failed'; req: number; error: BackchannelError }
-  | { type: 'presence'; contactId: DocId; via: Via | undefined }
-  | { type: 'deposited'; contactId: DocId; heads: string[] }
-  | { type: 'refused'; contactId: DocId; reason: string }
-  | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
-  | { type: 'settings.updated'; req: number; settings: SettingsDoc }
-  | { type: 'settings.failed'; req: number; error: BackchannelError };
+export * from './appTypes.js';
 
 const DEFAULT_MONIKER = 'New contact';
+/** The queues of waiting requests, one per region that writes. */
+type Queue = 'contactOps' | 'outbox' | 'patches';
 
-export interface Opened {
-  db: Database;
-  contacts: Contact[];
-  settings: SettingsDoc;
-  firstStart: boolean;
-}
 export const linkId = (contactId: DocId) => `link-${contactId}`;
 export const RELAY_CHECK_ID = 'relayCheck';
 
@@ -237,6 +132,12 @@ export const appMachine = setup({
     })),
     emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, phase: event.type === 'pairing.progress' ? event.phase : 'connecting' })),
     emitFailed: emit(({ context, event }) => ({ type: 'pairing.failed' as const, req: context.pairingReq, error: asError((event as unknown as { error: unknown }).error) })),
+    /** The request at the head of `queue` failed: answer it, and drop it (`idle` starts the next). */
+    fail: enqueueActions(({ context, event, enqueue }, params: { queue: Queue; answer: 'contact.failed' | 'message.failed' | 'settings.failed' }) => {
+      const queue = context[params.queue];
+      enqueue.emit({ type: params.answer, req: queue[0]!.req, error: asError((event as { error?: unknown }).error) });
+      enqueue.assign({ [params.queue]: queue.slice(1) });
+    }),
     startPairing: assign(({ event }) => {
       const e = event as { req: number; moniker?: string };
       return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER };
@@ -403,13 +304,7 @@ export const appMachine = setup({
                     })),
                   ],
                 },
-                onError: {
-                  target: 'idle',
-                  actions: [
-                    emit(({ context, event }) => ({ type: 'contact.failed' as const, req: context.contactOps[0]!.req, error: asError(event.error) })),
-                    assign({ contactOps: ({ context }) => context.contactOps.slice(1) }),
-                  ],
-                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
               },
             },
             removing: {
@@ -425,13 +320,7 @@ export const appMachine = setup({
                     assign({ contactOps: ({ context }) => context.contactOps.slice(1) }),
                   ],
                 },
-                onError: {
-                  target: 'idle',
-                  actions: [
-                    emit(({ context, event }) => ({ type: 'contact.failed' as const, req: context.contactOps[0]!.req, error: asError(event.error) })),
-                    assign({ contactOps: ({ context }) => context.contactOps.slice(1) }),
-                  ],
-                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
               },
             },
           },
@@ -452,13 +341,7 @@ export const appMachine = setup({
                     assign({ outbox: ({ context }) => context.outbox.slice(1) }),
                   ],
                 },
-                onError: {
-                  target: 'idle',
-                  actions: [
-                    emit(({ context, event }) => ({ type: 'message.failed' as const, req: context.outbox[0]!.req, error: asError(event.error) })),
-                    assign({ outbox: ({ context }) => context.outbox.slice(1) }),
-                  ],
-                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'outbox', answer: 'message.failed' } } },
               },
             },
           },
@@ -485,13 +368,7 @@ export const appMachine = setup({
                     enqueue.assign({ patches: context.patches.slice(1) });
                   }),
                 },
-                onError: {
-                  target: 'idle',
-                  actions: [
-                    emit(({ context, event }) => ({ type: 'settings.failed' as const, req: context.patches[0]!.req, error: asError(event.error) })),
-                    assign({ patches: ({ context }) => context.patches.slice(1) }),
-                  ],
-                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'patches', answer: 'settings.failed' } } },
               },
             },
           },
