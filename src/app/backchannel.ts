@@ -253,11 +253,10 @@ export class Backchannel {
     let progress: { unsubscribe(): void } | undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
-    let running = false;
     // The machine closes the mailbox "lonely" and then fails the pairing with AbortedError: that
     // rejection comes through `outcome`, once the pairing slot is free again.
     const cancel = () => {
-      if (running && this.#abortPairing === abort) this.#actor.send({ type: 'pairing.cancel' });
+      if (this.#abortPairing === abort) this.#actor.send({ type: 'pairing.cancel' });
     };
     const finish = () => {
       signal?.removeEventListener('abort', cancel);
@@ -287,8 +286,8 @@ export class Backchannel {
         })
       : Promise.resolve('');
     codePromise.catch(() => {});
-    // The refusal comes back during this send, before anything of the running pairing could reach
-    // this call's listeners (they also wait for this call's `req`).
+    // A refusal comes back during this send (and reaches `outcome` by its `req`): then this call
+    // never owns the pairing slot, its progress or the signal.
     let busy = false;
     const busySub = this.#actor.on('pairing.busy', (e) => (busy ||= e.req === req));
     progress = onProgress ? this.#actor.on('pairing.progress', (e) => !busy && onProgress(e.phase)) : undefined;
@@ -296,7 +295,6 @@ export class Backchannel {
     busySub.unsubscribe();
     if (busy) progress?.unsubscribe();
     else {
-      running = true;
       this.#abortPairing = abort;
       signal?.addEventListener('abort', cancel, { once: true });
     }

@@ -190,7 +190,7 @@ export const appMachine = setup({
             error: () =>
               new InvalidArgumentError(
                 'createBackchannel needs `relay`: the URL of a Backchannel relay (`backchannel relay`, or startRelay from backchannel/server), ' +
-                  'e.g. ws://127.0.0.1:4000/v1. No relay is saved in Settings yet, and the public magic-wormhole mailbox cannot find or sync contacts.',
+                  'e.g. ws://127.0.0.1:4000/v1. Settings hold none of our own yet, and the public magic-wormhole mailbox can pair but cannot find or sync contacts.',
               ),
           }),
         },
