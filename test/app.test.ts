@@ -128,6 +128,25 @@ describe('createBackchannel', () => {
     await Promise.all([alice.close(), bob.close()]);
   });
 
+  it('close waits for the writes already asked for: they are saved, in order, and their promises resolve', async () => {
+    const aliceDir = dirs.make();
+    let alice = await open(aliceDir);
+    const bob = await open();
+    const [bobOnAlice] = await pairUp(alice, bob);
+    await bob.close();
+    const sends = ['one', 'two', 'three'].map((text) => alice.send(bobOnAlice.id, { text }));
+    const renamed = alice.renameContact(bobOnAlice.id, 'Robert');
+    const closed = alice.close();
+    await expect(alice.send(bobOnAlice.id, { text: 'too late' })).rejects.toBeInstanceOf(ClosedError);
+    expect((await Promise.all(sends)).map((m) => m.text)).toEqual(['one', 'two', 'three']);
+    expect((await renamed).moniker).toBe('Robert');
+    await closed;
+    alice = await open(aliceDir);
+    expect(alice.messages(bobOnAlice.id).map((m) => m.text)).toEqual(['one', 'two', 'three']);
+    expect(alice.contacts()[0]!.moniker).toBe('Robert');
+    await alice.close();
+  });
+
   it('journals every actor, effects too, with no code, key or message text on disk', async () => {
     const aliceDir = dirs.make();
     const [alice, bob] = await Promise.all([open(aliceDir), open()]);
