@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'SIGNAL_REJECTED'
   | 'BUSY'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'RELAY_UNSUPPORTED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -260,6 +261,22 @@ export class SignalRejectedError extends BackchannelError {
   }
 }
 
+/**
+ * The relay answers magic-wormhole pairing (`/v1`) but not Backchannel's DISCOVER endpoint
+ * (`/backchannel/v1`): pairing through it works, contacts would never sync. `data.detail` says how
+ * the endpoint refused (an HTTP status, or closing before any frame).
+ */
+export class RelayUnsupportedError extends BackchannelError {
+  constructor(relay: string, detail: string) {
+    super(
+      'RELAY_UNSUPPORTED',
+      `The relay ${relay} only speaks magic-wormhole pairing: its /backchannel/v1 endpoint ${detail}, so contacts cannot find each other or sync through it. ` +
+        'Run `backchannel relay` (or startRelay from backchannel/server) and pass its URL as `relay`.',
+      { relay, detail },
+    );
+  }
+}
+
 /** A bug or a failure nobody anticipated (a library threw); `cause` holds the original. */
 export class InternalError extends BackchannelError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
@@ -291,6 +308,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   SIGNAL_REJECTED: SignalRejectedError,
   BUSY: BusyError,
   INTERNAL: InternalError,
+  RELAY_UNSUPPORTED: RelayUnsupportedError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

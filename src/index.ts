@@ -36,7 +36,7 @@ export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type Signal
 export { RelayedChannel, relayKey, type RelayedChannelOptions } from './discover/relayedChannel.js';
 export { WebRtcChannel, openWebRtcChannel, type WebRtcChannelOptions } from './adapters/webrtcChannel.js';
 export { connectToContact, type ConnectOptions, type Connection } from './discover/connect.js';
-export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
+export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelSnapshot, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
 export { appMachine, relayStatus, type AppInput, type AppEvent, type AppEmitted, type Via, type RelayStatus } from './machines/appMachine.js';
 export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './machines/contactLinkMachine.js';
 export { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingEvent } from './machines/pairingMachine.js';

@@ -1,14 +1,15 @@
 /**
- * The SDK façade as a host app uses it: Alice and Bob, each with their own storage, on a real relay:
- * invite/accept → both have the contact → messages both ways, live → Bob restarts from his storage and
- * still has everything.
+ * The SDK façade as a host app uses it: Alice and Bob, each with their own storage, on a real relay.
+ * One case per behaviour: pairing, messages both ways, restart, rename/remove, the journal, the
+ * inspector, one pairing at a time, cancel/abort, offline/online, a new relay, bad input.
  */
+import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
-import { AbortedError, BackchannelError, BadCodeError, BusyError, ClosedError, InvalidArgumentError } from '../src/errors.js';
+import { createBackchannel, type Backchannel, type BackchannelEvent, type BackchannelOptions, type PairedContact } from '../src/app/backchannel.js';
+import { AbortedError, BackchannelError, BadCodeError, BusyError, ClosedError, InvalidArgumentError, NotFoundError } from '../src/errors.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { SYSTEM_KEY } from '../src/db/database.js';
 import { replayDiff } from './helpers/actors.js';
@@ -25,8 +26,8 @@ afterAll(async () => {
   dirs.removeAll();
 });
 
-function open(dir = dirs.make()): Promise<Backchannel> {
-  return createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url });
+function open(dir = dirs.make(), options: Partial<BackchannelOptions> = {}): Promise<Backchannel> {
+  return createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url, ...options });
 }
 
 function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<BackchannelEvent, { type: 'message' }>> {
@@ -40,62 +41,136 @@ function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<Backch
   });
 }
 
+/** Alice invites, Bob accepts: each side's card for the other. */
+async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice: PairedContact, aliceOnBob: PairedContact]> {
+  const { code, done } = await alice.invite({ moniker: 'Bob' });
+  return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+}
+
+/** The app machine behind a Backchannel, as an inspector sees it (the first actor it hears of). */
+function rootWatcher(): { inspect(e: InspectionEvent): void; root(): AnyActorRef } {
+  let root: AnyActorRef | undefined;
+  return { inspect: (e) => void (root ??= e.actorRef as AnyActorRef), root: () => root! };
+}
+
 describe('createBackchannel', () => {
-  it('pairs, then messages flow both ways in the background; a restart keeps everything', async () => {
-    const aliceDir = dirs.make();
-    const alice = await open(aliceDir);
-    const bobDir = dirs.make();
-    let bob = await open(bobDir);
-    expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
-    const { code, done } = await alice.invite({ moniker: 'Bob' });
-    expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'inviting' } })).toBe(true);
-    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+  it('remembers its first start across a reopen', async () => {
+    const dir = dirs.make();
+    const first = await open(dir);
+    expect(first.firstStart).toBe(true);
+    expect(first.getSnapshot().firstStart).toBe(true);
+    await first.close();
+    const again = await open(dir);
+    expect(again.firstStart).toBe(false);
+    await again.close();
+  });
+
+  it('pairs: both sides have the contact and the same verifier; progress goes through every phase', async () => {
+    const [alice, bob] = await Promise.all([open(), open()]);
+    expect(alice.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
+    const phases: Record<string, string[]> = { alice: [], bob: [] };
+    const { code, done } = await alice.invite({ moniker: 'Bob', onProgress: (p) => phases.alice!.push(p) });
+    expect(alice.getSnapshot().matches({ ready: { pairing: 'inviting' } })).toBe(true);
+    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice', onProgress: (p) => phases.bob!.push(p) })]);
+    for (const side of ['alice', 'bob']) expect(phases[side], side).toEqual(['connecting', 'waiting', 'verifying', 'confirming', 'naming']);
+    expect(bobOnAlice.verifier).toBe(aliceOnBob.verifier);
     expect(alice.contacts().map((c) => c.moniker)).toEqual(['Bob']);
     expect(bob.contacts().map((c) => c.moniker)).toEqual(['Alice']);
+    await Promise.all([alice.close(), bob.close()]);
+  });
 
+  it('messages flow both ways in the background, as events and through the async iterator', async () => {
+    const [alice, bob] = await Promise.all([open(), open()]);
+    const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
     const atBob = nextMessage(bob, true);
-    await alice.send(bobOnAlice.id, { text: 'hi Bob' });
+    const sent = await alice.send(bobOnAlice.id, { text: 'hi Bob' });
+    expect(sent.text).toBe('hi Bob');
     expect((await atBob).message.text).toBe('hi Bob');
     const atAlice = nextMessage(alice, true);
     await bob.send(aliceOnBob.id, { text: 'hi Alice' });
     expect((await atAlice).message.text).toBe('hi Alice');
 
-    // Alice's journal holds every actor, effects too (the pairing's socket got its frames), and on
-    // disk it holds no code word pair, contact key or message text in clear.
-    const journaled = await replay(alice.journal!);
-    expect(journaled.some((r) => r.path === 'app/pairing/wormhole/socket' && r.effect === 'socket' && r.events > 0)).toBe(true);
-    expect(journaled.some((r) => r.path === 'app/pairing' && r.machine === 'pairing' && r.ended === 'done')).toBe(true);
-    expect(journaled.some((r) => r.machine === 'sync')).toBe(true);
-    const onDisk = (await new NodeFsStorage(aliceDir).loadRange(['journal', 'seg'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
-    const [, w1, w2] = code.split('-');
-    for (const secret of [`${w1}-${w2}`, bobOnAlice.channels[0]!, 'hi Bob', 'hi Alice']) expect(onDisk).not.toContain(secret);
-
-    // The async-iterator form sees the same events.
     const it = alice.events();
     const next = it.next();
     await bob.send(aliceOnBob.id, { text: 'again' });
     const ev = (await next).value as BackchannelEvent;
     expect(ev.type === 'message' && ev.message.text).toBe('again');
     await it.return!();
+    await expect(alice.send('no-such-contact', { text: 'x' })).rejects.toBeInstanceOf(BackchannelError); // typed, through the machine
+    await Promise.all([alice.close(), bob.close()]);
+  });
 
+  it('a restart keeps contacts and messages; rename and remove go through the app', async () => {
+    const bobDir = dirs.make();
+    const alice = await open();
+    let bob = await open(bobDir);
+    const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
+    const atBob = nextMessage(bob, true);
+    await alice.send(bobOnAlice.id, { text: 'before the restart' });
+    await atBob;
     await bob.close();
     await expect(bob.send(aliceOnBob.id, { text: 'x' })).rejects.toBeInstanceOf(ClosedError);
     bob = await open(bobDir);
-    expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['hi Bob', 'hi Alice', 'again']);
-    const renamed = await bob.renameContact(aliceOnBob.id, 'Alice L.');
-    expect(renamed.moniker).toBe('Alice L.');
+    expect(bob.contacts().map((c) => c.moniker)).toEqual(['Alice']);
+    expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['before the restart']);
+
+    const [renamed, again] = await Promise.all([bob.renameContact(aliceOnBob.id, 'Alice L.'), bob.renameContact(aliceOnBob.id, 'Alice M.')]);
+    expect([renamed.moniker, again.moniker]).toEqual(['Alice L.', 'Alice M.']); // in the order asked
+    expect(bob.contacts()[0]!.moniker).toBe('Alice M.');
+    await expect(bob.renameContact(aliceOnBob.id, '')).rejects.toBeInstanceOf(BackchannelError);
     await bob.removeContact(aliceOnBob.id);
     expect(bob.contacts()).toEqual([]);
-    await alice.close();
+    expect(Object.keys(bob.getSnapshot().presence)).toEqual([]);
+    await expect(bob.removeContact(aliceOnBob.id)).rejects.toBeInstanceOf(NotFoundError);
+    // Every one of those writes is in the journal, as the app machine's events.
+    const app = (await replay(bob.journal!)).find((r) => r.path === 'app' && !r.ended);
+    expect(app?.failure).toBeUndefined();
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
+  it('close waits for the writes already asked for: they are saved, in order, and their promises resolve', async () => {
+    const aliceDir = dirs.make();
+    let alice = await open(aliceDir);
+    const bob = await open();
+    const [bobOnAlice] = await pairUp(alice, bob);
     await bob.close();
+    const sends = ['one', 'two', 'three'].map((text) => alice.send(bobOnAlice.id, { text }));
+    const renamed = alice.renameContact(bobOnAlice.id, 'Robert');
+    const closed = alice.close();
+    await expect(alice.send(bobOnAlice.id, { text: 'too late' })).rejects.toBeInstanceOf(ClosedError);
+    expect((await Promise.all(sends)).map((m) => m.text)).toEqual(['one', 'two', 'three']);
+    expect((await renamed).moniker).toBe('Robert');
+    await closed;
+    alice = await open(aliceDir);
+    expect(alice.messages(bobOnAlice.id).map((m) => m.text)).toEqual(['one', 'two', 'three']);
+    expect(alice.contacts()[0]!.moniker).toBe('Robert');
+    await alice.close();
+  });
+
+  it('journals every actor, effects too, with no code, key or message text on disk', async () => {
+    const aliceDir = dirs.make();
+    const [alice, bob] = await Promise.all([open(aliceDir), open()]);
+    const { code, done } = await alice.invite({ moniker: 'Bob' });
+    const [bobOnAlice] = await Promise.all([done, bob.accept(code)]);
+    const atBob = nextMessage(bob, true);
+    await alice.send(bobOnAlice.id, { text: 'hi Bob' });
+    await atBob;
+    const journaled = await replay(alice.journal!);
+    expect(journaled.some((r) => r.path === 'app/pairing/wormhole/socket' && r.effect === 'socket' && r.events > 0)).toBe(true);
+    expect(journaled.some((r) => r.path === 'app/pairing' && r.machine === 'pairing' && r.ended === 'done')).toBe(true);
+    expect(journaled.some((r) => r.machine === 'sync')).toBe(true);
+    expect(journaled.some((r) => r.path.startsWith('app/') && r.effect === 'sendMessage')).toBe(true);
+    await alice.journal!.flush();
+    const onDisk = (await new NodeFsStorage(aliceDir).loadRange(['journal', 'seg'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
+    const [, w1, w2] = code.split('-');
+    for (const secret of [`${w1}-${w2}`, bobOnAlice.channels[0]!, 'hi Bob']) expect(onDisk).not.toContain(secret);
+    await Promise.all([alice.close(), bob.close()]);
   });
 
   it('streams every actor to an inspector, with no code, key or plaintext in it', async () => {
     const events: unknown[] = [];
-    const d1 = dirs.make();
-    const d2 = dirs.make();
-    const watched = await createBackchannel({ storage: new NodeFsStorage(d1), connector: nodeSocketConnector(), relay: relay.url, inspect: (e) => events.push(e) });
-    const other = await open(d2);
+    const watched = await open(dirs.make(), { inspect: (e) => events.push(e) });
+    const other = await open();
     const { code, done } = await watched.invite({ moniker: 'Other' });
     const [mine] = await Promise.all([done, other.accept(code)]);
     const arrived = nextMessage(other, true);
@@ -105,45 +180,51 @@ describe('createBackchannel', () => {
     const ids = new Set(events.map((e) => ((e as { actorRef?: { id?: string } }).actorRef?.id ?? '')));
     expect([...ids].some((id) => id.startsWith('link-'))).toBe(true); // the contact's link child is watched too
     expect(seen).toContain('"linking"');
+    expect(seen).toContain('message.send'); // the write went through the machine, its text redacted
     // The password is the words together; single words can be ordinary tokens ("snapshot" is a PGP word).
     const [, w1, w2] = code.split('-');
     for (const s of [`${w1}-${w2}`, `"${w1}","${w2}"`, 'secret words in a message', mine.channels[0]!]) expect(seen).not.toContain(s);
-    await watched.close();
-    await other.close();
+    await Promise.all([watched.close(), other.close()]);
   });
 
-  it('app states: first start, one pairing at a time, cancel and abort, presence, offline/online, a new relay', async () => {
-    const aliceDir = dirs.make();
-    let alice = await open(aliceDir);
-    expect(alice.firstStart).toBe(true);
-    await alice.close();
-    alice = await open(aliceDir);
-    expect(alice.firstStart).toBe(false);
-
-    // One pairing at a time; cancel and an aborted signal reject with AbortedError and free the slot.
+  it('runs one pairing at a time: a second invite or accept is refused with BusyError, the first goes on', async () => {
+    const alice = await open();
     const first = await alice.invite();
     await expect(alice.invite()).rejects.toBeInstanceOf(BusyError);
+    await expect(alice.accept(first.code)).rejects.toBeInstanceOf(BusyError);
+    expect(alice.getSnapshot().matches({ ready: { pairing: 'inviting' } })).toBe(true);
+    // The refusals did not touch the running pairing: it still completes.
+    const bob = await open();
+    const [bobOnAlice] = await Promise.all([first.done, bob.accept(first.code)]);
+    expect(alice.contacts().map((c) => c.id)).toEqual([bobOnAlice.id]);
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
+  it('cancel and an aborted signal reject with AbortedError and free the slot; a bad code is a BadCodeError', async () => {
+    const alice = await open();
+    const first = await alice.invite();
     first.cancel();
     await expect(first.done).rejects.toBeInstanceOf(AbortedError);
-    expect(alice.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
+    expect(alice.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
     const controller = new AbortController();
     const second = await alice.invite({ signal: controller.signal });
     controller.abort();
     await expect(second.done).rejects.toBeInstanceOf(AbortedError);
     await expect(alice.invite({ signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
     await expect(alice.accept('not a code')).rejects.toBeInstanceOf(BadCodeError);
+    expect(alice.getSnapshot().matches({ ready: { pairing: 'idle' } })).toBe(true);
+    await alice.close();
+  });
 
-    const bob = await open();
+  it('offline stops the links and presence goes; what is written meanwhile syncs once back online', async () => {
+    const [alice, bob] = await Promise.all([open(), open()]);
     const presence: BackchannelEvent[] = [];
     alice.subscribe((e) => e.type === 'presence' && presence.push(e));
-    const phases: Record<string, string[]> = { alice: [], bob: [] };
-    const { code, done } = await alice.invite({ moniker: 'Bob', onProgress: (p) => phases.alice!.push(p) });
-    const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice', onProgress: (p) => phases.bob!.push(p) })]);
-    for (const side of ['alice', 'bob']) expect(phases[side], side).toEqual(['connecting', 'waiting', 'verifying', 'confirming', 'naming']);
+    const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
     await until(() => alice.presence(bobOnAlice.id) !== undefined && bob.presence(aliceOnBob.id) !== undefined);
     expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: 'relayed' });
+    expect(alice.relayStatus).toBe('reachable');
 
-    // Offline: links stop, presence goes; what is written meanwhile syncs once back online.
     alice.goOffline();
     expect(alice.online).toBe(false);
     expect(alice.presence(bobOnAlice.id)).toBeUndefined();
@@ -152,29 +233,34 @@ describe('createBackchannel', () => {
     const atBob = nextMessage(bob, true);
     alice.goOnline();
     expect((await atBob).message.text).toBe('written offline');
+    await Promise.all([alice.close(), bob.close()]);
+  });
 
-    // A new relay in Settings restarts both links on it.
+  it('a new relay in Settings restarts both links on it; the journal of it all replays to the running machines', async () => {
+    const watcher = rootWatcher();
+    const [alice, bob] = await Promise.all([open(dirs.make(), { inspect: watcher.inspect }), open()]);
+    const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
     const relay2 = await startRelay();
     try {
       await Promise.all([alice.updateSettings({ relay_server: relay2.url }), bob.updateSettings({ relay_server: relay2.url })]);
+      expect(alice.settings().relay_server).toBe(relay2.url);
       await expect(alice.updateSettings({ relay_server: 'http://nope' })).rejects.toBeInstanceOf(InvalidArgumentError);
       await until(() => relay2.discovery.connectionCount >= 2 && alice.presence(bobOnAlice.id) !== undefined);
       const again = nextMessage(alice, true);
       await bob.send(aliceOnBob.id, { text: 'via the new relay' });
       expect((await again).message.text).toBe('via the new relay');
 
-      // The journal of all that (real sockets, real sync) replays to the running machines: app,
-      // link, DISCOVER and SYNC. Retried while background traffic settles between read and compare.
+      // Real sockets, real sync: every running machine (app, link, DISCOVER, SYNC) equals its replay.
+      // Retried while background traffic settles between read and compare.
       let last = { compared: 0, diffs: ['not compared'] };
       await until(async () => {
-        last = await replayDiff(alice.journal!, alice.actor);
+        last = await replayDiff(alice.journal!, watcher.root());
         return last.diffs.length === 0;
       }, 10_000).catch(() => {});
       expect(last.diffs).toEqual([]);
       expect(last.compared).toBeGreaterThanOrEqual(4); // app, link, discover, sync
     } finally {
-      await alice.close();
-      await bob.close();
+      await Promise.all([alice.close(), bob.close()]);
       await relay2.close();
     }
   });
@@ -189,9 +275,18 @@ describe('createBackchannel', () => {
   });
 
   it('refuses a bad relay URL with a typed error', async () => {
-    const d = dirs.make();
-    await expect(createBackchannel({ storage: new NodeFsStorage(d), connector: nodeSocketConnector(), relay: 'http://x' })).rejects.toBeInstanceOf(
-      InvalidArgumentError,
-    );
+    await expect(open(dirs.make(), { relay: 'http://x' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('needs a relay: none given and none saved is an InvalidArgumentError; once saved, it is the default', async () => {
+    const dir = dirs.make();
+    const error = await open(dir, { relay: undefined }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(/backchannel relay/);
+    const first = await open(dir);
+    await first.close();
+    const again = await open(dir, { relay: undefined });
+    expect(again.settings().relay_server).toBe(relay.url);
+    await again.close();
   });
 });

@@ -67,6 +67,7 @@ describe('client machine against a garbage-spewing server', () => {
           });
           return { send() {}, close() {} };
         };
+        let crashed: unknown;
         const w = new Wormhole({
           relay: 'ws://garbage/v1',
           appid: 'x',
@@ -75,9 +76,11 @@ describe('client machine against a garbage-spewing server', () => {
           randomBytes: cryptoRandomBytes,
           code: withCode ? '5-guitarist-revenge' : undefined,
           timeouts: { peerMs: 10_000, closeMs: 1_000 },
+          // A crash shows as a snapshot in status "error" (the handle itself turns it into a typed error).
+          journal: (e) => {
+            if (e.type === '@xstate.snapshot' && (e.snapshot as { status: string }).status === 'error') crashed ??= (e.snapshot as { error: unknown }).error ?? 'error';
+          },
         });
-        let crashed: unknown;
-        w.actor.subscribe({ error: (e) => (crashed = e) });
         let settled = false;
         let outcome: unknown;
         w.done.then(

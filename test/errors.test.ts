@@ -30,6 +30,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   SIGNAL_REJECTED: new errors.SignalRejectedError('replay', 'counter 1 after 2'),
   BUSY: new errors.BusyError('one at a time'),
   INTERNAL: new errors.InternalError('oops', { where: 'here' }),
+  RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
 };
 
 describe('typed errors', () => {

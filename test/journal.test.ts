@@ -1,7 +1,8 @@
 /**
  * The event journal: replay ≡ live. fast-check drives the app machine (with its contact links) through
  * random sequences of user commands and effect outcomes — invites, accepts, cancels, codes, verified
- * keys, failures, contacts coming and going, offline/online, settings — with a real Database on memory
+ * keys, failures, contacts coming and going, renames, removals, messages, offline/online, settings, the
+ * relay check's verdict — with a real Database on memory
  * storage and a journal that compacts at random sizes. Afterwards, every actor rebuilt by `replay()`
  * from the stored journal has the live actor's state value, context and status. The journal never
  * holds a code, a key or a message in clear.
@@ -12,12 +13,13 @@ import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { documentId } from '../src/db/database.js';
-import { AbortedError, TimeoutError, type BackchannelError } from '../src/errors.js';
+import { AbortedError, RelayUnsupportedError, TimeoutError, type BackchannelError } from '../src/errors.js';
 import { Journal, JOURNAL_KEY } from '../src/journal/journal.js';
 import { BACKCHANNEL_MACHINES, replay, stateOf } from '../src/journal/replay.js';
 import { pairingMachine, type PairingAnnouncement } from '../src/machines/pairingMachine.js';
 import { deriveContactKey } from '../src/crypto/keys.js';
-import { appMachine, linkId } from '../src/machines/appMachine.js';
+import { appMachine, linkId, RELAY_CHECK_ID } from '../src/machines/appMachine.js';
+import { appActors, backchannelApp } from '../src/app/actors.js';
 import { contactLinkMachine } from '../src/machines/contactLinkMachine.js';
 import { liveAt } from './helpers/actors.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -31,6 +33,9 @@ type Command =
   | { t: 'settings'; relay: number }
   | { t: 'link'; contact: number; up: boolean; direct: boolean }
   | { t: 'remove'; contact: number }
+  | { t: 'rename'; contact: number; moniker: string }
+  | { t: 'message'; contact: number; text: string }
+  | { t: 'relayCheck'; supported: boolean }
   | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' };
 
 // Weighted so runs reach the interesting states: pairings that complete, contacts that connect.
@@ -43,6 +48,10 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('settings' as const), relay: fc.nat({ max: 2 }) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('link' as const), contact: fc.nat({ max: 5 }), up: fc.boolean(), direct: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), contact: fc.nat({ max: 5 }) }) },
+  // Out of range (a contact that is not there) is a failed request: answered, and replayed like the rest.
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('rename' as const), contact: fc.nat({ max: 5 }), moniker: fc.string({ maxLength: 8 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('message' as const), contact: fc.nat({ max: 5 }), text: fc.string({ maxLength: 12 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('relayCheck' as const), supported: fc.boolean() }) },
   {
     weight: 2,
     arbitrary: fc.record({ t: fc.constant('depot' as const), contact: fc.nat({ max: 5 }), what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const) }),
@@ -85,8 +94,14 @@ function harness() {
   type SendBack = (e: AnyEventObject) => void;
   const links = new Map<string, SendBack>();
   const depots = new Map<string, SendBack>();
+  const checks = new Set<SendBack>();
   const machine = appMachine.provide({
     actors: {
+      ...appActors,
+      relayCheck: fromCallback(({ sendBack }) => {
+        checks.add(sendBack);
+        return () => checks.delete(sendBack);
+      }) as never,
       pairing: pairingMachine.provide({
         actions: { announce: sendParent((_, params: PairingAnnouncement) => params) },
         actors: { wormhole: fakeWormhole as never },
@@ -109,7 +124,7 @@ function harness() {
       }),
     },
   });
-  return { machine, links, depots };
+  return { machine, links, depots, checks };
 }
 
 /** Memory storage whose journal segment writes fail while `failing` is set (a full or broken disk). */
@@ -123,7 +138,8 @@ class FlakyStorage extends MemoryStorage {
 
 async function run(commands: Command[], maxRecords: number, storage: MemoryStorage = new MemoryStorage(), between?: (i: number) => void) {
   const journal = await Journal.open({ storage, maxRecords, flushMs: 5 });
-  const { machine, links, depots } = harness();
+  const { machine, links, depots, checks } = harness();
+  let req = 0;
   /** Make the wormhole under the running pairing report `event`, if a pairing is running. */
   const wormholeSays = (event: AnyEventObject) => {
     const pairing = app.getSnapshot().children.pairing as AnyActorRef | undefined;
@@ -134,9 +150,14 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
     (pairing?.getSnapshot() as { children: Record<string, AnyActorRef> } | undefined)?.children.wormhole?.send({ type: 'test.end', error });
   };
   const app = createActor(machine, {
-    input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), relay: 'ws://relay.test:4000/v1' },
+    input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), appid: 'test', relay: 'ws://relay.test:4000/v1' },
     inspect: journal.observe,
   });
+  /** The machine's answers to the write requests, by type: the property must reach them. */
+  const answers: Record<string, number> = {};
+  for (const type of ['contact.renamed', 'contact.removed', 'contact.failed', 'message.sent', 'message.failed', 'settings.updated'] as const) {
+    app.on(type, () => (answers[type] = (answers[type] ?? 0) + 1));
+  }
   app.start();
   await new Promise<void>((resolve) => app.subscribe((s) => !s.matches('starting') && resolve()));
   const keys: Uint8Array[] = [];
@@ -145,10 +166,10 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
     const db = app.getSnapshot().context.db!;
     switch (c.t) {
       case 'invite':
-        app.send({ type: 'pairing.invite', moniker: c.moniker });
+        app.send({ type: 'pairing.invite', req: ++req, moniker: c.moniker });
         break;
       case 'accept':
-        app.send({ type: 'pairing.accept', code: '7-guitarist-revenge', moniker: c.moniker });
+        app.send({ type: 'pairing.accept', req: ++req, code: '7-guitarist-revenge', moniker: c.moniker });
         break;
       case 'cancel':
         app.send({ type: 'pairing.cancel' });
@@ -174,7 +195,7 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         wormholeSays({ type: 'wormhole.message', phase: 0, plaintext: new TextEncoder().encode('{"paired":1}') });
         break;
       case 'settings':
-        app.send({ type: 'settings.update', patch: { relay_server: `ws://relay${c.relay}.test:4000/v1` } });
+        app.send({ type: 'settings.update', req: ++req, patch: { relay_server: `ws://relay${c.relay}.test:4000/v1` } });
         break;
       case 'link': {
         const contact = db.contacts()[c.contact];
@@ -191,28 +212,34 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         else send({ type: 'link.refused', reason: 'depot full for this topic (3 deposits)' });
         break;
       }
-      case 'remove': {
-        const contact = db.contacts()[c.contact];
-        if (contact) {
-          app.send({ type: 'contact.removed', contactId: contact.id });
-          await db.removeContact(contact.id);
-        }
+      // Every write is a request to the machine (its answer is awaited only by `settle`).
+      case 'remove':
+        app.send({ type: 'contact.remove', req: ++req, contactId: db.contacts()[c.contact]?.id ?? 'nobody' });
         break;
-      }
+      case 'rename':
+        app.send({ type: 'contact.rename', req: ++req, contactId: db.contacts()[c.contact]?.id ?? 'nobody', moniker: c.moniker });
+        break;
+      case 'message':
+        app.send({ type: 'message.send', req: ++req, contactId: db.contacts()[c.contact]?.id ?? 'nobody', message: { text: c.text } });
+        break;
+      case 'relayCheck':
+        for (const send of checks) send(c.supported ? { type: 'relay.checked' } : { type: 'relay.checked', unsupported: new RelayUnsupportedError('ws://relay.test:4000/v1', 'test') });
+        break;
     }
   }
   await settle();
   await settle();
   const replayed = await replay(journal, MACHINES);
-  return { app, replayed, journal, storage, keys };
+  return { app, replayed, journal, storage, keys, answers };
 }
 
 describe('event journal', () => {
   it('replay rebuilds every actor exactly as it ran live (random commands, random compaction)', async () => {
-    const stats = { actors: 0, events: 0, compacted: 0 };
+    const stats = { actors: 0, events: 0, compacted: 0, answers: {} as Record<string, number> };
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 150, size: 'max' }), fc.integer({ min: 5, max: 200 }), async (commands, maxRecords) => {
-        const { app, replayed, journal } = await run(commands, maxRecords);
+        const { app, replayed, journal, answers } = await run(commands, maxRecords);
+        for (const [type, n] of Object.entries(answers)) stats.answers[type] = (stats.answers[type] ?? 0) + n;
         try {
           const running = replayed.filter((r) => !r.ended && r.machine);
           expect(running.map((r) => r.failure).filter(Boolean)).toEqual([]);
@@ -236,7 +263,9 @@ describe('event journal', () => {
       { numRuns: Math.max(60, Math.floor(FC_RUNS / 2)) },
     );
     console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
+    console.log(`journal property: the app answered ${JSON.stringify(stats.answers)}`);
     expect(stats.compacted).toBeGreaterThan(0);
+    for (const type of ['contact.renamed', 'contact.removed', 'message.sent', 'message.failed', 'settings.updated']) expect(stats.answers[type] ?? 0, type).toBeGreaterThan(0);
   }, budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400));
 
   it('stays bounded while storage fails, then checkpoints, and replay is exact again', async () => {
@@ -255,7 +284,7 @@ describe('event journal', () => {
       expect(journal.size).toBeLessThan(30 + 64);
       const running = replayed.filter((r) => !r.ended && r.machine);
       expect(running.some((r) => r.machine === 'contactLink')).toBe(true);
-      expect(running.map((r) => r.path).sort()).toEqual(['app', ...Object.keys(app.getSnapshot().children).map((id) => `app/${id}`)].sort());
+      expect(running.map((r) => r.path).sort()).toEqual(['app', ...Object.keys(app.getSnapshot().children).filter((id) => id !== RELAY_CHECK_ID).map((id) => `app/${id}`)].sort());
       for (const r of running) expect(stateOf(r.snapshot!), r.path).toBe(stateOf(liveAt(app, r.path)!.getSnapshot()));
     } finally {
       app.stop();
@@ -269,12 +298,15 @@ describe('event journal', () => {
       { t: 'code', n: 42 },
       { t: 'verified', key },
       { t: 'settle' },
+      { t: 'message', contact: 0, text: 'secret words in a message' },
+      { t: 'settle' },
       ...Array.from({ length: 300 }, (_, i): Command => ({ t: 'link', contact: 0, up: i % 2 === 0, direct: false })),
     ];
     const { app, replayed, storage, journal } = await run(commands, 100);
     const stored = (await storage.loadRange(['journal', 'seg'])).map((c) => new TextDecoder().decode(c.data)).join('\n');
     const contactKey = deriveContactKey(key);
-    for (const secret of ['42-guitarist-revenge', 'guitarist-revenge', toHex(key), toBase64(key), toHex(contactKey), toBase64(contactKey)]) {
+    expect(app.getSnapshot().context.db!.messages(app.getSnapshot().context.db!.channelOf(app.getSnapshot().context.db!.contacts()[0]!)).map((m) => m.text)).toEqual(['secret words in a message']);
+    for (const secret of ['secret words in a message', '42-guitarist-revenge', 'guitarist-revenge', toHex(key), toBase64(key), toHex(contactKey), toBase64(contactKey)]) {
       expect(stored).not.toContain(secret);
     }
     // 300 link events, far over maxRecords: compaction kept the journal small.
@@ -285,8 +317,8 @@ describe('event journal', () => {
     await journal.close();
     const reopened = await Journal.open({ storage });
     const before = (await reopened.records()).at(-1)!.seq;
-    const again = createActor(appMachine.provide({}), {
-      input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n) },
+    const again = createActor(backchannelApp, {
+      input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), appid: 'test' },
       inspect: reopened.observe,
     });
     again.start();

@@ -5,7 +5,7 @@
  * journaled, and replay rebuilds each (SPAKE2, key, verifier, messages) exactly as it ran.
  */
 import fc from 'fast-check';
-import { SimulatedClock } from 'xstate';
+import { SimulatedClock, type AnyActorRef, type AnyMachineSnapshot, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, MailboxServer, MemoryMailboxStore } from '../server/index.js';
 import { MemoryNetwork } from '../src/adapters/memoryNetwork.js';
@@ -73,15 +73,24 @@ async function simulate({ seed, wrongCode, count, drops }: Scenario) {
   const timeouts = { peerMs: 120_000, connectMs: 5_000, reconnectBaseMs: 100, reconnectMaxMs: 2_000 };
   // Both machines are journaled: afterwards each must replay, from its events alone, to its live state.
   const journal = await Journal.open({ storage: new MemoryStorage(), clock, flushMs: 1 });
-  const common = { relay: 'ws://memory/v1', appid: 'example.com/faults', connector: net.connector, clock, timeouts, journal: journal.observe };
-  const a = new Wormhole({ ...common, randomBytes: vectorEntropy(`a${seed}`) });
+  const common = { relay: 'ws://memory/v1', appid: 'example.com/faults', connector: net.connector, clock, timeouts };
+  // Each handle's machine (its actor is private): the first actor its observer hears of is the root.
+  const roots: AnyActorRef[] = [];
+  const observe = () => {
+    let root: AnyActorRef | undefined;
+    return (e: InspectionEvent) => {
+      journal.observe(e);
+      if (!root) roots.push((root = e.actorRef as AnyActorRef));
+    };
+  };
+  const a = new Wormhole({ ...common, journal: observe(), randomBytes: vectorEntropy(`a${seed}`) });
   const aDone = side(a, 'a', count);
   let bDone: Promise<Outcome> | undefined;
   let b: Wormhole | undefined;
   let finished = false;
   void a.code.then((code) => {
     // A wrong code: same nameplate, different password.
-    b = new Wormhole({ ...common, code: wrongCode ? `${code}x` : code, randomBytes: vectorEntropy(`b${seed}`) });
+    b = new Wormhole({ ...common, journal: observe(), code: wrongCode ? `${code}x` : code, randomBytes: vectorEntropy(`b${seed}`) });
     bDone = side(b, 'b', count);
     void Promise.all([aDone, bDone]).then(() => (finished = true));
   }, () => (finished = true));
@@ -94,7 +103,7 @@ async function simulate({ seed, wrongCode, count, drops }: Scenario) {
   expect(finished, 'the exchange hung').toBe(true);
   stats.maxSteps = Math.max(stats.maxSteps, steps);
   const outcomes = { a: await aDone, b: bDone ? await bDone : { received: [], error: new Error('never started: A failed first') } };
-  const live = [a, b].filter((w): w is Wormhole => !!w).map((w) => stateOf(w.actor.getSnapshot()));
+  const live = roots.map((root) => stateOf(root.getSnapshot() as AnyMachineSnapshot));
   const replayed = (await replay(journal)).filter((r) => r.machine === 'wormhole').map((r) => r.failure ?? stateOf(r.snapshot!));
   return { ...outcomes, live, replayed };
 }

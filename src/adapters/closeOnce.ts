@@ -3,10 +3,10 @@
  * fires, and not at all after the owner closed the socket itself.
  * @module
  */
-import type { SocketHandlers } from '../effects/socket.js';
+import type { CloseInfo, SocketHandlers } from '../effects/socket.js';
 
 export interface CloseReporter {
-  report(info: { code?: number; reason?: string }): void;
+  report(info: CloseInfo): void;
   /** The owner closed the socket: stay quiet from now on. */
   silence(): void;
 }

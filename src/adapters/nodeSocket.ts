@@ -30,6 +30,14 @@ export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConn
     ws.on('message', (data, isBinary) => {
       if (!isBinary) handlers.onMessage((data as Buffer).toString('utf8'));
     });
+    // The server refused the upgrade (e.g. 404: it has no such endpoint): report its status, which
+    // tells "this relay does not serve that" apart from a network error. Handling the event means
+    // ws leaves the response to us: end it.
+    ws.on('unexpected-response', (req, res) => {
+      closing.report({ reason: `the server answered HTTP ${res.statusCode} instead of a WebSocket`, status: res.statusCode });
+      res.resume();
+      req.destroy();
+    });
     ws.on('error', (err) => closing.report({ reason: err.message }));
     ws.on('close', (code, reason) => closing.report({ code, reason: reason.toString() }));
     return {

@@ -11,31 +11,36 @@
  * await bc.send(bob.id, { text: 'hi' });
  * for await (const e of bc.events()) if (e.type === 'message') console.log(e.message.text);
  */
-import { createActor, waitFor, type Actor } from 'xstate';
+import { createActor, waitFor, type Actor, type StateValue } from 'xstate';
 import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
 import { parseCode } from '../code/code.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { AbortedError, BackchannelError, BusyError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, BackchannelError, BusyError, ClosedError, InvalidArgumentError, type RelayUnsupportedError } from '../errors.js';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
 import { observers, type InspectOption } from '../inspect.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
-import { appMachine, relayStatus, type AppEmitted, type RelayStatus, type Via } from '../machines/appMachine.js';
+import { relayStatus, type AppEmitted, type AppEvent, type RelayStatus, type Via } from '../machines/appMachine.js';
+import { backchannelApp } from './actors.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
-import type { CallOptions, PairingStep } from '../pair.js';
+import { BACKCHANNEL_APPID, type CallOptions, type PairingStep } from '../pair.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
 export interface BackchannelOptions {
   storage: StorageAdapter;
   connector: SocketConnector;
-  /** Mailbox relay (`ws://host:port/v1`); stored in Settings. Default: what Settings say. */
+  /**
+   * A Backchannel relay (`ws://host:port/v1`: `backchannel relay`, or startRelay from
+   * backchannel/server); stored in Settings. Required on first open; afterwards what Settings say is
+   * the default. A plain magic-wormhole mailbox can pair but not sync: `relayStatus` says `unsupported`.
+   */
   relay?: string;
   /** The W3C WebRTC API (the browser's, or `@roamhq/wrtc`); without it contacts connect relayed. */
   rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
@@ -81,13 +86,35 @@ export type BackchannelEvent =
    * or the size bound). Nothing is lost: they stay here and sync when the contact is reachable.
    */
   | { type: 'refused'; contactId: DocId; reason: string }
-  /** The relay became reachable or unreachable (links retry by themselves), or `unknown` (no links). */
-  | { type: 'relay'; status: RelayStatus };
+  /**
+   * The relay became reachable or unreachable (links retry by themselves), `unknown` (no links), or
+   * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
+   */
+  | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
+/** The emitted events that answer one request, by its `req`. */
+type Answer = Extract<AppEmitted, { req: number }>;
+
+/**
+ * What a host may read of the app's state (XState-style, without the machine's context and database):
+ * `snapshot.matches({ ready: { pairing: 'idle' } })`. State changes themselves reach an `inspect`
+ * observer (see docs/inspector.md); the events a host acts on come through {@link Backchannel.subscribe}.
+ */
+export interface BackchannelSnapshot {
+  /** The app machine's state value, e.g. `{ ready: { network: 'online', pairing: 'idle', … } }`. */
+  value: StateValue;
+  status: 'active' | 'done' | 'error' | 'stopped';
+  matches(value: StateValue): boolean;
+  firstStart: boolean;
+  /** Contacts connected right now, and how. */
+  presence: Readonly<Record<DocId, Via>>;
+  relay: RelayStatus;
+}
 
 export class Backchannel {
-  readonly actor: Actor<typeof appMachine>;
+  /** The app machine: private, so that everything the app does goes through it as a journaled event. */
+  readonly #actor: Actor<typeof backchannelApp>;
   readonly #listeners = new Set<(e: BackchannelEvent) => void>();
   /** Wakes every `events()` iterator waiting for the next event, so close ends them. */
   readonly #wakers = new Set<() => void>();
@@ -95,26 +122,30 @@ export class Backchannel {
   readonly #seen = new Map<DocId, Set<string>>();
   /** Rejects the running invite/accept's promises (cancel, close). */
   #abortPairing: ((error: BackchannelError) => void) | undefined;
-  #settingsQueue: Promise<unknown> = Promise.resolve();
+  /** Numbers requests, so each waits for its own answer. */
+  #req = 0;
   #closed = false;
 
-  private constructor(actor: Actor<typeof appMachine>) {
-    this.actor = actor;
-    const db = this.db;
+  private constructor(actor: Actor<typeof backchannelApp>) {
+    this.#actor = actor;
+    const db = this.#db;
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
     actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
     actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
-    actor.on('relay', ({ status }) => this.#emit({ type: 'relay', status }));
+    actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
     actor.on('deposited', ({ contactId, heads }) => {
-      const contact = this.db.contacts().find((c) => c.id === contactId);
-      if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.db.messagesAt(this.db.channelOf(contact), heads).at(-1) });
+      const contact = this.#db.contacts().find((c) => c.id === contactId);
+      if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.#db.messagesAt(this.#db.channelOf(contact), heads).at(-1) });
     });
   }
 
-  /** Open Backchannel: the database (created on first start), then a background link per contact. */
+  /**
+   * Open Backchannel: the database (created on first start), then a background link per contact.
+   * Needs `relay` unless Settings already hold one (an {@link InvalidArgumentError} otherwise).
+   */
   static async open(options: BackchannelOptions): Promise<Backchannel> {
-    if (!options?.storage || !options.connector) throw new InvalidArgumentError('createBackchannel needs { storage, connector }');
+    if (!options?.storage || !options.connector) throw new InvalidArgumentError('createBackchannel needs { storage, connector, relay }');
     if (options.relay !== undefined && !isRelayUrl(options.relay)) {
       throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
     }
@@ -123,11 +154,12 @@ export class Backchannel {
         ? undefined
         : await Journal.open({ storage: options.storage, randomBytes: options.randomBytes, clock: options.clock, ...(options.journal === true ? {} : options.journal) });
     const inspect = observers({ inspect: options.inspect, journal: journal?.observe });
-    const actor = createActor(appMachine, {
+    const actor = createActor(backchannelApp, {
       input: {
         storage: options.storage,
         connector: options.connector,
         randomBytes: options.randomBytes ?? cryptoRandomBytes,
+        appid: BACKCHANNEL_APPID,
         relay: options.relay,
         rtc: options.rtc,
         openDirectChannel: openWebRtcChannel,
@@ -149,19 +181,32 @@ export class Backchannel {
     return new Backchannel(actor);
   }
 
-  /** The database: documents, contacts, settings. */
-  get db(): Database {
-    return this.actor.getSnapshot().context.db!;
+  /** The database, for reading: every write goes through the app machine. */
+  get #db(): Database {
+    return this.#actor.getSnapshot().context.db!;
   }
 
   /** The event journal, unless turned off: `replay(bc.journal)` rebuilds every machine's state. */
   get journal(): Journal | undefined {
-    return this.actor.getSnapshot().context.input.journal;
+    return this.#actor.getSnapshot().context.input.journal;
   }
 
   /** True when this device was created by this open (first start). */
   get firstStart(): boolean {
-    return this.actor.getSnapshot().context.firstStart;
+    return this.#actor.getSnapshot().context.firstStart;
+  }
+
+  /** The app's state now: its state value and the public data (no context, no database). */
+  getSnapshot(): BackchannelSnapshot {
+    const s = this.#actor.getSnapshot();
+    return {
+      value: s.value,
+      status: s.status,
+      matches: (value) => s.matches(value as Parameters<typeof s.matches>[0]),
+      firstStart: s.context.firstStart,
+      presence: { ...s.context.presence },
+      relay: relayStatus(s.context),
+    };
   }
 
   #assertOpen(): void {
@@ -169,40 +214,52 @@ export class Backchannel {
   }
 
   #remember(channel: DocId): void {
-    this.#seen.set(channel, new Set(this.db.messages(channel).map((m) => m.id)));
+    this.#seen.set(channel, new Set(this.#db.messages(channel).map((m) => m.id)));
   }
 
-  /** Resolves with the app's next emitted event of one of `types` (the first that comes). */
-  #next<T extends AppEmitted['type']>(...types: T[]): { promise: Promise<Emitted<T>>; off(): void } {
+  /** Listen for the app's answers to request `req` (the first of `types` with that number). */
+  #answer<T extends Answer['type']>(req: number, ...types: T[]): { promise: Promise<Emitted<T>>; off(): void } {
     const subs: { unsubscribe(): void }[] = [];
     const off = () => subs.forEach((sub) => sub.unsubscribe());
     const promise = new Promise<Emitted<T>>((resolve) => {
-      for (const type of types) subs.push(this.actor.on(type, (e) => (off(), resolve(e as Emitted<T>))));
+      for (const type of types) {
+        subs.push(this.#actor.on(type, (e) => (e as Answer).req === req && (off(), resolve(e as Emitted<T>))));
+      }
     });
     return { promise, off };
   }
 
+  /** Send one request and wait for its answer; a `…failed` answer rejects with its typed error. */
+  async #request<T extends Answer['type']>(event: (req: number) => AppEvent, ok: T, failed: 'contact.failed' | 'message.failed' | 'settings.failed'): Promise<Emitted<T>> {
+    this.#assertOpen();
+    const req = ++this.#req;
+    const answer = this.#answer<Answer['type']>(req, ok, failed);
+    this.#actor.send(event(req));
+    const e = await answer.promise;
+    if (e.type === failed) throw (e as Extract<AppEmitted, { type: typeof failed }>).error;
+    return e as Emitted<T>;
+  }
+
   /**
    * Run one pairing through the app machine. `started` resolves with the code (invite) or at once
-   * (accept); `done` with the saved contact. Cancel, an aborted signal and close reject both.
+   * (accept); `done` with the saved contact. The machine refuses a second one (`pairing.busy` →
+   * BusyError); cancel, an aborted signal and close reject both.
    */
-  #pair(start: () => void, call: PairOptions, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
+  #pair(start: (req: number) => AppEvent, call: PairOptions, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
     const { signal, onProgress } = call;
     this.#assertOpen();
     if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
-    if (!this.actor.getSnapshot().matches({ ready: { pairing: 'idle' } })) throw new BusyError('Another invite or accept is still running: finish or cancel it first.');
-    const code = withCode ? this.#next('pairing.code', 'pairing.failed') : undefined;
-    const outcome = this.#next('contact.paired', 'pairing.failed');
-    const progress = onProgress ? this.actor.on('pairing.progress', (e) => onProgress(e.step)) : undefined;
+    const req = ++this.#req;
+    const code = withCode ? this.#answer(req, 'pairing.code', 'pairing.failed', 'pairing.busy') : undefined;
+    const outcome = this.#answer(req, 'contact.paired', 'pairing.failed', 'pairing.busy');
+    let progress: { unsubscribe(): void } | undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
     // The machine closes the mailbox "lonely" and then fails the pairing with AbortedError: that
     // rejection comes through `outcome`, once the pairing slot is free again.
     const cancel = () => {
-      if (this.#abortPairing === abort) this.actor.send({ type: 'pairing.cancel' });
+      if (this.#abortPairing === abort) this.#actor.send({ type: 'pairing.cancel' });
     };
-    signal?.addEventListener('abort', cancel, { once: true });
-    this.#abortPairing = abort;
     const finish = () => {
       signal?.removeEventListener('abort', cancel);
       code?.off();
@@ -210,28 +267,45 @@ export class Backchannel {
       progress?.unsubscribe();
       if (this.#abortPairing === abort) this.#abortPairing = undefined;
     };
+    const refused = (e: { type: string }) => {
+      if (e.type === 'pairing.busy') throw new BusyError('Another invite or accept is still running: finish or cancel it first.');
+    };
     const done = Promise.race([outcome.promise, aborted]).then((e) => {
+      refused(e);
       if (e.type === 'pairing.failed') throw e.error;
-      this.#remember(this.db.channelOf(e.contact));
-      this.#emit({ type: 'contact', contact: e.contact });
-      return { ...e.contact, verifier: e.verifier };
+      const paired = e as Emitted<'contact.paired'>;
+      this.#remember(this.#db.channelOf(paired.contact));
+      this.#emit({ type: 'contact', contact: paired.contact });
+      return { ...paired.contact, verifier: paired.verifier };
     });
     done.then(finish, finish);
     done.catch(() => {});
     const codePromise = code
       ? Promise.race([code.promise, aborted]).then((e) => {
+          refused(e);
           if (e.type === 'pairing.failed') throw e.error;
-          return e.code;
+          return (e as Emitted<'pairing.code'>).code;
         })
       : Promise.resolve('');
     codePromise.catch(() => {});
-    start();
+    // A refusal comes back during this send (and reaches `outcome` by its `req`): then this call
+    // never owns the pairing slot, its progress or the signal.
+    let busy = false;
+    const busySub = this.#actor.on('pairing.busy', (e) => (busy ||= e.req === req));
+    progress = onProgress ? this.#actor.on('pairing.progress', (e) => !busy && onProgress(e.step)) : undefined;
+    this.#actor.send(start(req));
+    busySub.unsubscribe();
+    if (busy) progress?.unsubscribe();
+    else {
+      this.#abortPairing = abort;
+      signal?.addEventListener('abort', cancel, { once: true });
+    }
     return { code: codePromise, done, cancel };
   }
 
   /** Show a code; `done` resolves with the new contact once the other person accepted it. */
   async invite(options: PairOptions = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
-    const run = this.#pair(() => this.actor.send({ type: 'pairing.invite', moniker: options.moniker }), options, true);
+    const run = this.#pair((req) => ({ type: 'pairing.invite', req, moniker: options.moniker }), options, true);
     return { code: await run.code, done: run.done, cancel: run.cancel };
   }
 
@@ -239,85 +313,79 @@ export class Backchannel {
   async accept(code: string, options: PairOptions = {}): Promise<PairedContact> {
     this.#assertOpen();
     const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
-    return this.#pair(() => this.actor.send({ type: 'pairing.accept', code: text, moniker: options.moniker }), options, false).done;
+    return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done;
   }
 
   contacts(): Contact[] {
-    return this.db.contacts();
+    return this.#db.contacts();
   }
 
   async renameContact(contactId: DocId, moniker: string): Promise<Contact> {
-    this.#assertOpen();
-    return this.db.renameContact(contactId, moniker);
+    return (await this.#request((req) => ({ type: 'contact.rename', req, contactId, moniker }), 'contact.renamed', 'contact.failed')).contact;
   }
 
+  /** Remove a contact: its link stops, its card and the channel shared with it go. */
   async removeContact(contactId: DocId): Promise<void> {
-    this.#assertOpen();
-    this.actor.send({ type: 'contact.removed', contactId });
-    await this.db.removeContact(contactId);
+    await this.#request((req) => ({ type: 'contact.remove', req, contactId }), 'contact.removed', 'contact.failed');
   }
 
   /** Send a message to a contact; resolves once it is saved (it syncs when the contact is reachable). */
   async send(contactId: DocId, message: { text?: string; file?: FileRef }): Promise<Message> {
-    this.#assertOpen();
-    const channel = this.db.channelOf(this.db.contact(contactId));
-    return this.db.sendMessage(channel, message);
+    return (await this.#request((req) => ({ type: 'message.send', req, contactId, message }), 'message.sent', 'message.failed')).message;
   }
 
   messages(contactId: DocId): Message[] {
-    return this.db.messages(this.db.channelOf(this.db.contact(contactId)));
+    return this.#db.messages(this.#db.channelOf(this.#db.contact(contactId)));
   }
 
   /** How the contact's device is connected right now, or undefined when it is not. */
   presence(contactId: DocId): Via | undefined {
-    return this.actor.getSnapshot().context.presence[contactId];
+    return this.#actor.getSnapshot().context.presence[contactId];
   }
 
-  /** Whether the contact links reach the relay: for a "relay unreachable, retrying" notice. */
+  /**
+   * Whether the contact links reach the relay: for a "relay unreachable, retrying" notice; and
+   * `unsupported` when the relay cannot sync at all (see {@link relayError}).
+   */
   get relayStatus(): RelayStatus {
-    return relayStatus(this.actor.getSnapshot().context.relayUp);
+    return relayStatus(this.#actor.getSnapshot().context);
+  }
+
+  /** Why the relay is `unsupported`: a {@link RelayUnsupportedError} saying what to run instead. */
+  get relayError(): RelayUnsupportedError | undefined {
+    return this.#actor.getSnapshot().context.relayUnsupported;
   }
 
   /** False after {@link goOffline}: no links run, messages wait in storage. */
   get online(): boolean {
-    return this.actor.getSnapshot().matches({ ready: { network: 'online' } });
+    return this.#actor.getSnapshot().matches({ ready: { network: 'online' } });
   }
 
   /** Stop every contact link (e.g. the host lost its network, or the user asked). Nothing is lost. */
   goOffline(): void {
     this.#assertOpen();
-    this.actor.send({ type: 'network.offline' });
+    this.#actor.send({ type: 'network.offline' });
   }
 
   /** Start the links again; what was written meanwhile syncs (or goes to the relay's mailbox). */
   goOnline(): void {
     this.#assertOpen();
-    this.actor.send({ type: 'network.online' });
+    this.#actor.send({ type: 'network.online' });
   }
 
   settings(): SettingsDoc {
-    return this.db.settings();
+    return this.#db.settings();
   }
 
-  /** Save settings; a new relay or ICE servers restart every contact link with them. */
-  updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
-    this.#assertOpen();
+  /** Save settings; a new relay or ICE servers restart every contact link with them. Saves run in order. */
+  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
     if (patch.relay_server !== undefined && !isRelayUrl(patch.relay_server)) {
-      return Promise.reject(new InvalidArgumentError(`relay_server must be a ws:// or wss:// URL, got ${JSON.stringify(patch.relay_server)}`));
+      throw new InvalidArgumentError(`relay_server must be a ws:// or wss:// URL, got ${JSON.stringify(patch.relay_server)}`);
     }
-    // One save at a time: the machine's settings region takes the next patch once it is idle again.
-    const run = this.#settingsQueue.then(async () => {
-      this.#assertOpen();
-      const outcome = this.#next('settings.updated', 'settings.failed');
-      this.actor.send({ type: 'settings.update', patch });
-      const e = await outcome.promise;
-      if (e.type === 'settings.failed') throw e.error;
-      return e.settings;
-    });
-    this.#settingsQueue = run.catch(() => {});
-    return run;
+    return (await this.#request((req) => ({ type: 'settings.update', req, patch }), 'settings.updated', 'settings.failed')).settings;
   }
 
+  /** Listen to new messages (both directions), new contacts and presence. Returns the unsubscribe function. */
   /** Listen to new messages (both directions), new contacts and presence. Returns the unsubscribe function. */
   subscribe(listener: (event: BackchannelEvent) => void): () => void {
     this.#listeners.add(listener);
@@ -363,12 +431,12 @@ export class Backchannel {
   #onDocChange(id: DocId): void {
     const seen = this.#seen.get(id);
     if (!seen) return;
-    const contact = this.db.contacts().find((c) => this.db.channelOf(c) === id);
+    const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
-    for (const message of this.db.messages(id)) {
+    for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
-      this.#emit({ type: 'message', contactId: contact.id, message, incoming: message.sender !== this.db.deviceId });
+      this.#emit({ type: 'message', contactId: contact.id, message, incoming: message.sender !== this.#db.deviceId });
     }
   }
 
@@ -377,8 +445,8 @@ export class Backchannel {
     if (this.#closed) return;
     this.#closed = true;
     this.#abortPairing?.(new ClosedError('Backchannel was closed during the pairing.'));
-    this.actor.send({ type: 'CLOSE' });
-    await waitFor(this.actor, (s) => s.status === 'done');
+    this.#actor.send({ type: 'CLOSE' });
+    await waitFor(this.#actor, (s) => s.status === 'done');
     this.#listeners.clear();
     for (const wake of this.#wakers) wake();
   }

@@ -1,5 +1,5 @@
 /**
- * Wormhole codes: `<nameplate>-<word>-<word>`, e.g. `12-swirl-motor`. The nameplate is a decimal slot
+ * Wormhole codes: `<nameplate>-<word>-<word>`, e.g. `7-crossover-clockwork`. The nameplate is a decimal slot
  * on the relay; the words are the password (8 bits each, PGP word list, alternating columns).
  * @module
  */
@@ -42,7 +42,7 @@ export const MAX_CODE_LENGTH = 256;
 
 /**
  * Normalise what a person typed: NFC, trimmed, lower case, runs of spaces / dashes / underscores /
- * dots collapse to one dash, leading and trailing dashes dropped. `" 12 Swirl--motor "` → `12-swirl-motor`.
+ * dots collapse to one dash, leading and trailing dashes dropped. `" 7 Crossover--clockwork "` → `7-crossover-clockwork`.
  */
 export function normalizeCode(input: string): string {
   if (typeof input !== 'string') throw new InvalidArgumentError(`"code" expected a string, got ${typeof input}`);
@@ -59,7 +59,7 @@ export function normalizeCode(input: string): string {
  * `too-long`, `nameplate`, `no-words`, `word-count`, `unknown-word`.
  *
  * @example
- * parseCode('12 Swirl motor') // → { nameplate: '12', words: ['swirl', 'motor'], text: '12-swirl-motor' }
+ * parseCode('7 Crossover clockwork') // → { nameplate: '7', words: ['crossover', 'clockwork'], text: '7-crossover-clockwork' }
  */
 export function parseCode(input: string, options: ParseCodeOptions = {}): Code {
   const { checkWords = true } = options;
@@ -72,13 +72,13 @@ export function parseCode(input: string, options: ParseCodeOptions = {}): Code {
   if (text === '') throw new BadCodeError('The code is empty.', { reason: 'empty', input });
   const [nameplate, ...words] = text.split('-') as [string, ...string[]];
   if (!/^\d+$/.test(nameplate)) {
-    throw new BadCodeError(`The code must start with a number (the nameplate), like 12-swirl-motor; got "${nameplate}".`, {
+    throw new BadCodeError(`The code must start with a number (the nameplate), like 7-crossover-clockwork; got "${nameplate}".`, {
       reason: 'nameplate',
       input,
     });
   }
   if (words.length === 0) {
-    throw new BadCodeError(`The code "${text}" has a number but no words, like 12-swirl-motor.`, { reason: 'no-words', input });
+    throw new BadCodeError(`The code "${text}" has a number but no words, like 7-crossover-clockwork.`, { reason: 'no-words', input });
   }
   if (options.words !== undefined && words.length !== options.words) {
     throw new BadCodeError(`The code must have ${options.words} words after the number; "${text}" has ${words.length}.`, {
@@ -143,8 +143,8 @@ export function completeWord(prefix: string, position: number): string[] {
 }
 
 /**
- * Complete a partly typed code, as magic-wormhole's `get_completions` does: `"12-sw"` →
- * `["12-swirl-", …]`. The nameplate part is left alone.
+ * Complete a partly typed code, as magic-wormhole's `get_completions` does: `"7-cro"` →
+ * `["7-crossover-", …]`. The nameplate part is left alone.
  */
 export function completeCode(partial: string, words = 2): string[] {
   const text = normalizeCode(partial) + (/[\s\-]$/.test(partial) && partial.trim() !== '' ? '-' : '');

@@ -120,7 +120,7 @@ function bytesToElement(bytes: Uint8Array): Point {
  * One side of a symmetric SPAKE2 exchange. `start()` once, send its message, `finish(theirs)` once.
  *
  * @example
- * const a = new Spake2Symmetric(utf8('4-purple-sausages'), utf8(appid), randomBytes);
+ * const a = new Spake2Symmetric(utf8('7-crossover-clockwork'), utf8(appid), randomBytes);
  * const msgA = a.start();            // 33 bytes, send to the peer
  * const key = a.finish(msgB);        // 32 bytes, equal on both sides iff the passwords match
  */

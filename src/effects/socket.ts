@@ -9,7 +9,19 @@ export interface SocketHandlers {
   onOpen(): void;
   onMessage(text: string): void;
   /** Called once, whether the socket failed to open, dropped, or was closed by either side. */
-  onClose(info: { code?: number; reason?: string }): void;
+  onClose(info: CloseInfo): void;
+}
+
+export interface CloseInfo {
+  /** The WebSocket close code, when there was a close frame. */
+  code?: number;
+  reason?: string;
+  /**
+   * The HTTP status when the server answered the upgrade with something other than 101 (e.g. 404: no
+   * such endpoint). Only adapters that can see it set it (Node's `ws`); a browser's WebSocket reports
+   * a refused upgrade exactly like an unreachable host.
+   */
+  status?: number;
 }
 
 export interface MailboxSocket {

@@ -1,149 +1,53 @@
 /**
- * The app's states, those of the original Backchannel made explicit:
+ * The app's states, those of the original Backchannel made explicit. The app machine is the only
+ * owner of the database and the only writer: every rule and every write is here, so the journal sees
+ * all the app does and `replay()` covers it.
  *
  *   starting (open the database; on first start it creates device_id and default settings)
- *   → ready, three regions at once:
- *       network:  online (a background link per contact: DISCOVER + SYNC) ⇄ offline (links stopped)
+ *   → ready, regions at once:
+ *       network:  online (a background link per contact: DISCOVER + SYNC, and the relay check)
+ *                 ⇄ offline (links stopped)
  *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) — VERIFY runs as
  *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
- *                 contact under its name, start its link) → idle
- *       settings: idle ⇄ saving (a new relay or ICE servers restart every link)
- *   → closing (links stopped, storage closed) → closed          failed (the database did not open)
+ *                 contact under its name, start its link) → idle. One at a time: another invite or
+ *                 accept meanwhile is answered `pairing.busy`.
+ *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
+ *       messages: idle → sending → idle                   (requests queue in `outbox`)
+ *       settings: idle → saving → idle (a new relay or ICE servers restart every link; `patches` queue)
+ *   → closing (once the queues are empty: links stopped, journal written, storage closed) → closed
+ *   failed (the database did not open, or no relay to use)
  *
- * Every effect is an actor provided in `setup` (database, pairing, links, storage): the machine itself
- * is a pure definition, and the façade (`app/backchannel.ts`) only sends events and listens to what
- * this machine emits.
+ * Each request carries the caller's `req` number and is answered by an emitted event with the same
+ * `req` (`contact.renamed`, `message.sent`, `settings.failed`, …). Every effect is an actor named in
+ * `setup` and provided from outside (`app/actors.ts`); its vocabulary is in `appTypes.ts`, what it hands its
+ * children in `appInputs.ts`. The machine is a pure definition, and the façade
+ * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
-import { assign, emit, enqueueActions, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
-import { Database, documentId, type Contact } from '../db/database.js';
+import { and, assign, emit, enqueueActions, fromPromise, sendTo, setup, stateIn } from 'xstate';
+import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import type { IceServer, SettingsDoc } from '../db/schema.js';
-import { fromHex } from '../crypto/bytes.js';
-import type { Clock } from '../effects/clock.js';
-import type { RandomBytes } from '../effects/random.js';
-import type { SocketConnector } from '../effects/socket.js';
-import type { StorageAdapter } from '../effects/storage.js';
-import { toBackchannelError, type BackchannelError } from '../errors.js';
-import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
-import type { Journal } from '../journal/journal.js';
-import { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
-import type { DiscoverTimeouts } from './discoverMachine.js';
-import { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingStep } from './pairingMachine.js';
-import { BACKCHANNEL_APPID } from '../pair.js';
-import type { WormholeInput, WormholeTimeouts } from './wormholeMachine.js';
+import { DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
+import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import type { relayCheck } from '../app/relayCheck.js';
+import type { contactLinkMachine } from './contactLinkMachine.js';
+import type { PairingOutput, pairingMachine } from './pairingMachine.js';
+import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
+import { relayStatus, type AppContext, type AppEmitted, type AppEvent, type AppInput, type ContactOp, type MessageInput, type Opened, type SettingsPatch } from './appTypes.js';
 
-export interface AppInput {
-  storage: StorageAdapter;
-  connector: SocketConnector;
-  randomBytes: RandomBytes;
-  /** The mailbox relay to use; saved to Settings when it differs. */
-  relay?: string;
-  rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
-  /** How an open WebRTC data channel becomes a Channel (the façade passes openWebRtcChannel). */
-  openDirectChannel?: DirectChannelFactory;
-  clock?: Clock;
-  pairingTimeouts?: Partial<WormholeTimeouts>;
-  discoverTimeouts?: Partial<DiscoverTimeouts>;
-  /** The event journal (it observes this actor's system); written out before storage closes. */
-  journal?: Journal;
-}
-
-export type Via = 'direct' | 'relayed';
-/** The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no links → `unknown`. */
-export type RelayStatus = 'reachable' | 'unreachable' | 'unknown';
-
-export function relayStatus(relayUp: Record<string, boolean>): RelayStatus {
-  const seen = Object.values(relayUp);
-  return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
-}
-export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
-
-export interface AppContext {
-  input: AppInput;
-  /** The database: an effect handle, used only by the actors and link inputs. */
-  db?: Database;
-  /**
-   * What the machine decides with, kept here so transitions never read storage (replay is exact):
-   * the contacts' ids and keys for their links (monikers may lag a rename; read those from the db).
-   */
-  contacts: Contact[];
-  settings?: SettingsDoc;
-  firstStart: boolean;
-  /** Contacts whose device is connected right now, and how. */
-  presence: Record<DocId, Via>;
-  /** Per link: is its connection to the relay up? (see {@link relayStatus}) */
-  relayUp: Record<DocId, boolean>;
-  /** The name the contact being paired will get. */
-  moniker: string;
-  /** VERIFY's result while `naming` saves the contact. */
-  paired?: { contactKey: Uint8Array; verifier: string };
-  patch?: SettingsPatch;
-  error?: BackchannelError;
-}
-
-export type AppEvent =
-  | { type: 'pairing.invite'; moniker?: string }
-  | { type: 'pairing.accept'; code: string; moniker?: string }
-  | { type: 'pairing.cancel' }
-  | PairingAnnouncement
-  | LinkPresence
-  | { type: 'contact.removed'; contactId: DocId }
-  | { type: 'network.offline' }
-  | { type: 'network.online' }
-  | { type: 'settings.update'; patch: SettingsPatch }
-  | { type: 'CLOSE' };
-
-export type AppEmitted =
-  | { type: 'started'; firstStart: boolean }
-  | { type: 'pairing.progress'; step: PairingStep | 'naming' }
-  | { type: 'pairing.code'; code: string }
-  | { type: 'pairing.failed'; error: BackchannelError }
-  | { type: 'contact.paired'; contact: Contact; verifier: string }
-  | { type: 'presence'; contactId: DocId; via: Via | undefined }
-  | { type: 'deposited'; contactId: DocId; heads: string[] }
-  | { type: 'refused'; contactId: DocId; reason: string }
-  | { type: 'relay'; status: RelayStatus }
-  | { type: 'settings.updated'; settings: SettingsDoc }
-  | { type: 'settings.failed'; error: BackchannelError };
+export { discoveryUrlOf } from './appInputs.js';
+export * from './appTypes.js';
 
 const DEFAULT_MONIKER = 'New contact';
+/** The queues of waiting requests, one per region that writes. */
+type Queue = 'contactOps' | 'outbox' | 'patches';
 
-interface Opened {
-  db: Database;
-  contacts: Contact[];
-  settings: SettingsDoc;
-  firstStart: boolean;
-}
 export const linkId = (contactId: DocId) => `link-${contactId}`;
+export const RELAY_CHECK_ID = 'relayCheck';
 
-/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
-export function discoveryUrlOf(relay: string): string {
-  const url = new URL(relay);
-  url.pathname = '/backchannel/v1';
-  return url.toString();
-}
-
-function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
-  const { input, db } = context;
-  const contactKey = fromHex(contact.channels[0]!);
-  const { relay_server, ice_servers } = context.settings!;
-  return {
-    contactId: contact.id,
-    channelId: documentId(contactKey),
-    docs: db!.docs,
-    storage: db!.storage,
-    deviceId: db!.deviceId,
-    discover: {
-      contactKey,
-      url: discoveryUrlOf(relay_server),
-      connector: input.connector,
-      randomBytes: input.randomBytes,
-      rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
-      openDirectChannel: input.openDirectChannel,
-      timeouts: input.discoverTimeouts,
-    },
-  };
+/** An effect this definition names and the façade provides (`app/actors.ts`); unprovided, it fails. */
+function provided<TOutput, TInput>(name: string) {
+  return fromPromise<TOutput, TInput>(() => Promise.reject(new InternalError(`The app's "${name}" actor was not provided.`)));
 }
 
 /** What `inviting` and `accepting` do while VERIFY runs: pass progress on; a cancel goes to the child,
@@ -151,6 +55,8 @@ function linkInput(context: AppContext, contact: Contact): ContactLinkInput {
 const whilePairing = {
   'pairing.progress': { actions: 'emitProgress' },
   'pairing.cancel': { actions: 'cancelPairing' },
+  'pairing.invite': { actions: 'refuseBusy' },
+  'pairing.accept': { actions: 'refuseBusy' },
 } as const;
 
 /** VERIFY's end: a contact key to name, or a typed failure. */
@@ -160,46 +66,56 @@ const pairingDone = [
 ] as const;
 
 const asError = (error: unknown) => toBackchannelError(error);
+const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
   actors: {
-    contactLink: contactLinkMachine,
-    // VERIFY as a child machine (its wormhole a child of it); it reports progress and its code to us.
-    pairing: pairingMachine.provide({ actions: { announce: sendParent((_, params: PairingAnnouncement) => params) } }),
-    openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
-      const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
-      if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
-      return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
-    }),
-    saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
-      input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
-    ),
-    saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
-    closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'>>(async ({ input }) => {
-      await input.journal?.close();
-      await input.storage.close?.();
-    }),
+    // Typed as what the façade provides (machines and a callback); only their types are imported here.
+    contactLink: provided('contactLink') as unknown as typeof contactLinkMachine,
+    /** VERIFY as a child machine (its wormhole a child of it) that reports progress and its code to us. */
+    pairing: provided('pairing') as unknown as typeof pairingMachine,
+    relayCheck: provided('relayCheck') as unknown as typeof relayCheck,
+    openDatabase: provided<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>('openDatabase'),
+    saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>('saveContact'),
+    renameContact: provided<Contact, { db: Database; contactId: DocId; moniker: string }>('renameContact'),
+    removeContact: provided<void, { db: Database; contactId: DocId }>('removeContact'),
+    sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
+    saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
+    closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'>>('closeStorage'),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
+      enqueue.stopChild(RELAY_CHECK_ID);
       for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
-      if (relayStatus(context.relayUp) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
-      enqueue.assign({ presence: {}, relayUp: {} });
+      if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
+      enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
     }),
     /** Record one link's relay connection; tell the host when the overall status changes. */
     noteRelay: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'contact.relay' && event.type !== 'contact.removed') return;
-      const relayUp = { ...context.relayUp };
-      if (event.type === 'contact.relay') relayUp[event.contactId] = event.up;
-      else delete relayUp[event.contactId];
-      enqueue.assign({ relayUp });
-      const status = relayStatus(relayUp);
-      if (status !== relayStatus(context.relayUp)) enqueue.emit({ type: 'relay', status });
+      const next = { relayUp: context.relayUp, relayUnsupported: context.relayUnsupported };
+      if (event.type === 'contact.relay') next.relayUp = { ...context.relayUp, [event.contactId]: event.up };
+      else if (event.type === 'relay.checked') next.relayUnsupported = event.unsupported;
+      else return;
+      enqueue.assign(next);
+      const status = relayStatus(next);
+      if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status, ...(next.relayUnsupported ? { error: next.relayUnsupported } : {}) });
+    }),
+    /** Stop a contact's link and forget its presence and relay connection (it is being removed). */
+    unlink: enqueueActions(({ context, enqueue }, params: { contactId: DocId }) => {
+      const { contactId } = params;
+      enqueue.stopChild(linkId(contactId));
+      enqueue.assign({ contacts: context.contacts.filter((c) => c.id !== contactId), relayUp: without(context.relayUp, contactId) });
+      const status = relayStatus({ relayUp: without(context.relayUp, contactId), relayUnsupported: context.relayUnsupported });
+      if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
+      if (!(contactId in context.presence)) return;
+      enqueue.assign({ presence: without(context.presence, contactId) });
+      enqueue.emit({ type: 'presence', contactId, via: undefined });
     }),
     rememberPaired: assign({
       paired: ({ event }) => {
@@ -208,16 +124,51 @@ export const appMachine = setup({
       },
     }),
     cancelPairing: sendTo('pairing', { type: 'CANCEL' }),
-    emitPairingError: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { output: PairingOutput }).output.error) })),
+    refuseBusy: emit(({ event }) => ({ type: 'pairing.busy' as const, req: (event as { req: number }).req })),
+    emitPairingError: emit(({ context, event }) => ({
+      type: 'pairing.failed' as const,
+      req: context.pairingReq,
+      error: asError((event as unknown as { output: PairingOutput }).output.error),
+    })),
     emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, step: event.type === 'pairing.progress' ? event.step : 'connecting' })),
-    emitFailed: emit(({ event }) => ({ type: 'pairing.failed' as const, error: asError((event as unknown as { error: unknown }).error) })),
+    emitFailed: emit(({ context, event }) => ({ type: 'pairing.failed' as const, req: context.pairingReq, error: asError((event as unknown as { error: unknown }).error) })),
+    /** The request at the head of `queue` failed: answer it, and drop it (`idle` starts the next). */
+    fail: enqueueActions(({ context, event, enqueue }, params: { queue: Queue; answer: 'contact.failed' | 'message.failed' | 'settings.failed' }) => {
+      const queue = context[params.queue];
+      enqueue.emit({ type: params.answer, req: queue[0]!.req, error: asError((event as { error?: unknown }).error) });
+      enqueue.assign({ [params.queue]: queue.slice(1) });
+    }),
+    startPairing: assign(({ event }) => {
+      const e = event as { req: number; moniker?: string };
+      return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER };
+    }),
   },
   guards: {
     online: stateIn({ ready: { network: 'online' } }),
+    closeRequested: ({ context }) => context.closeRequested,
+    drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0,
+    /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
+    hasRelay: ({ context }) => context.input.relay !== undefined || context.settings?.relay_server !== DEFAULT_RELAY_SERVER,
+    nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
+    nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
+    outboxWaiting: ({ context }) => context.outbox.length > 0,
+    patchWaiting: ({ context }) => context.patches.length > 0,
   },
 }).createMachine({
   id: 'app',
-  context: ({ input }) => ({ input, contacts: [], firstStart: false, presence: {}, relayUp: {}, moniker: DEFAULT_MONIKER }),
+  context: ({ input }) => ({
+    input,
+    contacts: [],
+    firstStart: false,
+    presence: {},
+    relayUp: {},
+    pairingReq: 0,
+    moniker: DEFAULT_MONIKER,
+    contactOps: [],
+    outbox: [],
+    patches: [],
+    closeRequested: false,
+  }),
   initial: 'starting',
   states: {
     starting: {
@@ -225,20 +176,32 @@ export const appMachine = setup({
       invoke: {
         src: 'openDatabase',
         input: ({ context }) => context.input,
-        onDone: {
-          target: 'ready',
-          actions: [
-            assign(({ event }) => event.output),
-            emit(({ event }) => ({ type: 'started' as const, firstStart: event.output.firstStart })),
-          ],
-        },
+        onDone: { target: 'checkingRelay', actions: assign(({ event }) => event.output) },
         onError: { target: 'failed', actions: assign({ error: ({ event }) => asError(event.error) }) },
       },
     },
+    /** A device needs a Backchannel relay: without one given or saved, it could pair but never sync. */
+    checkingRelay: {
+      always: [
+        { guard: 'hasRelay', target: 'ready', actions: emit(({ context }) => ({ type: 'started' as const, firstStart: context.firstStart })) },
+        {
+          target: 'failed',
+          actions: assign({
+            error: () =>
+              new InvalidArgumentError(
+                'createBackchannel needs `relay`: the URL of a Backchannel relay (`backchannel relay`, or startRelay from backchannel/server), ' +
+                  'e.g. ws://127.0.0.1:4000/v1. Settings hold none of our own yet, and the public magic-wormhole mailbox can pair but cannot find or sync contacts.',
+              ),
+          }),
+        },
+      ],
+    },
     ready: {
       type: 'parallel',
+      // Close once every queued write is done ("pending saves finish first").
+      always: { guard: and(['closeRequested', 'drained']), target: 'closing' },
       on: {
-        CLOSE: 'closing',
+        CLOSE: { actions: assign({ closeRequested: true }) },
         'contact.online': {
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
@@ -247,23 +210,14 @@ export const appMachine = setup({
         },
         'contact.offline': {
           actions: [
-            assign({ presence: ({ context, event }) => Object.fromEntries(Object.entries(context.presence).filter(([id]) => id !== event.contactId)) }),
+            assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: undefined })),
           ],
         },
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.relay': { actions: 'noteRelay' },
+        'relay.checked': { actions: 'noteRelay' },
         'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
-        'contact.removed': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue('noteRelay');
-            enqueue.stopChild(linkId(event.contactId));
-            enqueue.assign({ contacts: context.contacts.filter((c) => c.id !== event.contactId) });
-            if (!(event.contactId in context.presence)) return;
-            enqueue.assign({ presence: Object.fromEntries(Object.entries(context.presence).filter(([id]) => id !== event.contactId)) });
-            enqueue.emit({ type: 'presence', contactId: event.contactId, via: undefined });
-          }),
-        },
       },
       states: {
         network: {
@@ -278,13 +232,16 @@ export const appMachine = setup({
           states: {
             idle: {
               on: {
-                'pairing.invite': { target: 'inviting', actions: assign({ moniker: ({ event }) => event.moniker ?? DEFAULT_MONIKER }) },
-                'pairing.accept': { target: 'accepting', actions: assign({ moniker: ({ event }) => event.moniker ?? DEFAULT_MONIKER }) },
+                'pairing.invite': { target: 'inviting', actions: 'startPairing' },
+                'pairing.accept': { target: 'accepting', actions: 'startPairing' },
               },
             },
             inviting: {
               invoke: { id: 'pairing', src: 'pairing', input: ({ context }) => pairingInput(context), onDone: pairingDone },
-              on: { ...whilePairing, 'pairing.code': { actions: emit(({ event }) => ({ type: 'pairing.code' as const, code: event.code })) } },
+              on: {
+                ...whilePairing,
+                'pairing.code': { actions: emit(({ context, event }) => ({ type: 'pairing.code' as const, req: context.pairingReq, code: event.code })) },
+              },
             },
             accepting: {
               invoke: {
@@ -297,6 +254,7 @@ export const appMachine = setup({
             },
             naming: {
               entry: emit({ type: 'pairing.progress', step: 'naming' }),
+              on: { 'pairing.invite': { actions: 'refuseBusy' }, 'pairing.accept': { actions: 'refuseBusy' } },
               invoke: {
                 src: 'saveContact',
                 input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),
@@ -307,7 +265,7 @@ export const appMachine = setup({
                       enqueue.assign({ contacts: [...context.contacts.filter((c) => c.id !== event.output.id), event.output] });
                       if (check('online')) enqueue.spawnChild('contactLink', { id: linkId(event.output.id), input: linkInput(context, event.output) });
                     }),
-                    emit(({ context, event }) => ({ type: 'contact.paired' as const, contact: event.output, verifier: context.paired!.verifier })),
+                    emit(({ context, event }) => ({ type: 'contact.paired' as const, req: context.pairingReq, contact: event.output, verifier: context.paired!.verifier })),
                     assign({ paired: undefined }),
                   ],
                 },
@@ -316,31 +274,101 @@ export const appMachine = setup({
             },
           },
         },
+        contacts: {
+          initial: 'idle',
+          on: {
+            'contact.rename': { actions: assign({ contactOps: ({ context, event }) => [...context.contactOps, { req: event.req, op: 'rename', contactId: event.contactId, moniker: event.moniker }] }) },
+            'contact.remove': { actions: assign({ contactOps: ({ context, event }) => [...context.contactOps, { req: event.req, op: 'remove', contactId: event.contactId }] }) },
+          },
+          states: {
+            idle: {
+              always: [
+                { guard: 'nextRename', target: 'renaming' },
+                { guard: 'nextRemove', target: 'removing' },
+              ],
+            },
+            renaming: {
+              invoke: {
+                src: 'renameContact',
+                input: ({ context }) => {
+                  const op = context.contactOps[0] as Extract<ContactOp, { op: 'rename' }>;
+                  return { db: context.db!, contactId: op.contactId, moniker: op.moniker };
+                },
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({ type: 'contact.renamed' as const, req: context.contactOps[0]!.req, contact: event.output })),
+                    assign(({ context, event }) => ({
+                      contacts: context.contacts.map((c) => (c.id === event.output.id ? event.output : c)),
+                      contactOps: context.contactOps.slice(1),
+                    })),
+                  ],
+                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
+              },
+            },
+            removing: {
+              // The link stops before the card goes: nothing syncs into a contact being removed.
+              entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
+              invoke: {
+                src: 'removeContact',
+                input: ({ context }) => ({ db: context.db!, contactId: context.contactOps[0]!.contactId }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context }) => ({ type: 'contact.removed' as const, req: context.contactOps[0]!.req, contactId: context.contactOps[0]!.contactId })),
+                    assign({ contactOps: ({ context }) => context.contactOps.slice(1) }),
+                  ],
+                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
+              },
+            },
+          },
+        },
+        messages: {
+          initial: 'idle',
+          on: { 'message.send': { actions: assign({ outbox: ({ context, event }) => [...context.outbox, { req: event.req, contactId: event.contactId, message: event.message }] }) } },
+          states: {
+            idle: { always: { guard: 'outboxWaiting', target: 'sending' } },
+            sending: {
+              invoke: {
+                src: 'sendMessage',
+                input: ({ context }) => ({ db: context.db!, ...context.outbox[0]! }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({ type: 'message.sent' as const, req: context.outbox[0]!.req, contactId: context.outbox[0]!.contactId, message: event.output })),
+                    assign({ outbox: ({ context }) => context.outbox.slice(1) }),
+                  ],
+                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'outbox', answer: 'message.failed' } } },
+              },
+            },
+          },
+        },
         settings: {
           initial: 'idle',
+          on: { 'settings.update': { actions: assign({ patches: ({ context, event }) => [...context.patches, { req: event.req, patch: event.patch }] }) } },
           states: {
-            idle: { on: { 'settings.update': { target: 'saving', actions: assign({ patch: ({ event }) => event.patch }) } } },
+            idle: { always: { guard: 'patchWaiting', target: 'saving' } },
             saving: {
               invoke: {
                 src: 'saveSettings',
-                input: ({ context }) => ({ db: context.db!, patch: context.patch! }),
+                input: ({ context }) => ({ db: context.db!, patch: context.patches[0]!.patch }),
                 onDone: {
                   target: 'idle',
-                  actions: enqueueActions(({ event, enqueue, check }) => {
+                  actions: enqueueActions(({ context, event, enqueue, check }) => {
                     enqueue.assign({ settings: event.output });
                     // Links carry the relay URL and ICE servers they started with: start them again.
                     if (check('online')) {
                       enqueue('unlinkAll');
                       enqueue('linkAll');
                     }
-                    enqueue.emit({ type: 'settings.updated', settings: event.output });
-                    enqueue.assign({ patch: undefined });
+                    enqueue.emit({ type: 'settings.updated', req: context.patches[0]!.req, settings: event.output });
+                    enqueue.assign({ patches: context.patches.slice(1) });
                   }),
                 },
-                onError: {
-                  target: 'idle',
-                  actions: [emit(({ event }) => ({ type: 'settings.failed' as const, error: asError(event.error) })), assign({ patch: undefined })],
-                },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'patches', answer: 'settings.failed' } } },
               },
             },
           },
@@ -354,16 +382,3 @@ export const appMachine = setup({
     failed: { type: 'final' },
   },
 });
-
-/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting. */
-function pairingInput(context: AppContext, code?: string): WormholeInput {
-  const { input } = context;
-  return {
-    appid: BACKCHANNEL_APPID,
-    url: context.settings!.relay_server,
-    connector: input.connector,
-    randomBytes: input.randomBytes,
-    timeouts: input.pairingTimeouts,
-    code,
-  };
-}

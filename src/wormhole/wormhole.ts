@@ -57,7 +57,8 @@ function deferred<T>() {
 }
 
 export class Wormhole {
-  readonly actor: Actor<typeof wormholeMachine>;
+  /** Private: the handle's methods are the only way in (watch it with `inspect`). */
+  readonly #actor: Actor<typeof wormholeMachine>;
   readonly #code = deferred<string>();
   readonly #verified = deferred<Verified>();
   readonly #done = deferred<WormholeOutput>();
@@ -73,7 +74,7 @@ export class Wormhole {
     if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see backchannel/adapters/node)');
     const signal = options.signal;
     if (signal?.aborted) throw new AbortedError(undefined, signal.reason);
-    this.actor = createActor(wormholeMachine, {
+    this.#actor = createActor(wormholeMachine, {
       input: {
         appid: options.appid,
         url: options.relay,
@@ -88,24 +89,24 @@ export class Wormhole {
       inspect: observers(options),
     });
     if (options.code) this.#code.resolve(options.code);
-    this.actor.on('code', (e) => this.#code.resolve(e.code));
-    this.actor.on('verified', (e) => this.#verified.resolve({ key: e.key, verifier: e.verifier, versions: e.versions }));
-    this.actor.on('message', (e) => {
+    this.#actor.on('code', (e) => this.#code.resolve(e.code));
+    this.#actor.on('verified', (e) => this.#verified.resolve({ key: e.key, verifier: e.verifier, versions: e.versions }));
+    this.#actor.on('message', (e) => {
       const waiter = this.#waiters.shift();
       if (waiter) waiter.resolve(e.plaintext);
       else this.#messages.push(e.plaintext);
     });
-    this.actor.subscribe({
-      complete: () => this.#finish(this.actor.getSnapshot().output!),
+    this.#actor.subscribe({
+      complete: () => this.#finish(this.#actor.getSnapshot().output!),
       error: (err) => this.#finish({ mood: 'errory', error: toBackchannelError(err, 'PROTOCOL') }),
     });
     if (signal) {
-      this.#onAbort = () => this.actor.send({ type: 'ABORT', reason: signal.reason });
+      this.#onAbort = () => this.#actor.send({ type: 'ABORT', reason: signal.reason });
       signal.addEventListener('abort', this.#onAbort, { once: true });
       const detach = () => signal.removeEventListener('abort', this.#onAbort!);
       this.#done.promise.then(detach, detach);
     }
-    this.actor.start();
+    this.#actor.start();
   }
 
   #finish(output: WormholeOutput): void {
@@ -138,7 +139,7 @@ export class Wormhole {
   send(data: Uint8Array | Record<string, unknown>): void {
     if (this.#ended) throw this.#ended.error ?? new ClosedError();
     const plaintext = data instanceof Uint8Array ? data : utf8(JSON.stringify(data));
-    this.actor.send({ type: 'SEND', plaintext });
+    this.#actor.send({ type: 'SEND', plaintext });
   }
 
   /** The next message from the other side, in order. */
@@ -161,7 +162,7 @@ export class Wormhole {
 
   /** Close the mailbox with `mood` (default: happy once verified, lonely before) and wait for the server. */
   async close(mood?: Mood): Promise<WormholeOutput> {
-    if (!this.#ended) this.actor.send({ type: 'CLOSE', mood });
+    if (!this.#ended) this.#actor.send({ type: 'CLOSE', mood });
     return this.#done.promise;
   }
 }

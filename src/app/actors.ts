@@ -1,0 +1,42 @@
+/**
+ * The effects `appMachine` names, implemented: the database and its writes, the pairing machine, the
+ * contact links and the relay check. The façade runs {@link backchannelApp}, the machine with these
+ * provided; tests provide stand-ins instead.
+ * @module
+ */
+import { fromPromise, sendParent } from 'xstate';
+import { Database, type Contact } from '../db/database.js';
+import type { DocId } from '../db/documentStore.js';
+import type { Message, SettingsDoc } from '../db/schema.js';
+import { appMachine, type AppInput, type MessageInput, type Opened, type SettingsPatch } from '../machines/appMachine.js';
+import { contactLinkMachine } from '../machines/contactLinkMachine.js';
+import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
+import { relayCheck } from './relayCheck.js';
+
+export const appActors = {
+  contactLink: contactLinkMachine,
+  // VERIFY as a child machine that announces its progress and code to the app.
+  pairing: pairingMachine.provide({ actions: { announce: sendParent((_, params: PairingAnnouncement) => params) } }),
+  relayCheck,
+  openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
+    const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
+    if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
+    return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
+  }),
+  saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
+    input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
+  ),
+  renameContact: fromPromise<Contact, { db: Database; contactId: DocId; moniker: string }>(({ input }) => input.db.renameContact(input.contactId, input.moniker)),
+  removeContact: fromPromise<void, { db: Database; contactId: DocId }>(({ input }) => input.db.removeContact(input.contactId)),
+  sendMessage: fromPromise<Message, { db: Database; contactId: DocId; message: MessageInput }>(async ({ input }) =>
+    input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),
+  ),
+  saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
+  closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'>>(async ({ input }) => {
+    await input.journal?.close();
+    await input.storage.close?.();
+  }),
+};
+
+/** The app machine with its effects: what `createBackchannel` runs. */
+export const backchannelApp = appMachine.provide({ actors: appActors });

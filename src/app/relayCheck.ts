@@ -1,0 +1,100 @@
+/**
+ * Does the relay serve DISCOVER? Pairing needs only the magic-wormhole mailbox (`/v1`); finding and
+ * syncing contacts needs Backchannel's `/backchannel/v1` beside it, which a plain magic-wormhole
+ * mailbox server (e.g. the public one) does not have. The app runs this check with its links, once per
+ * relay:
+ *
+ *   `/backchannel/v1` answers a ping                       → supported (the check ends)
+ *   the upgrade is refused with an HTTP status (Node: ws)  → unsupported
+ *   it closes before any frame while `/v1` on the same relay answers, twice in a row → unsupported
+ *     (a browser cannot see the HTTP status; the mailbox answering is what tells "no such endpoint"
+ *     from "relay unreachable")
+ *   neither answers                                        → unreachable: try again later, quietly
+ *     (the links report an unreachable relay themselves)
+ * @module
+ */
+import { fromCallback } from 'xstate';
+import { systemClock, type Clock } from '../effects/clock.js';
+import type { SocketConnector } from '../effects/socket.js';
+import { RelayUnsupportedError } from '../errors.js';
+import { discoveryUrlOf } from '../machines/appInputs.js';
+
+export interface RelayCheckInput {
+  /** The mailbox URL from Settings, `ws://host:port/v1`. */
+  relay: string;
+  connector: SocketConnector;
+  clock?: Clock;
+}
+
+/** What the check tells the app: supported, or not (with the error for the host). */
+export type RelayChecked = { type: 'relay.checked'; unsupported?: RelayUnsupportedError };
+
+/** How long an endpoint may take to send its first frame. */
+export const RELAY_ANSWER_MS = 10_000;
+/** Before asking again after a strike (closed early while the mailbox answered). */
+export const RELAY_STRIKE_RETRY_MS = 2_000;
+/** Before asking again when the relay did not answer at all. */
+export const RELAY_UNREACHABLE_RETRY_MS = 30_000;
+const STRIKES = 2;
+
+type Answer = { answered: true } | { answered: false; status?: number; reason: string };
+
+
+export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayChecked>(({ input, sendBack }) => {
+  const clock = input.clock ?? systemClock;
+  let stopped = false;
+  let cleanup: (() => void) | undefined;
+
+  /** Open `url`, send `hello` once open, and wait for the first frame (or a close, or the timeout). */
+  const ask = (url: string, hello?: string) =>
+    new Promise<Answer>((resolve) => {
+      let timer: unknown;
+      let done = false;
+      const finish = (answer: Answer) => {
+        if (done) return;
+        done = true;
+        clock.clearTimeout(timer);
+        cleanup = undefined;
+        socket.close();
+        resolve(answer);
+      };
+      const socket = input.connector(url, {
+        onOpen: () => hello && socket.send(hello),
+        onMessage: () => finish({ answered: true }),
+        onClose: (info) => finish({ answered: false, status: info.status, reason: info.reason ?? `closed (${info.code ?? '?'})` }),
+      });
+      timer = clock.setTimeout(() => finish({ answered: false, reason: `no frame within ${RELAY_ANSWER_MS} ms` }), RELAY_ANSWER_MS);
+      cleanup = () => {
+        clock.clearTimeout(timer);
+        socket.close();
+      };
+    });
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(() => resolve(), ms);
+      cleanup = () => clock.clearTimeout(timer);
+    });
+
+  void (async () => {
+    let strikes = 0;
+    while (!stopped) {
+      const discover = await ask(discoveryUrlOf(input.relay), JSON.stringify({ type: 'ping' }));
+      if (stopped) return;
+      if (discover.answered) return sendBack({ type: 'relay.checked' });
+      if (discover.status !== undefined) {
+        return sendBack({ type: 'relay.checked', unsupported: new RelayUnsupportedError(input.relay, `refused the WebSocket upgrade (HTTP ${discover.status})`) });
+      }
+      const mailbox = await ask(input.relay);
+      if (stopped) return;
+      strikes = mailbox.answered ? strikes + 1 : 0;
+      if (strikes >= STRIKES) {
+        return sendBack({ type: 'relay.checked', unsupported: new RelayUnsupportedError(input.relay, `closed before any frame ${STRIKES} times while /v1 answered`) });
+      }
+      await pause(mailbox.answered ? RELAY_STRIKE_RETRY_MS : RELAY_UNREACHABLE_RETRY_MS);
+    }
+  })();
+  return () => {
+    stopped = true;
+    cleanup?.();
+  };
+});

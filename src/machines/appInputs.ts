@@ -1,0 +1,67 @@
+/**
+ * What the app machine hands its children: pure functions of its context (no effects), kept apart so
+ * the machine file holds only the states.
+ * @module
+ */
+import { documentId, type Contact, type Database } from '../db/database.js';
+import type { SettingsDoc } from '../db/schema.js';
+import { fromHex } from '../crypto/bytes.js';
+import type { ContactLinkInput } from './contactLinkMachine.js';
+import type { WormholeInput } from './wormholeMachine.js';
+import type { AppInput } from './appTypes.js';
+import type { RelayCheckInput } from '../app/relayCheck.js';
+
+/** The part of the app's context the inputs read. */
+interface Source {
+  input: AppInput;
+  db?: Database;
+  settings?: SettingsDoc;
+}
+
+/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
+export function discoveryUrlOf(relay: string): string {
+  const url = new URL(relay);
+  url.pathname = '/backchannel/v1';
+  return url.toString();
+}
+
+/** A contact's background link: DISCOVER on our relay, SYNC and the depot client on our database. */
+export function linkInput(context: Source, contact: Contact): ContactLinkInput {
+  const { input, db } = context;
+  const contactKey = fromHex(contact.channels[0]!);
+  const { relay_server, ice_servers } = context.settings!;
+  return {
+    contactId: contact.id,
+    channelId: documentId(contactKey),
+    docs: db!.docs,
+    storage: db!.storage,
+    deviceId: db!.deviceId,
+    discover: {
+      contactKey,
+      url: discoveryUrlOf(relay_server),
+      connector: input.connector,
+      randomBytes: input.randomBytes,
+      rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
+      openDirectChannel: input.openDirectChannel,
+      timeouts: input.discoverTimeouts,
+    },
+  };
+}
+
+/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting. */
+export function pairingInput(context: Source, code?: string): WormholeInput {
+  const { input } = context;
+  return {
+    appid: input.appid,
+    url: context.settings!.relay_server,
+    connector: input.connector,
+    randomBytes: input.randomBytes,
+    timeouts: input.pairingTimeouts,
+    code,
+  };
+}
+
+/** The relay check's input: the relay in Settings. */
+export function relayCheckInput(context: Source): RelayCheckInput {
+  return { relay: context.settings!.relay_server, connector: context.input.connector, clock: context.input.clock };
+}

@@ -1,0 +1,125 @@
+/**
+ * The app machine's vocabulary: its input, context, the events it takes and the events it emits
+ * (requests carry a `req` number; their answers carry the same), and the relay status rule.
+ * @module
+ */
+import type { Contact, Database } from '../db/database.js';
+import type { DocId } from '../db/documentStore.js';
+import type { FileRef, IceServer, Message, SettingsDoc } from '../db/schema.js';
+import type { Clock } from '../effects/clock.js';
+import type { RandomBytes } from '../effects/random.js';
+import type { SocketConnector } from '../effects/socket.js';
+import type { StorageAdapter } from '../effects/storage.js';
+import type { BackchannelError, RelayUnsupportedError } from '../errors.js';
+import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
+import type { Journal } from '../journal/journal.js';
+import type { RelayChecked } from '../app/relayCheck.js';
+import type { LinkPresence } from './contactLinkMachine.js';
+import type { DiscoverTimeouts } from './discoverMachine.js';
+import type { PairingAnnouncement, PairingStep } from './pairingMachine.js';
+import type { WormholeTimeouts } from './wormholeMachine.js';
+
+export interface AppInput {
+  storage: StorageAdapter;
+  connector: SocketConnector;
+  randomBytes: RandomBytes;
+  /** The appid pairings run under (the façade passes Backchannel's). */
+  appid: string;
+  /** The mailbox relay to use; saved to Settings when it differs. Required unless Settings hold one. */
+  relay?: string;
+  rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
+  /** How an open WebRTC data channel becomes a Channel (the façade passes openWebRtcChannel). */
+  openDirectChannel?: DirectChannelFactory;
+  clock?: Clock;
+  pairingTimeouts?: Partial<WormholeTimeouts>;
+  discoverTimeouts?: Partial<DiscoverTimeouts>;
+  /** The event journal (it observes this actor's system); written out before storage closes. */
+  journal?: Journal;
+}
+
+export type Via = 'direct' | 'relayed';
+/**
+ * The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no
+ * links → `unknown`; and `unsupported` when it does not serve DISCOVER at all (pairing only).
+ */
+export type RelayStatus = 'reachable' | 'unreachable' | 'unknown' | 'unsupported';
+
+export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsupported'>): RelayStatus {
+  if (context.relayUnsupported) return 'unsupported';
+  const seen = Object.values(context.relayUp);
+  return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
+}
+export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
+export type MessageInput = { text?: string; file?: FileRef };
+
+/** A contacts request waiting its turn (the head is the one running). */
+export type ContactOp = { req: number; op: 'rename'; contactId: DocId; moniker: string } | { req: number; op: 'remove'; contactId: DocId };
+
+export interface AppContext {
+  input: AppInput;
+  /** The database: an effect handle, used only by the actors and link inputs. */
+  db?: Database;
+  /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
+  contacts: Contact[];
+  settings?: SettingsDoc;
+  firstStart: boolean;
+  /** Contacts whose device is connected right now, and how. */
+  presence: Record<DocId, Via>;
+  /** Per link: is its connection to the relay up? (see {@link relayStatus}) */
+  relayUp: Record<DocId, boolean>;
+  /** Set when the relay check found the relay does not serve DISCOVER. */
+  relayUnsupported?: RelayUnsupportedError;
+  /** The running pairing's request number, and the name its contact will get. */
+  pairingReq: number;
+  moniker: string;
+  /** VERIFY's result while `naming` saves the contact. */
+  paired?: { contactKey: Uint8Array; verifier: string };
+  contactOps: ContactOp[];
+  outbox: { req: number; contactId: DocId; message: MessageInput }[];
+  patches: { req: number; patch: SettingsPatch }[];
+  /** CLOSE came: close once the queues are empty. */
+  closeRequested: boolean;
+  error?: BackchannelError;
+}
+
+export type AppEvent =
+  | { type: 'pairing.invite'; req: number; moniker?: string }
+  | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
+  | { type: 'pairing.cancel' }
+  | PairingAnnouncement
+  | LinkPresence
+  | RelayChecked
+  | { type: 'contact.rename'; req: number; contactId: DocId; moniker: string }
+  | { type: 'contact.remove'; req: number; contactId: DocId }
+  | { type: 'message.send'; req: number; contactId: DocId; message: MessageInput }
+  | { type: 'network.offline' }
+  | { type: 'network.online' }
+  | { type: 'settings.update'; req: number; patch: SettingsPatch }
+  | { type: 'CLOSE' };
+
+export type AppEmitted =
+  | { type: 'started'; firstStart: boolean }
+  | { type: 'pairing.progress'; step: PairingStep | 'naming' }
+  | { type: 'pairing.code'; req: number; code: string }
+  | { type: 'pairing.failed'; req: number; error: BackchannelError }
+  /** Refused: another invite or accept is still running. */
+  | { type: 'pairing.busy'; req: number }
+  | { type: 'contact.paired'; req: number; contact: Contact; verifier: string }
+  | { type: 'contact.renamed'; req: number; contact: Contact }
+  | { type: 'contact.removed'; req: number; contactId: DocId }
+  | { type: 'contact.failed'; req: number; error: BackchannelError }
+  | { type: 'message.sent'; req: number; contactId: DocId; message: Message }
+  | { type: 'message.failed'; req: number; error: BackchannelError }
+  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  | { type: 'deposited'; contactId: DocId; heads: string[] }
+  | { type: 'refused'; contactId: DocId; reason: string }
+  | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
+  | { type: 'settings.updated'; req: number; settings: SettingsDoc }
+  | { type: 'settings.failed'; req: number; error: BackchannelError };
+
+export interface Opened {
+  db: Database;
+  contacts: Contact[];
+  settings: SettingsDoc;
+  firstStart: boolean;
+}
