@@ -129,8 +129,6 @@ describe('import rules', () => {
       write: false,
       metafile: true,
       logLevel: 'silent',
-      // Automerge's base64-inlined WebAssembly entry (docs/bundlers.md).
-      conditions: ['webpack'],
     }).catch((err: { errors?: Message[] }) => ({ errors: err.errors ?? [], metafile: undefined }));
     const problems = result.errors.map((e) => `${e.location?.file ?? '?'}: ${e.text}`);
     expect(problems).toEqual([]);

@@ -4,7 +4,7 @@
  * (a) compile the README's quick start, unchanged, in a strict TypeScript project without the DOM lib
  *     and run it against the packaged `backchannel relay` on 127.0.0.1: two devices pair and a
  *     message arrives;
- * (b) build docs/bundlers.md's browser app with its Vite config, under the dev server and
+ * (b) serve docs/bundlers.md's browser app with Vite, unconfigured, under the dev server and from
  *     `vite build`, and open each in real Chromium: a device opens on OPFS and gets a code from the relay;
  * (c) bundle the same app with docs/bundlers.md's esbuild script and open it in Chromium.
  * The code blocks are read from README.md and docs/bundlers.md, so the docs cannot drift from this.
@@ -93,7 +93,7 @@ describe('the packed package', () => {
     expect(files).toContain('README.md');
     expect(files).toContain('bin/backchannel.js');
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
-    expect(files.filter((f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|LICENSE$|README\.md$|package\.json$)/.test(f))).toEqual([]);
+    expect(files.filter((f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|package\.json$)/.test(f))).toEqual([]);
     for (const [subpath, target] of Object.entries(PACKAGE.exports)) {
       for (const file of typeof target === 'string' ? [target] : [target.types, target.import]) expect(files, subpath).toContain(file.replace(/^\.\//, ''));
     }
@@ -107,8 +107,10 @@ describe('the packed package', () => {
       }
     }
     expect(missing).toEqual([]);
-    const installed = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as { sideEffects: boolean };
-    expect(installed.sideEffects).toBe(false);
+    // No import-time side effects but the one that instantiates Automerge's WebAssembly in browsers.
+    const installed = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as { sideEffects: string[]; browser: Record<string, string> };
+    expect(installed.sideEffects).toEqual(['./browser/automerge.js']);
+    expect(Object.values(installed.browser)).toEqual(['./browser/automerge.js']);
     // Optional peers stay out of a plain install.
     expect(existsSync(join(app, 'node_modules/ioredis'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/localforage'))).toBe(false);
@@ -153,7 +155,6 @@ describe('the packed package', () => {
       web = join(app, 'web');
       write(join(web, 'src/main.ts'), codeBlock(bundlers, { file: 'src/main.ts' }));
       write(join(web, 'index.html'), codeBlock(bundlers, { heading: 'with an `index.html` next to `src/`:' }));
-      write(join(web, 'vite.config.ts'), codeBlock(bundlers, { file: 'vite.config.ts' }));
       write(join(web, 'build.mjs'), codeBlock(bundlers, { file: 'build.mjs' }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
@@ -182,7 +183,7 @@ describe('the packed package', () => {
 
     it('(b) Vite: the dev server and `vite build`', async () => {
       const vite = (await import(join(app, 'node_modules/vite/dist/node/index.js'))) as typeof import('vite');
-      log('vite dev server (docs/bundlers.md config)');
+      log('vite dev server (no vite.config.ts)');
       const dev = await vite.createServer({ root: web, logLevel: 'warn', server: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
       await dev.listen();
       try {
@@ -192,7 +193,8 @@ describe('the packed package', () => {
       }
       log('vite build, served by vite preview');
       await vite.build({ root: web, logLevel: 'warn' });
-      expect(readdirSync(join(web, 'dist/assets')).some((f) => f.endsWith('.wasm'))).toBe(true);
+      // One script, Automerge's WebAssembly inlined in it (no .wasm asset to serve or lose).
+      expect(readdirSync(join(web, 'dist/assets')).map((f) => f.replace(/-[\w-]+\./, '.'))).toEqual(['index.js']);
       const preview = await vite.preview({ root: web, logLevel: 'warn', preview: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
       try {
         expect(await inviteCodeAt(preview.resolvedUrls!.local[0]!)).toMatch(/^\d+-\w+-\w+$/);
