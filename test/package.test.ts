@@ -10,7 +10,7 @@
  * The code blocks are read from README.md and docs/bundlers.md, so the docs cannot drift from this.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,11 +67,16 @@ describe('the packed package', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-package-'));
     app = join(dir, 'app');
-    // What `npm pack` does (its prepack script builds), in two steps so its JSON report stays clean.
-    log('npm run build (tsconfig.build.json)');
-    await sh('npm', ['run', 'build'], ROOT);
-    log(`npm pack into ${dir}`);
-    const packed = JSON.parse(await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], ROOT)) as { filename: string; files: { path: string }[] }[];
+    // A copy of what the package is made from, so building it leaves this checkout's dist/ (which
+    // other test files run from) alone; `npm pack` builds it there (prepack: tsconfig.build.json).
+    const stage = join(dir, 'stage');
+    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'bin', 'browser', 'src', 'server', 'cli']) {
+      cpSync(join(ROOT, entry), join(stage, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
+    log(`npm pack (its prepack builds with tsconfig.build.json) in ${stage}`);
+    const report = await sh('npm', ['pack', '--json', '--pack-destination', dir], stage);
+    const packed = JSON.parse(report.slice(report.search(/^\[/m))) as { filename: string; files: { path: string }[] }[];
     files = packed[0]!.files.map((f) => f.path);
     const tarball = join(dir, packed[0]!.filename);
     log(`${packed[0]!.filename}: ${files.length} files; installing it into a fresh project (npm --prefer-offline)`);
