@@ -20,7 +20,7 @@ export type { Channel, ChannelEvents } from './effects/channel.js';
 export type * from './effects/rtc.js';
 export type { RtcImplementation } from './discover/session.js';
 // The platform WebSocket works in browsers and in Node ≥ 22, and pulls nothing in.
-export { browserSocketConnector, type WebSocketConstructor } from './adapters/browserSocket.js';
+export { browserSocketConnector, type WebSocketConstructor, type WebSocketLike } from './adapters/browserSocket.js';
 export type { Contact } from './db/database.js';
 export type { DocId } from './db/documentStore.js';
 export type { DocumentKind, Versioned, SystemDoc, SettingsDoc, IceServer, ContactDoc, FileRef, Message, ChannelDoc, AnyDoc } from './db/schema.js';

@@ -3,6 +3,6 @@
  * do not use it need not install `localforage`.
  * @module
  */
-export { browserSocketConnector, type WebSocketConstructor } from './browserSocket.js';
+export { browserSocketConnector, type WebSocketConstructor, type WebSocketLike } from './browserSocket.js';
 export { OpfsStorage } from './opfsStorage.js';
 export { connectWithPeerJs, peerJsRendezvousId, type PeerJsOptions, type PeerJsConstructor, type PeerJsPeer, type PeerJsDataConnection } from './peerjsChannel.js';

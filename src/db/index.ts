@@ -1,5 +1,5 @@
 /**
- * `@backchannel/sdk/db`: the database on its own — Automerge documents on a {@link StorageAdapter},
+ * `@backchannel/sdk/db`: the database on its own — Automerge documents on a `StorageAdapter`,
  * their schema and validation.
  * @module
  */
