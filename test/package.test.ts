@@ -3,7 +3,8 @@
  * that install the tarball and
  * (a) compile the README's quick start, unchanged, in a strict TypeScript project without the DOM lib
  *     and run it against the packaged `backchannel relay` on 127.0.0.1: two devices pair and a
- *     message arrives;
+ *     message arrives; every entry loads without the optional peers, and `startRelay({ redis })`
+ *     without ioredis says what to install;
  * (b) serve docs/bundlers.md's browser app with Vite, unconfigured, under the dev server and from
  *     `vite build`, and open each in real Chromium: a device opens on OPFS and gets a code from the relay;
  * (c) bundle the same app with docs/bundlers.md's esbuild script and open it in Chromium.
@@ -139,6 +140,14 @@ describe('the packed package', () => {
     log('every entry loads in Node without the optional peers');
     const loaded = await sh(process.execPath, ['dist/entries.js'], app);
     for (const s of entries) expect(loaded).toMatch(new RegExp(`^${s.replace(/[./]/g, '\\$&')} [1-9]`, 'm'));
+    log('startRelay({ redis }) without ioredis says what to install');
+    write(
+      join(app, 'peer.mjs'),
+      "import { startRelay } from '@backchannel/sdk/server';\n" +
+        "await startRelay({ port: 0, host: '127.0.0.1', redis: 'redis://127.0.0.1:1' }).then(() => console.log('started'), (e) => console.log(`${e.code}: ${e.message}`));\n" +
+        'process.exit(0);\n',
+    );
+    expect(await sh(process.execPath, ['peer.mjs'], app)).toMatch(/^INVALID_ARGUMENT: The redis option needs the ioredis package.*npm i ioredis/);
 
     const port = await freePort();
     log(`the packaged bin: backchannel relay on 127.0.0.1:${port}`);
