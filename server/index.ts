@@ -1,5 +1,7 @@
 /**
- * The Backchannel relay: a magic-wormhole compatible mailbox server.
+ * `@backchannel/sdk/server`: the Backchannel relay, a magic-wormhole compatible mailbox server.
+ * `startRelay({ redis })` loads `ioredis` (an optional peer dependency) only when asked; the Redis
+ * building blocks are in `@backchannel/sdk/server/redis`.
  * @module
  */
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
@@ -10,6 +12,3 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
 export { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame, type HubDelivery } from './discoveryHub.js';
-export { RedisDiscoveryHub, type RedisDiscoveryHubOptions } from './redisDiscoveryHub.js';
-export { RedisStorage } from './redisStorage.js';
-export { RedisMailboxStore, type RedisMailboxStoreOptions } from './redisMailboxStore.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
-import { ConnectionLostError } from '../src/errors.js';
+import { ConnectionLostError, InvalidArgumentError } from '../src/errors.js';
 import { Depot, type DepotLimits } from './depot.js';
 import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
@@ -215,8 +215,10 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
  * commands, the store's optimistic transactions (WATCH belongs to a connection), and two subscribers.
  */
 async function openRedis(url: string, limits: RelayLimits, log: Logger, namespace = 'backchannel') {
-  // Loaded only when asked for, so a relay without Redis never needs the client.
-  const { Redis } = await import('ioredis');
+  // Loaded only when asked for, so a relay without Redis never needs the client (an optional peer).
+  const { Redis } = await import('ioredis').catch((err: unknown) => {
+    throw new InvalidArgumentError(`The redis option needs the ioredis package, an optional peer dependency: npm i ioredis (${String(err)})`, { dependency: 'ioredis' });
+  });
   const connections = [0, 1, 2, 3].map(() => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 }));
   const [redis, transactions, subscriber, storeSubscriber] = connections as [InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>];
   // ioredis reconnects by itself; its errors go to our log instead of the console.

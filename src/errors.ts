@@ -271,7 +271,7 @@ export class RelayUnsupportedError extends BackchannelError {
     super(
       'RELAY_UNSUPPORTED',
       `The relay ${relay} only speaks magic-wormhole pairing: its /backchannel/v1 endpoint ${detail}, so contacts cannot find each other or sync through it. ` +
-        'Run `backchannel relay` (or startRelay from backchannel/server) and pass its URL as `relay`.',
+        'Run `backchannel relay` (or startRelay from @backchannel/sdk/server) and pass its URL as `relay`.',
       { relay, detail },
     );
   }

@@ -122,7 +122,7 @@ export function createPairing(options: PairingOptions): Pairing {
   if (typeof options.relay !== 'string' || !/^wss?:\/\//.test(options.relay)) {
     throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
   }
-  if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see backchannel/adapters/node)');
+  if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see @backchannel/sdk/adapters/node)');
   return {
     async invite(call = {}) {
       const run = runPairing(options, call, 'pair.invite');

@@ -3,12 +3,30 @@
  * @module
  */
 import type { SocketConnector } from '../effects/socket.js';
+import type { RtcHandler } from '../effects/rtc.js';
 import { closeOnce, failedSocket } from './closeOnce.js';
 
-export function browserSocketConnector(WebSocketImpl: typeof WebSocket = globalThis.WebSocket): SocketConnector {
+/** The part of the W3C `WebSocket` used here, structurally, so the declarations need no DOM lib. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: RtcHandler<unknown> | null;
+  onmessage: RtcHandler<{ data: unknown }> | null;
+  onerror: RtcHandler<unknown> | null;
+  onclose: RtcHandler<{ code: number; reason: string }> | null;
+  send(text: string): void;
+  close(code?: number): void;
+}
+
+/** `WebSocket` itself: the platform's global (browsers, Node ≥ 22) or a compatible class. */
+export interface WebSocketConstructor {
+  new (url: string): WebSocketLike;
+  readonly OPEN: number;
+}
+
+export function browserSocketConnector(WebSocketImpl: WebSocketConstructor = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket!): SocketConnector {
   return (url, handlers) => {
     const closing = closeOnce(handlers);
-    let ws: WebSocket;
+    let ws: WebSocketLike;
     try {
       ws = new WebSocketImpl(url);
     } catch (err) {

@@ -7,7 +7,7 @@
  */
 import type { Channel, ChannelEvents } from '../effects/channel.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from './channelEvents.js';
+import { ChannelEventHub } from '../effects/channelEvents.js';
 
 export interface MemoryLinkOptions {
   mode?: 'auto' | 'manual';

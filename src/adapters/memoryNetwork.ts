@@ -6,7 +6,7 @@
  */
 import type { SocketConnector } from '../effects/socket.js';
 
-/** The server side, structurally: `MailboxServer` from `backchannel/server` fits. */
+/** The server side, structurally: `MailboxServer` from `@backchannel/sdk/server` fits. */
 export interface MemoryServer {
   connect(conn: { send(text: string): void; close(code?: number, reason?: string): void }): {
     receive(frame: string): void;

@@ -10,9 +10,12 @@ import { assertKey } from './storageKeys.js';
 export class OpfsStorage implements StorageAdapter {
   readonly #root: Promise<FileSystemDirectoryHandle>;
 
-  /** Everything lives under the directory `name` of the origin's private file system. */
-  constructor(name = 'backchannel', root?: Promise<FileSystemDirectoryHandle>) {
-    this.#root = (root ?? navigator.storage.getDirectory()).then((r) => r.getDirectoryHandle(name, { create: true }));
+  /**
+   * Everything lives under the directory `name` of the origin's private file system, or of `root`
+   * (a `FileSystemDirectoryHandle`, typed loosely so the declarations need no DOM lib).
+   */
+  constructor(name = 'backchannel', root?: Promise<object>) {
+    this.#root = ((root as Promise<FileSystemDirectoryHandle> | undefined) ?? navigator.storage.getDirectory()).then((r) => r.getDirectoryHandle(name, { create: true }));
   }
 
   async #dir(segments: string[], create: boolean): Promise<FileSystemDirectoryHandle | undefined> {

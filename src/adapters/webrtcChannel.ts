@@ -5,8 +5,9 @@
  * @module
  */
 import type { Channel, ChannelEvents } from '../effects/channel.js';
+import type { RtcDataChannel } from '../effects/rtc.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from './channelEvents.js';
+import { ChannelEventHub } from '../effects/channelEvents.js';
 
 export interface WebRtcChannelOptions {
   /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
@@ -18,24 +19,24 @@ export interface WebRtcChannelOptions {
 }
 
 /** The DISCOVER session's `openDirectChannel` (a `DirectChannelFactory`): a data channel as a WebRtcChannel. */
-export const openWebRtcChannel = (dc: RTCDataChannel, options: { onClose(): void }): Channel => new WebRtcChannel(dc, options);
+export const openWebRtcChannel = (dc: RtcDataChannel, options: { onClose(): void }): Channel => new WebRtcChannel(dc, options);
 
 export class WebRtcChannel implements Channel {
   readonly maxFrameBytes: number;
-  readonly #dc: RTCDataChannel;
+  readonly #dc: RtcDataChannel;
   readonly #high: number;
   readonly #events = new ChannelEventHub();
   readonly #options: WebRtcChannelOptions;
   closed = false;
 
-  constructor(dc: RTCDataChannel, options: WebRtcChannelOptions = {}) {
+  constructor(dc: RtcDataChannel, options: WebRtcChannelOptions = {}) {
     this.#dc = dc;
     this.#options = options;
     this.#high = options.highWaterMark ?? 1024 * 1024;
     this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024;
     dc.binaryType = 'arraybuffer';
     dc.bufferedAmountLowThreshold = this.#high / 2;
-    dc.onmessage = (ev: MessageEvent) => {
+    dc.onmessage = (ev) => {
       const data = ev.data as ArrayBuffer | ArrayBufferView | string;
       const frame =
         typeof data === 'string'

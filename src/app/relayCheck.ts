@@ -14,20 +14,12 @@
  * @module
  */
 import { fromCallback } from 'xstate';
-import { systemClock, type Clock } from '../effects/clock.js';
-import type { SocketConnector } from '../effects/socket.js';
+import { systemClock } from '../effects/clock.js';
 import { RelayUnsupportedError } from '../errors.js';
 import { discoveryUrlOf } from '../machines/appInputs.js';
+import type { RelayCheckInput, RelayChecked } from '../machines/appTypes.js';
 
-export interface RelayCheckInput {
-  /** The mailbox URL from Settings, `ws://host:port/v1`. */
-  relay: string;
-  connector: SocketConnector;
-  clock?: Clock;
-}
-
-/** What the check tells the app: supported, or not (with the error for the host). */
-export type RelayChecked = { type: 'relay.checked'; unsupported?: RelayUnsupportedError };
+export type { RelayCheckInput, RelayChecked };
 
 /** How long an endpoint may take to send its first frame. */
 export const RELAY_ANSWER_MS = 10_000;

@@ -16,7 +16,7 @@ import { open, seal } from '../crypto/secretbox.js';
 import type { Channel, ChannelEvents } from '../effects/channel.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ChannelClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from '../adapters/channelEvents.js';
+import { ChannelEventHub } from '../effects/channelEvents.js';
 
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
   return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));

@@ -13,15 +13,16 @@ import type { Channel } from '../effects/channel.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError } from '../errors.js';
+import type { RtcConfiguration, RtcDataChannel, RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionConstructor, RtcSessionDescriptionInit } from '../effects/rtc.js';
 import { RelayedChannel } from './relayedChannel.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
 import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
 
 /** The W3C WebRTC API to use: the browser's globals, or e.g. `@roamhq/wrtc` in Node. */
 export interface RtcImplementation {
-  RTCPeerConnection: typeof RTCPeerConnection;
+  RTCPeerConnection: RtcPeerConnectionConstructor;
   /** ICE servers (STUN/TURN) and policy, e.g. from Settings. */
-  config?: RTCConfiguration;
+  config?: RtcConfiguration;
 }
 
 /**
@@ -29,7 +30,7 @@ export interface RtcImplementation {
  * closed (the session closes the peer connection). The app and `connectToContact` pass
  * `openWebRtcChannel` (adapters/webrtcChannel.ts): machines never import adapters.
  */
-export type DirectChannelFactory = (dataChannel: RTCDataChannel, options: { onClose(): void }) => Channel;
+export type DirectChannelFactory = (dataChannel: RtcDataChannel, options: { onClose(): void }) => Channel;
 
 export interface SessionInput {
   contactKey: Uint8Array;
@@ -74,10 +75,10 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   const opener = new SignalOpener(key, sid);
   const peers = new Map<string, Peer>(); // by sid
   let active: Peer | undefined; // the peer we connect to (v1: one device per contact)
-  let pc: RTCPeerConnection | undefined;
+  let pc: RtcPeerConnection | undefined;
   let channel: Channel | undefined;
   let relayed: RelayedChannel | undefined;
-  let pendingCandidates: RTCIceCandidateInit[] = [];
+  let pendingCandidates: RtcIceCandidateInit[] = [];
   let stopped = false;
   /** Relay peer ids on the topic, to say hello to again when nothing moves. */
   const onTopic = new Set<string>();
@@ -178,15 +179,15 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     if (!peer.verified) return; // nothing but hellos before the key is proven
     switch (env.kind) {
       case 'offer':
-        if (peer === active && input.rtc) void answer(peer, env.body as RTCSessionDescriptionInit);
+        if (peer === active && input.rtc) void answer(peer, env.body as RtcSessionDescriptionInit);
         return;
       case 'answer':
-        if (peer === active && pc) pc.setRemoteDescription(env.body as RTCSessionDescriptionInit).then(flushCandidates, (e: unknown) => fail(new ProtocolError(`bad answer: ${String(e)}`)));
+        if (peer === active && pc) pc.setRemoteDescription(env.body as RtcSessionDescriptionInit).then(flushCandidates, (e: unknown) => fail(new ProtocolError(`bad answer: ${String(e)}`)));
         return;
       case 'candidate':
         if (peer !== active) return;
-        if (pc?.remoteDescription) pc.addIceCandidate(env.body as RTCIceCandidateInit).catch(() => {});
-        else pendingCandidates.push(env.body as RTCIceCandidateInit);
+        if (pc?.remoteDescription) pc.addIceCandidate(env.body as RtcIceCandidateInit).catch(() => {});
+        else pendingCandidates.push(env.body as RtcIceCandidateInit);
         return;
       case 'relay':
         // The peer wants the relayed channel: agree (say so back) and open ours. The side that asked
@@ -214,7 +215,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     }
   }
 
-  function newPeerConnection(peer: Peer): RTCPeerConnection {
+  function newPeerConnection(peer: Peer): RtcPeerConnection {
     const conn = new input.rtc!.RTCPeerConnection(input.rtc!.config ?? {});
     conn.onicecandidate = (ev) => {
       if (ev.candidate) signal(peer, 'candidate', ev.candidate.toJSON ? ev.candidate.toJSON() : ev.candidate);
@@ -223,7 +224,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     return conn;
   }
 
-  function adopt(dc: RTCDataChannel): void {
+  function adopt(dc: RtcDataChannel): void {
     const open = () => {
       if (channel || stopped) return;
       const ch = input.openDirectChannel!(dc, { onClose: () => pc?.close() });
@@ -246,7 +247,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     }
   }
 
-  async function answer(peer: Peer, offer: RTCSessionDescriptionInit): Promise<void> {
+  async function answer(peer: Peer, offer: RtcSessionDescriptionInit): Promise<void> {
     try {
       pc?.close();
       pc = newPeerConnection(peer);

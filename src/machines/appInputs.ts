@@ -9,7 +9,7 @@ import { fromHex } from '../crypto/bytes.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
 import type { WormholeInput } from './wormholeMachine.js';
 import type { AppInput } from './appTypes.js';
-import type { RelayCheckInput } from '../app/relayCheck.js';
+import type { RelayCheckInput } from './appTypes.js';
 
 /** The part of the app's context the inputs read. */
 interface Source {

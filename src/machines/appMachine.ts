@@ -24,16 +24,15 @@
  * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
-import { and, assign, emit, enqueueActions, fromPromise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, fromPromise, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
 import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
-import type { relayCheck } from '../app/relayCheck.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
-import { relayStatus, type AppContext, type AppEmitted, type AppEvent, type AppInput, type ContactOp, type MessageInput, type Opened, type SettingsPatch } from './appTypes.js';
+import { relayStatus, type AppContext, type AppEmitted, type AppEvent, type AppInput, type ContactOp, type MessageInput, type Opened, type RelayCheckInput, type RelayChecked, type SettingsPatch } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
 export * from './appTypes.js';
@@ -75,7 +74,9 @@ export const appMachine = setup({
     contactLink: provided('contactLink') as unknown as typeof contactLinkMachine,
     /** VERIFY as a child machine (its wormhole a child of it) that reports progress and its code to us. */
     pairing: provided('pairing') as unknown as typeof pairingMachine,
-    relayCheck: provided('relayCheck') as unknown as typeof relayCheck,
+    relayCheck: fromCallback<{ type: 'noop' }, RelayCheckInput, RelayChecked>(() => {
+      throw new InternalError('The app\'s "relayCheck" actor was not provided.');
+    }),
     openDatabase: provided<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>('openDatabase'),
     saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>('saveContact'),
     renameContact: provided<Contact, { db: Database; contactId: DocId; moniker: string }>('renameContact'),
@@ -189,7 +190,7 @@ export const appMachine = setup({
           actions: assign({
             error: () =>
               new InvalidArgumentError(
-                'createBackchannel needs `relay`: the URL of a Backchannel relay (`backchannel relay`, or startRelay from backchannel/server), ' +
+                'createBackchannel needs `relay`: the URL of a Backchannel relay (`backchannel relay`, or startRelay from @backchannel/sdk/server), ' +
                   'e.g. ws://127.0.0.1:4000/v1. Settings hold none of our own yet, and the public magic-wormhole mailbox can pair but cannot find or sync contacts.',
               ),
           }),

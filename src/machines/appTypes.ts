@@ -13,7 +13,6 @@ import type { StorageAdapter } from '../effects/storage.js';
 import type { BackchannelError, RelayUnsupportedError } from '../errors.js';
 import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
-import type { RelayChecked } from '../app/relayCheck.js';
 import type { LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
 import type { PairingAnnouncement, PairingStep } from './pairingMachine.js';
@@ -36,6 +35,17 @@ export interface AppInput {
   /** The event journal (it observes this actor's system); written out before storage closes. */
   journal?: Journal;
 }
+
+/** The relay check's input (`app/relayCheck.ts` implements it): does the relay serve DISCOVER? */
+export interface RelayCheckInput {
+  /** The mailbox URL from Settings, `ws://host:port/v1`. */
+  relay: string;
+  connector: SocketConnector;
+  clock?: Clock;
+}
+
+/** What the check tells the app: supported, or not (with the error for the host). */
+export type RelayChecked = { type: 'relay.checked'; unsupported?: RelayUnsupportedError };
 
 export type Via = 'direct' | 'relayed';
 /**

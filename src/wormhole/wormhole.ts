@@ -71,7 +71,7 @@ export class Wormhole {
     if (typeof options.relay !== 'string' || !/^wss?:\/\//.test(options.relay)) {
       throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
     }
-    if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see backchannel/adapters/node)');
+    if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see @backchannel/sdk/adapters/node)');
     const signal = options.signal;
     if (signal?.aborted) throw new AbortedError(undefined, signal.reason);
     this.#actor = createActor(wormholeMachine, {

@@ -2,7 +2,7 @@
  * The `message` / `close` events every {@link Channel} implementation offers, in one place.
  * @module
  */
-import type { ChannelEvents } from '../effects/channel.js';
+import type { ChannelEvents } from './channel.js';
 
 export class ChannelEventHub {
   readonly #message = new Set<ChannelEvents['message']>();

@@ -1,0 +1,11 @@
+/**
+ * `@backchannel/sdk/crypto`: the primitives under pairing, sealing and discovery (docs/protocol.md).
+ * Pure functions over bytes: no I/O, no platform API.
+ * @module
+ */
+export { Spake2Symmetric } from './spake2.js';
+export { deriveKey, derivePhaseKey, deriveVerifier, deriveContactKey, formatVerifier, CONTACT_KEY_PURPOSE } from './keys.js';
+export { seal, open } from './secretbox.js';
+export { discoveryTopic, blake3 } from './topic.js';
+export { constantTimeEqual, toHex, fromHex } from './bytes.js';
+export { deriveBytes, derivedSource } from './derive.js';

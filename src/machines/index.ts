@@ -1,0 +1,17 @@
+/**
+ * `@backchannel/sdk/machines`: the XState machines and their inputs, for the Stately inspector and
+ * for hosts that run a layer themselves. `createBackchannel` runs all of them for you.
+ * @module
+ */
+// `appMachine` names its effects; `backchannelApp` is it with the façade's actors provided (what createBackchannel runs).
+export { backchannelApp, appActors } from '../app/actors.js';
+export { appMachine, relayStatus, type AppInput, type AppEvent, type AppEmitted, type AppContext, type SettingsPatch, type Via, type RelayStatus } from './appMachine.js';
+export { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingEvent, type PairingStep, type PairingActor } from './pairingMachine.js';
+export { wormholeMachine, DEFAULT_TIMEOUTS, type WormholeInput, type WormholeTimeouts, type WormholeOutput, type WormholeEvent, type WormholeEmitted, type WormholeMachine, type WormholeContext } from './wormholeMachine.js';
+export { discoverMachine, DEFAULT_DISCOVER_TIMEOUTS, type DiscoverInput, type DiscoverTimeouts, type DiscoverEvent, type DiscoverEmitted, type DiscoverContext } from './discoverMachine.js';
+export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
+export { syncMachine, type SyncInput } from './syncMachine.js';
+export type { Mood } from '../wormhole/messages.js';
+export type { SessionEvent, SessionCommand } from '../discover/session.js';
+export { socketActor, type SocketEvent, type SocketCommand } from './socketActor.js';
+export { redactInspection, redactingInspector, SECRET_FIELDS, type InspectOption } from '../inspect.js';

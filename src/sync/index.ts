@@ -1,0 +1,7 @@
+/**
+ * `@backchannel/sdk/sync`: Automerge sync of a set of documents over a `Channel`
+ * (`syncMachine` in `/machines` runs it as an actor).
+ * @module
+ */
+export { startSyncEngine, type SyncEngineOptions, type EngineEvent } from './syncEngine.js';
+export { SYNC_PROTOCOL_VERSION } from './frame.js';

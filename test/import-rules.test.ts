@@ -1,0 +1,134 @@
+/**
+ * The architecture's layering, held against the actual imports (parsed by the TypeScript compiler,
+ * not by regexes):
+ * - the machines are pure definitions: nothing they reach imports an adapter, the relay, the CLI or
+ *   a Node built-in, nor the promise APIs built on top of them (src/pair.ts, src/app/);
+ * - src/crypto/ is pure: @noble/*, tweetnacl, its own files and the typed errors (a leaf);
+ * - the core (src/ outside adapters/ and the entry barrels) never imports an adapter;
+ * - nothing in src/ imports server/ or cli/;
+ * - every isomorphic entry bundles for `platform: 'browser'` without a Node built-in.
+ *
+ * Violations that exist today and are being fixed sit in ALLOWED_TODAY, one import each, with the
+ * issue that removes it; the test fails if an allowed import disappears, so the list only shrinks.
+ */
+import { build, type Message } from 'esbuild';
+import { readFileSync, readdirSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/processes.js';
+
+/** [importer, imported, why it is still there]. Remove an entry once its issue is merged. */
+const ALLOWED_TODAY: readonly (readonly [string, string, string])[] = [];
+
+const NODE_BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+const isBuiltin = (specifier: string) => specifier.startsWith('node:') || NODE_BUILTINS.has(specifier);
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory()) return sourceFiles(path);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+/** Every import of a file (static, dynamic, `export … from`, type-only): repo paths for relative ones. */
+function importsOf(file: string): string[] {
+  const info = ts.preProcessFile(readFileSync(join(ROOT, file), 'utf8'), true, true);
+  return info.importedFiles.map(({ fileName }) =>
+    fileName.startsWith('.') ? relative(ROOT, resolve(ROOT, dirname(file), fileName)).replace(/\.js$/, '.ts') : fileName,
+  );
+}
+
+const FILES = [...sourceFiles('src'), ...sourceFiles('server'), ...sourceFiles('cli')];
+const allowed = (from: string, to: string) => ALLOWED_TODAY.some(([f, t]) => f === from && t === to);
+/** The import graph without today's allowed exceptions. */
+const GRAPH = new Map(FILES.map((f) => [f, importsOf(f).filter((to) => !allowed(f, to))]));
+
+/** Everything `file` reaches through relative imports (bare specifiers included, not followed). */
+function reachable(file: string): Map<string, string> {
+  const via = new Map<string, string>(); // reached → the file that imports it
+  const queue = [file];
+  while (queue.length > 0) {
+    const f = queue.shift()!;
+    for (const to of GRAPH.get(f) ?? []) {
+      if (via.has(to) || to === file) continue;
+      via.set(to, f);
+      if (GRAPH.has(to)) queue.push(to);
+    }
+  }
+  return via;
+}
+
+/** The public entries' sources, from package.json "exports" (dist/x.js → x.ts). */
+const ENTRIES: string[] = Object.values(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports as Record<string, string | { import: string }>)
+  .flatMap((e) => (typeof e === 'string' ? [] : [e.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')]));
+const BROWSER_ENTRIES = ENTRIES.filter((e) => e.startsWith('src/') && e !== 'src/adapters/node.ts');
+
+describe('import rules', () => {
+  it('every public entry exists and is checked', () => {
+    expect(ENTRIES).toContain('src/index.ts');
+    for (const e of ENTRIES) expect(FILES, e).toContain(e);
+  });
+
+  it('every allowed exception is still there (remove it from ALLOWED_TODAY once fixed)', () => {
+    for (const [from, to, why] of ALLOWED_TODAY) expect(importsOf(from), `${from} → ${to} (${why})`).toContain(to);
+  });
+
+  it('machines reach no adapter, relay, CLI, Node built-in or promise API', () => {
+    const bad: string[] = [];
+    for (const m of FILES.filter((f) => f.startsWith('src/machines/') && !ENTRIES.includes(f))) {
+      for (const [to, from] of reachable(m)) {
+        const forbidden = /^(src\/adapters|server|cli|src\/app)\//.test(to) || to === 'src/pair.ts' || isBuiltin(to);
+        if (forbidden) bad.push(`${m} reaches ${to} (imported by ${from})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('src/crypto/ is pure: @noble/*, tweetnacl, its own files and the typed errors', () => {
+    const bad: string[] = [];
+    for (const f of FILES.filter((x) => x.startsWith('src/crypto/'))) {
+      for (const to of GRAPH.get(f)!) {
+        if (!(to.startsWith('@noble/') || to === 'tweetnacl' || to.startsWith('src/crypto/') || to === 'src/errors.ts')) bad.push(`${f} → ${to}`);
+      }
+    }
+    expect(bad).toEqual([]);
+    expect(GRAPH.get('src/errors.ts'), 'src/errors.ts stays a leaf').toEqual([]);
+  });
+
+  it('the core never imports an adapter', () => {
+    // The façade and the one-shot connect API wire the defaults a host would otherwise pass in
+    // (openWebRtcChannel); everything under them receives its adapters.
+    const wiring = (f: string) => f.startsWith('src/app/') || f === 'src/discover/connect.ts';
+    const core = FILES.filter((f) => f.startsWith('src/') && !f.startsWith('src/adapters/') && !ENTRIES.includes(f) && !wiring(f));
+    const bad = core.flatMap((f) => GRAPH.get(f)!.filter((to) => to.startsWith('src/adapters/')).map((to) => `${f} → ${to}`));
+    expect(bad).toEqual([]);
+  });
+
+  it('nothing in src/ imports server/ or cli/', () => {
+    const bad = FILES.filter((f) => f.startsWith('src/')).flatMap((f) =>
+      GRAPH.get(f)!.filter((to) => to.startsWith('server/') || to.startsWith('cli/')).map((to) => `${f} → ${to}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it.each(BROWSER_ENTRIES)('%s bundles for the browser without a Node built-in', async (entry) => {
+    // esbuild refuses a Node built-in for platform 'browser' unless the package maps it away (tweetnacl's
+    // "browser" field does, for its optional require('crypto')); its errors name the importer.
+    const result = await build({
+      entryPoints: [join(ROOT, entry)],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    }).catch((err: { errors?: Message[] }) => ({ errors: err.errors ?? [], metafile: undefined }));
+    const problems = result.errors.map((e) => `${e.location?.file ?? '?'}: ${e.text}`);
+    expect(problems).toEqual([]);
+    const inputs = Object.keys(result.metafile!.inputs);
+    expect(inputs.filter((i) => isBuiltin(i) || /^(server|cli)\//.test(i))).toEqual([]);
+  });
+});

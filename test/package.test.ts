@@ -1,0 +1,243 @@
+/**
+ * The package as users get it: `npm pack` (which builds with tsconfig.build.json), then fresh projects
+ * that install the tarball and
+ * (a) compile the README's quick start, unchanged, in a strict TypeScript project without the DOM lib
+ *     and run it against the packaged `backchannel relay` on 127.0.0.1: two devices pair and a
+ *     message arrives; every entry loads without the optional peers, and `startRelay({ redis })`
+ *     without ioredis says what to install;
+ * (b) serve docs/bundlers.md's browser app with Vite, unconfigured, under the dev server and from
+ *     `vite build`, and open each in real Chromium: a device opens on OPFS and gets a code from the relay;
+ * (c) bundle the same app with docs/bundlers.md's esbuild script and open it in Chromium.
+ * The code blocks are read from README.md and docs/bundlers.md, so the docs cannot drift from this.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM } from './helpers/chromium.js';
+import { freePort, ROOT, run, type RelayProcess } from './helpers/processes.js';
+
+const execFileAsync = promisify(execFile);
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; exports: Record<string, string | { types: string; import: string }> };
+/** Entries whose optional peer dependency (localforage, ioredis) the fixture does not install. */
+const NEEDS_PEER = new Set(['./adapters/localforage', './server/redis']);
+
+const log = (message: string) => console.log(`[package] ${message}`);
+
+async function sh(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeout = 120_000): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync(command, args, { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 16 << 20 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+/** The fenced block of `lang` in `markdown` after `heading`, or whose first line is `// <name>`. */
+export function codeBlock(markdown: string, where: { heading: string } | { file: string }): string {
+  const blocks = [...markdown.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ at: m.index, body: m[2]! }));
+  if ('file' in where) {
+    const block = blocks.find((b) => b.body.startsWith(`// ${where.file}\n`));
+    if (!block) throw new Error(`no code block starting with "// ${where.file}"`);
+    return block.body;
+  }
+  const at = markdown.indexOf(`\n${where.heading}\n`);
+  const block = blocks.find((b) => at >= 0 && b.at > at);
+  if (!block) throw new Error(`no code block after "${where.heading}"`);
+  return block.body;
+}
+
+function write(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+}
+
+describe('the packed package', () => {
+  let dir: string;
+  let app: string; // the fresh project
+  let files: string[];
+  let relay: RelayProcess | undefined;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bc-package-'));
+    app = join(dir, 'app');
+    // A copy of what the package is made from, so building it leaves this checkout's dist/ (which
+    // other test files run from) alone; `npm pack` builds it there (prepack: tsconfig.build.json).
+    const stage = join(dir, 'stage');
+    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'bin', 'browser', 'src', 'server', 'cli']) {
+      cpSync(join(ROOT, entry), join(stage, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
+    log(`npm pack (its prepack builds with tsconfig.build.json) in ${stage}`);
+    const report = await sh('npm', ['pack', '--json', '--pack-destination', dir], stage);
+    const packed = JSON.parse(report.slice(report.search(/^\[/m))) as { filename: string; files: { path: string }[] }[];
+    files = packed[0]!.files.map((f) => f.path);
+    const tarball = join(dir, packed[0]!.filename);
+    log(`${packed[0]!.filename}: ${files.length} files; installing it into a fresh project from npm's cache (--offline)`);
+    write(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }, null, 2));
+    const install = (mode: string) => sh('npm', ['install', mode, '--no-audit', '--no-fund', tarball], app);
+    await install('--offline').catch((err: Error) => {
+      // A cold cache (no metadata for a dependency yet): let npm fetch only what is missing.
+      log(`not all in npm's cache (${err.message.split('\n')[0]}); retrying with --prefer-offline`);
+      return install('--prefer-offline');
+    });
+    // The app's own dev tools, as it would have installed them: this checkout's TypeScript, Node types, Vite, esbuild.
+    mkdirSync(join(app, 'node_modules/@types'), { recursive: true });
+    for (const tool of ['vite', 'esbuild', 'typescript', '@types/node']) symlinkSync(join(ROOT, 'node_modules', tool), join(app, 'node_modules', tool));
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await relay?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ships what users need and nothing else', () => {
+    expect(files).toContain('LICENSE');
+    expect(files).toContain('README.md');
+    expect(files).toContain('bin/backchannel.js');
+    expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|package\.json$)/.test(f))).toEqual([]);
+    for (const [subpath, target] of Object.entries(PACKAGE.exports)) {
+      for (const file of typeof target === 'string' ? [target] : [target.types, target.import]) expect(files, subpath).toContain(file.replace(/^\.\//, ''));
+    }
+    // Every source and declaration map points at a file the package ships.
+    const missing: string[] = [];
+    for (const map of files.filter((f) => f.endsWith('.map'))) {
+      const { sources } = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, map), 'utf8')) as { sources: string[] };
+      for (const s of sources) {
+        const target = join(dirname(map), s);
+        if (!files.includes(target)) missing.push(`${map} → ${target}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    // No import-time side effects but the one that instantiates Automerge's WebAssembly in browsers.
+    const installed = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as { sideEffects: string[]; browser: Record<string, string> };
+    expect(installed.sideEffects).toEqual(['./browser/automerge.js']);
+    expect(Object.values(installed.browser)).toEqual(['./browser/automerge.js']);
+    // Optional peers stay out of a plain install.
+    expect(existsSync(join(app, 'node_modules/ioredis'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/localforage'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/@statelyai'))).toBe(false);
+  });
+
+  it('(a) the README quick start compiles strictly without the DOM lib and pairs two devices through the packaged relay', async () => {
+    const bundlers = readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8');
+    write(join(app, 'tsconfig.json'), codeBlock(bundlers, { file: 'tsconfig.json' }));
+    write(join(app, 'quickstart.ts'), codeBlock(readFileSync(join(ROOT, 'README.md'), 'utf8'), { heading: '## Quick start' }));
+    // Every entry's declarations, too (those needing an optional peer are left out: it is not installed).
+    const entries = Object.keys(PACKAGE.exports).filter((s) => s !== './package.json' && !NEEDS_PEER.has(s));
+    write(join(app, 'entries.ts'), entries.map((s, i) => `import * as e${i} from '${join(PACKAGE.name, s)}';\nconsole.log('${s}', Object.keys(e${i}).length);\n`).join(''));
+    log(`tsc: quickstart.ts and ${entries.length} entries (strict, nodenext, lib es2022, skipLibCheck false)`);
+    await sh(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', app], app);
+    log('every entry loads in Node without the optional peers');
+    const loaded = await sh(process.execPath, ['dist/entries.js'], app);
+    for (const s of entries) expect(loaded).toMatch(new RegExp(`^${s.replace(/[./]/g, '\\$&')} [1-9]`, 'm'));
+    log('startRelay({ redis }) without ioredis says what to install');
+    write(
+      join(app, 'peer.mjs'),
+      "import { startRelay } from '@backchannel/sdk/server';\n" +
+        "await startRelay({ port: 0, host: '127.0.0.1', redis: 'redis://127.0.0.1:1' }).then(() => console.log('started'), (e) => console.log(`${e.code}: ${e.message}`));\n" +
+        'process.exit(0);\n',
+    );
+    expect(await sh(process.execPath, ['peer.mjs'], app)).toMatch(/^INVALID_ARGUMENT: The redis option needs the ioredis package.*npm i ioredis/);
+
+    const port = await freePort();
+    log(`the packaged bin: backchannel relay on 127.0.0.1:${port}`);
+    const running = run(join(app, 'node_modules/.bin/backchannel'), ['relay', '--port', String(port), '--memory', '--quiet'], 300_000);
+    const stop = async () => {
+      running.child.kill('SIGTERM');
+      return running.result;
+    };
+    relay = { url: `ws://127.0.0.1:${port}/v1`, port, running, stop };
+    await running.waitFor(/relay listening/);
+    log('node dist/quickstart.js');
+    const out = await sh(process.execPath, ['dist/quickstart.js'], app, { BACKCHANNEL_RELAY: relay.url }, 60_000);
+    expect(out).toContain('verifiers match: true');
+    expect(out).toContain('Bob received: Hi Bob!');
+  }, 120_000);
+
+  describe('in Chromium', () => {
+    let web: string;
+
+    beforeAll(async () => {
+      if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-system-deps.sh`);
+      if (!relay) throw new Error('the relay did not start (see the quick start test)');
+      const bundlers = readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8');
+      web = join(app, 'web');
+      write(join(web, 'src/main.ts'), codeBlock(bundlers, { file: 'src/main.ts' }));
+      write(join(web, 'index.html'), codeBlock(bundlers, { heading: 'with an `index.html` next to `src/`:' }));
+      write(join(web, 'build.mjs'), codeBlock(bundlers, { file: 'build.mjs' }));
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+    }, 60_000);
+
+    /** Open `url` and wait for the app's invitation code; page errors fail with what the console said. */
+    async function inviteCodeAt(url: string): Promise<string> {
+      const page = await browser!.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(String(e)));
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      try {
+        await page.goto(`${url}?relay=${encodeURIComponent(relay!.url)}`);
+        const handle = await page
+          .waitForFunction(() => /^Your code: (\d+-\w+-\w+)$/.exec(document.body?.textContent ?? '')?.[1], null, { timeout: 30_000 })
+          .catch((err: Error) => {
+            throw new Error(`${url}: no code (${err.message.split('\n')[0]}); page errors: ${problems.join(' | ') || 'none'}`);
+          });
+        return (await handle.jsonValue()) as string;
+      } finally {
+        await page.close();
+      }
+    }
+
+    it('(b) Vite: the dev server and `vite build`', async () => {
+      const vite = (await import(join(app, 'node_modules/vite/dist/node/index.js'))) as typeof import('vite');
+      log('vite dev server (no vite.config.ts)');
+      const dev = await vite.createServer({ root: web, logLevel: 'warn', server: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
+      await dev.listen();
+      try {
+        expect(await inviteCodeAt(dev.resolvedUrls!.local[0]!)).toMatch(/^\d+-\w+-\w+$/);
+      } finally {
+        await dev.close();
+      }
+      log('vite build, served by vite preview');
+      await vite.build({ root: web, logLevel: 'warn' });
+      // One script, Automerge's WebAssembly inlined in it (no .wasm asset to serve or lose).
+      expect(readdirSync(join(web, 'dist/assets')).map((f) => f.replace(/-[\w-]+\./, '.'))).toEqual(['index.js']);
+      const preview = await vite.preview({ root: web, logLevel: 'warn', preview: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
+      try {
+        expect(await inviteCodeAt(preview.resolvedUrls!.local[0]!)).toMatch(/^\d+-\w+-\w+$/);
+      } finally {
+        await new Promise<void>((resolve) => preview.httpServer.close(() => resolve()));
+      }
+    }, 120_000);
+
+    it('(c) esbuild: a browser bundle', async () => {
+      log('node build.mjs (esbuild, docs/bundlers.md)');
+      await sh(process.execPath, ['build.mjs'], web);
+      const js = readFileSync(join(web, 'www/main.js'));
+      const html = codeBlock(readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8'), { heading: 'with an `index.html` next to `src/`:' }).replace('/src/main.ts', '/main.js');
+      const server: Server = createServer((req, res) => {
+        const isJs = req.url?.startsWith('/main.js');
+        res.writeHead(200, { 'content-type': isJs ? 'text/javascript' : 'text/html' });
+        res.end(isJs ? js : html);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        expect(await inviteCodeAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).toMatch(/^\d+-\w+-\w+$/);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }, 60_000);
+  });
+});
