@@ -67,13 +67,16 @@ const RUN: { [N in CommandName]: Run<N> } = {
       const why = listenFailure(error, values.host, port);
       throw why === undefined ? error : new CommandFailed(why);
     });
-    out(`relay listening on ${relay.url}`);
-    out(`data: ${describeStorage(values)}`);
-    err('Ctrl-C to stop');
-    await new Promise<void>((resolve) => {
+    // Listen for the signals before saying how to stop: a Ctrl-C right after the hint must not find
+    // the default handler (which kills the process without closing the relay).
+    const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    out(`relay listening on ${relay.url}`);
+    out(`data: ${describeStorage(values)}`);
+    err('Ctrl-C to stop');
+    await stopped;
     await relay.close();
     return 0;
   },
