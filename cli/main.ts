@@ -10,7 +10,6 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { parseAnyCode } from '../src/code/anyCode.js';
 import { parseCode } from '../src/code/code.js';
 import { codeToDigits } from '../src/code/digits.js';
-import { qrTerminal } from '../src/code/qr.js';
 import { BackchannelError } from '../src/errors.js';
 import { createPairing, type PairingPhase } from '../src/pair.js';
 import { COMMANDS, groupMembers, type CommandName, type Values } from './commands.js';
@@ -91,6 +90,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
     err(`or type it as digits: ${codeToDigits(code)}`);
     if (values.qr) {
       // Black on white on a terminal, so it scans on a dark theme too; plain characters into a pipe.
+      const { qrTerminal } = await import('../src/code/qr.js'); // loads the qrcode package only when asked
       err(qrTerminal(code, { ansi: process.stderr.isTTY === true }));
       err('The QR holds the whole code: show it only to the person you pair with.');
     }
