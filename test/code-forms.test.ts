@@ -154,6 +154,7 @@ describe('redeem links', () => {
   });
 
   it('code → link → code is the identity, on any base', () => {
+    const bases = new Branches('redeem link bases', ['web', 'custom scheme'] as const);
     const base = fc.oneof(
       fc.webUrl({ withQueryParameters: true }),
       // Custom schemes too, e.g. an app's own `myapp:pair`.
@@ -166,9 +167,11 @@ describe('redeem links', () => {
         const link = redeemLink(formatCode(c), b);
         expect(link.endsWith(`#${formatCode(c)}`)).toBe(true);
         expect(parseAnyCode(link).text).toBe(formatCode(c));
+        bases.hit(/^https?:\/\//.test(b) ? 'web' : 'custom scheme');
       }),
       { numRuns: FC_RUNS },
     );
+    bases.check();
   });
 });
 

@@ -7,7 +7,8 @@ import { parseAnyCode } from '../src/code/anyCode.js';
 import { QR_MARGIN, qrModules, qrSvg, qrTerminal } from '../src/code/qr.js';
 import { EVEN_WORDS, ODD_WORDS } from '../src/code/wordlist.js';
 import { decodeMatrix, matrixFromHalfBlocks, matrixFromSvg } from './helpers/qrImage.js';
-import { FC_RUNS } from './helpers/runs.js';
+import { Branches } from './helpers/branches.js';
+import { FC_NET_RUNS } from './helpers/runs.js';
 
 const CODE = '7-guitarist-revenge';
 const LINK = 'https://example.com/pair#7-guitarist-revenge';
@@ -68,14 +69,17 @@ describe('QR codes', () => {
     const code = fc
       .record({ nameplate: fc.nat({ max: 99_999 }).map(String), bytes: fc.array(fc.nat({ max: 255 }), { minLength: 2, maxLength: 2 }) })
       .map(({ nameplate, bytes }) => formatCode({ nameplate, words: bytes.map((b, i) => (i % 2 === 0 ? ODD_WORDS : EVEN_WORDS)[b]!) }));
+    const payloads = new Branches('QR payloads', ['code', 'link'] as const);
     fc.assert(
       fc.property(code, fc.boolean(), (text, asLink) => {
+        payloads.hit(asLink ? 'link' : 'code');
         const payload = asLink ? redeemLink(text, 'https://example.com/pair') : text;
         const scanned = decodeMatrix(matrixFromHalfBlocks(qrTerminal(payload)));
         expect(scanned).toBe(payload);
         expect(parseAnyCode(scanned!).text).toBe(text);
       }),
-      { numRuns: Math.max(20, Math.floor(FC_RUNS / 10)) }, // each run decodes an image: a tenth of FC_RUNS
+      { numRuns: FC_NET_RUNS }, // each run decodes an image: the heavy-property budget, a tenth of FC_RUNS
     );
+    payloads.check();
   });
 });
