@@ -211,6 +211,11 @@ describe('parseAnyCode', () => {
     ];
     for (const [input, why] of cases) expect(reason(() => parseAnyCode(input)), JSON.stringify(input)).toBe(why);
     expect(reason(() => parseAnyCode('7-guitarist-revenge-x', { words: 2 }))).toBe('word-count');
+    // A link may be long (a host's base URL); past 2,048 characters it is a paste accident too.
+    const longBase = `https://example.com/${'p'.repeat(1000)}`;
+    expect(parseAnyCode(redeemLink('7-guitarist-revenge', longBase)).text).toBe('7-guitarist-revenge');
+    expect(reason(() => parseAnyCode(`https://example.com/${'p'.repeat(2100)}#7-guitarist-revenge`))).toBe('too-long');
+    expect(() => parseDigits('7-105-169-9', { words: 0 })).toThrow(InvalidArgumentError);
   });
 
   it('never throws anything but a typed error, and reaches every form', () => {

@@ -6,6 +6,7 @@ import { redeemLink } from '../src/code/link.js';
 import { parseAnyCode } from '../src/code/anyCode.js';
 import { QR_MARGIN, qrModules, qrSvg, qrTerminal } from '../src/code/qr.js';
 import { EVEN_WORDS, ODD_WORDS } from '../src/code/wordlist.js';
+import { InvalidArgumentError } from '../src/errors.js';
 import { decodeMatrix, matrixFromHalfBlocks, matrixFromSvg } from './helpers/qrImage.js';
 import { Branches } from './helpers/branches.js';
 import { FC_NET_RUNS } from './helpers/runs.js';
@@ -63,6 +64,12 @@ describe('QR codes', () => {
     const ansi = qrTerminal(CODE, { ansi: true });
     for (const line of ansi.split('\n')) expect(line).toMatch(/^\x1b\[30;47m[ ▀▄█]{33}\x1b\[0m$/);
     expect(ansi.replace(/\x1b\[[\d;]*m/g, '')).toBe(plain);
+  });
+
+  it('refuse an empty payload and one that does not fit, with a typed error', async () => {
+    expect(() => qrModules('')).toThrow(InvalidArgumentError);
+    expect(() => qrTerminal('x'.repeat(5000))).toThrow(/does not fit in a QR code \(5000 characters\)/);
+    await expect(qrSvg('x'.repeat(5000))).rejects.toThrow(InvalidArgumentError);
   });
 
   it('any code, or its redeem link, scans back to the same code', () => {

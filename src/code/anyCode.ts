@@ -6,7 +6,7 @@
 import { BadCodeError } from '../errors.js';
 import { MAX_CODE_LENGTH, parseCode, type Code, type ParseCodeOptions } from './code.js';
 import { looksLikeDigits, parseDigits } from './digits.js';
-import { linkFragment, looksLikeLink } from './link.js';
+import { linkFragment, looksLikeLink, MAX_LINK_LENGTH } from './link.js';
 
 /**
  * Recognise words, digits or a redeem link and return the normal code (words). Throws
@@ -18,11 +18,13 @@ import { linkFragment, looksLikeLink } from './link.js';
  * parseAnyCode('https://example.com/pair#7-guitarist-revenge').text // '7-guitarist-revenge'
  */
 export function parseAnyCode(input: string, options: ParseCodeOptions = {}): Code {
-  if (typeof input === 'string' && input.length > MAX_CODE_LENGTH) {
-    throw new BadCodeError(`The code is too long (${input.length} characters; at most ${MAX_CODE_LENGTH}).`, { reason: 'too-long' });
-  }
   if (typeof input !== 'string') return parseCode(input, options); // its typed error
-  const text = looksLikeLink(input) ? linkFragment(input) : input;
+  const link = looksLikeLink(input);
+  const max = link ? MAX_LINK_LENGTH : MAX_CODE_LENGTH; // a host's base URL may be long; its code may not
+  if (input.length > max) {
+    throw new BadCodeError(`The ${link ? 'link' : 'code'} is too long (${input.length} characters; at most ${max}).`, { reason: 'too-long' });
+  }
+  const text = link ? linkFragment(input) : input;
   // A pasted fragment keeps its "#"; digits allow "#" as a keypad separator anyway.
   const bare = text.trim().replace(/^#/, '');
   return looksLikeDigits(bare) ? parseDigits(bare, options) : parseCode(bare, options);

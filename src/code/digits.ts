@@ -5,7 +5,7 @@
  * told), so the nameplate is whatever comes before the last `3 × words + 1` digits.
  * @module
  */
-import { BadCodeError } from '../errors.js';
+import { BadCodeError, InvalidArgumentError } from '../errors.js';
 import { dammDigit, dammValid } from './checkDigit.js';
 import { formatCode, parseCode, MAX_CODE_LENGTH, type Code, type ParseCodeOptions } from './code.js';
 import { EVEN_WORDS, ODD_WORDS } from './wordlist.js';
@@ -38,6 +38,7 @@ export function codeToDigits(code: string | Code): string {
  */
 export function parseDigits(input: string, options: Pick<ParseCodeOptions, 'words'> = {}): Code {
   const words = options.words ?? 2;
+  if (!Number.isInteger(words) || words < 1 || words > 32) throw new InvalidArgumentError(`"words" must be an integer in 1..32, got ${words}`);
   if (typeof input === 'string' && input.length > MAX_CODE_LENGTH) {
     throw new BadCodeError(`The code is too long (${input.length} characters; at most ${MAX_CODE_LENGTH}).`, { reason: 'too-long' });
   }

@@ -7,6 +7,9 @@
 import { BadCodeError, InvalidArgumentError } from '../errors.js';
 import { formatCode, parseCode, type Code } from './code.js';
 
+/** The longest redeem link read: URLs past 2,000 characters break in browsers and chat apps anyway. */
+export const MAX_LINK_LENGTH = 2048;
+
 /** Whether `input` starts with a URL scheme (`https:`, `myapp:`). A code never has a colon. */
 export function looksLikeLink(input: string): boolean {
   return /^\s*[a-z][a-z0-9+.-]*:/i.test(input);

@@ -8,20 +8,32 @@
  * @module
  */
 import QRCode from 'qrcode';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Medium error correction (15 %): survives a smudged screen, and a two-word code still fits version 2. */
 const OPTIONS = { errorCorrectionLevel: 'M' } as const;
 /** Quiet zone in modules; the QR standard asks for 4. */
 export const QR_MARGIN = 4;
 
+/** The package's symbol, its plain `Error` for a payload that does not fit turned into ours. */
+function create(payload: string): QRCode.QRCode {
+  if (typeof payload !== 'string' || payload === '') throw new InvalidArgumentError('"payload" must be a non-empty string (a code or its link)');
+  try {
+    return QRCode.create(payload, OPTIONS);
+  } catch (error) {
+    throw new InvalidArgumentError(`"payload" does not fit in a QR code (${payload.length} characters): ${(error as Error).message}`);
+  }
+}
+
 /** The dark (true) and light modules, row by row, without the quiet zone. */
 export function qrModules(payload: string): boolean[][] {
-  const { modules } = QRCode.create(payload, OPTIONS);
+  const { modules } = create(payload);
   return Array.from({ length: modules.size }, (_, row) => Array.from({ length: modules.size }, (_, col) => modules.get(row, col) === 1));
 }
 
 /** A standalone `<svg>` of the QR, dark on white, with the quiet zone; scales to its container. */
-export function qrSvg(payload: string): Promise<string> {
+export async function qrSvg(payload: string): Promise<string> {
+  create(payload); // the same checks and typed errors as the others
   return QRCode.toString(payload, { ...OPTIONS, type: 'svg', margin: QR_MARGIN });
 }
 
