@@ -80,6 +80,18 @@ describe('accept takes every form of the code', () => {
     await expectPaired(inviter, accepter);
   });
 
+  it('`wormhole receive` asks the same way when no code is given', async () => {
+    const sender = backchannelCli(['wormhole', 'send', '--text', 'hello from a pipe', '--relay', relay.url]);
+    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+    const receiver = backchannelCli(['wormhole', 'receive', '--relay', relay.url]);
+    await receiver.waitFor(/Enter receive wormhole code: $/);
+    receiver.child.stdin!.end(`${code}\n`);
+    const [s, r] = await Promise.all([sender.result, receiver.result]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello from a pipe\n');
+  });
+
   it('a mistyped digit fails before anything goes to the relay; no code at all says so', async () => {
     const typo = await backchannelCli(['accept', '7-105-196-9', '--relay', relay.url]).result;
     expect(typo.code).toBe(1);
