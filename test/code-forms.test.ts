@@ -1,4 +1,5 @@
 /** A code as words, digits and a redeem link, and the one parser that takes them all. */
+import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCode, parseCode } from '../src/code/code.js';
@@ -40,6 +41,20 @@ function reason(fn: () => unknown): string {
   }
   return 'accepted';
 }
+
+describe("the digit form's byte numbers", () => {
+  it("are magic-wormhole's: every word sits at its byte in wormhole/_wordlist.py, in the column it uses there", () => {
+    const source = '/usr/lib/python3/dist-packages/wormhole/_wordlist.py'; // Debian's magic-wormhole, as in the interop tests
+    if (!existsSync(source)) throw new Error(`${source} is missing: run scripts/install-system-deps.sh first`);
+    const rows = [...readFileSync(source, 'utf8').matchAll(/'([0-9A-F]{2})': \['(\w+)', '(\w+)'\]/g)];
+    expect(rows).toHaveLength(256);
+    for (const [, hex, even, odd] of rows) {
+      const byte = parseInt(hex!, 16);
+      expect(EVEN_WORDS[byte], hex).toBe(even!.toLowerCase());
+      expect(ODD_WORDS[byte], hex).toBe(odd!.toLowerCase());
+    }
+  });
+});
 
 describe('the Damm check digit', () => {
   it("matches the published example: 572 → 4, and 5724 checks", () => {
