@@ -68,11 +68,22 @@ export const COMMANDS = {
   invite: {
     summary: 'start a pairing: print a one-time code, wait for the other side, print the verifier',
     positionals: [],
-    options: { relay: relayOption },
+    options: {
+      relay: relayOption,
+      qr: { type: 'boolean', description: 'also show the code as a QR code (on stderr) for a phone to scan', defaultText: 'off' },
+    },
+    notes: ['The code is also shown as digits, for a phone keypad. Code, digits and QR are one secret: show them only to the person you pair with.'],
   },
   accept: {
     summary: 'join a pairing with the code the other side gave you, print the verifier',
-    positionals: [{ name: 'code', description: 'the code from `backchannel invite`, e.g. 7-guitarist-revenge' }],
+    positionals: [
+      {
+        name: 'code',
+        description: 'the code from `backchannel invite`: words (7-guitarist-revenge), digits (7-105-169-9) or a redeem link (https://…#7-guitarist-revenge)',
+        optional: true,
+        defaultText: 'asked for on the terminal; Tab completes the words',
+      },
+    ],
     options: { relay: relayOption },
   },
   'wormhole send': {

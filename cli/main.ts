@@ -4,16 +4,18 @@
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage.
  * @module
  */
-import { createInterface } from 'node:readline/promises';
 import { startRelay } from '../server/relay.js';
 import { jsonLogger } from '../server/log.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { parseAnyCode } from '../src/code/anyCode.js';
 import { parseCode } from '../src/code/code.js';
+import { codeToDigits } from '../src/code/digits.js';
 import { BackchannelError } from '../src/errors.js';
 import { createPairing, type PairingStep } from '../src/pair.js';
 import { COMMANDS, groupMembers, type CommandName, type Values } from './commands.js';
 import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
 import { findCommand, parseCommand, UsageError } from './parse.js';
+import { askForCode } from './codePrompt.js';
 import { describeStorage, listenFailure } from './relayStatus.js';
 import { receiveText, sendText } from './textTransfer.js';
 import { packageVersion } from './version.js';
@@ -88,15 +90,23 @@ const RUN: { [N in CommandName]: Run<N> } = {
     const { code, done } = await pair.invite({ signal: signalOnInterrupt(), onProgress });
     out(`code: ${code}`);
     err(`Give this code to the other person; they run: backchannel accept ${code}`);
+    err(`or type it as digits: ${codeToDigits(code)}`);
+    if (values.qr) {
+      // Black on white on a terminal, so it scans on a dark theme too; plain characters into a pipe.
+      const { qrTerminal } = await import('../src/code/qr.js'); // loads the qrcode package only when asked
+      err(qrTerminal(code, { ansi: process.stderr.isTTY === true }));
+      err('The QR holds the whole code: show it only to the person you pair with.');
+    }
     err(PROGRESS.waiting(values.relay));
     paired((await done).verifier);
     return 0;
   },
 
-  async accept(values, [code]) {
+  async accept(values, [input]) {
+    const code = parseAnyCode((input ?? (await promptForCode())), { words: 2 }).text;
     const pair = createPairing({ relay: values.relay, connector });
     const onProgress = (step: PairingStep) => err(PROGRESS[step](values.relay));
-    paired((await pair.accept(code!, { signal: signalOnInterrupt(), onProgress })).verifier);
+    paired((await pair.accept(code, { signal: signalOnInterrupt(), onProgress })).verifier);
     return 0;
   },
 
@@ -118,12 +128,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
   },
 
   async 'wormhole receive'(values, [input]) {
-    if (input === undefined) {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      input = await rl.question('Enter receive wormhole code: ');
-      rl.close();
-    }
-    const code = parseCode(input, { checkWords: false }).text;
+    const code = parseCode(input ?? (await promptForCode('Enter receive wormhole code: ')), { checkWords: false }).text;
     out(await receiveText({ relay: values.relay, connector, code, signal: signalOnInterrupt() }));
     return 0;
   },
@@ -133,6 +138,16 @@ const RUN: { [N in CommandName]: Run<N> } = {
     return 0;
   },
 };
+
+/** The code typed on the terminal (Tab completes its words), or a one-line failure when none came. */
+async function promptForCode(prompt?: string): Promise<string> {
+  const typed = await askForCode({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY === true }, prompt);
+  if (typed === undefined) {
+    err(''); // end the prompt's line
+    throw new CommandFailed('no code given: pass it as an argument, or type it when asked');
+  }
+  return typed;
+}
 
 function paired(verifier: string): void {
   out(`verifier: ${verifier}`);

@@ -6,12 +6,17 @@
  * The rest is in subpaths: `/adapters/node`, `/adapters/browser`, `/adapters/localforage` (storage
  * and sockets per platform), `/machines` (the XState machines, for the inspector and advanced hosts),
  * `/db`, `/sync`, `/discover`, `/wormhole`, `/journal` (the layers underneath, usable on their own),
- * `/crypto`, `/testing` (in-memory doubles), `/server` and `/server/redis` (the relay).
+ * `/crypto`, `/qr` (a code as a QR: SVG or terminal), `/testing` (in-memory doubles), `/server` and `/server/redis` (the relay).
  * @module
  */
 export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelSnapshot, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
 export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions, type PairingStep, type PairingCallOptions } from './pair.js';
 export { parseCode, normalizeCode, formatCode, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
+// The other forms of a code people share: digits for a keypad, a redeem link; parseAnyCode reads all
+// of them. QR rendering is its own entry, `@backchannel/sdk/qr` (it loads the `qrcode` package).
+export { parseAnyCode } from './code/anyCode.js';
+export { codeToDigits, parseDigits } from './code/digits.js';
+export { redeemLink, linkFragment, MAX_LINK_LENGTH } from './code/link.js';
 export * from './errors.js';
 export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock } from './effects/index.js';
 export { cryptoRandomBytes } from './effects/index.js';
