@@ -289,7 +289,8 @@ export class MailboxServer {
   /** Take one token from `limiter` for `k`, or refuse with a `rate limited:` error. */
   #rate(limiter: RateLimiter, k: string, what: string, reason: RefusalReason): void {
     if (limiter.take(k)) return;
-    throw new Refusal(`${RATE_LIMITED}: ${what}, try again in ${limiter.waitSeconds(k)} s`, reason);
+    const wait = limiter.waitSeconds(k);
+    throw new Refusal(`${RATE_LIMITED}: ${what}, try again ${wait === undefined ? 'later' : `in ${wait} s`}`, reason);
   }
 
   /** A client-chosen name (appid, nameplate, mailbox id, phase): a string of bounded length. */

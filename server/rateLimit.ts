@@ -41,10 +41,11 @@ export class RateLimiter {
     return allowed;
   }
 
-  /** Seconds until `key` has a token again (for the error text). */
-  waitSeconds(key: string): number {
+  /** Seconds until `key` has a token again (for the error text); undefined when it never refills. */
+  waitSeconds(key: string): number | undefined {
     const bucket = this.#buckets.get(key);
-    if (!bucket || this.#options.perMinute === 0) return bucket ? Infinity : 0;
+    if (!bucket) return 0;
+    if (this.#options.perMinute === 0) return undefined;
     return Math.max(0, Math.ceil(((1 - bucket.tokens) * 60) / this.#options.perMinute));
   }
 

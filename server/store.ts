@@ -141,22 +141,35 @@ interface App {
   mailboxes: Map<string, Mailbox>;
 }
 
-/** The memory store's state as JSON, for a relay with a data directory (see pairingPersistence.ts). */
-export interface StoreSnapshot {
-  version: 1;
-  apps: {
-    appid: string;
-    nameplates: { name: string; mailbox: string; sides: [string, Side][] }[];
-    mailboxes: { id: string; forNameplate: boolean; updated: number; sides: [string, MailboxSide][]; messages: StoredMessage[] }[];
-  }[];
+/** A record that changed (was created, changed or deleted): what a persistent copy must rewrite. */
+export type StoreChange =
+  | { kind: 'nameplate'; appid: string; name: string }
+  | { kind: 'mailbox'; appid: string; id: string }
+  | { kind: 'message'; appid: string; id: string; index: number };
+
+/** The records a persistent copy keeps (see pairingPersistence.ts), as JSON-ready data. */
+export interface NameplateRecord {
+  appid: string;
+  name: string;
+  mailbox: string;
+  sides: [string, Side][];
+}
+export interface MailboxRecord {
+  appid: string;
+  id: string;
+  forNameplate: boolean;
+  updated: number;
+  sides: [string, MailboxSide][];
+  /** Messages it holds: a persistent copy ignores saved messages at or past this index. */
+  count: number;
 }
 
 export interface MemoryStoreOptions {
   limits: StoreLimits;
   /** Random bytes for mailbox ids and nameplate choice. */
   randomBytes: (n: number) => Uint8Array;
-  /** Called after every change (to persist it). */
-  onChange?: () => void;
+  /** Called after every change of a record (to persist it). */
+  onChange?: (change: StoreChange) => void;
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -193,7 +206,7 @@ export class MemoryMailboxStore implements MailboxStore {
   readonly #apps = new Map<string, App>();
   readonly #limits: StoreLimits;
   readonly #randomBytes: (n: number) => Uint8Array;
-  readonly #onChange: () => void;
+  readonly #onChange: (change: StoreChange) => void;
   #bytes = 0;
 
   constructor(options: MemoryStoreOptions) {
@@ -257,6 +270,7 @@ export class MemoryMailboxStore implements MailboxStore {
       nameplate = { mailbox, sides: new Map(), bytes };
       this.#bytes += bytes;
       app.nameplates.set(name, nameplate);
+      this.#onChange({ kind: 'nameplate', appid, name });
     }
     const mine = nameplate.sides.get(side);
     if (!mine) {
@@ -265,6 +279,7 @@ export class MemoryMailboxStore implements MailboxStore {
       nameplate.sides.set(side, { claimed: true, added: now });
       this.#bytes += bytes - nameplate.bytes;
       nameplate.bytes = bytes;
+      this.#onChange({ kind: 'nameplate', appid, name });
     } else if (!mine.claimed) throw new StoreReclaimedError();
     await this.openMailbox(appid, nameplate.mailbox, side, now);
     if (nameplate.sides.size > 2) throw new StoreCrowdedError();
@@ -277,7 +292,7 @@ export class MemoryMailboxStore implements MailboxStore {
     const mine = nameplate?.sides.get(side);
     if (!app || !nameplate || !mine) return;
     mine.claimed = false;
-    this.#onChange();
+    this.#onChange({ kind: 'nameplate', appid, name });
     if ([...nameplate.sides.values()].some((s) => s.claimed)) return;
     app.nameplates.delete(name);
     this.#bytes -= nameplate.bytes;
@@ -292,7 +307,7 @@ export class MemoryMailboxStore implements MailboxStore {
       mailbox = { forNameplate, updated: now, sides: new Map(), messages: [], bytes };
       this.#bytes += bytes;
       app.mailboxes.set(id, mailbox);
-      this.#onChange();
+      this.#onChange({ kind: 'mailbox', appid, id });
     }
     return mailbox;
   }
@@ -308,7 +323,7 @@ export class MemoryMailboxStore implements MailboxStore {
       this.#bytes += delta;
     }
     mailbox.updated = now;
-    this.#onChange();
+    this.#onChange({ kind: 'mailbox', appid, id });
     if (mailbox.sides.size > 2) throw new StoreCrowdedError();
     return [...mailbox.messages];
   }
@@ -326,7 +341,8 @@ export class MemoryMailboxStore implements MailboxStore {
     mailbox.bytes += bytes;
     this.#bytes += bytes;
     mailbox.updated = now;
-    this.#onChange();
+    this.#onChange({ kind: 'message', appid, id, index: mailbox.messages.length - 1 });
+    this.#onChange({ kind: 'mailbox', appid, id });
   }
 
   async closeMailbox(appid: string, id: string, side: string, mood: string | undefined): Promise<boolean> {
@@ -340,7 +356,7 @@ export class MemoryMailboxStore implements MailboxStore {
     mine.mood = mood;
     mailbox.bytes += delta;
     this.#bytes += delta;
-    this.#onChange();
+    this.#onChange({ kind: 'mailbox', appid, id });
     if ([...mailbox.sides.values()].some((s) => s.opened)) return false;
     app.mailboxes.delete(id);
     this.#bytes -= mailbox.bytes;
@@ -351,9 +367,10 @@ export class MemoryMailboxStore implements MailboxStore {
     const app = this.#apps.get(appid);
     for (const id of ids) {
       const mailbox = app?.mailboxes.get(id);
-      if (mailbox) mailbox.updated = now;
+      if (!mailbox) continue;
+      mailbox.updated = now;
+      this.#onChange({ kind: 'mailbox', appid, id });
     }
-    this.#onChange();
   }
 
   async prune(before: number): Promise<{ appid: string; mailbox: string }[]> {
@@ -366,15 +383,16 @@ export class MemoryMailboxStore implements MailboxStore {
         this.#bytes -= mailbox.bytes;
         gone.add(id);
         removed.push({ appid, mailbox: id });
+        this.#onChange({ kind: 'mailbox', appid, id });
       }
       for (const [name, nameplate] of app.nameplates) {
         if (!gone.has(nameplate.mailbox)) continue;
         app.nameplates.delete(name);
         this.#bytes -= nameplate.bytes;
+        this.#onChange({ kind: 'nameplate', appid, name });
       }
       if (app.mailboxes.size === 0 && app.nameplates.size === 0) this.#apps.delete(appid);
     }
-    if (removed.length > 0) this.#onChange();
     return removed;
   }
 
@@ -388,38 +406,43 @@ export class MemoryMailboxStore implements MailboxStore {
     return { appids: this.#apps.size, nameplates, mailboxes, bytes: this.#bytes };
   }
 
-  /** Everything, as JSON-ready data. */
-  snapshot(): StoreSnapshot {
-    return {
-      version: 1,
-      apps: [...this.#apps].map(([appid, app]) => ({
-        appid,
-        nameplates: [...app.nameplates].map(([name, n]) => ({ name, mailbox: n.mailbox, sides: [...n.sides] })),
-        mailboxes: [...app.mailboxes].map(([id, m]) => ({ id, forNameplate: m.forNameplate, updated: m.updated, sides: [...m.sides], messages: m.messages })),
-      })),
-    };
+  /** A nameplate as a persistent copy keeps it; undefined when it is gone. */
+  nameplateRecord(appid: string, name: string): NameplateRecord | undefined {
+    const n = this.#apps.get(appid)?.nameplates.get(name);
+    return n && { appid, name, mailbox: n.mailbox, sides: [...n.sides] };
   }
 
-  /** Replace the state with a snapshot (at startup, before any client), recounting its bytes. */
-  restore(snapshot: StoreSnapshot): void {
-    if (snapshot.version !== 1) throw new Error(`unknown pairing-store snapshot version ${String(snapshot.version)}`);
+  /** A mailbox (without its messages) as a persistent copy keeps it; undefined when it is gone. */
+  mailboxRecord(appid: string, id: string): MailboxRecord | undefined {
+    const m = this.#apps.get(appid)?.mailboxes.get(id);
+    return m && { appid, id, forNameplate: m.forNameplate, updated: m.updated, sides: [...m.sides], count: m.messages.length };
+  }
+
+  message(appid: string, id: string, index: number): StoredMessage | undefined {
+    return this.#apps.get(appid)?.mailboxes.get(id)?.messages[index];
+  }
+
+  /** Load saved records (at startup, before any client), recounting their bytes. Budgets are not applied: it all fitted before. */
+  restore(nameplates: NameplateRecord[], mailboxes: (MailboxRecord & { messages: StoredMessage[] })[]): void {
     this.#apps.clear();
     this.#bytes = 0;
-    for (const a of snapshot.apps) {
-      const app: App = { nameplates: new Map(), mailboxes: new Map() };
-      for (const m of a.mailboxes) {
-        const sides = new Map(m.sides);
-        const bytes = mailboxBytes(a.appid, m.id, sides) + m.messages.reduce((n, msg) => n + messageBytes(msg), 0);
-        app.mailboxes.set(m.id, { forNameplate: m.forNameplate, updated: m.updated, sides, messages: m.messages, bytes });
-        this.#bytes += bytes;
-      }
-      for (const n of a.nameplates) {
-        const sides = new Map(n.sides);
-        const bytes = nameplateBytes(a.appid, n.name, n.mailbox, sides.keys());
-        app.nameplates.set(n.name, { mailbox: n.mailbox, sides, bytes });
-        this.#bytes += bytes;
-      }
-      this.#apps.set(a.appid, app);
+    const app = (appid: string) => {
+      let a = this.#apps.get(appid);
+      if (!a) this.#apps.set(appid, (a = { nameplates: new Map(), mailboxes: new Map() }));
+      return a;
+    };
+    for (const m of mailboxes) {
+      const sides = new Map(m.sides);
+      const messages = m.messages.slice(0, m.count);
+      const bytes = mailboxBytes(m.appid, m.id, sides) + messages.reduce((n, msg) => n + messageBytes(msg), 0);
+      app(m.appid).mailboxes.set(m.id, { forNameplate: m.forNameplate, updated: m.updated, sides, messages, bytes });
+      this.#bytes += bytes;
+    }
+    for (const n of nameplates) {
+      const sides = new Map(n.sides);
+      const bytes = nameplateBytes(n.appid, n.name, n.mailbox, sides.keys());
+      app(n.appid).nameplates.set(n.name, { mailbox: n.mailbox, sides, bytes });
+      this.#bytes += bytes;
     }
   }
 }

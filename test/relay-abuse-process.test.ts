@@ -44,7 +44,8 @@ describe('a relay process under abuse', () => {
     // The store holds at most 4 × 8 MiB of theirs; the rest is frames in flight (1 MB each) and garbage.
     const BOUND = 384 * 1024 * 1024;
     // Behind a proxy on 127.0.0.1: attackers come from four addresses, honest users from another.
-    const relay = await startRelayProcess(['--memory', '--trust-proxy', '127.0.0.1']);
+    // With --data (the default): pairing state is written to disk as it changes, under attack too.
+    const relay = await startRelayProcess(['--data', dirs.make(), '--trust-proxy', '127.0.0.1']);
     running.push(relay);
     const pid = relay.running.child.pid!;
     let peak = rss(pid);
