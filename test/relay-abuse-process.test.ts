@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createPairing } from '../src/pair.js';
-import { backchannelCli, startRelayProcess, type RelayProcess } from './helpers/processes.js';
+import { backchannelCli, startRelayProcess, wormholeCli, type RelayProcess } from './helpers/processes.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -40,7 +40,7 @@ async function push(c: RawClient, frame: object): Promise<void> {
 const connector = nodeSocketConnector();
 
 describe('a relay process under abuse', () => {
-  it('stays under 384 MiB resident while attackers push, and honest pairings succeed meanwhile', { timeout: 240_000 }, async () => {
+  it('stays under 384 MiB resident while attackers push, and honest pairings (ours and the real wormhole CLI’s) succeed meanwhile', { timeout: 240_000 }, async () => {
     // The store holds at most 4 × 8 MiB of theirs; the rest is frames in flight (1 MB each) and garbage.
     const BOUND = 384 * 1024 * 1024;
     // Behind a proxy on 127.0.0.1: attackers come from four addresses, honest users from another.
@@ -89,10 +89,15 @@ describe('a relay process under abuse', () => {
       ...addresses.map((a) => crowd(a)),
     ]);
 
-    // Meanwhile, someone types the code.
+    // Meanwhile, someone types the code; and two people use the real `wormhole` CLI on the same relay.
+    const sender = wormholeCli(relay.url, ['send', '--text', 'through the storm'], 120_000);
     const accepted = await createPairing({ relay: relay.url, connector }).accept(invitation.code);
     const invited = await invitation.done;
     expect(accepted.verifier).toBe(invited.verifier);
+    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+    const received = await wormholeCli(relay.url, ['receive', '--only-text', code!], 120_000).result;
+    expect(received.stdout.trim(), received.stderr).toBe('through the storm');
+    expect((await sender.result).code).toBe(0);
 
     const clients = (await attacks).flat();
     sample();
