@@ -78,7 +78,10 @@ export const COMMANDS = {
       'print-config': { type: 'boolean', description: 'print the effective limits and settings as JSON and exit', defaultText: 'off' },
     },
     exclusive: [['data', 'memory', 'redis']],
-    notes: [['limits (--limit NAME=N or "limits" in --config):', ...limitNotes()].join('\n')],
+    notes: [
+      ['limits (--limit NAME=N or "limits" in --config):', ...limitNotes()].join('\n'),
+      'The offline mailbox\'s and DISCOVER\'s limits: --limit depot.NAME=N and discover.NAME=N ("depotLimits" and\n"discoveryLimits" in --config); --print-config shows them all.',
+    ],
   },
   invite: {
     summary: 'start a pairing: print a one-time code, wait for the other side, print the verifier',

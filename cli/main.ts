@@ -71,6 +71,8 @@ const RUN: { [N in CommandName]: Run<N> } = {
       dataDir: values.memory || values.redis !== undefined ? undefined : values.data,
       redis: values.redis,
       limits: config.limits,
+      depotLimits: config.depotLimits,
+      discoveryLimits: config.discoveryLimits,
       trustProxy: config.trustProxy,
       metrics: config.metrics,
       unlistedAppids: config.unlistedAppids,

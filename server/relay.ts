@@ -17,8 +17,8 @@ import { openPersistentStore } from './pairingPersistence.js';
 import { RateLimiter } from './rateLimit.js';
 import { silentLogger, type Logger } from './log.js';
 import { ConnectionLostError } from '../src/errors.js';
-import { Depot, type DepotLimits } from './depot.js';
-import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
+import { DEFAULT_DEPOT_LIMITS, Depot, type DepotLimits } from './depot.js';
+import { DEFAULT_DISCOVERY_LIMITS, DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
@@ -246,7 +246,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   log('info', 'listening', { host: address.address, port: address.port });
-  log('info', 'limits', { ...limits, trustProxy: [...trusted], metrics: metricsAccess, pairingState: shared ? 'redis' : persistent ? 'data directory' : 'memory' });
+  log('info', 'limits', {
+    ...limits,
+    depotLimits: { ...DEFAULT_DEPOT_LIMITS, ...options.depotLimits },
+    discoveryLimits: { ...DEFAULT_DISCOVERY_LIMITS, ...options.discoveryLimits },
+    trustProxy: [...trusted],
+    metrics: metricsAccess,
+    pairingState: shared ? 'redis' : persistent ? 'data directory' : 'memory',
+  });
 
   let closing: Promise<void> | undefined;
   return {

@@ -7,6 +7,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DEPOT_LIMITS } from '../server/depot.js';
+import { DEFAULT_DISCOVERY_LIMITS } from '../server/discoveryServer.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createPairing } from '../src/pair.js';
@@ -134,16 +136,24 @@ describe('a relay process with --data', () => {
 describe('backchannel relay limits from flags and --config', () => {
   it('--print-config shows defaults < config file < flags, and a bad limit is a usage error', async () => {
     const file = join(dirs.make(), 'relay.json');
-    writeFileSync(file, JSON.stringify({ limits: { maxStoreBytes: 1000, claimBurstPerNameplate: 5 }, trustProxy: ['10.0.0.1'], metrics: 'public' }));
-    const run = await backchannelCli(['relay', '--config', file, '--limit', 'claimBurstPerNameplate=3,maxAppids=7', '--print-config']).result;
+    writeFileSync(
+      file,
+      JSON.stringify({ limits: { maxStoreBytes: 1000, claimBurstPerNameplate: 5 }, depotLimits: { ttlMs: 60_000 }, trustProxy: ['10.0.0.1'], metrics: 'public' }),
+    );
+    const run = await backchannelCli(['relay', '--config', file, '--limit', 'claimBurstPerNameplate=3,maxAppids=7,discover.maxPeersPerTopic=4', '--print-config']).result;
     expect(run.code).toBe(0);
-    const config = JSON.parse(run.stdout) as { limits: Record<string, number>; trustProxy: string[]; metrics: string };
+    const config = JSON.parse(run.stdout) as { limits: Record<string, number>; depotLimits: Record<string, number>; discoveryLimits: Record<string, number> };
     expect(config.limits).toMatchObject({ maxStoreBytes: 1000, claimBurstPerNameplate: 3, maxAppids: 7, maxFrameBytes: DEFAULT_LIMITS.maxFrameBytes });
+    expect(config.depotLimits).toMatchObject({ ttlMs: 60_000, maxItemsPerTopic: DEFAULT_DEPOT_LIMITS.maxItemsPerTopic });
+    expect(config.discoveryLimits).toMatchObject({ maxPeersPerTopic: 4, maxTopicsPerConnection: DEFAULT_DISCOVERY_LIMITS.maxTopicsPerConnection });
     expect(config).toMatchObject({ trustProxy: ['10.0.0.1'], metrics: 'public' });
 
     const bad = await backchannelCli(['relay', '--limit', 'maxBogus=3']).result;
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: --limit: unknown limit 'maxBogus'\n/);
+    const badDepot = await backchannelCli(['relay', '--limit', 'depot.nope=3']).result;
+    expect(badDepot.code).toBe(2);
+    expect(badDepot.stderr).toMatch(/^error: --limit depot\.: unknown limit 'nope' \(known: ttlMs, /);
     writeFileSync(file, JSON.stringify({ limits: { maxStoreBytes: -1 } }));
     const badFile = await backchannelCli(['relay', '--config', file]).result;
     expect(badFile.code).toBe(2);
