@@ -215,15 +215,15 @@ export class MemoryMailboxStore implements MailboxStore {
     this.#onChange = options.onChange ?? (() => {});
   }
 
-  /** An existing app, or a new one if the appid quota allows. */
+  /**
+   * An existing app, or a new one if the appid quota allows; a new one joins the table only when a
+   * record is added to it (#addMailbox), so refused requests leave no empty appids behind.
+   */
   #app(appid: string): App {
-    let app = this.#apps.get(appid);
-    if (!app) {
-      if (this.#apps.size >= this.#limits.maxAppids) throw new StoreLimitError('too-many-appids', 'too many appids in use, try later');
-      app = { nameplates: new Map(), mailboxes: new Map() };
-      this.#apps.set(appid, app);
-    }
-    return app;
+    const app = this.#apps.get(appid);
+    if (app) return app;
+    if (this.#apps.size >= this.#limits.maxAppids) throw new StoreLimitError('too-many-appids', 'too many appids in use, try later');
+    return { nameplates: new Map(), mailboxes: new Map() };
   }
 
   /** Refuse growth by `delta` bytes past the store's budget. */
@@ -307,6 +307,7 @@ export class MemoryMailboxStore implements MailboxStore {
       mailbox = { forNameplate, updated: now, sides: new Map(), messages: [], bytes };
       this.#bytes += bytes;
       app.mailboxes.set(id, mailbox);
+      if (!this.#apps.has(appid)) this.#apps.set(appid, app);
       this.#onChange({ kind: 'mailbox', appid, id });
     }
     return mailbox;

@@ -153,6 +153,16 @@ describe.each(STORES)('%s', (_name, makeStore) => {
     expect(errors.slice(0, 3)).toEqual([undefined, undefined, undefined]);
     expect(errors[3]).toMatchObject({ error: 'too many appids in use, try later' });
   });
+
+  it('leaves no empty appid behind when it refuses (so refusals cannot fill the appid quota)', async () => {
+    const { client, store } = harness(makeStore, { maxStoreBytes: 50 });
+    for (let i = 0; i < 3; i++) {
+      const c = client();
+      await c.send({ type: 'bind', appid: `app-${i}`, side: 's' });
+      expect(errorOf(await c.send({ type: 'open', mailbox: 'mb' }))).toMatchObject({ error: 'the relay is full, try later' });
+    }
+    expect(await store.stats()).toEqual({ appids: 0, nameplates: 0, mailboxes: 0, bytes: 0 });
+  });
 });
 
 describe('the memory store kept in a data directory', () => {
