@@ -4,6 +4,8 @@
  * @module
  */
 
+import { DEFAULT_LIMITS, LIMIT_DOCS } from '../server/limits.js';
+
 /**
  * The public magic-wormhole mailbox, run by the magic-wormhole project (not by Backchannel); the seed's
  * `relay_server` (src/db/schema.ts), not imported from there so `--help` does not load Automerge.
@@ -51,6 +53,13 @@ const relayOption = {
   defaultText: `$BACKCHANNEL_RELAY if set${process.env.BACKCHANNEL_RELAY ? ` (now ${process.env.BACKCHANNEL_RELAY})` : ''}, else ${PUBLIC_WORMHOLE_RELAY}, the public magic-wormhole mailbox`,
 } as const satisfies OptionSpec;
 
+/** One line per relay limit, from the limits table: name, default, meaning. */
+function limitNotes(): string[] {
+  const names = Object.keys(LIMIT_DOCS) as (keyof typeof LIMIT_DOCS)[];
+  const width = Math.max(...names.map((n) => n.length));
+  return names.map((n) => `  ${n.padEnd(width)}  ${LIMIT_DOCS[n]} (default: ${DEFAULT_LIMITS[n]})`);
+}
+
 export const COMMANDS = {
   relay: {
     summary: 'run a relay: the magic-wormhole mailbox at /v1 and DISCOVER at /backchannel/v1, on one port',
@@ -62,8 +71,17 @@ export const COMMANDS = {
       memory: { type: 'boolean', description: 'keep everything in memory: lost when the relay stops', defaultText: 'off' },
       redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the depot in Redis, shared by every relay on it', defaultText: 'none' },
       quiet: { type: 'boolean', description: 'no JSON-line logs on stderr', defaultText: 'off' },
+      config: { type: 'string', placeholder: 'FILE', description: 'JSON file of limits, trusted proxies and metrics access (see docs/server-operations.md)', defaultText: 'none' },
+      limit: { type: 'string', placeholder: 'NAME=N,…', description: 'set limits by name (listed below); over --config', defaultText: 'none' },
+      'trust-proxy': { type: 'string', placeholder: 'ADDRS', description: "believe X-Forwarded-For only from these comma-separated proxy addresses", defaultText: 'none' },
+      metrics: { type: 'string', placeholder: 'WHO', description: 'who may read GET /metrics: loopback, public or off', defaultText: 'loopback' },
+      'print-config': { type: 'boolean', description: 'print the effective limits and settings as JSON and exit', defaultText: 'off' },
     },
     exclusive: [['data', 'memory', 'redis']],
+    notes: [
+      ['limits (--limit NAME=N or "limits" in --config):', ...limitNotes()].join('\n'),
+      'The depot\'s and DISCOVER\'s limits: --limit depot.NAME=N and discover.NAME=N ("depotLimits" and\n"discoveryLimits" in --config); --print-config shows them all.',
+    ],
   },
   invite: {
     summary: 'start a pairing: print a one-time code, wait for the other side, print the verifier',

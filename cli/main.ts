@@ -4,8 +4,10 @@
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { startRelay } from '../server/relay.js';
 import { jsonLogger } from '../server/log.js';
+import { resolveRelayConfig, type RelayConfig } from '../server/relayConfig.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { parseAnyCode } from '../src/code/anyCode.js';
 import { parseCode } from '../src/code/code.js';
@@ -56,15 +58,26 @@ const connector = nodeSocketConnector();
 const RUN: { [N in CommandName]: Run<N> } = {
   async relay(values) {
     const port = portNumber(values.port, 'relay');
-    // The depot is kept on disk unless --memory: a restart must not lose deposits. With
-    // --redis it lives there instead, shared (with pairing state and DISCOVER's topics) by every
-    // relay on that Redis.
+    const config = relayConfig(values);
+    if (values['print-config']) {
+      out(JSON.stringify(config, null, 2));
+      return 0;
+    }
+    // The depot and pairing state are kept on disk unless --memory: a restart must not lose
+    // deposits or pairings in flight. With --redis they live there instead, shared (with DISCOVER's
+    // topics) by every relay on that Redis.
     const relay = await startRelay({
       port,
       host: values.host,
       log: values.quiet ? undefined : jsonLogger(),
       dataDir: values.memory || values.redis !== undefined ? undefined : values.data,
       redis: values.redis,
+      limits: config.limits,
+      depotLimits: config.depotLimits,
+      discoveryLimits: config.discoveryLimits,
+      trustProxy: config.trustProxy,
+      metrics: config.metrics,
+      unlistedAppids: config.unlistedAppids,
     }).catch((error: unknown) => {
       const why = listenFailure(error, values.host, port);
       throw why === undefined ? error : new CommandFailed(why);
@@ -147,6 +160,30 @@ async function promptForCode(prompt?: string): Promise<string> {
     throw new CommandFailed('no code given: pass it as an argument, or type it when asked');
   }
   return typed;
+}
+
+/** Limits and settings from --config FILE and the flags; a bad file or value is a usage error. */
+function relayConfig(values: Values<(typeof COMMANDS)['relay']>): RelayConfig {
+  let file: { name: string; json: unknown } | undefined;
+  if (values.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(values.config, 'utf8');
+    } catch (error) {
+      throw new CommandFailed(`cannot read --config ${values.config}: ${(error as Error).message}`);
+    }
+    try {
+      file = { name: values.config, json: JSON.parse(text) };
+    } catch (error) {
+      throw new UsageError(`${values.config} is not JSON: ${(error as Error).message}`, 'relay');
+    }
+  }
+  try {
+    return resolveRelayConfig({ file, limit: values.limit, trustProxy: values['trust-proxy'], metrics: values.metrics });
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message, 'relay');
+    throw error;
+  }
 }
 
 function paired(verifier: string): void {

@@ -10,7 +10,7 @@ import { withoutPassword } from '../server/redact.js';
 export function describeStorage(options: { memory: boolean; data: string; redis?: string | undefined }): string {
   if (options.redis !== undefined) return `pairing state and depot in Redis at ${withoutPassword(options.redis)}`;
   if (options.memory) return 'in memory: pairing state and depot are lost when the relay stops';
-  return `depot in ${resolve(options.data)} (pairing state in memory)`;
+  return `depot and pairing state in ${resolve(options.data)}`;
 }
 
 /** A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`) as one line naming the flag to change; else undefined. */

@@ -5,10 +5,13 @@
  * @module
  */
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
-export { MailboxServer, type ServerConnection, type ConnectionHandle, type MailboxServerOptions } from './mailboxServer.js';
+export { MailboxServer, RATE_LIMITED, QUOTA_EXCEEDED, type ServerConnection, type ConnectionHandle, type MailboxServerOptions } from './mailboxServer.js';
 export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits, type MemoryStoreOptions } from './store.js';
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
 export { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame, type HubDelivery } from './discoveryHub.js';
+// Limits and settings from a config file and flags, as `backchannel relay` reads them.
+export { resolveRelayConfig, parseLimitList, type RelayConfig, type RelayConfigInput, type MetricsAccess } from './relayConfig.js';
+export { renderMetrics, type MetricsSample } from './metrics.js';

@@ -3,18 +3,26 @@
  * (relay.ts) or the in-memory network feeds it text frames through {@link MailboxServer.connect}.
  * Replies follow wormhole-mailbox-server 0.4.1 (server_websocket.py) frame for frame: an `ack` for every
  * typed command, `server_tx` on every frame, the same error strings.
+ *
+ * On top of the Python server it bounds what clients may do (see limits.ts): field lengths, message
+ * bytes per connection and per address, claim and `list` rates. Every refusal is an `error` frame in
+ * the magic-wormhole shape, `{"type":"error","error":text,"orig":frame}`; rate refusals' text starts
+ * with `rate limited:` and quota refusals' with `quota exceeded:`, so clients can tell them apart.
  * @module
  */
 import { ProtocolError } from '../src/errors.js';
 import { parseJsonObject } from '../src/wormhole/messages.js';
 import type { RelayLimits } from './limits.js';
 import { silentLogger, type Logger } from './log.js';
-import { StoreCrowdedError, StoreLimitError, StoreReclaimedError, type MailboxStore, type StoredMessage } from './store.js';
+import { RateLimiter } from './rateLimit.js';
+import { messageBytes, StoreCrowdedError, StoreLimitError, StoreReclaimedError, type MailboxStore, type StoredMessage } from './store.js';
 
 /** What the server needs of one client connection. */
 export interface ServerConnection {
   send(text: string): void;
   close(code?: number, reason?: string): void;
+  /** The client's address, for per-address quotas and rates; connections without one share `local`. */
+  address?: string;
 }
 
 /** What the transport calls on the server for one connection. */
@@ -32,16 +40,50 @@ export interface MailboxServerOptions {
   log?: Logger;
   /** The `welcome` object sent on connect, e.g. `{ motd }`; `{ error }` turns clients away. */
   welcome?: Record<string, unknown>;
+  /**
+   * Appids whose nameplates `list` does not reveal (Backchannel's own: its codes are typed, never
+   * completed). Other appids, e.g. the `wormhole` CLI's, keep `list` for tab completion.
+   */
+  unlistedAppids?: readonly string[];
 }
 
+/** Labels of {@link MailboxServer.refusals}, for /metrics. */
+export type RefusalReason =
+  | 'protocol'
+  | 'field-too-long'
+  | 'claim-rate-address'
+  | 'claim-rate-nameplate'
+  | 'list-rate'
+  | 'list-unlisted'
+  | 'connection-quota'
+  | 'address-quota'
+  | 'queue-overflow'
+  | 'crowded'
+  | 'reclaimed'
+  | StoreLimitError['reason'];
+
 /** A client error: sent back as `{"type":"error","error":explain,"orig":frame}`. */
-class Refusal extends Error {}
+class Refusal extends Error {
+  readonly reason: RefusalReason;
+  constructor(message: string, reason: RefusalReason = 'protocol') {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** The start of every rate-limit refusal's text: stable, for clients to recognise. */
+export const RATE_LIMITED = 'rate limited';
+/** The start of every quota refusal's text. */
+export const QUOTA_EXCEEDED = 'quota exceeded';
 
 const ID_LIMIT = 64;
 const MOOD_LIMIT = 32;
 
 interface ConnState {
   conn: ServerConnection;
+  address: string;
+  /** Message bytes this connection added. */
+  added: number;
   appid?: string;
   side?: string;
   didAllocate: boolean;
@@ -69,6 +111,16 @@ export class MailboxServer {
   readonly #connections = new Set<ConnState>();
   /** appid\0mailbox → the store's watch on adds through other relays (shared stores only). */
   readonly #remote = new Map<string, Promise<() => Promise<void>>>();
+  readonly #unlisted: ReadonlySet<string>;
+  readonly #claimsByAddress: RateLimiter;
+  readonly #claimsByNameplate: RateLimiter;
+  readonly #listsByAddress: RateLimiter;
+  /** address → message bytes its connections have in the store. */
+  readonly #heldByAddress = new Map<string, number>();
+  /** appid\0mailbox → who added its messages, so the bytes go back when it is deleted. */
+  readonly #contributions = new Map<string, { updated: number; by: Map<string, number> }>();
+  readonly #refusals = new Map<RefusalReason, number>();
+  readonly #counts = { allocated: 0, claimed: 0, messages: 0 };
 
   constructor(options: MailboxServerOptions) {
     this.#store = options.store;
@@ -76,15 +128,32 @@ export class MailboxServer {
     this.#now = options.now;
     this.#log = options.log ?? silentLogger;
     this.#welcome = options.welcome ?? {};
+    this.#unlisted = new Set(options.unlistedAppids ?? []);
+    const l = options.limits;
+    this.#claimsByAddress = new RateLimiter({ burst: l.claimBurstPerAddress, perMinute: l.claimsPerMinutePerAddress, now: options.now });
+    this.#claimsByNameplate = new RateLimiter({ burst: l.claimBurstPerNameplate, perMinute: l.claimsPerMinutePerNameplate, now: options.now });
+    this.#listsByAddress = new RateLimiter({ burst: l.listBurstPerAddress, perMinute: l.listsPerMinutePerAddress, now: options.now });
   }
 
   get connectionCount(): number {
     return this.#connections.size;
   }
 
+  /** Refusals so far, by reason (for /metrics). */
+  get refusals(): ReadonlyMap<RefusalReason, number> {
+    return this.#refusals;
+  }
+
+  /** Nameplates allocated, claims granted and messages stored since start (for /metrics). */
+  get counts(): Readonly<{ allocated: number; claimed: number; messages: number }> {
+    return this.#counts;
+  }
+
   connect(conn: ServerConnection): ConnectionHandle {
     const state: ConnState = {
       conn,
+      address: conn.address ?? 'local',
+      added: 0,
       didAllocate: false,
       didClaim: false,
       didRelease: false,
@@ -120,9 +189,29 @@ export class MailboxServer {
       inUse.set(appid, [...(inUse.get(appid) ?? []), mailbox]);
     }
     for (const [appid, mailboxes] of inUse) await this.#store.touchMailboxes(appid, mailboxes, now);
-    const removed = await this.#store.prune(now - this.#limits.mailboxTtlMs);
+    const before = now - this.#limits.mailboxTtlMs;
+    const removed = await this.#store.prune(before);
+    for (const r of removed) this.#giveBack(key(r.appid, r.mailbox));
+    // Mailboxes deleted through another relay (shared store) are not reported here: their bytes go
+    // back to the adding address once they would have expired anyway.
+    for (const [k, c] of this.#contributions) if (c.updated <= before) this.#giveBack(k);
     if (removed.length > 0) this.#log('info', 'pruned', { mailboxes: removed.length });
     return removed.length;
+  }
+
+  #giveBack(k: string): void {
+    const c = this.#contributions.get(k);
+    if (!c) return;
+    this.#contributions.delete(k);
+    for (const [address, bytes] of c.by) {
+      const left = (this.#heldByAddress.get(address) ?? 0) - bytes;
+      if (left > 0) this.#heldByAddress.set(address, left);
+      else this.#heldByAddress.delete(address);
+    }
+  }
+
+  #refused(reason: RefusalReason): void {
+    this.#refusals.set(reason, (this.#refusals.get(reason) ?? 0) + 1);
   }
 
   #disconnect(state: ConnState): void {
@@ -135,12 +224,13 @@ export class MailboxServer {
   #enqueue(state: ConnState, frame: string | Uint8Array): void {
     if (state.gone) return;
     if (state.queued >= this.#limits.maxQueuedFrames) {
+      this.#refused('queue-overflow');
       this.#log('warn', 'queue-overflow', { queued: state.queued });
       state.conn.close(1008, 'too many frames in flight');
       this.#disconnect(state);
       return;
     }
-    const rx = this.#now() / 1000;
+    const rx = this.#now();
     state.queued++;
     state.queue = state.queue
       .then(() => (state.gone ? undefined : this.#handle(state, frame, rx)))
@@ -158,7 +248,8 @@ export class MailboxServer {
     state.conn.send(JSON.stringify({ ...fields, type, server_tx: this.#now() / 1000 }));
   }
 
-  async #handle(state: ConnState, frame: string | Uint8Array, serverRx: number): Promise<void> {
+  /** `rx`: when the frame arrived, in milliseconds (the wire's `server_rx` is in seconds). */
+  async #handle(state: ConnState, frame: string | Uint8Array, rx: number): Promise<void> {
     let msg: Record<string, unknown>;
     try {
       if (typeof frame !== 'string') throw new ProtocolError('binary frames are not part of this protocol');
@@ -178,17 +269,38 @@ export class MailboxServer {
         throw new Refusal(`'id' must be a string of at most ${ID_LIMIT} characters`);
       }
       this.#send(state, 'ack', { id: id ?? null });
-      await this.#dispatch(state, msg, serverRx);
+      await this.#dispatch(state, msg, rx);
     } catch (err) {
-      if (err instanceof Refusal) this.#send(state, 'error', { error: err.message, orig: msg });
-      else if (err instanceof StoreCrowdedError) this.#send(state, 'error', { error: 'crowded', orig: msg });
-      else if (err instanceof StoreReclaimedError) this.#send(state, 'error', { error: 'reclaimed', orig: msg });
-      else if (err instanceof StoreLimitError) this.#send(state, 'error', { error: err.message, orig: msg });
-      else throw err;
+      const reason =
+        err instanceof Refusal || err instanceof StoreLimitError
+          ? err.reason
+          : err instanceof StoreCrowdedError
+            ? 'crowded'
+            : err instanceof StoreReclaimedError
+              ? 'reclaimed'
+              : undefined;
+      if (reason === undefined) throw err;
+      this.#refused(reason);
+      if (reason !== 'protocol') this.#log('debug', 'refused', { reason });
+      this.#send(state, 'error', { error: (err as Error).message, orig: msg });
     }
   }
 
-  async #dispatch(state: ConnState, msg: Record<string, unknown>, serverRx: number): Promise<void> {
+  /** Take one token from `limiter` for `k`, or refuse with a `rate limited:` error. */
+  #rate(limiter: RateLimiter, k: string, what: string, reason: RefusalReason): void {
+    if (limiter.take(k)) return;
+    const wait = limiter.waitSeconds(k);
+    throw new Refusal(`${RATE_LIMITED}: ${what}, try again ${wait === undefined ? 'later' : `in ${wait} s`}`, reason);
+  }
+
+  /** A client-chosen name (appid, nameplate, mailbox id, phase): a string of bounded length. */
+  #name(msg: Record<string, unknown>, field: string): string {
+    const v = requireString(msg, field);
+    if (v.length > this.#limits.maxNameChars) throw new Refusal(`'${field}' must be a string of at most ${this.#limits.maxNameChars} characters`, 'field-too-long');
+    return v;
+  }
+
+  async #dispatch(state: ConnState, msg: Record<string, unknown>, rx: number): Promise<void> {
     const type = msg.type as string;
     if (type === 'ping') {
       if (!('ping' in msg)) throw new Refusal("ping requires 'ping'");
@@ -201,14 +313,18 @@ export class MailboxServer {
     const side = state.side;
     switch (type) {
       case 'list': {
+        if (this.#unlisted.has(appid)) throw new Refusal('list is not offered for this appid: type the whole code', 'list-unlisted');
+        this.#rate(this.#listsByAddress, state.address, 'too many list requests from this address', 'list-rate');
         const nameplates = await this.#store.listNameplates(appid);
         this.#send(state, 'nameplates', { nameplates: nameplates.map((id) => ({ id })) });
         return;
       }
       case 'allocate': {
         if (state.didAllocate) throw new Refusal("you already allocated one, don't be greedy");
-        const nameplate = await this.#store.allocateNameplate(appid, side, serverRx);
+        this.#rate(this.#claimsByAddress, state.address, 'too many claims from this address', 'claim-rate-address');
+        const nameplate = await this.#store.allocateNameplate(appid, side, rx);
         state.didAllocate = true;
+        this.#counts.allocated++;
         this.#log('debug', 'allocated', { appid, nameplate });
         this.#send(state, 'allocated', { nameplate });
         return;
@@ -216,10 +332,13 @@ export class MailboxServer {
       case 'claim': {
         if (!('nameplate' in msg)) throw new Refusal("claim requires 'nameplate'");
         if (state.didClaim) throw new Refusal('only one claim per connection');
-        const nameplate = requireString(msg, 'nameplate');
+        const nameplate = this.#name(msg, 'nameplate');
+        this.#rate(this.#claimsByAddress, state.address, 'too many claims from this address', 'claim-rate-address');
+        this.#rate(this.#claimsByNameplate, key(appid, nameplate), 'too many claims of this nameplate', 'claim-rate-nameplate');
         state.didClaim = true;
         state.nameplate = nameplate;
-        const mailbox = await this.#store.claimNameplate(appid, nameplate, side, serverRx);
+        const mailbox = await this.#store.claimNameplate(appid, nameplate, side, rx);
+        this.#counts.claimed++;
         this.#send(state, 'claimed', { mailbox });
         return;
       }
@@ -227,7 +346,7 @@ export class MailboxServer {
         if (state.didRelease) throw new Refusal('only one release per connection');
         let nameplate: string;
         if ('nameplate' in msg) {
-          nameplate = requireString(msg, 'nameplate');
+          nameplate = this.#name(msg, 'nameplate');
           if (state.nameplate !== undefined && nameplate !== state.nameplate) {
             throw new Refusal('release and claim must use same nameplate');
           }
@@ -236,20 +355,20 @@ export class MailboxServer {
           nameplate = state.nameplate;
         }
         state.didRelease = true;
-        await this.#store.releaseNameplate(appid, nameplate, side, serverRx);
+        await this.#store.releaseNameplate(appid, nameplate, side, rx);
         this.#send(state, 'released');
         return;
       }
       case 'open': {
         if (state.mailbox !== undefined && state.listening) throw new Refusal('only one open per connection');
         if (!('mailbox' in msg)) throw new Refusal("open requires 'mailbox'");
-        const mailbox = requireString(msg, 'mailbox');
+        const mailbox = this.#name(msg, 'mailbox');
         state.mailbox = mailbox;
         // Watch before reading, so an add through another relay in between is not missed.
         await this.#watchRemote(appid, mailbox);
         let stored: StoredMessage[];
         try {
-          stored = await this.#store.openMailbox(appid, mailbox, side, serverRx);
+          stored = await this.#store.openMailbox(appid, mailbox, side, rx);
         } catch (err) {
           this.#unwatchIfUnused(key(appid, mailbox));
           throw err;
@@ -263,16 +382,32 @@ export class MailboxServer {
         if (!state.listening || state.mailbox === undefined) throw new Refusal('must open mailbox before adding');
         if (!('phase' in msg)) throw new Refusal("missing 'phase'");
         if (!('body' in msg)) throw new Refusal("missing 'body'");
-        const phase = requireString(msg, 'phase');
+        const phase = this.#name(msg, 'phase');
         const body = requireString(msg, 'body');
         const message: StoredMessage = {
           side,
           phase,
           body,
-          server_rx: serverRx,
+          server_rx: rx / 1000,
           msg_id: typeof msg.id === 'string' ? msg.id : null,
         };
-        await this.#store.addMessage(appid, state.mailbox, message);
+        const bytes = messageBytes(message);
+        if (state.added + bytes > this.#limits.maxBytesPerConnection) {
+          throw new Refusal(`${QUOTA_EXCEEDED}: this connection may add ${this.#limits.maxBytesPerConnection} bytes`, 'connection-quota');
+        }
+        const held = this.#heldByAddress.get(state.address) ?? 0;
+        if (held + bytes > this.#limits.maxBytesPerAddress) {
+          throw new Refusal(`${QUOTA_EXCEEDED}: this address holds ${held} bytes in the relay, try later`, 'address-quota');
+        }
+        await this.#store.addMessage(appid, state.mailbox, message, rx);
+        state.added += bytes;
+        this.#heldByAddress.set(state.address, held + bytes);
+        const k = key(appid, state.mailbox);
+        const c = this.#contributions.get(k) ?? { updated: rx, by: new Map<string, number>() };
+        c.updated = rx;
+        c.by.set(state.address, (c.by.get(state.address) ?? 0) + bytes);
+        this.#contributions.set(k, c);
+        this.#counts.messages++;
         for (const listener of this.#listeners.get(key(appid, state.mailbox)) ?? []) this.#sendMessage(listener, message);
         return;
       }
@@ -280,7 +415,7 @@ export class MailboxServer {
         if (state.didClose) throw new Refusal('only one close per connection');
         let mailbox: string;
         if ('mailbox' in msg) {
-          mailbox = requireString(msg, 'mailbox');
+          mailbox = this.#name(msg, 'mailbox');
           if (state.mailbox !== undefined && mailbox !== state.mailbox) throw new Refusal('open and close must use same mailbox');
         } else {
           if (state.mailbox === undefined) throw new Refusal('close without mailbox must follow open');
@@ -290,11 +425,14 @@ export class MailboxServer {
         if (mood !== undefined && mood !== null && (typeof mood !== 'string' || mood.length > MOOD_LIMIT)) {
           throw new Refusal(`'mood' must be a string of at most ${MOOD_LIMIT} characters`);
         }
-        if (!state.listening) await this.#store.openMailbox(appid, mailbox, side, serverRx);
+        if (!state.listening) await this.#store.openMailbox(appid, mailbox, side, rx);
         this.#stopListening(state);
         state.didClose = true;
-        const deleted = await this.#store.closeMailbox(appid, mailbox, side, (mood as string | undefined) ?? undefined, serverRx);
-        if (deleted) this.#log('info', 'mailbox-closed', { appid, mood: mood ?? null });
+        const deleted = await this.#store.closeMailbox(appid, mailbox, side, (mood as string | undefined) ?? undefined, rx);
+        if (deleted) {
+          this.#giveBack(key(appid, mailbox));
+          this.#log('info', 'mailbox-closed', { appid, mood: mood ?? null });
+        }
         this.#send(state, 'closed');
         return;
       }
@@ -307,9 +445,9 @@ export class MailboxServer {
     if (state.appid || state.side) throw new Refusal('already bound');
     if (!('appid' in msg)) throw new Refusal("bind requires 'appid'");
     if (!('side' in msg)) throw new Refusal("bind requires 'side'");
-    const appid = requireString(msg, 'appid');
+    const appid = this.#name(msg, 'appid');
     const side = requireString(msg, 'side');
-    if (appid.length > 256 || side.length > ID_LIMIT) throw new Refusal('appid or side too long');
+    if (side.length > ID_LIMIT) throw new Refusal(`'side' must be a string of at most ${ID_LIMIT} characters`, 'field-too-long');
     state.appid = appid;
     state.side = side;
     const version = Array.isArray(msg.client_version) ? msg.client_version.slice(0, 2).map(String) : undefined;

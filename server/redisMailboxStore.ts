@@ -10,25 +10,45 @@
  * listen to that mailbox (`watch`).
  *
  *   <ns>:np:<appid>:<nameplate>   {mailbox, sides: {side: {claimed, added}}}
- *   <ns>:mb:<appid>:<mailbox>     {forNameplate, updated, sides: {side: {opened, mood}}, count, bodyChars}
+ *   <ns>:mb:<appid>:<mailbox>     {forNameplate, updated, sides: {side: {opened, mood}}, count, bytes}
  *   <ns>:msgs:<appid>:<mailbox>   list of StoredMessage JSON
  *   <ns>:nps:<appid>, <ns>:mbs:<appid>, <ns>:apps   index sets (listing, limits, pruning)
+ *   <ns>:bytes                    the bytes held, counted as the memory store counts them (store.ts)
+ *
+ * The byte budget (`maxStoreBytes`) and the appid quota are read, not watched, inside each
+ * transaction: relays writing at the same instant may overshoot them by about one record each.
  *   channel <ns>:added:<appid>:<mailbox>   {relay, index, message}
  * @module
  */
 import type { Redis } from 'ioredis';
-import { mailboxId, randomBelow, StoreCrowdedError, StoreLimitError, StoreReclaimedError, type MailboxStore, type StoreLimits, type StoredMessage } from './store.js';
+import {
+  mailboxBytes,
+  mailboxId,
+  messageBytes,
+  nameplateBytes,
+  randomBelow,
+  STORE_FULL,
+  StoreCrowdedError,
+  StoreLimitError,
+  StoreReclaimedError,
+  type MailboxStore,
+  type StoreLimits,
+  type StoredMessage,
+  type StoreStats,
+} from './store.js';
 
 interface NameplateRecord {
   mailbox: string;
   sides: Record<string, { claimed: boolean; added: number }>;
+  bytes: number;
 }
 interface MailboxRecord {
   forNameplate: boolean;
   updated: number;
   sides: Record<string, { opened: boolean; mood?: string }>;
   count: number;
-  bodyChars: number;
+  /** Its own record plus its messages. */
+  bytes: number;
 }
 
 export interface RedisMailboxStoreOptions {
@@ -78,6 +98,19 @@ export class RedisMailboxStore implements MailboxStore {
   get #apps() {
     return `${this.#ns}:apps`;
   }
+  get #bytes() {
+    return `${this.#ns}:bytes`;
+  }
+
+  /** Refuse growth by `delta` bytes past the budget, or a new appid past the appid quota. */
+  async #budget(appid: string, delta: number): Promise<void> {
+    if (delta > 0 && Number((await this.#redis.get(this.#bytes)) ?? 0) + delta > this.#limits.maxStoreBytes) {
+      throw new StoreLimitError('store-full', STORE_FULL);
+    }
+    if (!(await this.#redis.sismember(this.#apps, appid)) && (await this.#redis.scard(this.#apps)) >= this.#limits.maxAppids) {
+      throw new StoreLimitError('too-many-appids', 'too many appids in use, try later');
+    }
+  }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn);
@@ -104,7 +137,7 @@ export class RedisMailboxStore implements MailboxStore {
         if (!(err instanceof Conflict)) throw err;
       }
     }
-    throw new StoreLimitError('the relay store is too busy, try again');
+    throw new StoreLimitError('store-busy', 'the relay store is too busy, try again');
   }
 
   async listNameplates(appid: string): Promise<string[]> {
@@ -123,7 +156,7 @@ export class RedisMailboxStore implements MailboxStore {
           if (!(err instanceof Taken)) throw err;
         }
       }
-      throw new StoreLimitError('the relay store is too busy, try again');
+      throw new StoreLimitError('store-busy', 'the relay store is too busy, try again');
     });
   }
 
@@ -138,7 +171,7 @@ export class RedisMailboxStore implements MailboxStore {
       const id = String(1000 + randomBelow(999_000, this.#randomBytes));
       if (!used.has(id)) return id;
     }
-    throw new StoreLimitError('unable to find a free nameplate-id');
+    throw new StoreLimitError('too-many-nameplates', 'unable to find a free nameplate-id');
   }
 
   claimNameplate(appid: string, name: string, side: string, now: number): Promise<string> {
@@ -150,14 +183,27 @@ export class RedisMailboxStore implements MailboxStore {
     const { mailbox, crowded } = await this.#transact([this.#np(appid, name)], async ([raw], multi) => {
       if (raw && fresh) throw new Taken();
       let record = raw ? (JSON.parse(raw) as NameplateRecord) : undefined;
+      let before = record?.bytes ?? 0;
       if (!record) {
-        if ((await this.#redis.scard(this.#nps(appid))) >= this.#limits.maxNameplatesPerApp) throw new StoreLimitError('too many nameplates in use, try later');
-        record = { mailbox: mailboxId(this.#randomBytes), sides: {} };
+        if ((await this.#redis.scard(this.#nps(appid))) >= this.#limits.maxNameplatesPerApp) {
+          throw new StoreLimitError('too-many-nameplates', 'too many nameplates in use, try later');
+        }
+        const mailbox = mailboxId(this.#randomBytes);
+        // The mailbox comes next, in its own transaction: make sure both fit.
+        await this.#budget(appid, nameplateBytes(appid, name, mailbox, [side]) + mailboxBytes(appid, mailbox, [[side, {}]]));
+        record = { mailbox, sides: {}, bytes: 0 };
+        before = 0;
       }
       const mine = record.sides[side];
       if (!mine) record.sides[side] = { claimed: true, added: now };
       else if (!mine.claimed) throw new StoreReclaimedError();
-      multi.set(this.#np(appid, name), JSON.stringify(record)).sadd(this.#nps(appid), name).sadd(this.#apps, appid);
+      record.bytes = nameplateBytes(appid, name, record.mailbox, Object.keys(record.sides));
+      await this.#budget(appid, record.bytes - before);
+      multi
+        .set(this.#np(appid, name), JSON.stringify(record))
+        .sadd(this.#nps(appid), name)
+        .sadd(this.#apps, appid)
+        .incrby(this.#bytes, record.bytes - before);
       return { mailbox: record.mailbox, crowded: Object.keys(record.sides).length > 2 };
     });
     await this.#open(appid, mailbox, side, now, true);
@@ -174,7 +220,7 @@ export class RedisMailboxStore implements MailboxStore {
         if (!mine) return;
         mine.claimed = false;
         if (Object.values(record.sides).some((s) => s.claimed)) multi.set(this.#np(appid, name), JSON.stringify(record));
-        else multi.del(this.#np(appid, name)).srem(this.#nps(appid), name);
+        else multi.del(this.#np(appid, name)).srem(this.#nps(appid), name).decrby(this.#bytes, record.bytes);
       }),
     );
   }
@@ -186,33 +232,51 @@ export class RedisMailboxStore implements MailboxStore {
   async #open(appid: string, id: string, side: string, now: number, forNameplate: boolean): Promise<StoredMessage[]> {
     const crowded = await this.#transact([this.#mb(appid, id)], async ([raw], multi) => {
       let record = raw ? (JSON.parse(raw) as MailboxRecord) : undefined;
+      const before = record?.bytes ?? 0;
       if (!record) {
-        if ((await this.#redis.scard(this.#mbs(appid))) >= this.#limits.maxMailboxesPerApp) throw new StoreLimitError('too many mailboxes in use, try later');
-        record = { forNameplate, updated: now, sides: {}, count: 0, bodyChars: 0 };
+        if ((await this.#redis.scard(this.#mbs(appid))) >= this.#limits.maxMailboxesPerApp) {
+          throw new StoreLimitError('too-many-mailboxes', 'too many mailboxes in use, try later');
+        }
+        record = { forNameplate, updated: now, sides: {}, count: 0, bytes: mailboxBytes(appid, id, []) };
       }
-      if (!record.sides[side]) record.sides[side] = { opened: true };
+      if (!record.sides[side]) {
+        const delta = mailboxBytes(appid, id, [[side, {}]]) - mailboxBytes(appid, id, []);
+        await this.#budget(appid, record.bytes + delta - before);
+        if (record.bytes + delta > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+        record.sides[side] = { opened: true };
+        record.bytes += delta;
+      }
       record.updated = now;
-      multi.set(this.#mb(appid, id), JSON.stringify(record)).sadd(this.#mbs(appid), id).sadd(this.#apps, appid);
+      multi
+        .set(this.#mb(appid, id), JSON.stringify(record))
+        .sadd(this.#mbs(appid), id)
+        .sadd(this.#apps, appid)
+        .incrby(this.#bytes, record.bytes - before);
       return Object.keys(record.sides).length > 2;
     });
     if (crowded) throw new StoreCrowdedError();
     return (await this.#redis.lrange(this.#msgs(appid, id), 0, -1)).map((m) => JSON.parse(m) as StoredMessage);
   }
 
-  addMessage(appid: string, id: string, message: StoredMessage): Promise<void> {
+  addMessage(appid: string, id: string, message: StoredMessage, now: number): Promise<void> {
     return this.#serial(async () => {
-      const index = await this.#transact([this.#mb(appid, id)], ([raw], multi) => {
-        if (!raw) throw new StoreLimitError('mailbox is gone');
+      const index = await this.#transact([this.#mb(appid, id)], async ([raw], multi) => {
+        if (!raw) throw new StoreLimitError('mailbox-gone', 'mailbox is gone');
         const record = JSON.parse(raw) as MailboxRecord;
-        if (record.count >= this.#limits.maxMessagesPerMailbox) throw new StoreLimitError(`mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
-        if (record.bodyChars + message.body.length > this.#limits.maxMailboxBodyChars) {
-          throw new StoreLimitError(`mailbox is full (${this.#limits.maxMailboxBodyChars} body characters)`);
+        if (record.count >= this.#limits.maxMessagesPerMailbox) {
+          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
         }
+        const bytes = messageBytes(message);
+        if (record.bytes + bytes > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+        await this.#budget(appid, bytes);
         const index = record.count;
         record.count++;
-        record.bodyChars += message.body.length;
-        record.updated = message.server_rx;
-        multi.set(this.#mb(appid, id), JSON.stringify(record)).rpush(this.#msgs(appid, id), JSON.stringify(message));
+        record.bytes += bytes;
+        record.updated = now;
+        multi
+          .set(this.#mb(appid, id), JSON.stringify(record))
+          .rpush(this.#msgs(appid, id), JSON.stringify(message))
+          .incrby(this.#bytes, bytes);
         return index;
       });
       await this.#redis.publish(this.#added(appid, id), JSON.stringify({ relay: this.#relayId, index, message }));
@@ -226,13 +290,18 @@ export class RedisMailboxStore implements MailboxStore {
         const record = JSON.parse(raw) as MailboxRecord;
         const mine = record.sides[side];
         if (!mine) return false;
+        const delta = (mood?.length ?? 0) - (mine.mood?.length ?? 0);
         mine.opened = false;
         mine.mood = mood;
+        record.bytes += delta;
         if (Object.values(record.sides).some((s) => s.opened)) {
-          multi.set(this.#mb(appid, id), JSON.stringify(record));
+          multi.set(this.#mb(appid, id), JSON.stringify(record)).incrby(this.#bytes, delta);
           return false;
         }
-        multi.del(this.#mb(appid, id), this.#msgs(appid, id)).srem(this.#mbs(appid), id);
+        multi
+          .del(this.#mb(appid, id), this.#msgs(appid, id))
+          .srem(this.#mbs(appid), id)
+          .decrby(this.#bytes, record.bytes - delta);
         return true;
       }),
     );
@@ -260,7 +329,10 @@ export class RedisMailboxStore implements MailboxStore {
           const stale = await this.#transact([this.#mb(appid, id)], ([raw], multi) => {
             const record = raw ? (JSON.parse(raw) as MailboxRecord) : undefined;
             if (record && record.updated > before) return false;
-            multi.del(this.#mb(appid, id), this.#msgs(appid, id)).srem(this.#mbs(appid), id);
+            multi
+              .del(this.#mb(appid, id), this.#msgs(appid, id))
+              .srem(this.#mbs(appid), id)
+              .decrby(this.#bytes, record?.bytes ?? 0);
             return true;
           });
           if (stale) {
@@ -270,13 +342,43 @@ export class RedisMailboxStore implements MailboxStore {
         }
         for (const name of await this.#redis.smembers(this.#nps(appid))) {
           await this.#transact([this.#np(appid, name)], ([raw], multi) => {
-            if (raw && !gone.has((JSON.parse(raw) as NameplateRecord).mailbox)) return;
-            multi.del(this.#np(appid, name)).srem(this.#nps(appid), name);
+            const record = raw ? (JSON.parse(raw) as NameplateRecord) : undefined;
+            if (record && !gone.has(record.mailbox)) return;
+            multi
+              .del(this.#np(appid, name))
+              .srem(this.#nps(appid), name)
+              .decrby(this.#bytes, record?.bytes ?? 0);
           });
         }
+        await this.#forgetIfEmpty(appid);
       }
       return removed;
     });
+  }
+
+  /** Drop an appid with no nameplates and no mailboxes from the index (and from the appid quota). */
+  async #forgetIfEmpty(appid: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      // Watching both sets: a claim through another relay meanwhile makes EXEC fail, and we look again.
+      await this.#redis.watch(this.#nps(appid), this.#mbs(appid));
+      const [nps, mbs] = await Promise.all([this.#redis.scard(this.#nps(appid)), this.#redis.scard(this.#mbs(appid))]);
+      if (nps > 0 || mbs > 0) {
+        await this.#redis.unwatch();
+        return;
+      }
+      if ((await this.#redis.multi().srem(this.#apps, appid).exec()) !== null) return;
+    }
+  }
+
+  async stats(): Promise<StoreStats> {
+    const appids = await this.#redis.smembers(this.#apps);
+    let nameplates = 0;
+    let mailboxes = 0;
+    for (const appid of appids) {
+      nameplates += await this.#redis.scard(this.#nps(appid));
+      mailboxes += await this.#redis.scard(this.#mbs(appid));
+    }
+    return { appids: appids.length, nameplates, mailboxes, bytes: Number((await this.#redis.get(this.#bytes)) ?? 0) };
   }
 
   /**

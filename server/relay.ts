@@ -1,7 +1,8 @@
 /**
  * The relay process: an HTTP server with a WebSocket endpoint at `/v1` speaking the mailbox protocol.
- * Enforces connection limits, idle timeouts and frame sizes, prunes expired mailboxes, and shuts down
- * gracefully (stop accepting, close sockets with 1001, wait for them).
+ * Enforces connection limits and rates, idle timeouts and frame sizes, prunes expired mailboxes, serves
+ * `/healthz` and `/metrics`, and shuts down gracefully (stop accepting, close sockets with 1001, wait
+ * for them).
  * @module
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
@@ -9,10 +10,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
+import { BACKCHANNEL_APPID } from '../src/wormhole/appid.js';
+import { clientAddress, isLoopback, normaliseAddress } from './clientAddress.js';
+import { renderMetrics } from './metrics.js';
+import { openPersistentStore } from './pairingPersistence.js';
+import { RateLimiter } from './rateLimit.js';
 import { silentLogger, type Logger } from './log.js';
 import { ConnectionLostError, InvalidArgumentError } from '../src/errors.js';
-import { Depot, type DepotLimits } from './depot.js';
-import { DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
+import { DEFAULT_DEPOT_LIMITS, Depot, type DepotLimits } from './depot.js';
+import { DEFAULT_DISCOVERY_LIMITS, DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
@@ -30,10 +36,19 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   discoveryLimits?: Partial<DiscoveryLimits>;
   /**
-   * Directory of the depot (deposits for offline contacts), kept on disk so a restart loses
-   * nothing. Without it the mailbox lives in memory.
+   * Directory of the depot (deposits for offline contacts) and of the pairing state
+   * (nameplates and mailboxes), kept on disk so a restart loses nothing. Without it both live in memory.
    */
   dataDir?: string;
+  /**
+   * Addresses of reverse proxies whose `X-Forwarded-For` names the client (for per-address limits).
+   * From any other address the header is ignored. Default: none.
+   */
+  trustProxy?: readonly string[];
+  /** Who may read `/metrics`: `loopback` (the default; also through a trusted proxy), `public`, or `off`. */
+  metrics?: 'loopback' | 'public' | 'off';
+  /** Appids whose nameplates `list` does not reveal; default Backchannel's own (BACKCHANNEL_APPID). */
+  unlistedAppids?: readonly string[];
   /**
    * `redis://host:port`: keep pairing state and the depot in Redis and share DISCOVER's
    * topics with every other relay on the same Redis (scale-out). Takes precedence over `dataDir`.
@@ -77,13 +92,20 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const log = options.log ?? silentLogger;
   const now = options.now ?? Date.now;
   const shared = options.redis ? await openRedis(options.redis, limits, log, options.redisNamespace) : undefined;
-  const store: MailboxStore = options.store ?? shared?.store ?? new MemoryMailboxStore({ limits, randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)) });
-  const mailboxServer = new MailboxServer({ store, limits, now, log, welcome: options.welcome });
-  const depot = new Depot({
-    storage: shared?.storage ?? (options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage()),
-    limits: options.depotLimits,
+  const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
+  const storage = shared?.storage ?? (options.dataDir ? new NodeFsStorage(options.dataDir) : new MemoryStorage());
+  // With a data directory (and no Redis), pairings in flight survive a restart too.
+  const persistent = !options.store && !shared && options.dataDir ? await openPersistentStore(storage, { limits, randomBytes }, log) : undefined;
+  const store: MailboxStore = options.store ?? shared?.store ?? persistent?.store ?? new MemoryMailboxStore({ limits, randomBytes });
+  const mailboxServer = new MailboxServer({
+    store,
+    limits,
     now,
+    log,
+    welcome: options.welcome,
+    unlistedAppids: options.unlistedAppids ?? [BACKCHANNEL_APPID],
   });
+  const depot = new Depot({ storage, limits: options.depotLimits, now });
   const discovery = new DiscoveryServer({
     limits: options.discoveryLimits,
     log,
@@ -93,11 +115,35 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   });
   const connectionCount = () => mailboxServer.connectionCount + discovery.connectionCount;
   const onFrame = options.onFrame;
+  const trusted = new Set((options.trustProxy ?? []).map(normaliseAddress));
+  const connectionRate = new RateLimiter({ burst: limits.connectionBurstPerAddress, perMinute: limits.connectionsPerMinutePerAddress, now });
+  /** Refusals at upgrade, by reason; the mailbox server counts its own. */
+  const upgradeRefusals = new Map<string, number>();
+  const metricsAccess = options.metrics ?? 'loopback';
 
   const http: Server = createServer((req, res) => {
-    if (req.url === '/healthz') {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: true, connections: connectionCount() }));
+      return;
+    }
+    if (path === '/metrics' && metricsAccess !== 'off') {
+      if (metricsAccess === 'loopback' && !isLoopback(clientAddress(req, trusted))) {
+        res.writeHead(403, { 'content-type': 'text/plain' });
+        res.end('/metrics is served to loopback only (backchannel relay --metrics public opens it)\n');
+        return;
+      }
+      metricsText().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+          res.end(text);
+        },
+        (err: unknown) => {
+          log('error', 'metrics-failed', { error: String(err) });
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     res.writeHead(426, { 'content-type': 'text/plain' });
@@ -108,17 +154,33 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
 
   http.on('upgrade', (req: IncomingMessage, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const refuse = (status: number, text: string) => {
+    const address = clientAddress(req, trusted);
+    const refuse = (status: number, text: string, reason: string) => {
+      upgradeRefusals.set(reason, (upgradeRefusals.get(reason) ?? 0) + 1);
       log('warn', 'refused', { status, reason: text });
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === '/backchannel/v1' ? discovery : undefined;
-    if (!service) return refuse(404, 'Not Found');
-    if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections');
-    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) return refuse(429, 'Too Many Connections From This Address');
+    if (!service) return refuse(404, 'Not Found', 'not-found');
+    if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections', 'connections');
+    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) return refuse(429, 'Too Many Connections From This Address', 'connections-per-address');
+    if (!connectionRate.take(address)) return refuse(429, 'Too Many Connections From This Address (rate limited)', 'connection-rate');
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service));
   });
+
+  async function metricsText(): Promise<string> {
+    const stats = await store.stats();
+    const refusals = new Map<string, number>(upgradeRefusals);
+    for (const [reason, n] of mailboxServer.refusals) refusals.set(reason, (refusals.get(reason) ?? 0) + n);
+    const memory = process.memoryUsage();
+    return renderMetrics({
+      connections: { mailbox: mailboxServer.connectionCount, discover: discovery.connectionCount },
+      pairing: { ...stats, ...mailboxServer.counts },
+      refusals,
+      depotDeposits: await depot.count().catch(() => undefined),
+      memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+    });
+  }
 
   function attach(ws: WebSocket, address: string, service: { connect(conn: ServerConnection): ConnectionHandle }): void {
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
@@ -130,11 +192,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     };
     resetIdle();
     const handle = service.connect({
+      address,
       send: (text) => {
         onFrame?.('out', text);
         if (ws.readyState !== ws.OPEN) return;
         // A peer that does not read its socket must not make us buffer without bound.
         if (ws.bufferedAmount > limits.maxBufferedBytes) {
+          upgradeRefusals.set('slow-consumer', (upgradeRefusals.get('slow-consumer') ?? 0) + 1);
           log('warn', 'slow-consumer', { buffered: ws.bufferedAmount });
           ws.terminate();
           return;
@@ -174,6 +238,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   }).catch(async (err: unknown) => {
     // Not listening (e.g. EADDRINUSE, which the CLI words for people): release what was opened.
     clearInterval(pruneTimer);
+    await persistent?.flush();
     await store.close?.();
     await shared?.close();
     throw err;
@@ -181,6 +246,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   log('info', 'listening', { host: address.address, port: address.port });
+  log('info', 'limits', {
+    ...limits,
+    depotLimits: { ...DEFAULT_DEPOT_LIMITS, ...options.depotLimits },
+    discoveryLimits: { ...DEFAULT_DISCOVERY_LIMITS, ...options.discoveryLimits },
+    trustProxy: [...trusted],
+    metrics: metricsAccess,
+    pairingState: shared ? 'redis' : persistent ? 'data directory' : 'memory',
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -201,6 +274,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
         wss.close();
         http.closeAllConnections?.();
         await done;
+        await persistent?.flush();
         await store.close?.();
         await shared?.close();
         log('info', 'stopped');

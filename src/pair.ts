@@ -16,11 +16,11 @@ import { parseCode } from './code/code.js';
 import { observers, type InspectOption } from './inspect.js';
 import { pairingMachine, type PairingStep } from './machines/pairingMachine.js';
 import type { WormholeTimeouts } from './machines/wormholeMachine.js';
+import { BACKCHANNEL_APPID } from './wormhole/appid.js';
 
 export type { PairingStep } from './machines/pairingMachine.js';
 
-/** The appid Backchannel pairs under; a wormhole client on another appid never meets ours. */
-export const BACKCHANNEL_APPID = 'backchannel.dev/pair/v1';
+export { BACKCHANNEL_APPID };
 
 export interface PairingOptions {
   /** Mailbox relay URL, `ws://host:port/v1`. */

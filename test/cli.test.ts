@@ -145,7 +145,7 @@ describe('backchannel CLI', () => {
   it('refuses --data, --memory and --redis together, and unknown options, with one line and the usage (exit 2)', async () => {
     const pairs = [['--memory', '--data', 'X'], ['--memory', '--redis', 'redis://127.0.0.1:1'], ['--data', 'X', '--redis', 'redis://127.0.0.1:1']];
     const runs = await Promise.all([...pairs, ['--bogus']].map((args) => backchannelCli(['relay', '--port', '0', ...args]).result));
-    const usage = /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--quiet\]\nRun 'backchannel relay --help' for details\.\n$/;
+    const usage = /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--quiet\] \[--config FILE\] \[--limit NAME=N,…\] \[--trust-proxy ADDRS\] \[--metrics WHO\] \[--print-config\]\nRun 'backchannel relay --help' for details\.\n$/;
     pairs.forEach((pair, n) => {
       const [a, b] = pair.filter((w) => w.startsWith('--')).sort();
       expect(runs[n]!.code).toBe(2);
@@ -179,7 +179,7 @@ describe('backchannel CLI', () => {
     server.child.kill('SIGINT');
     const run = await server.result;
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^relay listening on ws://127\\.0\\.0\\.1:\\d+/v1\\ndata: depot in ${escape(dir)} \\(pairing state in memory\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^relay listening on ws://127\\.0\\.0\\.1:\\d+/v1\\ndata: depot and pairing state in ${escape(dir)}\\n$`));
     // With Redis: the URL is shown, its password never (here in the failure; the start-up line is the same function).
     expect(describeStorage({ memory: false, data: 'ignored', redis: 'redis://:hunter2@127.0.0.1:6379/0' })).toBe('pairing state and depot in Redis at redis://127.0.0.1:6379/0');
     const deadPort = await freePort();

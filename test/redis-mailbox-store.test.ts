@@ -37,13 +37,13 @@ describe('RedisMailboxStore shared by two relays', () => {
     const onB: [string, number][] = [];
     const stopA = await a.watch('app', mailbox, (m, i) => onA.push([m.phase, i]));
     const stopB = await b.watch('app', mailbox, (m, i) => onB.push([m.phase, i]));
-    await a.addMessage('app', mailbox, { side: 'sideA', phase: 'pake', body: 'aa', server_rx: 3, msg_id: null });
-    await b.addMessage('app', mailbox, { side: 'sideB', phase: 'pake', body: 'bb', server_rx: 4, msg_id: null });
+    await a.addMessage('app', mailbox, { side: 'sideA', phase: 'pake', body: 'aa', server_rx: 3, msg_id: null }, 3);
+    await b.addMessage('app', mailbox, { side: 'sideB', phase: 'pake', body: 'bb', server_rx: 4, msg_id: null }, 3);
     await until(() => onA.length === 1 && onB.length === 1);
     expect(onA).toEqual([['pake', 1]]); // B's add, the second message
     expect(onB).toEqual([['pake', 0]]); // A's add, the first
     expect((await b.openMailbox('app', mailbox, 'sideB', 5)).map((m) => m.body)).toEqual(['aa', 'bb']);
-    await a.addMessage('app', mailbox, { side: 'sideA', phase: '0', body: 'cc', server_rx: 6, msg_id: null });
+    await a.addMessage('app', mailbox, { side: 'sideA', phase: '0', body: 'cc', server_rx: 6, msg_id: null }, 3);
     await until(() => onB.length === 2);
     expect(onA).toHaveLength(1);
     await Promise.all([stopA(), stopB()]);

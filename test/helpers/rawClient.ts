@@ -11,8 +11,9 @@ export interface RawClient {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export async function rawClient(url: string): Promise<RawClient> {
-  const ws = new WebSocket(url);
+/** `headers`: extra request headers, e.g. `X-Forwarded-For` to pose as a client behind a proxy. */
+export async function rawClient(url: string, options: { headers?: Record<string, string> } = {}): Promise<RawClient> {
+  const ws = new WebSocket(url, { headers: options.headers });
   const frames: Record<string, unknown>[] = [];
   const waiters: { predicate: (f: Record<string, unknown>) => boolean; resolve: (f: Record<string, unknown>) => void }[] = [];
   ws.on('message', (data) => {
