@@ -22,6 +22,7 @@ import {
   type ContactDoc,
   type FileRef,
   type IceServer,
+  type DocumentLimits,
   type Message,
   type SettingsDoc,
   type SystemDoc,
@@ -47,6 +48,8 @@ export interface DatabaseOptions {
   randomBytes?: RandomBytes;
   now?: () => number;
   compactEvery?: number;
+  /** Lower document bounds than the defaults in LIMITS (tests). */
+  limits?: Partial<DocumentLimits>;
 }
 
 export class Database {
@@ -84,7 +87,7 @@ export class Database {
     const now = options.now ?? Date.now;
     const storage = options.storage;
     const { system, created } = await loadOrCreateSystem(storage, randomBytes, now);
-    const docs = new DocumentStore({ storage, now, compactEvery: options.compactEvery });
+    const docs = new DocumentStore({ storage, now, compactEvery: options.compactEvery, deviceId: system.device_id, limits: options.limits });
     const quarantined: QuarantinedError[] = [];
     const tryOpen = async (fn: () => Promise<unknown>) => {
       try {

@@ -18,6 +18,8 @@ export interface SyncInput {
   channel: Channel;
   deviceId: string;
   docIds: DocId[];
+  /** Who the peer is (default 'contact': it may only add its own messages); see sync/syncEngine.ts. */
+  trust?: 'contact' | 'own-device';
   /** How long to wait for the peer's hello (default 30 s). */
   helloTimeoutMs?: number;
 }

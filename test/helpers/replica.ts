@@ -30,9 +30,10 @@ export class Replica {
     await this.start();
   }
 
-  sync(channel: Channel, docIds: DocId[]): Actor<typeof syncMachine> {
+  /** Sync `docIds` over `channel`; the peer is a contact unless `trust` says it is another own device. */
+  sync(channel: Channel, docIds: DocId[], trust?: 'contact' | 'own-device'): Actor<typeof syncMachine> {
     const actor = createActor(syncMachine, {
-      input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds },
+      input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds, trust },
     });
     this.syncs.add(actor);
     actor.subscribe({ complete: () => this.syncs.delete(actor) });
