@@ -288,9 +288,8 @@ export class DocumentStore {
       if (fromContact) problems.push(...effect.other.map((o) => `a contact may only add its own messages, but this change ${o}`));
       problems.push(...validate('channel', next, effect.edited && [...effect.inserted, ...effect.edited]));
       const messages = (next as { messages?: unknown[] }).messages ?? [];
-      if (problems.length === 0 && messages.length > this.#limits.messages) {
-        return { problems: [`more than ${this.#limits.messages} messages`], error: new TooLargeError(`channel ${id}'s message count`, messages.length, this.#limits.messages) };
-      }
+      // A count, not bytes (TooLargeError speaks of bytes): an ordinary problem.
+      if (messages.length > this.#limits.messages) problems.push(`${messages.length} messages, more than the limit of ${this.#limits.messages}`);
       const before = this.#index(entry);
       const ids = new Set<string>();
       let textBytes = before.textBytes;
