@@ -16,9 +16,12 @@
  */
 import * as A from '@automerge/automerge';
 
+/** Who another device is: a contact, or another device of this user. */
+export type Trust = 'contact' | 'own-device';
+
 /** Where a change comes from. `peer` is the device id the peer gave in its hello (when known). */
 export interface ChangeSource {
-  trust: 'contact' | 'own-device';
+  trust: Trust;
   peer?: string;
 }
 

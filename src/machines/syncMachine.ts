@@ -10,6 +10,7 @@ import type { Channel } from '../effects/channel.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError, TimeoutError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { Trust } from '../db/peerRules.js';
 import { startSyncEngine, type EngineEvent } from '../sync/syncEngine.js';
 
 export interface SyncInput {
@@ -19,7 +20,7 @@ export interface SyncInput {
   deviceId: string;
   docIds: DocId[];
   /** Who the peer is (default 'contact': it may only add its own messages); see sync/syncEngine.ts. */
-  trust?: 'contact' | 'own-device';
+  trust?: Trust;
   /** How long to wait for the peer's hello (default 30 s). */
   helloTimeoutMs?: number;
 }

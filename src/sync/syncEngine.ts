@@ -15,6 +15,7 @@ import type { Channel } from '../effects/channel.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError, ChannelClosedError, ProtocolError, TooLargeError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
 import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
 
@@ -41,7 +42,7 @@ export interface SyncEngineOptions {
    * Who the peer is: a contact (the default), whose changes may only add its own messages to a
    * channel, or another device of this user, trusted with any valid change (db/peerRules.ts).
    */
-  trust?: 'contact' | 'own-device';
+  trust?: Trust;
   emit(event: EngineEvent): void;
 }
 

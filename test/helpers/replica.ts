@@ -5,6 +5,7 @@ import type { Channel } from '../../src/effects/channel.js';
 import type { RandomBytes } from '../../src/effects/random.js';
 import { Database } from '../../src/db/database.js';
 import type { DocId } from '../../src/db/documentStore.js';
+import type { Trust } from '../../src/db/peerRules.js';
 import { syncMachine } from '../../src/machines/syncMachine.js';
 
 export class Replica {
@@ -31,7 +32,7 @@ export class Replica {
   }
 
   /** Sync `docIds` over `channel`; the peer is a contact unless `trust` says it is another own device. */
-  sync(channel: Channel, docIds: DocId[], trust?: 'contact' | 'own-device'): Actor<typeof syncMachine> {
+  sync(channel: Channel, docIds: DocId[], trust?: Trust): Actor<typeof syncMachine> {
     const actor = createActor(syncMachine, {
       input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds, trust },
     });
