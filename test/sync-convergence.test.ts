@@ -65,8 +65,9 @@ async function run({ n, seed, ops }: { n: number; seed: string; ops: Op[] }) {
   const live = () => (links = links.filter((l) => !l.link.closed));
   const connect = (a: number, b: number, mode: 'manual' | 'auto') => {
     const link = new MemoryLink({ mode, maxFrameBytes: 4096 });
-    replicas[a]!.sync(link.a, docIds);
-    replicas[b]!.sync(link.b, docIds);
+    // Several replicas relay each other's messages and share settings: own devices, not contacts.
+    replicas[a]!.sync(link.a, docIds, 'own-device');
+    replicas[b]!.sync(link.b, docIds, 'own-device');
     links.push({ link, a, b });
   };
 

@@ -23,6 +23,7 @@ import {
   type ContactDoc,
   type FileRef,
   type IceServer,
+  type DocumentLimits,
   type Message,
   type SettingsDoc,
   type SystemDoc,
@@ -49,6 +50,8 @@ export interface DatabaseOptions {
   /** Timestamps (`created_at`, messages, last seen); default {@link systemClock}. */
   clock?: Pick<Clock, 'now'>;
   compactEvery?: number;
+  /** Lower document bounds than the defaults in LIMITS (tests). */
+  limits?: Partial<DocumentLimits>;
 }
 
 export class Database {
@@ -87,7 +90,7 @@ export class Database {
     const now = () => clock.now();
     const storage = options.storage;
     const { system, created } = await loadOrCreateSystem(storage, randomBytes, now);
-    const docs = new DocumentStore({ storage, clock, compactEvery: options.compactEvery });
+    const docs = new DocumentStore({ storage, clock, compactEvery: options.compactEvery, deviceId: system.device_id, limits: options.limits });
     const quarantined: QuarantinedError[] = [];
     const tryOpen = async (fn: () => Promise<unknown>) => {
       try {

@@ -8,6 +8,11 @@
  * Loading validates the document against its schema (migrating older versions). Data that does not
  * load or validate is moved under `['quarantine', id, …]` and reported as a QuarantinedError; it is never
  * silently dropped or overwritten.
+ *
+ * Every change is checked before anything of it is stored: the schema (no unknown fields), the
+ * bounds of {@link LIMITS} (messages per channel, bytes per document), unique message ids, and for a
+ * change from another device the rules of {@link ChangeSource} (db/peerRules.ts). A refused change
+ * leaves the stored and the in-memory document as they were.
  * @module
  */
 import * as A from '@automerge/automerge';
@@ -15,8 +20,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
-import { InvalidArgumentError, NotFoundError, QuarantinedError, SchemaTooNewError } from '../errors.js';
-import { MIGRATIONS, SCHEMA_VERSIONS, validate, type DocumentKind } from './schema.js';
+import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
+import { channelEffect, type ChangeSource } from './peerRules.js';
+import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits } from './schema.js';
+
+export type { ChangeSource } from './peerRules.js';
 
 export type DocId = string;
 
@@ -26,13 +34,24 @@ export interface DocumentStoreOptions {
   compactEvery?: number;
   /** Milliseconds since the epoch, for quarantine keys; default {@link systemClock}. */
   clock?: Pick<Clock, 'now'>;
+  /** This device's id: no change from another device may add a message in its name. */
+  deviceId?: string;
+  /** Lower bounds than {@link LIMITS} (tests reach them without gigabytes). */
+  limits?: Partial<DocumentLimits>;
 }
+
+/** The result of {@link DocumentStore.update}: refused changes carry the typed error to end a sync with. */
+export type UpdateResult = { accepted: true; problems: [] } | { accepted: false; problems: string[]; error: BackchannelError };
 
 interface Entry {
   kind: DocumentKind;
   doc: A.Doc<unknown>;
   /** Storage keys whose contents `doc` includes: removable once a snapshot covers them. */
   chunks: StorageKey[];
+  /** Bytes of those chunks together. */
+  bytes: number;
+  /** A channel's message ids and text size, built on the first change that needs them. */
+  index?: { ids: Set<string>; textBytes: number };
   incremental: number;
   /** Serialises writes to one document. */
   queue: Promise<unknown>;
@@ -41,25 +60,19 @@ interface Entry {
 const DOC_ID = /^[0-9a-f]{32}$/;
 const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 
-/**
- * The message indices a change touched, from Automerge's diff; undefined means "check everything"
- * (the list itself was replaced, or something was deleted and indices shifted).
- */
-function touchedMessages(before: A.Doc<unknown>, after: A.Doc<unknown>): number[] | undefined {
-  const touched = new Set<number>();
-  for (const patch of A.diff(after, A.getHeads(before), A.getHeads(after))) {
-    if (patch.path[0] !== 'messages') continue;
-    const index = patch.path[1];
-    if (typeof index !== 'number' || patch.action === 'del') return undefined;
-    const count = patch.action === 'insert' ? patch.values.length : 1;
-    for (let i = index; i < index + count; i++) touched.add(i);
-  }
-  return [...touched];
+/** What one message weighs as text: the measure {@link LIMITS}.documentBytes bounds besides storage. */
+function messageBytes(m: unknown): number {
+  const o = (m ?? {}) as Record<string, unknown>;
+  const f = (o.file ?? {}) as Record<string, unknown>;
+  return [o.id, o.sender, o.text, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32);
 }
 
-/** Validate what a change could have broken: every field, but only the messages it touched. */
-function validateChange(kind: DocumentKind, before: A.Doc<unknown>, after: A.Doc<unknown>): string[] {
-  return validate(kind, after, kind === 'channel' ? touchedMessages(before, after) : undefined);
+/** What a change passed to the checks of {@link DocumentStore}, to commit it without computing it twice. */
+interface Checked {
+  /** The change's bytes as an incremental chunk. */
+  delta: Uint8Array;
+  /** The channel index after it, or undefined to rebuild it. */
+  index?: { ids: Set<string>; textBytes: number };
 }
 
 /** The empty shape of each kind: the content of every document's first change. */
@@ -92,6 +105,9 @@ function genesis(id: DocId, kind: DocumentKind, initial: Record<string, unknown>
   });
 }
 
+const sumBytes = (chunks: { data: Uint8Array }[]) => chunks.reduce((n, c) => n + c.data.length, 0);
+const sameHeads = (a: A.Heads, b: A.Heads) => a.length === b.length && a.every((h) => b.includes(h));
+
 /** Migrate a loaded document to the current schema version, as one step of loading. */
 function migrate(kind: DocumentKind, id: DocId, doc: A.Doc<unknown>): A.Doc<unknown> {
   const found = (doc as { schema?: unknown }).schema;
@@ -114,6 +130,8 @@ export class DocumentStore {
   readonly #storage: StorageAdapter;
   readonly #compactEvery: number;
   readonly #clock: Pick<Clock, 'now'>;
+  readonly #deviceId: string | undefined;
+  readonly #limits: DocumentLimits;
   readonly #open = new Map<DocId, Entry>();
   readonly #listeners = new Set<(id: DocId) => void>();
 
@@ -121,6 +139,8 @@ export class DocumentStore {
     this.#storage = options.storage;
     this.#compactEvery = options.compactEvery ?? 64;
     this.#clock = options.clock ?? systemClock;
+    this.#deviceId = options.deviceId;
+    this.#limits = { messages: LIMITS.messages, documentBytes: LIMITS.documentBytes, ...options.limits };
   }
 
   /** Called after every change, local or from a peer, once it is saved. */
@@ -158,7 +178,7 @@ export class DocumentStore {
     const doc = genesis(id, kind, initial as Record<string, unknown>);
     const problems = validate(kind, doc);
     if (problems.length > 0) throw new InvalidArgumentError(`invalid ${kind}: ${problems.join('; ')}`, { problems });
-    const entry: Entry = { kind, doc, chunks: [], incremental: 0, queue: Promise.resolve() };
+    const entry: Entry = { kind, doc, chunks: [], bytes: 0, incremental: 0, queue: Promise.resolve() };
     this.#open.set(id, entry);
     await this.#write(id, entry, A.save(doc), 'snapshot');
     return doc as A.Doc<T>;
@@ -180,7 +200,7 @@ export class DocumentStore {
     const doc = migrate(kind, id, loaded);
     const problems = validate(kind, doc);
     if (problems.length > 0) throw await this.#quarantine(kind, id, problems);
-    const entry: Entry = { kind, doc, chunks: chunks.map((c) => c.key), incremental: chunks.length - 1, queue: Promise.resolve() };
+    const entry: Entry = { kind, doc, chunks: chunks.map((c) => c.key), bytes: sumBytes(chunks), incremental: chunks.length - 1, queue: Promise.resolve() };
     this.#open.set(id, entry);
     // A migration made changes: persist them like any other change.
     if (doc !== loaded) await this.#write(id, entry, A.saveSince(doc, A.getHeads(loaded)), 'incremental');
@@ -208,33 +228,112 @@ export class DocumentStore {
     return this.#serialise(id, async (entry) => {
       const next = A.change(entry.doc as A.Doc<T>, message ? { message } : {}, fn as A.ChangeFn<T>);
       if (next === entry.doc) return next;
-      const problems = validateChange(entry.kind, entry.doc, next as A.Doc<unknown>);
-      if (problems.length > 0) {
+      const checked = this.#check(id, entry, next as A.Doc<unknown>);
+      if (!('delta' in checked)) {
         await this.#rollback(id, entry);
-        throw new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${problems.join('; ')}`, { problems });
+        if (checked.error instanceof TooLargeError) throw checked.error;
+        throw new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${checked.problems.join('; ')}`, { problems: checked.problems });
       }
-      await this.#commit(id, entry, next as A.Doc<unknown>);
+      await this.#commit(id, entry, next as A.Doc<unknown>, checked);
       return next;
     });
   }
 
   /**
-   * Replace the document with `next`, a descendant of it produced elsewhere (e.g. by the sync
-   * protocol). Saved before it resolves. Returns false (and keeps the old document) if `next` would not
-   * validate: a peer cannot make us store an invalid document.
+   * Replace the document with `next`, a descendant of it produced elsewhere (the sync protocol, a
+   * deposit) by the device `source` names; a contact unless said otherwise. Saved before it resolves.
+   * Refused (accepted: false, the old document kept, nothing stored) if `next` would not validate,
+   * would cross a limit, or does what `source` may not: a peer cannot make us store an invalid
+   * document, nor edit ours.
    */
-  async update(id: DocId, produce: (doc: A.Doc<unknown>) => A.Doc<unknown>): Promise<{ accepted: boolean; problems: string[] }> {
+  async update(id: DocId, produce: (doc: A.Doc<unknown>) => A.Doc<unknown>, source: ChangeSource = { trust: 'contact' }): Promise<UpdateResult> {
     return this.#serialise(id, async (entry) => {
       const next = produce(entry.doc);
       if (next === entry.doc) return { accepted: true, problems: [] };
-      const problems = validateChange(entry.kind, entry.doc, next);
-      if (problems.length > 0) {
-        await this.#rollback(id, entry);
-        return { accepted: false, problems };
+      if (sameHeads(A.getHeads(next), A.getHeads(entry.doc))) {
+        // Nothing applied (maybe changes held back for missing dependencies): nothing to store, but
+        // keep the new handle (the old one may be outdated) and wake the sync engines all the same.
+        entry.doc = next;
+        for (const l of this.#listeners) l(id);
+        return { accepted: true, problems: [] };
       }
-      await this.#commit(id, entry, next);
+      const checked = this.#check(id, entry, next, source);
+      if (!('delta' in checked)) {
+        await this.#rollback(id, entry);
+        return { accepted: false, ...checked };
+      }
+      await this.#commit(id, entry, next, checked);
       return { accepted: true, problems: [] };
     });
+  }
+
+  /**
+   * Everything a change must pass before any of it is stored (see the module comment). `source` is
+   * undefined for a local change: this device may edit its documents as the schema allows.
+   */
+  #check(id: DocId, entry: Entry, next: A.Doc<unknown>, source?: ChangeSource): Checked | { problems: string[]; error: BackchannelError } {
+    const fromContact = source?.trust === 'contact';
+    const refuse = (problems: string[]) => ({
+      problems,
+      error: source
+        ? new ProtocolError(`Refused a change to ${entry.kind} ${id} from ${source.peer ? `device ${source.peer}` : 'another device'}: ${problems.slice(0, 3).join('; ')}`, { docId: id, problems })
+        : new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${problems.join('; ')}`, { problems }),
+    });
+    const problems: string[] = [];
+    let index: Checked['index'];
+    if (entry.kind !== 'channel') {
+      if (fromContact) return refuse([`a contact may not change a ${entry.kind} document`]);
+      problems.push(...validate(entry.kind, next));
+    } else {
+      const effect = channelEffect(entry.doc, next);
+      if (fromContact) problems.push(...effect.other.map((o) => `a contact may only add its own messages, but this change ${o}`));
+      problems.push(...validate('channel', next, effect.edited && [...effect.inserted, ...effect.edited]));
+      const messages = (next as { messages?: unknown[] }).messages ?? [];
+      // A count, not bytes (TooLargeError speaks of bytes): an ordinary problem.
+      if (messages.length > this.#limits.messages) problems.push(`${messages.length} messages, more than the limit of ${this.#limits.messages}`);
+      const before = this.#index(entry);
+      const ids = new Set<string>();
+      let textBytes = before.textBytes;
+      for (const i of effect.inserted) {
+        const m = messages[i] as Record<string, unknown> | undefined;
+        const mid = textOf(m?.id) ?? '';
+        if (before.ids.has(mid) || ids.has(mid)) problems.push(`messages[${i}] reuses the id ${JSON.stringify(mid)}`);
+        ids.add(mid);
+        const sender = textOf(m?.sender);
+        if (source && sender === this.#deviceId) problems.push(`messages[${i}] claims to be from this device`);
+        else if (fromContact && source.peer !== undefined && sender !== source.peer) problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
+        textBytes += messageBytes(m);
+      }
+      if (problems.length === 0 && textBytes > this.#limits.documentBytes) {
+        return { problems: ['its messages hold too much text'], error: new TooLargeError(`the text of channel ${id}`, textBytes, this.#limits.documentBytes) };
+      }
+      // Deletions and edits (local, or another own device) change what the index holds: rebuild it.
+      if (effect.edited !== undefined && effect.edited.length === 0) index = { ids: new Set([...before.ids, ...ids]), textBytes };
+    }
+    if (problems.length > 0) return refuse(problems);
+    const delta = A.saveSince(next, A.getHeads(entry.doc));
+    if (entry.bytes + delta.length > this.#limits.documentBytes) {
+      // The chunks overstate (they are compacted later): only the whole document, saved, counts.
+      const size = A.save(next).length;
+      if (size > this.#limits.documentBytes) return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, size, this.#limits.documentBytes) };
+    }
+    return { delta, index };
+  }
+
+  /** The ids and text size of a channel's messages, from one pass the first time they are needed. */
+  #index(entry: Entry): { ids: Set<string>; textBytes: number } {
+    if (!entry.index) {
+      const messages = (entry.doc as { messages?: unknown[] }).messages ?? [];
+      const ids = new Set<string>();
+      let textBytes = 0;
+      for (const m of messages) {
+        const mid = textOf((m as { id?: unknown } | null)?.id);
+        if (mid !== undefined) ids.add(mid);
+        textBytes += messageBytes(m);
+      }
+      entry.index = { ids, textBytes };
+    }
+    return entry.index;
   }
 
   async #serialise<R>(id: DocId, fn: (entry: Entry) => Promise<R>): Promise<R> {
@@ -245,11 +344,11 @@ export class DocumentStore {
     return run;
   }
 
-  async #commit(id: DocId, entry: Entry, next: A.Doc<unknown>): Promise<void> {
-    const delta = A.saveSince(next, A.getHeads(entry.doc));
+  async #commit(id: DocId, entry: Entry, next: A.Doc<unknown>, checked: Checked): Promise<void> {
     entry.doc = next;
+    entry.index = checked.index;
     if (entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry);
-    else await this.#write(id, entry, delta, 'incremental');
+    else await this.#write(id, entry, checked.delta, 'incremental');
     for (const l of this.#listeners) l(id);
   }
 
@@ -257,6 +356,7 @@ export class DocumentStore {
     const key = ['docs', entry.kind, id, type, chunkName(data)];
     await this.#storage.save(key, data);
     entry.chunks.push(key);
+    entry.bytes += data.length;
     if (type === 'incremental') entry.incremental++;
   }
 
@@ -268,6 +368,7 @@ export class DocumentStore {
     const chunks = await this.#storage.loadRange(['docs', entry.kind, id]);
     entry.doc = A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
     entry.chunks = chunks.map((c) => c.key);
+    entry.bytes = sumBytes(chunks);
   }
 
   /** Write one snapshot of everything, then delete the chunks it covers. */
@@ -277,6 +378,7 @@ export class DocumentStore {
     const key = ['docs', entry.kind, id, 'snapshot', chunkName(snapshot)];
     await this.#storage.save(key, snapshot);
     entry.chunks = [key];
+    entry.bytes = snapshot.length;
     entry.incremental = 0;
     for (const k of old) if (k.join('/') !== key.join('/')) await this.#storage.remove(k);
   }

@@ -76,8 +76,46 @@ export const SCHEMA_VERSIONS: Record<DocumentKind, number> = { system: 1, settin
 /** The public magic-wormhole mailbox relay: the seed's default `relay_server`. */
 export const DEFAULT_RELAY_SERVER = 'ws://relay.magic-wormhole.io:4000/v1';
 
-/** Limits that keep one document from growing without bound through a single field. */
-export const LIMITS = { moniker: 200, text: 64 * 1024, filename: 1024, mimetype: 255, url: 2048 } as const;
+/**
+ * Every bound on what a document may hold, in one place (docs/protocol.md lists them). Field lengths
+ * are in characters. A change, local or from a peer, that would cross one is refused and nothing of
+ * it is stored.
+ */
+export const LIMITS = {
+  moniker: 200,
+  text: 64 * 1024,
+  filename: 1024,
+  mimetype: 255,
+  url: 2048,
+  /** Messages in one channel. */
+  messages: 100_000,
+  /**
+   * Bytes one document may take: in storage (its chunks), and as the text of its messages (a
+   * compressed sync message can unpack to far more than it weighs on the wire).
+   */
+  documentBytes: 64 * 1024 * 1024,
+  /** The largest sync message reassembled from a peer: room for a whole document at the cap. */
+  syncMessageBytes: 64 * 1024 * 1024 + 64 * 1024,
+  /** Bytes of a peer's sync messages received but not yet applied; past it the sync ends (a flood). */
+  syncQueueBytes: 2 * (64 * 1024 * 1024 + 64 * 1024),
+} as const;
+
+/** The bounds a {@link DocumentStore} enforces per document; tests may lower them. */
+export interface DocumentLimits {
+  messages: number;
+  documentBytes: number;
+}
+
+/** The fields each shape may have: anything else is refused (a peer cannot smuggle data in). */
+const FIELDS: Record<DocumentKind | 'message' | 'file' | 'ice', readonly string[]> = {
+  system: ['kind', 'schema', 'device_id', 'created_at', 'public_key'],
+  settings: ['kind', 'schema', 'relay_server', 'ice_servers'],
+  contact: ['kind', 'schema', 'moniker', 'channels', 'last_seen', 'public_key'],
+  channel: ['kind', 'schema', 'messages'],
+  message: ['id', 'timestamp', 'sender', 'text', 'file'],
+  file: ['filename', 'mimetype', 'size', 'hash'],
+  ice: ['urls', 'username', 'credential'],
+};
 
 type Problems = string[];
 
@@ -101,6 +139,9 @@ const str = (p: Problems, o: Record<string, unknown>, k: string, max: number, op
   if (t === undefined) p.push(`${k} must be a string`);
   else if (t.length > max) p.push(`${k} is longer than ${max} characters`);
 };
+const onlyKnown = (p: Problems, o: Record<string, unknown>, shape: keyof typeof FIELDS, where: string) => {
+  for (const k of Object.keys(o)) if (!FIELDS[shape].includes(k)) p.push(`${where} has an unknown field ${JSON.stringify(k.slice(0, 64))}`);
+};
 const num = (p: Problems, o: Record<string, unknown>, k: string, optional = false) => {
   const v = o[k];
   if (v === undefined && optional) return;
@@ -122,6 +163,7 @@ function validateIce(p: Problems, v: unknown): void {
   if (!Array.isArray(v)) return void p.push('ice_servers must be an array');
   v.forEach((s, i) => {
     if (!isObj(s) || !Array.isArray(s.urls) || s.urls.length === 0) return void p.push(`ice_servers[${i}].urls must be a non-empty array`);
+    onlyKnown(p, s, 'ice', `ice_servers[${i}]`);
     for (const u of s.urls) if (!/^(stun|stuns|turn|turns):/.test(textOf(u) ?? '')) p.push(`ice_servers[${i}] has a bad url ${JSON.stringify(u)}`);
     str(p, s, 'username', 256, true);
     str(p, s, 'credential', 256, true);
@@ -130,12 +172,14 @@ function validateIce(p: Problems, v: unknown): void {
 
 export function validateMessage(p: Problems, m: unknown, where = 'message'): void {
   if (!isObj(m)) return void p.push(`${where} must be an object`);
+  onlyKnown(p, m, 'message', where);
   str(p, m, 'id', 64);
   num(p, m, 'timestamp');
   str(p, m, 'sender', 64);
   str(p, m, 'text', LIMITS.text);
   if (m.file !== undefined) {
     if (!isObj(m.file)) return void p.push(`${where}.file must be an object`);
+    onlyKnown(p, m.file, 'file', `${where}.file`);
     str(p, m.file, 'filename', LIMITS.filename);
     str(p, m.file, 'mimetype', LIMITS.mimetype);
     num(p, m.file, 'size');
@@ -153,6 +197,7 @@ export function validate(kind: DocumentKind, doc: unknown, onlyMessages?: Iterab
   if (!isObj(doc)) return ['the document root is not an object'];
   if (doc.kind !== kind) p.push(`kind is ${JSON.stringify(doc.kind)}, expected "${kind}"`);
   if (doc.schema !== SCHEMA_VERSIONS[kind]) p.push(`schema is ${JSON.stringify(doc.schema)}, expected ${SCHEMA_VERSIONS[kind]}`);
+  onlyKnown(p, doc, kind, 'the document');
   switch (kind) {
     case 'system':
       if (!/^[0-9a-f]{32}$/.test(textOf(doc.device_id) ?? '')) p.push('device_id must be 32 hex digits');

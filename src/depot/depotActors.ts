@@ -93,7 +93,8 @@ export const applyDeposits = fromPromise<{ applied: number; ids: string[] }, App
     if (content.sender === input.deviceId) continue; // our own deposit: for the other device
     if (content.docId !== input.channelId) continue;
     try {
-      const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes));
+      // The contact's rules hold for deposits too: only inserts of messages in the depositor's name.
+      const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes), { trust: 'contact', peer: content.sender });
       if (!r.accepted) continue;
     } catch {
       continue;

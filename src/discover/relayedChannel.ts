@@ -108,12 +108,13 @@ export class RelayedChannel implements Channel {
       for (const w of this.#waiters.splice(0)) w();
       return;
     }
-    if (++this.#dataReceived % ACK_EVERY === 0) {
+    this.#events.message(body);
+    // Acknowledge only once the handler has taken the frame (and did not close the channel over it).
+    if (++this.#dataReceived % ACK_EVERY === 0 && !this.closed) {
       const ack = new Uint8Array(8);
       new DataView(ack.buffer).setBigUint64(0, BigInt(this.#dataReceived));
       this.#transmit(ACK, ack);
     }
-    this.#events.message(body);
   }
 
   on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {

@@ -10,6 +10,7 @@ import type { Channel } from '../effects/channel.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError, TimeoutError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { Trust } from '../db/peerRules.js';
 import { startSyncEngine, type EngineEvent } from '../sync/syncEngine.js';
 
 export interface SyncInput {
@@ -18,6 +19,8 @@ export interface SyncInput {
   channel: Channel;
   deviceId: string;
   docIds: DocId[];
+  /** Who the peer is (default 'contact': it may only add its own messages); see sync/syncEngine.ts. */
+  trust?: Trust;
   /** How long to wait for the peer's hello (default 30 s). */
   helloTimeoutMs?: number;
 }

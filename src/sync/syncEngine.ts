@@ -3,13 +3,20 @@
  * one {@link Channel} to one peer. Work runs strictly one task at a time. What a peer sends is saved
  * (through the DocumentStore, validated) before the per-peer sync state is saved, and the sync state is
  * persisted under `['sync', docId, peerDeviceId]`, so a reconnect resumes where it stopped.
+ *
+ * What the peer may change is the document store's to decide, told who the peer is (a contact, by
+ * default: it may only add its own messages to a channel). A refused change, a message over
+ * {@link LIMITS}.syncMessageBytes, or a backlog of unapplied messages over {@link LIMITS}.syncQueueBytes
+ * (a peer that floods faster than we apply) ends the sync with a typed error and closes the channel.
  * @module
  */
 import * as A from '@automerge/automerge';
 import type { Channel } from '../effects/channel.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError, ChannelClosedError, ProtocolError, toBackchannelError } from '../errors.js';
+import { BackchannelError, ChannelClosedError, ProtocolError, TooLargeError, toBackchannelError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { Trust } from '../db/peerRules.js';
+import { LIMITS } from '../db/schema.js';
 import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
 
 export type EngineEvent =
@@ -27,8 +34,15 @@ export interface SyncEngineOptions {
   deviceId: string;
   /** The documents this channel syncs; each must be open in `docs`. */
   docIds: DocId[];
-  /** Largest sync message we reassemble from a peer (default 64 MiB). */
+  /** Largest sync message we reassemble from a peer (default {@link LIMITS}.syncMessageBytes). */
   maxMessageBytes?: number;
+  /** Bytes of received, not yet applied sync messages before the peer counts as flooding (default {@link LIMITS}.syncQueueBytes). */
+  maxQueuedBytes?: number;
+  /**
+   * Who the peer is: a contact (the default), whose changes may only add its own messages to a
+   * channel, or another device of this user, trusted with any valid change (db/peerRules.ts).
+   */
+  trust?: Trust;
   emit(event: EngineEvent): void;
 }
 
@@ -40,7 +54,10 @@ export function syncStateKey(docId: DocId, peer: string): string[] {
 export function startSyncEngine(options: SyncEngineOptions): () => void {
   const { docs, storage, channel, emit } = options;
   const docIds = new Set(options.docIds);
-  const reassembler = new Reassembler(options.maxMessageBytes ?? 64 * 1024 * 1024);
+  const reassembler = new Reassembler(options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+  const maxQueued = options.maxQueuedBytes ?? LIMITS.syncQueueBytes;
+  const trust = options.trust ?? 'contact';
+  let queued = 0; // bytes of received sync messages waiting for their turn
   const states = new Map<DocId, A.SyncState>();
   const quiet = new Set<DocId>(); // docs whose last generateSyncMessage returned nothing
   let peer: string | undefined;
@@ -94,18 +111,22 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   const receive = async (docId: DocId, message: Uint8Array) => {
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
-    let result: { accepted: boolean; problems: string[] };
+    let result: Awaited<ReturnType<DocumentStore['update']>>;
     try {
-      result = await docs.update(docId, (doc) => {
-        const [next, state] = A.receiveSyncMessage(doc, before, message);
-        after = state;
-        return next;
-      });
+      result = await docs.update(
+        docId,
+        (doc) => {
+          const [next, state] = A.receiveSyncMessage(doc, before, message);
+          after = state;
+          return next;
+        },
+        { trust, peer },
+      );
     } catch (err) {
       if (err instanceof BackchannelError) throw err;
       throw new ProtocolError(`malformed sync message for ${docId}: ${(err as Error).message}`);
     }
-    if (!result.accepted) throw new ProtocolError(`the peer's changes would make ${docId} invalid: ${result.problems.join('; ')}`, { docId });
+    if (!result.accepted) throw result.error;
     states.set(docId, after);
     quiet.delete(docId);
     await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
@@ -123,6 +144,8 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (frame.type === 'hello') {
       if (peer !== undefined) return fail(new ProtocolError('a second hello on one channel'));
       const who = frame.deviceId;
+      // A peer speaking as this device could then add messages in our name.
+      if (who === options.deviceId) return fail(new ProtocolError('the peer said hello with this device’s own id'));
       peer = who;
       run(async () => {
         for (const id of docIds) {
@@ -145,7 +168,14 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (message) {
       const docId = frame.docId;
       const m = message;
-      run(() => receive(docId, m));
+      // Each message also costs its task: a flood of tiny ones is bounded too.
+      const cost = m.length + 1024;
+      if (queued + cost > maxQueued) return fail(new TooLargeError('the backlog of unapplied sync messages from the peer', queued + cost, maxQueued));
+      queued += cost;
+      run(async () => {
+        queued -= cost;
+        await receive(docId, m);
+      });
     }
   };
 

@@ -5,6 +5,7 @@ import type { Channel } from '../../src/effects/channel.js';
 import type { RandomBytes } from '../../src/effects/random.js';
 import { Database } from '../../src/db/database.js';
 import type { DocId } from '../../src/db/documentStore.js';
+import type { Trust } from '../../src/db/peerRules.js';
 import { syncMachine } from '../../src/machines/syncMachine.js';
 
 export class Replica {
@@ -30,9 +31,10 @@ export class Replica {
     await this.start();
   }
 
-  sync(channel: Channel, docIds: DocId[]): Actor<typeof syncMachine> {
+  /** Sync `docIds` over `channel`; the peer is a contact unless `trust` says it is another own device. */
+  sync(channel: Channel, docIds: DocId[], trust?: Trust): Actor<typeof syncMachine> {
     const actor = createActor(syncMachine, {
-      input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds },
+      input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds, trust },
     });
     this.syncs.add(actor);
     actor.subscribe({ complete: () => this.syncs.delete(actor) });

@@ -2,7 +2,7 @@
  * The storage adapter conformance cases, as plain async functions with no test-runner imports, so the
  * very same cases run under vitest in Node and inside real Chromium (bundled with esbuild).
  */
-import type { StorageAdapter } from '../../src/effects/storage.js';
+import type { StorageAdapter, StorageKey } from '../../src/effects/storage.js';
 
 export interface ConformanceCase {
   name: string;
@@ -109,6 +109,44 @@ export const storageConformanceCases: ConformanceCase[] = [
       await Promise.all(Array.from({ length: 50 }, (_, i) => s.save(['conc', String(i)], bytes(i))));
       const got = await s.loadRange(['conc']);
       check(got.length === 50, `expected 50, got ${got.length}`);
+    },
+  },
+];
+
+/**
+ * What the cases about crash leftovers need from an adapter that writes through temporary files (a
+ * filesystem); adapters without them say why the cases do not apply instead.
+ */
+export interface CrashResidue {
+  /** Leave a temporary file beside `key`, as a save a crash interrupted before its rename would. */
+  leaveTempFile(key: StorageKey, data: Uint8Array): Promise<void>;
+  /** A fresh adapter on the same place: the restart after the crash. */
+  reopen(): StorageAdapter;
+  /** The temporary files present now, as paths. */
+  tempFiles(): Promise<string[]>;
+}
+
+export interface ResidueCase {
+  name: string;
+  run(adapter: StorageAdapter, residue: CrashResidue): Promise<void>;
+}
+
+export const storageResidueCases: ResidueCase[] = [
+  {
+    name: 'temporary files a crash left behind are never values, and are swept on start',
+    async run(s, residue) {
+      await s.save(['t', 'a'], bytes(1));
+      await residue.leaveTempFile(['t', 'a'], bytes(9, 9));
+      await residue.leaveTempFile(['t', 'new', 'b'], bytes(8)); // a save into a directory it had just made
+      check((await residue.tempFiles()).length === 2, 'the leftovers were not planted');
+      const again = residue.reopen();
+      const got = await again.loadRange(['t']);
+      check(JSON.stringify(sorted(got.map((c) => c.key))) === JSON.stringify(['t/a']), `got ${sorted(got.map((c) => c.key))}`);
+      check(same(await again.load(['t', 'a']), bytes(1)), 'the value under a leftover changed');
+      const left = await residue.tempFiles();
+      check(left.length === 0, `leftovers not swept: ${left.join(', ')}`);
+      await again.save(['t', 'new', 'b'], bytes(7));
+      check(same(await again.load(['t', 'new', 'b']), bytes(7)), 'a save where a leftover was');
     },
   },
 ];
