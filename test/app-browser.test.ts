@@ -25,7 +25,10 @@ describe('Bob in Chromium', () => {
     const browser = await openInChromium(fileURLToPath(new URL('./browser/appEntry.ts', import.meta.url)), 'bob');
     try {
       const page = browser.page;
-      const alice = await createBackchannel({ storage: new NodeFsStorage(temp()), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+      const aliceDir = temp();
+      const openAlice = () =>
+        createBackchannel({ storage: new NodeFsStorage(aliceDir), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+      let alice = await openAlice();
       await page.evaluate((url) => window.bob.open(url), relay.url);
       const { code, done } = await alice.invite({ moniker: 'Bob' });
       const [bobOnAlice, aliceOnBob] = await Promise.all([done, page.evaluate((c) => window.bob.accept(c), code)]);
@@ -56,8 +59,13 @@ describe('Bob in Chromium', () => {
 
       await page.evaluate((url) => window.bob.open(url), relay.url); // Bob is back, same IndexedDB
       await until(async () => (await page.evaluate(() => window.bob.received())).length >= 3);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(await page.evaluate(() => window.bob.received())).toEqual(['one', 'two', 'three']);
+      // A sentinel: Alice comes back and sends one more. Once it is in, anything that could still have
+      // arrived (a duplicate, a deposit applied twice) would be there too.
+      alice = await openAlice();
+      await alice.send(bobOnAlice.id, { text: 'sentinel' });
+      await until(async () => (await page.evaluate(() => window.bob.received())).includes('sentinel'));
+      await alice.close();
+      expect(await page.evaluate(() => window.bob.received())).toEqual(['one', 'two', 'three', 'sentinel']);
       await page.evaluate(() => window.bob.close());
     } finally {
       await browser.close();

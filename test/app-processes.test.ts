@@ -25,7 +25,7 @@ describe('Alice and Bob as processes', () => {
     const relayUrl = relay.url;
     const aliceDir = temp();
     const bobDir = temp();
-    const alice = new Device(aliceDir, relayUrl, children);
+    let alice = new Device(aliceDir, relayUrl, children);
     let bob = new Device(bobDir, relayUrl, children);
     await Promise.all([alice.wait(/^ready$/), bob.wait(/^ready$/)]);
 
@@ -55,9 +55,15 @@ describe('Alice and Bob as processes', () => {
 
     bob = new Device(bobDir, relayUrl, children);
     await bob.wait(/^message three$/, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    // A sentinel: Alice comes back and sends one more. Once it is in, anything that could still have
+    // arrived (a duplicate, a deposit applied twice) would be there too.
+    alice = new Device(aliceDir, relayUrl, children);
+    await alice.wait(/^ready$/);
+    alice.tell(`send ${bobId} sentinel`);
+    await bob.wait(/^message sentinel$/, 30_000);
     const got = bob.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
-    expect(got).toEqual(['one', 'two', 'three']);
+    expect(got).toEqual(['one', 'two', 'three', 'sentinel']);
+    await alice.quit();
     await bob.quit();
     await relay.stop();
   }, 120_000);

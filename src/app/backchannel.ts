@@ -38,7 +38,7 @@ export interface BackchannelOptions {
   connector: SocketConnector;
   /**
    * A Backchannel relay (`ws://host:port/v1`: `backchannel relay`, or startRelay from
-   * backchannel/server); stored in Settings. Required on first open; afterwards what Settings say is
+   * @backchannel/sdk/server); stored in Settings. Required on first open; afterwards what Settings say is
    * the default. A plain magic-wormhole mailbox can pair but not sync: `relayStatus` says `unsupported`.
    */
   relay?: string;
