@@ -19,7 +19,9 @@ export function benchDiscover(): string {
       'DISCOVER (inside a network namespace; one machine)',
       `time from announce to an open channel: direct ${m.directConnectMs!.toFixed(0)} ms, relayed ${m.relayedConnectMs!.toFixed(0)} ms`,
       `${'throughput MB/s'.padEnd(22)}${'raw data channel'.padStart(18)}${'ours, direct'.padStart(14)}${'ours, relayed'.padStart(14)}`,
-      ...[1024, 65536].map((s) => `${(s === 1024 ? '1 KiB messages' : '64 KiB messages').padEnd(22)}${f(m[`raw_${s}`]).padStart(18)}${f(m[`direct_${s}`])}${f(m[`relayed_${s}`])}`),
+      ...[1024, 65536].map(
+        (s) => `${(s === 1024 ? '1 KiB messages' : '64 KiB messages').padEnd(22)}${f(m[`raw_${s}`]).padStart(18)}${f(m[`direct_${s}`])}${f(m[`relayed_${s}`])}`,
+      ),
     ].join('\n');
   } finally {
     ns.remove();

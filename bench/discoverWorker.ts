@@ -71,7 +71,12 @@ const total = Number(process.env.BENCH_BYTES ?? 16 * 1024 * 1024);
 const direct = await connect(true);
 out.directConnectMs = direct.ms;
 for (const size of [1024, 65536]) {
-  out[`direct_${size}`] = await throughput((f) => direct.ca.send(f), (h) => direct.cb.on('message', (f) => h(f.length)), size, total);
+  out[`direct_${size}`] = await throughput(
+    (f) => direct.ca.send(f),
+    (h) => direct.cb.on('message', (f) => h(f.length)),
+    size,
+    total,
+  );
 }
 direct.stop();
 // A raw data channel, unsealed, without our wrapper: the floor to compare against.
@@ -81,7 +86,12 @@ raw.close();
 const relayed = await connect(false);
 out.relayedConnectMs = relayed.ms;
 for (const size of [1024, 65536]) {
-  out[`relayed_${size}`] = await throughput((f) => relayed.ca.send(f), (h) => relayed.cb.on('message', (f) => h(f.length)), size, total / 4);
+  out[`relayed_${size}`] = await throughput(
+    (f) => relayed.ca.send(f),
+    (h) => relayed.cb.on('message', (f) => h(f.length)),
+    size,
+    total / 4,
+  );
 }
 relayed.stop();
 await relay.close();

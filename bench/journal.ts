@@ -17,7 +17,11 @@ import { replay } from '../src/journal/replay.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
 
 async function pairings(count: number, storage?: StorageAdapter) {
-  const server = new MailboxServer({ store: new MemoryMailboxStore({ limits: DEFAULT_LIMITS, randomBytes: cryptoRandomBytes }), limits: DEFAULT_LIMITS, now: Date.now });
+  const server = new MailboxServer({
+    store: new MemoryMailboxStore({ limits: DEFAULT_LIMITS, randomBytes: cryptoRandomBytes }),
+    limits: DEFAULT_LIMITS,
+    now: Date.now,
+  });
   const net = new MemoryNetwork(server);
   const journal = storage ? await Journal.open({ storage }) : undefined;
   const common = { relay: 'ws://memory/v1', appid: 'bench', connector: net.connector, journal: journal?.observe };

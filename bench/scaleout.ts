@@ -20,7 +20,9 @@ export async function benchScaleout(levels = (process.env.BENCH_LEVELS ?? '1,10,
     for (const concurrency of levels) {
       const mem = await measure(single.url, concurrency);
       const shared = await measure(a.url, concurrency, b.url);
-      lines.push(`${String(concurrency).padEnd(18)}${formatRate(mem).padStart(20)}${formatRate(shared).padStart(20)}${(shared.perSecond / mem.perSecond).toFixed(2).padStart(7)}x`);
+      lines.push(
+        `${String(concurrency).padEnd(18)}${formatRate(mem).padStart(20)}${formatRate(shared).padStart(20)}${(shared.perSecond / mem.perSecond).toFixed(2).padStart(7)}x`,
+      );
       console.error(lines.at(-1));
     }
   } finally {

@@ -94,7 +94,10 @@ async function automergeRepo(w: Workload) {
   return { ms, bytes };
 }
 
-export async function benchSync(messages = Number(process.env.BENCH_MESSAGES ?? 10_000), contacts = Number(process.env.BENCH_CONTACTS ?? 100)): Promise<string> {
+export async function benchSync(
+  messages = Number(process.env.BENCH_MESSAGES ?? 10_000),
+  contacts = Number(process.env.BENCH_CONTACTS ?? 100),
+): Promise<string> {
   const channel = await workload(
     `channel, ${messages} messages`,
     async (store) => {

@@ -58,9 +58,7 @@ export async function runDemo(options: { port?: number; print?: (line: string) =
     await bob.close();
     print('bob:   offline');
     const offline = ['Are you there?', 'I will keep writing; you will get these when you are back.'];
-    const stored = new Promise<void>((resolve) =>
-      alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === offline.at(-1) && resolve()),
-    );
+    const stored = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === offline.at(-1) && resolve()));
     for (const text of offline) {
       await alice.send(bobOnAlice.id, { text });
       print(`alice: sent "${text}"`);

@@ -42,12 +42,19 @@ export function commandHelp(name: CommandName): string {
   const spec: CommandSpec = COMMANDS[name];
   const lines = [`${BIN} ${name} — ${spec.summary}`, '', `usage: ${usageLine(name)}`];
   if (spec.positionals.length > 0) {
-    lines.push('', 'arguments:', ...table(spec.positionals.map((p) => [`<${p.name}>`, p.optional ? `${p.description} (default: ${p.defaultText})` : p.description])));
+    lines.push(
+      '',
+      'arguments:',
+      ...table(spec.positionals.map((p) => [`<${p.name}>`, p.optional ? `${p.description} (default: ${p.defaultText})` : p.description])),
+    );
   }
   lines.push(
     '',
     'options:',
-    ...table([...Object.entries(spec.options).map(([key, o]): [string, string] => [flag(key, o), `${o.description} (${defaultOf(o)})`]), ['-h, --help', 'show this help']]),
+    ...table([
+      ...Object.entries(spec.options).map(([key, o]): [string, string] => [flag(key, o), `${o.description} (${defaultOf(o)})`]),
+      ['-h, --help', 'show this help'],
+    ]),
   );
   for (const group of spec.exclusive ?? []) lines.push('', `${group.map((k) => `--${k}`).join(', ')}: give at most one.`);
   for (const note of spec.notes ?? []) lines.push('', note);

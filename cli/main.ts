@@ -116,7 +116,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
   },
 
   async accept(values, [input]) {
-    const code = parseAnyCode((input ?? (await promptForCode())), { words: 2 }).text;
+    const code = parseAnyCode(input ?? (await promptForCode()), { words: 2 }).text;
     const pair = createPairing({ relay: values.relay, connector });
     const onProgress = (step: PairingStep) => err(PROGRESS[step](values.relay));
     paired((await pair.accept(code, { signal: signalOnInterrupt(), onProgress })).verifier);
@@ -225,7 +225,9 @@ async function main(argv: string[]): Promise<number> {
       out(usage(groupMembers(found.group)));
       return 0;
     }
-    const choices = groupMembers(found.group).map((n) => n.slice(found.group.length + 1)).join(' or ');
+    const choices = groupMembers(found.group)
+      .map((n) => n.slice(found.group.length + 1))
+      .join(' or ');
     throw new UsageError(sub === undefined ? `${found.group} needs a command: ${choices}` : `unknown ${found.group} command '${sub}'`, found.group);
   }
   return runCommand(found.name, found.args);

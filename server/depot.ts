@@ -76,9 +76,7 @@ export class Depot {
   /** Every deposit waiting for `topic`, oldest first. */
   async fetch(topic: string): Promise<Deposit[]> {
     const chunks = await this.#storage.loadRange(['depot', topic]);
-    return chunks
-      .map((c) => ({ id: c.key[2]!, blob: decoder.decode(c.data) }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return chunks.map((c) => ({ id: c.key[2]!, blob: decoder.decode(c.data) })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** The recipient has them: delete. */

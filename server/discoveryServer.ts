@@ -16,15 +16,17 @@
  * their guards and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
-import {
-  errorFrame,
-  parseDiscoverRequest,
-  parseJsonFrame,
-  reasonOf,
-  type DiscoverReply,
-} from '../src/discover/wire.js';
+import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, type DiscoverReply } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
-import { depotRequestProblem, isDepotRequestType, type AckedFrame, type DepositedFrame, type DepositsFrame, type DepotRequestType, type WaitingFrame } from '../src/depot/wire.js';
+import {
+  depotRequestProblem,
+  isDepotRequestType,
+  type AckedFrame,
+  type DepositedFrame,
+  type DepositsFrame,
+  type DepotRequestType,
+  type WaitingFrame,
+} from '../src/depot/wire.js';
 import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discoveryHub.js';
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
@@ -43,7 +45,6 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxSignalChars: 16 * 1024,
   maxDataChars: 128 * 1024,
 });
-
 
 interface Conn {
   out: ServerConnection;
@@ -136,7 +137,8 @@ export class DiscoveryServer {
       case 'announce': {
         const { topic } = request;
         if (conn.topics.has(topic)) return this.#error(conn, m, 'already announced on this topic');
-        if (conn.topics.size >= this.#limits.maxTopicsPerConnection) return this.#error(conn, m, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
+        if (conn.topics.size >= this.#limits.maxTopicsPerConnection)
+          return this.#error(conn, m, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
         const peer = Array.from(this.#randomBytes(8), (b) => b.toString(16).padStart(2, '0')).join('');
         const others = await this.#hub.join(topic, peer, (f) => this.#deliver(conn, f), this.#limits.maxPeersPerTopic);
         if (others === 'full') return this.#error(conn, m, `topic is full (${this.#limits.maxPeersPerTopic} peers)`);
@@ -210,7 +212,9 @@ export class DiscoveryServer {
       if (set?.size === 0) this.#watchers.delete(topic);
     }
     const topics = [...conn.topics.keys()];
-    await Promise.all(topics.map((topic) => this.#leave(conn, topic))).catch((err: unknown) => this.#log('error', 'discovery-leave-failed', { error: String(err) }));
+    await Promise.all(topics.map((topic) => this.#leave(conn, topic))).catch((err: unknown) =>
+      this.#log('error', 'discovery-leave-failed', { error: String(err) }),
+    );
     this.#log('debug', 'discovery-disconnect', {});
   }
 }

@@ -296,7 +296,8 @@ export class MailboxServer {
   /** A client-chosen name (appid, nameplate, mailbox id, phase): a string of bounded length. */
   #name(msg: Record<string, unknown>, field: string): string {
     const v = requireString(msg, field);
-    if (v.length > this.#limits.maxNameChars) throw new Refusal(`'${field}' must be a string of at most ${this.#limits.maxNameChars} characters`, 'field-too-long');
+    if (v.length > this.#limits.maxNameChars)
+      throw new Refusal(`'${field}' must be a string of at most ${this.#limits.maxNameChars} characters`, 'field-too-long');
     return v;
   }
 

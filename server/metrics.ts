@@ -21,7 +21,15 @@ const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').repl
 
 export function renderMetrics(s: MetricsSample): string {
   const lines: Line[] = [
-    ['backchannel_connections_open', 'gauge', 'WebSocket connections open, by endpoint', [['{service="mailbox"}', s.connections.mailbox], ['{service="discover"}', s.connections.discover]]],
+    [
+      'backchannel_connections_open',
+      'gauge',
+      'WebSocket connections open, by endpoint',
+      [
+        ['{service="mailbox"}', s.connections.mailbox],
+        ['{service="discover"}', s.connections.discover],
+      ],
+    ],
     ['backchannel_pairing_appids', 'gauge', 'appids with nameplates or mailboxes in the pairing store', [['', s.pairing.appids]]],
     ['backchannel_pairing_nameplates', 'gauge', 'nameplates held (allocated or claimed)', [['', s.pairing.nameplates]]],
     ['backchannel_pairing_mailboxes', 'gauge', 'mailboxes open in the pairing store', [['', s.pairing.mailboxes]]],
@@ -29,7 +37,12 @@ export function renderMetrics(s: MetricsSample): string {
     ['backchannel_pairing_allocations_total', 'counter', 'nameplates allocated since start', [['', s.pairing.allocated]]],
     ['backchannel_pairing_claims_total', 'counter', 'nameplate claims granted since start', [['', s.pairing.claimed]]],
     ['backchannel_pairing_messages_total', 'counter', 'mailbox messages stored since start', [['', s.pairing.messages]]],
-    ['backchannel_refusals_total', 'counter', 'requests refused since start, by reason', [...s.refusals].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => [`{reason="${escape(reason)}"}`, n] as [string, number])],
+    [
+      'backchannel_refusals_total',
+      'counter',
+      'requests refused since start, by reason',
+      [...s.refusals].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => [`{reason="${escape(reason)}"}`, n] as [string, number]),
+    ],
     ['process_resident_memory_bytes', 'gauge', 'resident set size of the relay process', [['', s.memory.rss]]],
     ['nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use', [['', s.memory.heapUsed]]],
     ['nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved', [['', s.memory.heapTotal]]],

@@ -68,9 +68,12 @@ export class RedisDiscoveryHub implements DiscoveryHub {
     this.#ns = o.namespace ?? 'backchannel';
     this.#ttl = o.relayTtlMs ?? 15_000;
     this.#sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onPublished(channel.toString(), message.toString()));
-    this.#heartbeat = setInterval(() => {
-      this.#alive().catch(() => {});
-    }, Math.max(100, Math.floor(this.#ttl / 3)));
+    this.#heartbeat = setInterval(
+      () => {
+        this.#alive().catch(() => {});
+      },
+      Math.max(100, Math.floor(this.#ttl / 3)),
+    );
     this.#heartbeat.unref();
   }
 
@@ -119,7 +122,15 @@ export class RedisDiscoveryHub implements DiscoveryHub {
     peers.set(peer, deliver);
     // Subscribed before we are visible to others, so no frame for us can pass unseen.
     await this.#subscribed.get(topic);
-    const [status, ...others] = (await this.#redis.eval(JOIN, 1, this.#members(topic), peer, this.#relayId, String(maxPeers), `${this.#ns}:relay:`)) as string[];
+    const [status, ...others] = (await this.#redis.eval(
+      JOIN,
+      1,
+      this.#members(topic),
+      peer,
+      this.#relayId,
+      String(maxPeers),
+      `${this.#ns}:relay:`,
+    )) as string[];
     if (status === 'full') {
       await this.#forget(topic, peer);
       return 'full';

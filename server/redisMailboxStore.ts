@@ -242,7 +242,8 @@ export class RedisMailboxStore implements MailboxStore {
       if (!record.sides[side]) {
         const delta = mailboxBytes(appid, id, [[side, {}]]) - mailboxBytes(appid, id, []);
         await this.#budget(appid, record.bytes + delta - before);
-        if (record.bytes + delta > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+        if (record.bytes + delta > this.#limits.maxMailboxBytes)
+          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
         record.sides[side] = { opened: true };
         record.bytes += delta;
       }
@@ -267,16 +268,14 @@ export class RedisMailboxStore implements MailboxStore {
           throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
         }
         const bytes = messageBytes(message);
-        if (record.bytes + bytes > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+        if (record.bytes + bytes > this.#limits.maxMailboxBytes)
+          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
         await this.#budget(appid, bytes);
         const index = record.count;
         record.count++;
         record.bytes += bytes;
         record.updated = now;
-        multi
-          .set(this.#mb(appid, id), JSON.stringify(record))
-          .rpush(this.#msgs(appid, id), JSON.stringify(message))
-          .incrby(this.#bytes, bytes);
+        multi.set(this.#mb(appid, id), JSON.stringify(record)).rpush(this.#msgs(appid, id), JSON.stringify(message)).incrby(this.#bytes, bytes);
         return index;
       });
       await this.#redis.publish(this.#added(appid, id), JSON.stringify({ relay: this.#relayId, index, message }));

@@ -71,7 +71,11 @@ export class RedisStorage implements StorageAdapter {
     const keys = await this.#keysUnder(prefix);
     for (let i = 0; i < keys.length; i += BATCH) {
       const batch = keys.slice(i, i + BATCH);
-      await this.#redis.multi().del(...batch.map((k) => this.#value(k))).zrem(this.#index, ...batch).exec();
+      await this.#redis
+        .multi()
+        .del(...batch.map((k) => this.#value(k)))
+        .zrem(this.#index, ...batch)
+        .exec();
     }
   }
 }

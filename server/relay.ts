@@ -163,7 +163,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === '/backchannel/v1' ? discovery : undefined;
     if (!service) return refuse(404, 'Not Found', 'not-found');
     if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections', 'connections');
-    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress) return refuse(429, 'Too Many Connections From This Address', 'connections-per-address');
+    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress)
+      return refuse(429, 'Too Many Connections From This Address', 'connections-per-address');
     if (!connectionRate.take(address)) return refuse(429, 'Too Many Connections From This Address (rate limited)', 'connection-rate');
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service));
   });
@@ -291,10 +292,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
 async function openRedis(url: string, limits: RelayLimits, log: Logger, namespace = 'backchannel') {
   // Loaded only when asked for, so a relay without Redis never needs the client (an optional peer).
   const { Redis } = await import('ioredis').catch((err: unknown) => {
-    throw new InvalidArgumentError(`The redis option needs the ioredis package, an optional peer dependency: npm i ioredis (${String(err)})`, { dependency: 'ioredis' });
+    throw new InvalidArgumentError(`The redis option needs the ioredis package, an optional peer dependency: npm i ioredis (${String(err)})`, {
+      dependency: 'ioredis',
+    });
   });
   const connections = [0, 1, 2, 3].map(() => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 }));
-  const [redis, transactions, subscriber, storeSubscriber] = connections as [InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>, InstanceType<typeof Redis>];
+  const [redis, transactions, subscriber, storeSubscriber] = connections as [
+    InstanceType<typeof Redis>,
+    InstanceType<typeof Redis>,
+    InstanceType<typeof Redis>,
+    InstanceType<typeof Redis>,
+  ];
   // ioredis reconnects by itself; its errors go to our log instead of the console.
   let firstError: Error | undefined;
   for (const c of connections) {

@@ -64,9 +64,15 @@ function metricsAccess(value: unknown, where: string): MetricsAccess {
 }
 
 /** `a=1,depot.b=2,discover.c=3` → the relay's, the depot's and DISCOVER's limits, checked. */
-export function parseLimitList(text: string, where = '--limit'): { relay: Partial<RelayLimits>; depot: Partial<DepotLimits>; discover: Partial<DiscoveryLimits> } {
+export function parseLimitList(
+  text: string,
+  where = '--limit',
+): { relay: Partial<RelayLimits>; depot: Partial<DepotLimits>; discover: Partial<DiscoveryLimits> } {
   const entries: Record<'relay' | 'depot' | 'discover', Record<string, unknown>> = { relay: {}, depot: {}, discover: {} };
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(?:(depot|discover)\.)?([A-Za-z]+)=(\d+)$/.exec(part);
     if (!m) throw new RangeError(`${where}: expected name=number, got '${part}'`);
     entries[(m[1] as 'depot' | 'discover' | undefined) ?? 'relay'][m[2]!] = Number(m[3]);
@@ -109,7 +115,11 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     Object.assign(config.depotLimits, given.depot);
     Object.assign(config.discoveryLimits, given.discover);
   }
-  if (input.trustProxy !== undefined) config.trustProxy = input.trustProxy.split(',').map((a) => a.trim()).filter(Boolean);
+  if (input.trustProxy !== undefined)
+    config.trustProxy = input.trustProxy
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
   if (input.metrics !== undefined) config.metrics = metricsAccess(input.metrics, '--metrics');
   return config;
 }

@@ -28,7 +28,8 @@ export class StoreReclaimedError extends Error {
 }
 
 /** Why a store refused: the `reason` label of the relay's refusal metrics. */
-export type StoreRefusalReason = 'mailbox-full' | 'store-full' | 'too-many-appids' | 'too-many-nameplates' | 'too-many-mailboxes' | 'mailbox-gone' | 'store-busy';
+export type StoreRefusalReason =
+  'mailbox-full' | 'store-full' | 'too-many-appids' | 'too-many-nameplates' | 'too-many-mailboxes' | 'mailbox-gone' | 'store-busy';
 
 /** A store quota was hit; `message` is sent to the client as the `error` text. */
 export class StoreLimitError extends Error {
@@ -318,7 +319,8 @@ export class MemoryMailboxStore implements MailboxStore {
     if (!mailbox.sides.has(side)) {
       const delta = SIDE_OVERHEAD + side.length;
       this.#budget(delta);
-      if (mailbox.bytes + delta > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+      if (mailbox.bytes + delta > this.#limits.maxMailboxBytes)
+        throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
       mailbox.sides.set(side, { opened: true });
       mailbox.bytes += delta;
       this.#bytes += delta;
@@ -336,7 +338,8 @@ export class MemoryMailboxStore implements MailboxStore {
       throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
     }
     const bytes = messageBytes(message);
-    if (mailbox.bytes + bytes > this.#limits.maxMailboxBytes) throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+    if (mailbox.bytes + bytes > this.#limits.maxMailboxBytes)
+      throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
     this.#budget(bytes);
     mailbox.messages.push(message);
     mailbox.bytes += bytes;

@@ -9,8 +9,27 @@
  * `/crypto`, `/qr` (a code as a QR: SVG or terminal), `/testing` (in-memory doubles), `/server` and `/server/redis` (the relay).
  * @module
  */
-export { createBackchannel, Backchannel, discoveryUrlOf, type BackchannelOptions, type BackchannelSnapshot, type BackchannelEvent, type PairedContact, type PairOptions } from './app/backchannel.js';
-export { createPairing, BACKCHANNEL_APPID, type Pairing, type PairingOptions, type PairResult, type Invitation, type CallOptions, type PairingStep, type PairingCallOptions } from './pair.js';
+export {
+  createBackchannel,
+  Backchannel,
+  discoveryUrlOf,
+  type BackchannelOptions,
+  type BackchannelSnapshot,
+  type BackchannelEvent,
+  type PairedContact,
+  type PairOptions,
+} from './app/backchannel.js';
+export {
+  createPairing,
+  BACKCHANNEL_APPID,
+  type Pairing,
+  type PairingOptions,
+  type PairResult,
+  type Invitation,
+  type CallOptions,
+  type PairingStep,
+  type PairingCallOptions,
+} from './pair.js';
 export { parseCode, normalizeCode, formatCode, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
 // The other forms of a code people share: digits for a keypad, a redeem link; parseAnyCode reads all
 // of them. QR rendering is its own entry, `@backchannel/sdk/qr` (it loads the `qrcode` package).

@@ -27,7 +27,12 @@ describe('Bob in Chromium', () => {
       const page = browser.page;
       const aliceDir = temp();
       const openAlice = () =>
-        createBackchannel({ storage: new NodeFsStorage(aliceDir), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+        createBackchannel({
+          storage: new NodeFsStorage(aliceDir),
+          connector: nodeSocketConnector(),
+          relay: relay.url,
+          discoverTimeouts: { reconnectBaseMs: 100 },
+        });
       let alice = await openAlice();
       await page.evaluate((url) => window.bob.open(url), relay.url);
       const { code, done } = await alice.invite({ moniker: 'Bob' });

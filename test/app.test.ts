@@ -177,7 +177,7 @@ describe('createBackchannel', () => {
     await watched.send(mine.id, { text: 'secret words in a message' });
     await arrived;
     const seen = JSON.stringify(events, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'function' ? undefined : v));
-    const ids = new Set(events.map((e) => ((e as { actorRef?: { id?: string } }).actorRef?.id ?? '')));
+    const ids = new Set(events.map((e) => (e as { actorRef?: { id?: string } }).actorRef?.id ?? ''));
     expect([...ids].some((id) => id.startsWith('link-'))).toBe(true); // the contact's link child is watched too
     expect(seen).toContain('"linking"');
     expect(seen).toContain('message.send'); // the write went through the machine, its text redacted

@@ -18,13 +18,7 @@ afterAll(() => ns?.remove());
 
 describe('Channel conformance over real WebRTC', () => {
   it('passes every case inside a network namespace', async () => {
-    const [cmd, ...args] = ns.exec([
-      process.execPath,
-      join(ROOT, 'node_modules/vitest/vitest.mjs'),
-      'run',
-      '--config',
-      'test/netns/vitest.config.ts',
-    ]);
+    const [cmd, ...args] = ns.exec([process.execPath, join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/netns/vitest.config.ts']);
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(cmd!, args, { cwd: ROOT, env: { ...process.env, BACKCHANNEL_NETNS: ns.name, NO_COLOR: '1', FORCE_COLOR: '0' } });
       let output = '';

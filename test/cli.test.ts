@@ -96,7 +96,9 @@ describe('backchannel CLI', () => {
     // A relay told to use a Redis that is not there says so, once, and exits 1.
     const noRedis = await backchannelCli(['relay', '--port', '0', '--quiet', '--redis', `redis://127.0.0.1:${deadPort}`]).result;
     expect(noRedis.code).toBe(1);
-    expect(noRedis.stderr.trim()).toBe(`error: Cannot reach Redis at redis://127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}. [CONNECTION_LOST]`);
+    expect(noRedis.stderr.trim()).toBe(
+      `error: Cannot reach Redis at redis://127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}. [CONNECTION_LOST]`,
+    );
   });
 
   it('--help lists every command; each `<command> --help` lists every option with its default', async () => {
@@ -125,7 +127,9 @@ describe('backchannel CLI', () => {
     expect(relayHelp).toMatch(/^  --data DIR .*\(default: \.\/backchannel-relay-data\)$/m);
     expect(relayHelp).toMatch(/^  --memory .*\(default: off\)$/m);
     expect(relayHelp).toContain('--data, --memory, --redis: give at most one.');
-    expect(each[names.indexOf('invite')]!.stdout).toMatch(/^  --relay URL .*\(default: \$BACKCHANNEL_RELAY if set.*, else ws:\/\/relay\.magic-wormhole\.io:4000\/v1, the public magic-wormhole mailbox\)$/m);
+    expect(each[names.indexOf('invite')]!.stdout).toMatch(
+      /^  --relay URL .*\(default: \$BACKCHANNEL_RELAY if set.*, else ws:\/\/relay\.magic-wormhole\.io:4000\/v1, the public magic-wormhole mailbox\)$/m,
+    );
     expect(each[names.indexOf('wormhole send')]!.stdout).toMatch(/^  --text TEXT .*\(required\)$/m);
   });
 
@@ -143,9 +147,14 @@ describe('backchannel CLI', () => {
   });
 
   it('refuses --data, --memory and --redis together, and unknown options, with one line and the usage (exit 2)', async () => {
-    const pairs = [['--memory', '--data', 'X'], ['--memory', '--redis', 'redis://127.0.0.1:1'], ['--data', 'X', '--redis', 'redis://127.0.0.1:1']];
+    const pairs = [
+      ['--memory', '--data', 'X'],
+      ['--memory', '--redis', 'redis://127.0.0.1:1'],
+      ['--data', 'X', '--redis', 'redis://127.0.0.1:1'],
+    ];
     const runs = await Promise.all([...pairs, ['--bogus']].map((args) => backchannelCli(['relay', '--port', '0', ...args]).result));
-    const usage = /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--quiet\] \[--config FILE\] \[--limit NAME=N,…\] \[--trust-proxy ADDRS\] \[--metrics WHO\] \[--print-config\]\nRun 'backchannel relay --help' for details\.\n$/;
+    const usage =
+      /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--quiet\] \[--config FILE\] \[--limit NAME=N,…\] \[--trust-proxy ADDRS\] \[--metrics WHO\] \[--print-config\]\nRun 'backchannel relay --help' for details\.\n$/;
     pairs.forEach((pair, n) => {
       const [a, b] = pair.filter((w) => w.startsWith('--')).sort();
       expect(runs[n]!.code).toBe(2);
@@ -155,7 +164,9 @@ describe('backchannel CLI', () => {
     expect(runs[3]!.stderr).toMatch(new RegExp(`^error: unknown option '--bogus'${usage.source}`));
     const wormhole = await backchannelCli(['wormhole', 'send', '--text', 'hi', '--nope']).result;
     expect(wormhole.code).toBe(2);
-    expect(wormhole.stderr).toBe("error: unknown option '--nope'\n\nusage: backchannel wormhole send --text TEXT [--code CODE] [--relay URL]\nRun 'backchannel wormhole send --help' for details.\n");
+    expect(wormhole.stderr).toBe(
+      "error: unknown option '--nope'\n\nusage: backchannel wormhole send --text TEXT [--code CODE] [--relay URL]\nRun 'backchannel wormhole send --help' for details.\n",
+    );
   });
 
   it('a relay on a port already taken says so in one line and exits 1', async () => {
@@ -181,7 +192,9 @@ describe('backchannel CLI', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`^relay listening on ws://127\\.0\\.0\\.1:\\d+/v1\\ndata: depot and pairing state in ${escape(dir)}\\n$`));
     // With Redis: the URL is shown, its password never (here in the failure; the start-up line is the same function).
-    expect(describeStorage({ memory: false, data: 'ignored', redis: 'redis://:hunter2@127.0.0.1:6379/0' })).toBe('pairing state and depot in Redis at redis://127.0.0.1:6379/0');
+    expect(describeStorage({ memory: false, data: 'ignored', redis: 'redis://:hunter2@127.0.0.1:6379/0' })).toBe(
+      'pairing state and depot in Redis at redis://127.0.0.1:6379/0',
+    );
     const deadPort = await freePort();
     const noRedis = await backchannelCli(['relay', '--port', '0', '--quiet', '--redis', `redis://:hunter2@127.0.0.1:${deadPort}`]).result;
     expect(noRedis.code).toBe(1);

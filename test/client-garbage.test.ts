@@ -54,51 +54,61 @@ const serverFrame = fc.oneof(
 );
 
 describe('client machine against a garbage-spewing server', () => {
-  it('ends with a typed error or a clean close, within its time budget', async () => {
-    const outcomes = new Branches('wormhole client against garbage', ['typed error', 'clean close'] as const);
-    await fc.assert(
-      // The host may also close at any point while garbage arrives: that must end cleanly.
-      fc.asyncProperty(fc.array(serverFrame, { minLength: 1, maxLength: 12 }), fc.boolean(), fc.option(fc.nat({ max: 39 })), async (frames, withCode, closeAt) => {
-        const clock = new SimulatedClock();
-        const connector: SocketConnector = (_url, handlers) => {
-          queueMicrotask(() => {
-            handlers.onOpen();
-            for (const f of frames) handlers.onMessage(f);
-          });
-          return { send() {}, close() {} };
-        };
-        let crashed: unknown;
-        const w = new Wormhole({
-          relay: 'ws://garbage/v1',
-          appid: 'x',
-          connector,
-          clock,
-          randomBytes: cryptoRandomBytes,
-          code: withCode ? '5-guitarist-revenge' : undefined,
-          timeouts: { peerMs: 10_000, closeMs: 1_000 },
-          // A crash shows as a snapshot in status "error" (the handle itself turns it into a typed error).
-          journal: (e) => {
-            if (e.type === '@xstate.snapshot' && (e.snapshot as { status: string }).status === 'error') crashed ??= (e.snapshot as { error: unknown }).error ?? 'error';
+  it(
+    'ends with a typed error or a clean close, within its time budget',
+    async () => {
+      const outcomes = new Branches('wormhole client against garbage', ['typed error', 'clean close'] as const);
+      await fc.assert(
+        // The host may also close at any point while garbage arrives: that must end cleanly.
+        fc.asyncProperty(
+          fc.array(serverFrame, { minLength: 1, maxLength: 12 }),
+          fc.boolean(),
+          fc.option(fc.nat({ max: 39 })),
+          async (frames, withCode, closeAt) => {
+            const clock = new SimulatedClock();
+            const connector: SocketConnector = (_url, handlers) => {
+              queueMicrotask(() => {
+                handlers.onOpen();
+                for (const f of frames) handlers.onMessage(f);
+              });
+              return { send() {}, close() {} };
+            };
+            let crashed: unknown;
+            const w = new Wormhole({
+              relay: 'ws://garbage/v1',
+              appid: 'x',
+              connector,
+              clock,
+              randomBytes: cryptoRandomBytes,
+              code: withCode ? '5-guitarist-revenge' : undefined,
+              timeouts: { peerMs: 10_000, closeMs: 1_000 },
+              // A crash shows as a snapshot in status "error" (the handle itself turns it into a typed error).
+              journal: (e) => {
+                if (e.type === '@xstate.snapshot' && (e.snapshot as { status: string }).status === 'error')
+                  crashed ??= (e.snapshot as { error: unknown }).error ?? 'error';
+              },
+            });
+            let settled = false;
+            let outcome: unknown;
+            w.done.then(
+              (o) => ((settled = true), (outcome = o)),
+              (e) => ((settled = true), (outcome = e)),
+            );
+            for (let t = 0; t < 40 && !settled; t++) {
+              if (t === closeAt) void w.close().catch(() => {});
+              await new Promise((r) => setImmediate(r));
+              clock.increment(500);
+            }
+            expect(settled, 'still running after the time budget').toBe(true);
+            expect(crashed, 'an action threw: the machine crashed instead of failing cleanly').toBeUndefined();
+            if (outcome instanceof Error) expect(outcome).toBeInstanceOf(BackchannelError);
+            outcomes.hit(outcome instanceof Error ? 'typed error' : 'clean close');
           },
-        });
-        let settled = false;
-        let outcome: unknown;
-        w.done.then(
-          (o) => ((settled = true), (outcome = o)),
-          (e) => ((settled = true), (outcome = e)),
-        );
-        for (let t = 0; t < 40 && !settled; t++) {
-          if (t === closeAt) void w.close().catch(() => {});
-          await new Promise((r) => setImmediate(r));
-          clock.increment(500);
-        }
-        expect(settled, 'still running after the time budget').toBe(true);
-        expect(crashed, 'an action threw: the machine crashed instead of failing cleanly').toBeUndefined();
-        if (outcome instanceof Error) expect(outcome).toBeInstanceOf(BackchannelError);
-        outcomes.hit(outcome instanceof Error ? 'typed error' : 'clean close');
-      }),
-      { numRuns: FC_RUNS },
-    );
-    outcomes.check();
-  }, budgetMs(FC_RUNS, 50));
+        ),
+        { numRuns: FC_RUNS },
+      );
+      outcomes.check();
+    },
+    budgetMs(FC_RUNS, 50),
+  );
 });

@@ -57,7 +57,7 @@ describe("the digit form's byte numbers", () => {
 });
 
 describe('the Damm check digit', () => {
-  it("matches the published example: 572 → 4, and 5724 checks", () => {
+  it('matches the published example: 572 → 4, and 5724 checks', () => {
     expect(dammDigit('572')).toBe('4');
     expect(dammValid('5724')).toBe(true);
     expect(dammValid('5723')).toBe(false);
@@ -67,18 +67,23 @@ describe('the Damm check digit', () => {
   it('catches every single wrong digit and every swap of two different neighbours', () => {
     const mistakes = new Branches('Damm mistakes', ['wrong digit', 'swapped neighbours'] as const);
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 2, maxLength: 12 }), fc.nat(), fc.integer({ min: 1, max: 9 }), (body, at, delta) => {
-        const valid = body + dammDigit(body);
-        const i = at % valid.length;
-        const changed = String((Number(valid[i]) + delta) % 10);
-        expect(dammValid(valid.slice(0, i) + changed + valid.slice(i + 1))).toBe(false);
-        mistakes.hit('wrong digit');
-        const j = at % (valid.length - 1);
-        if (valid[j] !== valid[j + 1]) {
-          expect(dammValid(valid.slice(0, j) + valid[j + 1] + valid[j] + valid.slice(j + 2))).toBe(false);
-          mistakes.hit('swapped neighbours');
-        }
-      }),
+      fc.property(
+        fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 2, maxLength: 12 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 9 }),
+        (body, at, delta) => {
+          const valid = body + dammDigit(body);
+          const i = at % valid.length;
+          const changed = String((Number(valid[i]) + delta) % 10);
+          expect(dammValid(valid.slice(0, i) + changed + valid.slice(i + 1))).toBe(false);
+          mistakes.hit('wrong digit');
+          const j = at % (valid.length - 1);
+          if (valid[j] !== valid[j + 1]) {
+            expect(dammValid(valid.slice(0, j) + valid[j + 1] + valid[j] + valid.slice(j + 2))).toBe(false);
+            mistakes.hit('swapped neighbours');
+          }
+        },
+      ),
       { numRuns: FC_RUNS },
     );
     mistakes.check();
@@ -226,7 +231,11 @@ describe('parseAnyCode', () => {
       ['https://example.com/pair#7-revenge-guitarist', 'unknown-word'],
       ['https://example.com/pair#7-105-169-8', 'check-digit'],
     ];
-    for (const [input, why] of cases) expect(reason(() => parseAnyCode(input)), JSON.stringify(input)).toBe(why);
+    for (const [input, why] of cases)
+      expect(
+        reason(() => parseAnyCode(input)),
+        JSON.stringify(input),
+      ).toBe(why);
     expect(reason(() => parseAnyCode('7-guitarist-revenge-x', { words: 2 }))).toBe('word-count');
     // A link may be long (a host's base URL); past 2,048 characters it is a paste accident too.
     const longBase = `https://example.com/${'p'.repeat(1000)}`;

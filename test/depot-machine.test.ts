@@ -55,7 +55,13 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
       saveHeads: fromPromise(async () => {}),
     } as never,
   });
-  const input = { url: 'ws://relay.test/backchannel/v1', contactKey, channelId: 'c'.repeat(32), deviceId: 'd'.repeat(32), deposit: options.deposit } as unknown as DepotInput;
+  const input = {
+    url: 'ws://relay.test/backchannel/v1',
+    contactKey,
+    channelId: 'c'.repeat(32),
+    deviceId: 'd'.repeat(32),
+    deposit: options.deposit,
+  } as unknown as DepotInput;
   const actor = createActor(machine, { clock, input, ...(options.inspect ? { inspect: options.inspect } : {}) });
   for (const type of ['deposited', 'refused', 'relay', 'fetched'] as const) actor.on(type, (e) => emitted.push(e));
   actor.start();
@@ -123,7 +129,11 @@ describe('depotMachine (simulated clock)', () => {
     expect(h.sockets.length).toBe(before);
     h.clock.increment(1);
     expect(h.sockets.length).toBe(before + 1);
-    expect(h.emitted).toEqual([{ type: 'relay', up: false }, { type: 'relay', up: true }, { type: 'relay', up: false }]);
+    expect(h.emitted).toEqual([
+      { type: 'relay', up: false },
+      { type: 'relay', up: true },
+      { type: 'relay', up: false },
+    ]);
     h.actor.stop();
   });
 
@@ -190,7 +200,14 @@ describe('depotMachine (simulated clock)', () => {
     const h = harness({ deposit: false });
     h.socket().sendBack({ type: 'socket.open' });
     const ack = h.nextSent('ack');
-    h.reply({ type: 'deposits', topic, items: [{ id: 'a', blob: 'AAAA' }, { id: 'b', blob: 'BBBB' }] });
+    h.reply({
+      type: 'deposits',
+      topic,
+      items: [
+        { id: 'a', blob: 'AAAA' },
+        { id: 'b', blob: 'BBBB' },
+      ],
+    });
     expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'] });
     expect(h.emitted.at(-1)).toEqual({ type: 'fetched', applied: 2 });
     h.actor.stop();

@@ -74,7 +74,11 @@ describe('depot', () => {
     await until(() => alice.presence(bobOnAlice.id) === undefined);
     const refused = new Promise<BackchannelEvent>((resolve) => alice.subscribe((e) => e.type === 'refused' && resolve(e)));
     await alice.send(bobOnAlice.id, { text: 'too big for this relay' });
-    expect(await refused).toMatchObject({ type: 'refused', contactId: bobOnAlice.id, reason: expect.stringMatching(/^deposit too large \(\d+ > 16 characters\)$/) });
+    expect(await refused).toMatchObject({
+      type: 'refused',
+      contactId: bobOnAlice.id,
+      reason: expect.stringMatching(/^deposit too large \(\d+ > 16 characters\)$/),
+    });
     // Nothing lost: when Bob is back, SYNC carries it.
     bob = await open(bobDir);
     await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'too big for this relay'));
@@ -110,7 +114,11 @@ describe('depot', () => {
     client.send({ type: 'fetch', topic: 'nope' });
     expect(await client.next((f) => f.type === 'error')).toEqual({ type: 'error', re: 'fetch', reason: "fetch needs a 'topic' of 64 hex digits" });
     client.send({ type: 'ack', topic: 'a'.repeat(64), ids: 'all' });
-    expect(await client.next((f) => f.type === 'error' && f.re === 'ack')).toEqual({ type: 'error', re: 'ack', reason: "ack needs 'ids', a list of deposit ids" });
+    expect(await client.next((f) => f.type === 'error' && f.re === 'ack')).toEqual({
+      type: 'error',
+      re: 'ack',
+      reason: "ack needs 'ids', a list of deposit ids",
+    });
     client.send({ type: 'deposit', topic: 'a'.repeat(64), blob: '!' });
     expect(await client.next((f) => f.type === 'error' && f.re === 'deposit')).toEqual({ type: 'error', re: 'deposit', reason: 'blob must be base64' });
     client.close();
@@ -133,14 +141,26 @@ describe('depot', () => {
       return client.frames[replies++]!;
     };
     for (let i = 0; i < 3; i++) expect((await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({ type: 'error', re: 'deposit', reason: 'depot full for this topic (3 deposits)' });
+    expect(await call({ type: 'deposit', topic: topicA, blob: 'AAAA' })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: 'depot full for this topic (3 deposits)',
+    });
     // The flood changed nothing elsewhere: B takes deposits, A still holds its three.
     expect((await call({ type: 'deposit', topic: topicB, blob: 'BBBB' })).type).toBe('deposited');
     expect(((await call({ type: 'fetch', topic: topicA })).items as unknown[]).length).toBe(3);
     // Bytes per topic, and one deposit's size, are bounded too.
     expect((await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).type).toBe('deposited');
-    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({ type: 'error', re: 'deposit', reason: 'depot full for this topic (64 bytes)' });
-    expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({ type: 'error', re: 'deposit', reason: 'deposit too large (44 > 40 characters)' });
+    expect(await call({ type: 'deposit', topic: topicC, blob: 'C'.repeat(40) })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: 'depot full for this topic (64 bytes)',
+    });
+    expect(await call({ type: 'deposit', topic: topicB, blob: 'B'.repeat(44) })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: 'deposit too large (44 > 40 characters)',
+    });
 
     // Time passes beyond the TTL: the next prune removes everything, and the relay still serves.
     now += 60_001;

@@ -81,7 +81,7 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
       else if (f.kind === 'outage') (outages++, down(clock.now() + 2_000 * (f.n + 1)));
       else clock.increment(200 * (f.n + 1));
     }
-    if (step === relayDiesAt) (dead = true), down(Infinity);
+    if (step === relayDiesAt) ((dead = true), down(Infinity));
     maybeUp();
     if (!net.step()) clock.increment(50);
     await settle();
@@ -112,28 +112,32 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
 }
 
 describe('DISCOVER under delays, drops, duplicates and reorders', () => {
-  it('both end connected with a working channel, or both fail cleanly; never half-open', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 6 }), fc.array(fault, { maxLength: 10 }), relayDeath, async (seed, faults, relayDiesAt) => {
-        const { delivered, states, replayedStates, dead } = await simulate(seed, faults, relayDiesAt);
-        // Event sourcing holds under faults too: the journal replays to the very same two snapshots.
-        expect(replayedStates).toEqual(states.map((s) => stateOf(s)));
-        const failed = states.map((s) => s.status === 'done');
-        if (failed.every(Boolean)) {
-          for (const s of states) expect(s.output?.error?.code).toBeDefined();
-          outcomes.hit(dead ? 'both failed, relay gone for good' : 'both failed after an outage');
-          return;
-        }
-        expect(failed.some(Boolean), 'one device gave up while the other did not').toBe(false);
-        expect(dead, 'connected through a relay that is gone').toBe(false);
-        expect(delivered, `never connected end to end: ${states.map((s) => JSON.stringify(s.value)).join(' / ')}`).toBe(true);
-        outcomes.hit('connected');
-      }),
-      { numRuns: RUNS },
-    );
-    console.log(`faults injected: ${faultsInjected.count}`);
-    outcomes.check();
-    expect(outcomes.counts.connected).toBeGreaterThan(RUNS / 2);
-    expect(faultsInjected.count).toBeGreaterThan(RUNS);
-  }, budgetMs(RUNS, 1_000));
+  it(
+    'both end connected with a working channel, or both fail cleanly; never half-open',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.string({ maxLength: 6 }), fc.array(fault, { maxLength: 10 }), relayDeath, async (seed, faults, relayDiesAt) => {
+          const { delivered, states, replayedStates, dead } = await simulate(seed, faults, relayDiesAt);
+          // Event sourcing holds under faults too: the journal replays to the very same two snapshots.
+          expect(replayedStates).toEqual(states.map((s) => stateOf(s)));
+          const failed = states.map((s) => s.status === 'done');
+          if (failed.every(Boolean)) {
+            for (const s of states) expect(s.output?.error?.code).toBeDefined();
+            outcomes.hit(dead ? 'both failed, relay gone for good' : 'both failed after an outage');
+            return;
+          }
+          expect(failed.some(Boolean), 'one device gave up while the other did not').toBe(false);
+          expect(dead, 'connected through a relay that is gone').toBe(false);
+          expect(delivered, `never connected end to end: ${states.map((s) => JSON.stringify(s.value)).join(' / ')}`).toBe(true);
+          outcomes.hit('connected');
+        }),
+        { numRuns: RUNS },
+      );
+      console.log(`faults injected: ${faultsInjected.count}`);
+      outcomes.check();
+      expect(outcomes.counts.connected).toBeGreaterThan(RUNS / 2);
+      expect(faultsInjected.count).toBeGreaterThan(RUNS);
+    },
+    budgetMs(RUNS, 1_000),
+  );
 });

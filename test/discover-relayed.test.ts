@@ -29,9 +29,20 @@ beforeAll(async () => {
 });
 afterAll(() => relay.close());
 
-function discover(contactKey: Uint8Array, rtc?: RtcImplementation): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
+function discover(
+  contactKey: Uint8Array,
+  rtc?: RtcImplementation,
+): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
   const actor = createActor(discoverMachine, {
-    input: { contactKey, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes, rtc, openDirectChannel: openWebRtcChannel, timeouts: { directMs: 300 } },
+    input: {
+      contactKey,
+      url: relay.discoveryUrl,
+      connector: nodeSocketConnector(),
+      randomBytes: cryptoRandomBytes,
+      rtc,
+      openDirectChannel: openWebRtcChannel,
+      timeouts: { directMs: 300 },
+    },
   });
   const rejected: SignalRejectedError[] = [];
   actor.on('rejected', (e) => rejected.push(e.error as SignalRejectedError));
@@ -108,9 +119,7 @@ describe('DISCOVER, relayed', () => {
     await again.channel.send(Buffer.from('after reconnect'));
     expect(await got).toBe('after reconnect');
     // The relay drops everyone (a restart): both come back by themselves.
-    const both = Promise.all(
-      [a.actor, b2.actor].map((actor) => new Promise((resolve) => actor.on('connected', resolve))),
-    );
+    const both = Promise.all([a.actor, b2.actor].map((actor) => new Promise((resolve) => actor.on('connected', resolve))));
     relay.discovery.shutdown();
     await both;
     expect(a.actor.getSnapshot().matches({ session: 'connected' })).toBe(true);

@@ -19,10 +19,23 @@ afterAll(() => ns?.remove());
 /** coturn inside the namespace, on the first veth address, with one static long-term user. */
 function startTurn(): { url: string; ready: Promise<void>; stop(): void } {
   const [cmd, ...rest] = ns.exec([
-    'turnserver', '-n', '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log',
-    `--listening-ip=${ns.addresses[0]}`, `--relay-ip=${ns.addresses[0]}`, '--listening-port=3478',
-    '--min-port=49160', '--max-port=49200', '--lt-cred-mech', '--user=bc:bc-secret', '--realm=backchannel.test',
-    `--allowed-peer-ip=${ns.addresses[0]}`, '--no-multicast-peers',
+    'turnserver',
+    '-n',
+    '--no-cli',
+    '--no-tls',
+    '--no-dtls',
+    '--log-file=stdout',
+    '--simple-log',
+    `--listening-ip=${ns.addresses[0]}`,
+    `--relay-ip=${ns.addresses[0]}`,
+    '--listening-port=3478',
+    '--min-port=49160',
+    '--max-port=49200',
+    '--lt-cred-mech',
+    '--user=bc:bc-secret',
+    '--realm=backchannel.test',
+    `--allowed-peer-ip=${ns.addresses[0]}`,
+    '--no-multicast-peers',
   ]);
   const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'ignore'] });
   // coturn logs this once its listeners are bound: only then may a client allocate.

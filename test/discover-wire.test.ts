@@ -94,9 +94,10 @@ describe('the DISCOVER wire', () => {
     const signal = 'A'.repeat(DEFAULT_WIRE_LIMITS.maxSignalChars + 4);
     expect(refused(parseDiscoverRequest(JSON.stringify({ ...requests.send, blob: signal }))).data.reason).toMatch(/^blob too large/);
     expect(parseDiscoverRequest(JSON.stringify({ ...requests.send, kind: 'data', blob: signal })).ok).toBe(true);
-    expect(refused(parseDiscoverRequest(JSON.stringify({ ...requests.send, kind: 'data', blob: 'AAAA'.repeat(9) }), { maxSignalChars: 8, maxDataChars: 32 })).data.reason).toBe(
-      'blob too large (36 > 32 characters)',
-    );
+    expect(
+      refused(parseDiscoverRequest(JSON.stringify({ ...requests.send, kind: 'data', blob: 'AAAA'.repeat(9) }), { maxSignalChars: 8, maxDataChars: 32 })).data
+        .reason,
+    ).toBe('blob too large (36 > 32 characters)');
     expect(refused(parseDiscoverReply(JSON.stringify({ type: 'message', topic, from: other, kind: 'signal', blob: signal }))).data.re).toBe('message');
     refused(parseDiscoverReply(JSON.stringify({ type: 'error', re: 'send', reason: 'x'.repeat(DEFAULT_WIRE_LIMITS.maxTextChars + 1) })));
     refused(parseDiscoverReply(JSON.stringify({ type: 'error', re: 'x'.repeat(33), reason: 'r' })));
@@ -134,18 +135,21 @@ describe('the DISCOVER wire', () => {
       fc.string(),
       fc.jsonValue().map((v) => JSON.stringify(v)),
       fc
-        .record({
-          type: fc.constantFrom('announce', 'send', 'leave', 'ping', 'announced', 'joined', 'left', 'message', 'pong', 'error'),
-          topic: fc.oneof(fc.constant(topic), fc.string()),
-          to: fc.oneof(fc.constant(peer), fc.string()),
-          peer: fc.oneof(fc.constant(peer), fc.string()),
-          from: fc.oneof(fc.constant(peer), fc.integer()),
-          peers: fc.oneof(fc.constant([peer]), fc.array(fc.jsonValue())),
-          kind: fc.constantFrom('signal', 'data', 'x'),
-          blob: fc.oneof(fc.base64String(), fc.string()),
-          re: fc.oneof(fc.constant(null), fc.string()),
-          reason: fc.jsonValue(),
-        }, { requiredKeys: ['type'] })
+        .record(
+          {
+            type: fc.constantFrom('announce', 'send', 'leave', 'ping', 'announced', 'joined', 'left', 'message', 'pong', 'error'),
+            topic: fc.oneof(fc.constant(topic), fc.string()),
+            to: fc.oneof(fc.constant(peer), fc.string()),
+            peer: fc.oneof(fc.constant(peer), fc.string()),
+            from: fc.oneof(fc.constant(peer), fc.integer()),
+            peers: fc.oneof(fc.constant([peer]), fc.array(fc.jsonValue())),
+            kind: fc.constantFrom('signal', 'data', 'x'),
+            blob: fc.oneof(fc.base64String(), fc.string()),
+            re: fc.oneof(fc.constant(null), fc.string()),
+            reason: fc.jsonValue(),
+          },
+          { requiredKeys: ['type'] },
+        )
         .map((r) => JSON.stringify(r)),
     );
     fc.assert(

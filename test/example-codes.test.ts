@@ -21,11 +21,17 @@ const sources = [join(ROOT, 'README.md'), join(ROOT, 'ARCHITECTURE.md'), ...file
 
 describe('example codes', () => {
   const examples = sources.flatMap((file) =>
-    [...readFileSync(file, 'utf8').matchAll(/\b\d+-[a-z]+-[a-z]+\b/g)].map((m) => ({ file: relative(ROOT, file), code: m[0] })).filter((e) => !NOT_CODES.has(e.code)),
+    [...readFileSync(file, 'utf8').matchAll(/\b\d+-[a-z]+-[a-z]+\b/g)]
+      .map((m) => ({ file: relative(ROOT, file), code: m[0] }))
+      .filter((e) => !NOT_CODES.has(e.code)),
   );
 
   it('finds the examples (README, ARCHITECTURE, src)', () => {
-    for (const file of ['README.md', 'ARCHITECTURE.md', 'src/code/code.ts']) expect(examples.some((e) => e.file === file), file).toBe(true);
+    for (const file of ['README.md', 'ARCHITECTURE.md', 'src/code/code.ts'])
+      expect(
+        examples.some((e) => e.file === file),
+        file,
+      ).toBe(true);
   });
 
   it('every example parses as a two-word code', () => {

@@ -62,8 +62,9 @@ function reachable(file: string): Map<string, string> {
 }
 
 /** The public entries' sources, from package.json "exports" (dist/x.js → x.ts). */
-const ENTRIES: string[] = Object.values(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports as Record<string, string | { import: string }>)
-  .flatMap((e) => (typeof e === 'string' ? [] : [e.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')]));
+const ENTRIES: string[] = Object.values(
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports as Record<string, string | { import: string }>,
+).flatMap((e) => (typeof e === 'string' ? [] : [e.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')]));
 const BROWSER_ENTRIES = ENTRIES.filter((e) => e.startsWith('src/') && e !== 'src/adapters/node.ts');
 
 describe('import rules', () => {
@@ -103,13 +104,19 @@ describe('import rules', () => {
     // (openWebRtcChannel); everything under them receives its adapters.
     const wiring = (f: string) => f.startsWith('src/app/') || f === 'src/discover/connect.ts';
     const core = FILES.filter((f) => f.startsWith('src/') && !f.startsWith('src/adapters/') && !ENTRIES.includes(f) && !wiring(f));
-    const bad = core.flatMap((f) => GRAPH.get(f)!.filter((to) => to.startsWith('src/adapters/')).map((to) => `${f} → ${to}`));
+    const bad = core.flatMap((f) =>
+      GRAPH.get(f)!
+        .filter((to) => to.startsWith('src/adapters/'))
+        .map((to) => `${f} → ${to}`),
+    );
     expect(bad).toEqual([]);
   });
 
   it('nothing in src/ imports server/ or cli/', () => {
     const bad = FILES.filter((f) => f.startsWith('src/')).flatMap((f) =>
-      GRAPH.get(f)!.filter((to) => to.startsWith('server/') || to.startsWith('cli/')).map((to) => `${f} → ${to}`),
+      GRAPH.get(f)!
+        .filter((to) => to.startsWith('server/') || to.startsWith('cli/'))
+        .map((to) => `${f} → ${to}`),
     );
     expect(bad).toEqual([]);
   });

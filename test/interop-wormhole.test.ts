@@ -12,10 +12,11 @@ import { backchannelCli, wormholeCli } from './helpers/processes.js';
 
 const CODE_RE = /Wormhole code is: (\S+)/;
 const both = useBothServers();
-const servers = () => [
-  ['the Python mailbox server', both.python.url],
-  ['our relay', both.ours.url],
-] as const;
+const servers = () =>
+  [
+    ['the Python mailbox server', both.python.url],
+    ['our relay', both.ours.url],
+  ] as const;
 
 describe.each([0, 1])('server %#', (index) => {
   const name = () => servers()[index]![0];

@@ -54,7 +54,11 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('relayCheck' as const), supported: fc.boolean() }) },
   {
     weight: 2,
-    arbitrary: fc.record({ t: fc.constant('depot' as const), contact: fc.nat({ max: 5 }), what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const) }),
+    arbitrary: fc.record({
+      t: fc.constant('depot' as const),
+      contact: fc.nat({ max: 5 }),
+      what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const),
+    }),
   },
 );
 
@@ -200,7 +204,10 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
       case 'link': {
         const contact = db.contacts()[c.contact];
         const send = contact && links.get(contact.channels[0]!);
-        if (send) send(c.up ? { type: 'link.connected', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' } : { type: 'link.disconnected', reason: 'test' });
+        if (send)
+          send(
+            c.up ? { type: 'link.connected', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' } : { type: 'link.disconnected', reason: 'test' },
+          );
         break;
       }
       case 'depot': {
@@ -223,7 +230,8 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         app.send({ type: 'message.send', req: ++req, contactId: db.contacts()[c.contact]?.id ?? 'nobody', message: { text: c.text } });
         break;
       case 'relayCheck':
-        for (const send of checks) send(c.supported ? { type: 'relay.checked' } : { type: 'relay.checked', unsupported: new RelayUnsupportedError('ws://relay.test:4000/v1', 'test') });
+        for (const send of checks)
+          send(c.supported ? { type: 'relay.checked' } : { type: 'relay.checked', unsupported: new RelayUnsupportedError('ws://relay.test:4000/v1', 'test') });
         break;
     }
   }
@@ -234,39 +242,49 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
 }
 
 describe('event journal', () => {
-  it('replay rebuilds every actor exactly as it ran live (random commands, random compaction)', async () => {
-    const stats = { actors: 0, events: 0, compacted: 0, answers: {} as Record<string, number> };
-    await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 150, size: 'max' }), fc.integer({ min: 5, max: 200 }), async (commands, maxRecords) => {
-        const { app, replayed, journal, answers } = await run(commands, maxRecords);
-        for (const [type, n] of Object.entries(answers)) stats.answers[type] = (stats.answers[type] ?? 0) + n;
-        try {
-          const running = replayed.filter((r) => !r.ended && r.machine);
-          expect(running.map((r) => r.failure).filter(Boolean)).toEqual([]);
-          // Every running machine actor is in the journal, and equal to its replay.
-          const app_ = running.find((r) => r.path === 'app');
-          expect(app_).toBeDefined();
-          const linksLive = Object.keys(app.getSnapshot().children).filter((id) => id.startsWith('link-'));
-          expect(running.filter((r) => r.machine === 'contactLink').map((r) => r.path.split('/')[1]).sort()).toEqual(linksLive.sort());
-          for (const r of running) {
-            const live = liveAt(app, r.path);
-            expect(live, r.path).toBeDefined();
-            expect(stateOf(r.snapshot!), r.path).toBe(stateOf(live!.getSnapshot()));
+  it(
+    'replay rebuilds every actor exactly as it ran live (random commands, random compaction)',
+    async () => {
+      const stats = { actors: 0, events: 0, compacted: 0, answers: {} as Record<string, number> };
+      await fc.assert(
+        fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 150, size: 'max' }), fc.integer({ min: 5, max: 200 }), async (commands, maxRecords) => {
+          const { app, replayed, journal, answers } = await run(commands, maxRecords);
+          for (const [type, n] of Object.entries(answers)) stats.answers[type] = (stats.answers[type] ?? 0) + n;
+          try {
+            const running = replayed.filter((r) => !r.ended && r.machine);
+            expect(running.map((r) => r.failure).filter(Boolean)).toEqual([]);
+            // Every running machine actor is in the journal, and equal to its replay.
+            const app_ = running.find((r) => r.path === 'app');
+            expect(app_).toBeDefined();
+            const linksLive = Object.keys(app.getSnapshot().children).filter((id) => id.startsWith('link-'));
+            expect(
+              running
+                .filter((r) => r.machine === 'contactLink')
+                .map((r) => r.path.split('/')[1])
+                .sort(),
+            ).toEqual(linksLive.sort());
+            for (const r of running) {
+              const live = liveAt(app, r.path);
+              expect(live, r.path).toBeDefined();
+              expect(stateOf(r.snapshot!), r.path).toBe(stateOf(live!.getSnapshot()));
+            }
+            stats.actors += running.length;
+            stats.events += (await journal.records()).filter((x) => x.k === 'event').length;
+            if ((await journal.records()).some((x) => x.k === 'checkpoint')) stats.compacted++;
+          } finally {
+            app.stop();
           }
-          stats.actors += running.length;
-          stats.events += (await journal.records()).filter((x) => x.k === 'event').length;
-          if ((await journal.records()).some((x) => x.k === 'checkpoint')) stats.compacted++;
-        } finally {
-          app.stop();
-        }
-      }),
-      { numRuns: Math.max(60, Math.floor(FC_RUNS / 2)) },
-    );
-    console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
-    console.log(`journal property: the app answered ${JSON.stringify(stats.answers)}`);
-    expect(stats.compacted).toBeGreaterThan(0);
-    for (const type of ['contact.renamed', 'contact.removed', 'message.sent', 'message.failed', 'settings.updated']) expect(stats.answers[type] ?? 0, type).toBeGreaterThan(0);
-  }, budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400));
+        }),
+        { numRuns: Math.max(60, Math.floor(FC_RUNS / 2)) },
+      );
+      console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
+      console.log(`journal property: the app answered ${JSON.stringify(stats.answers)}`);
+      expect(stats.compacted).toBeGreaterThan(0);
+      for (const type of ['contact.renamed', 'contact.removed', 'message.sent', 'message.failed', 'settings.updated'])
+        expect(stats.answers[type] ?? 0, type).toBeGreaterThan(0);
+    },
+    budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400),
+  );
 
   it('stays bounded while storage fails, then checkpoints, and replay is exact again', async () => {
     const storage = new FlakyStorage();
@@ -284,7 +302,14 @@ describe('event journal', () => {
       expect(journal.size).toBeLessThan(30 + 64);
       const running = replayed.filter((r) => !r.ended && r.machine);
       expect(running.some((r) => r.machine === 'contactLink')).toBe(true);
-      expect(running.map((r) => r.path).sort()).toEqual(['app', ...Object.keys(app.getSnapshot().children).filter((id) => id !== RELAY_CHECK_ID).map((id) => `app/${id}`)].sort());
+      expect(running.map((r) => r.path).sort()).toEqual(
+        [
+          'app',
+          ...Object.keys(app.getSnapshot().children)
+            .filter((id) => id !== RELAY_CHECK_ID)
+            .map((id) => `app/${id}`),
+        ].sort(),
+      );
       for (const r of running) expect(stateOf(r.snapshot!), r.path).toBe(stateOf(liveAt(app, r.path)!.getSnapshot()));
     } finally {
       app.stop();
@@ -305,8 +330,21 @@ describe('event journal', () => {
     const { app, replayed, storage, journal } = await run(commands, 100);
     const stored = (await storage.loadRange(['journal', 'seg'])).map((c) => new TextDecoder().decode(c.data)).join('\n');
     const contactKey = deriveContactKey(key);
-    expect(app.getSnapshot().context.db!.messages(app.getSnapshot().context.db!.channelOf(app.getSnapshot().context.db!.contacts()[0]!)).map((m) => m.text)).toEqual(['secret words in a message']);
-    for (const secret of ['secret words in a message', '42-guitarist-revenge', 'guitarist-revenge', toHex(key), toBase64(key), toHex(contactKey), toBase64(contactKey)]) {
+    expect(
+      app
+        .getSnapshot()
+        .context.db!.messages(app.getSnapshot().context.db!.channelOf(app.getSnapshot().context.db!.contacts()[0]!))
+        .map((m) => m.text),
+    ).toEqual(['secret words in a message']);
+    for (const secret of [
+      'secret words in a message',
+      '42-guitarist-revenge',
+      'guitarist-revenge',
+      toHex(key),
+      toBase64(key),
+      toHex(contactKey),
+      toBase64(contactKey),
+    ]) {
       expect(stored).not.toContain(secret);
     }
     // 300 link events, far over maxRecords: compaction kept the journal small.

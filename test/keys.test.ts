@@ -103,7 +103,7 @@ describe('contact key, verifier, topic, compare', () => {
           fc.constant(a.slice()),
           fc.nat().map((i) => {
             const b = Uint8Array.from([...a, 0]).subarray(0, Math.max(1, a.length));
-            b[i % b.length]! ^= 1 << i % 8;
+            b[i % b.length]! ^= 1 << (i % 8);
             return b;
           }),
           fc.uint8Array({ maxLength: 64 }),

@@ -23,7 +23,10 @@ import { CHROMIUM } from './helpers/chromium.js';
 import { freePort, ROOT, run, type RelayProcess } from './helpers/processes.js';
 
 const execFileAsync = promisify(execFile);
-const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; exports: Record<string, string | { types: string; import: string }> };
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  exports: Record<string, string | { types: string; import: string }>;
+};
 /** Entries whose optional peer dependency (localforage, ioredis) the fixture does not install. */
 const NEEDS_PEER = new Set(['./adapters/localforage', './server/redis']);
 
@@ -104,7 +107,11 @@ describe('the packed package', () => {
     expect(files).toContain('README.md');
     expect(files).toContain('bin/backchannel.js');
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
-    expect(files.filter((f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|package\.json$)/.test(f))).toEqual([]);
+    expect(
+      files.filter(
+        (f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|package\.json$)/.test(f),
+      ),
+    ).toEqual([]);
     for (const [subpath, target] of Object.entries(PACKAGE.exports)) {
       for (const file of typeof target === 'string' ? [target] : [target.types, target.import]) expect(files, subpath).toContain(file.replace(/^\.\//, ''));
     }
@@ -119,7 +126,10 @@ describe('the packed package', () => {
     }
     expect(missing).toEqual([]);
     // No import-time side effects but the one that instantiates Automerge's WebAssembly in browsers.
-    const installed = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as { sideEffects: string[]; browser: Record<string, string> };
+    const installed = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as {
+      sideEffects: string[];
+      browser: Record<string, string>;
+    };
     expect(installed.sideEffects).toEqual(['./browser/automerge.js']);
     expect(Object.values(installed.browser)).toEqual(['./browser/automerge.js']);
     // Optional peers stay out of a plain install.
@@ -134,7 +144,10 @@ describe('the packed package', () => {
     write(join(app, 'quickstart.ts'), codeBlock(readFileSync(join(ROOT, 'README.md'), 'utf8'), { heading: '## Quick start' }));
     // Every entry's declarations, too (those needing an optional peer are left out: it is not installed).
     const entries = Object.keys(PACKAGE.exports).filter((s) => s !== './package.json' && !NEEDS_PEER.has(s));
-    write(join(app, 'entries.ts'), entries.map((s, i) => `import * as e${i} from '${join(PACKAGE.name, s)}';\nconsole.log('${s}', Object.keys(e${i}).length);\n`).join(''));
+    write(
+      join(app, 'entries.ts'),
+      entries.map((s, i) => `import * as e${i} from '${join(PACKAGE.name, s)}';\nconsole.log('${s}', Object.keys(e${i}).length);\n`).join(''),
+    );
     log(`tsc: quickstart.ts and ${entries.length} entries (strict, nodenext, lib es2022, skipLibCheck false)`);
     await sh(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', app], app);
     log('every entry loads in Node without the optional peers');
@@ -177,7 +190,15 @@ describe('the packed package', () => {
       write(join(web, 'build.mjs'), codeBlock(bundlers, { file: 'build.mjs' }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
     }, 60_000);
 
@@ -226,7 +247,10 @@ describe('the packed package', () => {
       log('node build.mjs (esbuild, docs/bundlers.md)');
       await sh(process.execPath, ['build.mjs'], web);
       const js = readFileSync(join(web, 'www/main.js'));
-      const html = codeBlock(readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8'), { heading: 'with an `index.html` next to `src/`:' }).replace('/src/main.ts', '/main.js');
+      const html = codeBlock(readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8'), { heading: 'with an `index.html` next to `src/`:' }).replace(
+        '/src/main.ts',
+        '/main.js',
+      );
       const server: Server = createServer((req, res) => {
         const isJs = req.url?.startsWith('/main.js');
         res.writeHead(200, { 'content-type': isJs ? 'text/javascript' : 'text/html' });

@@ -88,12 +88,15 @@ async function simulate({ seed, wrongCode, count, drops }: Scenario) {
   let bDone: Promise<Outcome> | undefined;
   let b: Wormhole | undefined;
   let finished = false;
-  void a.code.then((code) => {
-    // A wrong code: same nameplate, different password.
-    b = new Wormhole({ ...common, journal: observe(), code: wrongCode ? `${code}x` : code, randomBytes: vectorEntropy(`b${seed}`) });
-    bDone = side(b, 'b', count);
-    void Promise.all([aDone, bDone]).then(() => (finished = true));
-  }, () => (finished = true));
+  void a.code.then(
+    (code) => {
+      // A wrong code: same nameplate, different password.
+      b = new Wormhole({ ...common, journal: observe(), code: wrongCode ? `${code}x` : code, randomBytes: vectorEntropy(`b${seed}`) });
+      bDone = side(b, 'b', count);
+      void Promise.all([aDone, bDone]).then(() => (finished = true));
+    },
+    () => (finished = true),
+  );
   let steps = 0;
   for (let step = 0; step < MAX_STEPS && !finished; step++, steps++) {
     for (const d of drops) if (d.at === step && net.openLinks > 0) (net.dropOne(d.which), stats.effectiveDrops++);
@@ -109,48 +112,52 @@ async function simulate({ seed, wrongCode, count, drops }: Scenario) {
 }
 
 describe('pairing under dropped connections (simulated network and clock)', () => {
-  it('both pair with one key and exactly-once in-order delivery, or both fail with typed errors; never one of each', async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, async (s) => {
-        const { a, b, live, replayed } = await simulate(s);
-        // The key, the verifier and every message come out the same when replayed from the journal.
-        expect(replayed).toEqual(live);
-        // Both succeed or both fail: never one side holding a key the other does not.
-        expect(a.error === undefined, 'one side succeeded, the other failed').toBe(b.error === undefined);
-        if (a.error || b.error) {
-          for (const e of [a.error, b.error]) {
-            if (e instanceof Error && e.message.startsWith('never started')) continue;
-            expect(e).toBeInstanceOf(BackchannelError);
-            if (s.wrongCode) expect(['WRONG_CODE', 'CONNECTION_LOST', 'TIMEOUT']).toContain((e as BackchannelError).code);
-            else expect(['CONNECTION_LOST', 'TIMEOUT']).toContain((e as BackchannelError).code);
+  it(
+    'both pair with one key and exactly-once in-order delivery, or both fail with typed errors; never one of each',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(scenario, async (s) => {
+          const { a, b, live, replayed } = await simulate(s);
+          // The key, the verifier and every message come out the same when replayed from the journal.
+          expect(replayed).toEqual(live);
+          // Both succeed or both fail: never one side holding a key the other does not.
+          expect(a.error === undefined, 'one side succeeded, the other failed').toBe(b.error === undefined);
+          if (a.error || b.error) {
+            for (const e of [a.error, b.error]) {
+              if (e instanceof Error && e.message.startsWith('never started')) continue;
+              expect(e).toBeInstanceOf(BackchannelError);
+              if (s.wrongCode) expect(['WRONG_CODE', 'CONNECTION_LOST', 'TIMEOUT']).toContain((e as BackchannelError).code);
+              else expect(['CONNECTION_LOST', 'TIMEOUT']).toContain((e as BackchannelError).code);
+            }
+            // Unless the connection gave out first, a wrong code is exactly WrongCodeError on both sides.
+            const codes = [a.error, b.error].map((e) => (e as BackchannelError).code);
+            if (s.wrongCode && !codes.includes('CONNECTION_LOST')) {
+              expect(a.error).toBeInstanceOf(WrongCodeError);
+              expect(b.error).toBeInstanceOf(WrongCodeError);
+              outcomes.hit('wrong code refused on both sides');
+            } else stats.lostConnection++;
+            return;
           }
-          // Unless the connection gave out first, a wrong code is exactly WrongCodeError on both sides.
-          const codes = [a.error, b.error].map((e) => (e as BackchannelError).code);
-          if (s.wrongCode && !codes.includes('CONNECTION_LOST')) {
-            expect(a.error).toBeInstanceOf(WrongCodeError);
-            expect(b.error).toBeInstanceOf(WrongCodeError);
-            outcomes.hit('wrong code refused on both sides');
-          } else stats.lostConnection++;
-          return;
-        }
-        expect(s.wrongCode, 'a wrong code must never pair').toBe(false);
-        outcomes.hit('paired');
-        expect(toHex(a.verified!.key)).toBe(toHex(b.verified!.key));
-        expect(toHex(a.verified!.verifier)).toBe(toHex(b.verified!.verifier));
-        expect(a.received).toEqual(Array.from({ length: s.count }, (_, i) => `b${i}`));
-        expect(b.received).toEqual(Array.from({ length: s.count }, (_, i) => `a${i}`));
-        expect(a.mood).toBe('happy');
-        expect(b.mood).toBe('happy');
-      }),
-      { numRuns: RUNS },
-    );
-    console.log(
-      `drops that cut a live connection: ${stats.effectiveDrops}; longest run: ${stats.maxSteps} steps; ` +
-        `both failed on a lost connection: ${stats.lostConnection}`,
-    );
-    outcomes.check();
-    // The faults must bite, and most runs must still pair: otherwise the property says little.
-    expect(stats.effectiveDrops).toBeGreaterThan(RUNS / 2);
-    expect(outcomes.counts.paired).toBeGreaterThan(RUNS / 4);
-  }, budgetMs(RUNS, 400));
+          expect(s.wrongCode, 'a wrong code must never pair').toBe(false);
+          outcomes.hit('paired');
+          expect(toHex(a.verified!.key)).toBe(toHex(b.verified!.key));
+          expect(toHex(a.verified!.verifier)).toBe(toHex(b.verified!.verifier));
+          expect(a.received).toEqual(Array.from({ length: s.count }, (_, i) => `b${i}`));
+          expect(b.received).toEqual(Array.from({ length: s.count }, (_, i) => `a${i}`));
+          expect(a.mood).toBe('happy');
+          expect(b.mood).toBe('happy');
+        }),
+        { numRuns: RUNS },
+      );
+      console.log(
+        `drops that cut a live connection: ${stats.effectiveDrops}; longest run: ${stats.maxSteps} steps; ` +
+          `both failed on a lost connection: ${stats.lostConnection}`,
+      );
+      outcomes.check();
+      // The faults must bite, and most runs must still pair: otherwise the property says little.
+      expect(stats.effectiveDrops).toBeGreaterThan(RUNS / 2);
+      expect(outcomes.counts.paired).toBeGreaterThan(RUNS / 4);
+    },
+    budgetMs(RUNS, 400),
+  );
 });

@@ -32,7 +32,14 @@ const STORES: [string, (limits: RelayLimits) => MailboxStore][] = [
   [
     'RedisMailboxStore',
     (limits) =>
-      new RedisMailboxStore({ redis: redis.client(), subscriber: redis.client(), limits, randomBytes: cryptoRandomBytes, relayId: 'r', namespace: `ps${namespaces++}` }),
+      new RedisMailboxStore({
+        redis: redis.client(),
+        subscriber: redis.client(),
+        limits,
+        randomBytes: cryptoRandomBytes,
+        relayId: 'r',
+        namespace: `ps${namespaces++}`,
+      }),
   ],
 ];
 
@@ -173,7 +180,8 @@ describe('the memory store kept in a data directory', () => {
     const s = first.store;
     const mailbox = await s.claimNameplate('app/with:odd chars', '12', 'alice', 1_000);
     await s.claimNameplate('app/with:odd chars', '12', 'bob', 2_000);
-    for (let i = 0; i < 5; i++) await s.addMessage('app/with:odd chars', mailbox, { side: 'alice', phase: String(i), body: `0${i}`, server_rx: 3, msg_id: `id${i}` }, 3_000 + i);
+    for (let i = 0; i < 5; i++)
+      await s.addMessage('app/with:odd chars', mailbox, { side: 'alice', phase: String(i), body: `0${i}`, server_rx: 3, msg_id: `id${i}` }, 3_000 + i);
     const gone = await s.claimNameplate('other', '3', 'carol', 1_000);
     await s.releaseNameplate('other', '3', 'carol');
     await s.closeMailbox('other', gone, 'carol', 'lonely');

@@ -118,7 +118,14 @@ type Bad = (typeof BAD)[number];
 type Action = { type: 'legit'; texts: string[]; front: boolean } | { type: 'bad'; what: Bad; pick: number } | { type: 'quiet' };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { arbitrary: fc.record({ type: fc.constant('legit' as const), texts: fc.array(fc.string({ maxLength: 16 }), { minLength: 1, maxLength: 3 }), front: fc.boolean() }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('legit' as const),
+      texts: fc.array(fc.string({ maxLength: 16 }), { minLength: 1, maxLength: 3 }),
+      front: fc.boolean(),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ type: fc.constant('bad' as const), what: fc.constantFrom(...BAD), pick: fc.nat(50) }), weight: 3 },
   { arbitrary: fc.constant({ type: 'quiet' as const }), weight: 1 },
 );
@@ -180,104 +187,120 @@ async function honestDevice(limits: Partial<DocumentLimits>, random?: (n: number
 }
 
 describe('a contact may only add its own messages', () => {
-  it(`a malicious peer cannot make the honest device store what the rules forbid (${RUNS} runs)`, async () => {
-    const branches = new Branches('malicious peer', [...BAD.map((b) => `refused: ${b}` as const), 'legit delivered', 'refused again on reconnect', 'ProtocolError', 'TooLargeError'] as const);
-    await fc.assert(
-      fc.asyncProperty(scenario, async ({ seed, rounds }) => {
-        const random = vectorEntropy(`peer-document/${seed}`);
-        const key = random(32);
-        const channelId = documentId(key);
-        const honest = await honestDevice(TEST_LIMITS, random);
-        const peerDb = await honestDevice(TEST_LIMITS, random);
-        await honest.addContact({ moniker: 'Peer', contactKey: key });
-        await peerDb.addContact({ moniker: 'Honest', contactKey: key });
-        const peer = new RawPeer(channelId, peerDb.docs.get(channelId), peerDb.deviceId, random);
+  it(
+    `a malicious peer cannot make the honest device store what the rules forbid (${RUNS} runs)`,
+    async () => {
+      const branches = new Branches('malicious peer', [
+        ...BAD.map((b) => `refused: ${b}` as const),
+        'legit delivered',
+        'refused again on reconnect',
+        'ProtocolError',
+        'TooLargeError',
+      ] as const);
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ seed, rounds }) => {
+          const random = vectorEntropy(`peer-document/${seed}`);
+          const key = random(32);
+          const channelId = documentId(key);
+          const honest = await honestDevice(TEST_LIMITS, random);
+          const peerDb = await honestDevice(TEST_LIMITS, random);
+          await honest.addContact({ moniker: 'Peer', contactKey: key });
+          await peerDb.addContact({ moniker: 'Honest', contactKey: key });
+          const peer = new RawPeer(channelId, peerDb.docs.get(channelId), peerDb.deviceId, random);
 
-        const ourTexts = new Map<string, string>(); // what we sent: id → text
-        const peerLegit = new Map<string, string>(); // what the peer added before its first forbidden change: id → text
-        const seen = new Map<string, string>(); // every message the honest device ever held, as it was
-        let poisoned = false;
-        let link: MemoryLink | undefined;
-        let actor: ReturnType<typeof createActor<typeof syncMachine>> | undefined;
-        let stopPeer = () => {};
-        const connect = () => {
-          link = new MemoryLink({ maxFrameBytes: 16 * 1024 });
-          actor = createActor(syncMachine, { input: { docs: honest.docs, storage: honest.storage, channel: link.a, deviceId: honest.deviceId, docIds: [channelId] } });
-          actor.start();
-          stopPeer = peer.sync(link.b);
-        };
-        // Quiet: the link closed (a refusal), or nothing in flight, the honest side in sync and both
-        // holding everything the other has, for a few turns in a row (the peer's engine has no idle signal of
-        // its own when its last message needed no answer).
-        const quiescent = async () => {
-          let calm = 0;
-          for (let i = 0; i < 5000; i++) {
-            await settle();
-            if (link!.closed) return;
-            const quiet = link!.pending === 0 && actor!.getSnapshot().matches({ syncing: 'inSync' }) && A.hasHeads(honest.docs.get(channelId), A.getHeads(peer.doc)) && A.hasHeads(peer.doc, A.getHeads(honest.docs.get(channelId)));
-            calm = quiet ? calm + 1 : 0;
-            if (calm >= 3) return;
-          }
-          throw new Error(`the sync never went quiet: pending ${link!.pending}, honest ${JSON.stringify(actor!.getSnapshot().value)}`);
-        };
-        const say = async (text: string) => {
-          const m = await honest.sendMessage(channelId, { text });
-          ourTexts.set(m.id, text);
-        };
-
-        // Each side starts out with a message of the other's, to edit or delete.
-        await say('first');
-        const hello = peer.message('hello');
-        peer.change((d) => void d.messages.push(hello));
-        peerLegit.set(textOf(hello.id)!, 'hello');
-        connect();
-        await quiescent();
-
-        for (const round of rounds) {
-          if (round.honest !== undefined) await say(round.honest);
-          const a = round.peer;
-          if (a.type === 'legit') {
-            for (const text of a.texts) {
-              const m = peer.message(text);
-              peer.change((d) => void (a.front ? list(d).insertAt(0, m) : d.messages.push(m)));
-              if (!poisoned) peerLegit.set(textOf(m.id)!, text);
+          const ourTexts = new Map<string, string>(); // what we sent: id → text
+          const peerLegit = new Map<string, string>(); // what the peer added before its first forbidden change: id → text
+          const seen = new Map<string, string>(); // every message the honest device ever held, as it was
+          let poisoned = false;
+          let link: MemoryLink | undefined;
+          let actor: ReturnType<typeof createActor<typeof syncMachine>> | undefined;
+          let stopPeer = () => {};
+          const connect = () => {
+            link = new MemoryLink({ maxFrameBytes: 16 * 1024 });
+            actor = createActor(syncMachine, {
+              input: { docs: honest.docs, storage: honest.storage, channel: link.a, deviceId: honest.deviceId, docIds: [channelId] },
+            });
+            actor.start();
+            stopPeer = peer.sync(link.b);
+          };
+          // Quiet: the link closed (a refusal), or nothing in flight, the honest side in sync and both
+          // holding everything the other has, for a few turns in a row (the peer's engine has no idle signal of
+          // its own when its last message needed no answer).
+          const quiescent = async () => {
+            let calm = 0;
+            for (let i = 0; i < 5000; i++) {
+              await settle();
+              if (link!.closed) return;
+              const quiet =
+                link!.pending === 0 &&
+                actor!.getSnapshot().matches({ syncing: 'inSync' }) &&
+                A.hasHeads(honest.docs.get(channelId), A.getHeads(peer.doc)) &&
+                A.hasHeads(peer.doc, A.getHeads(honest.docs.get(channelId)));
+              calm = quiet ? calm + 1 : 0;
+              if (calm >= 3) return;
             }
-          }
-          const bad = a.type === 'bad' ? misbehave(peer, a.what, a.pick, honest.deviceId) : undefined;
-          const storedBefore = await storedHeads(honest, channelId);
-          const headsBefore = A.getHeads(honest.docs.get(channelId));
-          if (link!.closed) connect();
+            throw new Error(`the sync never went quiet: pending ${link!.pending}, honest ${JSON.stringify(actor!.getSnapshot().value)}`);
+          };
+          const say = async (text: string) => {
+            const m = await honest.sendMessage(channelId, { text });
+            ourTexts.set(m.id, text);
+          };
+
+          // Each side starts out with a message of the other's, to edit or delete.
+          await say('first');
+          const hello = peer.message('hello');
+          peer.change((d) => void d.messages.push(hello));
+          peerLegit.set(textOf(hello.id)!, 'hello');
+          connect();
           await quiescent();
 
-          const done = actor!.getSnapshot();
-          const refused = link!.closed;
-          if (refused) {
-            // A refusal: typed, and nothing of the refused change kept, in memory or in storage.
-            const error = done.output?.error;
-            expect(error).toBeInstanceOf(BackchannelError);
-            expect(error instanceof ProtocolError || error instanceof TooLargeError, `unexpected ${String(error)}`).toBe(true);
-            branches.hit(error instanceof TooLargeError ? 'TooLargeError' : 'ProtocolError');
-            expect(A.getHeads(honest.docs.get(channelId)).sort()).toEqual(headsBefore.sort());
-            expect(await storedHeads(honest, channelId)).toEqual(storedBefore);
-            if (poisoned) branches.hit('refused again on reconnect');
-            else if (bad) branches.hit(`refused: ${bad}`);
-            stopPeer();
+          for (const round of rounds) {
+            if (round.honest !== undefined) await say(round.honest);
+            const a = round.peer;
+            if (a.type === 'legit') {
+              for (const text of a.texts) {
+                const m = peer.message(text);
+                peer.change((d) => void (a.front ? list(d).insertAt(0, m) : d.messages.push(m)));
+                if (!poisoned) peerLegit.set(textOf(m.id)!, text);
+              }
+            }
+            const bad = a.type === 'bad' ? misbehave(peer, a.what, a.pick, honest.deviceId) : undefined;
+            const storedBefore = await storedHeads(honest, channelId);
+            const headsBefore = A.getHeads(honest.docs.get(channelId));
+            if (link!.closed) connect();
+            await quiescent();
+
+            const done = actor!.getSnapshot();
+            const refused = link!.closed;
+            if (refused) {
+              // A refusal: typed, and nothing of the refused change kept, in memory or in storage.
+              const error = done.output?.error;
+              expect(error).toBeInstanceOf(BackchannelError);
+              expect(error instanceof ProtocolError || error instanceof TooLargeError, `unexpected ${String(error)}`).toBe(true);
+              branches.hit(error instanceof TooLargeError ? 'TooLargeError' : 'ProtocolError');
+              expect(A.getHeads(honest.docs.get(channelId)).sort()).toEqual(headsBefore.sort());
+              expect(await storedHeads(honest, channelId)).toEqual(storedBefore);
+              if (poisoned) branches.hit('refused again on reconnect');
+              else if (bad) branches.hit(`refused: ${bad}`);
+              stopPeer();
+            }
+            if (bad && !refused && !poisoned) throw new Error(`a forbidden change (${bad}) was accepted`);
+            if (bad) poisoned = true;
+            if (a.type === 'legit' && !refused && !poisoned) branches.hit('legit delivered');
+            checkInvariants(honest, channelId, peer.deviceId, ourTexts, seen);
           }
-          if (bad && !refused && !poisoned) throw new Error(`a forbidden change (${bad}) was accepted`);
-          if (bad) poisoned = true;
-          if (a.type === 'legit' && !refused && !poisoned) branches.hit('legit delivered');
-          checkInvariants(honest, channelId, peer.deviceId, ourTexts, seen);
-        }
-        // Everything the peer did legitimately before its first forbidden change arrived, as sent.
-        const have = new Map(honest.messages(channelId).map((m) => [m.id, m.text]));
-        for (const [id, text] of peerLegit) expect(have.get(id), `legitimate message ${id} missing`).toBe(text);
-        link!.cut('done');
-        stopPeer();
-      }),
-      { numRuns: RUNS },
-    );
-    branches.check();
-  }, budgetMs(RUNS, 400));
+          // Everything the peer did legitimately before its first forbidden change arrived, as sent.
+          const have = new Map(honest.messages(channelId).map((m) => [m.id, m.text]));
+          for (const [id, text] of peerLegit) expect(have.get(id), `legitimate message ${id} missing`).toBe(text);
+          link!.cut('done');
+          stopPeer();
+        }),
+        { numRuns: RUNS },
+      );
+      branches.check();
+    },
+    budgetMs(RUNS, 400),
+  );
 
   it('our own changes meet the same limits and schema: refused with a typed error, nothing stored', async () => {
     const db = await honestDevice({ messages: 3, documentBytes: 100_000 });
@@ -291,7 +314,16 @@ describe('a contact may only add its own messages', () => {
     await expect(db.docs.change<Record<string, unknown>>(id, (d) => void (d.colour = 'red'))).rejects.toBeInstanceOf(InvalidArgumentError);
     const first = db.messages(id)[0]!;
     await expect(
-      db.docs.change<{ messages: unknown[] }>(id, (d) => void d.messages.push({ ...first, id: new A.ImmutableString(first.id), sender: new A.ImmutableString(first.sender), text: new A.ImmutableString('again') })),
+      db.docs.change<{ messages: unknown[] }>(
+        id,
+        (d) =>
+          void d.messages.push({
+            ...first,
+            id: new A.ImmutableString(first.id),
+            sender: new A.ImmutableString(first.sender),
+            text: new A.ImmutableString('again'),
+          }),
+      ),
     ).rejects.toThrow(/reuses the id/);
     await db.sendMessage(id, { text: 'two' });
     await db.sendMessage(id, { text: 'three' });
@@ -337,7 +369,9 @@ describe('sync engine bounds', () => {
     const key = cryptoRandomBytes(32);
     await db.addContact({ moniker: 'P', contactKey: key });
     const link = new MemoryLink();
-    const actor = createActor(syncMachine, { input: { docs: db.docs, storage: db.storage, channel: link.a, deviceId: db.deviceId, docIds: [documentId(key)] } });
+    const actor = createActor(syncMachine, {
+      input: { docs: db.docs, storage: db.storage, channel: link.a, deviceId: db.deviceId, docIds: [documentId(key)] },
+    });
     actor.start();
     await link.b.send(encodeHello(db.deviceId));
     const done = await waitFor(actor, (s) => s.status === 'done');
@@ -354,7 +388,15 @@ describe('sync engine bounds', () => {
     const link = new MemoryLink({ highWaterMark: 1 << 20 });
     const errors: BackchannelError[] = [];
     const maxQueuedBytes = 256 * 1024;
-    startSyncEngine({ docs: db.docs, storage: db.storage, channel: link.a, deviceId: db.deviceId, docIds: [channelId], maxQueuedBytes, emit: (e) => e.type === 'engine.error' && errors.push(e.error) });
+    startSyncEngine({
+      docs: db.docs,
+      storage: db.storage,
+      channel: link.a,
+      deviceId: db.deviceId,
+      docIds: [channelId],
+      maxQueuedBytes,
+      emit: (e) => e.type === 'engine.error' && errors.push(e.error),
+    });
     // Well-formed sync messages (each alone would be applied), sent without waiting for any answer.
     const source = A.from<{ n: number }>({ n: 0 });
     const [, message] = A.generateSyncMessage(source, A.initSyncState());
@@ -381,7 +423,9 @@ describe('sync engine bounds', () => {
     await peerDb.addContact({ moniker: 'Honest', contactKey: key });
     const peer = new RawPeer(channelId, peerDb.docs.get(channelId), peerDb.deviceId, random);
     const link = new MemoryLink();
-    const actor = createActor(syncMachine, { input: { docs: honest.docs, storage: honest.storage, channel: link.a, deviceId: honest.deviceId, docIds: [channelId] } });
+    const actor = createActor(syncMachine, {
+      input: { docs: honest.docs, storage: honest.storage, channel: link.a, deviceId: honest.deviceId, docIds: [channelId] },
+    });
     actor.start();
     peer.sync(link.b);
     // Messages at the text limit, random (incompressible), 4 MiB at a time: legitimate one by one.
@@ -392,14 +436,17 @@ describe('sync engine bounds', () => {
         for (let i = 0; i < perStep; i++) d.messages.push(peer.message(toHex(random(LIMITS.text / 2))));
       });
       steps++;
-      for (let i = 0; i < 100_000 && !link.closed && !(link.pending === 0 && peer.idle && actor.getSnapshot().matches({ syncing: 'inSync' })); i++) await settle();
+      for (let i = 0; i < 100_000 && !link.closed && !(link.pending === 0 && peer.idle && actor.getSnapshot().matches({ syncing: 'inSync' })); i++)
+        await settle();
       expect(steps).toBeLessThan(40);
     }
     const done = await waitFor(actor, (s) => s.status === 'done');
     expect(done.output?.error).toBeInstanceOf(TooLargeError);
     const stored = (await honest.storage.loadRange(['docs', 'channel', channelId])).reduce((n, c) => n + c.data.length, 0);
     const text = honest.messages(channelId).reduce((n, m) => n + m.text.length, 0);
-    console.log(`at size: refused after ${steps} steps of ${perStep} messages; kept ${honest.messages(channelId).length} messages, ${text} characters of text, ${stored} bytes stored; ${link.bytesDelivered} bytes crossed the link`);
+    console.log(
+      `at size: refused after ${steps} steps of ${perStep} messages; kept ${honest.messages(channelId).length} messages, ${text} characters of text, ${stored} bytes stored; ${link.bytesDelivered} bytes crossed the link`,
+    );
     expect(stored).toBeLessThanOrEqual(LIMITS.documentBytes);
     expect(text).toBeLessThanOrEqual(LIMITS.documentBytes);
     expect(steps * perStep * (LIMITS.text + 64)).toBeGreaterThan(LIMITS.documentBytes);

@@ -42,81 +42,82 @@ async function push(c: RawClient, frame: object): Promise<void> {
 const connector = nodeSocketConnector();
 
 describe('a relay process under abuse', () => {
-  it('stays under 384 MiB resident while attackers push, and honest pairings (ours and the real wormhole CLI’s) succeed meanwhile', { timeout: 240_000 }, async () => {
-    // The store holds at most 4 × 8 MiB of theirs; the rest is frames in flight (1 MB each) and garbage.
-    const BOUND = 384 * 1024 * 1024;
-    // Behind a proxy on 127.0.0.1: attackers come from four addresses, honest users from another.
-    // With --data (the default): pairing state is written to disk as it changes, under attack too.
-    const relay = await startRelayProcess(['--data', dirs.make(), '--trust-proxy', '127.0.0.1']);
-    running.push(relay);
-    const pid = relay.running.child.pid!;
-    let peak = rss(pid);
-    const sample = () => (peak = Math.max(peak, rss(pid)));
+  it(
+    'stays under 384 MiB resident while attackers push, and honest pairings (ours and the real wormhole CLI’s) succeed meanwhile',
+    { timeout: 240_000 },
+    async () => {
+      // The store holds at most 4 × 8 MiB of theirs; the rest is frames in flight (1 MB each) and garbage.
+      const BOUND = 384 * 1024 * 1024;
+      // Behind a proxy on 127.0.0.1: attackers come from four addresses, honest users from another.
+      // With --data (the default): pairing state is written to disk as it changes, under attack too.
+      const relay = await startRelayProcess(['--data', dirs.make(), '--trust-proxy', '127.0.0.1']);
+      running.push(relay);
+      const pid = relay.running.child.pid!;
+      let peak = rss(pid);
+      const sample = () => (peak = Math.max(peak, rss(pid)));
 
-    const honest = createPairing({ relay: relay.url, connector });
-    const invitation = await honest.invite();
+      const honest = createPairing({ relay: relay.url, connector });
+      const invitation = await honest.invite();
 
-    const deadline = Date.now() + 90_000; // every loop also stops at this time, whatever its count
-    const MB = 1_000_000;
-    const attacker = async (address: string, n: number) => {
-      const headers = { 'X-Forwarded-For': address };
-      const c = await rawClient(relay.url, { headers });
-      // A long appid, then one per connection: per-appid caps would multiply with invented appids.
-      await push(c, { type: 'bind', appid: 'a'.repeat(MB / 2), side: 'x' });
-      await push(c, { type: 'bind', appid: `attack-${address}-${n}`, side: 'x'.repeat(60) });
-      await push(c, { type: 'claim', nameplate: 'n'.repeat(MB / 2) });
-      await push(c, { type: 'open', mailbox: `m${n}` });
-      for (let i = 0; i < 40 && Date.now() < deadline; i++) {
-        // Big phases (uncounted before), big bodies, long message ids.
-        await push(c, i % 2 ? { type: 'add', phase: 'p'.repeat(MB), body: '00' } : { type: 'add', phase: String(i), body: 'ab'.repeat(MB / 2) });
-        if (n === 0) sample();
-      }
-      return c;
-    };
-    /** Many connections per address, held open, each trying to claim. */
-    const crowd = async (address: string) => {
-      const held: RawClient[] = [];
-      for (let i = 0; i < 150 && Date.now() < deadline; i++) {
-        const c = await rawClient(relay.url, { headers: { 'X-Forwarded-For': address } }).catch(() => undefined);
-        if (!c) continue; // refused: 429
-        held.push(c);
-        await push(c, { type: 'bind', appid: `crowd-${i}`, side: 's' });
-        await push(c, { type: 'claim', nameplate: String(1000 + i) });
-      }
-      return held;
-    };
-    const addresses = ['10.7.0.1', '10.7.0.2', '10.7.0.3', '10.7.0.4'];
-    const attacks = Promise.all([
-      ...addresses.flatMap((a) => [0, 1, 2, 3].map((n) => attacker(a, n))),
-      ...addresses.map((a) => crowd(a)),
-    ]);
+      const deadline = Date.now() + 90_000; // every loop also stops at this time, whatever its count
+      const MB = 1_000_000;
+      const attacker = async (address: string, n: number) => {
+        const headers = { 'X-Forwarded-For': address };
+        const c = await rawClient(relay.url, { headers });
+        // A long appid, then one per connection: per-appid caps would multiply with invented appids.
+        await push(c, { type: 'bind', appid: 'a'.repeat(MB / 2), side: 'x' });
+        await push(c, { type: 'bind', appid: `attack-${address}-${n}`, side: 'x'.repeat(60) });
+        await push(c, { type: 'claim', nameplate: 'n'.repeat(MB / 2) });
+        await push(c, { type: 'open', mailbox: `m${n}` });
+        for (let i = 0; i < 40 && Date.now() < deadline; i++) {
+          // Big phases (uncounted before), big bodies, long message ids.
+          await push(c, i % 2 ? { type: 'add', phase: 'p'.repeat(MB), body: '00' } : { type: 'add', phase: String(i), body: 'ab'.repeat(MB / 2) });
+          if (n === 0) sample();
+        }
+        return c;
+      };
+      /** Many connections per address, held open, each trying to claim. */
+      const crowd = async (address: string) => {
+        const held: RawClient[] = [];
+        for (let i = 0; i < 150 && Date.now() < deadline; i++) {
+          const c = await rawClient(relay.url, { headers: { 'X-Forwarded-For': address } }).catch(() => undefined);
+          if (!c) continue; // refused: 429
+          held.push(c);
+          await push(c, { type: 'bind', appid: `crowd-${i}`, side: 's' });
+          await push(c, { type: 'claim', nameplate: String(1000 + i) });
+        }
+        return held;
+      };
+      const addresses = ['10.7.0.1', '10.7.0.2', '10.7.0.3', '10.7.0.4'];
+      const attacks = Promise.all([...addresses.flatMap((a) => [0, 1, 2, 3].map((n) => attacker(a, n))), ...addresses.map((a) => crowd(a))]);
 
-    // Meanwhile, someone types the code; and two people use the real `wormhole` CLI on the same relay.
-    const sender = wormholeCli(relay.url, ['send', '--text', 'through the storm'], 120_000);
-    const accepted = await createPairing({ relay: relay.url, connector }).accept(invitation.code);
-    const invited = await invitation.done;
-    expect(accepted.verifier).toBe(invited.verifier);
-    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
-    const received = await wormholeCli(relay.url, ['receive', '--only-text', code!], 120_000).result;
-    expect(received.stdout.trim(), received.stderr).toBe('through the storm');
-    expect((await sender.result).code).toBe(0);
+      // Meanwhile, someone types the code; and two people use the real `wormhole` CLI on the same relay.
+      const sender = wormholeCli(relay.url, ['send', '--text', 'through the storm'], 120_000);
+      const accepted = await createPairing({ relay: relay.url, connector }).accept(invitation.code);
+      const invited = await invitation.done;
+      expect(accepted.verifier).toBe(invited.verifier);
+      const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+      const received = await wormholeCli(relay.url, ['receive', '--only-text', code!], 120_000).result;
+      expect(received.stdout.trim(), received.stderr).toBe('through the storm');
+      expect((await sender.result).code).toBe(0);
 
-    const clients = (await attacks).flat();
-    sample();
-    // And after the attack, still serving pairings.
-    const again = await createPairing({ relay: relay.url, connector }).invite();
-    const [b] = await Promise.all([createPairing({ relay: relay.url, connector }).accept(again.code), again.done]);
-    expect(b.verifier).toMatch(/\S/);
-    sample();
-    for (const c of clients) c.close();
+      const clients = (await attacks).flat();
+      sample();
+      // And after the attack, still serving pairings.
+      const again = await createPairing({ relay: relay.url, connector }).invite();
+      const [b] = await Promise.all([createPairing({ relay: relay.url, connector }).accept(again.code), again.done]);
+      expect(b.verifier).toMatch(/\S/);
+      sample();
+      for (const c of clients) c.close();
 
-    expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(BOUND);
-    const metrics = await (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
-    const storeBytes = Number(/^backchannel_pairing_store_bytes (\d+)$/m.exec(metrics)?.[1]);
-    expect(storeBytes).toBeLessThanOrEqual(DEFAULT_LIMITS.maxStoreBytes);
-    expect(metrics).toMatch(/^backchannel_refusals_total\{reason="field-too-long"\} [1-9]/m);
-    expect(metrics).toMatch(/^backchannel_refusals_total\{reason="(connection|address)-quota"\} [1-9]/m);
-  });
+      expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(BOUND);
+      const metrics = await (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
+      const storeBytes = Number(/^backchannel_pairing_store_bytes (\d+)$/m.exec(metrics)?.[1]);
+      expect(storeBytes).toBeLessThanOrEqual(DEFAULT_LIMITS.maxStoreBytes);
+      expect(metrics).toMatch(/^backchannel_refusals_total\{reason="field-too-long"\} [1-9]/m);
+      expect(metrics).toMatch(/^backchannel_refusals_total\{reason="(connection|address)-quota"\} [1-9]/m);
+    },
+  );
 });
 
 describe('a relay process with --data', () => {
@@ -138,9 +139,21 @@ describe('backchannel relay limits from flags and --config', () => {
     const file = join(dirs.make(), 'relay.json');
     writeFileSync(
       file,
-      JSON.stringify({ limits: { maxStoreBytes: 1000, claimBurstPerNameplate: 5 }, depotLimits: { ttlMs: 60_000 }, trustProxy: ['10.0.0.1'], metrics: 'public' }),
+      JSON.stringify({
+        limits: { maxStoreBytes: 1000, claimBurstPerNameplate: 5 },
+        depotLimits: { ttlMs: 60_000 },
+        trustProxy: ['10.0.0.1'],
+        metrics: 'public',
+      }),
     );
-    const run = await backchannelCli(['relay', '--config', file, '--limit', 'claimBurstPerNameplate=3,maxAppids=7,discover.maxPeersPerTopic=4', '--print-config']).result;
+    const run = await backchannelCli([
+      'relay',
+      '--config',
+      file,
+      '--limit',
+      'claimBurstPerNameplate=3,maxAppids=7,discover.maxPeersPerTopic=4',
+      '--print-config',
+    ]).result;
     expect(run.code).toBe(0);
     const config = JSON.parse(run.stdout) as { limits: Record<string, number>; depotLimits: Record<string, number>; discoveryLimits: Record<string, number> };
     expect(config.limits).toMatchObject({ maxStoreBytes: 1000, claimBurstPerNameplate: 3, maxAppids: 7, maxFrameBytes: DEFAULT_LIMITS.maxFrameBytes });

@@ -42,7 +42,11 @@ async function client(relay: Relay, appid = 'app', as?: string): Promise<RawClie
 }
 
 const error = (replies: Record<string, unknown>[]) => replies.find((f) => f.type === 'error')?.error as string | undefined;
-const refusedUpgrade = (relay: Relay, as?: string) => rawClient(relay.url, as ? { headers: { 'X-Forwarded-For': as } } : {}).then((c) => (clients.push(c), 'accepted'), (e: Error) => e.message);
+const refusedUpgrade = (relay: Relay, as?: string) =>
+  rawClient(relay.url, as ? { headers: { 'X-Forwarded-For': as } } : {}).then(
+    (c) => (clients.push(c), 'accepted'),
+    (e: Error) => e.message,
+  );
 
 describe('rate limits', () => {
   it('claims per address: a burst, then "rate limited" until the bucket refills; other addresses unaffected', async () => {

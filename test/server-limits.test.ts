@@ -20,21 +20,23 @@ function memoryServer(now = () => Date.now(), limits = DEFAULT_LIMITS) {
 const frame = fc.oneof(
   fc.string(),
   fc.json(),
-  fc.record(
-    {
-      type: fc.constantFrom('bind', 'list', 'allocate', 'claim', 'release', 'open', 'add', 'close', 'ping', 'nope', ''),
-      appid: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
-      side: fc.oneof(fc.string(), fc.integer(), fc.object()),
-      nameplate: fc.oneof(fc.string(), fc.nat().map(String), fc.array(fc.string())),
-      mailbox: fc.oneof(fc.string(), fc.integer()),
-      phase: fc.oneof(fc.string(), fc.integer()),
-      body: fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef') }), fc.integer(), fc.constant(null)),
-      mood: fc.oneof(fc.string(), fc.integer()),
-      id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
-      ping: fc.anything(),
-    },
-    { requiredKeys: ['type'] },
-  ).map((o) => JSON.stringify(o)),
+  fc
+    .record(
+      {
+        type: fc.constantFrom('bind', 'list', 'allocate', 'claim', 'release', 'open', 'add', 'close', 'ping', 'nope', ''),
+        appid: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+        side: fc.oneof(fc.string(), fc.integer(), fc.object()),
+        nameplate: fc.oneof(fc.string(), fc.nat().map(String), fc.array(fc.string())),
+        mailbox: fc.oneof(fc.string(), fc.integer()),
+        phase: fc.oneof(fc.string(), fc.integer()),
+        body: fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef') }), fc.integer(), fc.constant(null)),
+        mood: fc.oneof(fc.string(), fc.integer()),
+        id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+        ping: fc.anything(),
+      },
+      { requiredKeys: ['type'] },
+    )
+    .map((o) => JSON.stringify(o)),
 );
 
 describe('the mailbox server under garbage', () => {

@@ -32,7 +32,14 @@ type Op =
 const op = (n: number): fc.Arbitrary<Op> =>
   fc.oneof(
     { arbitrary: fc.record({ op: fc.constant('message' as const), r: fc.nat(n - 1), text: fc.string({ maxLength: 12 }) }), weight: 4 },
-    { arbitrary: fc.record({ op: fc.constant('rename' as const), r: fc.nat(n - 1), name: fc.string({ minLength: 1, maxLength: 8 }).filter((s) => s.trim() !== '') }), weight: 1 },
+    {
+      arbitrary: fc.record({
+        op: fc.constant('rename' as const),
+        r: fc.nat(n - 1),
+        name: fc.string({ minLength: 1, maxLength: 8 }).filter((s) => s.trim() !== ''),
+      }),
+      weight: 1,
+    },
     { arbitrary: fc.record({ op: fc.constant('relay' as const), r: fc.nat(n - 1), port: fc.integer({ min: 1000, max: 9999 }) }), weight: 1 },
     { arbitrary: fc.record({ op: fc.constant('connect' as const), a: fc.nat(n - 1), b: fc.nat(n - 1) }), weight: 3 },
     { arbitrary: fc.record({ op: fc.constant('cut' as const), link: fc.nat(8) }), weight: 1 },
@@ -42,7 +49,9 @@ const op = (n: number): fc.Arbitrary<Op> =>
     { arbitrary: fc.record({ op: fc.constant('crash' as const), r: fc.nat(n - 1) }), weight: 1 },
   );
 
-const scenario = fc.integer({ min: 2, max: 4 }).chain((n) => fc.record({ n: fc.constant(n), seed: fc.string({ maxLength: 6 }), ops: fc.array(op(n), { minLength: 8, maxLength: 40 }) }));
+const scenario = fc
+  .integer({ min: 2, max: 4 })
+  .chain((n) => fc.record({ n: fc.constant(n), seed: fc.string({ maxLength: 6 }), ops: fc.array(op(n), { minLength: 8, maxLength: 40 }) }));
 
 const faults = { drops: 0, duplicates: 0, reorders: 0 };
 const settle = () => new Promise((r) => setImmediate(r));
@@ -140,24 +149,28 @@ async function run({ n, seed, ops }: { n: number; seed: string; ops: Op[] }) {
 }
 
 describe('sync convergence under faults', () => {
-  it(`identical documents and no acknowledged message lost (${FC_SYNC_RUNS} runs)`, async () => {
-    let messages = 0;
-    let crashes = 0;
-    await fc.assert(
-      fc.asyncProperty(scenario, async (s) => {
-        const r = await run(s);
-        messages += r.acknowledged;
-        crashes += r.crashes;
-      }),
-      { numRuns: FC_SYNC_RUNS },
-    );
-    console.log(
-      `acknowledged messages checked: ${messages}; crash-restarts: ${crashes}; ` +
-        `frames dropped ${faults.drops}, duplicated ${faults.duplicates}, reordered ${faults.reorders}`,
-    );
-    // The faults must actually happen, or the property says little.
-    expect(messages).toBeGreaterThan(FC_SYNC_RUNS);
-    expect(crashes).toBeGreaterThan(FC_SYNC_RUNS / 4);
-    expect(Math.min(faults.drops, faults.duplicates, faults.reorders)).toBeGreaterThan(FC_SYNC_RUNS / 10);
-  }, budgetMs(FC_SYNC_RUNS, 500));
+  it(
+    `identical documents and no acknowledged message lost (${FC_SYNC_RUNS} runs)`,
+    async () => {
+      let messages = 0;
+      let crashes = 0;
+      await fc.assert(
+        fc.asyncProperty(scenario, async (s) => {
+          const r = await run(s);
+          messages += r.acknowledged;
+          crashes += r.crashes;
+        }),
+        { numRuns: FC_SYNC_RUNS },
+      );
+      console.log(
+        `acknowledged messages checked: ${messages}; crash-restarts: ${crashes}; ` +
+          `frames dropped ${faults.drops}, duplicated ${faults.duplicates}, reordered ${faults.reorders}`,
+      );
+      // The faults must actually happen, or the property says little.
+      expect(messages).toBeGreaterThan(FC_SYNC_RUNS);
+      expect(crashes).toBeGreaterThan(FC_SYNC_RUNS / 4);
+      expect(Math.min(faults.drops, faults.duplicates, faults.reorders)).toBeGreaterThan(FC_SYNC_RUNS / 10);
+    },
+    budgetMs(FC_SYNC_RUNS, 500),
+  );
 });

@@ -26,7 +26,11 @@ describe('sync over a channel', () => {
     const b = bob.sync(link.b, [channel]);
     await waitFor(a, (s) => s.matches({ syncing: 'inSync' }));
     await waitFor(b, (s) => s.matches({ syncing: 'inSync' }));
-    const texts = (r: Replica) => r.db.messages(channel).map((m) => m.text).sort();
+    const texts = (r: Replica) =>
+      r.db
+        .messages(channel)
+        .map((m) => m.text)
+        .sort();
     expect(texts(alice)).toEqual(['from alice, offline', 'from bob, offline']);
     expect(texts(bob)).toEqual(texts(alice));
     // Live: a message sent while connected arrives.

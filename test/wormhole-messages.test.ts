@@ -57,13 +57,22 @@ describe('parseServerMessage', () => {
 
   it('never fails any other way on garbage', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.record({ type: fc.constantFrom(...Object.keys(frames)), rest: fc.jsonValue() }).map((r) => JSON.stringify({ ...(r.rest as object), type: r.type }))), (text) => {
-        try {
-          parseServerMessage(text);
-        } catch (err) {
-          expect(err).toBeInstanceOf(ProtocolError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc
+            .record({ type: fc.constantFrom(...Object.keys(frames)), rest: fc.jsonValue() })
+            .map((r) => JSON.stringify({ ...(r.rest as object), type: r.type })),
+        ),
+        (text) => {
+          try {
+            parseServerMessage(text);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ProtocolError);
+          }
+        },
+      ),
     );
   });
 });

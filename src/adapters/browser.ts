@@ -5,4 +5,11 @@
  */
 export { browserSocketConnector, type WebSocketConstructor, type WebSocketLike } from './browserSocket.js';
 export { OpfsStorage } from './opfsStorage.js';
-export { connectWithPeerJs, peerJsRendezvousId, type PeerJsOptions, type PeerJsConstructor, type PeerJsPeer, type PeerJsDataConnection } from './peerjsChannel.js';
+export {
+  connectWithPeerJs,
+  peerJsRendezvousId,
+  type PeerJsOptions,
+  type PeerJsConstructor,
+  type PeerJsPeer,
+  type PeerJsDataConnection,
+} from './peerjsChannel.js';

@@ -15,7 +15,9 @@ export class OpfsStorage implements StorageAdapter {
    * (a `FileSystemDirectoryHandle`, typed loosely so the declarations need no DOM lib).
    */
   constructor(name = 'backchannel', root?: Promise<object>) {
-    this.#root = ((root as Promise<FileSystemDirectoryHandle> | undefined) ?? navigator.storage.getDirectory()).then((r) => r.getDirectoryHandle(name, { create: true }));
+    this.#root = ((root as Promise<FileSystemDirectoryHandle> | undefined) ?? navigator.storage.getDirectory()).then((r) =>
+      r.getDirectoryHandle(name, { create: true }),
+    );
   }
 
   async #dir(segments: string[], create: boolean): Promise<FileSystemDirectoryHandle | undefined> {

@@ -26,7 +26,9 @@ export const appActors = {
   saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
     input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
   ),
-  renameContact: fromPromise<Contact, { db: Database; contactId: DocId; moniker: string }>(({ input }) => input.db.renameContact(input.contactId, input.moniker)),
+  renameContact: fromPromise<Contact, { db: Database; contactId: DocId; moniker: string }>(({ input }) =>
+    input.db.renameContact(input.contactId, input.moniker),
+  ),
   removeContact: fromPromise<void, { db: Database; contactId: DocId }>(({ input }) => input.db.removeContact(input.contactId)),
   sendMessage: fromPromise<Message, { db: Database; contactId: DocId; message: MessageInput }>(async ({ input }) =>
     input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),

@@ -152,7 +152,12 @@ export class Backchannel {
     const journal =
       options.journal === false
         ? undefined
-        : await Journal.open({ storage: options.storage, randomBytes: options.randomBytes, clock: options.clock, ...(options.journal === true ? {} : options.journal) });
+        : await Journal.open({
+            storage: options.storage,
+            randomBytes: options.randomBytes,
+            clock: options.clock,
+            ...(options.journal === true ? {} : options.journal),
+          });
     const inspect = observers({ inspect: options.inspect, journal: journal?.observe });
     const actor = createActor(backchannelApp, {
       input: {
@@ -230,7 +235,11 @@ export class Backchannel {
   }
 
   /** Send one request and wait for its answer; a `…failed` answer rejects with its typed error. */
-  async #request<T extends Answer['type']>(event: (req: number) => AppEvent, ok: T, failed: 'contact.failed' | 'message.failed' | 'settings.failed'): Promise<Emitted<T>> {
+  async #request<T extends Answer['type']>(
+    event: (req: number) => AppEvent,
+    ok: T,
+    failed: 'contact.failed' | 'message.failed' | 'settings.failed',
+  ): Promise<Emitted<T>> {
     this.#assertOpen();
     const req = ++this.#req;
     const answer = this.#answer<Answer['type']>(req, ok, failed);

@@ -31,7 +31,6 @@ const STRIKES = 2;
 
 type Answer = { answered: true } | { answered: false; status?: number; reason: string };
 
-
 export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayChecked>(({ input, sendBack }) => {
   const clock = input.clock ?? systemClock;
   let stopped = false;
@@ -74,13 +73,19 @@ export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayC
       if (stopped) return;
       if (discover.answered) return sendBack({ type: 'relay.checked' });
       if (discover.status !== undefined) {
-        return sendBack({ type: 'relay.checked', unsupported: new RelayUnsupportedError(input.relay, `refused the WebSocket upgrade (HTTP ${discover.status})`) });
+        return sendBack({
+          type: 'relay.checked',
+          unsupported: new RelayUnsupportedError(input.relay, `refused the WebSocket upgrade (HTTP ${discover.status})`),
+        });
       }
       const mailbox = await ask(input.relay);
       if (stopped) return;
       strikes = mailbox.answered ? strikes + 1 : 0;
       if (strikes >= STRIKES) {
-        return sendBack({ type: 'relay.checked', unsupported: new RelayUnsupportedError(input.relay, `closed before any frame ${STRIKES} times while /v1 answered`) });
+        return sendBack({
+          type: 'relay.checked',
+          unsupported: new RelayUnsupportedError(input.relay, `closed before any frame ${STRIKES} times while /v1 answered`),
+        });
       }
       await pause(mailbox.answered ? RELAY_STRIKE_RETRY_MS : RELAY_UNREACHABLE_RETRY_MS);
     }

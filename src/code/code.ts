@@ -90,9 +90,7 @@ export function parseCode(input: string, options: ParseCodeOptions = {}): Code {
     words.forEach((word, i) => {
       if (setFor(i).has(word)) return;
       const other = setFor(i + 1).has(word);
-      const hint = other
-        ? ' It belongs in the other position: were two words swapped or one left out?'
-        : suggestion(word, i);
+      const hint = other ? ' It belongs in the other position: were two words swapped or one left out?' : suggestion(word, i);
       throw new BadCodeError(`"${word}" is not a code word for position ${i + 1}.${hint}`, {
         reason: 'unknown-word',
         input,

@@ -187,13 +187,7 @@ function scalarMult(point: Point, scalar: bigint): Point {
 }
 
 /** python-spake2 `finalize_SPAKE2_symmetric`. */
-export function finalizeSymmetric(
-  idSymmetric: Uint8Array,
-  msg1: Uint8Array,
-  msg2: Uint8Array,
-  kBytes: Uint8Array,
-  password: Uint8Array,
-): Uint8Array {
+export function finalizeSymmetric(idSymmetric: Uint8Array, msg1: Uint8Array, msg2: Uint8Array, kBytes: Uint8Array, password: Uint8Array): Uint8Array {
   const [first, second] = compareBytes(msg1, msg2) <= 0 ? [msg1, msg2] : [msg2, msg1];
   return sha256(concatBytes(sha256(password), sha256(idSymmetric), first, second, kBytes));
 }

@@ -239,7 +239,11 @@ export class Database {
 }
 
 function copyIce(s: IceServer): unknown {
-  return atoms({ urls: [...s.urls], ...(s.username !== undefined ? { username: s.username } : {}), ...(s.credential !== undefined ? { credential: s.credential } : {}) });
+  return atoms({
+    urls: [...s.urls],
+    ...(s.username !== undefined ? { username: s.username } : {}),
+    ...(s.credential !== undefined ? { credential: s.credential } : {}),
+  });
 }
 
 /**
@@ -277,7 +281,6 @@ function checkMoniker(moniker: string): string {
   }
   return moniker.trim();
 }
-
 
 /** System: created once, saved whole under its own key with the adapter's atomic save. */
 async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<{ system: SystemDoc; created: boolean }> {

@@ -276,7 +276,10 @@ export class DocumentStore {
     const refuse = (problems: string[]) => ({
       problems,
       error: source
-        ? new ProtocolError(`Refused a change to ${entry.kind} ${id} from ${source.peer ? `device ${source.peer}` : 'another device'}: ${problems.slice(0, 3).join('; ')}`, { docId: id, problems })
+        ? new ProtocolError(
+            `Refused a change to ${entry.kind} ${id} from ${source.peer ? `device ${source.peer}` : 'another device'}: ${problems.slice(0, 3).join('; ')}`,
+            { docId: id, problems },
+          )
         : new InvalidArgumentError(`that edit would make the ${entry.kind} invalid: ${problems.join('; ')}`, { problems }),
     });
     const problems: string[] = [];
@@ -301,7 +304,8 @@ export class DocumentStore {
         ids.add(mid);
         const sender = textOf(m?.sender);
         if (source && sender === this.#deviceId) problems.push(`messages[${i}] claims to be from this device`);
-        else if (fromContact && source.peer !== undefined && sender !== source.peer) problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
+        else if (fromContact && source.peer !== undefined && sender !== source.peer)
+          problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
         textBytes += messageBytes(m);
       }
       if (problems.length === 0 && textBytes > this.#limits.documentBytes) {
@@ -315,7 +319,8 @@ export class DocumentStore {
     if (entry.bytes + delta.length > this.#limits.documentBytes) {
       // The chunks overstate (they are compacted later): only the whole document, saved, counts.
       const size = A.save(next).length;
-      if (size > this.#limits.documentBytes) return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, size, this.#limits.documentBytes) };
+      if (size > this.#limits.documentBytes)
+        return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, size, this.#limits.documentBytes) };
     }
     return { delta, index };
   }

@@ -5,5 +5,20 @@
  */
 export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './database.js';
 export { DocumentStore, type DocId, type DocumentStoreOptions } from './documentStore.js';
-export { SCHEMA_VERSIONS, DEFAULT_RELAY_SERVER, LIMITS, validate, type DocumentKind, type Versioned, type SystemDoc, type SettingsDoc, type IceServer, type ContactDoc, type FileRef, type Message, type ChannelDoc, type AnyDoc } from './schema.js';
+export {
+  SCHEMA_VERSIONS,
+  DEFAULT_RELAY_SERVER,
+  LIMITS,
+  validate,
+  type DocumentKind,
+  type Versioned,
+  type SystemDoc,
+  type SettingsDoc,
+  type IceServer,
+  type ContactDoc,
+  type FileRef,
+  type Message,
+  type ChannelDoc,
+  type AnyDoc,
+} from './schema.js';
 export type { StorageAdapter, StorageKey, StorageChunk } from '../effects/storage.js';

@@ -34,7 +34,11 @@ export interface ChannelEffect {
   other: string[];
 }
 
-const where = (path: A.Prop[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p).slice(0, 64)}`)).join('').slice(1);
+const where = (path: A.Prop[]) =>
+  path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p).slice(0, 64)}`))
+    .join('')
+    .slice(1);
 
 const OLD = 0;
 const NEW = 1;
@@ -66,7 +70,8 @@ export function channelEffect(before: A.Doc<unknown>, after: A.Doc<unknown>): Ch
       removed = true;
     } else if (state[index] !== NEW) {
       other.push(`edited ${where(patch.path)}`);
-      if (patch.path.length === 2) removed = true; // the element itself was replaced
+      if (patch.path.length === 2)
+        removed = true; // the element itself was replaced
       else state[index] = EDITED;
     }
   }

@@ -130,8 +130,7 @@ export function textOf(v: unknown): string | undefined {
   return undefined;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && textOf(v) === undefined;
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && textOf(v) === undefined;
 const str = (p: Problems, o: Record<string, unknown>, k: string, max: number, optional = false) => {
   const v = o[k];
   if (v === undefined && optional) return;

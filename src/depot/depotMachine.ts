@@ -128,7 +128,10 @@ export const depotMachine = setup({
     firstFailure: ({ context }) => context.attempts === 0,
   },
   actions: {
-    sendFetch: sendTo('socket', ({ context }) => ({ type: 'socket.send' as const, text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame) })),
+    sendFetch: sendTo('socket', ({ context }) => ({
+      type: 'socket.send' as const,
+      text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame),
+    })),
     /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
     readFrame: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'socket.frame') return;
@@ -188,7 +191,10 @@ export const depotMachine = setup({
                 'relay.deposited': {
                   // Only now is it ours to forget: the relay stored it. Replies come in order: it is the oldest.
                   guard: ({ context }) => context.pending.length > 0,
-                  actions: assign(({ context, event }) => ({ pending: context.pending.slice(1), stored: [...context.stored, { id: event.id, heads: context.pending[0]! }] })),
+                  actions: assign(({ context, event }) => ({
+                    pending: context.pending.slice(1),
+                    stored: [...context.stored, { id: event.id, heads: context.pending[0]! }],
+                  })),
                 },
                 'relay.error': {
                   // Refused (a full depot): the next deposit starts again from what the relay acknowledged.

@@ -143,4 +143,3 @@ export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): st
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   return undefined;
 }
-

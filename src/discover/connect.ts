@@ -53,7 +53,8 @@ export function connectToContact(options: ConnectOptions): Promise<Connection> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs !== undefined) {
       timer = clock.setTimeout(
-        () => settle(() => (stop(), reject(new TimeoutError(`The contact's device was not found within ${timeoutMs} ms.`, { phase: 'discover', ms: timeoutMs })))),
+        () =>
+          settle(() => (stop(), reject(new TimeoutError(`The contact's device was not found within ${timeoutMs} ms.`, { phase: 'discover', ms: timeoutMs })))),
         timeoutMs,
       );
     }

@@ -13,7 +13,14 @@ import type { Channel } from '../effects/channel.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError } from '../errors.js';
-import type { RtcConfiguration, RtcDataChannel, RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionConstructor, RtcSessionDescriptionInit } from '../effects/rtc.js';
+import type {
+  RtcConfiguration,
+  RtcDataChannel,
+  RtcIceCandidateInit,
+  RtcPeerConnection,
+  RtcPeerConnectionConstructor,
+  RtcSessionDescriptionInit,
+} from '../effects/rtc.js';
 import { RelayedChannel } from './relayedChannel.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
 import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
@@ -182,7 +189,10 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         if (peer === active && input.rtc) void answer(peer, env.body as RtcSessionDescriptionInit);
         return;
       case 'answer':
-        if (peer === active && pc) pc.setRemoteDescription(env.body as RtcSessionDescriptionInit).then(flushCandidates, (e: unknown) => fail(new ProtocolError(`bad answer: ${String(e)}`)));
+        if (peer === active && pc)
+          pc.setRemoteDescription(env.body as RtcSessionDescriptionInit).then(flushCandidates, (e: unknown) =>
+            fail(new ProtocolError(`bad answer: ${String(e)}`)),
+          );
         return;
       case 'candidate':
         if (peer !== active) return;

@@ -188,8 +188,14 @@ export function errorFrame(frame: Record<string, unknown> | null, reason: string
  * Read a device's request (relay side). `frame` is a text frame, or the object {@link parseJsonFrame}
  * made of one. Blobs over `limits` are refused here, before anything is routed.
  */
-export function parseDiscoverRequest(frame: unknown, limits: Pick<WireLimits, 'maxSignalChars' | 'maxDataChars'> = DEFAULT_WIRE_LIMITS): WireResult<DiscoverRequest> {
-  const read = isRecord(frame) && typeof frame.type === 'string' ? { ok: true as const, frame: frame as Record<string, unknown> & { type: string } } : parseJsonFrame(frame);
+export function parseDiscoverRequest(
+  frame: unknown,
+  limits: Pick<WireLimits, 'maxSignalChars' | 'maxDataChars'> = DEFAULT_WIRE_LIMITS,
+): WireResult<DiscoverRequest> {
+  const read =
+    isRecord(frame) && typeof frame.type === 'string'
+      ? { ok: true as const, frame: frame as Record<string, unknown> & { type: string } }
+      : parseJsonFrame(frame);
   if (!read.ok) return read;
   const m = read.frame;
   try {
@@ -249,11 +255,15 @@ export function parseDiscoverReply(text: unknown, limits: WireLimits = DEFAULT_W
         const { re, id, reason } = m;
         if (!(re === null || (typeof re === 'string' && re.length <= 32))) throw new Refusal("'re' must be a request type or null");
         if (!(id === undefined || (typeof id === 'string' && id.length <= 64))) throw new Refusal("'id' must be a short string");
-        if (typeof reason !== 'string' || reason.length > limits.maxTextChars) throw new Refusal(`'reason' must be a string of at most ${limits.maxTextChars} characters`);
+        if (typeof reason !== 'string' || reason.length > limits.maxTextChars)
+          throw new Refusal(`'reason' must be a string of at most ${limits.maxTextChars} characters`);
         return { ok: true, frame: { type: 'error', re, ...(id === undefined ? {} : { id }), reason } };
       }
       default:
-        return { ok: false, error: new ProtocolError(`the relay sent an unknown frame type`, { re: m.type.slice(0, 32), reason: 'unknown type', unknown: true }) };
+        return {
+          ok: false,
+          error: new ProtocolError(`the relay sent an unknown frame type`, { re: m.type.slice(0, 32), reason: 'unknown type', unknown: true }),
+        };
     }
   } catch (err) {
     if (err instanceof Refusal) return refuse(m, err.reason);

@@ -45,7 +45,14 @@ function walk(value: unknown, sealer: Sealer | undefined, field: string | undefi
   if (value instanceof Uint8Array) return { $bytes: toBase64(value) };
   if (value instanceof Error) {
     const e = value as Error & { code?: unknown; data?: unknown };
-    return { $error: { name: e.name, message: e.message, ...(e.code !== undefined ? { code: String(e.code) } : {}), ...(e.data !== undefined ? { data: walk(e.data, sealer, 'data', depth + 1) ?? null } : {}) } };
+    return {
+      $error: {
+        name: e.name,
+        message: e.message,
+        ...(e.code !== undefined ? { code: String(e.code) } : {}),
+        ...(e.data !== undefined ? { data: walk(e.data, sealer, 'data', depth + 1) ?? null } : {}),
+      },
+    };
   }
   if (Array.isArray(value)) return value.map((v) => walk(v, sealer, undefined, depth + 1) ?? { $undefined: 1 });
   const proto = Object.getPrototypeOf(value) as object | null;
@@ -95,7 +102,11 @@ export function decode(json: Json, sealer: Sealer): unknown {
 function sortKeys(json: Json): Json {
   if (json === null || typeof json !== 'object') return json;
   if (Array.isArray(json)) return json.map(sortKeys);
-  return Object.fromEntries(Object.keys(json).sort().map((k) => [k, sortKeys(json[k]!)]));
+  return Object.fromEntries(
+    Object.keys(json)
+      .sort()
+      .map((k) => [k, sortKeys(json[k]!)]),
+  );
 }
 
 /** A stable string of `value`'s state (nothing sealed, keys sorted), for comparing snapshots. */

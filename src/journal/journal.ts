@@ -116,7 +116,12 @@ export class Journal {
     }
     const segments = await readSegments(options.storage);
     const last = segments.at(-1)?.at(-1);
-    return new Journal(options, key, last ? last.seq + 1 : 0, segments.reduce((n, s) => n + s.length, 0));
+    return new Journal(
+      options,
+      key,
+      last ? last.seq + 1 : 0,
+      segments.reduce((n, s) => n + s.length, 0),
+    );
   }
 
   /** The inspector to give `createActor(…, { inspect })`: records every actor in that system. */

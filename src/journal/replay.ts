@@ -51,7 +51,11 @@ function inertScope(logic: AnyStateMachine): AnyActorScope {
 }
 
 /** A never-started actor under a child's id: enough for `sendTo` and `stopChild` to resolve. */
-const standIn = (id: string) => createActor(fromCallback(() => {}), { id });
+const standIn = (id: string) =>
+  createActor(
+    fromCallback(() => {}),
+    { id },
+  );
 
 export interface ReplayedActor {
   /** The journal's number for this actor (one per actor started). */

@@ -32,7 +32,19 @@ import { InternalError, InvalidArgumentError, toBackchannelError } from '../erro
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
-import { relayStatus, type AppContext, type AppEmitted, type AppEvent, type AppInput, type ContactOp, type MessageInput, type Opened, type RelayCheckInput, type RelayChecked, type SettingsPatch } from './appTypes.js';
+import {
+  relayStatus,
+  type AppContext,
+  type AppEmitted,
+  type AppEvent,
+  type AppInput,
+  type ContactOp,
+  type MessageInput,
+  type Opened,
+  type RelayCheckInput,
+  type RelayChecked,
+  type SettingsPatch,
+} from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
 export * from './appTypes.js';
@@ -132,7 +144,11 @@ export const appMachine = setup({
       error: asError((event as unknown as { output: PairingOutput }).output.error),
     })),
     emitProgress: emit(({ event }) => ({ type: 'pairing.progress' as const, step: event.type === 'pairing.progress' ? event.step : 'connecting' })),
-    emitFailed: emit(({ context, event }) => ({ type: 'pairing.failed' as const, req: context.pairingReq, error: asError((event as unknown as { error: unknown }).error) })),
+    emitFailed: emit(({ context, event }) => ({
+      type: 'pairing.failed' as const,
+      req: context.pairingReq,
+      error: asError((event as unknown as { error: unknown }).error),
+    })),
     /** The request at the head of `queue` failed: answer it, and drop it (`idle` starts the next). */
     fail: enqueueActions(({ context, event, enqueue }, params: { queue: Queue; answer: 'contact.failed' | 'message.failed' | 'settings.failed' }) => {
       const queue = context[params.queue];
@@ -266,7 +282,12 @@ export const appMachine = setup({
                       enqueue.assign({ contacts: [...context.contacts.filter((c) => c.id !== event.output.id), event.output] });
                       if (check('online')) enqueue.spawnChild('contactLink', { id: linkId(event.output.id), input: linkInput(context, event.output) });
                     }),
-                    emit(({ context, event }) => ({ type: 'contact.paired' as const, req: context.pairingReq, contact: event.output, verifier: context.paired!.verifier })),
+                    emit(({ context, event }) => ({
+                      type: 'contact.paired' as const,
+                      req: context.pairingReq,
+                      contact: event.output,
+                      verifier: context.paired!.verifier,
+                    })),
                     assign({ paired: undefined }),
                   ],
                 },
@@ -278,8 +299,17 @@ export const appMachine = setup({
         contacts: {
           initial: 'idle',
           on: {
-            'contact.rename': { actions: assign({ contactOps: ({ context, event }) => [...context.contactOps, { req: event.req, op: 'rename', contactId: event.contactId, moniker: event.moniker }] }) },
-            'contact.remove': { actions: assign({ contactOps: ({ context, event }) => [...context.contactOps, { req: event.req, op: 'remove', contactId: event.contactId }] }) },
+            'contact.rename': {
+              actions: assign({
+                contactOps: ({ context, event }) => [
+                  ...context.contactOps,
+                  { req: event.req, op: 'rename', contactId: event.contactId, moniker: event.moniker },
+                ],
+              }),
+            },
+            'contact.remove': {
+              actions: assign({ contactOps: ({ context, event }) => [...context.contactOps, { req: event.req, op: 'remove', contactId: event.contactId }] }),
+            },
           },
           states: {
             idle: {
@@ -328,7 +358,11 @@ export const appMachine = setup({
         },
         messages: {
           initial: 'idle',
-          on: { 'message.send': { actions: assign({ outbox: ({ context, event }) => [...context.outbox, { req: event.req, contactId: event.contactId, message: event.message }] }) } },
+          on: {
+            'message.send': {
+              actions: assign({ outbox: ({ context, event }) => [...context.outbox, { req: event.req, contactId: event.contactId, message: event.message }] }),
+            },
+          },
           states: {
             idle: { always: { guard: 'outboxWaiting', target: 'sending' } },
             sending: {
@@ -338,7 +372,12 @@ export const appMachine = setup({
                 onDone: {
                   target: 'idle',
                   actions: [
-                    emit(({ context, event }) => ({ type: 'message.sent' as const, req: context.outbox[0]!.req, contactId: context.outbox[0]!.contactId, message: event.output })),
+                    emit(({ context, event }) => ({
+                      type: 'message.sent' as const,
+                      req: context.outbox[0]!.req,
+                      contactId: context.outbox[0]!.contactId,
+                      message: event.output,
+                    })),
                     assign({ outbox: ({ context }) => context.outbox.slice(1) }),
                   ],
                 },

@@ -52,7 +52,10 @@ export const LINK_REST_MS = 60_000;
 export const linkedDiscover = discoverMachine.provide({
   actions: {
     announceConnected: sendParent(({ context }) => ({ type: 'link.connected', channel: context.channel!, via: context.via! })),
-    announceDisconnected: sendParent(({ event }) => ({ type: 'link.disconnected', reason: event.type === 'session.channelClosed' ? event.reason : event.type })),
+    announceDisconnected: sendParent(({ event }) => ({
+      type: 'link.disconnected',
+      reason: event.type === 'session.channelClosed' ? event.reason : event.type,
+    })),
   },
 });
 
@@ -138,16 +141,16 @@ export const contactLinkMachine = setup({
           invoke: [
             { id: 'collect', src: 'depot', input: ({ context }) => depotInput(context.input, false) },
             {
-            id: 'sync',
-            src: 'sync',
-            input: ({ context }) => ({
-              docs: context.input.docs,
-              storage: context.input.storage,
-              channel: context.channel!,
-              deviceId: context.input.deviceId,
-              docIds: [context.input.channelId],
-            }),
-            onDone: 'searching',
+              id: 'sync',
+              src: 'sync',
+              input: ({ context }) => ({
+                docs: context.input.docs,
+                storage: context.input.storage,
+                channel: context.channel!,
+                deviceId: context.input.deviceId,
+                docIds: [context.input.channelId],
+              }),
+              onDone: 'searching',
             },
           ],
         },

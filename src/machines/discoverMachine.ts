@@ -59,9 +59,7 @@ export interface DiscoverContext {
 
 export type DiscoverEvent = SessionEvent | { type: 'STOP' };
 export type DiscoverEmitted =
-  | { type: 'connected'; channel: Channel; via: 'direct' | 'relayed' }
-  | { type: 'disconnected'; reason: string }
-  | { type: 'rejected'; error: BackchannelError };
+  { type: 'connected'; channel: Channel; via: 'direct' | 'relayed' } | { type: 'disconnected'; reason: string } | { type: 'rejected'; error: BackchannelError };
 
 export const discoverMachine = setup({
   types: {

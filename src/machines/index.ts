@@ -5,10 +5,38 @@
  */
 // `appMachine` names its effects; `backchannelApp` is it with the façade's actors provided (what createBackchannel runs).
 export { backchannelApp, appActors } from '../app/actors.js';
-export { appMachine, relayStatus, type AppInput, type AppEvent, type AppEmitted, type AppContext, type SettingsPatch, type Via, type RelayStatus } from './appMachine.js';
+export {
+  appMachine,
+  relayStatus,
+  type AppInput,
+  type AppEvent,
+  type AppEmitted,
+  type AppContext,
+  type SettingsPatch,
+  type Via,
+  type RelayStatus,
+} from './appMachine.js';
 export { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingEvent, type PairingStep, type PairingActor } from './pairingMachine.js';
-export { wormholeMachine, DEFAULT_TIMEOUTS, type WormholeInput, type WormholeTimeouts, type WormholeOutput, type WormholeEvent, type WormholeEmitted, type WormholeMachine, type WormholeContext } from './wormholeMachine.js';
-export { discoverMachine, DEFAULT_DISCOVER_TIMEOUTS, type DiscoverInput, type DiscoverTimeouts, type DiscoverEvent, type DiscoverEmitted, type DiscoverContext } from './discoverMachine.js';
+export {
+  wormholeMachine,
+  DEFAULT_TIMEOUTS,
+  type WormholeInput,
+  type WormholeTimeouts,
+  type WormholeOutput,
+  type WormholeEvent,
+  type WormholeEmitted,
+  type WormholeMachine,
+  type WormholeContext,
+} from './wormholeMachine.js';
+export {
+  discoverMachine,
+  DEFAULT_DISCOVER_TIMEOUTS,
+  type DiscoverInput,
+  type DiscoverTimeouts,
+  type DiscoverEvent,
+  type DiscoverEmitted,
+  type DiscoverContext,
+} from './discoverMachine.js';
 export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
 export { syncMachine, type SyncInput } from './syncMachine.js';
 export type { Mood } from '../wormhole/messages.js';

@@ -34,7 +34,9 @@ export interface PairingOutput {
   error?: BackchannelError;
 }
 
-type FromWormhole = { [K in WormholeEmitted['type']]: Omit<Extract<WormholeEmitted, { type: K }>, 'type'> & { type: `wormhole.${K}` } }[WormholeEmitted['type']];
+type FromWormhole = {
+  [K in WormholeEmitted['type']]: Omit<Extract<WormholeEmitted, { type: K }>, 'type'> & { type: `wormhole.${K}` };
+}[WormholeEmitted['type']];
 
 export type PairingEvent = FromWormhole | { type: 'CANCEL'; reason?: unknown };
 
@@ -68,7 +70,8 @@ export const pairingMachine = setup({
       {
         target: '.failed',
         actions: assign({
-          error: ({ context, event }) => context.error ?? (event.output as WormholeOutput).error ?? new ClosedError('The wormhole closed before the pairing completed.'),
+          error: ({ context, event }) =>
+            context.error ?? (event.output as WormholeOutput).error ?? new ClosedError('The wormhole closed before the pairing completed.'),
         }),
       },
     ],
@@ -89,7 +92,13 @@ export const pairingMachine = setup({
       // Joining knows its code at once; inviting waits for the relay's nameplate.
       always: { guard: ({ context }) => context.code !== undefined, target: 'waiting' },
       on: {
-        'wormhole.code': { target: 'waiting', actions: [assign({ code: ({ event }) => event.code }), { type: 'announce', params: ({ event }) => ({ type: 'pairing.code' as const, code: event.code }) }] },
+        'wormhole.code': {
+          target: 'waiting',
+          actions: [
+            assign({ code: ({ event }) => event.code }),
+            { type: 'announce', params: ({ event }) => ({ type: 'pairing.code' as const, code: event.code }) },
+          ],
+        },
       },
     },
     waiting: {
@@ -116,7 +125,9 @@ export const pairingMachine = setup({
           {
             target: 'closing',
             actions: [
-              assign({ error: ({ event }) => new ProtocolError('The other side did not confirm the pairing.', { got: fromUtf8(event.plaintext).slice(0, 64) }) }),
+              assign({
+                error: ({ event }) => new ProtocolError('The other side did not confirm the pairing.', { got: fromUtf8(event.plaintext).slice(0, 64) }),
+              }),
               sendTo('wormhole', { type: 'CLOSE', mood: 'errory' }),
             ],
           },

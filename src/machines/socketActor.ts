@@ -7,25 +7,20 @@
 import { fromCallback } from 'xstate';
 import type { SocketConnector } from '../effects/socket.js';
 
-export type SocketEvent =
-  | { type: 'socket.open' }
-  | { type: 'socket.frame'; text: string }
-  | { type: 'socket.closed'; code?: number; reason?: string };
+export type SocketEvent = { type: 'socket.open' } | { type: 'socket.frame'; text: string } | { type: 'socket.closed'; code?: number; reason?: string };
 
 export type SocketCommand = { type: 'socket.send'; text: string };
 
-export const socketActor = fromCallback<SocketCommand, { url: string; connector: SocketConnector }, SocketEvent>(
-  ({ input, sendBack, receive }) => {
-    let stopped = false;
-    const socket = input.connector(input.url, {
-      onOpen: () => !stopped && sendBack({ type: 'socket.open' }),
-      onMessage: (text) => !stopped && sendBack({ type: 'socket.frame', text }),
-      onClose: (info) => !stopped && sendBack({ type: 'socket.closed', ...info }),
-    });
-    receive((command) => socket.send(command.text));
-    return () => {
-      stopped = true;
-      socket.close();
-    };
-  },
-);
+export const socketActor = fromCallback<SocketCommand, { url: string; connector: SocketConnector }, SocketEvent>(({ input, sendBack, receive }) => {
+  let stopped = false;
+  const socket = input.connector(input.url, {
+    onOpen: () => !stopped && sendBack({ type: 'socket.open' }),
+    onMessage: (text) => !stopped && sendBack({ type: 'socket.frame', text }),
+    onClose: (info) => !stopped && sendBack({ type: 'socket.closed', ...info }),
+  });
+  receive((command) => socket.send(command.text));
+  return () => {
+    stopped = true;
+    socket.close();
+  };
+});

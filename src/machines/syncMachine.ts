@@ -25,9 +25,7 @@ export interface SyncInput {
   helloTimeoutMs?: number;
 }
 
-export const syncEngineActor = fromCallback<{ type: 'noop' }, SyncInput, EngineEvent>(({ input, sendBack }) =>
-  startSyncEngine({ ...input, emit: sendBack }),
-);
+export const syncEngineActor = fromCallback<{ type: 'noop' }, SyncInput, EngineEvent>(({ input, sendBack }) => startSyncEngine({ ...input, emit: sendBack }));
 
 export const syncMachine = setup({
   types: {
@@ -54,7 +52,9 @@ export const syncMachine = setup({
         helloTimeout: {
           target: 'failed',
           actions: [
-            assign({ error: ({ context }) => new TimeoutError('The peer never said hello.', { phase: 'sync hello', ms: context.input.helloTimeoutMs ?? 30_000 }) }),
+            assign({
+              error: ({ context }) => new TimeoutError('The peer never said hello.', { phase: 'sync hello', ms: context.input.helloTimeoutMs ?? 30_000 }),
+            }),
             ({ context }) => context.input.channel.close('hello timeout'),
           ],
         },

@@ -56,8 +56,7 @@ export const wormholeMachine = setup({
   guards: {
     hasCode: ({ context }) => context.code !== undefined,
     hasNameplate: ({ context }) => context.nameplate !== undefined,
-    outOfRetries: ({ context }) =>
-      context.attempts > (context.everConnected ? context.timeouts.maxReconnects : context.timeouts.maxInitialAttempts - 1),
+    outOfRetries: ({ context }) => context.attempts > (context.everConnected ? context.timeouts.maxReconnects : context.timeouts.maxInitialAttempts - 1),
     closedEverything: and([stateIn('#wormhole.active.mailbox.closed'), stateIn('#wormhole.active.nameplate.done')]),
   },
   actions: {
@@ -67,9 +66,7 @@ export const wormholeMachine = setup({
     txAllocate: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'allocate' })),
     txClaim: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'claim', nameplate: context.nameplate! })),
     txRelease: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'release', nameplate: context.nameplate! })),
-    txClose: enqueueActions(({ context, enqueue }) =>
-      transmit(context, enqueue, { type: 'close', mailbox: context.mailbox!, mood: context.mood! }),
-    ),
+    txClose: enqueueActions(({ context, enqueue }) => transmit(context, enqueue, { type: 'close', mailbox: context.mailbox!, mood: context.mood! })),
     markOpen: assign({ socketOpen: true }),
     markClosed: assign({ socketOpen: false }),
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),

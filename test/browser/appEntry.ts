@@ -19,7 +19,12 @@ let bc: Backchannel | undefined;
 const received: string[] = [];
 window.bob = {
   async open(relay) {
-    bc = await createBackchannel({ storage: new LocalforageStorage('bob'), connector: browserSocketConnector(), relay, discoverTimeouts: { reconnectBaseMs: 100 } });
+    bc = await createBackchannel({
+      storage: new LocalforageStorage('bob'),
+      connector: browserSocketConnector(),
+      relay,
+      discoverTimeouts: { reconnectBaseMs: 100 },
+    });
     bc.subscribe((e) => {
       if (e.type === 'message' && e.incoming) received.push(e.message.text);
     });

@@ -21,7 +21,8 @@ export async function replayDiff(journal: Journal, root: AnyActorRef): Promise<{
     const live = liveAt(root, r.path);
     if (!live) diffs.push(`${r.path}: in the journal, not running`);
     else if (r.failure) diffs.push(`${r.path}: ${r.failure}`);
-    else if (stateOf(r.snapshot!) !== stateOf(live.getSnapshot())) diffs.push(`${r.path}:\n  replay ${stateOf(r.snapshot!)}\n  live   ${stateOf(live.getSnapshot())}`);
+    else if (stateOf(r.snapshot!) !== stateOf(live.getSnapshot()))
+      diffs.push(`${r.path}:\n  replay ${stateOf(r.snapshot!)}\n  live   ${stateOf(live.getSnapshot())}`);
   }
   return { compared: running.length, diffs };
 }

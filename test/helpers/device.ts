@@ -51,7 +51,11 @@ export class Device {
  * Pair two running devices: `inviter` shows a code, `invitee` types it; both must print the same
  * verifier. Returns each one's id for the other.
  */
-export async function pairDevices(inviter: Device, invitee: Device, names = { invitee: 'Bob', inviter: 'Alice' }): Promise<{ inviteeId: string; inviterId: string; verifiers: [string, string] }> {
+export async function pairDevices(
+  inviter: Device,
+  invitee: Device,
+  names = { invitee: 'Bob', inviter: 'Alice' },
+): Promise<{ inviteeId: string; inviterId: string; verifiers: [string, string] }> {
   inviter.tell(`invite ${names.invitee}`);
   const [, code] = await inviter.wait(/^code (\S+)$/);
   invitee.tell(`accept ${code} ${names.inviter}`);

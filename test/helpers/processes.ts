@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package root, whether this runs from test/ (vitest) or from dist/test/ (benchmarks). */
-export const ROOT = ((dir: string) => (existsSync(join(dir, 'package.json')) ? dir : join(dir, '..')))(
-  fileURLToPath(new URL('../..', import.meta.url)),
-);
+export const ROOT = ((dir: string) => (existsSync(join(dir, 'package.json')) ? dir : join(dir, '..')))(fileURLToPath(new URL('../..', import.meta.url)));
 /** Debian's python3: the mailbox server and wormhole modules live in its dist-packages. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 export const WORMHOLE = '/usr/bin/wormhole';

@@ -35,7 +35,10 @@ export function matrixFromHalfBlocks(text: string): boolean[][] {
       if (!pair) throw new Error(`not a half block: ${JSON.stringify(ch)}`);
       return pair;
     });
-    rows.push(pairs.map(([top]) => top), pairs.map(([, bottom]) => bottom));
+    rows.push(
+      pairs.map(([top]) => top),
+      pairs.map(([, bottom]) => bottom),
+    );
   }
   return rows;
 }
