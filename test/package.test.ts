@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM } from './helpers/chromium.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './helpers/chromium.js';
 import { freePort, ROOT, run, type RelayProcess } from './helpers/processes.js';
 
 const execFileAsync = promisify(execFile);
@@ -190,15 +190,7 @@ describe('the packed package', () => {
       write(join(web, 'build.mjs'), codeBlock(bundlers, { file: 'build.mjs' }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: [...CHROMIUM_ARGS],
       });
     }, 60_000);
 

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
 import { assertKey } from './storageKeys.js';
@@ -52,13 +53,7 @@ export class NodeFsStorage implements StorageAdapter {
 
   async #sweep(): Promise<void> {
     const walk = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return;
-        throw err;
-      }
+      const entries = await entriesOf(dir);
       let removed = false;
       for (const entry of entries) {
         const path = join(dir, entry.name);
@@ -133,13 +128,7 @@ export class NodeFsStorage implements StorageAdapter {
     await this.#ready();
     const out: StorageChunk[] = [];
     const walk = async (dir: string, key: string[]): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return;
-        throw err;
-      }
+      const entries = await entriesOf(dir);
       for (const entry of entries) {
         if (entry.name.startsWith(TEMP_PREFIX)) continue; // a write in progress: not a value
         const path = join(dir, entry.name);
@@ -167,5 +156,15 @@ export class NodeFsStorage implements StorageAdapter {
     await syncDir(dirname(path)).catch((err: unknown) => {
       if (code(err) !== 'ENOENT') throw err; // nothing was there to remove
     });
+  }
+}
+
+/** A directory's entries; none when it (or a parent) is gone or is a file. */
+async function entriesOf(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return [];
+    throw err;
   }
 }
