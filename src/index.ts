@@ -40,7 +40,7 @@ export * from './errors.js';
 export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock } from './effects/index.js';
 export { cryptoRandomBytes } from './effects/index.js';
 export type { StorageAdapter, StorageKey, StorageChunk } from './effects/storage.js';
-export type { Channel, ChannelEvents } from './effects/channel.js';
+export type { Transport, TransportEvents } from './effects/transport.js';
 export type * from './effects/rtc.js';
 export type { RtcImplementation } from './discover/session.js';
 // The platform WebSocket works in browsers and in Node ≥ 22, and pulls nothing in.

@@ -10,7 +10,7 @@ import { SimulatedClock, createActor, type Actor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { DiscoveryServer } from '../server/discoveryServer.js';
 import { MemoryNetwork } from '../src/adapters/memoryNetwork.js';
-import type { Channel } from '../src/effects/channel.js';
+import type { Transport } from '../src/effects/transport.js';
 import { discoverMachine } from '../src/machines/discoverMachine.js';
 import { vectorEntropy } from './helpers/entropy.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -19,7 +19,7 @@ import { Journal } from '../src/journal/journal.js';
 import { replay, stateOf } from '../src/journal/replay.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 
-/** `outage`: the relay refuses connections and cuts the open ones for n × 2 s of simulated time. */
+/** `outage`: the relay refuses connections and cuts the open ones for (n + 1) × 3 s of simulated time (the longest outlast the devices' attempts). */
 type Fault = { at: number; kind: 'drop' | 'duplicate' | 'reorder' | 'delay' | 'outage'; n: number };
 const fault: fc.Arbitrary<Fault> = fc.record({
   at: fc.nat({ max: 120 }),
@@ -31,6 +31,8 @@ const relayDeath = fc.oneof({ arbitrary: fc.constant(null), weight: 4 }, { arbit
 
 const RUNS = Math.max(40, Math.floor(FC_RUNS / 4));
 const faultsInjected = { count: 0 };
+/** Runs where an outage outlasted one device's attempts only (allowed, counted, not required). */
+const oneGaveUp = { count: 0 };
 const outcomes = new Branches('DISCOVER under faults', ['connected', 'both failed, relay gone for good', 'both failed after an outage'] as const);
 
 async function simulate(seed: string, faults: Fault[], relayDiesAt: number | null) {
@@ -40,7 +42,7 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
   const server = new DiscoveryServer({ randomBytes: vectorEntropy(`server${seed}`) });
   const net = new MemoryNetwork(server, { mode: 'manual' });
   const key = vectorEntropy(`key${seed}`)(32);
-  const latest: (Channel | undefined)[] = [undefined, undefined];
+  const latest: (Transport | undefined)[] = [undefined, undefined];
   const device = (i: number): Actor<typeof discoverMachine> => {
     const actor = createActor(discoverMachine, {
       input: {
@@ -78,7 +80,7 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
       if (f.kind === 'drop') net.dropOne(f.n);
       else if (f.kind === 'duplicate') net.duplicate(f.n);
       else if (f.kind === 'reorder') net.step(f.n);
-      else if (f.kind === 'outage') (outages++, down(clock.now() + 2_000 * (f.n + 1)));
+      else if (f.kind === 'outage') (outages++, down(clock.now() + 3_000 * (f.n + 1)));
       else clock.increment(200 * (f.n + 1));
     }
     if (step === relayDiesAt) ((dead = true), down(Infinity));
@@ -113,7 +115,7 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
 
 describe('DISCOVER under delays, drops, duplicates and reorders', () => {
   it(
-    'both end connected with a working channel, or both fail cleanly; never half-open',
+    'both end connected with a working channel, or fail cleanly; never half-open',
     async () => {
       await fc.assert(
         fc.asyncProperty(fc.string({ maxLength: 6 }), fc.array(fault, { maxLength: 10 }), relayDeath, async (seed, faults, relayDiesAt) => {
@@ -126,16 +128,26 @@ describe('DISCOVER under delays, drops, duplicates and reorders', () => {
             outcomes.hit(dead ? 'both failed, relay gone for good' : 'both failed after an outage');
             return;
           }
-          expect(failed.some(Boolean), 'one device gave up while the other did not').toBe(false);
+          if (failed.some(Boolean)) {
+            // An outage that outlasts one device's attempts but not the other's: that one gave up (the
+            // contact link starts DISCOVER again after a rest), the other is back on the relay and
+            // waits. Clean, not half-open: the giver-up failed typed, the waiter holds no channel.
+            const [gaveUp, waits] = failed[0] ? states : [states[1]!, states[0]!];
+            expect(dead, 'only an outage can part them').toBe(false);
+            expect(gaveUp!.output?.error?.code).toBeDefined();
+            expect(waits!.matches({ session: 'connected' }), 'the one still running thinks it is connected').toBe(false);
+            oneGaveUp.count++;
+            return;
+          }
           expect(dead, 'connected through a relay that is gone').toBe(false);
           expect(delivered, `never connected end to end: ${states.map((s) => JSON.stringify(s.value)).join(' / ')}`).toBe(true);
           outcomes.hit('connected');
         }),
         { numRuns: RUNS },
       );
-      console.log(`faults injected: ${faultsInjected.count}`);
+      console.log(`faults injected: ${faultsInjected.count}; one gave up during an outage, the other waits: ${oneGaveUp.count}`);
       outcomes.check();
-      expect(outcomes.counts.connected).toBeGreaterThan(RUNS / 2);
+      expect(outcomes.counts.connected).toBeGreaterThan(RUNS / 4);
       expect(faultsInjected.count).toBeGreaterThan(RUNS);
     },
     budgetMs(RUNS, 1_000),

@@ -12,7 +12,7 @@ import { openWebRtcChannel } from '../src/adapters/webrtcChannel.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
-import type { Channel } from '../src/effects/channel.js';
+import type { Transport } from '../src/effects/transport.js';
 import { documentId } from '../src/db/database.js';
 import { AbortedError, SignalRejectedError, TimeoutError } from '../src/errors.js';
 import { connectToContact } from '../src/discover/connect.js';
@@ -32,7 +32,7 @@ afterAll(() => relay.close());
 function discover(
   contactKey: Uint8Array,
   rtc?: RtcImplementation,
-): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Channel; via: string }>; rejected: SignalRejectedError[] } {
+): { actor: Actor<typeof discoverMachine>; connected: Promise<{ channel: Transport; via: string }>; rejected: SignalRejectedError[] } {
   const actor = createActor(discoverMachine, {
     input: {
       contactKey,
@@ -40,13 +40,13 @@ function discover(
       connector: nodeSocketConnector(),
       randomBytes: cryptoRandomBytes,
       rtc,
-      openDirectChannel: openWebRtcChannel,
+      openDirectTransport: openWebRtcChannel,
       timeouts: { directMs: 300 },
     },
   });
   const rejected: SignalRejectedError[] = [];
   actor.on('rejected', (e) => rejected.push(e.error as SignalRejectedError));
-  const connected = new Promise<{ channel: Channel; via: string }>((resolve) => actor.on('connected', (e) => resolve(e)));
+  const connected = new Promise<{ channel: Transport; via: string }>((resolve) => actor.on('connected', (e) => resolve(e)));
   actor.start();
   return { actor, connected, rejected };
 }
@@ -107,7 +107,7 @@ describe('DISCOVER, relayed', () => {
     const b = discover(key);
     await Promise.all([a.connected, b.connected]);
     // B goes away: A notices, starts over, and connects to B's next session.
-    const aAgain = new Promise<{ channel: Channel }>((resolve) => {
+    const aAgain = new Promise<{ channel: Transport }>((resolve) => {
       let n = 0;
       a.actor.on('connected', (e) => ++n === 1 && resolve(e));
     });

@@ -18,7 +18,7 @@ import { toHex } from '../src/crypto/bytes.js';
 import { Database, documentId } from '../src/db/database.js';
 import { DocumentStore, type DocId } from '../src/db/documentStore.js';
 import { LIMITS, textOf, validate, type DocumentLimits } from '../src/db/schema.js';
-import type { Channel } from '../src/effects/channel.js';
+import type { Transport } from '../src/effects/transport.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { BackchannelError, InvalidArgumentError, ProtocolError, TooLargeError } from '../src/errors.js';
 import { syncMachine } from '../src/machines/syncMachine.js';
@@ -72,7 +72,7 @@ class RawPeer {
   }
 
   /** Run the real sync engine on `channel` over this raw document. */
-  sync(channel: Channel): () => void {
+  sync(channel: Transport): () => void {
     const store = {
       get: () => this.doc,
       update: async (_id: DocId, produce: (d: A.Doc<unknown>) => A.Doc<unknown>) => {

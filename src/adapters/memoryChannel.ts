@@ -1,13 +1,13 @@
 /**
- * Two {@link Channel} ends joined in memory, for tests. In `manual` mode every frame waits in flight
+ * Two {@link Transport} ends joined in memory, for tests. In `manual` mode every frame waits in flight
  * until the test delivers, drops, duplicates or reorders it, or cuts the link; in `auto` mode frames
  * are delivered in order on the microtask queue. Backpressure: `send` waits while more than
  * `highWaterMark` frames are in flight in that direction.
  * @module
  */
-import type { Channel, ChannelEvents } from '../effects/channel.js';
+import type { Transport, TransportEvents } from '../effects/transport.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from '../effects/channelEvents.js';
+import { TransportEventHub } from '../effects/transportEvents.js';
 
 export interface MemoryLinkOptions {
   mode?: 'auto' | 'manual';
@@ -20,9 +20,9 @@ interface InFlight {
   frame: Uint8Array;
 }
 
-class End implements Channel {
+class End implements Transport {
   readonly #link: MemoryLink;
-  readonly #events = new ChannelEventHub();
+  readonly #events = new TransportEventHub();
   closed = false;
   peer!: End;
   readonly maxFrameBytes: number;
@@ -43,7 +43,7 @@ class End implements Channel {
     if (this.closed) throw new ChannelClosedError();
   }
 
-  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
     return this.#events.on(event, handler);
   }
 
@@ -65,8 +65,8 @@ class End implements Channel {
 }
 
 export class MemoryLink {
-  readonly a: Channel;
-  readonly b: Channel;
+  readonly a: Transport;
+  readonly b: Transport;
   readonly highWaterMark: number;
   readonly #mode: 'auto' | 'manual';
   readonly #inFlight: InFlight[] = [];

@@ -14,7 +14,7 @@
  */
 import { fromUtf8, toHex } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
 import { RelayedChannel } from '../discover/relayedChannel.js';
@@ -50,8 +50,8 @@ export function peerJsRendezvousId(contactKey: Uint8Array): string {
   return `bc-${toHex(deriveKey(contactKey, 'backchannel:peerjs-id:v1', 16))}`;
 }
 
-/** Connect to the contact's other device through a PeerServer; resolves with a sealed Channel. */
-export function connectWithPeerJs(options: PeerJsOptions): Promise<Channel & { peer: PeerJsPeer }> {
+/** Connect to the contact's other device through a PeerServer; resolves with a sealed Transport. */
+export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & { peer: PeerJsPeer }> {
   const id = peerJsRendezvousId(options.contactKey);
   const sid = toHex(options.randomBytes(8));
   const timeoutMs = options.timeoutMs ?? 30_000;

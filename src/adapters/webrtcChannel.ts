@@ -1,13 +1,13 @@
 /**
- * A W3C RTCDataChannel (the browser's, or @roamhq/wrtc's in Node) as a {@link Channel}: the data
+ * A W3C RTCDataChannel (the browser's, or @roamhq/wrtc's in Node) as a {@link Transport}: the data
  * channel is reliable and ordered by default and frames messages itself; backpressure waits for
  * `bufferedamountlow` once more than `highWaterMark` bytes are queued.
  * @module
  */
-import type { Channel, ChannelEvents } from '../effects/channel.js';
+import type { Transport, TransportEvents } from '../effects/transport.js';
 import type { RtcDataChannel } from '../effects/rtc.js';
 import { ChannelClosedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from '../effects/channelEvents.js';
+import { TransportEventHub } from '../effects/transportEvents.js';
 
 export interface WebRtcChannelOptions {
   /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
@@ -18,14 +18,14 @@ export interface WebRtcChannelOptions {
   onClose?(): void;
 }
 
-/** The DISCOVER session's `openDirectChannel` (a `DirectChannelFactory`): a data channel as a WebRtcChannel. */
-export const openWebRtcChannel = (dc: RtcDataChannel, options: { onClose(): void }): Channel => new WebRtcChannel(dc, options);
+/** The DISCOVER session's `openDirectTransport` (a `DirectTransportFactory`): a data channel as a WebRtcChannel. */
+export const openWebRtcChannel = (dc: RtcDataChannel, options: { onClose(): void }): Transport => new WebRtcChannel(dc, options);
 
-export class WebRtcChannel implements Channel {
+export class WebRtcChannel implements Transport {
   readonly maxFrameBytes: number;
   readonly #dc: RtcDataChannel;
   readonly #high: number;
-  readonly #events = new ChannelEventHub();
+  readonly #events = new TransportEventHub();
   readonly #options: WebRtcChannelOptions;
   closed = false;
 
@@ -80,7 +80,7 @@ export class WebRtcChannel implements Channel {
     });
   }
 
-  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
     return this.#events.on(event, handler);
   }
 

@@ -167,7 +167,7 @@ export class Backchannel {
         appid: BACKCHANNEL_APPID,
         relay: options.relay,
         rtc: options.rtc,
-        openDirectChannel: openWebRtcChannel,
+        openDirectTransport: openWebRtcChannel,
         clock: options.clock,
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,

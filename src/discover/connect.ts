@@ -5,7 +5,7 @@
  * @module
  */
 import { createActor, type Actor } from 'xstate';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
@@ -20,7 +20,7 @@ export interface ConnectOptions extends DiscoverInput {
 }
 
 export interface Connection {
-  channel: Channel;
+  channel: Transport;
   via: 'direct' | 'relayed';
   actor: Actor<typeof discoverMachine>;
   stop(): void;
@@ -31,8 +31,8 @@ export interface Connection {
  * const { channel, via, stop } = await connectToContact({ contactKey, url, connector, randomBytes, signal });
  */
 export function connectToContact(options: ConnectOptions): Promise<Connection> {
-  const { signal, timeoutMs, clock = systemClock, openDirectChannel = openWebRtcChannel, ...rest } = options;
-  const input = { ...rest, openDirectChannel };
+  const { signal, timeoutMs, clock = systemClock, openDirectTransport = openWebRtcChannel, ...rest } = options;
+  const input = { ...rest, openDirectTransport };
   if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
   const actor = createActor(discoverMachine, { input, clock });
   const stop = () => actor.send({ type: 'STOP' });

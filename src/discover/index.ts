@@ -4,7 +4,7 @@
  * @module
  */
 export { connectToContact, type ConnectOptions, type Connection } from './connect.js';
-export { discoverSession, type DirectChannelFactory, type RtcImplementation, type SessionInput, type SessionEvent, type SessionCommand } from './session.js';
+export { discoverSession, type DirectTransportFactory, type RtcImplementation, type SessionInput, type SessionEvent, type SessionCommand } from './session.js';
 export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type SignalKind } from './signal.js';
 export { RelayedChannel, relayKey, type RelayedChannelOptions } from './relayedChannel.js';
 export { WebRtcChannel, openWebRtcChannel, type WebRtcChannelOptions } from '../adapters/webrtcChannel.js';

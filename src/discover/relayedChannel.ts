@@ -1,5 +1,5 @@
 /**
- * The relayed fallback: a {@link Channel} whose frames travel through the relay's topic routing,
+ * The relayed fallback: a {@link Transport} whose frames travel through the relay's topic routing,
  * end-to-end sealed. Each direction has its own key, derived from the contact key and both session
  * ids, so a frame cannot be reflected back or replayed into another session; inside the box a
  * sequence number must be exactly the next one, so nothing is replayed, dropped or reordered unseen.
@@ -13,10 +13,10 @@
 import { concatBytes, fromBase64, toBase64, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { open, seal } from '../crypto/secretbox.js';
-import type { Channel, ChannelEvents } from '../effects/channel.js';
+import type { Transport, TransportEvents } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ChannelClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
-import { ChannelEventHub } from '../effects/channelEvents.js';
+import { TransportEventHub } from '../effects/transportEvents.js';
 
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
   return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));
@@ -40,12 +40,12 @@ const DATA = 0;
 const ACK = 1;
 const ACK_EVERY = 16;
 
-export class RelayedChannel implements Channel {
+export class RelayedChannel implements Transport {
   readonly maxFrameBytes: number;
   readonly #tx: Uint8Array;
   readonly #rx: Uint8Array;
   readonly #options: RelayedChannelOptions;
-  readonly #events = new ChannelEventHub();
+  readonly #events = new TransportEventHub();
   /** Frames sealed so far (data and acks share one numbered stream per direction). */
   #sealed = 0;
   /** Data frames sent, and how many of them the peer acknowledged. */
@@ -95,7 +95,7 @@ export class RelayedChannel implements Channel {
     const seq = Number(new DataView(plain.buffer, plain.byteOffset, 8).getBigUint64(0));
     if (seq < this.#expected) throw new SignalRejectedError('replay', `relayed frame ${seq}, expected ${this.#expected}`);
     if (seq > this.#expected) {
-      // A frame went missing: a Channel promises every frame in order, so end it loudly rather than
+      // A frame went missing: a Transport promises every frame in order, so end it loudly rather than
       // carry on with a hole; the owner reconnects and SYNC resumes.
       this.shut(`relayed frame ${this.#expected} was lost`);
       throw new SignalRejectedError('malformed', `relayed frame ${seq}, expected ${this.#expected}: closing`);
@@ -117,7 +117,7 @@ export class RelayedChannel implements Channel {
     }
   }
 
-  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void {
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
     return this.#events.on(event, handler);
   }
 

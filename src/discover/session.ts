@@ -9,7 +9,7 @@
 import { fromCallback } from 'xstate';
 import { toHex } from '../crypto/bytes.js';
 import { discoveryTopic } from '../crypto/topic.js';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError } from '../errors.js';
@@ -33,11 +33,11 @@ export interface RtcImplementation {
 }
 
 /**
- * Wraps an open RTCDataChannel as the {@link Channel} SYNC runs over; `onClose` is called once it
+ * Wraps an open RTCDataChannel as the {@link Transport} SYNC runs over; `onClose` is called once it
  * closed (the session closes the peer connection). The app and `connectToContact` pass
  * `openWebRtcChannel` (adapters/webrtcChannel.ts): machines never import adapters.
  */
-export type DirectChannelFactory = (dataChannel: RtcDataChannel, options: { onClose(): void }) => Channel;
+export type DirectTransportFactory = (dataChannel: RtcDataChannel, options: { onClose(): void }) => Transport;
 
 export interface SessionInput {
   contactKey: Uint8Array;
@@ -47,8 +47,8 @@ export interface SessionInput {
   randomBytes: RandomBytes;
   /** Without it, only the relayed channel is possible. */
   rtc?: RtcImplementation;
-  /** Required with `rtc`: how an open data channel becomes a {@link Channel}. */
-  openDirectChannel?: DirectChannelFactory;
+  /** Required with `rtc`: how an open data channel becomes a {@link Transport}. */
+  openDirectTransport?: DirectTransportFactory;
 }
 
 export type SessionEvent =
@@ -56,7 +56,7 @@ export type SessionEvent =
   | { type: 'session.lost'; reason: string }
   | { type: 'session.announced'; peers: number }
   | { type: 'session.verified'; peer: string }
-  | { type: 'session.connected'; channel: Channel; via: 'direct' | 'relayed' }
+  | { type: 'session.connected'; channel: Transport; via: 'direct' | 'relayed' }
   | { type: 'session.channelClosed'; reason: string }
   | { type: 'session.rejected'; error: SignalRejectedError }
   | { type: 'session.error'; error: BackchannelError };
@@ -74,7 +74,8 @@ interface Peer {
 }
 
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
-  if (input.rtc && !input.openDirectChannel) throw new InvalidArgumentError('"rtc" needs "openDirectChannel" (e.g. openWebRtcChannel from the WebRTC adapter)');
+  if (input.rtc && !input.openDirectTransport)
+    throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcChannel from the WebRTC adapter)');
   const topic = discoveryTopic(input.contactKey);
   const key = signalKey(input.contactKey);
   const sid = toHex(input.randomBytes(8));
@@ -83,7 +84,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   const peers = new Map<string, Peer>(); // by sid
   let active: Peer | undefined; // the peer we connect to (v1: one device per contact)
   let pc: RtcPeerConnection | undefined;
-  let channel: Channel | undefined;
+  let channel: Transport | undefined;
   let relayed: RelayedChannel | undefined;
   let pendingCandidates: RtcIceCandidateInit[] = [];
   let stopped = false;
@@ -237,7 +238,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   function adopt(dc: RtcDataChannel): void {
     const open = () => {
       if (channel || stopped) return;
-      const ch = input.openDirectChannel!(dc, { onClose: () => pc?.close() });
+      const ch = input.openDirectTransport!(dc, { onClose: () => pc?.close() });
       channel = ch;
       ch.on('close', (reason) => !stopped && sendBack({ type: 'session.channelClosed', reason }));
       sendBack({ type: 'session.connected', channel: ch, via: 'direct' });

@@ -42,7 +42,7 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
       connector: input.connector,
       randomBytes: input.randomBytes,
       rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
-      openDirectChannel: input.openDirectChannel,
+      openDirectTransport: input.openDirectTransport,
       timeouts: input.discoverTimeouts,
     },
   };

@@ -11,7 +11,7 @@ import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import type { BackchannelError, RelayUnsupportedError } from '../errors.js';
-import type { DirectChannelFactory, RtcImplementation } from '../discover/session.js';
+import type { DirectTransportFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import type { LinkPresence } from './contactLinkMachine.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
@@ -27,8 +27,8 @@ export interface AppInput {
   /** The mailbox relay to use; saved to Settings when it differs. Required unless Settings hold one. */
   relay?: string;
   rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
-  /** How an open WebRTC data channel becomes a Channel (the façade passes openWebRtcChannel). */
-  openDirectChannel?: DirectChannelFactory;
+  /** How an open WebRTC data channel becomes a Transport (the façade passes openWebRtcChannel). */
+  openDirectTransport?: DirectTransportFactory;
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;
   discoverTimeouts?: Partial<DiscoverTimeouts>;

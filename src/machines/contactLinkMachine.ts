@@ -9,7 +9,7 @@
  * @module
  */
 import { assign, sendParent, setup } from 'xstate';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import type { DocId } from '../db/documentStore.js';
 import type { DocumentStore } from '../db/documentStore.js';
 import type { StorageAdapter } from '../effects/storage.js';
@@ -27,7 +27,7 @@ export interface ContactLinkInput {
 }
 
 type LinkEvent =
-  | { type: 'link.connected'; channel: Channel; via: 'direct' | 'relayed' }
+  | { type: 'link.connected'; channel: Transport; via: 'direct' | 'relayed' }
   | { type: 'link.disconnected'; reason: string }
   | { type: 'link.deposited'; heads: string[] }
   | { type: 'link.refused'; reason: string }
@@ -92,7 +92,7 @@ function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
 export const contactLinkMachine = setup({
   types: {
     input: {} as ContactLinkInput,
-    context: {} as { input: ContactLinkInput; channel?: Channel; via?: 'direct' | 'relayed' },
+    context: {} as { input: ContactLinkInput; channel?: Transport; via?: 'direct' | 'relayed' },
     events: {} as LinkEvent,
   },
   actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot },

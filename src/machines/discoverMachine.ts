@@ -12,7 +12,7 @@
  * @module
  */
 import { assign, emit, sendTo, setup } from 'xstate';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
 import { backoffMs } from './backoff.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
@@ -50,7 +50,7 @@ export interface DiscoverContext {
   timeouts: DiscoverTimeouts;
   relayed: boolean;
   attempts: number;
-  channel?: Channel;
+  channel?: Transport;
   via?: 'direct' | 'relayed';
   peer?: string;
   rejected: number;
@@ -59,7 +59,9 @@ export interface DiscoverContext {
 
 export type DiscoverEvent = SessionEvent | { type: 'STOP' };
 export type DiscoverEmitted =
-  { type: 'connected'; channel: Channel; via: 'direct' | 'relayed' } | { type: 'disconnected'; reason: string } | { type: 'rejected'; error: BackchannelError };
+  | { type: 'connected'; channel: Transport; via: 'direct' | 'relayed' }
+  | { type: 'disconnected'; reason: string }
+  | { type: 'rejected'; error: BackchannelError };
 
 export const discoverMachine = setup({
   types: {

@@ -6,7 +6,7 @@
  * @module
  */
 import { assign, fromCallback, setup } from 'xstate';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError, TimeoutError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
@@ -16,7 +16,7 @@ import { startSyncEngine, type EngineEvent } from '../sync/syncEngine.js';
 export interface SyncInput {
   docs: DocumentStore;
   storage: StorageAdapter;
-  channel: Channel;
+  channel: Transport;
   deviceId: string;
   docIds: DocId[];
   /** Who the peer is (default 'contact': it may only add its own messages); see sync/syncEngine.ts. */

@@ -1,5 +1,5 @@
 /**
- * SYNC frames on a {@link Channel}: a version byte, a type byte, then the body.
+ * SYNC frames on a {@link Transport}: a version byte, a type byte, then the body.
  *
  *   hello: [1][1][device id: 16 bytes]
  *   sync:  [1][2][doc id: 16 bytes][seq: u32][part: u16][parts: u16][Automerge sync message part]

@@ -1,6 +1,6 @@
 /**
  * The Automerge sync protocol (generateSyncMessage / receiveSyncMessage) for a set of documents over
- * one {@link Channel} to one peer. Work runs strictly one task at a time. What a peer sends is saved
+ * one {@link Transport} to one peer. Work runs strictly one task at a time. What a peer sends is saved
  * (through the DocumentStore, validated) before the per-peer sync state is saved, and the sync state is
  * persisted under `['sync', docId, peerDeviceId]`, so a reconnect resumes where it stopped.
  *
@@ -11,7 +11,7 @@
  * @module
  */
 import * as A from '@automerge/automerge';
-import type { Channel } from '../effects/channel.js';
+import type { Transport } from '../effects/transport.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { BackchannelError, ChannelClosedError, ProtocolError, TooLargeError, toBackchannelError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
@@ -29,7 +29,7 @@ export type EngineEvent =
 export interface SyncEngineOptions {
   docs: DocumentStore;
   storage: StorageAdapter;
-  channel: Channel;
+  channel: Transport;
   /** Our device id (32 hex digits), sent in hello. */
   deviceId: string;
   /** The documents this channel syncs; each must be open in `docs`. */

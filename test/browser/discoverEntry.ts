@@ -22,7 +22,7 @@ window.runDiscover = (url, keyHex) =>
         connector: browserSocketConnector(),
         randomBytes: cryptoRandomBytes,
         rtc: { RTCPeerConnection: window.RTCPeerConnection, config: { iceServers: [] } },
-        openDirectChannel: openWebRtcChannel,
+        openDirectTransport: openWebRtcChannel,
         timeouts: { directMs: 20_000 },
         relayed: false,
       },

@@ -1,7 +1,7 @@
 /** A device in sync tests: a Database on its own storage, that can crash (drop memory) and restart. */
 import { createActor, type Actor } from 'xstate';
 import { MemoryStorage } from '../../src/adapters/memoryStorage.js';
-import type { Channel } from '../../src/effects/channel.js';
+import type { Transport } from '../../src/effects/transport.js';
 import type { RandomBytes } from '../../src/effects/random.js';
 import { Database } from '../../src/db/database.js';
 import type { DocId } from '../../src/db/documentStore.js';
@@ -32,7 +32,7 @@ export class Replica {
   }
 
   /** Sync `docIds` over `channel`; the peer is a contact unless `trust` says it is another own device. */
-  sync(channel: Channel, docIds: DocId[], trust?: Trust): Actor<typeof syncMachine> {
+  sync(channel: Transport, docIds: DocId[], trust?: Trust): Actor<typeof syncMachine> {
     const actor = createActor(syncMachine, {
       input: { docs: this.db.docs, storage: this.storage, channel, deviceId: this.db.deviceId, docIds, trust },
     });

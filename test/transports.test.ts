@@ -1,8 +1,8 @@
 /**
- * The Channel suite against the implementations that run in this process: the memory link, the
+ * The Transport suite against the implementations that run in this process: the memory link, the
  * relayed channel on a wire the test controls (so it can tamper and replay), and the relayed channel
  * through a real relay process's DISCOVER routing. WebRTC runs the same suite inside a network
- * namespace (channel-webrtc.test.ts).
+ * namespace (transport-webrtc.test.ts).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
@@ -12,13 +12,13 @@ import { connectToContact } from '../src/discover/connect.js';
 import { RelayedChannel } from '../src/discover/relayedChannel.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { fromBase64, toBase64 } from '../src/crypto/bytes.js';
-import { runChannelTests, type ChannelPair } from './helpers/channelConformance.js';
+import { runTransportTests, type TransportPair } from './helpers/transportConformance.js';
 
 /**
  * A memory link whose frames cross one per event-loop turn: slower than a sender that only waits on
  * promises, so the sender runs into the high-water mark and must wait.
  */
-function laggingLink(): ChannelPair {
+function laggingLink(): TransportPair {
   const link = new MemoryLink({ mode: 'manual', highWaterMark: 16 });
   let running = true;
   const pump = () => {
@@ -30,14 +30,14 @@ function laggingLink(): ChannelPair {
   return { a: link.a, b: link.b, dispose: () => void (running = false) };
 }
 
-runChannelTests('memory link', async () => laggingLink(), {
+runTransportTests('memory link', async () => laggingLink(), {
   // 16 frames of at most 64 KiB queued towards the receiver, plus the one being handed over.
   maxBytesInFlight: 17 * 64 * 1024,
   noWire: 'frames never leave the process, there is no one in the middle',
 });
 
 /** Two relayed channels joined by a wire that delivers a frame per event-loop turn, as a relay would. */
-function relayedPair(): ChannelPair {
+function relayedPair(): TransportPair {
   const contactKey = cryptoRandomBytes(32);
   const [sa, sb] = ['a'.repeat(16), 'b'.repeat(16)];
   let tamper = false;
@@ -85,7 +85,7 @@ function relayedPair(): ChannelPair {
   };
 }
 
-runChannelTests('relayed (sealed frames on a test wire)', async () => relayedPair(), {
+runTransportTests('relayed (sealed frames on a test wire)', async () => relayedPair(), {
   // The default window: 48 data frames of 64 KiB unacknowledged.
   maxBytesInFlight: 48 * 64 * 1024,
 });
@@ -98,7 +98,7 @@ afterAll(async () => {
   await relay.close();
 });
 
-runChannelTests(
+runTransportTests(
   'relayed through a real relay',
   async () => {
     const contactKey = cryptoRandomBytes(32);

@@ -1,16 +1,16 @@
 /**
- * One suite for every {@link Channel} implementation (memory link, relayed, WebRTC, PeerJS), in the
+ * One suite for every {@link Transport} implementation (memory link, relayed, WebRTC, PeerJS), in the
  * style of automerge-repo's adapter suites: ordering, frames at the size bound and past it,
  * backpressure, close from either side, and, where the channel has its own seal, tampered and
- * replayed frames. Each implementation file calls `runChannelTests` with a factory of connected pairs.
+ * replayed frames. Each implementation file calls `runTransportTests` with a factory of connected pairs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Channel } from '../../src/effects/channel.js';
+import type { Transport } from '../../src/effects/transport.js';
 import { ChannelClosedError, TooLargeError } from '../../src/errors.js';
 
-export interface ChannelPair {
-  a: Channel;
-  b: Channel;
+export interface TransportPair {
+  a: Transport;
+  b: Transport;
   /** Hooks into the a → b wire, for channels that seal their frames themselves. */
   wire?: {
     /** Flip one bit of the next frame a sends, as a man in the middle would. */
@@ -28,7 +28,7 @@ export interface ChannelPair {
   dispose?(): Promise<void> | void;
 }
 
-export interface ChannelTestOptions {
+export interface TransportTestOptions {
   /**
    * Bytes that may be sent (send resolved) but not yet received: backpressure must keep the sender
    * within this, whatever the receiver's pace. The suite pushes four times as much.
@@ -47,7 +47,7 @@ function frame(i: number, size: number): Uint8Array {
 const indexOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(0);
 
 /** Resolves with the frames `end` receives, once `count` have arrived. */
-function collect(end: Channel, count: number): Promise<Uint8Array[]> {
+function collect(end: Transport, count: number): Promise<Uint8Array[]> {
   const got: Uint8Array[] = [];
   return new Promise((resolve) => {
     const off = end.on('message', (f) => {
@@ -57,7 +57,7 @@ function collect(end: Channel, count: number): Promise<Uint8Array[]> {
   });
 }
 
-const closedOnce = (end: Channel) =>
+const closedOnce = (end: Transport) =>
   new Promise<string[]>((resolve) => {
     const reasons: string[] = [];
     end.on('close', (reason) => {
@@ -67,9 +67,9 @@ const closedOnce = (end: Channel) =>
     });
   });
 
-export function runChannelTests(name: string, connect: () => Promise<ChannelPair>, options: ChannelTestOptions): void {
-  describe(`Channel conformance: ${name}`, () => {
-    let pair: ChannelPair | undefined;
+export function runTransportTests(name: string, connect: () => Promise<TransportPair>, options: TransportTestOptions): void {
+  describe(`Transport conformance: ${name}`, () => {
+    let pair: TransportPair | undefined;
     const open = async () => (pair = await connect());
     afterEach(async () => {
       pair?.a.close('test over');
@@ -162,7 +162,7 @@ export function runChannelTests(name: string, connect: () => Promise<ChannelPair
       wire!.tamperNext();
       await a.send(frame(2, 32));
       await a.send(frame(3, 32));
-      // The frame after the hole must not be delivered either: a Channel never skips a frame.
+      // The frame after the hole must not be delivered either: a Transport never skips a frame.
       await closed;
       expect(got).toEqual([1]);
     });

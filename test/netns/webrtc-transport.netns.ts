@@ -1,17 +1,17 @@
 /**
- * The Channel suite against WebRtcChannel over real WebRTC (@roamhq/wrtc): two peer connections in
+ * The Transport suite against WebRtcChannel over real WebRTC (@roamhq/wrtc): two peer connections in
  * this process, offer, answer and candidates handed over in memory, data crossing the namespace's
- * veth pair. Only runs inside the namespace channel-webrtc.test.ts creates.
+ * veth pair. Only runs inside the namespace transport-webrtc.test.ts creates.
  */
 import wrtc from '@roamhq/wrtc';
 import { WebRtcChannel } from '../../src/adapters/webrtcChannel.js';
-import { runChannelTests, type ChannelPair } from '../helpers/channelConformance.js';
+import { runTransportTests, type TransportPair } from '../helpers/transportConformance.js';
 
-if (!process.env.BACKCHANNEL_NETNS) throw new Error('run through test/channel-webrtc.test.ts: WebRTC tests must stay inside a network namespace');
+if (!process.env.BACKCHANNEL_NETNS) throw new Error('run through test/transport-webrtc.test.ts: WebRTC tests must stay inside a network namespace');
 
 const Peer = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;
 
-async function connectedPair(): Promise<ChannelPair> {
+async function connectedPair(): Promise<TransportPair> {
   const [pa, pb] = [new Peer({ iceServers: [] }), new Peer({ iceServers: [] })];
   pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
   pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
@@ -34,7 +34,7 @@ async function connectedPair(): Promise<ChannelPair> {
   };
 }
 
-runChannelTests('WebRTC data channel (@roamhq/wrtc)', connectedPair, {
+runTransportTests('WebRTC data channel (@roamhq/wrtc)', connectedPair, {
   // The data channel's queue: the channel's high-water mark (1 MiB) plus the frame that crossed it.
   // (Bytes sent and not yet received are no measure here: both ends share one event loop, so the
   // receiver's unprocessed events count too, 11 MiB on a loaded machine.)

@@ -5,16 +5,16 @@
  * @module
  */
 
-export type ChannelEvents = {
+export type TransportEvents = {
   message: (frame: Uint8Array) => void;
   /** Once, when either side closed it or the transport failed. */
   close: (reason: string) => void;
 };
 
-export interface Channel {
+export interface Transport {
   /** Hand one frame to the transport; resolves when the transport can take more (backpressure). */
   send(frame: Uint8Array): Promise<void>;
-  on<E extends keyof ChannelEvents>(event: E, handler: ChannelEvents[E]): () => void;
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void;
   close(reason?: string): void;
   readonly closed: boolean;
   /** Largest frame the transport carries. */

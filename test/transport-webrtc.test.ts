@@ -1,7 +1,7 @@
 /**
- * Runs the Channel suite over real WebRTC inside a network namespace this test creates (WebRTC
+ * Runs the Transport suite over real WebRTC inside a network namespace this test creates (WebRTC
  * gathers every interface, so nothing may run outside one): vitest again, inside the namespace, on
- * test/netns/webrtc-channel.netns.ts. Every case of the suite must pass there.
+ * test/netns/webrtc-transport.netns.ts. Every case of the suite must pass there.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ beforeAll(() => {
 });
 afterAll(() => ns?.remove());
 
-describe('Channel conformance over real WebRTC', () => {
+describe('Transport conformance over real WebRTC', () => {
   it('passes every case inside a network namespace', async () => {
     const [cmd, ...args] = ns.exec([process.execPath, join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/netns/vitest.config.ts']);
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
