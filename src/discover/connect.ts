@@ -4,7 +4,7 @@
  * reconnects on its own); call `stop()` when done with the contact.
  * @module
  */
-import { createActor, type Actor } from 'xstate';
+import { createActor } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
 import { systemClock, type Clock } from '../effects/clock.js';
@@ -22,7 +22,7 @@ export interface ConnectOptions extends DiscoverInput {
 export interface Connection {
   channel: Transport;
   via: 'direct' | 'relayed';
-  actor: Actor<typeof discoverMachine>;
+  /** The machine keeps running (it reconnects on its own) until this; it is not reachable otherwise. */
   stop(): void;
 }
 
@@ -46,7 +46,7 @@ export function connectToContact(options: ConnectOptions): Promise<Connection> {
       fn();
     };
     const onAbort = () => settle(() => (stop(), reject(new AbortedError(undefined, signal?.reason))));
-    const off = actor.on('connected', ({ channel, via }) => settle(() => resolve({ channel, via, actor, stop })));
+    const off = actor.on('connected', ({ channel, via }) => settle(() => resolve({ channel, via, stop })));
     const sub = actor.subscribe({
       complete: () => settle(() => reject(actor.getSnapshot().output?.error ?? new ConnectionLostError('Discovery ended.'))),
     });

@@ -1,5 +1,5 @@
 /**
- * `@backchannel/sdk/sync`: Automerge sync of a set of documents over a `Channel`
+ * `@backchannel/sdk/sync`: Automerge sync of a set of documents over a `Transport`
  * (`syncMachine` in `/machines` runs it as an actor).
  * @module
  */
