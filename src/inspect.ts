@@ -6,6 +6,11 @@
  * Redaction is structural, not a list of known machines: plain objects and arrays are copied with
  * sensitive fields replaced, byte arrays become their length, and class instances (stores, channels,
  * sockets) become their class name — an inspector needs states and event types, not internals.
+ *
+ * Nor does the host get the actors themselves: every actor reference in an event (`actorRef`,
+ * `sourceRef`, a snapshot's `children`) is an {@link InspectedActor}, a read-only view with what the
+ * Stately inspector reads and no `send`, `start` or `stop` — the app machine stays the only owner of
+ * its actors. The journal reads the raw stream; it is ours.
  * @module
  */
 import type { InspectionEvent, Observer } from 'xstate';
@@ -54,19 +59,81 @@ function scrub(value: unknown, field: string | undefined, depth: number): unknow
   return out;
 }
 
-/** A copy of `event` with secrets replaced. */
-export function redactInspection(event: InspectionEvent): InspectionEvent {
-  const e = { ...event } as InspectionEvent & Record<string, unknown>;
-  for (const field of ['event', 'action', 'input'] as const) if (field in e) e[field] = scrub(e[field], undefined, 0);
-  const snapshot = (e as { snapshot?: Record<string, unknown> }).snapshot;
-  if (snapshot && typeof snapshot === 'object') {
-    // Snapshot objects carry methods (matches, can…); keep them by prototype, scrub the data.
-    const copy = Object.create(Object.getPrototypeOf(snapshot) as object) as Record<string, unknown>;
-    Object.assign(copy, snapshot);
-    for (const field of ['context', 'input', 'output', 'error']) if (field in copy) copy[field] = scrub(copy[field], undefined, 0);
-    (e as Record<string, unknown>).snapshot = copy;
+/**
+ * What a host's inspector gets of an actor: what the Stately inspector reads to draw it (`id`,
+ * `sessionId`, the parent for the tree, the machine's `logic.config` for the diagram, a redacted
+ * `getSnapshot()`), and nothing to drive it with — no `send`, `start`, `stop` or `subscribe`.
+ */
+export interface InspectedActor {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly systemId: string | undefined;
+  readonly _parent: InspectedActor | undefined;
+  readonly logic: { readonly id: string | undefined; readonly config: unknown };
+  getSnapshot(): unknown;
+  toJSON(): { xstate$$type: 1; id: string };
+}
+
+interface RawActor {
+  id: string;
+  sessionId: string;
+  _parent?: RawActor;
+  logic?: { id?: string; config?: unknown };
+  options?: { systemId?: string };
+  getSnapshot(): unknown;
+}
+
+const isActor = (v: unknown): v is RawActor =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as { sessionId?: unknown }).sessionId === 'string' &&
+  typeof (v as { getSnapshot?: unknown }).getSnapshot === 'function';
+
+// One view per actor, so parents and children are the same objects from event to event.
+const views = new WeakMap<object, InspectedActor>();
+
+/** The read-only view of `ref` (or `ref` itself when it is not an actor). */
+export function inspectedActor(ref: unknown): unknown {
+  if (!isActor(ref)) return ref;
+  const known = views.get(ref);
+  if (known) return known;
+  const view: InspectedActor = Object.freeze({
+    id: ref.id,
+    sessionId: ref.sessionId,
+    systemId: ref.options?.systemId,
+    get _parent() {
+      return ref._parent ? (inspectedActor(ref._parent) as InspectedActor) : undefined;
+    },
+    logic: Object.freeze({ id: ref.logic?.id, config: ref.logic?.config }),
+    getSnapshot: () => redactSnapshot(ref.getSnapshot()),
+    toJSON: () => ({ xstate$$type: 1 as const, id: ref.id }),
+  });
+  views.set(ref, view);
+  return view;
+}
+
+function redactSnapshot(snapshot: unknown): unknown {
+  if (!snapshot || typeof snapshot !== 'object') return snapshot;
+  // Snapshot objects carry methods (matches, can…); keep them by prototype, scrub the data.
+  const copy = Object.create(Object.getPrototypeOf(snapshot) as object) as Record<string, unknown>;
+  Object.assign(copy, snapshot);
+  for (const field of ['context', 'input', 'output', 'error']) if (field in copy) copy[field] = scrub(copy[field], undefined, 0);
+  const children = copy.children as Record<string, unknown> | undefined;
+  if (children && typeof children === 'object') {
+    copy.children = Object.fromEntries(Object.entries(children).map(([id, child]) => [id, inspectedActor(child)]));
   }
-  return e;
+  return copy;
+}
+
+/** A copy of `event` with secrets replaced and every actor a read-only {@link InspectedActor}. */
+export function redactInspection(event: InspectionEvent): InspectionEvent {
+  const e = { ...event } as Record<string, unknown>;
+  for (const field of ['event', 'action', 'input'] as const) if (field in e) e[field] = scrub(e[field], undefined, 0);
+  if ('snapshot' in e) e.snapshot = redactSnapshot(e.snapshot);
+  // Typed as XState's event so a Stately inspector plugs in as it is; at run time the refs are views.
+  if ('actorRef' in e) e.actorRef = inspectedActor(e.actorRef);
+  if ('sourceRef' in e) e.sourceRef = inspectedActor(e.sourceRef);
+  return e as unknown as InspectionEvent;
 }
 
 /** Wrap a host's inspect option so it only ever sees redacted events. */

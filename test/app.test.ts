@@ -4,7 +4,7 @@
  * inspector, one pairing at a time, cancel/abort, offline/online, a new relay, bad input.
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
@@ -47,10 +47,26 @@ async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice
   return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
 }
 
-/** The app machine behind a Backchannel, as an inspector sees it (the first actor it hears of). */
-function rootWatcher(): { inspect(e: InspectionEvent): void; root(): AnyActorRef } {
+// A host's inspector gets read-only views of the actors; this test reaches the live ones by tapping the
+// raw stream inside (the journal's side of it), as no host can.
+const tap = vi.hoisted(() => ({ raw: undefined as ((e: InspectionEvent) => void) | undefined }));
+vi.mock('../src/inspect.js', async (original) => {
+  const real = await original<typeof import('../src/inspect.js')>();
+  return {
+    ...real,
+    observers: (options: Parameters<typeof real.observers>[0]) => {
+      const inner = real.observers(options);
+      const raw = tap.raw;
+      return raw ? (e: InspectionEvent) => (raw(e), inner?.(e)) : inner;
+    },
+  };
+});
+
+/** The app machine behind the next Backchannel opened (the first actor its raw stream hears of). */
+function rootWatcher(): { root(): AnyActorRef } {
   let root: AnyActorRef | undefined;
-  return { inspect: (e) => void (root ??= e.actorRef as AnyActorRef), root: () => root! };
+  tap.raw = (e) => void (root ??= e.actorRef as AnyActorRef);
+  return { root: () => root! };
 }
 
 describe('createBackchannel', () => {
@@ -238,7 +254,9 @@ describe('createBackchannel', () => {
 
   it('a new relay in Settings restarts both links on it; the journal of it all replays to the running machines', async () => {
     const watcher = rootWatcher();
-    const [alice, bob] = await Promise.all([open(dirs.make(), { inspect: watcher.inspect }), open()]);
+    const alice = await open(dirs.make());
+    tap.raw = undefined;
+    const bob = await open();
     const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
     const relay2 = await startRelay();
     try {
