@@ -32,7 +32,7 @@ async function rawPair() {
   return {
     async send(f: Uint8Array) {
       dc1.send(f as Uint8Array<ArrayBuffer>);
-      // Same flow control as WebRtcChannel (wrtc does not dispatch bufferedamountlow to listeners).
+      // Same flow control as WebRtcTransport (wrtc does not dispatch bufferedamountlow to listeners).
       while (dc1.bufferedAmount > 1024 * 1024) await new Promise((r) => setTimeout(r, 25));
     },
     onMessage: (h: (n: number) => void) => (other.onmessage = (e) => h((e.data as ArrayBuffer).byteLength)),

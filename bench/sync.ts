@@ -8,7 +8,7 @@ import { Repo } from '@automerge/automerge-repo';
 import { MessageChannelNetworkAdapter } from '@automerge/automerge-repo-network-messagechannel';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { waitFor, createActor } from 'xstate';
-import { MemoryLink } from '../src/adapters/memoryChannel.js';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';

@@ -20,7 +20,7 @@ export type ErrorCode =
   | 'QUARANTINED'
   | 'IDENTITY_DAMAGED'
   | 'SCHEMA_TOO_NEW'
-  | 'CHANNEL_CLOSED'
+  | 'TRANSPORT_CLOSED'
   | 'TOO_LARGE'
   | 'SIGNAL_REJECTED'
   | 'BUSY'
@@ -237,10 +237,10 @@ export class SchemaTooNewError extends BackchannelError {
   }
 }
 
-/** The channel to a peer closed. */
-export class ChannelClosedError extends BackchannelError {
+/** The transport to a peer closed. */
+export class TransportClosedError extends BackchannelError {
   constructor(reason = 'closed') {
-    super('CHANNEL_CLOSED', `The connection to the peer closed: ${reason}.`, { reason });
+    super('TRANSPORT_CLOSED', `The connection to the peer closed: ${reason}.`, { reason });
   }
 }
 
@@ -303,7 +303,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   QUARANTINED: QuarantinedError,
   IDENTITY_DAMAGED: IdentityDamagedError,
   SCHEMA_TOO_NEW: SchemaTooNewError,
-  CHANNEL_CLOSED: ChannelClosedError,
+  TRANSPORT_CLOSED: TransportClosedError,
   TOO_LARGE: TooLargeError,
   SIGNAL_REJECTED: SignalRejectedError,
   BUSY: BusyError,

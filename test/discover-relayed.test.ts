@@ -1,6 +1,6 @@
 /**
  * DISCOVER through a real relay over real sockets, relayed path (no WebRTC): two devices of one
- * contact find each other by topic, prove the key, connect through the sealed relayed channel, and
+ * contact find each other by topic, prove the key, connect through the sealed relayed transport, and
  * SYNC runs over it. The relay's frames hold no key, no plaintext; attackers on the topic are refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { relayLeaks } from './helpers/relayFrames.js';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { startRelay, type Relay } from '../server/index.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { openWebRtcChannel } from '../src/adapters/webrtcChannel.js';
+import { openWebRtcTransport } from '../src/adapters/webrtcTransport.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
@@ -40,7 +40,7 @@ function discover(
       connector: nodeSocketConnector(),
       randomBytes: cryptoRandomBytes,
       rtc,
-      openDirectTransport: openWebRtcChannel,
+      openDirectTransport: openWebRtcTransport,
       timeouts: { directMs: 300 },
     },
   });
@@ -81,7 +81,7 @@ describe('DISCOVER, relayed', () => {
     b.actor.send({ type: 'STOP' });
   });
 
-  it('falls back to the relayed channel when WebRTC cannot connect', async () => {
+  it('falls back to the relayed transport when WebRTC cannot connect', async () => {
     // Real WebRTC, but a relay-only ICE policy with no TURN server: no candidate can ever exist, so no
     // traffic leaves the machine and the data channel never opens.
     const blocked: RtcImplementation = {
@@ -127,7 +127,7 @@ describe('DISCOVER, relayed', () => {
     b2.actor.send({ type: 'STOP' });
   });
 
-  it('connectToContact: resolves with the channel, or rejects typed on timeout and on abort', async () => {
+  it('connectToContact: resolves with the transport, or rejects typed on timeout and on abort', async () => {
     const key = cryptoRandomBytes(32);
     const base = { contactKey: key, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes };
     await expect(connectToContact({ ...base, timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);

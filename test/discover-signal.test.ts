@@ -1,9 +1,9 @@
-/** Sealed signalling and the relayed channel, attacked directly: every trick is a typed rejection. */
+/** Sealed signalling and the relayed transport, attacked directly: every trick is a typed rejection. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64, toBase64, utf8 } from '../src/crypto/bytes.js';
 import { seal } from '../src/crypto/secretbox.js';
-import { RelayedChannel } from '../src/discover/relayedChannel.js';
+import { RelayedTransport } from '../src/discover/relayedTransport.js';
 import { SignalOpener, SignalSealer, signalKey } from '../src/discover/signal.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { SignalRejectedError } from '../src/errors.js';
@@ -67,7 +67,7 @@ describe('sealed signalling', () => {
   });
 });
 
-describe('relayed channel', () => {
+describe('relayed transport', () => {
   it('backpressure: send waits once the window is full and resumes on the peer’s acks', async () => {
     const { a, b, wire } = pair(32);
     let received = 0;
@@ -92,8 +92,8 @@ describe('relayed channel', () => {
   function pair(window?: number) {
     const contactKey = cryptoRandomBytes(32);
     const wire: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
-    const a = new RelayedChannel({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b), window });
-    const b = new RelayedChannel({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x), window });
+    const a = new RelayedTransport({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b), window });
+    const b = new RelayedTransport({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x), window });
     return { a, b, wire, contactKey };
   }
 
@@ -117,7 +117,7 @@ describe('relayed channel', () => {
     expect(b.closed).toBe(true);
     wire.toB.splice(3, 2);
     expect(reason(() => a.receive(wire.toB[0]!))).toBe('forged'); // reflected back at the sender
-    const later = new RelayedChannel({ contactKey, ownSid: B, peerSid: 'dddddddddddddddd', randomBytes: cryptoRandomBytes, transmit: () => {} });
+    const later = new RelayedTransport({ contactKey, ownSid: B, peerSid: 'dddddddddddddddd', randomBytes: cryptoRandomBytes, transmit: () => {} });
     expect(reason(() => later.receive(wire.toB[0]!))).toBe('forged'); // another session's keys
     // Nonces are fresh: the same frame twice seals differently.
     await a.send(Uint8Array.of(9));

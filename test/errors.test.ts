@@ -25,7 +25,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   QUARANTINED: new errors.QuarantinedError('doc1', ['moniker must be a string'], ['quarantine', 'contact', 'doc1']),
   IDENTITY_DAMAGED: new errors.IdentityDamagedError('damaged', { key: ['system'], problems: ['truncated'] }),
   SCHEMA_TOO_NEW: new errors.SchemaTooNewError('doc1', 9, 1),
-  CHANNEL_CLOSED: new errors.ChannelClosedError('gone'),
+  TRANSPORT_CLOSED: new errors.TransportClosedError('gone'),
   TOO_LARGE: new errors.TooLargeError('frame', 10, 5),
   SIGNAL_REJECTED: new errors.SignalRejectedError('replay', 'counter 1 after 2'),
   BUSY: new errors.BusyError('one at a time'),

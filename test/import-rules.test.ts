@@ -101,7 +101,7 @@ describe('import rules', () => {
 
   it('the core never imports an adapter', () => {
     // The façade and the one-shot connect API wire the defaults a host would otherwise pass in
-    // (openWebRtcChannel); everything under them receives its adapters.
+    // (openWebRtcTransport); everything under them receives its adapters.
     const wiring = (f: string) => f.startsWith('src/app/') || f === 'src/discover/connect.ts';
     const core = FILES.filter((f) => f.startsWith('src/') && !f.startsWith('src/adapters/') && !ENTRIES.includes(f) && !wiring(f));
     const bad = core.flatMap((f) =>

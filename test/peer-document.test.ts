@@ -12,7 +12,7 @@ import * as A from '@automerge/automerge';
 import fc from 'fast-check';
 import { createActor, waitFor } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { MemoryLink } from '../src/adapters/memoryChannel.js';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { Database, documentId } from '../src/db/database.js';

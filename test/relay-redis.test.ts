@@ -1,7 +1,7 @@
 /**
  * Scale-out: two relay processes share one real redis-server, Alice on relay A and Bob on relay B.
  * They pair (nameplate allocated through A, claimed through B, SPAKE2 messages crossing over), DISCOVER
- * finds each other across relays (announce, sealed signalling and the relayed channel all routed
+ * finds each other across relays (announce, sealed signalling and the relayed transport all routed
  * through Redis), messages flow both ways; then Bob goes offline, Alice's deposit lands in the shared
  * mailbox through A, relay A is killed, and Bob collects it through B. And the real `wormhole` CLI
  * sends through A to a real `wormhole receive` on B.

@@ -7,7 +7,7 @@
 import * as A from '@automerge/automerge';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemoryLink } from '../src/adapters/memoryChannel.js';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { SETTINGS_ID } from '../src/db/database.js';
 import type { ContactDoc } from '../src/db/schema.js';
 import { Replica } from './helpers/replica.js';

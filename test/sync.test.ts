@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
-import { MemoryLink } from '../src/adapters/memoryChannel.js';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { documentId } from '../src/db/database.js';
 import { decodeFrame, encodeHello, encodeSync, Reassembler } from '../src/sync/frame.js';
@@ -16,7 +16,7 @@ async function pairOfContacts() {
   return { alice, bob, channel: documentId(key) };
 }
 
-describe('sync over a channel', () => {
+describe('sync over a transport', () => {
   it('two contacts who each created the channel converge, with every message from both sides', async () => {
     const { alice, bob, channel } = await pairOfContacts();
     await alice.db.sendMessage(channel, { text: 'from alice, offline' });
@@ -90,7 +90,7 @@ describe('sync over a channel', () => {
     expect(second.bytesDelivered).toBeGreaterThan(5_000);
   });
 
-  it('fails cleanly (typed, channel closed, nothing stored) on a malformed frame', async () => {
+  it('fails cleanly (typed, transport closed, nothing stored) on a malformed frame', async () => {
     const { alice, channel } = await pairOfContacts();
     const link = new MemoryLink();
     const a = alice.sync(link.a, [channel]);

@@ -1,15 +1,15 @@
 /**
  * The Transport suite against the implementations that run in this process: the memory link, the
- * relayed channel on a wire the test controls (so it can tamper and replay), and the relayed channel
+ * relayed transport on a wire the test controls (so it can tamper and replay), and the relayed transport
  * through a real relay process's DISCOVER routing. WebRTC runs the same suite inside a network
  * namespace (transport-webrtc.test.ts).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
-import { MemoryLink } from '../src/adapters/memoryChannel.js';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { connectToContact } from '../src/discover/connect.js';
-import { RelayedChannel } from '../src/discover/relayedChannel.js';
+import { RelayedTransport } from '../src/discover/relayedTransport.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { fromBase64, toBase64 } from '../src/crypto/bytes.js';
 import { runTransportTests, type TransportPair } from './helpers/transportConformance.js';
@@ -36,13 +36,13 @@ runTransportTests('memory link', async () => laggingLink(), {
   noWire: 'frames never leave the process, there is no one in the middle',
 });
 
-/** Two relayed channels joined by a wire that delivers a frame per event-loop turn, as a relay would. */
+/** Two relayed transports joined by a wire that delivers a frame per event-loop turn, as a relay would. */
 function relayedPair(): TransportPair {
   const contactKey = cryptoRandomBytes(32);
   const [sa, sb] = ['a'.repeat(16), 'b'.repeat(16)];
   let tamper = false;
   let last: string | undefined;
-  const deliver = (to: () => RelayedChannel, blob: string) =>
+  const deliver = (to: () => RelayedTransport, blob: string) =>
     setImmediate(() => {
       try {
         to().receive(blob);
@@ -50,7 +50,7 @@ function relayedPair(): TransportPair {
         // Rejected frames are dropped, as the DISCOVER session drops them.
       }
     });
-  const a: RelayedChannel = new RelayedChannel({
+  const a: RelayedTransport = new RelayedTransport({
     contactKey,
     ownSid: sa,
     peerSid: sb,
@@ -67,7 +67,7 @@ function relayedPair(): TransportPair {
     },
     onClose: (reason) => queueMicrotask(() => b.shut(`peer closed: ${reason}`)),
   });
-  const b: RelayedChannel = new RelayedChannel({
+  const b: RelayedTransport = new RelayedTransport({
     contactKey,
     ownSid: sb,
     peerSid: sa,

@@ -12,4 +12,4 @@ export {
   type PeerJsConstructor,
   type PeerJsPeer,
   type PeerJsDataConnection,
-} from './peerjsChannel.js';
+} from './peerjsTransport.js';

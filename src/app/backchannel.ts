@@ -12,7 +12,7 @@
  * for await (const e of bc.events()) if (e.type === 'message') console.log(e.message.text);
  */
 import { createActor, waitFor, type Actor, type StateValue } from 'xstate';
-import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
+import { openWebRtcTransport } from '../adapters/webrtcTransport.js';
 import { parseCode } from '../code/code.js';
 import type { Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
@@ -167,7 +167,7 @@ export class Backchannel {
         appid: BACKCHANNEL_APPID,
         relay: options.relay,
         rtc: options.rtc,
-        openDirectTransport: openWebRtcChannel,
+        openDirectTransport: openWebRtcTransport,
         clock: options.clock,
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,

@@ -6,7 +6,7 @@
  */
 import { createActor } from 'xstate';
 import type { Transport } from '../effects/transport.js';
-import { openWebRtcChannel } from '../adapters/webrtcChannel.js';
+import { openWebRtcTransport } from '../adapters/webrtcTransport.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
 import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
@@ -31,7 +31,7 @@ export interface Connection {
  * const { channel, via, stop } = await connectToContact({ contactKey, url, connector, randomBytes, signal });
  */
 export function connectToContact(options: ConnectOptions): Promise<Connection> {
-  const { signal, timeoutMs, clock = systemClock, openDirectTransport = openWebRtcChannel, ...rest } = options;
+  const { signal, timeoutMs, clock = systemClock, openDirectTransport = openWebRtcTransport, ...rest } = options;
   const input = { ...rest, openDirectTransport };
   if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
   const actor = createActor(discoverMachine, { input, clock });

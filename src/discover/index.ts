@@ -1,10 +1,10 @@
 /**
  * `@backchannel/sdk/discover`: finding a contact's device by its key — sealed signalling, WebRTC and
- * the sealed relayed channel (`discoverMachine` in `/machines` runs it as an actor).
+ * the sealed relayed transport (`discoverMachine` in `/machines` runs it as an actor).
  * @module
  */
 export { connectToContact, type ConnectOptions, type Connection } from './connect.js';
 export { discoverSession, type DirectTransportFactory, type RtcImplementation, type SessionInput, type SessionEvent, type SessionCommand } from './session.js';
 export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type SignalKind } from './signal.js';
-export { RelayedChannel, relayKey, type RelayedChannelOptions } from './relayedChannel.js';
-export { WebRtcChannel, openWebRtcChannel, type WebRtcChannelOptions } from '../adapters/webrtcChannel.js';
+export { RelayedTransport, relayKey, type RelayedTransportOptions } from './relayedTransport.js';
+export { WebRtcTransport, openWebRtcTransport, type WebRtcTransportOptions } from '../adapters/webrtcTransport.js';

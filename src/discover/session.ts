@@ -21,7 +21,7 @@ import type {
   RtcPeerConnectionConstructor,
   RtcSessionDescriptionInit,
 } from '../effects/rtc.js';
-import { RelayedChannel } from './relayedChannel.js';
+import { RelayedTransport } from './relayedTransport.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
 import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
 
@@ -35,7 +35,7 @@ export interface RtcImplementation {
 /**
  * Wraps an open RTCDataChannel as the {@link Transport} SYNC runs over; `onClose` is called once it
  * closed (the session closes the peer connection). The app and `connectToContact` pass
- * `openWebRtcChannel` (adapters/webrtcChannel.ts): machines never import adapters.
+ * `openWebRtcTransport` (adapters/webrtcTransport.ts): machines never import adapters.
  */
 export type DirectTransportFactory = (dataChannel: RtcDataChannel, options: { onClose(): void }) => Transport;
 
@@ -45,7 +45,7 @@ export interface SessionInput {
   url: string;
   connector: SocketConnector;
   randomBytes: RandomBytes;
-  /** Without it, only the relayed channel is possible. */
+  /** Without it, only the relayed transport is possible. */
   rtc?: RtcImplementation;
   /** Required with `rtc`: how an open data channel becomes a {@link Transport}. */
   openDirectTransport?: DirectTransportFactory;
@@ -61,7 +61,7 @@ export type SessionEvent =
   | { type: 'session.rejected'; error: SignalRejectedError }
   | { type: 'session.error'; error: BackchannelError };
 
-/** `fallback`: switch to the relayed channel; `retry`: say hello again to everyone on the topic. */
+/** `fallback`: switch to the relayed transport; `retry`: say hello again to everyone on the topic. */
 export type SessionCommand = { type: 'session.fallback' } | { type: 'session.retry' };
 
 interface Peer {
@@ -75,7 +75,7 @@ interface Peer {
 
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
   if (input.rtc && !input.openDirectTransport)
-    throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcChannel from the WebRTC adapter)');
+    throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcTransport from the WebRTC adapter)');
   const topic = discoveryTopic(input.contactKey);
   const key = signalKey(input.contactKey);
   const sid = toHex(input.randomBytes(8));
@@ -85,7 +85,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   let active: Peer | undefined; // the peer we connect to (v1: one device per contact)
   let pc: RtcPeerConnection | undefined;
   let channel: Transport | undefined;
-  let relayed: RelayedChannel | undefined;
+  let relayed: RelayedTransport | undefined;
   let pendingCandidates: RtcIceCandidateInit[] = [];
   let stopped = false;
   /** Relay peer ids on the topic, to say hello to again when nothing moves. */
@@ -138,7 +138,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         const gone = [...peers.values()].find((p) => p.relayId === m.peer);
         if (gone) peers.delete(gone.sid);
         if (gone && gone === active) {
-          // A relayed channel dies with the other device's place on the relay; a direct one does not
+          // A relayed transport dies with the other device's place on the relay; a direct one does not
           // need the relay any more and ends when its data channel does.
           if (relayed) relayed.shut('the other device left the relay');
           else if (!channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
@@ -201,7 +201,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         else pendingCandidates.push(env.body as RtcIceCandidateInit);
         return;
       case 'relay':
-        // The peer wants the relayed channel: agree (say so back) and open ours. The side that asked
+        // The peer wants the relayed transport: agree (say so back) and open ours. The side that asked
         // first opens when this answer arrives, so neither side holds a channel the other does not.
         if (peer === active && !channel) {
           signal(peer, 'relay');
@@ -279,7 +279,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
 
   function openRelayed(peer: Peer): void {
     if (relayed || channel || stopped) return;
-    relayed = new RelayedChannel({
+    relayed = new RelayedTransport({
       contactKey: input.contactKey,
       ownSid: sid,
       peerSid: peer.sid,

@@ -23,7 +23,7 @@ export const DISCOVER_VERSION = 1;
 /** The relay path DISCOVER (and the depot) answer on. */
 export const DISCOVER_PATH = `/backchannel/v${DISCOVER_VERSION}`;
 
-/** What a blob carries: sealed signalling (`signal`, discover/signal.ts) or the relayed channel (`data`). */
+/** What a blob carries: sealed signalling (`signal`, discover/signal.ts) or the relayed transport (`data`). */
 export type BlobKind = 'signal' | 'data';
 
 // ——— device → relay ———

@@ -1,7 +1,7 @@
 /**
  * The connection between two devices once DISCOVER has found them: reliable, ordered, message-framed,
  * with backpressure. WebRTC data channels and the relayed fallback implement it; tests use
- * `adapters/memoryChannel`. SYNC only ever talks to this interface.
+ * `adapters/memoryLink`. SYNC only ever talks to this interface.
  * @module
  */
 

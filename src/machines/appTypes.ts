@@ -27,7 +27,7 @@ export interface AppInput {
   /** The mailbox relay to use; saved to Settings when it differs. Required unless Settings hold one. */
   relay?: string;
   rtc?: Pick<RtcImplementation, 'RTCPeerConnection'>;
-  /** How an open WebRTC data channel becomes a Transport (the façade passes openWebRtcChannel). */
+  /** How an open WebRTC data channel becomes a Transport (the façade passes openWebRtcTransport). */
   openDirectTransport?: DirectTransportFactory;
   clock?: Clock;
   pairingTimeouts?: Partial<WormholeTimeouts>;

@@ -3,7 +3,7 @@
  *
  *   session: connecting → announcing → waiting (for the other device to prove the key)
  *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
- *              the other device for the relayed channel until it agrees)
+ *              the other device for the relayed transport until it agrees)
  *            → connected.direct | connected.relayed
  *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
  *
@@ -136,7 +136,7 @@ export const discoverMachine = setup({
             directTimeout: { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
           },
         },
-        // Asked the other device for the relayed channel; repeat until it agrees (its answer opens ours).
+        // Asked the other device for the relayed transport; repeat until it agrees (its answer opens ours).
         falling: {
           after: { retry: { target: 'falling', reenter: true, actions: sendTo('session', { type: 'session.fallback' }) } },
         },

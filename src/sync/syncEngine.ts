@@ -13,7 +13,7 @@
 import * as A from '@automerge/automerge';
 import type { Transport } from '../effects/transport.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { BackchannelError, ChannelClosedError, ProtocolError, TooLargeError, toBackchannelError } from '../errors.js';
+import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, toBackchannelError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
@@ -87,7 +87,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     queue = queue
       .then(() => (stopped ? undefined : task()))
       .catch((err: unknown) => {
-        if (err instanceof ChannelClosedError) return;
+        if (err instanceof TransportClosedError) return;
         fail(toBackchannelError(err, (message) => new ProtocolError(`sync failed: ${message}`)));
       })
       .finally(() => {

@@ -1,7 +1,7 @@
 /** Bundled for Chromium: one device of a contact, discovering with the browser's own WebRTC. */
 import { createActor } from 'xstate';
 import { browserSocketConnector } from '../../src/adapters/browserSocket.js';
-import { openWebRtcChannel } from '../../src/adapters/webrtcChannel.js';
+import { openWebRtcTransport } from '../../src/adapters/webrtcTransport.js';
 import { fromHex } from '../../src/crypto/bytes.js';
 import { cryptoRandomBytes } from '../../src/effects/random.js';
 import { discoverMachine } from '../../src/machines/discoverMachine.js';
@@ -22,7 +22,7 @@ window.runDiscover = (url, keyHex) =>
         connector: browserSocketConnector(),
         randomBytes: cryptoRandomBytes,
         rtc: { RTCPeerConnection: window.RTCPeerConnection, config: { iceServers: [] } },
-        openDirectTransport: openWebRtcChannel,
+        openDirectTransport: openWebRtcTransport,
         timeouts: { directMs: 20_000 },
         relayed: false,
       },

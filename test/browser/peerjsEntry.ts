@@ -1,6 +1,6 @@
 /** Bundled for Chromium: one device connecting to its contact's other device through a PeerServer. */
 import { Peer } from 'peerjs';
-import { connectWithPeerJs, type PeerJsConstructor } from '../../src/adapters/peerjsChannel.js';
+import { connectWithPeerJs, type PeerJsConstructor } from '../../src/adapters/peerjsTransport.js';
 import { fromHex } from '../../src/crypto/bytes.js';
 import { cryptoRandomBytes } from '../../src/effects/random.js';
 

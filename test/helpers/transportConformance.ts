@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Transport } from '../../src/effects/transport.js';
-import { ChannelClosedError, TooLargeError } from '../../src/errors.js';
+import { TransportClosedError, TooLargeError } from '../../src/errors.js';
 
 export interface TransportPair {
   a: Transport;
@@ -141,8 +141,8 @@ export function runTransportTests(name: string, connect: () => Promise<Transport
         expect(mine).toHaveLength(1);
         expect(theirs).toHaveLength(1);
         expect(closer.closed && other.closed).toBe(true);
-        await expect(closer.send(frame(0, 8))).rejects.toBeInstanceOf(ChannelClosedError);
-        await expect(other.send(frame(0, 8))).rejects.toBeInstanceOf(ChannelClosedError);
+        await expect(closer.send(frame(0, 8))).rejects.toBeInstanceOf(TransportClosedError);
+        await expect(other.send(frame(0, 8))).rejects.toBeInstanceOf(TransportClosedError);
       });
     }
 
@@ -153,7 +153,7 @@ export function runTransportTests(name: string, connect: () => Promise<Transport
       return;
     }
 
-    it('a tampered frame is never delivered; the channel ends rather than skip it', async () => {
+    it('a tampered frame is never delivered; the transport ends rather than skip it', async () => {
       const { a, b, wire } = await open();
       const got: number[] = [];
       b.on('message', (f) => got.push(indexOf(f)));

@@ -1,10 +1,10 @@
 /**
- * The Transport suite against WebRtcChannel over real WebRTC (@roamhq/wrtc): two peer connections in
+ * The Transport suite against WebRtcTransport over real WebRTC (@roamhq/wrtc): two peer connections in
  * this process, offer, answer and candidates handed over in memory, data crossing the namespace's
  * veth pair. Only runs inside the namespace transport-webrtc.test.ts creates.
  */
 import wrtc from '@roamhq/wrtc';
-import { WebRtcChannel } from '../../src/adapters/webrtcChannel.js';
+import { WebRtcTransport } from '../../src/adapters/webrtcTransport.js';
 import { runTransportTests, type TransportPair } from '../helpers/transportConformance.js';
 
 if (!process.env.BACKCHANNEL_NETNS) throw new Error('run through test/transport-webrtc.test.ts: WebRTC tests must stay inside a network namespace');
@@ -24,8 +24,8 @@ async function connectedPair(): Promise<TransportPair> {
   await pa.setRemoteDescription(pb.localDescription!);
   const [a, b] = await Promise.all([opened(dcA), incoming.then(opened)]);
   return {
-    a: new WebRtcChannel(a, { onClose: () => pa.close() }),
-    b: new WebRtcChannel(b, { onClose: () => pb.close() }),
+    a: new WebRtcTransport(a, { onClose: () => pa.close() }),
+    b: new WebRtcTransport(b, { onClose: () => pb.close() }),
     queuedAtA: () => a.bufferedAmount,
     dispose: () => {
       pa.close();

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Transport, TransportEvents } from '../effects/transport.js';
-import { ChannelClosedError, TooLargeError } from '../errors.js';
+import { TransportClosedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
 export interface MemoryLinkOptions {
@@ -34,13 +34,13 @@ class End implements Transport {
   }
 
   async send(frame: Uint8Array): Promise<void> {
-    if (this.closed) throw new ChannelClosedError();
+    if (this.closed) throw new TransportClosedError();
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
     this.#link.enqueue({ to: this.peer, frame: frame.slice() });
     while (!this.closed && this.#link.inFlightTo(this.peer) > this.#link.highWaterMark) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    if (this.closed) throw new ChannelClosedError();
+    if (this.closed) throw new TransportClosedError();
   }
 
   on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {

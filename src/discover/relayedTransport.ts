@@ -15,21 +15,21 @@ import { deriveKey } from '../crypto/keys.js';
 import { open, seal } from '../crypto/secretbox.js';
 import type { Transport, TransportEvents } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
-import { ChannelClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
+import { TransportClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
   return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));
 }
 
-export interface RelayedChannelOptions {
+export interface RelayedTransportOptions {
   contactKey: Uint8Array;
   ownSid: string;
   peerSid: string;
   randomBytes: RandomBytes;
   /** Hand a sealed blob to the relay for the peer. */
   transmit(blob: string): void;
-  /** Called once when the channel closes from our side (to tell the peer). */
+  /** Called once when the transport closes from our side (to tell the peer). */
   onClose?(reason: string): void;
   maxFrameBytes?: number;
   /** Data frames in flight before `send` waits for an ack (default 48: 3 MiB of 64 KiB frames; at least 32, twice the ack interval). */
@@ -40,11 +40,11 @@ const DATA = 0;
 const ACK = 1;
 const ACK_EVERY = 16;
 
-export class RelayedChannel implements Transport {
+export class RelayedTransport implements Transport {
   readonly maxFrameBytes: number;
   readonly #tx: Uint8Array;
   readonly #rx: Uint8Array;
-  readonly #options: RelayedChannelOptions;
+  readonly #options: RelayedTransportOptions;
   readonly #events = new TransportEventHub();
   /** Frames sealed so far (data and acks share one numbered stream per direction). */
   #sealed = 0;
@@ -57,7 +57,7 @@ export class RelayedChannel implements Transport {
   readonly #waiters: (() => void)[] = [];
   closed = false;
 
-  constructor(options: RelayedChannelOptions) {
+  constructor(options: RelayedTransportOptions) {
     this.#options = options;
     // Leave room for sealing and base64 within the relay's 128 KiB data blob limit.
     this.maxFrameBytes = options.maxFrameBytes ?? 64 * 1024;
@@ -74,10 +74,10 @@ export class RelayedChannel implements Transport {
   }
 
   async send(frame: Uint8Array): Promise<void> {
-    if (this.closed) throw new ChannelClosedError();
+    if (this.closed) throw new TransportClosedError();
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
     while (!this.closed && this.#dataSent - this.#acked >= this.#window) await new Promise<void>((r) => this.#waiters.push(r));
-    if (this.closed) throw new ChannelClosedError();
+    if (this.closed) throw new TransportClosedError();
     this.#dataSent++;
     this.#transmit(DATA, frame);
   }
@@ -109,7 +109,7 @@ export class RelayedChannel implements Transport {
       return;
     }
     this.#events.message(body);
-    // Acknowledge only once the handler has taken the frame (and did not close the channel over it).
+    // Acknowledge only once the handler has taken the frame (and did not close the transport over it).
     if (++this.#dataReceived % ACK_EVERY === 0 && !this.closed) {
       const ack = new Uint8Array(8);
       new DataView(ack.buffer).setBigUint64(0, BigInt(this.#dataReceived));

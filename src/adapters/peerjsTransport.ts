@@ -4,7 +4,7 @@
  * PeerServer sees both devices' SDP (their IP addresses) and a rendezvous id derived from the key.
  *
  * What it still guarantees: the rendezvous id is a hash of the contact key, not the key; and every
- * frame is sealed end to end exactly like the relayed channel (per-direction keys bound to both
+ * frame is sealed end to end exactly like the relayed transport (per-direction keys bound to both
  * session ids, sequence numbers), so whoever answers on the rendezvous id without the key gets
  * nothing readable and cannot inject a frame.
  *
@@ -17,7 +17,7 @@ import { deriveKey } from '../crypto/keys.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
-import { RelayedChannel } from '../discover/relayedChannel.js';
+import { RelayedTransport } from '../discover/relayedTransport.js';
 
 /** The slice of PeerJS this adapter uses. */
 export interface PeerJsDataConnection {
@@ -63,11 +63,11 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
     }, timeoutMs);
 
     const adopt = (conn: PeerJsDataConnection) => {
-      let channel: RelayedChannel | undefined;
+      let transport: RelayedTransport | undefined;
       conn.on('open', () => conn.send(JSON.stringify({ hello: sid })));
       conn.on('data', (data) => {
         const text = typeof data === 'string' ? data : fromUtf8(new Uint8Array(data as ArrayBuffer));
-        if (!channel) {
+        if (!transport) {
           let theirs: unknown;
           try {
             theirs = (JSON.parse(text) as { hello?: unknown }).hello;
@@ -78,7 +78,7 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             conn.close();
             return reject(new ProtocolError('The PeerJS peer did not start with a valid hello.'));
           }
-          channel = new RelayedChannel({
+          transport = new RelayedTransport({
             contactKey: options.contactKey,
             ownSid: sid,
             peerSid: theirs,
@@ -86,14 +86,14 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             transmit: (blob) => conn.send(blob),
             onClose: () => conn.close(),
           });
-          conn.on('close', () => channel?.shut('PeerJS connection closed'));
+          conn.on('close', () => transport?.shut('PeerJS connection closed'));
           clearTimeout(timer);
-          return resolve(Object.assign(channel, { peer }));
+          return resolve(Object.assign(transport, { peer }));
         }
         try {
-          channel.receive(text);
+          transport.receive(text);
         } catch {
-          // Forged or replayed: dropped (RelayedChannel closes itself on a gap).
+          // Forged or replayed: dropped (RelayedTransport closes itself on a gap).
         }
       });
     };

@@ -6,30 +6,30 @@
  */
 import type { Transport, TransportEvents } from '../effects/transport.js';
 import type { RtcDataChannel } from '../effects/rtc.js';
-import { ChannelClosedError, TooLargeError } from '../errors.js';
+import { TransportClosedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
-export interface WebRtcChannelOptions {
+export interface WebRtcTransportOptions {
   /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
   highWaterMark?: number;
   /** Largest frame (default 256 KiB: what browsers reliably carry in one message). */
   maxFrameBytes?: number;
-  /** Called once after the channel closed, e.g. to close the peer connection. */
+  /** Called once after the transport closed, e.g. to close the peer connection. */
   onClose?(): void;
 }
 
-/** The DISCOVER session's `openDirectTransport` (a `DirectTransportFactory`): a data channel as a WebRtcChannel. */
-export const openWebRtcChannel = (dc: RtcDataChannel, options: { onClose(): void }): Transport => new WebRtcChannel(dc, options);
+/** The DISCOVER session's `openDirectTransport` (a `DirectTransportFactory`): a data channel as a WebRtcTransport. */
+export const openWebRtcTransport = (dc: RtcDataChannel, options: { onClose(): void }): Transport => new WebRtcTransport(dc, options);
 
-export class WebRtcChannel implements Transport {
+export class WebRtcTransport implements Transport {
   readonly maxFrameBytes: number;
   readonly #dc: RtcDataChannel;
   readonly #high: number;
   readonly #events = new TransportEventHub();
-  readonly #options: WebRtcChannelOptions;
+  readonly #options: WebRtcTransportOptions;
   closed = false;
 
-  constructor(dc: RtcDataChannel, options: WebRtcChannelOptions = {}) {
+  constructor(dc: RtcDataChannel, options: WebRtcTransportOptions = {}) {
     this.#dc = dc;
     this.#options = options;
     this.#high = options.highWaterMark ?? 1024 * 1024;
@@ -51,11 +51,11 @@ export class WebRtcChannel implements Transport {
   }
 
   async send(frame: Uint8Array): Promise<void> {
-    if (this.closed || this.#dc.readyState !== 'open') throw new ChannelClosedError(this.closed ? 'closed' : this.#dc.readyState);
+    if (this.closed || this.#dc.readyState !== 'open') throw new TransportClosedError(this.closed ? 'closed' : this.#dc.readyState);
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
     this.#dc.send(frame.slice());
     while (!this.closed && this.#dc.bufferedAmount > this.#high) await this.#drained();
-    if (this.closed) throw new ChannelClosedError();
+    if (this.closed) throw new TransportClosedError();
   }
 
   /**
