@@ -51,7 +51,7 @@ export type { DocumentKind, Versioned, SystemDoc, SettingsDoc, IceServer, Contac
 export { DEFAULT_RELAY_SERVER } from './db/schema.js';
 export type { Via, RelayStatus } from './machines/appMachine.js';
 export type { LinkPresence } from './machines/contactLinkMachine.js';
-export type { InspectOption } from './inspect.js';
+export type { InspectOption, InspectedActor } from './inspect.js';
 // For hosts that read `bc.journal`: replay rebuilds each machine's state from it (docs/journal.md).
 export { Journal, type JournalOptions, type JournalRecord, type OpenedRecord } from './journal/journal.js';
 export { replay, stateOf, type ReplayedActor, type MachineRegistry } from './journal/replay.js';

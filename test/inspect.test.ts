@@ -4,12 +4,13 @@
  */
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent } from 'xstate';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { startRelay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel } from '../src/app/backchannel.js';
 import { toHex } from '../src/crypto/bytes.js';
+import type { InspectedActor } from '../src/index.js';
 import { createPairing } from '../src/pair.js';
 
 /** Every actor reference an inspection event hands out: its actorRef, sourceRef and the children of its snapshots. */
@@ -78,6 +79,7 @@ describe('inspection', () => {
       expect(ids).toContain('app');
       expect(ids).toContain('pairing');
       expect(ids).toContain('wormhole');
+      expectTypeOf<InspectedActor>().not.toHaveProperty('send'); // and the public type says so
       const before = JSON.stringify(bc.getSnapshot().value);
       expect(bc.getSnapshot().matches({ ready: { network: 'online', pairing: 'inviting' } })).toBe(true);
       for (const ref of refs) {

@@ -42,4 +42,4 @@ export { syncMachine, type SyncInput } from './syncMachine.js';
 export type { Mood } from '../wormhole/messages.js';
 export type { SessionEvent, SessionCommand } from '../discover/session.js';
 export { socketActor, type SocketEvent, type SocketCommand } from './socketActor.js';
-export { redactInspection, redactingInspector, SECRET_FIELDS, type InspectOption } from '../inspect.js';
+export { redactInspection, redactingInspector, SECRET_FIELDS, type InspectOption, type InspectedActor } from '../inspect.js';
