@@ -10,6 +10,9 @@ import { fromHex, toHex, utf8 } from '../src/crypto/bytes.js';
 import { derivePhaseKey } from '../src/crypto/keys.js';
 import { syntheticNonce } from '../src/crypto/nonce.js';
 import { NONCE_LENGTH } from '../src/crypto/secretbox.js';
+import { sendPlaintext } from '../src/machines/wormhole/key.js';
+import { DEFAULT_TIMEOUTS } from '../src/machines/wormhole/timeouts.js';
+import type { Enqueue, Outbound, WormholeContext } from '../src/machines/wormhole/types.js';
 import { openPhase, sealPhase } from '../src/wormhole/phases.js';
 import { FC_RUNS } from './helpers/runs.js';
 
@@ -63,5 +66,51 @@ describe('synthetic phase nonces', () => {
     expect(sealed.length).toBe(NONCE_LENGTH + nacl.secretbox.overheadLength + plaintext.length);
     const opened = nacl.secretbox.open(sealed.subarray(NONCE_LENGTH), sealed.subarray(0, NONCE_LENGTH), derivePhaseKey(key, 'aaaaaaaaaa', 'version'));
     expect(opened && toHex(opened)).toBe(toHex(plaintext));
+  });
+});
+
+/** The body the wormhole machine's key region queues for `plaintext` as phase 0, from one fixed seed. */
+function machineSeals(plaintext: Uint8Array): Outbound {
+  const context = {
+    appid: 'test.example/nonces',
+    url: 'ws://127.0.0.1:1/v1',
+    connector: () => ({ send() {}, close() {} }),
+    seed: new Uint8Array(32).fill(1),
+    side: 'aaaaaaaaaa',
+    codeWords: 2,
+    appVersions: {},
+    timeouts: { ...DEFAULT_TIMEOUTS },
+    key,
+    verified: true,
+    pending: [],
+    outbox: [],
+    nextTxPhase: 0,
+    processed: [],
+    early: [],
+    rxBuffer: {},
+    nextRxPhase: 0,
+    socketOpen: false,
+    mailboxOpened: false,
+    attempts: 0,
+    everConnected: true,
+  } satisfies WormholeContext;
+  const queued: Outbound[] = [];
+  const enqueue = Object.assign(() => {}, {
+    sendTo: () => {},
+    raise: () => {},
+    assign: (update: Partial<WormholeContext>) => queued.push(...(update.pending ?? [])),
+  }) as Enqueue;
+  sendPlaintext(context, plaintext, enqueue);
+  expect(queued.map((o) => o.phase)).toEqual(['0']);
+  return queued[0]!;
+}
+
+describe('the wormhole machine seals with them', () => {
+  it('two runs from the same seed (a forked or replayed journal) that send different phase-0 plaintexts use different nonces', () => {
+    const a = machineSeals(utf8('{"paired":1}'));
+    const b = machineSeals(utf8('{"paired":2}'));
+    expect(nonceOf(a.body)).not.toBe(nonceOf(b.body));
+    // …and a replay that sends the same plaintext rebuilds the same body, byte for byte.
+    expect(machineSeals(utf8('{"paired":1}')).body).toBe(a.body);
   });
 });
