@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'SIGNAL_REJECTED'
   | 'BUSY'
   | 'INTERNAL'
-  | 'RELAY_UNSUPPORTED';
+  | 'RELAY_UNSUPPORTED'
+  | 'RELAY_BUSY';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -284,6 +285,20 @@ export class InternalError extends BackchannelError {
   }
 }
 
+/** Why a busy relay turned us away: a rate (claims, connections per address), a byte quota, or its global caps. */
+export type RelayBusyReason = 'rate-limited' | 'quota' | 'overloaded';
+
+/**
+ * The relay is throttling us or is full: it refused a command with `rate limited:` / `quota exceeded:`,
+ * or refused the connection itself (HTTP 429 / 503). Nothing is wrong with the code or the network:
+ * try again later, after `data.retryAfterMs` when the relay said how long.
+ */
+export class RelayBusyError extends BackchannelError {
+  constructor(message: string, data: { reason: RelayBusyReason; retryAfterMs?: number; url?: string; detail?: string }) {
+    super('RELAY_BUSY', message, data);
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -309,6 +324,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   BUSY: BusyError,
   INTERNAL: InternalError,
   RELAY_UNSUPPORTED: RelayUnsupportedError,
+  RELAY_BUSY: RelayBusyError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

@@ -31,6 +31,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   BUSY: new errors.BusyError('one at a time'),
   INTERNAL: new errors.InternalError('oops', { where: 'here' }),
   RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
+  RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
 };
 
 describe('typed errors', () => {

@@ -34,7 +34,12 @@ export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConn
     // tells "this relay does not serve that" apart from a network error. Handling the event means
     // ws leaves the response to us: end it.
     ws.on('unexpected-response', (req, res) => {
-      closing.report({ reason: `the server answered HTTP ${res.statusCode} instead of a WebSocket`, status: res.statusCode });
+      const retryAfterMs = retryAfter(res.headers['retry-after']);
+      closing.report({
+        reason: `the server answered HTTP ${res.statusCode} instead of a WebSocket`,
+        status: res.statusCode,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
       res.resume();
       req.destroy();
     });
@@ -51,4 +56,10 @@ export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConn
       },
     };
   };
+}
+
+/** A `Retry-After` header in seconds (the HTTP-date form is rare on 429/503 and is ignored). */
+function retryAfter(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\s*\d+\s*$/.test(header)) return undefined;
+  return Number(header) * 1000;
 }

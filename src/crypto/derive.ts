@@ -2,7 +2,7 @@
  * Randomness a state machine can use inside its transitions: a secret 32-byte seed, drawn once from
  * the injected source when the machine starts, expanded per purpose with keyed blake3
  * (`blake3(label, key = seed)`). A transition is then a pure function of context and event — the
- * journal can replay it exactly — and every label is used for one purpose only, so no nonce repeats.
+ * journal can replay it exactly — and every label is used for one purpose only, so no value repeats.
  * @module
  */
 import { blake3 } from '@noble/hashes/blake3.js';

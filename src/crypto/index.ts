@@ -5,7 +5,8 @@
  */
 export { Spake2Symmetric } from './spake2.js';
 export { deriveKey, derivePhaseKey, deriveVerifier, deriveContactKey, formatVerifier, CONTACT_KEY_PURPOSE } from './keys.js';
-export { seal, open } from './secretbox.js';
+export { seal, sealWithNonce, open } from './secretbox.js';
+export { syntheticNonce } from './nonce.js';
 export { discoveryTopic, blake3 } from './topic.js';
 export { constantTimeEqual, toHex, fromHex } from './bytes.js';
 export { deriveBytes, derivedSource } from './derive.js';

@@ -1,6 +1,6 @@
 /**
- * NaCl secretbox with a fresh random 24-byte nonce per message, framed as magic-wormhole does:
- * `nonce ‖ ciphertext+MAC` (40 bytes of overhead).
+ * NaCl secretbox with a fresh random 24-byte nonce per message (or one the caller derived, see
+ * nonce.ts), framed as magic-wormhole does: `nonce ‖ ciphertext+MAC` (40 bytes of overhead).
  * @module
  */
 import nacl from 'tweetnacl';
@@ -17,6 +17,14 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, randomBytes: Random
   assertBytes(plaintext, 'plaintext');
   const nonce = randomBytes(NONCE_LENGTH);
   assertBytes(nonce, `randomBytes(${NONCE_LENGTH})`, NONCE_LENGTH);
+  return sealWithNonce(key, nonce, plaintext);
+}
+
+/** Encrypt under `key` with this `nonce`, which must never seal another plaintext under this key. */
+export function sealWithNonce(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  assertBytes(key, 'key', nacl.secretbox.keyLength);
+  assertBytes(nonce, 'nonce', NONCE_LENGTH);
+  assertBytes(plaintext, 'plaintext');
   return concatBytes(nonce, nacl.secretbox(plaintext, nonce, key));
 }
 

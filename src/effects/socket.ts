@@ -22,6 +22,8 @@ export interface CloseInfo {
    * a refused upgrade exactly like an unreachable host.
    */
   status?: number;
+  /** With a refused upgrade: how long the server asked us to wait (its `Retry-After`), when it said. */
+  retryAfterMs?: number;
 }
 
 export interface MailboxSocket {

@@ -5,9 +5,9 @@
  * @module
  */
 import { fromCallback } from 'xstate';
-import type { SocketConnector } from '../effects/socket.js';
+import type { CloseInfo, SocketConnector } from '../effects/socket.js';
 
-export type SocketEvent = { type: 'socket.open' } | { type: 'socket.frame'; text: string } | { type: 'socket.closed'; code?: number; reason?: string };
+export type SocketEvent = { type: 'socket.open' } | { type: 'socket.frame'; text: string } | ({ type: 'socket.closed' } & CloseInfo);
 
 export type SocketCommand = { type: 'socket.send'; text: string };
 

@@ -18,15 +18,17 @@
  * pending until the server echoes them, and peer messages are de-duplicated by phase.
  *
  * The work of each region lives next to this file, in `wormhole/`: `nameplate.ts`, `mailbox.ts`,
- * `key.ts`, `route.ts` (server frames → events), `transmit.ts` (commands, and `resending`: send on
+ * `key.ts`, `route.ts` (server frames → events; a throttling `error` frame is a RelayBusyError),
+ * `connection.ts` (why we gave up on the relay: busy upgrades, HTTP 429 / 503, or a lost connection), `transmit.ts` (commands, and `resending`: send on
  * entry and again on every reconnect), `types.ts` and `timeouts.ts`; this file is the chart.
  * @module
  */
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { toHex } from '../crypto/bytes.js';
-import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
+import { AbortedError, TimeoutError } from '../errors.js';
 import { backoffMs } from './backoff.js';
 import { socketActor } from './socketActor.js';
+import { giveUpError, reconnectDelayMs, upgradeRefusal } from './wormhole/connection.js';
 import { openAndDrain } from './wormhole/mailbox.js';
 import { finishPake, receivePhase, sendPlaintext, sendVersionAndFlush, startPake } from './wormhole/key.js';
 import { assignAllocatedCode } from './wormhole/nameplate.js';
@@ -49,7 +51,8 @@ export const wormholeMachine = setup({
   actors: { socket: socketActor },
   delays: {
     connectTimeout: ({ context }) => context.timeouts.connectMs,
-    reconnectDelay: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
+    reconnectDelay: ({ context }) =>
+      reconnectDelayMs(context, backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs })),
     peerTimeout: ({ context }) => context.timeouts.peerMs,
     closeTimeout: ({ context }) => context.timeouts.closeMs,
   },
@@ -174,29 +177,21 @@ export const wormholeMachine = setup({
               states: {
                 opening: {
                   on: { 'socket.open': 'open' },
-                  after: { connectTimeout: '#wormhole.active.connection.offline' },
+                  after: { connectTimeout: { target: '#wormhole.active.connection.offline', actions: assign({ refusal: undefined }) } },
                 },
                 open: {
                   entry: ['markOpen', 'bind'],
                   exit: 'markClosed',
                 },
               },
-              on: { 'socket.closed': 'offline' },
+              on: { 'socket.closed': { target: 'offline', actions: assign({ refusal: ({ event }) => upgradeRefusal(event) }) } },
             },
             offline: {
               entry: 'countAttempt',
               always: {
                 guard: 'outOfRetries',
                 target: '#wormhole.closed',
-                actions: assign({
-                  error: ({ context }) =>
-                    context.everConnected
-                      ? new ConnectionLostError(`Lost the connection to the relay and could not reconnect (${context.timeouts.maxReconnects} tries).`, {
-                          url: context.url,
-                        })
-                      : new ConnectionLostError(`Could not reach the relay at ${context.url}.`, { url: context.url }),
-                  mood: 'errory' as const,
-                }),
+                actions: assign({ error: ({ context }) => giveUpError(context), mood: 'errory' as const }),
               },
               after: { reconnectDelay: 'online' },
             },

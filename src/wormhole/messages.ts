@@ -137,3 +137,25 @@ function readServerMessage(m: Record<string, unknown>): ServerMessage {
       return { type: 'unknown', received: String(m.type) };
   }
 }
+
+/**
+ * How a Backchannel relay's `error` text starts when it throttles rather than refuses (a copy of
+ * server/mailboxServer.ts's RATE_LIMITED and QUOTA_EXCEEDED: the client never imports server/;
+ * test/relay-busy.test.ts checks that the two agree).
+ */
+export const RATE_LIMITED = 'rate limited';
+export const QUOTA_EXCEEDED = 'quota exceeded';
+
+/** What a throttling `error` text says: which limit, and how long to wait when it said (`try again in N s`). */
+export interface BusyRefusal {
+  reason: 'rate-limited' | 'quota';
+  retryAfterMs?: number;
+}
+
+/** The throttle in a server's `error` text, or undefined when it refused for another reason. */
+export function readBusyRefusal(error: string): BusyRefusal | undefined {
+  const reason = error.startsWith(`${RATE_LIMITED}:`) ? 'rate-limited' : error.startsWith(`${QUOTA_EXCEEDED}:`) ? 'quota' : undefined;
+  if (!reason) return undefined;
+  const wait = /try again in (\d+(?:\.\d+)?) s\b/.exec(error);
+  return wait ? { reason, retryAfterMs: Math.round(Number(wait[1]) * 1000) } : { reason };
+}

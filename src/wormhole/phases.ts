@@ -1,13 +1,14 @@
 /**
  * What goes in a mailbox `add` body, phase by phase: the PAKE message as JSON `{"pake_v1": hex}`, and
- * every later phase sealed with its per-side, per-phase key (wormhole/_key.py). Bodies travel as hex.
+ * every later phase sealed with its per-side, per-phase key (wormhole/_key.py) and a synthetic nonce
+ * (crypto/nonce.ts: any 24 bytes are a valid nonce to a magic-wormhole peer). Bodies travel as hex.
  * @module
  */
 import { ProtocolError } from '../errors.js';
 import { fromHex, fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { derivePhaseKey } from '../crypto/keys.js';
-import { open, seal } from '../crypto/secretbox.js';
-import type { RandomBytes } from '../effects/random.js';
+import { syntheticNonce } from '../crypto/nonce.js';
+import { open, sealWithNonce } from '../crypto/secretbox.js';
 
 export function encodePakeBody(message: Uint8Array): string {
   return toHex(utf8(JSON.stringify({ pake_v1: toHex(message) })));
@@ -26,9 +27,14 @@ export function decodePakeBody(body: string): Uint8Array {
   return fromHex(hex, 'pake_v1');
 }
 
-/** Seal `plaintext` for `phase` as sent by `side`; returns the hex body for `add`. */
-export function sealPhase(key: Uint8Array, side: string, phase: string, plaintext: Uint8Array, randomBytes: RandomBytes): string {
-  return toHex(seal(derivePhaseKey(key, side, phase), plaintext, randomBytes));
+/**
+ * Seal `plaintext` for `phase` as sent by `side`; returns the hex body for `add`. Deterministic: the
+ * nonce is derived from the phase key, the phase and the plaintext, so the same inputs give the same
+ * body and a different plaintext never reuses a nonce.
+ */
+export function sealPhase(key: Uint8Array, side: string, phase: string, plaintext: Uint8Array): string {
+  const phaseKey = derivePhaseKey(key, side, phase);
+  return toHex(sealWithNonce(phaseKey, syntheticNonce(phaseKey, phase, plaintext), plaintext));
 }
 
 /** Open a hex body that `side` sent for `phase`; throws CryptoError if it was not sealed with our key. */

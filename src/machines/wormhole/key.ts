@@ -1,6 +1,6 @@
 /**
  * The key region's work: SPAKE2 (both messages derived from the seed, so replay rebuilds them), the
- * sealed `version` message, sealing what the owner sends, and opening what the peer sends — the first
+ * sealed `version` message (phases are sealed with synthetic nonces, wormhole/phases.ts), sealing what the owner sends, and opening what the peer sends — the first
  * peer message that opens is key confirmation; one that does not is "scary" and kills the code.
  * @module
  */
@@ -8,14 +8,10 @@ import { fromUtf8, utf8 } from '../../crypto/bytes.js';
 import { derivedSource } from '../../crypto/derive.js';
 import { deriveVerifier } from '../../crypto/keys.js';
 import { Spake2Symmetric } from '../../crypto/spake2.js';
-import type { RandomBytes } from '../../effects/random.js';
 import { CryptoError, ProtocolError, WrongCodeError, toBackchannelError } from '../../errors.js';
 import { decodePakeBody, encodePakeBody, openPhase, sealPhase } from '../../wormhole/phases.js';
 import { addOutbound } from './mailbox.js';
 import { announce, type Enqueue, type Outbound, type WormholeContext } from './types.js';
-
-/** The nonce source for sealing one phase: each phase is sealed once, so each nonce is used once. */
-const nonceFor = (context: WormholeContext, phase: string): RandomBytes => derivedSource(context.seed, `nonce:${phase}`);
 
 /**
  * Our SPAKE2 side, rebuilt from the seed whenever needed rather than kept in context: the context
@@ -48,11 +44,11 @@ export function finishPake(context: WormholeContext, body: string, enqueue: Enqu
 export function sendVersionAndFlush(context: WormholeContext, enqueue: Enqueue): void {
   const key = context.key!;
   const version = utf8(JSON.stringify({ app_versions: context.appVersions }));
-  const outbound: Outbound[] = [{ phase: 'version', body: sealPhase(key, context.side, 'version', version, nonceFor(context, 'version')) }];
+  const outbound: Outbound[] = [{ phase: 'version', body: sealPhase(key, context.side, 'version', version) }];
   let next = context.nextTxPhase;
   for (const plaintext of context.outbox) {
     const phase = String(next++);
-    outbound.push({ phase, body: sealPhase(key, context.side, phase, plaintext, nonceFor(context, phase)) });
+    outbound.push({ phase, body: sealPhase(key, context.side, phase, plaintext) });
   }
   enqueue.assign({ outbox: [], nextTxPhase: next, early: [] });
   addOutbound(context, enqueue, outbound);
@@ -67,7 +63,7 @@ export function sendPlaintext(context: WormholeContext, plaintext: Uint8Array, e
   }
   const phase = String(context.nextTxPhase);
   enqueue.assign({ nextTxPhase: context.nextTxPhase + 1 });
-  addOutbound(context, enqueue, [{ phase, body: sealPhase(context.key, context.side, phase, plaintext, nonceFor(context, phase)) }]);
+  addOutbound(context, enqueue, [{ phase, body: sealPhase(context.key, context.side, phase, plaintext) }]);
 }
 
 /** A peer phase after the key: open it (confirming the key the first time) and deliver in order. */

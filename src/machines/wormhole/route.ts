@@ -3,13 +3,21 @@
  * (`rx.*`) for the region it concerns, or a failure.
  * @module
  */
-import { CrowdedError, ServerError, toBackchannelError, type BackchannelError } from '../../errors.js';
-import { parseServerMessage, type ServerMessage } from '../../wormhole/messages.js';
+import { CrowdedError, RelayBusyError, ServerError, toBackchannelError, type BackchannelError } from '../../errors.js';
+import { parseServerMessage, readBusyRefusal, type ServerMessage } from '../../wormhole/messages.js';
 import type { Enqueue, WormholeContext } from './types.js';
 
-/** The `welcome` error text and other server errors become typed errors. */
-export function serverError(error: string, orig: unknown): BackchannelError {
+/** The `welcome` error text and other server errors become typed errors; a throttle is a RelayBusyError. */
+export function serverError(error: string, orig: unknown, url?: string): BackchannelError {
   if (error === 'crowded') return new CrowdedError();
+  const busy = readBusyRefusal(error);
+  if (busy) {
+    return new RelayBusyError(`The relay is busy and turned this request away: ${error}.`, {
+      ...busy,
+      ...(url === undefined ? {} : { url }),
+      detail: error,
+    });
+  }
   return new ServerError(`The mailbox server refused: ${error}`, { error, orig });
 }
 
@@ -24,8 +32,8 @@ export function route(context: WormholeContext, text: string, enqueue: Enqueue):
   }
   switch (m.type) {
     case 'welcome':
-      enqueue.assign({ attempts: 0, everConnected: true });
-      if (m.welcome.error !== undefined) enqueue.raise({ type: 'fail', error: serverError(m.welcome.error, undefined), mood: 'errory' });
+      enqueue.assign({ attempts: 0, everConnected: true, refusal: undefined });
+      if (m.welcome.error !== undefined) enqueue.raise({ type: 'fail', error: serverError(m.welcome.error, undefined, context.url), mood: 'errory' });
       return;
     case 'allocated':
       enqueue.raise({ type: 'rx.allocated', nameplate: m.nameplate });
@@ -40,7 +48,7 @@ export function route(context: WormholeContext, text: string, enqueue: Enqueue):
       enqueue.raise({ type: 'rx.closed' });
       return;
     case 'error':
-      enqueue.raise({ type: 'fail', error: serverError(m.error, m.orig), mood: 'errory' });
+      enqueue.raise({ type: 'fail', error: serverError(m.error, m.orig, context.url), mood: 'errory' });
       return;
     case 'message': {
       const { side, phase, body } = m;

@@ -9,7 +9,10 @@ export interface WormholeTimeouts {
   /** First reconnect delay; doubles per failed attempt up to `reconnectMaxMs`. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
-  /** Failed connection attempts in a row before giving up with ConnectionLostError. */
+  /**
+   * Failed connection attempts in a row before giving up with ConnectionLostError (RelayBusyError when
+   * the relay kept refusing the upgrade as busy: HTTP 429 / 503).
+   */
   maxReconnects: number;
   /**
    * Attempts before the relay ever answered: a relay that never answers is more likely a wrong URL

@@ -67,8 +67,16 @@ export interface WormholeContext {
   attempts: number;
   /** The relay has welcomed us at least once. */
   everConnected: boolean;
+  /** The last connection attempt was refused as busy (HTTP 429 / 503), with the relay's hint when it sent one. */
+  refusal?: UpgradeRefusal;
   mood?: Mood;
   error?: BackchannelError;
+}
+
+/** A WebSocket upgrade the relay refused because it is busy. */
+export interface UpgradeRefusal {
+  status: number;
+  retryAfterMs?: number;
 }
 
 export type WormholeEvent =
