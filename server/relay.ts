@@ -155,17 +155,20 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   http.on('upgrade', (req: IncomingMessage, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     const address = clientAddress(req, trusted);
-    const refuse = (status: number, text: string, reason: string) => {
+    // `Retry-After` (seconds) tells a client how long to back off; ours waits at least that long.
+    const refuse = (status: number, text: string, reason: string, retryAfterS?: number) => {
       upgradeRefusals.set(reason, (upgradeRefusals.get(reason) ?? 0) + 1);
       log('warn', 'refused', { status, reason: text });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const retry = retryAfterS === undefined ? '' : `Retry-After: ${Math.max(1, Math.ceil(retryAfterS))}\r\n`;
+      socket.end(`HTTP/1.1 ${status} ${text}\r\n${retry}Connection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === '/backchannel/v1' ? discovery : undefined;
     if (!service) return refuse(404, 'Not Found', 'not-found');
-    if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections', 'connections');
+    if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections', 'connections', 5);
     if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress)
-      return refuse(429, 'Too Many Connections From This Address', 'connections-per-address');
-    if (!connectionRate.take(address)) return refuse(429, 'Too Many Connections From This Address (rate limited)', 'connection-rate');
+      return refuse(429, 'Too Many Connections From This Address', 'connections-per-address', 5);
+    if (!connectionRate.take(address))
+      return refuse(429, 'Too Many Connections From This Address (rate limited)', 'connection-rate', connectionRate.waitSeconds(address) ?? 1);
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service));
   });
 
