@@ -216,7 +216,10 @@ export class DiscoveryServer {
       }, fail);
     } else if (m.type === 'fetch') {
       this.#watch(conn, topic);
-      return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items } satisfies DepositsFrame), fail);
+      const after = typeof m.after === 'string' ? m.after : undefined;
+      return depot
+        .fetch(topic, after)
+        .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
       const ids = (m.ids as string[]).slice(0, 10_000);
       return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);

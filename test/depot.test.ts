@@ -37,7 +37,7 @@ describe('depot', () => {
     const stored = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === 'three' && resolve()));
     for (const text of ['one', 'two', 'three']) await alice.send(bobOnAlice.id, { text });
     await stored; // the relay acknowledged all three: on its disk
-    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
+    expect((await relay.depot.fetch(topic)).items.length).toBeGreaterThan(0);
 
     expect(alice.relayStatus).toBe('reachable');
     const statuses: string[] = [];
@@ -47,14 +47,14 @@ describe('depot', () => {
     relay = await startRelay({ port, dataDir: relayData });
     await until(() => alice.relayStatus === 'reachable');
     expect(statuses).toEqual(['unreachable', 'reachable']);
-    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
+    expect((await relay.depot.fetch(topic)).items.length).toBeGreaterThan(0);
 
     const received: string[] = [];
     bob = await createBackchannel({ storage: new NodeFsStorage(bobDir), connector: nodeSocketConnector(), relay: relay.url });
     bob.subscribe((e) => e.type === 'message' && e.incoming && received.push(e.message.text));
     await until(() => received.length >= 3);
     // Bob acknowledged every deposit, so the relay deleted them: nothing is left that could arrive again.
-    await until(async () => (await relay.depot.fetch(topic)).length === 0);
+    await until(async () => (await relay.depot.fetch(topic)).items.length === 0);
     expect(received).toEqual(['one', 'two', 'three']);
     expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['one', 'two', 'three']);
     await alice.close();
