@@ -145,7 +145,12 @@ export class Depot {
    * The deposits waiting for `topic`, oldest first, from just after `after` (a deposit id; from the
    * start without one), at most `maxFetchChars` of blobs (at least one deposit).
    */
-  async fetch(topic: string, after?: string): Promise<DepositPage> {
+  fetch(topic: string, after?: string): Promise<DepositPage> {
+    // In turn with acks and prunes: a listing must not race a removal (a file gone between list and read).
+    return this.#serial(() => this.#fetch(topic, after));
+  }
+
+  async #fetch(topic: string, after: string | undefined): Promise<DepositPage> {
     await this.#index();
     if (after === undefined) {
       // From the start: re-read the topic, so deposits made through another relay sharing the store are found.
