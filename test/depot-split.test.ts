@@ -14,7 +14,7 @@ import { depotKey, openDeposit } from '../src/depot/payload.js';
 const channelId = 'c'.repeat(32);
 const key = depotKey(new Uint8Array(32).fill(7));
 
-function prepare(doc: A.Doc<{ texts: string[] }>, maxBlobChars: number): Promise<PreparedDeposits> {
+function prepare(doc: A.Doc<{ texts: string[] }>, maxBlobChars: number, maxBatchChars = Infinity): Promise<PreparedDeposits> {
   const input = {
     docs: { get: () => doc },
     storage: new MemoryStorage(),
@@ -23,6 +23,7 @@ function prepare(doc: A.Doc<{ texts: string[] }>, maxBlobChars: number): Promise
     deviceId: 'd'.repeat(32),
     randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
     maxBlobChars,
+    maxBatchChars,
   } as unknown as PrepareInput;
   return toPromise(createActor(prepareDeposit, { input }).start());
 }
@@ -44,6 +45,18 @@ describe('prepareDeposit', () => {
     }
     expect(sorted(deposits.at(-1)!.heads)).toEqual(sorted(A.getHeads(doc)));
     expect(contact.texts).toEqual(doc.texts);
+  });
+
+  it('prepares at most maxBatchChars at once (at least one deposit), and says there is more', async () => {
+    let doc = A.from<{ texts: string[] }>({ texts: [] });
+    for (let i = 0; i < 12; i++) doc = A.change(doc, (d) => void d.texts.push(randomBytes(1_500).toString('base64')));
+    const all = await prepare(doc, 8_000);
+    const some = await prepare(doc, 8_000, 16_000);
+    expect(some.more).toBe(true);
+    expect(some.deposits.length).toBeGreaterThanOrEqual(1);
+    expect(some.deposits.length).toBeLessThan(all.deposits.length);
+    expect(some.deposits.reduce((n, d) => n + d.blob.length, 0)).toBeLessThanOrEqual(16_000);
+    expect(all.more).toBeUndefined();
   });
 
   it('refuses a change too large for any deposit, after sending what came before it', async () => {

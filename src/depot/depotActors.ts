@@ -62,6 +62,8 @@ export interface PrepareInput extends DepotLedger {
   sent?: A.Heads;
   /** Largest blob (base64 characters) one deposit may carry: under the relay's frame and deposit limits. */
   maxBlobChars: number;
+  /** Blob characters prepared at once, at most (at least one deposit): the relay bounds what a connection has in flight. */
+  maxBatchChars: number;
 }
 
 /** A sealed deposit ready to send, and the heads it brings the contact to. */
@@ -77,10 +79,15 @@ export interface PreparedDeposit {
 export interface PreparedDeposits {
   deposits: PreparedDeposit[];
   refused?: string;
+  /** More is new than `maxBatchChars` allowed: prepare again once these are acknowledged. */
+  more?: boolean;
 }
 
 /** Blob characters a deposit may carry by default: half the relay's 1 MiB frame, room for the envelope. */
 export const DEFAULT_MAX_DEPOSIT_CHARS = 512 * 1024;
+
+/** Blob characters sent before waiting for `deposited`: half the relay's 8 MiB bound on bytes in flight. */
+export const DEFAULT_MAX_BATCH_CHARS = 4 * 1024 * 1024;
 
 /** Sealing adds a nonce (24), a MAC (16) and the header (33) before base64 (4 characters per 3 bytes). */
 const changesBudget = (maxBlobChars: number): number => Math.floor(maxBlobChars / 4) * 3 - 24 - 16 - 33;
@@ -95,19 +102,26 @@ export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async 
   const heads = new Set(base);
   let chunk: Uint8Array[] = [];
   let bytes = 0;
+  let batch = 0;
   const flush = () => {
     if (chunk.length === 0) return;
     const content = { sender: input.deviceId, docId: input.channelId, changes: concatBytes(...chunk) };
-    deposits.push({ blob: sealDeposit(input.key, content, input.randomBytes), heads: [...heads] });
+    const blob = sealDeposit(input.key, content, input.randomBytes);
+    deposits.push({ blob, heads: [...heads] });
+    batch += blob.length;
     chunk = [];
     bytes = 0;
   };
   for (const change of changes) {
+    if (batch > 0 && batch + input.maxBlobChars > input.maxBatchChars) return { deposits, more: true };
     if (change.length > budget) {
       flush();
       return { deposits, refused: `a change of ${change.length} bytes is larger than a deposit can carry (${budget} bytes)` };
     }
-    if (bytes + change.length > budget) flush();
+    if (bytes + change.length > budget) {
+      flush();
+      if (batch + input.maxBlobChars > input.maxBatchChars) return { deposits, more: true };
+    }
     const decoded = A.decodeChange(change);
     for (const dep of decoded.deps) heads.delete(dep);
     heads.add(decoded.hash!);

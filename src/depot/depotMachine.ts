@@ -28,7 +28,7 @@ import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { backoffMs } from '../machines/backoff.js';
 import { socketActor, type SocketEvent } from '../machines/socketActor.js';
-import { applyDeposits, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
+import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
 import { depotKey } from './payload.js';
 import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
 
@@ -126,7 +126,8 @@ export const depotMachine = setup({
   },
   guards: {
     mayDeposit: ({ context }) => context.input.deposit !== false,
-    again: ({ context }) => context.again,
+    // Once what is in flight is acknowledged: the relay bounds the bytes a connection has in flight.
+    again: ({ context }) => context.again && context.pending.length === 0,
     inboxWaiting: ({ context }) => context.inbox.length > 0,
     storedWaiting: ({ context }) => context.stored.length > 0,
     firstFailure: ({ context }) => context.attempts === 0,
@@ -245,11 +246,13 @@ export const depotMachine = setup({
                           randomBytes: context.input.randomBytes,
                           sent: context.sent,
                           maxBlobChars: context.input.maxDepositChars ?? DEFAULT_MAX_DEPOSIT_CHARS,
+                          maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
                         }),
                         onDone: {
                           target: 'idle',
                           actions: enqueueActions(({ context, event, enqueue }) => {
-                            const { deposits, refused } = event.output;
+                            const { deposits, refused, more } = event.output;
+                            if (more) enqueue.assign({ again: true });
                             for (const d of deposits) {
                               const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
