@@ -23,6 +23,8 @@ export interface DepotLimits {
   maxBlobChars: number;
   /** Bytes of deposits the whole depot holds, over every topic (any 64-hex string is a topic). */
   maxBytesTotal: number;
+  /** Deposits the whole depot holds: bounds the index in memory (and the files) against a flood of tiny ones. */
+  maxItemsTotal: number;
   /** Blob characters one `deposits` reply carries at most (it always carries one); `more` says there is more. */
   maxFetchChars: number;
 }
@@ -33,6 +35,7 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   maxBytesPerTopic: 16 * 1024 * 1024,
   maxBlobChars: 1024 * 1024,
   maxBytesTotal: 1024 * 1024 * 1024,
+  maxItemsTotal: 200_000,
   maxFetchChars: 1024 * 1024,
 });
 
@@ -132,6 +135,7 @@ export class Depot {
       if ((t?.sizes.size ?? 0) >= this.#limits.maxItemsPerTopic)
         throw new DepotRefusal(`depot full for this topic (${this.#limits.maxItemsPerTopic} deposits)`);
       if ((t?.bytes ?? 0) + size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
+      if (this.#items >= this.#limits.maxItemsTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxItemsTotal} deposits)`);
       if (this.#bytes + size > this.#limits.maxBytesTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxBytesTotal} bytes)`);
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
       const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}`;

@@ -104,6 +104,11 @@ describe('depot limits', () => {
     expect(restarted.totals).toEqual({ items: 3, bytes: 300 });
     await expect(restarted.deposit(topic('c'), blob(51))).rejects.toThrow('depot full on this relay (350 bytes)');
     expect(storage.reads).toBe(2);
+    // And a cap on deposits over every topic: tiny deposits cannot grow the index without bound.
+    const few = new Depot({ storage: new MemoryStorage(), limits: { maxItemsTotal: 2 } });
+    await few.deposit(topic('a'), blob(4));
+    await few.deposit(topic('b'), blob(4));
+    await expect(few.deposit(topic('c'), blob(4))).rejects.toThrow('depot full on this relay (2 deposits)');
   });
 
   it('fetches in pages of at most maxFetchChars, oldest first, with `more` and a cursor', async () => {
