@@ -37,6 +37,10 @@ export interface DiscoveryLimits {
   /** Largest blob, in base64 characters, per kind. */
   maxSignalChars: number;
   maxDataChars: number;
+  /** Frames read from one connection and not yet handled; beyond this it is closed (1008). */
+  maxQueuedFrames: number;
+  /** Bytes of those frames; beyond this it is closed (1008), so a client that pipelines big deposits holds bounded memory. */
+  maxQueuedBytes: number;
 }
 
 export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
@@ -44,6 +48,8 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxPeersPerTopic: 16,
   maxSignalChars: 16 * 1024,
   maxDataChars: 128 * 1024,
+  maxQueuedFrames: 256,
+  maxQueuedBytes: 8 * 1024 * 1024,
 });
 
 interface Conn {
@@ -57,6 +63,9 @@ interface Conn {
    * while this connection's `announce` is still joining goes out after `announced`, never before.
    */
   queue: Promise<void>;
+  /** Frames (and their bytes) this connection sent that `queue` has not handled yet. */
+  queuedFrames: number;
+  queuedBytes: number;
 }
 
 export class DiscoveryServer {
@@ -82,10 +91,10 @@ export class DiscoveryServer {
   }
 
   connect(out: ServerConnection): ConnectionHandle {
-    const conn: Conn = { out, topics: new Map(), watching: new Set(), gone: false, queue: Promise.resolve() };
+    const conn: Conn = { out, topics: new Map(), watching: new Set(), gone: false, queue: Promise.resolve(), queuedFrames: 0, queuedBytes: 0 };
     this.#conns.add(conn);
     return {
-      receive: (frame) => this.#enqueue(conn, () => this.#receive(conn, frame)),
+      receive: (frame) => this.#accept(conn, frame),
       closed: () => this.#disconnect(conn),
     };
   }
@@ -95,6 +104,32 @@ export class DiscoveryServer {
     const conns = [...this.#conns];
     for (const conn of conns) conn.out.close(1001, 'server shutting down');
     await Promise.all(conns.map((conn) => this.#disconnect(conn)));
+  }
+
+  /**
+   * A frame read from `conn`: queued behind its earlier ones, unless that would pass the bound on
+   * frames (or bytes) in flight — a client that pipelines without waiting for replies is closed.
+   */
+  #accept(conn: Conn, frame: string | Uint8Array): Promise<void> {
+    if (conn.gone) return Promise.resolve();
+    const bytes = typeof frame === 'string' ? frame.length : frame.byteLength;
+    const { maxQueuedFrames, maxQueuedBytes } = this.#limits;
+    if (conn.queuedFrames + 1 > maxQueuedFrames || conn.queuedBytes + bytes > maxQueuedBytes) {
+      this.#log('warn', 'discovery-queue-overflow', { frames: conn.queuedFrames, bytes: conn.queuedBytes });
+      conn.out.close(1008, 'too many frames in flight');
+      void this.#disconnect(conn);
+      return Promise.resolve();
+    }
+    conn.queuedFrames++;
+    conn.queuedBytes += bytes;
+    return this.#enqueue(conn, async () => {
+      try {
+        await this.#receive(conn, frame);
+      } finally {
+        conn.queuedFrames--;
+        conn.queuedBytes -= bytes;
+      }
+    });
   }
 
   #enqueue(conn: Conn, step: () => void | Promise<void>): Promise<void> {
@@ -181,7 +216,10 @@ export class DiscoveryServer {
       }, fail);
     } else if (m.type === 'fetch') {
       this.#watch(conn, topic);
-      return depot.fetch(topic).then((items) => this.#send(conn, { type: 'deposits', topic, items } satisfies DepositsFrame), fail);
+      const after = typeof m.after === 'string' ? m.after : undefined;
+      return depot
+        .fetch(topic, after)
+        .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
       const ids = (m.ids as string[]).slice(0, 10_000);
       return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);

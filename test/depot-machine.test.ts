@@ -46,7 +46,7 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
       prepareDeposit: fromPromise(async ({ input }) => {
         prepared.push(input as PrepareInput);
         blobs++;
-        return { blob: 'AAAA', heads: [`h${blobs}`] };
+        return { deposits: [{ blob: 'AAAA', heads: [`h${blobs}`] }] };
       }),
       applyDeposits: fromPromise(async ({ input }) => {
         const ids = (input as { items: { id: string }[] }).items.map((i) => i.id);

@@ -2,6 +2,7 @@
  * The relay's depot: Bob goes offline, Alice sends three messages, the relay restarts (its depot on
  * disk), Bob comes back and receives all three, once each, in order; the relay then holds nothing.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
@@ -37,7 +38,7 @@ describe('depot', () => {
     const stored = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === 'three' && resolve()));
     for (const text of ['one', 'two', 'three']) await alice.send(bobOnAlice.id, { text });
     await stored; // the relay acknowledged all three: on its disk
-    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
+    expect((await relay.depot.fetch(topic)).items.length).toBeGreaterThan(0);
 
     expect(alice.relayStatus).toBe('reachable');
     const statuses: string[] = [];
@@ -47,20 +48,66 @@ describe('depot', () => {
     relay = await startRelay({ port, dataDir: relayData });
     await until(() => alice.relayStatus === 'reachable');
     expect(statuses).toEqual(['unreachable', 'reachable']);
-    expect((await relay.depot.fetch(topic)).length).toBeGreaterThan(0);
+    expect((await relay.depot.fetch(topic)).items.length).toBeGreaterThan(0);
 
     const received: string[] = [];
     bob = await createBackchannel({ storage: new NodeFsStorage(bobDir), connector: nodeSocketConnector(), relay: relay.url });
     bob.subscribe((e) => e.type === 'message' && e.incoming && received.push(e.message.text));
     await until(() => received.length >= 3);
     // Bob acknowledged every deposit, so the relay deleted them: nothing is left that could arrive again.
-    await until(async () => (await relay.depot.fetch(topic)).length === 0);
+    await until(async () => (await relay.depot.fetch(topic)).items.length === 0);
     expect(received).toEqual(['one', 'two', 'three']);
     expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['one', 'two', 'three']);
     await alice.close();
     await bob.close();
     await relay.close();
   });
+
+  it(
+    'delivers 80 messages of 60 KB (far more than one frame) once each, in order, across a relay restart: split deposits, paged fetches',
+    { timeout: 120_000 },
+    async () => {
+      const port = await freePort();
+      const relayData = temp();
+      let relay: Relay = await startRelay({ port, dataDir: relayData });
+      const open = (dir: string): Promise<Backchannel> =>
+        createBackchannel({ storage: new NodeFsStorage(dir), connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 50 } });
+      const alice = await open(temp());
+      const bobDir = temp();
+      let bob = await open(bobDir);
+      const { code, done } = await alice.invite({ moniker: 'Bob' });
+      const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+      const topic = discoveryTopic(fromHex(bobOnAlice.channels[0]!));
+      await bob.close();
+      await until(() => alice.presence(bobOnAlice.id) === undefined);
+
+      // Random text: compression cannot shrink it below the frame limit.
+      const texts = Array.from({ length: 80 }, (_, i) => `${i} ${randomBytes(45_000).toString('base64')}`);
+      const refusals: string[] = [];
+      alice.subscribe((e) => e.type === 'refused' && refusals.push(e.reason));
+      const stored = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === texts.at(-1) && resolve()));
+      for (const text of texts) await alice.send(bobOnAlice.id, { text });
+      await stored;
+      expect(refusals).toEqual([]);
+      await relay.close();
+      relay = await startRelay({ port, dataDir: relayData });
+      // Several deposits, each under the relay's frame limit; more than one fetch page.
+      await relay.depot.count(); // builds the index from disk
+      const kept = relay.depot.totals;
+      expect(kept.items).toBeGreaterThan(5);
+      expect(kept.bytes).toBeGreaterThan(texts.length * 60_000);
+
+      const received: string[] = [];
+      bob = await createBackchannel({ storage: new NodeFsStorage(bobDir), connector: nodeSocketConnector(), relay: relay.url });
+      bob.subscribe((e) => e.type === 'message' && e.incoming && received.push(e.message.text));
+      await until(() => received.length >= texts.length, 60_000);
+      await until(async () => (await relay.depot.fetch(topic)).items.length === 0, 30_000);
+      expect(received.length).toBe(texts.length);
+      expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(texts);
+      await Promise.all([alice.close(), bob.close()]);
+      await relay.close();
+    },
+  );
 
   it('a deposit the relay refuses is reported as a typed event, and the message stays, to sync later', async () => {
     const relay = await startRelay({ depotLimits: { maxBlobChars: 16 } });

@@ -9,6 +9,7 @@ import { fromCallback, fromPromise } from 'xstate';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
+import { concatBytes } from '../crypto/bytes.js';
 import { openDeposit, sealDeposit } from './payload.js';
 import type { DepositItem } from './wire.js';
 
@@ -59,19 +60,76 @@ export interface PrepareInput extends DepotLedger {
   randomBytes: RandomBytes;
   /** Heads of the newest deposit sent on this connection, if any: the next one starts there. */
   sent?: A.Heads;
+  /** Largest blob (base64 characters) one deposit may carry: under the relay's frame and deposit limits. */
+  maxBlobChars: number;
+  /** Blob characters prepared at once, at most (at least one deposit): the relay bounds what a connection has in flight. */
+  maxBatchChars: number;
 }
 
-/** A sealed deposit ready to send, and the heads it brings the contact to; undefined when nothing is new. */
+/** A sealed deposit ready to send, and the heads it brings the contact to. */
 export interface PreparedDeposit {
   blob: string;
   heads: A.Heads;
 }
 
-export const prepareDeposit = fromPromise<PreparedDeposit | undefined, PrepareInput>(async ({ input }) => {
+/**
+ * What is new, as deposits each under `maxBlobChars`, oldest first (none when nothing is new); and,
+ * when a single change is too large for any deposit, why the rest cannot go (they stay local).
+ */
+export interface PreparedDeposits {
+  deposits: PreparedDeposit[];
+  refused?: string;
+  /** More is new than `maxBatchChars` allowed: prepare again once these are acknowledged. */
+  more?: boolean;
+}
+
+/** Blob characters a deposit may carry by default: half the relay's 1 MiB frame, room for the envelope. */
+export const DEFAULT_MAX_DEPOSIT_CHARS = 512 * 1024;
+
+/** Blob characters sent before waiting for `deposited`: half the relay's 8 MiB bound on bytes in flight. */
+export const DEFAULT_MAX_BATCH_CHARS = 4 * 1024 * 1024;
+
+/** Sealing adds a nonce (24), a MAC (16) and the header (33) before base64 (4 characters per 3 bytes). */
+const changesBudget = (maxBlobChars: number): number => Math.floor(maxBlobChars / 4) * 3 - 24 - 16 - 33;
+
+export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async ({ input }) => {
   const doc = input.docs.get(input.channelId);
-  const changes = A.saveSince(doc, await since(input, input.sent));
-  if (changes.length === 0) return undefined;
-  return { blob: sealDeposit(input.key, { sender: input.deviceId, docId: input.channelId, changes }, input.randomBytes), heads: A.getHeads(doc) };
+  const base = await since(input, input.sent);
+  const changes = A.getChangesSince(doc, base);
+  const budget = changesBudget(input.maxBlobChars);
+  const deposits: PreparedDeposit[] = [];
+  // The heads after each deposit: what the contact has, plus its changes, minus what they depend on.
+  const heads = new Set(base);
+  let chunk: Uint8Array[] = [];
+  let bytes = 0;
+  let batch = 0;
+  const flush = () => {
+    if (chunk.length === 0) return;
+    const content = { sender: input.deviceId, docId: input.channelId, changes: concatBytes(...chunk) };
+    const blob = sealDeposit(input.key, content, input.randomBytes);
+    deposits.push({ blob, heads: [...heads] });
+    batch += blob.length;
+    chunk = [];
+    bytes = 0;
+  };
+  for (const change of changes) {
+    if (batch > 0 && batch + input.maxBlobChars > input.maxBatchChars) return { deposits, more: true };
+    if (change.length > budget) {
+      flush();
+      return { deposits, refused: `a change of ${change.length} bytes is larger than a deposit can carry (${budget} bytes)` };
+    }
+    if (bytes + change.length > budget) {
+      flush();
+      if (batch + input.maxBlobChars > input.maxBatchChars) return { deposits, more: true };
+    }
+    const decoded = A.decodeChange(change);
+    for (const dep of decoded.deps) heads.delete(dep);
+    heads.add(decoded.hash!);
+    chunk.push(change);
+    bytes += change.length;
+  }
+  flush();
+  return { deposits };
 });
 
 export interface ApplyInput extends DepotLedger {

@@ -10,7 +10,9 @@
  *
  * A deposit counts only once the relay answers `deposited`; on a new connection whatever was not
  * acknowledged is sent again (a duplicate is harmless: Automerge applies a change once). An `error`
- * answering a deposit is a refusal (`refused`); errors answering fetch or ack are not.
+ * answering a deposit is a refusal (`refused`); errors answering fetch or ack are not. What is new goes
+ * as several deposits under `maxDepositChars`; a `deposits` reply with `more` is followed by a fetch `after`
+ * its last id.
  *
  * Effects are actors named in `setup` (the socket over the injected `SocketConnector`; the document
  * store and storage in `depotActors.ts`); time is the actor system's clock, through named delays.
@@ -26,7 +28,7 @@ import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { backoffMs } from '../machines/backoff.js';
 import { socketActor, type SocketEvent } from '../machines/socketActor.js';
-import { applyDeposits, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
+import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
 import { depotKey } from './payload.js';
 import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
 
@@ -64,6 +66,8 @@ export interface DepotInput {
   /** Deposit local changes (while the contact is unreachable); false only collects what waits (default true). */
   deposit?: boolean;
   timeouts?: Partial<DepotTimeouts>;
+  /** Largest deposit blob (base64 characters); more changes go as several deposits (default 512 KiB). */
+  maxDepositChars?: number;
 }
 
 export interface DepotContext {
@@ -90,7 +94,7 @@ export type DepotEvent =
   | { type: 'doc.changed' }
   // A relay reply, read from `socket.frame` and raised.
   | { type: 'relay.deposited'; id: string }
-  | { type: 'relay.deposits'; items: DepositItem[] }
+  | { type: 'relay.deposits'; items: DepositItem[]; more: boolean }
   | { type: 'relay.waiting' }
   | { type: 'relay.error'; re: DepotRequestType; reason: string };
 
@@ -122,7 +126,8 @@ export const depotMachine = setup({
   },
   guards: {
     mayDeposit: ({ context }) => context.input.deposit !== false,
-    again: ({ context }) => context.again,
+    // Once what is in flight is acknowledged: the relay bounds the bytes a connection has in flight.
+    again: ({ context }) => context.again && context.pending.length === 0,
     inboxWaiting: ({ context }) => context.inbox.length > 0,
     storedWaiting: ({ context }) => context.stored.length > 0,
     firstFailure: ({ context }) => context.attempts === 0,
@@ -140,7 +145,7 @@ export const depotMachine = setup({
       if (reply.type === 'error') enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason });
       else if (reply.topic !== context.topic) return;
       else if (reply.type === 'deposited') enqueue.raise({ type: 'relay.deposited', id: reply.id });
-      else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items });
+      else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items, more: reply.more === true });
       else if (reply.type === 'waiting') enqueue.raise({ type: 'relay.waiting' });
     }),
     // The next deposit starts again from what the relay acknowledged: after a refusal, and on a new
@@ -148,7 +153,7 @@ export const depotMachine = setup({
     forgetUnacknowledged: assign({ pending: [], sent: undefined }),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
-    announceRefused: emit(({ event }) => ({ type: 'refused' as const, reason: event.type === 'relay.error' ? event.reason : 'refused' })),
+    announceRefused: emit((_, params: { reason: string }) => ({ type: 'refused' as const, reason: params.reason })),
     announceUp: emit({ type: 'relay' as const, up: true }),
     announceDown: emit({ type: 'relay' as const, up: false }),
     announceFetched: emit((_, params: { applied: number }) => ({ type: 'fetched' as const, applied: params.applied })),
@@ -187,7 +192,16 @@ export const depotMachine = setup({
               entry: ['announceUp', assign({ attempts: 0 }), 'forgetUnacknowledged', 'sendFetch'],
               on: {
                 'relay.waiting': { actions: 'sendFetch' }, // someone deposited for this topic since our last fetch
-                'relay.deposits': { actions: assign({ inbox: ({ context, event }) => [...context.inbox, event.items] }) },
+                'relay.deposits': {
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    enqueue.assign({ inbox: [...context.inbox, event.items] });
+                    // A page: ask for the next one, after its last deposit (ours are skipped, not acknowledged).
+                    const last = event.items.at(-1);
+                    if (!event.more || !last) return;
+                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id };
+                    enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
+                  }),
+                },
                 'relay.deposited': {
                   // Only now is it ours to forget: the relay stored it. Replies come in order: it is the oldest.
                   guard: ({ context }) => context.pending.length > 0,
@@ -199,7 +213,7 @@ export const depotMachine = setup({
                 'relay.error': {
                   // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
                   guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
-                  actions: ['forgetUnacknowledged', 'announceRefused'],
+                  actions: ['forgetUnacknowledged', { type: 'announceRefused', params: ({ event }) => ({ reason: event.reason }) }],
                 },
               },
               states: {
@@ -231,14 +245,21 @@ export const depotMachine = setup({
                           deviceId: context.input.deviceId,
                           randomBytes: context.input.randomBytes,
                           sent: context.sent,
+                          maxBlobChars: context.input.maxDepositChars ?? DEFAULT_MAX_DEPOSIT_CHARS,
+                          maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
                         }),
                         onDone: {
                           target: 'idle',
                           actions: enqueueActions(({ context, event, enqueue }) => {
-                            if (!event.output) return;
-                            const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: event.output.blob };
-                            enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
-                            enqueue.assign({ sent: event.output.heads, pending: [...context.pending, event.output.heads] });
+                            const { deposits, refused, more } = event.output;
+                            if (more) enqueue.assign({ again: true });
+                            for (const d of deposits) {
+                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob };
+                              enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
+                            }
+                            if (deposits.length > 0)
+                              enqueue.assign({ sent: deposits.at(-1)!.heads, pending: [...context.pending, ...deposits.map((d) => d.heads)] });
+                            if (refused) enqueue({ type: 'announceRefused', params: { reason: refused } });
                           }),
                         },
                         onError: 'idle',

@@ -5,7 +5,7 @@
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
  *
  *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic}             ← {type:"deposits", topic, items:[{id, blob}]}
+ *   → {type:"fetch", topic, after?}     ← {type:"deposits", topic, items:[{id, blob}], more?}
  *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
@@ -36,6 +36,8 @@ export interface FetchFrame {
   type: 'fetch';
   /** The topic to collect. */
   topic: string;
+  /** Start just after this deposit id (the last of the previous page); from the oldest without it. */
+  after?: string;
 }
 
 /** The listed deposits are applied here: the relay may delete them. */
@@ -69,8 +71,10 @@ export interface DepositsFrame {
   type: 'deposits';
   /** The topic fetched. */
   topic: string;
-  /** Every deposit kept for it (possibly none). */
+  /** Deposits kept for it, oldest first (possibly none): one page, bounded by the relay's `maxFetchChars`. */
   items: DepositItem[];
+  /** True when later deposits wait: fetch again with `after` = the last item's id. */
+  more?: boolean;
 }
 
 /** The answer to `ack`: those deposits are gone. */
@@ -108,13 +112,19 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x)
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
 export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBlob(v.blob);
-export const isFetchFrame = (v: unknown): v is FetchFrame => isObject(v) && v.type === 'fetch' && isTopic(v.topic);
+export const isFetchFrame = (v: unknown): v is FetchFrame =>
+  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string');
 export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
 export const isDepositItem = (v: unknown): v is DepositItem => isObject(v) && typeof v.id === 'string' && typeof v.blob === 'string';
 export const isDepositsFrame = (v: unknown): v is DepositsFrame =>
-  isObject(v) && v.type === 'deposits' && isTopic(v.topic) && Array.isArray(v.items) && v.items.every(isDepositItem);
+  isObject(v) &&
+  v.type === 'deposits' &&
+  isTopic(v.topic) &&
+  Array.isArray(v.items) &&
+  v.items.every(isDepositItem) &&
+  (v.more === undefined || typeof v.more === 'boolean');
 export const isAckedFrame = (v: unknown): v is AckedFrame => isObject(v) && v.type === 'acked' && isTopic(v.topic);
 export const isWaitingFrame = (v: unknown): v is WaitingFrame => isObject(v) && v.type === 'waiting' && isTopic(v.topic);
 export const isErrorFrame = (v: unknown): v is ErrorFrame =>
@@ -140,6 +150,7 @@ export function parseDepotReply(text: string): DepotReply | undefined {
 export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): string | undefined {
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
   if (m.type === 'deposit' && !isBlob(m.blob)) return 'blob must be base64';
+  if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   return undefined;
 }

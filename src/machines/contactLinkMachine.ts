@@ -67,7 +67,7 @@ export const linkedDiscover = discoverMachine.provide({
 export const linkedDepot = depotMachine.provide({
   actions: {
     announceDeposited: sendParent(({ context }) => ({ type: 'link.deposited', heads: context.stored[0]!.heads })),
-    announceRefused: sendParent(({ event }) => ({ type: 'link.refused', reason: event.type === 'relay.error' ? event.reason : 'refused' })),
+    announceRefused: sendParent((_, params: { reason: string }) => ({ type: 'link.refused', reason: params.reason })),
     announceUp: sendParent({ type: 'link.relay', up: true }),
     announceDown: sendParent({ type: 'link.relay', up: false }),
     announceFetched: () => {},

@@ -1,0 +1,79 @@
+/**
+ * `backchannel relay` as its own process, under a client that pipelines big deposits on
+ * `/backchannel/v1` without waiting for (or reading) the replies: the relay bounds the frames and
+ * bytes in flight per connection, closes that client with 1008, keeps its resident memory bounded,
+ * and an honest deposit and fetch from another client still succeed.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
+import { rawClient } from './helpers/rawClient.js';
+import { tempDirs } from './helpers/wait.js';
+
+const dirs = tempDirs('bc-depot-abuse-');
+const running: RelayProcess[] = [];
+afterAll(async () => {
+  for (const r of running) await r.stop();
+  dirs.removeAll();
+});
+
+/** Resident memory of a process, from /proc (bytes). */
+function rss(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+describe('a relay process under a client that pipelines deposits', () => {
+  it('closes it with 1008, stays under 256 MiB resident, and still serves an honest deposit and fetch', { timeout: 120_000 }, async () => {
+    const BOUND = 256 * 1024 * 1024;
+    const relay = await startRelayProcess(['--data', dirs.make()]);
+    running.push(relay);
+    const url = `ws://127.0.0.1:${relay.port}/backchannel/v1`;
+    const pid = relay.running.child.pid!;
+    let peak = rss(pid);
+    const sample = () => (peak = Math.max(peak, rss(pid)));
+
+    // The attacker never reads: its socket is paused, so replies pile up on the relay's side too.
+    const attacker = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      attacker.once('open', () => resolve());
+      attacker.once('error', reject);
+    });
+    const closed = new Promise<number>((resolve) => attacker.once('close', (code) => resolve(code)));
+    let closeCode: number | undefined;
+    void closed.then((code) => (closeCode = code));
+    (attacker as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const frame = JSON.stringify({ type: 'deposit', topic: 'a'.repeat(64), blob: 'A'.repeat(1_000_000) });
+    const deadline = Date.now() + 60_000;
+    let sent = 0;
+    for (; sent < 1_500 && closeCode === undefined && attacker.readyState === WebSocket.OPEN && Date.now() < deadline; sent++) {
+      attacker.send(frame);
+      // Keep our own send buffer small: wait for the kernel to take what we queued.
+      while (attacker.bufferedAmount > 16_000_000 && closeCode === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      if (sent % 16 === 0) sample();
+    }
+    // A closed-by-the-relay socket only reports it once it reads again.
+    (attacker as unknown as { _socket: { resume(): void } })._socket.resume();
+    const code = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000))]);
+    sample();
+    expect(code, `the relay closed the pipelining client after ${sent} frames`).toBe(1008);
+
+    // An honest pair of clients: one deposits, the other fetches it.
+    const topic = 'b'.repeat(64);
+    const depositor = await rawClient(url);
+    depositor.send({ type: 'deposit', topic, blob: 'aG9uZXN0' });
+    const deposited = await depositor.next((f) => f.type === 'deposited' || f.type === 'error', 30_000);
+    expect(deposited).toMatchObject({ type: 'deposited', topic });
+    const fetcher = await rawClient(url);
+    fetcher.send({ type: 'fetch', topic });
+    const deposits = await fetcher.next((f) => f.type === 'deposits' || f.type === 'error', 30_000);
+    expect(deposits).toMatchObject({ type: 'deposits', topic, items: [{ id: deposited.id, blob: 'aG9uZXN0' }] });
+    sample();
+    depositor.close();
+    fetcher.close();
+
+    expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(BOUND);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The depot's bounds: a global byte cap over every topic (any 64-hex string is a topic) refuses with
+ * the error frame while the per-topic limits still hold; quota checks, `count` and `prune` read no
+ * deposit's bytes (an index kept in memory, rebuilt from storage after a restart); fetches come in
+ * pages of bounded size.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { Depot } from '../server/depot.js';
+import { startRelay } from '../server/index.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import type { StorageAdapter, StorageChunk, StorageKey } from '../src/effects/storage.js';
+import { rawClient, type RawClient } from './helpers/rawClient.js';
+
+/** A StorageAdapter that counts the reads (`load`, `loadRange`) made through it. */
+class CountingStorage implements StorageAdapter {
+  reads = 0;
+  readonly #inner = new MemoryStorage();
+  load(key: StorageKey): Promise<Uint8Array | undefined> {
+    this.reads++;
+    return this.#inner.load(key);
+  }
+  loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
+    this.reads++;
+    return this.#inner.loadRange(prefix);
+  }
+  save(key: StorageKey, data: Uint8Array): Promise<void> {
+    return this.#inner.save(key, data);
+  }
+  remove(key: StorageKey): Promise<void> {
+    return this.#inner.remove(key);
+  }
+  removeRange(prefix: StorageKey): Promise<void> {
+    return this.#inner.removeRange(prefix);
+  }
+}
+
+const topic = (c: string) => c.repeat(64);
+const blob = (n: number) => 'A'.repeat(n);
+
+const closers: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const close of closers) await close();
+});
+
+/** Send a depot request and wait for its answer (the relay answers a connection's requests in order). */
+async function request(c: RawClient, frame: Record<string, unknown>): Promise<Record<string, unknown>> {
+  c.frames.splice(0);
+  c.send(frame);
+  return c.next((f) => f.type !== 'waiting');
+}
+
+describe('depot limits', () => {
+  it('a global byte cap refuses deposits with the error frame, while per-topic limits still hold and an ack frees room', async () => {
+    const relay = await startRelay({ depotLimits: { maxBytesTotal: 3_000, maxBytesPerTopic: 2_000 } });
+    closers.push(() => relay.close());
+    const c = await rawClient(relay.discoveryUrl);
+    closers.push(() => c.close());
+
+    const a1 = await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_000) });
+    expect(a1).toMatchObject({ type: 'deposited', topic: topic('a') });
+    // Per topic: 2,000 bytes at most, whatever the global room.
+    expect(await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_004) })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: 'depot full for this topic (2000 bytes)',
+    });
+    expect(await request(c, { type: 'deposit', topic: topic('b'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    expect(await request(c, { type: 'deposit', topic: topic('c'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    // 3,000 bytes held over three topics: a fourth topic, under its own quota, is refused by the global cap.
+    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: 'depot full on this relay (3000 bytes)',
+    });
+    expect(relay.depot.totals).toEqual({ items: 3, bytes: 3_000 });
+
+    expect(await request(c, { type: 'ack', topic: topic('a'), ids: [a1.id] })).toEqual({ type: 'acked', topic: topic('a') });
+    expect(relay.depot.totals).toEqual({ items: 2, bytes: 2_000 });
+    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toMatchObject({ type: 'deposited', topic: topic('d') });
+  });
+
+  it('checks sizes before reading anything, and counts and prunes without reading a deposit', async () => {
+    let now = 1_000_000;
+    const storage = new CountingStorage();
+    const limits = { maxBlobChars: 100, maxBytesPerTopic: 1_000, ttlMs: 10_000 };
+    const depot = new Depot({ storage, limits, now: () => now });
+
+    await expect(depot.deposit(topic('a'), blob(101))).rejects.toThrow('deposit too large (101 > 100 characters)');
+    expect(storage.reads).toBe(0); // not even to build the index
+    await depot.deposit(topic('a'), blob(100));
+    expect(storage.reads).toBe(1); // the index, built once
+    for (let i = 0; i < 5; i++) await depot.deposit(topic('a'), blob(100));
+    now += 20_000;
+    for (let i = 0; i < 3; i++) await depot.deposit(topic('b'), blob(100));
+    await expect(depot.deposit(topic('a'), blob(101))).rejects.toThrow('deposit too large');
+    expect(await depot.count()).toBe(9);
+    expect(await depot.prune()).toBe(6); // topic a's six are past the TTL
+    expect(await depot.count()).toBe(3);
+    expect(storage.reads).toBe(1);
+
+    // After a restart: the counters are rebuilt from storage, then hold.
+    const restarted = new Depot({ storage, limits: { ...limits, maxBytesTotal: 350 }, now: () => now });
+    expect(await restarted.count()).toBe(3);
+    expect(restarted.totals).toEqual({ items: 3, bytes: 300 });
+    await expect(restarted.deposit(topic('c'), blob(51))).rejects.toThrow('depot full on this relay (350 bytes)');
+    expect(storage.reads).toBe(2);
+    // And a cap on deposits over every topic: tiny deposits cannot grow the index without bound.
+    const few = new Depot({ storage: new MemoryStorage(), limits: { maxItemsTotal: 2 } });
+    await few.deposit(topic('a'), blob(4));
+    await few.deposit(topic('b'), blob(4));
+    await expect(few.deposit(topic('c'), blob(4))).rejects.toThrow('depot full on this relay (2 deposits)');
+  });
+
+  it('fetches in pages of at most maxFetchChars, oldest first, with `more` and a cursor', async () => {
+    const depot = new Depot({ storage: new MemoryStorage(), limits: { maxFetchChars: 1_000 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await depot.deposit(topic('a'), blob(400)));
+    const first = await depot.fetch(topic('a'));
+    expect(first.items.map((d) => d.id)).toEqual(ids.slice(0, 2));
+    expect(first.more).toBe(true);
+    const second = await depot.fetch(topic('a'), ids[1]);
+    expect(second.items.map((d) => d.id)).toEqual(ids.slice(2, 4));
+    expect(second.more).toBe(true);
+    const third = await depot.fetch(topic('a'), ids[3]);
+    expect(third).toEqual({ items: [{ id: ids[4], blob: blob(400) }], more: false });
+    // A deposit larger than a page still comes, alone.
+    const small = new Depot({ storage: new MemoryStorage(), limits: { maxFetchChars: 10 } });
+    const big = await small.deposit(topic('b'), blob(50));
+    await small.deposit(topic('b'), blob(5));
+    expect(await small.fetch(topic('b'))).toEqual({ items: [{ id: big, blob: blob(50) }], more: true });
+  });
+});
