@@ -12,6 +12,8 @@ export interface MetricsSample {
   refusals: ReadonlyMap<string, number>;
   /** Deposits waiting in the depot; undefined when it could not be read. */
   depotDeposits?: number;
+  /** Bytes the depot holds (sealed deposits), from its index. */
+  depotBytes?: number;
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
 }
 
@@ -49,6 +51,7 @@ export function renderMetrics(s: MetricsSample): string {
     ['nodejs_external_memory_bytes', 'gauge', 'memory outside the V8 heap (buffers)', [['', s.memory.external]]],
   ];
   if (s.depotDeposits !== undefined) lines.push(['backchannel_depot_deposits', 'gauge', 'deposits waiting in the depot', [['', s.depotDeposits]]]);
+  if (s.depotBytes !== undefined) lines.push(['backchannel_depot_bytes', 'gauge', 'bytes of sealed deposits the depot holds', [['', s.depotBytes]]]);
   let out = '';
   for (const [name, type, help, values] of lines) {
     out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;

@@ -182,6 +182,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       pairing: { ...stats, ...mailboxServer.counts },
       refusals,
       depotDeposits: await depot.count().catch(() => undefined),
+      // count() built the index if it had to: the byte total is current.
+      depotBytes: depot.totals.bytes,
       memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
     });
   }

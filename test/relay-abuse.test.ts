@@ -151,6 +151,7 @@ describe('/metrics', () => {
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(1e6);
     expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(1e5);
     expect(value('backchannel_depot_deposits')).toBe(0);
+    expect(value('backchannel_depot_bytes')).toBe(0);
     expect(text).toMatch(/^# TYPE backchannel_refusals_total counter$/m);
   });
 
