@@ -4,10 +4,9 @@
  * bytes in flight per connection, closes that client with 1008, keeps its resident memory bounded,
  * and an honest deposit and fetch from another client still succeed.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
+import { residentBytes as rss, startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -17,12 +16,6 @@ afterAll(async () => {
   for (const r of running) await r.stop();
   dirs.removeAll();
 });
-
-/** Resident memory of a process, from /proc (bytes). */
-function rss(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) * 1024;
-}
 
 describe('a relay process under a client that pipelines deposits', () => {
   it('closes it with 1008, stays under 256 MiB resident, and still serves an honest deposit and fetch', { timeout: 120_000 }, async () => {

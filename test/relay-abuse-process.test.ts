@@ -4,7 +4,7 @@
  * pairings still succeed meanwhile; with `--data` a pairing survives a relay restart between the two
  * sides' messages; limits come from flags and a config file, and `--print-config` shows them.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEPOT_LIMITS } from '../server/depot.js';
@@ -12,7 +12,7 @@ import { DEFAULT_DISCOVERY_LIMITS } from '../server/discoveryServer.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createPairing } from '../src/pair.js';
-import { backchannelCli, startRelayProcess, wormholeCli, type RelayProcess } from './helpers/processes.js';
+import { backchannelCli, residentBytes as rss, startRelayProcess, wormholeCli, type RelayProcess } from './helpers/processes.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
 import { tempDirs } from './helpers/wait.js';
 
@@ -22,12 +22,6 @@ afterAll(async () => {
   for (const r of running) await r.stop();
   dirs.removeAll();
 });
-
-/** Resident memory of a process, from /proc (bytes). */
-function rss(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) * 1024;
-}
 
 let marks = 0;
 /** Send `frame` and wait until the relay has handled it (a ping after it is answered in order). */
