@@ -32,7 +32,7 @@ describe('SPAKE2 properties', () => {
         { numRuns: runs },
       );
     },
-    budgetMs(runs, 200),
+    budgetMs(runs, 600),
   );
 
   it(
@@ -69,7 +69,7 @@ describe('SPAKE2 properties', () => {
       );
       outcomes.check();
     },
-    budgetMs(runs, 200),
+    budgetMs(runs, 600),
   );
 
   it('pinned deviation: a non-canonical point encoding (y ≥ p) is rejected, where python-spake2 would reduce it', () => {
