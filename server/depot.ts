@@ -91,9 +91,16 @@ export class Depot {
 
   /** Build the index from storage, once: the counters survive a restart. */
   #index(): Promise<void> {
-    this.#indexed ??= this.#storage.loadRange(['depot']).then((chunks) => {
-      for (const c of chunks) if (c.key.length === 3) this.#add(c.key[1]!, c.key[2]!, c.data.length);
-    });
+    this.#indexed ??= this.#storage.loadRange(['depot']).then(
+      (chunks) => {
+        for (const c of chunks) if (c.key.length === 3) this.#add(c.key[1]!, c.key[2]!, c.data.length);
+      },
+      (err: unknown) => {
+        // A storage hiccup at the first request must not fail every later one: build again next time.
+        this.#indexed = undefined;
+        throw err;
+      },
+    );
     return this.#indexed;
   }
 

@@ -91,6 +91,7 @@ describe('depotMachine (simulated clock)', () => {
     h.clock.increment(1);
     expect(h.prepared).toHaveLength(1);
     expect(await first).toEqual({ type: 'deposit', topic, blob: 'AAAA' });
+    h.reply({ type: 'deposited', topic, id: 'x1' }); // one batch in flight at a time: this one is stored
 
     // A burst: each change restarts the wait.
     const second = h.nextSent('deposit');
@@ -104,7 +105,7 @@ describe('depotMachine (simulated clock)', () => {
     h.clock.increment(1);
     expect(h.prepared).toHaveLength(2);
     await second;
-    expect(h.prepared[1]!.sent).toEqual(['h1']); // starts where the unacknowledged first one ended
+    expect(h.prepared[1]!.sent).toEqual(['h1']); // starts where the first one ended
     h.actor.stop();
   });
 
@@ -134,6 +135,22 @@ describe('depotMachine (simulated clock)', () => {
       { type: 'relay', up: true },
       { type: 'relay', up: false },
     ]);
+    h.actor.stop();
+  });
+
+  it('one batch in flight: a change while a deposit awaits its acknowledgement goes once it is acknowledged', async () => {
+    const h = harness();
+    h.socket().sendBack({ type: 'socket.open' });
+    const first = h.nextSent('deposit');
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    await first;
+    h.changed();
+    h.clock.increment(10 * DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    expect(h.prepared).toHaveLength(1); // held back: the relay bounds what a connection has in flight
+    const second = h.nextSent('deposit');
+    h.reply({ type: 'deposited', topic, id: 'x1' });
+    await second;
+    expect(h.prepared).toHaveLength(2);
     h.actor.stop();
   });
 
@@ -181,6 +198,7 @@ describe('depotMachine (simulated clock)', () => {
     h.clock.increment(50);
     await third;
     expect(h.prepared.at(-1)!.sent).toBeUndefined(); // the refusal forgot what was in flight
+    h.reply({ type: 'deposited', topic, id: 'x3' }); // one batch in flight at a time
     const fourth = h.nextSent('deposit');
     h.changed();
     h.clock.increment(50);

@@ -394,8 +394,10 @@ export class Backchannel {
     return (await this.#request((req) => ({ type: 'settings.update', req, patch }), 'settings.updated', 'settings.failed')).settings;
   }
 
-  /** Listen to new messages (both directions), new contacts and presence. Returns the unsubscribe function. */
-  /** Listen to new messages (both directions), new contacts and presence. Returns the unsubscribe function. */
+  /**
+   * Listen to every {@link BackchannelEvent}: messages (both directions), new contacts, presence,
+   * deposited / refused (the relay's depot) and relay status. Returns the unsubscribe function.
+   */
   subscribe(listener: (event: BackchannelEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -404,20 +406,24 @@ export class Backchannel {
   /** The same events as an async iterator; ends when the Backchannel closes or the loop breaks. */
   events(): AsyncIterableIterator<BackchannelEvent> {
     const queue: BackchannelEvent[] = [];
-    let wake: (() => void) | undefined;
+    // Every waiting next() (a caller may ask for several at once): each event wakes them all.
+    const waiting = new Set<() => void>();
     const off = this.subscribe((e) => {
       queue.push(e);
-      wake?.();
+      for (const wake of waiting) wake();
     });
     const self = this;
     const iterator: AsyncIterableIterator<BackchannelEvent> = {
       async next() {
         while (queue.length === 0 && !self.#closed) {
+          let wake!: () => void;
           await new Promise<void>((r) => {
             wake = r;
+            waiting.add(r);
             self.#wakers.add(r);
           });
-          self.#wakers.delete(wake!);
+          waiting.delete(wake);
+          self.#wakers.delete(wake);
         }
         const value = queue.shift();
         return value ? { value, done: false } : { value: undefined, done: true };

@@ -81,6 +81,11 @@ export interface DepotContext {
   pending: A.Heads[];
   /** Heads of the newest deposit sent on this connection: the next one starts there. */
   sent?: A.Heads;
+  /**
+   * Replies still due on this connection for deposits forgotten after a refusal: they come first (the
+   * relay answers in order) and must not be taken for the newer deposits' acknowledgements.
+   */
+  voided: number;
   /** A change arrived while a deposit was being prepared: prepare another right after. */
   again: boolean;
   /** Fetched deposit lists, waiting to be applied, oldest first. */
@@ -128,6 +133,8 @@ export const depotMachine = setup({
     mayDeposit: ({ context }) => context.input.deposit !== false,
     // Once what is in flight is acknowledged: the relay bounds the bytes a connection has in flight.
     again: ({ context }) => context.again && context.pending.length === 0,
+    nothingInFlight: ({ context }) => context.pending.length === 0,
+    voidedReply: ({ context }) => context.voided > 0,
     inboxWaiting: ({ context }) => context.inbox.length > 0,
     storedWaiting: ({ context }) => context.stored.length > 0,
     firstFailure: ({ context }) => context.attempts === 0,
@@ -148,9 +155,12 @@ export const depotMachine = setup({
       else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items, more: reply.more === true });
       else if (reply.type === 'waiting') enqueue.raise({ type: 'relay.waiting' });
     }),
-    // The next deposit starts again from what the relay acknowledged: after a refusal, and on a new
-    // connection (deposits unacknowledged on the last one may never have been stored).
-    forgetUnacknowledged: assign({ pending: [], sent: undefined }),
+    // The next deposit starts again from what the relay acknowledged, on a new connection (deposits
+    // unacknowledged on the last one may never have been stored; their replies will never come)...
+    forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0 }),
+    // ...and after a refusal, when the deposits sent after the refused one are still to be answered.
+    forgetAfterRefusal: assign(({ context }) => ({ pending: [], sent: undefined, voided: context.voided + Math.max(0, context.pending.length - 1) })),
+    consumeVoided: assign(({ context }) => ({ voided: context.voided - 1 })),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
     announceRefused: emit((_, params: { reason: string }) => ({ type: 'refused' as const, reason: params.reason })),
@@ -167,6 +177,7 @@ export const depotMachine = setup({
     timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
     attempts: 0,
     pending: [],
+    voided: 0,
     again: false,
     inbox: [],
     stored: [],
@@ -202,19 +213,26 @@ export const depotMachine = setup({
                     enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                   }),
                 },
-                'relay.deposited': {
-                  // Only now is it ours to forget: the relay stored it. Replies come in order: it is the oldest.
-                  guard: ({ context }) => context.pending.length > 0,
-                  actions: assign(({ context, event }) => ({
-                    pending: context.pending.slice(1),
-                    stored: [...context.stored, { id: event.id, heads: context.pending[0]! }],
-                  })),
-                },
-                'relay.error': {
-                  // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
-                  guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
-                  actions: ['forgetUnacknowledged', { type: 'announceRefused', params: ({ event }) => ({ reason: event.reason }) }],
-                },
+                'relay.deposited': [
+                  // The answer to a deposit forgotten after a refusal: not the newer one's.
+                  { guard: 'voidedReply', actions: 'consumeVoided' },
+                  {
+                    // Only now is it ours to forget: the relay stored it. Replies come in order: it is the oldest.
+                    guard: ({ context }) => context.pending.length > 0,
+                    actions: assign(({ context, event }) => ({
+                      pending: context.pending.slice(1),
+                      stored: [...context.stored, { id: event.id, heads: context.pending[0]! }],
+                    })),
+                  },
+                ],
+                'relay.error': [
+                  { guard: ({ context, event }) => event.re === 'deposit' && context.voided > 0, actions: 'consumeVoided' },
+                  {
+                    // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
+                    guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
+                    actions: ['forgetAfterRefusal', { type: 'announceRefused', params: ({ event }) => ({ reason: event.reason }) }],
+                  },
+                ],
               },
               states: {
                 poll: {
@@ -232,7 +250,13 @@ export const depotMachine = setup({
                     },
                     debouncing: {
                       on: { 'doc.changed': { target: 'debouncing', reenter: true } },
-                      after: { debounce: 'depositing' },
+                      // One batch in flight at a time (it is at most maxBatchChars): the rest waits in idle.
+                      after: {
+                        debounce: [
+                          { guard: 'nothingInFlight', target: 'depositing' },
+                          { target: 'idle', actions: assign({ again: true }) },
+                        ],
+                      },
                     },
                     depositing: {
                       entry: assign({ again: false }),
