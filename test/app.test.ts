@@ -41,6 +41,19 @@ function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<Backch
   });
 }
 
+/** Memory storage that refuses removals while `refusing` is set (a read-only or failing disk). */
+class RefusingRemovals extends MemoryStorage {
+  refusing = false;
+  override async remove(key: string[]): Promise<void> {
+    if (this.refusing) throw new Error('read-only storage');
+    return super.remove(key);
+  }
+  override async removeRange(prefix: string[]): Promise<void> {
+    if (this.refusing) throw new Error('read-only storage');
+    return super.removeRange(prefix);
+  }
+}
+
 /** Alice invites, Bob accepts: each side's card for the other. */
 async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice: PairedContact, aliceOnBob: PairedContact]> {
   const { code, done } = await alice.invite({ moniker: 'Bob' });
@@ -141,6 +154,22 @@ describe('createBackchannel', () => {
     // Every one of those writes is in the journal, as the app machine's events.
     const app = (await replay(bob.journal!)).find((r) => r.path === 'app' && !r.ended);
     expect(app?.failure).toBeUndefined();
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
+  it('a removal the storage refuses fails typed and leaves the contact as it was: listed, linked, syncing', async () => {
+    const storage = new RefusingRemovals();
+    const alice = await open();
+    const bob = await open(undefined, { storage });
+    const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
+    storage.refusing = true;
+    await expect(bob.removeContact(aliceOnBob.id)).rejects.toBeInstanceOf(BackchannelError);
+    storage.refusing = false;
+    expect(bob.contacts().map((c) => c.id)).toEqual([aliceOnBob.id]);
+    // Its link is back: what Alice writes now still reaches Bob.
+    const atBob = nextMessage(bob, true);
+    await alice.send(bobOnAlice.id, { text: 'still here' });
+    expect((await atBob).message.text).toBe('still here');
     await Promise.all([alice.close(), bob.close()]);
   });
 

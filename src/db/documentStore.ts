@@ -403,8 +403,9 @@ export class DocumentStore {
     DocumentStore.assertId(id);
     const entry = this.#open.get(id);
     if (entry) await entry.queue;
-    this.#open.delete(id);
+    // Storage first: if it fails, the document is still here, in memory as on disk.
     await this.#storage.removeRange(['docs', kind, id]);
+    this.#open.delete(id);
   }
 
   /** Forget in-memory state (tests simulate a crash with a fresh store on the same storage). */

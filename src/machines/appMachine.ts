@@ -24,7 +24,7 @@
  * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
-import { and, assign, emit, enqueueActions, fromCallback, fromPromise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
@@ -123,12 +123,28 @@ export const appMachine = setup({
     unlink: enqueueActions(({ context, enqueue }, params: { contactId: DocId }) => {
       const { contactId } = params;
       enqueue.stopChild(linkId(contactId));
-      enqueue.assign({ contacts: context.contacts.filter((c) => c.id !== contactId), relayUp: without(context.relayUp, contactId) });
+      enqueue.assign({
+        contacts: context.contacts.filter((c) => c.id !== contactId),
+        unlinked: context.contacts.find((c) => c.id === contactId),
+        relayUp: without(context.relayUp, contactId),
+      });
       const status = relayStatus({ relayUp: without(context.relayUp, contactId), relayUnsupported: context.relayUnsupported });
       if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
       if (!(contactId in context.presence)) return;
       enqueue.assign({ presence: without(context.presence, contactId) });
       enqueue.emit({ type: 'presence', contactId, via: undefined });
+    }),
+    /** The removal failed: the contact is still there, so it is back in the list... */
+    restoreUnlinked: assign(({ context }) => ({
+      contacts: context.unlinked ? [...context.contacts, context.unlinked] : context.contacts,
+      unlinked: undefined,
+    })),
+    /** ...and, while links run, gets its link back. */
+    relinkUnlinked: enqueueActions(({ context, enqueue }) => {
+      const contact = context.unlinked;
+      if (!contact) return;
+      enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      enqueue.assign({ contacts: [...context.contacts, contact], unlinked: undefined });
     }),
     rememberPaired: assign({
       paired: ({ event }) => {
@@ -162,6 +178,8 @@ export const appMachine = setup({
   },
   guards: {
     online: stateIn({ ready: { network: 'online' } }),
+    // A paired contact's card being saved: a write like the others, finished before closing.
+    savingContact: stateIn({ ready: { pairing: 'naming' } }),
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -216,7 +234,7 @@ export const appMachine = setup({
     ready: {
       type: 'parallel',
       // Close once every queued write is done ("pending saves finish first").
-      always: { guard: and(['closeRequested', 'drained']), target: 'closing' },
+      always: { guard: and(['closeRequested', 'drained', not('savingContact')]), target: 'closing' },
       on: {
         CLOSE: { actions: assign({ closeRequested: true }) },
         'contact.online': {
@@ -348,10 +366,13 @@ export const appMachine = setup({
                   target: 'idle',
                   actions: [
                     emit(({ context }) => ({ type: 'contact.removed' as const, req: context.contactOps[0]!.req, contactId: context.contactOps[0]!.contactId })),
-                    assign({ contactOps: ({ context }) => context.contactOps.slice(1) }),
+                    assign({ contactOps: ({ context }) => context.contactOps.slice(1), unlinked: undefined }),
                   ],
                 },
-                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
+                onError: [
+                  { guard: 'online', target: 'idle', actions: ['relinkUnlinked', { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } }] },
+                  { target: 'idle', actions: ['restoreUnlinked', { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } }] },
+                ],
               },
             },
           },

@@ -71,6 +71,8 @@ export interface AppContext {
   db?: Database;
   /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
   contacts: Contact[];
+  /** The contact whose link `removing` stopped: back with its link if the removal fails. */
+  unlinked?: Contact;
   settings?: SettingsDoc;
   firstStart: boolean;
   /** Contacts whose device is connected right now, and how. */
