@@ -11,7 +11,7 @@ import { derivePhaseKey } from '../src/crypto/keys.js';
 import { syntheticNonce } from '../src/crypto/nonce.js';
 import { NONCE_LENGTH } from '../src/crypto/secretbox.js';
 import { sendPlaintext } from '../src/machines/wormhole/key.js';
-import { DEFAULT_TIMEOUTS } from '../src/machines/wormhole/timeouts.js';
+import { initialContext } from '../src/machines/wormhole/context.js';
 import type { Enqueue, Outbound, WormholeContext } from '../src/machines/wormhole/types.js';
 import { openPhase, sealPhase } from '../src/wormhole/phases.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -71,29 +71,19 @@ describe('synthetic phase nonces', () => {
 
 /** The body the wormhole machine's key region queues for `plaintext` as phase 0, from one fixed seed. */
 function machineSeals(plaintext: Uint8Array): Outbound {
-  const context = {
-    appid: 'test.example/nonces',
-    url: 'ws://127.0.0.1:1/v1',
-    connector: () => ({ send() {}, close() {} }),
-    seed: new Uint8Array(32).fill(1),
-    side: 'aaaaaaaaaa',
-    codeWords: 2,
-    appVersions: {},
-    timeouts: { ...DEFAULT_TIMEOUTS },
+  const context: WormholeContext = {
+    ...initialContext({
+      appid: 'test.example/nonces',
+      url: 'ws://127.0.0.1:1/v1',
+      connector: () => ({ send() {}, close() {} }),
+      randomBytes: (n) => new Uint8Array(n).fill(1),
+      side: 'aaaaaaaaaa',
+    }),
+    // As it stands once the key is verified (and the relay was reached).
     key,
     verified: true,
-    pending: [],
-    outbox: [],
-    nextTxPhase: 0,
-    processed: [],
-    early: [],
-    rxBuffer: {},
-    nextRxPhase: 0,
-    socketOpen: false,
-    mailboxOpened: false,
-    attempts: 0,
     everConnected: true,
-  } satisfies WormholeContext;
+  };
   const queued: Outbound[] = [];
   const enqueue = Object.assign(() => {}, {
     sendTo: () => {},

@@ -24,7 +24,6 @@
  * @module
  */
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
-import { toHex } from '../crypto/bytes.js';
 import { AbortedError, TimeoutError } from '../errors.js';
 import { backoffMs } from './backoff.js';
 import { socketActor } from './socketActor.js';
@@ -33,7 +32,7 @@ import { openAndDrain } from './wormhole/mailbox.js';
 import { finishPake, receivePhase, sendPlaintext, sendVersionAndFlush, startPake } from './wormhole/key.js';
 import { assignAllocatedCode } from './wormhole/nameplate.js';
 import { route } from './wormhole/route.js';
-import { DEFAULT_TIMEOUTS } from './wormhole/timeouts.js';
+import { initialContext } from './wormhole/context.js';
 import { resending, transmit } from './wormhole/transmit.js';
 import type { WormholeContext, WormholeEmitted, WormholeEvent, WormholeInput, WormholeOutput } from './wormhole/types.js';
 
@@ -128,30 +127,7 @@ export const wormholeMachine = setup({
   },
 }).createMachine({
   id: 'wormhole',
-  context: ({ input }) => ({
-    appid: input.appid,
-    url: input.url,
-    connector: input.connector,
-    side: input.side ?? toHex(input.randomBytes(5)),
-    seed: input.randomBytes(32),
-    codeWords: input.codeWords ?? 2,
-    appVersions: input.appVersions ?? {},
-    timeouts: { ...DEFAULT_TIMEOUTS, ...input.timeouts },
-    code: input.code,
-    nameplate: input.code?.split('-')[0],
-    verified: false,
-    pending: [],
-    outbox: [],
-    nextTxPhase: 0,
-    processed: [],
-    early: [],
-    rxBuffer: {},
-    nextRxPhase: 0,
-    socketOpen: false,
-    mailboxOpened: false,
-    attempts: 0,
-    everConnected: false,
-  }),
+  context: ({ input }) => initialContext(input),
   initial: 'active',
   states: {
     active: {
