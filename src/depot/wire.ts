@@ -14,13 +14,10 @@
  * kind still unanswered. Knowing the topic (blake3 of the contact key) is the only credential.
  * @module
  */
-import { isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
+import { isBase64, isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
 
 /** The depot protocol's version: the `v1` of the `/backchannel/v1` endpoint it is spoken on. */
 export const DEPOT_PROTOCOL_VERSION = 1;
-
-/** Standard base64 with padding: how sealed blobs travel. */
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Keep `blob` (sealed, base64) for whoever fetches `topic`. */
 export interface DepositFrame {
@@ -106,12 +103,11 @@ export type DepotReply = DepositedFrame | DepositsFrame | AckedFrame | WaitingFr
 
 type Unknown = Record<string, unknown>;
 const isObject = (v: unknown): v is Unknown => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isBlob = (v: unknown): v is string => typeof v === 'string' && BASE64.test(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
-export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBlob(v.blob);
+export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
   isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string');
 export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
@@ -149,7 +145,7 @@ export function parseDepotReply(text: string): DepotReply | undefined {
  */
 export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): string | undefined {
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
-  if (m.type === 'deposit' && !isBlob(m.blob)) return 'blob must be base64';
+  if (m.type === 'deposit' && !isBase64(m.blob)) return 'blob must be base64';
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   return undefined;

@@ -148,6 +148,8 @@ const PEER = /^[0-9a-f]{16}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export const isTopic = (v: unknown): v is string => typeof v === 'string' && TOPIC.test(v);
+/** Standard base64 with padding: how sealed blobs travel, on DISCOVER and in the depot. */
+export const isBase64 = (v: unknown): v is string => typeof v === 'string' && BASE64.test(v);
 export const isPeerId = (v: unknown): v is string => typeof v === 'string' && PEER.test(v);
 export const isBlobKind = (v: unknown): v is BlobKind => v === 'signal' || v === 'data';
 
@@ -289,7 +291,7 @@ function peerOf(m: Record<string, unknown>, key: string): string {
 
 function blobOf(m: Record<string, unknown>, max: number): string {
   const blob = m.blob;
-  if (typeof blob !== 'string' || !BASE64.test(blob)) throw new Refusal('blob must be base64');
+  if (!isBase64(blob)) throw new Refusal('blob must be base64');
   if (blob.length > max) throw new Refusal(`blob too large (${blob.length} > ${max} characters)`);
   return blob;
 }
