@@ -7,6 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, sendParent, setup, SimulatedClock, type AnyActorRef, type EventObject } from 'xstate';
+
+/** An event a child tells the link, with whatever fields it carries. */
+type Said = EventObject & Record<string, unknown>;
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { DocId, DocumentStore } from '../src/db/documentStore.js';
@@ -27,7 +30,7 @@ const contactId = 'contact-1' as DocId;
 
 function harness() {
   const clock = new SimulatedClock();
-  const depots: { deposit: boolean; stopped: boolean; sendBack: (e: EventObject) => void }[] = [];
+  const depots: { deposit: boolean; stopped: boolean; sendBack: (e: Said) => void }[] = [];
   const link = contactLinkMachine.provide({
     actors: {
       discover: puppet,
@@ -73,8 +76,9 @@ function harness() {
     child,
     state: () => JSON.stringify(linkRef().getSnapshot().value),
     /** DISCOVER tells the link something. */
-    discover: (event: EventObject) => child('discover')!.send({ type: 'test.say', event }),
-    connected: (channel: Transport, via: 'direct' | 'relayed' = 'direct') => child('discover')!.send({ type: 'test.say', event: { type: 'link.connected', channel, via } }),
+    discover: (event: Said) => child('discover')!.send({ type: 'test.say', event }),
+    connected: (channel: Transport, via: 'direct' | 'relayed' = 'direct') =>
+      child('discover')!.send({ type: 'test.say', event: { type: 'link.connected', channel, via } }),
     stop: () => actor.stop(),
     link: linkRef,
   };
