@@ -5,13 +5,20 @@
  *
  * The man in the middle sits at the PeerJS API: device a's data connection is wrapped, so a tampered or
  * replayed frame really crosses the data channel and meets the adapter's seal on the other side.
+ * Beyond the suite: after a close, the same contact connects again (the PeerServer let go of the id).
  */
 import type { Server } from 'node:http';
 import wrtc from '@roamhq/wrtc';
 import { PeerServer } from 'peer';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connectWithPeerJs, type PeerJsConstructor, type PeerJsDataConnection, type PeerJsPeer } from '../../src/adapters/peerjsTransport.js';
+import {
+  connectWithPeerJs,
+  peerJsRendezvousId,
+  type PeerJsConstructor,
+  type PeerJsDataConnection,
+  type PeerJsPeer,
+} from '../../src/adapters/peerjsTransport.js';
 import { fromBase64, toBase64 } from '../../src/crypto/bytes.js';
 import { cryptoRandomBytes } from '../../src/effects/random.js';
 import { runTransportTests, type TransportPair } from '../helpers/transportConformance.js';
@@ -28,9 +35,12 @@ Object.assign(globalThis, {
 });
 const { Peer } = (await import('peerjs')) as unknown as { Peer: PeerJsConstructor };
 
+let peerServer!: ReturnType<typeof PeerServer>;
 const server = await new Promise<Server>((resolve) => {
-  PeerServer({ host, port: 0, path: '/peerjs' }, (s) => resolve(s as Server));
+  peerServer = PeerServer({ host, port: 0, path: '/peerjs' }, (s) => resolve(s as Server));
 });
+/** Resolves once the PeerServer has let the peer registered under `id` go. */
+const released = (id: string) => new Promise<void>((resolve) => peerServer.on('disconnect', (client) => client.getId() === id && resolve()));
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 const port = (server.address() as { port: number }).port;
 const peerOptions = { host, port, path: '/peerjs', secure: false, config: { iceServers: [] }, debug: 0 };
@@ -108,4 +118,28 @@ async function connectedPair(): Promise<TransportPair> {
 runTransportTests('PeerJS (peerjs on @roamhq/wrtc, a real PeerServer)', connectedPair, {
   // The adapter seals frames like the relayed transport: 48 data frames of 64 KiB unacknowledged.
   maxBytesInFlight: 48 * 64 * 1024,
+});
+
+describe('PeerJS: a contact connects again after a close', () => {
+  it('two new sessions on the same key reach each other, not the closed one', async () => {
+    const contactKey = cryptoRandomBytes(32);
+    const device = () => connectWithPeerJs({ Peer, peerOptions, contactKey, randomBytes: cryptoRandomBytes });
+    const [a, b] = await Promise.all([device(), device()]);
+    // Nobody destroys a peer here: closing the transport must let go of the rendezvous id, or the
+    // contact's next attempts call the dead session (they did, before the adapter destroyed its peer).
+    const idFree = released(peerJsRendezvousId(contactKey));
+    const bClosed = new Promise((resolve) => b.on('close', resolve));
+    a.close('done for now');
+    await Promise.all([bClosed, idFree]);
+    const [c, d] = await Promise.all([device(), device()]);
+    try {
+      const got = new Promise<Uint8Array>((resolve) => d.on('message', resolve));
+      await c.send(new Uint8Array([42]));
+      expect([...(await got)]).toEqual([42]);
+    } finally {
+      c.close();
+      d.close();
+      for (const t of [a, b, c, d]) t.peer.destroy();
+    }
+  });
 });
