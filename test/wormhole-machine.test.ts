@@ -2,12 +2,18 @@
  * The wormhole machine on XState's SimulatedClock, its socket `.provide()`d as a stand-in the test
  * drives (no relay, no network): connect timeout, reconnect backoff, giving up (before and after the
  * relay ever answered, and on busy refusals), what each region re-sends after a reconnect, the
- * exchange's time budget and the close that waits for the server only so long. The same machine over a
+ * exchange's time budget and the close that waits for the server only so long; and the key region
+ * against a peer the test plays (its own SPAKE2): a wrong code, replayed and reordered messages, a peer
+ * that goes quiet after proving the key. The same machine over a
  * real relay is wormhole-relay.test.ts and pair.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
-import { ConnectionLostError, RelayBusyError, TimeoutError } from '../src/errors.js';
+import { utf8 } from '../src/crypto/bytes.js';
+import { Spake2Symmetric } from '../src/crypto/spake2.js';
+import { ConnectionLostError, RelayBusyError, TimeoutError, WrongCodeError } from '../src/errors.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { decodePakeBody, encodePakeBody, sealPhase } from '../src/wormhole/phases.js';
 import { DEFAULT_TIMEOUTS, wormholeMachine, type WormholeEmitted, type WormholeInput } from '../src/machines/wormholeMachine.js';
 import type { SocketEvent } from '../src/machines/socketActor.js';
 
@@ -246,5 +252,93 @@ describe('wormholeMachine: time budgets (simulated clock)', () => {
       { type: 'close', mailbox: 'mb1', mood: 'happy' },
     ]);
     h.actor.stop();
+  });
+});
+
+/**
+ * The other side, played by the test: its own SPAKE2 on `code`, its frames as the server would relay
+ * them to us (server_rx, its side id), sealed under the key it computed.
+ */
+function peerWith(h: ReturnType<typeof harness>, code: string) {
+  const side = 'abcdef0123';
+  const spake = new Spake2Symmetric(utf8(code), utf8('example.com/test'), cryptoRandomBytes);
+  const pake = encodePakeBody(spake.start());
+  let key: Uint8Array | undefined;
+  let rx = 0;
+  const say = (phase: string, body: string) => h.frame({ type: 'message', side, phase, body, server_rx: rx++ });
+  return {
+    /** Our pake, then theirs: both sides can compute a key (equal only if the codes match). */
+    pake: () => {
+      const ours = h.socket().sent.find((f) => f.phase === 'pake')!;
+      key = spake.finish(decodePakeBody(ours.body as string));
+      say('pake', pake);
+    },
+    send: (phase: string, text: string) => say(phase, sealPhase(key!, side, phase, utf8(text))),
+    resend: say,
+    sealed: (phase: string, text: string) => sealPhase(key!, side, phase, utf8(text)),
+  };
+}
+
+/** Joined with a code, welcomed, the mailbox open. */
+function joined(timeouts: Partial<WormholeInput['timeouts']> = {}) {
+  const h = harness({ code: '4-purple-sausages', timeouts });
+  h.welcome();
+  h.frame({ type: 'claimed', mailbox: 'mb1' });
+  return h;
+}
+
+describe('wormholeMachine: the key (simulated clock)', () => {
+  it('a peer on another code: its version does not open, WrongCodeError, the mailbox closed scary', () => {
+    const h = joined();
+    const peer = peerWith(h, '4-purple-sandwich');
+    peer.pake();
+    expect(h.emitted.map((e) => e.type)).toEqual(['key']);
+    peer.send('version', '{"app_versions":{}}');
+    expect(h.socket().sent.at(-1)).toMatchObject({ type: 'close', mood: 'scary' });
+    h.frame({ type: 'released' });
+    h.frame({ type: 'closed' });
+    expect(h.done()).toBe(true);
+    expect(h.actor.getSnapshot().output).toMatchObject({ mood: 'scary' });
+    expect(h.actor.getSnapshot().output!.error).toBeInstanceOf(WrongCodeError);
+    expect(h.emitted.map((e) => e.type)).toEqual(['key']); // never verified, no message
+  });
+
+  it('numbered messages are delivered once each, in order, whatever order and how often the server replays them', () => {
+    const h = joined();
+    const peer = peerWith(h, '4-purple-sausages');
+    peer.pake();
+    const [zero, one, two] = [peer.sealed('0', 'zero'), peer.sealed('1', 'one'), peer.sealed('2', 'two')];
+    peer.send('version', '{"app_versions":{"v":1}}');
+    peer.resend('2', two);
+    peer.resend('1', one);
+    expect(h.emitted.filter((e) => e.type === 'message')).toEqual([]); // 0 is missing: hold 1 and 2
+    peer.resend('0', zero);
+    peer.resend('1', one); // a re-open replays everything
+    peer.resend('0', zero);
+    const messages = h.emitted.filter((e) => e.type === 'message') as Extract<WormholeEmitted, { type: 'message' }>[];
+    expect(messages.map((m) => [m.phase, new TextDecoder().decode(m.plaintext)])).toEqual([
+      [0, 'zero'],
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+    expect(h.emitted.filter((e) => e.type === 'verified')).toMatchObject([{ versions: { v: 1 } }]);
+    h.actor.stop();
+  });
+
+  it('a peer that proves the key and then goes quiet: TimeoutError "exchanging messages" when the budget ends', () => {
+    const h = joined({ peerMs: 120_000 });
+    const peer = peerWith(h, '4-purple-sausages');
+    h.clock.increment(100_000);
+    peer.pake();
+    peer.send('version', '{"app_versions":{}}');
+    h.clock.increment(19_999);
+    expect(h.done()).toBe(false);
+    h.clock.increment(1);
+    h.clock.increment(T.closeMs);
+    expect(h.done()).toBe(true);
+    const { error, mood } = h.actor.getSnapshot().output!;
+    expect(mood).toBe('lonely');
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error!.data).toMatchObject({ phase: 'exchanging messages', ms: 120_000 });
   });
 });
