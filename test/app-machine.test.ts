@@ -88,7 +88,7 @@ function harness(options: { relay?: string; savedRelay?: string; contacts?: Cont
   const emitted: AppEmitted[] = [];
   actor.on('*', (e) => emitted.push(e as AppEmitted));
   actor.start();
-  const inState = (value: string) => waitFor(actor, (s) => JSON.stringify(s.value).includes(value), { timeout: 5_000 });
+  const inState = (value: string) => waitFor(actor, (s) => JSON.stringify(s.value).includes(value));
   return {
     clock,
     actor,
