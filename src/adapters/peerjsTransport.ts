@@ -87,6 +87,12 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             onClose: () => conn.close(),
           });
           conn.on('close', () => transport?.shut('PeerJS connection closed'));
+          // However it ended (either side, or a lost frame), let go of the PeerServer: a peer left
+          // registered keeps the rendezvous id, and the contact's next attempts would call this dead one.
+          transport.on('close', () => {
+            conn.close();
+            peer.destroy();
+          });
           clearTimeout(timer);
           return resolve(Object.assign(transport, { peer }));
         }
