@@ -174,7 +174,7 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
     h.actor.stop();
   });
 
-  it('without WebRTC the fallback is asked for at once; with `relayed: false` it is never asked for', () => {
+  it('without WebRTC the fallback is asked for at once; with `relayed: false` it is never asked for, and a WebRTC attempt that never opens gives way to a fresh session', () => {
     const h = harness();
     h.found();
     expect(h.state()).toBe('{"session":"falling"}');
@@ -183,9 +183,15 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
 
     const direct = harness({ rtc: {} as DiscoverInput['rtc'], relayed: false });
     direct.found();
-    advance(direct.clock, 10 * T.directMs);
+    advance(direct.clock, T.directMs - 1);
     expect(direct.state()).toBe('{"session":"negotiating"}');
-    expect(direct.session().commands).toEqual([]);
+    direct.clock.increment(1);
+    expect(direct.state()).toBe('"reconnecting"');
+    expect(direct.sessions[0]!.stopped).toBe(true);
+    expect(direct.sessions[0]!.commands).toEqual([]);
+    advance(direct.clock, T.reconnectBaseMs);
+    expect(direct.sessions).toHaveLength(2);
+    expect(direct.state()).toBe('{"session":"connecting"}');
     direct.actor.stop();
   });
 });

@@ -3,7 +3,8 @@
  *
  *   session: connecting → announcing → waiting (for the other device to prove the key)
  *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
- *              the other device for the relayed transport until it agrees)
+ *              the other device for the relayed transport until it agrees; with `relayed: false`,
+ *              reconnecting instead)
  *            → connected.direct | connected.relayed
  *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
  *
@@ -133,7 +134,12 @@ export const discoverMachine = setup({
         negotiating: {
           always: { guard: 'noRtc', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
           after: {
-            directTimeout: { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
+            // Without the relayed fallback, a WebRTC attempt that never opens (ICE failed) is dropped for a
+            // fresh session: waiting on it would hang the link for good.
+            directTimeout: [
+              { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
+              { target: '#discover.reconnecting' },
+            ],
           },
         },
         // Asked the other device for the relayed transport; repeat until it agrees (its answer opens ours).
