@@ -3,16 +3,17 @@
  * PeerJS instead of Backchannel's own DISCOVER. Weaker threat model, so never the default: the
  * PeerServer sees both devices' SDP (their IP addresses) and a rendezvous id derived from the key.
  *
- * What it still guarantees: the rendezvous id is a hash of the contact key, not the key; and every
- * frame is sealed end to end exactly like the relayed transport (per-direction keys bound to both
- * session ids, sequence numbers), so whoever answers on the rendezvous id without the key gets
- * nothing readable and cannot inject a frame.
+ * What it still guarantees: the rendezvous id is a hash of the contact key, not the key; a hello
+ * proves the key (a key derived for the sender's session id), so whoever calls the rendezvous id
+ * without it is hung up on while the device waits on for its contact; and every frame is sealed end
+ * to end exactly like the relayed transport (per-direction keys bound to both session ids, sequence
+ * numbers), so nobody without the key reads or injects a frame.
  *
  * The PeerJS `Peer` class is injected (`import { Peer } from 'peerjs'`), so this module has no hard
  * dependency on it.
  * @module
  */
-import { fromUtf8, toHex } from '../crypto/bytes.js';
+import { constantTimeEqual, fromHex, fromUtf8, toHex } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
@@ -50,6 +51,25 @@ export function peerJsRendezvousId(contactKey: Uint8Array): string {
   return `bc-${toHex(deriveKey(contactKey, 'backchannel:peerjs-id:v1', 16))}`;
 }
 
+/** What a hello carries besides the session id: proof that its sender holds the contact key. */
+export function peerJsHelloProof(contactKey: Uint8Array, sid: string): string {
+  return toHex(deriveKey(contactKey, `backchannel:peerjs-hello:v1:${sid}`, 16));
+}
+
+/** The other device's session id, if `text` is a hello from a holder of the contact key (and not our own). */
+function verifiedHello(text: string, contactKey: Uint8Array, ownSid: string): string | undefined {
+  let hello: { hello?: unknown; proof?: unknown };
+  try {
+    hello = JSON.parse(text) as typeof hello;
+  } catch {
+    return undefined;
+  }
+  const { hello: sid, proof } = hello ?? {};
+  if (typeof sid !== 'string' || !/^[0-9a-f]{16}$/.test(sid) || sid === ownSid) return undefined;
+  if (typeof proof !== 'string' || !/^[0-9a-f]{32}$/.test(proof)) return undefined;
+  return constantTimeEqual(fromHex(proof), fromHex(peerJsHelloProof(contactKey, sid))) ? sid : undefined;
+}
+
 /** Connect to the contact's other device through a PeerServer; resolves with a sealed Transport. */
 export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & { peer: PeerJsPeer }> {
   const id = peerJsRendezvousId(options.contactKey);
@@ -62,21 +82,24 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
       reject(new TimeoutError('The other device did not show up on the PeerServer.', { phase: 'peerjs', ms: timeoutMs }));
     }, timeoutMs);
 
-    const adopt = (conn: PeerJsDataConnection) => {
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      peer?.destroy();
+      reject(error);
+    };
+
+    // `waiting`: we hold the rendezvous id, and a caller without the key is hung up on while we wait on.
+    const adopt = (conn: PeerJsDataConnection, waiting: boolean) => {
       let transport: RelayedTransport | undefined;
-      conn.on('open', () => conn.send(JSON.stringify({ hello: sid })));
+      conn.on('open', () => conn.send(JSON.stringify({ hello: sid, proof: peerJsHelloProof(options.contactKey, sid) })));
       conn.on('data', (data) => {
         const text = typeof data === 'string' ? data : fromUtf8(new Uint8Array(data as ArrayBuffer));
         if (!transport) {
-          let theirs: unknown;
-          try {
-            theirs = (JSON.parse(text) as { hello?: unknown }).hello;
-          } catch {
-            theirs = undefined;
-          }
-          if (typeof theirs !== 'string' || !/^[0-9a-f]{16}$/.test(theirs) || theirs === sid) {
+          const theirs = verifiedHello(text, options.contactKey, sid);
+          if (theirs === undefined) {
             conn.close();
-            return reject(new ProtocolError('The PeerJS peer did not start with a valid hello.'));
+            if (!waiting) fail(new ProtocolError('The PeerJS peer did not start with a valid hello.'));
+            return;
           }
           transport = new RelayedTransport({
             contactKey: options.contactKey,
@@ -106,19 +129,18 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
 
     const asCaller = () => {
       peer = new options.Peer(undefined, options.peerOptions);
-      peer.on('open', () => adopt(peer.connect(id, { reliable: true, serialization: 'raw' })));
-      peer.on('error', (err) => reject(new ProtocolError(`PeerJS: ${err.type ?? ''} ${err.message ?? ''}`)));
+      peer.on('open', () => adopt(peer.connect(id, { reliable: true, serialization: 'raw' }), false));
+      peer.on('error', (err) => fail(new ProtocolError(`PeerJS: ${err.type ?? ''} ${err.message ?? ''}`)));
     };
 
     peer = new options.Peer(id, options.peerOptions);
-    peer.on('connection', (conn) => adopt(conn));
+    peer.on('connection', (conn) => adopt(conn, true));
     peer.on('error', (err) => {
       if (err.type === 'unavailable-id') {
         peer.destroy(); // the other device holds the rendezvous id: call it
         asCaller();
       } else {
-        clearTimeout(timer);
-        reject(new ProtocolError(`PeerJS: ${err.type ?? ''} ${err.message ?? ''}`));
+        fail(new ProtocolError(`PeerJS: ${err.type ?? ''} ${err.message ?? ''}`));
       }
     });
   });

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   connectWithPeerJs,
+  peerJsHelloProof,
   peerJsRendezvousId,
   type PeerJsConstructor,
   type PeerJsDataConnection,
@@ -140,6 +141,40 @@ describe('PeerJS: a contact connects again after a close', () => {
       c.close();
       d.close();
       for (const t of [a, b, c, d]) t.peer.destroy();
+    }
+  });
+});
+
+describe('PeerJS: a caller without the key', () => {
+  it('is hung up on, and the device holding the rendezvous id waits on for its contact', async () => {
+    const contactKey = cryptoRandomBytes(32);
+    const id = peerJsRendezvousId(contactKey);
+    const registered = new Promise<void>((resolve) => peerServer.on('connection', (client) => client.getId() === id && resolve()));
+    const device = () => connectWithPeerJs({ Peer, peerOptions, contactKey, randomBytes: cryptoRandomBytes });
+    const a = device();
+    await registered;
+    // It knows the rendezvous id (the PeerServer's operator does) and sends a well-formed hello
+    // whose proof is made with another key.
+    const impostor = new Peer(undefined, peerOptions);
+    const hungUp = new Promise<void>((resolve) =>
+      impostor.on('open', () => {
+        const conn = impostor.connect(id, { reliable: true, serialization: 'raw' });
+        const sid = '0123456789abcdef';
+        conn.on('open', () => conn.send(JSON.stringify({ hello: sid, proof: peerJsHelloProof(cryptoRandomBytes(32), sid) })));
+        conn.on('close', () => resolve());
+      }),
+    );
+    await hungUp;
+    const b = await device();
+    const aTransport = await a;
+    try {
+      const got = new Promise<Uint8Array>((resolve) => aTransport.on('message', resolve));
+      await b.send(new Uint8Array([7]));
+      expect([...(await got)]).toEqual([7]);
+    } finally {
+      aTransport.close();
+      b.close();
+      impostor.destroy();
     }
   });
 });
