@@ -14,6 +14,7 @@ import { assertKey } from '../src/adapters/storageKeys.js';
 /** How many values one `MGET` fetches at most. */
 const BATCH = 256;
 
+/** Storage on Redis (the relay's depot shared by several relays): values plus a sorted-set index under namespace `ns`, one `MULTI` per write. */
 export class RedisStorage implements StorageAdapter {
   readonly #redis: Redis;
   readonly #ns: string;

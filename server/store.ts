@@ -43,7 +43,7 @@ export class StoreLimitError extends Error {
 export interface StoreLimits {
   /** Messages one mailbox may hold. */
   maxMessagesPerMailbox: number;
-  /** Bytes one mailbox may hold, counted by {@link mailboxBytes} (its id, sides and every message). */
+  /** Bytes one mailbox may hold, counted by `mailboxBytes` (its id, sides and every message). */
   maxMailboxBytes: number;
   /** Bytes the whole store may hold, over every appid: the bound on its memory. */
   maxStoreBytes: number;

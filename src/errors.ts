@@ -4,6 +4,7 @@
  * @module
  */
 
+/** The stable code of every {@link BackchannelError}: branch on it (or on the class), never on the message. */
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'BAD_CODE'
@@ -30,7 +31,9 @@ export type ErrorCode =
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
+  /** Stable across versions; one per class. */
   readonly code: ErrorCode;
+  /** Structured detail for a program (e.g. `reason`, `retryAfterMs`); never a secret. */
   readonly data: Record<string, unknown>;
   /** The public call that failed, e.g. `pair.accept`; set by the API layer. */
   caller?: string;
@@ -43,6 +46,7 @@ export class BackchannelError extends Error {
     this.name = new.target.name;
   }
 
+  /** A plain object for logs and for crossing a worker or process boundary; `fromJSON` restores the class. */
   toJSON(): ErrorJson {
     return { name: this.name, code: this.code, message: this.message, data: this.data, caller: this.caller };
   }

@@ -15,6 +15,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 
+/** An inspector for `inspect`: an XState observer or a function; it only ever gets redacted events. */
 export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 /** Field names whose values are secret (or carry secrets), anywhere in an event or a context. */

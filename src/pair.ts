@@ -22,6 +22,7 @@ export type { PairingStep } from './machines/pairingMachine.js';
 
 export { BACKCHANNEL_APPID };
 
+/** What `createPairing` takes: the mailbox relay, the socket connector and optional effects. */
 export interface PairingOptions {
   /** Mailbox relay URL, `ws://host:port/v1`. */
   relay: string;
@@ -37,15 +38,18 @@ export interface PairingOptions {
   appid?: string;
 }
 
+/** Options every long call takes: an `AbortSignal` to cancel it. */
 export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `invite` and `accept`: cancellation and progress. */
 export interface PairingCallOptions extends CallOptions {
   /** Called on each step of the pairing (connecting, waiting, verifying, confirming). */
   onProgress?: (step: PairingStep) => void;
 }
 
+/** What a pairing ends with: the shared contact key and the verifier to compare. */
 export interface PairResult {
   /** The 32-byte contact key: the secret both sides now share. Store it sealed. */
   contactKey: Uint8Array;
@@ -55,6 +59,7 @@ export interface PairResult {
   code: string;
 }
 
+/** What `invite()` resolves with: the code to show, and the pairing that completes when the other side types it. */
 export interface Invitation {
   /** Show this to the other person; they type it into `accept`. */
   code: string;
@@ -64,6 +69,7 @@ export interface Invitation {
   cancel(): void;
 }
 
+/** Pairing alone (VERIFY), made by `createPairing`: `invite()` and `accept(code)`. */
 export interface Pairing {
   invite(options?: PairingCallOptions): Promise<Invitation>;
   accept(code: string, options?: PairingCallOptions): Promise<PairResult>;

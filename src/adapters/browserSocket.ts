@@ -23,6 +23,7 @@ export interface WebSocketConstructor {
   readonly OPEN: number;
 }
 
+/** A `SocketConnector` on the platform's `WebSocket` (or the constructor given). */
 export function browserSocketConnector(WebSocketImpl: WebSocketConstructor = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket!): SocketConnector {
   return (url, handlers) => {
     const closing = closeOnce(handlers);

@@ -7,6 +7,7 @@ import localforage from 'localforage';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
 import { assertKey } from './storageKeys.js';
 
+/** Storage in IndexedDB through `localforage` (an optional peer dependency), in a store named `name`. */
 export class LocalforageStorage implements StorageAdapter {
   readonly #store: LocalForage;
   readonly #ready: Promise<void>;

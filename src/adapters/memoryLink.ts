@@ -9,6 +9,7 @@ import type { Transport, TransportEvents } from '../effects/transport.js';
 import { TransportClosedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
+/** How a memory link delivers: by hand or automatically, its frame size and buffer. */
 export interface MemoryLinkOptions {
   mode?: 'auto' | 'manual';
   maxFrameBytes?: number;
@@ -64,6 +65,7 @@ class End implements Transport {
   }
 }
 
+/** Two connected in-memory {@link Transport} ends (`a`, `b`) for tests: delivery by hand or automatic, with drops, duplicates, reordering and cuts. */
 export class MemoryLink {
   readonly a: Transport;
   readonly b: Transport;

@@ -14,6 +14,7 @@ export interface MemoryServer {
   };
 }
 
+/** Options of the in-memory relay. */
 export interface MemoryNetworkOptions {
   /** `auto` (default) delivers on the microtask queue; `manual` waits for {@link MemoryNetwork.step}. */
   mode?: 'auto' | 'manual';
@@ -26,6 +27,7 @@ interface Link {
   closeBoth(reason: string): void;
 }
 
+/** An in-memory relay for tests: its `connector` reaches a mailbox server with no sockets, delivery stepped by hand or automatic, with faults to inject. */
 export class MemoryNetwork {
   readonly #server: MemoryServer;
   readonly #mode: 'auto' | 'manual';

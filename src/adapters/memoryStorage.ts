@@ -6,6 +6,7 @@
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
 import { assertKey } from './storageKeys.js';
 
+/** Storage in memory, for tests and throwaway devices: gone when the process ends. */
 export class MemoryStorage implements StorageAdapter {
   readonly #data = new Map<string, Uint8Array>();
 

@@ -33,6 +33,7 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** Storage in a directory on disk (Node): a file per key, written to a temp file, fsynced and renamed; one adapter per directory at a time. */
 export class NodeFsStorage implements StorageAdapter {
   readonly root: string;
   #swept: Promise<void> | undefined;

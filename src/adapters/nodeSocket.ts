@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import type { SocketConnector } from '../effects/socket.js';
 import { closeOnce, failedSocket } from './closeOnce.js';
 
+/** Options of the Node socket connector. */
 export interface NodeSocketOptions {
   /** Largest frame accepted from the server (bytes). */
   maxPayload?: number;
@@ -13,6 +14,7 @@ export interface NodeSocketOptions {
   handshakeTimeoutMs?: number;
 }
 
+/** A `SocketConnector` on `ws`, for Node; a refused upgrade reports its HTTP status. */
 export function nodeSocketConnector(options: NodeSocketOptions = {}): SocketConnector {
   return (url, handlers) => {
     const closing = closeOnce(handlers);

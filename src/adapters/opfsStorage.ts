@@ -7,6 +7,7 @@
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
 import { assertKey } from './storageKeys.js';
 
+/** Storage in the browser's origin-private file system (OPFS), under a folder named `name`; a file per key. */
 export class OpfsStorage implements StorageAdapter {
   readonly #root: Promise<FileSystemDirectoryHandle>;
 

@@ -28,6 +28,7 @@ export interface PeerJsDataConnection {
   on(event: 'open' | 'close' | 'error', fn: (arg?: unknown) => void): void;
   on(event: 'data', fn: (data: unknown) => void): void;
 }
+/** The part of a PeerJS `Peer` the rendezvous uses. */
 export interface PeerJsPeer {
   on(event: 'open', fn: (id: string) => void): void;
   on(event: 'connection', fn: (conn: PeerJsDataConnection) => void): void;
@@ -35,8 +36,10 @@ export interface PeerJsPeer {
   connect(id: string, options?: Record<string, unknown>): PeerJsDataConnection;
   destroy(): void;
 }
+/** PeerJS's `Peer` class, as `connectWithPeerJs` takes it. */
 export type PeerJsConstructor = new (id?: string, options?: Record<string, unknown>) => PeerJsPeer;
 
+/** What `connectWithPeerJs` takes: PeerJS, the contact key and a source of randomness. */
 export interface PeerJsOptions {
   Peer: PeerJsConstructor;
   /** PeerJS options: host, port, path, secure, config (RTCConfiguration)… */

@@ -9,6 +9,7 @@ import type { RtcDataChannel } from '../effects/rtc.js';
 import { TransportClosedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
+/** Options of the WebRTC transport. */
 export interface WebRtcTransportOptions {
   /** Bytes queued in the data channel before `send` waits (default 1 MiB). */
   highWaterMark?: number;
@@ -21,6 +22,7 @@ export interface WebRtcTransportOptions {
 /** The DISCOVER session's `openDirectTransport` (a `DirectTransportFactory`): a data channel as a WebRtcTransport. */
 export const openWebRtcTransport = (dc: RtcDataChannel, options: { onClose(): void }): Transport => new WebRtcTransport(dc, options);
 
+/** A {@link Transport} on an open `RTCDataChannel`, waiting on `bufferedamountlow` for backpressure. */
 export class WebRtcTransport implements Transport {
   readonly maxFrameBytes: number;
   readonly #dc: RtcDataChannel;

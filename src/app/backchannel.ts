@@ -33,6 +33,7 @@ import { BACKCHANNEL_APPID, type CallOptions, type PairingStep } from '../pair.j
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
+/** What `createBackchannel` takes: the injected storage, connector and relay, and the optional rest. */
 export interface BackchannelOptions {
   storage: StorageAdapter;
   connector: SocketConnector;
@@ -71,6 +72,7 @@ export interface PairOptions extends CallOptions {
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
 export type PairedContact = Contact & { verifier: string };
 
+/** What {@link Backchannel.subscribe} and `events()` deliver: messages, new contacts, presence, the depot and the relay. */
 export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
   | { type: 'contact'; contact: Contact }
@@ -112,6 +114,7 @@ export interface BackchannelSnapshot {
   relay: RelayStatus;
 }
 
+/** One device: pair with contacts, send and receive, read state and events. Made by {@link createBackchannel}; one per storage. */
 export class Backchannel {
   /** The app machine: private, so that everything the app does goes through it as a journaled event. */
   readonly #actor: Actor<typeof backchannelApp>;

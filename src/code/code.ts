@@ -17,6 +17,7 @@ export interface Code {
   readonly text: string;
 }
 
+/** How to parse a code: whether its words must be PGP words, and how many it must have. */
 export interface ParseCodeOptions {
   /**
    * Require each word to come from the PGP list in its column (the default). Turn off to accept any

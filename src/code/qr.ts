@@ -38,6 +38,7 @@ export async function qrSvg(payload: string): Promise<string> {
   return QRCode.toString(payload, { ...OPTIONS, type: 'svg', margin: QR_MARGIN });
 }
 
+/** How `qrTerminal` draws the QR code. */
 export interface QrTextOptions {
   /**
    * Paint black on white with ANSI colours, so the QR scans on a dark terminal theme too (the CLI does

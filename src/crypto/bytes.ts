@@ -17,12 +17,14 @@ export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
+/** Bytes as lower-case hex. */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) out += b.toString(16).padStart(2, '0');
   return out;
 }
 
+/** Bytes from hex. */
 export function fromHex(hex: string, title = 'hex'): Uint8Array {
   if (typeof hex !== 'string') throw new InvalidArgumentError(`"${title}" expected a hex string, got ${typeof hex}`);
   if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {

@@ -9,6 +9,7 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { utf8 } from './bytes.js';
 import { assertBytes } from './bytes.js';
 
+/** Keyed blake3 of a seed, one label per purpose: randomness inside a transition. */
 export function deriveBytes(seed: Uint8Array, label: string, length: number): Uint8Array {
   assertBytes(seed, 'seed', 32);
   return blake3(utf8(label), { key: seed, dkLen: length });

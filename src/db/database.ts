@@ -40,20 +40,23 @@ export function documentId(key: Uint8Array, purpose: 'channel' | 'contact' = 'ch
   return toHex(deriveKey(key, `backchannel:document-id:${purpose}`, 16));
 }
 
+/** A contact as the host sees it: its card (moniker, channels, last seen) and its document id. */
 export interface Contact extends ContactDoc {
   id: DocId;
 }
 
+/** What `Database.open` takes: storage and optional effects and limits. */
 export interface DatabaseOptions {
   storage: StorageAdapter;
   randomBytes?: RandomBytes;
-  /** Timestamps (`created_at`, messages, last seen); default {@link systemClock}. */
+  /** Timestamps (`created_at`, messages, last seen); default `systemClock`. */
   clock?: Pick<Clock, 'now'>;
   compactEvery?: number;
   /** Lower document bounds than the defaults in LIMITS (tests). */
   limits?: Partial<DocumentLimits>;
 }
 
+/** A device's documents (system, settings, contacts, channels) on injected storage, with typed accessors. */
 export class Database {
   readonly docs: DocumentStore;
   readonly system: SystemDoc;

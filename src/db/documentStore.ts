@@ -26,13 +26,15 @@ import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKin
 
 export type { ChangeSource } from './peerRules.js';
 
+/** The id of an Automerge document in the database. */
 export type DocId = string;
 
+/** What the document store takes: storage and optional effects. */
 export interface DocumentStoreOptions {
   storage: StorageAdapter;
   /** Fold incremental chunks into a snapshot after this many (default 64). */
   compactEvery?: number;
-  /** Milliseconds since the epoch, for quarantine keys; default {@link systemClock}. */
+  /** Milliseconds since the epoch, for quarantine keys; default `systemClock`. */
   clock?: Pick<Clock, 'now'>;
   /** This device's id: no change from another device may add a message in its name. */
   deviceId?: string;
@@ -126,6 +128,7 @@ function migrate(kind: DocumentKind, id: DocId, doc: A.Doc<unknown>): A.Doc<unkn
   return next;
 }
 
+/** Automerge documents on a `StorageAdapter`: load, validate, quarantine, save incrementally, compact. */
 export class DocumentStore {
   readonly #storage: StorageAdapter;
   readonly #compactEvery: number;

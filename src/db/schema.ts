@@ -8,8 +8,10 @@
 
 import { isImmutableString } from '@automerge/automerge';
 
+/** A document's kind: `system`, `settings`, `contact` or `channel`. */
 export type DocumentKind = 'system' | 'settings' | 'contact' | 'channel';
 
+/** Every document's header: its kind and schema version. */
 export interface Versioned {
   kind: DocumentKind;
   schema: number;
@@ -24,18 +26,21 @@ export interface SystemDoc extends Versioned {
   public_key?: string;
 }
 
+/** A STUN or TURN server for WebRTC, as Settings keep it. */
 export interface IceServer {
   urls: string[];
   username?: string;
   credential?: string;
 }
 
+/** The device's settings document: relay URL and ICE servers. */
 export interface SettingsDoc extends Versioned {
   kind: 'settings';
   relay_server: string;
   ice_servers: IceServer[];
 }
 
+/** A contact's card document. */
 export interface ContactDoc extends Versioned {
   kind: 'contact';
   moniker: string;
@@ -45,6 +50,7 @@ export interface ContactDoc extends Versioned {
   public_key?: string;
 }
 
+/** A file attached to a message: its name, type and size. */
 export interface FileRef {
   filename: string;
   mimetype: string;
@@ -53,6 +59,7 @@ export interface FileRef {
   hash: string;
 }
 
+/** One message in a channel: its sender, time, text and optional file. */
 export interface Message {
   id: string;
   /** Milliseconds since the epoch, sender's clock, for display. */
@@ -63,11 +70,13 @@ export interface Message {
   file?: FileRef;
 }
 
+/** A channel document: the messages shared with one contact. */
 export interface ChannelDoc extends Versioned {
   kind: 'channel';
   messages: Message[];
 }
 
+/** Any of the documents a device stores. */
 export type AnyDoc = SystemDoc | SettingsDoc | ContactDoc | ChannelDoc;
 
 /** Current schema version per kind. Bump it and add a migration below when a shape changes. */

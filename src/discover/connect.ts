@@ -11,14 +11,16 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import { AbortedError, ConnectionLostError, TimeoutError } from '../errors.js';
 import { discoverMachine, type DiscoverInput } from '../machines/discoverMachine.js';
 
+/** What `connectToContact` takes: the contact key, the relay, a connector and optional WebRTC. */
 export interface ConnectOptions extends DiscoverInput {
   signal?: AbortSignal;
   /** Give up after this long without a channel (default: no limit beyond the machine's own). */
   timeoutMs?: number;
-  /** Times the overall timeout and the machine's own delays (default {@link systemClock}). */
+  /** Times the overall timeout and the machine's own delays (default `systemClock`). */
   clock?: Clock;
 }
 
+/** What `connectToContact` resolves with: the transport and how it connected. */
 export interface Connection {
   channel: Transport;
   via: 'direct' | 'relayed';

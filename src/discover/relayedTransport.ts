@@ -18,10 +18,12 @@ import type { RandomBytes } from '../effects/random.js';
 import { TransportClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
 
+/** The key a relayed transport seals with, derived from the contact key. */
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
   return deriveKey(contactKey, concatBytes(utf8('backchannel:discover:relay:v1:'), utf8(fromSid), utf8('>'), utf8(toSid)));
 }
 
+/** What a relayed transport takes: the contact key, both session ids and randomness. */
 export interface RelayedTransportOptions {
   contactKey: Uint8Array;
   ownSid: string;
@@ -40,6 +42,7 @@ const DATA = 0;
 const ACK = 1;
 const ACK_EVERY = 16;
 
+/** A {@link Transport} through the relay: sealed frames, per-direction keys, sequence numbers. */
 export class RelayedTransport implements Transport {
   readonly maxFrameBytes: number;
   readonly #tx: Uint8Array;

@@ -39,6 +39,7 @@ export interface RtcImplementation {
  */
 export type DirectTransportFactory = (dataChannel: RtcDataChannel, options: { onClose(): void }) => Transport;
 
+/** The DISCOVER session actor's input. */
 export interface SessionInput {
   contactKey: Uint8Array;
   /** The relay's discovery endpoint, `ws://host:port/backchannel/v1`. */
@@ -73,6 +74,7 @@ interface Peer {
   verified: boolean;
 }
 
+/** DISCOVER's session actor: the relay connection, sealed signalling and the WebRTC negotiation. */
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
   if (input.rtc && !input.openDirectTransport)
     throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcTransport from the WebRTC adapter)');

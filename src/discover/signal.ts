@@ -16,9 +16,11 @@ import { open, seal } from '../crypto/secretbox.js';
 import type { RandomBytes } from '../effects/random.js';
 import { CryptoError, SignalRejectedError } from '../errors.js';
 
+/** The kinds of signalling messages: hello, offer, answer, candidate. */
 export type SignalKind = 'hello' | 'offer' | 'answer' | 'candidate' | 'relay' | 'bye';
 const KINDS: readonly SignalKind[] = ['hello', 'offer', 'answer', 'candidate', 'relay', 'bye'];
 
+/** A sealed signalling message between two devices of a contact. */
 export interface SignalEnvelope {
   v: 1;
   /** Sender's session id (16 hex). */

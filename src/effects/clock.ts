@@ -6,8 +6,11 @@
  * the core that touches the global timers; adapters may use their own.
  * @module
  */
+/** Timers and the time: `systemClock`, or XState's `SimulatedClock` in tests. */
 export interface Clock {
+  /** Call `fn` after `timeout` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  /** Cancel a timer `setTimeout` started (a handle already fired or cleared is ignored). */
   clearTimeout(id: unknown): void;
   /** Milliseconds since the epoch (or since the simulation began). */
   now(): number;

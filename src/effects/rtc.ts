@@ -11,22 +11,26 @@
  */
 export type RtcHandler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
 
+/** A STUN or TURN server (the W3C `RTCIceServer`). */
 export interface RtcIceServer {
   urls: string | string[];
   username?: string;
   credential?: string;
 }
 
+/** The part of WebRTC's `RTCConfiguration` DISCOVER sets: ICE servers and policy. */
 export interface RtcConfiguration {
   iceServers?: RtcIceServer[];
   iceTransportPolicy?: 'all' | 'relay';
 }
 
+/** An SDP offer or answer as signalled (the W3C `RTCSessionDescriptionInit`). */
 export interface RtcSessionDescriptionInit {
   type: 'offer' | 'answer' | 'pranswer' | 'rollback';
   sdp?: string;
 }
 
+/** An ICE candidate as signalled (the W3C `RTCIceCandidateInit`). */
 export interface RtcIceCandidateInit {
   candidate?: string;
   sdpMid?: string | null;
@@ -34,10 +38,12 @@ export interface RtcIceCandidateInit {
   usernameFragment?: string | null;
 }
 
+/** The part of the W3C `RTCIceCandidate` DISCOVER uses. */
 export interface RtcIceCandidate {
   toJSON(): RtcIceCandidateInit;
 }
 
+/** The part of the W3C `RTCDataChannel` the WebRTC transport uses. */
 export interface RtcDataChannel {
   readonly readyState: string;
   readonly bufferedAmount: number;
@@ -52,6 +58,7 @@ export interface RtcDataChannel {
   removeEventListener(type: 'open' | 'bufferedamountlow', listener: () => void): void;
 }
 
+/** The part of the W3C `RTCPeerConnection` DISCOVER uses; the browser's and `@roamhq/wrtc`'s fit it as they are. */
 export interface RtcPeerConnection {
   readonly localDescription: { readonly type: RtcSessionDescriptionInit['type']; readonly sdp: string } | null;
   readonly remoteDescription: unknown;

@@ -5,6 +5,7 @@
  * @module
  */
 
+/** What a `SocketConnector` reports: open, each text frame, and the close. */
 export interface SocketHandlers {
   onOpen(): void;
   onMessage(text: string): void;
@@ -26,6 +27,7 @@ export interface CloseInfo {
   retryAfterMs?: number;
 }
 
+/** An open socket to the mailbox server, as a `SocketConnector` returns it: send text frames, close. */
 export interface MailboxSocket {
   /** Send one text frame. Dropped silently if the socket is not open: the protocol layer resends. */
   send(text: string): void;

@@ -12,18 +12,25 @@
  */
 export type StorageKey = string[];
 
+/** One stored entry, as `loadRange` returns it. */
 export interface StorageChunk {
   key: StorageKey;
   data: Uint8Array;
 }
 
+/** Where a device keeps its documents, journal and sync state (see the module comment for what every adapter must guarantee). */
 export interface StorageAdapter {
+  /** The value under `key`, or `undefined` when there is none. */
   load(key: StorageKey): Promise<Uint8Array | undefined>;
+  /** Store `data` under `key`, atomically and durably: resolves once it would survive a crash. */
   save(key: StorageKey, data: Uint8Array): Promise<void>;
+  /** Forget the value under `key` (nothing happens when there is none). */
   remove(key: StorageKey): Promise<void>;
   /** Every entry whose key starts with `prefix`, in no particular order. */
   loadRange(prefix: StorageKey): Promise<StorageChunk[]>;
+  /** Forget every entry whose key starts with `prefix`. */
   removeRange(prefix: StorageKey): Promise<void>;
+  /** Release what the adapter holds (files, handles); no call follows. */
   close?(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from '../crypto/bytes.js';
 import { BackchannelError, ERROR_CODES } from '../errors.js';
 import { SECRET_FIELDS } from '../inspect.js';
 
+/** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** Seals and opens the secret parts (secretbox under the journal key, in practice). */

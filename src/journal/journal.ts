@@ -26,9 +26,11 @@ import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { encode, decode, type Json, type Sealer } from './encode.js';
 
+/** Where the journal keeps its sealing key in storage. */
 export const JOURNAL_KEY = ['journal', 'key'];
 const SEGMENTS = ['journal', 'seg'];
 
+/** One record of the journal: an actor started, an event it processed, or it ended. */
 export type JournalRecord =
   | { seq: number; k: 'start' | 'checkpoint'; a: number; path: string; machine: string; state: Json }
   | { seq: number; k: 'spawn'; a: number; path: string; effect: string }
@@ -42,6 +44,7 @@ export type OpenedRecord =
   | { seq: number; k: 'event'; a: number; event: { type: string } & Record<string, unknown> }
   | { seq: number; k: 'end'; a: number; status: string };
 
+/** Options of the journal: its storage, bounds, flush timing and effects. */
 export interface JournalOptions {
   storage: StorageAdapter;
   /** Records kept before a compaction folds them into a checkpoint (default 10 000). */
@@ -49,7 +52,7 @@ export interface JournalOptions {
   /** Recorded events are written at most this long after they happen (default 250 ms). */
   flushMs?: number;
   randomBytes?: RandomBytes;
-  /** Schedules the flushes (default {@link systemClock}). */
+  /** Schedules the flushes (default `systemClock`). */
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   /** Called when a write fails; the journal keeps the records and tries again at the next flush. */
   onError?: (error: unknown) => void;
@@ -72,6 +75,7 @@ function machineIdOf(ref: AnyActorRef): string | undefined {
 
 const segmentName = (seq: number) => String(seq).padStart(12, '0');
 
+/** The device's event journal: every event every machine processed, secrets sealed, bounded by compaction; read it with `replay`. */
 export class Journal {
   readonly #storage: StorageAdapter;
   readonly #sealer: Sealer;

@@ -21,6 +21,7 @@ import type { Journal, OpenedRecord } from './journal.js';
 /** Machine definitions by id: what replay uses to interpret records. */
 export type MachineRegistry = Record<string, AnyStateMachine>;
 
+/** The machines `replay` knows, by id. */
 export const BACKCHANNEL_MACHINES: MachineRegistry = {
   app: appMachine,
   contactLink: contactLinkMachine,
@@ -57,6 +58,7 @@ const standIn = (id: string) =>
     { id },
   );
 
+/** An actor as `replay` rebuilt it from the journal: its path, its last snapshot, and how it ended. */
 export interface ReplayedActor {
   /** The journal's number for this actor (one per actor started). */
   actor: number;

@@ -47,6 +47,7 @@ export interface RelayCheckInput {
 /** What the check tells the app: supported, or not (with the error for the host). */
 export type RelayChecked = { type: 'relay.checked'; unsupported?: RelayUnsupportedError };
 
+/** How a contact is connected: `direct` (WebRTC) or `relayed`. */
 export type Via = 'direct' | 'relayed';
 /**
  * The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no

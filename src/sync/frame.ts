@@ -12,6 +12,7 @@
 import { concatBytes, fromHex, fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { ProtocolError, TooLargeError } from '../errors.js';
 
+/** The SYNC frames' version byte. */
 export const SYNC_PROTOCOL_VERSION = 1;
 const HELLO = 1;
 const SYNC = 2;

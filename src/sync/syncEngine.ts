@@ -19,6 +19,7 @@ import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
 import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
 
+/** What the sync engine reports to its machine. */
 export type EngineEvent =
   | { type: 'engine.hello'; peer: string }
   | { type: 'engine.busy' }
@@ -26,6 +27,7 @@ export type EngineEvent =
   | { type: 'engine.error'; error: BackchannelError }
   | { type: 'engine.closed'; reason: string };
 
+/** What the sync engine takes. */
 export interface SyncEngineOptions {
   docs: DocumentStore;
   storage: StorageAdapter;

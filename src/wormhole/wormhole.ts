@@ -14,6 +14,7 @@ import { AbortedError, ClosedError, InvalidArgumentError, ProtocolError, toBackc
 import { wormholeMachine, type WormholeOutput, type WormholeTimeouts } from '../machines/wormholeMachine.js';
 import type { Mood } from './messages.js';
 
+/** What a wormhole connection takes: the relay, app id, connector and optional effects. */
 export interface WormholeOptions {
   /** Mailbox server URL, `ws://host:port/v1`. */
   relay: string;
@@ -36,6 +37,7 @@ export interface WormholeOptions {
   journal?: (event: InspectionEvent) => void;
 }
 
+/** What a wormhole resolves with once the key is confirmed: the verifier. */
 export interface Verified {
   /** The 32-byte PAKE key. Derive what you keep from it; never store it as is. */
   key: Uint8Array;
@@ -56,6 +58,7 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+/** A magic-wormhole connection (the `wormhole` machine behind a promise API). */
 export class Wormhole {
   /** Private: the handle's methods are the only way in (watch it with `inspect`). */
   readonly #actor: Actor<typeof wormholeMachine>;
