@@ -1,22 +1,33 @@
 /**
- * DISCOVER on the relay: devices announce a topic (blake3 of a contact key, hex) and are routed to the
- * other devices on it. The server hands out a random peer id per (connection, topic), forwards sealed
- * blobs between peers of one topic, and sees nothing else: no keys, no SDP, no addresses inside blobs.
+ * DISCOVER on the relay: devices announce a topic (blake3 of a contact's topic public key, hex) and are
+ * routed to the other devices on it. The server hands out a random peer id per (connection, topic),
+ * forwards sealed blobs between peers of one topic, and sees nothing else: no keys, no SDP, no
+ * addresses inside blobs.
  *
+ * A connection uses a topic only once it proved it holds the topic key: the relay's first frame is a
+ * fresh random challenge; `prove` answers it with the topic's public key and a signature over the
+ * challenge (src/crypto/topicKey.ts). Checked with nothing stored (blake3(key) = topic, the signature
+ * verifies), so it holds the same on every relay sharing Redis; a proof copied from another connection
+ * signs another challenge and fails.
+ *
+ *                                              ← {type:"challenge", challenge}   (first)
+ *   → {type:"prove", topic, key, signature}    ← {type:"proven", topic}
  *   → {type:"announce", topic}                 ← {type:"announced", topic, peer, peers:[…]}
  *                                               ← {type:"joined"|"left", topic, peer}   (to the others)
  *   → {type:"send", topic, to, kind, blob}      ← {type:"message", topic, from, kind, blob}  (to `to`)
  *   → {type:"leave", topic}   → {type:"ping"} ← {type:"pong"}
- *   a refused request: ← {type:"error", re: <its type>, id?: <its id>, reason}
+ *   a refused request: ← {type:"error", re: <its type>, id?: <its id>, reason, code?}  (code "unproven": prove first)
  *
  * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel). The frames,
  * their fields and their checks are in src/discover/wire.ts, shared with the client.
  *
- * The depot (when the relay keeps one), for whoever knows the topic: deposit, fetch, ack; its frames,
- * their guards and the error envelope are in `src/depot/wire.ts`.
+ * The depot (when the relay keeps one), on proven topics: deposit, fetch, ack; its frames, their guards
+ * and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
-import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, type DiscoverReply } from '../src/discover/wire.js';
+import { CHALLENGE_LENGTH, verifyTopicProof } from '../src/crypto/topicKey.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, UNPROVEN, type DiscoverReply } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
 import {
   depotRequestProblem,
@@ -41,6 +52,11 @@ export interface DiscoveryLimits {
   maxQueuedFrames: number;
   /** Bytes of those frames; beyond this it is closed (1008), so a client that pipelines big deposits holds bounded memory. */
   maxQueuedBytes: number;
+  /**
+   * `prove` frames one connection may send (each costs a signature check), and so the topics it can
+   * prove; past this, proofs are refused.
+   */
+  maxProofsPerConnection: number;
 }
 
 export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
@@ -50,10 +66,17 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxDataChars: 128 * 1024,
   maxQueuedFrames: 256,
   maxQueuedBytes: 8 * 1024 * 1024,
+  maxProofsPerConnection: 256,
 });
 
 interface Conn {
   out: ServerConnection;
+  /** What this connection's proofs sign: random, sent as its first frame. */
+  challenge: Uint8Array;
+  /** Topics this connection proved it holds the key of. */
+  proven: Set<string>;
+  /** `prove` frames received, held or not. */
+  proofs: number;
   topics: Map<string, string>; // topic → our peer id there
   /** Depot topics this connection fetched: it hears `waiting` when someone deposits there. */
   watching: Set<string>;
@@ -91,8 +114,20 @@ export class DiscoveryServer {
   }
 
   connect(out: ServerConnection): ConnectionHandle {
-    const conn: Conn = { out, topics: new Map(), watching: new Set(), gone: false, queue: Promise.resolve(), queuedFrames: 0, queuedBytes: 0 };
+    const conn: Conn = {
+      out,
+      challenge: this.#randomBytes(CHALLENGE_LENGTH),
+      proven: new Set(),
+      proofs: 0,
+      topics: new Map(),
+      watching: new Set(),
+      gone: false,
+      queue: Promise.resolve(),
+      queuedFrames: 0,
+      queuedBytes: 0,
+    };
     this.#conns.add(conn);
+    this.#send(conn, { type: 'challenge', challenge: toHex(conn.challenge) });
     return {
       receive: (frame) => this.#accept(conn, frame),
       closed: () => this.#disconnect(conn),
@@ -145,8 +180,13 @@ export class DiscoveryServer {
   }
 
   /** Refuse `request` (null: the frame was not a readable request): an error frame that names it. */
-  #error(conn: Conn, request: Record<string, unknown> | null, reason: string): void {
-    this.#send(conn, errorFrame(request, reason));
+  #error(conn: Conn, request: Record<string, unknown> | null, reason: string, code?: string): void {
+    this.#send(conn, errorFrame(request, reason, code));
+  }
+
+  /** Refuse `request` on a topic this connection has not proven. */
+  #unproven(conn: Conn, request: Record<string, unknown>): void {
+    this.#error(conn, request, 'prove the topic key on this connection first', UNPROVEN);
   }
 
   #deliver(conn: Conn, frame: HubFrame): void {
@@ -169,8 +209,18 @@ export class DiscoveryServer {
     switch (request.type) {
       case 'ping':
         return this.#send(conn, { type: 'pong' });
+      case 'prove': {
+        const { topic } = request;
+        if (conn.proofs >= this.#limits.maxProofsPerConnection)
+          return this.#error(conn, m, `at most ${this.#limits.maxProofsPerConnection} proofs per connection`);
+        conn.proofs++;
+        if (!verifyTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
+        conn.proven.add(topic);
+        return this.#send(conn, { type: 'proven', topic });
+      }
       case 'announce': {
         const { topic } = request;
+        if (!conn.proven.has(topic)) return this.#unproven(conn, m);
         if (conn.topics.has(topic)) return this.#error(conn, m, 'already announced on this topic');
         if (conn.topics.size >= this.#limits.maxTopicsPerConnection)
           return this.#error(conn, m, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
@@ -200,11 +250,12 @@ export class DiscoveryServer {
     const depot = this.#depot;
     const refuse = (reason: string) => this.#error(conn, m, reason);
     if (!depot) return refuse('this relay keeps no depot');
-    // Knowing the topic (a hash of the contact key) is the credential; no announce needed, so a device
-    // can check its depot without showing up as a peer to the other device.
     const problem = depotRequestProblem(m);
     if (problem) return refuse(problem);
     const topic = m.topic as string;
+    // A proven topic is the credential (knowing the topic is not); no announce needed, so a device can
+    // check its depot without showing up as a peer to the other device.
+    if (!conn.proven.has(topic)) return this.#unproven(conn, m);
     const fail = (err: unknown) => refuse(err instanceof DepotRefusal ? err.message : 'depot error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {

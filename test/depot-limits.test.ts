@@ -4,6 +4,8 @@
  * deposit's bytes (an index kept in memory, rebuilt from storage after a restart); fetches come in
  * pages of bounded size.
  */
+import { topicKey } from '../src/crypto/topicKey.js';
+import { proveOn } from './helpers/topicProof.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Depot } from '../server/depot.js';
 import { startRelay } from '../server/index.js';
@@ -35,6 +37,9 @@ class CountingStorage implements StorageAdapter {
 }
 
 const topic = (c: string) => c.repeat(64);
+/** A contact key per letter, and its topic: what a connection proves before using the relay's depot. */
+const keyOf = (c: string) => new Uint8Array(32).fill(c.charCodeAt(0));
+const proven = (c: string) => topicKey(keyOf(c)).topic;
 const blob = (n: number) => 'A'.repeat(n);
 
 const closers: (() => Promise<void> | void)[] = [];
@@ -55,28 +60,29 @@ describe('depot limits', () => {
     closers.push(() => relay.close());
     const c = await rawClient(relay.discoveryUrl);
     closers.push(() => c.close());
+    for (const letter of 'abcd') await proveOn(c, keyOf(letter));
 
-    const a1 = await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_000) });
-    expect(a1).toMatchObject({ type: 'deposited', topic: topic('a') });
+    const a1 = await request(c, { type: 'deposit', topic: proven('a'), blob: blob(1_000) });
+    expect(a1).toMatchObject({ type: 'deposited', topic: proven('a') });
     // Per topic: 2,000 bytes at most, whatever the global room.
-    expect(await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_004) })).toEqual({
+    expect(await request(c, { type: 'deposit', topic: proven('a'), blob: blob(1_004) })).toEqual({
       type: 'error',
       re: 'deposit',
       reason: 'depot full for this topic (2000 bytes)',
     });
-    expect(await request(c, { type: 'deposit', topic: topic('b'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
-    expect(await request(c, { type: 'deposit', topic: topic('c'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    expect(await request(c, { type: 'deposit', topic: proven('b'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    expect(await request(c, { type: 'deposit', topic: proven('c'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
     // 3,000 bytes held over three topics: a fourth topic, under its own quota, is refused by the global cap.
-    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toEqual({
+    expect(await request(c, { type: 'deposit', topic: proven('d'), blob: blob(4) })).toEqual({
       type: 'error',
       re: 'deposit',
       reason: 'depot full on this relay (3000 bytes)',
     });
     expect(relay.depot.totals).toEqual({ items: 3, bytes: 3_000 });
 
-    expect(await request(c, { type: 'ack', topic: topic('a'), ids: [a1.id] })).toEqual({ type: 'acked', topic: topic('a') });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [a1.id] })).toEqual({ type: 'acked', topic: proven('a') });
     expect(relay.depot.totals).toEqual({ items: 2, bytes: 2_000 });
-    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toMatchObject({ type: 'deposited', topic: topic('d') });
+    expect(await request(c, { type: 'deposit', topic: proven('d'), blob: blob(4) })).toMatchObject({ type: 'deposited', topic: proven('d') });
   });
 
   it('checks sizes before reading anything, and counts and prunes without reading a deposit', async () => {

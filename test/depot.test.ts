@@ -12,6 +12,7 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { freePort } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
+import { proveOn } from './helpers/topicProof.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-depot-');
@@ -135,11 +136,14 @@ describe('depot', () => {
 
   it('tells a device that fetched a topic when a deposit lands there, not the depositor', async () => {
     const relay = await startRelay();
-    const topic = 'd'.repeat(64);
     const [fetcher, depositor, bystander] = await Promise.all([rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl)]);
+    const key = new Uint8Array(32).fill(0xd);
+    const topic = await proveOn(fetcher, key);
+    await proveOn(depositor, key);
+    const otherTopic = await proveOn(bystander, new Uint8Array(32).fill(0xe));
     fetcher.send({ type: 'fetch', topic });
     await fetcher.next((f) => f.type === 'deposits');
-    bystander.send({ type: 'fetch', topic: 'e'.repeat(64) });
+    bystander.send({ type: 'fetch', topic: otherTopic });
     await bystander.next((f) => f.type === 'deposits');
     depositor.send({ type: 'fetch', topic });
     await depositor.next((f) => f.type === 'deposits');
@@ -179,8 +183,12 @@ describe('depot', () => {
       depotLimits: { maxItemsPerTopic: 3, maxBytesPerTopic: 64, maxBlobChars: 40, ttlMs: 60_000 },
     });
     const client = await rawClient(relay.discoveryUrl);
-    const [topicA, topicB, topicC] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
-    let replies = 0;
+    const [topicA, topicB, topicC] = [
+      await proveOn(client, new Uint8Array(32).fill(0xa)),
+      await proveOn(client, new Uint8Array(32).fill(0xb)),
+      await proveOn(client, new Uint8Array(32).fill(0xc)),
+    ];
+    let replies = client.frames.length; // the challenge and the three `proven`
     /** Send a depot frame and return the reply to it (the relay answers a connection in order). */
     const call = async (frame: Record<string, unknown>) => {
       client.send(frame);

@@ -4,7 +4,7 @@
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
  * relay deletes it. A device never acknowledges its own deposits.
  *
- *   relay: connection (the socket) · connecting → open (fetch at once; poll every `fetchEvery`;
+ *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
  *   ledger: idle → saving (the relay stored a deposit: remember its heads, then announce `deposited`)
  *
@@ -21,7 +21,9 @@
  */
 import type * as A from '@automerge/automerge';
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { discoveryTopic } from '../crypto/topic.js';
+import { fromHex } from '../crypto/bytes.js';
+import { proveTopic, topicKey, type TopicKey } from '../crypto/topicKey.js';
+import { parseChallenge, type ProveFrame } from '../discover/wire.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
@@ -72,6 +74,8 @@ export interface DepotInput {
 
 export interface DepotContext {
   input: DepotInput;
+  /** The topic key: what proves the topic to the relay on each connection. */
+  topicKey: TopicKey;
   topic: string;
   key: Uint8Array;
   timeouts: DepotTimeouts;
@@ -98,6 +102,7 @@ export type DepotEvent =
   | SocketEvent
   | { type: 'doc.changed' }
   // A relay reply, read from `socket.frame` and raised.
+  | { type: 'relay.challenge'; challenge: string }
   | { type: 'relay.deposited'; id: string }
   | { type: 'relay.deposits'; items: DepositItem[]; more: boolean }
   | { type: 'relay.waiting' }
@@ -140,6 +145,14 @@ export const depotMachine = setup({
     firstFailure: ({ context }) => context.attempts === 0,
   },
   actions: {
+    // Before any request: the relay answers only on topics proven on this connection.
+    sendProof: sendTo('socket', ({ context, event }) => ({
+      type: 'socket.send' as const,
+      text: JSON.stringify({
+        type: 'prove',
+        ...proveTopic(context.topicKey, fromHex(event.type === 'relay.challenge' ? event.challenge : '')),
+      } satisfies ProveFrame),
+    })),
     sendFetch: sendTo('socket', ({ context }) => ({
       type: 'socket.send' as const,
       text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame),
@@ -147,6 +160,8 @@ export const depotMachine = setup({
     /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
     readFrame: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'socket.frame') return;
+      const challenge = parseChallenge(event.text);
+      if (challenge) return enqueue.raise({ type: 'relay.challenge', challenge: challenge.challenge });
       const reply = parseDepotReply(event.text);
       if (!reply) return;
       if (reply.type === 'error') enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason });
@@ -170,18 +185,22 @@ export const depotMachine = setup({
   },
 }).createMachine({
   id: 'depot',
-  context: ({ input }) => ({
-    input,
-    topic: discoveryTopic(input.contactKey),
-    key: depotKey(input.contactKey),
-    timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
-    attempts: 0,
-    pending: [],
-    voided: 0,
-    again: false,
-    inbox: [],
-    stored: [],
-  }),
+  context: ({ input }) => {
+    const key = topicKey(input.contactKey);
+    return {
+      input,
+      topicKey: key,
+      topic: key.topic,
+      key: depotKey(input.contactKey),
+      timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
+      attempts: 0,
+      pending: [],
+      voided: 0,
+      again: false,
+      inbox: [],
+      stored: [],
+    };
+  },
   type: 'parallel',
   states: {
     relay: {
@@ -196,7 +215,8 @@ export const depotMachine = setup({
           initial: 'connecting',
           states: {
             connecting: {
-              on: { 'socket.open': 'open' },
+              // The relay's first frame: prove the topic, then every request (in order) is on a proven topic.
+              on: { 'relay.challenge': { target: 'open', actions: 'sendProof' } },
             },
             open: {
               type: 'parallel',

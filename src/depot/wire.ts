@@ -1,5 +1,5 @@
 /**
- * The depot's wire: the frames a device and the relay exchange at `/backchannel/v1` to keep sealed
+ * The depot's wire: the frames a device and the relay exchange at `/backchannel/v2` to keep sealed
  * changes for a contact who is offline. One JSON object per WebSocket text frame, told apart by
  * `type`. Used by the client (`depot/depotMachine.ts`) and the relay (`server/discoveryServer.ts`,
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
@@ -11,18 +11,20 @@
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
  *
  * The relay answers a connection's requests in order, so a reply belongs to the oldest request of its
- * kind still unanswered. Knowing the topic (blake3 of the contact key) is the only credential.
+ * kind still unanswered. Every request needs its topic proven on the connection first (DISCOVER's
+ * `prove`, answering the relay's `challenge`: `discover/wire.ts`); knowing the topic is not enough, and
+ * a request on an unproven topic is refused with `code: 'unproven'`.
  * @module
  */
 import { isBase64, isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
 
-/** The depot protocol's version: the `v1` of the `/backchannel/v1` endpoint it is spoken on. */
-export const DEPOT_PROTOCOL_VERSION = 1;
+/** The depot protocol's version: the `v2` of the `/backchannel/v2` endpoint it is spoken on (2: proven topics). */
+export const DEPOT_PROTOCOL_VERSION = 2;
 
 /** Keep `blob` (sealed, base64) for whoever fetches `topic`. */
 export interface DepositFrame {
   type: 'deposit';
-  /** Where the contact will look: blake3(contact key), hex. */
+  /** Where the contact will look: the contact's topic (crypto/topicKey.ts), proven on this connection. */
   topic: string;
   /** The sealed changes, base64; the relay never sees inside. */
   blob: string;
@@ -124,7 +126,12 @@ export const isDepositsFrame = (v: unknown): v is DepositsFrame =>
 export const isAckedFrame = (v: unknown): v is AckedFrame => isObject(v) && v.type === 'acked' && isTopic(v.topic);
 export const isWaitingFrame = (v: unknown): v is WaitingFrame => isObject(v) && v.type === 'waiting' && isTopic(v.topic);
 export const isErrorFrame = (v: unknown): v is ErrorFrame =>
-  isObject(v) && v.type === 'error' && isDepotRequestType(v.re) && typeof v.reason === 'string' && (v.id === undefined || typeof v.id === 'string');
+  isObject(v) &&
+  v.type === 'error' &&
+  isDepotRequestType(v.re) &&
+  typeof v.reason === 'string' &&
+  (v.id === undefined || typeof v.id === 'string') &&
+  (v.code === undefined || typeof v.code === 'string');
 
 const replyGuards = [isDepositedFrame, isDepositsFrame, isAckedFrame, isWaitingFrame, isErrorFrame];
 
