@@ -56,7 +56,7 @@ export const DEFAULT_DEPOT_TIMEOUTS: Readonly<DepotTimeouts> = Object.freeze({
 });
 
 export interface DepotInput {
-  /** The relay's `/backchannel/v1` endpoint. */
+  /** The relay's `/backchannel/v2` endpoint. */
   url: string;
   connector: SocketConnector;
   contactKey: Uint8Array;
