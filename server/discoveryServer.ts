@@ -212,7 +212,7 @@ export class DiscoveryServer {
       case 'prove': {
         const { topic } = request;
         if (conn.proofs >= this.#limits.maxProofsPerConnection)
-          return this.#error(conn, m, `at most ${this.#limits.maxProofsPerConnection} proofs per connection`);
+          return this.#error(conn, m, `at most ${this.#limits.maxProofsPerConnection} proofs per connection`, UNPROVEN);
         conn.proofs++;
         if (!verifyTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
         conn.proven.add(topic);

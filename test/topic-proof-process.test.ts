@@ -6,10 +6,16 @@
  *   - one that saw every frame of the honest connection and replays all it sent (its proof included)
  * can neither deposit, fetch, acknowledge (delete), nor announce (take a peer slot): each request is
  * refused with the `unproven` error frame. Afterwards the honest deposit is still there, alone, and a
- * second honest device still finds the first.
+ * second honest device still finds the first. And a client whose proof the relay refuses fails with
+ * the typed TopicUnprovenError instead of retrying.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { startRelay } from '../server/index.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
+import { connectToContact } from '../src/discover/connect.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { TopicUnprovenError } from '../src/errors.js';
 import { DISCOVER_PATH } from '../src/discover/wire.js';
 import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
@@ -112,5 +118,27 @@ describe('a relay refuses a topic that is not proven on the connection', () => {
     const b = await startRelayProcess(['--redis', redis.url]);
     relays.push(b);
     await scenario(discoveryUrl(a), discoveryUrl(b));
+  });
+
+  it('a client whose proof is refused fails typed (TopicUnprovenError), without retrying', { timeout: 60_000 }, async () => {
+    // A relay that takes no proofs at all: every announce is on an unproven topic.
+    const relay = await startRelay({ host: '127.0.0.1', discoveryLimits: { maxProofsPerConnection: 0 } });
+    try {
+      const attempt = connectToContact({
+        contactKey: new Uint8Array(32).fill(0x42),
+        url: relay.discoveryUrl,
+        connector: nodeSocketConnector(),
+        randomBytes: cryptoRandomBytes,
+        timeouts: { reconnectBaseMs: 10 },
+      });
+      const error = await attempt.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TopicUnprovenError);
+      expect((error as TopicUnprovenError).data).toEqual({ re: 'prove', reason: 'at most 0 proofs per connection' });
+    } finally {
+      await relay.close();
+    }
   });
 });

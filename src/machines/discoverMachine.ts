@@ -1,11 +1,12 @@
 /**
- * DISCOVER for one contact: find the contact's other device by blake3(key) on the relay and connect.
+ * DISCOVER for one contact: find the contact's other device by its topic on the relay (proven with the
+ * topic key, crypto/topicKey.ts) and connect.
  *
  *   session: connecting → announcing → waiting (for the other device to prove the key)
  *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
  *              the other device for the relayed transport until it agrees)
  *            → connected.direct | connected.relayed
- *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
+ *   reconnecting (exponential backoff, then a fresh session) · failed (out of attempts, or the relay refused the topic proof) · stopped
  *
  * The `session` actor (discover/session.ts) does the I/O through injected effects; this machine owns
  * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
@@ -108,7 +109,11 @@ export const discoverMachine = setup({
       initial: 'connecting',
       on: {
         'session.lost': 'reconnecting',
-        'session.error': 'reconnecting',
+        // The relay refused our proof of the topic key: trying again would be refused again.
+        'session.error': [
+          { guard: ({ event }) => event.error.code === 'TOPIC_UNPROVEN', target: '#discover.failed', actions: assign({ error: ({ event }) => event.error }) },
+          { target: 'reconnecting' },
+        ],
         // While negotiating or falling back: a channel opened, or the attempt died.
         'session.connected': [
           { guard: ({ event }) => event.via === 'direct', target: '.connected.direct', actions: 'adopt' },
