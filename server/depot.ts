@@ -27,6 +27,8 @@ export interface DepotLimits {
   maxItemsTotal: number;
   /** Blob characters one `deposits` reply carries at most (it always carries one); `more` says there is more. */
   maxFetchChars: number;
+  /** Ids one `ack` may list; more is refused. A fetch page never holds more deposits than a topic can (`maxItemsPerTopic`). */
+  maxAckIds: number;
 }
 
 export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
@@ -37,12 +39,10 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   maxBytesTotal: 1024 * 1024 * 1024,
   maxItemsTotal: 200_000,
   maxFetchChars: 1024 * 1024,
+  maxAckIds: 1_000,
 });
 
 export class DepotRefusal extends Error {}
-
-/** Deposit ids: time, counter, relay instance (older relays wrote ids without the instance). */
-const DEPOSIT_ID = /^\d{15}-\d{6}(-[0-9a-f]{8})?$/;
 
 /** A kept deposit, as the wire's `deposits` frame lists it. */
 export type Deposit = DepositItem;
@@ -203,12 +203,16 @@ export class Depot {
     return { items, more: false };
   }
 
-  /** The recipient has them: delete. */
+  /**
+   * The recipient has them: delete. Only ids the index holds for `topic` touch storage (a fetch on this
+   * relay indexed what it listed); others are ignored, so an ack costs no more than what it deletes.
+   */
   ack(topic: string, ids: string[]): Promise<void> {
+    if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
     return this.#serial(async () => {
       await this.#index();
-      for (const id of ids) {
-        if (!DEPOSIT_ID.test(id)) continue;
+      for (const id of new Set(ids)) {
+        if (!this.#topics.get(topic)?.sizes.has(id)) continue;
         await this.#storage.remove(['depot', topic, id]);
         this.#drop(topic, id);
       }

@@ -272,8 +272,7 @@ export class DiscoveryServer {
         .fetch(topic, after)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
-      const ids = (m.ids as string[]).slice(0, 10_000);
-      return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
+      return depot.ack(topic, m.ids as string[]).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
     }
   }
 
