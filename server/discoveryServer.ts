@@ -141,13 +141,19 @@ export class DiscoveryServer {
     await Promise.all(conns.map((conn) => this.#disconnect(conn)));
   }
 
-  /**
-   * A frame read from `conn`: queued behind its earlier ones, unless that would pass the bound on
-   * frames (or bytes) in flight — a client that pipelines without waiting for replies is closed.
-   */
+  /** A frame read from `conn`: queued behind its earlier ones, within the bound on frames in flight. */
   #accept(conn: Conn, frame: string | Uint8Array): Promise<void> {
+    return this.#inFlight(conn, typeof frame === 'string' ? frame.length : frame.byteLength, () => this.#receive(conn, frame));
+  }
+
+  /**
+   * Queue `step` on `conn`, counted with `bytes` against its bound on frames (and bytes) in flight, both
+   * ways: frames read from it and frames for it (from its peers, `waiting`) wait in one queue. Past
+   * the bound the connection is closed (1008): a client that pipelines without waiting for replies, or
+   * one whose queue is stuck while peers keep sending to it, holds bounded memory.
+   */
+  #inFlight(conn: Conn, bytes: number, step: () => void | Promise<void>): Promise<void> {
     if (conn.gone) return Promise.resolve();
-    const bytes = typeof frame === 'string' ? frame.length : frame.byteLength;
     const { maxQueuedFrames, maxQueuedBytes } = this.#limits;
     if (conn.queuedFrames + 1 > maxQueuedFrames || conn.queuedBytes + bytes > maxQueuedBytes) {
       this.#log('warn', 'discovery-queue-overflow', { frames: conn.queuedFrames, bytes: conn.queuedBytes });
@@ -159,7 +165,7 @@ export class DiscoveryServer {
     conn.queuedBytes += bytes;
     return this.#enqueue(conn, async () => {
       try {
-        await this.#receive(conn, frame);
+        await step();
       } finally {
         conn.queuedFrames--;
         conn.queuedBytes -= bytes;
@@ -194,7 +200,8 @@ export class DiscoveryServer {
       frame.type === 'message'
         ? { type: 'message', topic: frame.topic, from: frame.from, kind: frame.kind, blob: frame.blob }
         : { type: frame.type, topic: frame.topic, peer: frame.peer };
-    void this.#enqueue(conn, () => this.#send(conn, reply));
+    const bytes = frame.type === 'message' ? frame.blob.length : 0;
+    void this.#inFlight(conn, bytes, () => this.#send(conn, reply));
   }
 
   async #receive(conn: Conn, raw: string | Uint8Array): Promise<void> {
@@ -263,7 +270,7 @@ export class DiscoveryServer {
         this.#send(conn, { type: 'deposited', topic, id } satisfies DepositedFrame);
         // Whoever collects this topic here hears of it now instead of at its next poll.
         const waiting: WaitingFrame = { type: 'waiting', topic };
-        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#enqueue(other, () => this.#send(other, { ...waiting }));
+        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#inFlight(other, 0, () => this.#send(other, { ...waiting }));
       }, fail);
     } else if (m.type === 'fetch') {
       this.#watch(conn, topic);
