@@ -266,7 +266,7 @@ export class DiscoveryServer {
     const fail = (err: unknown) => refuse(err instanceof DepotRefusal ? err.message : 'depot error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
-      return depot.deposit(topic, m.blob as string).then((id) => {
+      return depot.deposit(topic, m.blob as string, m.tag as string | undefined).then((id) => {
         this.#send(conn, { type: 'deposited', topic, id } satisfies DepositedFrame);
         // Whoever collects this topic here hears of it now instead of at its next poll.
         const waiting: WaitingFrame = { type: 'waiting', topic };
@@ -276,7 +276,7 @@ export class DiscoveryServer {
       this.#watch(conn, topic);
       const after = typeof m.after === 'string' ? m.after : undefined;
       return depot
-        .fetch(topic, after)
+        .fetch(topic, after, m.skip as string | undefined)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
       return depot.ack(topic, m.ids as string[]).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);

@@ -2,7 +2,8 @@
  * The depot client: while the contact's device cannot be reached, every local change to the shared
  * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
- * relay deletes it. A device never acknowledges its own deposits.
+ * relay deletes it. A device never acknowledges its own deposits, and the relay leaves them out of its
+ * fetches (`skip`: the opaque tag it deposits with).
  *
  *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
@@ -31,7 +32,7 @@ import type { StorageAdapter } from '../effects/storage.js';
 import { backoffMs } from '../machines/backoff.js';
 import { socketActor, type SocketEvent } from '../machines/socketActor.js';
 import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
-import { depotKey } from './payload.js';
+import { depotKey, depotTag } from './payload.js';
 import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
 
 export interface DepotTimeouts {
@@ -78,6 +79,8 @@ export interface DepotContext {
   topicKey: TopicKey;
   topic: string;
   key: Uint8Array;
+  /** This device's opaque tag on its deposits (`depotTag`): its fetches skip them at the relay. */
+  tag: string;
   timeouts: DepotTimeouts;
   /** Failed connection attempts in a row. */
   attempts: number;
@@ -155,7 +158,7 @@ export const depotMachine = setup({
     })),
     sendFetch: sendTo('socket', ({ context }) => ({
       type: 'socket.send' as const,
-      text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame),
+      text: JSON.stringify({ type: 'fetch', topic: context.topic, skip: context.tag } satisfies FetchFrame),
     })),
     /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
     readFrame: enqueueActions(({ context, event, enqueue }) => {
@@ -192,6 +195,7 @@ export const depotMachine = setup({
       topicKey: key,
       topic: key.topic,
       key: depotKey(input.contactKey),
+      tag: depotTag(input.contactKey, input.deviceId),
       timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
       attempts: 0,
       pending: [],
@@ -226,10 +230,10 @@ export const depotMachine = setup({
                 'relay.deposits': {
                   actions: enqueueActions(({ context, event, enqueue }) => {
                     enqueue.assign({ inbox: [...context.inbox, event.items] });
-                    // A page: ask for the next one, after its last deposit (ours are skipped, not acknowledged).
+                    // A page: ask for the next one, after its last deposit (the relay leaves ours out: `skip`).
                     const last = event.items.at(-1);
                     if (!event.more || !last) return;
-                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id };
+                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id, skip: context.tag };
                     enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                   }),
                 },
@@ -298,7 +302,7 @@ export const depotMachine = setup({
                             const { deposits, refused, more } = event.output;
                             if (more) enqueue.assign({ again: true });
                             for (const d of deposits) {
-                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob };
+                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob, tag: context.tag };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                             }
                             if (deposits.length > 0)

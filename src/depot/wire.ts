@@ -4,8 +4,8 @@
  * `type`. Used by the client (`depot/depotMachine.ts`) and the relay (`server/discoveryServer.ts`,
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
  *
- *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic, after?}     ← {type:"deposits", topic, items:[{id, blob}], more?}
+ *   → {type:"deposit", topic, blob, tag?}   ← {type:"deposited", topic, id}
+ *   → {type:"fetch", topic, after?, skip?}  ← {type:"deposits", topic, items:[{id, blob}], more?}
  *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
@@ -28,6 +28,8 @@ export interface DepositFrame {
   topic: string;
   /** The sealed changes, base64; the relay never sees inside. */
   blob: string;
+  /** The depositing device's opaque tag (`depot/payload.ts` depotTag, 16 hex digits): its own fetches skip this deposit. */
+  tag?: string;
 }
 
 /** Hand over everything kept for `topic`; also asks to hear `waiting` when more lands there. */
@@ -37,6 +39,8 @@ export interface FetchFrame {
   topic: string;
   /** Start just after this deposit id (the last of the previous page); from the oldest without it. */
   after?: string;
+  /** Leave out deposits made with this tag: the fetching device's own (16 hex digits). */
+  skip?: string;
 }
 
 /** The listed deposits are applied here: the relay may delete them. */
@@ -106,12 +110,17 @@ export type DepotReply = DepositedFrame | DepositsFrame | AckedFrame | WaitingFr
 type Unknown = Record<string, unknown>;
 const isObject = (v: unknown): v is Unknown => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const TAG = /^[0-9a-f]{16}$/;
+/** A device's depot tag: 16 lower-case hex digits. */
+export const isDepotTag = (v: unknown): v is string => typeof v === 'string' && TAG.test(v);
+const optionalTag = (v: unknown): boolean => v === undefined || isDepotTag(v);
 
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
-export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob);
+export const isDepositFrame = (v: unknown): v is DepositFrame =>
+  isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
-  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string');
+  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
 export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
@@ -153,6 +162,8 @@ export function parseDepotReply(text: string): DepotReply | undefined {
 export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): string | undefined {
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
   if (m.type === 'deposit' && !isBase64(m.blob)) return 'blob must be base64';
+  if (m.type === 'deposit' && !optionalTag(m.tag)) return "deposit's 'tag' must be 16 hex digits";
+  if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   return undefined;
