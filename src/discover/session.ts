@@ -54,7 +54,8 @@ export interface SessionInput {
 
 export type SessionEvent =
   | { type: 'session.open' }
-  | { type: 'session.lost'; reason: string }
+  /** `status`/`retryAfterMs`: the relay refused the upgrade with this HTTP status (e.g. 429 busy), asking to wait that long. */
+  | { type: 'session.lost'; reason: string; status?: number; retryAfterMs?: number }
   | { type: 'session.announced'; peers: number }
   | { type: 'session.verified'; peer: string }
   | { type: 'session.connected'; channel: Transport; via: 'direct' | 'relayed' }
@@ -100,7 +101,14 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     onOpen: () => sendBack({ type: 'session.open' }),
     onMessage: (text) => onFrame(text),
     onClose: (info) => {
-      if (!stopped) sendBack({ type: 'session.lost', reason: info.reason ?? `closed (${info.code ?? '?'})` });
+      if (stopped) return;
+      const { status, retryAfterMs } = info;
+      sendBack({
+        type: 'session.lost',
+        reason: info.reason ?? `closed (${info.code ?? '?'})`,
+        ...(status === undefined ? {} : { status }),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
     },
   });
 

@@ -6,7 +6,9 @@
  *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
  *              the other device for the relayed transport until it agrees)
  *            → connected.direct | connected.relayed
- *   reconnecting (exponential backoff, then a fresh session) · failed (out of attempts, or the relay refused the topic proof) · stopped
+ *   reconnecting (exponential backoff — at least a busy relay's Retry-After — then a fresh session)
+ *   · failed (out of attempts: RelayBusyError when the relay kept refusing as busy, else
+ *     ConnectionLostError; or at once when the relay refused the topic proof) · stopped
  *
  * The `session` actor (discover/session.ts) does the I/O through injected effects; this machine owns
  * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
@@ -16,6 +18,8 @@ import { assign, emit, sendTo, setup } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
 import { backoffMs } from './backoff.js';
+import { busyDelayMs, busyRefusal, relayBusyError } from './relayBusy.js';
+import type { UpgradeRefusal } from './wormhole/types.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
 
 export interface DiscoverTimeouts {
@@ -55,6 +59,8 @@ export interface DiscoverContext {
   via?: 'direct' | 'relayed';
   peer?: string;
   rejected: number;
+  /** The relay's last refusal of our connection as busy (HTTP 429/503), while it lasts. */
+  refusal?: UpgradeRefusal;
   error?: BackchannelError;
 }
 
@@ -77,7 +83,9 @@ export const discoverMachine = setup({
     directTimeout: ({ context }) => context.timeouts.directMs,
     retry: ({ context }) => context.timeouts.retryMs,
     announceTimeout: ({ context }) => context.timeouts.announceMs,
-    backoff: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
+    // A busy relay's Retry-After outranks our shorter backoff: retrying sooner would be refused again.
+    backoff: ({ context }) =>
+      busyDelayMs(backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }), context.refusal),
   },
   actions: {
     adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),
@@ -108,7 +116,7 @@ export const discoverMachine = setup({
       invoke: { id: 'session', src: 'session', input: ({ context }) => context.input },
       initial: 'connecting',
       on: {
-        'session.lost': 'reconnecting',
+        'session.lost': { target: 'reconnecting', actions: assign({ refusal: ({ event }) => busyRefusal(event) }) },
         // The relay refused our proof of the topic key: trying again would be refused again.
         'session.error': [
           { guard: ({ event }) => event.error.code === 'TOPIC_UNPROVEN', target: '#discover.failed', actions: assign({ error: ({ event }) => event.error }) },
@@ -127,7 +135,7 @@ export const discoverMachine = setup({
           after: { announceTimeout: '#discover.reconnecting' },
         },
         announcing: {
-          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0 }) } },
+          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0, refusal: undefined }) } },
           after: { announceTimeout: '#discover.reconnecting' },
         },
         waiting: {
@@ -162,7 +170,12 @@ export const discoverMachine = setup({
       always: {
         guard: 'outOfAttempts',
         target: 'failed',
-        actions: assign({ error: ({ context }) => new ConnectionLostError(`Could not reach the relay at ${context.input.url}.`, { url: context.input.url }) }),
+        actions: assign({
+          error: ({ context }) =>
+            context.refusal
+              ? relayBusyError(context.input.url, context.refusal)
+              : new ConnectionLostError(`Could not reach the relay at ${context.input.url}.`, { url: context.input.url }),
+        }),
       },
       after: { backoff: 'session' },
     },
