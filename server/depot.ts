@@ -13,7 +13,7 @@
  * re-reads its topic from storage, so deposits made through another relay are found and indexed then.
  * @module
  */
-import type { DepositItem } from '../src/depot/wire.js';
+import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 
 export interface DepotLimits {
@@ -140,6 +140,8 @@ export class Depot {
    */
   deposit(topic: string, blob: string, tag?: string): Promise<string> {
     return this.#serial(async () => {
+      // The tag becomes part of a storage key: only the wire's form (its guard checked it already).
+      if (tag !== undefined && !isDepotTag(tag)) throw new DepotRefusal("deposit's 'tag' must be 16 hex digits");
       const size = blob.length; // base64: one byte per character
       if (size > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${size} > ${this.#limits.maxBlobChars} characters)`);
       if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
