@@ -98,6 +98,8 @@ export class DiscoveryServer {
   readonly #hub: DiscoveryHub;
   readonly #conns = new Set<Conn>();
   readonly #depot: Depot | undefined;
+  /** Refusals since start, by reason, for /metrics (`topic-unproven`: a request or proof on a topic not proven). */
+  readonly #refusals = new Map<string, number>();
   /** topic → connections that fetched it (this relay only; other relays' fetchers poll). */
   readonly #watchers = new Map<string, Set<Conn>>();
 
@@ -111,6 +113,10 @@ export class DiscoveryServer {
 
   get connectionCount(): number {
     return this.#conns.size;
+  }
+
+  get refusals(): ReadonlyMap<string, number> {
+    return this.#refusals;
   }
 
   connect(out: ServerConnection): ConnectionHandle {
@@ -187,6 +193,7 @@ export class DiscoveryServer {
 
   /** Refuse `request` (null: the frame was not a readable request): an error frame that names it. */
   #error(conn: Conn, request: Record<string, unknown> | null, reason: string, code?: string): void {
+    if (code === UNPROVEN) this.#refusals.set('topic-unproven', (this.#refusals.get('topic-unproven') ?? 0) + 1);
     this.#send(conn, errorFrame(request, reason, code));
   }
 

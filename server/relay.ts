@@ -176,7 +176,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   async function metricsText(): Promise<string> {
     const stats = await store.stats();
     const refusals = new Map<string, number>(upgradeRefusals);
-    for (const [reason, n] of mailboxServer.refusals) refusals.set(reason, (refusals.get(reason) ?? 0) + n);
+    for (const [reason, n] of [...mailboxServer.refusals, ...discovery.refusals]) refusals.set(reason, (refusals.get(reason) ?? 0) + n);
     const memory = process.memoryUsage();
     return renderMetrics({
       connections: { mailbox: mailboxServer.connectionCount, discover: discovery.connectionCount },

@@ -104,11 +104,19 @@ async function scenario(home: string, away: string): Promise<void> {
   for (const c of [honest, stranger, replayer, other]) c.close();
 }
 
+/** A relay process's `backchannel_refusals_total{reason="topic-unproven"}`, from its /metrics. */
+async function unprovenRefusals(relay: RelayProcess): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
+  return Number(/^backchannel_refusals_total\{reason="topic-unproven"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
 describe('a relay refuses a topic that is not proven on the connection', () => {
   it('one relay process with its depot on disk', { timeout: 120_000 }, async () => {
     const relay = await startRelayProcess(['--data', dirs.make()]);
     relays.push(relay);
     await scenario(discoveryUrl(relay), discoveryUrl(relay));
+    // Every refusal above is counted for the operator: 5 from the stranger, 5 from the replayer.
+    expect(await unprovenRefusals(relay)).toBe(10);
   });
 
   it('two relay processes on one Redis: the honest device on A, the attackers on B', { timeout: 120_000 }, async () => {
@@ -118,6 +126,7 @@ describe('a relay refuses a topic that is not proven on the connection', () => {
     const b = await startRelayProcess(['--redis', redis.url]);
     relays.push(b);
     await scenario(discoveryUrl(a), discoveryUrl(b));
+    expect([await unprovenRefusals(a), await unprovenRefusals(b)]).toEqual([0, 10]);
   });
 
   it('a client whose proof is refused fails typed (TopicUnprovenError), without retrying', { timeout: 60_000 }, async () => {
