@@ -62,7 +62,7 @@ function limitNotes(): string[] {
 
 export const COMMANDS = {
   relay: {
-    summary: 'run a relay: the magic-wormhole mailbox at /v1 and DISCOVER at /backchannel/v1, on one port',
+    summary: 'run a relay: the magic-wormhole mailbox at /v1 and DISCOVER at /backchannel/v2, on one port',
     positionals: [],
     options: {
       port: { type: 'string', placeholder: 'N', description: 'port to listen on; 0 picks a free one', default: '4000' },

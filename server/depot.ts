@@ -13,7 +13,7 @@
  * re-reads its topic from storage, so deposits made through another relay are found and indexed then.
  * @module
  */
-import type { DepositItem } from '../src/depot/wire.js';
+import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 
 export interface DepotLimits {
@@ -27,6 +27,8 @@ export interface DepotLimits {
   maxItemsTotal: number;
   /** Blob characters one `deposits` reply carries at most (it always carries one); `more` says there is more. */
   maxFetchChars: number;
+  /** Ids one `ack` may list; more is refused. A fetch page never holds more deposits than a topic can (`maxItemsPerTopic`). */
+  maxAckIds: number;
 }
 
 export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
@@ -37,12 +39,10 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   maxBytesTotal: 1024 * 1024 * 1024,
   maxItemsTotal: 200_000,
   maxFetchChars: 1024 * 1024,
+  maxAckIds: 1_000,
 });
 
 export class DepotRefusal extends Error {}
-
-/** Deposit ids: time, counter, relay instance (older relays wrote ids without the instance). */
-const DEPOSIT_ID = /^\d{15}-\d{6}(-[0-9a-f]{8})?$/;
 
 /** A kept deposit, as the wire's `deposits` frame lists it. */
 export type Deposit = DepositItem;
@@ -57,6 +57,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The depositor's tag a deposit id ends with (`time-counter-instance-tag`), if it has one. */
+const tagOf = (id: string): string | undefined => id.split('-')[3];
 
 /** One topic's deposits: id → size (bytes), and their total. */
 interface TopicIndex {
@@ -131,9 +134,14 @@ export class Depot {
     return run;
   }
 
-  /** Store `blob` for `topic`; resolves with its id once it is saved. Every check happens before any read. */
-  deposit(topic: string, blob: string): Promise<string> {
+  /**
+   * Store `blob` for `topic`; resolves with its id once it is saved. Every check happens before any read.
+   * `tag` (the depositor's opaque tag, 16 hex digits) goes into the id, so a fetch can skip it unread.
+   */
+  deposit(topic: string, blob: string, tag?: string): Promise<string> {
     return this.#serial(async () => {
+      // The tag becomes part of a storage key: only the wire's form (its guard checked it already).
+      if (tag !== undefined && !isDepotTag(tag)) throw new DepotRefusal("deposit's 'tag' must be 16 hex digits");
       const size = blob.length; // base64: one byte per character
       if (size > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${size} > ${this.#limits.maxBlobChars} characters)`);
       if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
@@ -145,7 +153,7 @@ export class Depot {
       if (this.#items >= this.#limits.maxItemsTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxItemsTotal} deposits)`);
       if (this.#bytes + size > this.#limits.maxBytesTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxBytesTotal} bytes)`);
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
-      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}`;
+      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}${tag ? `-${tag}` : ''}`;
       await this.#storage.save(['depot', topic, id], encoder.encode(blob));
       this.#add(topic, id, size);
       return id;
@@ -154,14 +162,16 @@ export class Depot {
 
   /**
    * The deposits waiting for `topic`, oldest first, from just after `after` (a deposit id; from the
-   * start without one), at most `maxFetchChars` of blobs (at least one deposit).
+   * start without one), at most `maxFetchChars` of blobs (at least one deposit), leaving out those
+   * deposited with the tag `skip` (the fetching device's own).
    */
-  fetch(topic: string, after?: string): Promise<DepositPage> {
+  fetch(topic: string, after?: string, skip?: string): Promise<DepositPage> {
     // In turn with acks and prunes: a listing must not race a removal (a file gone between list and read).
-    return this.#serial(() => this.#fetch(topic, after));
+    return this.#serial(() => this.#fetch(topic, after, skip));
   }
 
-  async #fetch(topic: string, after: string | undefined): Promise<DepositPage> {
+  async #fetch(topic: string, after: string | undefined, skip: string | undefined): Promise<DepositPage> {
+    const wanted = (id: string) => skip === undefined || tagOf(id) !== skip;
     await this.#index();
     if (after === undefined) {
       // From the start: re-read the topic, so deposits made through another relay sharing the store are found.
@@ -174,12 +184,12 @@ export class Depot {
       }
       for (const id of [...(this.#topics.get(topic)?.sizes.keys() ?? [])]) if (!stored.has(id)) this.#drop(topic, id);
       const items = chunks
-        .filter((c) => c.key.length === 3)
+        .filter((c) => c.key.length === 3 && wanted(c.key[2]!))
         .map((c) => ({ id: c.key[2]!, blob: decoder.decode(c.data) }))
         .sort((a, b) => byId(a.id, b.id));
       return this.#page(items);
     }
-    const ids = [...(this.#topics.get(topic)?.sizes.keys() ?? [])].filter((id) => id > after).sort(byId);
+    const ids = [...(this.#topics.get(topic)?.sizes.keys() ?? [])].filter((id) => id > after && wanted(id)).sort(byId);
     const items: Deposit[] = [];
     let chars = 0;
     for (const id of ids) {
@@ -203,12 +213,16 @@ export class Depot {
     return { items, more: false };
   }
 
-  /** The recipient has them: delete. */
+  /**
+   * The recipient has them: delete. Only ids the index holds for `topic` touch storage (a fetch on this
+   * relay indexed what it listed); others are ignored, so an ack costs no more than what it deletes.
+   */
   ack(topic: string, ids: string[]): Promise<void> {
+    if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
     return this.#serial(async () => {
       await this.#index();
-      for (const id of ids) {
-        if (!DEPOSIT_ID.test(id)) continue;
+      for (const id of new Set(ids)) {
+        if (!this.#topics.get(topic)?.sizes.has(id)) continue;
         await this.#storage.remove(['depot', topic, id]);
         this.#drop(topic, id);
       }

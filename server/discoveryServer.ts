@@ -1,22 +1,33 @@
 /**
- * DISCOVER on the relay: devices announce a topic (blake3 of a contact key, hex) and are routed to the
- * other devices on it. The server hands out a random peer id per (connection, topic), forwards sealed
- * blobs between peers of one topic, and sees nothing else: no keys, no SDP, no addresses inside blobs.
+ * DISCOVER on the relay: devices announce a topic (blake3 of a contact's topic public key, hex) and are
+ * routed to the other devices on it. The server hands out a random peer id per (connection, topic),
+ * forwards sealed blobs between peers of one topic, and sees nothing else: no keys, no SDP, no
+ * addresses inside blobs.
  *
+ * A connection uses a topic only once it proved it holds the topic key: the relay's first frame is a
+ * fresh random challenge; `prove` answers it with the topic's public key and a signature over the
+ * challenge (src/crypto/topicKey.ts). Checked with nothing stored (blake3(key) = topic, the signature
+ * verifies), so it holds the same on every relay sharing Redis; a proof copied from another connection
+ * signs another challenge and fails.
+ *
+ *                                              ← {type:"challenge", challenge}   (first)
+ *   → {type:"prove", topic, key, signature}    ← {type:"proven", topic}
  *   → {type:"announce", topic}                 ← {type:"announced", topic, peer, peers:[…]}
  *                                               ← {type:"joined"|"left", topic, peer}   (to the others)
  *   → {type:"send", topic, to, kind, blob}      ← {type:"message", topic, from, kind, blob}  (to `to`)
  *   → {type:"leave", topic}   → {type:"ping"} ← {type:"pong"}
- *   a refused request: ← {type:"error", re: <its type>, id?: <its id>, reason}
+ *   a refused request: ← {type:"error", re: <its type>, id?: <its id>, reason, code?}  (code "unproven": prove first)
  *
  * `kind` is "signal" (sealed signalling) or "data" (the sealed relayed fallback channel). The frames,
  * their fields and their checks are in src/discover/wire.ts, shared with the client.
  *
- * The depot (when the relay keeps one), for whoever knows the topic: deposit, fetch, ack; its frames,
- * their guards and the error envelope are in `src/depot/wire.ts`.
+ * The depot (when the relay keeps one), on proven topics: deposit, fetch, ack; its frames, their guards
+ * and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
-import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, type DiscoverReply } from '../src/discover/wire.js';
+import { CHALLENGE_LENGTH, verifyTopicProof } from '../src/crypto/topicKey.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, UNPROVEN, type DiscoverReply } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
 import {
   depotRequestProblem,
@@ -41,6 +52,11 @@ export interface DiscoveryLimits {
   maxQueuedFrames: number;
   /** Bytes of those frames; beyond this it is closed (1008), so a client that pipelines big deposits holds bounded memory. */
   maxQueuedBytes: number;
+  /**
+   * `prove` frames one connection may send (each costs a signature check), and so the topics it can
+   * prove; past this, proofs are refused.
+   */
+  maxProofsPerConnection: number;
 }
 
 export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
@@ -50,10 +66,17 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxDataChars: 128 * 1024,
   maxQueuedFrames: 256,
   maxQueuedBytes: 8 * 1024 * 1024,
+  maxProofsPerConnection: 256,
 });
 
 interface Conn {
   out: ServerConnection;
+  /** What this connection's proofs sign: random, sent as its first frame. */
+  challenge: Uint8Array;
+  /** Topics this connection proved it holds the key of. */
+  proven: Set<string>;
+  /** `prove` frames received, held or not. */
+  proofs: number;
   topics: Map<string, string>; // topic → our peer id there
   /** Depot topics this connection fetched: it hears `waiting` when someone deposits there. */
   watching: Set<string>;
@@ -75,6 +98,8 @@ export class DiscoveryServer {
   readonly #hub: DiscoveryHub;
   readonly #conns = new Set<Conn>();
   readonly #depot: Depot | undefined;
+  /** Refusals since start, by reason, for /metrics (`topic-unproven`: a request or proof on a topic not proven). */
+  readonly #refusals = new Map<string, number>();
   /** topic → connections that fetched it (this relay only; other relays' fetchers poll). */
   readonly #watchers = new Map<string, Set<Conn>>();
 
@@ -90,9 +115,25 @@ export class DiscoveryServer {
     return this.#conns.size;
   }
 
+  get refusals(): ReadonlyMap<string, number> {
+    return this.#refusals;
+  }
+
   connect(out: ServerConnection): ConnectionHandle {
-    const conn: Conn = { out, topics: new Map(), watching: new Set(), gone: false, queue: Promise.resolve(), queuedFrames: 0, queuedBytes: 0 };
+    const conn: Conn = {
+      out,
+      challenge: this.#randomBytes(CHALLENGE_LENGTH),
+      proven: new Set(),
+      proofs: 0,
+      topics: new Map(),
+      watching: new Set(),
+      gone: false,
+      queue: Promise.resolve(),
+      queuedFrames: 0,
+      queuedBytes: 0,
+    };
     this.#conns.add(conn);
+    this.#send(conn, { type: 'challenge', challenge: toHex(conn.challenge) });
     return {
       receive: (frame) => this.#accept(conn, frame),
       closed: () => this.#disconnect(conn),
@@ -106,13 +147,19 @@ export class DiscoveryServer {
     await Promise.all(conns.map((conn) => this.#disconnect(conn)));
   }
 
-  /**
-   * A frame read from `conn`: queued behind its earlier ones, unless that would pass the bound on
-   * frames (or bytes) in flight — a client that pipelines without waiting for replies is closed.
-   */
+  /** A frame read from `conn`: queued behind its earlier ones, within the bound on frames in flight. */
   #accept(conn: Conn, frame: string | Uint8Array): Promise<void> {
+    return this.#inFlight(conn, typeof frame === 'string' ? frame.length : frame.byteLength, () => this.#receive(conn, frame));
+  }
+
+  /**
+   * Queue `step` on `conn`, counted with `bytes` against its bound on frames (and bytes) in flight, both
+   * ways: frames read from it and frames for it (from its peers, `waiting`) wait in one queue. Past
+   * the bound the connection is closed (1008): a client that pipelines without waiting for replies, or
+   * one whose queue is stuck while peers keep sending to it, holds bounded memory.
+   */
+  #inFlight(conn: Conn, bytes: number, step: () => void | Promise<void>): Promise<void> {
     if (conn.gone) return Promise.resolve();
-    const bytes = typeof frame === 'string' ? frame.length : frame.byteLength;
     const { maxQueuedFrames, maxQueuedBytes } = this.#limits;
     if (conn.queuedFrames + 1 > maxQueuedFrames || conn.queuedBytes + bytes > maxQueuedBytes) {
       this.#log('warn', 'discovery-queue-overflow', { frames: conn.queuedFrames, bytes: conn.queuedBytes });
@@ -124,7 +171,7 @@ export class DiscoveryServer {
     conn.queuedBytes += bytes;
     return this.#enqueue(conn, async () => {
       try {
-        await this.#receive(conn, frame);
+        await step();
       } finally {
         conn.queuedFrames--;
         conn.queuedBytes -= bytes;
@@ -145,8 +192,14 @@ export class DiscoveryServer {
   }
 
   /** Refuse `request` (null: the frame was not a readable request): an error frame that names it. */
-  #error(conn: Conn, request: Record<string, unknown> | null, reason: string): void {
-    this.#send(conn, errorFrame(request, reason));
+  #error(conn: Conn, request: Record<string, unknown> | null, reason: string, code?: string): void {
+    if (code === UNPROVEN) this.#refusals.set('topic-unproven', (this.#refusals.get('topic-unproven') ?? 0) + 1);
+    this.#send(conn, errorFrame(request, reason, code));
+  }
+
+  /** Refuse `request` on a topic this connection has not proven. */
+  #unproven(conn: Conn, request: Record<string, unknown>): void {
+    this.#error(conn, request, 'prove the topic key on this connection first', UNPROVEN);
   }
 
   #deliver(conn: Conn, frame: HubFrame): void {
@@ -154,7 +207,8 @@ export class DiscoveryServer {
       frame.type === 'message'
         ? { type: 'message', topic: frame.topic, from: frame.from, kind: frame.kind, blob: frame.blob }
         : { type: frame.type, topic: frame.topic, peer: frame.peer };
-    void this.#enqueue(conn, () => this.#send(conn, reply));
+    const bytes = frame.type === 'message' ? frame.blob.length : 0;
+    void this.#inFlight(conn, bytes, () => this.#send(conn, reply));
   }
 
   async #receive(conn: Conn, raw: string | Uint8Array): Promise<void> {
@@ -169,8 +223,18 @@ export class DiscoveryServer {
     switch (request.type) {
       case 'ping':
         return this.#send(conn, { type: 'pong' });
+      case 'prove': {
+        const { topic } = request;
+        if (conn.proofs >= this.#limits.maxProofsPerConnection)
+          return this.#error(conn, m, `at most ${this.#limits.maxProofsPerConnection} proofs per connection`, UNPROVEN);
+        conn.proofs++;
+        if (!verifyTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
+        conn.proven.add(topic);
+        return this.#send(conn, { type: 'proven', topic });
+      }
       case 'announce': {
         const { topic } = request;
+        if (!conn.proven.has(topic)) return this.#unproven(conn, m);
         if (conn.topics.has(topic)) return this.#error(conn, m, 'already announced on this topic');
         if (conn.topics.size >= this.#limits.maxTopicsPerConnection)
           return this.#error(conn, m, `at most ${this.#limits.maxTopicsPerConnection} topics per connection`);
@@ -200,29 +264,29 @@ export class DiscoveryServer {
     const depot = this.#depot;
     const refuse = (reason: string) => this.#error(conn, m, reason);
     if (!depot) return refuse('this relay keeps no depot');
-    // Knowing the topic (a hash of the contact key) is the credential; no announce needed, so a device
-    // can check its depot without showing up as a peer to the other device.
     const problem = depotRequestProblem(m);
     if (problem) return refuse(problem);
     const topic = m.topic as string;
+    // A proven topic is the credential (knowing the topic is not); no announce needed, so a device can
+    // check its depot without showing up as a peer to the other device.
+    if (!conn.proven.has(topic)) return this.#unproven(conn, m);
     const fail = (err: unknown) => refuse(err instanceof DepotRefusal ? err.message : 'depot error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
-      return depot.deposit(topic, m.blob as string).then((id) => {
+      return depot.deposit(topic, m.blob as string, m.tag as string | undefined).then((id) => {
         this.#send(conn, { type: 'deposited', topic, id } satisfies DepositedFrame);
         // Whoever collects this topic here hears of it now instead of at its next poll.
         const waiting: WaitingFrame = { type: 'waiting', topic };
-        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#enqueue(other, () => this.#send(other, { ...waiting }));
+        for (const other of this.#watchers.get(topic) ?? []) if (other !== conn) void this.#inFlight(other, 0, () => this.#send(other, { ...waiting }));
       }, fail);
     } else if (m.type === 'fetch') {
       this.#watch(conn, topic);
       const after = typeof m.after === 'string' ? m.after : undefined;
       return depot
-        .fetch(topic, after)
+        .fetch(topic, after, m.skip as string | undefined)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
-      const ids = (m.ids as string[]).slice(0, 10_000);
-      return depot.ack(topic, ids).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
+      return depot.ack(topic, m.ids as string[]).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
     }
   }
 

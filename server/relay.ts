@@ -18,6 +18,7 @@ import { RateLimiter } from './rateLimit.js';
 import { silentLogger, type Logger } from './log.js';
 import { ConnectionLostError, InvalidArgumentError } from '../src/errors.js';
 import { DEFAULT_DEPOT_LIMITS, Depot, type DepotLimits } from './depot.js';
+import { DISCOVER_PATH } from '../src/discover/wire.js';
 import { DEFAULT_DISCOVERY_LIMITS, DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -71,9 +72,9 @@ export interface Relay {
   readonly port: number;
   readonly host: string;
   readonly server: MailboxServer;
-  /** DISCOVER's topic routing, at `/backchannel/v1` on the same port. */
+  /** DISCOVER's topic routing, at `/backchannel/v2` on the same port. */
   readonly discovery: DiscoveryServer;
-  /** `ws://host:port/backchannel/v1` */
+  /** `ws://host:port/backchannel/v2` */
   readonly discoveryUrl: string;
   /** The depot: sealed changes kept for offline contacts. */
   readonly depot: Depot;
@@ -162,7 +163,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       const retry = retryAfterS === undefined ? '' : `Retry-After: ${Math.max(1, Math.ceil(retryAfterS))}\r\n`;
       socket.end(`HTTP/1.1 ${status} ${text}\r\n${retry}Connection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === '/backchannel/v1' ? discovery : undefined;
+    const service = path === '/v1' || path === '/v1/' ? mailboxServer : path === DISCOVER_PATH ? discovery : undefined;
     if (!service) return refuse(404, 'Not Found', 'not-found');
     if (connectionCount() >= limits.maxConnections) return refuse(503, 'Too Many Connections', 'connections', 5);
     if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerAddress)
@@ -175,7 +176,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   async function metricsText(): Promise<string> {
     const stats = await store.stats();
     const refusals = new Map<string, number>(upgradeRefusals);
-    for (const [reason, n] of mailboxServer.refusals) refusals.set(reason, (refusals.get(reason) ?? 0) + n);
+    for (const [reason, n] of [...mailboxServer.refusals, ...discovery.refusals]) refusals.set(reason, (refusals.get(reason) ?? 0) + n);
     const memory = process.memoryUsage();
     return renderMetrics({
       connections: { mailbox: mailboxServer.connectionCount, discover: discovery.connectionCount },
@@ -264,7 +265,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   let closing: Promise<void> | undefined;
   return {
     url: `ws://${host}:${address.port}/v1`,
-    discoveryUrl: `ws://${host}:${address.port}/backchannel/v1`,
+    discoveryUrl: `ws://${host}:${address.port}${DISCOVER_PATH}`,
     depot,
     discovery,
     port: address.port,

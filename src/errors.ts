@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'BUSY'
   | 'INTERNAL'
   | 'RELAY_UNSUPPORTED'
-  | 'RELAY_BUSY';
+  | 'RELAY_BUSY'
+  | 'TOPIC_UNPROVEN';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -268,14 +269,14 @@ export class SignalRejectedError extends BackchannelError {
 
 /**
  * The relay answers magic-wormhole pairing (`/v1`) but not Backchannel's DISCOVER endpoint
- * (`/backchannel/v1`): pairing through it works, contacts would never sync. `data.detail` says how
+ * (`/backchannel/v2`): pairing through it works, contacts would never sync. `data.detail` says how
  * the endpoint refused (an HTTP status, or closing before any frame).
  */
 export class RelayUnsupportedError extends BackchannelError {
   constructor(relay: string, detail: string) {
     super(
       'RELAY_UNSUPPORTED',
-      `The relay ${relay} only speaks magic-wormhole pairing: its /backchannel/v1 endpoint ${detail}, so contacts cannot find each other or sync through it. ` +
+      `The relay ${relay} only speaks magic-wormhole pairing: its /backchannel/v2 endpoint ${detail}, so contacts cannot find each other or sync through it. ` +
         'Run `backchannel relay` (or startRelay from @backchannel/sdk/server) and pass its URL as `relay`.',
       { relay, detail },
     );
@@ -300,6 +301,16 @@ export type RelayBusyReason = 'rate-limited' | 'quota' | 'overloaded';
 export class RelayBusyError extends BackchannelError {
   constructor(message: string, data: { reason: RelayBusyReason; retryAfterMs?: number; url?: string; detail?: string }) {
     super('RELAY_BUSY', message, data);
+  }
+}
+
+/**
+ * The relay refused a request on a contact's topic that this connection had not proven with the topic
+ * key (DISCOVER's `prove`): the proof failed, or was never sent. `data.re` is the refused request.
+ */
+export class TopicUnprovenError extends BackchannelError {
+  constructor(message: string, data: { re: string | null; reason: string }) {
+    super('TOPIC_UNPROVEN', message, data);
   }
 }
 
@@ -329,6 +340,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   INTERNAL: InternalError,
   RELAY_UNSUPPORTED: RelayUnsupportedError,
   RELAY_BUSY: RelayBusyError,
+  TOPIC_UNPROVEN: TopicUnprovenError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

@@ -1,11 +1,16 @@
 /**
  * `backchannel relay` as its own process, under a client that pipelines big deposits on
- * `/backchannel/v1` without waiting for (or reading) the replies: the relay bounds the frames and
+ * `/backchannel/v2` without waiting for (or reading) the replies: the relay bounds the frames and
  * bytes in flight per connection, closes that client with 1008, keeps its resident memory bounded,
- * and an honest deposit and fetch from another client still succeed.
+ * and an honest deposit and fetch from another client still succeed. The attacker holds a contact key
+ * of its own (it proves its topic): proofs keep strangers off others' topics, the bounds keep key holders in check.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { fromHex } from '../src/crypto/bytes.js';
+import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
+import { DISCOVER_PATH } from '../src/discover/wire.js';
+import { proveOn } from './helpers/topicProof.js';
 import { residentBytes as rss, startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
 import { tempDirs } from './helpers/wait.js';
@@ -22,23 +27,25 @@ describe('a relay process under a client that pipelines deposits', () => {
     const BOUND = 256 * 1024 * 1024;
     const relay = await startRelayProcess(['--data', dirs.make()]);
     running.push(relay);
-    const url = `ws://127.0.0.1:${relay.port}/backchannel/v1`;
+    const url = `ws://127.0.0.1:${relay.port}${DISCOVER_PATH}`;
     const pid = relay.running.child.pid!;
     let peak = rss(pid);
     const sample = () => (peak = Math.max(peak, rss(pid)));
 
     // The attacker never reads: its socket is paused, so replies pile up on the relay's side too.
     const attacker = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      attacker.once('open', () => resolve());
+    const challenge = await new Promise<Uint8Array>((resolve, reject) => {
+      attacker.once('message', (data) => resolve(fromHex((JSON.parse(data.toString()) as { challenge: string }).challenge)));
       attacker.once('error', reject);
     });
+    const own = topicKey(new Uint8Array(32).fill(0xa1));
+    attacker.send(JSON.stringify({ type: 'prove', ...proveTopic(own, challenge) }));
     const closed = new Promise<number>((resolve) => attacker.once('close', (code) => resolve(code)));
     let closeCode: number | undefined;
     void closed.then((code) => (closeCode = code));
     (attacker as unknown as { _socket: { pause(): void } })._socket.pause();
 
-    const frame = JSON.stringify({ type: 'deposit', topic: 'a'.repeat(64), blob: 'A'.repeat(1_000_000) });
+    const frame = JSON.stringify({ type: 'deposit', topic: own.topic, blob: 'A'.repeat(1_000_000) });
     const deadline = Date.now() + 60_000;
     let sent = 0;
     for (; sent < 1_500 && closeCode === undefined && attacker.readyState === WebSocket.OPEN && Date.now() < deadline; sent++) {
@@ -54,12 +61,14 @@ describe('a relay process under a client that pipelines deposits', () => {
     expect(code, `the relay closed the pipelining client after ${sent} frames`).toBe(1008);
 
     // An honest pair of clients: one deposits, the other fetches it.
-    const topic = 'b'.repeat(64);
+    const contactKey = new Uint8Array(32).fill(0xb2);
     const depositor = await rawClient(url);
+    const topic = await proveOn(depositor, contactKey);
     depositor.send({ type: 'deposit', topic, blob: 'aG9uZXN0' });
     const deposited = await depositor.next((f) => f.type === 'deposited' || f.type === 'error', 30_000);
     expect(deposited).toMatchObject({ type: 'deposited', topic });
     const fetcher = await rawClient(url);
+    await proveOn(fetcher, contactKey);
     fetcher.send({ type: 'fetch', topic });
     const deposits = await fetcher.next((f) => f.type === 'deposits' || f.type === 'error', 30_000);
     expect(deposits).toMatchObject({ type: 'deposits', topic, items: [{ id: deposited.id, blob: 'aG9uZXN0' }] });

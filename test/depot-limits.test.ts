@@ -2,8 +2,11 @@
  * The depot's bounds: a global byte cap over every topic (any 64-hex string is a topic) refuses with
  * the error frame while the per-topic limits still hold; quota checks, `count` and `prune` read no
  * deposit's bytes (an index kept in memory, rebuilt from storage after a restart); fetches come in
- * pages of bounded size.
+ * pages of bounded size; an ack deletes only what the index holds for its topic, and lists a bounded
+ * number of ids.
  */
+import { topicKey } from '../src/crypto/topicKey.js';
+import { proveOn } from './helpers/topicProof.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Depot } from '../server/depot.js';
 import { startRelay } from '../server/index.js';
@@ -11,9 +14,10 @@ import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../src/effects/storage.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
 
-/** A StorageAdapter that counts the reads (`load`, `loadRange`) made through it. */
+/** A StorageAdapter that counts the reads (`load`, `loadRange`) and removals made through it. */
 class CountingStorage implements StorageAdapter {
   reads = 0;
+  removes = 0;
   readonly #inner = new MemoryStorage();
   load(key: StorageKey): Promise<Uint8Array | undefined> {
     this.reads++;
@@ -27,6 +31,7 @@ class CountingStorage implements StorageAdapter {
     return this.#inner.save(key, data);
   }
   remove(key: StorageKey): Promise<void> {
+    this.removes++;
     return this.#inner.remove(key);
   }
   removeRange(prefix: StorageKey): Promise<void> {
@@ -35,6 +40,9 @@ class CountingStorage implements StorageAdapter {
 }
 
 const topic = (c: string) => c.repeat(64);
+/** A contact key per letter, and its topic: what a connection proves before using the relay's depot. */
+const keyOf = (c: string) => new Uint8Array(32).fill(c.charCodeAt(0));
+const proven = (c: string) => topicKey(keyOf(c)).topic;
 const blob = (n: number) => 'A'.repeat(n);
 
 const closers: (() => Promise<void> | void)[] = [];
@@ -55,28 +63,29 @@ describe('depot limits', () => {
     closers.push(() => relay.close());
     const c = await rawClient(relay.discoveryUrl);
     closers.push(() => c.close());
+    for (const letter of 'abcd') await proveOn(c, keyOf(letter));
 
-    const a1 = await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_000) });
-    expect(a1).toMatchObject({ type: 'deposited', topic: topic('a') });
+    const a1 = await request(c, { type: 'deposit', topic: proven('a'), blob: blob(1_000) });
+    expect(a1).toMatchObject({ type: 'deposited', topic: proven('a') });
     // Per topic: 2,000 bytes at most, whatever the global room.
-    expect(await request(c, { type: 'deposit', topic: topic('a'), blob: blob(1_004) })).toEqual({
+    expect(await request(c, { type: 'deposit', topic: proven('a'), blob: blob(1_004) })).toEqual({
       type: 'error',
       re: 'deposit',
       reason: 'depot full for this topic (2000 bytes)',
     });
-    expect(await request(c, { type: 'deposit', topic: topic('b'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
-    expect(await request(c, { type: 'deposit', topic: topic('c'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    expect(await request(c, { type: 'deposit', topic: proven('b'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
+    expect(await request(c, { type: 'deposit', topic: proven('c'), blob: blob(1_000) })).toMatchObject({ type: 'deposited' });
     // 3,000 bytes held over three topics: a fourth topic, under its own quota, is refused by the global cap.
-    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toEqual({
+    expect(await request(c, { type: 'deposit', topic: proven('d'), blob: blob(4) })).toEqual({
       type: 'error',
       re: 'deposit',
       reason: 'depot full on this relay (3000 bytes)',
     });
     expect(relay.depot.totals).toEqual({ items: 3, bytes: 3_000 });
 
-    expect(await request(c, { type: 'ack', topic: topic('a'), ids: [a1.id] })).toEqual({ type: 'acked', topic: topic('a') });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [a1.id] })).toEqual({ type: 'acked', topic: proven('a') });
     expect(relay.depot.totals).toEqual({ items: 2, bytes: 2_000 });
-    expect(await request(c, { type: 'deposit', topic: topic('d'), blob: blob(4) })).toMatchObject({ type: 'deposited', topic: topic('d') });
+    expect(await request(c, { type: 'deposit', topic: proven('d'), blob: blob(4) })).toMatchObject({ type: 'deposited', topic: proven('d') });
   });
 
   it('checks sizes before reading anything, and counts and prunes without reading a deposit', async () => {
@@ -109,6 +118,36 @@ describe('depot limits', () => {
     await few.deposit(topic('a'), blob(4));
     await few.deposit(topic('b'), blob(4));
     await expect(few.deposit(topic('c'), blob(4))).rejects.toThrow('depot full on this relay (2 deposits)');
+  });
+
+  it('an ack deletes only deposits the index holds for its topic, and lists at most maxAckIds ids (over the wire too)', async () => {
+    const storage = new CountingStorage();
+    const depot = new Depot({ storage, limits: { maxAckIds: 4 } });
+    const a1 = await depot.deposit(topic('a'), blob(4));
+    const a2 = await depot.deposit(topic('a'), blob(4));
+    const b1 = await depot.deposit(topic('b'), blob(4));
+    // Another topic's id, a well-formed id nobody deposited, and a duplicate: none touches storage.
+    await depot.ack(topic('a'), [b1, '000000000000001-000000-00000000', a1, a1]);
+    expect(storage.removes).toBe(1);
+    expect((await depot.fetch(topic('a'))).items.map((d) => d.id)).toEqual([a2]);
+    expect((await depot.fetch(topic('b'))).items.map((d) => d.id)).toEqual([b1]);
+    await expect(depot.ack(topic('a'), [a2, a2, a2, a2, a2])).rejects.toThrow('ack lists at most 4 ids');
+    expect(storage.removes).toBe(1);
+
+    const relay = await startRelay({ depotLimits: { maxAckIds: 2 } });
+    closers.push(() => relay.close());
+    const c = await rawClient(relay.discoveryUrl);
+    closers.push(() => c.close());
+    await proveOn(c, keyOf('a'));
+    const d = await request(c, { type: 'deposit', topic: proven('a'), blob: blob(4) });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [d.id, 'x', 'y'] })).toEqual({
+      type: 'error',
+      re: 'ack',
+      reason: 'ack lists at most 2 ids',
+    });
+    expect(await request(c, { type: 'fetch', topic: proven('a') })).toMatchObject({ items: [{ id: d.id }] });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [d.id, 'x'] })).toEqual({ type: 'acked', topic: proven('a') });
+    expect(await request(c, { type: 'fetch', topic: proven('a') })).toMatchObject({ items: [] });
   });
 
   it('fetches in pages of at most maxFetchChars, oldest first, with `more` and a cursor', async () => {

@@ -12,9 +12,14 @@ import { DEFAULT_DEPOT_TIMEOUTS, depotMachine, type DepotEmitted, type DepotInpu
 import type { PrepareInput } from '../src/depot/depotActors.js';
 import type { SocketEvent } from '../src/machines/socketActor.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
+import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { depotTag } from '../src/depot/payload.js';
 
 const contactKey = new Uint8Array(32).fill(7);
 const topic = discoveryTopic(contactKey);
+const challenge = new Uint8Array(32).fill(0x5c);
+const tag = depotTag(contactKey, 'd'.repeat(32));
 
 type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
 
@@ -56,7 +61,7 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
     } as never,
   });
   const input = {
-    url: 'ws://relay.test/backchannel/v1',
+    url: 'ws://relay.test/backchannel/v2',
     contactKey,
     channelId: 'c'.repeat(32),
     deviceId: 'd'.repeat(32),
@@ -77,6 +82,11 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
     /** Resolves with the next frame of `type` the machine sends. */
     nextSent: (type: string) => new Promise<Record<string, unknown>>((resolve) => (onSent = (f) => f.type === type && resolve(f))),
     reply: (frame: Record<string, unknown>) => socket().sendBack({ type: 'socket.frame', text: JSON.stringify(frame) }),
+    /** The socket opens and the relay sends its challenge, as a relay does first. */
+    open: () => {
+      socket().sendBack({ type: 'socket.open' });
+      socket().sendBack({ type: 'socket.frame', text: JSON.stringify({ type: 'challenge', challenge: toHex(challenge) }) });
+    },
   };
 }
 
@@ -84,13 +94,17 @@ describe('depotMachine (simulated clock)', () => {
   it('debounces: a deposit goes out debounceMs after the last change of a burst, not before', async () => {
     const h = harness();
     const first = h.nextSent('deposit');
-    h.socket().sendBack({ type: 'socket.open' }); // what was written while away goes out after the debounce too
-    expect(h.socket().sent).toEqual([{ type: 'fetch', topic }]);
+    h.open(); // what was written while away goes out after the debounce too
+    // The topic is proven (the relay's challenge signed) before the first request.
+    expect(h.socket().sent).toEqual([
+      { type: 'prove', ...proveTopic(topicKey(contactKey), challenge) },
+      { type: 'fetch', topic, skip: tag }, // its own deposits are left out at the relay
+    ]);
     h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs - 1);
     expect(h.prepared).toHaveLength(0);
     h.clock.increment(1);
     expect(h.prepared).toHaveLength(1);
-    expect(await first).toEqual({ type: 'deposit', topic, blob: 'AAAA' });
+    expect(await first).toEqual({ type: 'deposit', topic, blob: 'AAAA', tag });
     h.reply({ type: 'deposited', topic, id: 'x1' }); // one batch in flight at a time: this one is stored
 
     // A burst: each change restarts the wait.
@@ -123,7 +137,7 @@ describe('depotMachine (simulated clock)', () => {
     expect(waits).toEqual([100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
     expect(h.emitted).toEqual([{ type: 'relay', up: false }]);
 
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     h.socket().sendBack({ type: 'socket.closed', code: 1006 });
     const before = h.sockets.length;
     h.clock.increment(99);
@@ -140,7 +154,7 @@ describe('depotMachine (simulated clock)', () => {
 
   it('one batch in flight: a change while a deposit awaits its acknowledgement goes once it is acknowledged', async () => {
     const h = harness();
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     const first = h.nextSent('deposit');
     h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
     await first;
@@ -156,7 +170,7 @@ describe('depotMachine (simulated clock)', () => {
 
   it('polls every fetchEveryMs, and fetches at once on waiting', () => {
     const h = harness({ deposit: false });
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     const fetches = () => h.socket().sent.filter((f) => f.type === 'fetch').length;
     expect(fetches()).toBe(1);
     h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.fetchEveryMs - 1);
@@ -175,7 +189,7 @@ describe('depotMachine (simulated clock)', () => {
 
   it('acknowledged deposits are announced; only an error answering a deposit is a refusal; unacknowledged ones go again after a reconnect', async () => {
     const h = harness();
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     const sent = h.nextSent('deposit');
     h.clock.increment(50);
     await sent;
@@ -207,7 +221,7 @@ describe('depotMachine (simulated clock)', () => {
     h.socket().sendBack({ type: 'socket.closed' });
     h.clock.increment(100);
     const resent = h.nextSent('deposit');
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     h.clock.increment(50);
     await resent;
     expect(h.prepared.at(-1)!.sent).toBeUndefined();
@@ -216,7 +230,7 @@ describe('depotMachine (simulated clock)', () => {
 
   it('applies fetched deposits and acknowledges them', async () => {
     const h = harness({ deposit: false });
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     const ack = h.nextSent('ack');
     h.reply({
       type: 'deposits',
@@ -236,7 +250,7 @@ describe('depotMachine (simulated clock)', () => {
     const h = harness({ inspect: journal.observe });
     h.socket().sendBack({ type: 'socket.closed' });
     h.clock.increment(100);
-    h.socket().sendBack({ type: 'socket.open' });
+    h.open();
     const sent = h.nextSent('deposit');
     h.clock.increment(50);
     await sent;

@@ -10,6 +10,11 @@ describe('depot wire', () => {
     expect(isDepositFrame({ type: 'deposit', topic: 'A'.repeat(64), blob: 'AAAA' })).toBe(false);
     expect(isFetchFrame({ type: 'fetch', topic })).toBe(true);
     expect(isFetchFrame({ type: 'fetch' })).toBe(false);
+    // A device's tag (deposit) and the tag its fetch skips: 16 hex digits when present.
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', tag: '0123456789abcdef' })).toBe(true);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', tag: 'me' })).toBe(false);
+    expect(isFetchFrame({ type: 'fetch', topic, skip: '0123456789abcdef' })).toBe(true);
+    expect(isFetchFrame({ type: 'fetch', topic, skip: 7 })).toBe(false);
     expect(isAckFrame({ type: 'ack', topic, ids: ['1'] })).toBe(true);
     expect(isAckFrame({ type: 'ack', topic, ids: [1] })).toBe(false);
   });
@@ -32,5 +37,7 @@ describe('depot wire', () => {
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 3 })).toBe('blob must be base64');
     expect(depotRequestProblem({ type: 'ack', topic })).toBe("ack needs 'ids', a list of deposit ids");
     expect(depotRequestProblem({ type: 'ack', topic, ids: [] })).toBeUndefined();
+    expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', tag: 'ABCDEF0123456789' })).toBe("deposit's 'tag' must be 16 hex digits");
+    expect(depotRequestProblem({ type: 'fetch', topic, skip: '' })).toBe("fetch's 'skip' must be a tag of 16 hex digits");
   });
 });

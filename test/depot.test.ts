@@ -12,6 +12,8 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { freePort } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
+import { proveOn } from './helpers/topicProof.js';
+import { depotTag } from '../src/depot/payload.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-depot-');
@@ -138,11 +140,14 @@ describe('depot', () => {
 
   it('tells a device that fetched a topic when a deposit lands there, not the depositor', async () => {
     const relay = await startRelay();
-    const topic = 'd'.repeat(64);
     const [fetcher, depositor, bystander] = await Promise.all([rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl), rawClient(relay.discoveryUrl)]);
+    const key = new Uint8Array(32).fill(0xd);
+    const topic = await proveOn(fetcher, key);
+    await proveOn(depositor, key);
+    const otherTopic = await proveOn(bystander, new Uint8Array(32).fill(0xe));
     fetcher.send({ type: 'fetch', topic });
     await fetcher.next((f) => f.type === 'deposits');
-    bystander.send({ type: 'fetch', topic: 'e'.repeat(64) });
+    bystander.send({ type: 'fetch', topic: otherTopic });
     await bystander.next((f) => f.type === 'deposits');
     depositor.send({ type: 'fetch', topic });
     await depositor.next((f) => f.type === 'deposits');
@@ -155,6 +160,48 @@ describe('depot', () => {
     expect(depositor.frames.some((f) => f.type === 'waiting')).toBe(false);
     expect(bystander.frames.some((f) => f.type === 'waiting')).toBe(false);
     for (const c of [fetcher, depositor, bystander]) c.close();
+    await relay.close();
+  });
+
+  it("leaves a device's own deposits out of its fetches (an opaque tag per device and contact), page by page", async () => {
+    const relay = await startRelay({ depotLimits: { maxFetchChars: 8 } });
+    const key = new Uint8Array(32).fill(0x51);
+    const [mine, theirs] = [depotTag(key, 'a'.repeat(32)), depotTag(key, 'b'.repeat(32))];
+    // Opaque: not the device id, different per device and per contact.
+    expect(mine).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Set([mine, theirs, depotTag(new Uint8Array(32).fill(0x52), 'a'.repeat(32))]).size).toBe(3);
+    const [me, contact] = [await rawClient(relay.discoveryUrl), await rawClient(relay.discoveryUrl)];
+    const topic = await proveOn(me, key);
+    await proveOn(contact, key);
+    const deposit = async (c: typeof me, blob: string, tag: string) => {
+      c.frames.splice(0);
+      c.send({ type: 'deposit', topic, blob, tag });
+      return (await c.next((f) => f.type === 'deposited')).id as string;
+    };
+    const ids: string[] = [];
+    for (const blob of ['AAAA', 'BBBB', 'CCCC']) ids.push(await deposit(me, blob, mine));
+    const theirsId = await deposit(contact, 'DDDD', theirs);
+    ids.push(await deposit(me, 'EEEE', mine));
+    /** Every page of a fetch that skips `skip`, following `more`. */
+    const fetchAll = async (c: typeof me, skip: string) => {
+      const got: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        c.frames.splice(0);
+        c.send({ type: 'fetch', topic, skip, ...(after ? { after } : {}) });
+        const page = await c.next((f) => f.type === 'deposits');
+        const items = page.items as { id: string }[];
+        got.push(...items.map((i) => i.id));
+        if (!page.more || items.length === 0) return got;
+        after = items.at(-1)!.id;
+      }
+    };
+    expect(await fetchAll(me, mine)).toEqual([theirsId]);
+    expect(await fetchAll(contact, theirs)).toEqual(ids);
+    // A bad tag is refused, naming the request.
+    me.send({ type: 'fetch', topic, skip: 'ME' });
+    expect(await me.next((f) => f.type === 'error')).toEqual({ type: 'error', re: 'fetch', reason: "fetch's 'skip' must be a tag of 16 hex digits" });
+    for (const c of [me, contact]) c.close();
     await relay.close();
   });
 
@@ -182,8 +229,12 @@ describe('depot', () => {
       depotLimits: { maxItemsPerTopic: 3, maxBytesPerTopic: 64, maxBlobChars: 40, ttlMs: 60_000 },
     });
     const client = await rawClient(relay.discoveryUrl);
-    const [topicA, topicB, topicC] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
-    let replies = 0;
+    const [topicA, topicB, topicC] = [
+      await proveOn(client, new Uint8Array(32).fill(0xa)),
+      await proveOn(client, new Uint8Array(32).fill(0xb)),
+      await proveOn(client, new Uint8Array(32).fill(0xc)),
+    ];
+    let replies = client.frames.length; // the challenge and the three `proven`
     /** Send a depot frame and return the reply to it (the relay answers a connection in order). */
     const call = async (frame: Record<string, unknown>) => {
       client.send(frame);

@@ -47,7 +47,7 @@ async function simulate(seed: string, faults: Fault[], relayDiesAt: number | nul
     const actor = createActor(discoverMachine, {
       input: {
         contactKey: key,
-        url: 'ws://memory/backchannel/v1',
+        url: 'ws://memory/backchannel/v2',
         connector: net.connector,
         randomBytes: vectorEntropy(`device${i}${seed}`),
         timeouts: { directMs: 1_000, reconnectBaseMs: 100, reconnectMaxMs: 2_000 },

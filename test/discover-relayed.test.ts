@@ -20,6 +20,7 @@ import { discoverMachine } from '../src/machines/discoverMachine.js';
 import type { RtcImplementation } from '../src/discover/session.js';
 import wrtc from '@roamhq/wrtc';
 import { rawClient } from './helpers/rawClient.js';
+import { proveOn } from './helpers/topicProof.js';
 import { Replica } from './helpers/replica.js';
 
 let relay: Relay;
@@ -144,8 +145,11 @@ describe('DISCOVER, relayed', () => {
   it('refuses replayed, reflected, forged and garbled signalling, and the honest devices still connect', async () => {
     const key = cryptoRandomBytes(32);
     const topic = discoveryTopic(key);
-    // An eavesdropper on the topic records what passes and plays it back.
+    // An eavesdropper on the topic records what passes and plays it back. Only a holder of the topic key
+    // gets on the topic (topic-proof-process.test.ts); here Eve has it — as a malicious relay could
+    // inject frames — and the sealed signalling alone must still hold.
     const eve = await rawClient(relay.discoveryUrl);
+    await proveOn(eve, key);
     eve.send({ type: 'announce', topic });
     await eve.next((f) => f.type === 'announced');
     const a = discover(key);

@@ -13,13 +13,17 @@ import {
   type DiscoverRequest,
   type WireResult,
 } from '../src/discover/wire.js';
+import { topicKey } from '../src/crypto/topicKey.js';
 import { rawClient } from './helpers/rawClient.js';
+import { challengeOf, proveOn } from './helpers/topicProof.js';
 
-const topic = 'ab'.repeat(32);
+const contactKey = new Uint8Array(32).fill(7);
+const topic = topicKey(contactKey).topic;
 const peer = '0123456789abcdef';
 const other = 'fedcba9876543210';
 
 const requests: Record<DiscoverRequest['type'], DiscoverRequest> = {
+  prove: { type: 'prove', topic, key: 'cd'.repeat(32), signature: 'ef'.repeat(64) },
   announce: { type: 'announce', topic },
   send: { type: 'send', topic, to: peer, kind: 'signal', blob: 'AAEC' },
   leave: { type: 'leave', topic },
@@ -27,6 +31,8 @@ const requests: Record<DiscoverRequest['type'], DiscoverRequest> = {
 };
 
 const replies: Record<DiscoverReply['type'], DiscoverReply[]> = {
+  challenge: [{ type: 'challenge', challenge: '01'.repeat(32) }],
+  proven: [{ type: 'proven', topic }],
   announced: [
     { type: 'announced', topic, peer, peers: [other] },
     { type: 'announced', topic, peer, peers: [] },
@@ -42,6 +48,7 @@ const replies: Record<DiscoverReply['type'], DiscoverReply[]> = {
     { type: 'error', re: 'send', reason: 'no such peer on this topic' },
     { type: 'error', re: 'deposit', id: 'r1', reason: 'mailbox full' },
     { type: 'error', re: null, reason: 'frame is not a JSON object' },
+    { type: 'error', re: 'fetch', reason: 'prove the topic key on this connection first', code: 'unproven' },
   ],
 };
 
@@ -53,8 +60,8 @@ function refused<T>(result: WireResult<T>): ProtocolError {
 }
 
 describe('the DISCOVER wire', () => {
-  it('is version 1 at /backchannel/v1', () => {
-    expect([DISCOVER_VERSION, DISCOVER_PATH]).toEqual([1, '/backchannel/v1']);
+  it('is version 2 at /backchannel/v2', () => {
+    expect([DISCOVER_VERSION, DISCOVER_PATH]).toEqual([2, '/backchannel/v2']);
   });
 
   it('every request type round-trips through JSON', () => {
@@ -83,6 +90,8 @@ describe('the DISCOVER wire', () => {
       [JSON.stringify({ ...requests.send, blob: 'not base64!' }), 'send', 'blob must be base64'],
       [JSON.stringify({ ...requests.send, blob: 7 }), 'send', 'blob must be base64'],
       [JSON.stringify({ type: 'subscribe', topic }), 'subscribe', 'unknown type'],
+      [JSON.stringify({ ...requests.prove, key: 'CD'.repeat(32) }), 'prove', "prove needs a 'key' of 64 hex digits"],
+      [JSON.stringify({ ...requests.prove, signature: 'ef'.repeat(32) }), 'prove', "prove needs a 'signature' of 128 hex digits"],
     ];
     for (const [text, re, reason] of bad) {
       const error = refused(parseDiscoverRequest(text));
@@ -115,6 +124,9 @@ describe('the DISCOVER wire', () => {
       { type: 'error', re: 'send' },
       { type: 'error', re: 5, reason: 'r' },
       { type: 'error', re: 'send', id: 5, reason: 'r' },
+      { type: 'error', re: 'send', reason: 'r', code: 'NOT A CODE' },
+      { type: 'challenge', challenge: '01'.repeat(16) },
+      { type: 'proven' },
     ]) {
       refused(parseDiscoverReply(JSON.stringify(frame)));
     }
@@ -137,7 +149,21 @@ describe('the DISCOVER wire', () => {
       fc
         .record(
           {
-            type: fc.constantFrom('announce', 'send', 'leave', 'ping', 'announced', 'joined', 'left', 'message', 'pong', 'error'),
+            type: fc.constantFrom(
+              'prove',
+              'announce',
+              'send',
+              'leave',
+              'ping',
+              'challenge',
+              'proven',
+              'announced',
+              'joined',
+              'left',
+              'message',
+              'pong',
+              'error',
+            ),
             topic: fc.oneof(fc.constant(topic), fc.string()),
             to: fc.oneof(fc.constant(peer), fc.string()),
             peer: fc.oneof(fc.constant(peer), fc.string()),
@@ -147,6 +173,10 @@ describe('the DISCOVER wire', () => {
             blob: fc.oneof(fc.base64String(), fc.string()),
             re: fc.oneof(fc.constant(null), fc.string()),
             reason: fc.jsonValue(),
+            key: fc.oneof(fc.constant('cd'.repeat(32)), fc.string()),
+            signature: fc.oneof(fc.constant('ef'.repeat(64)), fc.string()),
+            challenge: fc.oneof(fc.constant('01'.repeat(32)), fc.string()),
+            code: fc.oneof(fc.constant('unproven'), fc.string()),
           },
           { requiredKeys: ['type'] },
         )
@@ -165,7 +195,8 @@ describe('the DISCOVER wire', () => {
   it('the relay answers every refused request, over a real socket, with an error frame naming it', async () => {
     const relay = await startRelay({ host: '127.0.0.1' });
     const client = await rawClient(relay.discoveryUrl);
-    let replies = 0;
+    await challengeOf(client);
+    let replies = 1; // the challenge
     const call = async (frame: unknown) => {
       if (typeof frame === 'string') client.sendText(frame);
       else client.send(frame);
@@ -179,6 +210,14 @@ describe('the DISCOVER wire', () => {
       id: 'q1',
       reason: 'announce the topic before sending on it',
     });
+    expect(await call({ type: 'announce', topic })).toEqual({
+      type: 'error',
+      re: 'announce',
+      reason: 'prove the topic key on this connection first',
+      code: 'unproven',
+    });
+    await proveOn(client, contactKey);
+    replies++;
     const announced = await call({ type: 'announce', topic });
     expect(parseDiscoverReply(JSON.stringify(announced))).toMatchObject({ ok: true, frame: { type: 'announced', topic, peers: [] } });
     expect(await call({ type: 'announce', topic })).toEqual({ type: 'error', re: 'announce', reason: 'already announced on this topic' });

@@ -1,10 +1,10 @@
 /**
  * Does the relay serve DISCOVER? Pairing needs only the magic-wormhole mailbox (`/v1`); finding and
- * syncing contacts needs Backchannel's `/backchannel/v1` beside it, which a plain magic-wormhole
+ * syncing contacts needs Backchannel's `/backchannel/v2` beside it, which a plain magic-wormhole
  * mailbox server (e.g. the public one) does not have. The app runs this check with its links, once per
  * relay:
  *
- *   `/backchannel/v1` answers a ping                       → supported (the check ends)
+ *   `/backchannel/v2` answers a ping                       → supported (the check ends)
  *   the upgrade is refused with an HTTP status (Node: ws)  → unsupported
  *   it closes before any frame while `/v1` on the same relay answers, twice in a row → unsupported
  *     (a browser cannot see the HTTP status; the mailbox answering is what tells "no such endpoint"

@@ -10,3 +10,5 @@ export { syntheticNonce } from './nonce.js';
 export { discoveryTopic, blake3 } from './topic.js';
 export { constantTimeEqual, toHex, fromHex } from './bytes.js';
 export { deriveBytes, derivedSource } from './derive.js';
+export { topicKey, topicOf, proofMessage, proveTopic, verifyTopicProof, TOPIC_KEY_PURPOSE, TOPIC_PROOF_LABEL, CHALLENGE_LENGTH } from './topicKey.js';
+export type { TopicKey, TopicProof } from './topicKey.js';

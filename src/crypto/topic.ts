@@ -1,14 +1,14 @@
 /**
- * The DISCOVER topic: blake3(contact key), so the signalling server can route without learning the key.
+ * The DISCOVER (and depot) topic: blake3 of the contact's topic public key (topicKey.ts), so the relay
+ * routes without learning the key and can check a device's proof that it holds the topic key.
  * @module
  */
 import { blake3 } from '@noble/hashes/blake3.js';
-import { assertBytes, toHex } from './bytes.js';
+import { topicKey } from './topicKey.js';
 
 export { blake3 };
 
-/** Hex blake3 of the contact key: what a device announces to find the other devices of a contact. */
+/** What a device announces (and deposits under) for a contact: hex(blake3(topic public key)). */
 export function discoveryTopic(contactKey: Uint8Array): string {
-  assertBytes(contactKey, 'contactKey', 32);
-  return toHex(blake3(contactKey));
+  return topicKey(contactKey).topic;
 }

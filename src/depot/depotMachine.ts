@@ -2,9 +2,10 @@
  * The depot client: while the contact's device cannot be reached, every local change to the shared
  * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
- * relay deletes it. A device never acknowledges its own deposits.
+ * relay deletes it. A device never acknowledges its own deposits, and the relay leaves them out of its
+ * fetches (`skip`: the opaque tag it deposits with).
  *
- *   relay: connection (the socket) · connecting → open (fetch at once; poll every `fetchEvery`;
+ *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
  *   ledger: idle → saving (the relay stored a deposit: remember its heads, then announce `deposited`)
  *
@@ -21,7 +22,9 @@
  */
 import type * as A from '@automerge/automerge';
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { discoveryTopic } from '../crypto/topic.js';
+import { fromHex } from '../crypto/bytes.js';
+import { proveTopic, topicKey, type TopicKey } from '../crypto/topicKey.js';
+import { parseChallenge, type ProveFrame } from '../discover/wire.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
@@ -29,7 +32,7 @@ import type { StorageAdapter } from '../effects/storage.js';
 import { backoffMs } from '../machines/backoff.js';
 import { socketActor, type SocketEvent } from '../machines/socketActor.js';
 import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
-import { depotKey } from './payload.js';
+import { depotKey, depotTag } from './payload.js';
 import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
 
 export interface DepotTimeouts {
@@ -54,7 +57,7 @@ export const DEFAULT_DEPOT_TIMEOUTS: Readonly<DepotTimeouts> = Object.freeze({
 });
 
 export interface DepotInput {
-  /** The relay's `/backchannel/v1` endpoint. */
+  /** The relay's `/backchannel/v2` endpoint. */
   url: string;
   connector: SocketConnector;
   contactKey: Uint8Array;
@@ -72,8 +75,12 @@ export interface DepotInput {
 
 export interface DepotContext {
   input: DepotInput;
+  /** The topic key: what proves the topic to the relay on each connection. */
+  topicKey: TopicKey;
   topic: string;
   key: Uint8Array;
+  /** This device's opaque tag on its deposits (`depotTag`): its fetches skip them at the relay. */
+  tag: string;
   timeouts: DepotTimeouts;
   /** Failed connection attempts in a row. */
   attempts: number;
@@ -98,6 +105,7 @@ export type DepotEvent =
   | SocketEvent
   | { type: 'doc.changed' }
   // A relay reply, read from `socket.frame` and raised.
+  | { type: 'relay.challenge'; challenge: string }
   | { type: 'relay.deposited'; id: string }
   | { type: 'relay.deposits'; items: DepositItem[]; more: boolean }
   | { type: 'relay.waiting' }
@@ -140,13 +148,23 @@ export const depotMachine = setup({
     firstFailure: ({ context }) => context.attempts === 0,
   },
   actions: {
+    // Before any request: the relay answers only on topics proven on this connection.
+    sendProof: sendTo('socket', ({ context, event }) => ({
+      type: 'socket.send' as const,
+      text: JSON.stringify({
+        type: 'prove',
+        ...proveTopic(context.topicKey, fromHex(event.type === 'relay.challenge' ? event.challenge : '')),
+      } satisfies ProveFrame),
+    })),
     sendFetch: sendTo('socket', ({ context }) => ({
       type: 'socket.send' as const,
-      text: JSON.stringify({ type: 'fetch', topic: context.topic } satisfies FetchFrame),
+      text: JSON.stringify({ type: 'fetch', topic: context.topic, skip: context.tag } satisfies FetchFrame),
     })),
     /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
     readFrame: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'socket.frame') return;
+      const challenge = parseChallenge(event.text);
+      if (challenge) return enqueue.raise({ type: 'relay.challenge', challenge: challenge.challenge });
       const reply = parseDepotReply(event.text);
       if (!reply) return;
       if (reply.type === 'error') enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason });
@@ -170,18 +188,23 @@ export const depotMachine = setup({
   },
 }).createMachine({
   id: 'depot',
-  context: ({ input }) => ({
-    input,
-    topic: discoveryTopic(input.contactKey),
-    key: depotKey(input.contactKey),
-    timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
-    attempts: 0,
-    pending: [],
-    voided: 0,
-    again: false,
-    inbox: [],
-    stored: [],
-  }),
+  context: ({ input }) => {
+    const key = topicKey(input.contactKey);
+    return {
+      input,
+      topicKey: key,
+      topic: key.topic,
+      key: depotKey(input.contactKey),
+      tag: depotTag(input.contactKey, input.deviceId),
+      timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
+      attempts: 0,
+      pending: [],
+      voided: 0,
+      again: false,
+      inbox: [],
+      stored: [],
+    };
+  },
   type: 'parallel',
   states: {
     relay: {
@@ -196,7 +219,8 @@ export const depotMachine = setup({
           initial: 'connecting',
           states: {
             connecting: {
-              on: { 'socket.open': 'open' },
+              // The relay's first frame: prove the topic, then every request (in order) is on a proven topic.
+              on: { 'relay.challenge': { target: 'open', actions: 'sendProof' } },
             },
             open: {
               type: 'parallel',
@@ -206,10 +230,10 @@ export const depotMachine = setup({
                 'relay.deposits': {
                   actions: enqueueActions(({ context, event, enqueue }) => {
                     enqueue.assign({ inbox: [...context.inbox, event.items] });
-                    // A page: ask for the next one, after its last deposit (ours are skipped, not acknowledged).
+                    // A page: ask for the next one, after its last deposit (the relay leaves ours out: `skip`).
                     const last = event.items.at(-1);
                     if (!event.more || !last) return;
-                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id };
+                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id, skip: context.tag };
                     enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                   }),
                 },
@@ -278,7 +302,7 @@ export const depotMachine = setup({
                             const { deposits, refused, more } = event.output;
                             if (more) enqueue.assign({ again: true });
                             for (const d of deposits) {
-                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob };
+                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob, tag: context.tag };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                             }
                             if (deposits.length > 0)

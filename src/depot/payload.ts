@@ -15,6 +15,15 @@ export function depotKey(contactKey: Uint8Array): Uint8Array {
   return deriveKey(contactKey, 'backchannel:offline-mailbox:v1');
 }
 
+/**
+ * This device's tag on the contact's deposits: opaque to the relay (keyed by the contact key, so it
+ * differs per contact), the same on every deposit and fetch of this device, so the relay can leave out
+ * a device's own deposits when it fetches. 8 bytes, hex.
+ */
+export function depotTag(contactKey: Uint8Array, deviceId: string): string {
+  return toHex(deriveKey(contactKey, `backchannel:depot-tag:v1:${deviceId}`, 8));
+}
+
 export interface DepositContent {
   /** The device that deposited, 32 hex digits. */
   sender: string;

@@ -1,31 +1,35 @@
 /**
- * The depot's wire: the frames a device and the relay exchange at `/backchannel/v1` to keep sealed
+ * The depot's wire: the frames a device and the relay exchange at `/backchannel/v2` to keep sealed
  * changes for a contact who is offline. One JSON object per WebSocket text frame, told apart by
  * `type`. Used by the client (`depot/depotMachine.ts`) and the relay (`server/discoveryServer.ts`,
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
  *
- *   → {type:"deposit", topic, blob}     ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic, after?}     ← {type:"deposits", topic, items:[{id, blob}], more?}
+ *   → {type:"deposit", topic, blob, tag?}   ← {type:"deposited", topic, id}
+ *   → {type:"fetch", topic, after?, skip?}  ← {type:"deposits", topic, items:[{id, blob}], more?}
  *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
  *
  * The relay answers a connection's requests in order, so a reply belongs to the oldest request of its
- * kind still unanswered. Knowing the topic (blake3 of the contact key) is the only credential.
+ * kind still unanswered. Every request needs its topic proven on the connection first (DISCOVER's
+ * `prove`, answering the relay's `challenge`: `discover/wire.ts`); knowing the topic is not enough, and
+ * a request on an unproven topic is refused with `code: 'unproven'`.
  * @module
  */
 import { isBase64, isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
 
-/** The depot protocol's version: the `v1` of the `/backchannel/v1` endpoint it is spoken on. */
-export const DEPOT_PROTOCOL_VERSION = 1;
+/** The depot protocol's version: the `v2` of the `/backchannel/v2` endpoint it is spoken on (2: proven topics). */
+export const DEPOT_PROTOCOL_VERSION = 2;
 
 /** Keep `blob` (sealed, base64) for whoever fetches `topic`. */
 export interface DepositFrame {
   type: 'deposit';
-  /** Where the contact will look: blake3(contact key), hex. */
+  /** Where the contact will look: the contact's topic (crypto/topicKey.ts), proven on this connection. */
   topic: string;
   /** The sealed changes, base64; the relay never sees inside. */
   blob: string;
+  /** The depositing device's opaque tag (`depot/payload.ts` depotTag, 16 hex digits): its own fetches skip this deposit. */
+  tag?: string;
 }
 
 /** Hand over everything kept for `topic`; also asks to hear `waiting` when more lands there. */
@@ -35,6 +39,8 @@ export interface FetchFrame {
   topic: string;
   /** Start just after this deposit id (the last of the previous page); from the oldest without it. */
   after?: string;
+  /** Leave out deposits made with this tag: the fetching device's own (16 hex digits). */
+  skip?: string;
 }
 
 /** The listed deposits are applied here: the relay may delete them. */
@@ -104,12 +110,17 @@ export type DepotReply = DepositedFrame | DepositsFrame | AckedFrame | WaitingFr
 type Unknown = Record<string, unknown>;
 const isObject = (v: unknown): v is Unknown => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const TAG = /^[0-9a-f]{16}$/;
+/** A device's depot tag: 16 lower-case hex digits. */
+export const isDepotTag = (v: unknown): v is string => typeof v === 'string' && TAG.test(v);
+const optionalTag = (v: unknown): boolean => v === undefined || isDepotTag(v);
 
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
-export const isDepositFrame = (v: unknown): v is DepositFrame => isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob);
+export const isDepositFrame = (v: unknown): v is DepositFrame =>
+  isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
-  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string');
+  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
 export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
@@ -124,7 +135,12 @@ export const isDepositsFrame = (v: unknown): v is DepositsFrame =>
 export const isAckedFrame = (v: unknown): v is AckedFrame => isObject(v) && v.type === 'acked' && isTopic(v.topic);
 export const isWaitingFrame = (v: unknown): v is WaitingFrame => isObject(v) && v.type === 'waiting' && isTopic(v.topic);
 export const isErrorFrame = (v: unknown): v is ErrorFrame =>
-  isObject(v) && v.type === 'error' && isDepotRequestType(v.re) && typeof v.reason === 'string' && (v.id === undefined || typeof v.id === 'string');
+  isObject(v) &&
+  v.type === 'error' &&
+  isDepotRequestType(v.re) &&
+  typeof v.reason === 'string' &&
+  (v.id === undefined || typeof v.id === 'string') &&
+  (v.code === undefined || typeof v.code === 'string');
 
 const replyGuards = [isDepositedFrame, isDepositsFrame, isAckedFrame, isWaitingFrame, isErrorFrame];
 
@@ -146,6 +162,8 @@ export function parseDepotReply(text: string): DepotReply | undefined {
 export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): string | undefined {
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
   if (m.type === 'deposit' && !isBase64(m.blob)) return 'blob must be base64';
+  if (m.type === 'deposit' && !optionalTag(m.tag)) return "deposit's 'tag' must be 16 hex digits";
+  if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   return undefined;

@@ -1,18 +1,19 @@
 /**
- * One DISCOVER session, as an XState callback actor: connect to the relay's topic routing, announce
- * blake3(contact key), prove the key to the other device with sealed hellos, then connect directly
+ * One DISCOVER session, as an XState callback actor: connect to the relay's topic routing, prove the
+ * topic key to the relay (signing its challenge) and announce the contact's topic, prove the contact
+ * key to the other device with sealed hellos, then connect directly
  * over WebRTC (sealed offer/answer/candidates) or, when told to fall back, through the relayed sealed
  * channel. Everything it does is reported to the parent machine as events; the parent decides when to
  * fall back and when to start over (a new session, with a new session id).
  * @module
  */
 import { fromCallback } from 'xstate';
-import { toHex } from '../crypto/bytes.js';
-import { discoveryTopic } from '../crypto/topic.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
+import { proveTopic, topicKey } from '../crypto/topicKey.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
-import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError } from '../errors.js';
+import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError, TopicUnprovenError } from '../errors.js';
 import type {
   RtcConfiguration,
   RtcDataChannel,
@@ -23,7 +24,7 @@ import type {
 } from '../effects/rtc.js';
 import { RelayedTransport } from './relayedTransport.js';
 import { SignalOpener, SignalSealer, signalKey, type SignalEnvelope } from './signal.js';
-import { parseDiscoverReply, type DiscoverRequest } from './wire.js';
+import { parseDiscoverReply, UNPROVEN, type DiscoverRequest } from './wire.js';
 
 /** The W3C WebRTC API to use: the browser's globals, or e.g. `@roamhq/wrtc` in Node. */
 export interface RtcImplementation {
@@ -42,7 +43,7 @@ export type DirectTransportFactory = (dataChannel: RtcDataChannel, options: { on
 /** The DISCOVER session actor's input. */
 export interface SessionInput {
   contactKey: Uint8Array;
-  /** The relay's discovery endpoint, `ws://host:port/backchannel/v1`. */
+  /** The relay's discovery endpoint, `ws://host:port/backchannel/v2`. */
   url: string;
   connector: SocketConnector;
   randomBytes: RandomBytes;
@@ -54,7 +55,8 @@ export interface SessionInput {
 
 export type SessionEvent =
   | { type: 'session.open' }
-  | { type: 'session.lost'; reason: string }
+  /** `status`/`retryAfterMs`: the relay refused the upgrade with this HTTP status (e.g. 429 busy), asking to wait that long. */
+  | { type: 'session.lost'; reason: string; status?: number; retryAfterMs?: number }
   | { type: 'session.announced'; peers: number }
   | { type: 'session.verified'; peer: string }
   | { type: 'session.connected'; channel: Transport; via: 'direct' | 'relayed' }
@@ -78,7 +80,10 @@ interface Peer {
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
   if (input.rtc && !input.openDirectTransport)
     throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcTransport from the WebRTC adapter)');
-  const topic = discoveryTopic(input.contactKey);
+  const topicPair = topicKey(input.contactKey);
+  const topic = topicPair.topic;
+  /** The relay's challenge arrived and was answered: announce once, whatever it sends again. */
+  let proved = false;
   const key = signalKey(input.contactKey);
   const sid = toHex(input.randomBytes(8));
   const sealer = new SignalSealer(key, sid, input.randomBytes);
@@ -94,13 +99,18 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
   const onTopic = new Set<string>();
 
   const socket = input.connector(input.url, {
-    onOpen: () => {
-      sendBack({ type: 'session.open' });
-      tx({ type: 'announce', topic });
-    },
+    // Announcing waits for the relay's challenge: the topic is proven first (frames are handled in order).
+    onOpen: () => sendBack({ type: 'session.open' }),
     onMessage: (text) => onFrame(text),
     onClose: (info) => {
-      if (!stopped) sendBack({ type: 'session.lost', reason: info.reason ?? `closed (${info.code ?? '?'})` });
+      if (stopped) return;
+      const { status, retryAfterMs } = info;
+      sendBack({
+        type: 'session.lost',
+        reason: info.reason ?? `closed (${info.code ?? '?'})`,
+        ...(status === undefined ? {} : { status }),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
     },
   });
 
@@ -124,6 +134,14 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     }
     const m = read.frame;
     switch (m.type) {
+      case 'challenge':
+        if (proved) return;
+        proved = true;
+        tx({ type: 'prove', ...proveTopic(topicPair, fromHex(m.challenge)) });
+        tx({ type: 'announce', topic });
+        return;
+      case 'proven':
+        return;
       case 'announced':
         sendBack({ type: 'session.announced', peers: m.peers.length });
         for (const p of m.peers) {
@@ -151,6 +169,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         if (m.kind === 'signal') return onSignal(m.from, m.blob);
         return onData(m.from, m.blob);
       case 'error':
+        if (m.code === UNPROVEN) return fail(new TopicUnprovenError(`the relay refused ${m.re ?? 'a frame'}: ${m.reason}`, { re: m.re, reason: m.reason }));
         return fail(new ProtocolError(`the relay refused ${m.re ?? 'a frame'}: ${m.reason}`, { re: m.re, reason: m.reason }));
       case 'pong':
         return;

@@ -1,16 +1,23 @@
 /**
- * The DISCOVER wire: the JSON frames a device and the relay exchange at `/backchannel/v1` (one JSON
+ * The DISCOVER wire: the JSON frames a device and the relay exchange at `/backchannel/v2` (one JSON
  * object per WebSocket text frame, always with `type`). One discriminated union per direction, one
  * parser per direction that never throws: a frame is either read into exactly the fields below, or
  * refused with a typed {@link ProtocolError} saying which request it was (`data.re`) and why.
  *
+ *                                     ← challenge {challenge}   (first, once per connection)
+ *   → prove {topic, key, signature}   ← proven {topic}
  *   → announce {topic}                ← announced {topic, peer, peers}   the others ← joined {topic, peer}
  *   → send {topic, to, kind, blob}    `to` ← message {topic, from, kind, blob}
  *   → leave {topic}                   the others ← left {topic, peer}
  *   → ping                            ← pong
- *   any refused request               ← error {re, id?, reason}
+ *   any refused request               ← error {re, id?, reason, code?}
  *
  * Any request may carry an `id` (a short string); the error frame refusing it echoes it.
+ *
+ * A topic is used only once proven on the connection: `prove` shows the topic key (crypto/topicKey.ts)
+ * by signing the relay's challenge for this connection, so knowing (or having seen) a topic is not
+ * enough to announce on it or to deposit, fetch or acknowledge under it. A request on a topic not
+ * proven is refused with `code: 'unproven'`.
  *
  * The depot's frames (deposit, fetch, ack) share the endpoint and the {@link ErrorFrame};
  * they have their own wire module.
@@ -18,8 +25,11 @@
  */
 import { ProtocolError } from '../errors.js';
 
-/** DISCOVER's protocol version: the `v1` of the endpoint. A change old peers would misread gets a new one. */
-export const DISCOVER_VERSION = 1;
+/**
+ * DISCOVER's protocol version: the `v2` of the endpoint. A change old peers would misread gets a new
+ * one (2: topics are proven with the topic key; version 1 took the topic alone).
+ */
+export const DISCOVER_VERSION = 2;
 /** The relay path DISCOVER (and the depot) answer on. */
 export const DISCOVER_PATH = `/backchannel/v${DISCOVER_VERSION}`;
 
@@ -28,9 +38,20 @@ export type BlobKind = 'signal' | 'data';
 
 // ——— device → relay ———
 
+/** Show the relay that we hold the topic key, so this connection may use the topic. */
+export interface ProveFrame {
+  type: 'prove';
+  /** hex(blake3(key)): 64 lower-case hex digits. */
+  topic: string;
+  /** The topic's Ed25519 public key, 64 hex digits. */
+  key: string;
+  /** Ed25519 signature over the proof message for this connection's challenge (crypto/topicKey.ts), 128 hex digits. */
+  signature: string;
+}
+
 export interface AnnounceFrame {
   type: 'announce';
-  /** hex(blake3(contact key)): 64 lower-case hex digits. */
+  /** A topic this connection proved: 64 lower-case hex digits. */
   topic: string;
 }
 
@@ -57,9 +78,22 @@ export interface PingFrame {
 }
 
 /** Every DISCOVER request a device sends. */
-export type DiscoverRequest = AnnounceFrame | SendFrame | LeaveFrame | PingFrame;
+export type DiscoverRequest = ProveFrame | AnnounceFrame | SendFrame | LeaveFrame | PingFrame;
 
 // ——— relay → device ———
+
+/** The relay's first frame on a connection: what proofs on this connection sign. */
+export interface ChallengeFrame {
+  type: 'challenge';
+  /** 32 random bytes, 64 hex digits, new for every connection. */
+  challenge: string;
+}
+
+/** The topic's proof held: this connection may use the topic. */
+export interface ProvenFrame {
+  type: 'proven';
+  topic: string;
+}
 
 export interface AnnouncedFrame {
   type: 'announced';
@@ -115,10 +149,15 @@ export interface ErrorFrame {
   id?: string;
   /** Why, in words. */
   reason: string;
+  /** Why, for a program: {@link UNPROVEN} when the request's topic was not proven on this connection. */
+  code?: string;
 }
 
+/** The error code of a request on a topic this connection has not proven. */
+export const UNPROVEN = 'unproven';
+
 /** Every DISCOVER frame the relay sends. */
-export type DiscoverReply = AnnouncedFrame | JoinedFrame | LeftFrame | MessageFrame | PongFrame | ErrorFrame;
+export type DiscoverReply = ChallengeFrame | ProvenFrame | AnnouncedFrame | JoinedFrame | LeftFrame | MessageFrame | PongFrame | ErrorFrame;
 
 // ——— limits and checks ———
 
@@ -145,12 +184,18 @@ export type WireResult<T> = { ok: true; frame: T } | { ok: false; error: Protoco
 
 const TOPIC = /^[0-9a-f]{64}$/;
 const PEER = /^[0-9a-f]{16}$/;
+const KEY = /^[0-9a-f]{64}$/;
+const SIGNATURE = /^[0-9a-f]{128}$/;
+const CODE = /^[a-z-]{1,32}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export const isTopic = (v: unknown): v is string => typeof v === 'string' && TOPIC.test(v);
 /** Standard base64 with padding: how sealed blobs travel, on DISCOVER and in the depot. */
 export const isBase64 = (v: unknown): v is string => typeof v === 'string' && BASE64.test(v);
 export const isPeerId = (v: unknown): v is string => typeof v === 'string' && PEER.test(v);
+/** A challenge or a public key: 32 bytes, 64 lower-case hex digits. */
+export const isKeyHex = (v: unknown): v is string => typeof v === 'string' && KEY.test(v);
+export const isSignatureHex = (v: unknown): v is string => typeof v === 'string' && SIGNATURE.test(v);
 export const isBlobKind = (v: unknown): v is BlobKind => v === 'signal' || v === 'data';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -181,9 +226,16 @@ export function requestOf(frame: Record<string, unknown>, limits: Pick<WireLimit
   return id === undefined ? { re } : { re, id };
 }
 
-/** The error frame refusing `frame` (a request, or null when it could not be read). */
-export function errorFrame(frame: Record<string, unknown> | null, reason: string): ErrorFrame {
-  return { type: 'error', ...(frame ? requestOf(frame) : { re: null }), reason };
+/** The error frame refusing `frame` (a request, or null when it could not be read); `code` for a program. */
+export function errorFrame(frame: Record<string, unknown> | null, reason: string, code?: string): ErrorFrame {
+  return { type: 'error', ...(frame ? requestOf(frame) : { re: null }), reason, ...(code === undefined ? {} : { code }) };
+}
+
+/** The relay's challenge, if `text` is a `challenge` frame (the depot client reads it without the rest of DISCOVER). */
+export function parseChallenge(text: unknown): ChallengeFrame | undefined {
+  const read = parseJsonFrame(text);
+  if (!read.ok || read.frame.type !== 'challenge' || !isKeyHex(read.frame.challenge)) return undefined;
+  return { type: 'challenge', challenge: read.frame.challenge };
 }
 
 /**
@@ -202,6 +254,12 @@ export function parseDiscoverRequest(
   const m = read.frame;
   try {
     switch (m.type) {
+      case 'prove': {
+        const topic = topicOf(m);
+        if (!isKeyHex(m.key)) throw new Refusal("prove needs a 'key' of 64 hex digits");
+        if (!isSignatureHex(m.signature)) throw new Refusal("prove needs a 'signature' of 128 hex digits");
+        return { ok: true, frame: { type: 'prove', topic, key: m.key, signature: m.signature } };
+      }
       case 'announce':
         return { ok: true, frame: { type: 'announce', topic: topicOf(m) } };
       case 'leave':
@@ -234,6 +292,11 @@ export function parseDiscoverReply(text: unknown, limits: WireLimits = DEFAULT_W
   const m = read.frame;
   try {
     switch (m.type) {
+      case 'challenge':
+        if (!isKeyHex(m.challenge)) throw new Refusal("challenge needs a 'challenge' of 64 hex digits");
+        return { ok: true, frame: { type: 'challenge', challenge: m.challenge } };
+      case 'proven':
+        return { ok: true, frame: { type: 'proven', topic: topicOf(m) } };
       case 'announced': {
         const peers = m.peers;
         if (!Array.isArray(peers) || peers.length > limits.maxPeers || !peers.every(isPeerId)) {
@@ -254,12 +317,13 @@ export function parseDiscoverReply(text: unknown, limits: WireLimits = DEFAULT_W
       case 'pong':
         return { ok: true, frame: { type: 'pong' } };
       case 'error': {
-        const { re, id, reason } = m;
+        const { re, id, reason, code } = m;
         if (!(re === null || (typeof re === 'string' && re.length <= 32))) throw new Refusal("'re' must be a request type or null");
         if (!(id === undefined || (typeof id === 'string' && id.length <= 64))) throw new Refusal("'id' must be a short string");
         if (typeof reason !== 'string' || reason.length > limits.maxTextChars)
           throw new Refusal(`'reason' must be a string of at most ${limits.maxTextChars} characters`);
-        return { ok: true, frame: { type: 'error', re, ...(id === undefined ? {} : { id }), reason } };
+        if (!(code === undefined || (typeof code === 'string' && CODE.test(code)))) throw new Refusal("'code' must be a short lower-case word");
+        return { ok: true, frame: { type: 'error', re, ...(id === undefined ? {} : { id }), reason, ...(code === undefined ? {} : { code }) } };
       }
       default:
         return {

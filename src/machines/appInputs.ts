@@ -6,6 +6,7 @@
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
+import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
 import type { WormholeInput } from './wormholeMachine.js';
 import type { AppInput } from './appTypes.js';
@@ -18,10 +19,10 @@ interface Source {
   settings?: SettingsDoc;
 }
 
-/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
+/** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v2`. */
 export function discoveryUrlOf(relay: string): string {
   const url = new URL(relay);
-  url.pathname = '/backchannel/v1';
+  url.pathname = DISCOVER_PATH;
   return url.toString();
 }
 

@@ -1,12 +1,15 @@
 /**
- * DISCOVER for one contact: find the contact's other device by blake3(key) on the relay and connect.
+ * DISCOVER for one contact: find the contact's other device by its topic on the relay (proven with the
+ * topic key, crypto/topicKey.ts) and connect.
  *
  *   session: connecting → announcing → waiting (for the other device to prove the key)
  *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
  *              the other device for the relayed transport until it agrees; with `relayed: false`,
  *              reconnecting instead)
  *            → connected.direct | connected.relayed
- *   reconnecting (exponential backoff, then a fresh session) · failed · stopped
+ *   reconnecting (exponential backoff — at least a busy relay's Retry-After — then a fresh session)
+ *   · failed (out of attempts: RelayBusyError when the relay kept refusing as busy, else
+ *     ConnectionLostError; or at once when the relay refused the topic proof) · stopped
  *
  * The `session` actor (discover/session.ts) does the I/O through injected effects; this machine owns
  * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
@@ -16,6 +19,8 @@ import { assign, emit, sendTo, setup } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
 import { backoffMs } from './backoff.js';
+import { busyDelayMs, busyRefusal, relayBusyError } from './relayBusy.js';
+import type { UpgradeRefusal } from './wormhole/types.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
 
 export interface DiscoverTimeouts {
@@ -55,6 +60,8 @@ export interface DiscoverContext {
   via?: 'direct' | 'relayed';
   peer?: string;
   rejected: number;
+  /** The relay's last refusal of our connection as busy (HTTP 429/503), while it lasts. */
+  refusal?: UpgradeRefusal;
   error?: BackchannelError;
 }
 
@@ -77,7 +84,9 @@ export const discoverMachine = setup({
     directTimeout: ({ context }) => context.timeouts.directMs,
     retry: ({ context }) => context.timeouts.retryMs,
     announceTimeout: ({ context }) => context.timeouts.announceMs,
-    backoff: ({ context }) => backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }),
+    // A busy relay's Retry-After outranks our shorter backoff: retrying sooner would be refused again.
+    backoff: ({ context }) =>
+      busyDelayMs(backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }), context.refusal),
   },
   actions: {
     adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),
@@ -108,8 +117,12 @@ export const discoverMachine = setup({
       invoke: { id: 'session', src: 'session', input: ({ context }) => context.input },
       initial: 'connecting',
       on: {
-        'session.lost': 'reconnecting',
-        'session.error': 'reconnecting',
+        'session.lost': { target: 'reconnecting', actions: assign({ refusal: ({ event }) => busyRefusal(event) }) },
+        // The relay refused our proof of the topic key: trying again would be refused again.
+        'session.error': [
+          { guard: ({ event }) => event.error.code === 'TOPIC_UNPROVEN', target: '#discover.failed', actions: assign({ error: ({ event }) => event.error }) },
+          { target: 'reconnecting' },
+        ],
         // While negotiating or falling back: a channel opened, or the attempt died.
         'session.connected': [
           { guard: ({ event }) => event.via === 'direct', target: '.connected.direct', actions: 'adopt' },
@@ -123,7 +136,7 @@ export const discoverMachine = setup({
           after: { announceTimeout: '#discover.reconnecting' },
         },
         announcing: {
-          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0 }) } },
+          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0, refusal: undefined }) } },
           after: { announceTimeout: '#discover.reconnecting' },
         },
         waiting: {
@@ -163,7 +176,12 @@ export const discoverMachine = setup({
       always: {
         guard: 'outOfAttempts',
         target: 'failed',
-        actions: assign({ error: ({ context }) => new ConnectionLostError(`Could not reach the relay at ${context.input.url}.`, { url: context.input.url }) }),
+        actions: assign({
+          error: ({ context }) =>
+            context.refusal
+              ? relayBusyError(context.input.url, context.refusal)
+              : new ConnectionLostError(`Could not reach the relay at ${context.input.url}.`, { url: context.input.url }),
+        }),
       },
       after: { backoff: 'session' },
     },
