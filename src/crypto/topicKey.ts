@@ -25,6 +25,7 @@ export const TOPIC_PROOF_LABEL = 'backchannel:topic-proof:v1';
 /** Bytes of a relay's challenge. */
 export const CHALLENGE_LENGTH = 32;
 
+/** The key a device proves a topic with: derived from the contact key, so only its holders can. */
 export interface TopicKey {
   /** The Ed25519 seed (secret: never leaves the device). */
   seed: Uint8Array;
