@@ -253,7 +253,7 @@ describe('the relay check (simulated clock)', () => {
   it('DISCOVER closing early twice while the mailbox answers: unsupported, after one strike pause', async () => {
     const h = checkHarness();
     const discover = h.last();
-    expect(discover.url).toBe('ws://relay.test/backchannel/v1');
+    expect(discover.url).toBe('ws://relay.test/backchannel/v2');
     discover.handlers.onClose({ code: 1006 });
     await settle();
     expect(h.last().url).toBe(RELAY);

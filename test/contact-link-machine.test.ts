@@ -53,7 +53,7 @@ function harness() {
     channelId: 'channel-1' as DocId,
     discover: {
       contactKey: new Uint8Array(32),
-      url: 'ws://relay.test/backchannel/v1',
+      url: 'ws://relay.test/backchannel/v2',
       connector: () => {
         throw new Error('provided');
       },

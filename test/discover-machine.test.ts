@@ -39,7 +39,7 @@ function harness(input: Partial<DiscoverInput> = {}) {
     clock,
     input: {
       contactKey: new Uint8Array(32).fill(1),
-      url: 'ws://relay.test/backchannel/v1',
+      url: 'ws://relay.test/backchannel/v2',
       connector: () => {
         throw new Error('the session actor is provided');
       },

@@ -32,13 +32,14 @@ const NEEDS_PEER = new Set(['./adapters/localforage', './server/redis']);
 
 const log = (message: string) => console.log(`[package] ${message}`);
 
-async function sh(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeout = 120_000): Promise<string> {
+async function sh(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeout = 600_000): Promise<string> {
   try {
     const { stdout } = await execFileAsync(command, args, { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 16 << 20 });
     return stdout;
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    const e = err as { stdout?: string; stderr?: string; message: string; killed?: boolean };
+    const why = e.killed ? `still running after ${timeout / 1000} s, killed` : e.message;
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}: ${why}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
   }
 }
 
@@ -94,7 +95,7 @@ describe('the packed package', () => {
     // The app's own dev tools, as it would have installed them: this checkout's TypeScript, Node types, Vite, esbuild.
     mkdirSync(join(app, 'node_modules/@types'), { recursive: true });
     for (const tool of ['vite', 'esbuild', 'typescript', '@types/node']) symlinkSync(join(ROOT, 'node_modules', tool), join(app, 'node_modules', tool));
-  }, 240_000);
+  }, 600_000);
 
   afterAll(async () => {
     await browser?.close();
