@@ -58,6 +58,8 @@ export function pairingInput(context: Source, code?: string): WormholeInput {
     randomBytes: input.randomBytes,
     timeouts: input.pairingTimeouts,
     code,
+    // Our inviters show a code only once their PAKE waits in the mailbox: finding nobody means expired.
+    ...(code === undefined ? {} : { expectPeer: true }),
   };
 }
 

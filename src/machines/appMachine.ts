@@ -7,7 +7,8 @@
  *   → ready, regions at once:
  *       network:  online (a background link per contact: DISCOVER + SYNC, and the relay check)
  *                 ⇄ offline (links stopped)
- *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) — VERIFY runs as
+ *       pairing:  idle → inviting (opening → showing the code ⇄ refreshing it every `refreshMs` · answered)
+ *                 | accepting (code entered) — VERIFY runs as
  *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
  *                 contact under its name, start its link) → idle. One at a time: another invite or
  *                 accept meanwhile is answered `pairing.busy`.
@@ -172,8 +173,8 @@ export const appMachine = setup({
       enqueue.assign({ [params.queue]: queue.slice(1) });
     }),
     startPairing: assign(({ event }) => {
-      const e = event as { req: number; moniker?: string };
-      return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER };
+      const e = event as { req: number; moniker?: string; refreshMs?: number };
+      return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER, inviteRefreshMs: e.refreshMs };
     }),
   },
   guards: {
@@ -188,6 +189,18 @@ export const appMachine = setup({
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
     patchWaiting: ({ context }) => context.patches.length > 0,
+    /** The invite renews its code every `refreshMs`. */
+    refreshes: ({ context }) => context.inviteRefreshMs !== undefined,
+    /** A peer answered the code: the key exchange is under way. */
+    answered: ({ event }) => event.type === 'pairing.progress' && event.step !== 'connecting' && event.step !== 'waiting',
+    /** The pairing child ended because we renewed its code (not paired, not cancelled by the host). */
+    refreshed: and([
+      stateIn({ ready: { pairing: { inviting: 'refreshing' } } }),
+      ({ event }) => !!(event as unknown as { output: PairingOutput }).output.error,
+    ]),
+  },
+  delays: {
+    inviteRefresh: ({ context }) => context.inviteRefreshMs ?? 0,
   },
 }).createMachine({
   id: 'app',
@@ -271,11 +284,43 @@ export const appMachine = setup({
                 'pairing.accept': { target: 'accepting', actions: 'startPairing' },
               },
             },
+            // The code is shown (`showing`) until someone answers it; with `refreshMs` it is replaced
+            // every period: the child closes its mailbox and releases the nameplate (CANCEL), and a new
+            // child makes a new code (same `req`). Whoever redeems the old one gets CodeExpiredError.
             inviting: {
-              invoke: { id: 'pairing', src: 'pairing', input: ({ context }) => pairingInput(context), onDone: pairingDone },
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context }) => pairingInput(context),
+                onDone: [{ guard: 'refreshed', target: 'inviting', reenter: true }, ...pairingDone],
+              },
               on: {
                 ...whilePairing,
-                'pairing.code': { actions: emit(({ context, event }) => ({ type: 'pairing.code' as const, req: context.pairingReq, code: event.code })) },
+                'pairing.code': {
+                  target: '.showing',
+                  actions: emit(({ context, event }) => ({
+                    type: 'pairing.code' as const,
+                    req: context.pairingReq,
+                    code: event.code,
+                    ...(context.inviteRefreshMs === undefined ? {} : { lifetimeMs: context.inviteRefreshMs }),
+                  })),
+                },
+              },
+              initial: 'opening',
+              states: {
+                opening: {},
+                showing: {
+                  on: { 'pairing.progress': [{ guard: 'answered', target: 'answered', actions: 'emitProgress' }, { actions: 'emitProgress' }] },
+                  after: { inviteRefresh: { guard: 'refreshes', target: 'refreshing' } },
+                },
+                // Someone is verifying the code: it stays until the pairing ends.
+                answered: {},
+                refreshing: {
+                  entry: sendTo('pairing', { type: 'CANCEL', reason: 'refresh' }),
+                  // The child is already closing; a cancel now ends the invite instead of renewing it.
+                  on: { 'pairing.cancel': 'cancelled', 'pairing.progress': {} },
+                },
+                cancelled: {},
               },
             },
             accepting: {

@@ -84,6 +84,8 @@ export interface AppContext {
   /** The running pairing's request number, and the name its contact will get. */
   pairingReq: number;
   moniker: string;
+  /** The running invite renews its code this often (ms); undefined: one code until answered. */
+  inviteRefreshMs?: number;
   /** VERIFY's result while `naming` saves the contact. */
   paired?: { contactKey: Uint8Array; verifier: string };
   contactOps: ContactOp[];
@@ -95,7 +97,8 @@ export interface AppContext {
 }
 
 export type AppEvent =
-  | { type: 'pairing.invite'; req: number; moniker?: string }
+  /** `refreshMs`: replace the code with a new one every period (the old one then fails CodeExpiredError). */
+  | { type: 'pairing.invite'; req: number; moniker?: string; refreshMs?: number }
   | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
   | { type: 'pairing.cancel' }
   | PairingAnnouncement
@@ -112,7 +115,8 @@ export type AppEvent =
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
   | { type: 'pairing.progress'; step: PairingStep | 'naming' }
-  | { type: 'pairing.code'; req: number; code: string }
+  /** A code to show; with a refreshing invite, `lifetimeMs` until the next one replaces it. */
+  | { type: 'pairing.code'; req: number; code: string; lifetimeMs?: number }
   | { type: 'pairing.failed'; req: number; error: BackchannelError }
   /** Refused: another invite or accept is still running. */
   | { type: 'pairing.busy'; req: number }

@@ -2,7 +2,7 @@
  * VERIFY for Backchannel as a machine: the wormhole exchange as a child machine, then a sealed
  * `{"paired": 1}` each way so both sides know both hold the key, then a happy close.
  *
- *   connecting → waiting (the code is known: shown or typed) → verifying (both SPAKE2 messages are
+ *   connecting → waiting (the code is known: typed, or shown once the relay holds our PAKE message) → verifying (both SPAKE2 messages are
  *   in) → confirming (key proven; our `paired` sent, waiting for theirs) → closing → paired
  *   · failed (wrong code, lost connection, timeout, a peer that does not confirm, cancel)
  *
@@ -89,15 +89,16 @@ export const pairingMachine = setup({
   states: {
     connecting: {
       entry: { type: 'announce', params: { type: 'pairing.progress', step: 'connecting' } },
-      // Joining knows its code at once; inviting waits for the relay's nameplate.
-      always: { guard: ({ context }) => context.code !== undefined, target: 'waiting' },
+      // Joining knows its code at once; inviting waits for the relay's nameplate, and shows the code
+      // only once the relay holds our PAKE message: whoever redeems it then finds us in the mailbox,
+      // and one who finds nobody knows the code expired (CodeExpiredError, wormhole `expectPeer`).
+      always: { guard: ({ context }) => context.input.code !== undefined, target: 'waiting' },
       on: {
-        'wormhole.code': {
+        'wormhole.code': { actions: assign({ code: ({ event }) => event.code }) },
+        'wormhole.stored': {
+          guard: ({ context }) => context.code !== undefined,
           target: 'waiting',
-          actions: [
-            assign({ code: ({ event }) => event.code }),
-            { type: 'announce', params: ({ event }) => ({ type: 'pairing.code' as const, code: event.code }) },
-          ],
+          actions: { type: 'announce', params: ({ context }) => ({ type: 'pairing.code' as const, code: context.code! }) },
         },
       },
     },
