@@ -261,6 +261,32 @@ describe('createBackchannel', () => {
     await alice.close();
   });
 
+  it('an invite with refreshMs shows its code and remaining time in the snapshot; a too short period is refused', async () => {
+    let skew = 0; // the host's clock, moved by the test: timers stay real
+    const clock = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: () => Date.now() + skew } as BackchannelOptions['clock'];
+    const alice = await open(dirs.make(), { clock });
+    await expect(alice.invite({ refreshMs: 10 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const seen: [string, number | undefined][] = [];
+    const invite = await alice.invite({ refreshMs: 60_000, onCode: (code, expiresAt) => seen.push([code, expiresAt]) });
+    expect(seen).toEqual([[invite.code, invite.expiresAt]]);
+    const shown = alice.getSnapshot().invite!;
+    expect(shown.code).toBe(invite.code);
+    expect(shown.expiresAt).toBe(invite.expiresAt);
+    expect(shown.remainingMs).toBeGreaterThan(0);
+    expect(shown.remainingMs).toBeLessThanOrEqual(60_000);
+    skew = 45_000;
+    expect(alice.getSnapshot().invite!.remainingMs).toBeLessThanOrEqual(15_000);
+    invite.cancel();
+    await expect(invite.done).rejects.toBeInstanceOf(AbortedError);
+    expect(alice.getSnapshot().invite).toBeUndefined();
+    // Without refreshMs the snapshot shows the code, with no lifetime.
+    const plain = await alice.invite();
+    expect(alice.getSnapshot().invite).toEqual({ code: plain.code });
+    plain.cancel();
+    await expect(plain.done).rejects.toBeInstanceOf(AbortedError);
+    await alice.close();
+  });
+
   it('offline stops the links and presence goes; what is written meanwhile syncs once back online', async () => {
     const [alice, bob] = await Promise.all([open(), open()]);
     const presence: BackchannelEvent[] = [];
