@@ -95,9 +95,13 @@ export type PairedContact = Contact & { verifier: string };
 
 export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
+  /** A contact card is new (paired) or changed (e.g. its `last_seen` after the contact's device sent something). */
   | { type: 'contact'; contact: Contact }
-  /** The contact's device connected (`via` says how) or went away (`via` undefined). */
-  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  /**
+   * The contact's device connected (`via` says how) or went away (`via` undefined); `lastSeen`: when
+   * this device last saw it (ms on our clock, saved in its card as `last_seen`, kept across restarts).
+   */
+  | { type: 'presence'; contactId: DocId; via: Via | undefined; lastSeen?: number }
   /**
    * The contact was away, and the relay now holds (sealed) everything up to and including message
    * `upTo`: it reaches the contact when they come back, even if this device is gone by then.
@@ -160,7 +164,8 @@ export class Backchannel {
     const db = this.#db;
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
-    actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
+    actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
+    actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
     actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
     actor.on('deposited', ({ contactId, heads }) => {
@@ -223,6 +228,11 @@ export class Backchannel {
   /** The event journal, unless turned off: `replay(bc.journal)` rebuilds every machine's state. */
   get journal(): Journal | undefined {
     return this.#actor.getSnapshot().context.input.journal;
+  }
+
+  /** This device's public key (hex): what its contacts' cards record as `public_key` once paired. */
+  get publicKey(): string {
+    return this.#db.publicKey;
   }
 
   /** True when this device was created by this open (first start). */
@@ -517,11 +527,16 @@ export class Backchannel {
     if (!seen) return;
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
+    let heard = false;
     for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
-      this.#emit({ type: 'message', contactId: contact.id, message, incoming: message.sender !== this.#db.deviceId });
+      const incoming = message.sender !== this.#db.deviceId;
+      heard ||= incoming;
+      this.#emit({ type: 'message', contactId: contact.id, message, incoming });
     }
+    // The contact's device sent something: the app writes its last_seen.
+    if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
   }
 
   /** Stop every background link and release the storage. Pending saves finish first. */

@@ -10,3 +10,4 @@ export { syntheticNonce } from './nonce.js';
 export { discoveryTopic, blake3 } from './topic.js';
 export { constantTimeEqual, toHex, fromHex } from './bytes.js';
 export { deriveBytes, derivedSource } from './derive.js';
+export { signingKeypair, sign, verifySignature, isPublicKeyHex, type SigningKeypair } from './signing.js';

@@ -7,7 +7,7 @@ import { documentId, type Contact, type Database } from '../db/database.js';
 import type { SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
-import type { WormholeInput } from './wormholeMachine.js';
+import type { PairingInput } from './pairingMachine.js';
 import type { AppInput } from './appTypes.js';
 import type { RelayCheckInput } from './appTypes.js';
 
@@ -16,6 +16,7 @@ interface Source {
   input: AppInput;
   db?: Database;
   settings?: SettingsDoc;
+  publicKey?: string;
 }
 
 /** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v1`. */
@@ -48,10 +49,11 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
   };
 }
 
-/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting. */
-export function pairingInput(context: Source, code?: string): WormholeInput {
+/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting, our device key. */
+export function pairingInput(context: Source, code?: string): PairingInput {
   const { input } = context;
   return {
+    publicKey: context.publicKey,
     appid: input.appid,
     url: context.settings!.relay_server,
     connector: input.connector,

@@ -14,6 +14,8 @@
  *                 accept meanwhile is answered `pairing.busy`.
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
+ *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
+ *                 queue; `presence` is emitted once it is saved)
  *       settings: idle → saving → idle (a new relay or ICE servers restart every link; `patches` queue)
  *   → closing (once the queues are empty: links stopped, journal written, storage closed) → closed
  *   failed (the database did not open, or no relay to use)
@@ -78,6 +80,7 @@ const pairingDone = [
 ] as const;
 
 const asError = (error: unknown) => toBackchannelError(error);
+const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.find((c) => c.id === contactId)?.last_seen;
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
 export const appMachine = setup({
@@ -91,12 +94,13 @@ export const appMachine = setup({
       throw new InternalError('The app\'s "relayCheck" actor was not provided.');
     }),
     openDatabase: provided<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>('openDatabase'),
-    saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>('saveContact'),
+    saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>('saveContact'),
     renameContact: provided<Contact, { db: Database; contactId: DocId; moniker: string }>('renameContact'),
     removeContact: provided<void, { db: Database; contactId: DocId }>('removeContact'),
     sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
     saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
     closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'>>('closeStorage'),
+    touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -106,7 +110,8 @@ export const appMachine = setup({
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
       enqueue.stopChild(RELAY_CHECK_ID);
-      for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
+      for (const contactId of Object.keys(context.presence))
+        enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
       if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
       enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
     }),
@@ -133,7 +138,7 @@ export const appMachine = setup({
       if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
       if (!(contactId in context.presence)) return;
       enqueue.assign({ presence: without(context.presence, contactId) });
-      enqueue.emit({ type: 'presence', contactId, via: undefined });
+      enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
     }),
     /** The removal failed: the contact is still there, so it is back in the list... */
     restoreUnlinked: assign(({ context }) => ({
@@ -150,7 +155,7 @@ export const appMachine = setup({
     rememberPaired: assign({
       paired: ({ event }) => {
         const output = (event as unknown as { output: PairingOutput }).output;
-        return { contactKey: output.contactKey!, verifier: output.verifier! };
+        return { contactKey: output.contactKey!, verifier: output.verifier!, publicKey: output.publicKey };
       },
     }),
     cancelPairing: sendTo('pairing', { type: 'CANCEL' }),
@@ -172,6 +177,24 @@ export const appMachine = setup({
       enqueue.emit({ type: params.answer, req: queue[0]!.req, error: asError((event as { error?: unknown }).error) });
       enqueue.assign({ [params.queue]: queue.slice(1) });
     }),
+    /** Queue a last_seen write for the contact (one waiting per contact; `announce`: then tell presence). */
+    sighted: assign(({ context }, params: { contactId: DocId; announce: boolean }) => {
+      if (!context.contacts.some((c) => c.id === params.contactId)) return {};
+      const waiting = context.sightings.findIndex((x, i) => i > 0 && x.contactId === params.contactId);
+      if (waiting < 0) return { sightings: [...context.sightings, params] };
+      return { sightings: context.sightings.map((x, i) => (i === waiting ? { ...x, announce: x.announce || params.announce } : x)) };
+    }),
+    /** The head sighting is saved (or failed): tell the host where the contact is now, and when it was last seen. */
+    sightingDone: enqueueActions(({ context, event, enqueue }) => {
+      const head = context.sightings[0]!;
+      const saved = (event as { output?: Contact }).output;
+      const contacts = saved ? context.contacts.map((c) => (c.id === saved.id ? saved : c)) : context.contacts;
+      enqueue.assign({ contacts, sightings: context.sightings.slice(1) });
+      const contact = contacts.find((c) => c.id === head.contactId);
+      if (!contact) return;
+      if (saved) enqueue.emit({ type: 'contact.seen', contact: saved });
+      if (head.announce) enqueue.emit({ type: 'presence', contactId: head.contactId, via: context.presence[head.contactId], lastSeen: contact.last_seen });
+    }),
     startPairing: assign(({ event }) => {
       const e = event as { req: number; moniker?: string; refreshMs?: number };
       return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER, inviteRefreshMs: e.refreshMs };
@@ -182,13 +205,14 @@ export const appMachine = setup({
     // A paired contact's card being saved: a write like the others, finished before closing.
     savingContact: stateIn({ ready: { pairing: 'naming' } }),
     closeRequested: ({ context }) => context.closeRequested,
-    drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0,
+    drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
     hasRelay: ({ context }) => context.input.relay !== undefined || context.settings?.relay_server !== DEFAULT_RELAY_SERVER,
     nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
     patchWaiting: ({ context }) => context.patches.length > 0,
+    sightingWaiting: ({ context }) => context.sightings.length > 0,
     /** The invite renews its code every `refreshMs`. */
     refreshes: ({ context }) => context.inviteRefreshMs !== undefined,
     /** A peer answered the code: the key exchange is under way. */
@@ -215,6 +239,7 @@ export const appMachine = setup({
     contactOps: [],
     outbox: [],
     patches: [],
+    sightings: [],
     closeRequested: false,
   }),
   initial: 'starting',
@@ -250,18 +275,21 @@ export const appMachine = setup({
       always: { guard: and(['closeRequested', 'drained', not('savingContact')]), target: 'closing' },
       on: {
         CLOSE: { actions: assign({ closeRequested: true }) },
+        // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
         'contact.online': {
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
-            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: event.via })),
+            { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
         'contact.offline': {
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
-            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: undefined })),
+            { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
+        // Something the contact sent arrived (the façade saw a new message of theirs).
+        'contact.heard': { actions: { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: false }) } },
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
@@ -337,7 +365,12 @@ export const appMachine = setup({
               on: { 'pairing.invite': { actions: 'refuseBusy' }, 'pairing.accept': { actions: 'refuseBusy' } },
               invoke: {
                 src: 'saveContact',
-                input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),
+                input: ({ context }) => ({
+                  db: context.db!,
+                  moniker: context.moniker,
+                  contactKey: context.paired!.contactKey,
+                  publicKey: context.paired!.publicKey,
+                }),
                 onDone: {
                   target: 'idle',
                   actions: [
@@ -448,6 +481,21 @@ export const appMachine = setup({
                   ],
                 },
                 onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'outbox', answer: 'message.failed' } } },
+              },
+            },
+          },
+        },
+        // last_seen: written (on the injected clock) when a contact's device connects, goes or sends.
+        seen: {
+          initial: 'idle',
+          states: {
+            idle: { always: { guard: 'sightingWaiting', target: 'saving' } },
+            saving: {
+              invoke: {
+                src: 'touchContact',
+                input: ({ context }) => ({ db: context.db!, contactId: context.sightings[0]!.contactId }),
+                onDone: { target: 'idle', actions: 'sightingDone' },
+                onError: { target: 'idle', actions: 'sightingDone' },
               },
             },
           },
