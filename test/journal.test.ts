@@ -29,6 +29,8 @@ type Command =
   | { t: 'invite' | 'accept'; moniker: string; refresh?: boolean }
   /** Time passes (SimulatedClock): a refreshing invite renews its code. */
   | { t: 'tick' }
+  /** A message of the contact's arrived (the façade tells the app): its last_seen is written. */
+  | { t: 'heard'; contact: number }
   | { t: 'cancel' | 'offline' | 'online' | 'fail' | 'settle' }
   | { t: 'code'; n: number }
   | { t: 'verified'; key: Uint8Array }
@@ -47,6 +49,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     arbitrary: fc.record({ t: fc.constantFrom('invite' as const, 'accept' as const), moniker: fc.string({ maxLength: 8 }), refresh: fc.boolean() }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('tick' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('heard' as const), contact: fc.nat({ max: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constantFrom('cancel' as const, 'offline' as const, 'online' as const, 'fail' as const) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('settle' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('code' as const), n: fc.nat({ max: 999 }) }) },
@@ -182,6 +185,7 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
   // Codes of invites that renew them, and renewals begun: the property must reach those states too.
   app.on('pairing.code', (e) => e.lifetimeMs !== undefined && (answers['pairing.code (renewing)'] = (answers['pairing.code (renewing)'] ?? 0) + 1));
   app.subscribe((s) => s.matches({ ready: { pairing: { inviting: 'refreshing' } } }) && (answers['refreshing'] = (answers['refreshing'] ?? 0) + 1));
+  app.on('contact.seen', () => (answers['contact.seen'] = (answers['contact.seen'] ?? 0) + 1));
   app.start();
   await new Promise<void>((resolve) => app.subscribe((s) => !s.matches('starting') && resolve()));
   const keys: Uint8Array[] = [];
@@ -210,6 +214,9 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         break;
       case 'tick':
         clock.increment(REFRESH_MS);
+        break;
+      case 'heard':
+        app.send({ type: 'contact.heard', contactId: db.contacts()[c.contact]?.id ?? 'nobody' });
         break;
       case 'code':
         wormholeSays({ type: 'wormhole.code', code: `${c.n}-guitarist-revenge`, nameplate: String(c.n) });
@@ -304,7 +311,16 @@ describe('event journal', () => {
       console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
       console.log(`journal property: the app answered ${JSON.stringify(stats.answers)}`);
       expect(stats.compacted).toBeGreaterThan(0);
-      for (const type of ['contact.renamed', 'contact.removed', 'message.sent', 'message.failed', 'settings.updated', 'pairing.code (renewing)', 'refreshing'])
+      for (const type of [
+        'contact.renamed',
+        'contact.removed',
+        'message.sent',
+        'message.failed',
+        'settings.updated',
+        'pairing.code (renewing)',
+        'refreshing',
+        'contact.seen',
+      ])
         expect(stats.answers[type] ?? 0, type).toBeGreaterThan(0);
     },
     budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400),
