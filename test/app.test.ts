@@ -15,6 +15,7 @@ import { SYSTEM_KEY } from '../src/db/database.js';
 import { replayDiff } from './helpers/actors.js';
 import { replay } from '../src/journal/replay.js';
 import { tempDirs, until } from './helpers/wait.js';
+import { readdirSync } from 'node:fs';
 
 let relay: Relay;
 const dirs = tempDirs('bc-app-');
@@ -291,6 +292,23 @@ describe('createBackchannel', () => {
     plain.cancel();
     await expect(plain.done).rejects.toBeInstanceOf(AbortedError);
     await alice.close();
+  });
+
+  it('clear all data: contacts, channels, settings and the journal go; the device keeps its id and key', async () => {
+    const dir = dirs.make();
+    const [alice, bob] = await Promise.all([open(dir), open()]);
+    const [bobOnAlice] = await pairUp(alice, bob);
+    await alice.send(bobOnAlice.id, { text: 'before the wipe' });
+    const publicKey = alice.publicKey;
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['docs', 'journal', 'system']));
+    await alice.clearAllData();
+    await expect(alice.send(bobOnAlice.id, { text: 'x' })).rejects.toBeInstanceOf(ClosedError);
+    expect(readdirSync(dir)).toEqual(['system']);
+    const again = await open(dir);
+    expect(again.firstStart).toBe(false); // the same device
+    expect(again.publicKey).toBe(publicKey);
+    expect(again.contacts()).toEqual([]);
+    await Promise.all([again.close(), bob.close()]);
   });
 
   it('offline stops the links and presence goes; what is written meanwhile syncs once back online', async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { fromPromise, sendParent } from 'xstate';
-import { Database, type Contact } from '../db/database.js';
+import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
 import { appMachine, type AppInput, type MessageInput, type Opened, type SettingsPatch } from '../machines/appMachine.js';
@@ -35,9 +35,13 @@ export const appActors = {
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),
-  closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'>>(async ({ input }) => {
+  closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>(async ({ input }) => {
     await input.journal?.close();
-    await input.storage.close?.();
+    try {
+      if (input.clear) await clearAppData(input.storage);
+    } finally {
+      await input.storage.close?.();
+    }
   }),
 };
 

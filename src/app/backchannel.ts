@@ -541,10 +541,26 @@ export class Backchannel {
 
   /** Stop every background link and release the storage. Pending saves finish first. */
   async close(): Promise<void> {
+    await this.#close('CLOSE');
+  }
+
+  /**
+   * "Clear all data on this device": close (pending saves finish first), then remove every contact,
+   * channel, message, setting, sync state and the journal from storage. The device's identity (device
+   * id and keypair) stays. Open it again to start afresh; contacts are not told.
+   */
+  async clearAllData(): Promise<void> {
+    this.#assertOpen();
+    await this.#close('CLEAR');
+    const error = this.#actor.getSnapshot().context.error;
+    if (error) throw error;
+  }
+
+  async #close(type: 'CLOSE' | 'CLEAR'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#abortPairing?.(new ClosedError('Backchannel was closed during the pairing.'));
-    this.#actor.send({ type: 'CLOSE' });
+    this.#actor.send({ type });
     await waitFor(this.#actor, (s) => s.status === 'done');
     this.#listeners.clear();
     for (const wake of this.#wakers) wake();

@@ -34,6 +34,17 @@ import {
 export const SYSTEM_KEY = ['system', 'device'];
 /** The device's secret signing key (32 bytes), apart from every document. */
 export const SYSTEM_SECRET_KEY = ['system', 'secret'];
+/**
+ * Every record of this device's app data: documents, sync states, deposit ledgers, quarantined
+ * documents and the event journal. The device's identity (`system/…`) is not among them.
+ */
+export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal']];
+
+/** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
+export async function clearAppData(storage: StorageAdapter): Promise<void> {
+  for (const prefix of APP_DATA_PREFIXES) await storage.removeRange(prefix);
+}
+
 /** The one local Settings document. */
 export const SETTINGS_ID: DocId = toHex(sha256(utf8('backchannel:settings')).subarray(0, 16));
 

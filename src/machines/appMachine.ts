@@ -17,7 +17,8 @@
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
  *                 queue; `presence` is emitted once it is saved)
  *       settings: idle → saving → idle (a new relay or ICE servers restart every link; `patches` queue)
- *   → closing (once the queues are empty: links stopped, journal written, storage closed) → closed
+ *   → closing (once the queues are empty: links stopped, journal written, storage closed; after CLEAR
+ *     every app record is wiped first, the device's identity kept) → closed
  *   failed (the database did not open, or no relay to use)
  *
  * Each request carries the caller's `req` number and is answered by an emitted event with the same
@@ -99,7 +100,7 @@ export const appMachine = setup({
     removeContact: provided<void, { db: Database; contactId: DocId }>('removeContact'),
     sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
     saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
-    closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'>>('closeStorage'),
+    closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>('closeStorage'),
     touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
   },
   actions: {
@@ -241,6 +242,7 @@ export const appMachine = setup({
     patches: [],
     sightings: [],
     closeRequested: false,
+    clearRequested: false,
   }),
   initial: 'starting',
   states: {
@@ -275,6 +277,8 @@ export const appMachine = setup({
       always: { guard: and(['closeRequested', 'drained', not('savingContact')]), target: 'closing' },
       on: {
         CLOSE: { actions: assign({ closeRequested: true }) },
+        // "Clear all data on this device": close as above, then wipe everything but the device's identity.
+        CLEAR: { actions: assign({ closeRequested: true, clearRequested: true }) },
         // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
         'contact.online': {
           actions: [
@@ -530,7 +534,12 @@ export const appMachine = setup({
       },
     },
     closing: {
-      invoke: { src: 'closeStorage', input: ({ context }) => context.input, onDone: 'closed', onError: 'closed' },
+      invoke: {
+        src: 'closeStorage',
+        input: ({ context }) => ({ ...context.input, clear: context.clearRequested }),
+        onDone: 'closed',
+        onError: { target: 'closed', actions: assign({ error: ({ event }) => asError(event.error) }) },
+      },
     },
     closed: { type: 'final' },
     failed: { type: 'final' },

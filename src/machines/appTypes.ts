@@ -97,6 +97,8 @@ export interface AppContext {
   sightings: { contactId: DocId; announce: boolean }[];
   /** CLOSE came: close once the queues are empty. */
   closeRequested: boolean;
+  /** CLEAR came: close, and wipe this device's app data (contacts, channels, settings, journal) on the way. */
+  clearRequested: boolean;
   error?: BackchannelError;
 }
 
@@ -116,7 +118,8 @@ export type AppEvent =
   | { type: 'network.offline' }
   | { type: 'network.online' }
   | { type: 'settings.update'; req: number; patch: SettingsPatch }
-  | { type: 'CLOSE' };
+  | { type: 'CLOSE' }
+  | { type: 'CLEAR' };
 
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
