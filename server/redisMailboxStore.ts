@@ -21,6 +21,7 @@
  * @module
  */
 import type { Redis } from 'ioredis';
+import { RecentlyFreed } from './nameplateReuse.js';
 import {
   mailboxBytes,
   mailboxId,
@@ -73,6 +74,7 @@ export class RedisMailboxStore implements MailboxStore {
   readonly #sub: Redis;
   readonly #limits: StoreLimits;
   readonly #randomBytes: (n: number) => Uint8Array;
+  readonly #recentlyFreed = new RecentlyFreed();
   readonly #relayId: string;
   readonly #ns: string;
   /** WATCH belongs to a connection: this process runs one transaction at a time on it. */
@@ -148,7 +150,7 @@ export class RedisMailboxStore implements MailboxStore {
     return this.#serial(async () => {
       // Another relay may take the id we picked before our claim lands: then pick again.
       for (let round = 0; round < MAX_RETRIES; round++) {
-        const id = this.#pick(new Set(await this.#redis.smembers(this.#nps(appid))));
+        const id = this.#pick(appid, new Set(await this.#redis.smembers(this.#nps(appid))), now);
         try {
           await this.#claim(appid, id, side, now, true);
           return id;
@@ -161,11 +163,13 @@ export class RedisMailboxStore implements MailboxStore {
   }
 
   /** As server.py: the shortest free id, 1–9, then 10–99, then 100–999; then random up to a million. */
-  #pick(used: Set<string>): string {
+  #pick(appid: string, used: Set<string>, now: number): string {
     for (let size = 1; size <= 3; size++) {
       const free: string[] = [];
       for (let i = 10 ** (size - 1); i < 10 ** size; i++) if (!used.has(String(i))) free.push(String(i));
-      if (free.length > 0) return free[randomBelow(free.length, this.#randomBytes)]!;
+      // Those this relay freed recently go last (nameplateReuse.ts); other relays' releases it cannot see.
+      const choice = this.#recentlyFreed.prefer(appid, free, now);
+      if (choice.length > 0) return choice[randomBelow(choice.length, this.#randomBytes)]!;
     }
     for (let tries = 0; tries < 1000; tries++) {
       const id = String(1000 + randomBelow(999_000, this.#randomBytes));
@@ -211,7 +215,7 @@ export class RedisMailboxStore implements MailboxStore {
     return mailbox;
   }
 
-  releaseNameplate(appid: string, name: string, side: string): Promise<void> {
+  releaseNameplate(appid: string, name: string, side: string, now: number): Promise<void> {
     return this.#serial(() =>
       this.#transact([this.#np(appid, name)], ([raw], multi) => {
         if (!raw) return;
@@ -220,7 +224,10 @@ export class RedisMailboxStore implements MailboxStore {
         if (!mine) return;
         mine.claimed = false;
         if (Object.values(record.sides).some((s) => s.claimed)) multi.set(this.#np(appid, name), JSON.stringify(record));
-        else multi.del(this.#np(appid, name)).srem(this.#nps(appid), name).decrby(this.#bytes, record.bytes);
+        else {
+          multi.del(this.#np(appid, name)).srem(this.#nps(appid), name).decrby(this.#bytes, record.bytes);
+          this.#recentlyFreed.freed(appid, name, now);
+        }
       }),
     );
   }

@@ -5,6 +5,7 @@
  * wormhole-mailbox-server 0.4.1's `server.py`.
  * @module
  */
+import { RecentlyFreed } from './nameplateReuse.js';
 
 /** A message as stored in a mailbox, exactly what `message` frames replay. */
 export interface StoredMessage {
@@ -208,6 +209,7 @@ export class MemoryMailboxStore implements MailboxStore {
   readonly #limits: StoreLimits;
   readonly #randomBytes: (n: number) => Uint8Array;
   readonly #onChange: (change: StoreChange) => void;
+  readonly #recentlyFreed = new RecentlyFreed();
   #bytes = 0;
 
   constructor(options: MemoryStoreOptions) {
@@ -244,7 +246,8 @@ export class MemoryMailboxStore implements MailboxStore {
       const free: string[] = [];
       for (let i = low; i < 10 ** size; i++) if (!used.has(String(i))) free.push(String(i));
       if (free.length > 0) {
-        const id = free[randomBelow(free.length, this.#randomBytes)]!;
+        const choice = this.#recentlyFreed.prefer(appid, free, now);
+        const id = choice[randomBelow(choice.length, this.#randomBytes)]!;
         await this.claimNameplate(appid, id, side, now);
         return id;
       }
@@ -287,7 +290,7 @@ export class MemoryMailboxStore implements MailboxStore {
     return nameplate.mailbox;
   }
 
-  async releaseNameplate(appid: string, name: string, side: string): Promise<void> {
+  async releaseNameplate(appid: string, name: string, side: string, now: number): Promise<void> {
     const app = this.#apps.get(appid);
     const nameplate = app?.nameplates.get(name);
     const mine = nameplate?.sides.get(side);
@@ -297,6 +300,7 @@ export class MemoryMailboxStore implements MailboxStore {
     if ([...nameplate.sides.values()].some((s) => s.claimed)) return;
     app.nameplates.delete(name);
     this.#bytes -= nameplate.bytes;
+    this.#recentlyFreed.freed(appid, name, now);
   }
 
   #addMailbox(app: App, appid: string, id: string, forNameplate: boolean, now: number): Mailbox {

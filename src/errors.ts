@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'RELAY_UNSUPPORTED'
   | 'RELAY_BUSY'
-  | 'TOPIC_UNPROVEN';
+  | 'TOPIC_UNPROVEN'
+  | 'CODE_EXPIRED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -314,6 +315,18 @@ export class TopicUnprovenError extends BackchannelError {
   }
 }
 
+/**
+ * The code's invite is gone: the inviter made a new code (a refreshing invite) or stopped waiting, so
+ * nobody held the code's mailbox when we joined it. Ask for the code shown now.
+ */
+export class CodeExpiredError extends BackchannelError {
+  constructor(
+    message = 'This code has expired: the inviter is no longer waiting on it (a newer code replaced it, or the invite ended). Ask for the code shown now.',
+  ) {
+    super('CODE_EXPIRED', message);
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -341,6 +354,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   RELAY_UNSUPPORTED: RelayUnsupportedError,
   RELAY_BUSY: RelayBusyError,
   TOPIC_UNPROVEN: TopicUnprovenError,
+  CODE_EXPIRED: CodeExpiredError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

@@ -18,6 +18,9 @@ export {
   type BackchannelEvent,
   type PairedContact,
   type PairOptions,
+  type InviteOptions,
+  type InviteShown,
+  MIN_INVITE_REFRESH_MS,
 } from './app/backchannel.js';
 export {
   createPairing,

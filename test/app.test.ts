@@ -15,6 +15,7 @@ import { SYSTEM_KEY } from '../src/db/database.js';
 import { replayDiff } from './helpers/actors.js';
 import { replay } from '../src/journal/replay.js';
 import { tempDirs, until } from './helpers/wait.js';
+import { readdirSync } from 'node:fs';
 
 let relay: Relay;
 const dirs = tempDirs('bc-app-');
@@ -120,9 +121,15 @@ describe('createBackchannel', () => {
     expect((await atAlice).message.text).toBe('hi Alice');
 
     const it = alice.events();
-    const next = it.next();
+    const next = (async () => {
+      // Presence and contact-card events (last_seen) come through the same iterator: skip to the message.
+      for (;;) {
+        const ev = (await it.next()).value as BackchannelEvent;
+        if (ev.type === 'message') return ev;
+      }
+    })();
     await bob.send(aliceOnBob.id, { text: 'again' });
-    const ev = (await next).value as BackchannelEvent;
+    const ev = await next;
     expect(ev.type === 'message' && ev.message.text).toBe('again');
     await it.return!();
     await expect(alice.send('no-such-contact', { text: 'x' })).rejects.toBeInstanceOf(BackchannelError); // typed, through the machine
@@ -261,19 +268,64 @@ describe('createBackchannel', () => {
     await alice.close();
   });
 
+  it('an invite with refreshMs shows its code and remaining time in the snapshot; a too short period is refused', async () => {
+    let skew = 0; // the host's clock, moved by the test: timers stay real
+    const clock = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: () => Date.now() + skew } as BackchannelOptions['clock'];
+    const alice = await open(dirs.make(), { clock });
+    await expect(alice.invite({ refreshMs: 10 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const seen: [string, number | undefined][] = [];
+    const invite = await alice.invite({ refreshMs: 60_000, onCode: (code, expiresAt) => seen.push([code, expiresAt]) });
+    expect(seen).toEqual([[invite.code, invite.expiresAt]]);
+    const shown = alice.getSnapshot().invite!;
+    expect(shown.code).toBe(invite.code);
+    expect(shown.expiresAt).toBe(invite.expiresAt);
+    expect(shown.remainingMs).toBeGreaterThan(0);
+    expect(shown.remainingMs).toBeLessThanOrEqual(60_000);
+    skew = 45_000;
+    expect(alice.getSnapshot().invite!.remainingMs).toBeLessThanOrEqual(15_000);
+    invite.cancel();
+    await expect(invite.done).rejects.toBeInstanceOf(AbortedError);
+    expect(alice.getSnapshot().invite).toBeUndefined();
+    // Without refreshMs the snapshot shows the code, with no lifetime.
+    const plain = await alice.invite();
+    expect(alice.getSnapshot().invite).toEqual({ code: plain.code });
+    plain.cancel();
+    await expect(plain.done).rejects.toBeInstanceOf(AbortedError);
+    await alice.close();
+  });
+
+  it('clear all data: contacts, channels, settings and the journal go; the device keeps its id and key', async () => {
+    const dir = dirs.make();
+    const [alice, bob] = await Promise.all([open(dir), open()]);
+    const [bobOnAlice] = await pairUp(alice, bob);
+    await alice.send(bobOnAlice.id, { text: 'before the wipe' });
+    const publicKey = alice.publicKey;
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['docs', 'journal', 'system']));
+    await alice.clearAllData();
+    await expect(alice.send(bobOnAlice.id, { text: 'x' })).rejects.toBeInstanceOf(ClosedError);
+    expect(readdirSync(dir)).toEqual(['system']);
+    const again = await open(dir);
+    expect(again.firstStart).toBe(false); // the same device
+    expect(again.publicKey).toBe(publicKey);
+    expect(again.contacts()).toEqual([]);
+    await Promise.all([again.close(), bob.close()]);
+  });
+
   it('offline stops the links and presence goes; what is written meanwhile syncs once back online', async () => {
     const [alice, bob] = await Promise.all([open(), open()]);
     const presence: BackchannelEvent[] = [];
     alice.subscribe((e) => e.type === 'presence' && presence.push(e));
     const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
     await until(() => alice.presence(bobOnAlice.id) !== undefined && bob.presence(aliceOnBob.id) !== undefined);
-    expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: 'relayed' });
+    // The event follows once Bob's last_seen is saved, and carries it.
+    await until(() => presence.length > 0);
+    expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: 'relayed', lastSeen: expect.any(Number) });
     expect(alice.relayStatus).toBe('reachable');
 
     alice.goOffline();
     expect(alice.online).toBe(false);
     expect(alice.presence(bobOnAlice.id)).toBeUndefined();
-    expect(presence.at(-1)).toEqual({ type: 'presence', contactId: bobOnAlice.id, via: undefined });
+    expect(presence.at(-1)).toMatchObject({ type: 'presence', contactId: bobOnAlice.id, via: undefined });
     await alice.send(bobOnAlice.id, { text: 'written offline' });
     const atBob = nextMessage(bob, true);
     alice.goOnline();

@@ -8,6 +8,8 @@ import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Database, SETTINGS_ID, SYSTEM_KEY, documentId } from '../src/db/database.js';
 import { DocumentStore } from '../src/db/documentStore.js';
+import { fromHex } from '../src/crypto/bytes.js';
+import { verifySignature } from '../src/crypto/signing.js';
 import { MIGRATIONS, SCHEMA_VERSIONS } from '../src/db/schema.js';
 import { IdentityDamagedError, InvalidArgumentError, QuarantinedError, SchemaTooNewError } from '../src/errors.js';
 
@@ -27,13 +29,31 @@ describe('Database', () => {
     const dir = tempDir();
     const db = await Database.open({ storage: new NodeFsStorage(dir) });
     expect(db.deviceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(readdirSync(join(dir, 'system'))).toEqual(['device']);
+    // The device's signing key: its public half in the System document, its secret half in a file of its own.
+    expect(readdirSync(join(dir, 'system')).sort()).toEqual(['device', 'secret']);
+    expect(db.publicKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(db.system.public_key).toBe(db.publicKey);
     expect(db.settings().relay_server).toBe('ws://relay.magic-wormhole.io:4000/v1');
     await db.updateSettings({ relay_server: 'wss://relay.example/v1', ice_servers: [{ urls: ['stun:127.0.0.1:3478'] }] });
     const again = await Database.open({ storage: new NodeFsStorage(dir) });
     expect(again.deviceId).toBe(db.deviceId);
+    expect(again.publicKey).toBe(db.publicKey);
+    const message = new TextEncoder().encode('a device-link record');
+    expect(verifySignature(fromHex(again.publicKey), message, again.sign(message))).toBe(true);
     expect(again.settings().relay_server).toBe('wss://relay.example/v1');
     expect(again.settings().ice_servers).toEqual([{ urls: ['stun:127.0.0.1:3478'] }]);
+  });
+
+  it('a device made before keypairs gets one at its next open, keeping its device_id', async () => {
+    const storage = new MemoryStorage();
+    const old = A.from({ kind: 'system', schema: 1, device_id: 'ab'.repeat(16), created_at: 5 });
+    await storage.save(SYSTEM_KEY, A.save(old));
+    const db = await Database.open({ storage });
+    expect(db.firstStart).toBe(false);
+    expect(db.deviceId).toBe('ab'.repeat(16));
+    expect(db.publicKey).toMatch(/^[0-9a-f]{64}$/);
+    const again = await Database.open({ storage });
+    expect(again.publicKey).toBe(db.publicKey);
   });
 
   it('validates settings edits and refuses bad ones without writing', async () => {

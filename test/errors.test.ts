@@ -33,6 +33,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
   RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
   TOPIC_UNPROVEN: new errors.TopicUnprovenError('The relay refused announce: prove the topic first.', { re: 'announce', reason: 'prove the topic first' }),
+  CODE_EXPIRED: new errors.CodeExpiredError(),
 };
 
 describe('typed errors', () => {

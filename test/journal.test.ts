@@ -8,7 +8,7 @@
  * holds a code, a key or a message in clear.
  */
 import fc from 'fast-check';
-import { assign, createActor, fromCallback, sendParent, setup, type AnyActorRef, type AnyEventObject } from 'xstate';
+import { assign, createActor, fromCallback, sendParent, setup, SimulatedClock, type AnyActorRef, type AnyEventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
@@ -26,7 +26,11 @@ import { FC_RUNS } from './helpers/runs.js';
 import { budgetMs } from './helpers/branches.js';
 
 type Command =
-  | { t: 'invite' | 'accept'; moniker: string }
+  | { t: 'invite' | 'accept'; moniker: string; refresh?: boolean }
+  /** Time passes (SimulatedClock): a refreshing invite renews its code. */
+  | { t: 'tick' }
+  /** A message of the contact's arrived (the façade tells the app): its last_seen is written. */
+  | { t: 'heard'; contact: number }
   | { t: 'cancel' | 'offline' | 'online' | 'fail' | 'settle' }
   | { t: 'code'; n: number }
   | { t: 'verified'; key: Uint8Array }
@@ -40,7 +44,12 @@ type Command =
 
 // Weighted so runs reach the interesting states: pairings that complete, contacts that connect.
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ t: fc.constantFrom('invite' as const, 'accept' as const), moniker: fc.string({ maxLength: 8 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ t: fc.constantFrom('invite' as const, 'accept' as const), moniker: fc.string({ maxLength: 8 }), refresh: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('tick' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('heard' as const), contact: fc.nat({ max: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constantFrom('cancel' as const, 'offline' as const, 'online' as const, 'fail' as const) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('settle' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('code' as const), n: fc.nat({ max: 999 }) }) },
@@ -63,6 +72,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 class FakeChannel {}
+const REFRESH_MS = 60_000;
 const settle = () => new Promise((r) => setImmediate(r));
 
 /**
@@ -153,15 +163,29 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
     const pairing = app.getSnapshot().children.pairing as AnyActorRef | undefined;
     (pairing?.getSnapshot() as { children: Record<string, AnyActorRef> } | undefined)?.children.wormhole?.send({ type: 'test.end', error });
   };
+  // Time moves only on `tick`: invites that renew their code do so then.
+  const clock = new SimulatedClock();
   const app = createActor(machine, {
-    input: { storage, connector: () => ({ send() {}, close() {} }), randomBytes: (n) => new Uint8Array(n), appid: 'test', relay: 'ws://relay.test:4000/v1' },
+    input: {
+      storage,
+      connector: () => ({ send() {}, close() {} }),
+      randomBytes: (n) => new Uint8Array(n),
+      appid: 'test',
+      relay: 'ws://relay.test:4000/v1',
+      clock,
+    },
     inspect: journal.observe,
+    clock,
   });
   /** The machine's answers to the write requests, by type: the property must reach them. */
   const answers: Record<string, number> = {};
   for (const type of ['contact.renamed', 'contact.removed', 'contact.failed', 'message.sent', 'message.failed', 'settings.updated'] as const) {
     app.on(type, () => (answers[type] = (answers[type] ?? 0) + 1));
   }
+  // Codes of invites that renew them, and renewals begun: the property must reach those states too.
+  app.on('pairing.code', (e) => e.lifetimeMs !== undefined && (answers['pairing.code (renewing)'] = (answers['pairing.code (renewing)'] ?? 0) + 1));
+  app.subscribe((s) => s.matches({ ready: { pairing: { inviting: 'refreshing' } } }) && (answers['refreshing'] = (answers['refreshing'] ?? 0) + 1));
+  app.on('contact.seen', () => (answers['contact.seen'] = (answers['contact.seen'] ?? 0) + 1));
   app.start();
   await new Promise<void>((resolve) => app.subscribe((s) => !s.matches('starting') && resolve()));
   const keys: Uint8Array[] = [];
@@ -170,7 +194,7 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
     const db = app.getSnapshot().context.db!;
     switch (c.t) {
       case 'invite':
-        app.send({ type: 'pairing.invite', req: ++req, moniker: c.moniker });
+        app.send({ type: 'pairing.invite', req: ++req, moniker: c.moniker, ...(c.refresh ? { refreshMs: REFRESH_MS } : {}) });
         break;
       case 'accept':
         app.send({ type: 'pairing.accept', req: ++req, code: '7-guitarist-revenge', moniker: c.moniker });
@@ -188,8 +212,15 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
       case 'settle':
         await settle();
         break;
+      case 'tick':
+        clock.increment(REFRESH_MS);
+        break;
+      case 'heard':
+        app.send({ type: 'contact.heard', contactId: db.contacts()[c.contact]?.id ?? 'nobody' });
+        break;
       case 'code':
         wormholeSays({ type: 'wormhole.code', code: `${c.n}-guitarist-revenge`, nameplate: String(c.n) });
+        wormholeSays({ type: 'wormhole.stored' }); // the code is shown once the relay holds our PAKE message
         break;
       case 'verified':
         // The whole of VERIFY's good end: both PAKE messages, key confirmation, the peer's `paired`.
@@ -280,7 +311,16 @@ describe('event journal', () => {
       console.log(`journal property: ${stats.actors} actors compared, ${stats.events} events replayed, ${stats.compacted} runs replayed from a checkpoint`);
       console.log(`journal property: the app answered ${JSON.stringify(stats.answers)}`);
       expect(stats.compacted).toBeGreaterThan(0);
-      for (const type of ['contact.renamed', 'contact.removed', 'message.sent', 'message.failed', 'settings.updated'])
+      for (const type of [
+        'contact.renamed',
+        'contact.removed',
+        'message.sent',
+        'message.failed',
+        'settings.updated',
+        'pairing.code (renewing)',
+        'refreshing',
+        'contact.seen',
+      ])
         expect(stats.answers[type] ?? 0, type).toBeGreaterThan(0);
     },
     budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400),

@@ -42,7 +42,7 @@ describe('two relays on one Redis', () => {
     let bob = bob0;
 
     // Presence proves a live channel across relays (not the depot).
-    await Promise.all([alice.wait(new RegExp(`^presence ${bobId} relayed$`)), bob.wait(new RegExp(`^presence ${aliceId} relayed$`))]);
+    await Promise.all([alice.wait(new RegExp(`^presence ${bobId} relayed \\S+$`)), bob.wait(new RegExp(`^presence ${aliceId} relayed \\S+$`))]);
     alice.tell(`send ${bobId} from relay A`);
     await bob.wait(/^message from relay A$/);
     bob.tell(`send ${aliceId} from relay B`);
@@ -51,7 +51,7 @@ describe('two relays on one Redis', () => {
     // Bob offline; Alice deposits through A; A dies; Bob returns on B and still gets it.
     alice.lines.splice(0);
     await bob.quit();
-    await alice.wait(new RegExp(`^presence ${bobId} offline$`));
+    await alice.wait(new RegExp(`^presence ${bobId} offline \\S+$`));
     const shared = redis.client();
     const depositCount = async () => (await shared.zrangebylex('backchannel:keys', '[depot/', '(depot0')).length;
     const before = await depositCount();

@@ -5,7 +5,7 @@
  * @module
  */
 import { fromPromise, sendParent } from 'xstate';
-import { Database, type Contact } from '../db/database.js';
+import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
 import { appMachine, type AppInput, type MessageInput, type Opened, type SettingsPatch } from '../machines/appMachine.js';
@@ -21,10 +21,10 @@ export const appActors = {
   openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
-    return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
+    return { db, publicKey: db.publicKey, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
   }),
-  saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>(({ input }) =>
-    input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey }),
+  saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>(({ input }) =>
+    input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey, publicKey: input.publicKey }),
   ),
   renameContact: fromPromise<Contact, { db: Database; contactId: DocId; moniker: string }>(({ input }) =>
     input.db.renameContact(input.contactId, input.moniker),
@@ -34,9 +34,14 @@ export const appActors = {
     input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
-  closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'>>(async ({ input }) => {
+  touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),
+  closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>(async ({ input }) => {
     await input.journal?.close();
-    await input.storage.close?.();
+    try {
+      if (input.clear) await clearAppData(input.storage);
+    } finally {
+      await input.storage.close?.();
+    }
   }),
 };
 

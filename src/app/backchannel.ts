@@ -14,7 +14,7 @@
 import { createActor, waitFor, type Actor, type StateValue } from 'xstate';
 import { openWebRtcTransport } from '../adapters/webrtcTransport.js';
 import { parseCode } from '../code/code.js';
-import type { Clock } from '../effects/clock.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
@@ -69,15 +69,41 @@ export interface PairOptions extends CallOptions {
   onProgress?: (step: PairingStep | 'naming') => void;
 }
 
+/** A code is valid for at least this long when an invite renews it (`refreshMs`). */
+export const MIN_INVITE_REFRESH_MS = 1_000;
+
+/** Options of `invite`. */
+export interface InviteOptions extends PairOptions {
+  /**
+   * Replace the code with a new one every `refreshMs` until someone answers it (the original app did
+   * every 60 000 ms); the old code's nameplate is released, and whoever types it then fails with
+   * CodeExpiredError. Default: one code, valid until answered, cancelled or timed out.
+   */
+  refreshMs?: number;
+  /** Every code this invite shows, the first and each renewal, with when it expires (`clock.now()` ms). */
+  onCode?: (code: string, expiresAt: number | undefined) => void;
+}
+
+/** The code an invite is showing, for a countdown: `remainingMs` is `expiresAt - clock.now()` when read. */
+export interface InviteShown {
+  code: string;
+  expiresAt?: number;
+  remainingMs?: number;
+}
+
 /** A contact just made, with the verifier both people can compare (equal on both sides). */
 export type PairedContact = Contact & { verifier: string };
 
 /** What {@link Backchannel.subscribe} and `events()` deliver: messages, new contacts, presence, the depot and the relay. */
 export type BackchannelEvent =
   | { type: 'message'; contactId: DocId; message: Message; incoming: boolean }
+  /** A contact card is new (paired) or changed (e.g. its `last_seen` after the contact's device sent something). */
   | { type: 'contact'; contact: Contact }
-  /** The contact's device connected (`via` says how) or went away (`via` undefined). */
-  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  /**
+   * The contact's device connected (`via` says how) or went away (`via` undefined); `lastSeen`: when
+   * this device last saw it (ms on our clock, saved in its card as `last_seen`, kept across restarts).
+   */
+  | { type: 'presence'; contactId: DocId; via: Via | undefined; lastSeen?: number }
   /**
    * The contact was away, and the relay now holds (sealed) everything up to and including message
    * `upTo`: it reaches the contact when they come back, even if this device is gone by then.
@@ -93,6 +119,9 @@ export type BackchannelEvent =
    * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError };
+
+/** One running invite or accept: its code (invite), its outcome, and how to cancel it. */
+type PairRun = { code: Promise<string>; done: Promise<PairedContact>; cancel(): void };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 /** The emitted events that answer one request, by its `req`. */
@@ -112,6 +141,8 @@ export interface BackchannelSnapshot {
   /** Contacts connected right now, and how. */
   presence: Readonly<Record<DocId, Via>>;
   relay: RelayStatus;
+  /** The code the running invite shows, and (refreshing) how long it has left; undefined otherwise. */
+  invite?: InviteShown;
 }
 
 /** One device: pair with contacts, send and receive, read state and events. Made by {@link createBackchannel}; one per storage. */
@@ -125,6 +156,8 @@ export class Backchannel {
   readonly #seen = new Map<DocId, Set<string>>();
   /** Rejects the running invite/accept's promises (cancel, close). */
   #abortPairing: ((error: BackchannelError) => void) | undefined;
+  /** The code the running invite shows (see {@link BackchannelSnapshot.invite}). */
+  #invite: { req: number; code: string; expiresAt?: number } | undefined;
   /** Numbers requests, so each waits for its own answer. */
   #req = 0;
   #closed = false;
@@ -134,7 +167,8 @@ export class Backchannel {
     const db = this.#db;
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
-    actor.on('presence', ({ contactId, via }) => this.#emit({ type: 'presence', contactId, via }));
+    actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
+    actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
     actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
     actor.on('deposited', ({ contactId, heads }) => {
@@ -199,6 +233,11 @@ export class Backchannel {
     return this.#actor.getSnapshot().context.input.journal;
   }
 
+  /** This device's public key (hex): what its contacts' cards record as `public_key` once paired. */
+  get publicKey(): string {
+    return this.#db.publicKey;
+  }
+
   /** True when this device was created by this open (first start). */
   get firstStart(): boolean {
     return this.#actor.getSnapshot().context.firstStart;
@@ -214,7 +253,16 @@ export class Backchannel {
       firstStart: s.context.firstStart,
       presence: { ...s.context.presence },
       relay: relayStatus(s.context),
+      ...(this.#invite ? { invite: this.#shown(this.#invite) } : {}),
     };
+  }
+
+  get #clock(): Clock {
+    return this.#actor.getSnapshot().context.input.clock ?? systemClock;
+  }
+
+  #shown({ code, expiresAt }: { code: string; expiresAt?: number }): InviteShown {
+    return expiresAt === undefined ? { code } : { code, expiresAt, remainingMs: Math.max(0, expiresAt - this.#clock.now()) };
   }
 
   #assertOpen(): void {
@@ -257,7 +305,7 @@ export class Backchannel {
    * (accept); `done` with the saved contact. The machine refuses a second one (`pairing.busy` →
    * BusyError); cancel, an aborted signal and close reject both.
    */
-  #pair(start: (req: number) => AppEvent, call: PairOptions, withCode: boolean): { code: Promise<string>; done: Promise<PairedContact>; cancel(): void } {
+  #pair(start: (req: number) => AppEvent, call: PairOptions, withCode: boolean): PairRun {
     const { signal, onProgress } = call;
     this.#assertOpen();
     if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
@@ -315,10 +363,41 @@ export class Backchannel {
     return { code: codePromise, done, cancel };
   }
 
-  /** Show a code; `done` resolves with the new contact once the other person accepted it. */
-  async invite(options: PairOptions = {}): Promise<{ code: string; done: Promise<PairedContact>; cancel(): void }> {
-    const run = this.#pair((req) => ({ type: 'pairing.invite', req, moniker: options.moniker }), options, true);
-    return { code: await run.code, done: run.done, cancel: run.cancel };
+  /**
+   * Show a code; `done` resolves with the new contact once the other person accepted it. With
+   * `refreshMs` the code is renewed every period (`onCode` and `getSnapshot().invite` have the current
+   * one and its remaining time); `code` is the first.
+   */
+  async invite(options: InviteOptions = {}): Promise<{ code: string; expiresAt?: number; done: Promise<PairedContact>; cancel(): void }> {
+    const { refreshMs, onCode } = options;
+    if (refreshMs !== undefined && !(Number.isSafeInteger(refreshMs) && refreshMs >= MIN_INVITE_REFRESH_MS)) {
+      throw new InvalidArgumentError(`refreshMs must be a whole number of milliseconds, at least ${MIN_INVITE_REFRESH_MS}; got ${String(refreshMs)}`);
+    }
+    const req = this.#req + 1; // the number #pair gives this request
+    const codes = this.#actor.on('pairing.code', (e) => {
+      if (e.req !== req) return;
+      this.#invite = { req, code: e.code, ...(e.lifetimeMs === undefined ? {} : { expiresAt: this.#clock.now() + e.lifetimeMs }) };
+      onCode?.(e.code, this.#invite.expiresAt);
+    });
+    let run: PairRun;
+    try {
+      run = this.#pair((r) => ({ type: 'pairing.invite', req: r, moniker: options.moniker, ...(refreshMs === undefined ? {} : { refreshMs }) }), options, true);
+    } catch (err) {
+      codes.unsubscribe();
+      throw err;
+    }
+    const forget = () => {
+      codes.unsubscribe();
+      if (this.#invite?.req === req) this.#invite = undefined;
+    };
+    run.done.then(forget, forget);
+    const code = await run.code;
+    return {
+      code,
+      ...(this.#invite?.req === req && this.#invite.expiresAt !== undefined ? { expiresAt: this.#invite.expiresAt } : {}),
+      done: run.done,
+      cancel: run.cancel,
+    };
   }
 
   /** Enter the code someone showed you; resolves with the new contact. */
@@ -451,19 +530,40 @@ export class Backchannel {
     if (!seen) return;
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
+    let heard = false;
     for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
-      this.#emit({ type: 'message', contactId: contact.id, message, incoming: message.sender !== this.#db.deviceId });
+      const incoming = message.sender !== this.#db.deviceId;
+      heard ||= incoming;
+      this.#emit({ type: 'message', contactId: contact.id, message, incoming });
     }
+    // The contact's device sent something: the app writes its last_seen.
+    if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
   }
 
   /** Stop every background link and release the storage. Pending saves finish first. */
   async close(): Promise<void> {
+    await this.#close('CLOSE');
+  }
+
+  /**
+   * "Clear all data on this device": close (pending saves finish first), then remove every contact,
+   * channel, message, setting, sync state and the journal from storage. The device's identity (device
+   * id and keypair) stays. Open it again to start afresh; contacts are not told.
+   */
+  async clearAllData(): Promise<void> {
+    this.#assertOpen();
+    await this.#close('CLEAR');
+    const error = this.#actor.getSnapshot().context.error;
+    if (error) throw error;
+  }
+
+  async #close(type: 'CLOSE' | 'CLEAR'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#abortPairing?.(new ClosedError('Backchannel was closed during the pairing.'));
-    this.#actor.send({ type: 'CLOSE' });
+    this.#actor.send({ type });
     await waitFor(this.#actor, (s) => s.status === 'done');
     this.#listeners.clear();
     for (const wake of this.#wakers) wake();

@@ -12,3 +12,4 @@ export { constantTimeEqual, toHex, fromHex } from './bytes.js';
 export { deriveBytes, derivedSource } from './derive.js';
 export { topicKey, topicOf, proofMessage, proveTopic, verifyTopicProof, TOPIC_KEY_PURPOSE, TOPIC_PROOF_LABEL, CHALLENGE_LENGTH } from './topicKey.js';
 export type { TopicKey, TopicProof } from './topicKey.js';
+export { signingKeypair, sign, verifySignature, isPublicKeyHex, type SigningKeypair } from './signing.js';

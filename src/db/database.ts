@@ -8,6 +8,7 @@ import * as A from '@automerge/automerge';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
+import { isPublicKeyHex, sign, signingKeypair } from '../crypto/signing.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
@@ -31,6 +32,19 @@ import {
 
 /** Storage key of the System document: apart from app data, written whole and atomically. */
 export const SYSTEM_KEY = ['system', 'device'];
+/** The device's secret signing key (32 bytes), apart from every document. */
+export const SYSTEM_SECRET_KEY = ['system', 'secret'];
+/**
+ * Every record of this device's app data: documents, sync states, deposit ledgers, quarantined
+ * documents and the event journal. The device's identity (`system/…`) is not among them.
+ */
+export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal']];
+
+/** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
+export async function clearAppData(storage: StorageAdapter): Promise<void> {
+  for (const prefix of APP_DATA_PREFIXES) await storage.removeRange(prefix);
+}
+
 /** The one local Settings document. */
 export const SETTINGS_ID: DocId = toHex(sha256(utf8('backchannel:settings')).subarray(0, 16));
 
@@ -67,6 +81,7 @@ export class Database {
   readonly #randomBytes: RandomBytes;
   readonly #now: () => number;
   readonly #storage: StorageAdapter;
+  readonly #secretKey: Uint8Array;
 
   private constructor(
     storage: StorageAdapter,
@@ -76,7 +91,9 @@ export class Database {
     quarantined: QuarantinedError[],
     randomBytes: RandomBytes,
     now: () => number,
+    secretKey: Uint8Array,
   ) {
+    this.#secretKey = secretKey;
     this.#storage = storage;
     this.docs = docs;
     this.system = system;
@@ -92,7 +109,7 @@ export class Database {
     const clock = options.clock ?? systemClock;
     const now = () => clock.now();
     const storage = options.storage;
-    const { system, created } = await loadOrCreateSystem(storage, randomBytes, now);
+    const { system, created, secretKey } = await loadOrCreateSystem(storage, randomBytes, now);
     const docs = new DocumentStore({ storage, clock, compactEvery: options.compactEvery, deviceId: system.device_id, limits: options.limits });
     const quarantined: QuarantinedError[] = [];
     const tryOpen = async (fn: () => Promise<unknown>) => {
@@ -117,7 +134,7 @@ export class Database {
     }
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
-    return new Database(storage, docs, system, created, quarantined, randomBytes, now);
+    return new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -127,6 +144,16 @@ export class Database {
 
   get deviceId(): string {
     return this.system.device_id;
+  }
+
+  /** This device's public signing key, hex (what a contact's card records as `public_key`). */
+  get publicKey(): string {
+    return this.system.public_key!;
+  }
+
+  /** Sign `message` with this device's secret key (device-link records). */
+  sign(message: Uint8Array): Uint8Array {
+    return sign(this.#secretKey, message);
   }
 
   // Settings
@@ -155,13 +182,15 @@ export class Database {
   }
 
   /** Add a contact after VERIFY: its card and the channel document its key names. */
-  async addContact(input: { moniker: string; contactKey: Uint8Array }): Promise<Contact> {
+  async addContact(input: { moniker: string; contactKey: Uint8Array; publicKey?: string }): Promise<Contact> {
     assertBytes(input.contactKey, 'contactKey', 32);
+    if (input.publicKey !== undefined && !isPublicKeyHex(input.publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
     const id = toHex(this.#randomBytes(16));
     const channel = documentId(input.contactKey);
     await this.docs.create(id, 'contact', {
       moniker: atom(checkMoniker(input.moniker)),
       channels: [atom(toHex(input.contactKey))],
+      ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     if (!this.docs.has(channel)) {
       try {
@@ -192,10 +221,12 @@ export class Database {
     }
   }
 
-  async touchContact(id: DocId, lastSeen = this.#now()): Promise<void> {
-    await this.docs.change<ContactDoc>(id, (c) => {
+  /** Record that the contact's device was seen now (connected, went, or sent something). */
+  async touchContact(id: DocId, lastSeen = this.#now()): Promise<Contact> {
+    await this.docs.change<ContactDoc>(DocumentStore.assertId(id), (c) => {
       c.last_seen = lastSeen;
     });
+    return this.contact(id);
   }
 
   // Channels
@@ -285,8 +316,43 @@ function checkMoniker(moniker: string): string {
   return moniker.trim();
 }
 
+/**
+ * The device's signing keypair (the design's System `keypair`): its public half is in the System
+ * document, its secret half under its own key here, never in a document. Made at first start (and at
+ * the first open of a device made before keypairs existed).
+ */
+async function ensureKeypair(
+  storage: StorageAdapter,
+  randomBytes: RandomBytes,
+  found: { system: SystemDoc; created: boolean; doc: A.Doc<SystemDoc> },
+): Promise<{ system: SystemDoc; created: boolean; secretKey: Uint8Array }> {
+  const secret = await storage.load(SYSTEM_SECRET_KEY);
+  if (secret && secret.length === 32 && found.system.public_key === toHex(signingKeypair(secret).publicKey)) {
+    return { system: found.system, created: found.created, secretKey: secret };
+  }
+  const pair = signingKeypair(randomBytes(32));
+  await storage.save(SYSTEM_SECRET_KEY, pair.secretKey);
+  const doc = A.change(found.doc, (d) => {
+    (d as SystemDoc).public_key = toHex(pair.publicKey);
+  });
+  await storage.save(SYSTEM_KEY, A.save(doc));
+  return { system: { ...doc }, created: found.created, secretKey: pair.secretKey };
+}
+
 /** System: created once, saved whole under its own key with the adapter's atomic save. */
-async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBytes, now: () => number): Promise<{ system: SystemDoc; created: boolean }> {
+async function loadOrCreateSystem(
+  storage: StorageAdapter,
+  randomBytes: RandomBytes,
+  now: () => number,
+): Promise<{ system: SystemDoc; created: boolean; secretKey: Uint8Array }> {
+  return ensureKeypair(storage, randomBytes, await loadOrCreateSystemDoc(storage, randomBytes, now));
+}
+
+async function loadOrCreateSystemDoc(
+  storage: StorageAdapter,
+  randomBytes: RandomBytes,
+  now: () => number,
+): Promise<{ system: SystemDoc; created: boolean; doc: A.Doc<SystemDoc> }> {
   const bytes = await storage.load(SYSTEM_KEY);
   if (bytes) {
     let doc: A.Doc<SystemDoc>;
@@ -303,9 +369,9 @@ async function loadOrCreateSystem(storage: StorageAdapter, randomBytes: RandomBy
     if (problems.length > 0) {
       throw new IdentityDamagedError(`The device identity is invalid (${problems.join('; ')}). It was left in place.`, { key: SYSTEM_KEY, problems });
     }
-    return { system: { ...doc }, created: false };
+    return { system: { ...doc }, created: false, doc };
   }
   const doc = A.from<SystemDoc & Record<string, unknown>>({ kind: 'system', schema: 1, device_id: toHex(randomBytes(16)), created_at: now() });
-  await storage.save(SYSTEM_KEY, A.save(doc));
-  return { system: { ...doc }, created: true };
+  // Saved with its public key by ensureKeypair, which comes next.
+  return { system: { ...doc }, created: true, doc };
 }

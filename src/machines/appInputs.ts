@@ -8,7 +8,7 @@ import type { SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
 import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
-import type { WormholeInput } from './wormholeMachine.js';
+import type { PairingInput } from './pairingMachine.js';
 import type { AppInput } from './appTypes.js';
 import type { RelayCheckInput } from './appTypes.js';
 
@@ -17,6 +17,7 @@ interface Source {
   input: AppInput;
   db?: Database;
   settings?: SettingsDoc;
+  publicKey?: string;
 }
 
 /** The relay's DISCOVER endpoint beside its mailbox one: `…/v1` → `…/backchannel/v2`. */
@@ -49,16 +50,19 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
   };
 }
 
-/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting. */
-export function pairingInput(context: Source, code?: string): WormholeInput {
+/** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting, our device key. */
+export function pairingInput(context: Source, code?: string): PairingInput {
   const { input } = context;
   return {
+    publicKey: context.publicKey,
     appid: input.appid,
     url: context.settings!.relay_server,
     connector: input.connector,
     randomBytes: input.randomBytes,
     timeouts: input.pairingTimeouts,
     code,
+    // Our inviters show a code only once their PAKE waits in the mailbox: finding nobody means expired.
+    ...(code === undefined ? {} : { expectPeer: true }),
   };
 }
 

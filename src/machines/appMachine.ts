@@ -7,14 +7,18 @@
  *   → ready, regions at once:
  *       network:  online (a background link per contact: DISCOVER + SYNC, and the relay check)
  *                 ⇄ offline (links stopped)
- *       pairing:  idle → inviting (code shown, waiting) | accepting (code entered) — VERIFY runs as
+ *       pairing:  idle → inviting (opening → showing the code ⇄ refreshing it every `refreshMs` · answered)
+ *                 | accepting (code entered) — VERIFY runs as
  *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
  *                 contact under its name, start its link) → idle. One at a time: another invite or
  *                 accept meanwhile is answered `pairing.busy`.
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
+ *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
+ *                 queue; `presence` is emitted once it is saved)
  *       settings: idle → saving → idle (a new relay or ICE servers restart every link; `patches` queue)
- *   → closing (once the queues are empty: links stopped, journal written, storage closed) → closed
+ *   → closing (once the queues are empty: links stopped, journal written, storage closed; after CLEAR
+ *     every app record is wiped first, the device's identity kept) → closed
  *   failed (the database did not open, or no relay to use)
  *
  * Each request carries the caller's `req` number and is answered by an emitted event with the same
@@ -77,6 +81,7 @@ const pairingDone = [
 ] as const;
 
 const asError = (error: unknown) => toBackchannelError(error);
+const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.find((c) => c.id === contactId)?.last_seen;
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
 export const appMachine = setup({
@@ -90,12 +95,13 @@ export const appMachine = setup({
       throw new InternalError('The app\'s "relayCheck" actor was not provided.');
     }),
     openDatabase: provided<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>('openDatabase'),
-    saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array }>('saveContact'),
+    saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>('saveContact'),
     renameContact: provided<Contact, { db: Database; contactId: DocId; moniker: string }>('renameContact'),
     removeContact: provided<void, { db: Database; contactId: DocId }>('removeContact'),
     sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
     saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
-    closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'>>('closeStorage'),
+    closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>('closeStorage'),
+    touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -105,7 +111,8 @@ export const appMachine = setup({
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
       enqueue.stopChild(RELAY_CHECK_ID);
-      for (const contactId of Object.keys(context.presence)) enqueue.emit({ type: 'presence', contactId, via: undefined });
+      for (const contactId of Object.keys(context.presence))
+        enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
       if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
       enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
     }),
@@ -132,7 +139,7 @@ export const appMachine = setup({
       if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
       if (!(contactId in context.presence)) return;
       enqueue.assign({ presence: without(context.presence, contactId) });
-      enqueue.emit({ type: 'presence', contactId, via: undefined });
+      enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
     }),
     /** The removal failed: the contact is still there, so it is back in the list... */
     restoreUnlinked: assign(({ context }) => ({
@@ -149,7 +156,7 @@ export const appMachine = setup({
     rememberPaired: assign({
       paired: ({ event }) => {
         const output = (event as unknown as { output: PairingOutput }).output;
-        return { contactKey: output.contactKey!, verifier: output.verifier! };
+        return { contactKey: output.contactKey!, verifier: output.verifier!, publicKey: output.publicKey };
       },
     }),
     cancelPairing: sendTo('pairing', { type: 'CANCEL' }),
@@ -171,9 +178,27 @@ export const appMachine = setup({
       enqueue.emit({ type: params.answer, req: queue[0]!.req, error: asError((event as { error?: unknown }).error) });
       enqueue.assign({ [params.queue]: queue.slice(1) });
     }),
+    /** Queue a last_seen write for the contact (one waiting per contact; `announce`: then tell presence). */
+    sighted: assign(({ context }, params: { contactId: DocId; announce: boolean }) => {
+      if (!context.contacts.some((c) => c.id === params.contactId)) return {};
+      const waiting = context.sightings.findIndex((x, i) => i > 0 && x.contactId === params.contactId);
+      if (waiting < 0) return { sightings: [...context.sightings, params] };
+      return { sightings: context.sightings.map((x, i) => (i === waiting ? { ...x, announce: x.announce || params.announce } : x)) };
+    }),
+    /** The head sighting is saved (or failed): tell the host where the contact is now, and when it was last seen. */
+    sightingDone: enqueueActions(({ context, event, enqueue }) => {
+      const head = context.sightings[0]!;
+      const saved = (event as { output?: Contact }).output;
+      const contacts = saved ? context.contacts.map((c) => (c.id === saved.id ? saved : c)) : context.contacts;
+      enqueue.assign({ contacts, sightings: context.sightings.slice(1) });
+      const contact = contacts.find((c) => c.id === head.contactId);
+      if (!contact) return;
+      if (saved) enqueue.emit({ type: 'contact.seen', contact: saved });
+      if (head.announce) enqueue.emit({ type: 'presence', contactId: head.contactId, via: context.presence[head.contactId], lastSeen: contact.last_seen });
+    }),
     startPairing: assign(({ event }) => {
-      const e = event as { req: number; moniker?: string };
-      return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER };
+      const e = event as { req: number; moniker?: string; refreshMs?: number };
+      return { pairingReq: e.req, moniker: e.moniker ?? DEFAULT_MONIKER, inviteRefreshMs: e.refreshMs };
     }),
   },
   guards: {
@@ -181,13 +206,26 @@ export const appMachine = setup({
     // A paired contact's card being saved: a write like the others, finished before closing.
     savingContact: stateIn({ ready: { pairing: 'naming' } }),
     closeRequested: ({ context }) => context.closeRequested,
-    drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0,
+    drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
     hasRelay: ({ context }) => context.input.relay !== undefined || context.settings?.relay_server !== DEFAULT_RELAY_SERVER,
     nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
     patchWaiting: ({ context }) => context.patches.length > 0,
+    sightingWaiting: ({ context }) => context.sightings.length > 0,
+    /** The invite renews its code every `refreshMs`. */
+    refreshes: ({ context }) => context.inviteRefreshMs !== undefined,
+    /** A peer answered the code: the key exchange is under way. */
+    answered: ({ event }) => event.type === 'pairing.progress' && event.step !== 'connecting' && event.step !== 'waiting',
+    /** The pairing child ended because we renewed its code (not paired, not cancelled by the host). */
+    refreshed: and([
+      stateIn({ ready: { pairing: { inviting: 'refreshing' } } }),
+      ({ event }) => !!(event as unknown as { output: PairingOutput }).output.error,
+    ]),
+  },
+  delays: {
+    inviteRefresh: ({ context }) => context.inviteRefreshMs ?? 0,
   },
 }).createMachine({
   id: 'app',
@@ -202,7 +240,9 @@ export const appMachine = setup({
     contactOps: [],
     outbox: [],
     patches: [],
+    sightings: [],
     closeRequested: false,
+    clearRequested: false,
   }),
   initial: 'starting',
   states: {
@@ -237,18 +277,23 @@ export const appMachine = setup({
       always: { guard: and(['closeRequested', 'drained', not('savingContact')]), target: 'closing' },
       on: {
         CLOSE: { actions: assign({ closeRequested: true }) },
+        // "Clear all data on this device": close as above, then wipe everything but the device's identity.
+        CLEAR: { actions: assign({ closeRequested: true, clearRequested: true }) },
+        // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
         'contact.online': {
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
-            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: event.via })),
+            { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
         'contact.offline': {
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
-            emit(({ event }) => ({ type: 'presence' as const, contactId: event.contactId, via: undefined })),
+            { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
+        // Something the contact sent arrived (the façade saw a new message of theirs).
+        'contact.heard': { actions: { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: false }) } },
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
@@ -271,11 +316,43 @@ export const appMachine = setup({
                 'pairing.accept': { target: 'accepting', actions: 'startPairing' },
               },
             },
+            // The code is shown (`showing`) until someone answers it; with `refreshMs` it is replaced
+            // every period: the child closes its mailbox and releases the nameplate (CANCEL), and a new
+            // child makes a new code (same `req`). Whoever redeems the old one gets CodeExpiredError.
             inviting: {
-              invoke: { id: 'pairing', src: 'pairing', input: ({ context }) => pairingInput(context), onDone: pairingDone },
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context }) => pairingInput(context),
+                onDone: [{ guard: 'refreshed', target: 'inviting', reenter: true }, ...pairingDone],
+              },
               on: {
                 ...whilePairing,
-                'pairing.code': { actions: emit(({ context, event }) => ({ type: 'pairing.code' as const, req: context.pairingReq, code: event.code })) },
+                'pairing.code': {
+                  target: '.showing',
+                  actions: emit(({ context, event }) => ({
+                    type: 'pairing.code' as const,
+                    req: context.pairingReq,
+                    code: event.code,
+                    ...(context.inviteRefreshMs === undefined ? {} : { lifetimeMs: context.inviteRefreshMs }),
+                  })),
+                },
+              },
+              initial: 'opening',
+              states: {
+                opening: {},
+                showing: {
+                  on: { 'pairing.progress': [{ guard: 'answered', target: 'answered', actions: 'emitProgress' }, { actions: 'emitProgress' }] },
+                  after: { inviteRefresh: { guard: 'refreshes', target: 'refreshing' } },
+                },
+                // Someone is verifying the code: it stays until the pairing ends.
+                answered: {},
+                refreshing: {
+                  entry: sendTo('pairing', { type: 'CANCEL', reason: 'refresh' }),
+                  // The child is already closing; a cancel now ends the invite instead of renewing it.
+                  on: { 'pairing.cancel': 'cancelled', 'pairing.progress': {} },
+                },
+                cancelled: {},
               },
             },
             accepting: {
@@ -292,7 +369,12 @@ export const appMachine = setup({
               on: { 'pairing.invite': { actions: 'refuseBusy' }, 'pairing.accept': { actions: 'refuseBusy' } },
               invoke: {
                 src: 'saveContact',
-                input: ({ context }) => ({ db: context.db!, moniker: context.moniker, contactKey: context.paired!.contactKey }),
+                input: ({ context }) => ({
+                  db: context.db!,
+                  moniker: context.moniker,
+                  contactKey: context.paired!.contactKey,
+                  publicKey: context.paired!.publicKey,
+                }),
                 onDone: {
                   target: 'idle',
                   actions: [
@@ -407,6 +489,21 @@ export const appMachine = setup({
             },
           },
         },
+        // last_seen: written (on the injected clock) when a contact's device connects, goes or sends.
+        seen: {
+          initial: 'idle',
+          states: {
+            idle: { always: { guard: 'sightingWaiting', target: 'saving' } },
+            saving: {
+              invoke: {
+                src: 'touchContact',
+                input: ({ context }) => ({ db: context.db!, contactId: context.sightings[0]!.contactId }),
+                onDone: { target: 'idle', actions: 'sightingDone' },
+                onError: { target: 'idle', actions: 'sightingDone' },
+              },
+            },
+          },
+        },
         settings: {
           initial: 'idle',
           on: { 'settings.update': { actions: assign({ patches: ({ context, event }) => [...context.patches, { req: event.req, patch: event.patch }] }) } },
@@ -437,7 +534,12 @@ export const appMachine = setup({
       },
     },
     closing: {
-      invoke: { src: 'closeStorage', input: ({ context }) => context.input, onDone: 'closed', onError: 'closed' },
+      invoke: {
+        src: 'closeStorage',
+        input: ({ context }) => ({ ...context.input, clear: context.clearRequested }),
+        onDone: 'closed',
+        onError: { target: 'closed', actions: assign({ error: ({ event }) => asError(event.error) }) },
+      },
     },
     closed: { type: 'final' },
     failed: { type: 'final' },

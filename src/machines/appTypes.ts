@@ -75,6 +75,8 @@ export interface AppContext {
   /** The contact whose link `removing` stopped: back with its link if the removal fails. */
   unlinked?: Contact;
   settings?: SettingsDoc;
+  /** This device's public key (hex), from the System document. */
+  publicKey?: string;
   firstStart: boolean;
   /** Contacts whose device is connected right now, and how. */
   presence: Record<DocId, Via>;
@@ -85,18 +87,25 @@ export interface AppContext {
   /** The running pairing's request number, and the name its contact will get. */
   pairingReq: number;
   moniker: string;
+  /** The running invite renews its code this often (ms); undefined: one code until answered. */
+  inviteRefreshMs?: number;
   /** VERIFY's result while `naming` saves the contact. */
-  paired?: { contactKey: Uint8Array; verifier: string };
+  paired?: { contactKey: Uint8Array; verifier: string; publicKey?: string };
   contactOps: ContactOp[];
   outbox: { req: number; contactId: DocId; message: MessageInput }[];
   patches: { req: number; patch: SettingsPatch }[];
+  /** Contacts whose last_seen waits to be written (one each); `announce`: a presence change to emit after. */
+  sightings: { contactId: DocId; announce: boolean }[];
   /** CLOSE came: close once the queues are empty. */
   closeRequested: boolean;
+  /** CLEAR came: close, and wipe this device's app data (contacts, channels, settings, journal) on the way. */
+  clearRequested: boolean;
   error?: BackchannelError;
 }
 
 export type AppEvent =
-  | { type: 'pairing.invite'; req: number; moniker?: string }
+  /** `refreshMs`: replace the code with a new one every period (the old one then fails CodeExpiredError). */
+  | { type: 'pairing.invite'; req: number; moniker?: string; refreshMs?: number }
   | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
   | { type: 'pairing.cancel' }
   | PairingAnnouncement
@@ -105,15 +114,19 @@ export type AppEvent =
   | { type: 'contact.rename'; req: number; contactId: DocId; moniker: string }
   | { type: 'contact.remove'; req: number; contactId: DocId }
   | { type: 'message.send'; req: number; contactId: DocId; message: MessageInput }
+  /** Something the contact's device sent arrived (the façade saw it): its last_seen is now. */
+  | { type: 'contact.heard'; contactId: DocId }
   | { type: 'network.offline' }
   | { type: 'network.online' }
   | { type: 'settings.update'; req: number; patch: SettingsPatch }
-  | { type: 'CLOSE' };
+  | { type: 'CLOSE' }
+  | { type: 'CLEAR' };
 
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
   | { type: 'pairing.progress'; step: PairingStep | 'naming' }
-  | { type: 'pairing.code'; req: number; code: string }
+  /** A code to show; with a refreshing invite, `lifetimeMs` until the next one replaces it. */
+  | { type: 'pairing.code'; req: number; code: string; lifetimeMs?: number }
   | { type: 'pairing.failed'; req: number; error: BackchannelError }
   /** Refused: another invite or accept is still running. */
   | { type: 'pairing.busy'; req: number }
@@ -123,7 +136,10 @@ export type AppEmitted =
   | { type: 'contact.failed'; req: number; error: BackchannelError }
   | { type: 'message.sent'; req: number; contactId: DocId; message: Message }
   | { type: 'message.failed'; req: number; error: BackchannelError }
-  | { type: 'presence'; contactId: DocId; via: Via | undefined }
+  /** The contact's device is connected (`via`) or not; `lastSeen`: its card's last_seen (ms, our clock). */
+  | { type: 'presence'; contactId: DocId; via: Via | undefined; lastSeen?: number }
+  /** The contact's last_seen was written: its card now. */
+  | { type: 'contact.seen'; contact: Contact }
   | { type: 'deposited'; contactId: DocId; heads: string[] }
   | { type: 'refused'; contactId: DocId; reason: string }
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
@@ -132,6 +148,8 @@ export type AppEmitted =
 
 export interface Opened {
   db: Database;
+  /** This device's public key (hex): handed to a contact while pairing. */
+  publicKey?: string;
   contacts: Contact[];
   settings: SettingsDoc;
   firstStart: boolean;

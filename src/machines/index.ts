@@ -16,7 +16,15 @@ export {
   type Via,
   type RelayStatus,
 } from './appMachine.js';
-export { pairingMachine, type PairingAnnouncement, type PairingOutput, type PairingEvent, type PairingStep, type PairingActor } from './pairingMachine.js';
+export {
+  pairingMachine,
+  type PairingAnnouncement,
+  type PairingOutput,
+  type PairingEvent,
+  type PairingStep,
+  type PairingActor,
+  type PairingInput,
+} from './pairingMachine.js';
 export {
   wormholeMachine,
   DEFAULT_TIMEOUTS,

@@ -2,7 +2,7 @@
  * VERIFY for Backchannel as a machine: the wormhole exchange as a child machine, then a sealed
  * `{"paired": 1}` each way so both sides know both hold the key, then a happy close.
  *
- *   connecting → waiting (the code is known: shown or typed) → verifying (both SPAKE2 messages are
+ *   connecting → waiting (the code is known: typed, or shown once the relay holds our PAKE message) → verifying (both SPAKE2 messages are
  *   in) → confirming (key proven; our `paired` sent, waiting for theirs) → closing → paired
  *   · failed (wrong code, lost connection, timeout, a peer that does not confirm, cancel)
  *
@@ -13,6 +13,7 @@
 import { assign, emit, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { deriveContactKey, formatVerifier } from '../crypto/keys.js';
+import { isPublicKeyHex } from '../crypto/signing.js';
 import { AbortedError, BackchannelError, ClosedError, ProtocolError, toBackchannelError } from '../errors.js';
 import { wormholeMachine, type WormholeEmitted, type WormholeInput, type WormholeOutput } from './wormholeMachine.js';
 
@@ -26,9 +27,14 @@ export type PairingStep = 'connecting' | 'waiting' | 'verifying' | 'confirming';
 
 export type PairingAnnouncement = { type: 'pairing.progress'; step: PairingStep } | { type: 'pairing.code'; code: string };
 
+/** The wormhole's input, and this device's public key to hand the other side inside the encrypted phase. */
+export type PairingInput = WormholeInput & { publicKey?: string };
+
 export interface PairingOutput {
   /** The 32-byte contact key; set when the pairing succeeded. */
   contactKey?: Uint8Array;
+  /** The other device's public key (hex), when it sent one with its `paired` message. */
+  publicKey?: string;
   verifier?: string;
   code?: string;
   error?: BackchannelError;
@@ -47,8 +53,8 @@ const childWormhole = wormholeMachine.provide({
 
 export const pairingMachine = setup({
   types: {
-    input: {} as WormholeInput,
-    context: {} as { input: WormholeInput; code?: string; contactKey?: Uint8Array; verifier?: string; error?: BackchannelError },
+    input: {} as PairingInput,
+    context: {} as { input: PairingInput; code?: string; contactKey?: Uint8Array; verifier?: string; publicKey?: string; error?: BackchannelError },
     events: {} as PairingEvent,
     emitted: {} as PairingAnnouncement,
     output: {} as PairingOutput,
@@ -89,15 +95,16 @@ export const pairingMachine = setup({
   states: {
     connecting: {
       entry: { type: 'announce', params: { type: 'pairing.progress', step: 'connecting' } },
-      // Joining knows its code at once; inviting waits for the relay's nameplate.
-      always: { guard: ({ context }) => context.code !== undefined, target: 'waiting' },
+      // Joining knows its code at once; inviting waits for the relay's nameplate, and shows the code
+      // only once the relay holds our PAKE message: whoever redeems it then finds us in the mailbox,
+      // and one who finds nobody knows the code expired (CodeExpiredError, wormhole `expectPeer`).
+      always: { guard: ({ context }) => context.input.code !== undefined, target: 'waiting' },
       on: {
-        'wormhole.code': {
+        'wormhole.code': { actions: assign({ code: ({ event }) => event.code }) },
+        'wormhole.stored': {
+          guard: ({ context }) => context.code !== undefined,
           target: 'waiting',
-          actions: [
-            assign({ code: ({ event }) => event.code }),
-            { type: 'announce', params: ({ event }) => ({ type: 'pairing.code' as const, code: event.code }) },
-          ],
+          actions: { type: 'announce', params: ({ context }) => ({ type: 'pairing.code' as const, code: context.code! }) },
         },
       },
     },
@@ -112,7 +119,8 @@ export const pairingMachine = setup({
           target: 'confirming',
           actions: [
             assign({ contactKey: ({ event }) => deriveContactKey(event.key), verifier: ({ event }) => formatVerifier(event.verifier) }),
-            sendTo('wormhole', { type: 'SEND', plaintext: utf8(JSON.stringify({ paired: 1 })) }),
+            // Sealed with the phase key: the device keys travel only inside the encrypted wormhole.
+            sendTo('wormhole', ({ context }) => ({ type: 'SEND' as const, plaintext: pairedMessage(context.input.publicKey) })),
           ],
         },
       },
@@ -121,7 +129,11 @@ export const pairingMachine = setup({
       entry: { type: 'announce', params: { type: 'pairing.progress', step: 'confirming' } },
       on: {
         'wormhole.message': [
-          { guard: ({ event }) => isPaired(event.plaintext), target: 'closing', actions: sendTo('wormhole', { type: 'CLOSE', mood: 'happy' }) },
+          {
+            guard: ({ event }) => isPaired(event.plaintext),
+            target: 'closing',
+            actions: [assign({ publicKey: ({ event }) => publicKeyOf(event.plaintext) }), sendTo('wormhole', { type: 'CLOSE', mood: 'happy' })],
+          },
           {
             target: 'closing',
             actions: [
@@ -139,15 +151,33 @@ export const pairingMachine = setup({
     failed: { type: 'final' },
   },
   output: ({ context }) =>
-    context.error ? { error: context.error, code: context.code } : { contactKey: context.contactKey, verifier: context.verifier, code: context.code },
+    context.error
+      ? { error: context.error, code: context.code }
+      : { contactKey: context.contactKey, verifier: context.verifier, code: context.code, ...(context.publicKey ? { publicKey: context.publicKey } : {}) },
 });
 
-function isPaired(plaintext: Uint8Array): boolean {
+/** `{"paired":1}`, with our device key when we have one (older peers read only `paired`). */
+function pairedMessage(publicKey: string | undefined): Uint8Array {
+  return utf8(JSON.stringify(publicKey === undefined ? { paired: 1 } : { paired: 1, public_key: publicKey }));
+}
+
+function parsed(plaintext: Uint8Array): Record<string, unknown> | undefined {
   try {
-    return (JSON.parse(fromUtf8(plaintext)) as { paired?: unknown })?.paired === 1;
+    const v = JSON.parse(fromUtf8(plaintext)) as unknown;
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function isPaired(plaintext: Uint8Array): boolean {
+  return parsed(plaintext)?.paired === 1;
+}
+
+/** The peer's device key from its `paired` message; anything but 64 hex digits is ignored. */
+function publicKeyOf(plaintext: Uint8Array): string | undefined {
+  const key = parsed(plaintext)?.public_key;
+  return isPublicKeyHex(key) ? key : undefined;
 }
 
 export type PairingActor = ActorRefFrom<typeof pairingMachine>;

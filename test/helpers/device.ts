@@ -8,8 +8,8 @@ export class Device {
   readonly lines: string[] = [];
   #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   /** `children` collects the process, so the test can kill whatever is left over. */
-  constructor(dir: string, relay: string, children: { kill(): void }[]) {
-    this.child = spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/device.js'), dir, relay]);
+  constructor(dir: string, relay: string, children: { kill(): void }[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/device.js'), dir, relay], { env: { ...process.env, ...env } });
     children.push(this.child);
     let buffer = '';
     this.child.stdout.on('data', (d) => {

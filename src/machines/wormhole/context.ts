@@ -15,6 +15,7 @@ export function initialContext(input: WormholeInput): WormholeContext {
     side: input.side ?? toHex(input.randomBytes(5)),
     seed: input.randomBytes(32),
     codeWords: input.codeWords ?? 2,
+    expectPeer: input.expectPeer ?? false,
     appVersions: input.appVersions ?? {},
     timeouts: { ...DEFAULT_TIMEOUTS, ...input.timeouts },
     code: input.code,

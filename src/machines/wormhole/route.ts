@@ -3,9 +3,9 @@
  * (`rx.*`) for the region it concerns, or a failure.
  * @module
  */
-import { CrowdedError, RelayBusyError, ServerError, toBackchannelError, type BackchannelError } from '../../errors.js';
+import { CodeExpiredError, CrowdedError, RelayBusyError, ServerError, toBackchannelError, type BackchannelError } from '../../errors.js';
 import { parseServerMessage, readBusyRefusal, type ServerMessage } from '../../wormhole/messages.js';
-import type { Enqueue, WormholeContext } from './types.js';
+import { announce, type Enqueue, type WormholeContext } from './types.js';
 
 /** The `welcome` error text and other server errors become typed errors; a throttle is a RelayBusyError. */
 export function serverError(error: string, orig: unknown, url?: string): BackchannelError {
@@ -54,7 +54,13 @@ export function route(context: WormholeContext, text: string, enqueue: Enqueue):
       const { side, phase, body } = m;
       if (side === context.side) {
         // Our own message came back: the server has it, stop re-sending it.
+        const first = context.pending.some((p) => p.phase === phase);
         enqueue.assign({ pending: context.pending.filter((p) => p.phase !== phase) });
+        if (phase !== 'pake' || !first) return;
+        announce(enqueue, { type: 'stored' });
+        // The relay sends a mailbox's backlog before echoing our add: nothing of the peer's came
+        // first, so nobody waits on this code (its inviter refreshed it or left).
+        if (context.expectPeer && context.theirSide === undefined) enqueue.raise({ type: 'fail', error: new CodeExpiredError(), mood: 'lonely' });
         return;
       }
       if (context.theirSide !== undefined && side !== context.theirSide) return;

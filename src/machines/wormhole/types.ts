@@ -25,6 +25,12 @@ export interface WormholeInput {
   timeouts?: Partial<WormholeTimeouts>;
   /** Our side id (10 hex digits); random when absent. */
   side?: string;
+  /**
+   * Joining a code whose inviter stores its PAKE message before showing the code (Backchannel's
+   * pairing does): if our own PAKE comes back from the relay before anything of the peer's, nobody was
+   * waiting in the mailbox, and we fail with CodeExpiredError instead of waiting for `peerMs`.
+   */
+  expectPeer?: boolean;
 }
 
 /** One mailbox message: a phase (`pake`, `version`, `0`, `1`, …) and its hex body. */
@@ -41,6 +47,8 @@ export interface WormholeContext {
   seed: Uint8Array;
   side: string;
   codeWords: number;
+  /** See {@link WormholeInput.expectPeer}. */
+  expectPeer: boolean;
   appVersions: Record<string, unknown>;
   timeouts: WormholeTimeouts;
   code?: string;
@@ -99,6 +107,8 @@ export type WormholeEvent =
 
 export type WormholeEmitted =
   | { type: 'code'; code: string; nameplate: string }
+  /** The relay holds our PAKE message: a peer joining now finds us (an inviter shows its code after this). */
+  | { type: 'stored' }
   | { type: 'key'; key: Uint8Array }
   | { type: 'verified'; key: Uint8Array; verifier: Uint8Array; versions: Record<string, unknown> }
   | { type: 'message'; phase: number; plaintext: Uint8Array };
