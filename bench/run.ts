@@ -1,18 +1,13 @@
 /**
- * Benchmarks, run on demand (`npm run bench`), printed side by side; nothing here is asserted.
- * BENCH_ONLY=spake2|pairings|scaleout|journal|sync|discover picks one (discover needs root for `ip netns`); BENCH_LEVELS=1,10,100,1000 sets the concurrency levels.
+ * Benchmarks, run on demand (`npm run bench`); nothing here is asserted. Prints issue #11's figures, each
+ * beside its reference measured in the same run, then the table.
  */
-import { benchDiscover } from './discover.js';
-import { benchPairings } from './pairings.js';
-import { benchScaleout } from './scaleout.js';
-import { benchJournal } from './journal.js';
-import { benchSpake2 } from './spake2.js';
-import { benchSync } from './sync.js';
+import { benchRelay } from './relay.js';
+import { benchProfile } from './profile.js';
+import { formatFigures } from './figures.js';
 
-const only = process.env.BENCH_ONLY;
-if (!only || only === 'spake2') console.log(benchSpake2() + '\n');
-if (!only || only === 'pairings') console.log((await benchPairings()) + '\n');
-if (!only || only === 'scaleout') console.log((await benchScaleout()) + '\n');
-if (!only || only === 'journal') console.log((await benchJournal()) + '\n');
-if (!only || only === 'sync') console.log((await benchSync()) + '\n');
-if (!only || only === 'discover') console.log(benchDiscover() + '\n');
+if (process.env.BENCH_ONLY === 'profile') console.log(await benchProfile());
+else {
+  const figures = await benchRelay();
+  console.log(formatFigures(figures));
+}
