@@ -1,13 +1,46 @@
 /**
  * Benchmarks, run on demand (`npm run bench`); nothing here is asserted. Prints issue #11's figures, each
- * beside its reference measured in the same run, then the table.
+ * beside its reference measured in the same run, then the table of them all (docs/benchmarks.md).
+ *
+ * BENCH_ONLY=relay|spake2|sync|journal|scaleout runs one part; BENCH_ONLY=profile prints the relay's CPU
+ * profile under load; BENCH_ONLY=discover the DISCOVER benchmark (needs root for `ip netns`).
+ * BENCH_SCALE=N lengthens every measured window and round N times; BENCH_IDLE_SOCKETS (15000),
+ * BENCH_WINDOW_MS, BENCH_MESSAGES, BENCH_CONTACTS, BENCH_JOURNAL_PAIRINGS, BENCH_SPAKE2 set sizes.
  */
-import { benchRelay } from './relay.js';
+import { benchDiscover } from './discover.js';
+import { type Figure, formatFigures } from './figures.js';
+import { benchJournal } from './journal.js';
 import { benchProfile } from './profile.js';
-import { formatFigures } from './figures.js';
+import { benchRelay } from './relay.js';
+import { benchScaleout } from './scaleout.js';
+import { benchSpake2 } from './spake2.js';
+import { benchSync } from './sync.js';
 
-if (process.env.BENCH_ONLY === 'profile') console.log(await benchProfile());
-else {
-  const figures = await benchRelay();
+const only = process.env.BENCH_ONLY;
+const runs = (part: string) => (only ? only === part : part !== 'profile' && part !== 'discover');
+const figures: Figure[] = [];
+const started = Date.now();
+
+if (runs('relay')) figures.push(...(await benchRelay()));
+if (runs('spake2')) {
+  const r = benchSpake2();
+  console.error(r.text);
+  figures.push(r.figure);
+}
+for (const [part, bench] of [
+  ['sync', benchSync],
+  ['journal', benchJournal],
+  ['scaleout', benchScaleout],
+] as const) {
+  if (!runs(part)) continue;
+  const r = await bench();
+  console.error(r.text);
+  figures.push(...r.figures);
+}
+if (runs('profile')) console.log(await benchProfile());
+if (runs('discover')) console.log(benchDiscover());
+
+if (figures.length > 0) {
+  console.log(`\nIssue #11 figures (${new Date().toISOString().slice(0, 10)}, this machine, ${Math.round((Date.now() - started) / 1000)} s)`);
   console.log(formatFigures(figures));
 }
