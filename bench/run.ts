@@ -17,23 +17,36 @@ import { benchSpake2 } from './spake2.js';
 import { benchSync } from './sync.js';
 
 const only = process.env.BENCH_ONLY;
-const runs = (part: string) => (only ? only === part : part !== 'profile' && part !== 'discover');
 const figures: Figure[] = [];
 const started = Date.now();
-
-if (runs('relay')) figures.push(...(await benchRelay()));
-if (runs('spake2')) {
-  const r = benchSpake2();
-  console.error(r.text);
-  figures.push(r.figure);
+/** A part that fails is reported and the others still run. */
+async function part<T>(name: string, fn: () => Promise<T> | T): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    console.error(`${name} benchmark failed: ${err instanceof Error ? err.stack : String(err)}`);
+    figures.push({ what: `${name}: failed (see above)`, ours: '—', reference: '—', ratio: NaN, goal: '—', met: false });
+    return undefined;
+  }
 }
-for (const [part, bench] of [
+const runs = (part: string) => (only ? only === part : part !== 'profile' && part !== 'discover');
+
+if (runs('relay')) figures.push(...((await part('relay', benchRelay)) ?? []));
+if (runs('spake2')) {
+  const r = await part('spake2', () => benchSpake2());
+  if (r) {
+    console.error(r.text);
+    figures.push(r.figure);
+  }
+}
+for (const [name, bench] of [
   ['sync', benchSync],
   ['journal', benchJournal],
   ['scaleout', benchScaleout],
 ] as const) {
-  if (!runs(part)) continue;
-  const r = await bench();
+  if (!runs(name)) continue;
+  const r = await part(name, () => bench());
+  if (!r) continue;
   console.error(r.text);
   figures.push(...r.figures);
 }
