@@ -15,11 +15,15 @@ import type { StorageAdapter } from '../src/effects/storage.js';
 import { Journal } from '../src/journal/journal.js';
 import { replay } from '../src/journal/replay.js';
 import { Wormhole } from '../src/wormhole/wormhole.js';
+import type { Figure } from './figures.js';
+
+/** Pairings one after another reuse the same nameplate: its claim rate would refuse them by design. */
+const LIMITS = { ...DEFAULT_LIMITS, claimBurstPerNameplate: 1e9, claimsPerMinutePerNameplate: 1e9, claimBurstPerAddress: 1e9, claimsPerMinutePerAddress: 1e9 };
 
 async function pairings(count: number, storage?: StorageAdapter) {
   const server = new MailboxServer({
-    store: new MemoryMailboxStore({ limits: DEFAULT_LIMITS, randomBytes: cryptoRandomBytes }),
-    limits: DEFAULT_LIMITS,
+    store: new MemoryMailboxStore({ limits: LIMITS, randomBytes: cryptoRandomBytes }),
+    limits: LIMITS,
     now: Date.now,
   });
   const net = new MemoryNetwork(server);
@@ -48,7 +52,7 @@ async function pairings(count: number, storage?: StorageAdapter) {
   return { ms, records, bytes, replayMs };
 }
 
-export async function benchJournal(count = Number(process.env.BENCH_JOURNAL_PAIRINGS ?? 100)): Promise<string> {
+export async function benchJournal(count = Number(process.env.BENCH_JOURNAL_PAIRINGS ?? 100)): Promise<{ text: string; figures: Figure[] }> {
   await pairings(5); // warm up
   const dir = mkdtempSync(join(tmpdir(), 'bc-bench-journal-'));
   try {
@@ -62,13 +66,22 @@ export async function benchJournal(count = Number(process.env.BENCH_JOURNAL_PAIR
     fs = best(fs, await pairings(count, new NodeFsStorage(join(dir, '2'))));
     const row = (name: string, r: typeof off) =>
       `${name.padEnd(26)}${`${r.ms.toFixed(2)} ms`.padStart(12)}${(r.records ? String(r.records / count) : '–').padStart(14)}${(r.bytes ? `${Math.round(r.bytes / count)} B` : '–').padStart(14)}${(r.replayMs ? `${((r.replayMs / r.records) * 1000).toFixed(1)} µs` : '–').padStart(18)}`;
-    return [
+    const text = [
       `Event journal cost (${count} pairings on the in-memory network, both sides journaled)`,
       `${'journal'.padEnd(26)}${'per pairing'.padStart(12)}${'records/pair'.padStart(14)}${'bytes/pair'.padStart(14)}${'replay/record'.padStart(18)}`,
       row('off', off),
       row('on, memory storage', mem),
       row('on, filesystem', fs),
     ].join('\n');
+    const figure = (what: string, on: typeof off): Figure => ({
+      what: `journal cost per pairing, ${what}`,
+      ours: `${on.ms.toFixed(2)} ms`,
+      reference: `${off.ms.toFixed(2)} ms (journal off)`,
+      ratio: on.ms / off.ms,
+      goal: '≤ +10% (1.10×)',
+      met: on.ms / off.ms <= 1.1,
+    });
+    return { text, figures: [figure('on memory storage', mem), figure('on the filesystem', fs)] };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

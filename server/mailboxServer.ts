@@ -243,9 +243,13 @@ export class MailboxServer {
       });
   }
 
-  #send(state: ConnState, type: string, fields: Record<string, unknown> = {}): void {
+  /** `type` is one of ours (a plain word): it and `server_tx` are appended to the fields' JSON as they are. */
+  #send(state: ConnState, type: string, fields?: Record<string, unknown>): void {
     if (state.gone) return;
-    state.conn.send(JSON.stringify({ ...fields, type, server_tx: this.#now() / 1000 }));
+    const tail = `"type":"${type}","server_tx":${this.#now() / 1000}}`;
+    const json = fields === undefined ? '{}' : JSON.stringify(fields);
+    // The same text as JSON.stringify({ ...fields, type, server_tx }), without building that object per frame.
+    state.conn.send(json.length > 2 ? `${json.slice(0, -1)},${tail}` : `{${tail}`);
   }
 
   /** `rx`: when the frame arrived, in milliseconds (the wire's `server_rx` is in seconds). */

@@ -28,6 +28,7 @@ import { RedisDiscoveryHub } from './redisDiscoveryHub.js';
 import { RedisStorage } from './redisStorage.js';
 import { RedisMailboxStore } from './redisMailboxStore.js';
 import { withoutPassword } from './redact.js';
+import { batchSends } from './sendBatch.js';
 
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -170,7 +171,10 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       return refuse(429, 'Too Many Connections From This Address', 'connections-per-address', 5);
     if (!connectionRate.take(address))
       return refuse(429, 'Too Many Connections From This Address (rate limited)', 'connection-rate', connectionRate.waitSeconds(address) ?? 1);
-    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service));
+    // Corked from here, so the 101 response and the first frame (`welcome`) leave in one write.
+    const beforeSend = batchSends(socket);
+    beforeSend();
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, address, service, beforeSend));
   });
 
   async function metricsText(): Promise<string> {
@@ -189,7 +193,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     });
   }
 
-  function attach(ws: WebSocket, address: string, service: { connect(conn: ServerConnection): ConnectionHandle }): void {
+  function attach(ws: WebSocket, address: string, service: { connect(conn: ServerConnection): ConnectionHandle }, beforeSend: () => void): void {
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     let idle: NodeJS.Timeout | undefined;
     const resetIdle = () => {
@@ -210,6 +214,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
           ws.terminate();
           return;
         }
+        beforeSend();
         ws.send(text);
       },
       close: (code, reason) => ws.close(code, reason),
