@@ -196,6 +196,11 @@ export class Backchannel {
     return this.#actor.getSnapshot().context.input.journal;
   }
 
+  /** This device's id: the `sender` of the messages it wrote (a chat view tells its own from the contact's). */
+  get deviceId(): string {
+    return this.#db.deviceId;
+  }
+
   /** True when this device was created by this open (first start). */
   get firstStart(): boolean {
     return this.#actor.getSnapshot().context.firstStart;
