@@ -149,6 +149,47 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await look(bob, '06-chat-bob');
   });
 
+  it('the developer panel shows the live actors, the event stream and the journal, and no secret', async () => {
+    const { page: alice } = devices.alice!;
+    await alice.getByRole('checkbox', { name: 'Developer panel' }).check();
+    const panel = alice.getByRole('complementary', { name: 'Developer panel' });
+    await panel
+      .getByText(/^ready/)
+      .first()
+      .waitFor();
+    await panel.getByRole('list', { name: 'Event stream' }).getByText('message.send').first().waitFor();
+    const live = (await panel.textContent())!;
+    expect(live).toMatch(/link-\w+/); // Bob's link, a child of the app
+    expect(live).toContain('discover');
+    await look(alice, '06-devpanel-live');
+
+    await panel.getByRole('tab', { name: 'Journal' }).click();
+    await panel.getByRole('button', { name: "Load this device's journal" }).click();
+    const record = panel.getByTestId('journal-record');
+    await record.waitFor();
+    const appRow = panel.getByRole('row').filter({ has: alice.getByText('app', { exact: true }) });
+    await appRow.getByText(/^ready/).waitFor(); // at the last step the app is ready
+    const last = await record.textContent();
+    await panel.getByRole('button', { name: '◀ Back' }).click();
+    await expect.poll(() => record.textContent()).not.toBe(last);
+    // Back to the start (keyboard), then forward to the record that starts the app machine.
+    const slider = panel.getByLabel(/^Step /);
+    await slider.press('Home');
+    await record.getByText(/^#0:/).waitFor();
+    for (let step = 1; !/: start app /.test((await record.textContent())!); step++) {
+      expect(step, 'the journal starts the app machine within its first records').toBeLessThan(20);
+      await slider.press('ArrowRight');
+      await record.getByText(new RegExp(`^#${step}:`)).waitFor();
+    }
+    await appRow.getByText(/^starting/).waitFor(); // the state replay() rebuilt at that record
+    await look(alice, '06-devpanel-journal');
+    const shown = (await panel.textContent())!;
+    for (const text of [live, shown]) {
+      for (const secret of ['Hi Bob, sealed end to end.', 'Got it, Alice.', code, ...code.split('-').slice(1)]) expect(text).not.toContain(secret);
+    }
+    await alice.getByRole('checkbox', { name: 'Developer panel' }).uncheck();
+  });
+
   it('Carol pairs by opening the redeem link on a new device', async () => {
     const { page: alice } = devices.alice!;
     await alice.getByRole('button', { name: '← Contacts' }).click();

@@ -3,7 +3,8 @@
  * and the app machine's state through `getSnapshot()`; the relay banner reads `relay` from it too.
  */
 import { useSelector } from '@xstate/react';
-import type { ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
+import { DevPanel } from './devtools/DevPanel.js';
 import { useDevice } from './useDevice.js';
 import type { Prefs } from './prefs.js';
 import type { UiActor } from './uiMachine.js';
@@ -24,11 +25,11 @@ export interface AppProps {
   prefs: Prefs;
   /** Where redeem links point (this page, without `#`). */
   linkBase: () => string;
-  /** Slot for the developer panel (off unless switched on). */
-  devtools?: ReactNode;
 }
 
-export function App({ ui, prefs, linkBase, devtools }: AppProps) {
+export function App({ ui, prefs, linkBase }: AppProps) {
+  // The developer panel: off by default, one switch.
+  const [dev, setDev] = useState(false);
   const state = useSelector(ui, (s) => s);
   const device = state.context.device;
   useDevice(device);
@@ -75,10 +76,14 @@ export function App({ ui, prefs, linkBase, devtools }: AppProps) {
         </span>
         <span className="title">Backchannel</span>
         {name && device && <span className="device">This device: {name}</span>}
-        {devtools}
+        <label className="devtools-switch">
+          <input type="checkbox" checked={dev} onChange={(e) => setDev(e.target.checked)} />
+          Developer panel
+        </label>
       </header>
       {device && <Banner device={device} />}
       <main>{screen}</main>
+      {dev && device && <DevPanel device={device} />}
     </div>
   );
 }

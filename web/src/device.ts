@@ -14,6 +14,11 @@ export class Device {
   readonly bc: Backchannel;
   readonly #listeners = new Set<() => void>();
   readonly inspection: InspectionEvent[];
+  /**
+   * Per contact, what the relay's depot last said while the contact was away: it keeps everything up
+   * to a message for them, or it refused (quota, size). Cleared when the contact is back.
+   */
+  readonly depot = new Map<string, { kept: string | undefined } | { refused: string }>();
   /** Bumped on every change: what React's useSyncExternalStore compares. */
   version = 0;
   #queued = false;
@@ -22,7 +27,12 @@ export class Device {
     this.bc = bc;
     this.inspection = inspection;
     hook.notify = () => this.#changed();
-    bc.subscribe(() => this.#changed());
+    bc.subscribe((e) => {
+      if (e.type === 'deposited') this.depot.set(e.contactId, { kept: e.upTo?.id });
+      else if (e.type === 'refused') this.depot.set(e.contactId, { refused: e.reason });
+      else if (e.type === 'presence' && e.via) this.depot.delete(e.contactId);
+      this.#changed();
+    });
   }
 
   /** Open with `options` (storage, connector, relay…); the inspection stream feeds this device. */

@@ -6,7 +6,7 @@
 import { browserSocketConnector, InvalidArgumentError, type BackchannelOptions } from '@backchannel/sdk';
 import { LocalforageStorage } from '@backchannel/sdk/adapters/localforage';
 import { Device } from './device.js';
-import type { Prefs } from './prefs.js';
+import { trackLastSeen, type Prefs } from './prefs.js';
 
 /** The IndexedDB database the SDK's storage (and its journal) lives in. */
 export const DATABASE = 'backchannel';
@@ -38,7 +38,7 @@ export async function openBrowserDevice(prefs: Prefs): Promise<Device> {
     device = await Device.open({ ...options, relay: DEFAULT_RELAY });
   }
   watchNetwork(device);
-  device.bc.subscribe((e) => e.type === 'presence' && prefs.setLastSeen(e.contactId, Date.now()));
+  trackLastSeen(device.bc, prefs);
   return device;
 }
 

@@ -36,6 +36,13 @@ export function storagePrefs(store: Pick<Storage, 'getItem' | 'setItem' | 'remov
   };
 }
 
+/** Note when each contact's device was last connected (any presence change). */
+export function trackLastSeen(bc: { subscribe(listener: (e: { type: string; contactId?: string }) => void): () => void }, prefs: Prefs): () => void {
+  return bc.subscribe((e) => {
+    if (e.type === 'presence' && e.contactId) prefs.setLastSeen(e.contactId, Date.now());
+  });
+}
+
 /** A Storage in memory, for stories and tests. */
 export function memoryStore(): Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> {
   const map = new Map<string, string>();

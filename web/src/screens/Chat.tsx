@@ -10,6 +10,8 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
   const contact = device.bc.contacts().find((c) => c.id === contactId);
   const messages = contact ? device.bc.messages(contactId) : [];
   const me = device.bc.deviceId;
+  const depot = device.depot.get(contactId);
+  const kept = depot && 'kept' in depot ? depot.kept : undefined;
   const [text, setText] = useState('');
   const [problem, setProblem] = useState<string>();
   const end = useRef<HTMLLIElement>(null);
@@ -59,12 +61,18 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
               <span className="visually-hidden">{m.sender === me ? 'You: ' : `${contact.moniker}: `}</span>
               <span className="text">{m.text}</span>
               {m.file && <FileAttachment file={m.file} />}
+              {m.id === kept && <span className="kept">Kept by the relay for {contact.moniker}</span>}
               <time dateTime={new Date(m.timestamp).toISOString()}>{new Date(m.timestamp).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>
             </li>
           ))}
           <li ref={end} aria-hidden="true" className="end" />
         </ol>
       </div>
+      {depot && 'refused' in depot && (
+        <p role="status" className="note">
+          The relay would not keep your messages for {contact.moniker} ({depot.refused}). They stay on this device and go out when {contact.moniker} is online.
+        </p>
+      )}
       <form className="composer" onSubmit={(e) => void submit(e)}>
         <label htmlFor="message" className="visually-hidden">
           Message to {contact.moniker}
