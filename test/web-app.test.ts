@@ -293,6 +293,18 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.getByRole('button', { name: 'Back to contacts' }).click();
   });
 
+  it('clearing all data starts the device anew', async () => {
+    const { page: carol } = devices.carol!;
+    await carol.getByRole('button', { name: '← Contacts' }).click();
+    await carol.getByRole('button', { name: 'Settings' }).click();
+    await carol.getByRole('button', { name: 'Clear all data…' }).click();
+    await carol.getByRole('button', { name: 'Yes, delete everything' }).click();
+    await carol.getByRole('heading', { name: 'Welcome to Backchannel' }).waitFor();
+    await carol.getByLabel('Name this device').fill('Carol again');
+    await carol.keyboard.press('Enter');
+    await carol.getByText('No contacts yet').waitFor(); // Alice, and the chat, are gone
+  });
+
   it('a relay that went away shows the banner', async () => {
     const { page: alice } = devices.alice!;
     await relay.stop();
