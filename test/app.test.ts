@@ -90,8 +90,11 @@ describe('createBackchannel', () => {
     expect(first.firstStart).toBe(true);
     expect(first.getSnapshot().firstStart).toBe(true);
     await first.close();
+    const id = first.deviceId;
+    expect(id).toMatch(/\S/);
     const again = await open(dir);
     expect(again.firstStart).toBe(false);
+    expect(again.deviceId).toBe(id); // the device keeps its id: a chat tells its own messages by it
     await again.close();
   });
 

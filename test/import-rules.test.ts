@@ -6,7 +6,9 @@
  * - src/crypto/ is pure: @noble/*, tweetnacl, its own files and the typed errors (a leaf);
  * - the core (src/ outside adapters/ and the entry barrels) never imports an adapter;
  * - nothing in src/ imports server/ or cli/;
- * - every isomorphic entry bundles for `platform: 'browser'` without a Node built-in.
+ * - every isomorphic entry bundles for `platform: 'browser'` without a Node built-in;
+ * - the web app (web/) and Storybook (storybook/) use the SDK as a host would: `@backchannel/sdk` and
+   its public subpaths, never its files.
  *
  * Violations that exist today and are being fixed sit in ALLOWED_TODAY, one import each, with the
  * issue that removes it; the test fails if an allowed import disappears, so the list only shrinks.
@@ -67,6 +69,22 @@ const ENTRIES: string[] = Object.values(
 ).flatMap((e) => (typeof e === 'string' ? [] : [e.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')]));
 const BROWSER_ENTRIES = ENTRIES.filter((e) => e.startsWith('src/') && e !== 'src/adapters/node.ts');
 
+/** The SDK's public import names: `@backchannel/sdk` and `@backchannel/sdk/<subpath>` per "exports". */
+const PUBLIC_NAMES = new Set(
+  Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports as Record<string, unknown>).map((k) =>
+    k === '.' ? '@backchannel/sdk' : `@backchannel/sdk/${k.slice(2)}`,
+  ),
+);
+
+/** The faces' own files (.ts and .tsx), node_modules aside. */
+function faceFiles(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : faceFiles(path);
+    return /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
 describe('import rules', () => {
   it('every public entry exists and is checked', () => {
     expect(ENTRIES).toContain('src/index.ts');
@@ -107,6 +125,17 @@ describe('import rules', () => {
     const bad = core.flatMap((f) =>
       GRAPH.get(f)!
         .filter((to) => to.startsWith('src/adapters/'))
+        .map((to) => `${f} → ${to}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it('the web app and Storybook import the SDK only by its public names', () => {
+    const files = [...faceFiles('web'), ...faceFiles('storybook')];
+    expect(files).toContain('web/src/main.tsx');
+    const bad = files.flatMap((f) =>
+      importsOf(f)
+        .filter((to) => /^(src|server|cli|browser)\//.test(to) || (to.startsWith('@backchannel/sdk') && !PUBLIC_NAMES.has(to)))
         .map((to) => `${f} → ${to}`),
     );
     expect(bad).toEqual([]);

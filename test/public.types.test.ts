@@ -58,6 +58,7 @@ describe('public types', () => {
 
   it('calls: send takes text or a file reference; progress steps are named', async () => {
     expectTypeOf(bc.send).returns.resolves.toEqualTypeOf<Message>();
+    expectTypeOf(bc.deviceId).toEqualTypeOf<string>();
     // @ts-expect-error a message is an object, not a string
     void bc.send('id', 'hi');
     expectTypeOf<PairingStep>().toEqualTypeOf<'connecting' | 'waiting' | 'verifying' | 'confirming'>();

@@ -24,8 +24,8 @@ export const ROOT = packageRoot();
 
 /** The builds the site links to, under the site's `web/` and `storybook/`: the first folder that has an index.html. */
 export const BUILDS: readonly { path: string; title: string; candidates: readonly string[]; how: string }[] = [
-  { path: 'web', title: 'The web app', candidates: ['web/dist', 'dist-web'], how: 'npm run web:build' },
-  { path: 'storybook', title: 'Storybook', candidates: ['storybook-static', 'storybook/dist', 'storybook/storybook-static'], how: 'npm run storybook:build' },
+  { path: 'web', title: 'The web app', candidates: ['dist-web'], how: 'npm run build:web' },
+  { path: 'storybook', title: 'Storybook', candidates: ['dist-storybook'], how: 'npm run build:storybook' },
 ];
 
 export interface SiteOptions {

@@ -238,6 +238,11 @@ export class Backchannel {
     return this.#db.publicKey;
   }
 
+  /** This device's id: the `sender` of the messages it wrote (a chat view tells its own from the contact's). */
+  get deviceId(): string {
+    return this.#db.deviceId;
+  }
+
   /** True when this device was created by this open (first start). */
   get firstStart(): boolean {
     return this.#actor.getSnapshot().context.firstStart;

@@ -1,0 +1,83 @@
+/** A chat, both directions; what the relay keeps for an absent contact; contact settings; settings. */
+import type { Meta, StoryObj } from '@storybook/react-vite';
+import { renderScene, ready } from '../render.js';
+import { sceneOf, settle, until, World } from '../world.js';
+
+const meta: Meta = { title: 'Screens/Chat and settings', render: renderScene, decorators: [ready] };
+export default meta;
+type Story = StoryObj;
+
+/** Alice and Bob paired and talked; Alice's UI is on the contact list. */
+async function talked(world = new World()) {
+  const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
+  const [bobOnAlice, aliceOnBob] = await world.pair(alice, bob);
+  await alice.device.bc.send(bobOnAlice.id, { text: 'Hi Bob! Sealed end to end; the relay only forwards.' });
+  await settle(() => bob.device.bc.messages(aliceOnBob.id).length === 1, bob.device);
+  await bob.device.bc.send(aliceOnBob.id, { text: 'Hi Alice, got it.' });
+  await settle(() => alice.device.bc.messages(bobOnAlice.id).length === 2, alice.device);
+  const scene = await sceneOf(alice);
+  await until(scene.ui, (s) => s.matches('contacts'));
+  return { world, alice, bob, bobOnAlice, scene };
+}
+
+export const Conversation: Story = {
+  loaders: [
+    async () => {
+      const { scene, bobOnAlice } = await talked();
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      return { scene };
+    },
+  ],
+};
+
+/** Bob went away; Alice wrote on, and the relay keeps it (sealed) for him. */
+export const KeptByTheRelay: Story = {
+  loaders: [
+    async () => {
+      const { scene, alice, bob, bobOnAlice } = await talked();
+      bob.device.bc.goOffline();
+      await settle(() => alice.device.bc.presence(bobOnAlice.id) === undefined, alice.device);
+      const sent = await alice.device.bc.send(bobOnAlice.id, { text: 'Are you there? I will keep writing.' });
+      await settle(() => {
+        const depot = alice.device.depot.get(bobOnAlice.id);
+        return !!depot && 'kept' in depot && depot.kept === sent.id;
+      }, alice.device);
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      return { scene };
+    },
+  ],
+};
+
+export const ContactSettings: Story = {
+  loaders: [
+    async () => {
+      const { scene, bobOnAlice } = await talked();
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      scene.ui.send({ type: 'OPEN_CONTACT_SETTINGS' });
+      return { scene };
+    },
+  ],
+};
+
+export const Settings: Story = {
+  loaders: [
+    async () => {
+      const { scene } = await talked();
+      scene.ui.send({ type: 'OPEN_SETTINGS' });
+      return { scene };
+    },
+  ],
+};
+
+/** A relay URL the SDK refuses (not ws:// or wss://). */
+export const SettingsRefused: Story = {
+  loaders: [
+    async () => {
+      const { scene } = await talked();
+      scene.ui.send({ type: 'OPEN_SETTINGS' });
+      scene.ui.send({ type: 'SAVE_RELAY', relay: 'https://relay.example/v1' });
+      await until(scene.ui, (s) => s.matches({ settings: 'idle' }) && s.context.saveError !== undefined);
+      return { scene };
+    },
+  ],
+};

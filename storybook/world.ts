@@ -1,0 +1,91 @@
+/**
+ * Stories' scenes: devices on a MemoryRelay with in-memory storage, each with the web app's own UI
+ * machine and its real effects (web/src/uiActors.ts), driven to a state by the events a person sends.
+ */
+import type { BackchannelOptions } from '@backchannel/sdk';
+import { MemoryStorage } from '@backchannel/sdk/testing';
+import { createActor, fromPromise, waitFor, type SnapshotFrom } from 'xstate';
+import { Device } from '../web/src/device.js';
+import { memoryStore, storagePrefs, trackLastSeen, type Prefs } from '../web/src/prefs.js';
+import { acceptActor, clearDataActor, inviteActor, removeActor, renameActor, saveRelayActor } from '../web/src/uiActors.js';
+import { uiMachine, type PairedContact, type UiActor } from '../web/src/uiMachine.js';
+import { MemoryRelay, RELAY_URL } from './memoryRelay.js';
+
+export interface Person {
+  name: string;
+  device: Device;
+  prefs: Prefs;
+}
+
+export interface Scene {
+  ui: UiActor;
+  prefs: Prefs;
+}
+
+const STORY_TIMEOUT_MS = 20_000;
+
+export class World {
+  readonly relay: MemoryRelay;
+  constructor(relay = new MemoryRelay()) {
+    this.relay = relay;
+  }
+
+  options(extra: Partial<BackchannelOptions> = {}): BackchannelOptions {
+    return { storage: new MemoryStorage(), connector: this.relay.connector, relay: RELAY_URL, discoverTimeouts: { reconnectBaseMs: 50 }, ...extra };
+  }
+
+  /** A device that has been through first start (named), unless `named` is false. */
+  async person(name: string, { named = true, ...extra }: Partial<BackchannelOptions> & { named?: boolean } = {}): Promise<Person> {
+    const prefs = storagePrefs(memoryStore());
+    if (named) prefs.setDeviceName(name);
+    const device = await Device.open(this.options(extra));
+    trackLastSeen(device.bc, prefs);
+    return { name, device, prefs };
+  }
+
+  /** Pair two people through the real pairing (each names the other); resolves with both cards. */
+  async pair(a: Person, b: Person): Promise<[PairedContact, PairedContact]> {
+    const { code, done } = await a.device.bc.invite({ moniker: b.name });
+    const [onA, onB] = await Promise.all([done, b.device.bc.accept(code, { moniker: a.name })]);
+    return [onA, onB];
+  }
+}
+
+/** The UI machine for `person`, started and past opening. */
+export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device> } = {}): Promise<Scene> {
+  const ui = createActor(
+    uiMachine.provide({
+      actors: {
+        openDevice: fromPromise(options.open ?? (async () => person.device)),
+        invite: inviteActor,
+        accept: acceptActor,
+        rename: renameActor,
+        remove: removeActor,
+        saveRelay: saveRelayActor,
+        clearData: clearDataActor(async () => {}),
+      },
+    }),
+    { input: { prefs: person.prefs, pendingCode: options.pendingCode } },
+  );
+  ui.start();
+  return { ui, prefs: person.prefs };
+}
+
+/** Wait (bounded) until the scene's UI machine gets where the story shows it. */
+export async function until(ui: UiActor, check: (s: SnapshotFrom<typeof uiMachine>) => boolean): Promise<void> {
+  await waitFor(ui, check, { timeout: STORY_TIMEOUT_MS });
+}
+
+/** Wait (bounded) for a condition on the devices (a message arrived, the relay status changed). */
+export async function settle(check: () => boolean, device: Device): Promise<void> {
+  if (check()) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => (off(), reject(new Error('the scene did not settle'))), STORY_TIMEOUT_MS);
+    const off = device.subscribe(() => {
+      if (!check()) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}

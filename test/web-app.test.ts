@@ -1,0 +1,318 @@
+/**
+ * The web app (web/) as people use it: built once with Vite, served from 127.0.0.1, opened in real
+ * Chromium in separate browser contexts (separate devices: their own IndexedDB), on a relay process.
+ * Alice and Bob pair by typing the code, compare verifiers and chat both ways; Carol pairs through
+ * a redeem link; everything is still there after a reload; Bob goes offline while Alice writes and
+ * gets it when back; the installed app opens offline; a wrong code shows the failure screen; a relay
+ * that went away shows the banner. Every screen is screenshotted into .tmp/screenshots/ and checked
+ * with axe-core (no serious or critical violations).
+ *
+ * Loopback only: the app runs with `?direct=0` (no WebRTC, whose ICE would gather this machine's
+ * interfaces), so contacts connect over the relayed transport.
+ */
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS } from './helpers/chromium.js';
+import { freePort, ROOT, startRelayProcess, type RelayProcess } from './helpers/processes.js';
+import { tempDirs } from './helpers/wait.js';
+
+const SHOTS = join(ROOT, '.tmp/screenshots');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const dirs = tempDirs('bc-web-app-');
+
+let relay: RelayProcess;
+let preview: PreviewServer;
+let browser: Browser;
+let appUrl: string;
+const errors: string[] = [];
+const devices: Record<string, { context: BrowserContext; page: Page }> = {};
+
+async function device(name: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
+  context.setDefaultTimeout(60_000); // a loaded two-core machine opens the app slowly
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && errors.push(`${name} console: ${m.text()}`));
+  devices[name] = { context, page };
+  return page;
+}
+
+/** A screenshot for reviewers, and axe-core's verdict on the same screen. */
+async function look(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `web-${name}.png`), fullPage: true });
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe.run();
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+  });
+  expect(
+    violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
+    `${name}: ${JSON.stringify(violations)}`,
+  ).toEqual([]);
+}
+
+async function start(page: Page, name: string, url = appUrl): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('Name this device').fill(name);
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
+const messages = (page: Page) => page.getByRole('log');
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const vite = await import('vite');
+  const configFile = join(ROOT, 'web/vite.config.ts');
+  const outDir = dirs.make();
+  await vite.build({ configFile, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  preview = await vite.preview({ configFile, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
+  relay = await startRelayProcess([]);
+  appUrl = `${preview.resolvedUrls!.local[0]}?relay=${encodeURIComponent(relay.url)}&direct=0`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await relay?.stop();
+  await preview?.close();
+  dirs.removeAll();
+});
+
+describe('the web app in Chromium', { timeout: 120_000 }, () => {
+  let code = '';
+
+  it('first start asks for a name, then shows the empty contact list', async () => {
+    const alice = await device('alice');
+    await alice.goto(appUrl);
+    await alice.getByRole('heading', { name: 'Welcome to Backchannel' }).waitFor();
+    await look(alice, '01-welcome');
+    await alice.getByLabel('Name this device').fill('Alice');
+    await alice.keyboard.press('Enter'); // keyboard only
+    await alice.getByRole('heading', { name: 'Contacts' }).waitFor();
+    await alice.getByText('No contacts yet').waitFor();
+    await look(alice, '02-contacts-empty');
+    await start(await device('bob'), 'Bob');
+  });
+
+  it('Alice invites (words, digits, QR, link); Bob types the code with completion; both see the same verifier', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    await alice.getByRole('button', { name: 'Invite someone' }).click();
+    await alice.getByTestId('invite-code').waitFor();
+    code = (await alice.getByTestId('invite-code').textContent())!.trim();
+    expect(code).toMatch(/^\d+-[a-z]+-[a-z]+$/);
+    expect((await alice.getByTestId('invite-digits').textContent())!).toMatch(/^\d+(-\d+)+$/);
+    await alice.getByRole('img', { name: 'QR code of the invite link' }).waitFor();
+    expect(await alice.getByTestId('invite-link').getAttribute('href')).toContain(`#${code}`);
+    await look(alice, '03-invite');
+
+    await bob.getByRole('button', { name: 'Enter a code' }).click();
+    const [nameplate, first, second] = code.split('-') as [string, string, string];
+    const input = bob.getByLabel('Code (words, digits or a link)');
+    await input.fill(`${nameplate}-${first.slice(0, 3)}`);
+    // The word list offers completions as Bob types.
+    const offered = await bob.locator('#code-completions option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(offered).toContain(`${nameplate}-${first}-`);
+    await input.fill(`${nameplate}-${first}-${second}`);
+    await look(bob, '04-redeem');
+    await bob.getByRole('button', { name: 'Pair' }).click();
+
+    await Promise.all([alice.getByTestId('verifier').waitFor({ timeout: 60_000 }), bob.getByTestId('verifier').waitFor({ timeout: 60_000 })]);
+    const verifiers = await Promise.all([alice.getByTestId('verifier').textContent(), bob.getByTestId('verifier').textContent()]);
+    expect(verifiers[0]).toMatch(/\S{8,}/);
+    expect(verifiers[0]).toBe(verifiers[1]);
+    await look(alice, '05-verify');
+
+    await alice.getByLabel('Name this contact').fill('Bob');
+    await alice.getByRole('button', { name: 'Save and chat' }).click();
+    await bob.getByLabel('Name this contact').fill('Alice');
+    await bob.keyboard.press('Enter');
+    await alice.getByRole('heading', { name: 'Bob' }).waitFor();
+    await bob.getByRole('heading', { name: 'Alice' }).waitFor();
+  });
+
+  it('chat both ways', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    await alice.getByLabel('Message to Bob').fill('Hi Bob, sealed end to end.');
+    await alice.keyboard.press('Enter');
+    await messages(bob).getByText('Hi Bob, sealed end to end.').waitFor({ timeout: 60_000 });
+    await bob.getByLabel('Message to Alice').fill('Got it, Alice.');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await messages(alice).getByText('Got it, Alice.').waitFor({ timeout: 60_000 });
+    await alice.getByText('Connected (relayed)').waitFor({ timeout: 60_000 });
+    await look(alice, '06-chat');
+    await look(bob, '06-chat-bob');
+  });
+
+  it('the developer panel shows the live actors, the event stream and the journal, and no secret', async () => {
+    const { page: alice } = devices.alice!;
+    await alice.getByRole('checkbox', { name: 'Developer panel' }).check();
+    const panel = alice.getByRole('complementary', { name: 'Developer panel' });
+    await panel
+      .getByText(/^ready/)
+      .first()
+      .waitFor();
+    await panel.getByRole('list', { name: 'Event stream' }).getByText('message.send').first().waitFor();
+    const live = (await panel.textContent())!;
+    expect(live).toMatch(/link-\w+/); // Bob's link, a child of the app
+    expect(live).toContain('discover');
+    await look(alice, '06-devpanel-live');
+
+    await panel.getByRole('tab', { name: 'Journal' }).click();
+    await panel.getByRole('button', { name: "Load this device's journal" }).click();
+    const record = panel.getByTestId('journal-record');
+    await record.waitFor();
+    const appRow = panel.getByRole('row').filter({ has: alice.getByText('app', { exact: true }) });
+    await appRow.getByText(/^ready/).waitFor(); // at the last step the app is ready
+    const last = await record.textContent();
+    await panel.getByRole('button', { name: '◀ Back' }).click();
+    await expect.poll(() => record.textContent()).not.toBe(last);
+    // Back to the start (keyboard), then forward to the record that starts the app machine.
+    const slider = panel.getByLabel(/^Step /);
+    await slider.press('Home');
+    await record.getByText(/^#0:/).waitFor();
+    for (let step = 1; !/: start app /.test((await record.textContent())!); step++) {
+      expect(step, 'the journal starts the app machine within its first records').toBeLessThan(20);
+      await slider.press('ArrowRight');
+      await record.getByText(new RegExp(`^#${step}:`)).waitFor();
+    }
+    await appRow.getByText(/^starting/).waitFor(); // the state replay() rebuilt at that record
+    await look(alice, '06-devpanel-journal');
+    const shown = (await panel.textContent())!;
+    for (const text of [live, shown]) {
+      for (const secret of ['Hi Bob, sealed end to end.', 'Got it, Alice.', code, ...code.split('-').slice(1)]) expect(text).not.toContain(secret);
+    }
+    await alice.getByRole('checkbox', { name: 'Developer panel' }).uncheck();
+  });
+
+  it('Carol pairs by opening the redeem link on a new device', async () => {
+    const { page: alice } = devices.alice!;
+    await alice.getByRole('button', { name: '← Contacts' }).click();
+    await alice.getByRole('button', { name: 'Invite someone' }).click();
+    const link = (await alice.getByTestId('invite-link').getAttribute('href'))!;
+    const carol = await device('carol');
+    await start(carol, 'Carol', link); // first start, then straight to the code from the link
+    const input = carol.getByLabel('Code (words, digits or a link)');
+    expect(await input.inputValue()).toBe(link.split('#')[1]);
+    expect(carol.url()).not.toContain('#'); // the code leaves the address bar
+    await carol.getByRole('button', { name: 'Pair' }).click();
+    await Promise.all([alice.getByTestId('verifier').waitFor({ timeout: 60_000 }), carol.getByTestId('verifier').waitFor({ timeout: 60_000 })]);
+    expect(await carol.getByTestId('verifier').textContent()).toBe(await alice.getByTestId('verifier').textContent());
+    await alice.getByLabel('Name this contact').fill('Carol');
+    await alice.keyboard.press('Enter');
+    await carol.getByLabel('Name this contact').fill('Alice');
+    await carol.keyboard.press('Enter');
+    await carol.getByLabel('Message to Alice').fill('Carol here, via the link.');
+    await carol.keyboard.press('Enter');
+    await messages(alice).getByText('Carol here, via the link.').waitFor({ timeout: 60_000 });
+  });
+
+  it('after a reload both find their contacts and messages; the list shows unread and presence', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    await bob.getByRole('button', { name: '← Contacts' }).click();
+    await alice.getByRole('button', { name: '← Contacts' }).click();
+    await Promise.all([alice.reload(), bob.reload()]);
+    await alice.getByRole('button', { name: /^Bob\W/ }).waitFor();
+    await alice.getByRole('button', { name: /^Carol\W/ }).waitFor();
+    await bob.getByRole('button', { name: /^Alice\W/ }).waitFor();
+    // Carol writes while Alice looks at her list: one unread.
+    await devices.carol!.page.getByLabel('Message to Alice').fill('Are you there?');
+    await devices.carol!.page.keyboard.press('Enter');
+    await alice.getByRole('button', { name: /^Carol\W+Connected \(relayed\)\W+1 unread$/ }).waitFor({ timeout: 60_000 });
+    await look(alice, '07-contacts');
+    await bob.getByRole('button', { name: /^Alice\W/ }).click();
+    await messages(bob).getByText('Hi Bob, sealed end to end.').waitFor();
+    await messages(bob).getByText('Got it, Alice.').waitFor();
+    await alice.getByRole('button', { name: /^Bob\W/ }).click();
+    await messages(alice).getByText('Got it, Alice.').waitFor();
+  });
+
+  it('Bob offline while Alice writes: the banner shows, and the message arrives once he is back', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob, context: bobContext } = devices.bob!;
+    await bobContext.setOffline(true);
+    await bob.getByText('You are offline').waitFor();
+    await look(bob, '08-offline');
+    await alice.getByLabel('Message to Bob').fill('Written while you were away.');
+    await alice.keyboard.press('Enter');
+    await messages(alice).getByText('Written while you were away.').waitFor();
+    await bobContext.setOffline(false);
+    await messages(bob).getByText('Written while you were away.').waitFor({ timeout: 60_000 });
+    await bob.getByText('You are offline').waitFor({ state: 'detached' });
+  });
+
+  it('the installed app opens offline (service worker) with its data', async () => {
+    const { page: alice, context } = devices.alice!;
+    // The service worker has precached this build.
+    await expect
+      .poll(() => alice.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.active?.state ?? 'none'), { timeout: 30_000 })
+      .toBe('activated');
+    await context.setOffline(true);
+    await alice.reload();
+    await alice.getByRole('button', { name: /^Bob\W/ }).waitFor({ timeout: 30_000 });
+    await alice.getByText('You are offline').waitFor();
+    await context.setOffline(false);
+    await alice.getByRole('button', { name: /^Bob\W/ }).click();
+    await alice.getByRole('button', { name: 'Contact settings' }).click();
+    await look(alice, '09-contact-settings');
+    await alice.getByLabel('Name').fill('Bobby');
+    await alice.getByRole('button', { name: 'Rename' }).click();
+    await alice.getByRole('heading', { name: 'Bobby: settings' }).waitFor();
+    await alice.getByRole('button', { name: '← Back to the chat' }).click();
+    await alice.getByRole('button', { name: '← Contacts' }).click();
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    expect(await alice.getByLabel('Relay URL').inputValue()).toBe(relay.url);
+    await look(alice, '10-settings');
+    await alice.getByRole('button', { name: '← Contacts' }).click();
+  });
+
+  it('a wrong code shows the failure screen', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    await alice.getByRole('button', { name: 'Invite someone' }).click();
+    const real = (await alice.getByTestId('invite-code').textContent())!.trim();
+    const [nameplate, first, second] = real.split('-') as [string, string, string];
+    const wrong = `${nameplate}-${first === 'adroitness' ? 'adviser' : 'adroitness'}-${second}`; // a valid code, not Alice's
+    await bob.getByRole('button', { name: '← Contacts' }).click();
+    await bob.getByRole('button', { name: 'Enter a code' }).click();
+    await bob.getByLabel('Code (words, digits or a link)').fill(wrong);
+    await bob.getByRole('button', { name: 'Pair' }).click();
+    const reason = bob.getByTestId('failure-reason');
+    await reason.waitFor();
+    expect(await reason.getAttribute('data-code')).toBe('WRONG_CODE');
+    await look(bob, '11-failure-wrong-code');
+    await alice.getByTestId('failure-reason').waitFor({ timeout: 60_000 }); // the code is dead for Alice too
+    expect(await alice.getByTestId('failure-reason').getAttribute('data-code')).toBe('WRONG_CODE');
+    await bob.getByRole('button', { name: 'Back to contacts' }).click();
+    await alice.getByRole('button', { name: 'Back to contacts' }).click();
+  });
+
+  it('clearing all data starts the device anew', async () => {
+    const { page: carol } = devices.carol!;
+    await carol.getByRole('button', { name: '← Contacts' }).click();
+    await carol.getByRole('button', { name: 'Settings' }).click();
+    await carol.getByRole('button', { name: 'Clear all data…' }).click();
+    await carol.getByRole('button', { name: 'Yes, delete everything' }).click();
+    await carol.getByRole('heading', { name: 'Welcome to Backchannel' }).waitFor();
+    await carol.getByLabel('Name this device').fill('Carol again');
+    await carol.keyboard.press('Enter');
+    await carol.getByText('No contacts yet').waitFor(); // Alice, and the chat, are gone
+  });
+
+  it('a relay that went away shows the banner', async () => {
+    const { page: alice } = devices.alice!;
+    await relay.stop();
+    await alice.getByText('The relay is unreachable').waitFor({ timeout: 60_000 });
+    await look(alice, '12-relay-unreachable');
+  });
+
+  it('no page error or console error on any device', () => {
+    expect(errors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);
+  });
+});

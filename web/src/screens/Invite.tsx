@@ -1,0 +1,94 @@
+/**
+ * Invite: the code as words, digits, a QR of its redeem link; copy and share. The app machine is in
+ * `ready.pairing.inviting` meanwhile (read from the façade's snapshot).
+ */
+import { codeToDigits, redeemLink, type PairingStep } from '@backchannel/sdk';
+import { qrSvg } from '@backchannel/sdk/qr';
+import { useEffect, useState } from 'react';
+import type { Device } from '../device.js';
+import { Progress } from './Progress.js';
+import type { Send } from './types.js';
+
+export interface InviteProps {
+  device: Device;
+  code: string | undefined;
+  step: PairingStep | 'naming' | undefined;
+  linkBase: () => string;
+  send: Send;
+}
+
+export function Invite({ device, code, step, linkBase, send }: InviteProps) {
+  const link = code ? redeemLink(code, linkBase()) : undefined;
+  const [qr, setQr] = useState<string>();
+  const [copied, setCopied] = useState<string>();
+  useEffect(() => {
+    let live = true;
+    setQr(undefined);
+    if (link) void qrSvg(link).then((svg) => live && setQr(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`));
+    return () => {
+      live = false;
+    };
+  }, [link]);
+  const copy = async (what: string, text: string) => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setCopied(what);
+    } catch {
+      setCopied(undefined);
+    }
+  };
+  const pairing = device.bc.getSnapshot().matches({ ready: { pairing: 'inviting' } });
+  return (
+    <section aria-labelledby="invite-title" className="card">
+      <h1 id="invite-title">Invite someone</h1>
+      {!code ? (
+        <p role="status">Getting a code from the relay…</p>
+      ) : (
+        <>
+          <p>Give them this code. It works once; whoever has it can pair with you, so share it only with them.</p>
+          <p className="code" data-testid="invite-code" aria-label="Invite code">
+            {code}
+          </p>
+          <p>
+            As digits:{' '}
+            <span className="digits" data-testid="invite-digits">
+              {codeToDigits(code)}
+            </span>
+          </p>
+          {qr && <img className="qr" src={qr} alt="QR code of the invite link" width={200} height={200} />}
+          <p className="link-line">
+            Link:{' '}
+            <a href={link} data-testid="invite-link">
+              {link}
+            </a>
+          </p>
+          <div className="row">
+            <button type="button" onClick={() => void copy('code', code)}>
+              Copy code
+            </button>
+            <button type="button" onClick={() => void copy('link', link!)}>
+              Copy link
+            </button>
+            {'share' in navigator && (
+              <button type="button" onClick={() => void navigator.share({ title: 'Backchannel invite', text: `My Backchannel code: ${code}`, url: link })}>
+                Share…
+              </button>
+            )}
+          </div>
+          <p role="status" className="muted">
+            {copied ? `Copied the ${copied}.` : ''}
+          </p>
+        </>
+      )}
+      {pairing && <Progress step={step} />}
+      <div className="row">
+        <button type="button" onClick={() => send({ type: 'REFRESH' })}>
+          New code
+        </button>
+        <button type="button" className="secondary" onClick={() => send({ type: 'CANCEL' })}>
+          Cancel
+        </button>
+      </div>
+    </section>
+  );
+}

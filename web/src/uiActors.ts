@@ -1,0 +1,64 @@
+/**
+ * The UI machine's effects, all through the SDK's façade: pairing with progress, renaming, removing,
+ * saving the relay, and clearing every byte this app keeps.
+ */
+import { toBackchannelError, type BackchannelError } from '@backchannel/sdk';
+import { fromCallback, fromPromise } from 'xstate';
+import type { Device } from './device.js';
+import type { Prefs } from './prefs.js';
+import type { PairingEvent, UiEvent } from './uiMachine.js';
+
+export const inviteActor = fromCallback<UiEvent, { device: Device }, PairingEvent>(({ input, sendBack }) => {
+  let cancel: (() => void) | undefined;
+  let stopped = false;
+  input.device.bc
+    .invite({ onProgress: (step) => sendBack({ type: 'pairing.step', step }) })
+    .then(({ code, done, cancel: c }) => {
+      cancel = c;
+      if (stopped) return c();
+      sendBack({ type: 'pairing.code', code });
+      done.then(
+        (contact) => sendBack({ type: 'pairing.done', contact }),
+        (error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }),
+      );
+    })
+    .catch((error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }));
+  return () => {
+    stopped = true;
+    cancel?.();
+  };
+});
+
+export const acceptActor = fromCallback<UiEvent, { device: Device; code: string }, PairingEvent>(({ input, sendBack }) => {
+  const abort = new AbortController();
+  let stopped = false;
+  Promise.resolve()
+    .then(() => input.device.bc.accept(input.code, { signal: abort.signal, onProgress: (step) => sendBack({ type: 'pairing.step', step }) }))
+    .then(
+      (contact) => sendBack({ type: 'pairing.done', contact }),
+      (error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }),
+    );
+  return () => {
+    stopped = true;
+    abort.abort();
+  };
+});
+
+export const renameActor = fromPromise(async ({ input }: { input: { device: Device; contactId: string; moniker: string } }) =>
+  input.device.bc.renameContact(input.contactId, input.moniker),
+);
+
+export const removeActor = fromPromise(async ({ input }: { input: { device: Device; contactId: string } }) => input.device.bc.removeContact(input.contactId));
+
+export const saveRelayActor = fromPromise<void, { device: Device; relay: string }>(async ({ input }) => {
+  await input.device.bc.updateSettings({ relay_server: input.relay.trim() });
+});
+
+/** Close the device, then drop its storage (`wipe`) and this app's prefs. */
+export function clearDataActor(wipe: () => Promise<void>) {
+  return fromPromise(async ({ input }: { input: { device: Device | undefined; prefs: Prefs } }) => {
+    await input.device?.bc.close();
+    await wipe();
+    input.prefs.clear();
+  });
+}
