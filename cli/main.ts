@@ -19,7 +19,9 @@ import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
 import { findCommand, parseCommand, UsageError } from './parse.js';
 import { askForCode } from './codePrompt.js';
 import { describeStorage, listenFailure } from './relayStatus.js';
-import { receiveText, sendText } from './textTransfer.js';
+import { TransferRefused } from './fileTransfer.js';
+import { wormholeReceive, wormholeSend } from './wormholeCommands.js';
+import { parseTransitHelper } from '../src/wormhole/transitHints.js';
 import { packageVersion } from './version.js';
 import { runDemo } from './demo.js';
 
@@ -123,26 +125,41 @@ const RUN: { [N in CommandName]: Run<N> } = {
     return 0;
   },
 
-  async 'wormhole send'(values) {
+  async 'wormhole send'(values, [what]) {
+    if ((what === undefined) === (values.text === undefined)) {
+      throw new UsageError(
+        what === undefined ? 'give a file or directory to send, or --text TEXT' : 'give either a file or directory, or --text, not both',
+        'wormhole send',
+      );
+    }
     const code = values.code === undefined ? undefined : parseCode(values.code, { checkWords: false }).text;
-    await sendText({
-      relay: values.relay,
-      connector,
-      text: values.text,
-      code,
-      signal: signalOnInterrupt(),
-      onCode: (c) => {
-        err(`Wormhole code is: ${c}`);
-        err('On the other computer, please run:\n\nwormhole receive ' + c + '\n');
+    await wormholeSend(
+      {
+        what,
+        text: values.text,
+        code,
+        relay: values['relay-url'] ?? values.relay,
+        transitHelper: transitHelper(values['transit-helper'], 'wormhole send'),
+        hideProgress: values['hide-progress'],
       },
-    });
-    err('text message sent');
+      { out, err, signal: signalOnInterrupt() },
+    ).catch(refusedAsFailure);
     return 0;
   },
 
   async 'wormhole receive'(values, [input]) {
     const code = parseCode(input ?? (await promptForCode('Enter receive wormhole code: ')), { checkWords: false }).text;
-    out(await receiveText({ relay: values.relay, connector, code, signal: signalOnInterrupt() }));
+    await wormholeReceive(
+      {
+        code,
+        relay: values['relay-url'] ?? values.relay,
+        transitHelper: transitHelper(values['transit-helper'], 'wormhole receive'),
+        hideProgress: values['hide-progress'],
+        acceptFile: values['accept-file'],
+        outputFile: values['output-file'],
+      },
+      { out, err, signal: signalOnInterrupt() },
+    ).catch(refusedAsFailure);
     return 0;
   },
 
@@ -151,6 +168,21 @@ const RUN: { [N in CommandName]: Run<N> } = {
     return 0;
   },
 };
+
+/** --transit-helper checked before anything connects: a bad one is a usage error. */
+function transitHelper(text: string, command: CommandName): string {
+  try {
+    parseTransitHelper(text);
+  } catch (error) {
+    throw new UsageError(`--transit-helper: ${(error as Error).message}`, command);
+  }
+  return text;
+}
+
+/** A refusal (file exists, nothing to send) is the user's to fix: one line, exit 1. */
+function refusedAsFailure(error: unknown): never {
+  throw error instanceof TransferRefused ? new CommandFailed(error.message) : error;
+}
 
 /** The code typed on the terminal (Tab completes its words), or a one-line failure when none came. */
 async function promptForCode(prompt?: string): Promise<string> {

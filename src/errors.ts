@@ -26,7 +26,8 @@ export type ErrorCode =
   | 'BUSY'
   | 'INTERNAL'
   | 'RELAY_UNSUPPORTED'
-  | 'RELAY_BUSY';
+  | 'RELAY_BUSY'
+  | 'TRANSFER_FAILED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -299,6 +300,17 @@ export class RelayBusyError extends BackchannelError {
   }
 }
 
+/**
+ * A file transfer did not complete: the other side refused it or reported a failure, the bytes
+ * received did not match what was offered, or the hash in the receiver's ack differs from what was
+ * sent. `data.reason` says which.
+ */
+export class TransferFailedError extends BackchannelError {
+  constructor(message: string, data: { reason: 'rejected' | 'remote-error' | 'size' | 'hash' | 'ack'; detail?: string }) {
+    super('TRANSFER_FAILED', message, data);
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -325,6 +337,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   INTERNAL: InternalError,
   RELAY_UNSUPPORTED: RelayUnsupportedError,
   RELAY_BUSY: RelayBusyError,
+  TRANSFER_FAILED: TransferFailedError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

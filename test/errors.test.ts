@@ -32,6 +32,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   INTERNAL: new errors.InternalError('oops', { where: 'here' }),
   RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
   RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
+  TRANSFER_FAILED: new errors.TransferFailedError('Transfer failed: bad remote hash.', { reason: 'hash' }),
 };
 
 describe('typed errors', () => {
