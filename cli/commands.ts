@@ -100,6 +100,12 @@ export const COMMANDS = {
         default: './backchannel-relay-data',
       },
       memory: { type: 'boolean', description: 'keep everything in memory: lost when the relay stops', defaultText: 'off' },
+      'transit-port': {
+        type: 'string',
+        placeholder: 'N',
+        description: 'also be a transit relay (file transfers of `wormhole send`) on this TCP port; 0 picks a free one',
+        defaultText: 'off',
+      },
       redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the depot in Redis, shared by every relay on it', defaultText: 'none' },
       quiet: { type: 'boolean', description: 'no JSON-line logs on stderr', defaultText: 'off' },
       config: {
@@ -122,6 +128,7 @@ export const COMMANDS = {
     notes: [
       ['limits (--limit NAME=N or "limits" in --config):', ...limitNotes()].join('\n'),
       'The depot\'s and DISCOVER\'s limits: --limit depot.NAME=N and discover.NAME=N ("depotLimits" and\n"discoveryLimits" in --config); --print-config shows them all.',
+      'The transit relay\'s limits (--transit-port): --limit transit.NAME=N ("transitLimits" in --config).',
     ],
   },
   invite: {

@@ -39,9 +39,9 @@ function signalOnInterrupt(): AbortSignal {
   return controller.signal;
 }
 
-function portNumber(text: string, command: CommandName): number {
+function portNumber(text: string, command: CommandName, flag = '--port'): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be 0..65535, got '${text}'`, command);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} must be 0..65535, got '${text}'`, command);
   return port;
 }
 
@@ -77,6 +77,8 @@ const RUN: { [N in CommandName]: Run<N> } = {
       limits: config.limits,
       depotLimits: config.depotLimits,
       discoveryLimits: config.discoveryLimits,
+      transitPort: values['transit-port'] === undefined ? undefined : portNumber(values['transit-port'], 'relay', '--transit-port'),
+      transitLimits: config.transitLimits,
       trustProxy: config.trustProxy,
       metrics: config.metrics,
       unlistedAppids: config.unlistedAppids,
@@ -91,6 +93,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
       process.once('SIGTERM', resolve);
     });
     out(`relay listening on ${relay.url}`);
+    if (relay.transit) out(`transit relay listening on ${relay.transit.hint}`);
     out(`data: ${describeStorage(values)}`);
     err('Ctrl-C to stop');
     await stopped;
