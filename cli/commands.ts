@@ -154,7 +154,7 @@ export const COMMANDS = {
   },
   'wormhole send': {
     summary: 'send a file, a directory or a text to the real `wormhole receive` (magic-wormhole, wormhole-william)',
-    positionals: [{ name: 'what', description: 'the file or directory to send (a directory goes as a zip)', optional: true, defaultText: 'none: give --text' }],
+    positionals: [{ name: 'path', description: 'the file or directory to send (a directory goes as a zip)', optional: true, defaultText: 'none: give --text' }],
     options: {
       text: { type: 'string', placeholder: 'TEXT', description: 'send this text instead of a file', defaultText: 'none' },
       code: { type: 'string', placeholder: 'CODE', description: 'use this code instead of asking the relay for one', defaultText: 'a new code from the relay' },
