@@ -125,52 +125,80 @@ export async function sinkFor(offer: FileOffer, options: SinkOptions = {}): Prom
     () => false,
   );
   if (exists && options.outputFile === undefined) throw new TransferRefused(`refusing to overwrite existing '${basename(destination)}'`);
+  // Nothing touches the disk until the first byte (or finish): a refused offer leaves no trace.
   if ('file' in offer) {
-    const temp = `${destination}.tmp`;
-    const out = createWriteStream(temp, { flags: 'w' });
+    const temp = new LazyFile(async () => `${destination}.tmp`);
     return {
       destination,
       sink: {
-        write: (bytes) => writeTo(out, bytes),
+        write: async (bytes) => writeTo(await temp.stream(), bytes),
         finish: async () => {
-          await closeStream(out);
+          await closeStream(await temp.stream());
           if (exists) await rm(destination, { recursive: true, force: true });
-          await rename(temp, destination);
+          await rename(await temp.path(), destination);
         },
-        abort: async () => {
-          out.destroy();
-          await unlink(temp).catch(() => {});
-        },
+        abort: () => temp.discard(),
       },
     };
   }
-  const temp = await mkdtemp(join(tmpdir(), 'backchannel-receive-'));
-  const zipPath = join(temp, 'directory.zip');
-  const out = createWriteStream(zipPath);
   const { numbytes, numfiles } = offer.directory;
+  const temp = new LazyFile(async () => join(await mkdtemp(join(tmpdir(), 'backchannel-receive-')), 'directory.zip'));
   return {
     destination,
     sink: {
-      write: (bytes) => writeTo(out, bytes),
+      write: async (bytes) => writeTo(await temp.stream(), bytes),
       finish: async () => {
         try {
-          await closeStream(out);
+          await closeStream(await temp.stream());
           if (exists) await rm(destination, { recursive: true, force: true });
           await mkdir(destination, { recursive: true });
-          await unzipInto(zipPath, destination, { maxBytes: numbytes, maxFiles: numfiles }).catch(async (err: unknown) => {
+          await unzipInto(await temp.path(), destination, { maxBytes: numbytes, maxFiles: numfiles }).catch(async (err: unknown) => {
             await rm(destination, { recursive: true, force: true });
             throw err;
           });
         } finally {
-          await rm(temp, { recursive: true, force: true });
+          await rm(dirname(await temp.path()), { recursive: true, force: true });
         }
       },
       abort: async () => {
-        out.destroy();
-        await rm(temp, { recursive: true, force: true });
+        await temp.discard();
+        if (temp.created) await rm(dirname(await temp.path()), { recursive: true, force: true });
       },
     },
   };
+}
+
+/** A file opened for writing on first use; `discard` closes and removes it, if it was ever made. */
+class LazyFile {
+  #path: Promise<string> | undefined;
+  #stream: Promise<WriteStream> | undefined;
+  constructor(private readonly choosePath: () => Promise<string>) {}
+
+  get created(): boolean {
+    return this.#path !== undefined;
+  }
+
+  path(): Promise<string> {
+    return (this.#path ??= this.choosePath());
+  }
+
+  stream(): Promise<WriteStream> {
+    return (this.#stream ??= this.path().then(
+      (path) =>
+        new Promise<WriteStream>((resolve, reject) => {
+          const out = createWriteStream(path, { flags: 'w' });
+          out.once('open', () => resolve(out));
+          out.once('error', reject);
+        }),
+    ));
+  }
+
+  async discard(): Promise<void> {
+    if (!this.#stream) return;
+    const out = await this.#stream.catch(() => undefined);
+    if (out) await new Promise<void>((resolve) => (out.closed ? resolve() : (out.once('close', () => resolve()), out.destroy())));
+    await unlink(await this.path()).catch(() => {});
+  }
 }
 
 function openZip(path: string): Promise<yauzl.ZipFile> {

@@ -191,6 +191,26 @@ it(
   TIMEOUT,
 );
 
+it(
+  'answering "n" to our receiver\'s question refuses the file: nothing is written and the real sender is told',
+  async () => {
+    const where = { mailbox: relay.url, transit: debianTransit.hint };
+    const into = inbox();
+    const sender = pythonSend(where, FILE);
+    const [, code] = await sender.waitFor(CODE_RE);
+    const receiver = ours(where, ['wormhole', 'receive', code!, '--relay', where.mailbox, '--transit-helper', where.transit], into);
+    receiver.child.stdin!.end('n\n');
+    const [r, s] = await Promise.all([receiver.result, sender.result]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ok? (Y/n): ');
+    expect(r.stderr).toContain('transfer rejected');
+    expect(s.code).toBe(1);
+    expect(s.stderr).toContain('remote error, transfer abandoned: transfer rejected');
+    expect(readdirSync(into)).toEqual([]);
+  },
+  TIMEOUT,
+);
+
 /** A namespace with only `lo`, in which transit.magic-wormhole.io is 127.0.0.1. */
 function loopbackNamespace(tag: string): { name: string; prefix: string[]; remove(): void } {
   const name = `bcwh${process.pid}${tag}`;
