@@ -8,6 +8,8 @@ import fc from 'fast-check';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_HANDSHAKE_BYTES, parseRelayHandshake, startTransitRelay, type TransitLimits, type TransitRelay } from '../server/transitRelay.js';
+import { resolveRelayConfig } from '../server/relayConfig.js';
+import { DEFAULT_TRANSIT_LIMITS } from '../server/transitRelay.js';
 import { Branches } from './helpers/branches.js';
 import { startRelayProcess } from './helpers/processes.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -123,6 +125,18 @@ async function until(condition: () => boolean, r: TransitRelay): Promise<void> {
   for (const deadline = Date.now() + 20_000; !condition() && Date.now() < deadline;) await new Promise((res) => setTimeout(res, 10));
   expect(condition(), JSON.stringify({ ...r.server.stats(), refusals: [...r.server.stats().refusals] })).toBe(true);
 }
+
+describe('transit relay: configuration', () => {
+  it('takes its limits from --limit transit.NAME=N over "transitLimits" in the config file; unknown names are refused', () => {
+    const config = resolveRelayConfig({
+      file: { name: 'relay.json', json: { transitLimits: { idleTimeoutMs: 5_000, maxWaitingPerToken: 2 } } },
+      limit: 'transit.idleTimeoutMs=7000',
+    });
+    expect(config.transitLimits).toEqual({ ...DEFAULT_TRANSIT_LIMITS, idleTimeoutMs: 7_000, maxWaitingPerToken: 2 });
+    expect(() => resolveRelayConfig({ limit: 'transit.bogus=1' })).toThrow(/unknown limit 'bogus'/);
+    expect(() => resolveRelayConfig({ file: { name: 'relay.json', json: { transitLimits: { idleTimeoutMs: -1 } } } })).toThrow(/whole number/);
+  });
+});
 
 describe('transit relay: hostile clients', () => {
   it('garbage gets "bad handshake" and is closed', async () => {

@@ -28,6 +28,7 @@ import {
   type PythonMailbox,
   type RelayProcess,
   type Running,
+  type RunResult,
 } from './helpers/processes.js';
 
 const WORMHOLE_WILLIAM = '/usr/bin/wormhole-william';
@@ -207,6 +208,26 @@ it(
     expect(s.code).toBe(1);
     expect(s.stderr).toContain('remote error, transfer abandoned: transfer rejected');
     expect(readdirSync(into)).toEqual([]);
+  },
+  TIMEOUT,
+);
+
+it(
+  'usage: a bad --transit-helper or nothing to send exits 2; a missing file exits 1 in one line',
+  async () => {
+    const [badHelper, nothing, missing] = (await Promise.all(
+      [
+        ['wormhole', 'send', FILE, '--relay', relay.url, '--transit-helper', '127.0.0.1:4001'],
+        ['wormhole', 'send', '--relay', relay.url],
+        ['wormhole', 'send', 'no-such-file', '--relay', relay.url, '--transit-helper', ourTransit],
+      ].map((args) => run(process.execPath, [BIN, ...args], TIMEOUT, { cwd: source }).result),
+    )) as [RunResult, RunResult, RunResult];
+    expect(badHelper.code).toBe(2);
+    expect(badHelper.stderr).toMatch(/^error: --transit-helper: a transit relay is tcp:HOST:PORT, got "127\.0\.0\.1:4001"\n/);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/^error: give a file or directory to send, or --text TEXT\n/);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("error: Cannot send: no file/directory named 'no-such-file'\n");
   },
   TIMEOUT,
 );
