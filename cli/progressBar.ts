@@ -45,6 +45,7 @@ export function progressBar(stream: NodeJS.WriteStream, hidden: boolean): Progre
     },
     stop() {
       if (started) bar.stop();
+      started = false;
     },
   };
 }

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { nodeTcpConnector } from '../src/adapters/nodeTcp.js';
 import { TransferFailedError } from '../src/errors.js';
-import { receive, sendFile, type FileOffer } from '../src/wormhole/fileTransfer.js';
+import { offerSize, receive, sendFile } from '../src/wormhole/fileTransfer.js';
 import { parseTransitHelper } from '../src/wormhole/transitHints.js';
 import { prepareSend, sinkFor, TransferRefused } from './fileTransfer.js';
 import { humanSize, progressBar } from './progressBar.js';
@@ -45,11 +45,10 @@ export async function wormholeSend(options: Common & { what?: string; text?: str
   }
   const transitRelays = [parseTransitHelper(options.transitHelper)];
   if (options.what === undefined) throw new TransferRefused('nothing to send');
-  const what = options.what;
-  const prepared = await prepareSend(what);
+  const prepared = await prepareSend(options.what);
   const bar = progressBar(process.stderr, options.hideProgress);
   try {
-    io.err(`Sending ${humanSize(sizeOf(prepared.offer))} ${prepared.what}`);
+    io.err(`Sending ${humanSize(offerSize(prepared.offer))} ${prepared.what}`);
     const { sha256 } = await sendFile({
       relay: options.relay,
       connector,
@@ -64,16 +63,11 @@ export async function wormholeSend(options: Common & { what?: string; text?: str
       onProgress: (done, total) => bar.update(done, total),
     });
     bar.stop();
-    io.err('File sent.. waiting for confirmation');
     io.err(`Confirmation received. Transfer complete. (sha256 ${sha256})`);
   } finally {
     bar.stop();
     await prepared.cleanup();
   }
-}
-
-function sizeOf(offer: FileOffer): number {
-  return 'file' in offer ? offer.file.filesize : offer.directory.zipsize;
 }
 
 /** Ask "ok? (Y/n)" on the terminal; an empty answer or y… is yes, end of input is no. */
