@@ -14,7 +14,7 @@ import { nodeTcpConnector } from '../src/adapters/nodeTcp.js';
 import { utf8 } from '../src/crypto/bytes.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { TooLargeError } from '../src/errors.js';
-import { receive, type FileSink } from '../src/wormhole/fileTransfer.js';
+import { receive, sendFile, type FileSink } from '../src/wormhole/fileTransfer.js';
 import { connectTransit } from '../src/wormhole/transitConnection.js';
 import { parseTransitHelper, relayHintsOf, transitMessage } from '../src/wormhole/transitHints.js';
 import { deriveTransitKey, FILE_TRANSFER_APPID } from '../src/wormhole/transitKeys.js';
@@ -141,5 +141,46 @@ describe('a sender that lies', () => {
     });
     await Promise.all([liar(code, 10, 5_000), expect(receiving).rejects.toMatchObject({ code: 'TRANSFER_FAILED', data: { reason: 'size' } })]);
     expect(events).toEqual(['abort']);
+  });
+
+  it('a cancel mid-transfer (AbortSignal) ends the sender typed; the receiver fails typed and discards', async () => {
+    const code = `${60 + n}-guitarist-revenge`;
+    const events: string[] = [];
+    const sink: FileSink = {
+      write: async () => void (events.at(-1) !== 'write' && events.push('write')),
+      finish: async () => void events.push('finish'),
+      abort: async () => void events.push('abort'),
+    };
+    const transitRelays = [parseTransitHelper(relay.transit!.hint)];
+    const cancel = new AbortController();
+    const chunk = new Uint8Array(64 * 1024);
+    const sending = sendFile({
+      relay: relay.url,
+      connector: nodeSocketConnector(),
+      code,
+      signal: cancel.signal,
+      offer: { file: { filename: 'big.bin', filesize: 100 * chunk.length } },
+      source: async function* () {
+        for (let i = 0; i < 100; i++) yield chunk;
+      },
+      transitRelays,
+      byteConnector: nodeTcpConnector(),
+      // Cancel once the first bytes went out: the rest must never be sent.
+      onProgress: (done) => done > 0 && cancel.abort(new Error('user cancelled')),
+    });
+    const receiving = receive({
+      relay: relay.url,
+      connector: nodeSocketConnector(),
+      code,
+      transitRelays,
+      byteConnector: nodeTcpConnector(),
+      accept: async () => sink,
+    });
+    await Promise.all([
+      expect(sending).rejects.toMatchObject({ code: 'ABORTED' }),
+      expect(receiving).rejects.toMatchObject({ code: 'TRANSFER_FAILED', data: { reason: 'size' } }),
+    ]);
+    expect(events.at(-1)).toBe('abort');
+    expect(events).not.toContain('finish');
   });
 });
