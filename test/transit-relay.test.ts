@@ -193,6 +193,7 @@ describe('transit relay: hostile clients', () => {
     const third = await client(r, line(TOKEN, SIDE_A));
     expect(await third.closed).toBe('');
     expect(r.server.stats().refusals.get('waiting-per-token')).toBe(1);
+    await until(() => r.server.stats().connections === 2, r); // the refused one is gone on the relay's side too
     const fourth = await client(r, line('cd'.repeat(32), SIDE_A));
     const fifth = await client(r, line('ef'.repeat(32), SIDE_A));
     await until(() => r.server.stats().refusals.get('connections-per-address') === 1, r);
