@@ -194,6 +194,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       // count() built the index if it had to: the byte total is current.
       depotBytes: depot.totals.bytes,
       memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+      transit: transit?.server.stats(),
     });
   }
 

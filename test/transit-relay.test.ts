@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_HANDSHAKE_BYTES, parseRelayHandshake, startTransitRelay, type TransitLimits, type TransitRelay } from '../server/transitRelay.js';
+import { startRelay } from '../server/relay.js';
 import { resolveRelayConfig } from '../server/relayConfig.js';
 import { DEFAULT_TRANSIT_LIMITS } from '../server/transitRelay.js';
 import { Branches } from './helpers/branches.js';
@@ -125,6 +126,27 @@ async function until(condition: () => boolean, r: TransitRelay): Promise<void> {
   for (const deadline = Date.now() + 20_000; !condition() && Date.now() < deadline;) await new Promise((res) => setTimeout(res, 10));
   expect(condition(), JSON.stringify({ ...r.server.stats(), refusals: [...r.server.stats().refusals] })).toBe(true);
 }
+
+describe('transit relay: inside startRelay', () => {
+  it('runs on its own port next to the mailbox, shows in /metrics, and stops with the relay', async () => {
+    const whole = await startRelay({ transitPort: 0 });
+    try {
+      const transit = whole.transit!;
+      expect(transit.hint).toBe(`tcp:127.0.0.1:${transit.port}`);
+      const [a, b] = await Promise.all([client(transit, line(TOKEN, SIDE_A)), client(transit, line(TOKEN, SIDE_B))]);
+      await Promise.all([a.until('ok\n'), b.until('ok\n')]);
+      const bad = await client(transit, 'nonsense\n');
+      await bad.closed;
+      const metrics = await (await fetch(`http://127.0.0.1:${whole.port}/metrics`)).text();
+      expect(metrics).toMatch(/^backchannel_transit_pairs_total 1$/m);
+      expect(metrics).toMatch(/^backchannel_transit_refusals_total\{reason="bad-handshake"\} 1$/m);
+      await whole.close();
+      await Promise.all([a.closed, b.closed]);
+    } finally {
+      await whole.close();
+    }
+  });
+});
 
 describe('transit relay: configuration', () => {
   it('takes its limits from --limit transit.NAME=N over "transitLimits" in the config file; unknown names are refused', () => {
