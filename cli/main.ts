@@ -60,6 +60,7 @@ const connector = nodeSocketConnector();
 const RUN: { [N in CommandName]: Run<N> } = {
   async relay(values) {
     const port = portNumber(values.port, 'relay');
+    const transitPort = values['transit-port'] === undefined ? undefined : portNumber(values['transit-port'], 'relay', '--transit-port');
     const config = relayConfig(values);
     if (values['print-config']) {
       out(JSON.stringify(config, null, 2));
@@ -77,13 +78,16 @@ const RUN: { [N in CommandName]: Run<N> } = {
       limits: config.limits,
       depotLimits: config.depotLimits,
       discoveryLimits: config.discoveryLimits,
-      transitPort: values['transit-port'] === undefined ? undefined : portNumber(values['transit-port'], 'relay', '--transit-port'),
+      transitPort,
       transitLimits: config.transitLimits,
       trustProxy: config.trustProxy,
       metrics: config.metrics,
       unlistedAppids: config.unlistedAppids,
     }).catch((error: unknown) => {
-      const why = listenFailure(error, values.host, port);
+      // The transit port failing names its own flag.
+      const failedPort = (error as { port?: unknown })?.port;
+      const transit = transitPort !== undefined && failedPort === transitPort && failedPort !== port;
+      const why = listenFailure(error, values.host, transit ? transitPort : port, transit ? '--transit-port' : '--port');
       throw why === undefined ? error : new CommandFailed(why);
     });
     // Listen for the signals before saying how to stop: a Ctrl-C right after the hint must not find

@@ -12,7 +12,7 @@ import { startRelay } from '../server/relay.js';
 import { resolveRelayConfig } from '../server/relayConfig.js';
 import { DEFAULT_TRANSIT_LIMITS } from '../server/transitRelay.js';
 import { Branches } from './helpers/branches.js';
-import { startRelayProcess } from './helpers/processes.js';
+import { backchannelCli, startRelayProcess } from './helpers/processes.js';
 import { FC_RUNS } from './helpers/runs.js';
 
 const TOKEN = 'ab'.repeat(32);
@@ -149,6 +149,13 @@ describe('transit relay: inside startRelay', () => {
 });
 
 describe('transit relay: configuration', () => {
+  it('a transit port already taken is one line naming --transit-port, exit 1', async () => {
+    const taken = await relay();
+    const run = await backchannelCli(['relay', '--memory', '--port', '0', '--transit-port', String(taken.port)]).result;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error: port ${taken.port} on 127.0.0.1 is already in use — pick another with --transit-port\n`);
+  });
+
   it('takes its limits from --limit transit.NAME=N over "transitLimits" in the config file; unknown names are refused', () => {
     const config = resolveRelayConfig({
       file: { name: 'relay.json', json: { transitLimits: { idleTimeoutMs: 5_000, maxWaitingPerToken: 2 } } },
