@@ -92,10 +92,13 @@ interface Where {
   prefix?: string[];
 }
 
-function inside(where: Where, command: string, args: string[], cwd: string): Running {
+function inside(where: Where, command: string, args: string[], cwd: string, timeoutMs = TIMEOUT): Running {
   const [cmd, ...rest] = [...(where.prefix ?? []), command, ...args];
-  return run(cmd!, rest, TIMEOUT, { cwd });
+  return run(cmd!, rest, timeoutMs, { cwd });
 }
+
+/** Services live as long as the file runs (a loaded machine can take minutes), unlike one transfer. */
+const SERVICE_TIMEOUT = 30 * 60_000;
 
 const ours = (where: Where, args: string[], cwd: string) => inside(where, process.execPath, [BIN, ...args], cwd);
 const oursSend = (where: Where, what: string) => ours(where, ['wormhole', 'send', what, '--relay', where.mailbox, '--transit-helper', where.transit], source);
@@ -155,7 +158,7 @@ let pythonMailbox: PythonMailbox;
 beforeAll(async () => {
   makeFixtures();
   [relay, debianTransit, pythonMailbox] = await Promise.all([
-    startRelayProcess(['--memory', '--transit-port', '0']),
+    startRelayProcess(['--memory', '--transit-port', '0'], { timeoutMs: SERVICE_TIMEOUT }),
     startPythonTransitRelay(),
     startPythonMailbox(),
   ]);
@@ -269,7 +272,7 @@ describe.each([
   beforeAll(async () => {
     ns = loopbackNamespace(tag);
     const start = (command: string, args: string[]) => {
-      const r = inside(where(), command, args, work);
+      const r = inside(where(), command, args, work, SERVICE_TIMEOUT);
       services.push(r);
       return r;
     };
