@@ -53,6 +53,32 @@ const relayOption = {
   defaultText: `$BACKCHANNEL_RELAY if set${process.env.BACKCHANNEL_RELAY ? ` (now ${process.env.BACKCHANNEL_RELAY})` : ''}, else ${PUBLIC_WORMHOLE_RELAY}, the public magic-wormhole mailbox`,
 } as const satisfies OptionSpec;
 
+/** magic-wormhole's own spelling of --relay, so its command lines work here too. */
+const relayUrlOption = {
+  type: 'string',
+  placeholder: 'URL',
+  description: 'the same as --relay (the name magic-wormhole uses)',
+  defaultText: '--relay',
+} as const satisfies OptionSpec;
+
+/** The public transit relay, run by the magic-wormhole project: what `wormhole` uses unless told. */
+export const PUBLIC_TRANSIT_HELPER = 'tcp:transit.magic-wormhole.io:4001';
+
+/** Where files go through unless --transit-helper: `$BACKCHANNEL_TRANSIT_HELPER`, else the public transit relay. */
+export const DEFAULT_TRANSIT_HELPER = process.env.BACKCHANNEL_TRANSIT_HELPER || PUBLIC_TRANSIT_HELPER;
+
+const transitHelperOption = {
+  type: 'string',
+  placeholder: 'tcp:HOST:PORT',
+  description: 'the transit relay file bytes go through (`backchannel relay --transit-port` serves one)',
+  default: DEFAULT_TRANSIT_HELPER,
+  defaultText: `$BACKCHANNEL_TRANSIT_HELPER if set, else ${PUBLIC_TRANSIT_HELPER}, the public transit relay`,
+} as const satisfies OptionSpec;
+
+const TRANSIT_NOTE =
+  'Files and directories go end-to-end encrypted through a transit relay (the mailbox carries only the\n' +
+  'offer); we never listen for direct connections and dial only transit relays.';
+
 /** One line per relay limit, from the limits table: name, default, meaning. */
 function limitNotes(): string[] {
   const names = Object.keys(LIMIT_DOCS) as (keyof typeof LIMIT_DOCS)[];
@@ -74,6 +100,12 @@ export const COMMANDS = {
         default: './backchannel-relay-data',
       },
       memory: { type: 'boolean', description: 'keep everything in memory: lost when the relay stops', defaultText: 'off' },
+      'transit-port': {
+        type: 'string',
+        placeholder: 'N',
+        description: 'also be a transit relay (file transfers of `wormhole send`) on this TCP port; 0 picks a free one',
+        defaultText: 'off',
+      },
       redis: { type: 'string', placeholder: 'URL', description: 'keep pairing state and the depot in Redis, shared by every relay on it', defaultText: 'none' },
       quiet: { type: 'boolean', description: 'no JSON-line logs on stderr', defaultText: 'off' },
       config: {
@@ -96,6 +128,7 @@ export const COMMANDS = {
     notes: [
       ['limits (--limit NAME=N or "limits" in --config):', ...limitNotes()].join('\n'),
       'The depot\'s and DISCOVER\'s limits: --limit depot.NAME=N and discover.NAME=N ("depotLimits" and\n"discoveryLimits" in --config); --print-config shows them all.',
+      'The transit relay\'s limits (--transit-port): --limit transit.NAME=N ("transitLimits" in --config).',
     ],
   },
   invite: {
@@ -120,18 +153,37 @@ export const COMMANDS = {
     options: { relay: relayOption },
   },
   'wormhole send': {
-    summary: 'send a text to the real `wormhole receive` (magic-wormhole 0.12; text only)',
-    positionals: [],
+    summary: 'send a file, a directory or a text to the real `wormhole receive` (magic-wormhole, wormhole-william)',
+    positionals: [{ name: 'path', description: 'the file or directory to send (a directory goes as a zip)', optional: true, defaultText: 'none: give --text' }],
     options: {
-      text: { type: 'string', placeholder: 'TEXT', description: 'the text to send', required: true },
+      text: { type: 'string', placeholder: 'TEXT', description: 'send this text instead of a file', defaultText: 'none' },
       code: { type: 'string', placeholder: 'CODE', description: 'use this code instead of asking the relay for one', defaultText: 'a new code from the relay' },
       relay: relayOption,
+      'relay-url': relayUrlOption,
+      'transit-helper': transitHelperOption,
+      'hide-progress': { type: 'boolean', description: 'no progress bar', defaultText: 'off' },
     },
+    exclusive: [['relay', 'relay-url']],
+    notes: [TRANSIT_NOTE],
   },
   'wormhole receive': {
-    summary: 'receive a text from the real `wormhole send --text`',
+    summary: 'receive a file, a directory or a text from the real `wormhole send` (or ours)',
     positionals: [{ name: 'code', description: 'the code the sender shows', optional: true, defaultText: 'asked for on the terminal' }],
-    options: { relay: relayOption },
+    options: {
+      relay: relayOption,
+      'relay-url': relayUrlOption,
+      'transit-helper': transitHelperOption,
+      'accept-file': { type: 'boolean', description: 'take a file or directory without asking', defaultText: 'off: ask' },
+      'output-file': {
+        type: 'string',
+        placeholder: 'PATH',
+        description: 'write the file or directory here (replacing what is there)',
+        defaultText: 'the offered name in the working directory, never overwriting',
+      },
+      'hide-progress': { type: 'boolean', description: 'no progress bar', defaultText: 'off' },
+    },
+    exclusive: [['relay', 'relay-url']],
+    notes: [TRANSIT_NOTE],
   },
   demo: {
     summary: 'run the README walk-through in one process: a relay, Alice and Bob pair, chat, and Bob gets what was sent while he was away',

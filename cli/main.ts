@@ -19,7 +19,9 @@ import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
 import { findCommand, parseCommand, UsageError } from './parse.js';
 import { askForCode } from './codePrompt.js';
 import { describeStorage, listenFailure } from './relayStatus.js';
-import { receiveText, sendText } from './textTransfer.js';
+import { TransferRefused } from './fileTransfer.js';
+import { wormholeReceive, wormholeSend } from './wormholeCommands.js';
+import { parseTransitHelper } from '../src/wormhole/transitHints.js';
 import { packageVersion } from './version.js';
 import { runDemo } from './demo.js';
 
@@ -37,9 +39,9 @@ function signalOnInterrupt(): AbortSignal {
   return controller.signal;
 }
 
-function portNumber(text: string, command: CommandName): number {
+function portNumber(text: string, command: CommandName, flag = '--port'): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be 0..65535, got '${text}'`, command);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} must be 0..65535, got '${text}'`, command);
   return port;
 }
 
@@ -58,6 +60,7 @@ const connector = nodeSocketConnector();
 const RUN: { [N in CommandName]: Run<N> } = {
   async relay(values) {
     const port = portNumber(values.port, 'relay');
+    const transitPort = values['transit-port'] === undefined ? undefined : portNumber(values['transit-port'], 'relay', '--transit-port');
     const config = relayConfig(values);
     if (values['print-config']) {
       out(JSON.stringify(config, null, 2));
@@ -75,11 +78,16 @@ const RUN: { [N in CommandName]: Run<N> } = {
       limits: config.limits,
       depotLimits: config.depotLimits,
       discoveryLimits: config.discoveryLimits,
+      transitPort,
+      transitLimits: config.transitLimits,
       trustProxy: config.trustProxy,
       metrics: config.metrics,
       unlistedAppids: config.unlistedAppids,
     }).catch((error: unknown) => {
-      const why = listenFailure(error, values.host, port);
+      // The transit port failing names its own flag.
+      const failedPort = (error as { port?: unknown })?.port;
+      const transit = transitPort !== undefined && failedPort === transitPort && failedPort !== port;
+      const why = listenFailure(error, values.host, transit ? transitPort : port, transit ? '--transit-port' : '--port');
       throw why === undefined ? error : new CommandFailed(why);
     });
     // Listen for the signals before saying how to stop: a Ctrl-C right after the hint must not find
@@ -89,6 +97,7 @@ const RUN: { [N in CommandName]: Run<N> } = {
       process.once('SIGTERM', resolve);
     });
     out(`relay listening on ${relay.url}`);
+    if (relay.transit) out(`transit relay listening on ${relay.transit.hint}`);
     out(`data: ${describeStorage(values)}`);
     err('Ctrl-C to stop');
     await stopped;
@@ -123,26 +132,41 @@ const RUN: { [N in CommandName]: Run<N> } = {
     return 0;
   },
 
-  async 'wormhole send'(values) {
+  async 'wormhole send'(values, [what]) {
+    if ((what === undefined) === (values.text === undefined)) {
+      throw new UsageError(
+        what === undefined ? 'give a file or directory to send, or --text TEXT' : 'give either a file or directory, or --text, not both',
+        'wormhole send',
+      );
+    }
     const code = values.code === undefined ? undefined : parseCode(values.code, { checkWords: false }).text;
-    await sendText({
-      relay: values.relay,
-      connector,
-      text: values.text,
-      code,
-      signal: signalOnInterrupt(),
-      onCode: (c) => {
-        err(`Wormhole code is: ${c}`);
-        err('On the other computer, please run:\n\nwormhole receive ' + c + '\n');
+    await wormholeSend(
+      {
+        what,
+        text: values.text,
+        code,
+        relay: values['relay-url'] ?? values.relay,
+        transitHelper: transitHelper(values['transit-helper'], 'wormhole send'),
+        hideProgress: values['hide-progress'],
       },
-    });
-    err('text message sent');
+      { out, err, signal: signalOnInterrupt() },
+    ).catch(refusedAsFailure);
     return 0;
   },
 
   async 'wormhole receive'(values, [input]) {
     const code = parseCode(input ?? (await promptForCode('Enter receive wormhole code: ')), { checkWords: false }).text;
-    out(await receiveText({ relay: values.relay, connector, code, signal: signalOnInterrupt() }));
+    await wormholeReceive(
+      {
+        code,
+        relay: values['relay-url'] ?? values.relay,
+        transitHelper: transitHelper(values['transit-helper'], 'wormhole receive'),
+        hideProgress: values['hide-progress'],
+        acceptFile: values['accept-file'],
+        outputFile: values['output-file'],
+      },
+      { out, err, signal: signalOnInterrupt() },
+    ).catch(refusedAsFailure);
     return 0;
   },
 
@@ -151,6 +175,21 @@ const RUN: { [N in CommandName]: Run<N> } = {
     return 0;
   },
 };
+
+/** --transit-helper checked before anything connects: a bad one is a usage error. */
+function transitHelper(text: string, command: CommandName): string {
+  try {
+    parseTransitHelper(text);
+  } catch (error) {
+    throw new UsageError(`--transit-helper: ${(error as Error).message}`, command);
+  }
+  return text;
+}
+
+/** A refusal (file exists, nothing to send) is the user's to fix: one line, exit 1. */
+function refusedAsFailure(error: unknown): never {
+  throw error instanceof TransferRefused ? new CommandFailed(error.message) : error;
+}
 
 /** The code typed on the terminal (Tab completes its words), or a one-line failure when none came. */
 async function promptForCode(prompt?: string): Promise<string> {

@@ -14,15 +14,15 @@ export function describeStorage(options: { memory: boolean; data: string; redis?
 }
 
 /** A listen error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`) as one line naming the flag to change; else undefined. */
-export function listenFailure(error: unknown, host: string, port: number): string | undefined {
+export function listenFailure(error: unknown, host: string, port: number, flag = '--port'): string | undefined {
   const e = error as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
   if (e?.syscall !== 'listen') return undefined;
   const at = `port ${typeof e.port === 'number' ? e.port : port} on ${typeof e.address === 'string' ? e.address : host}`;
   switch (e.code) {
     case 'EADDRINUSE':
-      return `${at} is already in use — pick another with --port`;
+      return `${at} is already in use — pick another with ${flag}`;
     case 'EACCES':
-      return `not allowed to listen on ${at} (ports below 1024 need privileges) — pick another with --port`;
+      return `not allowed to listen on ${at} (ports below 1024 need privileges) — pick another with ${flag}`;
     case 'EADDRNOTAVAIL':
       return `cannot listen on ${host}: no such address on this machine — pick another with --host`;
     default:

@@ -7,9 +7,11 @@
 #   coturn                                 a real TURN server for the relay-only WebRTC test
 #   iproute2                               `ip netns`: WebRTC tests run in network namespaces they create
 #   redis-server                           a real Redis: two relays sharing one store (scale-out test)
+#   wormhole-william                       the Go magic-wormhole CLI (file transfer interop tests)
+#   magic-wormhole-transit-relay           the real transit relay (file transfer interop tests)
 set -euo pipefail
 
-packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium coturn iproute2 redis-server)
+packages=(magic-wormhole python3-magic-wormhole-mailbox-server python3-spake2 chromium coturn iproute2 redis-server wormhole-william magic-wormhole-transit-relay)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

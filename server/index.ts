@@ -11,6 +11,16 @@ export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
+export {
+  startTransitRelay,
+  TransitRelayServer,
+  DEFAULT_TRANSIT_LIMITS,
+  parseRelayHandshake,
+  type TransitRelay,
+  type TransitRelayOptions,
+  type TransitLimits,
+  type TransitStats,
+} from './transitRelay.js';
 export { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame, type HubDelivery } from './discoveryHub.js';
 // Limits and settings from a config file and flags, as `backchannel relay` reads them.
 export { resolveRelayConfig, parseLimitList, type RelayConfig, type RelayConfigInput, type MetricsAccess } from './relayConfig.js';

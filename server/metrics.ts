@@ -15,6 +15,8 @@ export interface MetricsSample {
   /** Bytes the depot holds (sealed deposits), from its index. */
   depotBytes?: number;
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
+  /** The transit relay's, when it runs (`--transit-port`). */
+  transit?: { connections: number; waiting: number; paired: number; refusals: ReadonlyMap<string, number> };
 }
 
 type Line = [name: string, type: 'gauge' | 'counter', help: string, values: [labels: string, value: number][]];
@@ -52,6 +54,20 @@ export function renderMetrics(s: MetricsSample): string {
   ];
   if (s.depotDeposits !== undefined) lines.push(['backchannel_depot_deposits', 'gauge', 'deposits waiting in the depot', [['', s.depotDeposits]]]);
   if (s.depotBytes !== undefined) lines.push(['backchannel_depot_bytes', 'gauge', 'bytes of sealed deposits the depot holds', [['', s.depotBytes]]]);
+  if (s.transit) {
+    const t = s.transit;
+    lines.push(
+      ['backchannel_transit_connections_open', 'gauge', 'transit relay connections open', [['', t.connections]]],
+      ['backchannel_transit_waiting', 'gauge', 'transit connections waiting for their partner', [['', t.waiting]]],
+      ['backchannel_transit_pairs_total', 'counter', 'transit connection pairs joined since start', [['', t.paired]]],
+      [
+        'backchannel_transit_refusals_total',
+        'counter',
+        'transit connections closed by a limit or a bad handshake since start, by reason',
+        [...t.refusals].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => [`{reason="${escape(reason)}"}`, n] as [string, number]),
+      ],
+    );
+  }
   let out = '';
   for (const [name, type, help, values] of lines) {
     out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;

@@ -29,6 +29,7 @@ import { RedisStorage } from './redisStorage.js';
 import { RedisMailboxStore } from './redisMailboxStore.js';
 import { withoutPassword } from './redact.js';
 import { batchSends } from './sendBatch.js';
+import { startTransitRelay, type TransitLimits, type TransitRelay } from './transitRelay.js';
 
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -59,6 +60,12 @@ export interface RelayOptions {
   /** Separates several deployments in one Redis (default `backchannel`). */
   redisNamespace?: string;
   depotLimits?: Partial<DepotLimits>;
+  /**
+   * Also serve the transit relay protocol (file transfers of the real wormhole tools) on this TCP
+   * port, on the same interface; 0 picks a free one. Default: no transit relay.
+   */
+  transitPort?: number;
+  transitLimits?: Partial<TransitLimits>;
   store?: MailboxStore;
   log?: Logger;
   welcome?: Record<string, unknown>;
@@ -79,6 +86,8 @@ export interface Relay {
   readonly discoveryUrl: string;
   /** The depot: sealed changes kept for offline contacts. */
   readonly depot: Depot;
+  /** The transit relay, when `transitPort` was given (`transit.hint` is `tcp:host:port`). */
+  readonly transit?: TransitRelay;
   /** Stop accepting, close every client with 1001, stop timers. Idempotent. */
   close(): Promise<void>;
 }
@@ -190,6 +199,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       // count() built the index if it had to: the byte total is current.
       depotBytes: depot.totals.bytes,
       memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+      transit: transit?.server.stats(),
     });
   }
 
@@ -255,6 +265,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     await shared?.close();
     throw err;
   });
+  const transit =
+    options.transitPort === undefined
+      ? undefined
+      : await startTransitRelay({ port: options.transitPort, host: options.host, limits: options.transitLimits, log }).catch(async (err: unknown) => {
+          http.close();
+          clearInterval(pruneTimer);
+          await persistent?.flush();
+          await store.close?.();
+          await shared?.close();
+          throw err;
+        });
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   log('info', 'listening', { host: address.address, port: address.port });
@@ -273,6 +294,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     discoveryUrl: `ws://${host}:${address.port}${DISCOVER_PATH}`,
     depot,
     discovery,
+    transit,
     port: address.port,
     host: address.address,
     server: mailboxServer,
@@ -281,6 +303,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
         clearInterval(pruneTimer);
         const done = new Promise<void>((resolve) => http.close(() => resolve()));
         mailboxServer.shutdown();
+        await transit?.close();
         await discovery.shutdown();
         for (const ws of wss.clients) ws.terminate();
         wss.close();

@@ -6,12 +6,14 @@
  * The file: `{ "limits": { "maxStoreBytes": 67108864, … }, "depotLimits": { "ttlMs": … },
  * "discoveryLimits": { "maxPeersPerTopic": … }, "trustProxy": ["127.0.0.1"], "metrics": "loopback",
  * "unlistedAppids": ["backchannel.dev/pair/v1"] }`, every key optional. On the command line the
- * depot's and DISCOVER's limits are `--limit depot.ttlMs=…,discover.maxPeersPerTopic=…`.
+ * depot's, DISCOVER's and the transit relay's limits are `--limit depot.ttlMs=…,discover.maxPeersPerTopic=…,transit.idleTimeoutMs=…`
+ * (`"transitLimits"` in the file).
  * @module
  */
 import { DEFAULT_DEPOT_LIMITS, type DepotLimits } from './depot.js';
 import { DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 import { checkLimits, DEFAULT_LIMITS, type RelayLimits } from './limits.js';
+import { DEFAULT_TRANSIT_LIMITS, type TransitLimits } from './transitRelay.js';
 
 export type MetricsAccess = 'loopback' | 'public' | 'off';
 const METRICS: readonly MetricsAccess[] = ['loopback', 'public', 'off'];
@@ -20,6 +22,8 @@ export interface RelayConfig {
   limits: RelayLimits;
   depotLimits: DepotLimits;
   discoveryLimits: DiscoveryLimits;
+  /** The transit relay's (`backchannel relay --transit-port`). */
+  transitLimits: TransitLimits;
   trustProxy: string[];
   metrics: MetricsAccess;
   /** Undefined: the relay's default (Backchannel's appid). */
@@ -37,7 +41,7 @@ export interface RelayConfigInput {
   metrics?: string;
 }
 
-const FILE_KEYS = ['limits', 'depotLimits', 'discoveryLimits', 'trustProxy', 'metrics', 'unlistedAppids'];
+const FILE_KEYS = ['limits', 'depotLimits', 'discoveryLimits', 'transitLimits', 'trustProxy', 'metrics', 'unlistedAppids'];
 
 /** Limits other than the relay's own: known names, whole numbers ≥ 0. */
 function checkGroup<T extends object>(input: unknown, defaults: Readonly<T>, where: string): Partial<T> {
@@ -63,24 +67,25 @@ function metricsAccess(value: unknown, where: string): MetricsAccess {
   return value as MetricsAccess;
 }
 
-/** `a=1,depot.b=2,discover.c=3` → the relay's, the depot's and DISCOVER's limits, checked. */
+/** `a=1,depot.b=2,discover.c=3,transit.d=4` → the relay's, the depot's, DISCOVER's and the transit relay's limits, checked. */
 export function parseLimitList(
   text: string,
   where = '--limit',
-): { relay: Partial<RelayLimits>; depot: Partial<DepotLimits>; discover: Partial<DiscoveryLimits> } {
-  const entries: Record<'relay' | 'depot' | 'discover', Record<string, unknown>> = { relay: {}, depot: {}, discover: {} };
+): { relay: Partial<RelayLimits>; depot: Partial<DepotLimits>; discover: Partial<DiscoveryLimits>; transit: Partial<TransitLimits> } {
+  const entries: Record<'relay' | 'depot' | 'discover' | 'transit', Record<string, unknown>> = { relay: {}, depot: {}, discover: {}, transit: {} };
   for (const part of text
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean)) {
-    const m = /^(?:(depot|discover)\.)?([A-Za-z]+)=(\d+)$/.exec(part);
+    const m = /^(?:(depot|discover|transit)\.)?([A-Za-z]+)=(\d+)$/.exec(part);
     if (!m) throw new RangeError(`${where}: expected name=number, got '${part}'`);
-    entries[(m[1] as 'depot' | 'discover' | undefined) ?? 'relay'][m[2]!] = Number(m[3]);
+    entries[(m[1] as 'depot' | 'discover' | 'transit' | undefined) ?? 'relay'][m[2]!] = Number(m[3]);
   }
   return {
     relay: checkLimits(entries.relay, where),
     depot: checkGroup(entries.depot, DEFAULT_DEPOT_LIMITS, `${where} depot.`),
     discover: checkGroup(entries.discover, DEFAULT_DISCOVERY_LIMITS, `${where} discover.`),
+    transit: checkGroup(entries.transit, DEFAULT_TRANSIT_LIMITS, `${where} transit.`),
   };
 }
 
@@ -89,6 +94,7 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     limits: { ...DEFAULT_LIMITS },
     depotLimits: { ...DEFAULT_DEPOT_LIMITS },
     discoveryLimits: { ...DEFAULT_DISCOVERY_LIMITS },
+    transitLimits: { ...DEFAULT_TRANSIT_LIMITS },
     trustProxy: [],
     metrics: 'loopback',
   };
@@ -105,6 +111,9 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     if (file.discoveryLimits !== undefined) {
       Object.assign(config.discoveryLimits, checkGroup(file.discoveryLimits, DEFAULT_DISCOVERY_LIMITS, `${name}: 'discoveryLimits'`));
     }
+    if (file.transitLimits !== undefined) {
+      Object.assign(config.transitLimits, checkGroup(file.transitLimits, DEFAULT_TRANSIT_LIMITS, `${name}: 'transitLimits'`));
+    }
     if (file.trustProxy !== undefined) config.trustProxy = stringList(file.trustProxy, `${name}: 'trustProxy'`);
     if (file.metrics !== undefined) config.metrics = metricsAccess(file.metrics, `${name}: 'metrics'`);
     if (file.unlistedAppids !== undefined) config.unlistedAppids = stringList(file.unlistedAppids, `${name}: 'unlistedAppids'`);
@@ -114,6 +123,7 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     Object.assign(config.limits, given.relay);
     Object.assign(config.depotLimits, given.depot);
     Object.assign(config.discoveryLimits, given.discover);
+    Object.assign(config.transitLimits, given.transit);
   }
   if (input.trustProxy !== undefined)
     config.trustProxy = input.trustProxy

@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'RELAY_UNSUPPORTED'
   | 'RELAY_BUSY'
   | 'TOPIC_UNPROVEN'
-  | 'CODE_EXPIRED';
+  | 'CODE_EXPIRED'
+  | 'TRANSFER_FAILED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -327,6 +328,17 @@ export class CodeExpiredError extends BackchannelError {
   }
 }
 
+/**
+ * A file transfer did not complete: the other side refused it or reported a failure, the bytes
+ * received did not match what was offered, or the hash in the receiver's ack differs from what was
+ * sent. `data.reason` says which.
+ */
+export class TransferFailedError extends BackchannelError {
+  constructor(message: string, data: { reason: 'rejected' | 'remote-error' | 'size' | 'hash' | 'ack'; detail?: string }) {
+    super('TRANSFER_FAILED', message, data);
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -355,6 +367,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   RELAY_BUSY: RelayBusyError,
   TOPIC_UNPROVEN: TopicUnprovenError,
   CODE_EXPIRED: CodeExpiredError,
+  TRANSFER_FAILED: TransferFailedError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

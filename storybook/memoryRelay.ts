@@ -21,7 +21,7 @@ export class MemoryRelay {
     this.#discovery = new MemoryNetwork(new DiscoveryServer({ randomBytes: cryptoRandomBytes, depot }));
   }
 
-  /** `/backchannel/v1` goes to DISCOVER and the depot, anything else to the mailbox server. */
+  /** `/backchannel/…` (DISCOVER's path, v2 today) goes to DISCOVER and the depot, anything else to the mailbox server. */
   readonly connector: SocketConnector = (url, handlers) =>
     (new URL(url).pathname.startsWith('/backchannel/') ? this.#discovery : this.#mailbox).connector(url, handlers);
 

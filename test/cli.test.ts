@@ -130,7 +130,11 @@ describe('backchannel CLI', () => {
     expect(each[names.indexOf('invite')]!.stdout).toMatch(
       /^  --relay URL .*\(default: \$BACKCHANNEL_RELAY if set.*, else ws:\/\/relay\.magic-wormhole\.io:4000\/v1, the public magic-wormhole mailbox\)$/m,
     );
-    expect(each[names.indexOf('wormhole send')]!.stdout).toMatch(/^  --text TEXT .*\(required\)$/m);
+    expect(each[names.indexOf('wormhole send')]!.stdout).toMatch(/^  --text TEXT .*\(default: none\)$/m);
+    expect(each[names.indexOf('wormhole send')]!.stdout).toMatch(
+      /^  --transit-helper tcp:HOST:PORT .*\(default: \$BACKCHANNEL_TRANSIT_HELPER if set, else tcp:transit\.magic-wormhole\.io:4001, the public transit relay\)$/m,
+    );
+    expect(relayHelp).toMatch(/^  --transit-port N .*\(default: off\)$/m);
   });
 
   it('--version prints the version in package.json', async () => {
@@ -154,7 +158,7 @@ describe('backchannel CLI', () => {
     ];
     const runs = await Promise.all([...pairs, ['--bogus']].map((args) => backchannelCli(['relay', '--port', '0', ...args]).result));
     const usage =
-      /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--quiet\] \[--config FILE\] \[--limit NAME=N,…\] \[--trust-proxy ADDRS\] \[--metrics WHO\] \[--print-config\]\nRun 'backchannel relay --help' for details\.\n$/;
+      /\n\nusage: backchannel relay \[--port N\] \[--host H\] \[--data DIR \| --memory \| --redis URL\] \[--transit-port N\] \[--quiet\] \[--config FILE\] \[--limit NAME=N,…\] \[--trust-proxy ADDRS\] \[--metrics WHO\] \[--print-config\]\nRun 'backchannel relay --help' for details\.\n$/;
     pairs.forEach((pair, n) => {
       const [a, b] = pair.filter((w) => w.startsWith('--')).sort();
       expect(runs[n]!.code).toBe(2);
@@ -165,7 +169,7 @@ describe('backchannel CLI', () => {
     const wormhole = await backchannelCli(['wormhole', 'send', '--text', 'hi', '--nope']).result;
     expect(wormhole.code).toBe(2);
     expect(wormhole.stderr).toBe(
-      "error: unknown option '--nope'\n\nusage: backchannel wormhole send --text TEXT [--code CODE] [--relay URL]\nRun 'backchannel wormhole send --help' for details.\n",
+      "error: unknown option '--nope'\n\nusage: backchannel wormhole send [<path>] [--text TEXT] [--code CODE] [--relay URL | --relay-url URL] [--transit-helper tcp:HOST:PORT] [--hide-progress]\nRun 'backchannel wormhole send --help' for details.\n",
     );
   });
 

@@ -34,6 +34,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
   TOPIC_UNPROVEN: new errors.TopicUnprovenError('The relay refused announce: prove the topic first.', { re: 'announce', reason: 'prove the topic first' }),
   CODE_EXPIRED: new errors.CodeExpiredError(),
+  TRANSFER_FAILED: new errors.TransferFailedError('Transfer failed: bad remote hash.', { reason: 'hash' }),
 };
 
 describe('typed errors', () => {

@@ -7,3 +7,4 @@ export type { SocketConnector, SocketHandlers, MailboxSocket } from './socket.js
 export type { RandomBytes } from './random.js';
 export { cryptoRandomBytes } from './random.js';
 export { systemClock, type Clock } from './clock.js';
+export type { ByteStream, ByteStreamAddress, ByteStreamConnector } from './byteStream.js';

@@ -49,6 +49,33 @@ async function waitForPort(port: number, deadlineMs: number, child: ChildProcess
   throw new Error(`nothing listened on 127.0.0.1:${port} within ${deadlineMs} ms:\n${log()}`);
 }
 
+/** The Debian transit relay (magic-wormhole-transit-relay) on a free loopback port: `tcp:127.0.0.1:P`. */
+export async function startPythonTransitRelay(): Promise<{ hint: string; port: number; close(): Promise<void> }> {
+  requireSystemTools();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bc-transit-'));
+  const child = spawn(SYSTEM_PYTHON, ['-m', 'twisted', 'transitrelay', '--port', `tcp:${port}:interface=127.0.0.1`], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await waitForPort(port, 20_000, child, () => output);
+  return {
+    hint: `tcp:127.0.0.1:${port}`,
+    port,
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface PythonMailbox {
   url: string;
   close(): Promise<void>;
@@ -95,8 +122,8 @@ export interface Running {
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
 }
 
-export function run(command: string, args: string[], timeoutMs = 30_000): Running {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+export function run(command: string, args: string[], timeoutMs = 30_000, options: { cwd?: string } = {}): Running {
+  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const watchers: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
