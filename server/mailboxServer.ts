@@ -328,6 +328,8 @@ export class MailboxServer {
         if (state.didAllocate) throw new Refusal("you already allocated one, don't be greedy");
         this.#rate(this.#claimsByAddress, state.address, 'too many claims from this address', 'claim-rate-address');
         const nameplate = await this.#store.allocateNameplate(appid, side, rx);
+        // A new code on this nameplate: claims counted before were guesses at an earlier one.
+        this.#claimsByNameplate.forget(key(appid, nameplate));
         state.didAllocate = true;
         this.#counts.allocated++;
         this.#log('debug', 'allocated', { appid, nameplate });

@@ -41,6 +41,11 @@ export class RateLimiter {
     return allowed;
   }
 
+  /** Start `key` over with a full bucket (what it counted no longer applies). */
+  forget(key: string): void {
+    this.#buckets.delete(key);
+  }
+
   /** Seconds until `key` has a token again (for the error text); undefined when it never refills. */
   waitSeconds(key: string): number | undefined {
     const bucket = this.#buckets.get(key);

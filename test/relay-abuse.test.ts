@@ -74,6 +74,25 @@ describe('rate limits', () => {
     expect(error(await (await client(relay, 'app', '10.0.1.9')).ask({ type: 'claim', nameplate: '8' }))).toBeUndefined();
   });
 
+  it('claims per nameplate count guesses at one code: a nameplate allocated again (a new code) starts with a full bucket', async () => {
+    // No refill at all, and a burst of two: one honest pairing (both sides claim) spends a nameplate's bucket.
+    const relay = await relayWith({ clock: { now: 1_000_000 }, limits: { claimBurstPerNameplate: 2, claimsPerMinutePerNameplate: 0 } });
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const [a, b] = [await client(relay), await client(relay)];
+      const allocated = (await a.ask({ type: 'allocate' }))[0] as { type: string; nameplate: string };
+      expect(allocated.type).toBe('allocated');
+      seen.add(allocated.nameplate);
+      for (const side of [a, b]) {
+        const [claimed] = await side.ask({ type: 'claim', nameplate: allocated.nameplate });
+        expect(claimed, `pairing ${i} on nameplate ${allocated.nameplate}`).toMatchObject({ type: 'claimed' });
+      }
+      for (const side of [a, b]) expect(error(await side.ask({ type: 'release' }))).toBeUndefined();
+    }
+    // Twelve pairings over at most nine one-digit nameplates: some were handed out again.
+    expect(seen.size).toBeLessThan(12);
+  });
+
   it("refuses `list` for Backchannel's appid, keeps it for others (the wormhole CLI's), and rate-limits it", async () => {
     const relay = await relayWith({ clock: { now: 1_000_000 }, limits: { listBurstPerAddress: 2 } });
     expect(error(await (await client(relay, BACKCHANNEL_APPID)).ask({ type: 'list' }))).toBe('list is not offered for this appid: type the whole code');
