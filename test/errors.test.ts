@@ -32,6 +32,8 @@ const samples: Record<ErrorCode, BackchannelError> = {
   INTERNAL: new errors.InternalError('oops', { where: 'here' }),
   RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
   RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
+  FILE_TOO_LARGE: new errors.FileTooLargeError(2048, 1024, { filename: 'a.bin' }),
+  FILE_CORRUPT: new errors.FileCorruptError('ab'.repeat(32), 'hash mismatch'),
 };
 
 describe('typed errors', () => {
