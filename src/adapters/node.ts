@@ -4,3 +4,4 @@
  */
 export { nodeSocketConnector, type NodeSocketOptions } from './nodeSocket.js';
 export { NodeFsStorage } from './nodeFsStorage.js';
+export { fileFromPath, saveFile } from './nodeFile.js';

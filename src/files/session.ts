@@ -390,6 +390,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
         finishing.delete(hash);
         endServe(s);
         sendSoon(encodeStop(hash, 'cancelled'));
+        emit({ type: 'file.failed', hash, direction: 'out', error: new AbortedError('The file was cancelled.') });
       }
       waitingToServe.delete(hash);
       settled.add(hash);
