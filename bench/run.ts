@@ -1,8 +1,9 @@
 /**
  * Benchmarks, run on demand (`npm run bench`), printed side by side; nothing here is asserted.
- * BENCH_ONLY=spake2|pairings|scaleout|journal|sync|discover picks one (discover needs root for `ip netns`); BENCH_LEVELS=1,10,100,1000 sets the concurrency levels.
+ * BENCH_ONLY=spake2|pairings|scaleout|journal|sync|discover|files picks one (discover needs root for `ip netns`); BENCH_LEVELS=1,10,100,1000 sets the concurrency levels.
  */
 import { benchDiscover } from './discover.js';
+import { benchFiles } from './files.js';
 import { benchPairings } from './pairings.js';
 import { benchScaleout } from './scaleout.js';
 import { benchJournal } from './journal.js';
@@ -16,3 +17,4 @@ if (!only || only === 'scaleout') console.log((await benchScaleout()) + '\n');
 if (!only || only === 'journal') console.log((await benchJournal()) + '\n');
 if (!only || only === 'sync') console.log((await benchSync()) + '\n');
 if (!only || only === 'discover') console.log(benchDiscover() + '\n');
+if (!only || only === 'files') console.log(benchFiles() + '\n');

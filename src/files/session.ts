@@ -26,6 +26,7 @@ import {
   toBackchannelError,
 } from '../errors.js';
 import { FILE_FRAME } from '../sync/frame.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
 import { channelFiles } from './refs.js';
 import {
@@ -43,6 +44,12 @@ import {
 
 export const MAX_FETCHING = 4;
 export const MAX_SERVING = 4;
+/**
+ * A transfer under way and nothing at all from the peer for this long: the channel is dead (a direct
+ * data channel can outlive the device on the other end by minutes), so the session closes it and the
+ * link reconnects; the transfer resumes on the next channel.
+ */
+export const FILE_STALL_MS = 20_000;
 
 export type Direction = 'in' | 'out';
 
@@ -63,6 +70,9 @@ export interface FileSessionOptions {
   maxFileBytes: number;
   emit(event: FileEvent): void;
   windowBytes?: number;
+  /** See {@link FILE_STALL_MS}. */
+  stallMs?: number;
+  clock?: Clock;
 }
 
 export interface FileSession {
@@ -123,6 +133,22 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   const settled = new Set<string>();
   let stopped = false;
   let scans: Promise<void> = Promise.resolve();
+  const clock = options.clock ?? systemClock;
+  const stallMs = options.stallMs ?? FILE_STALL_MS;
+  let lastHeard = clock.now();
+  let watchdog: unknown;
+  /** While a transfer is under way, look now and then whether the peer still answers. */
+  const watch = () => {
+    if (watchdog !== undefined || stopped) return;
+    watchdog = clock.setTimeout(() => {
+      watchdog = undefined;
+      if (stopped) return;
+      const busy = fetching.size > 0 || serving.size > 0 || finishing.size > 0;
+      if (!busy) return;
+      if (clock.now() - lastHeard >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
+      watch();
+    }, stallMs / 4);
+  };
 
   const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId);
   const send = (frame: Uint8Array) => {
@@ -173,6 +199,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
         ended: false,
       };
       fetching.set(ref.hash, f);
+      watch();
       // Asked even when every byte is here (an empty file, a restart after the last chunk): the
       // sender then waits for the final ack that tells it the file arrived.
       await send(encodeWant(ref.hash, f.next));
@@ -260,6 +287,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       waitingToServe.delete(hash);
       const s: Serve = { hash, total: -1, acked: from, ended: false };
       serving.set(hash, s);
+      watch();
       void serve(s, from).catch((err: unknown) => {
         if (!s.ended && !stopped) emit({ type: 'file.failed', hash, direction: 'out', error: toBackchannelError(err) });
         endServe(s);
@@ -346,6 +374,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   }
 
   const onFrame = (bytes: Uint8Array) => {
+    lastHeard = clock.now();
     if (bytes[0] !== 1 || bytes[1] !== FILE_FRAME) return;
     let frame: FileFrame;
     try {
@@ -372,6 +401,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     offFrame();
     offClose();
     offChange();
+    if (watchdog !== undefined) clock.clearTimeout(watchdog);
     for (const s of [...serving.values(), ...finishing.values()]) endServe(s);
     for (const f of fetching.values()) {
       f.ended = true;
