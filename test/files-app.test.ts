@@ -5,14 +5,14 @@
  * (the host is told) and goes when they are back; the size limit in Settings refuses with a typed error
  * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { fileFromPath } from '../src/adapters/nodeFile.js';
+import { fileFromPath, saveFile } from '../src/adapters/nodeFile.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent, type PairedContact } from '../src/app/backchannel.js';
 import { AbortedError, FileTooLargeError, NotFoundError } from '../src/errors.js';
 import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
@@ -105,6 +105,9 @@ describe('files through createBackchannel', () => {
       await atBob.next(finished(hash, 'in'));
       await atAlice.next(finished(hash, 'out'));
       expect(await hashOf(await bob.openFile(hash))).toBe(hash);
+      const copy = join(dirs.make(), 'copy.jpg');
+      await saveFile(await bob.openFile(hash), copy);
+      expect(Buffer.compare(readFileSync(copy), data)).toBe(0);
       const blob = await bob.fileBlob(hash, 'image/jpeg');
       expect(blob.size).toBe(data.length);
       expect(Buffer.compare(new Uint8Array(await blob.arrayBuffer()), data)).toBe(0);

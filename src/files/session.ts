@@ -161,9 +161,21 @@ export function startFileSession(options: FileSessionOptions): FileSession {
 
   // ---- receiving -------------------------------------------------------------------------------
 
-  const scan = () => {
+  let scanQueued = false;
+  /** Messages seen at the last look: a change that adds none names no new file. */
+  let lastCount = -1;
+  const messageCount = () => (docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages?.length ?? 0) : 0);
+  const scan = (onlyIfNew = false) => {
+    if (scanQueued || (onlyIfNew && messageCount() === lastCount)) return;
+    scanQueued = true;
     // A storage failure while looking: the next change or connection looks again.
-    scans = scans.then(fetchMore).catch(() => {});
+    scans = scans
+      .then(() => {
+        scanQueued = false;
+        lastCount = messageCount();
+        return fetchMore();
+      })
+      .catch(() => {});
   };
 
   async function fetchMore(): Promise<void> {
@@ -391,7 +403,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   const offFrame = channel.on('message', onFrame);
   const offClose = channel.on('close', () => stop());
   const offChange = docs.onChange((id) => {
-    if (id === channelId) scan();
+    if (id === channelId) scan(true);
   });
   scan();
 
