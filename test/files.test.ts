@@ -298,6 +298,27 @@ describe('file transfer over the memory link', () => {
     expect(await storage.loadRange(['files'])).toEqual([]);
   });
 
+  it('a send interrupted while storing its file leaves nothing once swept (as every start does)', async () => {
+    const storage = new MemoryStorage();
+    let pulled = 0;
+    // A source that gives three chunks' worth and then never ends: the process dies meanwhile.
+    const stalled = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled++ < 3) c.enqueue(bytes(FILE_CHUNK_BYTES, pulled));
+        else return new Promise(() => {});
+      },
+    });
+    void new ChunkStore(storage).import(stalled, { maxBytes: 1 << 30, blobId: 'crash' });
+    await until(async () => (await storage.loadRange(['files'])).length >= 3);
+    const restarted = new ChunkStore(storage);
+    expect(await restarted.sweepImports()).toBe(1);
+    expect(await storage.loadRange(['files'])).toEqual([]);
+    expect(await storage.loadRange(['fileImports'])).toEqual([]);
+    // A finished import leaves no marker behind.
+    await restarted.import(bytes(10, 1), { maxBytes: 100, blobId: 'fine' });
+    expect(await restarted.sweepImports()).toBe(0);
+  });
+
   it('serves only files it sent in this channel', async () => {
     const alice = await device();
     const bob = await device();

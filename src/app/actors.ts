@@ -25,6 +25,7 @@ export const appActors = {
   relayCheck,
   openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
+    await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
     return { db, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
   }),

@@ -6,6 +6,7 @@
  *                                  persisted progress, so a restart resumes from the last stored chunk
  *   ['fileIndex', hash]            files we sent: the blob their import wrote (its hash was known only at
  *                                  the end); a received file's blob is its hash
+ *   ['fileImports', blob]          an import under way: what {@link ChunkStore.sweepImports} removes after a crash
  *
  * One store per StorageAdapter ({@link chunkStoreOf}), so every change to one file's record runs in
  * turn (a cancel cannot race a chunk being saved).
@@ -37,6 +38,7 @@ export const HASH_HEX = /^[0-9a-f]{64}$/;
 const metaKey = (blob: string) => ['files', blob, 'meta'];
 const chunkKey = (blob: string, n: number) => ['files', blob, String(n)];
 const indexKey = (hash: string) => ['fileIndex', hash];
+const importKey = (blob: string) => ['fileImports', blob];
 
 /** Bytes the first `meta.stored` chunks hold. */
 export const storedBytes = (meta: FileMeta) => Math.min(meta.stored * meta.chunkBytes, meta.size);
@@ -109,6 +111,7 @@ export class ChunkStore {
       buffer = new Uint8Array(this.chunkBytes);
       filled = 0;
     };
+    await this.storage.save(importKey(blob), new Uint8Array(0));
     try {
       for await (const piece of piecesOf(source)) {
         if (signal?.aborted) throw new AbortedError('The file was not sent: cancelled while it was being stored.', signal.reason);
@@ -127,6 +130,7 @@ export class ChunkStore {
       if (filled > 0) await flush();
     } catch (err) {
       await this.storage.removeRange(['files', blob]).catch(() => {});
+      await this.storage.remove(importKey(blob)).catch(() => {});
       throw err;
     }
     const hash = hasher.hex();
@@ -135,7 +139,19 @@ export class ChunkStore {
       await this.#saveMeta(blob, { hash, size, chunkBytes: this.chunkBytes, stored: chunks, state: 'complete' });
       await this.storage.save(indexKey(hash), utf8(blob));
     });
+    await this.storage.remove(importKey(blob));
     return { hash, size };
+  }
+
+  /** Remove what imports interrupted by a crash left (chunks without a record); run once at start. */
+  async sweepImports(): Promise<number> {
+    const left = await this.storage.loadRange(['fileImports']);
+    for (const { key } of left) {
+      const blob = key[1]!;
+      await this.storage.removeRange(['files', blob]);
+      await this.storage.remove(key);
+    }
+    return left.length;
   }
 
   /** A file to receive: its record (resuming) or a new, empty one. */
