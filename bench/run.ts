@@ -3,12 +3,14 @@
  * beside its reference measured in the same run, then the table of them all (docs/benchmarks.md).
  *
  * BENCH_ONLY=relay|spake2|sync|journal|scaleout runs one part; BENCH_ONLY=profile prints the relay's CPU
- * profile under load; BENCH_ONLY=discover the DISCOVER benchmark (needs root for `ip netns`).
+ * profile under load; BENCH_ONLY=discover the DISCOVER benchmark, BENCH_ONLY=files a file over WebRTC next to raw frames
+ * (both need root for `ip netns`).
  * BENCH_SCALE=N lengthens every measured window and round N times; BENCH_IDLE_SOCKETS (15000),
  * BENCH_WINDOW_MS, BENCH_MESSAGES, BENCH_CONTACTS, BENCH_JOURNAL_PAIRINGS, BENCH_SPAKE2 set sizes.
  */
 import { benchDiscover } from './discover.js';
 import { type Figure, formatFigures } from './figures.js';
+import { benchFiles } from './files.js';
 import { benchJournal } from './journal.js';
 import { benchProfile } from './profile.js';
 import { benchRelay } from './relay.js';
@@ -29,7 +31,7 @@ async function part<T>(name: string, fn: () => Promise<T> | T): Promise<T | unde
     return undefined;
   }
 }
-const runs = (part: string) => (only ? only === part : part !== 'profile' && part !== 'discover');
+const runs = (part: string) => (only ? only === part : part !== 'profile' && part !== 'discover' && part !== 'files');
 
 if (runs('relay')) figures.push(...((await part('relay', benchRelay)) ?? []));
 if (runs('spake2')) {
@@ -52,6 +54,7 @@ for (const [name, bench] of [
 }
 if (runs('profile')) console.log(await benchProfile());
 if (runs('discover')) console.log(benchDiscover());
+if (runs('files')) console.log(benchFiles());
 
 if (figures.length > 0) {
   console.log(`\nIssue #11 figures (${new Date().toISOString().slice(0, 10)}, this machine, ${Math.round((Date.now() - started) / 1000)} s)`);

@@ -30,7 +30,9 @@ export type ErrorCode =
   | 'RELAY_BUSY'
   | 'TOPIC_UNPROVEN'
   | 'CODE_EXPIRED'
-  | 'TRANSFER_FAILED';
+  | 'TRANSFER_FAILED'
+  | 'FILE_TOO_LARGE'
+  | 'FILE_CORRUPT';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -339,6 +341,23 @@ export class TransferFailedError extends BackchannelError {
   }
 }
 
+/** A file is over the size limit in Settings (`file_size_limit`): refused before a byte is stored. */
+export class FileTooLargeError extends BackchannelError {
+  constructor(size: number, limit: number, data: { filename?: string; hash?: string } = {}) {
+    super('FILE_TOO_LARGE', `The file is ${size} bytes; the limit in Settings (file_size_limit) is ${limit}.`, { size, limit, ...data });
+  }
+}
+
+/**
+ * A received file's bytes do not hash to what its message announced (a tampered or damaged chunk):
+ * the partial bytes were discarded.
+ */
+export class FileCorruptError extends BackchannelError {
+  constructor(hash: string, detail: string) {
+    super('FILE_CORRUPT', `The file ${hash.slice(0, 16)}… did not arrive intact (${detail}); its bytes were discarded.`, { hash, detail });
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -368,6 +387,8 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   TOPIC_UNPROVEN: TopicUnprovenError,
   CODE_EXPIRED: CodeExpiredError,
   TRANSFER_FAILED: TransferFailedError,
+  FILE_TOO_LARGE: FileTooLargeError,
+  FILE_CORRUPT: FileCorruptError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

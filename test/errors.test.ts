@@ -35,6 +35,8 @@ const samples: Record<ErrorCode, BackchannelError> = {
   TOPIC_UNPROVEN: new errors.TopicUnprovenError('The relay refused announce: prove the topic first.', { re: 'announce', reason: 'prove the topic first' }),
   CODE_EXPIRED: new errors.CodeExpiredError(),
   TRANSFER_FAILED: new errors.TransferFailedError('Transfer failed: bad remote hash.', { reason: 'hash' }),
+  FILE_TOO_LARGE: new errors.FileTooLargeError(2048, 1024, { filename: 'a.bin' }),
+  FILE_CORRUPT: new errors.FileCorruptError('ab'.repeat(32), 'hash mismatch'),
 };
 
 describe('typed errors', () => {

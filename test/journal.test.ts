@@ -121,7 +121,7 @@ function harness() {
         actors: { wormhole: fakeWormhole as never },
       }),
       contactLink: contactLinkMachine.provide({
-        // Callback actors stand in for DISCOVER and SYNC: the test sends what they would.
+        // Callback actors stand in for DISCOVER, SYNC and the file session: the test sends what they would.
         actors: {
           discover: fromCallback(({ sendBack, input }) => {
             const key = toHex((input as { contactKey: Uint8Array }).contactKey);
@@ -134,6 +134,7 @@ function harness() {
             return () => depots.get(key) === sendBack && depots.delete(key);
           }),
           sync: fromCallback(() => () => {}),
+          files: fromCallback(() => () => {}),
         } as never,
       }),
     },

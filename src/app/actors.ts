@@ -12,6 +12,11 @@ import { appMachine, type AppInput, type MessageInput, type Opened, type Setting
 import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
 import { relayCheck } from './relayCheck.js';
+import { chunkStoreOf } from '../files/chunkStore.js';
+import type { FileOut } from '../machines/appTypes.js';
+import type { RandomBytes } from '../effects/random.js';
+import { AbortedError, FileTooLargeError } from '../errors.js';
+import { toHex } from '../crypto/bytes.js';
 
 export const appActors = {
   contactLink: contactLinkMachine,
@@ -20,6 +25,7 @@ export const appActors = {
   relayCheck,
   openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
+    await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
     return { db, publicKey: db.publicKey, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
   }),
@@ -35,6 +41,18 @@ export const appActors = {
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),
+  // Files: the bytes go into the chunk store first (hashed as they pass), then the message names them.
+  sendFile: fromPromise<Message, FileOut & { db: Database; maxBytes: number; randomBytes: RandomBytes }>(async ({ input }) => {
+    const { db, file, maxBytes } = input;
+    if (file.size !== undefined && file.size > maxBytes) throw new FileTooLargeError(file.size, maxBytes, { filename: file.filename });
+    if (input.signal?.aborted) throw new AbortedError('The file was not sent: cancelled before it was stored.', input.signal.reason);
+    const channel = db.channelOf(db.contact(input.contactId));
+    const { hash, size } = await chunkStoreOf(db.storage).import(file.data, { maxBytes, blobId: toHex(input.randomBytes(16)), signal: input.signal });
+    return db.sendMessage(channel, { text: input.text, file: { filename: file.filename, mimetype: file.mimetype, size, hash } });
+  }),
+  cancelFile: fromPromise<void, { db: Database; hash: string }>(({ input }) =>
+    chunkStoreOf(input.db.storage).settle(input.hash, 'cancelled', new AbortedError('The file was cancelled on this device.')),
+  ),
   closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>(async ({ input }) => {
     await input.journal?.close();
     try {

@@ -30,6 +30,9 @@ import { backchannelApp } from './actors.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
 import { BACKCHANNEL_APPID, type CallOptions, type PairingStep } from '../pair.js';
+import type { OutgoingFile, TransferStatus } from '../machines/appTypes.js';
+import { HASH_HEX, chunkStoreOf } from '../files/chunkStore.js';
+import { isFileSource } from '../files/source.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
@@ -118,7 +121,27 @@ export type BackchannelEvent =
    * The relay became reachable or unreachable (links retry by themselves), `unknown` (no links), or
    * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
    */
-  | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError };
+  | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
+  /**
+   * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away; the file
+   * waits on this device, `route: 'device'`, and goes when they are back), `progress` (`done` of `total`
+   * bytes), `done` (stored at the receiver, its hash checked: read it with {@link Backchannel.openFile}),
+   * `failed` (`error`: FileTooLargeError, FileCorruptError, AbortedError when cancelled, …).
+   */
+  | {
+      type: 'transfer';
+      contactId: DocId;
+      hash: string;
+      direction: 'in' | 'out';
+      status: TransferStatus;
+      done: number;
+      total: number;
+      route?: 'device';
+      error?: BackchannelError;
+    };
+
+/** What `send` takes as a file: its bytes (Blob/File, ReadableStream, Node stream, bytes) and its name and type. */
+export type { OutgoingFile };
 
 /** One running invite or accept: its code (invite), its outcome, and how to cancel it. */
 type PairRun = { code: Promise<string>; done: Promise<PairedContact>; cancel(): void };
@@ -171,6 +194,7 @@ export class Backchannel {
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
     actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
+    actor.on('transfer', ({ type: _, ...transfer }) => this.#emit({ type: 'transfer', ...transfer }));
     actor.on('deposited', ({ contactId, heads }) => {
       const contact = this.#db.contacts().find((c) => c.id === contactId);
       if (contact) this.#emit({ type: 'deposited', contactId, upTo: this.#db.messagesAt(this.#db.channelOf(contact), heads).at(-1) });
@@ -425,9 +449,71 @@ export class Backchannel {
     await this.#request((req) => ({ type: 'contact.remove', req, contactId }), 'contact.removed', 'contact.failed');
   }
 
-  /** Send a message to a contact; resolves once it is saved (it syncs when the contact is reachable). */
-  async send(contactId: DocId, message: { text?: string; file?: FileRef }): Promise<Message> {
-    return (await this.#request((req) => ({ type: 'message.send', req, contactId, message }), 'message.sent', 'message.failed')).message;
+  /**
+   * Send a message to a contact; resolves once it is saved (it syncs when the contact is reachable).
+   * With `file: { data, filename, mimetype }` the bytes are first stored here, chunked and hashed
+   * (never whole in memory), then the message carries `file { filename, mimetype, size, hash }` and the
+   * bytes follow whenever the contact's device is connected (`transfer` events; an interrupted
+   * transfer resumes). `signal` cancels: while storing (AbortedError), or the transfer afterwards.
+   */
+  async send(contactId: DocId, message: { text?: string; file?: FileRef | OutgoingFile }, options: { signal?: AbortSignal } = {}): Promise<Message> {
+    const file = message.file;
+    if (!file || !('data' in file)) {
+      return (
+        await this.#request(
+          (req) => ({ type: 'message.send', req, contactId, message: message as { text?: string; file?: FileRef } }),
+          'message.sent',
+          'message.failed',
+        )
+      ).message;
+    }
+    if (!isFileSource(file.data)) throw new InvalidArgumentError('file.data must be a Blob, a ReadableStream, an async iterable of bytes or a Uint8Array');
+    if (typeof file.filename !== 'string' || typeof file.mimetype !== 'string') throw new InvalidArgumentError('a file needs a filename and a mimetype');
+    const { signal } = options;
+    const size =
+      file.size ?? (typeof Blob !== 'undefined' && file.data instanceof Blob ? file.data.size : file.data instanceof Uint8Array ? file.data.length : undefined);
+    const sent = await this.#request(
+      (req) => ({ type: 'file.send', req, contactId, file: { ...file, size }, text: message.text, signal }),
+      'message.sent',
+      'message.failed',
+    );
+    const hash = sent.message.file!.hash;
+    if (signal) {
+      // Cancelling later stops the transfer (both sides hear it) until it is done or failed.
+      const cancel = () => void this.cancelFile(contactId, hash).catch(() => {});
+      signal.addEventListener('abort', cancel, { once: true });
+      const off = this.subscribe((e) => {
+        if (e.type === 'transfer' && e.hash === hash && (e.status === 'done' || e.status === 'failed')) (off(), signal.removeEventListener('abort', cancel));
+      });
+    }
+    return sent.message;
+  }
+
+  /**
+   * Stop a file transfer, either way, for good: its stored bytes here go, and a running transfer ends on
+   * the contact's side too (`transfer` failed with AbortedError on both).
+   */
+  async cancelFile(contactId: DocId, hash: string): Promise<void> {
+    if (typeof hash !== 'string' || !HASH_HEX.test(hash)) throw new InvalidArgumentError(`not a file hash: ${JSON.stringify(hash)}`);
+    await this.#request((req) => ({ type: 'file.cancel', req, contactId, hash }), 'file.cancelled', 'message.failed');
+  }
+
+  /** A file that arrived (or that this device sent), as a stream read chunk by chunk; NotFoundError until it is complete. */
+  async openFile(hash: string): Promise<ReadableStream<Uint8Array>> {
+    this.#assertOpen();
+    return chunkStoreOf(this.#db.storage).stream(hash);
+  }
+
+  /** A browser convenience: the file as a Blob (built from its chunks; large Blobs are the browser's to page out). */
+  async fileBlob(hash: string, mimetype = ''): Promise<Blob> {
+    const parts: Uint8Array[] = [];
+    const reader = (await this.openFile(hash)).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+    return new Blob(parts as BlobPart[], { type: mimetype });
   }
 
   messages(contactId: DocId): Message[] {
@@ -474,9 +560,12 @@ export class Backchannel {
   }
 
   /** Save settings; a new relay or ICE servers restart every contact link with them. Saves run in order. */
-  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
+  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[]; file_size_limit?: number }): Promise<SettingsDoc> {
     if (patch.relay_server !== undefined && !isRelayUrl(patch.relay_server)) {
       throw new InvalidArgumentError(`relay_server must be a ws:// or wss:// URL, got ${JSON.stringify(patch.relay_server)}`);
+    }
+    if (patch.file_size_limit !== undefined && !(Number.isSafeInteger(patch.file_size_limit) && patch.file_size_limit >= 0)) {
+      throw new InvalidArgumentError(`file_size_limit must be a whole number of bytes, got ${JSON.stringify(patch.file_size_limit)}`);
     }
     return (await this.#request((req) => ({ type: 'settings.update', req, patch }), 'settings.updated', 'settings.failed')).settings;
   }

@@ -163,10 +163,11 @@ export class Database {
   }
 
   /** Change settings; invalid values are refused with InvalidArgumentError naming the field. */
-  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[] }): Promise<SettingsDoc> {
+  async updateSettings(patch: { relay_server?: string; ice_servers?: IceServer[]; file_size_limit?: number }): Promise<SettingsDoc> {
     await this.docs.change<Record<string, unknown>>(SETTINGS_ID, (s) => {
       if (patch.relay_server !== undefined) s.relay_server = atom(patch.relay_server);
       if (patch.ice_servers !== undefined) s.ice_servers = patch.ice_servers.map(copyIce);
+      if (patch.file_size_limit !== undefined) s.file_size_limit = patch.file_size_limit;
     });
     return this.settings();
   }

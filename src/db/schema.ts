@@ -38,7 +38,12 @@ export interface SettingsDoc extends Versioned {
   kind: 'settings';
   relay_server: string;
   ice_servers: IceServer[];
+  /** The largest file this device sends or accepts, in bytes (default {@link DEFAULT_FILE_SIZE_LIMIT}). */
+  file_size_limit?: number;
 }
+
+/** Files up to 2 GiB unless Settings say otherwise (`file_size_limit`). */
+export const DEFAULT_FILE_SIZE_LIMIT = 2 * 1024 * 1024 * 1024;
 
 /** A contact's card document. */
 export interface ContactDoc extends Versioned {
@@ -118,7 +123,7 @@ export interface DocumentLimits {
 /** The fields each shape may have: anything else is refused (a peer cannot smuggle data in). */
 const FIELDS: Record<DocumentKind | 'message' | 'file' | 'ice', readonly string[]> = {
   system: ['kind', 'schema', 'device_id', 'created_at', 'public_key'],
-  settings: ['kind', 'schema', 'relay_server', 'ice_servers'],
+  settings: ['kind', 'schema', 'relay_server', 'ice_servers', 'file_size_limit'],
   contact: ['kind', 'schema', 'moniker', 'channels', 'last_seen', 'public_key'],
   channel: ['kind', 'schema', 'messages'],
   message: ['id', 'timestamp', 'sender', 'text', 'file'],
@@ -215,6 +220,7 @@ export function validate(kind: DocumentKind, doc: unknown, onlyMessages?: Iterab
     case 'settings':
       if (!isRelayUrl(doc.relay_server)) p.push('relay_server must be a ws:// or wss:// URL');
       validateIce(p, doc.ice_servers);
+      num(p, doc, 'file_size_limit', true);
       break;
     case 'contact':
       str(p, doc, 'moniker', LIMITS.moniker);

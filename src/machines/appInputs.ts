@@ -4,7 +4,7 @@
  * @module
  */
 import { documentId, type Contact, type Database } from '../db/database.js';
-import type { SettingsDoc } from '../db/schema.js';
+import { DEFAULT_FILE_SIZE_LIMIT, type SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
 import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
@@ -38,6 +38,7 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
     docs: db!.docs,
     storage: db!.storage,
     deviceId: db!.deviceId,
+    maxFileBytes: context.settings!.file_size_limit ?? DEFAULT_FILE_SIZE_LIMIT,
     discover: {
       contactKey,
       url: discoveryUrlOf(relay_server),

@@ -17,6 +17,8 @@
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
  *                 queue; `presence` is emitted once it is saved)
  *       settings: idle → saving → idle (a new relay or ICE servers restart every link; `patches` queue)
+ *       files:    idle → storing → idle (read a file into the chunk store, then its message; `fileOuts`)
+ *       fileCancels: idle → cancelling → idle (mark it cancelled in storage; the link stops it on the wire)
  *   → closing (once the queues are empty: links stopped, journal written, storage closed; after CLEAR
  *     every app record is wiped first, the device's identity kept) → closed
  *   failed (the database did not open, or no relay to use)
@@ -31,7 +33,7 @@
 import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import { DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
+import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
 import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
@@ -48,6 +50,7 @@ import {
   type RelayCheckInput,
   type RelayChecked,
   type SettingsPatch,
+  type FileOut,
 } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
@@ -102,6 +105,10 @@ export const appMachine = setup({
     saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
     closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>('closeStorage'),
     touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
+    /** Store a file's bytes (chunked, hashed) and then send its message. */
+    sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
+    /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
+    cancelFile: provided<void, { db: Database; hash: string }>('cancelFile'),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -212,6 +219,9 @@ export const appMachine = setup({
     nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
+    fileWaiting: ({ context }) => context.fileOuts.length > 0,
+    cancelWaiting: ({ context }) => context.fileCancels.length > 0,
+    filesDrained: ({ context }) => context.fileOuts.length === 0 && context.fileCancels.length === 0,
     patchWaiting: ({ context }) => context.patches.length > 0,
     sightingWaiting: ({ context }) => context.sightings.length > 0,
     /** The invite renews its code every `refreshMs`. */
@@ -241,6 +251,8 @@ export const appMachine = setup({
     outbox: [],
     patches: [],
     sightings: [],
+    fileOuts: [],
+    fileCancels: [],
     closeRequested: false,
     clearRequested: false,
   }),
@@ -274,7 +286,7 @@ export const appMachine = setup({
     ready: {
       type: 'parallel',
       // Close once every queued write is done ("pending saves finish first").
-      always: { guard: and(['closeRequested', 'drained', not('savingContact')]), target: 'closing' },
+      always: { guard: and(['closeRequested', 'drained', 'filesDrained', not('savingContact')]), target: 'closing' },
       on: {
         CLOSE: { actions: assign({ closeRequested: true }) },
         // "Clear all data on this device": close as above, then wipe everything but the device's identity.
@@ -298,6 +310,21 @@ export const appMachine = setup({
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
         'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
+        'contact.file': {
+          actions: emit(({ event }) => {
+            const { file } = event;
+            return {
+              type: 'transfer' as const,
+              contactId: event.contactId,
+              hash: file.hash,
+              direction: file.direction,
+              status: file.type === 'file.progress' ? ('progress' as const) : file.type === 'file.done' ? ('done' as const) : ('failed' as const),
+              done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
+              total: file.type === 'file.progress' ? file.total : file.type === 'file.done' ? file.total : 0,
+              ...(file.type === 'file.failed' ? { error: file.error } : {}),
+            };
+          }),
+        },
       },
       states: {
         network: {
@@ -527,6 +554,101 @@ export const appMachine = setup({
                   }),
                 },
                 onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'patches', answer: 'settings.failed' } } },
+              },
+            },
+          },
+        },
+        files: {
+          initial: 'idle',
+          on: {
+            'file.send': {
+              actions: assign({
+                fileOuts: ({ context, event }) => [
+                  ...context.fileOuts,
+                  { req: event.req, contactId: event.contactId, file: event.file, text: event.text, signal: event.signal },
+                ],
+              }),
+            },
+          },
+          states: {
+            idle: { always: { guard: 'fileWaiting', target: 'storing' } },
+            storing: {
+              invoke: {
+                src: 'sendFile',
+                input: ({ context }) => ({
+                  db: context.db!,
+                  ...context.fileOuts[0]!,
+                  maxBytes: context.settings?.file_size_limit ?? DEFAULT_FILE_SIZE_LIMIT,
+                  randomBytes: context.input.randomBytes,
+                }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const { req, contactId } = context.fileOuts[0]!;
+                    enqueue.emit({ type: 'message.sent', req, contactId, message: event.output });
+                    // The contact is away: the bytes wait here and go once its device is back.
+                    const file = event.output.file!;
+                    if (!context.presence[contactId]) {
+                      enqueue.emit({
+                        type: 'transfer',
+                        contactId,
+                        hash: file.hash,
+                        direction: 'out',
+                        status: 'waiting',
+                        done: 0,
+                        total: file.size,
+                        route: 'device',
+                      });
+                    }
+                    enqueue.assign({ fileOuts: context.fileOuts.slice(1) });
+                  }),
+                },
+                onError: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    enqueue.emit({ type: 'message.failed', req: context.fileOuts[0]!.req, error: asError(event.error) });
+                    enqueue.assign({ fileOuts: context.fileOuts.slice(1) });
+                  }),
+                },
+              },
+            },
+          },
+        },
+        fileCancels: {
+          initial: 'idle',
+          on: {
+            'file.cancel': {
+              actions: assign({
+                fileCancels: ({ context, event }) => [...context.fileCancels, { req: event.req, contactId: event.contactId, hash: event.hash }],
+              }),
+            },
+          },
+          states: {
+            idle: { always: { guard: 'cancelWaiting', target: 'cancelling' } },
+            cancelling: {
+              // A running transfer stops on the wire (the contact hears it); storage says cancelled for good.
+              entry: enqueueActions(({ context, enqueue, check }) => {
+                const { contactId, hash } = context.fileCancels[0]!;
+                if (check('online') && context.contacts.some((c) => c.id === contactId)) enqueue.sendTo(linkId(contactId), { type: 'file.cancel', hash });
+              }),
+              invoke: {
+                src: 'cancelFile',
+                input: ({ context }) => ({ db: context.db!, hash: context.fileCancels[0]!.hash }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, enqueue }) => {
+                    const { req, hash } = context.fileCancels[0]!;
+                    enqueue.emit({ type: 'file.cancelled', req, hash });
+                    enqueue.assign({ fileCancels: context.fileCancels.slice(1) });
+                  }),
+                },
+                onError: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    enqueue.emit({ type: 'message.failed', req: context.fileCancels[0]!.req, error: asError(event.error) });
+                    enqueue.assign({ fileCancels: context.fileCancels.slice(1) });
+                  }),
+                },
               },
             },
           },

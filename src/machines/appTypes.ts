@@ -14,6 +14,8 @@ import type { BackchannelError, RelayUnsupportedError } from '../errors.js';
 import type { DirectTransportFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import type { LinkPresence } from './contactLinkMachine.js';
+import type { Direction } from '../files/session.js';
+import type { FileSource } from '../files/source.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
 import type { PairingAnnouncement, PairingStep } from './pairingMachine.js';
 import type { WormholeTimeouts } from './wormholeMachine.js';
@@ -60,8 +62,23 @@ export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsuppor
   const seen = Object.values(context.relayUp);
   return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
 }
-export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[] };
+export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[]; file_size_limit?: number };
 export type MessageInput = { text?: string; file?: FileRef };
+
+/** A file to send: its bytes (read piece by piece, never whole) and what its message says of it. */
+export interface OutgoingFile {
+  data: FileSource;
+  filename: string;
+  mimetype: string;
+  /** Its size when known beforehand (a Blob's, a file's on disk): refused at once when over the limit. */
+  size?: number;
+}
+
+/** A file waiting its turn to be stored and announced (`files` region; the head is the one running). */
+export type FileOut = { req: number; contactId: DocId; file: OutgoingFile; text?: string; signal?: AbortSignal };
+
+/** How a file transfer stands, as the host hears it (`transfer` events). */
+export type TransferStatus = 'waiting' | 'progress' | 'done' | 'failed';
 
 /** A contacts request waiting its turn (the head is the one running). */
 export type ContactOp = { req: number; op: 'rename'; contactId: DocId; moniker: string } | { req: number; op: 'remove'; contactId: DocId };
@@ -96,6 +113,9 @@ export interface AppContext {
   patches: { req: number; patch: SettingsPatch }[];
   /** Contacts whose last_seen waits to be written (one each); `announce`: a presence change to emit after. */
   sightings: { contactId: DocId; announce: boolean }[];
+  /** Files to store and announce, in order; and transfers to cancel. */
+  fileOuts: FileOut[];
+  fileCancels: { req: number; contactId: DocId; hash: string }[];
   /** CLOSE came: close once the queues are empty. */
   closeRequested: boolean;
   /** CLEAR came: close, and wipe this device's app data (contacts, channels, settings, journal) on the way. */
@@ -119,6 +139,8 @@ export type AppEvent =
   | { type: 'network.offline' }
   | { type: 'network.online' }
   | { type: 'settings.update'; req: number; patch: SettingsPatch }
+  | ({ type: 'file.send' } & FileOut)
+  | { type: 'file.cancel'; req: number; contactId: DocId; hash: string }
   | { type: 'CLOSE' }
   | { type: 'CLEAR' };
 
@@ -144,7 +166,24 @@ export type AppEmitted =
   | { type: 'refused'; contactId: DocId; reason: string }
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   | { type: 'settings.updated'; req: number; settings: SettingsDoc }
-  | { type: 'settings.failed'; req: number; error: BackchannelError };
+  | { type: 'settings.failed'; req: number; error: BackchannelError }
+  /**
+   * A file transfer with a contact: `waiting` (the contact is away; the file waits on this device and
+   * goes when they are back: `route` says so), `progress` (bytes stored at the receiver / sent), `done`
+   * (stored and its hash checked), `failed` (`error`: too large, corrupt, cancelled…).
+   */
+  | {
+      type: 'transfer';
+      contactId: DocId;
+      hash: string;
+      direction: Direction;
+      status: TransferStatus;
+      done: number;
+      total: number;
+      route?: 'device';
+      error?: BackchannelError;
+    }
+  | { type: 'file.cancelled'; req: number; hash: string };
 
 export interface Opened {
   db: Database;

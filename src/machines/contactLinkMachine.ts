@@ -1,6 +1,7 @@
 /**
  * One contact, kept in sync in the background: DISCOVER finds the contact's device (and keeps
- * reconnecting on its own), and each time it yields a channel a SYNC child runs over it.
+ * reconnecting on its own), and each time it yields a channel a SYNC child runs over it, and beside it
+ * the file session (files/: the bytes of files the channel's messages name).
  *
  *   linking.searching (depot child: fetch what waits on the relay, deposit what we write)
  *   → linking.connected (sync child running; the parent hears `contact.online`) → back to searching
@@ -8,7 +9,7 @@
  *   resting (DISCOVER gave up: the relay stayed unreachable; try again after a minute) · stopped
  * @module
  */
-import { assign, sendParent, setup } from 'xstate';
+import { assign, sendParent, sendTo, setup } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import type { DocId } from '../db/documentStore.js';
 import type { DocumentStore } from '../db/documentStore.js';
@@ -16,6 +17,9 @@ import type { StorageAdapter } from '../effects/storage.js';
 import { discoverMachine, type DiscoverInput } from './discoverMachine.js';
 import { syncMachine } from './syncMachine.js';
 import { depotMachine, type DepotInput } from '../depot/depotMachine.js';
+import { fileSessionActor, type FileCommand } from '../files/fileActor.js';
+import type { FileEvent } from '../files/session.js';
+import { DEFAULT_FILE_SIZE_LIMIT } from '../db/schema.js';
 
 export interface ContactLinkInput {
   contactId: DocId;
@@ -24,6 +28,8 @@ export interface ContactLinkInput {
   docs: DocumentStore;
   storage: StorageAdapter;
   deviceId: string;
+  /** The largest file to accept (Settings' `file_size_limit`). */
+  maxFileBytes?: number;
 }
 
 type LinkEvent =
@@ -32,6 +38,8 @@ type LinkEvent =
   | { type: 'link.deposited'; heads: string[] }
   | { type: 'link.refused'; reason: string }
   | { type: 'link.relay'; up: boolean }
+  | FileEvent
+  | FileCommand
   | { type: 'STOP' };
 
 /** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
@@ -43,7 +51,9 @@ export type LinkPresence =
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
   | { type: 'contact.refused'; contactId: DocId; reason: string }
   /** This link's connection to the relay came up or went down. */
-  | { type: 'contact.relay'; contactId: DocId; up: boolean };
+  | { type: 'contact.relay'; contactId: DocId; up: boolean }
+  /** A file transfer with the contact moved on, finished or failed. */
+  | { type: 'contact.file'; contactId: DocId; file: FileEvent };
 
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
@@ -95,7 +105,7 @@ export const contactLinkMachine = setup({
     context: {} as { input: ContactLinkInput; channel?: Transport; via?: 'direct' | 'relayed' },
     events: {} as LinkEvent,
   },
-  actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot },
+  actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot, files: fileSessionActor },
   actions: {
     adopt: assign(({ event }) => (event.type === 'link.connected' ? { channel: event.channel, via: event.via } : {})),
     online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: context.via! })),
@@ -117,6 +127,12 @@ export const contactLinkMachine = setup({
     'link.refused': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.refused', contactId: context.input.contactId, reason: event.reason })),
     },
+    ...Object.fromEntries(
+      (['file.progress', 'file.done', 'file.failed'] as const).map((type) => [
+        type,
+        { actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.file', contactId: context.input.contactId, file: event as FileEvent })) },
+      ]),
+    ),
   },
   states: {
     linking: {
@@ -137,8 +153,23 @@ export const contactLinkMachine = setup({
           exit: 'offline',
           // A new channel (DISCOVER reconnected): restart SYNC on it. Only `connected` is re-entered,
           // never `linking`, whose DISCOVER child must live on.
-          on: { 'link.connected': { target: 'connected', reenter: true, actions: 'adopt' } },
+          on: {
+            'link.connected': { target: 'connected', reenter: true, actions: 'adopt' },
+            'file.cancel': { actions: sendTo('files', ({ event }) => event) },
+          },
           invoke: [
+            {
+              id: 'files',
+              src: 'files',
+              input: ({ context }) => ({
+                channel: context.channel!,
+                storage: context.input.storage,
+                docs: context.input.docs,
+                channelId: context.input.channelId,
+                deviceId: context.input.deviceId,
+                maxFileBytes: context.input.maxFileBytes ?? DEFAULT_FILE_SIZE_LIMIT,
+              }),
+            },
             { id: 'collect', src: 'depot', input: ({ context }) => depotInput(context.input, false) },
             {
               id: 'sync',

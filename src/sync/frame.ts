@@ -4,6 +4,7 @@
  *   hello: [1][1][device id: 16 bytes]
  *   sync:  [1][2][doc id: 16 bytes][seq: u32][part: u16][parts: u16][Automerge sync message part]
  *   error: [1][3][UTF-8 reason]
+ *   file:  [1][4][file transfer body: src/files/wire.ts] — multiplexed on the same channel; SYNC ignores them
  *
  * A sync message larger than the channel's frame limit is split into parts; the receiver reassembles
  * up to a bound and drops anything out of order (the sync protocol recovers on the next round).
@@ -17,12 +18,15 @@ export const SYNC_PROTOCOL_VERSION = 1;
 const HELLO = 1;
 const SYNC = 2;
 const ERROR = 3;
+/** File transfer frames share the channel (src/files/wire.ts parses their body). */
+export const FILE_FRAME = 4;
 const SYNC_HEADER = 2 + 16 + 4 + 2 + 2;
 
 export type SyncFrame =
   | { type: 'hello'; deviceId: string }
   | { type: 'sync'; docId: string; seq: number; part: number; parts: number; data: Uint8Array }
-  | { type: 'error'; reason: string };
+  | { type: 'error'; reason: string }
+  | { type: 'file'; body: Uint8Array };
 
 export function encodeHello(deviceId: string): Uint8Array {
   return concatBytes(Uint8Array.of(SYNC_PROTOCOL_VERSION, HELLO), fromHex(deviceId, 'deviceId'));
@@ -81,6 +85,8 @@ export function decodeFrame(frame: Uint8Array): SyncFrame {
       }
       return { type: 'error', reason };
     }
+    case FILE_FRAME:
+      return { type: 'file', body: frame.subarray(2) };
     default:
       throw new ProtocolError(`unknown sync frame type ${frame[1]}`);
   }

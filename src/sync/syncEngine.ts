@@ -142,6 +142,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       return fail(err as BackchannelError);
     }
+    if (frame.type === 'file') return; // the file session's (src/files/session.ts)
     if (frame.type === 'error') return fail(new ProtocolError(`the peer gave up: ${frame.reason}`));
     if (frame.type === 'hello') {
       if (peer !== undefined) return fail(new ProtocolError('a second hello on one channel'));

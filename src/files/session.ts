@@ -1,0 +1,443 @@
+/**
+ * File transfers with one peer over one {@link Transport}, beside SYNC on the same channel (file
+ * frames: files/wire.ts). The receiver pulls: for every file the peer's messages name and we have not
+ * got, it asks from the bytes it has stored (a resume after a cut or a restart), stores each chunk as it
+ * fills (files/chunkStore.ts), hashes as it goes and acknowledges what is stored. The sender streams a
+ * file it shared in this channel, never more than {@link FILE_WINDOW_BYTES} beyond the last
+ * acknowledgement, each frame awaiting the transport's backpressure, so chat frames keep their turn.
+ *
+ * Bounds: what a peer can make us hold is a window per transfer (data beyond its credit, beyond the
+ * announced size or out of order ends that transfer); at most {@link MAX_FETCHING} files in and
+ * {@link MAX_SERVING} out at once (more wait their turn). A file over the size limit is refused before a
+ * byte is stored. A finished file whose hash is not the announced one is discarded (FileCorruptError).
+ * @module
+ */
+import type { Transport } from '../effects/transport.js';
+import type { DocId, DocumentStore } from '../db/documentStore.js';
+import type { FileRef } from '../db/schema.js';
+import {
+  AbortedError,
+  BackchannelError,
+  FileCorruptError,
+  FileTooLargeError,
+  NotFoundError,
+  ProtocolError,
+  TransportClosedError,
+  toBackchannelError,
+} from '../errors.js';
+import { FILE_FRAME } from '../sync/frame.js';
+import { systemClock, type Clock } from '../effects/clock.js';
+import { createHasher, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
+import { channelFiles } from './refs.js';
+import {
+  FILE_DATA_BYTES,
+  FILE_FRAME_BYTES,
+  FILE_WINDOW_BYTES,
+  decodeFileFrame,
+  encodeAck,
+  encodeData,
+  encodeStop,
+  encodeWant,
+  type FileFrame,
+  type StopReason,
+} from './wire.js';
+
+export const MAX_FETCHING = 4;
+export const MAX_SERVING = 4;
+/**
+ * A transfer under way and nothing at all from the peer for this long: the channel is dead (a direct
+ * data channel can outlive the device on the other end by minutes), so the session closes it and the
+ * link reconnects; the transfer resumes on the next channel.
+ */
+export const FILE_STALL_MS = 20_000;
+
+export type Direction = 'in' | 'out';
+
+/** What a session tells its owner (the contact link, then the app). */
+export type FileEvent =
+  | { type: 'file.progress'; hash: string; direction: Direction; done: number; total: number }
+  /** In: stored and verified. Out: the peer stored and verified every byte. */
+  | { type: 'file.done'; hash: string; direction: Direction; total: number }
+  | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError };
+
+export interface FileSessionOptions {
+  channel: Transport;
+  store: ChunkStore;
+  docs: DocumentStore;
+  channelId: DocId;
+  deviceId: string;
+  /** Files larger than this are refused (Settings' `file_size_limit`). */
+  maxFileBytes: number;
+  emit(event: FileEvent): void;
+  windowBytes?: number;
+  /** See {@link FILE_STALL_MS}. */
+  stallMs?: number;
+  clock?: Clock;
+}
+
+export interface FileSession {
+  /** Stop this file here and tell the peer (the app has already marked it cancelled in storage). */
+  cancel(hash: string): void;
+  stop(): void;
+  /** Resolves once the saves under way when the session stopped are done. */
+  idle(): Promise<void>;
+}
+
+interface Fetch {
+  ref: FileRef;
+  meta: FileMeta;
+  hasher: Awaited<ReturnType<typeof createHasher>>;
+  /** The next byte we expect, and the chunk being filled. */
+  next: number;
+  buffer: Uint8Array;
+  filled: number;
+  /** Saves run in order. */
+  writes: Promise<void>;
+  ended: boolean;
+}
+
+interface Serve {
+  hash: string;
+  /** The file's size, once read (-1 before). */
+  total: number;
+  acked: number;
+  ended: boolean;
+  wake?: () => void;
+}
+
+/** The typed error a peer's stop frame stands for. */
+function stopError(hash: string, reason: StopReason, detail: string, size: number): BackchannelError {
+  switch (reason) {
+    case 'cancelled':
+      return new AbortedError(`The contact cancelled the file ${hash.slice(0, 16)}….`);
+    case 'too-large':
+      return new FileTooLargeError(size, Number(/\d+/.exec(detail)?.[0] ?? 0), { hash });
+    case 'corrupt':
+      return new FileCorruptError(hash, `the contact found it damaged: ${detail}`);
+    case 'unknown':
+      return new NotFoundError('file at the contact', hash);
+    default:
+      return new ProtocolError(`the contact gave up on the file: ${detail}`);
+  }
+}
+
+export function startFileSession(options: FileSessionOptions): FileSession {
+  const { channel, store, docs, channelId, deviceId, emit } = options;
+  const window = options.windowBytes ?? FILE_WINDOW_BYTES;
+  const fetching = new Map<string, Fetch>();
+  const serving = new Map<string, Serve>();
+  const waitingToServe = new Map<string, number>();
+  /** Sent in full, waiting for the receiver's final ack (it comes once the hash checked out). */
+  const finishing = new Map<string, Serve>();
+  /** Files this session will not try again (complete, failed, cancelled). */
+  const settled = new Set<string>();
+  let stopped = false;
+  let scans: Promise<void> = Promise.resolve();
+  const clock = options.clock ?? systemClock;
+  const stallMs = options.stallMs ?? FILE_STALL_MS;
+  let lastHeard = clock.now();
+  let watchdog: unknown;
+  /** While a transfer is under way, look now and then whether the peer still answers. */
+  const watch = () => {
+    if (watchdog !== undefined || stopped) return;
+    watchdog = clock.setTimeout(() => {
+      watchdog = undefined;
+      if (stopped) return;
+      const busy = fetching.size > 0 || serving.size > 0 || finishing.size > 0;
+      if (!busy) return;
+      if (clock.now() - lastHeard >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
+      watch();
+    }, stallMs / 4);
+  };
+
+  const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId);
+  const send = (frame: Uint8Array) => {
+    if (stopped) return Promise.resolve();
+    return channel.send(frame).catch((err: unknown) => {
+      if (!(err instanceof TransportClosedError)) throw err;
+    });
+  };
+  const sendSoon = (frame: Uint8Array) => void send(frame).catch(() => {});
+
+  // ---- receiving -------------------------------------------------------------------------------
+
+  let scanQueued = false;
+  /** Messages seen at the last look: a change that adds none names no new file. */
+  let lastCount = -1;
+  const messageCount = () => (docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages?.length ?? 0) : 0);
+  const scan = (onlyIfNew = false) => {
+    if (scanQueued || (onlyIfNew && messageCount() === lastCount)) return;
+    scanQueued = true;
+    // A storage failure while looking: the next change or connection looks again.
+    scans = scans
+      .then(() => {
+        scanQueued = false;
+        lastCount = messageCount();
+        return fetchMore();
+      })
+      .catch(() => {});
+  };
+
+  async function fetchMore(): Promise<void> {
+    for (const ref of files().theirs.values()) {
+      if (stopped || fetching.size >= MAX_FETCHING) return;
+      if (fetching.has(ref.hash) || settled.has(ref.hash)) continue;
+      const meta = await store.meta(ref.hash);
+      if (meta && meta.state !== 'partial') {
+        settled.add(ref.hash);
+        continue;
+      }
+      if (ref.size > options.maxFileBytes) {
+        settled.add(ref.hash);
+        const error = new FileTooLargeError(ref.size, options.maxFileBytes, { filename: ref.filename, hash: ref.hash });
+        await store.settle(ref.hash, 'failed', error, ref.size);
+        sendSoon(encodeStop(ref.hash, 'too-large', String(options.maxFileBytes)));
+        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error });
+        continue;
+      }
+      const begun = meta ?? (await store.begin(ref.hash, ref.size));
+      // A resume: the hash so far is of what is stored.
+      const hasher = await createHasher();
+      for await (const chunk of store.chunks(ref.hash)) hasher.update(chunk);
+      if (stopped) return;
+      const f: Fetch = {
+        ref,
+        meta: begun,
+        hasher,
+        next: storedBytes(begun),
+        buffer: new Uint8Array(begun.chunkBytes),
+        filled: 0,
+        writes: Promise.resolve(),
+        ended: false,
+      };
+      fetching.set(ref.hash, f);
+      watch();
+      // Asked even when every byte is here (an empty file, a restart after the last chunk): the
+      // sender then waits for the final ack that tells it the file arrived.
+      await send(encodeWant(ref.hash, f.next));
+      if (f.next === begun.size) f.writes = f.writes.then(() => finish(f));
+    }
+  }
+
+  /** This transfer ends here: `discard` for good (its chunks go), else it resumes on the next connection. */
+  function endFetch(f: Fetch, error: BackchannelError | undefined, discard?: { state: 'failed' | 'cancelled'; tell?: StopReason }): void {
+    if (f.ended) return;
+    f.ended = true;
+    fetching.delete(f.ref.hash);
+    const hash = f.ref.hash;
+    if (discard) {
+      settled.add(hash);
+      if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
+      void f.writes
+        .then(() => store.settle(hash, discard.state, error ?? new AbortedError(), f.ref.size))
+        .catch(() => {})
+        .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error }));
+    } else if (error && !stopped) emit({ type: 'file.failed', hash, direction: 'in', error });
+    if (!stopped) scan();
+  }
+
+  async function finish(f: Fetch): Promise<void> {
+    const actual = f.hasher.hex();
+    if (actual !== f.ref.hash)
+      return endFetch(f, new FileCorruptError(f.ref.hash, `its bytes hash to ${actual.slice(0, 16)}…`), { state: 'failed', tell: 'corrupt' });
+    await store.complete(f.ref.hash);
+    f.ended = true;
+    fetching.delete(f.ref.hash);
+    settled.add(f.ref.hash);
+    sendSoon(encodeAck(f.ref.hash, f.ref.size));
+    emit({ type: 'file.done', hash: f.ref.hash, direction: 'in', total: f.ref.size });
+    scan();
+  }
+
+  function onData(frame: Extract<FileFrame, { kind: 'data' }>): void {
+    const f = fetching.get(frame.hash);
+    if (!f) return; // late frames of a transfer that ended here
+    const { size } = f.ref;
+    if (frame.offset !== f.next) return endFetch(f, new ProtocolError(`file data at ${frame.offset}, expected ${f.next}`), { state: 'failed', tell: 'failed' });
+    if (f.next + frame.bytes.length > size) {
+      return endFetch(f, new ProtocolError(`the contact sent more than the ${size} bytes its message announced`), { state: 'failed', tell: 'failed' });
+    }
+    if (f.next + frame.bytes.length - storedBytes(f.meta) > window + FILE_FRAME_BYTES) {
+      return endFetch(f, new ProtocolError('the contact sent file data beyond its credit'), { state: 'failed', tell: 'failed' });
+    }
+    let bytes = frame.bytes;
+    while (bytes.length > 0) {
+      const n = Math.min(bytes.length, f.buffer.length - f.filled);
+      f.buffer.set(bytes.subarray(0, n), f.filled);
+      f.filled += n;
+      f.next += n;
+      bytes = bytes.subarray(n);
+      if (f.filled === f.buffer.length || f.next === size) {
+        const chunk = f.buffer.subarray(0, f.filled);
+        f.buffer = new Uint8Array(f.meta.chunkBytes);
+        f.filled = 0;
+        const last = f.next === size;
+        const index = Math.ceil(f.next / f.meta.chunkBytes) - 1;
+        f.writes = f.writes.then(async () => {
+          if (f.ended) return;
+          try {
+            f.meta = await store.append(f.ref.hash, index, chunk);
+          } catch (err) {
+            // Storage refused (or the file was cancelled meanwhile): stop; a resume starts from what is stored.
+            return endFetch(f, err instanceof AbortedError ? undefined : toBackchannelError(err));
+          }
+          f.hasher.update(chunk);
+          const done = storedBytes(f.meta);
+          emit({ type: 'file.progress', hash: f.ref.hash, direction: 'in', done, total: size });
+          if (last) return finish(f);
+          await send(encodeAck(f.ref.hash, done));
+        });
+      }
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  function pump(): void {
+    while (!stopped && serving.size < MAX_SERVING && waitingToServe.size > 0) {
+      const [hash, from] = waitingToServe.entries().next().value as [string, number];
+      waitingToServe.delete(hash);
+      const s: Serve = { hash, total: -1, acked: from, ended: false };
+      serving.set(hash, s);
+      watch();
+      void serve(s, from).catch((err: unknown) => {
+        if (!s.ended && !stopped) emit({ type: 'file.failed', hash, direction: 'out', error: toBackchannelError(err) });
+        endServe(s);
+      });
+    }
+  }
+
+  function endServe(s: Serve): void {
+    s.ended = true;
+    s.wake?.();
+    if (serving.get(s.hash) === s) serving.delete(s.hash);
+    pump();
+  }
+
+  async function serve(s: Serve, from: number): Promise<void> {
+    const meta = await store.meta(s.hash);
+    if (!files().mine.has(s.hash) || meta?.state !== 'complete') {
+      await send(encodeStop(s.hash, meta?.state === 'cancelled' ? 'cancelled' : 'unknown'));
+      return endServe(s);
+    }
+    s.total = meta.size;
+    if (from > meta.size) {
+      await send(encodeStop(s.hash, 'failed', `no byte ${from} in ${meta.size}`));
+      return endServe(s);
+    }
+    let offset = from;
+    for await (const chunk of store.chunks(s.hash, from)) {
+      for (let at = 0; at < chunk.length; at += FILE_DATA_BYTES) {
+        while (!s.ended && !stopped && offset >= s.acked + window) await new Promise<void>((resolve) => (s.wake = resolve));
+        if (s.ended || stopped) return;
+        const piece = chunk.subarray(at, at + FILE_DATA_BYTES);
+        await channel.send(encodeData(s.hash, offset, piece));
+        offset += piece.length;
+      }
+      emit({ type: 'file.progress', hash: s.hash, direction: 'out', done: offset, total: s.total });
+    }
+    // Every byte is out: the slot is free for another file; `done` comes with the final ack.
+    if (serving.get(s.hash) === s) serving.delete(s.hash);
+    if (!s.ended) finishing.set(s.hash, s);
+    maybeDone(s); // the final ack may have come already (an empty file)
+    pump();
+  }
+
+  function maybeDone(s: Serve): void {
+    if (s.ended || s.total < 0 || s.acked !== s.total || !finishing.has(s.hash)) return;
+    s.ended = true;
+    finishing.delete(s.hash);
+    emit({ type: 'file.done', hash: s.hash, direction: 'out', total: s.total });
+  }
+
+  function onAck(frame: Extract<FileFrame, { kind: 'ack' }>): void {
+    const s = [...serving.values(), ...finishing.values()].find((x) => x.hash === frame.hash);
+    if (!s) return;
+    s.acked = Math.max(s.acked, frame.stored);
+    s.wake?.();
+    maybeDone(s);
+  }
+  function onWant(frame: Extract<FileFrame, { kind: 'want' }>): void {
+    const running = serving.get(frame.hash) ?? finishing.get(frame.hash);
+    if (running) endServe(running); // asked again (from elsewhere): the old stream stops
+    finishing.delete(frame.hash);
+    waitingToServe.set(frame.hash, frame.from);
+    pump();
+  }
+
+  function onStop(frame: Extract<FileFrame, { kind: 'stop' }>): void {
+    const out = serving.get(frame.hash) ?? finishing.get(frame.hash);
+    if (out) {
+      finishing.delete(frame.hash);
+      endServe(out);
+      emit({ type: 'file.failed', hash: frame.hash, direction: 'out', error: stopError(frame.hash, frame.reason, frame.detail, out.total) });
+    }
+    waitingToServe.delete(frame.hash);
+    // Refused before it was ever asked for (over the receiver's limit): the sender hears it too.
+    if (!out && frame.reason === 'too-large' && files().mine.has(frame.hash)) {
+      const size = files().mine.get(frame.hash)!.size;
+      emit({ type: 'file.failed', hash: frame.hash, direction: 'out', error: stopError(frame.hash, frame.reason, frame.detail, size) });
+    }
+    const f = fetching.get(frame.hash);
+    if (f) {
+      const error = stopError(frame.hash, frame.reason, frame.detail, f.ref.size);
+      endFetch(f, error, { state: frame.reason === 'cancelled' ? 'cancelled' : 'failed' });
+    }
+  }
+
+  const onFrame = (bytes: Uint8Array) => {
+    lastHeard = clock.now();
+    if (bytes[0] !== 1 || bytes[1] !== FILE_FRAME) return;
+    let frame: FileFrame;
+    try {
+      frame = decodeFileFrame(bytes.subarray(2));
+    } catch {
+      return; // a malformed file frame stops nothing else; the transfer it meant times out of credit
+    }
+    if (frame.kind === 'data') onData(frame);
+    else if (frame.kind === 'ack') onAck(frame);
+    else if (frame.kind === 'want') onWant(frame);
+    else onStop(frame);
+  };
+
+  const offFrame = channel.on('message', onFrame);
+  const offClose = channel.on('close', () => stop());
+  const offChange = docs.onChange((id) => {
+    if (id === channelId) scan(true);
+  });
+  scan();
+
+  function stop(): void {
+    if (stopped) return;
+    stopped = true;
+    offFrame();
+    offClose();
+    offChange();
+    if (watchdog !== undefined) clock.clearTimeout(watchdog);
+    for (const s of [...serving.values(), ...finishing.values()]) endServe(s);
+    for (const f of fetching.values()) {
+      f.ended = true;
+      pendingWrites.push(f.writes);
+    }
+    fetching.clear();
+  }
+  const pendingWrites: Promise<void>[] = [];
+
+  return {
+    cancel(hash: string): void {
+      const f = fetching.get(hash);
+      if (f) endFetch(f, new AbortedError('The file was cancelled.'), { state: 'cancelled', tell: 'cancelled' });
+      const s = serving.get(hash) ?? finishing.get(hash);
+      if (s) {
+        finishing.delete(hash);
+        endServe(s);
+        sendSoon(encodeStop(hash, 'cancelled'));
+        emit({ type: 'file.failed', hash, direction: 'out', error: new AbortedError('The file was cancelled.') });
+      }
+      waitingToServe.delete(hash);
+      settled.add(hash);
+    },
+    stop,
+    idle: () => Promise.all(pendingWrites).then(() => {}),
+  };
+}

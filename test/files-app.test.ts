@@ -1,0 +1,222 @@
+/**
+ * Files through the SDK façade, as a host uses them: Alice and Bob with createBackchannel on a real
+ * relay (their links connect relayed: no WebRTC in this process). A file from a path and a Blob
+ * arrives intact with progress on both sides; a file to a contact who is away waits on the device
+ * (the host is told) and goes when they are back; the size limit in Settings refuses with a typed error
+ * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelay, type Relay } from '../server/index.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { fileFromPath, saveFile } from '../src/adapters/nodeFile.js';
+import { createBackchannel, type Backchannel, type BackchannelEvent, type PairedContact } from '../src/app/backchannel.js';
+import { AbortedError, FileTooLargeError, NotFoundError } from '../src/errors.js';
+import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
+import { replay } from '../src/journal/replay.js';
+import { tempDirs } from './helpers/wait.js';
+
+let relay: Relay;
+const dirs = tempDirs('bc-files-');
+beforeAll(async () => {
+  relay = await startRelay();
+});
+afterAll(async () => {
+  await relay.close();
+  dirs.removeAll();
+});
+
+type Transfer = Extract<BackchannelEvent, { type: 'transfer' }>;
+
+function open(storage = new NodeFsStorage(dirs.make())): Promise<Backchannel> {
+  return createBackchannel({ storage, connector: nodeSocketConnector(), relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+}
+
+async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[PairedContact, PairedContact]> {
+  const { code, done } = await alice.invite({ moniker: 'Bob' });
+  return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+}
+
+/** Every transfer event of `bc`, and a wait for the first that matches. */
+function transfers(bc: Backchannel): { seen: Transfer[]; next(match: (e: Transfer) => boolean, ms?: number): Promise<Transfer> } {
+  const seen: Transfer[] = [];
+  const waiters: { match: (e: Transfer) => boolean; resolve: (e: Transfer) => void }[] = [];
+  bc.subscribe((e) => {
+    if (e.type !== 'transfer') return;
+    seen.push(e);
+    for (const w of [...waiters]) if (w.match(e)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(e));
+  });
+  return {
+    seen,
+    next: (match, ms = 60_000) => {
+      const already = seen.find(match);
+      if (already) return Promise.resolve(already);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no such transfer event in ${ms} ms; saw ${JSON.stringify(seen.map((e) => [e.status, e.direction]))}`)),
+          ms,
+        );
+        waiters.push({ match, resolve: (e) => (clearTimeout(t), resolve(e)) });
+      });
+    },
+  };
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function hashOf(stream: ReadableStream<Uint8Array> | Uint8Array): Promise<string> {
+  const h = await createHasher();
+  if (stream instanceof Uint8Array) h.update(stream);
+  else for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) h.update(chunk);
+  return h.hex();
+}
+
+const finished = (hash: string, direction: 'in' | 'out') => (e: Transfer) => e.hash === hash && e.direction === direction && e.status === 'done';
+const failedFor = (hash: string, direction: 'in' | 'out') => (e: Transfer) => e.hash === hash && e.direction === direction && e.status === 'failed';
+
+describe('files through createBackchannel', () => {
+  it('a file from a path and one from a Blob arrive intact; progress both sides; the message names them; the journal replays', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard, aliceCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      const path = join(dirs.make(), 'photo.jpg');
+      const data = bytes(3 * FILE_CHUNK_BYTES + 4321, 7);
+      writeFileSync(path, data);
+      const incoming = new Promise<BackchannelEvent>((resolve) => bob.subscribe((e) => e.type === 'message' && e.incoming && resolve(e)));
+      const message = await alice.send(bobCard.id, { text: 'a photo', file: await fileFromPath(path, 'image/jpeg') });
+      expect(message.file).toMatchObject({ filename: 'photo.jpg', mimetype: 'image/jpeg', size: data.length, hash: await hashOf(data) });
+      const hash = message.file!.hash;
+      expect(((await incoming) as { message: { file?: unknown } }).message.file).toEqual(message.file);
+      await atBob.next(finished(hash, 'in'));
+      await atAlice.next(finished(hash, 'out'));
+      expect(await hashOf(await bob.openFile(hash))).toBe(hash);
+      const copy = join(dirs.make(), 'copy.jpg');
+      await saveFile(await bob.openFile(hash), copy);
+      expect(Buffer.compare(readFileSync(copy), data)).toBe(0);
+      const blob = await bob.fileBlob(hash, 'image/jpeg');
+      expect(blob.size).toBe(data.length);
+      expect(Buffer.compare(new Uint8Array(await blob.arrayBuffer()), data)).toBe(0);
+      for (const [seen, dir] of [
+        [atBob.seen, 'in'],
+        [atAlice.seen, 'out'],
+      ] as const) {
+        const progress = seen.filter((e) => e.hash === hash && e.direction === dir && e.status === 'progress');
+        expect(progress.length).toBeGreaterThanOrEqual(4);
+        expect(progress.at(-1)).toMatchObject({ done: data.length, total: data.length, contactId: dir === 'in' ? aliceCard.id : bobCard.id });
+      }
+
+      // And back, from a Blob.
+      const small = bytes(1000, 8);
+      const reply = await bob.send(aliceCard.id, {
+        file: { data: new Blob([small as Uint8Array<ArrayBuffer>]), filename: 'note.txt', mimetype: 'text/plain' },
+      });
+      await atAlice.next(finished(reply.file!.hash, 'in'));
+      expect(await hashOf(await alice.openFile(reply.file!.hash))).toBe(await hashOf(small));
+      await expect(alice.openFile('00'.repeat(32))).rejects.toBeInstanceOf(NotFoundError);
+
+      // The journal replays the app and its children, files included, without an error.
+      const replayed = await replay(alice.journal!);
+      expect(replayed.filter((a) => a.failure)).toEqual([]);
+      expect(replayed.some((a) => a.effect === 'files')).toBe(true); // the file session ran, as an effect of the link
+      const app = replayed.find((a) => a.machine === 'app')!;
+      expect(app.snapshot?.context.fileOuts).toEqual([]);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('a file to a contact who is away waits on this device (the host is told) and goes when they are back', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      bob.goOffline();
+      const data = bytes(2 * FILE_CHUNK_BYTES, 9);
+      const sent = await alice.send(bobCard.id, { file: { data, filename: 'away.bin', mimetype: 'application/octet-stream' } });
+      const hash = sent.file!.hash;
+      expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'device', total: data.length, done: 0 });
+      expect(atBob.seen).toEqual([]);
+      bob.goOnline();
+      await atBob.next(finished(hash, 'in'));
+      await atAlice.next(finished(hash, 'out'));
+      expect(await hashOf(await bob.openFile(hash))).toBe(hash);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('the size limit in Settings: over it, send refuses (FileTooLargeError) and stores nothing; a receiver with a lower one refuses on both sides', async () => {
+    const storage = new MemoryStorage();
+    const alice = await open(storage as unknown as NodeFsStorage);
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      await alice.updateSettings({ file_size_limit: 10_000 });
+      // Known size (a Blob): refused before reading; unknown (a stream): refused once it passes the limit.
+      await expect(
+        alice.send(bobCard.id, { file: { data: new Blob([bytes(10_001, 1) as Uint8Array<ArrayBuffer>]), filename: 'big', mimetype: 'x/y' } }),
+      ).rejects.toBeInstanceOf(FileTooLargeError);
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < 4; i++) c.enqueue(bytes(4000, i + 2));
+          c.close();
+        },
+      });
+      await expect(alice.send(bobCard.id, { file: { data: stream, filename: 's', mimetype: 'x/y' } })).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' });
+      expect(await storage.loadRange(['files'])).toEqual([]);
+
+      await alice.updateSettings({ file_size_limit: 1 << 30 });
+      await bob.updateSettings({ file_size_limit: 5_000 });
+      const sent = await alice.send(bobCard.id, { file: { data: bytes(6_000, 3), filename: 'six', mimetype: 'x/y' } });
+      const hash = sent.file!.hash;
+      expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(FileTooLargeError);
+      expect((await atAlice.next(failedFor(hash, 'out'))).error).toBeInstanceOf(FileTooLargeError);
+      await expect(bob.openFile(hash)).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('an AbortSignal cancels: while the transfer runs, both sides hear AbortedError and the bytes go', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      const controller = new AbortController();
+      const data = bytes(24 * FILE_CHUNK_BYTES, 4);
+      const sent = await alice.send(bobCard.id, { file: { data, filename: 'long.bin', mimetype: 'x/y' } }, { signal: controller.signal });
+      const hash = sent.file!.hash;
+      await atBob.next((e) => e.hash === hash && e.status === 'progress');
+      controller.abort();
+      expect((await atAlice.next(failedFor(hash, 'out'))).error).toBeInstanceOf(AbortedError);
+      expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(AbortedError);
+      expect(atBob.seen.some(finished(hash, 'in'))).toBe(false);
+      await expect(bob.openFile(hash)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(alice.openFile(hash)).rejects.toBeInstanceOf(NotFoundError);
+      // Aborted before it is stored: nothing is sent.
+      const early = new AbortController();
+      early.abort();
+      await expect(alice.send(bobCard.id, { file: { data, filename: 'no', mimetype: 'x/y' } }, { signal: early.signal })).rejects.toBeInstanceOf(AbortedError);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+});

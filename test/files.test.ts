@@ -1,0 +1,410 @@
+/**
+ * File transfers over the memory link, beside SYNC on the same channel: two databases (Alice and Bob
+ * on their own memory storage), a sync engine and a file session on each end. A file goes intact and
+ * in chunks, several at once while chat flows; a tampered chunk is refused and discarded; a cut and a
+ * restart resume from the last stored chunk; cancel and the size limit end a transfer on both sides
+ * with typed errors; a peer cannot make us store more than announced or anywhere else.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MemoryLink } from '../src/adapters/memoryLink.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { Database } from '../src/db/database.js';
+import type { Transport } from '../src/effects/transport.js';
+import type { StorageAdapter } from '../src/effects/storage.js';
+import { AbortedError, FileCorruptError, FileTooLargeError } from '../src/errors.js';
+import { ChunkStore, FILE_CHUNK_BYTES, createHasher } from '../src/files/chunkStore.js';
+import { startFileSession, type FileEvent, type FileSession } from '../src/files/session.js';
+import { FILE_DATA_BYTES, FILE_FRAME_BYTES, FILE_WINDOW_BYTES, decodeFileFrame, encodeData, encodeStop, encodeWant } from '../src/files/wire.js';
+import { startSyncEngine } from '../src/sync/syncEngine.js';
+import { Branches, budgetMs } from './helpers/branches.js';
+import { FC_RUNS } from './helpers/runs.js';
+import { until } from './helpers/wait.js';
+
+const KEY = new Uint8Array(32).fill(9);
+
+/** Pseudo-random bytes (xorshift), so every chunk differs and a misplaced one changes the hash. */
+function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function hashOf(data: Uint8Array): Promise<string> {
+  const h = await createHasher();
+  h.update(data);
+  return h.hex();
+}
+
+/** The stored file read back through the store's stream. */
+async function readBack(store: ChunkStore, hash: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const reader = (await store.stream(hash)).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
+
+interface Side {
+  storage: StorageAdapter;
+  db: Database;
+  store: ChunkStore;
+  channelId: string;
+  contactId: string;
+  events: FileEvent[];
+  session?: FileSession;
+  stopSync?: () => void;
+  /** Resolves on the first event `match` accepts (already seen or to come). */
+  on(match: (e: FileEvent) => boolean): Promise<FileEvent>;
+}
+
+async function device(storage: StorageAdapter = new MemoryStorage()): Promise<Side> {
+  const db = await Database.open({ storage });
+  const contact = db.contacts()[0] ?? (await db.addContact({ moniker: 'peer', contactKey: KEY }));
+  const events: FileEvent[] = [];
+  const waiters: { match: (e: FileEvent) => boolean; resolve: (e: FileEvent) => void }[] = [];
+  return {
+    storage,
+    db,
+    store: new ChunkStore(storage),
+    channelId: db.channelOf(contact),
+    contactId: contact.id,
+    events,
+    on(match) {
+      const seen = events.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+    // the waiters are fed by `connect`
+    ...{ waiters },
+  } as Side & { waiters: typeof waiters };
+}
+
+type Waiters = { match: (e: FileEvent) => boolean; resolve: (e: FileEvent) => void }[];
+
+/** SYNC and a file session for `side` on `channel`. */
+function start(side: Side, channel: Transport, limit = 1024 * 1024 * 1024): void {
+  const waiters = (side as Side & { waiters: Waiters }).waiters;
+  side.stopSync = startSyncEngine({ docs: side.db.docs, storage: side.storage, channel, deviceId: side.db.deviceId, docIds: [side.channelId], emit: () => {} });
+  side.session = startFileSession({
+    channel,
+    store: side.store,
+    docs: side.db.docs,
+    channelId: side.channelId,
+    deviceId: side.db.deviceId,
+    maxFileBytes: limit,
+    emit: (e) => {
+      side.events.push(e);
+      for (const w of [...waiters]) if (w.match(e)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(e));
+    },
+  });
+}
+
+/** SYNC and a file session on each end of `link`. */
+function connect(a: Side, b: Side, link: { a: Transport; b: Transport }, limits: { a?: number; b?: number } = {}): void {
+  start(a, link.a, limits.a);
+  start(b, link.b, limits.b);
+}
+
+async function sendFile(side: Side, data: Uint8Array, filename = 'f.bin'): Promise<string> {
+  const { hash, size } = await side.store.import(data, { maxBytes: 1 << 30, blobId: Math.random().toString(16).slice(2).padEnd(16, '0') });
+  await side.db.sendMessage(side.channelId, { text: '', file: { filename, mimetype: 'application/octet-stream', size, hash } });
+  return hash;
+}
+
+const done = (hash: string, direction: 'in' | 'out') => (e: FileEvent) => e.type === 'file.done' && e.hash === hash && e.direction === direction;
+const failed = (hash: string, direction: 'in' | 'out') => (e: FileEvent) => e.type === 'file.failed' && e.hash === hash && e.direction === direction;
+
+/**
+ * A memory link whose frames cross once per event-loop turn, as a network's do: an auto link delivers
+ * on the microtask queue, where a file streaming without pause would hold off every timer and I/O
+ * callback (the chat's save among them) until it is through.
+ */
+function turnByTurn(): MemoryLink {
+  const link = new MemoryLink({ mode: 'manual' });
+  const pump = () => {
+    if (link.closed) return;
+    for (let n = link.pending; n > 0; n--) link.deliver();
+    setImmediate(pump);
+  };
+  pump();
+  return link;
+}
+
+/** A transport wrapper that lets a test rewrite outgoing frames. */
+function tampering(inner: Transport, rewrite: (frame: Uint8Array) => Uint8Array): Transport {
+  return {
+    send: (frame) => inner.send(rewrite(frame)),
+    on: (event, handler) => inner.on(event, handler),
+    close: (reason) => inner.close(reason),
+    get closed() {
+      return inner.closed;
+    },
+    maxFrameBytes: inner.maxFrameBytes,
+  };
+}
+
+describe('file transfer over the memory link', () => {
+  it('several files at once arrive intact, in chunks of at most 16 KiB, progress on both sides, while chat flows', async () => {
+    const alice = await device();
+    const bob = await device();
+    const link = turnByTurn();
+    let largest = 0;
+    const watched = { ...link, a: tampering(link.a, (f) => ((largest = Math.max(largest, f[1] === 4 ? f.length : 0)), f)), b: link.b };
+    connect(alice, bob, watched);
+    const files = [bytes(24 * FILE_CHUNK_BYTES + 1234, 1), bytes(12 * FILE_CHUNK_BYTES, 2), bytes(5000, 3), new Uint8Array(0)];
+    const hashes: string[] = [];
+    for (const [i, f] of files.entries()) hashes.push(await sendFile(alice, f, `f${i}.bin`));
+    // Chat while the files are on the wire: it reaches Bob before the largest file is through.
+    await bob.on((e) => e.type === 'file.progress' && e.hash === hashes[1]);
+    const bigDone = () => bob.events.filter((e) => e.type === 'file.progress' && e.hash === hashes[0]).at(-1)!;
+    let chatAt = -1;
+    const off = bob.db.docs.onChange(() => {
+      if (chatAt < 0 && bob.db.messages(bob.channelId).some((m) => m.text === 'while files flow')) chatAt = (bigDone() as { done: number }).done;
+    });
+    await alice.db.sendMessage(alice.channelId, { text: 'while files flow' });
+    await Promise.all(hashes.map((h) => bob.on(done(h, 'in'))));
+    await Promise.all(hashes.map((h) => alice.on(done(h, 'out'))));
+    off();
+    for (const [i, h] of hashes.entries()) expect(await hashOf(await readBack(bob.store, h))).toBe(await hashOf(files[i]!));
+    expect(largest).toBeLessThanOrEqual(FILE_FRAME_BYTES);
+    expect(largest).toBeGreaterThan(FILE_FRAME_BYTES - 100);
+    expect(chatAt).toBeGreaterThan(0);
+    expect(chatAt).toBeLessThan(files[0]!.length);
+    // Progress both ways, rising to the total.
+    const progress = (side: Side, dir: 'in' | 'out') =>
+      side.events.filter((e): e is Extract<FileEvent, { type: 'file.progress' }> => e.type === 'file.progress' && e.hash === hashes[0] && e.direction === dir);
+    for (const p of [progress(bob, 'in'), progress(alice, 'out')]) {
+      expect(p.length).toBeGreaterThanOrEqual(4);
+      expect(p.map((e) => e.done)).toEqual([...p.map((e) => e.done)].sort((x, y) => x - y));
+      expect(p.at(-1)!.done).toBe(files[0]!.length);
+    }
+    // Several at once: the second file's progress started before the first one finished.
+    const firstDone = bob.events.findIndex(done(hashes[0]!, 'in'));
+    expect(bob.events.findIndex((e) => e.type === 'file.progress' && e.hash === hashes[1])).toBeLessThan(firstDone);
+  });
+
+  it('a tampered chunk is refused: FileCorruptError on both sides, the partial bytes discarded', async () => {
+    const alice = await device();
+    const bob = await device();
+    const link = new MemoryLink();
+    let n = 0;
+    const evil = tampering(link.a, (f) => {
+      if (f[1] !== 4 || f[2] !== 3 || ++n !== 20) return f;
+      const copy = f.slice();
+      copy[copy.length - 1]! ^= 1; // one bit of one data frame
+      return copy;
+    });
+    connect(alice, bob, { a: evil, b: link.b });
+    const hash = await sendFile(alice, bytes(2 * FILE_CHUNK_BYTES, 4));
+    const atBob = await bob.on(failed(hash, 'in'));
+    expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileCorruptError);
+    const atAlice = await alice.on(failed(hash, 'out'));
+    expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileCorruptError);
+    await until(async () => (await bob.store.meta(hash))?.state === 'failed');
+    expect(await bob.storage.loadRange(['files', hash])).toEqual([expect.objectContaining({ key: ['files', hash, 'meta'] })]);
+    await expect(bob.store.stream(hash)).rejects.toThrow(/No complete file/);
+  });
+
+  it('resumes after a cut and after a restart from the last stored chunk, and arrives intact', async () => {
+    const alice = await device();
+    const bobStorage = new MemoryStorage();
+    let bob = await device(bobStorage);
+    const data = bytes(12 * FILE_CHUNK_BYTES + 77, 5);
+    let link = new MemoryLink();
+    connect(alice, bob, link);
+    const hash = await sendFile(alice, data);
+    await bob.on((e) => e.type === 'file.progress' && e.hash === hash && e.done >= 3 * FILE_CHUNK_BYTES);
+    link.cut('the network dropped');
+    await bob.session!.idle();
+    const afterCut = (await bob.store.meta(hash))!.stored;
+    expect(afterCut).toBeGreaterThanOrEqual(3);
+
+    // Reconnect: the transfer asks from what is stored.
+    link = new MemoryLink();
+    const wants: number[] = [];
+    connect(alice, bob, { a: link.a, b: tampering(link.b, (f) => (f[1] === 4 && f[2] === 1 && wants.push(decodeFileFrame(f.subarray(2)) as never), f)) });
+    await bob.on((e) => e.type === 'file.progress' && e.hash === hash && e.done >= 8 * FILE_CHUNK_BYTES);
+    link.cut('bob restarts');
+    await bob.session!.idle(); // the process is gone: nothing of it writes any more
+    expect(wants).toEqual([{ kind: 'want', hash, from: afterCut * FILE_CHUNK_BYTES }]);
+
+    // Bob's device restarts: a new database and store over the same storage.
+    const storedBefore = (await new ChunkStore(bobStorage).meta(hash))!.stored;
+    bob = await device(bobStorage);
+    link = new MemoryLink();
+    let resentBytes = 0;
+    connect(alice, bob, { a: tampering(link.a, (f) => (f[1] === 4 && f[2] === 3 && (resentBytes += f.length - 43), f)), b: link.b });
+    await bob.on(done(hash, 'in'));
+    expect(resentBytes).toBe(data.length - storedBefore * FILE_CHUNK_BYTES);
+    expect(await hashOf(await readBack(bob.store, hash))).toBe(hash);
+    expect(Buffer.compare(await readBack(bob.store, hash), data)).toBe(0);
+  });
+
+  it('cancel ends the transfer on both sides (AbortedError), discards it, and no later connection fetches it', async () => {
+    const alice = await device();
+    const bob = await device();
+    let link = new MemoryLink();
+    connect(alice, bob, link);
+    const hash = await sendFile(alice, bytes(10 * FILE_CHUNK_BYTES, 6));
+    await bob.on((e) => e.type === 'file.progress' && e.hash === hash);
+    bob.session!.cancel(hash);
+    const atBob = await bob.on(failed(hash, 'in'));
+    expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(AbortedError);
+    const atAlice = await alice.on(failed(hash, 'out'));
+    expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(AbortedError);
+    await until(async () => (await bob.store.meta(hash))?.state === 'cancelled');
+    expect((await bob.storage.loadRange(['files', hash])).length).toBe(1); // the record only
+    link.cut();
+    // A new connection: Bob does not ask again. The sentinel: a second file, sent after, arrives.
+    link = new MemoryLink();
+    const wanted: string[] = [];
+    connect(alice, bob, {
+      a: link.a,
+      b: tampering(link.b, (f) => (f[1] === 4 && f[2] === 1 && wanted.push((decodeFileFrame(f.subarray(2)) as { hash: string }).hash), f)),
+    });
+    const sentinel = await sendFile(alice, bytes(1000, 7));
+    await bob.on(done(sentinel, 'in'));
+    expect(wanted).toEqual([sentinel]);
+  });
+
+  it('a file over the size limit is refused before a byte is stored: FileTooLargeError on both sides; an import over it stores nothing', async () => {
+    const alice = await device();
+    const bob = await device();
+    connect(alice, bob, new MemoryLink(), { b: 100_000 });
+    const hash = await sendFile(alice, bytes(100_001, 8));
+    const atBob = await bob.on(failed(hash, 'in'));
+    expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileTooLargeError);
+    expect(atBob.type === 'file.failed' && atBob.error.data).toMatchObject({ size: 100_001, limit: 100_000 });
+    const atAlice = await alice.on(failed(hash, 'out'));
+    expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileTooLargeError);
+    expect((await bob.storage.loadRange(['files', hash])).length).toBe(1);
+
+    const storage = new MemoryStorage();
+    const store = new ChunkStore(storage);
+    await expect(store.import(bytes(3 * FILE_CHUNK_BYTES, 9), { maxBytes: 2 * FILE_CHUNK_BYTES, blobId: 'ab' })).rejects.toBeInstanceOf(FileTooLargeError);
+    expect(await storage.loadRange(['files'])).toEqual([]);
+  });
+
+  it('a send interrupted while storing its file leaves nothing once swept (as every start does)', async () => {
+    const storage = new MemoryStorage();
+    let pulled = 0;
+    // A source that gives three chunks' worth and then never ends: the process dies meanwhile.
+    const stalled = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled++ < 3) c.enqueue(bytes(FILE_CHUNK_BYTES, pulled));
+        else return new Promise(() => {});
+      },
+    });
+    void new ChunkStore(storage).import(stalled, { maxBytes: 1 << 30, blobId: 'crash' });
+    await until(async () => (await storage.loadRange(['files'])).length >= 3);
+    const restarted = new ChunkStore(storage);
+    expect(await restarted.sweepImports()).toBe(1);
+    expect(await storage.loadRange(['files'])).toEqual([]);
+    expect(await storage.loadRange(['fileImports'])).toEqual([]);
+    // A finished import leaves no marker behind.
+    await restarted.import(bytes(10, 1), { maxBytes: 100, blobId: 'fine' });
+    expect(await restarted.sweepImports()).toBe(0);
+  });
+
+  it('serves only files it sent in this channel', async () => {
+    const alice = await device();
+    const bob = await device();
+    const link = new MemoryLink();
+    connect(alice, bob, link);
+    // Alice has a file stored but never sent it in this channel; Bob asks for it anyway.
+    const { hash } = await alice.store.import(bytes(5000, 10), { maxBytes: 1 << 20, blobId: 'cd' });
+    const answers: unknown[] = [];
+    link.b.on('message', (f) => f[1] === 4 && answers.push(decodeFileFrame(f.subarray(2))));
+    await link.b.send(encodeWant(hash, 0));
+    await until(() => answers.length > 0);
+    expect(answers).toEqual([{ kind: 'stop', hash, reason: 'unknown', detail: '' }]);
+  });
+
+  it(
+    'property: whatever a peer sends, we store at most the announced size, only under the file, and never throw',
+    async () => {
+      const branches = new Branches('hostile sender', ['completed', 'refused', 'waiting']);
+      const size = 3 * FILE_DATA_BYTES + 100;
+      const data = bytes(size, 11);
+      const hash = await hashOf(data);
+      const frame = fc.oneof(
+        { arbitrary: fc.record({ kind: fc.constant('next' as const) }), weight: 12 }, // the next frame an honest sender would send
+        // Honest-looking data at a chosen offset and length (maybe beyond the size, maybe overlapping).
+        fc.record({ kind: fc.constant('data' as const), offset: fc.integer({ min: 0, max: size + 10 }), len: fc.integer({ min: 1, max: FILE_DATA_BYTES }) }),
+        fc.record({ kind: fc.constant('stop' as const) }),
+        fc.record({ kind: fc.constant('junk' as const), bytes: fc.uint8Array({ minLength: 0, maxLength: 64 }) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(frame, { maxLength: 12 }), async (frames) => {
+          const storage = new MemoryStorage();
+          const bob = await device(storage);
+          const mallory = await device();
+          // Mallory's message names the file; her session is replaced by the frames she sends by hand.
+          await mallory.db.sendMessage(mallory.channelId, { text: '', file: { filename: 'x', mimetype: 'x', size, hash } });
+          const link = new MemoryLink();
+          startSyncEngine({
+            docs: mallory.db.docs,
+            storage: mallory.storage,
+            channel: link.a,
+            deviceId: mallory.db.deviceId,
+            docIds: [mallory.channelId],
+            emit: () => {},
+          });
+          const wanted = new Promise<void>((resolve) => link.a.on('message', (f) => f[1] === 4 && f[2] === 1 && resolve()));
+          start(bob, link.b);
+          await wanted;
+          let next = 0;
+          for (const f of frames) {
+            if (f.kind === 'data')
+              await link.a.send(
+                encodeData(
+                  hash,
+                  f.offset,
+                  data.subarray(f.offset, f.offset + f.len).length ? data.subarray(f.offset, f.offset + f.len) : new Uint8Array(f.len),
+                ),
+              );
+            else if (f.kind === 'next') {
+              const piece = data.subarray(next, next + FILE_DATA_BYTES);
+              if (piece.length > 0) await link.a.send(encodeData(hash, next, piece));
+              next += piece.length;
+            } else if (f.kind === 'stop') await link.a.send(encodeStop(hash, 'failed', 'mallory'));
+            else await link.a.send(Uint8Array.of(1, 4, ...f.bytes));
+          }
+          // Let every frame land and every save finish.
+          for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 0));
+          const stored = await storage.loadRange(['files']);
+          const chunkBytes = stored.filter((c) => c.key[2] !== 'meta').reduce((n, c) => n + c.data.length, 0);
+          expect(stored.every((c) => c.key[1] === hash)).toBe(true);
+          expect(chunkBytes).toBeLessThanOrEqual(size);
+          const meta = await bob.store.meta(hash);
+          if (meta?.state === 'complete') {
+            expect(Buffer.compare(await readBack(bob.store, hash), data)).toBe(0);
+            branches.hit('completed');
+          } else if (meta?.state === 'failed') branches.hit('refused');
+          else branches.hit('waiting');
+          link.cut();
+        }),
+        { numRuns: Math.max(30, Math.floor(FC_RUNS / 4)) },
+      );
+      branches.check();
+    },
+    budgetMs(Math.max(30, Math.floor(FC_RUNS / 4)), 100),
+  );
+
+  it('the window bounds what a peer can make us buffer', () => {
+    expect(FILE_WINDOW_BYTES + FILE_FRAME_BYTES).toBeLessThan(4 * 1024 * 1024);
+  });
+});
