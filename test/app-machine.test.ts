@@ -149,7 +149,7 @@ describe('appMachine: one pairing at a time', () => {
     expect(h.heard('contact.paired')).toMatchObject([{ type: 'contact.paired', req: 1, verifier: 'v', contact: { id: 'contact-9' } }]);
     expect(h.links.has('link-contact-9')).toBe(true);
     h.actor.send({ type: 'pairing.invite', req: 5 });
-    expect(JSON.stringify(h.actor.getSnapshot().value)).toContain('"pairing":"inviting"');
+    expect(JSON.stringify(h.actor.getSnapshot().value)).toContain('"pairing":{"inviting"');
     expect(h.heard('pairing.busy')).toHaveLength(3);
     h.actor.stop();
   });
