@@ -5,3 +5,4 @@
 export { nodeSocketConnector, type NodeSocketOptions } from './nodeSocket.js';
 export { NodeFsStorage } from './nodeFsStorage.js';
 export { nodeTcpConnector, type NodeTcpOptions } from './nodeTcp.js';
+export type { ByteStream, ByteStreamAddress, ByteStreamConnector } from '../effects/byteStream.js';
