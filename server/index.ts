@@ -16,6 +16,7 @@ export {
   TransitRelayServer,
   DEFAULT_TRANSIT_LIMITS,
   parseRelayHandshake,
+  type HandshakeParse,
   type TransitRelay,
   type TransitRelayOptions,
   type TransitLimits,

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { normaliseAddress } from './clientAddress.js';
 import { silentLogger, type Logger } from './log.js';
 
+/** The transit relay's bounds on connections and time; see {@link DEFAULT_TRANSIT_LIMITS}. */
 export interface TransitLimits {
   /** Transit connections open at once, in total. */
   maxConnections: number;
@@ -30,6 +31,7 @@ export interface TransitLimits {
   idleTimeoutMs: number;
 }
 
+/** The transit relay's default limits; `limits` in {@link TransitRelayOptions} overrides any of them. */
 export const DEFAULT_TRANSIT_LIMITS: Readonly<TransitLimits> = Object.freeze({
   maxConnections: 1_000,
   maxConnectionsPerAddress: 64,
@@ -60,6 +62,7 @@ export function parseRelayHandshake(buffer: Uint8Array): HandshakeParse {
   return { state: 'done', token: m[1]!, side: m[2] };
 }
 
+/** A snapshot of the transit relay: open, waiting and paired connections, and refusals. */
 export interface TransitStats {
   connections: number;
   waiting: number;
@@ -94,6 +97,7 @@ export class TransitRelayServer {
     return this.#limits;
   }
 
+  /** Connections open, waiting for a partner, pairs made so far, and refusals by reason. */
   stats(): TransitStats {
     let waiting = 0;
     for (const list of this.#waiting.values()) waiting += list.length;
@@ -229,6 +233,7 @@ export class TransitRelayServer {
   }
 }
 
+/** Options of {@link startTransitRelay}: where to listen, limits and logger. */
 export interface TransitRelayOptions {
   /** Port to listen on; 0 picks a free one. */
   port?: number;
@@ -238,12 +243,14 @@ export interface TransitRelayOptions {
   log?: Logger;
 }
 
+/** A running transit relay, from {@link startTransitRelay}: where it listens, and how to stop it. */
 export interface TransitRelay {
   readonly port: number;
   readonly host: string;
   /** `tcp:host:port`, as `--transit-helper` takes it. */
   readonly hint: string;
   readonly server: TransitRelayServer;
+  /** Stop listening and drop every connection; resolves once the listener is closed. */
   close(): Promise<void>;
 }
 

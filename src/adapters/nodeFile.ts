@@ -10,6 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { OutgoingFile } from '../machines/appTypes.js';
 
+/** A file on disk as `send` takes it: streamed from `path` (never read whole), its name and size from the file system. */
 export async function fileFromPath(path: string, mimetype = 'application/octet-stream'): Promise<OutgoingFile> {
   const { size } = await stat(path);
   return { data: createReadStream(path, { highWaterMark: 256 * 1024 }), filename: basename(path), mimetype, size };

@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import type { ByteStream, ByteStreamConnector } from '../effects/byteStream.js';
 import { AbortedError, ConnectionLostError } from '../errors.js';
 
+/** Options of {@link nodeTcpConnector}: read buffering and the connect timeout. */
 export interface NodeTcpOptions {
   /** Unread bytes held before the socket is paused (default 1 MiB). */
   highWaterMark?: number;

@@ -5,6 +5,7 @@
  * @module
  */
 
+/** A connected, ordered, two-way byte stream (a TCP socket in Node), with backpressure on writes. */
 export interface ByteStream {
   /** Resolves once the bytes are handed on and the outgoing buffer is under its mark: backpressure. */
   write(bytes: Uint8Array): Promise<void>;
@@ -14,6 +15,7 @@ export interface ByteStream {
   close(): void;
 }
 
+/** Where to connect a {@link ByteStream}: a host name or IP address, and a TCP port. */
 export interface ByteStreamAddress {
   host: string;
   port: number;

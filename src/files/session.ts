@@ -51,6 +51,7 @@ export const MAX_SERVING = 4;
  */
 export const FILE_STALL_MS = 20_000;
 
+/** Which way a file moves: `in` from the contact, `out` to them. */
 export type Direction = 'in' | 'out';
 
 /** What a session tells its owner (the contact link, then the app). */

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 
+/** What `send` reads a file from: a Blob or File, a web ReadableStream, any async iterable of bytes (a Node stream), or bytes. */
 export type FileSource = Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array;
 
 const isReadableStream = (v: unknown): v is ReadableStream<Uint8Array> => typeof (v as ReadableStream)?.getReader === 'function';

@@ -16,6 +16,9 @@ export {
   type Via,
   type RelayStatus,
 } from './appMachine.js';
+export type { FileOut } from './appTypes.js';
+export type { FileCommand } from '../files/fileActor.js';
+export type { FileEvent, Direction } from '../files/session.js';
 export {
   pairingMachine,
   type PairingAnnouncement,

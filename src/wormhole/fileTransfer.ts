@@ -19,11 +19,13 @@ import { Wormhole, type WormholeOptions } from './wormhole.js';
 
 export { FILE_TRANSFER_APPID };
 
+/** A single file offered: its name and its size in bytes. */
 export interface FileOfferBody {
   filename: string;
   filesize: number;
 }
 
+/** A directory offered as one deflated zip: its name, the zip's size, and what it unpacks to. */
 export interface DirectoryOfferBody {
   mode: 'zipfile/deflated';
   dirname: string;
@@ -34,6 +36,7 @@ export interface DirectoryOfferBody {
   numfiles: number;
 }
 
+/** The sender's `offer` for bytes: a file or a zipped directory (a text `message` offer is not one). */
 export type FileOffer = { file: FileOfferBody } | { directory: DirectoryOfferBody };
 
 /** Bytes that travel for an offer. */
@@ -56,9 +59,11 @@ interface Common extends Omit<WormholeOptions, 'appid' | 'code'> {
   transitTimeoutMs?: number;
 }
 
+/** What {@link sendFile} needs: the wormhole connection, the transit relays, the offer and its bytes. */
 export interface SendFileOptions extends Common {
   /** Join with this code; omit to allocate one (see `onCode`). */
   code?: string;
+  /** Called with the code once it is known (allocated or given): show it to the receiver. */
   onCode?: (code: string) => void;
   offer: FileOffer;
   /** The offered bytes, exactly {@link offerSize} of them; opened once the receiver accepted. */
@@ -169,6 +174,7 @@ function parseAck(record: Uint8Array): { ack?: unknown; sha256?: unknown } {
 
 /** Where received bytes go: the host writes them (a file, a temporary zip) and finishes or discards. */
 export interface FileSink {
+  /** Store the next received bytes, in order; the next record is read once this resolves. */
   write(bytes: Uint8Array): Promise<void>;
   /** Every byte arrived (size checked): keep them. The ack is sent only once this resolves. */
   finish(): Promise<void>;
@@ -176,12 +182,14 @@ export interface FileSink {
   abort(): Promise<void>;
 }
 
+/** What {@link receive} needs: the wormhole connection and code, the transit relays, and where accepted bytes go. */
 export interface ReceiveOptions extends Common {
   code: string;
   /** Called with a file or directory offer: return where its bytes go, or throw to refuse it. */
   accept: (offer: FileOffer) => Promise<FileSink>;
 }
 
+/** What {@link receive} got: a text message, or a file or directory whose bytes went to the sink (with their sha256). */
 export type Received = { kind: 'text'; text: string } | { kind: 'file'; offer: FileOffer; sha256: string };
 
 const NAME_LIMIT = 4096;

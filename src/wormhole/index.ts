@@ -21,6 +21,7 @@ export {
   type Received,
 } from './fileTransfer.js';
 export { connectTransit, TransitPipe, MAX_RECORD_BYTES, type ConnectTransitOptions } from './transitConnection.js';
-export { parseTransitHelper, formatTransitHelper, transitMessage, relayHintsOf } from './transitHints.js';
+export { parseTransitHelper, formatTransitHelper, transitMessage, relayHintsOf, type TransitMessage } from './transitHints.js';
+export type { ByteStream, ByteStreamAddress, ByteStreamConnector } from '../effects/byteStream.js';
 export { deriveTransitKey, transitHandshake, relayHandshake, relayToken, recordKeys, type TransitRole } from './transitKeys.js';
 export { RecordSealer, RecordOpener, counterNonce } from './transitRecords.js';

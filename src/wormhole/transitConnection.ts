@@ -82,16 +82,18 @@ export class TransitPipe {
     return this.#records.shift()!;
   }
 
+  /** Close the underlying stream (after what was sent is flushed). */
   close(): void {
     this.#stream.close();
   }
 }
 
+/** What {@link connectTransit} needs: our role, the transit key, the relays to try and how to reach them. */
 export interface ConnectTransitOptions {
   role: TransitRole;
   /** {@link deriveTransitKey} of the wormhole key. */
   transitKey: Uint8Array;
-  /** Transit relays to try, ours and the peer's ({@link mergeRelays}). */
+  /** Transit relays to try, ours and the peer's, each once (as `sendFile` and `receive` merge them). */
   relays: readonly ByteStreamAddress[];
   connector: ByteStreamConnector;
   randomBytes: RandomBytes;

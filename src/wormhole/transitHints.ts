@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ByteStreamAddress } from '../effects/byteStream.js';
 
+/** The body of a `transit` mailbox message: abilities and connection hints, as magic-wormhole sends them. */
 export interface TransitMessage {
   'abilities-v1': { type: string }[];
   'hints-v1': unknown[];
@@ -23,6 +24,7 @@ export function parseTransitHelper(text: string): ByteStreamAddress {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** Host and port → `tcp:HOST:PORT` (IPv6 hosts in brackets), the inverse of {@link parseTransitHelper}. */
 export function formatTransitHelper(address: ByteStreamAddress): string {
   return `tcp:${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
 }
@@ -41,7 +43,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * The relay endpoints in a peer's `transit` message (its direct hints are ignored: we never dial a
- * peer's own addresses). Malformed entries are skipped, never thrown on; at most {@link MAX_PEER_RELAYS}.
+ * peer's own addresses). Malformed entries are skipped, never thrown on; at most `MAX_PEER_RELAYS` (8).
  */
 export function relayHintsOf(message: unknown): ByteStreamAddress[] {
   const hints = isRecord(message) && Array.isArray(message['hints-v1']) ? message['hints-v1'] : [];

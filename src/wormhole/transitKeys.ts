@@ -18,6 +18,7 @@ export function deriveTransitKey(wormholeKey: Uint8Array, appid = FILE_TRANSFER_
   return deriveKey(wormholeKey, `${appid}/transit-key`);
 }
 
+/** Which end of a file transfer: the sender picks the connection and sends the bytes, the receiver acks them. */
 export type TransitRole = 'sender' | 'receiver';
 
 /** `transit sender <hex> ready\n\n` / `transit receiver <hex> ready\n\n`: proves the key on a fresh connection. */
