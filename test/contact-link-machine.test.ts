@@ -35,6 +35,7 @@ function harness() {
     actors: {
       discover: puppet,
       sync: puppet.provide({}) as never,
+      files: puppet.provide({}) as never,
       depot: fromCallback(({ input, sendBack }) => {
         const d = { deposit: (input as DepotInput).deposit !== false, stopped: false, sendBack };
         depots.push(d);
@@ -95,6 +96,7 @@ describe('contactLinkMachine (simulated clock)', () => {
     expect(h.heard).toEqual([{ type: 'contact.online', contactId, via: 'relayed' }]);
     expect(h.running()).toEqual(['collect']);
     expect(h.child('sync')).toBeDefined();
+    expect(h.child('files')).toBeDefined(); // the file session runs beside SYNC
     expect(h.link().getSnapshot().context.channel).toBe(channel);
     h.stop();
   });
@@ -106,6 +108,7 @@ describe('contactLinkMachine (simulated clock)', () => {
     expect(h.state()).toBe('{"linking":"searching"}');
     expect(h.heard.map((e) => e.type)).toEqual(['contact.online', 'contact.offline']);
     expect(h.child('sync')).toBeUndefined();
+    expect(h.child('files')).toBeUndefined();
     expect(h.running()).toEqual(['deposit']);
     h.stop();
   });

@@ -84,6 +84,10 @@ describe('pairingMachine with a scripted wormhole', () => {
   it('inviting: connecting → the code → waiting → verifying → confirming, `paired` both ways, a happy close → paired', () => {
     const h = scripted();
     h.say({ type: 'wormhole.code', code: '7-crossover-clockwork', nameplate: '7' });
+    // The code is shown only once the relay holds our PAKE message (a redeemer then finds us there).
+    expect(h.state()).toBe('connecting');
+    expect(h.told).toEqual([{ type: 'pairing.progress', step: 'connecting' }]);
+    h.say({ type: 'wormhole.stored' });
     h.say({ type: 'wormhole.key', key });
     h.say({ type: 'wormhole.verified', key, verifier, versions: {} });
     expect(h.state()).toBe('confirming');
@@ -193,6 +197,11 @@ describe('pairingMachine with the real wormhole on a stand-in socket (simulated 
     h.frame({ type: 'welcome', welcome: {} });
     h.frame({ type: 'allocated', nameplate: '12' });
     h.frame({ type: 'claimed', mailbox: 'mb' });
+    expect(h.told.map((e) => (e.type === 'pairing.code' ? 'code' : e.step))).toEqual(['connecting']);
+    // The relay echoes our PAKE message: it holds it now, so the code is shown.
+    const pake = h.sockets[0]!.sent.find((f) => f.type === 'add' && f.phase === 'pake')!;
+    const side = h.sockets[0]!.sent.find((f) => f.type === 'bind')!.side;
+    h.frame({ type: 'message', side, phase: 'pake', body: pake.body, server_rx: 1, id: pake.id });
     expect(h.told.map((e) => (e.type === 'pairing.code' ? 'code' : e.step))).toEqual(['connecting', 'code', 'waiting']);
     expect((h.told[1] as { code: string }).code).toMatch(/^12-/);
     h.clock.increment(59_999);
