@@ -366,6 +366,12 @@ describe('file transfer over the memory link', () => {
           const wanted = new Promise<void>((resolve) => link.a.on('message', (f) => f[1] === 4 && f[2] === 1 && resolve()));
           start(bob, link.b);
           await wanted;
+          // Every frame Mallory sends reaches Bob's side of the link (counted by a listener of our own).
+          let sent = 0;
+          let arrived = 0;
+          link.b.on('message', (f) => f[1] === 4 && arrived++);
+          const send = link.a.send.bind(link.a);
+          link.a.send = (f: Uint8Array) => (f[1] === 4 && sent++, send(f));
           let next = 0;
           for (const f of frames) {
             if (f.kind === 'data')
@@ -383,8 +389,9 @@ describe('file transfer over the memory link', () => {
             } else if (f.kind === 'stop') await link.a.send(encodeStop(hash, 'failed', 'mallory'));
             else await link.a.send(Uint8Array.of(1, 4, ...f.bytes));
           }
-          // Let every frame land and every save finish.
-          for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 0));
+          // Every frame landed, then every write it caused finished.
+          await until(() => arrived >= sent);
+          await bob.session!.settled();
           const stored = await storage.loadRange(['files']);
           const chunkBytes = stored.filter((c) => c.key[2] !== 'meta').reduce((n, c) => n + c.data.length, 0);
           expect(stored.every((c) => c.key[1] === hash)).toBe(true);

@@ -82,6 +82,8 @@ export interface FileSession {
   stop(): void;
   /** Resolves once the saves under way when the session stopped are done. */
   idle(): Promise<void>;
+  /** Resolves once every save, hash check and settlement under way (and any they lead to) has finished. */
+  settled(): Promise<void>;
 }
 
 interface Fetch {
@@ -130,6 +132,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   const waitingToServe = new Map<string, number>();
   /** Sent in full, waiting for the receiver's final ack (it comes once the hash checked out). */
   const finishing = new Map<string, Serve>();
+  /** Work under way (writes, hash checks, settlements), for `settled()`. */
+  const underWay = new Set<Promise<unknown>>();
+  function track<T>(work: Promise<T>): Promise<T> {
+    underWay.add(work);
+    const done = () => void underWay.delete(work);
+    work.then(done, done);
+    return work;
+  }
   /** Files this session will not try again (complete, failed, cancelled). */
   const settled = new Set<string>();
   let stopped = false;
@@ -216,7 +226,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       // Asked even when every byte is here (an empty file, a restart after the last chunk): the
       // sender then waits for the final ack that tells it the file arrived.
       await send(encodeWant(ref.hash, f.next));
-      if (f.next === begun.size) f.writes = f.writes.then(() => finish(f));
+      if (f.next === begun.size) f.writes = track(f.writes.then(() => finish(f)));
     }
   }
 
@@ -229,10 +239,12 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (discard) {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
-      void f.writes
-        .then(() => store.settle(hash, discard.state, error ?? new AbortedError(), f.ref.size))
-        .catch(() => {})
-        .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error }));
+      void track(
+        f.writes
+          .then(() => store.settle(hash, discard.state, error ?? new AbortedError(), f.ref.size))
+          .catch(() => {})
+          .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error })),
+      );
     } else if (error && !stopped) emit({ type: 'file.failed', hash, direction: 'in', error });
     if (!stopped) scan();
   }
@@ -274,20 +286,22 @@ export function startFileSession(options: FileSessionOptions): FileSession {
         f.filled = 0;
         const last = f.next === size;
         const index = Math.ceil(f.next / f.meta.chunkBytes) - 1;
-        f.writes = f.writes.then(async () => {
-          if (f.ended) return;
-          try {
-            f.meta = await store.append(f.ref.hash, index, chunk);
-          } catch (err) {
-            // Storage refused (or the file was cancelled meanwhile): stop; a resume starts from what is stored.
-            return endFetch(f, err instanceof AbortedError ? undefined : toBackchannelError(err));
-          }
-          f.hasher.update(chunk);
-          const done = storedBytes(f.meta);
-          emit({ type: 'file.progress', hash: f.ref.hash, direction: 'in', done, total: size });
-          if (last) return finish(f);
-          await send(encodeAck(f.ref.hash, done));
-        });
+        f.writes = track(
+          f.writes.then(async () => {
+            if (f.ended) return;
+            try {
+              f.meta = await store.append(f.ref.hash, index, chunk);
+            } catch (err) {
+              // Storage refused (or the file was cancelled meanwhile): stop; a resume starts from what is stored.
+              return endFetch(f, err instanceof AbortedError ? undefined : toBackchannelError(err));
+            }
+            f.hasher.update(chunk);
+            const done = storedBytes(f.meta);
+            emit({ type: 'file.progress', hash: f.ref.hash, direction: 'in', done, total: size });
+            if (last) return finish(f);
+            await send(encodeAck(f.ref.hash, done));
+          }),
+        );
       }
     }
   }
@@ -440,5 +454,8 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     },
     stop,
     idle: () => Promise.all(pendingWrites).then(() => {}),
+    async settled(): Promise<void> {
+      while (underWay.size > 0) await Promise.allSettled([...underWay]);
+    },
   };
 }
