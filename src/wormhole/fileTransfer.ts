@@ -10,11 +10,11 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import type { ByteStreamAddress, ByteStreamConnector } from '../effects/byteStream.js';
-import { cryptoRandomBytes } from '../effects/random.js';
+import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import { AbortedError, BackchannelError, ProtocolError, TransferFailedError } from '../errors.js';
 import { connectTransit, type TransitPipe } from './transitConnection.js';
 import { mergeRelays, relayHintsOf, transitMessage } from './transitHints.js';
-import { deriveTransitKey, FILE_TRANSFER_APPID } from './transitKeys.js';
+import { deriveTransitKey, FILE_TRANSFER_APPID, type TransitRole } from './transitKeys.js';
 import { Wormhole, type WormholeOptions } from './wormhole.js';
 
 export { FILE_TRANSFER_APPID };
@@ -87,6 +87,29 @@ function closeOnAbort(pipe: TransitPipe, signal: AbortSignal | undefined): Trans
   return pipe;
 }
 
+/** This side's transit pipe, through our relays and the peer's; closed when the signal aborts. */
+async function openPipe(
+  role: TransitRole,
+  transitKey: Uint8Array,
+  peerRelays: Parameters<typeof mergeRelays>[1],
+  options: Common,
+  randomBytes: RandomBytes,
+): Promise<TransitPipe> {
+  const pipe = await connectTransit({
+    role,
+    transitKey,
+    relays: mergeRelays(options.transitRelays, peerRelays),
+    connector: options.byteConnector,
+    randomBytes,
+    signal: options.signal,
+    clock: options.clock,
+    timeoutMs: options.transitTimeoutMs,
+  });
+  closeOnAbort(pipe, options.signal);
+  options.onConnected?.(pipe.via);
+  return pipe;
+}
+
 /** The error to report: an abort wins over the closed pipe it caused. */
 function reported(err: unknown, signal: AbortSignal | undefined): unknown {
   return signal?.aborted && !(err instanceof AbortedError) ? new AbortedError(undefined, signal.reason) : err;
@@ -120,18 +143,7 @@ export async function sendFile(options: SendFileOptions): Promise<{ sha256: stri
         break;
       }
     }
-    pipe = await connectTransit({
-      role: 'sender',
-      transitKey,
-      relays: mergeRelays(options.transitRelays, peerRelays),
-      connector: options.byteConnector,
-      randomBytes,
-      signal: options.signal,
-      clock: options.clock,
-      timeoutMs: options.transitTimeoutMs,
-    });
-    closeOnAbort(pipe, options.signal);
-    options.onConnected?.(pipe.via);
+    pipe = await openPipe('sender', transitKey, peerRelays, options, randomBytes);
     const total = offerSize(options.offer);
     const hash = sha256.create();
     let done = 0;
@@ -257,18 +269,7 @@ export async function receive(options: ReceiveOptions): Promise<Received> {
       throw err instanceof BackchannelError ? err : new TransferFailedError(`transfer rejected: ${(err as Error).message}`, { reason: 'rejected' });
     }
     wormhole.send({ answer: { file_ack: 'ok' } });
-    pipe = await connectTransit({
-      role: 'receiver',
-      transitKey,
-      relays: mergeRelays(options.transitRelays, peerRelays ?? []),
-      connector: options.byteConnector,
-      randomBytes,
-      signal: options.signal,
-      clock: options.clock,
-      timeoutMs: options.transitTimeoutMs,
-    });
-    closeOnAbort(pipe, options.signal);
-    options.onConnected?.(pipe.via);
+    pipe = await openPipe('receiver', transitKey, peerRelays ?? [], options, randomBytes);
     const total = offerSize(offer);
     const hash = sha256.create();
     let done = 0;
