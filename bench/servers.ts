@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
-import { freePort, requireSystemTools, ROOT, startRelayProcess, SYSTEM_PYTHON } from '../test/helpers/processes.js';
+import { freePort, requireSystemTools, ROOT, startRelayProcess, SYSTEM_PYTHON, waitForPort } from '../test/helpers/processes.js';
 
 export interface BenchServer {
   name: string;
@@ -55,7 +54,7 @@ async function startNodeRelay(port: number, args: string[], nodeArgs: string[]):
       stdio: ['ignore', 'inherit', 'inherit'],
     },
   );
-  await waitForPort(port, 20_000);
+  await waitForPort(port, 20_000, child);
   return {
     name: 'our relay',
     url: `ws://127.0.0.1:${port}/v1`,
@@ -82,7 +81,7 @@ export async function startPythonMailbox(): Promise<BenchServer> {
     ['-m', 'twisted', 'wormhole-mailbox', '--port', `tcp:${port}:interface=127.0.0.1:backlog=1024`, '--channel-db', join(dir, 'relay.sqlite')],
     { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  await waitForPort(port, 20_000);
+  await waitForPort(port, 20_000, child);
   return {
     name: 'python mailbox',
     url: `ws://127.0.0.1:${port}/v1`,
@@ -96,22 +95,6 @@ export async function startPythonMailbox(): Promise<BenchServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listened on 127.0.0.1:${port} within ${ms} ms`);
 }
 
 export interface PairingRun {

@@ -32,7 +32,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, deadlineMs: number, child: ChildProcess, log: () => string): Promise<void> {
+/** Resolves once something accepts on 127.0.0.1:`port`; throws when `child` exits first or the deadline passes (with `log()`). */
+export async function waitForPort(port: number, deadlineMs: number, child: ChildProcess, log: () => string = () => ''): Promise<void> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`process exited early (${child.exitCode}):\n${log()}`);
