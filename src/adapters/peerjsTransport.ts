@@ -46,7 +46,10 @@ export interface PeerJsOptions {
   peerOptions: Record<string, unknown>;
   contactKey: Uint8Array;
   randomBytes: RandomBytes;
+  /** How long to wait for the other device in all (default 30 s). */
   timeoutMs?: number;
+  /** How long one call may take to open and exchange hellos before the caller hangs up and calls again (default 8 s). */
+  attemptMs?: number;
 }
 
 /** The id both devices try to register; whoever gets it waits, the other connects to it. */
@@ -78,15 +81,21 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
   const id = peerJsRendezvousId(options.contactKey);
   const sid = toHex(options.randomBytes(8));
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const attemptMs = options.attemptMs ?? 8_000;
   return new Promise((resolve, reject) => {
     let peer: PeerJsPeer;
-    const timer = setTimeout(() => {
-      peer?.destroy();
-      reject(new TimeoutError('The other device did not show up on the PeerServer.', { phase: 'peerjs', ms: timeoutMs }));
-    }, timeoutMs);
+    let settled = false;
+    let attemptTimer: ReturnType<typeof setTimeout> | undefined;
+    const timer = setTimeout(
+      () => fail(new TimeoutError('The other device did not show up on the PeerServer.', { phase: 'peerjs', ms: timeoutMs })),
+      timeoutMs,
+    );
 
     const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(attemptTimer);
       peer?.destroy();
       reject(error);
     };
@@ -94,10 +103,24 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
     // `waiting`: we hold the rendezvous id, and a caller without the key is hung up on while we wait on.
     const adopt = (conn: PeerJsDataConnection, waiting: boolean) => {
       let transport: RelayedTransport | undefined;
+      // A call whose WebRTC connection fails or closes before the hellos is called again: ICE can fail
+      // silently under load, and PeerJS never retries on its own.
+      let retried = false;
+      const callAgain = () => {
+        if (waiting || transport || settled || retried) return;
+        retried = true;
+        clearTimeout(attemptTimer);
+        conn.close();
+        setTimeout(() => !settled && adopt(peer.connect(id, { reliable: true, serialization: 'raw' }), false), 250);
+      };
+      if (!waiting) attemptTimer = setTimeout(callAgain, attemptMs);
       conn.on('open', () => conn.send(JSON.stringify({ hello: sid, proof: peerJsHelloProof(options.contactKey, sid) })));
+      conn.on('close', callAgain);
+      conn.on('error', callAgain);
       conn.on('data', (data) => {
         const text = typeof data === 'string' ? data : fromUtf8(new Uint8Array(data as ArrayBuffer));
         if (!transport) {
+          if (settled) return conn.close();
           const theirs = verifiedHello(text, options.contactKey, sid);
           if (theirs === undefined) {
             conn.close();
@@ -119,7 +142,9 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             conn.close();
             peer.destroy();
           });
+          settled = true;
           clearTimeout(timer);
+          clearTimeout(attemptTimer);
           return resolve(Object.assign(transport, { peer }));
         }
         try {

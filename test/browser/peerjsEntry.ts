@@ -13,7 +13,7 @@ declare global {
 window.runPeerJs = async (port, keyHex, role) => {
   const channel = await connectWithPeerJs({
     Peer: Peer as unknown as PeerJsConstructor,
-    peerOptions: { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] }, debug: 0 },
+    peerOptions: { host: '127.0.0.1', port, path: '/peerjs', secure: false, config: { iceServers: [] }, debug: 2 },
     contactKey: fromHex(keyHex),
     randomBytes: cryptoRandomBytes,
   });

@@ -178,3 +178,45 @@ describe('PeerJS: a caller without the key', () => {
     }
   });
 });
+
+describe('PeerJS: a call that never opens', () => {
+  it('is hung up on after attemptMs and called again, and the devices connect', async () => {
+    const contactKey = cryptoRandomBytes(32);
+    const id = peerJsRendezvousId(contactKey);
+    const registered = new Promise<void>((resolve) => peerServer.on('connection', (client) => client.getId() === id && resolve()));
+    const holder = connectWithPeerJs({ Peer, peerOptions, contactKey, randomBytes: cryptoRandomBytes });
+    await registered;
+    // The caller's first data connection is silent (as when ICE fails without a word): it never opens.
+    let calls = 0;
+    let silentClosed = false;
+    const Silent = class implements PeerJsPeer {
+      readonly #peer: PeerJsPeer;
+      constructor(peerId?: string, options?: Record<string, unknown>) {
+        this.#peer = new Peer(peerId, options);
+      }
+      on(event: string, fn: (arg: never) => void): void {
+        this.#peer.on(event as 'open', fn as (id: string) => void);
+      }
+      connect(to: string, options?: Record<string, unknown>): PeerJsDataConnection {
+        calls += 1;
+        if (calls > 1) return this.#peer.connect(to, options);
+        return { open: false, send: () => undefined, close: () => void (silentClosed = true), on: () => undefined };
+      }
+      destroy(): void {
+        this.#peer.destroy();
+      }
+    } as PeerJsConstructor;
+    const caller = await connectWithPeerJs({ Peer: Silent, peerOptions, contactKey, randomBytes: cryptoRandomBytes, attemptMs: 300 });
+    const held = await holder;
+    try {
+      expect(calls).toBe(2);
+      expect(silentClosed).toBe(true);
+      const got = new Promise<Uint8Array>((resolve) => held.on('message', resolve));
+      await caller.send(new Uint8Array([9]));
+      expect([...(await got)]).toEqual([9]);
+    } finally {
+      caller.close();
+      held.close();
+    }
+  });
+});
