@@ -2,7 +2,10 @@
  * The architecture's layering, held against the actual imports (parsed by the TypeScript compiler,
  * not by regexes):
  * - the machines are pure definitions: nothing they reach imports an adapter, the relay, the CLI or
- *   a Node built-in, nor the promise APIs built on top of them (src/pair.ts, src/app/);
+ *   a Node built-in, nor the promise APIs built on top of them (src/pair.ts, src/app/); that holds for
+ *   every file that defines a machine, wherever it lives (src/depot/depotMachine.ts too);
+ * - time comes from the injected Clock: no global timer or wall clock in src/ outside the adapters and
+ *   the system clock itself (src/effects/clock.ts);
  * - src/crypto/ is pure: @noble/*, tweetnacl, its own files and the typed errors (a leaf);
  * - the core (src/ outside adapters/ and the entry barrels) never imports an adapter;
  * - nothing in src/ imports server/ or cli/;
@@ -85,6 +88,41 @@ function faceFiles(dir: string): string[] {
   });
 }
 
+/** Every file that defines an XState machine (`setup({…})` from xstate), and the rest of src/machines/. */
+const MACHINES = FILES.filter(
+  (f) =>
+    f.startsWith('src/') &&
+    !ENTRIES.includes(f) &&
+    (f.startsWith('src/machines/') || (importsOf(f).includes('xstate') && /\bsetup\(\{/.test(readFileSync(join(ROOT, f), 'utf8')))),
+);
+
+/** Where `file` reads the time or sets a timer without the injected Clock: `setTimeout(…)`, `Date.now()`, `new Date()`… */
+function globalTimeIn(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
+  const TIMERS = new Set(['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'queueMicrotask']);
+  const found: string[] = [];
+  const at = (node: ts.Node) => `${file}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}: ${node.getText().slice(0, 60)}`;
+  /** `x` or `globalThis.x` / `window.x` / `self.x`: the global, not a clock's method. */
+  const globalName = (e: ts.Expression): string | undefined => {
+    if (ts.isIdentifier(e)) return e.text;
+    if (ts.isPropertyAccessExpression(e) && ts.isIdentifier(e.expression) && ['globalThis', 'window', 'self'].includes(e.expression.text)) return e.name.text;
+    return undefined;
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node)) {
+      const name = globalName(node.expression);
+      if (name && TIMERS.has(name)) found.push(at(node));
+      const callee = node.expression;
+      if (ts.isPropertyAccessExpression(callee) && ['now'].includes(callee.name.text) && ['Date', 'performance'].includes(globalName(callee.expression) ?? ''))
+        found.push(at(node));
+    }
+    if (ts.isNewExpression(node) && globalName(node.expression) === 'Date' && (node.arguments?.length ?? 0) === 0) found.push(at(node));
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 describe('import rules', () => {
   it('every public entry exists and is checked', () => {
     expect(ENTRIES).toContain('src/index.ts');
@@ -97,7 +135,8 @@ describe('import rules', () => {
 
   it('machines reach no adapter, relay, CLI, Node built-in or promise API', () => {
     const bad: string[] = [];
-    for (const m of FILES.filter((f) => f.startsWith('src/machines/') && !ENTRIES.includes(f))) {
+    expect(MACHINES).toContain('src/depot/depotMachine.ts');
+    for (const m of MACHINES) {
       for (const [to, from] of reachable(m)) {
         const forbidden = /^(src\/adapters|server|cli|src\/app)\//.test(to) || to === 'src/pair.ts' || isBuiltin(to);
         if (forbidden) bad.push(`${m} reaches ${to} (imported by ${from})`);
@@ -139,6 +178,15 @@ describe('import rules', () => {
         .map((to) => `${f} → ${to}`),
     );
     expect(bad).toEqual([]);
+  });
+
+  it('no global timer or wall clock in src/ outside the adapters and the system clock', () => {
+    const core = FILES.filter((f) => f.startsWith('src/') && !f.startsWith('src/adapters/') && f !== 'src/effects/clock.ts');
+    expect(core).toContain('src/journal/journal.ts');
+    expect(core.flatMap(globalTimeIn)).toEqual([]);
+    // The check itself finds what it looks for: the system clock and the adapters do use the globals.
+    expect(globalTimeIn('src/effects/clock.ts').join('\n')).toMatch(/setTimeout\(fn, ms\)[\s\S]*Date\.now\(\)/);
+    expect(globalTimeIn('src/adapters/nodeTcp.ts').length).toBeGreaterThan(0);
   });
 
   it('nothing in src/ imports server/ or cli/', () => {
