@@ -5,8 +5,9 @@
  *     and run it against the packaged `backchannel relay` on 127.0.0.1: two devices pair and a
  *     message arrives; every entry loads without the optional peers, and `startRelay({ redis })`
  *     without ioredis says what to install;
- * (b) serve docs/bundlers.md's browser app with Vite, unconfigured, under the dev server and from
- *     `vite build`, and open each in real Chromium: a device opens on OPFS and gets a code from the relay;
+ * (b) type-check docs/bundlers.md's browser app strictly with its tsconfig (`rtc: window` as documented),
+ *     serve it with Vite, unconfigured, under the dev server and from `vite build`, and open each in
+ *     real Chromium: a device opens on OPFS and gets a code from the relay;
  * (c) bundle the same app with docs/bundlers.md's esbuild script and open it in Chromium.
  * The code blocks are read from README.md and docs/bundlers.md, so the docs cannot drift from this.
  */
@@ -189,6 +190,7 @@ describe('the packed package', () => {
       write(join(web, 'src/main.ts'), codeBlock(bundlers, { file: 'src/main.ts' }));
       write(join(web, 'index.html'), codeBlock(bundlers, { heading: 'with an `index.html` next to `src/`:' }));
       write(join(web, 'build.mjs'), codeBlock(bundlers, { file: 'build.mjs' }));
+      write(join(web, 'tsconfig.json'), codeBlock(bundlers, { file: 'tsconfig.json, beside src/' }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         args: [...CHROMIUM_ARGS],
@@ -215,6 +217,10 @@ describe('the packed package', () => {
     }
 
     it('(b) Vite: the dev server and `vite build`', async () => {
+      log('tsc: the browser app against the packed declarations (strict, DOM lib, skipLibCheck false, no Node types)');
+      const config = JSON.parse(readFileSync(join(web, 'tsconfig.json'), 'utf8').replace(/^\/\/.*$/m, '')) as { compilerOptions: Record<string, unknown> };
+      expect(config.compilerOptions).toMatchObject({ strict: true, skipLibCheck: false, types: [] });
+      await sh(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', web], web);
       const vite = (await import(join(app, 'node_modules/vite/dist/node/index.js'))) as typeof import('vite');
       log('vite dev server (no vite.config.ts)');
       const dev = await vite.createServer({ root: web, logLevel: 'warn', server: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
