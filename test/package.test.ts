@@ -105,6 +105,18 @@ describe('the packed package', () => {
   });
 
   it('ships what users need and nothing else', () => {
+    // ESM only, as the README says: every entry has types and import conditions, nothing for require.
+    const pkg = JSON.parse(readFileSync(join(app, 'node_modules', PACKAGE.name, 'package.json'), 'utf8')) as {
+      type: string;
+      exports: Record<string, string | Record<string, string>>;
+    };
+    expect(pkg.type).toBe('module');
+    for (const [subpath, target] of Object.entries(pkg.exports))
+      if (typeof target !== 'string') expect(Object.keys(target), subpath).toEqual(['types', 'import']);
+    expect(files.filter((f) => /\.c[jt]s$/.test(f))).toEqual([]);
+    // The README's first code block installs the package by its name.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme.slice(readme.search(/^```/m))).toMatch(new RegExp(`^\`\`\`sh\\nnpm i ${PACKAGE.name.replace('/', '\\/')}\\n\`\`\`\\n`));
     expect(files).toContain('LICENSE');
     expect(files).toContain('README.md');
     expect(files).toContain('bin/backchannel.js');
@@ -155,6 +167,13 @@ describe('the packed package', () => {
     log('every entry loads in Node without the optional peers');
     const loaded = await sh(process.execPath, ['dist/entries.js'], app);
     for (const s of entries) expect(loaded).toMatch(new RegExp(`^${s.replace(/[./]/g, '\\$&')} [1-9]`, 'm'));
+    // The main entry is what a host app needs: no machines, test doubles or schema internals (they
+    // live in subpaths), and no mutable table.
+    write(join(app, 'main-entry.mjs'), `import * as m from '${PACKAGE.name}';\nconsole.log(JSON.stringify(Object.keys(m)));\n`);
+    const main = JSON.parse(await sh(process.execPath, ['main-entry.mjs'], app)) as string[];
+    expect(main).toContain('createBackchannel');
+    expect(main.filter((k) => /Machine$|^Memory|^Simulated|MIGRATIONS|SCHEMA_VERSIONS|^LIMITS$|Server$|^start/.test(k))).toEqual([]);
+    expect(main.length, main.join(' ')).toBeLessThan(80); // it was 169 through `export *` (issue #10)
     log('startRelay({ redis }) without ioredis says what to install');
     write(
       join(app, 'peer.mjs'),
