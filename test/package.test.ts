@@ -162,6 +162,14 @@ describe('the packed package', () => {
       join(app, 'entries.ts'),
       entries.map((s, i) => `import * as e${i} from '${join(PACKAGE.name, s)}';\nconsole.log('${s}', Object.keys(e${i}).length);\n`).join(''),
     );
+    // The machines are private: a host sends nothing to them but through the façade's methods.
+    write(
+      join(app, 'no-actor.ts'),
+      `import type { Backchannel } from '${PACKAGE.name}';\nimport type { Wormhole } from '${PACKAGE.name}/wormhole';\n` +
+        'export function probe(bc: Backchannel, w: Wormhole): void {\n' +
+        '  // @ts-expect-error no public actor\n  void bc.actor;\n  // @ts-expect-error no public actor\n  void w.actor;\n' +
+        '  void bc.getSnapshot().value;\n  void bc.subscribe(() => {});\n}\n',
+    );
     log(`tsc: quickstart.ts and ${entries.length} entries (strict, nodenext, lib es2022, skipLibCheck false)`);
     await sh(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', app], app);
     log('every entry loads in Node without the optional peers');
