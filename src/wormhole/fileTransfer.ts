@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import type { ByteStreamAddress, ByteStreamConnector } from '../effects/byteStream.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
-import { AbortedError, BackchannelError, ProtocolError, TransferFailedError } from '../errors.js';
+import { AbortedError, BackchannelError, ProtocolError, TransferFailedError, toBackchannelError } from '../errors.js';
 import { connectTransit, type TransitPipe } from './transitConnection.js';
 import { mergeRelays, relayHintsOf, transitMessage } from './transitHints.js';
 import { deriveTransitKey, FILE_TRANSFER_APPID, type TransitRole } from './transitKeys.js';
@@ -266,7 +266,7 @@ export async function receive(options: ReceiveOptions): Promise<Received> {
       sink = await options.accept(offer);
     } catch (err) {
       wormhole.send({ error: 'transfer rejected' });
-      throw err instanceof BackchannelError ? err : new TransferFailedError(`transfer rejected: ${(err as Error).message}`, { reason: 'rejected' });
+      throw toBackchannelError(err, (message) => new TransferFailedError(`transfer rejected: ${message}`, { reason: 'rejected' }));
     }
     wormhole.send({ answer: { file_ack: 'ok' } });
     pipe = await openPipe('receiver', transitKey, peerRelays ?? [], options, randomBytes);
