@@ -35,7 +35,7 @@ export {
 } from './pair.js';
 export { parseCode, normalizeCode, formatCode, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
 // The other forms of a code people share: digits for a keypad, a redeem link; parseAnyCode reads all
-// of them. QR rendering is its own entry, `@backchannel/sdk/qr` (it loads the `qrcode` package).
+// of them. QR rendering is its own entry, `@backchannel/sdk/qr` (it loads `qrcode-generator`).
 export { parseAnyCode } from './code/anyCode.js';
 export { codeToDigits, parseDigits } from './code/digits.js';
 export { redeemLink, linkFragment, MAX_LINK_LENGTH } from './code/link.js';

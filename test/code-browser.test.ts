@@ -1,6 +1,5 @@
 /**
- * The code forms and the QR in real Chromium: the bundle resolves `qrcode` to its browser build, gives
- * the same answers as Node, and the SVG, drawn by the browser, scans back to the code.
+ * The code forms and the QR in real Chromium: the bundle gives the same answers as Node, and the SVG, drawn by the browser, scans back to the code.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

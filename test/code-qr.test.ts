@@ -1,4 +1,4 @@
-/** A code as a QR: the SVG and the terminal text both draw the matrix `qrcode` made, and a decoder reads the code back. */
+/** A code as a QR: the SVG and the terminal text both draw the matrix `qrcode-generator` made, and a decoder reads the code back. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCode } from '../src/code/code.js';

@@ -1,41 +1,53 @@
 /**
- * A code (or its redeem link) as a QR code, encoded by the `qrcode` package: an SVG string for pages,
- * text for a terminal. Works in browsers and Node alike: only `create` and `toString` are used, which
- * both of the package's builds have (its browser build's `toString` makes SVG whatever type is asked,
- * so the terminal text is drawn here from the module matrix, not by the package).
+ * A code (or its redeem link) as a QR code: an SVG string for pages, text for a terminal. The matrix
+ * comes from `qrcode-generator` (no dependencies of its own, the same in browsers and Node); both
+ * drawings are made here from that matrix.
  *
  * Whoever sees the QR has the code: show it only to the person you pair with.
  * `@backchannel/sdk/qr`.
  * @module
  */
-import QRCode from 'qrcode';
+import qrcode from 'qrcode-generator';
 import { InvalidArgumentError } from '../errors.js';
 
-/** Medium error correction (15 %): survives a smudged screen, and a two-word code still fits version 2. */
-const OPTIONS = { errorCorrectionLevel: 'M' } as const;
 /** Quiet zone in modules; the QR standard asks for 4. */
 export const QR_MARGIN = 4;
 
-/** The package's symbol, its plain `Error` for a payload that does not fit turned into ours. */
-function create(payload: string): QRCode.QRCode {
+/** The dark (true) and light modules, row by row, without the quiet zone. */
+export function qrModules(payload: string): boolean[][] {
   if (typeof payload !== 'string' || payload === '') throw new InvalidArgumentError('"payload" must be a non-empty string (a code or its link)');
+  // Medium error correction (15 %): survives a smudged screen, and a two-word code still fits version 2.
+  const qr = qrcode(0, 'M');
+  // The library takes one byte per character: hand it the UTF-8 bytes as such characters.
+  qr.addData(String.fromCharCode(...new TextEncoder().encode(payload)), 'Byte');
   try {
-    return QRCode.create(payload, OPTIONS);
+    qr.make();
   } catch (error) {
     throw new InvalidArgumentError(`"payload" does not fit in a QR code (${payload.length} characters): ${(error as Error).message}`);
   }
-}
-
-/** The dark (true) and light modules, row by row, without the quiet zone. */
-export function qrModules(payload: string): boolean[][] {
-  const { modules } = create(payload);
-  return Array.from({ length: modules.size }, (_, row) => Array.from({ length: modules.size }, (_, col) => modules.get(row, col) === 1));
+  const size = qr.getModuleCount();
+  return Array.from({ length: size }, (_, row) => Array.from({ length: size }, (_, col) => qr.isDark(row, col)));
 }
 
 /** A standalone `<svg>` of the QR, dark on white, with the quiet zone; scales to its container. */
 export async function qrSvg(payload: string): Promise<string> {
-  create(payload); // the same checks and typed errors as the others
-  return QRCode.toString(payload, { ...OPTIONS, type: 'svg', margin: QR_MARGIN });
+  const modules = qrModules(payload);
+  const width = modules.length + 2 * QR_MARGIN;
+  // One horizontal stroke per run of dark modules, on the row's centre line.
+  let path = '';
+  modules.forEach((row, y) => {
+    for (let x = 0; x < row.length; x++) {
+      if (!row[x]) continue;
+      let run = 1;
+      while (row[x + run]) run++;
+      path += `M${x + QR_MARGIN} ${y + QR_MARGIN}.5h${run}`;
+      x += run;
+    }
+  });
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${width}" shape-rendering="crispEdges">` +
+    `<path fill="#ffffff" d="M0 0h${width}v${width}H0z"/><path stroke="#000000" d="${path}"/></svg>`
+  );
 }
 
 /** How `qrTerminal` draws the QR code. */

@@ -1,6 +1,6 @@
 /**
  * Read a QR back the way a camera would: a module matrix drawn as an RGBA image and decoded by jsQR, a
- * decoder written apart from the `qrcode` encoder; plus readers for the two text forms we print.
+ * decoder written apart from the `qrcode-generator` encoder; plus readers for the two text forms we print.
  */
 import jsQRModule from 'jsqr';
 
@@ -43,11 +43,11 @@ export function matrixFromHalfBlocks(text: string): boolean[][] {
   return rows;
 }
 
-/** The matrix an SVG from `qrcode` draws: its dark path is `M x y.5 h n m dx 0 h n …`, one unit per module. */
+/** The matrix our SVG draws: its dark path is `M x y.5 h n m dx 0 h n …`, one unit per module. */
 export function matrixFromSvg(svg: string): boolean[][] {
   const size = Number(/viewBox="0 0 (\d+) \1"/.exec(svg)?.[1]);
   const d = /<path stroke="#000000" d="([^"]*)"/.exec(svg)?.[1];
-  if (!size || d === undefined) throw new Error(`not a qrcode SVG: ${svg.slice(0, 200)}`);
+  if (!size || d === undefined) throw new Error(`not a QR SVG of ours: ${svg.slice(0, 200)}`);
   const rows = Array.from({ length: size }, () => new Array<boolean>(size).fill(false));
   let x = 0;
   let y = 0;
