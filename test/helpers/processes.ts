@@ -50,12 +50,12 @@ export async function waitForPort(port: number, deadlineMs: number, child: Child
   throw new Error(`nothing listened on 127.0.0.1:${port} within ${deadlineMs} ms:\n${log()}`);
 }
 
-/** The Debian transit relay (magic-wormhole-transit-relay) on a free loopback port: `tcp:127.0.0.1:P`. */
-export async function startPythonTransitRelay(): Promise<{ hint: string; port: number; close(): Promise<void> }> {
+/** A Python twisted plugin (`python3 -m twisted <plugin> --port tcp:P:interface=127.0.0.1 …`) on a free loopback port, in a fresh directory. */
+async function startTwisted(plugin: string, extraArgs: (dir: string) => string[]): Promise<{ port: number; close(): Promise<void> }> {
   requireSystemTools();
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bc-transit-'));
-  const child = spawn(SYSTEM_PYTHON, ['-m', 'twisted', 'transitrelay', '--port', `tcp:${port}:interface=127.0.0.1`], {
+  const dir = mkdtempSync(join(tmpdir(), `bc-${plugin}-`));
+  const child = spawn(SYSTEM_PYTHON, ['-m', 'twisted', plugin, '--port', `tcp:${port}:interface=127.0.0.1`, ...extraArgs(dir)], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -64,7 +64,6 @@ export async function startPythonTransitRelay(): Promise<{ hint: string; port: n
   child.stderr!.on('data', (d) => (output += d));
   await waitForPort(port, 20_000, child, () => output);
   return {
-    hint: `tcp:127.0.0.1:${port}`,
     port,
     async close() {
       if (child.exitCode === null) {
@@ -77,6 +76,12 @@ export async function startPythonTransitRelay(): Promise<{ hint: string; port: n
   };
 }
 
+/** The Debian transit relay (magic-wormhole-transit-relay) on a free loopback port: `tcp:127.0.0.1:P`. */
+export async function startPythonTransitRelay(): Promise<{ hint: string; port: number; close(): Promise<void> }> {
+  const relay = await startTwisted('transitrelay', () => []);
+  return { ...relay, hint: `tcp:127.0.0.1:${relay.port}` };
+}
+
 export interface PythonMailbox {
   url: string;
   close(): Promise<void>;
@@ -84,29 +89,8 @@ export interface PythonMailbox {
 
 /** Start wormhole-mailbox-server 0.4.1 on a free loopback port with a fresh database. */
 export async function startPythonMailbox(): Promise<PythonMailbox> {
-  requireSystemTools();
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bc-pymailbox-'));
-  const child = spawn(
-    SYSTEM_PYTHON,
-    ['-m', 'twisted', 'wormhole-mailbox', '--port', `tcp:${port}:interface=127.0.0.1`, '--channel-db', join(dir, 'relay.sqlite')],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  await waitForPort(port, 20_000, child, () => output);
-  return {
-    url: `ws://127.0.0.1:${port}/v1`,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const mailbox = await startTwisted('wormhole-mailbox', (dir) => ['--channel-db', join(dir, 'relay.sqlite')]);
+  return { url: `ws://127.0.0.1:${mailbox.port}/v1`, close: mailbox.close };
 }
 
 export interface RunResult {
