@@ -37,6 +37,7 @@ import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type Setti
 import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
+import { RelayMux } from '../discover/relayMux.js';
 import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
 import {
   relayStatus,
@@ -241,6 +242,7 @@ export const appMachine = setup({
   id: 'app',
   context: ({ input }) => ({
     input,
+    relays: new RelayMux(input.connector),
     contacts: [],
     firstStart: false,
     presence: {},

@@ -3,6 +3,7 @@
  * (requests carry a `req` number; their answers carry the same), and the relay status rule.
  * @module
  */
+import type { RelayMux } from '../discover/relayMux.js';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { FileRef, IceServer, Message, SettingsDoc } from '../db/schema.js';
@@ -87,6 +88,11 @@ export interface AppContext {
   input: AppInput;
   /** The database: an effect handle, used only by the actors and link inputs. */
   db?: Database;
+  /**
+   * This device's connections to relays' DISCOVER endpoint, one per relay, shared by every contact's
+   * DISCOVER session and depot client (an effect handle, like `db`; it dials only when a link uses it).
+   */
+  relays?: RelayMux;
   /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
   contacts: Contact[];
   /** The contact whose link `removing` stopped: back with its link if the removal fails. */
