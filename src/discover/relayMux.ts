@@ -153,7 +153,8 @@ export class RelayMux {
     if (topic !== undefined) {
       let families = v.topics.get(topic);
       if (!families) v.topics.set(topic, (families = new Set()));
-      families.add(DEPOT_REQUESTS.has(String(frame.type)) ? 'depot' : 'discover');
+      // A proof serves both (its `proven` goes to every socket on the topic); other requests say which replies to route here.
+      if (frame.type !== 'prove') families.add(DEPOT_REQUESTS.has(String(frame.type)) ? 'depot' : 'discover');
       let users = link.byTopic.get(topic);
       if (!users) link.byTopic.set(topic, (users = new Set()));
       users.add(v);
@@ -218,8 +219,9 @@ export class RelayMux {
       }
     }
     if (typeof m.topic !== 'string') return;
-    const family: Family = DEPOT_REPLIES.has(String(m.type)) ? 'depot' : 'discover';
-    for (const v of [...(link.byTopic.get(m.topic) ?? [])]) if (!v.closed && v.topics.get(m.topic)?.has(family)) v.handlers.onMessage(text);
+    const family: Family | undefined = m.type === 'proven' ? undefined : DEPOT_REPLIES.has(String(m.type)) ? 'depot' : 'discover';
+    for (const v of [...(link.byTopic.get(m.topic) ?? [])])
+      if (!v.closed && (family === undefined || v.topics.get(m.topic)?.has(family))) v.handlers.onMessage(text);
   }
 
   /** One socket above closes: it leaves what it announced; the last one closes the real socket. */
