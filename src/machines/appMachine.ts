@@ -242,7 +242,7 @@ export const appMachine = setup({
   id: 'app',
   context: ({ input }) => ({
     input,
-    relays: new RelayMux(input.connector),
+    relays: input.relayConnections === 'per-contact' ? undefined : new RelayMux(input.connector),
     contacts: [],
     firstStart: false,
     presence: {},
@@ -311,7 +311,14 @@ export const appMachine = setup({
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
-        'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
+        'contact.refused': {
+          actions: emit(({ event }) => ({
+            type: 'refused' as const,
+            contactId: event.contactId,
+            reason: event.reason,
+            ...(event.error ? { error: event.error } : {}),
+          })),
+        },
         'contact.file': {
           actions: emit(({ event }) => {
             const { file } = event;
