@@ -25,7 +25,8 @@
  * and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
-import { CHALLENGE_LENGTH, verifyTopicProof } from '../src/crypto/topicKey.js';
+import { CHALLENGE_LENGTH } from '../src/crypto/topicKey.js';
+import { checkTopicProof } from './proofCheck.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, UNPROVEN, type DiscoverReply } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
@@ -240,7 +241,7 @@ export class DiscoveryServer {
         conn.proofs++;
         if (conn.proven.has(topic)) return this.#send(conn, { type: 'proven', topic });
         if (this.#provenTotal >= this.#limits.maxProvenTopics) return this.#error(conn, m, 'too many topics on this relay now: try again later');
-        if (!verifyTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
+        if (!checkTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
         conn.proven.add(topic);
         this.#provenTotal++;
         return this.#send(conn, { type: 'proven', topic });

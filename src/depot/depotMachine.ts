@@ -22,8 +22,8 @@
  */
 import type * as A from '@automerge/automerge';
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { fromHex } from '../crypto/bytes.js';
-import { proveTopic, topicKey, type TopicKey } from '../crypto/topicKey.js';
+import type { TopicKey } from '../crypto/topicKey.js';
+import { proofFor, topicKeyOf } from '../discover/topicProofs.js';
 import { parseChallenge, UNPROVEN, type ProveFrame } from '../discover/wire.js';
 import { TopicUnprovenError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
@@ -168,7 +168,7 @@ export const depotMachine = setup({
       type: 'socket.send' as const,
       text: JSON.stringify({
         type: 'prove',
-        ...proveTopic(context.topicKey, fromHex(event.type === 'relay.challenge' ? event.challenge : '')),
+        ...proofFor(context.topicKey, event.type === 'relay.challenge' ? event.challenge : ''),
       } satisfies ProveFrame),
     })),
     sendFetch: sendTo('socket', ({ context }) => ({
@@ -205,7 +205,7 @@ export const depotMachine = setup({
 }).createMachine({
   id: 'depot',
   context: ({ input }) => {
-    const key = topicKey(input.contactKey);
+    const key = topicKeyOf(input.contactKey);
     return {
       input,
       topicKey: key,
