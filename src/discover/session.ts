@@ -158,10 +158,12 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         const gone = [...peers.values()].find((p) => p.relayId === m.peer);
         if (gone) peers.delete(gone.sid);
         if (gone && gone === active) {
-          // A relayed transport dies with the other device's place on the relay; a direct one does not
-          // need the relay any more and ends when its data channel does.
+          // The other device's place on the relay is gone: it crashed, or its session ended. A relayed
+          // transport dies with it; a direct one too, though its data channel may say nothing for half a
+          // minute (WebRTC's consent checks): a live device comes back on the relay, and both reconnect.
           if (relayed) relayed.shut('the other device left the relay');
-          else if (!channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
+          else if (channel) channel.close('the other device left the relay');
+          else sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
         }
         return;
       }
