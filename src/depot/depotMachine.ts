@@ -245,7 +245,8 @@ export const depotMachine = setup({
                 'relay.waiting': { actions: 'sendFetch' }, // someone deposited for this topic since our last fetch
                 'relay.deposits': {
                   actions: enqueueActions(({ context, event, enqueue }) => {
-                    enqueue.assign({ inbox: [...context.inbox, event.items] });
+                    // Nothing waits (the common answer, once per contact as a device opens): nothing to apply or acknowledge.
+                    if (event.items.length > 0) enqueue.assign({ inbox: [...context.inbox, event.items] });
                     // A page: ask for the next one, after its last deposit (the relay leaves ours out: `skip`).
                     const last = event.items.at(-1);
                     if (!event.more || !last) return;
