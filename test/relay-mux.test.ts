@@ -177,4 +177,27 @@ describe('RelayMux', () => {
     await again.next((m) => m.type === 'announced');
     expect(server.connectionCount).toBe(1);
   });
+
+  it('the relay bounds proven topics over all connections (maxProvenTopics); a closed connection gives its share back', async () => {
+    const { server, net } = setup({ maxProvenTopics: 3 });
+    const proveOn = async (mux: RelayMux) => {
+      const c = client(mux);
+      c.prove(await challengeOf(c));
+      return c.next((m) => m.type === 'proven' || (m.type === 'error' && m.re === 'prove'));
+    };
+    const first = new RelayMux(net.connector);
+    const second = new RelayMux(net.connector);
+    const answers = [await proveOn(first), await proveOn(first), await proveOn(second), await proveOn(second)];
+    expect(answers.map((m) => m.type)).toEqual(['proven', 'proven', 'proven', 'error']);
+    // Not `unproven`: the device is not told its key is wrong, only to come back later.
+    expect(answers[3]).toMatchObject({ reason: 'too many topics on this relay now: try again later' });
+    expect(answers[3]!.code).toBeUndefined();
+    // The first connection closes: its two topics no longer count.
+    const gone = client(first);
+    await challengeOf(gone);
+    net.dropOne(0);
+    await gone.lost;
+    expect(server.connectionCount).toBe(1);
+    expect((await proveOn(second)).type).toBe('proven');
+  });
 });
