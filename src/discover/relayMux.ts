@@ -25,7 +25,7 @@ import type { CloseInfo, MailboxSocket, SocketConnector, SocketHandlers } from '
 
 /** How much a multiplexed connection sends before waiting for the relay to catch up. */
 export interface RelayMuxOptions {
-  /** Frames in one window (default 64; the relay's bound is 256 per connection). */
+  /** Frames in one window (default 128; the relay's bound is 256 per connection, shared with what its peers send it). */
   windowFrames?: number;
   /** Characters in one window (default 2 MiB; the relay's bound is 8 MiB per connection). */
   windowChars?: number;
@@ -81,7 +81,7 @@ export class RelayMux {
 
   constructor(connector: SocketConnector, options: RelayMuxOptions = {}) {
     this.#connect = connector;
-    this.#windowFrames = Math.max(1, options.windowFrames ?? 64);
+    this.#windowFrames = Math.max(1, options.windowFrames ?? 128);
     this.#windowChars = Math.max(1, options.windowChars ?? 2 * 1024 * 1024);
   }
 
