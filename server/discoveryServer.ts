@@ -72,7 +72,8 @@ export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze
   maxPeersPerTopic: 16,
   maxSignalChars: 16 * 1024,
   maxDataChars: 128 * 1024,
-  maxQueuedFrames: 256,
+  // One connection carries every contact of a device (its peers' frames wait in the same queue); the bytes bound stays.
+  maxQueuedFrames: 1024,
   maxQueuedBytes: 8 * 1024 * 1024,
   maxProofsPerConnection: 2048,
   maxProvenTopics: 250_000,

@@ -25,7 +25,7 @@ import type { CloseInfo, MailboxSocket, SocketConnector, SocketHandlers } from '
 
 /** How much a multiplexed connection sends before waiting for the relay to catch up. */
 export interface RelayMuxOptions {
-  /** Frames in one window (default 128; the relay's bound is 256 per connection, shared with what its peers send it). */
+  /** Frames in one window (default 128; the relay's bound is 1,024 per connection, shared with what its peers send it). */
   windowFrames?: number;
   /** Characters in one window (default 2 MiB; the relay's bound is 8 MiB per connection). */
   windowChars?: number;
