@@ -2,13 +2,14 @@
  * Benchmarks, run on demand (`npm run bench`); nothing here is asserted. Prints issue #11's figures, each
  * beside its reference measured in the same run, then the table of them all (docs/benchmarks.md).
  *
- * BENCH_ONLY=relay|spake2|sync|journal|scaleout runs one part; BENCH_ONLY=profile prints the relay's CPU
+ * BENCH_ONLY=relay|spake2|sync|journal|scaleout|mux runs one part; BENCH_ONLY=profile prints the relay's CPU
  * profile under load; BENCH_ONLY=discover the DISCOVER benchmark, BENCH_ONLY=files a file over WebRTC next to raw frames
  * (both need root for `ip netns`).
  * BENCH_SCALE=N lengthens every measured window and round N times; BENCH_IDLE_SOCKETS (15000),
- * BENCH_WINDOW_MS, BENCH_MESSAGES, BENCH_CONTACTS, BENCH_JOURNAL_PAIRINGS, BENCH_SPAKE2 set sizes.
+ * BENCH_WINDOW_MS, BENCH_MESSAGES, BENCH_CONTACTS, BENCH_JOURNAL_PAIRINGS, BENCH_SPAKE2, BENCH_MUX_CONTACTS set sizes.
  */
 import { benchDiscover } from './discover.js';
+import { benchMux } from './mux.js';
 import { type Figure, formatFigures } from './figures.js';
 import { benchFiles } from './files.js';
 import { benchJournal } from './journal.js';
@@ -45,6 +46,7 @@ for (const [name, bench] of [
   ['sync', benchSync],
   ['journal', benchJournal],
   ['scaleout', benchScaleout],
+  ['mux', benchMux],
 ] as const) {
   if (!runs(name)) continue;
   const r = await part(name, () => bench());

@@ -25,7 +25,8 @@
  * and the error envelope are in `src/depot/wire.ts`.
  * @module
  */
-import { CHALLENGE_LENGTH, verifyTopicProof } from '../src/crypto/topicKey.js';
+import { CHALLENGE_LENGTH } from '../src/crypto/topicKey.js';
+import { checkTopicProof } from './proofCheck.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { errorFrame, parseDiscoverRequest, parseJsonFrame, reasonOf, UNPROVEN, type DiscoverReply } from '../src/discover/wire.js';
 import { DepotRefusal, type Depot } from './depot.js';
@@ -57,16 +58,25 @@ export interface DiscoveryLimits {
    * prove; past this, proofs are refused.
    */
   maxProofsPerConnection: number;
+  /**
+   * Topics proven over every connection of this relay at once: with thousands of topics on one
+   * connection (a device multiplexes all its contacts), what bounds the relay's memory as a whole.
+   * Past it, proofs are refused (not as `unproven`: the device tries again later).
+   */
+  maxProvenTopics: number;
 }
 
 export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
-  maxTopicsPerConnection: 64,
+  // A device holds one connection for all its contacts (src/discover/relayMux.ts): 1,000 contacts and room.
+  maxTopicsPerConnection: 2048,
   maxPeersPerTopic: 16,
   maxSignalChars: 16 * 1024,
   maxDataChars: 128 * 1024,
-  maxQueuedFrames: 256,
+  // One connection carries every contact of a device (its peers' frames wait in the same queue); the bytes bound stays.
+  maxQueuedFrames: 1024,
   maxQueuedBytes: 8 * 1024 * 1024,
-  maxProofsPerConnection: 256,
+  maxProofsPerConnection: 2048,
+  maxProvenTopics: 250_000,
 });
 
 interface Conn {
@@ -100,6 +110,8 @@ export class DiscoveryServer {
   readonly #depot: Depot | undefined;
   /** Refusals since start, by reason, for /metrics (`topic-unproven`: a request or proof on a topic not proven). */
   readonly #refusals = new Map<string, number>();
+  /** Topics proven, summed over connections (bounded by `maxProvenTopics`). */
+  #provenTotal = 0;
   /** topic → connections that fetched it (this relay only; other relays' fetchers poll). */
   readonly #watchers = new Map<string, Set<Conn>>();
 
@@ -228,8 +240,11 @@ export class DiscoveryServer {
         if (conn.proofs >= this.#limits.maxProofsPerConnection)
           return this.#error(conn, m, `at most ${this.#limits.maxProofsPerConnection} proofs per connection`, UNPROVEN);
         conn.proofs++;
-        if (!verifyTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
+        if (conn.proven.has(topic)) return this.#send(conn, { type: 'proven', topic });
+        if (this.#provenTotal >= this.#limits.maxProvenTopics) return this.#error(conn, m, 'too many topics on this relay now: try again later');
+        if (!checkTopicProof(conn.challenge, request)) return this.#error(conn, m, 'the proof does not hold for this topic and connection', UNPROVEN);
         conn.proven.add(topic);
+        this.#provenTotal++;
         return this.#send(conn, { type: 'proven', topic });
       }
       case 'announce': {
@@ -308,6 +323,7 @@ export class DiscoveryServer {
     if (conn.gone) return;
     conn.gone = true;
     this.#conns.delete(conn);
+    this.#provenTotal -= conn.proven.size;
     for (const topic of conn.watching) {
       const set = this.#watchers.get(topic);
       set?.delete(conn);

@@ -15,6 +15,7 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { depotTag } from '../src/depot/payload.js';
+import { TopicUnprovenError } from '../src/errors.js';
 
 const contactKey = new Uint8Array(32).fill(7);
 const topic = discoveryTopic(contactKey);
@@ -184,6 +185,21 @@ describe('depotMachine (simulated clock)', () => {
     h.changed();
     h.clock.increment(1000);
     expect(h.prepared).toHaveLength(0); // collect-only: never deposits
+    h.actor.stop();
+  });
+
+  it('a deposit refused as unproven reaches the outside as a refusal carrying TopicUnprovenError', async () => {
+    const h = harness();
+    h.open();
+    const sent = h.nextSent('deposit');
+    h.clock.increment(50);
+    await sent;
+    h.reply({ type: 'error', re: 'deposit', reason: 'prove the topic key on this connection first', code: 'unproven' });
+    const refused = h.emitted.filter((e) => e.type === 'refused');
+    expect(refused).toHaveLength(1);
+    const { error } = refused[0] as Extract<DepotEmitted, { type: 'refused' }>;
+    expect(error).toBeInstanceOf(TopicUnprovenError);
+    expect(error!.data).toEqual({ re: 'deposit', reason: 'prove the topic key on this connection first' });
     h.actor.stop();
   });
 

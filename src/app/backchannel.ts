@@ -18,7 +18,15 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { AbortedError, BackchannelError, BusyError, ClosedError, InvalidArgumentError, type RelayUnsupportedError } from '../errors.js';
+import {
+  AbortedError,
+  BackchannelError,
+  BusyError,
+  ClosedError,
+  InvalidArgumentError,
+  type RelayUnsupportedError,
+  type TopicUnprovenError,
+} from '../errors.js';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
@@ -115,8 +123,9 @@ export type BackchannelEvent =
   /**
    * The relay refused to keep our changes for the absent contact (`reason`: its quota for the contact,
    * or the size bound). Nothing is lost: they stay here and sync when the contact is reachable.
+   * `error`: a TopicUnprovenError when the relay refused because the topic was not proven.
    */
-  | { type: 'refused'; contactId: DocId; reason: string }
+  | { type: 'refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
   /**
    * The relay became reachable or unreachable (links retry by themselves), `unknown` (no links), or
    * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
@@ -192,7 +201,7 @@ export class Backchannel {
     db.docs.onChange((id) => this.#onDocChange(id));
     actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
-    actor.on('refused', ({ contactId, reason }) => this.#emit({ type: 'refused', contactId, reason }));
+    actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
     actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
     actor.on('transfer', ({ type: _, ...transfer }) => this.#emit({ type: 'transfer', ...transfer }));
     actor.on('deposited', ({ contactId, heads }) => {

@@ -22,9 +22,10 @@
  */
 import type * as A from '@automerge/automerge';
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { fromHex } from '../crypto/bytes.js';
-import { proveTopic, topicKey, type TopicKey } from '../crypto/topicKey.js';
-import { parseChallenge, type ProveFrame } from '../discover/wire.js';
+import type { TopicKey } from '../crypto/topicKey.js';
+import { proofFor, topicKeyOf } from '../discover/topicProofs.js';
+import { parseChallenge, UNPROVEN, type ProveFrame } from '../discover/wire.js';
+import { TopicUnprovenError } from '../errors.js';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
@@ -109,18 +110,32 @@ export type DepotEvent =
   | { type: 'relay.deposited'; id: string }
   | { type: 'relay.deposits'; items: DepositItem[]; more: boolean }
   | { type: 'relay.waiting' }
-  | { type: 'relay.error'; re: DepotRequestType; reason: string };
+  | { type: 'relay.error'; re: DepotRequestType; reason: string; code?: string };
 
 /** What the depot client announces (emitted; the contact link turns them into `link.*` events). */
 export type DepotEmitted =
   /** The relay stored (and acknowledged) our changes up to `heads`. */
   | { type: 'deposited'; id: string; heads: A.Heads }
-  /** The relay refused a deposit (its quota for the topic, the size bound): the changes stay local. */
-  | { type: 'refused'; reason: string }
+  /**
+   * The relay refused a deposit (its quota for the topic, the size bound): the changes stay local.
+   * `error`: a TopicUnprovenError when it refused because the topic was not proven on the connection.
+   */
+  | { type: 'refused'; reason: string; error?: TopicUnprovenError }
   /** The connection to the relay came up or went down (it reconnects by itself). */
   | { type: 'relay'; up: boolean }
   /** A fetch was applied: `applied` deposits from the contact. */
   | { type: 'fetched'; applied: number };
+
+/** What a refusal tells: the relay's reason, and a typed error when it is one the host can act on. */
+export interface RefusedParams {
+  reason: string;
+  error?: TopicUnprovenError;
+}
+
+/** The relay's refusal of a deposit as the outside hears it: `unproven` → {@link TopicUnprovenError}. */
+export function refusal(reason: string, code?: string): RefusedParams {
+  return code === UNPROVEN ? { reason, error: new TopicUnprovenError(`the relay refused deposit: ${reason}`, { re: 'deposit', reason }) } : { reason };
+}
 
 const ledgerOf = (context: DepotContext) => ({ docs: context.input.docs, storage: context.input.storage, channelId: context.input.channelId });
 
@@ -153,7 +168,7 @@ export const depotMachine = setup({
       type: 'socket.send' as const,
       text: JSON.stringify({
         type: 'prove',
-        ...proveTopic(context.topicKey, fromHex(event.type === 'relay.challenge' ? event.challenge : '')),
+        ...proofFor(context.topicKey, event.type === 'relay.challenge' ? event.challenge : ''),
       } satisfies ProveFrame),
     })),
     sendFetch: sendTo('socket', ({ context }) => ({
@@ -167,7 +182,8 @@ export const depotMachine = setup({
       if (challenge) return enqueue.raise({ type: 'relay.challenge', challenge: challenge.challenge });
       const reply = parseDepotReply(event.text);
       if (!reply) return;
-      if (reply.type === 'error') enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason });
+      if (reply.type === 'error')
+        enqueue.raise({ type: 'relay.error', re: reply.re, reason: reply.reason, ...(reply.code === undefined ? {} : { code: reply.code }) });
       else if (reply.topic !== context.topic) return;
       else if (reply.type === 'deposited') enqueue.raise({ type: 'relay.deposited', id: reply.id });
       else if (reply.type === 'deposits') enqueue.raise({ type: 'relay.deposits', items: reply.items, more: reply.more === true });
@@ -181,7 +197,7 @@ export const depotMachine = setup({
     consumeVoided: assign(({ context }) => ({ voided: context.voided - 1 })),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
-    announceRefused: emit((_, params: { reason: string }) => ({ type: 'refused' as const, reason: params.reason })),
+    announceRefused: emit((_, params: RefusedParams) => ({ type: 'refused' as const, ...params })),
     announceUp: emit({ type: 'relay' as const, up: true }),
     announceDown: emit({ type: 'relay' as const, up: false }),
     announceFetched: emit((_, params: { applied: number }) => ({ type: 'fetched' as const, applied: params.applied })),
@@ -189,7 +205,7 @@ export const depotMachine = setup({
 }).createMachine({
   id: 'depot',
   context: ({ input }) => {
-    const key = topicKey(input.contactKey);
+    const key = topicKeyOf(input.contactKey);
     return {
       input,
       topicKey: key,
@@ -229,7 +245,8 @@ export const depotMachine = setup({
                 'relay.waiting': { actions: 'sendFetch' }, // someone deposited for this topic since our last fetch
                 'relay.deposits': {
                   actions: enqueueActions(({ context, event, enqueue }) => {
-                    enqueue.assign({ inbox: [...context.inbox, event.items] });
+                    // Nothing waits (the common answer, once per contact as a device opens): nothing to apply or acknowledge.
+                    if (event.items.length > 0) enqueue.assign({ inbox: [...context.inbox, event.items] });
                     // A page: ask for the next one, after its last deposit (the relay leaves ours out: `skip`).
                     const last = event.items.at(-1);
                     if (!event.more || !last) return;
@@ -254,7 +271,7 @@ export const depotMachine = setup({
                   {
                     // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
                     guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
-                    actions: ['forgetAfterRefusal', { type: 'announceRefused', params: ({ event }) => ({ reason: event.reason }) }],
+                    actions: ['forgetAfterRefusal', { type: 'announceRefused', params: ({ event }) => refusal(event.reason, event.code) }],
                   },
                 ],
               },

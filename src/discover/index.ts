@@ -7,4 +7,5 @@ export { connectToContact, type ConnectOptions, type Connection } from './connec
 export { discoverSession, type DirectTransportFactory, type RtcImplementation, type SessionInput, type SessionEvent, type SessionCommand } from './session.js';
 export { SignalSealer, SignalOpener, signalKey, type SignalEnvelope, type SignalKind } from './signal.js';
 export { RelayedTransport, relayKey, type RelayedTransportOptions } from './relayedTransport.js';
+export { RelayMux, type RelayMuxOptions } from './relayMux.js';
 export { WebRtcTransport, openWebRtcTransport, type WebRtcTransportOptions } from '../adapters/webrtcTransport.js';

@@ -8,8 +8,8 @@
  * @module
  */
 import { fromCallback } from 'xstate';
-import { fromHex, toHex } from '../crypto/bytes.js';
-import { proveTopic, topicKey } from '../crypto/topicKey.js';
+import { toHex } from '../crypto/bytes.js';
+import { proofFor, topicKeyOf } from './topicProofs.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
@@ -80,7 +80,7 @@ interface Peer {
 export const discoverSession = fromCallback<SessionCommand, SessionInput, SessionEvent>(({ input, sendBack, receive }) => {
   if (input.rtc && !input.openDirectTransport)
     throw new InvalidArgumentError('"rtc" needs "openDirectTransport" (e.g. openWebRtcTransport from the WebRTC adapter)');
-  const topicPair = topicKey(input.contactKey);
+  const topicPair = topicKeyOf(input.contactKey);
   const topic = topicPair.topic;
   /** The relay's challenge arrived and was answered: announce once, whatever it sends again. */
   let proved = false;
@@ -137,7 +137,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
       case 'challenge':
         if (proved) return;
         proved = true;
-        tx({ type: 'prove', ...proveTopic(topicPair, fromHex(m.challenge)) });
+        tx({ type: 'prove', ...proofFor(topicPair, m.challenge) });
         tx({ type: 'announce', topic });
         return;
       case 'proven':
@@ -158,10 +158,12 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         const gone = [...peers.values()].find((p) => p.relayId === m.peer);
         if (gone) peers.delete(gone.sid);
         if (gone && gone === active) {
-          // A relayed transport dies with the other device's place on the relay; a direct one does not
-          // need the relay any more and ends when its data channel does.
+          // The other device's place on the relay is gone: it crashed, or its session ended. A relayed
+          // transport dies with it; a direct one too, though its data channel may say nothing for half a
+          // minute (WebRTC's consent checks): a live device comes back on the relay, and both reconnect.
           if (relayed) relayed.shut('the other device left the relay');
-          else if (!channel) sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
+          else if (channel) channel.close('the other device left the relay');
+          else sendBack({ type: 'session.channelClosed', reason: 'the other device left' });
         }
         return;
       }

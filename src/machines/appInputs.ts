@@ -6,6 +6,7 @@
 import { documentId, type Contact, type Database } from '../db/database.js';
 import { DEFAULT_FILE_SIZE_LIMIT, type SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
+import type { RelayMux } from '../discover/relayMux.js';
 import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
 import type { PairingInput } from './pairingMachine.js';
@@ -15,6 +16,7 @@ import type { RelayCheckInput } from './appTypes.js';
 /** The part of the app's context the inputs read. */
 interface Source {
   input: AppInput;
+  relays?: RelayMux;
   db?: Database;
   settings?: SettingsDoc;
   publicKey?: string;
@@ -42,7 +44,8 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
     discover: {
       contactKey,
       url: discoveryUrlOf(relay_server),
-      connector: input.connector,
+      // One socket per relay for every contact's DISCOVER and depot (discover/relayMux.ts).
+      connector: context.relays?.connector ?? input.connector,
       randomBytes: input.randomBytes,
       rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
       openDirectTransport: input.openDirectTransport,

@@ -37,6 +37,7 @@ import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type Setti
 import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
+import { RelayMux } from '../discover/relayMux.js';
 import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
 import {
   relayStatus,
@@ -241,6 +242,7 @@ export const appMachine = setup({
   id: 'app',
   context: ({ input }) => ({
     input,
+    relays: input.relayConnections === 'per-contact' ? undefined : new RelayMux(input.connector),
     contacts: [],
     firstStart: false,
     presence: {},
@@ -309,7 +311,14 @@ export const appMachine = setup({
         'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
-        'contact.refused': { actions: emit(({ event }) => ({ type: 'refused' as const, contactId: event.contactId, reason: event.reason })) },
+        'contact.refused': {
+          actions: emit(({ event }) => ({
+            type: 'refused' as const,
+            contactId: event.contactId,
+            reason: event.reason,
+            ...(event.error ? { error: event.error } : {}),
+          })),
+        },
         'contact.file': {
           actions: emit(({ event }) => {
             const { file } = event;

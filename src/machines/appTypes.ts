@@ -3,6 +3,7 @@
  * (requests carry a `req` number; their answers carry the same), and the relay status rule.
  * @module
  */
+import type { RelayMux } from '../discover/relayMux.js';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { FileRef, IceServer, Message, SettingsDoc } from '../db/schema.js';
@@ -10,7 +11,7 @@ import type { Clock } from '../effects/clock.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import type { BackchannelError, RelayUnsupportedError } from '../errors.js';
+import type { BackchannelError, RelayUnsupportedError, TopicUnprovenError } from '../errors.js';
 import type { DirectTransportFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import type { LinkPresence } from './contactLinkMachine.js';
@@ -36,6 +37,12 @@ export interface AppInput {
   discoverTimeouts?: Partial<DiscoverTimeouts>;
   /** The event journal (it observes this actor's system); written out before storage closes. */
   journal?: Journal;
+  /**
+   * How contacts reach the relay's DISCOVER endpoint: `shared` (the default), one socket per relay for
+   * every contact's DISCOVER and depot (discover/relayMux.ts); `per-contact`, two sockets per contact as
+   * devices did before (kept so `npm run bench` can compare).
+   */
+  relayConnections?: 'shared' | 'per-contact';
 }
 
 /** The relay check's input (`app/relayCheck.ts` implements it): does the relay serve DISCOVER? */
@@ -87,6 +94,11 @@ export interface AppContext {
   input: AppInput;
   /** The database: an effect handle, used only by the actors and link inputs. */
   db?: Database;
+  /**
+   * This device's connections to relays' DISCOVER endpoint, one per relay, shared by every contact's
+   * DISCOVER session and depot client (an effect handle, like `db`; it dials only when a link uses it).
+   */
+  relays?: RelayMux;
   /** What the machine decides with, kept here so transitions never read storage (replay is exact). */
   contacts: Contact[];
   /** The contact whose link `removing` stopped: back with its link if the removal fails. */
@@ -163,7 +175,7 @@ export type AppEmitted =
   /** The contact's last_seen was written: its card now. */
   | { type: 'contact.seen'; contact: Contact }
   | { type: 'deposited'; contactId: DocId; heads: string[] }
-  | { type: 'refused'; contactId: DocId; reason: string }
+  | { type: 'refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   | { type: 'settings.updated'; req: number; settings: SettingsDoc }
   | { type: 'settings.failed'; req: number; error: BackchannelError }

@@ -16,7 +16,8 @@ import type { DocumentStore } from '../db/documentStore.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { discoverMachine, type DiscoverInput } from './discoverMachine.js';
 import { syncMachine } from './syncMachine.js';
-import { depotMachine, type DepotInput } from '../depot/depotMachine.js';
+import { depotMachine, type DepotInput, type RefusedParams } from '../depot/depotMachine.js';
+import type { TopicUnprovenError } from '../errors.js';
 import { fileSessionActor, type FileCommand } from '../files/fileActor.js';
 import type { FileEvent } from '../files/session.js';
 import { DEFAULT_FILE_SIZE_LIMIT } from '../db/schema.js';
@@ -36,7 +37,7 @@ type LinkEvent =
   | { type: 'link.connected'; channel: Transport; via: 'direct' | 'relayed' }
   | { type: 'link.disconnected'; reason: string }
   | { type: 'link.deposited'; heads: string[] }
-  | { type: 'link.refused'; reason: string }
+  | { type: 'link.refused'; reason: string; error?: TopicUnprovenError }
   | { type: 'link.relay'; up: boolean }
   | FileEvent
   | FileCommand
@@ -49,7 +50,7 @@ export type LinkPresence =
   /** The relay's depot holds our changes up to `heads` for the contact. */
   | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
-  | { type: 'contact.refused'; contactId: DocId; reason: string }
+  | { type: 'contact.refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
   /** This link's connection to the relay came up or went down. */
   | { type: 'contact.relay'; contactId: DocId; up: boolean }
   /** A file transfer with the contact moved on, finished or failed. */
@@ -77,7 +78,7 @@ export const linkedDiscover = discoverMachine.provide({
 export const linkedDepot = depotMachine.provide({
   actions: {
     announceDeposited: sendParent(({ context }) => ({ type: 'link.deposited', heads: context.stored[0]!.heads })),
-    announceRefused: sendParent((_, params: { reason: string }) => ({ type: 'link.refused', reason: params.reason })),
+    announceRefused: sendParent((_, params: RefusedParams) => ({ type: 'link.refused', ...params })),
     announceUp: sendParent({ type: 'link.relay', up: true }),
     announceDown: sendParent({ type: 'link.relay', up: false }),
     announceFetched: () => {},
@@ -125,7 +126,12 @@ export const contactLinkMachine = setup({
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', contactId: context.input.contactId, up: event.up })),
     },
     'link.refused': {
-      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.refused', contactId: context.input.contactId, reason: event.reason })),
+      actions: sendParent(({ context, event }): LinkPresence => ({
+        type: 'contact.refused',
+        contactId: context.input.contactId,
+        reason: event.reason,
+        ...(event.error ? { error: event.error } : {}),
+      })),
     },
     ...Object.fromEntries(
       (['file.progress', 'file.done', 'file.failed'] as const).map((type) => [
