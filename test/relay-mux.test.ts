@@ -200,4 +200,24 @@ describe('RelayMux', () => {
     expect(server.connectionCount).toBe(1);
     expect((await proveOn(second)).type).toBe('proven');
   });
+
+  it('a proof the relay refused is sent again on the same connection, not taken as proven', async () => {
+    const { server, net } = setup({ maxProvenTopics: 1 });
+    const holder = new RelayMux(net.connector);
+    const first = client(holder);
+    first.prove(await challengeOf(first));
+    await first.next((m) => m.type === 'proven');
+    const mux = new RelayMux(net.connector);
+    const c = client(mux);
+    const challenge = await challengeOf(c);
+    c.prove(challenge);
+    expect(await c.next((m) => m.type === 'error' && m.re === 'prove')).toMatchObject({ reason: 'too many topics on this relay now: try again later' });
+    // Room again: the holder's connection goes. The same socket proves again and it goes out.
+    const gone = first.lost;
+    net.dropOne(0);
+    await gone;
+    expect(server.connectionCount).toBe(1);
+    c.prove(challenge);
+    expect((await c.next((m) => m.type === 'proven')).topic).toBe(c.topic);
+  });
 });

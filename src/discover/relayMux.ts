@@ -56,6 +56,8 @@ interface Link {
   challenge?: string;
   /** Topics a `prove` went out for on this connection. */
   proven: Set<string>;
+  /** The `id` of each `prove` not answered yet, by topic: a refused proof may be sent again. */
+  proving: Map<string, string>;
   virtuals: Map<number, Virtual>;
   byTopic: Map<string, Set<Virtual>>;
   /** Frames waiting for the window, oldest first. */
@@ -117,6 +119,7 @@ export class RelayMux {
       url,
       open: false,
       proven: new Set(),
+      proving: new Map(),
       virtuals: new Map(),
       byTopic: new Map(),
       queue: [],
@@ -166,7 +169,9 @@ export class RelayMux {
       if (frame.type === 'announce') v.announced.add(topic);
       if (frame.type === 'leave') v.announced.delete(topic);
     }
-    frame.id = `${v.n}.${v.sent++}`;
+    const id = `${v.n}.${v.sent++}`;
+    frame.id = id;
+    if (frame.type === 'prove' && topic !== undefined) link.proving.set(topic, id);
     link.queue.push(JSON.stringify(frame));
     this.#pump(link);
   }
@@ -212,6 +217,13 @@ export class RelayMux {
         link.windowChars = 0;
         return this.#pump(link);
       case 'error': {
+        // A refused proof (the relay full for now, say) is not a proof: the next `prove` must go out.
+        if (m.re === 'prove')
+          for (const [topic, id] of link.proving)
+            if (id === m.id) {
+              link.proving.delete(topic);
+              link.proven.delete(topic);
+            }
         // The refused request's socket, by the id we gave it; a refusal of nothing we sent is dropped.
         const owner = typeof m.id === 'string' ? link.virtuals.get(Number(m.id.split('.')[0])) : undefined;
         if (owner && !owner.closed) owner.handlers.onMessage(text);
@@ -219,6 +231,7 @@ export class RelayMux {
       }
     }
     if (typeof m.topic !== 'string') return;
+    if (m.type === 'proven') link.proving.delete(m.topic);
     const family: Family | undefined = m.type === 'proven' ? undefined : DEPOT_REPLIES.has(String(m.type)) ? 'depot' : 'discover';
     for (const v of [...(link.byTopic.get(m.topic) ?? [])])
       if (!v.closed && (family === undefined || v.topics.get(m.topic)?.has(family))) v.handlers.onMessage(text);
