@@ -73,7 +73,8 @@ export interface FileSessionOptions {
   windowBytes?: number;
   /** See {@link FILE_STALL_MS}. */
   stallMs?: number;
-  clock?: Clock;
+  /** The watchdog's timers: the app's injected clock (only its timers are used; XState's clock has no `now`). */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
 export interface FileSession {
@@ -146,7 +147,9 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   let scans: Promise<void> = Promise.resolve();
   const clock = options.clock ?? systemClock;
   const stallMs = options.stallMs ?? FILE_STALL_MS;
-  let lastHeard = clock.now();
+  const tickMs = stallMs / 4;
+  /** Watchdog ticks in a row with nothing from the peer. */
+  let silentTicks = 0;
   let watchdog: unknown;
   /** While a transfer is under way, look now and then whether the peer still answers. */
   const watch = () => {
@@ -155,10 +158,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       watchdog = undefined;
       if (stopped) return;
       const busy = fetching.size > 0 || serving.size > 0 || finishing.size > 0;
-      if (!busy) return;
-      if (clock.now() - lastHeard >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
+      if (!busy) return void (silentTicks = 0);
+      if (++silentTicks * tickMs >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
       watch();
-    }, stallMs / 4);
+    }, tickMs);
   };
 
   const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId);
@@ -401,7 +404,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   }
 
   const onFrame = (bytes: Uint8Array) => {
-    lastHeard = clock.now();
+    silentTicks = 0;
     if (bytes[0] !== 1 || bytes[1] !== FILE_FRAME) return;
     let frame: FileFrame;
     try {
