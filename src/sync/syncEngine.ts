@@ -17,7 +17,7 @@ import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, t
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
-import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
+import { OPTIONAL_FRAME_TYPES, Reassembler, SYNC_SEQ_MODULUS, decodeFrame, encodeError, encodeFeatures, encodeHello, encodeSync } from './frame.js';
 
 /** What the sync engine reports to its machine. */
 export type EngineEvent =
@@ -45,6 +45,12 @@ export interface SyncEngineOptions {
    * channel, or another device of this user, trusted with any valid change (db/peerRules.ts).
    */
   trust?: Trust;
+  /**
+   * The optional frame types this side accepts, announced after hello (default: every one this version
+   * knows, i.e. file frames, for the file session beside it). `[]` announces nothing, as a peer from
+   * before features did. See src/sync/frame.ts.
+   */
+  features?: readonly number[];
   emit(event: EngineEvent): void;
 }
 
@@ -107,7 +113,9 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     quiet.delete(docId);
-    for (const frame of encodeSync(docId, seq++, message, channel.maxFrameBytes)) await channel.send(frame);
+    const frames = encodeSync(docId, seq, message, channel.maxFrameBytes);
+    seq = (seq + 1) % SYNC_SEQ_MODULUS;
+    for (const frame of frames) await channel.send(frame);
   };
 
   const receive = async (docId: DocId, message: Uint8Array) => {
@@ -142,7 +150,9 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       return fail(err as BackchannelError);
     }
-    if (frame.type === 'file') return; // the file session's (src/files/session.ts)
+    // File frames are the file session's (src/files/session.ts); features are read there too; a frame
+    // type we do not know is a later version's, sent only if we had announced it: ignored either way.
+    if (frame.type === 'file' || frame.type === 'unknown') return;
     if (frame.type === 'error') return fail(new ProtocolError(`the peer gave up: ${frame.reason}`));
     if (frame.type === 'hello') {
       if (peer !== undefined) return fail(new ProtocolError('a second hello on one channel'));
@@ -161,6 +171,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     if (peer === undefined) return fail(new ProtocolError('sync data before hello'));
+    if (frame.type === 'features') return;
     if (!docIds.has(frame.docId)) return fail(new ProtocolError(`the peer offered a document this channel does not carry: ${frame.docId}`));
     let message: Uint8Array | undefined;
     try {
@@ -201,6 +212,12 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (who) for (const [id, state] of states) void storage.save(syncStateKey(id, who), A.encodeSyncState(state)).catch(() => {});
   }
 
-  run(() => channel.send(encodeHello(options.deviceId)));
+  const features = options.features ?? OPTIONAL_FRAME_TYPES;
+  run(async () => {
+    await channel.send(encodeHello(options.deviceId));
+    // Right after hello, before any sync frame: a peer that sees a sync frame first knows we have none.
+    const first = options.docIds[0];
+    if (features.length > 0 && first !== undefined) await channel.send(encodeFeatures(first, features));
+  });
   return stop;
 }
