@@ -6,8 +6,10 @@
  *
  * What the peer may change is the document store's to decide, told who the peer is (a contact, by
  * default: it may only add its own messages to a channel). A refused change, a message over
- * {@link LIMITS}.syncMessageBytes, or a backlog of unapplied messages over {@link LIMITS}.syncQueueBytes
- * (a peer that floods faster than we apply) ends the sync with a typed error and closes the channel.
+ * {@link LIMITS}.syncMessageBytes, a message whose deflated changes unpack to more than
+ * `maxUnpackedBytes` (measured before Automerge unpacks anything: sync/unpackBound.ts), or a backlog of
+ * unapplied messages over {@link LIMITS}.syncQueueBytes (a peer that floods faster than we apply) ends
+ * the sync with a typed error and closes the channel.
  * @module
  */
 import * as A from '@automerge/automerge';
@@ -17,6 +19,7 @@ import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, t
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
+import { MAX_UNPACKED_BYTES, checkUnpackedSize } from './unpackBound.js';
 import { OPTIONAL_FRAME_TYPES, Reassembler, SYNC_SEQ_MODULUS, decodeFrame, encodeError, encodeFeatures, encodeHello, encodeSync } from './frame.js';
 
 /** What the sync engine reports to its machine. */
@@ -38,6 +41,8 @@ export interface SyncEngineOptions {
   docIds: DocId[];
   /** Largest sync message we reassemble from a peer (default {@link LIMITS}.syncMessageBytes). */
   maxMessageBytes?: number;
+  /** What one sync message from the peer may unpack to, checked before Automerge unpacks it (default {@link MAX_UNPACKED_BYTES}). */
+  maxUnpackedBytes?: number;
   /** Bytes of received, not yet applied sync messages before the peer counts as flooding (default {@link LIMITS}.syncQueueBytes). */
   maxQueuedBytes?: number;
   /**
@@ -119,6 +124,8 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   };
 
   const receive = async (docId: DocId, message: Uint8Array) => {
+    // Deflated changes are measured as they inflate, before Automerge would unpack them whole.
+    checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
     let result: Awaited<ReturnType<DocumentStore['update']>>;
