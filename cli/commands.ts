@@ -137,8 +137,17 @@ export const COMMANDS = {
     options: {
       relay: relayOption,
       qr: { type: 'boolean', description: 'also show the code as a QR code (on stderr) for a phone to scan', defaultText: 'off' },
+      refresh: {
+        type: 'string',
+        placeholder: 'SECONDS',
+        description: 'replace the code with a new one every SECONDS until someone answers it (each new code printed, with its QR under --qr)',
+        defaultText: 'one code until it is answered',
+      },
     },
-    notes: ['The code is also shown as digits, for a phone keypad. Code, digits and QR are one secret: show them only to the person you pair with.'],
+    notes: [
+      'The code is also shown as digits, for a phone keypad. Code, digits and QR are one secret: show them only to the person you pair with.',
+      'With --refresh an old code stops working once the next one is shown.',
+    ],
   },
   accept: {
     summary: 'join a pairing with the code the other side gave you, print the verifier',

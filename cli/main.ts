@@ -39,6 +39,31 @@ function signalOnInterrupt(): AbortSignal {
   return controller.signal;
 }
 
+/** The shortest `--refresh`: the SDK's `MIN_INVITE_REFRESH_MS` (not imported: that would load the whole app). */
+const MIN_REFRESH_SECONDS = 1;
+
+/** `--refresh SECONDS`: a whole number of seconds, at least {@link MIN_REFRESH_SECONDS}; in ms. */
+function refreshPeriod(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < MIN_REFRESH_SECONDS) {
+    throw new UsageError(`--refresh must be a whole number of seconds, at least ${MIN_REFRESH_SECONDS}; got '${text}'`, 'invite');
+  }
+  return Number(text) * 1000;
+}
+
+/** An invite's code: on stdout, with its digits and (under --qr) its QR on stderr, and how long it lasts. */
+async function showCode(code: string, values: { qr?: boolean }, refreshMs: number | undefined): Promise<void> {
+  out(`code: ${code}`);
+  err(`Give this code to the other person; they run: backchannel accept ${code}`);
+  err(`or type it as digits: ${codeToDigits(code)}`);
+  if (values.qr) {
+    // Black on white on a terminal, so it scans on a dark theme too; plain characters into a pipe.
+    const { qrTerminal } = await import('../src/code/qr.js'); // loads the qrcode package only when asked
+    err(qrTerminal(code, { ansi: process.stderr.isTTY === true }));
+    err('The QR holds the whole code: show it only to the person you pair with.');
+  }
+  if (refreshMs !== undefined) err(`This code is replaced in ${refreshMs / 1000} s unless the other side has typed it by then.`);
+}
+
 function portNumber(text: string, command: CommandName, flag = '--port'): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} must be 0..65535, got '${text}'`, command);
@@ -106,22 +131,26 @@ const RUN: { [N in CommandName]: Run<N> } = {
   },
 
   async invite(values) {
+    const refreshMs = values.refresh === undefined ? undefined : refreshPeriod(values.refresh);
     const pair = createPairing({ relay: values.relay, connector });
-    // The inviter's 'waiting' comes with its code: it is printed after the code, below.
-    const onProgress = (step: PairingStep) => step !== 'waiting' && err(PROGRESS[step](values.relay));
-    const { code, done } = await pair.invite({ signal: signalOnInterrupt(), onProgress });
-    out(`code: ${code}`);
-    err(`Give this code to the other person; they run: backchannel accept ${code}`);
-    err(`or type it as digits: ${codeToDigits(code)}`);
-    if (values.qr) {
-      // Black on white on a terminal, so it scans on a dark theme too; plain characters into a pipe.
-      const { qrTerminal } = await import('../src/code/qr.js'); // loads the qrcode package only when asked
-      err(qrTerminal(code, { ansi: process.stderr.isTTY === true }));
-      err('The QR holds the whole code: show it only to the person you pair with.');
+    const signal = signalOnInterrupt();
+    for (let first = true; ; first = false) {
+      // The inviter's 'waiting' comes with its code: it is printed after the code, below.
+      let step = 'connecting' as PairingStep;
+      const onProgress = (next: PairingStep) => ((step = next), next !== 'waiting' && (first || next !== 'connecting') && err(PROGRESS[next](values.relay)));
+      const { code, done, cancel } = await pair.invite({ signal, onProgress });
+      await showCode(code, values, refreshMs);
+      if (first) err(PROGRESS.waiting(values.relay));
+      if (refreshMs === undefined) return (paired((await done).verifier), 0);
+      // Renew only while nobody has answered this code; once they have, it runs to its end.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const due = new Promise<'due'>((resolve) => (timer = setTimeout(() => resolve('due'), refreshMs)));
+      const outcome = await Promise.race([done, due]).finally(() => clearTimeout(timer));
+      if (outcome !== 'due') return (paired(outcome.verifier), 0);
+      if (step !== 'waiting') return (paired((await done).verifier), 0);
+      cancel();
+      await done.catch(() => {}); // it ends cancelled: its code is gone
     }
-    err(PROGRESS.waiting(values.relay));
-    paired((await done).verifier);
-    return 0;
   },
 
   async accept(values, [input]) {

@@ -8,7 +8,8 @@ import { startRelay, type Relay } from '../server/index.js';
 import { COMMANDS, PUBLIC_WORMHOLE_RELAY, type CommandName, type CommandSpec } from '../cli/commands.js';
 import { describeStorage } from '../cli/relayStatus.js';
 import { packageVersion } from '../cli/version.js';
-import { backchannelCli, freePort, ROOT } from './helpers/processes.js';
+import { backchannelCli, freePort, ROOT, startRelayProcess } from './helpers/processes.js';
+import { codeToDigits } from '../src/code/digits.js';
 import { tempDirs } from './helpers/wait.js';
 
 let relay: Relay;
@@ -53,6 +54,40 @@ describe('backchannel CLI', () => {
     // Progress is for people: stdout stays the code and the verifier.
     expect(i.stdout).toBe(`code: ${code}\nverifier: ${vi}\n`);
     expect(a.stdout).toBe(`verifier: ${va}\n`);
+  });
+
+  it('invite --refresh prints a new code (and its QR under --qr) every period until one is answered; the latest pairs (a relay process)', async () => {
+    const relayProcess = await startRelayProcess([]);
+    try {
+      const inviter = backchannelCli(['invite', '--relay', relayProcess.url, '--refresh', '10', '--qr'], 120_000);
+      const [, first, second] = await inviter.waitFor(/^code: (\S+)$[\s\S]*^code: (\S+)$/m);
+      expect(second).not.toBe(first);
+      const accepter = backchannelCli(['accept', second!, '--relay', relayProcess.url]);
+      const [i, a] = await Promise.all([inviter.result, accepter.result]);
+      expect(i.code, i.stderr).toBe(0);
+      expect(a.code, a.stderr).toBe(0);
+      const verifier = i.stdout.match(/verifier: (\S+)/)![1];
+      expect(a.stdout).toBe(`verifier: ${verifier}\n`);
+      // Every code shown came with its digits, its QR and when it is replaced; stdout is codes, then the verifier.
+      const codes = [...i.stdout.matchAll(/^code: (\S+)$/gm)].map((m) => m[1]!);
+      expect(codes.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(codes).size).toBe(codes.length);
+      expect(i.stdout).toBe(`${codes.map((c) => `code: ${c}\n`).join('')}verifier: ${verifier}\n`);
+      for (const c of codes) expect(i.stderr).toContain(`or type it as digits: ${codeToDigits(c)}`);
+      expect(i.stderr.match(/The QR holds the whole code/g)).toHaveLength(codes.length);
+      expect(i.stderr.match(/This code is replaced in 10 s unless/g)).toHaveLength(codes.length);
+      expect(codes.at(-1)).toBe(second); // once answered, no newer code
+    } finally {
+      await relayProcess.stop();
+    }
+  });
+
+  it('invite --refresh takes whole seconds, at least 1', async () => {
+    for (const bad of ['0', '1.5', 'soon']) {
+      const r = await backchannelCli(['invite', '--relay', relay.url, '--refresh', bad]).result;
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain(`--refresh must be a whole number of seconds, at least 1; got '${bad}'`);
+    }
   });
 
   it('`relay` serves on the port it was given and stops on SIGTERM', async () => {

@@ -2,7 +2,7 @@
  * Files through the SDK façade, as a host uses them: Alice and Bob with createBackchannel on a real
  * relay (their links connect relayed: no WebRTC in this process). A file from a path and a Blob
  * arrives intact with progress on both sides; a file to a contact who is away waits on the device
- * (the host is told) and goes when they are back; the size limit in Settings refuses with a typed error
+ * (the host is told) and goes when they are back, also across a restart of a relay process; the size limit in Settings refuses with a typed error
  * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { AbortedError, FileTooLargeError, NotFoundError } from '../src/errors.js
 import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { replay } from '../src/journal/replay.js';
 import { tempDirs } from './helpers/wait.js';
+import { startRelayProcess } from './helpers/processes.js';
 
 let relay: Relay;
 const dirs = tempDirs('bc-files-');
@@ -160,6 +161,47 @@ describe('files through createBackchannel', () => {
       await Promise.all([alice.close(), bob.close()]);
     }
   }, 120_000);
+
+  it('a file to a contact who is away goes through a relay restart: sent while they are gone, the relay process restarts, they come back, it arrives intact', async () => {
+    const relayData = dirs.make();
+    let relayProcess = await startRelayProcess(['--data', relayData]);
+    const on = (dir: string) =>
+      createBackchannel({
+        storage: new NodeFsStorage(dir),
+        connector: nodeSocketConnector(),
+        relay: relayProcess.url,
+        discoverTimeouts: { reconnectBaseMs: 100 },
+      });
+    const [aliceDir, bobDir] = [dirs.make(), dirs.make()];
+    const alice = await on(aliceDir);
+    let bob = await on(bobDir);
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      await bob.close(); // Bob's device is gone, not just offline
+      const atAlice = transfers(alice);
+      const data = bytes(3 * FILE_CHUNK_BYTES + 1234, 21);
+      const sent = await alice.send(bobCard.id, { text: 'while you were away', file: { data, filename: 'restart.bin', mimetype: 'application/octet-stream' } });
+      const hash = sent.file!.hash;
+      expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'device', total: data.length });
+
+      // The relay process stops and a new one starts on the same port and data.
+      const { port } = relayProcess;
+      expect((await relayProcess.stop()).code).toBe(0);
+      relayProcess = await startRelayProcess(['--data', relayData], { port });
+
+      bob = await on(bobDir);
+      const atBob = transfers(bob);
+      await atBob.next(finished(hash, 'in'), 150_000);
+      await atAlice.next(finished(hash, 'out'), 60_000);
+      expect(await hashOf(await bob.openFile(hash))).toBe(hash);
+      expect(await hashOf(data)).toBe(hash);
+      const aliceId = bob.contacts()[0]!.id;
+      expect(bob.messages(aliceId).map((m) => m.text)).toContain('while you were away');
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+      await relayProcess.stop();
+    }
+  }, 240_000);
 
   it('the size limit in Settings: over it, send refuses (FileTooLargeError) and stores nothing; a receiver with a lower one refuses on both sides', async () => {
     const storage = new MemoryStorage();

@@ -1,8 +1,11 @@
 /**
  * Files between real Chromium (the bundled SDK on IndexedDB) and Node, on a real relay: Bob in the
  * browser sends a Blob, Alice in Node gets it intact; Alice sends a file back, Bob reads it as a Blob
- * whose blake3 is the one announced.
+ * whose blake3 is the one announced. First relayed; then over real WebRTC (the browser's own, and
+ * @roamhq/wrtc in Node) inside a network namespace the test makes, both sides connected `direct`.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../server/index.js';
@@ -11,6 +14,8 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel } from '../src/app/backchannel.js';
 import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { openInChromium } from './helpers/chromium.js';
+import { createNetns } from './helpers/netns.js';
+import { ROOT } from './helpers/processes.js';
 import { tempDirs, until } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-browser-files-');
@@ -55,4 +60,31 @@ describe('files with Bob in Chromium', () => {
       await relay.close();
     }
   }, 120_000);
+
+  it('over real WebRTC in a network namespace: a file Chromium → Node and Node → Chromium, both sides direct, hashes equal', async () => {
+    const ns = createNetns(94);
+    try {
+      const [cmd, ...args] = ns.exec([process.execPath, join(ROOT, 'dist/test/fixtures/filesBrowserWebrtc.js')]);
+      const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code, err + out).toBe(0);
+      const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+        presence: string[];
+        toNode: { size: number; hash: string; announced: string };
+        toBrowser: { read: { size: number; hash: string; type: string }; announced: string; size: number };
+        failures: string[];
+      };
+      expect(result.presence).toEqual(['direct', 'direct']);
+      expect(result.toNode.size).toBe(5 * FILE_CHUNK_BYTES + 4321);
+      expect(result.toNode.hash).toBe(result.toNode.announced);
+      expect(result.toBrowser.read).toEqual({ size: result.toBrowser.size, hash: result.toBrowser.announced, type: 'application/octet-stream' });
+      expect(result.failures).toEqual([]);
+    } finally {
+      ns.remove();
+    }
+  }, 200_000);
 });

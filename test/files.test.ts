@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SimulatedClock, createActor } from 'xstate';
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Database } from '../src/db/database.js';
@@ -14,7 +15,9 @@ import type { Transport } from '../src/effects/transport.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 import { AbortedError, FileCorruptError, FileTooLargeError } from '../src/errors.js';
 import { ChunkStore, FILE_CHUNK_BYTES, createHasher } from '../src/files/chunkStore.js';
-import { startFileSession, type FileEvent, type FileSession } from '../src/files/session.js';
+import { FILE_STALL_MS, startFileSession, type FileEvent, type FileSession } from '../src/files/session.js';
+import { fileSessionActor } from '../src/files/fileActor.js';
+import { advance } from './helpers/clock.js';
 import { FILE_DATA_BYTES, FILE_FRAME_BYTES, FILE_WINDOW_BYTES, decodeFileFrame, encodeData, encodeStop, encodeWant } from '../src/files/wire.js';
 import { startSyncEngine } from '../src/sync/syncEngine.js';
 import { Branches, budgetMs } from './helpers/branches.js';
@@ -410,6 +413,48 @@ describe('file transfer over the memory link', () => {
     },
     budgetMs(Math.max(30, Math.floor(FC_RUNS / 4)), 100),
   );
+
+  it("the stall watchdog runs on the actor system's injected clock: a silent peer's channel closes after FILE_STALL_MS of simulated time", async () => {
+    const alice = await device();
+    const bob = await device();
+    const link = new MemoryLink();
+    // Alice: SYNC only, so her messages reach Bob but nothing ever answers his file frames.
+    alice.stopSync = startSyncEngine({
+      docs: alice.db.docs,
+      storage: alice.storage,
+      channel: link.a,
+      deviceId: alice.db.deviceId,
+      docIds: [alice.channelId],
+      emit: () => {},
+    });
+    bob.stopSync = startSyncEngine({
+      docs: bob.db.docs,
+      storage: bob.storage,
+      channel: link.b,
+      deviceId: bob.db.deviceId,
+      docIds: [bob.channelId],
+      emit: () => {},
+    });
+    const clock = new SimulatedClock();
+    const wants: unknown[] = [];
+    link.a.on('message', (f) => f[1] === 4 && wants.push(decodeFileFrame(f.subarray(2))));
+    const actor = createActor(fileSessionActor, {
+      clock,
+      input: { channel: link.b, storage: bob.storage, docs: bob.db.docs, channelId: bob.channelId, deviceId: bob.db.deviceId, maxFileBytes: 1 << 30 },
+    });
+    actor.start();
+    const hash = await sendFile(alice, bytes(3000, 12));
+    await until(() => wants.length > 0); // Bob asked; from now on the transfer is under way
+    let closed: string | undefined;
+    link.b.on('close', (reason) => (closed = reason));
+    advance(clock, FILE_STALL_MS - FILE_STALL_MS / 4, 100);
+    expect(link.b.closed).toBe(false); // three quarters of the way: still waiting
+    advance(clock, FILE_STALL_MS / 4 + 100, 100);
+    await until(() => closed !== undefined);
+    expect(closed).toMatch(/sent nothing for 20000 ms/);
+    expect(wants).toEqual([{ kind: 'want', hash, from: 0 }]);
+    actor.stop();
+  });
 
   it('the window bounds what a peer can make us buffer', () => {
     expect(FILE_WINDOW_BYTES + FILE_FRAME_BYTES).toBeLessThan(4 * 1024 * 1024);

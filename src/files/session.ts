@@ -25,7 +25,7 @@ import {
   TransportClosedError,
   toBackchannelError,
 } from '../errors.js';
-import { FILE_FRAME } from '../sync/frame.js';
+import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
 import { channelFiles } from './refs.js';
@@ -59,7 +59,12 @@ export type FileEvent =
   | { type: 'file.progress'; hash: string; direction: Direction; done: number; total: number }
   /** In: stored and verified. Out: the peer stored and verified every byte. */
   | { type: 'file.done'; hash: string; direction: Direction; total: number }
-  | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError };
+  | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError }
+  /**
+   * Out: the contact's app announced no file support (an older version): the file waits on this device
+   * and goes once the contact's app takes files. Told once per file and connection.
+   */
+  | { type: 'file.waiting'; hash: string; direction: 'out'; total: number; reason: string };
 
 export interface FileSessionOptions {
   channel: Transport;
@@ -73,7 +78,8 @@ export interface FileSessionOptions {
   windowBytes?: number;
   /** See {@link FILE_STALL_MS}. */
   stallMs?: number;
-  clock?: Clock;
+  /** The watchdog's timers: the app's injected clock (only its timers are used; XState's clock has no `now`). */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
 export interface FileSession {
@@ -82,7 +88,7 @@ export interface FileSession {
   stop(): void;
   /** Resolves once the saves under way when the session stopped are done. */
   idle(): Promise<void>;
-  /** Resolves once every save, hash check and settlement under way (and any they lead to) has finished. */
+  /** Resolves once every look at the channel's files, save, hash check and settlement under way (and any they lead to) has finished. */
   settled(): Promise<void>;
 }
 
@@ -143,10 +149,19 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   /** Files this session will not try again (complete, failed, cancelled). */
   const settled = new Set<string>();
   let stopped = false;
+  /**
+   * Whether the peer takes file frames: it said so in its features, or sent one (a version from before
+   * features); `none` once its sync frames began without a word of them. Until `files`, we send none.
+   */
+  let peerFiles: 'unknown' | 'files' | 'none' = 'unknown';
+  /** Our files the host was told wait for a contact without file support. */
+  const toldWaiting = new Set<string>();
   let scans: Promise<void> = Promise.resolve();
   const clock = options.clock ?? systemClock;
   const stallMs = options.stallMs ?? FILE_STALL_MS;
-  let lastHeard = clock.now();
+  const tickMs = stallMs / 4;
+  /** Watchdog ticks in a row with nothing from the peer. */
+  let silentTicks = 0;
   let watchdog: unknown;
   /** While a transfer is under way, look now and then whether the peer still answers. */
   const watch = () => {
@@ -155,10 +170,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       watchdog = undefined;
       if (stopped) return;
       const busy = fetching.size > 0 || serving.size > 0 || finishing.size > 0;
-      if (!busy) return;
-      if (clock.now() - lastHeard >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
+      if (!busy) return void (silentTicks = 0);
+      if (++silentTicks * tickMs >= stallMs) return channel.close(`the contact sent nothing for ${stallMs} ms during a file transfer`);
       watch();
-    }, stallMs / 4);
+    }, tickMs);
   };
 
   const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId);
@@ -190,6 +205,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   };
 
   async function fetchMore(): Promise<void> {
+    if (peerFiles !== 'files') return;
     for (const ref of files().theirs.values()) {
       if (stopped || fetching.size >= MAX_FETCHING) return;
       if (fetching.has(ref.hash) || settled.has(ref.hash)) continue;
@@ -400,9 +416,48 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     }
   }
 
+  /** The peer cannot take files: every file we sent in this channel waits, and the host hears it. */
+  const tellWaiting = () => {
+    scans = scans
+      .then(async () => {
+        for (const ref of files().mine.values()) {
+          if (stopped || toldWaiting.has(ref.hash)) continue;
+          toldWaiting.add(ref.hash);
+          if ((await store.meta(ref.hash))?.state !== 'complete') continue; // cancelled or gone here
+          const reason = 'the contact’s app does not take files yet: the file waits on this device';
+          emit({ type: 'file.waiting', hash: ref.hash, direction: 'out', total: ref.size, reason });
+        }
+      })
+      .catch(() => {});
+  };
+  /** Reads the peer's SYNC frames only for what they say about file support (src/sync/frame.ts). */
+  const noteSync = (bytes: Uint8Array) => {
+    if (peerFiles === 'files') return;
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch {
+      return; // SYNC's to judge
+    }
+    if (frame.type === 'features' && frame.accepts.includes(FILE_FRAME)) {
+      peerFiles = 'files';
+      scan();
+    } else if (peerFiles === 'unknown' && (frame.type === 'features' || frame.type === 'sync')) {
+      peerFiles = 'none';
+      tellWaiting();
+    }
+  };
+
   const onFrame = (bytes: Uint8Array) => {
-    lastHeard = clock.now();
-    if (bytes[0] !== 1 || bytes[1] !== FILE_FRAME) return;
+    silentTicks = 0;
+    if (bytes[0] !== 1) return;
+    if (bytes[1] === 2) return noteSync(bytes);
+    if (bytes[1] !== FILE_FRAME) return;
+    if (peerFiles !== 'files') {
+      // It speaks files (a version from before features): from now on, so do we.
+      peerFiles = 'files';
+      scan();
+    }
     let frame: FileFrame;
     try {
       frame = decodeFileFrame(bytes.subarray(2));
@@ -418,7 +473,9 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   const offFrame = channel.on('message', onFrame);
   const offClose = channel.on('close', () => stop());
   const offChange = docs.onChange((id) => {
-    if (id === channelId) scan(true);
+    if (id !== channelId) return;
+    if (peerFiles === 'none') tellWaiting();
+    scan(true);
   });
   scan();
 
@@ -455,6 +512,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     stop,
     idle: () => Promise.all(pendingWrites).then(() => {}),
     async settled(): Promise<void> {
+      await scans;
       while (underWay.size > 0) await Promise.allSettled([...underWay]);
     },
   };

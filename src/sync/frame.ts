@@ -5,7 +5,12 @@
  *   sync:  [1][2][doc id: 16 bytes][seq: u32][part: u16][parts: u16][Automerge sync message part]
  *   error: [1][3][UTF-8 reason]
  *   file:  [1][4][file transfer body: src/files/wire.ts] — multiplexed on the same channel; SYNC ignores them
+ *   features: [1][2][doc id][seq: 0xffffffff][part: 0xfffe][parts: 0xffff][frame types it accepts beyond 1–3: a byte each]
  *
+ * Features: right after its hello each side says which optional frame types it accepts (4: files), and
+ * nobody sends a frame of such a type to a peer that did not say so. The announcement has the shape of
+ * a stray middle part of a sync message, which every SYNC receiver, also one from before this existed,
+ * drops as a gap. Frame types this version does not know are ignored, not fatal, so later ones are safe.
  * A sync message larger than the channel's frame limit is split into parts; the receiver reassembles
  * up to a bound and drops anything out of order (the sync protocol recovers on the next round).
  * @module
@@ -21,12 +26,40 @@ const ERROR = 3;
 /** File transfer frames share the channel (src/files/wire.ts parses their body). */
 export const FILE_FRAME = 4;
 const SYNC_HEADER = 2 + 16 + 4 + 2 + 2;
+/** The features frame's marker: a part no real message has (see the module comment). */
+const FEATURES_SEQ = 0xffffffff;
+const FEATURES_PART = 0xfffe;
+const FEATURES_PARTS = 0xffff;
+/** At most this many feature bytes are read from a peer's announcement. */
+const MAX_FEATURES = 32;
+/** Sync message numbers wrap below the features marker. */
+export const SYNC_SEQ_MODULUS = FEATURES_SEQ;
 
 export type SyncFrame =
   | { type: 'hello'; deviceId: string }
   | { type: 'sync'; docId: string; seq: number; part: number; parts: number; data: Uint8Array }
   | { type: 'error'; reason: string }
-  | { type: 'file'; body: Uint8Array };
+  | { type: 'file'; body: Uint8Array }
+  /** The optional frame types the peer accepts (sent once, after its hello). */
+  | { type: 'features'; docId: string; accepts: number[] }
+  /** A frame type this version does not know (a later peer's): ignored. */
+  | { type: 'unknown'; frameType: number };
+
+/** The optional frame types this version understands: file transfer frames. */
+export const OPTIONAL_FRAME_TYPES: readonly number[] = [FILE_FRAME];
+
+/** Announce the optional frame types we accept, under one of the channel's documents (a peer checks it carries it). */
+export function encodeFeatures(docId: string, accepts: readonly number[]): Uint8Array {
+  const header = new Uint8Array(SYNC_HEADER);
+  header[0] = SYNC_PROTOCOL_VERSION;
+  header[1] = SYNC;
+  header.set(fromHex(docId, 'docId'), 2);
+  const view = new DataView(header.buffer);
+  view.setUint32(18, FEATURES_SEQ);
+  view.setUint16(22, FEATURES_PART);
+  view.setUint16(24, FEATURES_PARTS);
+  return concatBytes(header, Uint8Array.from(accepts.slice(0, MAX_FEATURES)));
+}
 
 export function encodeHello(deviceId: string): Uint8Array {
   return concatBytes(Uint8Array.of(SYNC_PROTOCOL_VERSION, HELLO), fromHex(deviceId, 'deviceId'));
@@ -74,6 +107,10 @@ export function decodeFrame(frame: Uint8Array): SyncFrame {
       const part = view.getUint16(22);
       const parts = view.getUint16(24);
       if (parts === 0 || part >= parts) throw new ProtocolError(`sync frame part ${part} of ${parts}`);
+      const seq = view.getUint32(18);
+      if (seq === FEATURES_SEQ && part === FEATURES_PART && parts === FEATURES_PARTS) {
+        return { type: 'features', docId: toHex(frame.subarray(2, 18)), accepts: [...frame.subarray(SYNC_HEADER, SYNC_HEADER + MAX_FEATURES)] };
+      }
       return { type: 'sync', docId: toHex(frame.subarray(2, 18)), seq: view.getUint32(18), part, parts, data: frame.subarray(SYNC_HEADER) };
     }
     case ERROR: {
@@ -88,7 +125,7 @@ export function decodeFrame(frame: Uint8Array): SyncFrame {
     case FILE_FRAME:
       return { type: 'file', body: frame.subarray(2) };
     default:
-      throw new ProtocolError(`unknown sync frame type ${frame[1]}`);
+      return { type: 'unknown', frameType: frame[1]! };
   }
 }
 

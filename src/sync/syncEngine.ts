@@ -6,8 +6,10 @@
  *
  * What the peer may change is the document store's to decide, told who the peer is (a contact, by
  * default: it may only add its own messages to a channel). A refused change, a message over
- * {@link LIMITS}.syncMessageBytes, or a backlog of unapplied messages over {@link LIMITS}.syncQueueBytes
- * (a peer that floods faster than we apply) ends the sync with a typed error and closes the channel.
+ * {@link LIMITS}.syncMessageBytes, a message whose deflated changes unpack to more than
+ * `maxUnpackedBytes` (measured before Automerge unpacks anything: sync/unpackBound.ts), or a backlog of
+ * unapplied messages over {@link LIMITS}.syncQueueBytes (a peer that floods faster than we apply) ends
+ * the sync with a typed error and closes the channel.
  * @module
  */
 import * as A from '@automerge/automerge';
@@ -17,7 +19,8 @@ import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, t
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
-import { Reassembler, decodeFrame, encodeError, encodeHello, encodeSync } from './frame.js';
+import { MAX_UNPACKED_BYTES, checkUnpackedSize } from './unpackBound.js';
+import { OPTIONAL_FRAME_TYPES, Reassembler, SYNC_SEQ_MODULUS, decodeFrame, encodeError, encodeFeatures, encodeHello, encodeSync } from './frame.js';
 
 /** What the sync engine reports to its machine. */
 export type EngineEvent =
@@ -38,6 +41,8 @@ export interface SyncEngineOptions {
   docIds: DocId[];
   /** Largest sync message we reassemble from a peer (default {@link LIMITS}.syncMessageBytes). */
   maxMessageBytes?: number;
+  /** What one sync message from the peer may unpack to, checked before Automerge unpacks it (default {@link MAX_UNPACKED_BYTES}). */
+  maxUnpackedBytes?: number;
   /** Bytes of received, not yet applied sync messages before the peer counts as flooding (default {@link LIMITS}.syncQueueBytes). */
   maxQueuedBytes?: number;
   /**
@@ -45,6 +50,12 @@ export interface SyncEngineOptions {
    * channel, or another device of this user, trusted with any valid change (db/peerRules.ts).
    */
   trust?: Trust;
+  /**
+   * The optional frame types this side accepts, announced after hello (default: every one this version
+   * knows, i.e. file frames, for the file session beside it). `[]` announces nothing, as a peer from
+   * before features did. See src/sync/frame.ts.
+   */
+  features?: readonly number[];
   emit(event: EngineEvent): void;
 }
 
@@ -107,10 +118,14 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     quiet.delete(docId);
-    for (const frame of encodeSync(docId, seq++, message, channel.maxFrameBytes)) await channel.send(frame);
+    const frames = encodeSync(docId, seq, message, channel.maxFrameBytes);
+    seq = (seq + 1) % SYNC_SEQ_MODULUS;
+    for (const frame of frames) await channel.send(frame);
   };
 
   const receive = async (docId: DocId, message: Uint8Array) => {
+    // Deflated changes are measured as they inflate, before Automerge would unpack them whole.
+    checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
     let result: Awaited<ReturnType<DocumentStore['update']>>;
@@ -142,7 +157,9 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       return fail(err as BackchannelError);
     }
-    if (frame.type === 'file') return; // the file session's (src/files/session.ts)
+    // File frames are the file session's (src/files/session.ts); features are read there too; a frame
+    // type we do not know is a later version's, sent only if we had announced it: ignored either way.
+    if (frame.type === 'file' || frame.type === 'unknown') return;
     if (frame.type === 'error') return fail(new ProtocolError(`the peer gave up: ${frame.reason}`));
     if (frame.type === 'hello') {
       if (peer !== undefined) return fail(new ProtocolError('a second hello on one channel'));
@@ -161,6 +178,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     if (peer === undefined) return fail(new ProtocolError('sync data before hello'));
+    if (frame.type === 'features') return;
     if (!docIds.has(frame.docId)) return fail(new ProtocolError(`the peer offered a document this channel does not carry: ${frame.docId}`));
     let message: Uint8Array | undefined;
     try {
@@ -201,6 +219,12 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (who) for (const [id, state] of states) void storage.save(syncStateKey(id, who), A.encodeSyncState(state)).catch(() => {});
   }
 
-  run(() => channel.send(encodeHello(options.deviceId)));
+  const features = options.features ?? OPTIONAL_FRAME_TYPES;
+  run(async () => {
+    await channel.send(encodeHello(options.deviceId));
+    // Right after hello, before any sync frame: a peer that sees a sync frame first knows we have none.
+    const first = options.docIds[0];
+    if (features.length > 0 && first !== undefined) await channel.send(encodeFeatures(first, features));
+  });
   return stop;
 }

@@ -1,4 +1,4 @@
-/** Bundled for Chromium: Bob's device on IndexedDB, sending and receiving files. */
+/** Bundled for Chromium: Bob's device on IndexedDB, sending and receiving files (relayed, or over the browser's WebRTC). */
 import { browserSocketConnector } from '../../src/adapters/browserSocket.js';
 import { LocalforageStorage } from '../../src/adapters/localforageStorage.js';
 import { createBackchannel, type Backchannel } from '../../src/app/backchannel.js';
@@ -7,7 +7,10 @@ import { createHasher } from '../../src/files/chunkStore.js';
 declare global {
   interface Window {
     files: {
-      open(relay: string): Promise<void>;
+      /** `rtc`: connect with the browser's own WebRTC (direct), else relayed only. */
+      open(relay: string, rtc?: boolean): Promise<void>;
+      /** How the contact is connected right now ('direct', 'relayed'), or undefined. */
+      presence(contactId: string): string | undefined;
       accept(code: string): Promise<{ id: string; verifier: string }>;
       /** Send `size` pseudo-random bytes as a Blob; resolves with the message's hash. */
       sendBlob(contactId: string, size: number): Promise<string>;
@@ -23,12 +26,13 @@ declare global {
 let bc: Backchannel | undefined;
 const done: string[] = [];
 window.files = {
-  async open(relay) {
+  async open(relay, rtc = false) {
     bc = await createBackchannel({
       storage: new LocalforageStorage('bob-files'),
       connector: browserSocketConnector(),
       relay,
       discoverTimeouts: { reconnectBaseMs: 100 },
+      ...(rtc ? { rtc: { RTCPeerConnection: window.RTCPeerConnection } } : {}),
     });
     bc.subscribe((e) => {
       if (e.type === 'transfer' && (e.status === 'done' || e.status === 'failed')) done.push(`${e.direction} ${e.status} ${e.hash}`);
@@ -45,6 +49,7 @@ window.files = {
     return m.file!.hash;
   },
   done: () => [...done],
+  presence: (contactId) => bc!.presence(contactId),
   async read(hash) {
     const blob = await bc!.fileBlob(hash, 'application/octet-stream');
     const h = await createHasher();
