@@ -224,6 +224,24 @@ describe('appMachine: the relay status the host hears', () => {
   });
 });
 
+describe('appMachine: the transfers the host hears', () => {
+  it('maps each file event of a link to a transfer event; a file waiting for a peer without file support says why', async () => {
+    const h = harness({ relay: RELAY, contacts: [contact(1)] });
+    await h.ready();
+    const contactId = 'contact-1' as DocId;
+    const reason = 'their device takes no files yet';
+    h.actor.send({ type: 'contact.file', contactId, file: { type: 'file.waiting', hash: 'ab', direction: 'out', total: 5, reason } });
+    h.actor.send({ type: 'contact.file', contactId, file: { type: 'file.progress', hash: 'ab', direction: 'out', done: 2, total: 5 } });
+    h.actor.send({ type: 'contact.file', contactId, file: { type: 'file.done', hash: 'ab', direction: 'out', total: 5 } });
+    expect(h.heard('transfer')).toEqual([
+      { type: 'transfer', contactId, hash: 'ab', direction: 'out', status: 'waiting', done: 0, total: 5, route: 'device', reason },
+      { type: 'transfer', contactId, hash: 'ab', direction: 'out', status: 'progress', done: 2, total: 5 },
+      { type: 'transfer', contactId, hash: 'ab', direction: 'out', status: 'done', done: 5, total: 5 },
+    ]);
+    h.actor.stop();
+  });
+});
+
 /** The relay check on a simulated clock, with sockets the test answers. */
 function checkHarness() {
   const clock = new SimulatedClock();

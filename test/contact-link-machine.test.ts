@@ -171,6 +171,21 @@ describe('contactLinkMachine (simulated clock)', () => {
     h.stop();
   });
 
+  it("passes the file session's news to the app, a file waiting for a peer without file support included", () => {
+    const h = harness();
+    h.connected(new MemoryLink().a);
+    const files = h.child('files')!;
+    const waiting = { type: 'file.waiting', hash: 'ab', direction: 'out', total: 5, reason: 'their device takes no files yet' };
+    const done = { type: 'file.done', hash: 'ab', direction: 'out', total: 5 };
+    files.send({ type: 'test.say', event: waiting });
+    files.send({ type: 'test.say', event: done });
+    expect(h.heard.slice(1)).toEqual([
+      { type: 'contact.file', contactId, file: waiting },
+      { type: 'contact.file', contactId, file: done },
+    ]);
+    h.stop();
+  });
+
   it('STOP ends it and every child: nothing more is heard', () => {
     const h = harness();
     h.connected(new MemoryLink().a);

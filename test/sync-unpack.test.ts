@@ -18,6 +18,10 @@ import { encodeHello, encodeSync } from '../src/sync/frame.js';
 import { startSyncEngine, type EngineEvent } from '../src/sync/syncEngine.js';
 import { MAX_UNPACKED_BYTES, checkUnpackedSize } from '../src/sync/unpackBound.js';
 import { until } from './helpers/wait.js';
+import { createActor, toPromise } from 'xstate';
+import { applyDeposits } from '../src/depot/depotActors.js';
+import { depotKey, sealDeposit } from '../src/depot/payload.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Branches, budgetMs } from './helpers/branches.js';
 import { FC_RUNS } from './helpers/runs.js';
 
@@ -178,5 +182,28 @@ describe('sync messages are measured before they are unpacked', () => {
     await bob.db.sendMessage(bob.channelId, { text: 'back' });
     await until(() => bob.db.messages(bob.channelId).length === 6 && alice.db.messages(alice.channelId).length === 6);
     expect(errors).toEqual([]);
+  });
+
+  // Honest deposits pass the same check in the depot's end-to-end tests (depot*.test.ts, app-relay.test.ts).
+  it('a deposit in the depot is measured too: a bomb is skipped, unacknowledged, with bounded memory', async () => {
+    const bomb = await deflatedZeros(GiB);
+    const bob = await open();
+    const key = depotKey(KEY);
+    const deposit = (changes: Uint8Array) => sealDeposit(key, { docId: bob.channelId, sender: 'a'.repeat(32), changes }, cryptoRandomBytes);
+    const items = [
+      { id: 'bomb-document', blob: deposit(documentBomb(bomb)) },
+      { id: 'bomb-change', blob: deposit(chunk(2, bomb)) },
+    ];
+    const before = process.memoryUsage.rss();
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
+    const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key, deviceId: bob.db.deviceId, items };
+    const result = await toPromise(createActor(applyDeposits, { input }).start());
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage.rss());
+    console.log(`depot: two 1 GiB bombs skipped; resident memory grew ${((peak - before) / 2 ** 20).toFixed(1)} MiB`);
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024);
+    expect(result.ids).toEqual([]);
+    expect(bob.db.messages(bob.channelId)).toEqual([]);
   });
 });

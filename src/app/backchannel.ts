@@ -146,6 +146,8 @@ export type BackchannelEvent =
       done: number;
       total: number;
       route?: 'device';
+      /** Why a `waiting` file waits while the contact is there (their device takes no files yet). */
+      reason?: string;
       error?: BackchannelError;
     };
 

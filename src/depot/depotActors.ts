@@ -4,6 +4,7 @@
  * relay stored. `depotMachine` names them in `setup`; tests `.provide()` stand-ins.
  * @module
  */
+import { checkChangesUnpackedSize, MAX_UNPACKED_BYTES } from '../sync/unpackBound.js';
 import * as A from '@automerge/automerge';
 import { fromCallback, fromPromise } from 'xstate';
 import type { DocId, DocumentStore } from '../db/documentStore.js';
@@ -151,6 +152,8 @@ export const applyDeposits = fromPromise<{ applied: number; ids: string[] }, App
     if (content.sender === input.deviceId) continue; // our own deposit: for the other device
     if (content.docId !== input.channelId) continue;
     try {
+      // Measured before Automerge unpacks it: a deposit is as small as a sync message and could be a deflate bomb.
+      checkChangesUnpackedSize(content.changes, MAX_UNPACKED_BYTES);
       // The contact's rules hold for deposits too: only inserts of messages in the depositor's name.
       const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes), { trust: 'contact', peer: content.sender });
       if (!r.accepted) continue;

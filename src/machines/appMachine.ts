@@ -327,10 +327,19 @@ export const appMachine = setup({
               contactId: event.contactId,
               hash: file.hash,
               direction: file.direction,
-              status: file.type === 'file.progress' ? ('progress' as const) : file.type === 'file.done' ? ('done' as const) : ('failed' as const),
+              status:
+                file.type === 'file.progress'
+                  ? ('progress' as const)
+                  : file.type === 'file.done'
+                    ? ('done' as const)
+                    : file.type === 'file.waiting'
+                      ? ('waiting' as const)
+                      : ('failed' as const),
               done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
-              total: file.type === 'file.progress' ? file.total : file.type === 'file.done' ? file.total : 0,
+              total: file.type === 'file.failed' ? 0 : file.total,
               ...(file.type === 'file.failed' ? { error: file.error } : {}),
+              // The contact's device is there but takes no files yet (an older version): the file waits here.
+              ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
             };
           }),
         },

@@ -193,6 +193,8 @@ export type AppEmitted =
       done: number;
       total: number;
       route?: 'device';
+      /** Why a `waiting` file waits while the contact is there (their device takes no files yet). */
+      reason?: string;
       error?: BackchannelError;
     }
   | { type: 'file.cancelled'; req: number; hash: string };

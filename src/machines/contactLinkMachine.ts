@@ -134,7 +134,7 @@ export const contactLinkMachine = setup({
       })),
     },
     ...Object.fromEntries(
-      (['file.progress', 'file.done', 'file.failed'] as const).map((type) => [
+      (['file.progress', 'file.done', 'file.failed', 'file.waiting'] as const).map((type) => [
         type,
         { actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.file', contactId: context.input.contactId, file: event as FileEvent })) },
       ]),

@@ -182,3 +182,12 @@ export function checkUnpackedSize(message: Uint8Array, maxBytes: number): void {
   const budget = new Budget(maxBytes);
   for (const change of changes) chunks(change, budget);
 }
+
+/**
+ * The same check for Automerge changes as `loadIncremental` takes them (concatenated chunks, as a
+ * depot deposit carries them): {@link TooLargeError} past `maxBytes` unpacked, {@link ProtocolError}
+ * if they cannot be read.
+ */
+export function checkChangesUnpackedSize(changes: Uint8Array, maxBytes: number): void {
+  chunks(changes, new Budget(maxBytes));
+}
