@@ -89,3 +89,23 @@ export const Verify: Story = {
     },
   ],
 };
+
+/** Alice named the contact; the card is still being saved (`verify.naming`). */
+export const NamingContact: Story = {
+  loaders: [
+    async () => {
+      const world = new World();
+      const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
+      const scene = await sceneOf(alice);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'INVITE' });
+      await until(scene.ui, (s) => s.context.code !== undefined);
+      await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
+      await until(scene.ui, (s) => s.matches('verify'));
+      alice.storage.hold();
+      scene.ui.send({ type: 'NAME_CONTACT', moniker: 'Bob' });
+      await until(scene.ui, (s) => s.matches({ verify: 'naming' }));
+      return { scene };
+    },
+  ],
+};
