@@ -7,7 +7,7 @@ import { MemoryStorage } from '@backchannel/sdk/testing';
 import { createActor, fromPromise, waitFor, type SnapshotFrom } from 'xstate';
 import { Device } from '../web/src/device.js';
 import { memoryStore, storagePrefs, type Prefs } from '../web/src/prefs.js';
-import { acceptActor, clearDataActor, inviteActor, removeActor, renameActor, saveSettingsActor } from '../web/src/uiActors.js';
+import { acceptActor, clearDataActor, inviteActorWith, removeActor, renameActor, saveSettingsActor } from '../web/src/uiActors.js';
 import { uiMachine, type PairedContact, type UiActor } from '../web/src/uiMachine.js';
 import { MemoryRelay, RELAY_URL } from './memoryRelay.js';
 
@@ -92,12 +92,12 @@ export class World {
 }
 
 /** The UI machine for `person`, started and past opening. */
-export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device> } = {}): Promise<Scene> {
+export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device>; inviteRefreshMs?: number } = {}): Promise<Scene> {
   const ui = createActor(
     uiMachine.provide({
       actors: {
         openDevice: fromPromise(options.open ?? (async () => person.device)),
-        invite: inviteActor,
+        invite: inviteActorWith({ refreshMs: options.inviteRefreshMs }),
         accept: acceptActor,
         rename: renameActor,
         remove: removeActor,

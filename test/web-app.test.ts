@@ -107,7 +107,8 @@ beforeAll(async () => {
   const outDir = dirs.make();
   await vite.build({ configFile, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
   preview = await vite.preview({ configFile, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
-  relay = await startRelayProcess([]);
+  // The helper kills a process at its timeout (2 minutes by default): this file runs longer than that.
+  relay = await startRelayProcess([], { timeoutMs: 30 * 60_000 });
   appUrl = `${preview.resolvedUrls!.local[0]}?relay=${encodeURIComponent(relay.url)}&direct=0`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
 }, 240_000);
@@ -212,6 +213,18 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     const live = (await panel.textContent())!;
     expect(live).toMatch(/link-\w+/); // Bob's link, a child of the app
     expect(live).toContain('discover');
+    // The app machine's diagram (rebuilt from the definition the stream carries), its state marked.
+    const appDiagram = panel.getByRole('group', { name: 'State diagram of app' }); // the machine's id
+    await appDiagram.locator('li[aria-current="true"]', { hasText: /^ready/ }).waitFor();
+    expect(await appDiagram.locator('figcaption').first().textContent()).toBe('app');
+    // Bob's link: choose it in the tree, and its diagram shows where it is.
+    await panel
+      .getByRole('button', { name: /^link-/ })
+      .first()
+      .click();
+    const linkDiagram = panel.getByRole('group', { name: 'State diagram of contactLink' });
+    await linkDiagram.locator('li[aria-current="true"]').first().waitFor();
+    await look(alice, '06-devpanel-diagram');
     await look(alice, '06-devpanel-live');
 
     await panel.getByRole('tab', { name: 'Journal' }).click();
@@ -476,6 +489,14 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await carol.getByLabel('Name this device').fill('Carol again');
     await carol.keyboard.press('Enter');
     await carol.getByText('No contacts yet').waitFor(); // Alice, and the chat, are gone
+    // Carol's old device closed its links: Alice's list says when it was last seen (the SDK's
+    // last_seen on the card), and still does after a reload (nothing of it in localStorage).
+    const { page: alice } = devices.alice!;
+    const carolOnAlice = alice.getByRole('button', { name: /^Carol\W+Last seen (just now|\d+ min ago)/ });
+    await carolOnAlice.waitFor({ timeout: 60_000 });
+    await alice.reload();
+    await carolOnAlice.waitFor();
+    expect(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('seen')))).toEqual([]);
   });
 
   it('a relay that went away shows the banner', async () => {

@@ -34,6 +34,19 @@ export const InviteShowingCode: Story = {
   ],
 };
 
+/** The code is replaced every minute until someone answers it: the countdown shows how long it has left. */
+export const InviteCountingDown: Story = {
+  loaders: [
+    async () => {
+      const scene = await sceneOf(await new World().person('Alice'), { inviteRefreshMs: 60_000 });
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'INVITE' });
+      await until(scene.ui, (s) => s.context.code !== undefined);
+      return { scene };
+    },
+  ],
+};
+
 export const RedeemTyping: Story = {
   loaders: [
     async () => {

@@ -37,9 +37,6 @@ export const inviteActorWith = ({ refreshMs }: { refreshMs?: number } = {}) =>
     };
   });
 
-/** Invite with one code, valid until answered (Storybook's scenes). */
-export const inviteActor = inviteActorWith();
-
 export const acceptActor = fromCallback<UiEvent, { device: Device; code: string }, PairingEvent>(({ input, sendBack }) => {
   const abort = new AbortController();
   let stopped = false;
