@@ -50,6 +50,32 @@ export const FileReceived: Story = {
   ],
 };
 
+/**
+ * A file on its way: Bob's device has stored part of it when his disk is held (the story's stand-in
+ * for a slow one), so the transfer stays in `progress` — the bar part way, and a cancel.
+ */
+export const FileArriving: Story = {
+  loaders: [
+    async () => {
+      const { alice, bob, bobOnAlice, aliceOnBob } = await talked();
+      const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+      // Hold Bob's disk at the first chunk stored (synchronously, so the next one waits).
+      const off = bob.device.bc.subscribe((e) => {
+        if (e.type === 'transfer' && e.direction === 'in' && e.status === 'progress' && e.done > 0) {
+          bob.storage.hold();
+          off();
+        }
+      });
+      const sent = await alice.device.bc.send(bobOnAlice.id, { file: { data, filename: 'holiday-video.mp4', mimetype: 'video/mp4' } });
+      await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, sent.file!.hash))?.status === 'progress', bob.device);
+      const scene = await sceneOf(bob);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
+      return { scene };
+    },
+  ],
+};
+
 /** Bob went away; Alice wrote on, and the relay keeps it (sealed) for him. */
 export const KeptByTheRelay: Story = {
   loaders: [
