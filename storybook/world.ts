@@ -2,12 +2,12 @@
  * Stories' scenes: devices on a MemoryRelay with in-memory storage, each with the web app's own UI
  * machine and its real effects (web/src/uiActors.ts), driven to a state by the events a person sends.
  */
-import type { BackchannelOptions } from '@backchannel/sdk';
+import type { BackchannelOptions, StorageAdapter, StorageKey } from '@backchannel/sdk';
 import { MemoryStorage } from '@backchannel/sdk/testing';
 import { createActor, fromPromise, waitFor, type SnapshotFrom } from 'xstate';
 import { Device } from '../web/src/device.js';
-import { memoryStore, storagePrefs, trackLastSeen, type Prefs } from '../web/src/prefs.js';
-import { acceptActor, clearDataActor, inviteActor, removeActor, renameActor, saveRelayActor } from '../web/src/uiActors.js';
+import { memoryStore, storagePrefs, type Prefs } from '../web/src/prefs.js';
+import { acceptActor, clearDataActor, inviteActorWith, removeActor, renameActor, saveSettingsActor } from '../web/src/uiActors.js';
 import { uiMachine, type PairedContact, type UiActor } from '../web/src/uiMachine.js';
 import { MemoryRelay, RELAY_URL } from './memoryRelay.js';
 
@@ -15,6 +15,46 @@ export interface Person {
   name: string;
   device: Device;
   prefs: Prefs;
+  /** The device's storage: `hold()` it to catch a scene mid-save (renaming, removing, naming). */
+  storage: HeldStorage;
+}
+
+/**
+ * Memory storage that can be held: while held, writes wait (they finish on `release`), so a story can
+ * show the in-between state a slow disk shows for a moment — the machines are really waiting in it.
+ */
+export class HeldStorage implements StorageAdapter {
+  readonly inner = new MemoryStorage();
+  #held: (() => void)[] | undefined;
+  hold(): void {
+    this.#held ??= [];
+  }
+  release(): void {
+    const waiting = this.#held ?? [];
+    this.#held = undefined;
+    for (const go of waiting) go();
+  }
+  async #turn(): Promise<void> {
+    if (this.#held) await new Promise<void>((resolve) => this.#held!.push(resolve));
+  }
+  load(key: StorageKey) {
+    return this.inner.load(key);
+  }
+  loadRange(prefix: StorageKey) {
+    return this.inner.loadRange(prefix);
+  }
+  async save(key: StorageKey, data: Uint8Array) {
+    await this.#turn();
+    return this.inner.save(key, data);
+  }
+  async remove(key: StorageKey) {
+    await this.#turn();
+    return this.inner.remove(key);
+  }
+  async removeRange(prefix: StorageKey) {
+    await this.#turn();
+    return this.inner.removeRange(prefix);
+  }
 }
 
 export interface Scene {
@@ -31,16 +71,16 @@ export class World {
   }
 
   options(extra: Partial<BackchannelOptions> = {}): BackchannelOptions {
-    return { storage: new MemoryStorage(), connector: this.relay.connector, relay: RELAY_URL, discoverTimeouts: { reconnectBaseMs: 50 }, ...extra };
+    return { storage: new HeldStorage(), connector: this.relay.connector, relay: RELAY_URL, discoverTimeouts: { reconnectBaseMs: 50 }, ...extra };
   }
 
   /** A device that has been through first start (named), unless `named` is false. */
   async person(name: string, { named = true, ...extra }: Partial<BackchannelOptions> & { named?: boolean } = {}): Promise<Person> {
     const prefs = storagePrefs(memoryStore());
     if (named) prefs.setDeviceName(name);
-    const device = await Device.open(this.options(extra));
-    trackLastSeen(device.bc, prefs);
-    return { name, device, prefs };
+    const storage = new HeldStorage();
+    const device = await Device.open(this.options({ storage, ...extra }));
+    return { name, device, prefs, storage };
   }
 
   /** Pair two people through the real pairing (each names the other); resolves with both cards. */
@@ -52,16 +92,16 @@ export class World {
 }
 
 /** The UI machine for `person`, started and past opening. */
-export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device> } = {}): Promise<Scene> {
+export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device>; inviteRefreshMs?: number } = {}): Promise<Scene> {
   const ui = createActor(
     uiMachine.provide({
       actors: {
         openDevice: fromPromise(options.open ?? (async () => person.device)),
-        invite: inviteActor,
+        invite: inviteActorWith({ refreshMs: options.inviteRefreshMs }),
         accept: acceptActor,
         rename: renameActor,
         remove: removeActor,
-        saveRelay: saveRelayActor,
+        saveSettings: saveSettingsActor,
         clearData: clearDataActor(async () => {}),
       },
     }),

@@ -70,7 +70,14 @@ describe('Storybook', () => {
     const stories = Object.values(index.entries).filter((e) => e.type === 'story');
     // One story per failure a person can meet, and every screen.
     const ids = stories.map((s) => s.id);
-    for (const id of ['failures--wrong-code', 'failures--crowded-nameplate', 'failures--timeout', 'failures--relay-down', 'failures--quota-refused']) {
+    for (const id of [
+      'failures--wrong-code',
+      'failures--crowded-nameplate',
+      'failures--timeout',
+      'failures--relay-down',
+      'failures--quota-refused',
+      'failures--file-hash-mismatch',
+    ]) {
       expect(ids).toContain(id);
     }
     const failures: string[] = [];

@@ -10,12 +10,14 @@
  * Loopback only: the app runs with `?direct=0` (no WebRTC, whose ICE would gather this machine's
  * interfaces), so contacts connect over the relayed transport.
  */
-import { mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import QRCode from 'qrcode';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS } from './helpers/chromium.js';
 import { freePort, ROOT, startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { tempDirs } from './helpers/wait.js';
@@ -62,6 +64,41 @@ async function start(page: Page, name: string, url = appUrl): Promise<void> {
 }
 
 const messages = (page: Page) => page.getByRole('log');
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Note every progress bar the page renders from now on (they can pass quickly): [value, max] each time. */
+async function watchProgress(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { progressSeen: [number, number][] };
+    w.progressSeen = [];
+    const note = () => document.querySelectorAll('progress').forEach((p) => w.progressSeen.push([p.value, p.max]));
+    new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+}
+/**
+ * A Y4M video (what Chromium's fake camera plays, looping) of `text`'s QR code: black modules on white,
+ * a quiet zone around, on a grey frame like a phone held up to a screen.
+ */
+function qrVideo(text: string, path: string): void {
+  const [W, H] = [640, 480];
+  const qr = QRCode.create(text, { errorCorrectionLevel: 'M' }).modules;
+  const scale = Math.floor(Math.min(W, H) / (qr.size + 8));
+  const side = (qr.size + 8) * scale;
+  const [left, top] = [Math.floor((W - side) / 2), Math.floor((H - side) / 2)];
+  const luma = new Uint8Array(W * H).fill(128);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const [r, c] = [Math.floor(y / scale) - 4, Math.floor(x / scale) - 4];
+      const dark = r >= 0 && c >= 0 && r < qr.size && c < qr.size && qr.get(r, c);
+      luma[(top + y) * W + left + x] = dark ? 16 : 235;
+    }
+  }
+  const chroma = new Uint8Array((W / 2) * (H / 2) * 2).fill(128);
+  const frame = Buffer.concat([Buffer.from('FRAME\n'), luma, chroma]);
+  writeFileSync(path, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\n`), frame, frame]));
+}
+
+const progressSeen = (page: Page) => page.evaluate(() => (window as unknown as { progressSeen: [number, number][] }).progressSeen);
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -70,10 +107,25 @@ beforeAll(async () => {
   const outDir = dirs.make();
   await vite.build({ configFile, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
   preview = await vite.preview({ configFile, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
-  relay = await startRelayProcess([]);
+  // The helper kills a process at its timeout (2 minutes by default): this file runs longer than that.
+  relay = await startRelayProcess([], { timeoutMs: 30 * 60_000 });
   appUrl = `${preview.resolvedUrls!.local[0]}?relay=${encodeURIComponent(relay.url)}&direct=0`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
 }, 240_000);
+
+// A failed step leaves a picture of every device for whoever reads the log.
+afterEach(async ({ task }) => {
+  if (task.result?.state !== 'fail') return;
+  for (const [name, { page }] of Object.entries(devices)) {
+    const why = await page
+      .locator('details')
+      .first()
+      .textContent({ timeout: 1_000 })
+      .catch(() => '');
+    if (why) console.log(`${name} shows: ${why}`);
+    await page.screenshot({ path: join(SHOTS, `web-failed-${name}.png`), fullPage: true }).catch(() => {});
+  }
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -161,6 +213,18 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     const live = (await panel.textContent())!;
     expect(live).toMatch(/link-\w+/); // Bob's link, a child of the app
     expect(live).toContain('discover');
+    // The app machine's diagram (rebuilt from the definition the stream carries), its state marked.
+    const appDiagram = panel.getByRole('group', { name: 'State diagram of app' }); // the machine's id
+    await appDiagram.locator('li[aria-current="true"]', { hasText: /^ready/ }).waitFor();
+    expect(await appDiagram.locator('figcaption').first().textContent()).toBe('app');
+    // Bob's link: choose it in the tree, and its diagram shows where it is.
+    await panel
+      .getByRole('button', { name: /^link-/ })
+      .first()
+      .click();
+    const linkDiagram = panel.getByRole('group', { name: 'State diagram of contactLink' });
+    await linkDiagram.locator('li[aria-current="true"]').first().waitFor();
+    await look(alice, '06-devpanel-diagram');
     await look(alice, '06-devpanel-live');
 
     await panel.getByRole('tab', { name: 'Journal' }).click();
@@ -188,6 +252,53 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
       for (const secret of ['Hi Bob, sealed end to end.', 'Got it, Alice.', code, ...code.split('-').slice(1)]) expect(text).not.toContain(secret);
     }
     await alice.getByRole('checkbox', { name: 'Developer panel' }).uncheck();
+  });
+
+  it('a picked file arrives intact (same SHA-256) with progress on both sides; a dropped file opens on the other side', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    // Over the 2 MiB the sender may run ahead of the receiver's acks: several progress steps either way.
+    const bytes = randomBytes(3 * 1024 * 1024 + 12_345);
+    await Promise.all([watchProgress(alice), watchProgress(bob)]);
+    await alice.getByLabel('Attach a file for Bob').setInputFiles({ name: 'trip-photos.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    const atBob = messages(bob).getByTestId('file').filter({ hasText: 'trip-photos.bin' });
+    const save = atBob.getByRole('button', { name: 'Save trip-photos.bin' });
+    await save.waitFor({ timeout: 90_000 });
+    await messages(bob).getByText('Received.').waitFor();
+    await messages(alice).getByText('Delivered to Bob.').waitFor({ timeout: 60_000 });
+    for (const [who, page] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
+      const seen = await progressSeen(page);
+      expect(
+        seen.some(([value, max]) => value > 0 && value < max && max === bytes.length),
+        `${who} showed a progress bar part way: ${JSON.stringify(seen.slice(0, 20))}`,
+      ).toBe(true);
+    }
+    const [download] = await Promise.all([bob.waitForEvent('download'), save.click()]);
+    expect(download.suggestedFilename()).toBe('trip-photos.bin');
+    expect(sha256(readFileSync((await download.path())!))).toBe(sha256(bytes));
+    await look(bob, '06-chat-file');
+
+    // Bob drops a text file onto the chat; Alice opens it (a Blob URL in a new tab).
+    const text = `Notes from Bob, ${randomBytes(4).toString('hex')}`;
+    const dataTransfer = await bob.evaluateHandle((t) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([t], 'notes.txt', { type: 'text/plain' }));
+      return dt;
+    }, text);
+    const chat = bob.getByRole('region', { name: 'Alice' });
+    await chat.dispatchEvent('dragover', { dataTransfer });
+    await bob.getByText('Drop to send to Alice').waitFor();
+    await chat.dispatchEvent('drop', { dataTransfer });
+    const open = messages(alice).getByRole('button', { name: 'Open notes.txt' });
+    await open.waitFor({ timeout: 60_000 });
+    const [tab] = await Promise.all([devices.alice!.context.waitForEvent('page'), open.click()]);
+    await tab.waitForLoadState();
+    expect(tab.url()).toMatch(/^blob:/);
+    expect(await tab.locator('body').textContent()).toContain(text);
+    await tab.close();
   });
 
   it('Carol pairs by opening the redeem link on a new device', async () => {
@@ -242,6 +353,11 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.getByLabel('Message to Bob').fill('Written while you were away.');
     await alice.keyboard.press('Enter');
     await messages(alice).getByText('Written while you were away.').waitFor();
+    // A file for Bob while he is away waits on Alice's device; she cancels it.
+    await alice.getByLabel('Attach a file for Bob').setInputFiles({ name: 'never-mind.bin', mimeType: 'application/octet-stream', buffer: randomBytes(4096) });
+    const waiting = messages(alice).getByTestId('file').filter({ hasText: 'never-mind.bin' });
+    await waiting.getByRole('button', { name: 'Cancel never-mind.bin' }).click();
+    await waiting.getByText('Cancelled.').waitFor();
     await bobContext.setOffline(false);
     await messages(bob).getByText('Written while you were away.').waitFor({ timeout: 60_000 });
     await bob.getByText('You are offline').waitFor({ state: 'detached' });
@@ -268,7 +384,26 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.getByRole('button', { name: '← Contacts' }).click();
     await alice.getByRole('button', { name: 'Settings' }).click();
     expect(await alice.getByLabel('Relay URL').inputValue()).toBe(relay.url);
+    await alice.getByLabel('ICE servers (for direct connections)').fill('stun:stun.example.org:3478\nturn:turn.example.org:3478 alice s3cret');
+    await alice.getByLabel('Largest file to send or receive (MB)').fill('1');
     await look(alice, '10-settings');
+    await alice.getByRole('button', { name: 'Save settings' }).click();
+    await alice.getByRole('button', { name: 'Save settings' }).waitFor(); // saved (not "Saving…")
+    await alice.reload();
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    expect(await alice.getByLabel('ICE servers (for direct connections)').inputValue()).toBe(
+      'stun:stun.example.org:3478\nturn:turn.example.org:3478 alice s3cret',
+    );
+    expect(await alice.getByLabel('Largest file to send or receive (MB)').inputValue()).toBe('1');
+    // Over the limit: refused before a byte is stored, and said so.
+    await alice.getByRole('button', { name: '← Contacts' }).click();
+    await alice.getByRole('button', { name: /^Bobby\W/ }).click();
+    await alice
+      .getByLabel('Attach a file for Bobby')
+      .setInputFiles({ name: 'too-big.bin', mimeType: 'application/octet-stream', buffer: randomBytes(1_500_000) });
+    await alice.getByRole('alert').getByText('too-big.bin: Too large: the largest file allowed is 1.0 MB (Settings).').waitFor();
+    await look(alice, '10-file-too-large');
+    expect(await messages(alice).getByText('too-big.bin').count()).toBe(0);
     await alice.getByRole('button', { name: '← Contacts' }).click();
   });
 
@@ -293,6 +428,57 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.getByRole('button', { name: 'Back to contacts' }).click();
   });
 
+  it("Erin redeems by pointing her camera at the QR of Alice's invite", async () => {
+    const { page: alice } = devices.alice!;
+    await alice.getByRole('button', { name: 'Invite someone' }).click();
+    const link = (await alice.getByTestId('invite-link').getAttribute('href'))!;
+    const video = join(dirs.make(), 'invite-qr.y4m');
+    qrVideo(link, video);
+    // A browser whose camera shows that QR (Chromium reads the file when the camera starts).
+    const camera = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+    });
+    try {
+      const context = await camera.newContext({ viewport: { width: 720, height: 900 }, permissions: ['camera'] });
+      context.setDefaultTimeout(60_000);
+      const erin = await context.newPage();
+      erin.on('pageerror', (e) => errors.push(`erin: ${e.message}`));
+      erin.on('console', (m) => m.type() === 'error' && errors.push(`erin console: ${m.text()}`));
+      await start(erin, 'Erin');
+      await erin.getByRole('button', { name: 'Enter a code' }).click();
+      await erin.getByRole('button', { name: 'Scan a QR code' }).click();
+      // No typing: the scan submits the code, and both see the same verifier.
+      await Promise.all([alice.getByTestId('verifier').waitFor({ timeout: 90_000 }), erin.getByTestId('verifier').waitFor({ timeout: 90_000 })]);
+      expect(await erin.getByTestId('verifier').textContent()).toBe(await alice.getByTestId('verifier').textContent());
+      await look(erin, '12-paired-by-qr');
+      await alice.getByLabel('Name this contact').fill('Erin');
+      await alice.keyboard.press('Enter');
+      await alice.getByRole('heading', { name: 'Erin' }).waitFor();
+      await alice.getByRole('button', { name: '← Contacts' }).click();
+    } finally {
+      await camera.close();
+    }
+  });
+
+  it('an invite counts down, and a new code replaces it when its time is up', async () => {
+    const dave = await device('dave');
+    await start(dave, 'Dave', `${appUrl}&invite-refresh=2000`);
+    await dave.getByRole('button', { name: 'Invite someone' }).click();
+    const shown = dave.getByTestId('invite-code');
+    await shown.waitFor();
+    const first = (await shown.textContent())!.trim();
+    await dave.getByRole('timer').waitFor();
+    expect(await dave.getByRole('timer').textContent()).toMatch(/^[0-2] s$/);
+    await look(dave, '13-invite-countdown');
+    await expect.poll(async () => (await shown.textContent())!.trim(), { timeout: 60_000 }).not.toBe(first);
+    const second = (await shown.textContent())!.trim();
+    expect(second).toMatch(/^\d+-[a-z]+-[a-z]+$/);
+    await expect.poll(() => dave.getByTestId('invite-link').getAttribute('href')).toContain(`#${second}`);
+    await dave.getByRole('button', { name: 'Cancel' }).click();
+    await dave.getByText('No contacts yet').waitFor();
+  });
+
   it('clearing all data starts the device anew', async () => {
     const { page: carol } = devices.carol!;
     await carol.getByRole('button', { name: '← Contacts' }).click();
@@ -303,6 +489,14 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await carol.getByLabel('Name this device').fill('Carol again');
     await carol.keyboard.press('Enter');
     await carol.getByText('No contacts yet').waitFor(); // Alice, and the chat, are gone
+    // Carol's old device closed its links: Alice's list says when it was last seen (the SDK's
+    // last_seen on the card), and still does after a reload (nothing of it in localStorage).
+    const { page: alice } = devices.alice!;
+    const carolOnAlice = alice.getByRole('button', { name: /^Carol\W+Last seen (just now|\d+ min ago)/ });
+    await carolOnAlice.waitFor({ timeout: 60_000 });
+    await alice.reload();
+    await carolOnAlice.waitFor();
+    expect(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('seen')))).toEqual([]);
   });
 
   it('a relay that went away shows the banner', async () => {

@@ -1,6 +1,10 @@
-/** A chat, both directions; what the relay keeps for an absent contact; contact settings; settings. */
+/**
+ * A chat, both directions; a file received; what the relay keeps for an absent contact; contact
+ * settings, also caught mid-rename and mid-removal; settings.
+ */
 import type { Meta, StoryObj } from '@storybook/react-vite';
 import { renderScene, ready } from '../render.js';
+import { transferKey } from '../../web/src/device.js';
 import { sceneOf, settle, until, World } from '../world.js';
 
 const meta: Meta = { title: 'Screens/Chat and settings', render: renderScene, decorators: [ready] };
@@ -17,7 +21,7 @@ async function talked(world = new World()) {
   await settle(() => alice.device.bc.messages(bobOnAlice.id).length === 2, alice.device);
   const scene = await sceneOf(alice);
   await until(scene.ui, (s) => s.matches('contacts'));
-  return { world, alice, bob, bobOnAlice, scene };
+  return { world, alice, bob, bobOnAlice, aliceOnBob, scene };
 }
 
 export const Conversation: Story = {
@@ -25,6 +29,48 @@ export const Conversation: Story = {
     async () => {
       const { scene, bobOnAlice } = await talked();
       scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      return { scene };
+    },
+  ],
+};
+
+/** Alice sent Bob a file; on Bob's side it arrived, its hash checked: open or save it. */
+export const FileReceived: Story = {
+  loaders: [
+    async () => {
+      const { alice, bob, bobOnAlice, aliceOnBob } = await talked();
+      const data = new TextEncoder().encode('Day 1: the ferry at dawn. Day 2: the lighthouse.\n'.repeat(200));
+      const sent = await alice.device.bc.send(bobOnAlice.id, { text: 'The itinerary', file: { data, filename: 'itinerary.txt', mimetype: 'text/plain' } });
+      await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, sent.file!.hash))?.status === 'done', bob.device);
+      const scene = await sceneOf(bob);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
+      return { scene };
+    },
+  ],
+};
+
+/**
+ * A file on its way: Bob's device has stored part of it when his disk is held (the story's stand-in
+ * for a slow one), so the transfer stays in `progress` — the bar part way, and a cancel.
+ */
+export const FileArriving: Story = {
+  loaders: [
+    async () => {
+      const { alice, bob, bobOnAlice, aliceOnBob } = await talked();
+      const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+      // Hold Bob's disk at the first chunk stored (synchronously, so the next one waits).
+      const off = bob.device.bc.subscribe((e) => {
+        if (e.type === 'transfer' && e.direction === 'in' && e.status === 'progress' && e.done > 0) {
+          bob.storage.hold();
+          off();
+        }
+      });
+      const sent = await alice.device.bc.send(bobOnAlice.id, { file: { data, filename: 'holiday-video.mp4', mimetype: 'video/mp4' } });
+      await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, sent.file!.hash))?.status === 'progress', bob.device);
+      const scene = await sceneOf(bob);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
       return { scene };
     },
   ],
@@ -59,6 +105,36 @@ export const ContactSettings: Story = {
   ],
 };
 
+/** Alice renames Bob; her disk is slow, so the app machine is still `contactSettings.renaming`. */
+export const Renaming: Story = {
+  loaders: [
+    async () => {
+      const { scene, alice, bobOnAlice } = await talked();
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      scene.ui.send({ type: 'OPEN_CONTACT_SETTINGS' });
+      alice.storage.hold();
+      scene.ui.send({ type: 'RENAME', moniker: 'Bobby' });
+      await until(scene.ui, (s) => s.matches({ contactSettings: 'renaming' }));
+      return { scene };
+    },
+  ],
+};
+
+/** Alice removes Bob; the removal is still being saved (`contactSettings.removing`). */
+export const Removing: Story = {
+  loaders: [
+    async () => {
+      const { scene, alice, bobOnAlice } = await talked();
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      scene.ui.send({ type: 'OPEN_CONTACT_SETTINGS' });
+      alice.storage.hold();
+      scene.ui.send({ type: 'REMOVE' });
+      await until(scene.ui, (s) => s.matches({ contactSettings: 'removing' }));
+      return { scene };
+    },
+  ],
+};
+
 export const Settings: Story = {
   loaders: [
     async () => {
@@ -75,7 +151,7 @@ export const SettingsRefused: Story = {
     async () => {
       const { scene } = await talked();
       scene.ui.send({ type: 'OPEN_SETTINGS' });
-      scene.ui.send({ type: 'SAVE_RELAY', relay: 'https://relay.example/v1' });
+      scene.ui.send({ type: 'SAVE_SETTINGS', patch: { relay_server: 'https://relay.example/v1' } });
       await until(scene.ui, (s) => s.matches({ settings: 'idle' }) && s.context.saveError !== undefined);
       return { scene };
     },

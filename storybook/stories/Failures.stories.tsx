@@ -1,8 +1,10 @@
 /**
  * One story per failure a person can meet, each produced by the real machines: a wrong code, a crowded
- * nameplate, nobody coming (timeout), the relay down, and the relay's depot refusing (quota).
+ * nameplate, nobody coming (timeout), the relay down, the relay's depot refusing (quota), and a file
+ * whose bytes do not match its hash.
  */
 import { BACKCHANNEL_APPID } from '@backchannel/sdk';
+import { transferKey } from '../../web/src/device.js';
 import type { Meta, StoryObj } from '@storybook/react-vite';
 import { renderScene, ready } from '../render.js';
 import { MemoryRelay, RELAY_URL } from '../memoryRelay.js';
@@ -94,6 +96,38 @@ export const QuotaRefused: Story = {
       const scene = await sceneOf(alice);
       await until(scene.ui, (s) => s.matches('contacts'));
       scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      return { scene };
+    },
+  ],
+};
+
+/**
+ * A file arrives damaged: while Bob was away, a byte of Alice's stored copy changed (a failing disk),
+ * so the bytes Bob receives do not hash to what her message announced. Bob's device discards them.
+ */
+export const FileHashMismatch: Story = {
+  loaders: [
+    async () => {
+      const world = new World();
+      const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
+      const [bobOnAlice, aliceOnBob] = await world.pair(alice, bob);
+      await settle(() => alice.device.bc.presence(bobOnAlice.id) !== undefined, alice.device);
+      bob.device.bc.goOffline();
+      await settle(() => alice.device.bc.presence(bobOnAlice.id) === undefined, alice.device);
+      const data = new TextEncoder().encode('Quarterly figures, final version.\n'.repeat(500));
+      const sent = await alice.device.bc.send(bobOnAlice.id, { text: 'The figures', file: { data, filename: 'figures.csv', mimetype: 'text/csv' } });
+      const hash = sent.file!.hash;
+      // Flip one byte of the stored chunk: ['fileIndex', hash] names its blob, ['files', blob, '0'] is the chunk.
+      const disk = alice.storage.inner;
+      const blob = new TextDecoder().decode(await disk.load(['fileIndex', hash]));
+      const chunk = (await disk.load(['files', blob, '0']))!.slice();
+      chunk[0]! ^= 0x01;
+      await disk.save(['files', blob, '0'], chunk);
+      bob.device.bc.goOnline();
+      await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, hash))?.status === 'failed', bob.device);
+      const scene = await sceneOf(bob);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
       return { scene };
     },
   ],

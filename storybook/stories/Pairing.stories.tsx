@@ -34,6 +34,19 @@ export const InviteShowingCode: Story = {
   ],
 };
 
+/** The code is replaced every minute until someone answers it: the countdown shows how long it has left. */
+export const InviteCountingDown: Story = {
+  loaders: [
+    async () => {
+      const scene = await sceneOf(await new World().person('Alice'), { inviteRefreshMs: 60_000 });
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'INVITE' });
+      await until(scene.ui, (s) => s.context.code !== undefined);
+      return { scene };
+    },
+  ],
+};
+
 export const RedeemTyping: Story = {
   loaders: [
     async () => {
@@ -85,6 +98,26 @@ export const Verify: Story = {
       await until(scene.ui, (s) => s.context.code !== undefined);
       await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
       await until(scene.ui, (s) => s.matches('verify'));
+      return { scene };
+    },
+  ],
+};
+
+/** Alice named the contact; the card is still being saved (`verify.naming`). */
+export const NamingContact: Story = {
+  loaders: [
+    async () => {
+      const world = new World();
+      const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
+      const scene = await sceneOf(alice);
+      await until(scene.ui, (s) => s.matches('contacts'));
+      scene.ui.send({ type: 'INVITE' });
+      await until(scene.ui, (s) => s.context.code !== undefined);
+      await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
+      await until(scene.ui, (s) => s.matches('verify'));
+      alice.storage.hold();
+      scene.ui.send({ type: 'NAME_CONTACT', moniker: 'Bob' });
+      await until(scene.ui, (s) => s.matches({ verify: 'naming' }));
       return { scene };
     },
   ],

@@ -59,7 +59,7 @@ export function App({ ui, prefs, linkBase }: AppProps) {
       <ContactSettings
         device={device}
         contactId={state.context.contactId!}
-        busy={!state.matches({ contactSettings: 'idle' })}
+        busy={state.matches({ contactSettings: 'renaming' }) ? 'renaming' : state.matches({ contactSettings: 'removing' }) ? 'removing' : undefined}
         error={state.context.saveError}
         send={send}
       />

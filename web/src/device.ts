@@ -4,8 +4,14 @@
  * streams — `subscribe()` (messages, presence, relay) and the redacted inspection stream (every state
  * change of every actor), which the developer panel shows as it is.
  */
-import { createBackchannel, type Backchannel, type BackchannelOptions, type InspectOption } from '@backchannel/sdk';
+import { createBackchannel, type Backchannel, type BackchannelEvent, type BackchannelOptions, type InspectOption } from '@backchannel/sdk';
 import type { InspectionEvent } from 'xstate';
+
+/** How a file's bytes last moved, from the SDK's `transfer` events (by file hash). */
+export type Transfer = Omit<Extract<BackchannelEvent, { type: 'transfer' }>, 'type'>;
+
+/** Where Device.transfers keeps a file's transfer with one contact. */
+export const transferKey = (contactId: string, hash: string) => `${contactId}:${hash}`;
 
 /** The redacted inspection events kept for the developer panel (the newest last). */
 export const MAX_INSPECTION_EVENTS = 500;
@@ -19,6 +25,13 @@ export class Device {
    * to a message for them, or it refused (quota, size). Cleared when the contact is back.
    */
   readonly depot = new Map<string, { kept: string | undefined } | { refused: string }>();
+  /**
+   * Per contact and file hash (transferKey), its last `transfer` event since this page opened. The SDK has no call for a file's
+   * state, so after a reload a file shows as complete (openFile finds it) or not yet received.
+   */
+  readonly transfers = new Map<string, Transfer>();
+  /** Files this page sent (transferKey) that no `transfer` event has mentioned yet: stored here, waiting to go. */
+  readonly sentHere = new Set<string>();
   /** Bumped on every change: what React's useSyncExternalStore compares. */
   version = 0;
   #queued = false;
@@ -31,6 +44,10 @@ export class Device {
       if (e.type === 'deposited') this.depot.set(e.contactId, { kept: e.upTo?.id });
       else if (e.type === 'refused') this.depot.set(e.contactId, { refused: e.reason });
       else if (e.type === 'presence' && e.via) this.depot.delete(e.contactId);
+      else if (e.type === 'transfer') {
+        const { type: _, ...transfer } = e;
+        this.transfers.set(transferKey(e.contactId, e.hash), transfer);
+      }
       this.#changed();
     });
   }
@@ -59,6 +76,11 @@ export class Device {
   };
 
   getVersion = (): number => this.version;
+
+  /** Something the screens show changed outside the SDK's events (e.g. a transfer cancelled before it started). */
+  changed(): void {
+    this.#changed();
+  }
 
   /** Coalesce a burst of events into one re-render. */
   #changed(): void {

@@ -2,9 +2,9 @@
 import { createRoot } from 'react-dom/client';
 import { createActor, fromPromise } from 'xstate';
 import { App } from './App.js';
-import { linkBase, openBrowserDevice, takeLinkCode, wipeBrowserData } from './platform.js';
+import { linkBase, openBrowserDevice, pageParams, takeLinkCode, wipeBrowserData } from './platform.js';
 import { storagePrefs } from './prefs.js';
-import { acceptActor, clearDataActor, inviteActor, removeActor, renameActor, saveRelayActor } from './uiActors.js';
+import { acceptActor, clearDataActor, inviteActorWith, removeActor, renameActor, saveSettingsActor } from './uiActors.js';
 import { uiMachine } from './uiMachine.js';
 import './styles.css';
 
@@ -12,12 +12,12 @@ const prefs = storagePrefs();
 const ui = createActor(
   uiMachine.provide({
     actors: {
-      openDevice: fromPromise(() => openBrowserDevice(prefs)),
-      invite: inviteActor,
+      openDevice: fromPromise(() => openBrowserDevice()),
+      invite: inviteActorWith({ refreshMs: pageParams().inviteRefreshMs }),
       accept: acceptActor,
       rename: renameActor,
       remove: removeActor,
-      saveRelay: saveRelayActor,
+      saveSettings: saveSettingsActor,
       clearData: clearDataActor(wipeBrowserData),
     },
   }),

@@ -1,27 +1,35 @@
 /**
  * The browser around the app: IndexedDB storage, the platform WebSocket, WebRTC (unless `?direct=0`),
- * the relay (`?relay=ws://…/v1`, else what Settings hold, else the build's default), the network's
+ * the relay (`?relay=ws://…/v1`, else what Settings hold, else the build's default), how often an invite's
+ * code is replaced (`?invite-refresh=ms`), the network's
  * online/offline events, and wiping this origin's data.
  */
 import { browserSocketConnector, InvalidArgumentError, type BackchannelOptions } from '@backchannel/sdk';
 import { LocalforageStorage } from '@backchannel/sdk/adapters/localforage';
 import { Device } from './device.js';
-import { trackLastSeen, type Prefs } from './prefs.js';
 
 /** The IndexedDB database the SDK's storage (and its journal) lives in. */
 export const DATABASE = 'backchannel';
 /** The relay when neither the page's `?relay=` nor Settings name one: `npm run web`'s, or loopback. */
 export const DEFAULT_RELAY: string = (import.meta.env.VITE_BACKCHANNEL_RELAY as string | undefined) ?? 'ws://127.0.0.1:4000/v1';
 
-export function pageParams(): { relay?: string; direct: boolean } {
+/** How often an invite's code is replaced while nobody answers it (`?invite-refresh=ms`; 0: never). */
+export const DEFAULT_INVITE_REFRESH_MS = 120_000;
+
+export function pageParams(): { relay?: string; direct: boolean; inviteRefreshMs?: number } {
   const params = new URLSearchParams(location.search);
-  return { relay: params.get('relay') ?? undefined, direct: params.get('direct') !== '0' };
+  const refresh = Number(params.get('invite-refresh') ?? DEFAULT_INVITE_REFRESH_MS);
+  return {
+    relay: params.get('relay') ?? undefined,
+    direct: params.get('direct') !== '0',
+    ...(Number.isSafeInteger(refresh) && refresh > 0 ? { inviteRefreshMs: refresh } : {}),
+  };
 }
 
 /** The page address without its `#code`: where redeem links point. */
 export const linkBase = () => location.href.replace(/#.*$/, '');
 
-export async function openBrowserDevice(prefs: Prefs): Promise<Device> {
+export async function openBrowserDevice(): Promise<Device> {
   const { relay, direct } = pageParams();
   const options: BackchannelOptions = {
     storage: new LocalforageStorage(DATABASE),
@@ -38,7 +46,6 @@ export async function openBrowserDevice(prefs: Prefs): Promise<Device> {
     device = await Device.open({ ...options, relay: DEFAULT_RELAY });
   }
   watchNetwork(device);
-  trackLastSeen(device.bc, prefs);
   return device;
 }
 

@@ -1,6 +1,7 @@
 /**
  * What only this web app keeps about the person's view — the device's name, how far each chat was
- * read, when a contact was last seen — in localStorage beside the SDK's IndexedDB. None of it syncs.
+ * read — in localStorage beside the SDK's IndexedDB. None of it syncs. (When a contact was last seen
+ * is the SDK's: the card's `last_seen`.)
  */
 export interface Prefs {
   deviceName(): string | undefined;
@@ -8,8 +9,6 @@ export interface Prefs {
   /** How many messages of this contact's chat were on screen the last time it was open. */
   readCount(contactId: string): number;
   setReadCount(contactId: string, count: number): void;
-  lastSeen(contactId: string): number | undefined;
-  setLastSeen(contactId: string, at: number): void;
   clear(): void;
 }
 
@@ -24,23 +23,15 @@ export function storagePrefs(store: Pick<Storage, 'getItem' | 'setItem' | 'remov
     }
   };
   const write = (key: string, value: unknown) => store.setItem(prefix + key, JSON.stringify(value));
-  const KEYS = ['deviceName', 'read', 'seen'];
+  const KEYS = ['deviceName', 'read'];
+  store.removeItem(`${prefix}seen`); // last seen, kept here by earlier versions: the SDK's card has it now
   return {
     deviceName: () => read<string | undefined>('deviceName', undefined),
     setDeviceName: (name) => write('deviceName', name),
     readCount: (id) => read<Record<string, number>>('read', {})[id] ?? 0,
     setReadCount: (id, count) => write('read', { ...read<Record<string, number>>('read', {}), [id]: count }),
-    lastSeen: (id) => read<Record<string, number>>('seen', {})[id],
-    setLastSeen: (id, at) => write('seen', { ...read<Record<string, number>>('seen', {}), [id]: at }),
     clear: () => KEYS.forEach((k) => store.removeItem(prefix + k)),
   };
-}
-
-/** Note when each contact's device was last connected (any presence change). */
-export function trackLastSeen(bc: { subscribe(listener: (e: { type: string; contactId?: string }) => void): () => void }, prefs: Prefs): () => void {
-  return bc.subscribe((e) => {
-    if (e.type === 'presence' && e.contactId) prefs.setLastSeen(e.contactId, Date.now());
-  });
 }
 
 /** A Storage in memory, for stories and tests. */

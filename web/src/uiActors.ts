@@ -1,33 +1,41 @@
 /**
  * The UI machine's effects, all through the SDK's façade: pairing with progress, renaming, removing,
- * saving the relay, and clearing every byte this app keeps.
+ * saving settings, and clearing every byte this app keeps.
  */
 import { toBackchannelError, type BackchannelError } from '@backchannel/sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Device } from './device.js';
 import type { Prefs } from './prefs.js';
-import type { PairingEvent, UiEvent } from './uiMachine.js';
+import type { PairingEvent, SettingsPatch, UiEvent } from './uiMachine.js';
 
-export const inviteActor = fromCallback<UiEvent, { device: Device }, PairingEvent>(({ input, sendBack }) => {
-  let cancel: (() => void) | undefined;
-  let stopped = false;
-  input.device.bc
-    .invite({ onProgress: (step) => sendBack({ type: 'pairing.step', step }) })
-    .then(({ code, done, cancel: c }) => {
-      cancel = c;
-      if (stopped) return c();
-      sendBack({ type: 'pairing.code', code });
-      done.then(
-        (contact) => sendBack({ type: 'pairing.done', contact }),
-        (error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }),
-      );
-    })
-    .catch((error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }));
-  return () => {
-    stopped = true;
-    cancel?.();
-  };
-});
+/**
+ * Invite: show a code until someone answers it. With `refreshMs` the SDK replaces the code every
+ * period (each one reaches the screen as `pairing.code`, and `getSnapshot().invite` counts down).
+ */
+export const inviteActorWith = ({ refreshMs }: { refreshMs?: number } = {}) =>
+  fromCallback<UiEvent, { device: Device }, PairingEvent>(({ input, sendBack }) => {
+    let cancel: (() => void) | undefined;
+    let stopped = false;
+    input.device.bc
+      .invite({
+        onProgress: (step) => sendBack({ type: 'pairing.step', step }),
+        ...(refreshMs ? { refreshMs, onCode: (code: string) => stopped || sendBack({ type: 'pairing.code', code }) } : {}),
+      })
+      .then(({ code, done, cancel: c }) => {
+        cancel = c;
+        if (stopped) return c();
+        sendBack({ type: 'pairing.code', code });
+        done.then(
+          (contact) => sendBack({ type: 'pairing.done', contact }),
+          (error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }),
+        );
+      })
+      .catch((error: unknown) => stopped || sendBack({ type: 'pairing.failed', error: toBackchannelError(error) as BackchannelError }));
+    return () => {
+      stopped = true;
+      cancel?.();
+    };
+  });
 
 export const acceptActor = fromCallback<UiEvent, { device: Device; code: string }, PairingEvent>(({ input, sendBack }) => {
   const abort = new AbortController();
@@ -50,8 +58,9 @@ export const renameActor = fromPromise(async ({ input }: { input: { device: Devi
 
 export const removeActor = fromPromise(async ({ input }: { input: { device: Device; contactId: string } }) => input.device.bc.removeContact(input.contactId));
 
-export const saveRelayActor = fromPromise<void, { device: Device; relay: string }>(async ({ input }) => {
-  await input.device.bc.updateSettings({ relay_server: input.relay.trim() });
+/** Save Settings (relay, ICE servers, largest file): the SDK checks them and refuses what is wrong. */
+export const saveSettingsActor = fromPromise<void, { device: Device; patch: SettingsPatch }>(async ({ input }) => {
+  await input.device.bc.updateSettings(input.patch);
 });
 
 /** Close the device, then drop its storage (`wipe`) and this app's prefs. */

@@ -5,10 +5,13 @@
  * screens also read its `pairing` region (inviting → naming) from the façade's snapshot. Effects are
  * actors provided from outside (uiActors.ts), so Storybook runs this same machine on in-memory devices.
  */
-import type { BackchannelError, Contact, PairingStep } from '@backchannel/sdk';
+import type { Backchannel, BackchannelError, Contact, PairingStep } from '@backchannel/sdk';
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom } from 'xstate';
 import type { Device } from './device.js';
 import type { Prefs } from './prefs.js';
+
+/** What the Settings screen changes (the SDK's `updateSettings`). */
+export type SettingsPatch = Parameters<Backchannel['updateSettings']>[0];
 
 export type PairedContact = Contact & { verifier: string };
 export type PairingEvent =
@@ -32,7 +35,7 @@ export type UiEvent =
   | { type: 'NAME_CONTACT'; moniker: string }
   | { type: 'RENAME'; moniker: string }
   | { type: 'REMOVE' }
-  | { type: 'SAVE_RELAY'; relay: string }
+  | { type: 'SAVE_SETTINGS'; patch: SettingsPatch }
   | { type: 'CLEAR_DATA' }
   | PairingEvent;
 
@@ -73,7 +76,7 @@ export const uiMachine = setup({
     }),
     rename: fromPromise<Contact, { device: Device; contactId: string; moniker: string }>(notProvided('rename')),
     remove: fromPromise<void, { device: Device; contactId: string }>(notProvided('remove')),
-    saveRelay: fromPromise<void, { device: Device; relay: string }>(notProvided('saveRelay')),
+    saveSettings: fromPromise<void, { device: Device; patch: SettingsPatch }>(notProvided('saveSettings')),
     clearData: fromPromise<void, { device: Device | undefined; prefs: Prefs }>(notProvided('clearData')),
   },
   guards: {
@@ -201,11 +204,11 @@ export const uiMachine = setup({
       entry: assign({ saveError: undefined }),
       on: { BACK: '#ui.contacts' },
       states: {
-        idle: { on: { SAVE_RELAY: 'saving', CLEAR_DATA: '#ui.clearing' } },
+        idle: { on: { SAVE_SETTINGS: 'saving', CLEAR_DATA: '#ui.clearing' } },
         saving: {
           invoke: {
-            src: 'saveRelay',
-            input: ({ context, event }) => ({ device: context.device!, relay: (event as { relay: string }).relay }),
+            src: 'saveSettings',
+            input: ({ context, event }) => ({ device: context.device!, patch: (event as { patch: SettingsPatch }).patch }),
             onDone: { target: 'idle', actions: assign({ saveError: undefined }) },
             onError: { target: 'idle', actions: assign({ saveError: ({ event }) => errorOf(event) }) },
           },

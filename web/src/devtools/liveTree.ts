@@ -9,6 +9,10 @@ export interface ActorNode {
   id: string;
   parent?: string;
   state: string;
+  /** The latest state value itself, for the diagram. */
+  value?: unknown;
+  /** The actor's logic as the redacted stream shows it: a machine's `config` draws its diagram. */
+  logic?: { id?: string; config?: unknown };
   status: string;
   children: ActorNode[];
 }
@@ -36,6 +40,7 @@ interface RefView {
   id: string;
   sessionId: string;
   _parent?: { sessionId: string };
+  logic?: { id?: string; config?: unknown };
 }
 
 export function liveTree(events: readonly InspectionEvent[]): { roots: ActorNode[]; stream: StreamEntry[] } {
@@ -44,7 +49,7 @@ export function liveTree(events: readonly InspectionEvent[]): { roots: ActorNode
   const node = (ref: RefView): ActorNode => {
     let n = nodes.get(ref.sessionId);
     if (!n) {
-      n = { sessionId: ref.sessionId, id: ref.id, parent: ref._parent?.sessionId, state: '–', status: 'active', children: [] };
+      n = { sessionId: ref.sessionId, id: ref.id, parent: ref._parent?.sessionId, state: '–', logic: ref.logic, status: 'active', children: [] };
       nodes.set(ref.sessionId, n);
     }
     return n;
@@ -55,7 +60,10 @@ export function liveTree(events: readonly InspectionEvent[]): { roots: ActorNode
     else if (e.type === '@xstate.snapshot') {
       const n = node(ref);
       const snapshot = e.snapshot as { value?: unknown; status?: string };
-      if ('value' in snapshot) n.state = stateText(snapshot.value);
+      if ('value' in snapshot) {
+        n.state = stateText(snapshot.value);
+        n.value = snapshot.value;
+      }
       n.status = snapshot.status ?? n.status;
     } else if (e.type === '@xstate.event') {
       const source = e.sourceRef as unknown as RefView | undefined;

@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { Device } from '../device.js';
 import type { Prefs } from '../prefs.js';
-import { AttachControl, FileAttachment } from './FileSlot.js';
+import { AttachControl, FileAttachment, StoringList, useFileSender } from './FileSlot.js';
 import { presenceText } from './presence.js';
 import type { Send } from './types.js';
 
@@ -14,6 +14,8 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
   const kept = depot && 'kept' in depot ? depot.kept : undefined;
   const [text, setText] = useState('');
   const [problem, setProblem] = useState<string>();
+  const [dragging, setDragging] = useState(false);
+  const files = useFileSender(device, contactId, contact?.moniker ?? 'them');
   const end = useRef<HTMLLIElement>(null);
   useEffect(() => {
     prefs.setReadCount(contactId, messages.length);
@@ -43,7 +45,30 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
     }
   };
   return (
-    <section aria-labelledby="chat-title" className="chat">
+    <section
+      aria-labelledby="chat-title"
+      className={dragging ? 'chat dragging' : 'chat'}
+      onDragOver={(e) => {
+        if (![...e.dataTransfer.types].includes('Files')) return;
+        e.preventDefault(); // lets the drop happen
+        e.dataTransfer.dropEffect = 'copy';
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        const dropped = [...e.dataTransfer.files];
+        if (dropped.length) void files.sendFiles(dropped);
+      }}
+    >
+      {dragging && (
+        <p className="drop-hint" aria-hidden="true">
+          Drop to send to {contact.moniker}
+        </p>
+      )}
       <div className="row between">
         <button type="button" className="link" onClick={() => send({ type: 'BACK' })}>
           ← Contacts
@@ -53,14 +78,14 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
         </button>
       </div>
       <h1 id="chat-title">{contact.moniker}</h1>
-      <p className="muted">{presenceText(device, prefs, contact)}</p>
+      <p className="muted">{presenceText(device, contact)}</p>
       <div role="log" aria-label={`Messages with ${contact.moniker}`} aria-live="polite">
         <ol className="messages">
           {messages.map((m) => (
             <li key={m.id} className={m.sender === me ? 'mine' : 'theirs'}>
               <span className="visually-hidden">{m.sender === me ? 'You: ' : `${contact.moniker}: `}</span>
               <span className="text">{m.text}</span>
-              {m.file && <FileAttachment file={m.file} />}
+              {m.file && <FileAttachment device={device} contactId={contactId} moniker={contact.moniker} file={m.file} mine={m.sender === me} />}
               {m.id === kept && <span className="kept">Kept by the relay for {contact.moniker}</span>}
               <time dateTime={new Date(m.timestamp).toISOString()}>{new Date(m.timestamp).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>
             </li>
@@ -90,12 +115,13 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
           }}
           placeholder="Write a message"
         />
-        <AttachControl contactId={contactId} />
+        <AttachControl moniker={contact.moniker} onFiles={(picked) => void files.sendFiles(picked)} />
         <button type="submit">Send</button>
       </form>
-      {problem && (
+      <StoringList storing={files.storing} />
+      {(problem ?? files.problem) && (
         <p role="alert" className="error">
-          {problem}
+          {problem ?? files.problem}
         </p>
       )}
     </section>

@@ -12,7 +12,8 @@ export function ContactSettings({
 }: {
   device: Device;
   contactId: string;
-  busy: boolean;
+  /** The app machine is renaming or removing the contact right now. */
+  busy: 'renaming' | 'removing' | undefined;
   error: Error | undefined;
   send: Send;
 }) {
@@ -32,26 +33,29 @@ export function ContactSettings({
       <form onSubmit={submit}>
         <label htmlFor="rename">Name</label>
         <input id="rename" value={name} onChange={(e) => setName(e.target.value)} maxLength={200} required />
-        <button type="submit" disabled={busy}>
-          Rename
+        <button type="submit" disabled={!!busy}>
+          {busy === 'renaming' ? 'Renaming…' : 'Rename'}
         </button>
       </form>
       <h2>Remove</h2>
       <p>Removing forgets this contact and your chat with them on this device.</p>
       {confirming ? (
         <div className="row">
-          <button type="button" className="danger" disabled={busy} onClick={() => send({ type: 'REMOVE' })}>
-            Yes, remove {contact?.moniker}
+          <button type="button" className="danger" disabled={!!busy} onClick={() => send({ type: 'REMOVE' })}>
+            {busy === 'removing' ? `Removing ${contact?.moniker ?? 'the contact'}…` : `Yes, remove ${contact?.moniker ?? 'the contact'}`}
           </button>
           <button type="button" className="secondary" onClick={() => setConfirming(false)}>
             Keep
           </button>
         </div>
       ) : (
-        <button type="button" className="danger" onClick={() => setConfirming(true)}>
+        <button type="button" className="danger" disabled={!!busy} onClick={() => setConfirming(true)}>
           Remove contact…
         </button>
       )}
+      <p role="status" className="muted">
+        {busy === 'renaming' ? 'Saving the new name…' : busy === 'removing' ? `Removing ${contact?.moniker ?? 'the contact'} from this device…` : ''}
+      </p>
       {error && (
         <p role="alert" className="error">
           {error.message}

@@ -20,7 +20,7 @@ export function Contacts({ device, prefs, send }: { device: Device; prefs: Prefs
         <ul className="contacts">
           {contacts.map((c) => {
             const unread = unreadCount(device, prefs, c);
-            const presence = presenceText(device, prefs, c);
+            const presence = presenceText(device, c);
             const online = presence.startsWith('Connected');
             return (
               <li key={c.id}>

@@ -1,5 +1,6 @@
 /**
- * Invite: the code as words, digits, a QR of its redeem link; copy and share. The app machine is in
+ * Invite: the code as words, digits, a QR of its redeem link, how long it has left before a new one
+ * replaces it; copy and share. The app machine is in
  * `ready.pairing.inviting` meanwhile (read from the façade's snapshot).
  */
 import { codeToDigits, redeemLink, type PairingStep } from '@backchannel/sdk';
@@ -15,6 +16,29 @@ export interface InviteProps {
   step: PairingStep | 'naming' | undefined;
   linkBase: () => string;
   send: Send;
+}
+
+/** Re-render every `ms` while mounted: for a countdown on screen. */
+function useTick(ms: number): void {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((n) => n + 1), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+}
+
+/** How long the code on screen has left before the SDK replaces it (`getSnapshot().invite`). */
+function Countdown({ device }: { device: Device }) {
+  useTick(1_000);
+  const remaining = device.bc.getSnapshot().invite?.remainingMs;
+  if (remaining === undefined) return null;
+  const seconds = Math.ceil(remaining / 1_000);
+  const text = seconds >= 60 ? `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s` : `${seconds} s`;
+  return (
+    <p className="muted countdown" data-testid="invite-countdown">
+      A new code replaces this one in <span role="timer">{text}</span>.
+    </p>
+  );
 }
 
 export function Invite({ device, code, step, linkBase, send }: InviteProps) {
@@ -55,6 +79,7 @@ export function Invite({ device, code, step, linkBase, send }: InviteProps) {
               {codeToDigits(code)}
             </span>
           </p>
+          <Countdown device={device} />
           {qr && <img className="qr" src={qr} alt="QR code of the invite link" width={200} height={200} />}
           <p className="link-line">
             Link:{' '}

@@ -1,11 +1,12 @@
 /**
- * Redeem: type the code (words complete as you type; digits and redeem links work too), then pairing
- * progress while the app machine is in `ready.pairing.accepting`.
+ * Redeem: type the code (words complete as you type; digits and redeem links work too) or scan the
+ * invite's QR with the camera, then pairing progress while the app machine is in `ready.pairing.accepting`.
  */
 import { completeCode, parseAnyCode, type PairingStep } from '@backchannel/sdk';
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { Device } from '../device.js';
 import { Progress } from './Progress.js';
+import { QrScanner } from './QrScanner.js';
 import type { Send } from './types.js';
 
 export interface RedeemProps {
@@ -29,6 +30,7 @@ function completions(text: string): string[] {
 export function Redeem({ device, pairing, initial, step, send }: RedeemProps) {
   const [text, setText] = useState(initial ?? '');
   const [problem, setProblem] = useState<string>();
+  const [scanning, setScanning] = useState(false);
   const options = completions(text);
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -82,9 +84,17 @@ export function Redeem({ device, pairing, initial, step, send }: RedeemProps) {
               {problem}
             </p>
           )}
-          <button type="submit">Pair</button>
+          <div className="row">
+            <button type="submit">Pair</button>
+            {!scanning && (
+              <button type="button" className="secondary" onClick={() => setScanning(true)}>
+                Scan a QR code
+              </button>
+            )}
+          </div>
         </form>
       )}
+      {!pairing && scanning && <QrScanner onCode={(code) => send({ type: 'SUBMIT_CODE', code })} onClose={() => setScanning(false)} />}
       <button type="button" className="secondary" onClick={() => send({ type: 'CANCEL' })}>
         Cancel
       </button>

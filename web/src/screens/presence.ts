@@ -3,10 +3,11 @@ import type { Contact } from '@backchannel/sdk';
 import type { Device } from '../device.js';
 import type { Prefs } from '../prefs.js';
 
-export function presenceText(device: Device, prefs: Prefs, contact: Contact, now = Date.now()): string {
+/** Connected now (the app machine's presence), else the card's `last_seen` (the SDK writes it, kept across restarts). */
+export function presenceText(device: Device, contact: Contact, now = Date.now()): string {
   const via = device.bc.getSnapshot().presence[contact.id];
   if (via) return via === 'direct' ? 'Connected (direct)' : 'Connected (relayed)';
-  const seen = prefs.lastSeen(contact.id) ?? contact.last_seen;
+  const seen = contact.last_seen;
   return seen === undefined ? 'Not seen yet' : `Last seen ${ago(now - seen)}`;
 }
 
