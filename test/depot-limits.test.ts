@@ -37,6 +37,9 @@ class CountingStorage implements StorageAdapter {
   removeRange(prefix: StorageKey): Promise<void> {
     return this.#inner.removeRange(prefix);
   }
+  listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    return this.#inner.listKeys(prefix);
+  }
 }
 
 const topic = (c: string) => c.repeat(64);
