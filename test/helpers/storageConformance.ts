@@ -88,7 +88,10 @@ export const storageConformanceCases: ConformanceCase[] = [
       const listed = await s.listKeys(['lk', 'x']);
       check(JSON.stringify(sorted(listed)) === JSON.stringify(['lk/x/1', 'lk/x/deep/2']), `got ${sorted(listed)}`);
       check(JSON.stringify(sorted(listed)) === JSON.stringify(sorted((await s.loadRange(['lk', 'x'])).map((c) => c.key))), 'differs from loadRange');
-      check(listed.every((k) => Array.isArray(k) && k.every((seg) => typeof seg === 'string')), 'keys are arrays of segments');
+      check(
+        listed.every((k) => Array.isArray(k) && k.every((seg) => typeof seg === 'string')),
+        'keys are arrays of segments',
+      );
       check(JSON.stringify(sorted(await s.listKeys(['lk', 'solo']))) === JSON.stringify(['lk/solo']), 'a key equal to the prefix');
       check(sorted(await s.listKeys([])).includes('lk/xy'), 'the empty prefix lists everything');
       check((await s.listKeys(['nope'])).length === 0, 'missing prefix');
