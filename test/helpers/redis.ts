@@ -14,6 +14,8 @@ export const REDIS_SERVER = '/usr/bin/redis-server';
 
 export interface RedisProcess {
   url: string;
+  /** The redis-server process (the benchmarks read its CPU time). */
+  pid: number;
   /** A new client on it; closed by `stop()`. */
   client(): Redis;
   stop(): Promise<void>;
@@ -52,6 +54,7 @@ export async function startRedis(options: { durable?: boolean } = {}): Promise<R
   const clients: Redis[] = [];
   return {
     url,
+    pid: child.pid!,
     client() {
       const c = new Redis(url, { maxRetriesPerRequest: 3 });
       clients.push(c);
