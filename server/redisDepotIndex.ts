@@ -11,6 +11,7 @@
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
  * @module
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DepotLimits } from './depot.js';
 import { refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
@@ -57,6 +58,9 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], ARGV[1]) en
 return out
 `;
 
+const sha = (lua: string) => createHash('sha1').update(lua).digest('hex');
+const SHAS = new Map([RESERVE, RELEASE].map((lua) => [lua, sha(lua)]));
+
 /** The depot's index in Redis, shared by every relay on it (see the module comment). */
 export class RedisDepotIndex implements DepotIndex {
   readonly #redis: Redis;
@@ -68,13 +72,23 @@ export class RedisDepotIndex implements DepotIndex {
     this.#ns = `${namespace}:depot`;
   }
 
+  /** Run a script: EVALSHA, and the script itself the first time this Redis has not seen it. */
+  async #eval(lua: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.#redis.evalsha(SHAS.get(lua)!, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String(err).includes('NOSCRIPT')) throw err;
+      return this.#redis.eval(lua, keys.length, ...keys, ...args);
+    }
+  }
+
   #keys(topic: string): string[] {
     return [`${this.#ns}:t:${topic}`, `${this.#ns}:tb`, `${this.#ns}:totals`, `${this.#ns}:time`];
   }
 
   async #reserve(d: IndexedDeposit, limits: DepotLimits | undefined, mode: 'check' | 'reserve' | 'found'): Promise<string | undefined> {
     const caps = limits ? [limits.maxItemsPerTopic, limits.maxBytesPerTopic, limits.maxItemsTotal, limits.maxBytesTotal] : [0, 0, 0, 0];
-    const result = (await this.#redis.eval(RESERVE, 4, ...this.#keys(d.topic), d.topic, d.id, d.size, ...caps, timeOf(d.id), mode)) as string;
+    const result = (await this.#eval(RESERVE, this.#keys(d.topic), [d.topic, d.id, d.size, ...caps, timeOf(d.id), mode])) as string;
     if (result === 'ok') return undefined;
     return refusals[result as keyof typeof refusals](limits!);
   }
@@ -103,7 +117,7 @@ export class RedisDepotIndex implements DepotIndex {
   async release(topic: string, ids: string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (ids.length === 0) return out;
-    const flat = (await this.#redis.eval(RELEASE, 4, ...this.#keys(topic), topic, ...ids)) as string[];
+    const flat = (await this.#eval(RELEASE, this.#keys(topic), [topic, ...ids])) as string[];
     for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]));
     return out;
   }
