@@ -133,7 +133,8 @@ export function drive<T>(options: Record<string, unknown>): Promise<T> {
 export const benchScale = () => Number(process.env.BENCH_SCALE ?? 1);
 
 /** A pairing load on `server` (the invitee on `other` when given): warm-up, then the measured window. */
-export function pairingLoad(server: BenchServer, concurrency: number, other?: BenchServer): Promise<PairingRun> {
+/** `alsoPids`: other processes whose CPU time is measured over the same window (after the servers' in `cpuMs`). */
+export function pairingLoad(server: BenchServer, concurrency: number, other?: BenchServer, alsoPids: number[] = []): Promise<PairingRun> {
   const scale = benchScale();
   return drive<PairingRun>({
     mode: 'pairings',
@@ -142,6 +143,6 @@ export function pairingLoad(server: BenchServer, concurrency: number, other?: Be
     concurrency,
     warmupMs: 2_000 * scale,
     durationMs: Number(process.env.BENCH_WINDOW_MS ?? 8_000 * scale),
-    pids: other ? [server.pid, other.pid] : [server.pid],
+    pids: [...(other ? [server.pid, other.pid] : [server.pid]), ...alsoPids],
   });
 }

@@ -7,14 +7,16 @@
  * Stored through a {@link StorageAdapter} under `['depot', topic, id]`, ids ordered by arrival, so
  * with `NodeFsStorage` the depot survives a relay restart with nothing lost.
  *
- * An index in memory (topic → id → size, with per-topic and global totals) answers every quota check,
- * `count` and `prune` without reading a deposit's bytes; it is rebuilt from storage once, at the first
- * request after a start. Relays sharing one store (Redis) each index their own deposits; a `fetch`
- * re-reads its topic from storage, so deposits made through another relay are found and indexed then.
+ * An index (topic → id → size, with per-topic and global totals; `server/depotIndex.ts`) answers every
+ * quota check, `count`, `prune` and fetch listing: nothing reads a deposit it does not return. In
+ * memory it is built from a listing of the storage's keys at the first request after a start (a
+ * deposit's id carries its size); relays sharing one Redis share it there (`RedisDepotIndex`), so the
+ * caps hold over all of them. Relays sharing a store must share the index too.
  * @module
  */
 import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
-import type { StorageAdapter } from '../src/effects/storage.js';
+import type { StorageAdapter, StorageKey } from '../src/effects/storage.js';
+import { MemoryDepotIndex, refusals, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
 export interface DepotLimits {
   ttlMs: number;
@@ -58,74 +60,73 @@ const decoder = new TextDecoder();
 
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** The depositor's tag a deposit id ends with (`time-counter-instance-tag`), if it has one. */
-const tagOf = (id: string): string | undefined => id.split('-')[3];
-
-/** One topic's deposits: id → size (bytes), and their total. */
-interface TopicIndex {
-  sizes: Map<string, number>;
-  bytes: number;
+/**
+ * What a deposit id says besides its time: `time-counter-instance-sSIZE[-tag]` (ids minted before
+ * sizes were in them have no `sSIZE`). The size lets the index be built from a key listing alone.
+ */
+function parseId(id: string): { size?: number; tag?: string } {
+  const parts = id.split('-');
+  if (parts[3]?.startsWith('s')) {
+    const size = Number(parts[3].slice(1));
+    return { size: Number.isSafeInteger(size) && size >= 0 ? size : undefined, tag: parts[4] };
+  }
+  return { tag: parts[3] };
 }
+
+/** How many deposits one step of a build or a prune handles. */
+const BATCH = 256;
 
 export class Depot {
   readonly #storage: StorageAdapter;
   readonly #limits: DepotLimits;
   readonly #now: () => number;
+  readonly #index: DepotIndex;
   #counter = 0;
   /** Tells apart ids minted in the same millisecond by several relays sharing one store. */
   readonly #instance = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
   /** Serialises writes, so quota checks and ids stay consistent. */
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #topics = new Map<string, TopicIndex>();
-  #items = 0;
-  #bytes = 0;
-  #indexed: Promise<void> | undefined;
+  #built: Promise<void> | undefined;
+  #totals = { items: 0, bytes: 0 };
 
-  constructor(options: { storage: StorageAdapter; limits?: Partial<DepotLimits>; now?: () => number }) {
+  /** `index`: where the index lives (default: in memory, this relay's alone). */
+  constructor(options: { storage: StorageAdapter; limits?: Partial<DepotLimits>; now?: () => number; index?: DepotIndex }) {
     this.#storage = options.storage;
     this.#limits = { ...DEFAULT_DEPOT_LIMITS, ...options.limits };
     this.#now = options.now ?? Date.now;
+    this.#index = options.index ?? new MemoryDepotIndex();
   }
 
-  /** Deposits and bytes held, over every topic (this relay's index). */
+  /** Deposits and bytes held, over every topic: as the last `count()` found them, plus what this relay changed since. */
   get totals(): { items: number; bytes: number } {
-    return { items: this.#items, bytes: this.#bytes };
+    return { ...this.#totals };
   }
 
-  /** Build the index from storage, once: the counters survive a restart. */
-  #index(): Promise<void> {
-    this.#indexed ??= this.#storage.loadRange(['depot']).then(
-      (chunks) => {
-        for (const c of chunks) if (c.key.length === 3) this.#add(c.key[1]!, c.key[2]!, c.data.length);
-      },
-      (err: unknown) => {
-        // A storage hiccup at the first request must not fail every later one: build again next time.
-        this.#indexed = undefined;
-        throw err;
-      },
-    );
-    return this.#indexed;
+  /** Build the index from a listing of storage's keys, once: the counters survive a restart. */
+  #ready(): Promise<void> {
+    this.#built ??= this.#build().catch((err: unknown) => {
+      // A storage hiccup at the first request must not fail every later one: build again next time.
+      this.#built = undefined;
+      throw err;
+    });
+    return this.#built;
   }
 
-  #add(topic: string, id: string, size: number): void {
-    let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), bytes: 0 }));
-    if (t.sizes.has(id)) return;
-    t.sizes.set(id, size);
-    t.bytes += size;
-    this.#items++;
-    this.#bytes += size;
-  }
-
-  #drop(topic: string, id: string): void {
-    const t = this.#topics.get(topic);
-    const size = t?.sizes.get(id);
-    if (!t || size === undefined) return;
-    t.sizes.delete(id);
-    t.bytes -= size;
-    this.#items--;
-    this.#bytes -= size;
-    if (t.sizes.size === 0) this.#topics.delete(topic);
+  async #build(): Promise<void> {
+    if (!(await this.#index.isBuilt())) {
+      const keys = (await this.#storage.listKeys(['depot'])).filter((k) => k.length === 3);
+      for (let i = 0; i < keys.length; i += BATCH) {
+        const found: IndexedDeposit[] = [];
+        for (const key of keys.slice(i, i + BATCH)) {
+          // Only ids minted before they carried their size are read, one at a time.
+          const size = parseId(key[2]!).size ?? (await this.#storage.load(key))?.length;
+          if (size !== undefined) found.push({ topic: key[1]!, id: key[2]!, size });
+        }
+        await this.#index.addFound(found);
+      }
+      await this.#index.markBuilt();
+    }
+    this.#totals = await this.#index.totals();
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -144,18 +145,27 @@ export class Depot {
       if (tag !== undefined && !isDepotTag(tag)) throw new DepotRefusal("deposit's 'tag' must be 16 hex digits");
       const size = blob.length; // base64: one byte per character
       if (size > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${size} > ${this.#limits.maxBlobChars} characters)`);
-      if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
-      await this.#index();
-      const t = this.#topics.get(topic);
-      if ((t?.sizes.size ?? 0) >= this.#limits.maxItemsPerTopic)
-        throw new DepotRefusal(`depot full for this topic (${this.#limits.maxItemsPerTopic} deposits)`);
-      if ((t?.bytes ?? 0) + size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(`depot full for this topic (${this.#limits.maxBytesPerTopic} bytes)`);
-      if (this.#items >= this.#limits.maxItemsTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxItemsTotal} deposits)`);
-      if (this.#bytes + size > this.#limits.maxBytesTotal) throw new DepotRefusal(`depot full on this relay (${this.#limits.maxBytesTotal} bytes)`);
+      if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(refusals.topicBytes(this.#limits));
+      await this.#ready();
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
-      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}${tag ? `-${tag}` : ''}`;
-      await this.#storage.save(['depot', topic, id], encoder.encode(blob));
-      this.#add(topic, id, size);
+      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}-s${size}${tag ? `-${tag}` : ''}`;
+      const deposit = { topic, id, size };
+      // Checked before writing (a full topic costs no write), and again, atomically, once saved: the
+      // index lists only deposits whose bytes are there, so a fetch never lists one still being written.
+      const early = await this.#index.refusal(deposit, this.#limits);
+      if (early) throw new DepotRefusal(early);
+      const key: StorageKey = ['depot', topic, id];
+      await this.#storage.save(key, encoder.encode(blob));
+      const refused = await this.#index.reserve(deposit, this.#limits).catch(async (err: unknown) => {
+        await this.#storage.remove(key).catch(() => {});
+        throw err;
+      });
+      if (refused) {
+        await this.#storage.remove(key); // another relay took the room meanwhile
+        throw new DepotRefusal(refused);
+      }
+      this.#totals.items++;
+      this.#totals.bytes += size;
       return id;
     });
   }
@@ -163,7 +173,7 @@ export class Depot {
   /**
    * The deposits waiting for `topic`, oldest first, from just after `after` (a deposit id; from the
    * start without one), at most `maxFetchChars` of blobs (at least one deposit), leaving out those
-   * deposited with the tag `skip` (the fetching device's own).
+   * deposited with the tag `skip` (the fetching device's own). Reads only the deposits it returns.
    */
   fetch(topic: string, after?: string, skip?: string): Promise<DepositPage> {
     // In turn with acks and prunes: a listing must not race a removal (a file gone between list and read).
@@ -171,84 +181,70 @@ export class Depot {
   }
 
   async #fetch(topic: string, after: string | undefined, skip: string | undefined): Promise<DepositPage> {
-    const wanted = (id: string) => skip === undefined || tagOf(id) !== skip;
-    await this.#index();
-    if (after === undefined) {
-      // From the start: re-read the topic, so deposits made through another relay sharing the store are found.
-      const chunks = await this.#storage.loadRange(['depot', topic]);
-      const stored = new Set<string>();
-      for (const c of chunks) {
-        if (c.key.length !== 3) continue;
-        stored.add(c.key[2]!);
-        this.#add(topic, c.key[2]!, c.data.length);
-      }
-      for (const id of [...(this.#topics.get(topic)?.sizes.keys() ?? [])]) if (!stored.has(id)) this.#drop(topic, id);
-      const items = chunks
-        .filter((c) => c.key.length === 3 && wanted(c.key[2]!))
-        .map((c) => ({ id: c.key[2]!, blob: decoder.decode(c.data) }))
-        .sort((a, b) => byId(a.id, b.id));
-      return this.#page(items);
-    }
-    const ids = [...(this.#topics.get(topic)?.sizes.keys() ?? [])].filter((id) => id > after && wanted(id)).sort(byId);
+    await this.#ready();
+    const sizes = await this.#index.entries(topic);
+    const ids = [...sizes.keys()].filter((id) => (after === undefined || id > after) && (skip === undefined || parseId(id).tag !== skip)).sort(byId);
     const items: Deposit[] = [];
     let chars = 0;
     for (const id of ids) {
-      const size = this.#topics.get(topic)?.sizes.get(id) ?? 0;
+      const size = sizes.get(id)!;
       if (items.length > 0 && chars + size > this.#limits.maxFetchChars) return { items, more: true };
       const data = await this.#storage.load(['depot', topic, id]);
-      if (!data) continue; // acknowledged meanwhile
+      if (!data) continue; // acknowledged meanwhile (through another relay)
       items.push({ id, blob: decoder.decode(data) });
       chars += size;
     }
     return { items, more: false };
   }
 
-  /** The first page of `items` (sorted), at most `maxFetchChars` of blobs and at least one item. */
-  #page(items: Deposit[]): DepositPage {
-    let chars = 0;
-    for (let i = 0; i < items.length; i++) {
-      chars += items[i]!.blob.length;
-      if (i > 0 && chars > this.#limits.maxFetchChars) return { items: items.slice(0, i), more: true };
-    }
-    return { items, more: false };
-  }
-
   /**
-   * The recipient has them: delete. Only ids the index holds for `topic` touch storage (a fetch on this
-   * relay indexed what it listed); others are ignored, so an ack costs no more than what it deletes.
+   * The recipient has them: delete. Only ids the index holds for `topic` touch storage; others are
+   * ignored, so an ack costs no more than what it deletes.
    */
   ack(topic: string, ids: string[]): Promise<void> {
     if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
     return this.#serial(async () => {
-      await this.#index();
-      for (const id of new Set(ids)) {
-        if (!this.#topics.get(topic)?.sizes.has(id)) continue;
-        await this.#storage.remove(['depot', topic, id]);
-        this.#drop(topic, id);
-      }
+      await this.#ready();
+      const held = await this.#index.entries(topic);
+      const gone = [...new Set(ids)].filter((id) => held.has(id));
+      for (const id of gone) await this.#storage.remove(['depot', topic, id]);
+      this.#released(await this.#index.release(topic, gone));
     });
+  }
+
+  /** Take released deposits off the totals; returns how many. */
+  #released(sizes: Map<string, number>): number {
+    for (const size of sizes.values()) {
+      this.#totals.items--;
+      this.#totals.bytes -= size;
+    }
+    return sizes.size;
   }
 
   /** How many deposits are waiting, over all topics (read from the index: no storage reads). */
   async count(): Promise<number> {
-    await this.#index();
-    return this.#items;
+    await this.#ready();
+    this.#totals = await this.#index.totals();
+    return this.#totals.items;
   }
 
-  /** Delete deposits older than the TTL (their ids carry the time: no bytes read). Returns how many went. */
+  /** Delete deposits older than the TTL (the index knows their times: no bytes read). Returns how many went. */
   prune(): Promise<number> {
     return this.#serial(async () => {
-      await this.#index();
+      await this.#ready();
       const before = this.#now() - this.#limits.ttlMs;
       let removed = 0;
-      for (const [topic, t] of [...this.#topics]) {
-        for (const id of [...t.sizes.keys()]) {
-          if (Number(id.slice(0, 15)) < before) {
-            await this.#storage.remove(['depot', topic, id]);
-            this.#drop(topic, id);
-            removed++;
-          }
+      // Bounded: a batch either removes what it lists or ends the prune.
+      for (let round = 0; round < Math.ceil(this.#limits.maxItemsTotal / BATCH) + 1; round++) {
+        const old = await this.#index.olderThan(before, BATCH);
+        if (old.length === 0) break;
+        const byTopic = new Map<string, string[]>();
+        for (const d of old) {
+          await this.#storage.remove(['depot', d.topic, d.id]);
+          byTopic.set(d.topic, [...(byTopic.get(d.topic) ?? []), d.id]);
         }
+        for (const [topic, ids] of byTopic) removed += this.#released(await this.#index.release(topic, ids));
+        if (old.length < BATCH) break;
       }
       return removed;
     });

@@ -11,6 +11,7 @@ export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
+export { MemoryDepotIndex, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 export {
   startTransitRelay,
   TransitRelayServer,

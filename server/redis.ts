@@ -5,4 +5,5 @@
  */
 export { RedisDiscoveryHub, type RedisDiscoveryHubOptions } from './redisDiscoveryHub.js';
 export { RedisStorage } from './redisStorage.js';
+export { RedisDepotIndex } from './redisDepotIndex.js';
 export { RedisMailboxStore, type RedisMailboxStoreOptions } from './redisMailboxStore.js';

@@ -4,9 +4,12 @@
  * other's `add`s to its own clients.
  *
  * The rules are {@link MemoryMailboxStore}'s (wormhole-mailbox-server's `server.py`); the records are
- * small JSON values, one per nameplate and per mailbox, changed in optimistic transactions (`WATCH` the
- * record, read, decide, `MULTI`/`EXEC`, retry when another relay changed it meanwhile). Messages sit
- * in a list per mailbox; each `add` is also published, with its index, for the relays whose clients
+ * small JSON values, one per nameplate and per mailbox. Each operation a client makes (claim with its
+ * mailbox's open, open, add, release, close, touch) is one Lua script: read, decide and write in one
+ * round trip, atomic, with no retry loop, and independent operations go out pipelined on one
+ * connection. Only the minutely prune still uses optimistic transactions (`WATCH`, read, decide,
+ * `MULTI`/`EXEC`, retry when another relay changed a record meanwhile). Messages sit in a list per
+ * mailbox; each `add` is also published (by its script), with its index, for the relays whose clients
  * listen to that mailbox (`watch`).
  *
  *   <ns>:np:<appid>:<nameplate>   {mailbox, sides: {side: {claimed, added}}}
@@ -15,19 +18,21 @@
  *   <ns>:nps:<appid>, <ns>:mbs:<appid>, <ns>:apps   index sets (listing, limits, pruning)
  *   <ns>:bytes                    the bytes held, counted as the memory store counts them (store.ts)
  *
- * The byte budget (`maxStoreBytes`) and the appid quota are read, not watched, inside each
- * transaction: relays writing at the same instant may overshoot them by about one record each.
+ * The byte budget (`maxStoreBytes`) and the appid quota are checked inside the scripts, so they hold
+ * over every relay. Byte counts use the clients' strings' lengths as JavaScript measures them (passed
+ * to the scripts), as the memory store does.
  *   channel <ns>:added:<appid>:<mailbox>   {relay, index, message}
  * @module
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RecentlyFreed } from './nameplateReuse.js';
 import {
-  mailboxBytes,
   mailboxId,
   messageBytes,
-  nameplateBytes,
   randomBelow,
+  RECORD_OVERHEAD,
+  SIDE_OVERHEAD,
   STORE_FULL,
   StoreCrowdedError,
   StoreLimitError,
@@ -63,6 +68,210 @@ export interface RedisMailboxStoreOptions {
   namespace?: string;
 }
 
+/**
+ * What every script starts with. ARGV[1..6]: appid, its length (as JavaScript counts it), the budget
+ * (`maxStoreBytes`), `maxAppids`, `maxMailboxBytes`, `now`; the script's own arguments follow at ARGV[7].
+ * KEYS[1], KEYS[2]: the byte counter and the appid set.
+ */
+const PRELUDE = `
+local appid, appidLen, maxStore, maxAppids, maxMailboxBytes, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local OVERHEAD, SIDE = ${RECORD_OVERHEAD}, ${SIDE_OVERHEAD}
+local function budget(delta)
+  if delta > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + delta > maxStore then return 'store-full' end
+  if redis.call('SISMEMBER', KEYS[2], appid) == 0 and redis.call('SCARD', KEYS[2]) >= maxAppids then return 'too-many-appids' end
+  return nil
+end
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+-- Open mailbox \`id\` (its key, messages' key, index set) for \`side\`; returns an error name, or nil and whether it is crowded.
+local function open(mbKey, mbsKey, id, idLen, side, sideLen, forNameplate, maxMailboxes)
+  local raw = redis.call('GET', mbKey)
+  local record, before
+  if raw then
+    record = cjson.decode(raw)
+    before = record.bytes
+  else
+    if redis.call('SCARD', mbsKey) >= maxMailboxes then return 'too-many-mailboxes' end
+    record = { forNameplate = forNameplate, updated = now, sides = {}, count = 0, bytes = OVERHEAD + appidLen + idLen }
+    before = 0
+  end
+  if type(record.sides) ~= 'table' then record.sides = {} end
+  if record.sides[side] == nil then
+    local delta = SIDE + sideLen
+    local refused = budget(record.bytes + delta - before)
+    if refused then return refused end
+    if record.bytes + delta > maxMailboxBytes then return 'mailbox-full-bytes' end
+    record.sides[side] = { opened = true }
+    record.bytes = record.bytes + delta
+  end
+  record.updated = now
+  redis.call('SET', mbKey, cjson.encode(record))
+  redis.call('SADD', mbsKey, id)
+  redis.call('SADD', KEYS[2], appid)
+  redis.call('INCRBY', KEYS[1], record.bytes - before)
+  return nil, count(record.sides) > 2
+end
+`;
+
+/**
+ * Claim nameplate `name` for `side` and open its mailbox. KEYS[3..4]: the nameplate, the nameplate set,
+ * KEYS[5]: the mailbox set. ARGV[7..]: name length, side, side length, fresh ('1': only if nobody holds
+ * it), a new mailbox id, the mailbox key prefix, maxNameplatesPerApp, maxMailboxesPerApp, name.
+ * Returns {error} or {'ok', mailbox, crowded}.
+ */
+const CLAIM = `${PRELUDE}
+local nameLen, side, sideLen, fresh, newMailbox, mbPrefix = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11], ARGV[12]
+local maxNameplates, maxMailboxes, name = tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
+local raw = redis.call('GET', KEYS[3])
+if raw and fresh then return { 'taken' } end
+local record, before
+if raw then
+  record = cjson.decode(raw)
+  before = record.bytes
+else
+  if redis.call('SCARD', KEYS[4]) >= maxNameplates then return { 'too-many-nameplates' } end
+  -- The mailbox comes next: make sure both fit.
+  local refused = budget(OVERHEAD + appidLen + nameLen + #newMailbox + SIDE + sideLen + OVERHEAD + appidLen + #newMailbox + SIDE + sideLen)
+  if refused then return { refused } end
+  record = { mailbox = newMailbox, sides = {}, bytes = OVERHEAD + appidLen + nameLen + #newMailbox }
+  before = 0
+end
+if type(record.sides) ~= 'table' then record.sides = {} end
+local mine = record.sides[side]
+if mine == nil then
+  record.sides[side] = { claimed = true, added = now }
+  record.bytes = record.bytes + SIDE + sideLen
+elseif not mine.claimed then
+  return { 'reclaimed' }
+end
+local refused = budget(record.bytes - before)
+if refused then return { refused } end
+redis.call('SET', KEYS[3], cjson.encode(record))
+redis.call('SADD', KEYS[4], name)
+redis.call('SADD', KEYS[2], appid)
+redis.call('INCRBY', KEYS[1], record.bytes - before)
+local crowded = count(record.sides) > 2
+local failed, crowdedBox = open(mbPrefix .. record.mailbox, KEYS[5], record.mailbox, #record.mailbox, side, sideLen, true, maxMailboxes)
+if failed then return { failed } end
+return { 'ok', record.mailbox, (crowded or crowdedBox) and 1 or 0 }
+`;
+
+/**
+ * Open mailbox `id` for `side`. KEYS[3..5]: the mailbox, its messages, the mailbox set. ARGV[7..]: id,
+ * its length, side, side length, maxMailboxesPerApp. Returns {error} or {'ok', crowded, messages…}.
+ */
+const OPEN = `${PRELUDE}
+local failed, crowded = open(KEYS[3], KEYS[5], ARGV[7], tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10]), false, tonumber(ARGV[11]))
+if failed then return { failed } end
+local out = { 'ok', crowded and 1 or 0 }
+for _, m in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do out[#out + 1] = m end
+return out
+`;
+
+/**
+ * Append a message to mailbox KEYS[3] (messages: KEYS[4]) and publish it on channel KEYS[5]. ARGV[7..]:
+ * the message's JSON, its bytes, maxMessagesPerMailbox, this relay's id. Returns {error} or {'ok', index}.
+ */
+const ADD = `${PRELUDE}
+local message, bytes, maxMessages, relay = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local raw = redis.call('GET', KEYS[3])
+if not raw then return { 'mailbox-gone' } end
+local record = cjson.decode(raw)
+if record.count >= maxMessages then return { 'mailbox-full-count' } end
+if record.bytes + bytes > maxMailboxBytes then return { 'mailbox-full-bytes' } end
+local refused = budget(bytes)
+if refused then return { refused } end
+local index = record.count
+record.count = record.count + 1
+record.bytes = record.bytes + bytes
+record.updated = now
+redis.call('SET', KEYS[3], cjson.encode(record))
+redis.call('RPUSH', KEYS[4], message)
+redis.call('INCRBY', KEYS[1], bytes)
+redis.call('PUBLISH', KEYS[5], '{"relay":' .. cjson.encode(relay) .. ',"index":' .. index .. ',"message":' .. message .. '}')
+return { 'ok', index }
+`;
+
+/** Release nameplate KEYS[3] (set KEYS[4]) for side ARGV[7], name ARGV[8]. Returns 'freed' when nobody holds it any more. */
+const RELEASE = `${PRELUDE}
+local raw = redis.call('GET', KEYS[3])
+if not raw then return 'none' end
+local record = cjson.decode(raw)
+local mine = type(record.sides) == 'table' and record.sides[ARGV[7]] or nil
+if mine == nil then return 'none' end
+mine.claimed = false
+for _, s in pairs(record.sides) do
+  if s.claimed then
+    redis.call('SET', KEYS[3], cjson.encode(record))
+    return 'kept'
+  end
+end
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[8])
+redis.call('DECRBY', KEYS[1], record.bytes)
+return 'freed'
+`;
+
+/**
+ * Close mailbox KEYS[3] (messages KEYS[4], set KEYS[5]) for side ARGV[7] with mood ARGV[9] (when
+ * ARGV[8] is '1'), of length ARGV[10]; id ARGV[11]. Returns 1 when the mailbox went (nobody has it open).
+ */
+const CLOSE = `${PRELUDE}
+local raw = redis.call('GET', KEYS[3])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+local mine = type(record.sides) == 'table' and record.sides[ARGV[7]] or nil
+if mine == nil then return 0 end
+local old = 0
+if type(mine.mood) == 'string' then old = tonumber(mine.moodLen) or #mine.mood end
+local delta = (ARGV[8] == '1' and tonumber(ARGV[10]) or 0) - old
+mine.opened = false
+if ARGV[8] == '1' then
+  mine.mood = ARGV[9]
+  mine.moodLen = tonumber(ARGV[10])
+else
+  mine.mood = nil
+  mine.moodLen = nil
+end
+record.bytes = record.bytes + delta
+for _, s in pairs(record.sides) do
+  if s.opened then
+    redis.call('SET', KEYS[3], cjson.encode(record))
+    redis.call('INCRBY', KEYS[1], delta)
+    return 0
+  end
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SREM', KEYS[5], ARGV[11])
+redis.call('DECRBY', KEYS[1], record.bytes - delta)
+return 1
+`;
+
+/** Mark the mailboxes ARGV[8..] (key prefix ARGV[7]) as used at \`now\`. */
+const TOUCH = `${PRELUDE}
+for i = 8, #ARGV do
+  local key = ARGV[7] .. ARGV[i]
+  local raw = redis.call('GET', key)
+  if raw then
+    local record = cjson.decode(raw)
+    record.updated = now
+    redis.call('SET', key, cjson.encode(record))
+  end
+end
+return 0
+`;
+
+/** A script and its SHA-1, for EVALSHA (the script is sent once, at the first NOSCRIPT). */
+interface Script {
+  lua: string;
+  sha: string;
+}
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const SCRIPTS = { claim: script(CLAIM), open: script(OPEN), add: script(ADD), release: script(RELEASE), close: script(CLOSE), touch: script(TOUCH) };
+
 /** Another relay changed a record between our read and our write: read again. */
 class Conflict extends Error {}
 /** The nameplate we meant to allocate was allocated through another relay first. */
@@ -77,9 +286,17 @@ export class RedisMailboxStore implements MailboxStore {
   readonly #recentlyFreed = new RecentlyFreed();
   readonly #relayId: string;
   readonly #ns: string;
-  /** WATCH belongs to a connection: this process runs one transaction at a time on it. */
+  /** Allocations, one at a time (see allocateNameplate). */
+  #allocating: Promise<unknown> = Promise.resolve();
+  /** WATCH belongs to a connection: this process runs one transaction (the prune's) at a time on it. */
   #queue: Promise<unknown> = Promise.resolve();
   readonly #watchers = new Map<string, Set<(m: StoredMessage, index: number) => void>>();
+  /**
+   * Opens in flight, by channel: adds through other relays heard while an open's reply is on its way.
+   * Such an add came after the open's read (so the open does not return it) yet before its opener
+   * listens (so no watcher takes it): the open returns it too.
+   */
+  readonly #opening = new Map<string, Set<Map<number, StoredMessage>>>();
 
   constructor(options: RedisMailboxStoreOptions) {
     this.#redis = options.redis;
@@ -102,16 +319,6 @@ export class RedisMailboxStore implements MailboxStore {
   }
   get #bytes() {
     return `${this.#ns}:bytes`;
-  }
-
-  /** Refuse growth by `delta` bytes past the budget, or a new appid past the appid quota. */
-  async #budget(appid: string, delta: number): Promise<void> {
-    if (delta > 0 && Number((await this.#redis.get(this.#bytes)) ?? 0) + delta > this.#limits.maxStoreBytes) {
-      throw new StoreLimitError('store-full', STORE_FULL);
-    }
-    if (!(await this.#redis.sismember(this.#apps, appid)) && (await this.#redis.scard(this.#apps)) >= this.#limits.maxAppids) {
-      throw new StoreLimitError('too-many-appids', 'too many appids in use, try later');
-    }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -146,9 +353,50 @@ export class RedisMailboxStore implements MailboxStore {
     return (await this.#redis.smembers(this.#nps(appid))).sort();
   }
 
+  /** Run one of the scripts: EVALSHA, and the script itself the first time this Redis has not seen it. */
+  async #run(name: keyof typeof SCRIPTS, appid: string, now: number, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const { lua, sha } = SCRIPTS[name];
+    const l = this.#limits;
+    const all = [this.#bytes, this.#apps, ...keys];
+    const argv = [appid, appid.length, l.maxStoreBytes, l.maxAppids, l.maxMailboxBytes, now, ...args];
+    try {
+      return await this.#redis.evalsha(sha, all.length, ...all, ...argv);
+    } catch (err) {
+      if (!String(err).includes('NOSCRIPT')) throw err;
+      return this.#redis.eval(lua, all.length, ...all, ...argv);
+    }
+  }
+
+  /** The error a script's refusal stands for. */
+  #refusal(name: string): Error {
+    switch (name) {
+      case 'store-full':
+        return new StoreLimitError('store-full', STORE_FULL);
+      case 'too-many-appids':
+        return new StoreLimitError('too-many-appids', 'too many appids in use, try later');
+      case 'too-many-nameplates':
+        return new StoreLimitError('too-many-nameplates', 'too many nameplates in use, try later');
+      case 'too-many-mailboxes':
+        return new StoreLimitError('too-many-mailboxes', 'too many mailboxes in use, try later');
+      case 'mailbox-full-bytes':
+        return new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
+      case 'mailbox-full-count':
+        return new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
+      case 'mailbox-gone':
+        return new StoreLimitError('mailbox-gone', 'mailbox is gone');
+      case 'reclaimed':
+        return new StoreReclaimedError();
+      case 'taken':
+        return new Taken();
+      default:
+        return new Error(`unexpected answer from the store's script: ${name}`);
+    }
+  }
+
   allocateNameplate(appid: string, side: string, now: number): Promise<string> {
-    return this.#serial(async () => {
-      // Another relay may take the id we picked before our claim lands: then pick again.
+    // One allocation at a time per relay, or this relay's own allocations would keep picking the same
+    // free id; another relay may still take the id we picked before our claim lands: then pick again.
+    const run = this.#allocating.then(async () => {
       for (let round = 0; round < MAX_RETRIES; round++) {
         const id = this.#pick(appid, new Set(await this.#redis.smembers(this.#nps(appid))), now);
         try {
@@ -160,6 +408,8 @@ export class RedisMailboxStore implements MailboxStore {
       }
       throw new StoreLimitError('store-busy', 'the relay store is too busy, try again');
     });
+    this.#allocating = run.catch(() => {});
+    return run;
   }
 
   /** As server.py: the shortest free id, 1–9, then 10–99, then 100–999; then random up to a million. */
@@ -179,151 +429,89 @@ export class RedisMailboxStore implements MailboxStore {
   }
 
   claimNameplate(appid: string, name: string, side: string, now: number): Promise<string> {
-    return this.#serial(() => this.#claim(appid, name, side, now));
+    return this.#claim(appid, name, side, now);
   }
 
-  /** Claim `name` for `side`; with `fresh`, only if nobody holds it yet (allocation). */
+  /** Claim `name` for `side` and open its mailbox, in one script; with `fresh`, only if nobody holds it yet (allocation). */
   async #claim(appid: string, name: string, side: string, now: number, fresh = false): Promise<string> {
-    const { mailbox, crowded } = await this.#transact([this.#np(appid, name)], async ([raw], multi) => {
-      if (raw && fresh) throw new Taken();
-      let record = raw ? (JSON.parse(raw) as NameplateRecord) : undefined;
-      let before = record?.bytes ?? 0;
-      if (!record) {
-        if ((await this.#redis.scard(this.#nps(appid))) >= this.#limits.maxNameplatesPerApp) {
-          throw new StoreLimitError('too-many-nameplates', 'too many nameplates in use, try later');
-        }
-        const mailbox = mailboxId(this.#randomBytes);
-        // The mailbox comes next, in its own transaction: make sure both fit.
-        await this.#budget(appid, nameplateBytes(appid, name, mailbox, [side]) + mailboxBytes(appid, mailbox, [[side, {}]]));
-        record = { mailbox, sides: {}, bytes: 0 };
-        before = 0;
-      }
-      const mine = record.sides[side];
-      if (!mine) record.sides[side] = { claimed: true, added: now };
-      else if (!mine.claimed) throw new StoreReclaimedError();
-      record.bytes = nameplateBytes(appid, name, record.mailbox, Object.keys(record.sides));
-      await this.#budget(appid, record.bytes - before);
-      multi
-        .set(this.#np(appid, name), JSON.stringify(record))
-        .sadd(this.#nps(appid), name)
-        .sadd(this.#apps, appid)
-        .incrby(this.#bytes, record.bytes - before);
-      return { mailbox: record.mailbox, crowded: Object.keys(record.sides).length > 2 };
-    });
-    await this.#open(appid, mailbox, side, now, true);
+    const [status, mailbox, crowded] = (await this.#run(
+      'claim',
+      appid,
+      now,
+      [this.#np(appid, name), this.#nps(appid), this.#mbs(appid)],
+      [
+        name.length,
+        side,
+        side.length,
+        fresh ? '1' : '0',
+        mailboxId(this.#randomBytes),
+        this.#mb(appid, ''),
+        this.#limits.maxNameplatesPerApp,
+        this.#limits.maxMailboxesPerApp,
+        name,
+      ],
+    )) as [string, string?, number?];
+    if (status !== 'ok') throw this.#refusal(status);
     if (crowded) throw new StoreCrowdedError();
-    return mailbox;
+    return mailbox!;
   }
 
-  releaseNameplate(appid: string, name: string, side: string, now: number): Promise<void> {
-    return this.#serial(() =>
-      this.#transact([this.#np(appid, name)], ([raw], multi) => {
-        if (!raw) return;
-        const record = JSON.parse(raw) as NameplateRecord;
-        const mine = record.sides[side];
-        if (!mine) return;
-        mine.claimed = false;
-        if (Object.values(record.sides).some((s) => s.claimed)) multi.set(this.#np(appid, name), JSON.stringify(record));
-        else {
-          multi.del(this.#np(appid, name)).srem(this.#nps(appid), name).decrby(this.#bytes, record.bytes);
-          this.#recentlyFreed.freed(appid, name, now);
-        }
-      }),
-    );
+  async releaseNameplate(appid: string, name: string, side: string, now: number): Promise<void> {
+    const result = await this.#run('release', appid, now, [this.#np(appid, name), this.#nps(appid)], [side, name]);
+    if (result === 'freed') this.#recentlyFreed.freed(appid, name, now);
   }
 
-  openMailbox(appid: string, id: string, side: string, now: number): Promise<StoredMessage[]> {
-    return this.#serial(() => this.#open(appid, id, side, now, false));
-  }
-
-  async #open(appid: string, id: string, side: string, now: number, forNameplate: boolean): Promise<StoredMessage[]> {
-    const crowded = await this.#transact([this.#mb(appid, id)], async ([raw], multi) => {
-      let record = raw ? (JSON.parse(raw) as MailboxRecord) : undefined;
-      const before = record?.bytes ?? 0;
-      if (!record) {
-        if ((await this.#redis.scard(this.#mbs(appid))) >= this.#limits.maxMailboxesPerApp) {
-          throw new StoreLimitError('too-many-mailboxes', 'too many mailboxes in use, try later');
-        }
-        record = { forNameplate, updated: now, sides: {}, count: 0, bytes: mailboxBytes(appid, id, []) };
-      }
-      if (!record.sides[side]) {
-        const delta = mailboxBytes(appid, id, [[side, {}]]) - mailboxBytes(appid, id, []);
-        await this.#budget(appid, record.bytes + delta - before);
-        if (record.bytes + delta > this.#limits.maxMailboxBytes)
-          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
-        record.sides[side] = { opened: true };
-        record.bytes += delta;
-      }
-      record.updated = now;
-      multi
-        .set(this.#mb(appid, id), JSON.stringify(record))
-        .sadd(this.#mbs(appid), id)
-        .sadd(this.#apps, appid)
-        .incrby(this.#bytes, record.bytes - before);
-      return Object.keys(record.sides).length > 2;
-    });
+  async openMailbox(appid: string, id: string, side: string, now: number): Promise<StoredMessage[]> {
+    const channel = this.#added(appid, id);
+    const heard = new Map<number, StoredMessage>();
+    let opening = this.#opening.get(channel);
+    if (!opening) this.#opening.set(channel, (opening = new Set()));
+    opening.add(heard);
+    let answer: [string, number?, ...string[]];
+    try {
+      answer = (await this.#run(
+        'open',
+        appid,
+        now,
+        [this.#mb(appid, id), this.#msgs(appid, id), this.#mbs(appid)],
+        [id, id.length, side, side.length, this.#limits.maxMailboxesPerApp],
+      )) as typeof answer;
+    } finally {
+      opening.delete(heard);
+      if (opening.size === 0) this.#opening.delete(channel);
+    }
+    const [status, crowded, ...stored] = answer;
+    if (status !== 'ok') throw this.#refusal(status);
     if (crowded) throw new StoreCrowdedError();
-    return (await this.#redis.lrange(this.#msgs(appid, id), 0, -1)).map((m) => JSON.parse(m) as StoredMessage);
+    const messages = stored.map((m) => JSON.parse(m) as StoredMessage);
+    for (let next = heard.get(messages.length); next; next = heard.get(messages.length)) messages.push(next);
+    return messages;
   }
 
-  addMessage(appid: string, id: string, message: StoredMessage, now: number): Promise<void> {
-    return this.#serial(async () => {
-      const index = await this.#transact([this.#mb(appid, id)], async ([raw], multi) => {
-        if (!raw) throw new StoreLimitError('mailbox-gone', 'mailbox is gone');
-        const record = JSON.parse(raw) as MailboxRecord;
-        if (record.count >= this.#limits.maxMessagesPerMailbox) {
-          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMessagesPerMailbox} messages)`);
-        }
-        const bytes = messageBytes(message);
-        if (record.bytes + bytes > this.#limits.maxMailboxBytes)
-          throw new StoreLimitError('mailbox-full', `mailbox is full (${this.#limits.maxMailboxBytes} bytes)`);
-        await this.#budget(appid, bytes);
-        const index = record.count;
-        record.count++;
-        record.bytes += bytes;
-        record.updated = now;
-        multi.set(this.#mb(appid, id), JSON.stringify(record)).rpush(this.#msgs(appid, id), JSON.stringify(message)).incrby(this.#bytes, bytes);
-        return index;
-      });
-      await this.#redis.publish(this.#added(appid, id), JSON.stringify({ relay: this.#relayId, index, message }));
-    });
+  async addMessage(appid: string, id: string, message: StoredMessage, now: number): Promise<void> {
+    const [status] = (await this.#run(
+      'add',
+      appid,
+      now,
+      [this.#mb(appid, id), this.#msgs(appid, id), this.#added(appid, id)],
+      [JSON.stringify(message), messageBytes(message), this.#limits.maxMessagesPerMailbox, this.#relayId],
+    )) as [string, number?];
+    if (status !== 'ok') throw this.#refusal(status);
   }
 
-  closeMailbox(appid: string, id: string, side: string, mood: string | undefined): Promise<boolean> {
-    return this.#serial(() =>
-      this.#transact([this.#mb(appid, id)], ([raw], multi) => {
-        if (!raw) return false;
-        const record = JSON.parse(raw) as MailboxRecord;
-        const mine = record.sides[side];
-        if (!mine) return false;
-        const delta = (mood?.length ?? 0) - (mine.mood?.length ?? 0);
-        mine.opened = false;
-        mine.mood = mood;
-        record.bytes += delta;
-        if (Object.values(record.sides).some((s) => s.opened)) {
-          multi.set(this.#mb(appid, id), JSON.stringify(record)).incrby(this.#bytes, delta);
-          return false;
-        }
-        multi
-          .del(this.#mb(appid, id), this.#msgs(appid, id))
-          .srem(this.#mbs(appid), id)
-          .decrby(this.#bytes, record.bytes - delta);
-        return true;
-      }),
+  async closeMailbox(appid: string, id: string, side: string, mood: string | undefined): Promise<boolean> {
+    const gone = await this.#run(
+      'close',
+      appid,
+      0,
+      [this.#mb(appid, id), this.#msgs(appid, id), this.#mbs(appid)],
+      [side, mood === undefined ? '0' : '1', mood ?? '', mood?.length ?? 0, id],
     );
+    return gone === 1;
   }
 
-  touchMailboxes(appid: string, ids: string[], now: number): Promise<void> {
-    return this.#serial(async () => {
-      for (const id of ids) {
-        await this.#transact([this.#mb(appid, id)], ([raw], multi) => {
-          if (!raw) return;
-          const record = JSON.parse(raw) as MailboxRecord;
-          record.updated = now;
-          multi.set(this.#mb(appid, id), JSON.stringify(record));
-        });
-      }
-    });
+  async touchMailboxes(appid: string, ids: string[], now: number): Promise<void> {
+    if (ids.length > 0) await this.#run('touch', appid, now, [], [this.#mb(appid, ''), ...ids]);
   }
 
   prune(before: number): Promise<{ appid: string; mailbox: string }[]> {
@@ -417,6 +605,7 @@ export class RedisMailboxStore implements MailboxStore {
       return;
     }
     if (added.relay === this.#relayId) return;
+    for (const heard of this.#opening.get(channel) ?? []) heard.set(added.index, added.message);
     for (const w of watchers) w(added.message, added.index);
   }
 

@@ -68,6 +68,10 @@ export class RedisStorage implements StorageAdapter {
     return out;
   }
 
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    return (await this.#keysUnder(prefix)).map((k) => k.split('/'));
+  }
+
   async removeRange(prefix: StorageKey): Promise<void> {
     const keys = await this.#keysUnder(prefix);
     for (let i = 0; i < keys.length; i += BATCH) {

@@ -25,6 +25,7 @@ import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { MailboxServer, type ConnectionHandle, type ServerConnection } from './mailboxServer.js';
 import { MemoryMailboxStore, type MailboxStore } from './store.js';
 import { RedisDiscoveryHub } from './redisDiscoveryHub.js';
+import { RedisDepotIndex } from './redisDepotIndex.js';
 import { RedisStorage } from './redisStorage.js';
 import { RedisMailboxStore } from './redisMailboxStore.js';
 import { withoutPassword } from './redact.js';
@@ -116,7 +117,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     welcome: options.welcome,
     unlistedAppids: options.unlistedAppids ?? [BACKCHANNEL_APPID],
   });
-  const depot = new Depot({ storage, limits: options.depotLimits, now });
+  const depot = new Depot({ storage, limits: options.depotLimits, now, index: shared?.depotIndex });
   const discovery = new DiscoveryServer({
     limits: options.discoveryLimits,
     log,
@@ -358,6 +359,7 @@ async function openRedis(url: string, limits: RelayLimits, log: Logger, namespac
   const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
   return {
     storage: new RedisStorage(redis, namespace),
+    depotIndex: new RedisDepotIndex(redis, namespace),
     store: new RedisMailboxStore({ redis: transactions, subscriber: storeSubscriber, limits, randomBytes, relayId, namespace }),
     hub,
     async close() {

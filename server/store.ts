@@ -69,8 +69,8 @@ export interface StoreStats {
  * Byte accounting, shared by both stores so they refuse at the same point. Every string a client chose
  * counts at its length, plus a fixed overhead per record for the structure around it.
  */
-const RECORD_OVERHEAD = 64;
-const SIDE_OVERHEAD = 16;
+export const RECORD_OVERHEAD = 64;
+export const SIDE_OVERHEAD = 16;
 
 export function messageBytes(m: StoredMessage): number {
   return RECORD_OVERHEAD + m.side.length + m.phase.length + m.body.length + (m.msg_id?.length ?? 0);

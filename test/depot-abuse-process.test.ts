@@ -4,7 +4,11 @@
  * bytes in flight per connection, closes that client with 1008, keeps its resident memory bounded,
  * and an honest deposit and fetch from another client still succeed. The attacker holds a contact key
  * of its own (it proves its topic): proofs keep strangers off others' topics, the bounds keep key holders in check.
+ * And a relay whose data directory holds a topic far past its quota (written under looser limits, or
+ * by relays overshooting together) builds its index and serves that topic a page at a time.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromHex } from '../src/crypto/bytes.js';
@@ -77,5 +81,47 @@ describe('a relay process under a client that pipelines deposits', () => {
     fetcher.close();
 
     expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(BOUND);
+  });
+});
+
+describe('a relay process whose depot holds a hostile topic of 256 MiB', () => {
+  it('builds its index and pages fetches from the start without reading the topic: stays under 192 MiB resident', { timeout: 180_000 }, async () => {
+    const BOUND = 192 * 1024 * 1024;
+    const data = dirs.make();
+    const contactKey = new Uint8Array(32).fill(0xc3);
+    const { topic } = topicKey(contactKey);
+    // 256 deposits of 1 MiB (the largest one deposit may be), as the relay itself names and writes them.
+    const dir = join(data, 'depot', topic);
+    mkdirSync(dir, { recursive: true });
+    const blob = Buffer.alloc(1024 * 1024, 'A');
+    const ids = Array.from({ length: 256 }, (_, i) => `${String(Date.now()).padStart(15, '0')}-${String(i).padStart(6, '0')}-0badc0de-s${blob.length}`);
+    for (const id of ids) writeFileSync(join(dir, id), blob);
+
+    const relay = await startRelayProcess(['--data', data]);
+    running.push(relay);
+    const url = `ws://127.0.0.1:${relay.port}${DISCOVER_PATH}`;
+    const pid = relay.running.child.pid!;
+    let peak = rss(pid);
+    const sample = () => (peak = Math.max(peak, rss(pid)));
+
+    const fetcher = await rawClient(url);
+    await proveOn(fetcher, contactKey);
+    // Fetches from the start, each answered with one page (1 MiB: one deposit) and `more`.
+    for (let i = 0; i < 8; i++) {
+      fetcher.frames.splice(0);
+      fetcher.send({ type: 'fetch', topic });
+      const page = (await fetcher.next((f) => f.type === 'deposits' || f.type === 'error', 60_000)) as { items?: { id: string }[]; more?: boolean };
+      expect(page.items?.map((d) => d.id)).toEqual([ids[0]]);
+      expect(page.more).toBe(true);
+      sample();
+    }
+    // And with a cursor, further in.
+    fetcher.frames.splice(0);
+    fetcher.send({ type: 'fetch', topic, after: ids[100] });
+    const later = (await fetcher.next((f) => f.type === 'deposits' || f.type === 'error', 60_000)) as { items?: { id: string }[] };
+    expect(later.items?.map((d) => d.id)).toEqual([ids[101]]);
+    sample();
+    fetcher.close();
+    expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB with 256 MiB in one topic`).toBeLessThan(BOUND);
   });
 });

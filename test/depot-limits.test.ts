@@ -14,9 +14,10 @@ import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../src/effects/storage.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
 
-/** A StorageAdapter that counts the reads (`load`, `loadRange`) and removals made through it. */
+/** A StorageAdapter that counts the value reads (`load`, `loadRange`), key listings and removals made through it. */
 class CountingStorage implements StorageAdapter {
   reads = 0;
+  lists = 0;
   removes = 0;
   readonly #inner = new MemoryStorage();
   load(key: StorageKey): Promise<Uint8Array | undefined> {
@@ -36,6 +37,10 @@ class CountingStorage implements StorageAdapter {
   }
   removeRange(prefix: StorageKey): Promise<void> {
     return this.#inner.removeRange(prefix);
+  }
+  listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    this.lists++;
+    return this.#inner.listKeys(prefix);
   }
 }
 
@@ -95,9 +100,9 @@ describe('depot limits', () => {
     const depot = new Depot({ storage, limits, now: () => now });
 
     await expect(depot.deposit(topic('a'), blob(101))).rejects.toThrow('deposit too large (101 > 100 characters)');
-    expect(storage.reads).toBe(0); // not even to build the index
+    expect(storage.reads + storage.lists).toBe(0); // not even to build the index
     await depot.deposit(topic('a'), blob(100));
-    expect(storage.reads).toBe(1); // the index, built once
+    expect(storage.lists).toBe(1); // the index, built once from a listing of keys (ids carry sizes)
     for (let i = 0; i < 5; i++) await depot.deposit(topic('a'), blob(100));
     now += 20_000;
     for (let i = 0; i < 3; i++) await depot.deposit(topic('b'), blob(100));
@@ -105,14 +110,15 @@ describe('depot limits', () => {
     expect(await depot.count()).toBe(9);
     expect(await depot.prune()).toBe(6); // topic a's six are past the TTL
     expect(await depot.count()).toBe(3);
-    expect(storage.reads).toBe(1);
+    expect(storage.reads).toBe(0);
 
     // After a restart: the counters are rebuilt from storage, then hold.
     const restarted = new Depot({ storage, limits: { ...limits, maxBytesTotal: 350 }, now: () => now });
     expect(await restarted.count()).toBe(3);
     expect(restarted.totals).toEqual({ items: 3, bytes: 300 });
     await expect(restarted.deposit(topic('c'), blob(51))).rejects.toThrow('depot full on this relay (350 bytes)');
-    expect(storage.reads).toBe(2);
+    expect(storage.lists).toBe(2);
+    expect(storage.reads).toBe(0);
     // And a cap on deposits over every topic: tiny deposits cannot grow the index without bound.
     const few = new Depot({ storage: new MemoryStorage(), limits: { maxItemsTotal: 2 } });
     await few.deposit(topic('a'), blob(4));
@@ -150,13 +156,28 @@ describe('depot limits', () => {
     expect(await request(c, { type: 'fetch', topic: proven('a') })).toMatchObject({ items: [] });
   });
 
-  it('fetches in pages of at most maxFetchChars, oldest first, with `more` and a cursor', async () => {
-    const depot = new Depot({ storage: new MemoryStorage(), limits: { maxFetchChars: 1_000 } });
+  it('an index built from deposits stored before ids carried their size reads each of them once, then never again', async () => {
+    const storage = new CountingStorage();
+    const old = ['000000000001000-000000-abcdef01', '000000000001001-000001-abcdef01-0123456789abcdef'];
+    for (const id of old) await storage.save(['depot', topic('a'), id], new TextEncoder().encode(blob(70)));
+    const depot = new Depot({ storage, limits: { maxBytesPerTopic: 200 }, now: () => 2_000 });
+    expect(await depot.count()).toBe(2);
+    expect(depot.totals).toEqual({ items: 2, bytes: 140 });
+    expect(storage.reads).toBe(2);
+    await expect(depot.deposit(topic('a'), blob(61))).rejects.toThrow('depot full for this topic (200 bytes)');
+    expect((await depot.fetch(topic('a'), undefined, '0123456789abcdef')).items.map((d) => d.id)).toEqual([old[0]]);
+    expect(storage.reads).toBe(3); // the one deposit that fetch returned
+  });
+
+  it('fetches in pages of at most maxFetchChars, oldest first, with `more` and a cursor, reading only what it returns', async () => {
+    const storage = new CountingStorage();
+    const depot = new Depot({ storage, limits: { maxFetchChars: 1_000 } });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await depot.deposit(topic('a'), blob(400)));
     const first = await depot.fetch(topic('a'));
     expect(first.items.map((d) => d.id)).toEqual(ids.slice(0, 2));
     expect(first.more).toBe(true);
+    expect(storage.reads).toBe(2); // from the start, too: the page's two deposits, not the topic
     const second = await depot.fetch(topic('a'), ids[1]);
     expect(second.items.map((d) => d.id)).toEqual(ids.slice(2, 4));
     expect(second.more).toBe(true);

@@ -1,11 +1,13 @@
 /**
  * RedisMailboxStore as two relays use it: concurrent allocations through both never hand out one
- * nameplate twice (the optimistic transactions retry on conflict), and an `add` through one relay
- * reaches the other's watchers with its index, never its own.
+ * nameplate twice, an `add` through one relay reaches the other's watchers with its index, never its
+ * own, the byte budget holds over both under concurrent claims (each operation is one atomic script),
+ * and it counts bytes exactly as the memory store does, also for strings outside ASCII.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { RedisMailboxStore } from '../server/redisMailboxStore.js';
+import { MemoryMailboxStore, type MailboxStore } from '../server/store.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
@@ -49,5 +51,64 @@ describe('RedisMailboxStore shared by two relays', () => {
     await Promise.all([stopA(), stopB()]);
     expect(await a.closeMailbox('app', mailbox, 'sideA', 'happy')).toBe(false);
     expect(await b.closeMailbox('app', mailbox, 'sideB', 'happy')).toBe(true);
+  });
+
+  it('holds the byte budget over both relays when they claim at the same instant', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxStoreBytes: 5_000 };
+    const [a, b] = ['a', 'b'].map(
+      (relayId) =>
+        new RedisMailboxStore({ redis: redis.client(), subscriber: redis.client(), limits, randomBytes: cryptoRandomBytes, relayId, namespace: 'budget' }),
+    );
+    const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => (i % 2 ? a! : b!).claimNameplate('app', String(100 + i), `side${i}`, 1)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    console.log(`concurrent claims under a 5,000-byte budget: ${results.length - refused.length} kept, ${refused.length} refused`);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(String((r as PromiseRejectedResult).reason)).toContain('the relay is full');
+    expect((await a!.stats()).bytes).toBeLessThanOrEqual(5_000);
+  });
+
+  it('counts bytes exactly as the memory store does, step by step, also outside ASCII', async () => {
+    const memory = new MemoryMailboxStore({ limits: DEFAULT_LIMITS, randomBytes: cryptoRandomBytes });
+    const shared = store('r', 'bytes');
+    const steps: [string, (s: MailboxStore, mailbox: string) => Promise<unknown>][] = [
+      ['claim', (s) => s.claimNameplate('appé✓', '42', 'sideü', 1)],
+      ['claim again', (s) => s.claimNameplate('appé✓', '42', 'side𝄞', 2)],
+      ['open', (s, m) => s.openMailbox('appé✓', m, 'side𝄞', 3)],
+      ['add', (s, m) => s.addMessage('appé✓', m, { side: 'sideü', phase: 'pakeé', body: 'abcd', server_rx: 4, msg_id: 'idß' }, 4)],
+      ['release', (s) => s.releaseNameplate('appé✓', '42', 'sideü', 5)],
+      ['close with a mood', (s, m) => s.closeMailbox('appé✓', m, 'sideü', 'happyé', 6)],
+      ['allocate', (s) => s.allocateNameplate('other', 'sïde', 6)],
+      ['close the last', (s, m) => s.closeMailbox('appé✓', m, 'side𝄞', 'happy', 7)],
+    ];
+    const mailboxes = new Map<MailboxStore, string>();
+    for (const [what, step] of steps) {
+      for (const s of [memory, shared] as MailboxStore[]) {
+        const result = await step(s, mailboxes.get(s) ?? '');
+        if (!mailboxes.has(s)) mailboxes.set(s, result as string);
+      }
+      expect((await shared.stats()).bytes, what).toBe((await memory.stats()).bytes);
+    }
+    expect((await shared.stats()).bytes).toBeGreaterThan(0); // the allocation is still held
+  });
+
+  it('an add through another relay racing an open reaches the opener exactly once (in the open, or after it)', async () => {
+    const [a, b] = [store('a', 'race'), store('b', 'race')];
+    const via = { open: 0, watcher: 0 };
+    for (let round = 0; round < 150; round++) {
+      const mailbox = await a.claimNameplate('app', String(round), 'sideA', 1);
+      // As the mailbox server does: watch first, but listen (take what the watcher hears) only once the open answered.
+      let listening = false;
+      const heard: number[] = [];
+      const stop = await b.watch('app', mailbox, (_m, index) => listening && heard.push(index));
+      const [opened] = await Promise.all([
+        b.openMailbox('app', mailbox, 'sideB', 2).then((stored) => ((listening = true), stored)),
+        a.addMessage('app', mailbox, { side: 'sideA', phase: 'pake', body: 'aa', server_rx: 2, msg_id: null }, 2),
+      ]);
+      await until(() => opened.length + heard.length >= 1, 5_000).catch(() => {});
+      expect(opened.length + heard.length, `round ${round}`).toBe(1);
+      via[opened.length ? 'open' : 'watcher']++;
+      await stop();
+    }
+    console.log(`the racing add reached the opener: in the open ${via.open}×, through the watcher ${via.watcher}×`);
   });
 });

@@ -4,9 +4,12 @@
  * finds each other across relays (announce, sealed signalling and the relayed transport all routed
  * through Redis), messages flow both ways; then Bob goes offline, Alice's deposit lands in the shared
  * mailbox through A, relay A is killed, and Bob collects it through B. And the real `wormhole` CLI
- * sends through A to a real `wormhole receive` on B.
+ * sends through A to a real `wormhole receive` on B. And the depot's quotas hold over both relays.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { DISCOVER_PATH } from '../src/discover/wire.js';
+import { rawClient, type RawClient } from './helpers/rawClient.js';
+import { proveOn } from './helpers/topicProof.js';
 import { Device, pairDevices } from './helpers/device.js';
 import { startRelayProcess, wormholeCli } from './helpers/processes.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
@@ -81,5 +84,33 @@ describe('two relays on one Redis', () => {
     expect(r.stdout.trim()).toBe('across two relays');
     expect(s.code, s.stderr).toBe(0);
     await Promise.all([a.stop(), b.stop()]);
+  }, 60_000);
+
+  it("the depot's per-topic and global quotas hold over both relays, not once per relay", async () => {
+    const own = await startRedis(); // its own: nothing deposited before counts against the global cap
+    const limits = ['--limit', 'depot.maxBytesPerTopic=3000,depot.maxBytesTotal=5000'];
+    const relays = await Promise.all([0, 1].map(() => startRelayProcess(['--redis', own.url, ...limits])));
+    for (const r of relays) children.push(r.running.child);
+    const [a, b] = await Promise.all(relays.map((r) => rawClient(`ws://127.0.0.1:${r.port}${DISCOVER_PATH}`)));
+    const keyOf = (c: string) => new Uint8Array(32).fill(c.charCodeAt(0));
+    const topics: Record<string, string> = {};
+    for (const c of [a!, b!]) for (const letter of 'xyz') topics[letter] = await proveOn(c, keyOf(letter));
+    const deposit = async (c: RawClient, letter: string, size: number) => {
+      c.frames.splice(0);
+      c.send({ type: 'deposit', topic: topics[letter], blob: 'A'.repeat(size) });
+      return c.next((f) => f.type === 'deposited' || f.type === 'error', 30_000);
+    };
+    expect(await deposit(a!, 'x', 1_000)).toMatchObject({ type: 'deposited' });
+    expect(await deposit(b!, 'x', 1_000)).toMatchObject({ type: 'deposited' });
+    expect(await deposit(a!, 'x', 1_000)).toMatchObject({ type: 'deposited' });
+    // Relay B stored only one of topic x's three: alone it would take two more.
+    expect(await deposit(b!, 'x', 1_000)).toMatchObject({ type: 'error', reason: 'depot full for this topic (3000 bytes)' });
+    expect(await deposit(b!, 'y', 2_000)).toMatchObject({ type: 'deposited' });
+    expect(await deposit(a!, 'z', 1)).toMatchObject({ type: 'error', reason: 'depot full on this relay (5000 bytes)' });
+    expect(await deposit(b!, 'z', 1)).toMatchObject({ type: 'error', reason: 'depot full on this relay (5000 bytes)' });
+    a!.close();
+    b!.close();
+    await Promise.all(relays.map((r) => r.stop()));
+    await own.stop();
   }, 60_000);
 });

@@ -51,6 +51,10 @@ export class LocalforageStorage implements StorageAdapter {
     return out;
   }
 
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    return (await this.#keysUnder(prefix)).map((k) => k.split('/'));
+  }
+
   async removeRange(prefix: StorageKey): Promise<void> {
     for (const k of await this.#keysUnder(prefix)) await this.#store.removeItem(k);
   }

@@ -30,8 +30,15 @@ export class MemoryStorage implements StorageAdapter {
     return out;
   }
 
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    const p = assertKey(prefix, true).join('/');
+    const out: StorageKey[] = [];
+    for (const k of this.#data.keys()) if (p === '' || k === p || k.startsWith(p + '/')) out.push(k.split('/'));
+    return out;
+  }
+
   async removeRange(prefix: StorageKey): Promise<void> {
-    for (const { key } of await this.loadRange(prefix)) this.#data.delete(key.join('/'));
+    for (const key of await this.listKeys(prefix)) this.#data.delete(key.join('/'));
   }
 
   /** How many entries are stored (tests). */

@@ -12,7 +12,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
@@ -125,20 +125,27 @@ export class NodeFsStorage implements StorageAdapter {
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
+    const out: StorageChunk[] = [];
+    for (const key of await this.listKeys(prefix)) {
+      const data = await this.load(key);
+      if (data) out.push({ key, data }); // removed meanwhile: not there any more
+    }
+    return out;
+  }
+
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
     const p = assertKey(prefix, true);
     await this.#ready();
-    const out: StorageChunk[] = [];
+    const out: StorageKey[] = [];
     const walk = async (dir: string, key: string[]): Promise<void> => {
       const entries = await entriesOf(dir);
       for (const entry of entries) {
         if (entry.name.startsWith(TEMP_PREFIX)) continue; // a write in progress: not a value
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) await walk(path, [...key, entry.name]);
-        else if (entry.isFile()) out.push({ key: [...key, entry.name], data: new Uint8Array(await readFile(path)) });
+        if (entry.isDirectory()) await walk(join(dir, entry.name), [...key, entry.name]);
+        else if (entry.isFile()) out.push([...key, entry.name]);
       }
     };
-    const exact = p.length > 0 ? await this.load(p) : undefined;
-    if (exact) out.push({ key: p, data: exact });
+    if (p.length > 0 && (await isFile(join(this.root, ...p)))) out.push(p);
     await walk(join(this.root, ...p), p);
     return out;
   }
@@ -166,6 +173,16 @@ async function entriesOf(dir: string): Promise<Dirent[]> {
     return await readdir(dir, { withFileTypes: true });
   } catch (err) {
     if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/** Whether `path` is a file (false when it is missing, a directory, or below a file). */
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return false;
     throw err;
   }
 }

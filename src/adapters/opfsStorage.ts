@@ -70,16 +70,26 @@ export class OpfsStorage implements StorageAdapter {
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
-    const p = assertKey(prefix, true);
     const out: StorageChunk[] = [];
+    for (const key of await this.listKeys(prefix)) {
+      const data = await this.load(key);
+      if (data) out.push({ key, data }); // removed meanwhile: not there any more
+    }
+    return out;
+  }
+
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    const p = assertKey(prefix, true);
+    const out: StorageKey[] = [];
     if (p.length > 0) {
-      const exact = await this.load(p).catch(() => undefined);
-      if (exact) out.push({ key: p, data: exact });
+      const parent = await this.#dir(p.slice(0, -1), false).catch(() => undefined);
+      const file = await parent?.getFileHandle(p.at(-1)!).catch(() => undefined);
+      if (file) out.push(p);
     }
     const walk = async (dir: FileSystemDirectoryHandle, key: string[]): Promise<void> => {
       for await (const [name, handle] of dir.entries()) {
         if (handle.kind === 'directory') await walk(handle as FileSystemDirectoryHandle, [...key, name]);
-        else out.push({ key: [...key, name], data: new Uint8Array(await (await (handle as FileSystemFileHandle).getFile()).arrayBuffer()) });
+        else out.push([...key, name]);
       }
     };
     const start = await this.#dir(p, false).catch(() => undefined);

@@ -1,6 +1,6 @@
 /**
  * Storage as automerge-repo shapes it: opaque byte values under string-array keys, five async
- * methods. Every adapter must make `save` atomic per key (after it resolves, a crash leaves either the
+ * methods, plus `listKeys` (a listing that reads no value). Every adapter must make `save` atomic per key (after it resolves, a crash leaves either the
  * old or the new value, never a torn one) and durable, because the document store acknowledges a
  * change to the user only once `save` has resolved.
  * @module
@@ -28,6 +28,8 @@ export interface StorageAdapter {
   remove(key: StorageKey): Promise<void>;
   /** Every entry whose key starts with `prefix`, in no particular order. */
   loadRange(prefix: StorageKey): Promise<StorageChunk[]>;
+  /** The keys `loadRange(prefix)` would return, without reading a value (a listing costs no more than the keys). */
+  listKeys(prefix: StorageKey): Promise<StorageKey[]>;
   /** Forget every entry whose key starts with `prefix`. */
   removeRange(prefix: StorageKey): Promise<void>;
   /** Release what the adapter holds (files, handles); no call follows. */

@@ -1,8 +1,8 @@
 /**
  * A relay refusing a WebSocket upgrade as busy (HTTP 429: too many connections from this address; 503:
- * full), as DISCOVER's machine reads it: wait at least its `Retry-After`, and when out of attempts give
- * up with a RelayBusyError (the host waits and retries later) rather than a ConnectionLostError.
- * Pure; the wormhole machine's own reading is `wormhole/connection.ts`.
+ * full), as DISCOVER's and the wormhole machine read it (the latter through `wormhole/connection.ts`):
+ * wait at least its `Retry-After`, and when out of attempts give up with a RelayBusyError (the host
+ * waits and retries later) rather than a ConnectionLostError. Pure.
  * @module
  */
 import { RelayBusyError } from '../errors.js';

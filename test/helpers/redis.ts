@@ -1,6 +1,7 @@
 /**
  * A real `redis-server` (Debian) on a free loopback port, with its data in a temp dir, for the tests
- * that run the relay on Redis. Persistence is AOF (fsync every write) so a test may restart it.
+ * that run the relay on Redis and for the benchmarks. Durable (the tests' default): AOF, fsync every
+ * write, so a test may restart it; `durable: false` keeps everything in memory (no AOF, no RDB).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,18 +14,23 @@ export const REDIS_SERVER = '/usr/bin/redis-server';
 
 export interface RedisProcess {
   url: string;
+  /** The redis-server process (the benchmarks read its CPU time). */
+  pid: number;
   /** A new client on it; closed by `stop()`. */
   client(): Redis;
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisProcess> {
+export async function startRedis(options: { durable?: boolean } = {}): Promise<RedisProcess> {
   if (!existsSync(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} is missing: run scripts/install-system-deps.sh first`);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bc-redis-'));
   const child: ChildProcess = spawn(
     REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no'],
+    [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'],
+      ...(options.durable === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always']),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -48,6 +54,7 @@ export async function startRedis(): Promise<RedisProcess> {
   const clients: Redis[] = [];
   return {
     url,
+    pid: child.pid!,
     client() {
       const c = new Redis(url, { maxRetriesPerRequest: 3 });
       clients.push(c);

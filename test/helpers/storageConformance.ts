@@ -79,6 +79,27 @@ export const storageConformanceCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'listKeys lists exactly the keys loadRange returns, without their values',
+    async run(s) {
+      await s.save(['lk', 'x', '1'], bytes(1));
+      await s.save(['lk', 'x', 'deep', '2'], new Uint8Array(64 * 1024));
+      await s.save(['lk', 'xy'], bytes(3));
+      await s.save(['lk', 'solo'], bytes(4));
+      const listed = await s.listKeys(['lk', 'x']);
+      check(JSON.stringify(sorted(listed)) === JSON.stringify(['lk/x/1', 'lk/x/deep/2']), `got ${sorted(listed)}`);
+      check(JSON.stringify(sorted(listed)) === JSON.stringify(sorted((await s.loadRange(['lk', 'x'])).map((c) => c.key))), 'differs from loadRange');
+      check(
+        listed.every((k) => Array.isArray(k) && k.every((seg) => typeof seg === 'string')),
+        'keys are arrays of segments',
+      );
+      check(JSON.stringify(sorted(await s.listKeys(['lk', 'solo']))) === JSON.stringify(['lk/solo']), 'a key equal to the prefix');
+      check(sorted(await s.listKeys([])).includes('lk/xy'), 'the empty prefix lists everything');
+      check((await s.listKeys(['nope'])).length === 0, 'missing prefix');
+      await s.remove(['lk', 'x', '1']);
+      check(JSON.stringify(sorted(await s.listKeys(['lk', 'x']))) === JSON.stringify(['lk/x/deep/2']), 'a removed key is still listed');
+    },
+  },
+  {
     name: 'removeRange removes the subtree and nothing else',
     async run(s) {
       await s.save(['rr', 'x', '1'], bytes(1));
