@@ -10,11 +10,11 @@
  * Loopback only: the app runs with `?direct=0` (no WebRTC, whose ICE would gather this machine's
  * interfaces), so contacts connect over the relayed transport.
  */
+import { qrModules } from '../src/code/qr.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import QRCode from 'qrcode';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +81,8 @@ async function watchProgress(page: Page): Promise<void> {
  */
 function qrVideo(text: string, path: string): void {
   const [W, H] = [640, 480];
-  const qr = QRCode.create(text, { errorCorrectionLevel: 'M' }).modules;
+  const modules = qrModules(text);
+  const qr = { size: modules.length, get: (r: number, c: number) => modules[r]![c]! };
   const scale = Math.floor(Math.min(W, H) / (qr.size + 8));
   const side = (qr.size + 8) * scale;
   const [left, top] = [Math.floor((W - side) / 2), Math.floor((H - side) / 2)];

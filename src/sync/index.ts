@@ -5,3 +5,4 @@
  */
 export { startSyncEngine, type SyncEngineOptions, type EngineEvent } from './syncEngine.js';
 export { SYNC_PROTOCOL_VERSION } from './frame.js';
+export { MAX_UNPACKED_BYTES } from './unpackBound.js';

@@ -168,10 +168,14 @@ export interface RelayProcess {
   stop(): Promise<RunResult>;
 }
 
-/** `backchannel relay` as its own process on 127.0.0.1 (a free port unless given), once it listens. */
+/**
+ * `backchannel relay` as its own process on 127.0.0.1 (a free port unless given), once it listens.
+ * `timeoutMs` only reaps a relay a crashed test never stopped: long enough for the slowest file on a
+ * loaded CI machine (a relay killed mid-test fails it for no reason of its own).
+ */
 export async function startRelayProcess(args: string[], options: { port?: number; timeoutMs?: number } = {}): Promise<RelayProcess> {
   const port = options.port ?? (await freePort());
-  const running = backchannelCli(['relay', '--port', String(port), '--quiet', ...args], options.timeoutMs ?? 120_000);
+  const running = backchannelCli(['relay', '--port', String(port), '--quiet', ...args], options.timeoutMs ?? 15 * 60_000);
   await running.waitFor(/relay listening/);
   return {
     url: `ws://127.0.0.1:${port}/v1`,
