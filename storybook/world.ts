@@ -43,6 +43,9 @@ export class HeldStorage implements StorageAdapter {
   loadRange(prefix: StorageKey) {
     return this.inner.loadRange(prefix);
   }
+  listKeys(prefix: StorageKey) {
+    return this.inner.listKeys(prefix);
+  }
   async save(key: StorageKey, data: Uint8Array) {
     await this.#turn();
     return this.inner.save(key, data);
