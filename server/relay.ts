@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from './log.js';
 import { ConnectionLostError, InvalidArgumentError } from '../src/errors.js';
 import { DEFAULT_DEPOT_LIMITS, Depot, type DepotLimits } from './depot.js';
 import { DISCOVER_PATH } from '../src/discover/wire.js';
+import { checkTopicProof } from './proofCheck.js';
 import { DEFAULT_DISCOVERY_LIMITS, DiscoveryServer, type DiscoveryLimits } from './discoveryServer.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -119,6 +120,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   });
   const depot = new Depot({ storage, limits: options.depotLimits, now, index: shared?.depotIndex });
   const discovery = new DiscoveryServer({
+    checkProof: checkTopicProof,
     limits: options.discoveryLimits,
     log,
     randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)),

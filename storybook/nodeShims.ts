@@ -13,6 +13,8 @@ const unavailable =
 // node:crypto
 export const createHash = unavailable('createHash');
 export const randomBytes = unavailable('randomBytes');
+export const createPublicKey = unavailable('createPublicKey');
+export const verify = unavailable('verify');
 // node:http
 export const createServer = unavailable('createServer');
 // node:path
@@ -27,6 +29,7 @@ export const readFile = unavailable('readFile');
 export const readdir = unavailable('readdir');
 export const rename = unavailable('rename');
 export const rm = unavailable('rm');
+export const stat = unavailable('stat');
 export const unlink = unavailable('unlink');
 // ws
 export const WebSocketServer = unavailable('WebSocketServer');

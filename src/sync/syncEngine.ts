@@ -140,8 +140,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
         { trust, peer },
       );
     } catch (err) {
-      if (err instanceof BackchannelError) throw err;
-      throw new ProtocolError(`malformed sync message for ${docId}: ${(err as Error).message}`);
+      throw toBackchannelError(err, (message) => new ProtocolError(`malformed sync message for ${docId}: ${message}`));
     }
     if (!result.accepted) throw result.error;
     states.set(docId, after);
