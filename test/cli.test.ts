@@ -37,7 +37,7 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 describe('backchannel CLI', () => {
   it('invite / accept print the same verifier, and their progress on stderr in order', async () => {
     const inviter = backchannelCli(['invite', '--relay', relay.url]);
-    const [, code] = await inviter.waitFor(/code: (\S+)/);
+    const [, code] = await inviter.waitFor(/code: (\S+)\r?\n/);
     await inviter.waitFor(/waiting for the other side…/);
     const accepter = backchannelCli(['accept', code!, '--relay', relay.url]);
     const [i, a] = await Promise.all([inviter.result, accepter.result]);
@@ -60,7 +60,7 @@ describe('backchannel CLI', () => {
     const relayProcess = await startRelayProcess([]);
     try {
       const inviter = backchannelCli(['invite', '--relay', relayProcess.url, '--refresh', '10', '--qr'], 120_000);
-      const [, first, second] = await inviter.waitFor(/^code: (\S+)$[\s\S]*^code: (\S+)$/m);
+      const [, first, second] = await inviter.waitFor(/^code: (\S+)\r?\n[\s\S]*^code: (\S+)\r?\n/m);
       expect(second).not.toBe(first);
       const accepter = backchannelCli(['accept', second!, '--relay', relayProcess.url]);
       const [i, a] = await Promise.all([inviter.result, accepter.result]);
@@ -97,7 +97,7 @@ describe('backchannel CLI', () => {
     await server.waitFor(/^data: in memory: pairing state and depot are lost when the relay stops$/m);
     await server.waitFor(/^Ctrl-C to stop$/m);
     const inviter = backchannelCli(['invite', '--relay', `ws://127.0.0.1:${port}/v1`]);
-    const [, code] = await inviter.waitFor(/code: (\S+)/);
+    const [, code] = await inviter.waitFor(/code: (\S+)\r?\n/);
     const accepter = backchannelCli(['accept', code!, '--relay', `ws://127.0.0.1:${port}/v1`]);
     expect((await accepter.result).code).toBe(0);
     expect((await inviter.result).code).toBe(0);

@@ -37,8 +37,8 @@ function onTerminal(args: string[]): Running {
 /** Start `invite`, wait for its code and its digits. */
 async function invite(args: string[] = []) {
   const inviter = backchannelCli(['invite', '--relay', relay.url, ...args]);
-  const [, code] = await inviter.waitFor(/^code: (\S+)$/m);
-  const [, digits] = await inviter.waitFor(/^or type it as digits: (\S+)$/m);
+  const [, code] = await inviter.waitFor(/^code: (\S+)\r?\n/m);
+  const [, digits] = await inviter.waitFor(/^or type it as digits: (\S+)\r?\n/m);
   await inviter.waitFor(/waiting for the other side…/);
   return { inviter, code: code!, digits: digits! };
 }
@@ -82,7 +82,7 @@ describe('accept takes every form of the code', () => {
 
   it('`wormhole receive` asks the same way when no code is given', async () => {
     const sender = backchannelCli(['wormhole', 'send', '--text', 'hello from a pipe', '--relay', relay.url]);
-    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)\r?\n/);
     const receiver = backchannelCli(['wormhole', 'receive', '--relay', relay.url]);
     await receiver.waitFor(/Enter receive wormhole code: $/);
     receiver.child.stdin!.end(`${code}\n`);

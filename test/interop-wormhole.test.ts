@@ -10,7 +10,7 @@ import { rawClient } from './helpers/rawClient.js';
 import { useBothServers } from './helpers/bothServers.js';
 import { backchannelCli, wormholeCli } from './helpers/processes.js';
 
-const CODE_RE = /Wormhole code is: (\S+)/;
+const CODE_RE = /Wormhole code is: (\S+)\r?\n/;
 const both = useBothServers();
 const servers = () =>
   [

@@ -90,7 +90,7 @@ describe('a relay process under abuse', () => {
       const accepted = await createPairing({ relay: relay.url, connector }).accept(invitation.code);
       const invited = await invitation.done;
       expect(accepted.verifier).toBe(invited.verifier);
-      const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+      const [, code] = await sender.waitFor(/Wormhole code is: (\S+)\r?\n/);
       const received = await wormholeCli(relay.url, ['receive', '--only-text', code!], 120_000).result;
       expect(received.stdout.trim(), received.stderr).toBe('through the storm');
       expect((await sender.result).code).toBe(0);

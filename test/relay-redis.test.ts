@@ -77,7 +77,7 @@ describe('two relays on one Redis', () => {
     const a = await relayOn(redis.url);
     const b = await relayOn(redis.url);
     const sender = wormholeCli(a.url, ['send', '--text', 'across two relays']);
-    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)/);
+    const [, code] = await sender.waitFor(/Wormhole code is: (\S+)\r?\n/);
     const receiver = wormholeCli(b.url, ['receive', '--only-text', code!]);
     const [r, s] = await Promise.all([receiver.result, sender.result]);
     expect(r.code, r.stderr).toBe(0);

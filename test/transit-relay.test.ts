@@ -109,7 +109,7 @@ describe('transit relay: honest clients', () => {
   it('`backchannel relay --transit-port 0` serves it next to the mailbox', async () => {
     const process = await startRelayProcess(['--memory', '--transit-port', '0']);
     try {
-      const [, port] = await process.running.waitFor(/transit relay listening on tcp:127\.0\.0\.1:(\d+)/);
+      const [, port] = await process.running.waitFor(/transit relay listening on tcp:127\.0\.0\.1:(\d+)\r?\n/);
       const fake = { port: Number(port) } as TransitRelay;
       const [a, b] = await Promise.all([client(fake, line(TOKEN, SIDE_A)), client(fake, line(TOKEN, SIDE_B))]);
       await Promise.all([a.until('ok\n'), b.until('ok\n')]);

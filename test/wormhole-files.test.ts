@@ -32,7 +32,7 @@ import {
 } from './helpers/processes.js';
 
 const WORMHOLE_WILLIAM = '/usr/bin/wormhole-william';
-const CODE_RE = /Wormhole code is: (\S+)/;
+const CODE_RE = /Wormhole code is: (\S+)\r?\n/;
 const TIMEOUT = 120_000;
 const BIN = join(ROOT, 'bin/backchannel.js');
 
@@ -162,7 +162,7 @@ beforeAll(async () => {
     startPythonTransitRelay(),
     startPythonMailbox(),
   ]);
-  const [, hint] = await relay.running.waitFor(/transit relay listening on (tcp:\S+)/);
+  const [, hint] = await relay.running.waitFor(/transit relay listening on (tcp:\S+)\r?\n/);
   ourTransit = hint!;
 }, TIMEOUT);
 

@@ -104,6 +104,10 @@ export interface Running {
   /** Resolves when the process exits (killed after `timeoutMs`). */
   result: Promise<RunResult>;
   /** Resolves with the first match of `pattern` in stderr+stdout. */
+  /**
+   * The first match of `pattern` in what the process printed so far. Output arrives in chunks: a pattern
+   * that captures a value must end where its line does (`\r?\n`), or it can match half of it.
+   */
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
 }
 
