@@ -236,6 +236,35 @@ describe('files through createBackchannel', () => {
     }
   }, 120_000);
 
+  it('cancelling a file that never started (the contact away): the sender hears failed/AbortedError at once, the receiver when it next connects', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      bob.goOffline();
+      // By cancelFile, and by the AbortSignal given to send.
+      const byCall = await alice.send(bobCard.id, { file: { data: bytes(3000, 11), filename: 'a.bin', mimetype: 'x/y' } });
+      const controller = new AbortController();
+      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(4000, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
+      await atAlice.next((e) => e.hash === bySignal.file!.hash && e.status === 'waiting');
+      await alice.cancelFile(bobCard.id, byCall.file!.hash);
+      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: 3000 });
+      controller.abort();
+      expect((await atAlice.next(failedFor(bySignal.file!.hash, 'out'))).error).toBeInstanceOf(AbortedError);
+      await expect(alice.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
+      expect(atBob.seen).toEqual([]);
+      // Bob's device is back: it asks for both, Alice's answers they were cancelled.
+      bob.goOnline();
+      for (const hash of [byCall.file!.hash, bySignal.file!.hash]) expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(AbortedError);
+      await expect(bob.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
+      expect(atBob.seen.filter((e) => e.status === 'done')).toEqual([]);
+      expect(atAlice.seen.filter((e) => e.status === 'failed')).toHaveLength(2); // once each, not again at the reconnect
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
   it('an AbortSignal cancels: while the transfer runs, both sides hear AbortedError and the bytes go', async () => {
     const alice = await open();
     const bob = await open();

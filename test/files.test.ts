@@ -264,8 +264,7 @@ describe('file transfer over the memory link', () => {
     const hash = await sendFile(alice, bytes(10 * FILE_CHUNK_BYTES, 6));
     await bob.on((e) => e.type === 'file.progress' && e.hash === hash);
     bob.session!.cancel(hash);
-    const atBob = await bob.on(failed(hash, 'in'));
-    expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(AbortedError);
+    // The cancelling side's host hears it from the app (files-app.test.ts); its session tells the peer.
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(AbortedError);
     await until(async () => (await bob.store.meta(hash))?.state === 'cancelled');

@@ -90,6 +90,12 @@ export class ChunkStore {
     return bytes ? (JSON.parse(fromUtf8(bytes)) as FileMeta) : undefined;
   }
 
+  /** Whether this device sent the file (its import indexed it) rather than receives it. */
+  async sent(hash: string): Promise<boolean> {
+    if (!HASH_HEX.test(hash)) return false;
+    return (await this.storage.load(indexKey(hash))) !== undefined;
+  }
+
   async #saveMeta(blob: string, meta: FileMeta): Promise<void> {
     await this.storage.save(metaKey(blob), utf8(JSON.stringify(meta)));
   }

@@ -83,7 +83,7 @@ export interface FileSessionOptions {
 }
 
 export interface FileSession {
-  /** Stop this file here and tell the peer (the app has already marked it cancelled in storage). */
+  /** Stop this file here and tell the peer (the app marks it cancelled in storage and tells the host: nothing is emitted here). */
   cancel(hash: string): void;
   stop(): void;
   /** Resolves once the saves under way when the session stopped are done. */
@@ -497,14 +497,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
 
   return {
     cancel(hash: string): void {
+      // The host hears this side's `failed` from the app (whether or not a transfer ran); the peer from our stop.
       const f = fetching.get(hash);
-      if (f) endFetch(f, new AbortedError('The file was cancelled.'), { state: 'cancelled', tell: 'cancelled' });
+      if (f) endFetch(f, undefined, { state: 'cancelled', tell: 'cancelled' });
       const s = serving.get(hash) ?? finishing.get(hash);
       if (s) {
         finishing.delete(hash);
         endServe(s);
         sendSoon(encodeStop(hash, 'cancelled'));
-        emit({ type: 'file.failed', hash, direction: 'out', error: new AbortedError('The file was cancelled.') });
       }
       waitingToServe.delete(hash);
       settled.add(hash);

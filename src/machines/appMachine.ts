@@ -34,7 +34,7 @@ import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, send
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
-import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import { AbortedError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
@@ -52,6 +52,7 @@ import {
   type RelayChecked,
   type SettingsPatch,
   type FileOut,
+  type CancelledFile,
 } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
@@ -109,7 +110,7 @@ export const appMachine = setup({
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
-    cancelFile: provided<void, { db: Database; hash: string }>('cancelFile'),
+    cancelFile: provided<CancelledFile, { db: Database; hash: string }>('cancelFile'),
   },
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -654,8 +655,12 @@ export const appMachine = setup({
                 input: ({ context }) => ({ db: context.db!, hash: context.fileCancels[0]!.hash }),
                 onDone: {
                   target: 'idle',
-                  actions: enqueueActions(({ context, enqueue }) => {
-                    const { req, hash } = context.fileCancels[0]!;
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const { req, contactId, hash } = context.fileCancels[0]!;
+                    // This side hears it here, whether a transfer ran or the file never started (the contact was away).
+                    const { direction, total } = event.output;
+                    const error = new AbortedError('The file was cancelled on this device.');
+                    enqueue.emit({ type: 'transfer', contactId, hash, direction, status: 'failed', done: 0, total, error });
                     enqueue.emit({ type: 'file.cancelled', req, hash });
                     enqueue.assign({ fileCancels: context.fileCancels.slice(1) });
                   }),

@@ -84,6 +84,9 @@ export interface OutgoingFile {
 /** A file waiting its turn to be stored and announced (`files` region; the head is the one running). */
 export type FileOut = { req: number; contactId: DocId; file: OutgoingFile; text?: string; signal?: AbortSignal };
 
+/** What cancelling a file found: which way it was going and its size (for the host's `failed` event). */
+export type CancelledFile = { direction: Direction; total: number };
+
 /** How a file transfer stands, as the host hears it (`transfer` events). */
 export type TransferStatus = 'waiting' | 'progress' | 'done' | 'failed';
 
