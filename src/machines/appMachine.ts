@@ -113,6 +113,14 @@ export const appMachine = setup({
     cancelFile: provided<CancelledFile, { db: Database; hash: string }>('cancelFile'),
   },
   actions: {
+    /** The contact's device went (maybe noticed only after a file was sent): what it has not confirmed waits here again. */
+    filesWait: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'contact.offline') return;
+      for (const [hash, { contactId, total }] of Object.entries(context.undelivered)) {
+        if (contactId !== event.contactId) continue;
+        enqueue.emit({ type: 'transfer', contactId, hash, direction: 'out', status: 'waiting', done: 0, total, route: 'device' });
+      }
+    }),
     linkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
@@ -256,6 +264,7 @@ export const appMachine = setup({
     sightings: [],
     fileOuts: [],
     fileCancels: [],
+    undelivered: {},
     closeRequested: false,
     clearRequested: false,
   }),
@@ -305,6 +314,7 @@ export const appMachine = setup({
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
+            'filesWait',
           ],
         },
         // Something the contact sent arrived (the façade saw a new message of theirs).
@@ -321,28 +331,37 @@ export const appMachine = setup({
           })),
         },
         'contact.file': {
-          actions: emit(({ event }) => {
-            const { file } = event;
-            return {
-              type: 'transfer' as const,
-              contactId: event.contactId,
-              hash: file.hash,
-              direction: file.direction,
-              status:
-                file.type === 'file.progress'
-                  ? ('progress' as const)
-                  : file.type === 'file.done'
-                    ? ('done' as const)
-                    : file.type === 'file.waiting'
-                      ? ('waiting' as const)
-                      : ('failed' as const),
-              done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
-              total: file.type === 'file.failed' ? 0 : file.total,
-              ...(file.type === 'file.failed' ? { error: file.error } : {}),
-              // The contact's device is there but takes no files yet (an older version): the file waits here.
-              ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
-            };
-          }),
+          actions: [
+            // Arrived or failed for good: no longer waits when the link drops.
+            assign({
+              undelivered: ({ context, event }) =>
+                event.file.direction === 'out' && (event.file.type === 'file.done' || event.file.type === 'file.failed')
+                  ? without(context.undelivered, event.file.hash)
+                  : context.undelivered,
+            }),
+            emit(({ event }) => {
+              const { file } = event;
+              return {
+                type: 'transfer' as const,
+                contactId: event.contactId,
+                hash: file.hash,
+                direction: file.direction,
+                status:
+                  file.type === 'file.progress'
+                    ? ('progress' as const)
+                    : file.type === 'file.done'
+                      ? ('done' as const)
+                      : file.type === 'file.waiting'
+                        ? ('waiting' as const)
+                        : ('failed' as const),
+                done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
+                total: file.type === 'file.failed' ? 0 : file.total,
+                ...(file.type === 'file.failed' ? { error: file.error } : {}),
+                // The contact's device is there but takes no files yet (an older version): the file waits here.
+                ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
+              };
+            }),
+          ],
         },
       },
       states: {
@@ -607,6 +626,7 @@ export const appMachine = setup({
                     enqueue.emit({ type: 'message.sent', req, contactId, message: event.output });
                     // The contact is away: the bytes wait here and go once its device is back.
                     const file = event.output.file!;
+                    enqueue.assign({ undelivered: { ...context.undelivered, [file.hash]: { contactId, total: file.size } } });
                     if (!context.presence[contactId]) {
                       enqueue.emit({
                         type: 'transfer',
@@ -661,6 +681,7 @@ export const appMachine = setup({
                     const { direction, total } = event.output;
                     const error = new AbortedError('The file was cancelled on this device.');
                     enqueue.emit({ type: 'transfer', contactId, hash, direction, status: 'failed', done: 0, total, error });
+                    enqueue.assign({ undelivered: without(context.undelivered, hash) });
                     enqueue.emit({ type: 'file.cancelled', req, hash });
                     enqueue.assign({ fileCancels: context.fileCancels.slice(1) });
                   }),

@@ -131,6 +131,12 @@ export interface AppContext {
   /** Files to store and announce, in order; and transfers to cancel. */
   fileOuts: FileOut[];
   fileCancels: { req: number; contactId: DocId; hash: string }[];
+  /**
+   * Files sent from this device in this run whose arrival the contact has not confirmed yet, by hash:
+   * when the contact's link drops (noticed late, maybe after the file was sent) they wait here, and the
+   * host hears `waiting` again.
+   */
+  undelivered: Record<string, { contactId: DocId; total: number }>;
   /** CLOSE came: close once the queues are empty. */
   closeRequested: boolean;
   /** CLEAR came: close, and wipe this device's app data (contacts, channels, settings, journal) on the way. */
