@@ -32,6 +32,8 @@ export interface FileMeta {
   state: FileState;
   /** Why it failed or was cancelled. */
   error?: ErrorJson;
+  /** A file we sent: the contact confirmed it stored and checked every byte. */
+  delivered?: boolean;
 }
 
 export const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -193,6 +195,19 @@ export class ChunkStore {
       const meta = await this.meta(hash);
       if (meta?.state === 'partial') await this.#saveMeta(await this.#blob(hash), { ...meta, state: 'complete' });
     });
+  }
+
+  /** A file we sent arrived whole at the contact (its final ack): remembered for `fileStatus` after a restart. */
+  delivered(hash: string): Promise<void> {
+    return this.#locked(hash, async () => {
+      const meta = await this.meta(hash);
+      if (meta?.state === 'complete' && !meta.delivered) await this.#saveMeta(await this.#blob(hash), { ...meta, delivered: true });
+    });
+  }
+
+  /** The file's record once every change to it already asked for is stored. */
+  settledMeta(hash: string): Promise<FileMeta | undefined> {
+    return this.#locked(hash, () => this.meta(hash));
   }
 
   /**

@@ -378,6 +378,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (s.ended || s.total < 0 || s.acked !== s.total || !finishing.has(s.hash)) return;
     s.ended = true;
     finishing.delete(s.hash);
+    void track(store.delivered(s.hash).catch(() => {})); // queued before the host hears it: a status read after sees it
     emit({ type: 'file.done', hash: s.hash, direction: 'out', total: s.total });
   }
 
