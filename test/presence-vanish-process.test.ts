@@ -5,11 +5,16 @@
  * default) drops his silent connection within two beats; Alice's link hears `left` and her `presence`
  * for Bob goes offline. A file Alice sent just after Bob froze — her link still thought him connected —
  * is then reported `waiting` (route 'device').
+ *
+ * And a device whose socket still answers the relay's pings but carries nothing (what Chromium's
+ * offline mode does to an open WebSocket: its network stack answers pings, no frame passes): the
+ * relayed channel's own keepalive notices the silence and Alice's presence for Bob goes offline.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
+import type { SocketConnector } from '../src/effects/socket.js';
 import { Device } from './helpers/device.js';
 import { startRelayProcess } from './helpers/processes.js';
 import { tempDirs } from './helpers/wait.js';
@@ -66,4 +71,34 @@ describe('a device that vanishes without closing', () => {
       await relay.stop();
     }
   }, 120_000);
+
+  it('a device whose socket answers pings but carries nothing (a browser offline) is shown offline once the relayed channel hears nothing', async () => {
+    const relay = await startRelayProcess([]);
+    children.push(relay.running.child);
+    // Bob's sockets: real ones that stop carrying frames either way when frozen (ws still answers pings).
+    let frozen = false;
+    const inner = nodeSocketConnector();
+    const freezable: SocketConnector = (url, handlers) => {
+      const socket = inner(url, { ...handlers, onMessage: (text) => !frozen && handlers.onMessage(text) });
+      return { send: (text) => !frozen && socket.send(text), close: () => socket.close() };
+    };
+    const open = (connector: SocketConnector) =>
+      createBackchannel({ storage: new NodeFsStorage(dirs.make()), connector, relay: relay.url, discoverTimeouts: { reconnectBaseMs: 100 } });
+    const alice = await open(nodeSocketConnector());
+    const bob = await open(freezable);
+    try {
+      const { code, done } = await bob.invite({ moniker: 'Alice' });
+      const [bobCard] = await Promise.all([alice.accept(code, { moniker: 'Bob' }), done]);
+      if (!alice.presence(bobCard.id)) await next(alice, (e) => e.type === 'presence' && e.contactId === bobCard.id && e.via !== undefined, 60_000);
+      expect(alice.presence(bobCard.id)).toBe('relayed');
+      const gone = next(alice, (e) => e.type === 'presence' && e.contactId === bobCard.id && e.via === undefined, 90_000);
+      frozen = true;
+      await gone;
+      expect(alice.presence(bobCard.id)).toBeUndefined();
+    } finally {
+      frozen = false;
+      await Promise.all([alice.close(), bob.close()]);
+      await relay.stop();
+    }
+  }, 150_000);
 });
