@@ -24,6 +24,13 @@ export interface RelayLimits extends StoreLimits {
   maxQueuedFrames: number;
   /** A connection that sends nothing for this long is closed. */
   idleTimeoutMs: number;
+  /**
+   * The relay pings every connection this often (WebSocket ping; browsers and `ws` answer by
+   * themselves); one that answered nothing since the previous ping is dropped, so a device that vanished
+   * without closing (offline, frozen, its machine gone) is gone within 2 × this, and its peers hear `left`.
+   * 0: no heartbeat.
+   */
+  heartbeatMs: number;
   /** A mailbox nobody touched for this long is deleted, with its nameplate. */
   mailboxTtlMs: number;
   /** How often expiry runs. */
@@ -57,6 +64,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxQueuedFrames: 64,
   maxBufferedBytes: 8 * 1024 * 1024,
   idleTimeoutMs: 10 * 60_000,
+  heartbeatMs: 10_000,
   mailboxTtlMs: 2 * 60 * 60_000,
   pruneIntervalMs: 60_000,
   maxNameChars: 128,
@@ -86,6 +94,7 @@ export const LIMIT_DOCS: Readonly<Record<keyof RelayLimits, string>> = Object.fr
   maxQueuedFrames: 'frames in flight on one connection (closed with 1008 beyond)',
   maxBufferedBytes: 'bytes queued towards one slow reader before it is dropped',
   idleTimeoutMs: 'a silent connection is closed after this many ms',
+  heartbeatMs: 'ping every connection this often; one silent since the last ping is dropped (its peers hear `left`); 0: off',
   mailboxTtlMs: 'a mailbox nobody listens to or touches is deleted after this many ms',
   pruneIntervalMs: 'how often expiry runs, in ms',
   maxNameChars: 'longest appid, nameplate, mailbox id or phase',

@@ -215,6 +215,20 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       idle.unref?.();
     };
     resetIdle();
+    // A device that vanished without closing (offline, frozen, its machine gone) leaves a half-open
+    // socket that would hold its topics — and its contacts' `connected` — until the idle timeout:
+    // anything from it since the last ping (its pong, or a frame) keeps it, else it is dropped.
+    let heard = true;
+    const heartbeat =
+      limits.heartbeatMs > 0
+        ? setInterval(() => {
+            if (!heard) return ws.terminate();
+            heard = false;
+            if (ws.readyState === ws.OPEN) ws.ping();
+          }, limits.heartbeatMs)
+        : undefined;
+    heartbeat?.unref?.();
+    ws.on('pong', () => (heard = true));
     const handle = service.connect({
       address,
       send: (text) => {
@@ -233,6 +247,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       close: (code, reason) => ws.close(code, reason),
     });
     ws.on('message', (data, isBinary) => {
+      heard = true;
       resetIdle();
       const frame = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
       if (typeof frame === 'string') onFrame?.('in', frame);
@@ -241,6 +256,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     ws.on('error', (err) => log('debug', 'socket-error', { error: err.message }));
     ws.on('close', () => {
       clearTimeout(idle);
+      clearInterval(heartbeat);
       handle.closed();
       const n = (perAddress.get(address) ?? 1) - 1;
       if (n <= 0) perAddress.delete(address);

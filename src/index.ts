@@ -53,6 +53,7 @@ export type { DocId } from './db/documentStore.js';
 export type { DocumentKind, Versioned, SystemDoc, SettingsDoc, IceServer, ContactDoc, FileRef, Message, ChannelDoc, AnyDoc } from './db/schema.js';
 export { DEFAULT_RELAY_SERVER, DEFAULT_FILE_SIZE_LIMIT } from './db/schema.js';
 export type { OutgoingFile, TransferStatus } from './machines/appTypes.js';
+export type { FileStatus } from './files/status.js';
 export type { FileSource } from './files/source.js';
 export type { Via, RelayStatus } from './machines/appMachine.js';
 export type { LinkPresence } from './machines/contactLinkMachine.js';

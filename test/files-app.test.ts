@@ -236,6 +236,74 @@ describe('files through createBackchannel', () => {
     }
   }, 120_000);
 
+  it('cancelling a file that never started (the contact away): the sender hears failed/AbortedError at once, the receiver when it next connects', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      bob.goOffline();
+      // By cancelFile, and by the AbortSignal given to send.
+      const byCall = await alice.send(bobCard.id, { file: { data: bytes(3000, 11), filename: 'a.bin', mimetype: 'x/y' } });
+      const controller = new AbortController();
+      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(4000, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
+      await atAlice.next((e) => e.hash === bySignal.file!.hash && e.status === 'waiting');
+      await alice.cancelFile(bobCard.id, byCall.file!.hash);
+      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: 3000 });
+      controller.abort();
+      expect((await atAlice.next(failedFor(bySignal.file!.hash, 'out'))).error).toBeInstanceOf(AbortedError);
+      await expect(alice.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
+      expect(atBob.seen).toEqual([]);
+      // Bob's device is back: it asks for both, Alice's answers they were cancelled.
+      bob.goOnline();
+      for (const hash of [byCall.file!.hash, bySignal.file!.hash]) expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(AbortedError);
+      await expect(bob.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
+      expect(atBob.seen.filter((e) => e.status === 'done')).toEqual([]);
+      expect(atAlice.seen.filter((e) => e.status === 'failed')).toHaveLength(2); // once each, not again at the reconnect
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('fileStatus reads what the device stores: done, waiting, failed and unknown, on both sides, after a restart', async () => {
+    const [aliceDir, bobDir] = [dirs.make(), dirs.make()];
+    let alice = await open(new NodeFsStorage(aliceDir));
+    let bob = await open(new NodeFsStorage(bobDir));
+    try {
+      const [bobCard, aliceCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      const delivered = (await alice.send(bobCard.id, { file: { data: bytes(300_000, 31), filename: 'one', mimetype: 'x/y' } })).file!;
+      await atBob.next(finished(delivered.hash, 'in'));
+      await atAlice.next(finished(delivered.hash, 'out'));
+      await bob.close();
+      const cancelled = (await alice.send(bobCard.id, { file: { data: bytes(2000, 32), filename: 'two', mimetype: 'x/y' } })).file!;
+      await alice.cancelFile(bobCard.id, cancelled.hash);
+      const deposited = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.file?.hash === waiting.hash && resolve()));
+      const waiting = (await alice.send(bobCard.id, { file: { data: bytes(7000, 33), filename: 'three', mimetype: 'x/y' } })).file!;
+      await deposited; // the relay holds its message for Bob
+      await alice.close();
+
+      alice = await open(new NodeFsStorage(aliceDir));
+      expect(await alice.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'out', done: 300_000, total: 300_000, contactId: bobCard.id });
+      expect(await alice.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: 7000, contactId: bobCard.id });
+      const failed = await alice.fileStatus(cancelled.hash);
+      expect(failed).toMatchObject({ status: 'failed', direction: 'out', total: 2000, contactId: bobCard.id });
+      expect(failed.error).toBeInstanceOf(AbortedError);
+      expect(await alice.fileStatus('00'.repeat(32))).toEqual({ status: 'unknown', done: 0, total: 0 });
+      await expect(alice.fileStatus('nope')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await alice.close();
+
+      // Bob's device starts while Alice's is gone: the relay hands it the messages; the file waits.
+      bob = await open(new NodeFsStorage(bobDir));
+      const named = new Promise<void>((resolve) => bob.subscribe((e) => e.type === 'message' && e.message.file?.hash === waiting.hash && resolve()));
+      if (!bob.messages(aliceCard.id).some((m) => m.file?.hash === waiting.hash)) await named;
+      expect(await bob.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'in', done: 300_000, total: 300_000, contactId: aliceCard.id });
+      expect(await bob.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'in', done: 0, total: 7000, contactId: aliceCard.id });
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
   it('an AbortSignal cancels: while the transfer runs, both sides hear AbortedError and the bytes go', async () => {
     const alice = await open();
     const bob = await open();

@@ -13,7 +13,7 @@ import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
 import { relayCheck } from './relayCheck.js';
 import { chunkStoreOf } from '../files/chunkStore.js';
-import type { FileOut } from '../machines/appTypes.js';
+import type { CancelledFile, FileOut } from '../machines/appTypes.js';
 import type { RandomBytes } from '../effects/random.js';
 import { AbortedError, FileTooLargeError } from '../errors.js';
 import { toHex } from '../crypto/bytes.js';
@@ -50,9 +50,13 @@ export const appActors = {
     const { hash, size } = await chunkStoreOf(db.storage).import(file.data, { maxBytes, blobId: toHex(input.randomBytes(16)), signal: input.signal });
     return db.sendMessage(channel, { text: input.text, file: { filename: file.filename, mimetype: file.mimetype, size, hash } });
   }),
-  cancelFile: fromPromise<void, { db: Database; hash: string }>(({ input }) =>
-    chunkStoreOf(input.db.storage).settle(input.hash, 'cancelled', new AbortedError('The file was cancelled on this device.')),
-  ),
+  cancelFile: fromPromise<CancelledFile, { db: Database; hash: string }>(async ({ input }) => {
+    const store = chunkStoreOf(input.db.storage);
+    const direction = (await store.sent(input.hash)) ? 'out' : 'in';
+    const total = (await store.meta(input.hash))?.size ?? 0;
+    await store.settle(input.hash, 'cancelled', new AbortedError('The file was cancelled on this device.'));
+    return { direction, total };
+  }),
   closeStorage: fromPromise<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>(async ({ input }) => {
     await input.journal?.close();
     try {

@@ -41,6 +41,7 @@ import { BACKCHANNEL_APPID, type CallOptions, type PairingStep } from '../pair.j
 import type { OutgoingFile, TransferStatus } from '../machines/appTypes.js';
 import { HASH_HEX, chunkStoreOf } from '../files/chunkStore.js';
 import { isFileSource } from '../files/source.js';
+import { fileStatusOf, type FileStatus } from '../files/status.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
@@ -513,6 +514,24 @@ export class Backchannel {
   async openFile(hash: string): Promise<ReadableStream<Uint8Array>> {
     this.#assertOpen();
     return chunkStoreOf(this.#db.storage).stream(hash);
+  }
+
+  /**
+   * How a file stands on this device, from what it stores (so also after a reload, before any
+   * `transfer` event): `waiting`, `progress` (`done` of `total` bytes here), `done`, `failed` (`error`)
+   * or `unknown`, with its `direction` and the contact whose messages name it.
+   */
+  async fileStatus(hash: string): Promise<FileStatus & { contactId?: DocId }> {
+    this.#assertOpen();
+    if (typeof hash !== 'string' || !HASH_HEX.test(hash)) throw new InvalidArgumentError(`not a file hash: ${JSON.stringify(hash)}`);
+    const db = this.#db;
+    for (const contact of db.contacts()) {
+      const named = db.messages(db.channelOf(contact)).find((m) => m.file?.hash === hash);
+      if (!named) continue;
+      const status = await fileStatusOf(chunkStoreOf(db.storage), hash, named.sender === db.deviceId ? undefined : named.file);
+      return { ...status, contactId: contact.id };
+    }
+    return fileStatusOf(chunkStoreOf(db.storage), hash);
   }
 
   /** A browser convenience: the file as a Blob (built from its chunks; large Blobs are the browser's to page out). */

@@ -8,6 +8,11 @@
  * Backpressure: the receiver acknowledges every `ACK_EVERY` data frames (a sealed ack frame in the
  * same numbered stream), and `send` waits while `window` frames are unacknowledged, so a fast sender
  * never piles more than the window onto the relay (which drops clients that fall 8 MiB behind).
+ *
+ * Keepalive: a side acks once on opening and, whenever it sealed nothing for {@link RELAYED_KEEPALIVE_MS},
+ * repeats its last ack (an old peer takes it as the no-op it is). A peer seen doing so (an ack that acknowledges nothing new) and
+ * then silent for {@link RELAYED_DEAD_MS} is gone — a device offline or frozen whose relay socket still
+ * answers the relay's WebSocket pings (a browser's offline mode does) — and the transport closes.
  * @module
  */
 import { concatBytes, fromBase64, toBase64, utf8 } from '../crypto/bytes.js';
@@ -17,6 +22,7 @@ import type { Transport, TransportEvents } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import { TransportClosedError, SignalRejectedError, TooLargeError } from '../errors.js';
 import { TransportEventHub } from '../effects/transportEvents.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 
 /** The key a relayed transport seals with, derived from the contact key. */
 export function relayKey(contactKey: Uint8Array, fromSid: string, toSid: string): Uint8Array {
@@ -36,7 +42,18 @@ export interface RelayedTransportOptions {
   maxFrameBytes?: number;
   /** Data frames in flight before `send` waits for an ack (default 48: 3 MiB of 64 KiB frames; at least 32, twice the ack interval). */
   window?: number;
+  /** {@link RELAYED_KEEPALIVE_MS}; 0: none (and no dead-peer check). */
+  keepaliveMs?: number;
+  /** {@link RELAYED_DEAD_MS}. */
+  deadMs?: number;
+  /** The keepalive's timers (default: the system's, unref'd in Node). */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
+
+/** With nothing else sealed for this long, a keepalive goes (ms; real time: a network bound, like WebRTC's own). */
+export const RELAYED_KEEPALIVE_MS = 5_000;
+/** A peer that keeps alive and sent nothing for this long (ms) is gone: the transport closes. */
+export const RELAYED_DEAD_MS = 25_000;
 
 const DATA = 0;
 const ACK = 1;
@@ -59,6 +76,11 @@ export class RelayedTransport implements Transport {
   readonly #window: number;
   readonly #waiters: (() => void)[] = [];
   closed = false;
+  /** Keepalive: frames sealed at the last tick, ticks with nothing from the peer, whether the peer keeps alive. */
+  #sealedAtTick = 0;
+  #silentTicks = 0;
+  #peerKeepsAlive = false;
+  #tick: unknown;
 
   constructor(options: RelayedTransportOptions) {
     this.#options = options;
@@ -67,6 +89,31 @@ export class RelayedTransport implements Transport {
     this.#tx = relayKey(options.contactKey, options.ownSid, options.peerSid);
     this.#rx = relayKey(options.contactKey, options.peerSid, options.ownSid);
     this.#window = Math.max(2 * ACK_EVERY, options.window ?? 48);
+    const every = options.keepaliveMs ?? RELAYED_KEEPALIVE_MS;
+    if (every > 0) this.#keepAlive(every, Math.ceil((options.deadMs ?? RELAYED_DEAD_MS) / every));
+  }
+
+  #keepAlive(every: number, deadTicks: number): void {
+    const clock = this.#options.clock ?? systemClock;
+    const tick = () => {
+      if (this.closed) return;
+      if (this.#peerKeepsAlive && ++this.#silentTicks >= deadTicks) return this.close(`the contact's device sent nothing for ${every * deadTicks} ms`);
+      if (this.#sealed === this.#sealedAtTick) this.#transmitAck();
+      this.#sealedAtTick = this.#sealed;
+      this.#tick = clock.setTimeout(tick, every);
+      (this.#tick as { unref?(): void } | undefined)?.unref?.();
+    };
+    this.#tick = clock.setTimeout(tick, every);
+    (this.#tick as { unref?(): void } | undefined)?.unref?.();
+    // At once, so the peer knows we keep alive even if we vanish in the first seconds (safe: the
+    // peer opened its side before the signal that made us open ours, and both go the relay's one way).
+    this.#transmitAck();
+  }
+
+  #transmitAck(): void {
+    const ack = new Uint8Array(8);
+    new DataView(ack.buffer).setBigUint64(0, BigInt(this.#dataReceived));
+    this.#transmit(ACK, ack);
   }
 
   #transmit(type: number, body: Uint8Array): void {
@@ -104,20 +151,20 @@ export class RelayedTransport implements Transport {
       throw new SignalRejectedError('malformed', `relayed frame ${seq}, expected ${this.#expected}: closing`);
     }
     this.#expected++;
+    this.#silentTicks = 0;
     const body = plain.subarray(9);
     if (plain[8] === ACK) {
       if (body.length !== 8) throw new SignalRejectedError('malformed', 'relayed ack frame');
-      this.#acked = Math.max(this.#acked, Number(new DataView(body.buffer, body.byteOffset, 8).getBigUint64(0)));
+      const acked = Number(new DataView(body.buffer, body.byteOffset, 8).getBigUint64(0));
+      // Acks advance by ACK_EVERY; one that acknowledges nothing new is a keepalive: this peer keeps alive.
+      if (acked <= this.#acked) this.#peerKeepsAlive = true;
+      this.#acked = Math.max(this.#acked, acked);
       for (const w of this.#waiters.splice(0)) w();
       return;
     }
     this.#events.message(body);
     // Acknowledge only once the handler has taken the frame (and did not close the transport over it).
-    if (++this.#dataReceived % ACK_EVERY === 0 && !this.closed) {
-      const ack = new Uint8Array(8);
-      new DataView(ack.buffer).setBigUint64(0, BigInt(this.#dataReceived));
-      this.#transmit(ACK, ack);
-    }
+    if (++this.#dataReceived % ACK_EVERY === 0 && !this.closed) this.#transmitAck();
   }
 
   on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
@@ -135,6 +182,7 @@ export class RelayedTransport implements Transport {
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.#tick !== undefined) (this.#options.clock ?? systemClock).clearTimeout(this.#tick);
     for (const w of this.#waiters.splice(0)) w();
     this.#events.close(reason);
   }

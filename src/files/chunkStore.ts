@@ -32,6 +32,8 @@ export interface FileMeta {
   state: FileState;
   /** Why it failed or was cancelled. */
   error?: ErrorJson;
+  /** A file we sent: the contact confirmed it stored and checked every byte. */
+  delivered?: boolean;
 }
 
 export const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -88,6 +90,12 @@ export class ChunkStore {
   async meta(hash: string): Promise<FileMeta | undefined> {
     const bytes = await this.storage.load(metaKey(await this.#blob(hash)));
     return bytes ? (JSON.parse(fromUtf8(bytes)) as FileMeta) : undefined;
+  }
+
+  /** Whether this device sent the file (its import indexed it) rather than receives it. */
+  async sent(hash: string): Promise<boolean> {
+    if (!HASH_HEX.test(hash)) return false;
+    return (await this.storage.load(indexKey(hash))) !== undefined;
   }
 
   async #saveMeta(blob: string, meta: FileMeta): Promise<void> {
@@ -187,6 +195,19 @@ export class ChunkStore {
       const meta = await this.meta(hash);
       if (meta?.state === 'partial') await this.#saveMeta(await this.#blob(hash), { ...meta, state: 'complete' });
     });
+  }
+
+  /** A file we sent arrived whole at the contact (its final ack): remembered for `fileStatus` after a restart. */
+  delivered(hash: string): Promise<void> {
+    return this.#locked(hash, async () => {
+      const meta = await this.meta(hash);
+      if (meta?.state === 'complete' && !meta.delivered) await this.#saveMeta(await this.#blob(hash), { ...meta, delivered: true });
+    });
+  }
+
+  /** The file's record once every change to it already asked for is stored. */
+  settledMeta(hash: string): Promise<FileMeta | undefined> {
+    return this.#locked(hash, () => this.meta(hash));
   }
 
   /**

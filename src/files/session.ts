@@ -83,7 +83,7 @@ export interface FileSessionOptions {
 }
 
 export interface FileSession {
-  /** Stop this file here and tell the peer (the app has already marked it cancelled in storage). */
+  /** Stop this file here and tell the peer (the app marks it cancelled in storage and tells the host: nothing is emitted here). */
   cancel(hash: string): void;
   stop(): void;
   /** Resolves once the saves under way when the session stopped are done. */
@@ -378,6 +378,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (s.ended || s.total < 0 || s.acked !== s.total || !finishing.has(s.hash)) return;
     s.ended = true;
     finishing.delete(s.hash);
+    void track(store.delivered(s.hash).catch(() => {})); // queued before the host hears it: a status read after sees it
     emit({ type: 'file.done', hash: s.hash, direction: 'out', total: s.total });
   }
 
@@ -497,14 +498,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
 
   return {
     cancel(hash: string): void {
+      // The host hears this side's `failed` from the app (whether or not a transfer ran); the peer from our stop.
       const f = fetching.get(hash);
-      if (f) endFetch(f, new AbortedError('The file was cancelled.'), { state: 'cancelled', tell: 'cancelled' });
+      if (f) endFetch(f, undefined, { state: 'cancelled', tell: 'cancelled' });
       const s = serving.get(hash) ?? finishing.get(hash);
       if (s) {
         finishing.delete(hash);
         endServe(s);
         sendSoon(encodeStop(hash, 'cancelled'));
-        emit({ type: 'file.failed', hash, direction: 'out', error: new AbortedError('The file was cancelled.') });
       }
       waitingToServe.delete(hash);
       settled.add(hash);

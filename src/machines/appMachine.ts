@@ -34,7 +34,7 @@ import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, send
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
-import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import { AbortedError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
@@ -52,6 +52,7 @@ import {
   type RelayChecked,
   type SettingsPatch,
   type FileOut,
+  type CancelledFile,
 } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
@@ -109,9 +110,17 @@ export const appMachine = setup({
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
-    cancelFile: provided<void, { db: Database; hash: string }>('cancelFile'),
+    cancelFile: provided<CancelledFile, { db: Database; hash: string }>('cancelFile'),
   },
   actions: {
+    /** The contact's device went (maybe noticed only after a file was sent): what it has not confirmed waits here again. */
+    filesWait: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'contact.offline') return;
+      for (const [hash, { contactId, total }] of Object.entries(context.undelivered)) {
+        if (contactId !== event.contactId) continue;
+        enqueue.emit({ type: 'transfer', contactId, hash, direction: 'out', status: 'waiting', done: 0, total, route: 'device' });
+      }
+    }),
     linkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
@@ -255,6 +264,7 @@ export const appMachine = setup({
     sightings: [],
     fileOuts: [],
     fileCancels: [],
+    undelivered: {},
     closeRequested: false,
     clearRequested: false,
   }),
@@ -304,6 +314,7 @@ export const appMachine = setup({
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
+            'filesWait',
           ],
         },
         // Something the contact sent arrived (the façade saw a new message of theirs).
@@ -320,28 +331,37 @@ export const appMachine = setup({
           })),
         },
         'contact.file': {
-          actions: emit(({ event }) => {
-            const { file } = event;
-            return {
-              type: 'transfer' as const,
-              contactId: event.contactId,
-              hash: file.hash,
-              direction: file.direction,
-              status:
-                file.type === 'file.progress'
-                  ? ('progress' as const)
-                  : file.type === 'file.done'
-                    ? ('done' as const)
-                    : file.type === 'file.waiting'
-                      ? ('waiting' as const)
-                      : ('failed' as const),
-              done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
-              total: file.type === 'file.failed' ? 0 : file.total,
-              ...(file.type === 'file.failed' ? { error: file.error } : {}),
-              // The contact's device is there but takes no files yet (an older version): the file waits here.
-              ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
-            };
-          }),
+          actions: [
+            // Arrived or failed for good: no longer waits when the link drops.
+            assign({
+              undelivered: ({ context, event }) =>
+                event.file.direction === 'out' && (event.file.type === 'file.done' || event.file.type === 'file.failed')
+                  ? without(context.undelivered, event.file.hash)
+                  : context.undelivered,
+            }),
+            emit(({ event }) => {
+              const { file } = event;
+              return {
+                type: 'transfer' as const,
+                contactId: event.contactId,
+                hash: file.hash,
+                direction: file.direction,
+                status:
+                  file.type === 'file.progress'
+                    ? ('progress' as const)
+                    : file.type === 'file.done'
+                      ? ('done' as const)
+                      : file.type === 'file.waiting'
+                        ? ('waiting' as const)
+                        : ('failed' as const),
+                done: file.type === 'file.progress' ? file.done : file.type === 'file.done' ? file.total : 0,
+                total: file.type === 'file.failed' ? 0 : file.total,
+                ...(file.type === 'file.failed' ? { error: file.error } : {}),
+                // The contact's device is there but takes no files yet (an older version): the file waits here.
+                ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
+              };
+            }),
+          ],
         },
       },
       states: {
@@ -606,6 +626,7 @@ export const appMachine = setup({
                     enqueue.emit({ type: 'message.sent', req, contactId, message: event.output });
                     // The contact is away: the bytes wait here and go once its device is back.
                     const file = event.output.file!;
+                    enqueue.assign({ undelivered: { ...context.undelivered, [file.hash]: { contactId, total: file.size } } });
                     if (!context.presence[contactId]) {
                       enqueue.emit({
                         type: 'transfer',
@@ -654,8 +675,13 @@ export const appMachine = setup({
                 input: ({ context }) => ({ db: context.db!, hash: context.fileCancels[0]!.hash }),
                 onDone: {
                   target: 'idle',
-                  actions: enqueueActions(({ context, enqueue }) => {
-                    const { req, hash } = context.fileCancels[0]!;
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const { req, contactId, hash } = context.fileCancels[0]!;
+                    // This side hears it here, whether a transfer ran or the file never started (the contact was away).
+                    const { direction, total } = event.output;
+                    const error = new AbortedError('The file was cancelled on this device.');
+                    enqueue.emit({ type: 'transfer', contactId, hash, direction, status: 'failed', done: 0, total, error });
+                    enqueue.assign({ undelivered: without(context.undelivered, hash) });
                     enqueue.emit({ type: 'file.cancelled', req, hash });
                     enqueue.assign({ fileCancels: context.fileCancels.slice(1) });
                   }),

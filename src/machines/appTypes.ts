@@ -84,6 +84,9 @@ export interface OutgoingFile {
 /** A file waiting its turn to be stored and announced (`files` region; the head is the one running). */
 export type FileOut = { req: number; contactId: DocId; file: OutgoingFile; text?: string; signal?: AbortSignal };
 
+/** What cancelling a file found: which way it was going and its size (for the host's `failed` event). */
+export type CancelledFile = { direction: Direction; total: number };
+
 /** How a file transfer stands, as the host hears it (`transfer` events). */
 export type TransferStatus = 'waiting' | 'progress' | 'done' | 'failed';
 
@@ -128,6 +131,12 @@ export interface AppContext {
   /** Files to store and announce, in order; and transfers to cancel. */
   fileOuts: FileOut[];
   fileCancels: { req: number; contactId: DocId; hash: string }[];
+  /**
+   * Files sent from this device in this run whose arrival the contact has not confirmed yet, by hash:
+   * when the contact's link drops (noticed late, maybe after the file was sent) they wait here, and the
+   * host hears `waiting` again.
+   */
+  undelivered: Record<string, { contactId: DocId; total: number }>;
   /** CLOSE came: close once the queues are empty. */
   closeRequested: boolean;
   /** CLEAR came: close, and wipe this device's app data (contacts, channels, settings, journal) on the way. */

@@ -1,0 +1,43 @@
+/**
+ * How a file stands on this device, read from what the device stores (its chunk store record, and the
+ * messages that name it): what a host shows after a reload, before any live `transfer` event.
+ * @module
+ */
+import { BackchannelError } from '../errors.js';
+import { storedBytes, type ChunkStore } from './chunkStore.js';
+import type { Direction } from './session.js';
+
+/**
+ * A file's state as stored: `waiting` (sent here and not yet confirmed by the contact; or named by the
+ * contact and no byte here yet), `progress` (some bytes received, `done` of `total`), `done` (complete
+ * here; a sent file: the contact confirmed it), `failed` (`error`: cancelled, too large, corrupt…),
+ * `unknown` (no message of a contact names it and nothing is stored).
+ */
+export interface FileStatus {
+  status: 'waiting' | 'progress' | 'done' | 'failed' | 'unknown';
+  /** `out`: this device sent it; `in`: a contact did. Absent when `unknown`. */
+  direction?: Direction;
+  /** Bytes stored here (in) or confirmed by the contact (out: all or nothing, as stored). */
+  done: number;
+  total: number;
+  error?: BackchannelError;
+}
+
+/**
+ * The stored status of `hash`. `named`: the size of the file as a contact's message names it, when one
+ * does (a file not yet begun has no record here).
+ */
+export async function fileStatusOf(store: ChunkStore, hash: string, named?: { size: number }): Promise<FileStatus> {
+  const sent = await store.sent(hash);
+  const meta = await store.settledMeta(hash);
+  const direction: Direction = sent ? 'out' : 'in';
+  if (!meta) return named && !sent ? { status: 'waiting', direction, done: 0, total: named.size } : { status: 'unknown', done: 0, total: 0 };
+  const total = meta.size;
+  if (meta.state === 'failed' || meta.state === 'cancelled') {
+    return { status: 'failed', direction, done: 0, total, ...(meta.error ? { error: BackchannelError.fromJSON(meta.error) } : {}) };
+  }
+  if (sent) return meta.delivered ? { status: 'done', direction, done: total, total } : { status: 'waiting', direction, done: 0, total };
+  if (meta.state === 'complete') return { status: 'done', direction, done: total, total };
+  const done = storedBytes(meta);
+  return { status: done > 0 ? 'progress' : 'waiting', direction, done, total };
+}
