@@ -5,6 +5,8 @@
  * @module
  */
 import { fromPromise, sendParent } from 'xstate';
+import { adoptLinkBundle, type Adopted } from '../devices/adopt.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
@@ -40,6 +42,8 @@ export const appActors = {
     input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
+  saveOwnDevice: fromPromise<OwnDevice[], { db: Database; device: OwnDevice }>(({ input }) => input.db.addOwnDevices([input.device])),
+  adoptLink: fromPromise<Adopted, { db: Database; link: unknown; approver?: string }>(({ input }) => adoptLinkBundle(input.db, input.link, input.approver)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),
   // Files: the bytes go into the chunk store first (hashed as they pass), then the message names them.
   sendFile: fromPromise<Message, FileOut & { db: Database; maxBytes: number; randomBytes: RandomBytes }>(async ({ input }) => {

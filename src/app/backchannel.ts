@@ -28,6 +28,7 @@ import {
   type TopicUnprovenError,
 } from '../errors.js';
 import type { Contact, Database } from '../db/database.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -155,7 +156,19 @@ export type BackchannelEvent =
 export type { OutgoingFile };
 
 /** One running invite or accept: its code (invite), its outcome, and how to cancel it. */
-type PairRun = { code: Promise<string>; done: Promise<PairedContact>; cancel(): void };
+type PairRun<R = PairedContact> = { code: Promise<string>; done: Promise<R>; cancel(): void };
+
+/** A device of mine that redeemed my link code (`linkDevice`): its id and key, and the verifier both screens can show. */
+export interface LinkedDevice extends OwnDevice {
+  verifier: string;
+}
+
+/** What `acceptLink` gives the new device: the set it joined and the contacts it now has. */
+export interface JoinedDevices {
+  devices: OwnDevice[];
+  contacts: Contact[];
+  verifier: string;
+}
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 /** The emitted events that answer one request, by its `req`. */
@@ -346,12 +359,28 @@ export class Backchannel {
    * BusyError); cancel, an aborted signal and close reject both.
    */
   #pair(start: (req: number) => AppEvent, call: PairOptions, withCode: boolean): PairRun {
+    return this.#pairing(start, call, withCode, 'contact.paired', (e) => {
+      const paired = e as Emitted<'contact.paired'>;
+      this.#remember(this.#db.channelOf(paired.contact));
+      this.#emit({ type: 'contact', contact: paired.contact });
+      return { ...paired.contact, verifier: paired.verifier };
+    });
+  }
+
+  /** A pairing-region request (contact pairing or device link): answered by `ok`, turned into `R` by `done`. */
+  #pairing<R>(
+    start: (req: number) => AppEvent,
+    call: PairOptions,
+    withCode: boolean,
+    ok: 'contact.paired' | 'device.linked' | 'device.joined',
+    finished: (e: Answer) => R,
+  ): PairRun<R> {
     const { signal, onProgress } = call;
     this.#assertOpen();
     if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
     const req = ++this.#req;
     const code = withCode ? this.#answer(req, 'pairing.code', 'pairing.failed', 'pairing.busy') : undefined;
-    const outcome = this.#answer(req, 'contact.paired', 'pairing.failed', 'pairing.busy');
+    const outcome = this.#answer(req, ok, 'pairing.failed', 'pairing.busy');
     let progress: { unsubscribe(): void } | undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
@@ -373,10 +402,7 @@ export class Backchannel {
     const done = Promise.race([outcome.promise, aborted]).then((e) => {
       refused(e);
       if (e.type === 'pairing.failed') throw e.error;
-      const paired = e as Emitted<'contact.paired'>;
-      this.#remember(this.#db.channelOf(paired.contact));
-      this.#emit({ type: 'contact', contact: paired.contact });
-      return { ...paired.contact, verifier: paired.verifier };
+      return finished(e as Answer);
     });
     done.then(finish, finish);
     done.catch(() => {});
@@ -445,6 +471,58 @@ export class Backchannel {
     this.#assertOpen();
     const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
     return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done;
+  }
+
+  /**
+   * Link another device of mine: show the code on this device and enter it on the new one
+   * (`acceptLink`). Link codes pair under their own appid: one never redeems as a contact invite, nor
+   * an invite as a link. `done` resolves once the new device holds its signed record and a copy of my
+   * contacts and settings.
+   */
+  async linkDevice(options: PairOptions = {}): Promise<{ code: string; done: Promise<LinkedDevice>; cancel(): void }> {
+    const run = this.#pairing(
+      (req) => ({ type: 'device.link', req }),
+      options,
+      true,
+      'device.linked',
+      (e) => {
+        const linked = e as Emitted<'device.linked'>;
+        return { ...linked.device, verifier: linked.verifier };
+      },
+    );
+    return { code: await run.code, done: run.done, cancel: run.cancel };
+  }
+
+  /**
+   * On a new device: enter the code `linkDevice` showed on one of mine. Resolves once this device
+   * joined the set and holds its contacts (same contact keys and channels: their links start at
+   * once); LinkRefusedError if what came back is not a record signed by that device for this one.
+   */
+  async acceptLink(code: string, options: PairOptions = {}): Promise<JoinedDevices> {
+    this.#assertOpen();
+    const text = parseCode(code, { words: 2 }).text;
+    return this.#pairing(
+      (req) => ({ type: 'device.join', req, code: text }),
+      options,
+      false,
+      'device.joined',
+      (e) => {
+        const joined = e as Emitted<'device.joined'>;
+        for (const contact of joined.contacts) {
+          const channel = this.#db.channelOf(contact);
+          if (!this.#seen.has(channel)) {
+            this.#remember(channel);
+            this.#emit({ type: 'contact', contact });
+          }
+        }
+        return { devices: joined.devices, contacts: joined.contacts, verifier: joined.verifier };
+      },
+    ).done;
+  }
+
+  /** The other devices of mine this device knows (linked by code, either way). */
+  devices(): OwnDevice[] {
+    return this.#db.ownDevices();
   }
 
   contacts(): Contact[] {
@@ -636,10 +714,12 @@ export class Backchannel {
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
     let heard = false;
+    // Mine: written here or on another device of mine (linked by code).
+    const mine = new Set([this.#db.deviceId, ...this.#db.ownDevices().map((d) => d.device_id)]);
     for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
-      const incoming = message.sender !== this.#db.deviceId;
+      const incoming = !mine.has(message.sender);
       heard ||= incoming;
       this.#emit({ type: 'message', contactId: contact.id, message, incoming });
     }

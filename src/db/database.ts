@@ -14,6 +14,7 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -38,7 +39,9 @@ export const SYSTEM_SECRET_KEY = ['system', 'secret'];
  * Every record of this device's app data: documents, sync states, deposit ledgers, quarantined
  * documents and the event journal. The device's identity (`system/…`) is not among them.
  */
-export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal']];
+export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal'], ['devices']];
+/** This user's other devices (linked by code), as JSON: `[{device_id, public_key}]`. */
+export const OWN_DEVICES_KEY = ['devices', 'own'];
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -82,6 +85,7 @@ export class Database {
   readonly #now: () => number;
   readonly #storage: StorageAdapter;
   readonly #secretKey: Uint8Array;
+  #ownDevices: OwnDevice[] = [];
 
   private constructor(
     storage: StorageAdapter,
@@ -134,7 +138,34 @@ export class Database {
     }
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
-    return new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
+    const db = new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
+    db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
+    return db;
+  }
+
+  #setOwn(devices: OwnDevice[]): void {
+    this.#ownDevices = devices.filter((d) => d.device_id !== this.deviceId);
+    this.docs.setOwnDevices(this.#ownDevices.map((d) => d.device_id));
+  }
+
+  // Linked devices
+
+  /** This user's other devices, linked by code (issue 12 §4): their messages are ours. */
+  ownDevices(): OwnDevice[] {
+    return this.#ownDevices.map((d) => ({ ...d }));
+  }
+
+  /** Remember more of this user's devices (saved before it resolves); this device and repeats are skipped. */
+  async addOwnDevices(devices: readonly OwnDevice[]): Promise<OwnDevice[]> {
+    const next = [...this.#ownDevices];
+    for (const d of devices) {
+      if (!isPublicKeyHex(d.public_key) || !/^[0-9a-f]{32}$/.test(d.device_id))
+        throw new InvalidArgumentError('a device needs device_id (32 hex) and public_key (64 hex)');
+      if (d.device_id !== this.deviceId && !next.some((x) => x.device_id === d.device_id)) next.push({ device_id: d.device_id, public_key: d.public_key });
+    }
+    await this.#storage.save(OWN_DEVICES_KEY, utf8(JSON.stringify(next)));
+    this.#setOwn(next);
+    return this.ownDevices();
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -315,6 +346,19 @@ function checkMoniker(moniker: string): string {
     throw new InvalidArgumentError(`moniker must be 1–${LIMITS.moniker} characters`);
   }
   return moniker.trim();
+}
+
+/** The saved device list; anything unreadable counts as none (the devices link again). */
+function parseOwnDevices(bytes: Uint8Array | undefined): OwnDevice[] {
+  if (!bytes) return [];
+  try {
+    const list = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return Array.isArray(list)
+      ? list.filter((d: OwnDevice) => typeof d === 'object' && d !== null && isPublicKeyHex(d.public_key) && /^[0-9a-f]{32}$/.test(d.device_id))
+      : [];
+  } catch {
+    return [];
+  }
 }
 
 /**

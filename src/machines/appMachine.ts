@@ -30,7 +30,7 @@
  * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
-import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, or, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
@@ -38,7 +38,9 @@ import { InternalError, InvalidArgumentError, toBackchannelError } from '../erro
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
-import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
+import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
+import type { Adopted } from '../devices/adopt.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import {
   relayStatus,
   type AppContext,
@@ -76,6 +78,16 @@ const whilePairing = {
   'pairing.cancel': { actions: 'cancelPairing' },
   'pairing.invite': { actions: 'refuseBusy' },
   'pairing.accept': { actions: 'refuseBusy' },
+  'device.link': { actions: 'refuseBusy' },
+  'device.join': { actions: 'refuseBusy' },
+} as const;
+
+/** While a pairing's result is being stored: another pairing or link waits its turn (`pairing.busy`). */
+const refuseWhileSaving = {
+  'pairing.invite': { actions: 'refuseBusy' },
+  'pairing.accept': { actions: 'refuseBusy' },
+  'device.link': { actions: 'refuseBusy' },
+  'device.join': { actions: 'refuseBusy' },
 } as const;
 
 /** VERIFY's end: a contact key to name, or a typed failure. */
@@ -108,6 +120,10 @@ export const appMachine = setup({
     touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
+    /** Remember a device of mine that redeemed my link code. */
+    saveOwnDevice: provided<OwnDevice[], { db: Database; device: OwnDevice }>('saveOwnDevice'),
+    /** Check and take in what the approving device sent (devices, settings, contacts). */
+    adoptLink: provided<Adopted, { db: Database; link: unknown; approver?: string }>('adoptLink'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
     cancelFile: provided<void, { db: Database; hash: string }>('cancelFile'),
   },
@@ -212,7 +228,11 @@ export const appMachine = setup({
   guards: {
     online: stateIn({ ready: { network: 'online' } }),
     // A paired contact's card being saved: a write like the others, finished before closing.
-    savingContact: stateIn({ ready: { pairing: 'naming' } }),
+    savingContact: or([
+      stateIn({ ready: { pairing: 'naming' } }),
+      stateIn({ ready: { pairing: 'recordingDevice' } }),
+      stateIn({ ready: { pairing: 'adopting' } }),
+    ]),
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -359,6 +379,89 @@ export const appMachine = setup({
               on: {
                 'pairing.invite': { target: 'inviting', actions: 'startPairing' },
                 'pairing.accept': { target: 'accepting', actions: 'startPairing' },
+                'device.link': { target: 'offeringLink', actions: 'startPairing' },
+                'device.join': { target: 'joining', actions: 'startPairing' },
+              },
+            },
+            // Linking a device of mine (issue 12 §4): VERIFY under the link appid; the new device names
+            // itself and gets its signed record with my contacts and settings (devices/offer.ts).
+            offeringLink: {
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context }) => pairingInput(context, undefined, linkOf(context, 'offer')),
+                onDone: [
+                  { guard: ({ event }) => !!event.output.error || !event.output.link, target: 'idle', actions: 'emitPairingError' },
+                  { target: 'recordingDevice', actions: assign({ linked: ({ event }) => ({ output: event.output }) }) },
+                ],
+              },
+              on: {
+                ...whilePairing,
+                'pairing.code': { actions: emit(({ context, event }) => ({ type: 'pairing.code' as const, req: context.pairingReq, code: event.code })) },
+              },
+            },
+            recordingDevice: {
+              on: refuseWhileSaving,
+              invoke: {
+                src: 'saveOwnDevice',
+                input: ({ context }) => {
+                  const { record } = context.linked!.output.link!;
+                  return { db: context.db!, device: { device_id: record.device_id, public_key: record.public_key } };
+                },
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context }) => {
+                      const { link, verifier } = context.linked!.output;
+                      return {
+                        type: 'device.linked' as const,
+                        req: context.pairingReq,
+                        device: { device_id: link!.record.device_id, public_key: link!.record.public_key },
+                        verifier: verifier!,
+                      };
+                    }),
+                    assign({ linked: undefined }),
+                  ],
+                },
+                onError: { target: 'idle', actions: ['emitFailed', assign({ linked: undefined })] },
+              },
+            },
+            joining: {
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context, event }) => pairingInput(context, (event as { code: string }).code, linkOf(context, 'receive')),
+                onDone: [
+                  { guard: ({ event }) => !!event.output.error, target: 'idle', actions: 'emitPairingError' },
+                  { target: 'adopting', actions: assign({ linked: ({ event }) => ({ output: event.output }) }) },
+                ],
+              },
+              on: whilePairing,
+            },
+            adopting: {
+              on: refuseWhileSaving,
+              invoke: {
+                src: 'adoptLink',
+                input: ({ context }) => ({ db: context.db!, link: context.linked!.output.link, approver: context.linked!.output.publicKey }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue, check }) => {
+                    // The set's settings and contacts: links start again with them (as a new relay does).
+                    const online = check('online');
+                    if (online) enqueue('unlinkAll');
+                    enqueue.assign({ contacts: event.output.contacts, settings: event.output.settings });
+                    if (online) enqueue('linkAll');
+                    enqueue.emit({
+                      type: 'device.joined',
+                      req: context.pairingReq,
+                      devices: event.output.devices,
+                      contacts: event.output.contacts,
+                      verifier: context.linked!.output.verifier!,
+                    });
+                    enqueue.assign({ linked: undefined });
+                  }),
+                },
+                onError: { target: 'idle', actions: ['emitFailed', assign({ linked: undefined })] },
               },
             },
             // The code is shown (`showing`) until someone answers it; with `refreshMs` it is replaced
@@ -411,7 +514,7 @@ export const appMachine = setup({
             },
             naming: {
               entry: emit({ type: 'pairing.progress', step: 'naming' }),
-              on: { 'pairing.invite': { actions: 'refuseBusy' }, 'pairing.accept': { actions: 'refuseBusy' } },
+              on: refuseWhileSaving,
               invoke: {
                 src: 'saveContact',
                 input: ({ context }) => ({

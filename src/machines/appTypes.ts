@@ -18,7 +18,8 @@ import type { LinkPresence } from './contactLinkMachine.js';
 import type { Direction } from '../files/session.js';
 import type { FileSource } from '../files/source.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
-import type { PairingAnnouncement, PairingStep } from './pairingMachine.js';
+import type { PairingAnnouncement, PairingOutput, PairingStep } from './pairingMachine.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import type { WormholeTimeouts } from './wormholeMachine.js';
 
 export interface AppInput {
@@ -118,6 +119,8 @@ export interface AppContext {
   moniker: string;
   /** The running invite renews its code this often (ms); undefined: one code until answered. */
   inviteRefreshMs?: number;
+  /** A device link's wormhole result while it is stored (`recordingDevice` / `adopting`). */
+  linked?: { output: PairingOutput };
   /** VERIFY's result while `naming` saves the contact. */
   paired?: { contactKey: Uint8Array; verifier: string; publicKey?: string };
   contactOps: ContactOp[];
@@ -140,6 +143,10 @@ export type AppEvent =
   | { type: 'pairing.invite'; req: number; moniker?: string; refreshMs?: number }
   | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
   | { type: 'pairing.cancel' }
+  /** Link another device of mine: show a code (answered `pairing.code`, then `device.linked`). */
+  | { type: 'device.link'; req: number }
+  /** Join the devices of whoever showed this link code (answered `device.joined`). */
+  | { type: 'device.join'; req: number; code: string }
   | PairingAnnouncement
   | LinkPresence
   | RelayChecked
@@ -165,6 +172,10 @@ export type AppEmitted =
   /** Refused: another invite or accept is still running. */
   | { type: 'pairing.busy'; req: number }
   | { type: 'contact.paired'; req: number; contact: Contact; verifier: string }
+  /** A device of mine redeemed my link code: it is in my set now (and has my contacts). */
+  | { type: 'device.linked'; req: number; device: OwnDevice; verifier: string }
+  /** This device joined another's set: the contacts it now has. */
+  | { type: 'device.joined'; req: number; devices: OwnDevice[]; contacts: Contact[]; verifier: string }
   | { type: 'contact.renamed'; req: number; contact: Contact }
   | { type: 'contact.removed'; req: number; contactId: DocId }
   | { type: 'contact.failed'; req: number; error: BackchannelError }
