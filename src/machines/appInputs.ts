@@ -11,6 +11,7 @@ import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
 import type { PairingInput, PairingLink } from './pairingMachine.js';
 import { linkBundleFor } from '../devices/offer.js';
+import { systemClock } from '../effects/clock.js';
 import type { AppInput } from './appTypes.js';
 import type { RelayCheckInput } from './appTypes.js';
 
@@ -61,7 +62,8 @@ export const linkAppidOf = (appid: string) => `${appid}/link-device`;
 /** A device link's part of the pairing input: offer our set (signing the new device in), or receive one. */
 export function linkOf(context: Source, role: 'offer' | 'receive'): PairingLink {
   const db = context.db!;
-  const now = () => context.input.clock?.now() ?? Date.now();
+  const clock = context.input.clock ?? systemClock;
+  const now = () => clock.now();
   return role === 'offer' ? { role, bundle: (peer) => linkBundleFor(db, peer, now()) } : { role, deviceId: db.deviceId };
 }
 
