@@ -12,6 +12,7 @@ import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import { BackchannelError } from '../src/errors.js';
+import { replay } from '../src/journal/replay.js';
 import type { Message } from '../src/db/schema.js';
 import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
 
@@ -30,7 +31,13 @@ const dir = () => {
   dirs.push(d);
   return d;
 };
-const open = (path: string) => createBackchannel({ storage: new NodeFsStorage(path), connector: nodeSocketConnector(), relay: relay.url, journal: false });
+const open = (path: string) => createBackchannel({ storage: new NodeFsStorage(path), connector: nodeSocketConnector(), relay: relay.url });
+
+/** What the journal wrote to disk, as text. */
+async function journalOnDisk(bc: Backchannel, path: string): Promise<string> {
+  await bc.journal!.flush();
+  return (await new NodeFsStorage(path).loadRange(['journal', 'seg'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
+}
 
 /** The next message with this text on `bc` (or one already there). */
 function message(bc: Backchannel, contactId: string, text: string): Promise<Message> {
@@ -61,7 +68,8 @@ describe('linked devices through a relay process', () => {
     const aliceDir = dir();
     let alice = await open(aliceDir);
     const bob = await open(dir());
-    const alice2 = await open(dir());
+    const alice2Dir = dir();
+    const alice2 = await open(alice2Dir);
     try {
       const { code, done } = await alice.invite({ moniker: 'Bob' });
       const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
@@ -79,6 +87,18 @@ describe('linked devices through a relay process', () => {
       expect(alice2.devices()).toEqual(joined.devices);
       expect(alice2.settings().relay_server).toBe(relay.url);
       const aliceId = alice.deviceId;
+      // The link ran through the app machine, journaled on both devices, with no code or contact key in clear.
+      const [, w1, w2] = link.code.split('-');
+      for (const [bc, path] of [
+        [alice, aliceDir],
+        [alice2, alice2Dir],
+      ] as const) {
+        const replayed = await replay(bc.journal!);
+        expect(replayed.some((r) => r.path === 'app/pairing' && r.machine === 'pairing' && r.ended === 'done')).toBe(true);
+        expect(replayed.some((r) => r.path.startsWith('app/') && r.effect === (bc === alice ? 'saveOwnDevice' : 'adoptLink'))).toBe(true);
+        const onDisk = await journalOnDisk(bc, path);
+        for (const secret of [`${w1}-${w2}`, bobOnAlice.channels[0]!]) expect(onDisk).not.toContain(secret);
+      }
 
       // Alice goes offline; her second device carries on with Bob: her old message is there too.
       await alice.close();
