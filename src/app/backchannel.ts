@@ -23,6 +23,7 @@ import {
   BackchannelError,
   BusyError,
   ClosedError,
+  CodeExpiredError,
   InvalidArgumentError,
   type RelayUnsupportedError,
   type TopicUnprovenError,
@@ -169,6 +170,14 @@ export interface JoinedDevices {
   contacts: Contact[];
   verifier: string;
 }
+
+/** Nobody waits on a code of the other kind (invites and links pair under different appids): say so beside "expired". */
+const hintOtherKind =
+  (hint: string) =>
+  (err: unknown): never => {
+    if (err instanceof CodeExpiredError) throw new CodeExpiredError(`${err.message} Or it is the other kind of code: ${hint}.`);
+    throw err;
+  };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 /** The emitted events that answer one request, by its `req`. */
@@ -470,7 +479,9 @@ export class Backchannel {
   async accept(code: string, options: PairOptions = {}): Promise<PairedContact> {
     this.#assertOpen();
     const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
-    return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done;
+    return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done.catch(
+      hintOtherKind('a link code (from linkDevice) is entered with acceptLink'),
+    );
   }
 
   /**
@@ -517,7 +528,7 @@ export class Backchannel {
         }
         return { devices: joined.devices, contacts: joined.contacts, verifier: joined.verifier };
       },
-    ).done;
+    ).done.catch(hintOtherKind('an invite code (from invite) is entered with accept'));
   }
 
   /** The other devices of mine this device knows (linked by code, either way). */
