@@ -15,6 +15,7 @@ import { BackchannelError } from '../src/errors.js';
 import { replay } from '../src/journal/replay.js';
 import type { Message } from '../src/db/schema.js';
 import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
+import { until } from './helpers/wait.js';
 
 let relay: RelayProcess;
 const dirs: string[] = [];
@@ -129,6 +130,35 @@ describe('linked devices through a relay process', () => {
       await Promise.all([alice.close(), bob.close(), alice2.close()]);
     }
   }, 180_000);
+
+  it('Alice unlinks Alice2: it is told through their own channel, wipes its app data and closes; Alice forgets it', async () => {
+    const alice2Dir = dir();
+    const [alice, bob] = await Promise.all([open(dir()), open(dir())]);
+    let alice2 = await open(alice2Dir);
+    try {
+      const { code, done } = await alice.invite({ moniker: 'Bob' });
+      await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+      const link = await alice.linkDevice();
+      await Promise.all([link.done, alice2.acceptLink(link.code)]);
+      expect(alice2.contacts()).toHaveLength(1);
+
+      const told = new Promise<string>((resolve) => alice2.subscribe((e) => e.type === 'unlinked' && resolve(e.by)));
+      expect(await alice.unlinkDevice(alice2.deviceId)).toEqual([]);
+      expect(alice.devices()).toEqual([]);
+      expect(await told).toBe(alice.deviceId);
+      await until(() => alice2.getSnapshot().value === 'closed', 60_000);
+      await expect(alice.unlinkDevice(alice2.deviceId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+      // Reopened, it is a device of nobody's set, with no contacts; its identity is the same.
+      const id = alice2.deviceId;
+      alice2 = await open(alice2Dir);
+      expect(alice2.deviceId).toBe(id);
+      expect(alice2.contacts()).toEqual([]);
+      expect(alice2.devices()).toEqual([]);
+    } finally {
+      await Promise.all([alice.close(), bob.close(), alice2.close()]);
+    }
+  }, 120_000);
 
   it('a link code does not redeem as an invite, an invite does not redeem as a link, a wrong code fails: all typed', async () => {
     const [alice, other] = await Promise.all([open(dir()), open(dir())]);

@@ -30,6 +30,7 @@ import {
 } from '../errors.js';
 import type { Contact, Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
+import { unlinkedBy } from '../devices/selfLink.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -134,6 +135,11 @@ export type BackchannelEvent =
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   /**
+   * A device of mine (`by`, its device id) unlinked this one: its app data (contacts, channels,
+   * settings, devices) is wiped now and this Backchannel closes; the device identity stays.
+   */
+  | { type: 'unlinked'; by: string }
+  /**
    * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away; the file
    * waits on this device, `route: 'device'`, and goes when they are back), `progress` (`done` of `total`
    * bytes), `done` (stored at the receiver, its hash checked: read it with {@link Backchannel.openFile}),
@@ -223,6 +229,8 @@ export class Backchannel {
     const db = this.#db;
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
+    // A notice that came before a restart (the wipe did not finish): act on it now.
+    void Promise.resolve().then(() => this.#checkUnlinked());
     actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
@@ -351,7 +359,7 @@ export class Backchannel {
   async #request<T extends Answer['type']>(
     event: (req: number) => AppEvent,
     ok: T,
-    failed: 'contact.failed' | 'message.failed' | 'settings.failed',
+    failed: 'contact.failed' | 'message.failed' | 'settings.failed' | 'device.failed',
   ): Promise<Emitted<T>> {
     this.#assertOpen();
     const req = ++this.#req;
@@ -529,6 +537,15 @@ export class Backchannel {
         return { devices: joined.devices, contacts: joined.contacts, verifier: joined.verifier };
       },
     ).done.catch(hintOtherKind('an invite code (from invite) is entered with accept'));
+  }
+
+  /**
+   * Unlink a device of mine: it is told through our own channel (kept on the relay for it if it is
+   * away), wipes its app data and closes; this device forgets it. Resolves with the devices left.
+   * Contact keys it held are not rotated yet: a copy it kept could still read what contacts send.
+   */
+  async unlinkDevice(deviceId: string): Promise<OwnDevice[]> {
+    return (await this.#request((req) => ({ type: 'device.unlink', req, deviceId }), 'device.unlinked', 'device.failed')).devices;
   }
 
   /** The other devices of mine this device knows (linked by code, either way). */
@@ -719,7 +736,19 @@ export class Backchannel {
     for (const l of this.#listeners) l(event);
   }
 
+  /** Was this device unlinked (a notice in our own channel, from a device of mine)? Then wipe and close. */
+  #checkUnlinked(): void {
+    const self = this.#db.selfChannel();
+    if (this.#closed || self === undefined) return;
+    const mine = new Set(this.#db.ownDevices().map((d) => d.device_id));
+    const by = unlinkedBy(this.#db.messages(self), this.#db.deviceId, mine);
+    if (by === undefined) return;
+    this.#emit({ type: 'unlinked', by });
+    this.clearAllData().catch(() => {}); // the error (if any) stays on the app's snapshot
+  }
+
   #onDocChange(id: DocId): void {
+    if (id === this.#db.selfChannel()) return this.#checkUnlinked();
     const seen = this.#seen.get(id);
     if (!seen) return;
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);

@@ -42,6 +42,8 @@ export const SYSTEM_SECRET_KEY = ['system', 'secret'];
 export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal'], ['devices']];
 /** This user's other devices (linked by code), as JSON: `[{device_id, public_key}]`. */
 export const OWN_DEVICES_KEY = ['devices', 'own'];
+/** The key my devices share (32 bytes): their own channel and DISCOVER topic, apart from any contact's. */
+export const DEVICE_SET_KEY = ['devices', 'set'];
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -86,6 +88,7 @@ export class Database {
   readonly #storage: StorageAdapter;
   readonly #secretKey: Uint8Array;
   #ownDevices: OwnDevice[] = [];
+  #setKey: Uint8Array | undefined;
 
   private constructor(
     storage: StorageAdapter,
@@ -140,6 +143,9 @@ export class Database {
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
     const db = new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
     db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
+    const setKey = await storage.load(DEVICE_SET_KEY);
+    if (setKey?.length === 32) db.#setKey = setKey;
+    if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     return db;
   }
 
@@ -155,8 +161,49 @@ export class Database {
     return this.#ownDevices.map((d) => ({ ...d }));
   }
 
-  /** Remember more of this user's devices (saved before it resolves); this device and repeats are skipped. */
-  async addOwnDevices(devices: readonly OwnDevice[]): Promise<OwnDevice[]> {
+  /**
+   * The key my devices share: the one the set handed this device when it joined, else derived from this
+   * device's secret (the first device of a set hands it on). Names their own channel and topic.
+   */
+  setKey(): Uint8Array {
+    return this.#setKey ?? deriveKey(this.#secretKey, 'backchannel:device-set');
+  }
+
+  /** The channel my devices share (unlink notices), once there is another device; else undefined. */
+  selfChannel(): DocId | undefined {
+    return this.#ownDevices.length > 0 ? documentId(this.setKey()) : undefined;
+  }
+
+  /** Forget one of my devices (it was unlinked). */
+  async removeOwnDevice(deviceId: string): Promise<OwnDevice[]> {
+    const next = this.#ownDevices.filter((d) => d.device_id !== deviceId);
+    if (next.length === this.#ownDevices.length) throw new NotFoundError('linked device', deviceId);
+    await this.#storage.save(OWN_DEVICES_KEY, utf8(JSON.stringify(next)));
+    this.#setOwn(next);
+    return this.ownDevices();
+  }
+
+  /** The channel document `channel` is open here: loaded, or created from its deterministic genesis. */
+  async #ensureChannel(channel: DocId): Promise<void> {
+    if (this.docs.has(channel)) return;
+    try {
+      await this.docs.open(channel, 'channel');
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      await this.docs.create(channel, 'channel', { messages: [] });
+    }
+  }
+
+  /**
+   * Remember more of this user's devices (saved before it resolves); this device and repeats are
+   * skipped. `setKey`: the set's shared key, when this device joins a set.
+   */
+  async addOwnDevices(devices: readonly OwnDevice[], setKey?: Uint8Array): Promise<OwnDevice[]> {
+    if (setKey !== undefined) {
+      assertBytes(setKey, 'setKey', 32);
+      await this.#storage.save(DEVICE_SET_KEY, setKey);
+      this.#setKey = setKey;
+    }
     const next = [...this.#ownDevices];
     for (const d of devices) {
       if (!isPublicKeyHex(d.public_key) || !/^[0-9a-f]{32}$/.test(d.device_id))
@@ -165,6 +212,7 @@ export class Database {
     }
     await this.#storage.save(OWN_DEVICES_KEY, utf8(JSON.stringify(next)));
     this.#setOwn(next);
+    if (next.length > 0) await this.#ensureChannel(documentId(this.setKey()));
     return this.ownDevices();
   }
 
@@ -224,14 +272,7 @@ export class Database {
       channels: [atom(toHex(input.contactKey))],
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
-    if (!this.docs.has(channel)) {
-      try {
-        await this.docs.open(channel, 'channel');
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        await this.docs.create(channel, 'channel', { messages: [] });
-      }
-    }
+    await this.#ensureChannel(channel);
     return this.contact(id);
   }
 

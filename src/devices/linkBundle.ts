@@ -32,6 +32,8 @@ export interface LinkBundle {
   devices: OwnDevice[];
   contacts: LinkedContact[];
   settings: { relay_server: string; ice_servers: unknown[]; file_size_limit?: number };
+  /** The key the set's devices share (hex): their own channel and topic (`key`: sealed in journals). */
+  set: { key: string };
 }
 
 /** Bounds on a bundle a peer sends: it travels through the relay's mailbox (2 MiB a mailbox). */
@@ -80,7 +82,9 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
   ) {
     throw new LinkRefusedError('bad settings');
   }
+  if (typeof b.set !== 'object' || b.set === null || !isHex(b.set.key, 64)) throw new LinkRefusedError('no set key');
   return {
+    set: { key: b.set.key },
     record,
     devices: b.devices.map((d) => ({ device_id: d.device_id, public_key: d.public_key })),
     contacts: b.contacts.map((c) => ({ moniker: c.moniker, key: c.key, ...(c.public_key ? { public_key: c.public_key } : {}) })),

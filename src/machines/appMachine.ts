@@ -34,7 +34,7 @@ import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, or, 
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
-import { InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import { BusyError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
@@ -54,6 +54,7 @@ import {
   type RelayChecked,
   type SettingsPatch,
   type FileOut,
+  type OwnDevicesSaved,
 } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
@@ -121,7 +122,9 @@ export const appMachine = setup({
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
     /** Remember a device of mine that redeemed my link code. */
-    saveOwnDevice: provided<OwnDevice[], { db: Database; device: OwnDevice }>('saveOwnDevice'),
+    saveOwnDevice: provided<OwnDevicesSaved, { db: Database; device: OwnDevice }>('saveOwnDevice'),
+    /** Tell a device of mine it is unlinked (our own channel), then forget it. */
+    unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string }>('unlinkDevice'),
     /** Check and take in what the approving device sent (devices, settings, contacts). */
     adoptLink: provided<Adopted, { db: Database; link: unknown; approver?: string }>('adoptLink'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
@@ -130,10 +133,13 @@ export const appMachine = setup({
   actions: {
     linkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      // My devices' own channel is linked like a contact's (devices/selfLink.ts).
+      if (context.self) enqueue.spawnChild('contactLink', { id: linkId(context.self.id), input: linkInput(context, context.self) });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
+      if (context.self) enqueue.stopChild(linkId(context.self.id));
       enqueue.stopChild(RELAY_CHECK_ID);
       for (const contactId of Object.keys(context.presence))
         enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
@@ -232,7 +238,10 @@ export const appMachine = setup({
       stateIn({ ready: { pairing: 'naming' } }),
       stateIn({ ready: { pairing: 'recordingDevice' } }),
       stateIn({ ready: { pairing: 'adopting' } }),
+      stateIn({ ready: { devices: 'unlinking' } }),
     ]),
+    /** A contact's link, not our own channel's (whose presence is no contact's). */
+    isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId),
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -315,12 +324,14 @@ export const appMachine = setup({
         CLEAR: { actions: assign({ closeRequested: true, clearRequested: true }) },
         // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
         'contact.online': {
+          guard: 'isContact',
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
         'contact.offline': {
+          guard: 'isContact',
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
@@ -411,6 +422,14 @@ export const appMachine = setup({
                 onDone: {
                   target: 'idle',
                   actions: [
+                    // Our own channel's link, new or changed: start it as it is now.
+                    enqueueActions(({ context, event, enqueue, check }) => {
+                      const online = check('online');
+                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
+                      enqueue.assign({ self: event.output.self });
+                      if (online && event.output.self)
+                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
+                    }),
                     emit(({ context }) => {
                       const { link, verifier } = context.linked!.output;
                       return {
@@ -449,7 +468,7 @@ export const appMachine = setup({
                     // The set's settings and contacts: links start again with them (as a new relay does).
                     const online = check('online');
                     if (online) enqueue('unlinkAll');
-                    enqueue.assign({ contacts: event.output.contacts, settings: event.output.settings });
+                    enqueue.assign({ contacts: event.output.contacts, settings: event.output.settings, self: event.output.self });
                     if (online) enqueue('linkAll');
                     enqueue.emit({
                       type: 'device.joined',
@@ -540,6 +559,55 @@ export const appMachine = setup({
                   ],
                 },
                 onError: { target: 'idle', actions: ['emitFailed', assign({ paired: undefined })] },
+              },
+            },
+          },
+        },
+        // Unlinking a device of mine: one at a time (another meanwhile is answered BusyError).
+        devices: {
+          initial: 'idle',
+          states: {
+            idle: {
+              on: { 'device.unlink': { target: 'unlinking', actions: assign({ unlinking: ({ event }) => ({ req: event.req, deviceId: event.deviceId }) }) } },
+            },
+            unlinking: {
+              on: {
+                'device.unlink': {
+                  actions: emit(({ event }) => ({
+                    type: 'device.failed' as const,
+                    req: event.req,
+                    error: new BusyError('Another unlink is still running: wait for it first.'),
+                  })),
+                },
+              },
+              invoke: {
+                src: 'unlinkDevice',
+                input: ({ context }) => ({ db: context.db!, deviceId: context.unlinking!.deviceId }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({
+                      type: 'device.unlinked' as const,
+                      req: context.unlinking!.req,
+                      deviceId: context.unlinking!.deviceId,
+                      devices: event.output.devices,
+                    })),
+                    enqueueActions(({ context, event, enqueue, check }) => {
+                      const online = check('online');
+                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
+                      enqueue.assign({ self: event.output.self, unlinking: undefined });
+                      if (online && event.output.self)
+                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
+                    }),
+                  ],
+                },
+                onError: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({ type: 'device.failed' as const, req: context.unlinking!.req, error: asError(event.error) })),
+                    assign({ unlinking: undefined }),
+                  ],
+                },
               },
             },
           },

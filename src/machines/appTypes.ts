@@ -119,6 +119,10 @@ export interface AppContext {
   moniker: string;
   /** The running invite renews its code this often (ms); undefined: one code until answered. */
   inviteRefreshMs?: number;
+  /** My devices' own channel (devices/selfLink.ts): linked beside the contacts, never listed as one. */
+  self?: Contact;
+  /** The running unlink request. */
+  unlinking?: { req: number; deviceId: string };
   /** A device link's wormhole result while it is stored (`recordingDevice` / `adopting`). */
   linked?: { output: PairingOutput };
   /** VERIFY's result while `naming` saves the contact. */
@@ -147,6 +151,8 @@ export type AppEvent =
   | { type: 'device.link'; req: number }
   /** Join the devices of whoever showed this link code (answered `device.joined`). */
   | { type: 'device.join'; req: number; code: string }
+  /** Unlink a device of mine: it is told through our own channel and wipes itself (answered `device.unlinked`). */
+  | { type: 'device.unlink'; req: number; deviceId: string }
   | PairingAnnouncement
   | LinkPresence
   | RelayChecked
@@ -176,6 +182,8 @@ export type AppEmitted =
   | { type: 'device.linked'; req: number; device: OwnDevice; verifier: string }
   /** This device joined another's set: the contacts it now has. */
   | { type: 'device.joined'; req: number; devices: OwnDevice[]; contacts: Contact[]; verifier: string }
+  | { type: 'device.unlinked'; req: number; deviceId: string; devices: OwnDevice[] }
+  | { type: 'device.failed'; req: number; error: BackchannelError }
   | { type: 'contact.renamed'; req: number; contact: Contact }
   | { type: 'contact.removed'; req: number; contactId: DocId }
   | { type: 'contact.failed'; req: number; error: BackchannelError }
@@ -210,8 +218,16 @@ export type AppEmitted =
     }
   | { type: 'file.cancelled'; req: number; hash: string };
 
+/** My devices after one was linked or unlinked, and our own channel's link (none once I am alone). */
+export interface OwnDevicesSaved {
+  devices: OwnDevice[];
+  self?: Contact;
+}
+
 export interface Opened {
   db: Database;
+  /** My devices' own channel, linked like a contact's (devices/selfLink.ts), once there are several. */
+  self?: Contact;
   /** This device's public key (hex): handed to a contact while pairing. */
   publicKey?: string;
   contacts: Contact[];
