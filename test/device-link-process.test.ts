@@ -160,6 +160,31 @@ describe('linked devices through a relay process', () => {
     }
   }, 120_000);
 
+  it('a device away when unlinked hears it when it is back, and wipes itself', async () => {
+    const aliceDir = dir();
+    const alice2Dir = dir();
+    let alice = await open(aliceDir);
+    let alice2 = await open(alice2Dir);
+    try {
+      const link = await alice.linkDevice();
+      await Promise.all([link.done, alice2.acceptLink(link.code)]);
+      await alice2.close();
+      // The notice waits in our own channel; Alice restarts meanwhile (it was saved before unlinkDevice resolved).
+      await alice.unlinkDevice(alice2.deviceId);
+      await alice.close();
+      alice = await open(aliceDir);
+      expect(alice.devices()).toEqual([]);
+      alice2 = await open(alice2Dir);
+      const told = new Promise<string>((resolve) => alice2.subscribe((e) => e.type === 'unlinked' && resolve(e.by)));
+      expect(await told).toBe(alice.deviceId);
+      await until(() => alice2.getSnapshot().value === 'closed', 60_000);
+      alice2 = await open(alice2Dir);
+      expect(alice2.devices()).toEqual([]);
+    } finally {
+      await Promise.all([alice.close(), alice2.close()]);
+    }
+  }, 120_000);
+
   it('a link code does not redeem as an invite, an invite does not redeem as a link, a wrong code fails: all typed', async () => {
     const [alice, other] = await Promise.all([open(dir()), open(dir())]);
     try {

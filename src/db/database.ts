@@ -169,9 +169,13 @@ export class Database {
     return this.#setKey ?? deriveKey(this.#secretKey, 'backchannel:device-set');
   }
 
-  /** The channel my devices share (unlink notices), once there is another device; else undefined. */
+  /**
+   * The channel my devices share (unlink notices), once a device was linked (kept after the last one
+   * is unlinked: a device away still hears the notice there); else undefined.
+   */
   selfChannel(): DocId | undefined {
-    return this.#ownDevices.length > 0 ? documentId(this.setKey()) : undefined;
+    const id = documentId(this.setKey());
+    return this.docs.has(id) ? id : undefined;
   }
 
   /** Forget one of my devices (it was unlinked). */

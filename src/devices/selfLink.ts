@@ -8,9 +8,9 @@ import { toHex } from '../crypto/bytes.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { Message } from '../db/schema.js';
 
-/** The self channel as the card-shaped value a link takes (never stored as a contact); undefined with no other device. */
+/** The self channel as the card-shaped value a link takes (never stored as a contact); undefined before any device was linked. */
 export function selfLinkOf(db: Database): Contact | undefined {
-  if (db.ownDevices().length === 0) return undefined;
+  if (db.selfChannel() === undefined) return undefined;
   const key = db.setKey();
   return { id: documentId(key, 'contact'), kind: 'contact', schema: 1, moniker: 'my devices', channels: [toHex(key)] };
 }
