@@ -15,6 +15,7 @@ import { LINK_BOUNDS, readLinkBundle, type LinkBundle } from '../src/devices/lin
 import { linkBundleFor } from '../src/devices/offer.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { LinkRefusedError } from '../src/errors.js';
+import { encode } from '../src/journal/encode.js';
 
 const open = () => Database.open({ storage: new MemoryStorage() });
 const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
@@ -50,6 +51,14 @@ describe('device link bundles', () => {
     expect(adopted.settings).toMatchObject({ relay_server: 'ws://127.0.0.1:1/v1', file_size_limit: 1234 });
     // Adopting again adds no second card for the same channel.
     expect((await adoptLinkBundle(joiner, bundle, approver.publicKey)).contacts).toHaveLength(1);
+  });
+
+  it('in a journal, the contact keys and the set key of a bundle are sealed', async () => {
+    const { bundle } = await linkedPair();
+    const sealer = { seal: (b: Uint8Array) => `sealed:${b.length}`, open: () => new Uint8Array() };
+    const written = JSON.stringify(encode({ output: { link: bundle } }, sealer));
+    expect(written).toContain(bundle.record.signature); // public: stays readable
+    for (const secret of [bundle.set.key, bundle.contacts[0]!.key]) expect(written).not.toContain(secret);
   });
 
   it('refuses a record by another device, for another device, altered, and bundles out of shape; nothing is stored', async () => {

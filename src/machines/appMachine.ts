@@ -12,6 +12,7 @@
  *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
  *                 contact under its name, start its link) → idle. One at a time: another invite or
  *                 accept meanwhile is answered `pairing.busy`.
+ *       devices:  idle → unlinking → idle (a notice in my devices' own channel, then forget the device)
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
