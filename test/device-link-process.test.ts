@@ -196,6 +196,8 @@ describe('linked devices through a relay process', () => {
       expect((await failure(link.done)).code).toBe('ABORTED');
 
       const invite = await alice.invite();
+      // One pairing at a time: a link while an invite runs is refused, and the invite goes on.
+      expect((await failure(alice.linkDevice())).code).toBe('BUSY');
       const asLink = await failure(other.acceptLink(invite.code));
       expect(asLink.code).toBe('CODE_EXPIRED');
       expect(asLink.message).toMatch(/entered with accept\b/);
