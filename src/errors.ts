@@ -32,7 +32,8 @@ export type ErrorCode =
   | 'CODE_EXPIRED'
   | 'TRANSFER_FAILED'
   | 'FILE_TOO_LARGE'
-  | 'FILE_CORRUPT';
+  | 'FILE_CORRUPT'
+  | 'LINK_REFUSED';
 
 /** Base class of every error Backchannel throws on purpose. */
 export class BackchannelError extends Error {
@@ -358,6 +359,17 @@ export class FileCorruptError extends BackchannelError {
   }
 }
 
+/**
+ * A device link was refused: what the approving device sent does not make this device one of its
+ * set (a record not signed by the device that showed the code, not naming this device, malformed or
+ * too large). Nothing of it was stored.
+ */
+export class LinkRefusedError extends BackchannelError {
+  constructor(detail: string) {
+    super('LINK_REFUSED', `The device link was refused: ${detail}.`, { detail });
+  }
+}
+
 type ErrorClass = abstract new (...args: never[]) => BackchannelError;
 
 /** One class per code: what {@link BackchannelError.fromJSON} and {@link toBackchannelError} build. */
@@ -389,6 +401,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   TRANSFER_FAILED: TransferFailedError,
   FILE_TOO_LARGE: FileTooLargeError,
   FILE_CORRUPT: FileCorruptError,
+  LINK_REFUSED: LinkRefusedError,
 };
 const CODE_OF = new Map<ErrorClass, ErrorCode>(Object.entries(CLASS_OF).map(([code, Class]) => [Class, code as ErrorCode]));
 

@@ -17,6 +17,8 @@ export {
   type BackchannelSnapshot,
   type BackchannelEvent,
   type PairedContact,
+  type LinkedDevice,
+  type JoinedDevices,
   type PairOptions,
   type InviteOptions,
   type InviteShown,
@@ -49,6 +51,7 @@ export type { RtcImplementation } from './discover/session.js';
 // The platform WebSocket works in browsers and in Node ≥ 22, and pulls nothing in.
 export { browserSocketConnector, type WebSocketConstructor, type WebSocketLike } from './adapters/browserSocket.js';
 export type { Contact } from './db/database.js';
+export type { OwnDevice } from './devices/linkBundle.js';
 export type { DocId } from './db/documentStore.js';
 export type { DocumentKind, Versioned, SystemDoc, SettingsDoc, IceServer, ContactDoc, FileRef, Message, ChannelDoc, AnyDoc } from './db/schema.js';
 export { DEFAULT_RELAY_SERVER, DEFAULT_FILE_SIZE_LIMIT } from './db/schema.js';

@@ -37,6 +37,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   TRANSFER_FAILED: new errors.TransferFailedError('Transfer failed: bad remote hash.', { reason: 'hash' }),
   FILE_TOO_LARGE: new errors.FileTooLargeError(2048, 1024, { filename: 'a.bin' }),
   FILE_CORRUPT: new errors.FileCorruptError('ab'.repeat(32), 'hash mismatch'),
+  LINK_REFUSED: new errors.LinkRefusedError('not signed by the device that showed the code'),
 };
 
 describe('typed errors', () => {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { assign, createActor, fromCallback, sendParent, setup, SimulatedClock, type AnyActorRef } from 'xstate';
 import { fromUtf8 } from '../src/crypto/bytes.js';
 import { deriveContactKey, formatVerifier } from '../src/crypto/keys.js';
-import { AbortedError, ClosedError, ConnectionLostError, ProtocolError, TimeoutError } from '../src/errors.js';
+import { AbortedError, ClosedError, ConnectionLostError, LinkRefusedError, ProtocolError, TimeoutError } from '../src/errors.js';
 import { pairingMachine, type PairingAnnouncement, type PairingEvent } from '../src/machines/pairingMachine.js';
 import type { SocketEvent } from '../src/machines/socketActor.js';
 import { DEFAULT_TIMEOUTS, type wormholeMachine, type WormholeInput, type WormholeOutput } from '../src/machines/wormholeMachine.js';
@@ -214,5 +214,63 @@ describe('pairingMachine with the real wormhole on a stand-in socket (simulated 
     const { error } = h.actor.getSnapshot().output!;
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error!.data).toMatchObject({ phase: 'waiting for the other side', ms: 60_000 });
+  });
+});
+
+describe('pairingMachine linking a device (scripted wormhole)', () => {
+  const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+  const sent = (c: Command) => JSON.parse(fromUtf8((c as { plaintext: Uint8Array }).plaintext)) as Record<string, unknown>;
+  const peer = { device_id: 'd'.repeat(32), public_key: 'e'.repeat(64) };
+  const bundle = { record: { device_id: peer.device_id }, devices: [], contacts: [], settings: {}, set: { key: 'f'.repeat(64) } } as never;
+
+  function verified(h: ReturnType<typeof scripted>): void {
+    h.say({ type: 'wormhole.key', key });
+    h.say({ type: 'wormhole.verified', key, verifier, versions: {} });
+  }
+
+  it('offering: once the new device names itself, its bundle goes sealed after `paired`, then a happy close; the output has it', () => {
+    const asked: unknown[] = [];
+    const h = scripted({ code: '7-a-b', link: { role: 'offer', bundle: (p: unknown) => (asked.push(p), bundle) } } as never);
+    verified(h);
+    h.say({ type: 'wormhole.message', phase: 0, plaintext: enc({ paired: 1, ...peer }) });
+    expect(asked).toEqual([peer]);
+    expect(h.received.map((c) => c.type)).toEqual(['SEND', 'SEND', 'CLOSE']);
+    expect(sent(h.received[1]!)).toEqual({ link: bundle });
+    expect(h.received.at(-1)).toEqual({ type: 'CLOSE', mood: 'happy' });
+    h.end({ mood: 'happy' });
+    expect(h.state()).toBe('paired');
+    expect(h.actor.getSnapshot().output).toMatchObject({ link: bundle, publicKey: peer.public_key });
+  });
+
+  it('offering: a device that does not name itself gets nothing: LinkRefusedError, closed errory', () => {
+    const h = scripted({ code: '7-a-b', link: { role: 'offer', bundle: () => bundle } } as never);
+    verified(h);
+    h.say({ type: 'wormhole.message', phase: 0, plaintext: enc({ paired: 1, public_key: peer.public_key }) });
+    expect(h.received.map((c) => c.type)).toEqual(['SEND', 'CLOSE']);
+    expect(h.received.at(-1)).toEqual({ type: 'CLOSE', mood: 'errory' });
+    h.end({ mood: 'happy' });
+    expect(h.state()).toBe('failed');
+    expect(h.actor.getSnapshot().output!.error).toBeInstanceOf(LinkRefusedError);
+  });
+
+  it('receiving: names itself in `paired`, waits for the bundle; anything else is LinkRefusedError', () => {
+    const ok = scripted({ code: '7-a-b', publicKey: peer.public_key, link: { role: 'receive', deviceId: peer.device_id } } as never);
+    verified(ok);
+    expect(sent(ok.received[0]!)).toEqual({ paired: 1, ...peer });
+    ok.say({ type: 'wormhole.message', phase: 0, plaintext: paired });
+    expect(ok.state()).toBe('receivingLink');
+    ok.say({ type: 'wormhole.message', phase: 1, plaintext: enc({ link: bundle }) });
+    expect(ok.received.at(-1)).toEqual({ type: 'CLOSE', mood: 'happy' });
+    ok.end({ mood: 'happy' });
+    expect(ok.actor.getSnapshot().output!.link).toEqual(bundle);
+
+    const bad = scripted({ code: '7-a-b', link: { role: 'receive', deviceId: peer.device_id } } as never);
+    verified(bad);
+    bad.say({ type: 'wormhole.message', phase: 0, plaintext: paired });
+    bad.say({ type: 'wormhole.message', phase: 1, plaintext: enc({ something: 'else' }) });
+    expect(bad.received.at(-1)).toEqual({ type: 'CLOSE', mood: 'errory' });
+    bad.end({ mood: 'happy' });
+    expect(bad.state()).toBe('failed');
+    expect(bad.actor.getSnapshot().output!.error).toBeInstanceOf(LinkRefusedError);
   });
 });

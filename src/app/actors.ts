@@ -5,17 +5,20 @@
  * @module
  */
 import { fromPromise, sendParent } from 'xstate';
+import { adoptLinkBundle, type Adopted } from '../devices/adopt.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
+import { selfLinkOf, unlinkNotice } from '../devices/selfLink.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
-import { appMachine, type AppInput, type MessageInput, type Opened, type SettingsPatch } from '../machines/appMachine.js';
+import { appMachine, type AppInput, type MessageInput, type Opened, type OwnDevicesSaved, type SettingsPatch } from '../machines/appMachine.js';
 import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
 import { relayCheck } from './relayCheck.js';
 import { chunkStoreOf } from '../files/chunkStore.js';
 import type { CancelledFile, FileOut } from '../machines/appTypes.js';
 import type { RandomBytes } from '../effects/random.js';
-import { AbortedError, FileTooLargeError } from '../errors.js';
+import { AbortedError, FileTooLargeError, NotFoundError } from '../errors.js';
 import { toHex } from '../crypto/bytes.js';
 
 export const appActors = {
@@ -27,7 +30,8 @@ export const appActors = {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
     await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
-    return { db, publicKey: db.publicKey, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart };
+    const self = selfLinkOf(db);
+    return { db, publicKey: db.publicKey, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart, ...(self ? { self } : {}) };
   }),
   saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>(({ input }) =>
     input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey, publicKey: input.publicKey }),
@@ -40,6 +44,18 @@ export const appActors = {
     input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
+  saveOwnDevice: fromPromise<OwnDevicesSaved, { db: Database; device: OwnDevice }>(async ({ input }) => ({
+    devices: await input.db.addOwnDevices([input.device]),
+    self: selfLinkOf(input.db),
+  })),
+  // The notice goes first (in our own channel, synced or deposited for the device), then we forget it.
+  unlinkDevice: fromPromise<OwnDevicesSaved, { db: Database; deviceId: string }>(async ({ input }) => {
+    const { db, deviceId } = input;
+    if (!db.ownDevices().some((d) => d.device_id === deviceId)) throw new NotFoundError('linked device', deviceId);
+    await db.sendMessage(db.selfChannel()!, { text: unlinkNotice(deviceId) });
+    return { devices: await db.removeOwnDevice(deviceId), self: selfLinkOf(db) };
+  }),
+  adoptLink: fromPromise<Adopted, { db: Database; link: unknown; approver?: string }>(({ input }) => adoptLinkBundle(input.db, input.link, input.approver)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),
   // Files: the bytes go into the chunk store first (hashed as they pass), then the message names them.
   sendFile: fromPromise<Message, FileOut & { db: Database; maxBytes: number; randomBytes: RandomBytes }>(async ({ input }) => {

@@ -23,11 +23,14 @@ import {
   BackchannelError,
   BusyError,
   ClosedError,
+  CodeExpiredError,
   InvalidArgumentError,
   type RelayUnsupportedError,
   type TopicUnprovenError,
 } from '../errors.js';
 import type { Contact, Database } from '../db/database.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
+import { unlinkedBy } from '../devices/selfLink.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -133,6 +136,11 @@ export type BackchannelEvent =
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   /**
+   * A device of mine (`by`, its device id) unlinked this one: its app data (contacts, channels,
+   * settings, devices) is wiped now and this Backchannel closes; the device identity stays.
+   */
+  | { type: 'unlinked'; by: string }
+  /**
    * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away; the file
    * waits on this device, `route: 'device'`, and goes when they are back), `progress` (`done` of `total`
    * bytes), `done` (stored at the receiver, its hash checked: read it with {@link Backchannel.openFile}),
@@ -156,7 +164,27 @@ export type BackchannelEvent =
 export type { OutgoingFile };
 
 /** One running invite or accept: its code (invite), its outcome, and how to cancel it. */
-type PairRun = { code: Promise<string>; done: Promise<PairedContact>; cancel(): void };
+type PairRun<R = PairedContact> = { code: Promise<string>; done: Promise<R>; cancel(): void };
+
+/** A device of mine that redeemed my link code (`linkDevice`): its id and key, and the verifier both screens can show. */
+export interface LinkedDevice extends OwnDevice {
+  verifier: string;
+}
+
+/** What `acceptLink` gives the new device: the set it joined and the contacts it now has. */
+export interface JoinedDevices {
+  devices: OwnDevice[];
+  contacts: Contact[];
+  verifier: string;
+}
+
+/** Nobody waits on a code of the other kind (invites and links pair under different appids): say so beside "expired". */
+const hintOtherKind =
+  (hint: string) =>
+  (err: unknown): never => {
+    if (err instanceof CodeExpiredError) throw new CodeExpiredError(`${err.message} Or it is the other kind of code: ${hint}.`);
+    throw err;
+  };
 
 type Emitted<T extends AppEmitted['type']> = Extract<AppEmitted, { type: T }>;
 /** The emitted events that answer one request, by its `req`. */
@@ -202,6 +230,8 @@ export class Backchannel {
     const db = this.#db;
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
+    // A notice that came before a restart (the wipe did not finish): act on it now.
+    void Promise.resolve().then(() => this.#checkUnlinked());
     actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
@@ -330,7 +360,7 @@ export class Backchannel {
   async #request<T extends Answer['type']>(
     event: (req: number) => AppEvent,
     ok: T,
-    failed: 'contact.failed' | 'message.failed' | 'settings.failed',
+    failed: 'contact.failed' | 'message.failed' | 'settings.failed' | 'device.failed',
   ): Promise<Emitted<T>> {
     this.#assertOpen();
     const req = ++this.#req;
@@ -347,12 +377,28 @@ export class Backchannel {
    * BusyError); cancel, an aborted signal and close reject both.
    */
   #pair(start: (req: number) => AppEvent, call: PairOptions, withCode: boolean): PairRun {
+    return this.#pairing(start, call, withCode, 'contact.paired', (e) => {
+      const paired = e as Emitted<'contact.paired'>;
+      this.#remember(this.#db.channelOf(paired.contact));
+      this.#emit({ type: 'contact', contact: paired.contact });
+      return { ...paired.contact, verifier: paired.verifier };
+    });
+  }
+
+  /** A pairing-region request (contact pairing or device link): answered by `ok`, turned into `R` by `done`. */
+  #pairing<R>(
+    start: (req: number) => AppEvent,
+    call: PairOptions,
+    withCode: boolean,
+    ok: 'contact.paired' | 'device.linked' | 'device.joined',
+    finished: (e: Answer) => R,
+  ): PairRun<R> {
     const { signal, onProgress } = call;
     this.#assertOpen();
     if (signal?.aborted) throw new AbortedError('The pairing was aborted before it started.');
     const req = ++this.#req;
     const code = withCode ? this.#answer(req, 'pairing.code', 'pairing.failed', 'pairing.busy') : undefined;
-    const outcome = this.#answer(req, 'contact.paired', 'pairing.failed', 'pairing.busy');
+    const outcome = this.#answer(req, ok, 'pairing.failed', 'pairing.busy');
     let progress: { unsubscribe(): void } | undefined;
     let abort!: (error: BackchannelError) => void;
     const aborted = new Promise<never>((_, reject) => (abort = reject));
@@ -374,10 +420,7 @@ export class Backchannel {
     const done = Promise.race([outcome.promise, aborted]).then((e) => {
       refused(e);
       if (e.type === 'pairing.failed') throw e.error;
-      const paired = e as Emitted<'contact.paired'>;
-      this.#remember(this.#db.channelOf(paired.contact));
-      this.#emit({ type: 'contact', contact: paired.contact });
-      return { ...paired.contact, verifier: paired.verifier };
+      return finished(e as Answer);
     });
     done.then(finish, finish);
     done.catch(() => {});
@@ -445,7 +488,70 @@ export class Backchannel {
   async accept(code: string, options: PairOptions = {}): Promise<PairedContact> {
     this.#assertOpen();
     const text = parseCode(code, { words: 2 }).text; // a typed BadCodeError before anything goes out
-    return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done;
+    return this.#pair((req) => ({ type: 'pairing.accept', req, code: text, moniker: options.moniker }), options, false).done.catch(
+      hintOtherKind('a link code (from linkDevice) is entered with acceptLink'),
+    );
+  }
+
+  /**
+   * Link another device of mine: show the code on this device and enter it on the new one
+   * (`acceptLink`). Link codes pair under their own appid: one never redeems as a contact invite, nor
+   * an invite as a link. `done` resolves once the new device holds its signed record and a copy of my
+   * contacts and settings.
+   */
+  async linkDevice(options: PairOptions = {}): Promise<{ code: string; done: Promise<LinkedDevice>; cancel(): void }> {
+    const run = this.#pairing(
+      (req) => ({ type: 'device.link', req }),
+      options,
+      true,
+      'device.linked',
+      (e) => {
+        const linked = e as Emitted<'device.linked'>;
+        return { ...linked.device, verifier: linked.verifier };
+      },
+    );
+    return { code: await run.code, done: run.done, cancel: run.cancel };
+  }
+
+  /**
+   * On a new device: enter the code `linkDevice` showed on one of mine. Resolves once this device
+   * joined the set and holds its contacts (same contact keys and channels: their links start at
+   * once); LinkRefusedError if what came back is not a record signed by that device for this one.
+   */
+  async acceptLink(code: string, options: PairOptions = {}): Promise<JoinedDevices> {
+    this.#assertOpen();
+    const text = parseCode(code, { words: 2 }).text;
+    return this.#pairing(
+      (req) => ({ type: 'device.join', req, code: text }),
+      options,
+      false,
+      'device.joined',
+      (e) => {
+        const joined = e as Emitted<'device.joined'>;
+        for (const contact of joined.contacts) {
+          const channel = this.#db.channelOf(contact);
+          if (!this.#seen.has(channel)) {
+            this.#remember(channel);
+            this.#emit({ type: 'contact', contact });
+          }
+        }
+        return { devices: joined.devices, contacts: joined.contacts, verifier: joined.verifier };
+      },
+    ).done.catch(hintOtherKind('an invite code (from invite) is entered with accept'));
+  }
+
+  /**
+   * Unlink a device of mine: it is told through our own channel (kept on the relay for it if it is
+   * away), wipes its app data and closes; this device forgets it. Resolves with the devices left.
+   * Contact keys it held are not rotated yet: a copy it kept could still read what contacts send.
+   */
+  async unlinkDevice(deviceId: string): Promise<OwnDevice[]> {
+    return (await this.#request((req) => ({ type: 'device.unlink', req, deviceId }), 'device.unlinked', 'device.failed')).devices;
+  }
+
+  /** The other devices of mine this device knows (linked by code, either way). */
+  devices(): OwnDevice[] {
+    return this.#db.ownDevices();
   }
 
   contacts(): Contact[] {
@@ -649,16 +755,30 @@ export class Backchannel {
     for (const l of this.#listeners) l(event);
   }
 
+  /** Was this device unlinked (a notice in our own channel, from a device of mine)? Then wipe and close. */
+  #checkUnlinked(): void {
+    const self = this.#db.selfChannel();
+    if (this.#closed || self === undefined) return;
+    const mine = new Set(this.#db.ownDevices().map((d) => d.device_id));
+    const by = unlinkedBy(this.#db.messages(self), this.#db.deviceId, mine);
+    if (by === undefined) return;
+    this.#emit({ type: 'unlinked', by });
+    this.clearAllData().catch(() => {}); // the error (if any) stays on the app's snapshot
+  }
+
   #onDocChange(id: DocId): void {
+    if (id === this.#db.selfChannel()) return this.#checkUnlinked();
     const seen = this.#seen.get(id);
     if (!seen) return;
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
     let heard = false;
+    // Mine: written here or on another device of mine (linked by code).
+    const mine = new Set([this.#db.deviceId, ...this.#db.ownDevices().map((d) => d.device_id)]);
     for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
-      const incoming = message.sender !== this.#db.deviceId;
+      const incoming = !mine.has(message.sender);
       heard ||= incoming;
       this.#emit({ type: 'message', contactId: contact.id, message, incoming });
     }

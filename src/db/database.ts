@@ -14,6 +14,7 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -38,7 +39,11 @@ export const SYSTEM_SECRET_KEY = ['system', 'secret'];
  * Every record of this device's app data: documents, sync states, deposit ledgers, quarantined
  * documents and the event journal. The device's identity (`system/…`) is not among them.
  */
-export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal']];
+export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal'], ['devices']];
+/** This user's other devices (linked by code), as JSON: `[{device_id, public_key}]`. */
+export const OWN_DEVICES_KEY = ['devices', 'own'];
+/** The key my devices share (32 bytes): their own channel and DISCOVER topic, apart from any contact's. */
+export const DEVICE_SET_KEY = ['devices', 'set'];
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -82,6 +87,8 @@ export class Database {
   readonly #now: () => number;
   readonly #storage: StorageAdapter;
   readonly #secretKey: Uint8Array;
+  #ownDevices: OwnDevice[] = [];
+  #setKey: Uint8Array | undefined;
 
   private constructor(
     storage: StorageAdapter,
@@ -134,7 +141,83 @@ export class Database {
     }
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
-    return new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
+    const db = new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
+    db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
+    const setKey = await storage.load(DEVICE_SET_KEY);
+    if (setKey?.length === 32) db.#setKey = setKey;
+    if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
+    return db;
+  }
+
+  #setOwn(devices: OwnDevice[]): void {
+    this.#ownDevices = devices.filter((d) => d.device_id !== this.deviceId);
+    this.docs.setOwnDevices(this.#ownDevices.map((d) => d.device_id));
+  }
+
+  // Linked devices
+
+  /** This user's other devices, linked by code (issue 12 §4): their messages are ours. */
+  ownDevices(): OwnDevice[] {
+    return this.#ownDevices.map((d) => ({ ...d }));
+  }
+
+  /**
+   * The key my devices share: the one the set handed this device when it joined, else derived from this
+   * device's secret (the first device of a set hands it on). Names their own channel and topic.
+   */
+  setKey(): Uint8Array {
+    return this.#setKey ?? deriveKey(this.#secretKey, 'backchannel:device-set');
+  }
+
+  /**
+   * The channel my devices share (unlink notices), once a device was linked (kept after the last one
+   * is unlinked: a device away still hears the notice there); else undefined.
+   */
+  selfChannel(): DocId | undefined {
+    const id = documentId(this.setKey());
+    return this.docs.has(id) ? id : undefined;
+  }
+
+  /** Forget one of my devices (it was unlinked). */
+  async removeOwnDevice(deviceId: string): Promise<OwnDevice[]> {
+    const next = this.#ownDevices.filter((d) => d.device_id !== deviceId);
+    if (next.length === this.#ownDevices.length) throw new NotFoundError('linked device', deviceId);
+    await this.#storage.save(OWN_DEVICES_KEY, utf8(JSON.stringify(next)));
+    this.#setOwn(next);
+    return this.ownDevices();
+  }
+
+  /** The channel document `channel` is open here: loaded, or created from its deterministic genesis. */
+  async #ensureChannel(channel: DocId): Promise<void> {
+    if (this.docs.has(channel)) return;
+    try {
+      await this.docs.open(channel, 'channel');
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      await this.docs.create(channel, 'channel', { messages: [] });
+    }
+  }
+
+  /**
+   * Remember more of this user's devices (saved before it resolves); this device and repeats are
+   * skipped. `setKey`: the set's shared key, when this device joins a set.
+   */
+  async addOwnDevices(devices: readonly OwnDevice[], setKey?: Uint8Array): Promise<OwnDevice[]> {
+    if (setKey !== undefined) {
+      assertBytes(setKey, 'setKey', 32);
+      await this.#storage.save(DEVICE_SET_KEY, setKey);
+      this.#setKey = setKey;
+    }
+    const next = [...this.#ownDevices];
+    for (const d of devices) {
+      if (!isPublicKeyHex(d.public_key) || !/^[0-9a-f]{32}$/.test(d.device_id))
+        throw new InvalidArgumentError('a device needs device_id (32 hex) and public_key (64 hex)');
+      if (d.device_id !== this.deviceId && !next.some((x) => x.device_id === d.device_id)) next.push({ device_id: d.device_id, public_key: d.public_key });
+    }
+    await this.#storage.save(OWN_DEVICES_KEY, utf8(JSON.stringify(next)));
+    this.#setOwn(next);
+    if (next.length > 0) await this.#ensureChannel(documentId(this.setKey()));
+    return this.ownDevices();
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -193,14 +276,7 @@ export class Database {
       channels: [atom(toHex(input.contactKey))],
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
-    if (!this.docs.has(channel)) {
-      try {
-        await this.docs.open(channel, 'channel');
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        await this.docs.create(channel, 'channel', { messages: [] });
-      }
-    }
+    await this.#ensureChannel(channel);
     return this.contact(id);
   }
 
@@ -315,6 +391,19 @@ function checkMoniker(moniker: string): string {
     throw new InvalidArgumentError(`moniker must be 1–${LIMITS.moniker} characters`);
   }
   return moniker.trim();
+}
+
+/** The saved device list; anything unreadable counts as none (the devices link again). */
+function parseOwnDevices(bytes: Uint8Array | undefined): OwnDevice[] {
+  if (!bytes) return [];
+  try {
+    const list = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return Array.isArray(list)
+      ? list.filter((d: OwnDevice) => typeof d === 'object' && d !== null && isPublicKeyHex(d.public_key) && /^[0-9a-f]{32}$/.test(d.device_id))
+      : [];
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -134,9 +134,16 @@ export class DocumentStore {
   readonly #compactEvery: number;
   readonly #clock: Pick<Clock, 'now'>;
   readonly #deviceId: string | undefined;
+  /** The other devices of this user (linked by code): a contact may pass on their messages, and they ours. */
+  #ownDevices = new Set<string>();
   readonly #limits: DocumentLimits;
   readonly #open = new Map<DocId, Entry>();
   readonly #listeners = new Set<(id: DocId) => void>();
+
+  /** This user's other devices (device ids): messages they wrote may reach us through a contact, and theirs through them. */
+  setOwnDevices(deviceIds: Iterable<string>): void {
+    this.#ownDevices = new Set(deviceIds);
+  }
 
   constructor(options: DocumentStoreOptions) {
     this.#storage = options.storage;
@@ -307,7 +314,13 @@ export class DocumentStore {
         ids.add(mid);
         const sender = textOf(m?.sender);
         if (source && sender === this.#deviceId) problems.push(`messages[${i}] claims to be from this device`);
-        else if (fromContact && source.peer !== undefined && sender !== source.peer)
+        else if (
+          fromContact &&
+          source.peer !== undefined &&
+          sender !== source.peer &&
+          !this.#ownDevices.has(source.peer) &&
+          !this.#ownDevices.has(sender ?? '')
+        )
           problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
         textBytes += messageBytes(m);
       }

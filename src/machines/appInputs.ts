@@ -9,7 +9,9 @@ import { fromHex } from '../crypto/bytes.js';
 import type { RelayMux } from '../discover/relayMux.js';
 import { DISCOVER_PATH } from '../discover/wire.js';
 import type { ContactLinkInput } from './contactLinkMachine.js';
-import type { PairingInput } from './pairingMachine.js';
+import type { PairingInput, PairingLink } from './pairingMachine.js';
+import { linkBundleFor } from '../devices/offer.js';
+import { systemClock } from '../effects/clock.js';
 import type { AppInput } from './appTypes.js';
 import type { RelayCheckInput } from './appTypes.js';
 
@@ -54,12 +56,24 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
   };
 }
 
+/** Device links run under their own appid: a link code never redeems as a contact invite, nor one as the other. */
+export const linkAppidOf = (appid: string) => `${appid}/link-device`;
+
+/** A device link's part of the pairing input: offer our set (signing the new device in), or receive one. */
+export function linkOf(context: Source, role: 'offer' | 'receive'): PairingLink {
+  const db = context.db!;
+  const clock = context.input.clock ?? systemClock;
+  const now = () => clock.now();
+  return role === 'offer' ? { role, bundle: (peer) => linkBundleFor(db, peer, now()) } : { role, deviceId: db.deviceId };
+}
+
 /** The pairing machine's input: our relay from Settings, the injected effects, the code when accepting, our device key. */
-export function pairingInput(context: Source, code?: string): PairingInput {
+export function pairingInput(context: Source, code?: string, link?: PairingLink): PairingInput {
   const { input } = context;
   return {
     publicKey: context.publicKey,
-    appid: input.appid,
+    appid: link ? linkAppidOf(input.appid) : input.appid,
+    ...(link ? { link } : {}),
     url: context.settings!.relay_server,
     connector: input.connector,
     randomBytes: input.randomBytes,

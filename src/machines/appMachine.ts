@@ -12,6 +12,7 @@
  *                 the `pairing` child machine (its wormhole a child of it) — → naming (save the new
  *                 contact under its name, start its link) → idle. One at a time: another invite or
  *                 accept meanwhile is answered `pairing.busy`.
+ *       devices:  idle → unlinking → idle (a notice in my devices' own channel, then forget the device)
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
@@ -30,15 +31,17 @@
  * (`app/backchannel.ts`) only sends events and listens to what this machine emits.
  * @module
  */
-import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, or, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
-import { AbortedError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import { AbortedError, BusyError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
-import { linkInput, pairingInput, relayCheckInput } from './appInputs.js';
+import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
+import type { Adopted } from '../devices/adopt.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import {
   relayStatus,
   type AppContext,
@@ -53,6 +56,7 @@ import {
   type SettingsPatch,
   type FileOut,
   type CancelledFile,
+  type OwnDevicesSaved,
 } from './appTypes.js';
 
 export { discoveryUrlOf } from './appInputs.js';
@@ -77,6 +81,16 @@ const whilePairing = {
   'pairing.cancel': { actions: 'cancelPairing' },
   'pairing.invite': { actions: 'refuseBusy' },
   'pairing.accept': { actions: 'refuseBusy' },
+  'device.link': { actions: 'refuseBusy' },
+  'device.join': { actions: 'refuseBusy' },
+} as const;
+
+/** While a pairing's result is being stored: another pairing or link waits its turn (`pairing.busy`). */
+const refuseWhileSaving = {
+  'pairing.invite': { actions: 'refuseBusy' },
+  'pairing.accept': { actions: 'refuseBusy' },
+  'device.link': { actions: 'refuseBusy' },
+  'device.join': { actions: 'refuseBusy' },
 } as const;
 
 /** VERIFY's end: a contact key to name, or a typed failure. */
@@ -109,6 +123,12 @@ export const appMachine = setup({
     touchContact: provided<Contact, { db: Database; contactId: DocId }>('touchContact'),
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
+    /** Remember a device of mine that redeemed my link code. */
+    saveOwnDevice: provided<OwnDevicesSaved, { db: Database; device: OwnDevice }>('saveOwnDevice'),
+    /** Tell a device of mine it is unlinked (our own channel), then forget it. */
+    unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string }>('unlinkDevice'),
+    /** Check and take in what the approving device sent (devices, settings, contacts). */
+    adoptLink: provided<Adopted, { db: Database; link: unknown; approver?: string }>('adoptLink'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
     cancelFile: provided<CancelledFile, { db: Database; hash: string }>('cancelFile'),
   },
@@ -123,10 +143,13 @@ export const appMachine = setup({
     }),
     linkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      // My devices' own channel is linked like a contact's (devices/selfLink.ts).
+      if (context.self) enqueue.spawnChild('contactLink', { id: linkId(context.self.id), input: linkInput(context, context.self) });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
       for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
+      if (context.self) enqueue.stopChild(linkId(context.self.id));
       enqueue.stopChild(RELAY_CHECK_ID);
       for (const contactId of Object.keys(context.presence))
         enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
@@ -221,7 +244,14 @@ export const appMachine = setup({
   guards: {
     online: stateIn({ ready: { network: 'online' } }),
     // A paired contact's card being saved: a write like the others, finished before closing.
-    savingContact: stateIn({ ready: { pairing: 'naming' } }),
+    savingContact: or([
+      stateIn({ ready: { pairing: 'naming' } }),
+      stateIn({ ready: { pairing: 'recordingDevice' } }),
+      stateIn({ ready: { pairing: 'adopting' } }),
+      stateIn({ ready: { devices: 'unlinking' } }),
+    ]),
+    /** A contact's link, not our own channel's (whose presence is no contact's). */
+    isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId),
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -305,12 +335,14 @@ export const appMachine = setup({
         CLEAR: { actions: assign({ closeRequested: true, clearRequested: true }) },
         // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
         'contact.online': {
+          guard: 'isContact',
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
         'contact.offline': {
+          guard: 'isContact',
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
@@ -379,6 +411,97 @@ export const appMachine = setup({
               on: {
                 'pairing.invite': { target: 'inviting', actions: 'startPairing' },
                 'pairing.accept': { target: 'accepting', actions: 'startPairing' },
+                'device.link': { target: 'offeringLink', actions: 'startPairing' },
+                'device.join': { target: 'joining', actions: 'startPairing' },
+              },
+            },
+            // Linking a device of mine (issue 12 §4): VERIFY under the link appid; the new device names
+            // itself and gets its signed record with my contacts and settings (devices/offer.ts).
+            offeringLink: {
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context }) => pairingInput(context, undefined, linkOf(context, 'offer')),
+                onDone: [
+                  { guard: ({ event }) => !!event.output.error || !event.output.link, target: 'idle', actions: 'emitPairingError' },
+                  { target: 'recordingDevice', actions: assign({ linked: ({ event }) => ({ output: event.output }) }) },
+                ],
+              },
+              on: {
+                ...whilePairing,
+                'pairing.code': { actions: emit(({ context, event }) => ({ type: 'pairing.code' as const, req: context.pairingReq, code: event.code })) },
+              },
+            },
+            recordingDevice: {
+              on: refuseWhileSaving,
+              invoke: {
+                src: 'saveOwnDevice',
+                input: ({ context }) => {
+                  const { record } = context.linked!.output.link!;
+                  return { db: context.db!, device: { device_id: record.device_id, public_key: record.public_key } };
+                },
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    // Our own channel's link, new or changed: start it as it is now.
+                    enqueueActions(({ context, event, enqueue, check }) => {
+                      const online = check('online');
+                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
+                      enqueue.assign({ self: event.output.self });
+                      if (online && event.output.self)
+                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
+                    }),
+                    emit(({ context }) => {
+                      const { link, verifier } = context.linked!.output;
+                      return {
+                        type: 'device.linked' as const,
+                        req: context.pairingReq,
+                        device: { device_id: link!.record.device_id, public_key: link!.record.public_key },
+                        verifier: verifier!,
+                      };
+                    }),
+                    assign({ linked: undefined }),
+                  ],
+                },
+                onError: { target: 'idle', actions: ['emitFailed', assign({ linked: undefined })] },
+              },
+            },
+            joining: {
+              invoke: {
+                id: 'pairing',
+                src: 'pairing',
+                input: ({ context, event }) => pairingInput(context, (event as { code: string }).code, linkOf(context, 'receive')),
+                onDone: [
+                  { guard: ({ event }) => !!event.output.error, target: 'idle', actions: 'emitPairingError' },
+                  { target: 'adopting', actions: assign({ linked: ({ event }) => ({ output: event.output }) }) },
+                ],
+              },
+              on: whilePairing,
+            },
+            adopting: {
+              on: refuseWhileSaving,
+              invoke: {
+                src: 'adoptLink',
+                input: ({ context }) => ({ db: context.db!, link: context.linked!.output.link, approver: context.linked!.output.publicKey }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue, check }) => {
+                    // The set's settings and contacts: links start again with them (as a new relay does).
+                    const online = check('online');
+                    if (online) enqueue('unlinkAll');
+                    enqueue.assign({ contacts: event.output.contacts, settings: event.output.settings, self: event.output.self });
+                    if (online) enqueue('linkAll');
+                    enqueue.emit({
+                      type: 'device.joined',
+                      req: context.pairingReq,
+                      devices: event.output.devices,
+                      contacts: event.output.contacts,
+                      verifier: context.linked!.output.verifier!,
+                    });
+                    enqueue.assign({ linked: undefined });
+                  }),
+                },
+                onError: { target: 'idle', actions: ['emitFailed', assign({ linked: undefined })] },
               },
             },
             // The code is shown (`showing`) until someone answers it; with `refreshMs` it is replaced
@@ -431,7 +554,7 @@ export const appMachine = setup({
             },
             naming: {
               entry: emit({ type: 'pairing.progress', step: 'naming' }),
-              on: { 'pairing.invite': { actions: 'refuseBusy' }, 'pairing.accept': { actions: 'refuseBusy' } },
+              on: refuseWhileSaving,
               invoke: {
                 src: 'saveContact',
                 input: ({ context }) => ({
@@ -457,6 +580,55 @@ export const appMachine = setup({
                   ],
                 },
                 onError: { target: 'idle', actions: ['emitFailed', assign({ paired: undefined })] },
+              },
+            },
+          },
+        },
+        // Unlinking a device of mine: one at a time (another meanwhile is answered BusyError).
+        devices: {
+          initial: 'idle',
+          states: {
+            idle: {
+              on: { 'device.unlink': { target: 'unlinking', actions: assign({ unlinking: ({ event }) => ({ req: event.req, deviceId: event.deviceId }) }) } },
+            },
+            unlinking: {
+              on: {
+                'device.unlink': {
+                  actions: emit(({ event }) => ({
+                    type: 'device.failed' as const,
+                    req: event.req,
+                    error: new BusyError('Another unlink is still running: wait for it first.'),
+                  })),
+                },
+              },
+              invoke: {
+                src: 'unlinkDevice',
+                input: ({ context }) => ({ db: context.db!, deviceId: context.unlinking!.deviceId }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({
+                      type: 'device.unlinked' as const,
+                      req: context.unlinking!.req,
+                      deviceId: context.unlinking!.deviceId,
+                      devices: event.output.devices,
+                    })),
+                    enqueueActions(({ context, event, enqueue, check }) => {
+                      const online = check('online');
+                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
+                      enqueue.assign({ self: event.output.self, unlinking: undefined });
+                      if (online && event.output.self)
+                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
+                    }),
+                  ],
+                },
+                onError: {
+                  target: 'idle',
+                  actions: [
+                    emit(({ context, event }) => ({ type: 'device.failed' as const, req: context.unlinking!.req, error: asError(event.error) })),
+                    assign({ unlinking: undefined }),
+                  ],
+                },
               },
             },
           },

@@ -18,7 +18,8 @@ import type { LinkPresence } from './contactLinkMachine.js';
 import type { Direction } from '../files/session.js';
 import type { FileSource } from '../files/source.js';
 import type { DiscoverTimeouts } from './discoverMachine.js';
-import type { PairingAnnouncement, PairingStep } from './pairingMachine.js';
+import type { PairingAnnouncement, PairingOutput, PairingStep } from './pairingMachine.js';
+import type { OwnDevice } from '../devices/linkBundle.js';
 import type { WormholeTimeouts } from './wormholeMachine.js';
 
 export interface AppInput {
@@ -121,6 +122,12 @@ export interface AppContext {
   moniker: string;
   /** The running invite renews its code this often (ms); undefined: one code until answered. */
   inviteRefreshMs?: number;
+  /** My devices' own channel (devices/selfLink.ts): linked beside the contacts, never listed as one. */
+  self?: Contact;
+  /** The running unlink request. */
+  unlinking?: { req: number; deviceId: string };
+  /** A device link's wormhole result while it is stored (`recordingDevice` / `adopting`). */
+  linked?: { output: PairingOutput };
   /** VERIFY's result while `naming` saves the contact. */
   paired?: { contactKey: Uint8Array; verifier: string; publicKey?: string };
   contactOps: ContactOp[];
@@ -149,6 +156,12 @@ export type AppEvent =
   | { type: 'pairing.invite'; req: number; moniker?: string; refreshMs?: number }
   | { type: 'pairing.accept'; req: number; code: string; moniker?: string }
   | { type: 'pairing.cancel' }
+  /** Link another device of mine: show a code (answered `pairing.code`, then `device.linked`). */
+  | { type: 'device.link'; req: number }
+  /** Join the devices of whoever showed this link code (answered `device.joined`). */
+  | { type: 'device.join'; req: number; code: string }
+  /** Unlink a device of mine: it is told through our own channel and wipes itself (answered `device.unlinked`). */
+  | { type: 'device.unlink'; req: number; deviceId: string }
   | PairingAnnouncement
   | LinkPresence
   | RelayChecked
@@ -174,6 +187,12 @@ export type AppEmitted =
   /** Refused: another invite or accept is still running. */
   | { type: 'pairing.busy'; req: number }
   | { type: 'contact.paired'; req: number; contact: Contact; verifier: string }
+  /** A device of mine redeemed my link code: it is in my set now (and has my contacts). */
+  | { type: 'device.linked'; req: number; device: OwnDevice; verifier: string }
+  /** This device joined another's set: the contacts it now has. */
+  | { type: 'device.joined'; req: number; devices: OwnDevice[]; contacts: Contact[]; verifier: string }
+  | { type: 'device.unlinked'; req: number; deviceId: string; devices: OwnDevice[] }
+  | { type: 'device.failed'; req: number; error: BackchannelError }
   | { type: 'contact.renamed'; req: number; contact: Contact }
   | { type: 'contact.removed'; req: number; contactId: DocId }
   | { type: 'contact.failed'; req: number; error: BackchannelError }
@@ -208,8 +227,16 @@ export type AppEmitted =
     }
   | { type: 'file.cancelled'; req: number; hash: string };
 
+/** My devices after one was linked or unlinked, and our own channel's link (none once I am alone). */
+export interface OwnDevicesSaved {
+  devices: OwnDevice[];
+  self?: Contact;
+}
+
 export interface Opened {
   db: Database;
+  /** My devices' own channel, linked like a contact's (devices/selfLink.ts), once there are several. */
+  self?: Contact;
   /** This device's public key (hex): handed to a contact while pairing. */
   publicKey?: string;
   contacts: Contact[];

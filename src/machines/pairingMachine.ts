@@ -10,11 +10,12 @@
  * parent provides sendParent (the app's `pairing` child). The result is the machine's output.
  * @module
  */
-import { assign, emit, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
+import { assign, emit, enqueueActions, sendParent, sendTo, setup, type ActorRefFrom } from 'xstate';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { deriveContactKey, formatVerifier } from '../crypto/keys.js';
 import { isPublicKeyHex } from '../crypto/signing.js';
-import { AbortedError, BackchannelError, ClosedError, ProtocolError, toBackchannelError } from '../errors.js';
+import { AbortedError, BackchannelError, ClosedError, LinkRefusedError, ProtocolError, toBackchannelError } from '../errors.js';
+import type { LinkBundle, OwnDevice } from '../devices/linkBundle.js';
 import { wormholeMachine, type WormholeEmitted, type WormholeInput, type WormholeOutput } from './wormholeMachine.js';
 
 /**
@@ -27,8 +28,15 @@ export type PairingStep = 'connecting' | 'waiting' | 'verifying' | 'confirming';
 
 export type PairingAnnouncement = { type: 'pairing.progress'; step: PairingStep } | { type: 'pairing.code'; code: string };
 
+/**
+ * Linking one's own device instead of pairing with a contact (under its own appid, so the two kinds
+ * of code never meet): the approving device `offer`s, building the bundle once the new device's
+ * `paired` message named it; the new device (`receive`, with its device id) waits for that bundle.
+ */
+export type PairingLink = { role: 'offer'; bundle: (peer: OwnDevice) => LinkBundle } | { role: 'receive'; deviceId: string };
+
 /** The wormhole's input, and this device's public key to hand the other side inside the encrypted phase. */
-export type PairingInput = WormholeInput & { publicKey?: string };
+export type PairingInput = WormholeInput & { publicKey?: string; link?: PairingLink };
 
 export interface PairingOutput {
   /** The 32-byte contact key; set when the pairing succeeded. */
@@ -38,6 +46,8 @@ export interface PairingOutput {
   verifier?: string;
   code?: string;
   error?: BackchannelError;
+  /** A device link: the bundle the approving device sent (both sides have it). */
+  link?: LinkBundle;
 }
 
 type FromWormhole = {
@@ -54,7 +64,15 @@ const childWormhole = wormholeMachine.provide({
 export const pairingMachine = setup({
   types: {
     input: {} as PairingInput,
-    context: {} as { input: PairingInput; code?: string; contactKey?: Uint8Array; verifier?: string; publicKey?: string; error?: BackchannelError },
+    context: {} as {
+      input: PairingInput;
+      code?: string;
+      contactKey?: Uint8Array;
+      verifier?: string;
+      publicKey?: string;
+      link?: LinkBundle;
+      error?: BackchannelError;
+    },
     events: {} as PairingEvent,
     emitted: {} as PairingAnnouncement,
     output: {} as PairingOutput,
@@ -120,7 +138,10 @@ export const pairingMachine = setup({
           actions: [
             assign({ contactKey: ({ event }) => deriveContactKey(event.key), verifier: ({ event }) => formatVerifier(event.verifier) }),
             // Sealed with the phase key: the device keys travel only inside the encrypted wormhole.
-            sendTo('wormhole', ({ context }) => ({ type: 'SEND' as const, plaintext: pairedMessage(context.input.publicKey) })),
+            sendTo('wormhole', ({ context }) => ({
+              type: 'SEND' as const,
+              plaintext: pairedMessage(context.input.publicKey, context.input.link?.role === 'receive' ? context.input.link.deviceId : undefined),
+            })),
           ],
         },
       },
@@ -129,6 +150,35 @@ export const pairingMachine = setup({
       entry: { type: 'announce', params: { type: 'pairing.progress', step: 'confirming' } },
       on: {
         'wormhole.message': [
+          // Linking, the approving side: sign the new device in and send it the bundle, then close.
+          {
+            guard: ({ context, event }) => isPaired(event.plaintext) && context.input.link?.role === 'offer',
+            target: 'closing',
+            actions: [
+              assign(({ context, event }) => {
+                const publicKey = publicKeyOf(event.plaintext);
+                const deviceId = parsed(event.plaintext)?.device_id;
+                if (!publicKey || typeof deviceId !== 'string' || !/^[0-9a-f]{32}$/.test(deviceId))
+                  return { error: new LinkRefusedError('the new device did not name itself') };
+                try {
+                  const offer = context.input.link as Extract<PairingLink, { role: 'offer' }>;
+                  return { publicKey, link: offer.bundle({ device_id: deviceId, public_key: publicKey }) };
+                } catch (err) {
+                  return { error: toBackchannelError(err) };
+                }
+              }),
+              enqueueActions(({ context, enqueue }) => {
+                if (context.link) enqueue.sendTo('wormhole', { type: 'SEND', plaintext: utf8(JSON.stringify({ link: context.link })) });
+                enqueue.sendTo('wormhole', { type: 'CLOSE', mood: context.link ? 'happy' : 'errory' });
+              }),
+            ],
+          },
+          // Linking, the new device: the approver's `paired` first, then its bundle.
+          {
+            guard: ({ context, event }) => isPaired(event.plaintext) && context.input.link?.role === 'receive',
+            target: 'receivingLink',
+            actions: assign({ publicKey: ({ event }) => publicKeyOf(event.plaintext) }),
+          },
           {
             guard: ({ event }) => isPaired(event.plaintext),
             target: 'closing',
@@ -146,6 +196,21 @@ export const pairingMachine = setup({
         ],
       },
     },
+    receivingLink: {
+      on: {
+        'wormhole.message': {
+          target: 'closing',
+          actions: [
+            assign(({ event }) => {
+              const link = parsed(event.plaintext)?.link;
+              // Shape and signature are checked by the app (devices/linkBundle.ts) before anything is stored.
+              return link && typeof link === 'object' ? { link: link as LinkBundle } : { error: new LinkRefusedError('the approving device sent no bundle') };
+            }),
+            sendTo('wormhole', ({ context }) => ({ type: 'CLOSE' as const, mood: context.link ? ('happy' as const) : ('errory' as const) })),
+          ],
+        },
+      },
+    },
     closing: {},
     paired: { type: 'final' },
     failed: { type: 'final' },
@@ -153,12 +218,20 @@ export const pairingMachine = setup({
   output: ({ context }) =>
     context.error
       ? { error: context.error, code: context.code }
-      : { contactKey: context.contactKey, verifier: context.verifier, code: context.code, ...(context.publicKey ? { publicKey: context.publicKey } : {}) },
+      : {
+          contactKey: context.contactKey,
+          verifier: context.verifier,
+          code: context.code,
+          ...(context.publicKey ? { publicKey: context.publicKey } : {}),
+          ...(context.link ? { link: context.link } : {}),
+        },
 });
 
-/** `{"paired":1}`, with our device key when we have one (older peers read only `paired`). */
-function pairedMessage(publicKey: string | undefined): Uint8Array {
-  return utf8(JSON.stringify(publicKey === undefined ? { paired: 1 } : { paired: 1, public_key: publicKey }));
+/** `{"paired":1}`, with our device key when we have one (older peers read only `paired`), and our device id when linking. */
+function pairedMessage(publicKey: string | undefined, deviceId?: string): Uint8Array {
+  return utf8(
+    JSON.stringify({ paired: 1, ...(publicKey === undefined ? {} : { public_key: publicKey }), ...(deviceId === undefined ? {} : { device_id: deviceId }) }),
+  );
 }
 
 function parsed(plaintext: Uint8Array): Record<string, unknown> | undefined {

@@ -1,0 +1,32 @@
+/**
+ * My devices' own channel: the set key (Database.setKey) names a channel document and a DISCOVER topic
+ * that only my devices hold, linked like a contact's but never listed as one. Through it an approving
+ * device tells one it unlinked (a notice message), and the depot keeps that notice for a device away.
+ * @module
+ */
+import { toHex } from '../crypto/bytes.js';
+import { documentId, type Contact, type Database } from '../db/database.js';
+import type { Message } from '../db/schema.js';
+
+/** The self channel as the card-shaped value a link takes (never stored as a contact); undefined before any device was linked. */
+export function selfLinkOf(db: Database): Contact | undefined {
+  if (db.selfChannel() === undefined) return undefined;
+  const key = db.setKey();
+  return { id: documentId(key, 'contact'), kind: 'contact', schema: 1, moniker: 'my devices', channels: [toHex(key)] };
+}
+
+/** The text of an unlink notice for `deviceId`. */
+export const unlinkNotice = (deviceId: string): string => JSON.stringify({ unlink: deviceId });
+
+/** The device that unlinked `deviceId` in these self-channel messages, if one did (only my devices' notices count). */
+export function unlinkedBy(messages: readonly Message[], deviceId: string, mine: ReadonlySet<string>): string | undefined {
+  for (const m of messages) {
+    if (!mine.has(m.sender)) continue;
+    try {
+      if ((JSON.parse(m.text) as { unlink?: unknown }).unlink === deviceId) return m.sender;
+    } catch {
+      // not a notice
+    }
+  }
+  return undefined;
+}
