@@ -196,7 +196,9 @@ export class DocumentStore {
     if (chunks.length === 0) throw new NotFoundError(`${kind} document`, id);
     let loaded: A.Doc<unknown>;
     try {
-      loaded = A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
+      // One snapshot (the usual case once compacted) loads in about half the time as a document of its own.
+      const only = chunks.length === 1 && chunks[0]!.key[3] === 'snapshot' ? chunks[0]!.data : undefined;
+      loaded = only ? A.load(only) : A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
     } catch (err) {
       throw await this.#quarantine(kind, id, [`stored data does not load: ${(err as Error).message}`]);
     }
