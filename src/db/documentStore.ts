@@ -159,8 +159,8 @@ export class DocumentStore {
 
   /** Ids of every stored document of `kind` (open or not). */
   async list(kind: DocumentKind): Promise<DocId[]> {
-    const chunks = await this.#storage.loadRange(['docs', kind]);
-    return [...new Set(chunks.map((c) => c.key[2]!))].filter((id) => DOC_ID.test(id));
+    const keys = await this.#storage.listKeys(['docs', kind]); // the names only: the chunks are read when opened
+    return [...new Set(keys.map((k) => k[2]!))].filter((id) => DOC_ID.test(id));
   }
 
   /** Ids of the documents open in memory. */
@@ -175,7 +175,7 @@ export class DocumentStore {
   /** Create a new document with `initial` content; saved before this resolves. */
   async create<T extends object>(id: DocId, kind: DocumentKind, initial: T): Promise<A.Doc<T>> {
     DocumentStore.assertId(id);
-    if (this.#open.has(id) || (await this.#storage.loadRange(['docs', kind, id])).length > 0) {
+    if (this.#open.has(id) || (await this.#storage.listKeys(['docs', kind, id])).length > 0) {
       throw new InvalidArgumentError(`document ${id} already exists`);
     }
     const doc = genesis(id, kind, initial as Record<string, unknown>);
