@@ -2,8 +2,9 @@
  * One device for bench/mux.ts, in its own process (so its RSS is its own): `node muxWorker.js <relay>
  * <contacts> <shared|per-contact>`. Its storage gets that many contacts (as if paired; not timed), then
  * the app opens and the clock runs until every contact's topic is announced on the relay and its depot
- * answered the first fetch: the device can reach every contact. Prints one JSON line, then holds its
- * sockets until stdin closes.
+ * answered the first fetch: the device can reach every contact. Prints one JSON line (with the CPU
+ * time the process spent opening, all its threads: steadier than wall-clock time on a loaded machine),
+ * then holds its sockets until stdin closes.
  */
 import { createActor, waitFor } from 'xstate';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -59,6 +60,7 @@ const connector: SocketConnector = (url, handlers) => {
 const hr = () => Number(process.hrtime.bigint() / 1000n); // µs, the clock of --cpu-prof's samples
 const marks = { started: hr(), ready: 0, open: 0 };
 const started = performance.now();
+const cpuAtStart = process.cpuUsage();
 const actor = createActor(backchannelApp, {
   input: { storage, connector, randomBytes: cryptoRandomBytes, appid: BACKCHANNEL_APPID, relay, relayConnections: mode },
 });
@@ -68,9 +70,12 @@ const readyMs = performance.now() - started;
 marks.ready = hr();
 await reachable;
 const openMs = performance.now() - started;
+const cpu = process.cpuUsage(cpuAtStart);
 marks.open = hr();
 globalThis.gc?.();
-console.log(JSON.stringify({ contacts, mode, readyMs, openMs, sockets: open, rssBytes: process.memoryUsage().rss, marks }));
+console.log(
+  JSON.stringify({ contacts, mode, readyMs, openMs, cpuMs: (cpu.user + cpu.system) / 1000, sockets: open, rssBytes: process.memoryUsage().rss, marks }),
+);
 process.stdin.resume();
 process.stdin.on('end', () => {
   actor.send({ type: 'CLOSE' });

@@ -1,12 +1,14 @@
 /**
  * The topic key (src/crypto/topicKey.ts): vectors for the derivation and the proof, checked against
  * independent implementations (Node's HKDF and Ed25519, from OpenSSL), and a proof holds only for its
- * own topic, key and challenge.
+ * own topic, key and challenge. Both Ed25519 paths (Node's OpenSSL, noble's JavaScript for browsers)
+ * give the vectors' bytes.
  */
 import { createPrivateKey, createPublicKey, hkdfSync, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../src/crypto/bytes.js';
+import { ed25519, nobleEd25519, nodeEd25519, RFC8032_TEST1, type Ed25519 } from '../src/crypto/ed25519.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { proofMessage, proveTopic, topicKey, topicOf, verifyTopicProof, type TopicProof } from '../src/crypto/topicKey.js';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -95,4 +97,36 @@ describe('the topic key', () => {
     },
     budgetMs(FC_RUNS, 10),
   );
+});
+
+describe('both Ed25519 paths', () => {
+  it('Node has the OpenSSL path, and the topic key uses it', () => {
+    expect(nodeEd25519, 'node:crypto Ed25519 missing: every topic key would take the slow path').toBeDefined();
+    expect(ed25519).toBe(nodeEd25519);
+  });
+
+  const paths = [nobleEd25519, nodeEd25519].filter((p): p is Ed25519 => p !== undefined);
+  for (const path of paths) {
+    it(`${path.name}: the RFC 8032 vector and the topic key's vectors`, () => {
+      expect(toHex(path.publicKey(fromHex(RFC8032_TEST1.seed)))).toBe(RFC8032_TEST1.publicKey);
+      expect(toHex(path.sign(new Uint8Array(0), fromHex(RFC8032_TEST1.seed)))).toBe(RFC8032_TEST1.signature);
+      const seed = fromHex(VECTOR.seed);
+      expect(toHex(path.publicKey(seed))).toBe(VECTOR.publicKey);
+      expect(toHex(path.sign(proofMessage(challenge, VECTOR.topic), seed))).toBe(VECTOR.signature);
+      // Signing twice with one seed object (Node caches its key object) gives the same bytes.
+      expect(toHex(path.sign(proofMessage(challenge, VECTOR.topic), seed))).toBe(VECTOR.signature);
+    });
+  }
+
+  it('the two paths agree on any seed and message', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), (seed, message) => {
+        for (const path of paths) {
+          expect(toHex(path.publicKey(seed)), path.name).toBe(toHex(nobleEd25519.publicKey(seed)));
+          expect(toHex(path.sign(message, seed)), path.name).toBe(toHex(nobleEd25519.sign(message, seed)));
+        }
+      }),
+      { numRuns: Math.max(20, Math.floor(FC_RUNS / 10)) },
+    );
+  });
 });

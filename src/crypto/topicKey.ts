@@ -11,11 +11,14 @@
  *
  * The relay's challenge is fresh per connection, so a proof seen on one connection proves nothing on
  * another. Ed25519 signatures are deterministic: signing is a pure function of key and challenge.
+ * Keys and signatures come from the runtime's fastest Ed25519 (crypto/ed25519.ts); verifying stays on
+ * noble, whose strict RFC 8032 checks are the relay's rule.
  * @module
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519 as noble } from '@noble/curves/ed25519.js';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { assertBytes, concatBytes, fromHex, toHex, utf8 } from './bytes.js';
+import { ed25519 } from './ed25519.js';
 import { deriveKey } from './keys.js';
 
 /** HKDF info of the topic key's seed; changing it changes every topic. */
@@ -48,7 +51,7 @@ export interface TopicProof {
 export function topicKey(contactKey: Uint8Array): TopicKey {
   assertBytes(contactKey, 'contactKey', 32);
   const seed = deriveKey(contactKey, TOPIC_KEY_PURPOSE);
-  const publicKey = ed25519.getPublicKey(seed);
+  const publicKey = ed25519.publicKey(seed);
   return { seed, publicKey, topic: topicOf(publicKey) };
 }
 
@@ -82,7 +85,7 @@ export function verifyTopicProof(challenge: Uint8Array, proof: TopicProof): bool
     // The hash first: it is cheap, and a key for another topic proves nothing here.
     if (topicOf(publicKey) !== proof.topic) return false;
     // Strict RFC 8032 (no ZIP-215 leniency): one encoding per key and signature.
-    return ed25519.verify(signature, proofMessage(challenge, proof.topic), publicKey, { zip215: false });
+    return noble.verify(signature, proofMessage(challenge, proof.topic), publicKey, { zip215: false });
   } catch {
     return false;
   }

@@ -166,8 +166,8 @@ export class DocumentStore {
 
   /** Ids of every stored document of `kind` (open or not). */
   async list(kind: DocumentKind): Promise<DocId[]> {
-    const chunks = await this.#storage.loadRange(['docs', kind]);
-    return [...new Set(chunks.map((c) => c.key[2]!))].filter((id) => DOC_ID.test(id));
+    const keys = await this.#storage.listKeys(['docs', kind]); // the names only: the chunks are read when opened
+    return [...new Set(keys.map((k) => k[2]!))].filter((id) => DOC_ID.test(id));
   }
 
   /** Ids of the documents open in memory. */
@@ -182,7 +182,7 @@ export class DocumentStore {
   /** Create a new document with `initial` content; saved before this resolves. */
   async create<T extends object>(id: DocId, kind: DocumentKind, initial: T): Promise<A.Doc<T>> {
     DocumentStore.assertId(id);
-    if (this.#open.has(id) || (await this.#storage.loadRange(['docs', kind, id])).length > 0) {
+    if (this.#open.has(id) || (await this.#storage.listKeys(['docs', kind, id])).length > 0) {
       throw new InvalidArgumentError(`document ${id} already exists`);
     }
     const doc = genesis(id, kind, initial as Record<string, unknown>);
@@ -203,7 +203,9 @@ export class DocumentStore {
     if (chunks.length === 0) throw new NotFoundError(`${kind} document`, id);
     let loaded: A.Doc<unknown>;
     try {
-      loaded = A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
+      // One snapshot (the usual case once compacted) loads in about half the time as a document of its own.
+      const only = chunks.length === 1 && chunks[0]!.key[3] === 'snapshot' ? chunks[0]!.data : undefined;
+      loaded = only ? A.load(only) : A.loadIncremental(A.init(), concatBytes(...chunks.map((c) => c.data)));
     } catch (err) {
       throw await this.#quarantine(kind, id, [`stored data does not load: ${(err as Error).message}`]);
     }
