@@ -18,6 +18,7 @@ export {
   type BackchannelEvent,
   type PairedContact,
   type LinkedDevice,
+  type DeviceLinkOffer,
   type JoinedDevices,
   type PairOptions,
   type InviteOptions,

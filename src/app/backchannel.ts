@@ -163,6 +163,16 @@ export type BackchannelEvent =
 /** What `send` takes as a file: its bytes (Blob/File, ReadableStream, Node stream, bytes) and its name and type. */
 export type { OutgoingFile };
 
+/** A running `linkDevice`: the code to enter on the new device, how it ends, and how to stop it. */
+export interface DeviceLinkOffer {
+  /** The link code: enter it on the new device with `acceptLink`. */
+  code: string;
+  /** Resolves with the new device once it holds its record and my contacts and settings. */
+  done: Promise<LinkedDevice>;
+  /** Stop offering: `done` rejects with `AbortedError`. */
+  cancel(): void;
+}
+
 /** One running invite or accept: its code (invite), its outcome, and how to cancel it. */
 type PairRun<R = PairedContact> = { code: Promise<string>; done: Promise<R>; cancel(): void };
 
@@ -499,7 +509,7 @@ export class Backchannel {
    * an invite as a link. `done` resolves once the new device holds its signed record and a copy of my
    * contacts and settings.
    */
-  async linkDevice(options: PairOptions = {}): Promise<{ code: string; done: Promise<LinkedDevice>; cancel(): void }> {
+  async linkDevice(options: PairOptions = {}): Promise<DeviceLinkOffer> {
     const run = this.#pairing(
       (req) => ({ type: 'device.link', req }),
       options,

@@ -12,6 +12,7 @@
 import { fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { isPublicKeyHex, verifySignature } from '../crypto/signing.js';
 
+/** A device's membership of my set, signed by the System keypair of the device that approved it. */
 export interface DeviceLinkRecord {
   device_id: string;
   /** The new device's public key, hex. */
@@ -20,7 +21,7 @@ export interface DeviceLinkRecord {
   linked_at: number;
   /** The approving device's public key, hex. */
   by: string;
-  /** Ed25519 over {@link linkRecordBytes}, hex. */
+  /** Ed25519 over the record's canonical bytes (every field but this one), hex. */
   signature: string;
 }
 

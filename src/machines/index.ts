@@ -16,7 +16,10 @@ export {
   type Via,
   type RelayStatus,
 } from './appMachine.js';
-export type { FileOut } from './appTypes.js';
+export type { FileOut, CancelledFile, OwnDevicesSaved } from './appTypes.js';
+export type { LinkBundle, LinkedContact } from '../devices/linkBundle.js';
+export type { DeviceLinkRecord } from '../devices/linkRecord.js';
+export type { Adopted } from '../devices/adopt.js';
 export type { FileCommand } from '../files/fileActor.js';
 export type { FileEvent, Direction } from '../files/session.js';
 export {
@@ -27,6 +30,7 @@ export {
   type PairingStep,
   type PairingActor,
   type PairingInput,
+  type PairingLink,
 } from './pairingMachine.js';
 export {
   wormholeMachine,

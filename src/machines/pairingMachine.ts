@@ -33,7 +33,13 @@ export type PairingAnnouncement = { type: 'pairing.progress'; step: PairingStep 
  * of code never meet): the approving device `offer`s, building the bundle once the new device's
  * `paired` message named it; the new device (`receive`, with its device id) waits for that bundle.
  */
-export type PairingLink = { role: 'offer'; bundle: (peer: OwnDevice) => LinkBundle } | { role: 'receive'; deviceId: string };
+export type PairingLink =
+  | {
+      role: 'offer';
+      /** Builds what the new device receives, once its `paired` message named it. */
+      bundle: (peer: OwnDevice) => LinkBundle;
+    }
+  | { role: 'receive'; deviceId: string };
 
 /** The wormhole's input, and this device's public key to hand the other side inside the encrypted phase. */
 export type PairingInput = WormholeInput & { publicKey?: string; link?: PairingLink };
