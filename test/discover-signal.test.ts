@@ -89,11 +89,29 @@ describe('relayed transport', () => {
     expect(received).toBe(40);
   });
 
+  // Keepalive off: these cases count the frames on the wire (the keepalive's own acks are tested in
+  // presence-vanish-process.test.ts and presence-browser.test.ts).
   function pair(window?: number) {
     const contactKey = cryptoRandomBytes(32);
     const wire: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
-    const a = new RelayedTransport({ contactKey, ownSid: A, peerSid: B, randomBytes: cryptoRandomBytes, transmit: (b) => wire.toB.push(b), window });
-    const b = new RelayedTransport({ contactKey, ownSid: B, peerSid: A, randomBytes: cryptoRandomBytes, transmit: (x) => wire.toA.push(x), window });
+    const a = new RelayedTransport({
+      contactKey,
+      ownSid: A,
+      peerSid: B,
+      randomBytes: cryptoRandomBytes,
+      transmit: (b) => wire.toB.push(b),
+      window,
+      keepaliveMs: 0,
+    });
+    const b = new RelayedTransport({
+      contactKey,
+      ownSid: B,
+      peerSid: A,
+      randomBytes: cryptoRandomBytes,
+      transmit: (x) => wire.toA.push(x),
+      window,
+      keepaliveMs: 0,
+    });
     return { a, b, wire, contactKey };
   }
 
@@ -117,7 +135,14 @@ describe('relayed transport', () => {
     expect(b.closed).toBe(true);
     wire.toB.splice(3, 2);
     expect(reason(() => a.receive(wire.toB[0]!))).toBe('forged'); // reflected back at the sender
-    const later = new RelayedTransport({ contactKey, ownSid: B, peerSid: 'dddddddddddddddd', randomBytes: cryptoRandomBytes, transmit: () => {} });
+    const later = new RelayedTransport({
+      contactKey,
+      ownSid: B,
+      peerSid: 'dddddddddddddddd',
+      randomBytes: cryptoRandomBytes,
+      transmit: () => {},
+      keepaliveMs: 0,
+    });
     expect(reason(() => later.receive(wire.toB[0]!))).toBe('forged'); // another session's keys
     // Nonces are fresh: the same frame twice seals differently.
     await a.send(Uint8Array.of(9));

@@ -8,7 +8,6 @@
  * the noble path.
  * @module
  */
-import type * as NodeCrypto from 'node:crypto';
 import { ed25519 as noble } from '@noble/curves/ed25519.js';
 import { fromHex, toHex } from './bytes.js';
 
@@ -36,11 +35,20 @@ export const RFC8032_TEST1 = {
   signature: 'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
 };
 
-/** Node's crypto module, without an import a browser bundle would have to resolve. */
-function nodeCrypto(): typeof NodeCrypto | undefined {
+/** The slice of Node's `node:crypto` used here, described rather than imported (this module stays free of Node). */
+interface NodeKeyObject {
+  export(options: { format: 'jwk' }): { x?: string };
+}
+interface NodeCrypto {
+  createPrivateKey(options: { key: Record<string, string>; format: 'jwk' }): NodeKeyObject;
+  sign(algorithm: null, data: Uint8Array, key: NodeKeyObject): Uint8Array;
+}
+
+/** Node's crypto module where the runtime has one, found at run time: nothing for a browser bundle to resolve. */
+function nodeCrypto(): NodeCrypto | undefined {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   try {
-    return proc?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined;
+    return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
   } catch {
     return undefined;
   }
@@ -50,7 +58,7 @@ function nodeCrypto(): typeof NodeCrypto | undefined {
 export const nodeEd25519: Ed25519 | undefined = ((crypto) => {
   if (!crypto) return undefined;
   // A key object per seed: parsing the seed costs about as much as a signature.
-  const keys = new WeakMap<Uint8Array, NodeCrypto.KeyObject>();
+  const keys = new WeakMap<Uint8Array, NodeKeyObject>();
   const privateKey = (seed: Uint8Array) => {
     let key = keys.get(seed);
     // From a JWK: Node builds it from the raw seed (`d`), four times faster than parsing PKCS#8, and
