@@ -16,7 +16,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:f
 import type { Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
-import { assertKey } from './storageKeys.js';
+import { assertKey, loadListed } from './storageKeys.js';
 
 /** Temporary files start with this; no key segment can (segments are [A-Za-z0-9_.-], and keys never start with a dot here). */
 export const TEMP_PREFIX = '.tmp-';
@@ -124,13 +124,8 @@ export class NodeFsStorage implements StorageAdapter {
     await syncDir(dirname(path)); // make the unlink durable
   }
 
-  async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
-    const out: StorageChunk[] = [];
-    for (const key of await this.listKeys(prefix)) {
-      const data = await this.load(key);
-      if (data) out.push({ key, data }); // removed meanwhile: not there any more
-    }
-    return out;
+  loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
+    return loadListed(this, prefix);
   }
 
   async listKeys(prefix: StorageKey): Promise<StorageKey[]> {

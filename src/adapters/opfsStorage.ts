@@ -5,7 +5,7 @@
  * @module
  */
 import type { StorageAdapter, StorageChunk, StorageKey } from '../effects/storage.js';
-import { assertKey } from './storageKeys.js';
+import { assertKey, loadListed } from './storageKeys.js';
 
 /** Storage in the browser's origin-private file system (OPFS), under a folder named `name`; a file per key. */
 export class OpfsStorage implements StorageAdapter {
@@ -69,13 +69,8 @@ export class OpfsStorage implements StorageAdapter {
     });
   }
 
-  async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
-    const out: StorageChunk[] = [];
-    for (const key of await this.listKeys(prefix)) {
-      const data = await this.load(key);
-      if (data) out.push({ key, data }); // removed meanwhile: not there any more
-    }
-    return out;
+  loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
+    return loadListed(this, prefix);
   }
 
   async listKeys(prefix: StorageKey): Promise<StorageKey[]> {

@@ -2,7 +2,7 @@
  * Validation shared by every storage adapter: keys are arrays of safe segments.
  * @module
  */
-import { KEY_SEGMENT, type StorageKey } from '../effects/storage.js';
+import { KEY_SEGMENT, type StorageAdapter, type StorageChunk, type StorageKey } from '../effects/storage.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export function assertKey(key: StorageKey, allowEmpty = false): StorageKey {
@@ -15,4 +15,14 @@ export function assertKey(key: StorageKey, allowEmpty = false): StorageKey {
     }
   }
   return key;
+}
+
+/** `loadRange` for an adapter whose listing is cheap and whose reads are one key each: list, then load. */
+export async function loadListed(storage: Pick<StorageAdapter, 'listKeys' | 'load'>, prefix: StorageKey): Promise<StorageChunk[]> {
+  const out: StorageChunk[] = [];
+  for (const key of await storage.listKeys(prefix)) {
+    const data = await storage.load(key);
+    if (data) out.push({ key, data }); // removed meanwhile: not there any more
+  }
+  return out;
 }
