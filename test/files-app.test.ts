@@ -5,6 +5,7 @@
  * (the host is told) and goes when they are back, also across a restart of a relay process; the size limit in Settings refuses with a typed error
  * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
  */
+import { seededBytes as bytes } from './helpers/seededBytes.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,18 +65,6 @@ function transfers(bc: Backchannel): { seen: Transfer[]; next(match: (e: Transfe
       });
     },
   };
-}
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 async function hashOf(stream: ReadableStream<Uint8Array> | Uint8Array): Promise<string> {

@@ -24,21 +24,9 @@ import { startSyncEngine } from '../src/sync/syncEngine.js';
 import { Branches, budgetMs } from './helpers/branches.js';
 import { FC_RUNS } from './helpers/runs.js';
 import { until } from './helpers/wait.js';
+import { seededBytes as bytes } from './helpers/seededBytes.js';
 
 const KEY = new Uint8Array(32).fill(9);
-
-/** Pseudo-random bytes (xorshift), so every chunk differs and a misplaced one changes the hash. */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function hashOf(data: Uint8Array): Promise<string> {
   const h = await createHasher();

@@ -18,21 +18,10 @@ import { startSyncEngine, type EngineEvent } from '../src/sync/syncEngine.js';
 import * as legacyFrame from './fixtures/legacy-sync/frame.js';
 import { startSyncEngine as startLegacyEngine } from './fixtures/legacy-sync/syncEngine.js';
 import { until } from './helpers/wait.js';
+import { seededBytes as bytes } from './helpers/seededBytes.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const DOC = 'ab'.repeat(16);
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function open(storage = new MemoryStorage()) {
   const db = await Database.open({ storage });
