@@ -35,7 +35,9 @@ export function LinkedDevices({ device, name, linking, code, unlinking, linked, 
       <p className="muted">Your devices share your contacts and conversations. Link a new one with a code shown here.</p>
       <ul className="devices" aria-label="My devices">
         <li>
-          <span className="name">{name ?? 'This device'}</span> <span className="muted">({shortId(device.bc.deviceId)}, this device)</span>
+          <span>
+            <span className="name">{name ?? 'This device'}</span> <span className="muted">({shortId(device.bc.deviceId)}, this device)</span>
+          </span>
         </li>
         {others.map((d) => (
           <li key={d.device_id}>
