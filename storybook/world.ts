@@ -7,7 +7,18 @@ import { MemoryStorage } from '@backchannel/sdk/testing';
 import { createActor, fromPromise, waitFor, type SnapshotFrom } from 'xstate';
 import { Device } from '../web/src/device.js';
 import { memoryStore, storagePrefs, type Prefs } from '../web/src/prefs.js';
-import { acceptActor, clearDataActor, inviteActorWith, removeActor, renameActor, saveSettingsActor } from '../web/src/uiActors.js';
+import {
+  acceptActor,
+  acceptLinkActor,
+  clearDataActor,
+  inviteActorWith,
+  removeActor,
+  renameActor,
+  saveSettingsActor,
+  linkDeviceActor,
+  unlinkDeviceActor,
+  watchUnlinkActor,
+} from '../web/src/uiActors.js';
 import { uiMachine, type PairedContact, type UiActor } from '../web/src/uiMachine.js';
 import { MemoryRelay, RELAY_URL } from './memoryRelay.js';
 
@@ -105,6 +116,10 @@ export async function sceneOf(person: Person, options: { pendingCode?: string; o
         rename: renameActor,
         remove: removeActor,
         saveSettings: saveSettingsActor,
+        linkDevice: linkDeviceActor,
+        acceptLink: acceptLinkActor,
+        unlinkDevice: unlinkDeviceActor,
+        watchUnlink: watchUnlinkActor,
         clearData: clearDataActor(async () => {}),
       },
     }),

@@ -77,6 +77,11 @@ describe('Storybook', () => {
       'failures--relay-down',
       'failures--quota-refused',
       'failures--file-hash-mismatch',
+      // Linked devices: a link code in Settings, two devices, entering a link code, unlinked.
+      'screens-linked-devices--link-code',
+      'screens-linked-devices--two-devices',
+      'screens-linked-devices--enter-link-code',
+      'screens-linked-devices--unlinked',
     ]) {
       expect(ids).toContain(id);
     }

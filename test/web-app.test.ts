@@ -4,12 +4,14 @@
  * Alice and Bob pair by typing the code, compare verifiers and chat both ways; Carol pairs through
  * a redeem link; everything is still there after a reload; Bob goes offline while Alice writes and
  * gets it when back; the installed app opens offline; a wrong code shows the failure screen; a relay
- * that went away shows the banner. Every screen is screenshotted into .tmp/screenshots/ and checked
+ * that went away shows the banner; Alice links a second device by a link code (it gets her contacts)
+ * and unlinks it (it says so, its data gone). Every screen is screenshotted into .tmp/screenshots/ and checked
  * with axe-core (no serious or critical violations).
  *
  * Loopback only: the app runs with `?direct=0` (no WebRTC, whose ICE would gather this machine's
  * interfaces), so contacts connect over the relayed transport.
  */
+import { completeCode } from '../src/code/code.js';
 import { qrModules } from '../src/code/qr.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -498,6 +500,65 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.reload();
     await carolOnAlice.waitFor();
     expect(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('seen')))).toEqual([]);
+  });
+
+  it('Alice links a second device by its code: it gets her contacts; unlinked, it says so and its data is gone', async () => {
+    const { page: alice } = devices.alice!;
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    await alice.getByRole('heading', { name: 'Linked devices' }).waitFor();
+    expect(await alice.getByRole('button', { name: /^Unlink device / }).count()).toBe(0); // no other device yet
+    await alice.getByRole('button', { name: 'Link a new device' }).click();
+    await alice.getByTestId('link-code').waitFor();
+    const linkCode = (await alice.getByTestId('link-code').textContent())!.trim();
+    expect(linkCode).toMatch(/^\d+-[a-z]+-[a-z]+$/);
+    expect((await alice.getByTestId('link-digits').textContent())!).toMatch(/^\d+(-\d+)+$/);
+    await alice.getByRole('img', { name: 'QR code of the link code' }).waitFor();
+    await look(alice, '14-settings-link-code');
+
+    // A new device: named on first start, then "Link to my other device".
+    const alice2 = await device('alice2');
+    await alice2.goto(appUrl);
+    await alice2.getByLabel('Name this device').fill('Alice phone');
+    await alice2.getByRole('button', { name: 'Link to my other device' }).click();
+    await alice2.getByRole('heading', { name: 'Link to my other device' }).waitFor();
+    // The same code input as redeem: the shortest prefix of the last word that has one completion, then Tab.
+    const [nameplate, first, second] = linkCode.split('-') as [string, string, string];
+    const prefix =
+      [...Array(second.length).keys()].map((n) => `${nameplate}-${first}-${second.slice(0, n + 1)}`).find((typed) => completeCode(typed, 2).length === 1) ??
+      linkCode; // (a word that prefixes another completes only when typed whole)
+    const input = alice2.getByLabel('Link code (words or digits)');
+    await input.fill(prefix);
+    await input.press('Tab');
+    expect(await input.inputValue()).toBe(linkCode);
+    await look(alice2, '15-join');
+    await alice2.getByRole('button', { name: 'Link', exact: true }).click();
+
+    // Alice2 opens with the contacts it received; Alice's settings list it.
+    await alice2.getByRole('button', { name: /^Bobby\W/ }).waitFor({ timeout: 90_000 }); // Bob, as Alice renamed him
+    await alice.getByText(/^Linked device [0-9a-f]{8}\.$/).waitFor({ timeout: 90_000 });
+    await look(alice2, '16-linked-contacts');
+    const unlink = alice.getByRole('button', { name: /^Unlink device [0-9a-f]{8}…$/ });
+    expect(await unlink.count()).toBe(1);
+    await alice2.getByRole('button', { name: 'Settings' }).click();
+    await alice2.getByText(/, this device\)$/).waitFor();
+    const alice2Id = (await alice2.getByText(/, this device\)$/).textContent())!.match(/\(([0-9a-f]{8}),/)![1]!;
+    expect(await unlink.textContent()).toBe(`Unlink device ${alice2Id}…`);
+    const aliceId = (await alice.getByText(/, this device\)$/).textContent())!.match(/\(([0-9a-f]{8}),/)![1]!;
+    await alice2.getByRole('button', { name: `Unlink device ${aliceId}…` }).waitFor(); // and Alice2 lists Alice's device
+    await look(alice, '17-settings-devices');
+
+    // Unlink, confirmed: Alice2 hears it and says its data is gone; Alice's list drops it.
+    await unlink.click();
+    await alice.getByRole('button', { name: `Yes, unlink device ${alice2Id}` }).click();
+    await alice2.getByRole('heading', { name: 'This device was unlinked' }).waitFor({ timeout: 90_000 });
+    await unlink.waitFor({ state: 'detached' });
+    await look(alice2, '18-unlinked');
+    await alice2.getByRole('button', { name: 'Start again' }).click();
+    await alice2.getByRole('heading', { name: 'Welcome to Backchannel' }).waitFor();
+    await alice2.getByLabel('Name this device').fill('Alice phone again');
+    await alice2.keyboard.press('Enter');
+    await alice2.getByText('No contacts yet').waitFor(); // Bobby went with the unlink
+    await alice.getByRole('button', { name: '← Contacts' }).click();
   });
 
   it('a relay that went away shows the banner', async () => {

@@ -15,8 +15,10 @@ import { ContactSettings } from './screens/ContactSettings.js';
 import { Contacts } from './screens/Contacts.js';
 import { Failure } from './screens/Failure.js';
 import { Invite } from './screens/Invite.js';
+import { Join } from './screens/Join.js';
 import { Redeem } from './screens/Redeem.js';
 import { Settings } from './screens/Settings.js';
+import { Unlinked } from './screens/Unlinked.js';
 import { Verify } from './screens/Verify.js';
 import { Welcome } from './screens/Welcome.js';
 
@@ -42,8 +44,10 @@ export function App({ ui, prefs, linkBase }: AppProps) {
       </p>
     );
   } else if (state.matches('broken')) screen = <Broken error={state.context.error} send={send} />;
+  else if (state.matches('unlinked')) screen = <Unlinked send={send} />;
   else if (!device) screen = null;
   else if (state.matches('welcome')) screen = <Welcome send={send} />;
+  else if (state.matches('join')) screen = <Join joining={state.matches({ join: 'joining' })} error={state.context.linkError} send={send} />;
   else if (state.matches('contacts')) screen = <Contacts device={device} prefs={prefs} send={send} />;
   else if (state.matches('invite')) screen = <Invite device={device} code={state.context.code} step={state.context.step} linkBase={linkBase} send={send} />;
   else if (state.matches('redeem'))
@@ -65,7 +69,22 @@ export function App({ ui, prefs, linkBase }: AppProps) {
       />
     );
   else if (state.matches('settings'))
-    screen = <Settings device={device} prefs={prefs} saving={state.matches({ settings: 'saving' })} error={state.context.saveError} send={send} />;
+    screen = (
+      <Settings
+        device={device}
+        prefs={prefs}
+        saving={state.matches({ settings: 'saving' })}
+        error={state.context.saveError}
+        devices={{
+          linking: state.matches({ settings: 'linking' }),
+          code: state.context.linkCode,
+          unlinking: state.matches({ settings: 'unlinking' }),
+          linked: state.context.linked,
+          error: state.context.linkError,
+        }}
+        send={send}
+      />
+    );
 
   const name = prefs.deviceName();
   return (
@@ -81,7 +100,7 @@ export function App({ ui, prefs, linkBase }: AppProps) {
           Developer panel
         </label>
       </header>
-      {device && <Banner device={device} />}
+      {device && !state.matches('unlinked') && <Banner device={device} />}
       <main>{screen}</main>
       {dev && device && <DevPanel device={device} />}
     </div>

@@ -4,7 +4,18 @@ import { createActor, fromPromise } from 'xstate';
 import { App } from './App.js';
 import { linkBase, openBrowserDevice, pageParams, takeLinkCode, wipeBrowserData } from './platform.js';
 import { storagePrefs } from './prefs.js';
-import { acceptActor, clearDataActor, inviteActorWith, removeActor, renameActor, saveSettingsActor } from './uiActors.js';
+import {
+  acceptActor,
+  acceptLinkActor,
+  clearDataActor,
+  inviteActorWith,
+  removeActor,
+  renameActor,
+  saveSettingsActor,
+  linkDeviceActor,
+  unlinkDeviceActor,
+  watchUnlinkActor,
+} from './uiActors.js';
 import { uiMachine } from './uiMachine.js';
 import './styles.css';
 
@@ -18,6 +29,10 @@ const ui = createActor(
       rename: renameActor,
       remove: removeActor,
       saveSettings: saveSettingsActor,
+      linkDevice: linkDeviceActor,
+      acceptLink: acceptLinkActor,
+      unlinkDevice: unlinkDeviceActor,
+      watchUnlink: watchUnlinkActor,
       clearData: clearDataActor(wipeBrowserData),
     },
   }),

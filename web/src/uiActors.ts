@@ -6,7 +6,7 @@ import { toBackchannelError, type BackchannelError } from '@backchannel/sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Device } from './device.js';
 import type { Prefs } from './prefs.js';
-import type { PairingEvent, SettingsPatch, UiEvent } from './uiMachine.js';
+import type { LinkEvent, PairingEvent, SettingsPatch, UiEvent } from './uiMachine.js';
 
 /**
  * Invite: show a code until someone answers it. With `refreshMs` the SDK replaces the code every
@@ -71,3 +71,43 @@ export function clearDataActor(wipe: () => Promise<void>) {
     input.prefs.clear();
   });
 }
+
+/**
+ * Link a new device of mine: the link code goes to the screen (`link.code`), then `link.done` once the
+ * new device holds my contacts. Stopping the actor cancels the offer.
+ */
+export const linkDeviceActor = fromCallback<UiEvent, { device: Device }, LinkEvent>(({ input, sendBack }) => {
+  let cancel: (() => void) | undefined;
+  let stopped = false;
+  const failed = (error: unknown) => stopped || sendBack({ type: 'link.failed', error: toBackchannelError(error) as BackchannelError });
+  input.device.bc
+    .linkDevice()
+    .then(({ code, done, cancel: c }) => {
+      cancel = c;
+      if (stopped) return c();
+      sendBack({ type: 'link.code', code });
+      done.then((linked) => stopped || sendBack({ type: 'link.done', deviceId: linked.device_id }), failed);
+    })
+    .catch(failed);
+  return () => {
+    stopped = true;
+    cancel?.();
+  };
+});
+
+/** On a new device: enter the link code one of mine shows; resolves once my contacts are here. */
+export const acceptLinkActor = fromPromise<void, { device: Device; code: string }>(async ({ input, signal }) => {
+  await input.device.bc.acceptLink(input.code, { signal });
+});
+
+/** Unlink a device of mine: it is told, wipes its data and closes. */
+export const unlinkDeviceActor = fromPromise<void, { device: Device; deviceId: string }>(async ({ input }) => {
+  await input.device.bc.unlinkDevice(input.deviceId);
+});
+
+/** Tell the UI machine when a device of mine unlinked this one (the SDK wipes and closes it meanwhile). */
+export const watchUnlinkActor = fromCallback<UiEvent, { device: Device }, UiEvent>(({ input, sendBack }) =>
+  input.device.bc.subscribe((e) => {
+    if (e.type === 'unlinked') sendBack({ type: 'UNLINKED', by: e.by });
+  }),
+);

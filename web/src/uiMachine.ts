@@ -6,7 +6,7 @@
  * actors provided from outside (uiActors.ts), so Storybook runs this same machine on in-memory devices.
  */
 import type { Backchannel, BackchannelError, Contact, PairingStep } from '@backchannel/sdk';
-import { assign, fromCallback, fromPromise, setup, type ActorRefFrom } from 'xstate';
+import { assign, fromCallback, fromPromise, setup, spawnChild, type ActorRefFrom } from 'xstate';
 import type { Device } from './device.js';
 import type { Prefs } from './prefs.js';
 
@@ -19,6 +19,8 @@ export type PairingEvent =
   | { type: 'pairing.step'; step: PairingStep | 'naming' }
   | { type: 'pairing.done'; contact: PairedContact }
   | { type: 'pairing.failed'; error: BackchannelError };
+/** What linking a new device of mine reports (linkDeviceActor): its code, then the new device or why not. */
+export type LinkEvent = { type: 'link.code'; code: string } | { type: 'link.done'; deviceId: string } | { type: 'link.failed'; error: BackchannelError };
 
 export type UiEvent =
   | { type: 'NAME_DEVICE'; name: string }
@@ -37,7 +39,15 @@ export type UiEvent =
   | { type: 'REMOVE' }
   | { type: 'SAVE_SETTINGS'; patch: SettingsPatch }
   | { type: 'CLEAR_DATA' }
-  | PairingEvent;
+  /** Settings: show a link code for a new device of mine; unlink one. */
+  | { type: 'LINK_DEVICE' }
+  | { type: 'UNLINK'; deviceId: string }
+  /** This is a new device of mine: enter the link code another one shows (`name` names it on first start). */
+  | { type: 'JOIN'; name?: string }
+  /** A device of mine unlinked this one: the SDK wiped its data and closed it. */
+  | { type: 'UNLINKED'; by: string }
+  | PairingEvent
+  | LinkEvent;
 
 export interface UiInput {
   prefs: Prefs;
@@ -59,6 +69,12 @@ export interface UiContext {
   error?: Error;
   /** A settings or contact change the app machine refused. */
   saveError?: Error;
+  /** The link code Settings shows while a new device of mine may enter it. */
+  linkCode?: string;
+  /** The device the last link added (Settings says so). */
+  linked?: string;
+  /** Linking, joining or unlinking failed: why. */
+  linkError?: Error;
 }
 
 const notProvided = (name: string) => () => Promise.reject(new Error(`The web app's "${name}" actor was not provided.`));
@@ -78,6 +94,14 @@ export const uiMachine = setup({
     remove: fromPromise<void, { device: Device; contactId: string }>(notProvided('remove')),
     saveSettings: fromPromise<void, { device: Device; patch: SettingsPatch }>(notProvided('saveSettings')),
     clearData: fromPromise<void, { device: Device | undefined; prefs: Prefs }>(notProvided('clearData')),
+    linkDevice: fromCallback<UiEvent, { device: Device }, LinkEvent>(() => {
+      throw new Error('The web app\'s "linkDevice" actor was not provided.');
+    }),
+    acceptLink: fromPromise<void, { device: Device; code: string }>(notProvided('acceptLink')),
+    unlinkDevice: fromPromise<void, { device: Device; deviceId: string }>(notProvided('unlinkDevice')),
+    watchUnlink: fromCallback<UiEvent, { device: Device }, UiEvent>(() => {
+      throw new Error('The web app\'s "watchUnlink" actor was not provided.');
+    }),
   },
   guards: {
     unnamed: ({ context }) => !context.prefs.deviceName(),
@@ -85,7 +109,7 @@ export const uiMachine = setup({
   },
   actions: {
     saveDeviceName: ({ context, event }) => {
-      if (event.type === 'NAME_DEVICE') context.prefs.setDeviceName(event.name.trim());
+      if ((event.type === 'NAME_DEVICE' || event.type === 'JOIN') && event.name?.trim()) context.prefs.setDeviceName(event.name.trim());
     },
   },
 }).createMachine({
@@ -93,13 +117,17 @@ export const uiMachine = setup({
   context: ({ input }) => ({ prefs: input.prefs, pendingCode: input.pendingCode }),
   initial: 'opening',
   // A redeem link opened while the app runs (hashchange): go redeem it, unless mid-pairing.
-  on: { REDEEM: { target: '.redeem', actions: assign({ pendingCode: ({ event }) => event.code }) } },
+  // A device of mine unlinked this one: whatever screen is up, say so.
+  on: { REDEEM: { target: '.redeem', actions: assign({ pendingCode: ({ event }) => event.code }) }, UNLINKED: '.unlinked' },
   states: {
     opening: {
       on: { REDEEM: { actions: assign({ pendingCode: ({ event }) => event.code }) } },
       invoke: {
         src: 'openDevice',
-        onDone: { target: 'route', actions: assign({ device: ({ event }) => event.output }) },
+        onDone: {
+          target: 'route',
+          actions: [assign({ device: ({ event }) => event.output }), spawnChild('watchUnlink', { input: ({ context }) => ({ device: context.device! }) })],
+        },
         onError: { target: 'broken', actions: assign({ error: ({ event }) => errorOf(event) }) },
       },
     },
@@ -109,7 +137,33 @@ export const uiMachine = setup({
       always: [{ guard: 'unnamed', target: 'welcome' }, { guard: 'hasPendingCode', target: 'redeem' }, { target: 'contacts' }],
     },
     welcome: {
-      on: { REDEEM: { actions: assign({ pendingCode: ({ event }) => event.code }) }, NAME_DEVICE: { target: 'route', actions: 'saveDeviceName' } },
+      on: {
+        REDEEM: { actions: assign({ pendingCode: ({ event }) => event.code }) },
+        NAME_DEVICE: { target: 'route', actions: 'saveDeviceName' },
+        JOIN: { target: 'join', actions: 'saveDeviceName' },
+      },
+    },
+    /** A new device of mine: enter the link code another one shows; then its contacts are here. */
+    join: {
+      entry: assign({ linkError: undefined }),
+      initial: 'typing',
+      states: {
+        typing: {
+          on: {
+            SUBMIT_CODE: { target: 'joining', actions: assign({ code: ({ event }) => event.code.trim(), linkError: undefined }) },
+            CANCEL: '#ui.route',
+          },
+        },
+        joining: {
+          invoke: {
+            src: 'acceptLink',
+            input: ({ context }) => ({ device: context.device!, code: context.code! }),
+            onDone: '#ui.contacts',
+            onError: { target: 'typing', actions: assign({ linkError: ({ event }) => errorOf(event) }) },
+          },
+          on: { CANCEL: 'typing', REDEEM: {} },
+        },
+      },
     },
     contacts: {
       on: {
@@ -139,6 +193,7 @@ export const uiMachine = setup({
           on: {
             SUBMIT_CODE: { target: 'pairing', actions: assign({ code: ({ event }) => event.code.trim(), pendingCode: undefined }) },
             CANCEL: { target: '#ui.contacts', actions: assign({ pendingCode: undefined }) },
+            JOIN: { target: '#ui.join', actions: assign({ pendingCode: undefined }) },
           },
         },
         pairing: {
@@ -201,10 +256,31 @@ export const uiMachine = setup({
     },
     settings: {
       initial: 'idle',
-      entry: assign({ saveError: undefined }),
+      entry: assign({ saveError: undefined, linkError: undefined, linked: undefined }),
       on: { BACK: '#ui.contacts' },
       states: {
-        idle: { on: { SAVE_SETTINGS: 'saving', CLEAR_DATA: '#ui.clearing' } },
+        idle: { on: { SAVE_SETTINGS: 'saving', CLEAR_DATA: '#ui.clearing', LINK_DEVICE: 'linking', UNLINK: 'unlinking' } },
+        /** A link code on screen until a new device of mine enters it (or cancel). */
+        linking: {
+          entry: assign({ linkCode: undefined, linkError: undefined, linked: undefined }),
+          exit: assign({ linkCode: undefined }),
+          invoke: { src: 'linkDevice', input: ({ context }) => ({ device: context.device! }) },
+          on: {
+            'link.code': { actions: assign({ linkCode: ({ event }) => event.code }) },
+            'link.done': { target: 'idle', actions: assign({ linked: ({ event }) => event.deviceId }) },
+            'link.failed': { target: 'idle', actions: assign({ linkError: ({ event }) => event.error }) },
+            CANCEL: 'idle',
+          },
+        },
+        unlinking: {
+          entry: assign({ linkError: undefined, linked: undefined }),
+          invoke: {
+            src: 'unlinkDevice',
+            input: ({ context, event }) => ({ device: context.device!, deviceId: (event as { deviceId: string }).deviceId }),
+            onDone: 'idle',
+            onError: { target: 'idle', actions: assign({ linkError: ({ event }) => errorOf(event) }) },
+          },
+        },
         saving: {
           invoke: {
             src: 'saveSettings',
@@ -225,6 +301,8 @@ export const uiMachine = setup({
       },
     },
     cleared: { type: 'final' },
+    /** A device of mine unlinked this one: its data is gone (the SDK wiped it); starting again clears the rest. */
+    unlinked: { on: { CLEAR_DATA: 'clearing', REDEEM: {} } },
   },
 });
 

@@ -4,9 +4,9 @@
  * `ready.pairing.inviting` meanwhile (read from the façade's snapshot).
  */
 import { codeToDigits, redeemLink, type PairingStep } from '@backchannel/sdk';
-import { qrSvg } from '@backchannel/sdk/qr';
 import { useEffect, useState } from 'react';
 import type { Device } from '../device.js';
+import { CodeQr } from './CodeQr.js';
 import { Progress } from './Progress.js';
 import type { Send } from './types.js';
 
@@ -43,16 +43,7 @@ function Countdown({ device }: { device: Device }) {
 
 export function Invite({ device, code, step, linkBase, send }: InviteProps) {
   const link = code ? redeemLink(code, linkBase()) : undefined;
-  const [qr, setQr] = useState<string>();
   const [copied, setCopied] = useState<string>();
-  useEffect(() => {
-    let live = true;
-    setQr(undefined);
-    if (link) void qrSvg(link).then((svg) => live && setQr(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`));
-    return () => {
-      live = false;
-    };
-  }, [link]);
   const copy = async (what: string, text: string) => {
     try {
       await navigator.clipboard.writeText(text);
@@ -80,7 +71,7 @@ export function Invite({ device, code, step, linkBase, send }: InviteProps) {
             </span>
           </p>
           <Countdown device={device} />
-          {qr && <img className="qr" src={qr} alt="QR code of the invite link" width={200} height={200} />}
+          <CodeQr text={link} alt="QR code of the invite link" />
           <p className="link-line">
             Link:{' '}
             <a href={link} data-testid="invite-link">

@@ -1,8 +1,9 @@
-/** Settings: the relay, ICE servers, the largest file, this device's name, and clearing all data. */
+/** Settings: the relay, ICE servers, the largest file, this device's name, linked devices, and clearing all data. */
 import type { IceServer } from '@backchannel/sdk';
 import { useState, type FormEvent } from 'react';
 import type { Device } from '../device.js';
 import type { Prefs } from '../prefs.js';
+import { LinkedDevices, type LinkedDevicesProps } from './LinkedDevices.js';
 import type { Send } from './types.js';
 
 /** ICE servers as lines: `stun:host:port`, or `turn:host:port username credential`. */
@@ -23,7 +24,17 @@ export function parseIce(text: string): IceServer[] {
 
 const MB = 1_000_000;
 
-export function Settings({ device, prefs, saving, error, send }: { device: Device; prefs: Prefs; saving: boolean; error: Error | undefined; send: Send }) {
+export interface SettingsProps {
+  device: Device;
+  prefs: Prefs;
+  saving: boolean;
+  error: Error | undefined;
+  /** Linked devices: what the UI machine's settings state says about linking and unlinking. */
+  devices: Omit<LinkedDevicesProps, 'device' | 'name' | 'send'>;
+  send: Send;
+}
+
+export function Settings({ device, prefs, saving, error, devices, send }: SettingsProps) {
   const current = device.bc.settings();
   const [relay, setRelay] = useState(current.relay_server);
   const [ice, setIce] = useState(iceText(current.ice_servers));
@@ -79,6 +90,7 @@ export function Settings({ device, prefs, saving, error, send }: { device: Devic
           {saving ? 'Saving…' : 'Save settings'}
         </button>
       </form>
+      <LinkedDevices device={device} name={prefs.deviceName()} {...devices} send={send} />
       <h2>Clear all data</h2>
       <p>Deletes every contact, every message and this device's identity from this browser. Contacts will not reach you here again.</p>
       {confirming ? (

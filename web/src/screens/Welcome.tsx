@@ -1,4 +1,4 @@
-/** First start: name this device. */
+/** First start: name this device; then start afresh, or link it to another device of mine. */
 import { useState, type FormEvent } from 'react';
 import type { Send } from './types.js';
 
@@ -6,7 +6,10 @@ export function Welcome({ send }: { send: Send }) {
   const [name, setName] = useState('');
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (name.trim()) send({ type: 'NAME_DEVICE', name });
+    if (!name.trim()) return;
+    // Which button sent the form (both need the name): start afresh, or join my other device.
+    const join = ((e.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null)?.value === 'join';
+    send(join ? { type: 'JOIN', name } : { type: 'NAME_DEVICE', name });
   };
   return (
     <section aria-labelledby="welcome-title" className="card">
@@ -15,7 +18,12 @@ export function Welcome({ send }: { send: Send }) {
       <form onSubmit={submit}>
         <label htmlFor="device-name">Name this device</label>
         <input id="device-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. Alice's laptop" maxLength={200} autoFocus required />
-        <button type="submit">Continue</button>
+        <div className="row">
+          <button type="submit">Continue</button>
+          <button type="submit" className="secondary" value="join">
+            Link to my other device
+          </button>
+        </div>
       </form>
     </section>
   );
