@@ -76,7 +76,7 @@ describe('the packed package', () => {
     // A copy of what the package is made from, so building it leaves this checkout's dist/ (which
     // other test files run from) alone; `npm pack` builds it there (prepack: tsconfig.build.json).
     const stage = join(dir, 'stage');
-    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'bin', 'browser', 'src', 'server', 'cli']) {
+    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'docs', 'bin', 'browser', 'src', 'server', 'cli']) {
       cpSync(join(ROOT, entry), join(stage, entry), { recursive: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
@@ -119,11 +119,17 @@ describe('the packed package', () => {
     expect(readme.slice(readme.search(/^```/m))).toMatch(new RegExp(`^\`\`\`sh\\nnpm i ${PACKAGE.name.replace('/', '\\/')}\\n\`\`\`\\n`));
     expect(files).toContain('LICENSE');
     expect(files).toContain('README.md');
+    // The guides the README and `relay --help` point at travel with it (not the images or the site).
+    expect(files).toContain('docs/server-operations.md');
+    expect(files.filter((f) => f.startsWith('docs/') && !f.endsWith('.md'))).toEqual([]);
     expect(files).toContain('bin/backchannel.js');
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
     expect(
       files.filter(
-        (f) => !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|package\.json$)/.test(f),
+        (f) =>
+          !/^(dist\/(src|server|cli)\/|src\/|server\/|cli\/|bin\/backchannel\.js$|browser\/automerge\.js$|LICENSE$|README\.md$|docs\/[\w-]+\.md$|package\.json$)/.test(
+            f,
+          ),
       ),
     ).toEqual([]);
     for (const [subpath, target] of Object.entries(PACKAGE.exports)) {
