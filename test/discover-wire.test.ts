@@ -16,6 +16,8 @@ import {
 import { topicKey } from '../src/crypto/topicKey.js';
 import { rawClient } from './helpers/rawClient.js';
 import { challengeOf, proveOn } from './helpers/topicProof.js';
+import { Branches } from './helpers/branches.js';
+import { FC_RUNS } from './helpers/runs.js';
 
 const contactKey = new Uint8Array(32).fill(7);
 const topic = topicKey(contactKey).topic;
@@ -144,6 +146,8 @@ describe('the DISCOVER wire', () => {
 
   it('never throws on garbage, either direction', () => {
     const frames = fc.oneof(
+      // Well-formed frames too, so both readers' accepting branches are reached at any run count.
+      fc.constantFrom(JSON.stringify({ type: 'leave', topic }), JSON.stringify({ type: 'left', topic, peer })),
       fc.string(),
       fc.jsonValue().map((v) => JSON.stringify(v)),
       fc
@@ -182,14 +186,23 @@ describe('the DISCOVER wire', () => {
         )
         .map((r) => JSON.stringify(r)),
     );
+    const branches = new Branches('DISCOVER frames from garbage', ['request read', 'reply read', 'refused']);
     fc.assert(
       fc.property(frames, (text) => {
-        for (const result of [parseDiscoverRequest(text), parseDiscoverReply(text)] as WireResult<unknown>[]) {
-          if (!result.ok) expect(result.error).toBeInstanceOf(ProtocolError);
-          else expect(JSON.parse(JSON.stringify(result.frame))).toEqual(result.frame);
-        }
+        const results = [parseDiscoverRequest(text), parseDiscoverReply(text)] as WireResult<unknown>[];
+        results.forEach((result, i) => {
+          if (!result.ok) {
+            expect(result.error).toBeInstanceOf(ProtocolError);
+            branches.hit('refused');
+          } else {
+            expect(JSON.parse(JSON.stringify(result.frame))).toEqual(result.frame);
+            branches.hit(i === 0 ? 'request read' : 'reply read');
+          }
+        });
       }),
+      { numRuns: FC_RUNS },
     );
+    branches.check();
   });
 
   it('the relay answers every refused request, over a real socket, with an error frame naming it', async () => {

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../src/errors.js';
 import { parseServerMessage, type ServerMessage } from '../src/wormhole/messages.js';
+import { Branches } from './helpers/branches.js';
+import { FC_RUNS } from './helpers/runs.js';
 
 /** One frame per server message type, as wormhole-mailbox-server 0.4.1 writes them. */
 const frames: Record<Exclude<ServerMessage['type'], 'unknown'>, Record<string, unknown>> = {
@@ -56,6 +58,7 @@ describe('parseServerMessage', () => {
   });
 
   it('never fails any other way on garbage', () => {
+    const branches = new Branches('server messages from garbage', ['read', 'refused']);
     fc.assert(
       fc.property(
         fc.oneof(
@@ -68,11 +71,15 @@ describe('parseServerMessage', () => {
         (text) => {
           try {
             parseServerMessage(text);
+            branches.hit('read');
           } catch (err) {
             expect(err).toBeInstanceOf(ProtocolError);
+            branches.hit('refused');
           }
         },
       ),
+      { numRuns: FC_RUNS },
     );
+    branches.check();
   });
 });
