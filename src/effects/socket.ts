@@ -7,7 +7,9 @@
 
 /** What a `SocketConnector` reports: open, each text frame, and the close. */
 export interface SocketHandlers {
+  /** Called once the socket is open and frames can be sent. */
   onOpen(): void;
+  /** Called with each text frame the server sent, in order. */
   onMessage(text: string): void;
   /** Called once, whether the socket failed to open, dropped, or was closed by either side. */
   onClose(info: CloseInfo): void;
@@ -31,6 +33,7 @@ export interface CloseInfo {
 export interface MailboxSocket {
   /** Send one text frame. Dropped silently if the socket is not open: the protocol layer resends. */
   send(text: string): void;
+  /** Close the socket; `onClose` follows. */
   close(): void;
 }
 
