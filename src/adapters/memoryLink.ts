@@ -98,10 +98,12 @@ export class MemoryLink {
     return this.#inFlight.length;
   }
 
+  /** Frames in flight towards `end`. */
   inFlightTo(end: End): number {
     return this.#inFlight.filter((f) => f.to === end).length;
   }
 
+  /** Put a frame in flight (an end's `send` does); `auto` mode delivers it on the next microtask. */
   enqueue(item: InFlight): void {
     this.#inFlight.push(item);
     if (this.#mode === 'auto') queueMicrotask(() => this.deliver(0));
