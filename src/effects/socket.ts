@@ -15,6 +15,7 @@ export interface SocketHandlers {
   onClose(info: CloseInfo): void;
 }
 
+/** How a socket closed: the close frame's code and reason, or the HTTP status of a refused upgrade. */
 export interface CloseInfo {
   /** The WebSocket close code, when there was a close frame. */
   code?: number;

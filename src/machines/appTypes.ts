@@ -74,6 +74,7 @@ export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsuppor
 }
 /** The settings a `settings.update` request may change; the fields left out stay as they are. */
 export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[]; file_size_limit?: number };
+/** A message to send: its text, a file already stored, or both. */
 export type MessageInput = { text?: string; file?: FileRef };
 
 /** A file to send: its bytes (read piece by piece, never whole) and what its message says of it. */
@@ -239,6 +240,7 @@ export interface OwnDevicesSaved {
   self?: Contact;
 }
 
+/** What opening the database gives the app: the database, my key and devices' channel, contacts and settings. */
 export interface Opened {
   db: Database;
   /** My devices' own channel, linked like a contact's (devices/selfLink.ts), once there are several. */

@@ -58,7 +58,8 @@ export interface PairingOutput {
   link?: LinkBundle;
 }
 
-type FromWormhole = {
+/** The wormhole child's emitted events as its parent hears them: the same, typed `wormhole.<type>`. */
+export type FromWormhole = {
   [K in WormholeEmitted['type']]: Omit<Extract<WormholeEmitted, { type: K }>, 'type'> & { type: `wormhole.${K}` };
 }[WormholeEmitted['type']];
 
