@@ -24,6 +24,10 @@ export {
   type StoreChange,
   StoreLimitError,
   type StoreRefusalReason,
+  type NameplateRecord,
+  type MailboxRecord,
+  type Side,
+  type MailboxSide,
 } from './store.js';
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';

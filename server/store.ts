@@ -123,7 +123,8 @@ export interface MailboxStore {
   close?(): Promise<void>;
 }
 
-interface Side {
+/** One side's hold on a nameplate: whether it still claims it, and when it was added (ms). */
+export interface Side {
   claimed: boolean;
   added: number;
 }
@@ -132,7 +133,8 @@ interface Nameplate {
   sides: Map<string, Side>;
   bytes: number;
 }
-interface MailboxSide {
+/** One side's hold on a mailbox: whether it has it open, and the mood it closed with. */
+export interface MailboxSide {
   opened: boolean;
   mood?: string;
 }
@@ -163,6 +165,7 @@ export interface NameplateRecord {
   mailbox: string;
   sides: [string, Side][];
 }
+/** A mailbox as a persistent copy keeps it: its sides and how many messages it holds (the messages are saved apart). */
 export interface MailboxRecord {
   appid: string;
   id: string;
