@@ -42,7 +42,7 @@ import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discover
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
 
-/** The bounds DISCOVER enforces per connection and per topic. */
+/** The bounds DISCOVER enforces: topics and proofs per connection, peers per topic, blob sizes, queued frames. */
 export interface DiscoveryLimits {
   maxTopicsPerConnection: number;
   maxPeersPerTopic: number;

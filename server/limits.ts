@@ -7,7 +7,7 @@
  */
 import type { StoreLimits } from './store.js';
 
-/** Every bound the mailbox relay enforces: the store's, plus connections, frames, queues and rates per address. */
+/** Every bound the mailbox relay enforces: the store's, plus connections, frames, queues, timeouts, and claim and list rates. */
 export interface RelayLimits extends StoreLimits {
   /** Largest WebSocket frame accepted; bigger frames close the connection with 1009. */
   maxFrameBytes: number;
