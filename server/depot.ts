@@ -18,6 +18,7 @@ import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter, StorageKey } from '../src/effects/storage.js';
 import { MemoryDepotIndex, refusals, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
+/** The bounds the depot enforces: how long deposits are kept, how many and how large, per topic and in all. */
 export interface DepotLimits {
   ttlMs: number;
   maxItemsPerTopic: number;
@@ -33,6 +34,7 @@ export interface DepotLimits {
   maxAckIds: number;
 }
 
+/** The depot limits used when none are given. */
 export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   ttlMs: 14 * 24 * 60 * 60_000,
   maxItemsPerTopic: 1_000,
@@ -76,6 +78,7 @@ function parseId(id: string): { size?: number; tag?: string } {
 /** How many deposits one step of a build or a prune handles. */
 const BATCH = 256;
 
+/** Sealed deposits kept for offline contacts, by topic, until fetched and acknowledged or expired. */
 export class Depot {
   readonly #storage: StorageAdapter;
   readonly #limits: DepotLimits;

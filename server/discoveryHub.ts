@@ -10,8 +10,10 @@ export type HubFrame =
   | { type: 'joined' | 'left'; topic: string; peer: string }
   | { type: 'message'; topic: string; from: string; to: string; kind: 'signal' | 'data'; blob: string };
 
+/** How a hub hands frames to one joined peer (its connection's send). */
 export type HubDelivery = (frame: HubFrame) => void;
 
+/** Where DISCOVER's topics and their peers live: one process (`MemoryDiscoveryHub`) or shared through Redis. */
 export interface DiscoveryHub {
   /**
    * Join `topic` as `peer`; `deliver` then receives `joined`/`left` of the others and messages
@@ -22,6 +24,7 @@ export interface DiscoveryHub {
   leave(topic: string, peer: string): Promise<void>;
   /** Forward to `to` on `topic`. Resolves false when there is no such peer. */
   send(topic: string, from: string, to: string, kind: 'signal' | 'data', blob: string): Promise<boolean>;
+  /** Forget every topic when the relay stops. */
   close(): Promise<void>;
 }
 

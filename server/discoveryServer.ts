@@ -42,6 +42,7 @@ import { MemoryDiscoveryHub, type DiscoveryHub, type HubFrame } from './discover
 import { silentLogger, type Logger } from './log.js';
 import type { ServerConnection, ConnectionHandle } from './mailboxServer.js';
 
+/** The bounds DISCOVER enforces: topics and proofs per connection, peers per topic, blob sizes, queued frames. */
 export interface DiscoveryLimits {
   maxTopicsPerConnection: number;
   maxPeersPerTopic: number;
@@ -65,6 +66,7 @@ export interface DiscoveryLimits {
   maxProvenTopics: number;
 }
 
+/** The DISCOVER limits used when none are given. */
 export const DEFAULT_DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
   // A device holds one connection for all its contacts (src/discover/relayMux.ts): 1,000 contacts and room.
   maxTopicsPerConnection: 2048,
@@ -100,6 +102,7 @@ interface Conn {
   queuedBytes: number;
 }
 
+/** DISCOVER on the relay: topics proven by key, sealed blobs forwarded between their peers, and the depot's requests. */
 export class DiscoveryServer {
   readonly #limits: DiscoveryLimits;
   readonly #log: Logger;
@@ -143,6 +146,7 @@ export class DiscoveryServer {
     return this.#refusals;
   }
 
+  /** A client connected: it gets a challenge, then the handle takes its frames. */
   connect(out: ServerConnection): ConnectionHandle {
     const conn: Conn = {
       out,

@@ -5,12 +5,35 @@
  * @module
  */
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
-export { MailboxServer, RATE_LIMITED, QUOTA_EXCEEDED, type ServerConnection, type ConnectionHandle, type MailboxServerOptions } from './mailboxServer.js';
-export { MemoryMailboxStore, type MailboxStore, type StoredMessage, type StoreLimits, type MemoryStoreOptions } from './store.js';
+export {
+  MailboxServer,
+  RATE_LIMITED,
+  QUOTA_EXCEEDED,
+  type ServerConnection,
+  type ConnectionHandle,
+  type MailboxServerOptions,
+  type RefusalReason,
+} from './mailboxServer.js';
+export {
+  MemoryMailboxStore,
+  type MailboxStore,
+  type StoredMessage,
+  type StoreLimits,
+  type MemoryStoreOptions,
+  type StoreStats,
+  type StoreChange,
+  StoreLimitError,
+  type StoreRefusalReason,
+  type NameplateRecord,
+  type MailboxRecord,
+  type Side,
+  type MailboxSide,
+} from './store.js';
 export { DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
-export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit } from './depot.js';
+export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit, type DepositPage } from './depot.js';
+export type { DepositItem } from '../src/depot/wire.js';
 export { MemoryDepotIndex, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 export {
   startTransitRelay,

@@ -7,6 +7,7 @@
  */
 import type { StoreLimits } from './store.js';
 
+/** Every bound the mailbox relay enforces: the store's, plus connections, frames, queues, timeouts, and claim and list rates. */
 export interface RelayLimits extends StoreLimits {
   /** Largest WebSocket frame accepted; bigger frames close the connection with 1009. */
   maxFrameBytes: number;
@@ -55,6 +56,7 @@ export interface RelayLimits extends StoreLimits {
   listsPerMinutePerAddress: number;
 }
 
+/** The relay limits used when none are given: sized for a public relay on a small machine. */
 export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxFrameBytes: 1024 * 1024,
   maxConnections: 10_000,

@@ -3,7 +3,9 @@
  * phase, sizes); message bodies, codes and keys never reach a logger.
  * @module
  */
+/** How much a log line matters; a logger drops lines below its minimum. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Where the relay's log lines go: a level, an event name, and fields (never message bodies, codes or keys). */
 export type Logger = (level: LogLevel, event: string, fields?: Record<string, unknown>) => void;
 
 /** Logs nothing: the default inside tests and libraries. */

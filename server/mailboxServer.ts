@@ -19,7 +19,9 @@ import { messageBytes, StoreCrowdedError, StoreLimitError, StoreReclaimedError, 
 
 /** What the server needs of one client connection. */
 export interface ServerConnection {
+  /** Send one text frame to the client. */
   send(text: string): void;
+  /** Close the client's connection, with a WebSocket close code and reason. */
   close(code?: number, reason?: string): void;
   /** The client's address, for per-address quotas and rates; connections without one share `local`. */
   address?: string;
@@ -27,11 +29,13 @@ export interface ServerConnection {
 
 /** What the transport calls on the server for one connection. */
 export interface ConnectionHandle {
+  /** A frame from the client (binary frames are refused). */
   receive(frame: string | Uint8Array): void;
   /** The transport closed; stop listening. */
   closed(): void;
 }
 
+/** What a `MailboxServer` needs: the store, its limits, the clock, and what it tells clients. */
 export interface MailboxServerOptions {
   store: MailboxStore;
   limits: RelayLimits;
@@ -100,6 +104,7 @@ interface ConnState {
   gone: boolean;
 }
 
+/** The magic-wormhole mailbox protocol over any transport: one `connect` per client connection; state lives in the store. */
 export class MailboxServer {
   readonly #store: MailboxStore;
   readonly #limits: RelayLimits;
@@ -149,6 +154,7 @@ export class MailboxServer {
     return this.#counts;
   }
 
+  /** A client connected: the server sends `welcome`, then answers each frame passed to the handle. */
   connect(conn: ServerConnection): ConnectionHandle {
     const state: ConnState = {
       conn,

@@ -5,6 +5,7 @@
  * @module
  */
 
+/** What /metrics reports, read from the running relay at one moment. */
 export interface MetricsSample {
   connections: { mailbox: number; discover: number };
   pairing: { appids: number; nameplates: number; mailboxes: number; bytes: number; allocated: number; claimed: number; messages: number };
@@ -23,6 +24,7 @@ type Line = [name: string, type: 'gauge' | 'counter', help: string, values: [lab
 
 const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
+/** The sample as Prometheus text exposition (version 0.0.4). */
 export function renderMetrics(s: MetricsSample): string {
   const lines: Line[] = [
     [

@@ -38,6 +38,7 @@ if redis.call('EXISTS', ARGV[2] .. relay) == 1 then return 1 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 0`;
 
+/** What a `RedisDiscoveryHub` needs: two Redis connections and this relay's id. */
 export interface RedisDiscoveryHubOptions {
   /** For commands. */
   redis: Redis;
@@ -49,6 +50,7 @@ export interface RedisDiscoveryHubOptions {
   relayTtlMs?: number;
 }
 
+/** DISCOVER's topics shared through Redis, so peers on different relays find each other (scale-out). */
 export class RedisDiscoveryHub implements DiscoveryHub {
   readonly #redis: Redis;
   readonly #sub: Redis;

@@ -57,11 +57,13 @@ interface MailboxRecord {
   bytes: number;
 }
 
+/** What a `RedisMailboxStore` needs: two Redis connections, its limits, randomness and this relay's id. */
 export interface RedisMailboxStoreOptions {
   redis: Redis;
   /** A second connection, only for SUBSCRIBE. */
   subscriber: Redis;
   limits: StoreLimits;
+  /** Random bytes for mailbox ids and nameplate choice. */
   randomBytes: (n: number) => Uint8Array;
   /** This relay, so it can tell its own published adds from other relays'. */
   relayId: string;
@@ -278,6 +280,7 @@ class Conflict extends Error {}
 class Taken extends Error {}
 const MAX_RETRIES = 50;
 
+/** Pairing state in Redis, shared by every relay on it, so both sides of a code may reach different relays. */
 export class RedisMailboxStore implements MailboxStore {
   readonly #redis: Redis;
   readonly #sub: Redis;

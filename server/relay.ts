@@ -33,6 +33,7 @@ import { withoutPassword } from './redact.js';
 import { batchSends } from './sendBatch.js';
 import { startTransitRelay, type TransitLimits, type TransitRelay } from './transitRelay.js';
 
+/** How `startRelay` runs: where it listens, its limits, where it keeps state (memory, a directory or Redis), logging. */
 export interface RelayOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
@@ -73,9 +74,11 @@ export interface RelayOptions {
   welcome?: Record<string, unknown>;
   /** Called with every text frame the server receives and sends: for audits and tests. */
   onFrame?: (direction: 'in' | 'out', frame: string) => void;
+  /** The clock, in milliseconds since the epoch (default `Date.now`); injected so tests control expiry. */
   now?: () => number;
 }
 
+/** A running relay, as `startRelay` returns it: its URLs, its services, and `close`. */
 export interface Relay {
   /** `ws://host:port/v1` */
   readonly url: string;

@@ -15,9 +15,11 @@ import { DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServe
 import { checkLimits, DEFAULT_LIMITS, type RelayLimits } from './limits.js';
 import { DEFAULT_TRANSIT_LIMITS, type TransitLimits } from './transitRelay.js';
 
+/** Who may read `/metrics`: loopback clients only, anyone, or nobody. */
 export type MetricsAccess = 'loopback' | 'public' | 'off';
 const METRICS: readonly MetricsAccess[] = ['loopback', 'public', 'off'];
 
+/** The relay's settings once the defaults, the config file and the flags are merged and checked. */
 export interface RelayConfig {
   limits: RelayLimits;
   depotLimits: DepotLimits;
@@ -30,6 +32,7 @@ export interface RelayConfig {
   unlistedAppids?: string[];
 }
 
+/** The relay's settings as given: a config file's JSON and the command line's flags. */
 export interface RelayConfigInput {
   /** The parsed JSON of the config file, and its name for messages. */
   file?: { name: string; json: unknown };
@@ -89,6 +92,7 @@ export function parseLimitList(
   };
 }
 
+/** Merge defaults < file < flags into checked settings; a RangeError names the bad key or flag. */
 export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
   const config: RelayConfig = {
     limits: { ...DEFAULT_LIMITS },

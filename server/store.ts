@@ -41,6 +41,7 @@ export class StoreLimitError extends Error {
   }
 }
 
+/** The bounds a mailbox store enforces: messages and bytes per mailbox, bytes and appids in all, tables per appid. */
 export interface StoreLimits {
   /** Messages one mailbox may hold. */
   maxMessagesPerMailbox: number;
@@ -91,15 +92,19 @@ export function mailboxBytes(appid: string, id: string, sides: Iterable<[string,
 
 export const STORE_FULL = 'the relay is full, try later';
 
+/** Where the mailbox server keeps nameplates, mailboxes and their messages: in memory, or in Redis for several relays. */
 export interface MailboxStore {
+  /** The nameplates in use under `appid`, sorted (for the `list` request). */
   listNameplates(appid: string): Promise<string[]>;
   /** Pick a free nameplate (shortest length first) and claim it for `side`. `now` is in milliseconds, as everywhere here. */
   allocateNameplate(appid: string, side: string, now: number): Promise<string>;
   /** Claim `nameplate` for `side`, creating it if new; returns its mailbox id. */
   claimNameplate(appid: string, nameplate: string, side: string, now: number): Promise<string>;
+  /** Drop `side`'s claim on the nameplate; it is freed once no side holds it. */
   releaseNameplate(appid: string, nameplate: string, side: string, now: number): Promise<void>;
   /** Open `mailbox` for `side` and return the messages stored so far, oldest first. */
   openMailbox(appid: string, mailbox: string, side: string, now: number): Promise<StoredMessage[]>;
+  /** Append a message to the mailbox; StoreLimitError when it or the store is full. */
   addMessage(appid: string, mailbox: string, message: StoredMessage, now: number): Promise<void>;
   /** Close `side`'s hold on the mailbox; returns true when that was the last side and it is gone. */
   closeMailbox(appid: string, mailbox: string, side: string, mood: string | undefined, now: number): Promise<boolean>;
@@ -107,16 +112,19 @@ export interface MailboxStore {
   touchMailboxes(appid: string, mailboxes: string[], now: number): Promise<void>;
   /** Delete mailboxes (and their nameplates) not updated since `before` (ms). Returns the mailbox ids removed. */
   prune(before: number): Promise<{ appid: string; mailbox: string }[]>;
+  /** Counts and bytes held now, for /metrics. */
   stats(): Promise<StoreStats>;
   /**
    * Stores shared by several relays (RedisMailboxStore): hear `add`s made through the other relays to
    * `mailbox`, each with its position in the mailbox. Resolves once listening, with the way to stop.
    */
   watch?(appid: string, mailbox: string, onMessage: (message: StoredMessage, index: number) => void): Promise<() => Promise<void>>;
+  /** Stop its listeners when the relay stops (the connections it was given are not closed). */
   close?(): Promise<void>;
 }
 
-interface Side {
+/** One side's hold on a nameplate: whether it still claims it, and when it was added (ms). */
+export interface Side {
   claimed: boolean;
   added: number;
 }
@@ -125,7 +133,8 @@ interface Nameplate {
   sides: Map<string, Side>;
   bytes: number;
 }
-interface MailboxSide {
+/** One side's hold on a mailbox: whether it has it open, and the mood it closed with. */
+export interface MailboxSide {
   opened: boolean;
   mood?: string;
 }
@@ -156,6 +165,7 @@ export interface NameplateRecord {
   mailbox: string;
   sides: [string, Side][];
 }
+/** A mailbox as a persistent copy keeps it: its sides and how many messages it holds (the messages are saved apart). */
 export interface MailboxRecord {
   appid: string;
   id: string;
@@ -166,6 +176,7 @@ export interface MailboxRecord {
   count: number;
 }
 
+/** What a `MemoryMailboxStore` needs: its limits, randomness, and a hook to persist changes. */
 export interface MemoryStoreOptions {
   limits: StoreLimits;
   /** Random bytes for mailbox ids and nameplate choice. */
@@ -426,6 +437,7 @@ export class MemoryMailboxStore implements MailboxStore {
     return m && { appid, id, forNameplate: m.forNameplate, updated: m.updated, sides: [...m.sides], count: m.messages.length };
   }
 
+  /** The message at `index` in a mailbox, if it holds one (for a persistent copy). */
   message(appid: string, id: string, index: number): StoredMessage | undefined {
     return this.#apps.get(appid)?.mailboxes.get(id)?.messages[index];
   }

@@ -43,7 +43,7 @@ export { parseAnyCode } from './code/anyCode.js';
 export { codeToDigits, parseDigits } from './code/digits.js';
 export { redeemLink, linkFragment, MAX_LINK_LENGTH } from './code/link.js';
 export * from './errors.js';
-export type { SocketConnector, SocketHandlers, MailboxSocket, RandomBytes, Clock } from './effects/index.js';
+export type { SocketConnector, SocketHandlers, MailboxSocket, CloseInfo, RandomBytes, Clock } from './effects/index.js';
 export { cryptoRandomBytes } from './effects/index.js';
 export type { StorageAdapter, StorageKey, StorageChunk } from './effects/storage.js';
 export type { Transport, TransportEvents } from './effects/transport.js';

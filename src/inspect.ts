@@ -71,7 +71,9 @@ export interface InspectedActor {
   readonly systemId: string | undefined;
   readonly _parent: InspectedActor | undefined;
   readonly logic: { readonly id: string | undefined; readonly config: unknown };
+  /** The actor's current snapshot, with secrets (keys, codes) redacted. */
   getSnapshot(): unknown;
+  /** How the actor appears inside an inspected event: a reference by id, as XState serialises actors. */
   toJSON(): { xstate$$type: 1; id: string };
 }
 

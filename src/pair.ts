@@ -71,7 +71,9 @@ export interface Invitation {
 
 /** Pairing alone (VERIFY), made by `createPairing`: `invite()` and `accept(code)`. */
 export interface Pairing {
+  /** Allocate a code to show the other person; the pairing completes when they accept it. */
   invite(options?: PairingCallOptions): Promise<Invitation>;
+  /** Redeem the code the other person shows; resolves once both sides verified the shared key. */
   accept(code: string, options?: PairingCallOptions): Promise<PairResult>;
 }
 

@@ -5,4 +5,4 @@
  */
 export { MemoryNetwork, type MemoryServer, type MemoryNetworkOptions } from './adapters/memoryNetwork.js';
 export { MemoryStorage } from './adapters/memoryStorage.js';
-export { MemoryLink, type MemoryLinkOptions } from './adapters/memoryLink.js';
+export { MemoryLink, type MemoryLinkOptions, type End, type InFlight } from './adapters/memoryLink.js';

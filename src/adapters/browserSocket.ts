@@ -13,7 +13,9 @@ export interface WebSocketLike {
   onmessage: RtcHandler<{ data: unknown }> | null;
   onerror: RtcHandler<unknown> | null;
   onclose: RtcHandler<{ code: number; reason: string }> | null;
+  /** Send one text frame. */
   send(text: string): void;
+  /** Start the closing handshake, with a WebSocket close code. */
   close(code?: number): void;
 }
 

@@ -16,17 +16,20 @@ export interface MemoryLinkOptions {
   highWaterMark?: number;
 }
 
-interface InFlight {
+/** A frame on its way through a {@link MemoryLink}, and the end it goes to. */
+export interface InFlight {
   to: End;
   frame: Uint8Array;
 }
 
-class End implements Transport {
+/** One end of a {@link MemoryLink} (`link.a` or `link.b`): a {@link Transport} whose frames go through the link. */
+export class End implements Transport {
   readonly #link: MemoryLink;
   readonly #events = new TransportEventHub();
   closed = false;
   peer!: End;
   readonly maxFrameBytes: number;
+  /** Sends waiting for the link to drain below `highWaterMark`. */
   readonly waiters: (() => void)[] = [];
 
   constructor(link: MemoryLink, maxFrameBytes: number) {
@@ -52,11 +55,13 @@ class End implements Transport {
     this.#link.cut(reason);
   }
 
+  /** Hand a frame that arrived to this end's `message` listeners (the link does, on delivery). */
   deliver(frame: Uint8Array): void {
     if (this.closed) return;
     this.#events.message(frame);
   }
 
+  /** Close this end for `reason`: pending sends fail, `close` listeners hear it (the link does, on a cut). */
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
@@ -98,10 +103,12 @@ export class MemoryLink {
     return this.#inFlight.length;
   }
 
+  /** Frames in flight towards `end`. */
   inFlightTo(end: End): number {
     return this.#inFlight.filter((f) => f.to === end).length;
   }
 
+  /** Put a frame in flight (an end's `send` does); `auto` mode delivers it on the next microtask. */
   enqueue(item: InFlight): void {
     this.#inFlight.push(item);
     if (this.#mode === 'auto') queueMicrotask(() => this.deliver(0));

@@ -8,8 +8,11 @@ import type { SocketConnector } from '../effects/socket.js';
 
 /** The server side, structurally: `MailboxServer` from `@backchannel/sdk/server` fits. */
 export interface MemoryServer {
+  /** A client connected: `conn` sends to it and closes it; the handle returned takes its frames. */
   connect(conn: { send(text: string): void; close(code?: number, reason?: string): void }): {
+    /** A text frame from the client. */
     receive(frame: string): void;
+    /** The client's connection ended. */
     closed(): void;
   };
 }

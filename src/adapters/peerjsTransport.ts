@@ -23,17 +23,26 @@ import { RelayedTransport } from '../discover/relayedTransport.js';
 /** The slice of PeerJS this adapter uses. */
 export interface PeerJsDataConnection {
   open: boolean;
+  /** Send one message to the other peer. */
   send(data: unknown): void;
+  /** Close the connection. */
   close(): void;
+  /** Listen for the connection opening, closing or failing. */
   on(event: 'open' | 'close' | 'error', fn: (arg?: unknown) => void): void;
+  /** Listen for each message from the other peer. */
   on(event: 'data', fn: (data: unknown) => void): void;
 }
 /** The part of a PeerJS `Peer` the rendezvous uses. */
 export interface PeerJsPeer {
+  /** Listen for the broker registering this peer under its id. */
   on(event: 'open', fn: (id: string) => void): void;
+  /** Listen for connections other peers open to this one. */
   on(event: 'connection', fn: (conn: PeerJsDataConnection) => void): void;
+  /** Listen for the peer failing (broker unreachable, unknown peer id…). */
   on(event: 'error', fn: (err: { type?: string; message?: string }) => void): void;
+  /** Open a data connection to the peer registered under `id`. */
   connect(id: string, options?: Record<string, unknown>): PeerJsDataConnection;
+  /** Leave the broker and close every connection of this peer. */
   destroy(): void;
 }
 /** PeerJS's `Peer` class, as `connectWithPeerJs` takes it. */

@@ -21,6 +21,7 @@ import type { RandomBytes } from '../effects/random.js';
 import { AbortedError, FileTooLargeError, NotFoundError } from '../errors.js';
 import { toHex } from '../crypto/bytes.js';
 
+/** The effects `appMachine` names, implemented: the database and its writes, pairings, contact links, the relay check, files. */
 export const appActors = {
   contactLink: contactLinkMachine,
   // VERIFY as a child machine that announces its progress and code to the app.

@@ -209,6 +209,7 @@ export interface BackchannelSnapshot {
   /** The app machine's state value, e.g. `{ ready: { network: 'online', pairing: 'idle', … } }`. */
   value: StateValue;
   status: 'active' | 'done' | 'error' | 'stopped';
+  /** Whether the app is in the given state (or a substate of it), like XState's `snapshot.matches`. */
   matches(value: StateValue): boolean;
   firstStart: boolean;
   /** Contacts connected right now, and how. */
@@ -462,7 +463,13 @@ export class Backchannel {
    * `refreshMs` the code is renewed every period (`onCode` and `getSnapshot().invite` have the current
    * one and its remaining time); `code` is the first.
    */
-  async invite(options: InviteOptions = {}): Promise<{ code: string; expiresAt?: number; done: Promise<PairedContact>; cancel(): void }> {
+  async invite(options: InviteOptions = {}): Promise<{
+    code: string;
+    expiresAt?: number;
+    done: Promise<PairedContact>;
+    /** Stop inviting: the code stops working and `done` rejects with `AbortedError`. */
+    cancel(): void;
+  }> {
     const { refreshMs, onCode } = options;
     if (refreshMs !== undefined && !(Number.isSafeInteger(refreshMs) && refreshMs >= MIN_INVITE_REFRESH_MS)) {
       throw new InvalidArgumentError(`refreshMs must be a whole number of milliseconds, at least ${MIN_INVITE_REFRESH_MS}; got ${String(refreshMs)}`);
@@ -564,10 +571,12 @@ export class Backchannel {
     return this.#db.ownDevices();
   }
 
+  /** Everyone paired with this device, with the names shown for them. */
   contacts(): Contact[] {
     return this.#db.contacts();
   }
 
+  /** Change the name shown for a contact. */
   async renameContact(contactId: DocId, moniker: string): Promise<Contact> {
     return (await this.#request((req) => ({ type: 'contact.rename', req, contactId, moniker }), 'contact.renamed', 'contact.failed')).contact;
   }
@@ -662,6 +671,7 @@ export class Backchannel {
     return new Blob(parts as BlobPart[], { type: mimetype });
   }
 
+  /** The conversation with a contact, as synced so far. */
   messages(contactId: DocId): Message[] {
     return this.#db.messages(this.#db.channelOf(this.#db.contact(contactId)));
   }
@@ -701,6 +711,7 @@ export class Backchannel {
     this.#actor.send({ type: 'network.online' });
   }
 
+  /** This device's settings: relay server, ICE servers, file size limit. */
   settings(): SettingsDoc {
     return this.#db.settings();
   }

@@ -3,7 +3,7 @@
  * Pure functions over bytes: no I/O, no platform API.
  * @module
  */
-export { Spake2Symmetric } from './spake2.js';
+export { Spake2Symmetric, type RandomBytes } from './spake2.js';
 export { deriveKey, derivePhaseKey, deriveVerifier, deriveContactKey, formatVerifier, CONTACT_KEY_PURPOSE } from './keys.js';
 export { seal, sealWithNonce, open } from './secretbox.js';
 export { syntheticNonce } from './nonce.js';

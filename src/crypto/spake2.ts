@@ -32,6 +32,7 @@ export const SIDE_SYMMETRIC = 0x53;
 /** Length of a SPAKE2 message on the wire: side byte + 32-byte point. */
 export const SPAKE2_MESSAGE_LENGTH = 33;
 
+/** A source of secure random bytes: `length` of them (the SDK's default reads `crypto.getRandomValues`). */
 export type RandomBytes = (length: number) => Uint8Array;
 
 function mod(a: bigint, m: bigint): bigint {

@@ -241,6 +241,7 @@ export class Database {
 
   // Settings
 
+  /** This device's settings document (relay server, ICE servers, file size limit). */
   settings(): SettingsDoc {
     return plain(this.docs.get<SettingsDoc>(SETTINGS_ID));
   }
@@ -257,10 +258,12 @@ export class Database {
 
   // Contacts
 
+  /** Every contact card, each with its document id. */
   contacts(): Contact[] {
     return this.#ids('contact').map((id) => this.contact(id));
   }
 
+  /** One contact card; NotFoundError when no such contact is open. */
   contact(id: DocId): Contact {
     return { ...plain(this.docs.get<ContactDoc>(DocumentStore.assertId(id))), id };
   }
@@ -280,6 +283,7 @@ export class Database {
     return this.contact(id);
   }
 
+  /** Change the local name of a contact; a bad moniker is refused with InvalidArgumentError. */
   async renameContact(id: DocId, moniker: string): Promise<Contact> {
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
       c.moniker = atom(checkMoniker(moniker));
@@ -315,6 +319,7 @@ export class Database {
     return documentId(fromHex(key));
   }
 
+  /** The messages of a channel document. */
   messages(channel: DocId): Message[] {
     return plain(this.docs.get<ChannelDoc>(channel).messages);
   }

@@ -159,6 +159,7 @@ export class DocumentStore {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Check that `id` is a document id (32 hex digits) and return it; InvalidArgumentError otherwise. */
   static assertId(id: DocId): DocId {
     if (typeof id !== 'string' || !DOC_ID.test(id)) throw new InvalidArgumentError(`document id must be 32 hex digits, got ${JSON.stringify(id)}`);
     return id;
@@ -175,6 +176,7 @@ export class DocumentStore {
     return [...this.#open.keys()];
   }
 
+  /** Whether the document is open in this store (loaded or created since it started). */
   has(id: DocId): boolean {
     return this.#open.has(id);
   }
@@ -226,6 +228,7 @@ export class DocumentStore {
     return entry.doc as A.Doc<T>;
   }
 
+  /** The kind of an open document; NotFoundError when it is not open. */
   kindOf(id: DocId): DocumentKind {
     const entry = this.#open.get(id);
     if (!entry) throw new NotFoundError('open document', id);

@@ -4,7 +4,8 @@
  * @module
  */
 export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './database.js';
-export { DocumentStore, type DocId, type DocumentStoreOptions } from './documentStore.js';
+export { DocumentStore, type DocId, type DocumentStoreOptions, type UpdateResult } from './documentStore.js';
+export type { Trust, ChangeSource } from './peerRules.js';
 export {
   SCHEMA_VERSIONS,
   DEFAULT_RELAY_SERVER,
@@ -20,5 +21,7 @@ export {
   type Message,
   type ChannelDoc,
   type AnyDoc,
+  type DocumentLimits,
+  type Problems,
 } from './schema.js';
 export type { StorageAdapter, StorageKey, StorageChunk } from '../effects/storage.js';

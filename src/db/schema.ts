@@ -131,7 +131,8 @@ const FIELDS: Record<DocumentKind | 'message' | 'file' | 'ice', readonly string[
   ice: ['urls', 'username', 'credential'],
 };
 
-type Problems = string[];
+/** What {@link validate} found wrong with a document, one line each; empty when it is valid. */
+export type Problems = string[];
 
 /**
  * The text of a string field: a JS string, or Automerge's ImmutableString (what Backchannel writes for

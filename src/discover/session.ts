@@ -53,6 +53,7 @@ export interface SessionInput {
   openDirectTransport?: DirectTransportFactory;
 }
 
+/** What the DISCOVER session reports to the machine: the relay connection, peers, verification, the channel and failures. */
 export type SessionEvent =
   | { type: 'session.open' }
   /** `status`/`retryAfterMs`: the relay refused the upgrade with this HTTP status (e.g. 429 busy), asking to wait that long. */

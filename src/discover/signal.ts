@@ -53,6 +53,7 @@ export class SignalSealer {
     this.#randomBytes = randomBytes;
   }
 
+  /** Seal one envelope for the peer session `to` (`null`: everyone on the topic), numbered after the last; base64 for the relay. */
   seal(to: string | null, kind: SignalKind, body?: unknown): string {
     const envelope: SignalEnvelope = { v: 1, sid: this.sid, to, n: ++this.#n, kind, ...(body === undefined ? {} : { body }) };
     return toBase64(seal(this.#key, utf8(JSON.stringify(envelope)), this.#randomBytes));
@@ -70,6 +71,7 @@ export class SignalOpener {
     this.#sid = ownSid;
   }
 
+  /** Open and check an envelope from the relay; SignalRejectedError says why one is refused (forged, malformed, our own, replayed…). */
   open(blob: string): SignalEnvelope {
     let plaintext: Uint8Array;
     try {

@@ -3,7 +3,7 @@
  * touches a socket, a timer or a random source except through these.
  * @module
  */
-export type { SocketConnector, SocketHandlers, MailboxSocket } from './socket.js';
+export type { SocketConnector, SocketHandlers, MailboxSocket, CloseInfo } from './socket.js';
 export type { RandomBytes } from './random.js';
 export { cryptoRandomBytes } from './random.js';
 export { systemClock, type Clock } from './clock.js';

@@ -9,7 +9,10 @@
  * A callback slot the platform fills with richer event types (`MessageEvent`, `RTCDataChannelEvent`);
  * method syntax makes its parameter bivariant, so their handlers fit and ours read only what we use.
  */
-export type RtcHandler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
+export type RtcHandler<E> = {
+  /** The handler itself, called with the platform's event. */
+  bivarianceHack(event: E): void;
+}['bivarianceHack'];
 
 /** A STUN or TURN server (the W3C `RTCIceServer`). */
 export interface RtcIceServer {
@@ -40,6 +43,7 @@ export interface RtcIceCandidateInit {
 
 /** The part of the W3C `RTCIceCandidate` DISCOVER uses. */
 export interface RtcIceCandidate {
+  /** The candidate in the form sent to the peer over the signal channel. */
   toJSON(): RtcIceCandidateInit;
 }
 
@@ -49,12 +53,19 @@ export interface RtcDataChannel {
   readonly bufferedAmount: number;
   bufferedAmountLowThreshold: number;
   binaryType: string;
+  /** Called with each message the peer sent; `data` is an `ArrayBuffer` once `binaryType` is `'arraybuffer'`. */
   onmessage: RtcHandler<{ data: unknown }> | null;
+  /** Called once the channel has closed, from either side. */
   onclose: RtcHandler<unknown> | null;
+  /** Called when the channel fails (it closes after). */
   onerror: RtcHandler<unknown> | null;
+  /** Queue one message for the peer; `bufferedAmount` grows until it is sent. */
   send(data: Uint8Array<ArrayBuffer>): void;
+  /** Close the channel; the peer sees it close too. */
   close(): void;
+  /** Wait for the channel to open, or for its send buffer to drain below `bufferedAmountLowThreshold`. */
   addEventListener(type: 'open' | 'bufferedamountlow', listener: () => void, options?: { once?: boolean }): void;
+  /** Stop waiting (a listener added with `addEventListener`). */
   removeEventListener(type: 'open' | 'bufferedamountlow', listener: () => void): void;
 }
 
@@ -62,14 +73,23 @@ export interface RtcDataChannel {
 export interface RtcPeerConnection {
   readonly localDescription: { readonly type: RtcSessionDescriptionInit['type']; readonly sdp: string } | null;
   readonly remoteDescription: unknown;
+  /** Called with each local ICE candidate to signal to the peer; `null` once gathering is done. */
   onicecandidate: RtcHandler<{ readonly candidate: RtcIceCandidate | null }> | null;
+  /** Called on the answering side when the offerer's data channel arrives. */
   ondatachannel: RtcHandler<{ readonly channel: RtcDataChannel }> | null;
+  /** Open a data channel (the offering side does, before its offer). */
   createDataChannel(label: string, options?: { ordered?: boolean }): RtcDataChannel;
+  /** Make the SDP offer the initiating peer signals. */
   createOffer(): Promise<RtcSessionDescriptionInit>;
+  /** Make the SDP answer to the remote offer. */
   createAnswer(): Promise<RtcSessionDescriptionInit>;
+  /** Apply our own offer or answer (it starts ICE gathering). */
   setLocalDescription(description?: RtcSessionDescriptionInit): Promise<void>;
+  /** Apply the peer's offer or answer, as received over the signal channel. */
   setRemoteDescription(description: RtcSessionDescriptionInit): Promise<void>;
+  /** Add an ICE candidate the peer signalled. */
   addIceCandidate(candidate?: RtcIceCandidateInit): Promise<void>;
+  /** Tear the connection and its channels down. */
   close(): void;
 }
 

@@ -7,12 +7,15 @@
 
 /** What a `SocketConnector` reports: open, each text frame, and the close. */
 export interface SocketHandlers {
+  /** Called once the socket is open and frames can be sent. */
   onOpen(): void;
+  /** Called with each text frame the server sent, in order. */
   onMessage(text: string): void;
   /** Called once, whether the socket failed to open, dropped, or was closed by either side. */
   onClose(info: CloseInfo): void;
 }
 
+/** How a socket closed: the close frame's code and reason, or the HTTP status of a refused upgrade. */
 export interface CloseInfo {
   /** The WebSocket close code, when there was a close frame. */
   code?: number;
@@ -31,6 +34,7 @@ export interface CloseInfo {
 export interface MailboxSocket {
   /** Send one text frame. Dropped silently if the socket is not open: the protocol layer resends. */
   send(text: string): void;
+  /** Close the socket; `onClose` follows. */
   close(): void;
 }
 

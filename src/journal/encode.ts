@@ -20,7 +20,9 @@ export type Json = null | boolean | number | string | Json[] | { [k: string]: Js
 
 /** Seals and opens the secret parts (secretbox under the journal key, in practice). */
 export interface Sealer {
+  /** Encrypt a secret field for the journal file (text, so it fits in JSON). */
   seal(plain: Uint8Array): string;
+  /** Decrypt what `seal` made; throws when it was sealed under another key. */
   open(sealed: string): Uint8Array;
 }
 

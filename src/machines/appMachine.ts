@@ -103,6 +103,7 @@ const asError = (error: unknown) => toBackchannelError(error);
 const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.find((c) => c.id === contactId)?.last_seen;
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
+/** The whole app as one machine: opening storage, pairing, one link per contact, files, settings; its effects are named, not provided (see `backchannelApp`). */
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
   actors: {

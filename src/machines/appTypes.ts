@@ -22,6 +22,7 @@ import type { PairingAnnouncement, PairingOutput, PairingStep } from './pairingM
 import type { OwnDevice } from '../devices/linkBundle.js';
 import type { WormholeTimeouts } from './wormholeMachine.js';
 
+/** What the app machine is started with: the injected effects, the appid and relay, and optional timeouts and journal. */
 export interface AppInput {
   storage: StorageAdapter;
   connector: SocketConnector;
@@ -65,12 +66,15 @@ export type Via = 'direct' | 'relayed';
  */
 export type RelayStatus = 'reachable' | 'unreachable' | 'unknown' | 'unsupported';
 
+/** The relay's status as the links report it (see {@link RelayStatus}). */
 export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsupported'>): RelayStatus {
   if (context.relayUnsupported) return 'unsupported';
   const seen = Object.values(context.relayUp);
   return seen.length === 0 ? 'unknown' : seen.some(Boolean) ? 'reachable' : 'unreachable';
 }
+/** The settings a `settings.update` request may change; the fields left out stay as they are. */
 export type SettingsPatch = { relay_server?: string; ice_servers?: IceServer[]; file_size_limit?: number };
+/** A message to send: its text, a file already stored, or both. */
 export type MessageInput = { text?: string; file?: FileRef };
 
 /** A file to send: its bytes (read piece by piece, never whole) and what its message says of it. */
@@ -94,6 +98,7 @@ export type TransferStatus = 'waiting' | 'progress' | 'done' | 'failed';
 /** A contacts request waiting its turn (the head is the one running). */
 export type ContactOp = { req: number; op: 'rename'; contactId: DocId; moniker: string } | { req: number; op: 'remove'; contactId: DocId };
 
+/** The app machine's state data: the open database, contacts, presence, pairing and file queues. */
 export interface AppContext {
   input: AppInput;
   /** The database: an effect handle, used only by the actors and link inputs. */
@@ -151,6 +156,7 @@ export interface AppContext {
   error?: BackchannelError;
 }
 
+/** What the app machine takes: the host's requests (each with a `req` number), and the reports of its children. */
 export type AppEvent =
   /** `refreshMs`: replace the code with a new one every period (the old one then fails CodeExpiredError). */
   | { type: 'pairing.invite'; req: number; moniker?: string; refreshMs?: number }
@@ -178,6 +184,7 @@ export type AppEvent =
   | { type: 'CLOSE' }
   | { type: 'CLEAR' };
 
+/** What the app machine tells the host: answers to requests (same `req`), and presence, transfer and relay news. */
 export type AppEmitted =
   | { type: 'started'; firstStart: boolean }
   | { type: 'pairing.progress'; step: PairingStep | 'naming' }
@@ -233,6 +240,7 @@ export interface OwnDevicesSaved {
   self?: Contact;
 }
 
+/** What opening the database gives the app: the database, my key and devices' channel, contacts and settings. */
 export interface Opened {
   db: Database;
   /** My devices' own channel, linked like a contact's (devices/selfLink.ts), once there are several. */

@@ -22,6 +22,7 @@ import { fileSessionActor, type FileCommand } from '../files/fileActor.js';
 import type { FileEvent } from '../files/session.js';
 import { DEFAULT_FILE_SIZE_LIMIT } from '../db/schema.js';
 
+/** What one contact's link is started with: the contact and channel documents, DISCOVER's input, and storage. */
 export interface ContactLinkInput {
   contactId: DocId;
   channelId: DocId;
@@ -100,6 +101,7 @@ function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
   };
 }
 
+/** One contact's link: DISCOVER, then SYNC and file transfers over the channel, or the relay's depot while the device is away. */
 export const contactLinkMachine = setup({
   types: {
     input: {} as ContactLinkInput,

@@ -23,6 +23,7 @@ import { busyDelayMs, busyRefusal, relayBusyError } from './relayBusy.js';
 import type { UpgradeRefusal } from './wormhole/types.js';
 import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
 
+/** How long DISCOVER waits for each step, and how it retries the relay. */
 export interface DiscoverTimeouts {
   /** Waiting for WebRTC to open before the relayed fallback. */
   directMs: number;
@@ -36,6 +37,7 @@ export interface DiscoverTimeouts {
   maxAttempts: number;
 }
 
+/** The DISCOVER timeouts used when the input sets none. */
 export const DEFAULT_DISCOVER_TIMEOUTS: Readonly<DiscoverTimeouts> = Object.freeze({
   directMs: 10_000,
   retryMs: 3_000,
@@ -51,6 +53,7 @@ export interface DiscoverInput extends SessionInput {
   relayed?: boolean;
 }
 
+/** The DISCOVER machine's state data: its attempts, the channel once connected and how, the last refusal or error. */
 export interface DiscoverContext {
   input: SessionInput;
   timeouts: DiscoverTimeouts;
@@ -65,12 +68,15 @@ export interface DiscoverContext {
   error?: BackchannelError;
 }
 
+/** What the DISCOVER machine takes: its session's reports, and STOP. */
 export type DiscoverEvent = SessionEvent | { type: 'STOP' };
+/** What DISCOVER tells its owner: a channel to the other device (and how), its loss, or a rejected signal. */
 export type DiscoverEmitted =
   | { type: 'connected'; channel: Transport; via: 'direct' | 'relayed' }
   | { type: 'disconnected'; reason: string }
   | { type: 'rejected'; error: BackchannelError };
 
+/** DISCOVER for one contact: find the contact's device on the relay by topic and connect, directly or relayed. */
 export const discoverMachine = setup({
   types: {
     input: {} as DiscoverInput,

@@ -13,6 +13,11 @@ export {
   type AppEmitted,
   type AppContext,
   type SettingsPatch,
+  type MessageInput,
+  type ContactOp,
+  type Opened,
+  type RelayCheckInput,
+  type RelayChecked,
   type Via,
   type RelayStatus,
 } from './appMachine.js';
@@ -31,6 +36,7 @@ export {
   type PairingActor,
   type PairingInput,
   type PairingLink,
+  type FromWormhole,
 } from './pairingMachine.js';
 export {
   wormholeMachine,
@@ -43,6 +49,7 @@ export {
   type WormholeMachine,
   type WormholeContext,
 } from './wormholeMachine.js';
+export type { Outbound, UpgradeRefusal } from './wormhole/types.js';
 export {
   discoverMachine,
   DEFAULT_DISCOVER_TIMEOUTS,

@@ -26,6 +26,7 @@ import { wormholeMachine, type WormholeEmitted, type WormholeInput, type Wormhol
  */
 export type PairingStep = 'connecting' | 'waiting' | 'verifying' | 'confirming';
 
+/** What a running pairing tells its owner before it ends: its step, and the code once known. */
 export type PairingAnnouncement = { type: 'pairing.progress'; step: PairingStep } | { type: 'pairing.code'; code: string };
 
 /**
@@ -44,6 +45,7 @@ export type PairingLink =
 /** The wormhole's input, and this device's public key to hand the other side inside the encrypted phase. */
 export type PairingInput = WormholeInput & { publicKey?: string; link?: PairingLink };
 
+/** How a pairing ended: the contact key and verifier when it succeeded, or the error. */
 export interface PairingOutput {
   /** The 32-byte contact key; set when the pairing succeeded. */
   contactKey?: Uint8Array;
@@ -56,10 +58,12 @@ export interface PairingOutput {
   link?: LinkBundle;
 }
 
-type FromWormhole = {
+/** The wormhole child's emitted events as its parent hears them: the same, typed `wormhole.<type>`. */
+export type FromWormhole = {
   [K in WormholeEmitted['type']]: Omit<Extract<WormholeEmitted, { type: K }>, 'type'> & { type: `wormhole.${K}` };
 }[WormholeEmitted['type']];
 
+/** What the pairing machine takes: its wormhole child's reports, and CANCEL from its owner. */
 export type PairingEvent = FromWormhole | { type: 'CANCEL'; reason?: unknown };
 
 /** The wormhole as this machine's child: it reports to us instead of emitting. */
@@ -67,6 +71,7 @@ const childWormhole = wormholeMachine.provide({
   actions: { announce: sendParent((_, params: WormholeEmitted) => ({ ...params, type: `wormhole.${params.type}` }) as FromWormhole) },
 });
 
+/** VERIFY as a machine: the wormhole exchange, then both sides confirm they hold the same key. */
 export const pairingMachine = setup({
   types: {
     input: {} as PairingInput,
@@ -259,4 +264,5 @@ function publicKeyOf(plaintext: Uint8Array): string | undefined {
   return isPublicKeyHex(key) ? key : undefined;
 }
 
+/** A running pairing machine, as `createActor(pairingMachine)` returns it. */
 export type PairingActor = ActorRefFrom<typeof pairingMachine>;

@@ -7,10 +7,13 @@
 import { fromCallback } from 'xstate';
 import type { CloseInfo, SocketConnector } from '../effects/socket.js';
 
+/** What the socket actor reports to its parent: open, each text frame, and the close. */
 export type SocketEvent = { type: 'socket.open' } | { type: 'socket.frame'; text: string } | ({ type: 'socket.closed' } & CloseInfo);
 
+/** What a parent tells the socket actor: send a text frame. */
 export type SocketCommand = { type: 'socket.send'; text: string };
 
+/** One socket connection as a callback actor: open through the injected connector, closed when its state is left. */
 export const socketActor = fromCallback<SocketCommand, { url: string; connector: SocketConnector }, SocketEvent>(({ input, sendBack, receive }) => {
   let stopped = false;
   const socket = input.connector(input.url, {

@@ -13,6 +13,7 @@ import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { startSyncEngine, type EngineEvent } from '../sync/syncEngine.js';
 
+/** What SYNC with one peer is started with: the documents to sync, the channel, and how far the peer is trusted. */
 export interface SyncInput {
   docs: DocumentStore;
   storage: StorageAdapter;
@@ -27,6 +28,7 @@ export interface SyncInput {
 
 export const syncEngineActor = fromCallback<{ type: 'noop' }, SyncInput, EngineEvent>(({ input, sendBack }) => startSyncEngine({ ...input, emit: sendBack }));
 
+/** SYNC with one peer over one channel: hello both ways, then Automerge changes until closed. */
 export const syncMachine = setup({
   types: {
     input: {} as SyncInput,

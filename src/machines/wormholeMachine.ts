@@ -39,6 +39,7 @@ import type { WormholeContext, WormholeEmitted, WormholeEvent, WormholeInput, Wo
 export { DEFAULT_TIMEOUTS, type WormholeTimeouts } from './wormhole/timeouts.js';
 export type { WormholeContext, WormholeEmitted, WormholeEvent, WormholeInput, WormholeOutput } from './wormhole/types.js';
 
+/** The magic-wormhole mailbox protocol as a machine: claim a nameplate, run SPAKE2, exchange encrypted phases, close. */
 export const wormholeMachine = setup({
   types: {
     context: {} as WormholeContext,
@@ -279,4 +280,5 @@ export const wormholeMachine = setup({
   output: ({ context }) => ({ mood: context.mood ?? 'errory', error: context.error }),
 });
 
+/** The wormhole machine's type, for parents that invoke it. */
 export type WormholeMachine = typeof wormholeMachine;

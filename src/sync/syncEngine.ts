@@ -56,6 +56,7 @@ export interface SyncEngineOptions {
    * before features did. See src/sync/frame.ts.
    */
   features?: readonly number[];
+  /** Where the engine reports: the peer's hello, busy/idle as changes flow, and errors (the sync machine passes its `sendBack`). */
   emit(event: EngineEvent): void;
 }
 

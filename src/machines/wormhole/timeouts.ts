@@ -3,6 +3,7 @@
  * @module
  */
 
+/** How long the wormhole machine waits for each step, and how it retries a lost relay. */
 export interface WormholeTimeouts {
   /** Waiting for a socket to open. */
   connectMs: number;
@@ -25,6 +26,7 @@ export interface WormholeTimeouts {
   closeMs: number;
 }
 
+/** The wormhole timeouts used when the input sets none. */
 export const DEFAULT_TIMEOUTS: Readonly<WormholeTimeouts> = Object.freeze({
   connectMs: 15_000,
   reconnectBaseMs: 250,

@@ -9,6 +9,7 @@ import type { Mood } from '../../wormhole/messages.js';
 import type { SocketEvent } from '../socketActor.js';
 import type { WormholeTimeouts } from './timeouts.js';
 
+/** What a wormhole exchange is started with: the appid, the relay, the injected effects, and the code to join (if any). */
 export interface WormholeInput {
   /** Application id: both sides must use the same one. */
   appid: string;
@@ -39,6 +40,7 @@ export interface Outbound {
   body: string;
 }
 
+/** The wormhole machine's state data: the code, nameplate and mailbox, the key, and the phases sent and received. */
 export interface WormholeContext {
   appid: string;
   url: string;
@@ -87,6 +89,7 @@ export interface UpgradeRefusal {
   retryAfterMs?: number;
 }
 
+/** What the wormhole machine takes: socket reports, its owner's SEND/CLOSE/ABORT, and the steps its regions raise. */
 export type WormholeEvent =
   | SocketEvent
   | { type: 'SEND'; plaintext: Uint8Array }
@@ -105,6 +108,7 @@ export type WormholeEvent =
   | { type: 'fail'; error: BackchannelError; mood: Mood }
   | { type: 'close.requested' };
 
+/** What the wormhole tells its owner: the code, that the relay holds our PAKE, the key, verification and each message. */
 export type WormholeEmitted =
   | { type: 'code'; code: string; nameplate: string }
   /** The relay holds our PAKE message: a peer joining now finds us (an inviter shows its code after this). */
@@ -113,6 +117,7 @@ export type WormholeEmitted =
   | { type: 'verified'; key: Uint8Array; verifier: Uint8Array; versions: Record<string, unknown> }
   | { type: 'message'; phase: number; plaintext: Uint8Array };
 
+/** How the exchange ended: the mood sent to the relay on close, and the error when it failed. */
 export interface WormholeOutput {
   mood: Mood;
   error?: BackchannelError;
