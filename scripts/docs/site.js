@@ -28,6 +28,14 @@
       document.documentElement.dataset.theme === 'dark' ||
       (document.documentElement.dataset.theme !== 'light' && matchMedia('(prefers-color-scheme: dark)').matches);
     mermaid.initialize({ startOnLoad: false, theme: dark ? 'dark' : 'default', maxTextSize: 200000, maxEdges: 2000, securityLevel: 'strict' });
+    // typedoc keeps the body hidden (display: none) until its own script shows the page; mermaid measures
+    // its text in the document, and in a hidden body every size is 0 (NaN positions, a failed render on a
+    // slow machine). Draw once the page is shown and its fonts are in.
+    await new Promise((shown) => {
+      const check = () => (getComputedStyle(document.body).display === 'none' ? requestAnimationFrame(check) : shown());
+      check();
+    });
+    await document.fonts?.ready;
     for (const [i, code] of blocks.entries()) {
       const figure = document.createElement('figure');
       figure.className = 'machine-diagram';
