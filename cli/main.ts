@@ -57,7 +57,7 @@ async function showCode(code: string, values: { qr?: boolean }, refreshMs: numbe
   err(`or type it as digits: ${codeToDigits(code)}`);
   if (values.qr) {
     // Black on white on a terminal, so it scans on a dark theme too; plain characters into a pipe.
-    const { qrTerminal } = await import('../src/code/qr.js'); // loads the qrcode package only when asked
+    const { qrTerminal } = await import('../src/code/qr.js'); // loads qrcode-generator only when asked
     err(qrTerminal(code, { ansi: process.stderr.isTTY === true }));
     err('The QR holds the whole code: show it only to the person you pair with.');
   }

@@ -70,6 +70,10 @@ describe('QR codes', () => {
     expect(() => qrModules('')).toThrow(InvalidArgumentError);
     expect(() => qrTerminal('x'.repeat(5000))).toThrow(/does not fit in a QR code \(5000 characters\)/);
     await expect(qrSvg('x'.repeat(5000))).rejects.toThrow(InvalidArgumentError);
+    // Far past any QR (a spread of its bytes would overflow the call stack): still the typed error.
+    expect(() => qrModules('x'.repeat(500_000))).toThrow(InvalidArgumentError);
+    expect(() => qrModules('x'.repeat(2331))).not.toThrow();
+    expect(() => qrModules('x'.repeat(2332))).toThrow(InvalidArgumentError);
   });
 
   it('any code, or its redeem link, scans back to the same code', () => {

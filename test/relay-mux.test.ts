@@ -220,4 +220,37 @@ describe('RelayMux', () => {
     c.prove(challenge);
     expect((await c.next((m) => m.type === 'proven')).topic).toBe(c.topic);
   });
+
+  it('a refused proof the sockets on a topic shared is told to every one of them (they prove again), not only its sender', async () => {
+    const { net } = setup({ maxProvenTopics: 1 });
+    const holder = client(new RelayMux(net.connector));
+    holder.prove(await challengeOf(holder));
+    await holder.next((m) => m.type === 'proven');
+    const mux = new RelayMux(net.connector);
+    const contactKey = new Uint8Array(randomBytes(32));
+    const session = client(mux, contactKey);
+    const depot = client(mux, contactKey);
+    const challenge = await challengeOf(session);
+    await challengeOf(depot);
+    session.prove(challenge);
+    depot.prove(challenge); // shared: held back, the session's proof serves both
+    await session.next((m) => m.type === 'error' && m.re === 'prove');
+    await depot.next(() => depot.frames.filter((m) => m.type === 'challenge').length === 2);
+    expect(depot.frames.filter((m) => m.type === 'error')).toEqual([]);
+  });
+
+  it('a connector that reports the close inside its own call: the socket closes, and the next one dials again', async () => {
+    let dials = 0;
+    const mux = new RelayMux((_url, handlers) => {
+      dials++;
+      handlers.onClose({ code: 1006, reason: 'refused at once' });
+      return { send: () => {}, close: () => {} };
+    });
+    const closed = (n: number) =>
+      new Promise<CloseInfo>((resolve) => mux.connector(URL_, { onOpen: () => {}, onMessage: () => {}, onClose: (info) => resolve({ ...info, code: n }) }));
+    expect((await closed(1)).reason).toBe('refused at once');
+    await closed(2);
+    expect(dials).toBe(2);
+    expect(mux.connections).toBe(0);
+  });
 });

@@ -18,9 +18,12 @@ export function qrModules(payload: string): boolean[][] {
   if (typeof payload !== 'string' || payload === '') throw new InvalidArgumentError('"payload" must be a non-empty string (a code or its link)');
   // Medium error correction (15 %): survives a smudged screen, and a two-word code still fits version 2.
   const qr = qrcode(0, 'M');
-  // The library takes one byte per character: hand it the UTF-8 bytes as such characters.
-  qr.addData(String.fromCharCode(...new TextEncoder().encode(payload)), 'Byte');
+  const bytes = new TextEncoder().encode(payload);
   try {
+    // The largest QR (version 40, level M) holds 2,331 bytes: anything longer is refused before it is spread.
+    if (bytes.length > 2331) throw new Error(`${bytes.length} bytes, at most 2331`);
+    // The library takes one byte per character: hand it the UTF-8 bytes as such characters.
+    qr.addData(String.fromCharCode(...bytes), 'Byte');
     qr.make();
   } catch (error) {
     throw new InvalidArgumentError(`"payload" does not fit in a QR code (${payload.length} characters): ${(error as Error).message}`);

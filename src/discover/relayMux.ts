@@ -67,6 +67,8 @@ interface Link {
   /** A `ping` closes the current window; the next one starts at its `pong`. */
   waiting: boolean;
   gone: boolean;
+  /** How the real socket closed, once it did. */
+  lostInfo?: CloseInfo;
 }
 
 /**
@@ -97,12 +99,22 @@ export class RelayMux {
 
   #open(url: string, handlers: SocketHandlers): MailboxSocket {
     let link = this.#links.get(url);
-    if (!link) this.#links.set(url, (link = this.#dial(url)));
+    // A link already gone (a connector that reported the close inside its own call) is never reused.
+    if (!link || link.gone) {
+      link = this.#dial(url);
+      if (!link.gone) this.#links.set(url, link);
+    }
     const v: Virtual = { n: this.#nextVirtual++, handlers, topics: new Map(), announced: new Set(), sent: 0, closed: false };
     link.virtuals.set(v.n, v);
     const joined = link;
-    // As a real socket would: open and the first frame come later, never inside the connector call.
-    if (link.open)
+    // As a real socket would: open and the first frame (or the close) come later, never inside the connector call.
+    if (link.gone)
+      queueMicrotask(() => {
+        if (v.closed) return;
+        v.closed = true;
+        v.handlers.onClose(joined.lostInfo ?? { code: 1006 });
+      });
+    else if (link.open)
       queueMicrotask(() => {
         if (v.closed || joined.gone) return;
         v.handlers.onOpen();
@@ -217,12 +229,17 @@ export class RelayMux {
         link.windowChars = 0;
         return this.#pump(link);
       case 'error': {
-        // A refused proof (the relay full for now, say) is not a proof: the next `prove` must go out.
+        // A refused proof (the relay full for now, say) is not a proof: the next `prove` must go out, and
+        // the other sockets on the topic (whose own `prove` was held back as shared) are told to prove
+        // again: the challenge, as on a new connection.
         if (m.re === 'prove')
           for (const [topic, id] of link.proving)
             if (id === m.id) {
               link.proving.delete(topic);
               link.proven.delete(topic);
+              const owner = link.virtuals.get(Number(id.split('.')[0]));
+              for (const v of [...(link.byTopic.get(topic) ?? [])])
+                if (v !== owner && !v.closed && link.challenge) v.handlers.onMessage(challengeFrame(link.challenge));
             }
         // The refused request's socket, by the id we gave it; a refusal of nothing we sent is dropped.
         const owner = typeof m.id === 'string' ? link.virtuals.get(Number(m.id.split('.')[0])) : undefined;
@@ -264,6 +281,7 @@ export class RelayMux {
   #lost(link: Link, info: CloseInfo): void {
     if (link.gone) return;
     link.gone = true;
+    link.lostInfo = info;
     if (this.#links.get(link.url) === link) this.#links.delete(link.url);
     const virtuals = [...link.virtuals.values()];
     link.virtuals.clear();

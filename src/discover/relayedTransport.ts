@@ -10,7 +10,7 @@
  * never piles more than the window onto the relay (which drops clients that fall 8 MiB behind).
  *
  * Keepalive: a side acks once on opening and, whenever it sealed nothing for {@link RELAYED_KEEPALIVE_MS},
- * repeats its last ack (an old peer takes it as the no-op it is). A peer seen doing so (an ack that acknowledges nothing new) and
+ * sends an ack of what it has received so far (an old peer takes a repeated one as the no-op it is). A peer seen doing so (an ack that acknowledges nothing new) and
  * then silent for {@link RELAYED_DEAD_MS} is gone — a device offline or frozen whose relay socket still
  * answers the relay's WebSocket pings (a browser's offline mode does) — and the transport closes.
  * @module
