@@ -76,6 +76,11 @@ describe('device link bundles', () => {
       [{ ...bundle, contacts: [{ moniker: 'x', key: 'zz' }] }, approver.publicKey, /contact is malformed/],
       [{ ...bundle, contacts: Array(LINK_BOUNDS.contacts + 1).fill(bundle.contacts[0]) }, approver.publicKey, /bad contact list/],
       [{ ...bundle, settings: { relay_server: 'x'.repeat(LINK_BOUNDS.url + 1), ice_servers: [] } }, approver.publicKey, /bad settings/],
+      // Each refused before anything is stored (the database would refuse them later, half-way through).
+      [{ ...bundle, settings: { relay_server: 'http://not-a-relay', ice_servers: [] } }, approver.publicKey, /bad settings/],
+      [{ ...bundle, settings: { relay_server: 'ws://127.0.0.1:1/v1', ice_servers: [null] } }, approver.publicKey, /bad settings/],
+      [{ ...bundle, settings: { relay_server: 'ws://127.0.0.1:1/v1', ice_servers: [{ urls: ['http://x'] }] } }, approver.publicKey, /bad settings/],
+      [{ ...bundle, settings: { relay_server: 'ws://127.0.0.1:1/v1', ice_servers: [], file_size_limit: -1 } }, approver.publicKey, /bad settings/],
       ['not a bundle', approver.publicKey, /no link bundle/],
     ];
     for (const [value, by, detail] of cases) {

@@ -173,6 +173,13 @@ export function isRelayUrl(value: unknown): boolean {
   }
 }
 
+/** What is wrong with a list of ICE servers (nothing: it holds), by the rules the Settings document keeps. */
+export function iceServerProblems(v: unknown): Problems {
+  const p: Problems = [];
+  validateIce(p, v);
+  return p;
+}
+
 function validateIce(p: Problems, v: unknown): void {
   if (!Array.isArray(v)) return void p.push('ice_servers must be an array');
   v.forEach((s, i) => {

@@ -22,13 +22,14 @@ export interface Adopted {
 /** Take in the bundle `value` sent by the device with key `approver` (hex); LinkRefusedError if it does not hold. */
 export async function adoptLinkBundle(db: Database, value: unknown, approver: string | undefined): Promise<Adopted> {
   const bundle = readLinkBundle(value, approver, { device_id: db.deviceId, public_key: db.publicKey });
-  const devices = await db.addOwnDevices(bundle.devices, fromHex(bundle.set.key));
+  // Settings first: if the database still refuses them, nothing of the set is stored yet.
   const { relay_server, ice_servers, file_size_limit } = bundle.settings;
   const settings = await db.updateSettings({
     relay_server,
     ice_servers: ice_servers as IceServer[],
     ...(file_size_limit === undefined ? {} : { file_size_limit }),
   });
+  const devices = await db.addOwnDevices(bundle.devices, fromHex(bundle.set.key));
   const known = new Set(db.contacts().map((c) => c.channels[0]));
   for (const c of bundle.contacts) {
     if (known.has(c.key)) continue;

@@ -7,6 +7,7 @@
  */
 import { isPublicKeyHex } from '../crypto/signing.js';
 import { LinkRefusedError } from '../errors.js';
+import { iceServerProblems, isRelayUrl } from '../db/schema.js';
 import { verifyDeviceLink, type DeviceLinkRecord } from './linkRecord.js';
 
 /** One device of my set as the others remember it. */
@@ -76,9 +77,11 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
     s === null ||
     typeof s.relay_server !== 'string' ||
     s.relay_server.length > LINK_BOUNDS.url ||
+    !isRelayUrl(s.relay_server) ||
     !Array.isArray(s.ice_servers) ||
     s.ice_servers.length > LINK_BOUNDS.iceServers ||
-    (s.file_size_limit !== undefined && !Number.isSafeInteger(s.file_size_limit))
+    iceServerProblems(s.ice_servers).length > 0 ||
+    (s.file_size_limit !== undefined && !(Number.isSafeInteger(s.file_size_limit) && s.file_size_limit >= 0))
   ) {
     throw new LinkRefusedError('bad settings');
   }
