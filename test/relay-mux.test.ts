@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { DiscoveryServer, type DiscoveryLimits } from '../server/discoveryServer.js';
 import { MemoryNetwork } from '../src/adapters/memoryNetwork.js';
 import { fromHex } from '../src/crypto/bytes.js';
@@ -252,5 +253,37 @@ describe('RelayMux', () => {
     await closed(2);
     expect(dials).toBe(2);
     expect(mux.connections).toBe(0);
+  });
+
+  it('a relay that stops answering (no pong for pongTimeoutMs) is dropped: every socket on it closes, the next dials anew', async () => {
+    const server = new DiscoveryServer({ randomBytes: (n) => new Uint8Array(randomBytes(n)) });
+    const net = new MemoryNetwork(server);
+    let stalled = true;
+    let dials = 0;
+    // The relay takes frames but its pongs never come back (a socket open, a relay stuck).
+    const connector: typeof net.connector = (url, handlers) => {
+      dials++;
+      return net.connector(url, { ...handlers, onMessage: (text) => (stalled && text.includes('"pong"') ? undefined : handlers.onMessage(text)) });
+    };
+    const clock = new SimulatedClock();
+    const mux = new RelayMux(connector, { windowFrames: 2, pongTimeoutMs: 30_000, clock });
+    const a = client(mux);
+    const b = client(mux);
+    a.prove(await challengeOf(a));
+    await challengeOf(b);
+    b.prove((b.frames.find((m) => m.type === 'challenge') as { challenge: string }).challenge);
+    a.tx({ type: 'announce', topic: a.topic }); // the third frame: the window of two waits for its pong
+    await a.next((m) => m.type === 'proven');
+    clock.increment(29_999);
+    expect(a.closed).toBeUndefined();
+    clock.increment(1);
+    const [lostA, lostB] = await Promise.all([a.lost, b.lost]);
+    expect(lostA.reason).toBe('the relay did not answer for 30000 ms');
+    expect(lostB.reason).toBe(lostA.reason);
+    expect(mux.connections).toBe(0);
+    stalled = false;
+    const again = client(mux);
+    await challengeOf(again);
+    expect(dials).toBe(2);
   });
 });

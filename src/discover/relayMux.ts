@@ -22,6 +22,7 @@
  * @module
  */
 import type { CloseInfo, MailboxSocket, SocketConnector, SocketHandlers } from '../effects/socket.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 
 /** How much a multiplexed connection sends before waiting for the relay to catch up. */
 export interface RelayMuxOptions {
@@ -29,6 +30,13 @@ export interface RelayMuxOptions {
   windowFrames?: number;
   /** Characters in one window (default 2 MiB; the relay's bound is 8 MiB per connection). */
   windowChars?: number;
+  /**
+   * How long a window may wait for its `pong` (default 60 s): past it the relay is taken for stalled (a
+   * socket open but nothing answered), the connection is closed and every session on it reconnects.
+   */
+  pongTimeoutMs?: number;
+  /** Timers for that wait (the app's clock; default the system's). */
+  clock?: Clock;
 }
 
 const DEPOT_REPLIES = new Set(['deposited', 'deposits', 'acked', 'waiting']);
@@ -66,6 +74,8 @@ interface Link {
   windowChars: number;
   /** A `ping` closes the current window; the next one starts at its `pong`. */
   waiting: boolean;
+  /** The timer that gives up on the relay when the `pong` does not come. */
+  pongTimer?: unknown;
   gone: boolean;
   /** How the real socket closed, once it did. */
   lostInfo?: CloseInfo;
@@ -80,6 +90,8 @@ export class RelayMux {
   readonly #connect: SocketConnector;
   readonly #windowFrames: number;
   readonly #windowChars: number;
+  readonly #pongTimeoutMs: number;
+  readonly #clock: Clock;
   readonly #links = new Map<string, Link>();
   #nextVirtual = 0;
 
@@ -87,6 +99,8 @@ export class RelayMux {
     this.#connect = connector;
     this.#windowFrames = Math.max(1, options.windowFrames ?? 128);
     this.#windowChars = Math.max(1, options.windowChars ?? 2 * 1024 * 1024);
+    this.#pongTimeoutMs = options.pongTimeoutMs ?? 60_000;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Real sockets open or opening now (one per relay in use). */
@@ -196,6 +210,11 @@ export class RelayMux {
       if (link.windowFrames > 0 && (link.windowFrames + 1 > this.#windowFrames || link.windowChars + next.length > this.#windowChars)) {
         link.waiting = true;
         link.socket!.send('{"type":"ping"}');
+        link.pongTimer = this.#clock.setTimeout(() => {
+          if (!link.waiting || link.gone) return;
+          link.socket!.close();
+          this.#lost(link, { code: 1006, reason: `the relay did not answer for ${this.#pongTimeoutMs} ms` });
+        }, this.#pongTimeoutMs);
         return;
       }
       link.queue.shift();
@@ -224,6 +243,7 @@ export class RelayMux {
       case 'pong':
         // The relay handled every frame before our ping: a new window.
         if (!link.waiting) return;
+        this.#clock.clearTimeout(link.pongTimer);
         link.waiting = false;
         link.windowFrames = 0;
         link.windowChars = 0;
@@ -267,6 +287,7 @@ export class RelayMux {
     if (link.gone) return;
     if (link.virtuals.size === 0) {
       link.gone = true;
+      this.#clock.clearTimeout(link.pongTimer);
       this.#links.delete(link.url);
       link.socket!.close();
       return;
@@ -282,6 +303,7 @@ export class RelayMux {
     if (link.gone) return;
     link.gone = true;
     link.lostInfo = info;
+    this.#clock.clearTimeout(link.pongTimer);
     if (this.#links.get(link.url) === link) this.#links.delete(link.url);
     const virtuals = [...link.virtuals.values()];
     link.virtuals.clear();

@@ -282,7 +282,7 @@ export const appMachine = setup({
   id: 'app',
   context: ({ input }) => ({
     input,
-    relays: input.relayConnections === 'per-contact' ? undefined : new RelayMux(input.connector),
+    relays: input.relayConnections === 'per-contact' ? undefined : new RelayMux(input.connector, { clock: input.clock }),
     contacts: [],
     firstStart: false,
     presence: {},
