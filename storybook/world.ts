@@ -4,21 +4,10 @@
  */
 import type { BackchannelOptions, StorageAdapter, StorageKey } from '@backchannel/sdk';
 import { MemoryStorage } from '@backchannel/sdk/testing';
-import { createActor, fromPromise, waitFor, type SnapshotFrom } from 'xstate';
+import { createActor, waitFor, type SnapshotFrom } from 'xstate';
 import { Device } from '../web/src/device.js';
 import { memoryStore, storagePrefs, type Prefs } from '../web/src/prefs.js';
-import {
-  acceptActor,
-  acceptLinkActor,
-  clearDataActor,
-  inviteActorWith,
-  removeActor,
-  renameActor,
-  saveSettingsActor,
-  linkDeviceActor,
-  unlinkDeviceActor,
-  watchUnlinkActor,
-} from '../web/src/uiActors.js';
+import { uiActors } from '../web/src/uiActors.js';
 import { uiMachine, type PairedContact, type UiActor } from '../web/src/uiMachine.js';
 import { MemoryRelay, RELAY_URL } from './memoryRelay.js';
 
@@ -109,19 +98,7 @@ export class World {
 export async function sceneOf(person: Person, options: { pendingCode?: string; open?: () => Promise<Device>; inviteRefreshMs?: number } = {}): Promise<Scene> {
   const ui = createActor(
     uiMachine.provide({
-      actors: {
-        openDevice: fromPromise(options.open ?? (async () => person.device)),
-        invite: inviteActorWith({ refreshMs: options.inviteRefreshMs }),
-        accept: acceptActor,
-        rename: renameActor,
-        remove: removeActor,
-        saveSettings: saveSettingsActor,
-        linkDevice: linkDeviceActor,
-        acceptLink: acceptLinkActor,
-        unlinkDevice: unlinkDeviceActor,
-        watchUnlink: watchUnlinkActor,
-        clearData: clearDataActor(async () => {}),
-      },
+      actors: uiActors({ open: options.open ?? (async () => person.device), inviteRefreshMs: options.inviteRefreshMs, wipe: async () => {} }),
     }),
     { input: { prefs: person.prefs, pendingCode: options.pendingCode } },
   );

@@ -1,40 +1,17 @@
 /** The web app's entry: the UI machine on this browser's device, rendered by React. */
 import { createRoot } from 'react-dom/client';
-import { createActor, fromPromise } from 'xstate';
+import { createActor } from 'xstate';
 import { App } from './App.js';
 import { linkBase, openBrowserDevice, pageParams, takeLinkCode, wipeBrowserData } from './platform.js';
 import { storagePrefs } from './prefs.js';
-import {
-  acceptActor,
-  acceptLinkActor,
-  clearDataActor,
-  inviteActorWith,
-  removeActor,
-  renameActor,
-  saveSettingsActor,
-  linkDeviceActor,
-  unlinkDeviceActor,
-  watchUnlinkActor,
-} from './uiActors.js';
+import { uiActors } from './uiActors.js';
 import { uiMachine } from './uiMachine.js';
 import './styles.css';
 
 const prefs = storagePrefs();
 const ui = createActor(
   uiMachine.provide({
-    actors: {
-      openDevice: fromPromise(() => openBrowserDevice()),
-      invite: inviteActorWith({ refreshMs: pageParams().inviteRefreshMs }),
-      accept: acceptActor,
-      rename: renameActor,
-      remove: removeActor,
-      saveSettings: saveSettingsActor,
-      linkDevice: linkDeviceActor,
-      acceptLink: acceptLinkActor,
-      unlinkDevice: unlinkDeviceActor,
-      watchUnlink: watchUnlinkActor,
-      clearData: clearDataActor(wipeBrowserData),
-    },
+    actors: uiActors({ open: openBrowserDevice, inviteRefreshMs: pageParams().inviteRefreshMs, wipe: wipeBrowserData }),
   }),
   { input: { prefs, pendingCode: takeLinkCode() } },
 );

@@ -111,3 +111,23 @@ export const watchUnlinkActor = fromCallback<UiEvent, { device: Device }, UiEven
     if (e.type === 'unlinked') sendBack({ type: 'UNLINKED', by: e.by });
   }),
 );
+
+/**
+ * Every effect the UI machine names, for `uiMachine.provide({ actors })`: the web app and Storybook
+ * differ only in how the device opens, how often an invite's code is renewed and how data is wiped.
+ */
+export function uiActors(options: { open: () => Promise<Device>; inviteRefreshMs?: number; wipe: () => Promise<void> }) {
+  return {
+    openDevice: fromPromise(options.open),
+    invite: inviteActorWith({ refreshMs: options.inviteRefreshMs }),
+    accept: acceptActor,
+    rename: renameActor,
+    remove: removeActor,
+    saveSettings: saveSettingsActor,
+    linkDevice: linkDeviceActor,
+    acceptLink: acceptLinkActor,
+    unlinkDevice: unlinkDeviceActor,
+    watchUnlink: watchUnlinkActor,
+    clearData: clearDataActor(options.wipe),
+  };
+}
