@@ -106,6 +106,14 @@ export async function sceneOf(person: Person, options: { pendingCode?: string; o
   return { ui, prefs: person.prefs };
 }
 
+/** `person`'s scene, past the contact list, on the chat with `contactId`. */
+export async function chatSceneOf(person: Person, contactId: string): Promise<Scene> {
+  const scene = await sceneOf(person);
+  await until(scene.ui, (s) => s.matches('contacts'));
+  scene.ui.send({ type: 'OPEN_CHAT', contactId });
+  return scene;
+}
+
 /** Wait (bounded) until the scene's UI machine gets where the story shows it. */
 export async function until(ui: UiActor, check: (s: SnapshotFrom<typeof uiMachine>) => boolean): Promise<void> {
   await waitFor(ui, check, { timeout: STORY_TIMEOUT_MS });

@@ -5,7 +5,7 @@
 import type { Meta, StoryObj } from '@storybook/react-vite';
 import { renderScene, ready } from '../render.js';
 import { transferKey } from '../../web/src/device.js';
-import { sceneOf, settle, until, World } from '../world.js';
+import { chatSceneOf, sceneOf, settle, until, World } from '../world.js';
 
 const meta: Meta = { title: 'Screens/Chat and settings', render: renderScene, decorators: [ready] };
 export default meta;
@@ -42,10 +42,7 @@ export const FileReceived: Story = {
       const data = new TextEncoder().encode('Day 1: the ferry at dawn. Day 2: the lighthouse.\n'.repeat(200));
       const sent = await alice.device.bc.send(bobOnAlice.id, { text: 'The itinerary', file: { data, filename: 'itinerary.txt', mimetype: 'text/plain' } });
       await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, sent.file!.hash))?.status === 'done', bob.device);
-      const scene = await sceneOf(bob);
-      await until(scene.ui, (s) => s.matches('contacts'));
-      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
-      return { scene };
+      return { scene: await chatSceneOf(bob, aliceOnBob.id) };
     },
   ],
 };
@@ -68,10 +65,7 @@ export const FileArriving: Story = {
       });
       const sent = await alice.device.bc.send(bobOnAlice.id, { file: { data, filename: 'holiday-video.mp4', mimetype: 'video/mp4' } });
       await settle(() => bob.device.transfers.get(transferKey(aliceOnBob.id, sent.file!.hash))?.status === 'progress', bob.device);
-      const scene = await sceneOf(bob);
-      await until(scene.ui, (s) => s.matches('contacts'));
-      scene.ui.send({ type: 'OPEN_CHAT', contactId: aliceOnBob.id });
-      return { scene };
+      return { scene: await chatSceneOf(bob, aliceOnBob.id) };
     },
   ],
 };

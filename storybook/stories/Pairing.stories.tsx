@@ -86,18 +86,24 @@ export const RedeemWaiting: Story = {
   ],
 };
 
+/** Alice invited, Bob accepted: Alice's scene shows the verifier (`verify`). */
+async function atVerify() {
+  const world = new World();
+  const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
+  const scene = await sceneOf(alice);
+  await until(scene.ui, (s) => s.matches('contacts'));
+  scene.ui.send({ type: 'INVITE' });
+  await until(scene.ui, (s) => s.context.code !== undefined);
+  await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
+  await until(scene.ui, (s) => s.matches('verify'));
+  return { alice, scene };
+}
+
 /** Paired: the verifier to compare, and the contact to name. */
 export const Verify: Story = {
   loaders: [
     async () => {
-      const world = new World();
-      const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
-      const scene = await sceneOf(alice);
-      await until(scene.ui, (s) => s.matches('contacts'));
-      scene.ui.send({ type: 'INVITE' });
-      await until(scene.ui, (s) => s.context.code !== undefined);
-      await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
-      await until(scene.ui, (s) => s.matches('verify'));
+      const { scene } = await atVerify();
       return { scene };
     },
   ],
@@ -107,14 +113,7 @@ export const Verify: Story = {
 export const NamingContact: Story = {
   loaders: [
     async () => {
-      const world = new World();
-      const [alice, bob] = await Promise.all([world.person('Alice'), world.person('Bob')]);
-      const scene = await sceneOf(alice);
-      await until(scene.ui, (s) => s.matches('contacts'));
-      scene.ui.send({ type: 'INVITE' });
-      await until(scene.ui, (s) => s.context.code !== undefined);
-      await bob.device.bc.accept(scene.ui.getSnapshot().context.code!);
-      await until(scene.ui, (s) => s.matches('verify'));
+      const { alice, scene } = await atVerify();
       alice.storage.hold();
       scene.ui.send({ type: 'NAME_CONTACT', moniker: 'Bob' });
       await until(scene.ui, (s) => s.matches({ verify: 'naming' }));
