@@ -6,6 +6,7 @@
  * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
  */
 import { seededBytes as bytes } from './helpers/seededBytes.js';
+import { eventsOf } from './helpers/events.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,29 +44,7 @@ async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[PairedCont
 }
 
 /** Every transfer event of `bc`, and a wait for the first that matches. */
-function transfers(bc: Backchannel): { seen: Transfer[]; next(match: (e: Transfer) => boolean, ms?: number): Promise<Transfer> } {
-  const seen: Transfer[] = [];
-  const waiters: { match: (e: Transfer) => boolean; resolve: (e: Transfer) => void }[] = [];
-  bc.subscribe((e) => {
-    if (e.type !== 'transfer') return;
-    seen.push(e);
-    for (const w of [...waiters]) if (w.match(e)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(e));
-  });
-  return {
-    seen,
-    next: (match, ms = 60_000) => {
-      const already = seen.find(match);
-      if (already) return Promise.resolve(already);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(
-          () => reject(new Error(`no such transfer event in ${ms} ms; saw ${JSON.stringify(seen.map((e) => [e.status, e.direction]))}`)),
-          ms,
-        );
-        waiters.push({ match, resolve: (e) => (clearTimeout(t), resolve(e)) });
-      });
-    },
-  };
-}
+const transfers = (bc: Backchannel) => eventsOf(bc, 'transfer');
 
 async function hashOf(stream: ReadableStream<Uint8Array> | Uint8Array): Promise<string> {
   const h = await createHasher();

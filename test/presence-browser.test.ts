@@ -8,9 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startRelay } from '../server/index.js';
 import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { createBackchannel, type BackchannelEvent } from '../src/app/backchannel.js';
+import { createBackchannel } from '../src/app/backchannel.js';
 import { openInChromium } from './helpers/chromium.js';
 import { tempDirs } from './helpers/wait.js';
+import { eventsOf } from './helpers/events.js';
 
 const dirs = tempDirs('bc-browser-presence-');
 afterAll(dirs.removeAll);
@@ -26,27 +27,14 @@ describe('Bob in Chromium goes offline', () => {
       discoverTimeouts: { reconnectBaseMs: 100 },
     });
     try {
-      const presence: BackchannelEvent[] = [];
-      const waiters: { match: (e: BackchannelEvent) => boolean; resolve(): void }[] = [];
-      alice.subscribe((e) => {
-        if (e.type !== 'presence') return;
-        presence.push(e);
-        for (const w of [...waiters]) if (w.match(e)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
-      });
-      const next = (match: (e: BackchannelEvent) => boolean, ms: number) =>
-        presence.some(match)
-          ? Promise.resolve()
-          : new Promise<void>((resolve, reject) => {
-              const t = setTimeout(() => reject(new Error(`no such presence event in ${ms} ms; saw ${JSON.stringify(presence)}`)), ms);
-              waiters.push({ match, resolve: () => (clearTimeout(t), resolve()) });
-            });
+      const presence = eventsOf(alice, 'presence');
       await browser.page.evaluate((url) => window.bob.open(url), relay.url);
       const { code, done } = await alice.invite({ moniker: 'Bob' });
       const [bobCard] = await Promise.all([done, browser.page.evaluate((c) => window.bob.accept(c), code)]);
-      await next((e) => e.type === 'presence' && e.contactId === bobCard.id && e.via !== undefined, 60_000);
-      presence.splice(0);
+      await presence.next((e) => e.contactId === bobCard.id && e.via !== undefined, 60_000);
+      presence.seen.splice(0);
       await browser.page.context().setOffline(true);
-      await next((e) => e.type === 'presence' && e.contactId === bobCard.id && e.via === undefined, 90_000);
+      await presence.next((e) => e.contactId === bobCard.id && e.via === undefined, 90_000);
       expect(alice.presence(bobCard.id)).toBeUndefined();
     } finally {
       await alice.close();
