@@ -1,21 +1,19 @@
 /**
  * `backchannel wormhole send FILE|DIR` / `receive` on the file system: what to offer (a file as is,
- * a directory as a zip built in a temporary file with yazl, like the Python CLI's), and where
- * received bytes go (a `.tmp` file renamed when complete; a directory's zip spooled to a temporary
- * file, then unpacked with yauzl inside the target, every name and size checked). The protocol
- * itself is src/wormhole/fileTransfer.ts.
+ * a directory as a zip built in a temporary file, like the Python CLI's), and where received bytes go
+ * (a `.tmp` file renamed when complete; a directory's zip spooled to a temporary file, then unpacked
+ * inside the target, every name and size checked). The zip format is ./zip.ts; the protocol itself
+ * is src/wormhole/fileTransfer.ts.
  * @module
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import yauzl from 'yauzl';
-import yazl from 'yazl';
-import { TooLargeError, TransferFailedError } from '../src/errors.js';
 import type { FileOffer, FileSink } from '../src/wormhole/fileTransfer.js';
+import { unzipInto, writeZip } from './zip.js';
+
+export { unzipInto };
 
 /** A refusal the user can act on (exists already, not a file): the CLI prints it as one line. */
 export class TransferRefused extends Error {}
@@ -63,16 +61,16 @@ export async function prepareSend(path: string): Promise<Prepared> {
   const files = await filesUnder(full);
   const temp = await mkdtemp(join(tmpdir(), 'backchannel-send-'));
   const zipPath = join(temp, 'directory.zip');
-  const zip = new yazl.ZipFile();
   let numbytes = 0;
-  for (const file of files) {
-    const fileInfo = await stat(file);
-    numbytes += fileInfo.size;
-    // Names inside the zip are relative and always '/'-separated; the file's mode travels with it.
-    zip.addFile(file, relative(full, file).split(sep).join('/'), { compress: true, mode: fileInfo.mode });
-  }
-  zip.end();
-  await pipeline(zip.outputStream, createWriteStream(zipPath));
+  for (const file of files) numbytes += (await stat(file)).size;
+  // Names inside the zip are relative and always '/'-separated; the file's mode travels with it.
+  await writeZip(
+    files.map((file) => ({ path: file, name: relative(full, file).split(sep).join('/') })),
+    zipPath,
+  ).catch(async (err: unknown) => {
+    await rm(temp, { recursive: true, force: true });
+    throw err;
+  });
   const zipsize = (await stat(zipPath)).size;
   return {
     offer: { directory: { mode: 'zipfile/deflated', dirname: name, zipsize, numbytes, numfiles: files.length } },
@@ -199,54 +197,4 @@ class LazyFile {
     if (out) await new Promise<void>((resolve) => (out.closed ? resolve() : (out.once('close', () => resolve()), out.destroy())));
     await unlink(await this.path()).catch(() => {});
   }
-}
-
-function openZip(path: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) =>
-    // decodeStrings (the default) makes yauzl refuse absolute names, `..` parts and backslashes.
-    yauzl.open(path, { lazyEntries: true, validateEntrySizes: true, autoClose: true }, (err, zip) => (err ? reject(err) : resolve(zip!))),
-  );
-}
-
-/**
- * Unpack `zipPath` into `target`: no name may leave it, and no more files or bytes than the offer
- * declared (a zip bomb stops at the first byte over).
- */
-export async function unzipInto(zipPath: string, target: string, limits: { maxBytes: number; maxFiles: number }): Promise<void> {
-  const zip = await openZip(zipPath);
-  let bytes = 0;
-  let files = 0;
-  await new Promise<void>((resolvePromise, reject) => {
-    const fail = (err: unknown) => {
-      zip.close();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    zip.on('error', fail);
-    zip.on('end', () => resolvePromise());
-    zip.on('entry', (entry: yauzl.Entry) => {
-      const path = resolve(target, entry.fileName);
-      if (path !== target && !path.startsWith(target + sep))
-        return fail(new TransferFailedError(`malicious zip: ${entry.fileName} is outside the target`, { reason: 'rejected' }));
-      if (entry.fileName.endsWith('/')) {
-        mkdir(path, { recursive: true }).then(() => zip.readEntry(), fail);
-        return;
-      }
-      if (++files > limits.maxFiles) return fail(new TooLargeError('The zip file count', files, limits.maxFiles));
-      const mode = ((entry.externalFileAttributes >>> 16) & 0o777) | 0o600;
-      zip.openReadStream(entry, (err, stream) => {
-        if (err || !stream) return fail(err);
-        const count = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            bytes += chunk.length;
-            if (bytes > limits.maxBytes) return done(new TooLargeError('The unpacked directory', bytes, limits.maxBytes));
-            done(null, chunk);
-          },
-        });
-        mkdir(dirname(path), { recursive: true })
-          .then(() => pipeline(stream, count, createWriteStream(path, { flags: 'wx', mode })))
-          .then(() => zip.readEntry(), fail);
-      });
-    });
-    zip.readEntry();
-  });
 }
