@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/cli/main.js';
+// This repository's `backchannel` (tests, `npm run demo`); installed, it is @backchannel/cli's bin.
+import { runCli } from '../dist/cli/index.js';
+await runCli();

@@ -301,22 +301,25 @@ async function main(argv: string[]): Promise<number> {
   return runCommand(found.name, found.args);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      err(`error: ${error.message}\n\n${usageAfterError(error.command)}`);
-      process.exit(2);
-    }
-    if (error instanceof CommandFailed) {
-      err(`error: ${error.message}`);
+/** Run the `backchannel` command on `argv` (the arguments after the script) and exit with its code. */
+export function runCli(argv: string[] = process.argv.slice(2)): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof UsageError) {
+        err(`error: ${error.message}\n\n${usageAfterError(error.command)}`);
+        process.exit(2);
+      }
+      if (error instanceof CommandFailed) {
+        err(`error: ${error.message}`);
+        process.exit(1);
+      }
+      if (error instanceof BackchannelError) {
+        err(`error: ${error.message} [${error.code}]`);
+        process.exit(1);
+      }
+      err(`error: ${(error as Error)?.stack ?? String(error)}`);
       process.exit(1);
-    }
-    if (error instanceof BackchannelError) {
-      err(`error: ${error.message} [${error.code}]`);
-      process.exit(1);
-    }
-    err(`error: ${(error as Error)?.stack ?? String(error)}`);
-    process.exit(1);
-  },
-);
+    },
+  );
+}

@@ -55,7 +55,7 @@ export type { Contact } from './db/database.js';
 export type { OwnDevice } from './devices/linkBundle.js';
 export type { DocId } from './db/documentStore.js';
 export type { DocumentKind, Versioned, SystemDoc, SettingsDoc, IceServer, ContactDoc, FileRef, Message, ChannelDoc, AnyDoc } from './db/schema.js';
-export { DEFAULT_RELAY_SERVER, DEFAULT_FILE_SIZE_LIMIT } from './db/schema.js';
+export { DEFAULT_FILE_SIZE_LIMIT } from './db/schema.js';
 export type { OutgoingFile, TransferStatus } from './machines/appTypes.js';
 export type { FileStatus } from './files/status.js';
 export type { FileSource } from './files/source.js';
