@@ -120,7 +120,10 @@ const ACK: AppliedChunk = { ack: true, events: [] };
  * the last one the whole file's hash is checked (a mismatch fails it: FileCorruptError, bytes discarded).
  * A file a live session is receiving, a chunk ahead of what is stored, or a file not named yet: left.
  */
-export async function applyChunk(input: { docs: DocumentStore; storage: StorageAdapter; channelId: DocId; deviceId: string }, chunk: ChunkContent): Promise<AppliedChunk> {
+export async function applyChunk(
+  input: { docs: DocumentStore; storage: StorageAdapter; channelId: DocId; deviceId: string },
+  chunk: ChunkContent,
+): Promise<AppliedChunk> {
   if (chunk.sender === input.deviceId || chunk.docId !== input.channelId) return LEAVE;
   const messages = input.docs.has(input.channelId) ? (input.docs.get<{ messages?: unknown[] }>(input.channelId).messages ?? []) : [];
   const ref = channelFiles(messages, input.deviceId).theirs.get(chunk.hash);

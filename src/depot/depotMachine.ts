@@ -173,7 +173,14 @@ export function refusal(reason: string, code?: string): RefusedParams {
 }
 
 /** A file the relay will not carry: it waits on this device for the contact. */
-const refusedFile = (hash: string, total: number, reason: string): FileEvent => ({ type: 'file.waiting', hash, direction: 'out', total, reason, route: 'device' });
+const refusedFile = (hash: string, total: number, reason: string): FileEvent => ({
+  type: 'file.waiting',
+  hash,
+  direction: 'out',
+  total,
+  reason,
+  route: 'device',
+});
 
 const ledgerOf = (context: DepotContext) => ({ docs: context.input.docs, storage: context.input.storage, channelId: context.input.channelId });
 
@@ -232,7 +239,12 @@ export const depotMachine = setup({
     // unacknowledged on the last one may never have been stored; their replies will never come)...
     forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0, sentFiles: {} }),
     // ...and after a refusal, when the deposits sent after the refused one are still to be answered.
-    forgetAfterRefusal: assign(({ context }) => ({ pending: [], sent: undefined, sentFiles: {}, voided: context.voided + Math.max(0, context.pending.length - 1) })),
+    forgetAfterRefusal: assign(({ context }) => ({
+      pending: [],
+      sent: undefined,
+      sentFiles: {},
+      voided: context.voided + Math.max(0, context.pending.length - 1),
+    })),
     consumeVoided: assign(({ context }) => ({ voided: context.voided - 1 })),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
@@ -467,7 +479,8 @@ export const depotMachine = setup({
                 enqueueActions(({ context, enqueue }) => {
                   const file = context.stored[0]!.file!;
                   enqueue({ type: 'announceFile', params: { type: 'file.progress', hash: file.hash, direction: 'out', done: file.upTo, total: file.size } });
-                  if (file.index + 1 === file.chunks) enqueue({ type: 'announceFile', params: { type: 'file.done', hash: file.hash, direction: 'out', total: file.size } });
+                  if (file.index + 1 === file.chunks)
+                    enqueue({ type: 'announceFile', params: { type: 'file.done', hash: file.hash, direction: 'out', total: file.size } });
                 }),
                 assign({ stored: ({ context }) => context.stored.slice(1) }),
               ],

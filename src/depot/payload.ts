@@ -99,7 +99,8 @@ export function openAnyDeposit(key: Uint8Array, blob: string): OpenedDeposit | u
   } catch {
     return undefined;
   }
-  if (plain[0] === VERSION && plain.length >= 33) return { kind: 'changes', sender: toHex(plain.subarray(1, 17)), docId: toHex(plain.subarray(17, 33)), changes: plain.subarray(33) };
+  if (plain[0] === VERSION && plain.length >= 33)
+    return { kind: 'changes', sender: toHex(plain.subarray(1, 17)), docId: toHex(plain.subarray(17, 33)), changes: plain.subarray(33) };
   if (plain[0] !== CHUNK_VERSION || plain.length < CHUNK_HEADER_BYTES) return undefined;
   const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
   const size = view.getUint32(65) * 2 ** 32 + view.getUint32(69);
