@@ -240,13 +240,15 @@ describe('files through createBackchannel', () => {
       const [bobCard] = await pairUp(alice, bob);
       const [atAlice, atBob] = [transfers(alice), transfers(bob)];
       bob.goOffline();
-      // By cancelFile, and by the AbortSignal given to send.
-      const byCall = await alice.send(bobCard.id, { file: { data: bytes(3000, 11), filename: 'a.bin', mimetype: 'x/y' } });
+      // By cancelFile, and by the AbortSignal given to send. Over the relay's threshold, so they wait on
+      // Alice's device (chunks already on the relay are the contact's to fetch: README, Files).
+      const [sizeA, sizeB] = [DEFAULT_RELAY_FILE_BYTES + 3000, DEFAULT_RELAY_FILE_BYTES + 4000];
+      const byCall = await alice.send(bobCard.id, { file: { data: bytes(sizeA, 11), filename: 'a.bin', mimetype: 'x/y' } });
       const controller = new AbortController();
-      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(4000, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
+      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(sizeB, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
       await atAlice.next((e) => e.hash === bySignal.file!.hash && e.status === 'waiting');
       await alice.cancelFile(bobCard.id, byCall.file!.hash);
-      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: 3000 });
+      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: sizeA });
       controller.abort();
       expect((await atAlice.next(failedFor(bySignal.file!.hash, 'out'))).error).toBeInstanceOf(AbortedError);
       await expect(alice.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
@@ -275,14 +277,17 @@ describe('files through createBackchannel', () => {
       await bob.close();
       const cancelled = (await alice.send(bobCard.id, { file: { data: bytes(2000, 32), filename: 'two', mimetype: 'x/y' } })).file!;
       await alice.cancelFile(bobCard.id, cancelled.hash);
-      const deposited = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.file?.hash === waiting.hash && resolve()));
-      const waiting = (await alice.send(bobCard.id, { file: { data: bytes(7000, 33), filename: 'three', mimetype: 'x/y' } })).file!;
+      // Over the relay's threshold: it waits on Alice's device (a smaller one would wait on the relay, and be done).
+      const waitingData = bytes(DEFAULT_RELAY_FILE_BYTES + 7000, 33);
+      const waitingHash = await hashOf(waitingData);
+      const deposited = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.file?.hash === waitingHash && resolve()));
+      const waiting = (await alice.send(bobCard.id, { file: { data: waitingData, filename: 'three', mimetype: 'x/y' } })).file!;
       await deposited; // the relay holds its message for Bob
       await alice.close();
 
       alice = await open(new NodeFsStorage(aliceDir));
       expect(await alice.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'out', done: 300_000, total: 300_000, contactId: bobCard.id });
-      expect(await alice.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: 7000, contactId: bobCard.id });
+      expect(await alice.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: waitingData.length, contactId: bobCard.id });
       const failed = await alice.fileStatus(cancelled.hash);
       expect(failed).toMatchObject({ status: 'failed', direction: 'out', total: 2000, contactId: bobCard.id });
       expect(failed.error).toBeInstanceOf(AbortedError);
@@ -295,7 +300,7 @@ describe('files through createBackchannel', () => {
       const named = new Promise<void>((resolve) => bob.subscribe((e) => e.type === 'message' && e.message.file?.hash === waiting.hash && resolve()));
       if (!bob.messages(aliceCard.id).some((m) => m.file?.hash === waiting.hash)) await named;
       expect(await bob.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'in', done: 300_000, total: 300_000, contactId: aliceCard.id });
-      expect(await bob.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'in', done: 0, total: 7000, contactId: aliceCard.id });
+      expect(await bob.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'in', done: 0, total: waitingData.length, contactId: aliceCard.id });
     } finally {
       await Promise.all([alice.close(), bob.close()]);
     }
