@@ -8,7 +8,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createActor, toPromise } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, toPromise } from 'xstate';
+import { DEFAULT_DEPOT_TIMEOUTS, depotMachine, type DepotEmitted, type DepotInput } from '../src/depot/depotMachine.js';
+import type { PrepareInput, PreparedDeposits as Prepared } from '../src/depot/depotActors.js';
+import type { SocketEvent } from '../src/machines/socketActor.js';
+import { discoveryTopic } from '../src/crypto/topic.js';
+import { toHex } from '../src/crypto/bytes.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Database } from '../src/db/database.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
@@ -20,6 +25,7 @@ import { fileStatusOf } from '../src/files/status.js';
 import { FileCorruptError } from '../src/errors.js';
 import type { FileEvent } from '../src/files/session.js';
 import { seededBytes } from './helpers/seededBytes.js';
+import { until } from './helpers/wait.js';
 import { Branches, budgetMs } from './helpers/branches.js';
 import { FC_RUNS } from './helpers/runs.js';
 
@@ -192,5 +198,76 @@ describe('files through the depot', () => {
   it('a file over the threshold, or a file delivered already, is not deposited', async () => {
     const { prepared } = await aliceSends(seededBytes(DEFAULT_RELAY_FILE_BYTES + 1, 4));
     expect(prepared.deposits.filter((d) => d.file)).toEqual([]);
+  });
+
+  describe('the depot machine with a file in its deposits', () => {
+    const H = 'ab'.repeat(32);
+    const chunk = (index: number, upTo: number) => ({ blob: `C${index}AA`, heads: ['h1'], file: { hash: H, index, chunks: 2, size: 300_000, upTo } });
+    function machineHarness() {
+      const clock = new SimulatedClock();
+      const sent: Record<string, unknown>[] = [];
+      let sendBack: (e: SocketEvent) => void = () => {};
+      const prepared: PrepareInput[] = [];
+      const emitted: DepotEmitted[] = [];
+      const saved: number[] = [];
+      const machine = depotMachine.provide({
+        actors: {
+          socket: fromCallback(({ sendBack: back, receive }) => {
+            sendBack = back as typeof sendBack;
+            receive((c) => void sent.push(JSON.parse((c as unknown as { text: string }).text) as Record<string, unknown>));
+            return () => {};
+          }),
+          changes: fromCallback(() => () => {}),
+          prepareDeposit: fromPromise(async ({ input }): Promise<Prepared> => {
+            prepared.push(input as PrepareInput);
+            return prepared.length === 1 ? { deposits: [{ blob: 'AAAA', heads: ['h1'] }, chunk(0, 262_144), chunk(1, 300_000)] } : { deposits: [] };
+          }),
+          applyDeposits: fromPromise(async () => ({ applied: 0, ids: [] })),
+          saveHeads: fromPromise(async () => {}),
+          saveChunk: fromPromise(async ({ input }) => void saved.push((input as { file: { index: number } }).file.index)),
+        } as never,
+      });
+      const contactKey = new Uint8Array(32).fill(7);
+      const input = { url: 'ws://relay.test/backchannel/v2', contactKey, channelId: 'c'.repeat(32), deviceId: 'd'.repeat(32) } as unknown as DepotInput;
+      const actor = createActor(machine, { clock, input });
+      for (const type of ['deposited', 'refused', 'file.progress', 'file.done', 'file.waiting'] as const) actor.on(type, (e) => emitted.push(e));
+      actor.start();
+      const topic = discoveryTopic(contactKey);
+      sendBack({ type: 'socket.open' });
+      sendBack({ type: 'socket.frame', text: JSON.stringify({ type: 'challenge', challenge: toHex(new Uint8Array(32).fill(1)) }) });
+      clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+      const reply = (frame: Record<string, unknown>) => sendBack({ type: 'socket.frame', text: JSON.stringify({ topic, ...frame }) });
+      return { actor, sent, prepared, emitted, saved, reply };
+    }
+
+    it('the relay stores every chunk: progress for each, then done; `deposited` only for the changes', async () => {
+      const h = machineHarness();
+      await until(() => h.sent.filter((f) => f.type === 'deposit').length === 3);
+      expect(h.prepared[0]!.files).toEqual({ limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] });
+      for (const id of ['x1', 'x2', 'x3']) h.reply({ type: 'deposited', id });
+      await until(() => h.emitted.some((e) => e.type === 'file.done'));
+      expect(h.saved).toEqual([0, 1]);
+      expect(h.emitted).toEqual([
+        { type: 'deposited', id: 'x1', heads: ['h1'] },
+        { type: 'file.progress', hash: H, direction: 'out', done: 262_144, total: 300_000 },
+        { type: 'file.progress', hash: H, direction: 'out', done: 300_000, total: 300_000 },
+        { type: 'file.done', hash: H, direction: 'out', total: 300_000 },
+      ]);
+      h.actor.stop();
+    });
+
+    it('the relay refuses a chunk: the file waits on the device (route device, the reason), is not tried again, and the rest goes on', async () => {
+      const h = machineHarness();
+      await until(() => h.sent.filter((f) => f.type === 'deposit').length === 3);
+      h.reply({ type: 'deposited', id: 'x1' });
+      h.reply({ type: 'error', re: 'deposit', reason: 'depot full for this topic' });
+      await until(() => h.prepared.length === 2);
+      expect(h.emitted.filter((e) => e.type === 'file.waiting')).toEqual([
+        { type: 'file.waiting', hash: H, direction: 'out', total: 300_000, route: 'device', reason: 'the relay would not keep it: depot full for this topic' },
+      ]);
+      expect(h.emitted.filter((e) => e.type === 'refused' || e.type === 'file.done')).toEqual([]);
+      expect(h.prepared[1]!.files!.skip).toEqual([H]);
+      h.actor.stop();
+    });
   });
 });
