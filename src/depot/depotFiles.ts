@@ -118,13 +118,15 @@ const ACK: AppliedChunk = { ack: true, events: [] };
  * Store a chunk the contact deposited: only for a file a contact's message in this channel names, with
  * that size, within Settings' limit. A chunk out of bounds or of the wrong length fails the file; after
  * the last one the whole file's hash is checked (a mismatch fails it: FileCorruptError, bytes discarded).
- * A file a live session is receiving, a chunk ahead of what is stored, or a file not named yet: left.
+ * A file a live session is receiving, a chunk ahead of what is stored, a file not named yet, or a
+ * chunk another device of mine deposited for the contact: left.
  */
 export async function applyChunk(
   input: { docs: DocumentStore; storage: StorageAdapter; channelId: DocId; deviceId: string },
   chunk: ChunkContent,
 ): Promise<AppliedChunk> {
-  if (chunk.sender === input.deviceId || chunk.docId !== input.channelId) return LEAVE;
+  // Another device of mine deposited it for the contact: acknowledging would delete it before they fetch.
+  if (chunk.sender === input.deviceId || chunk.docId !== input.channelId || input.docs.isOwnDevice(chunk.sender)) return LEAVE;
   const messages = input.docs.has(input.channelId) ? (input.docs.get<{ messages?: unknown[] }>(input.channelId).messages ?? []) : [];
   const ref = channelFiles(messages, input.deviceId).theirs.get(chunk.hash);
   if (!ref) return LEAVE; // the message naming it is not here (yet)
