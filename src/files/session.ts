@@ -371,7 +371,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     s.total = meta.size;
     s.progress.done = from;
     s.progress.total = meta.size;
-    store.sending.set(s.hash, s.progress); // `fileStatus` reads it as progress, not waiting
+    if (!s.ended && !stopped) store.sending.set(s.hash, s.progress); // `fileStatus` reads it as progress, not waiting
     if (from > meta.size) {
       await send(encodeStop(s.hash, 'failed', `no byte ${from} in ${meta.size}`));
       return endServe(s);
