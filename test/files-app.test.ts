@@ -1,13 +1,14 @@
 /**
  * Files through the SDK façade, as a host uses them: Alice and Bob with createBackchannel on a real
  * relay (their links connect relayed: no WebRTC in this process). A file from a path and a Blob
- * arrives intact with progress on both sides; a file to a contact who is away waits on the device
- * (the host is told) and goes when they are back, also across a restart of a relay process; the size limit in Settings refuses with a typed error
+ * arrives intact with progress on both sides; a small file to a contact who is away waits sealed on
+ * the relay (route 'relay'; across a restart of a relay process, the sender gone too), a larger one on
+ * the device (route 'device') and goes when they are back; the size limit in Settings refuses with a typed error
  * on either side; an AbortSignal cancels on both sides; the journal replays the app with its files.
  */
 import { seededBytes as bytes } from './helpers/seededBytes.js';
 import { eventsOf } from './helpers/events.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
@@ -19,8 +20,15 @@ import { createBackchannel, type Backchannel, type BackchannelEvent, type Paired
 import { AbortedError, FileTooLargeError, NotFoundError } from '../src/errors.js';
 import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { replay } from '../src/journal/replay.js';
-import { tempDirs } from './helpers/wait.js';
+import { tempDirs, until } from './helpers/wait.js';
 import { startRelayProcess } from './helpers/processes.js';
+import { DEFAULT_RELAY_FILE_BYTES } from '../src/depot/fileRoute.js';
+
+/** Every file under `dir` (none when it does not exist). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
 
 let relay: Relay;
 const dirs = tempDirs('bc-files-');
@@ -109,14 +117,14 @@ describe('files through createBackchannel', () => {
     }
   }, 120_000);
 
-  it('a file to a contact who is away waits on this device (the host is told) and goes when they are back', async () => {
+  it('a file over the relay threshold to a contact who is away waits on this device (the host is told) and goes when they are back', async () => {
     const alice = await open();
     const bob = await open();
     try {
       const [bobCard] = await pairUp(alice, bob);
       const [atAlice, atBob] = [transfers(alice), transfers(bob)];
       bob.goOffline();
-      const data = bytes(2 * FILE_CHUNK_BYTES, 9);
+      const data = bytes(DEFAULT_RELAY_FILE_BYTES + 1000, 9);
       const sent = await alice.send(bobCard.id, { file: { data, filename: 'away.bin', mimetype: 'application/octet-stream' } });
       const hash = sent.file!.hash;
       expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'device', total: data.length, done: 0 });
@@ -130,7 +138,7 @@ describe('files through createBackchannel', () => {
     }
   }, 120_000);
 
-  it('a file to a contact who is away goes through a relay restart: sent while they are gone, the relay process restarts, they come back, it arrives intact', async () => {
+  it('a small file to a contact who is away waits sealed on the relay: the sender goes too, the relay restarts, the contact gets it intact; the relay never held its bytes', async () => {
     const relayData = dirs.make();
     let relayProcess = await startRelayProcess(['--data', relayData]);
     const on = (dir: string) =>
@@ -147,10 +155,27 @@ describe('files through createBackchannel', () => {
       const [bobCard] = await pairUp(alice, bob);
       await bob.close(); // Bob's device is gone, not just offline
       const atAlice = transfers(alice);
-      const data = bytes(3 * FILE_CHUNK_BYTES + 1234, 21);
-      const sent = await alice.send(bobCard.id, { text: 'while you were away', file: { data, filename: 'restart.bin', mimetype: 'application/octet-stream' } });
+      const data = bytes(300_000, 21);
+      const sent = await alice.send(bobCard.id, { text: 'while you were away', file: { data, filename: 'relay.bin', mimetype: 'application/octet-stream' } });
       const hash = sent.file!.hash;
-      expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'device', total: data.length });
+      expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'relay', total: data.length, done: 0 });
+      // Done once the relay acknowledged every chunk: sealed on its disk, Alice may go.
+      await atAlice.next(finished(hash, 'out'), 60_000);
+      expect(await alice.fileStatus(hash)).toMatchObject({ status: 'done', direction: 'out' });
+      alice.goOffline();
+
+      // What the relay stored is sealed: no stretch of the file, raw or as base64, is in its files.
+      const deposits = filesUnder(join(relayData, 'depot'));
+      const stored = filesUnder(relayData).map((f) => readFileSync(f));
+      expect(stored.length).toBeGreaterThan(0);
+      for (const at of [0, 1000, 150_000, 262_144, data.length - 64]) {
+        const piece = Buffer.from(data.subarray(at, at + 64));
+        for (const bytesOnDisk of stored) {
+          expect(bytesOnDisk.includes(piece)).toBe(false);
+          expect(bytesOnDisk.includes(Buffer.from(piece.subarray(0, 60).toString('base64')))).toBe(false);
+          expect(Buffer.from(bytesOnDisk.toString('utf8'), 'base64').includes(piece)).toBe(false);
+        }
+      }
 
       // The relay process stops and a new one starts on the same port and data.
       const { port } = relayProcess;
@@ -159,12 +184,16 @@ describe('files through createBackchannel', () => {
 
       bob = await on(bobDir);
       const atBob = transfers(bob);
-      await atBob.next(finished(hash, 'in'), 150_000);
-      await atAlice.next(finished(hash, 'out'), 60_000);
+      await atBob.next(finished(hash, 'in'), 60_000);
+      expect(alice.presence(bobCard.id)).toBeUndefined(); // it came through the relay: Alice is offline
+      expect(atBob.seen.filter((e) => e.hash === hash && e.status === 'progress').at(-1)).toMatchObject({ done: data.length, total: data.length });
       expect(await hashOf(await bob.openFile(hash))).toBe(hash);
       expect(await hashOf(data)).toBe(hash);
       const aliceId = bob.contacts()[0]!.id;
       expect(bob.messages(aliceId).map((m) => m.text)).toContain('while you were away');
+      // Bob acknowledged Alice's deposits: the relay deleted them (what is left there is Bob's, for Alice).
+      expect(deposits.length).toBeGreaterThanOrEqual(3); // the message, then the file's two chunks
+      await until(() => deposits.every((f) => !existsSync(f)), 30_000);
     } finally {
       await Promise.all([alice.close(), bob.close()]);
       await relayProcess.stop();
@@ -211,13 +240,15 @@ describe('files through createBackchannel', () => {
       const [bobCard] = await pairUp(alice, bob);
       const [atAlice, atBob] = [transfers(alice), transfers(bob)];
       bob.goOffline();
-      // By cancelFile, and by the AbortSignal given to send.
-      const byCall = await alice.send(bobCard.id, { file: { data: bytes(3000, 11), filename: 'a.bin', mimetype: 'x/y' } });
+      // By cancelFile, and by the AbortSignal given to send. Over the relay's threshold, so they wait on
+      // Alice's device (chunks already on the relay are the contact's to fetch: README, Files).
+      const [sizeA, sizeB] = [DEFAULT_RELAY_FILE_BYTES + 3000, DEFAULT_RELAY_FILE_BYTES + 4000];
+      const byCall = await alice.send(bobCard.id, { file: { data: bytes(sizeA, 11), filename: 'a.bin', mimetype: 'x/y' } });
       const controller = new AbortController();
-      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(4000, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
+      const bySignal = await alice.send(bobCard.id, { file: { data: bytes(sizeB, 12), filename: 'b.bin', mimetype: 'x/y' } }, { signal: controller.signal });
       await atAlice.next((e) => e.hash === bySignal.file!.hash && e.status === 'waiting');
       await alice.cancelFile(bobCard.id, byCall.file!.hash);
-      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: 3000 });
+      expect(atAlice.seen.find(failedFor(byCall.file!.hash, 'out'))).toMatchObject({ error: expect.any(AbortedError), total: sizeA });
       controller.abort();
       expect((await atAlice.next(failedFor(bySignal.file!.hash, 'out'))).error).toBeInstanceOf(AbortedError);
       await expect(alice.openFile(byCall.file!.hash)).rejects.toBeInstanceOf(NotFoundError);
@@ -246,14 +277,17 @@ describe('files through createBackchannel', () => {
       await bob.close();
       const cancelled = (await alice.send(bobCard.id, { file: { data: bytes(2000, 32), filename: 'two', mimetype: 'x/y' } })).file!;
       await alice.cancelFile(bobCard.id, cancelled.hash);
-      const deposited = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.file?.hash === waiting.hash && resolve()));
-      const waiting = (await alice.send(bobCard.id, { file: { data: bytes(7000, 33), filename: 'three', mimetype: 'x/y' } })).file!;
+      // Over the relay's threshold: it waits on Alice's device (a smaller one would wait on the relay, and be done).
+      const waitingData = bytes(DEFAULT_RELAY_FILE_BYTES + 7000, 33);
+      const waitingHash = await hashOf(waitingData);
+      const deposited = new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.file?.hash === waitingHash && resolve()));
+      const waiting = (await alice.send(bobCard.id, { file: { data: waitingData, filename: 'three', mimetype: 'x/y' } })).file!;
       await deposited; // the relay holds its message for Bob
       await alice.close();
 
       alice = await open(new NodeFsStorage(aliceDir));
       expect(await alice.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'out', done: 300_000, total: 300_000, contactId: bobCard.id });
-      expect(await alice.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: 7000, contactId: bobCard.id });
+      expect(await alice.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: waitingData.length, contactId: bobCard.id });
       const failed = await alice.fileStatus(cancelled.hash);
       expect(failed).toMatchObject({ status: 'failed', direction: 'out', total: 2000, contactId: bobCard.id });
       expect(failed.error).toBeInstanceOf(AbortedError);
@@ -266,7 +300,7 @@ describe('files through createBackchannel', () => {
       const named = new Promise<void>((resolve) => bob.subscribe((e) => e.type === 'message' && e.message.file?.hash === waiting.hash && resolve()));
       if (!bob.messages(aliceCard.id).some((m) => m.file?.hash === waiting.hash)) await named;
       expect(await bob.fileStatus(delivered.hash)).toEqual({ status: 'done', direction: 'in', done: 300_000, total: 300_000, contactId: aliceCard.id });
-      expect(await bob.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'in', done: 0, total: 7000, contactId: aliceCard.id });
+      expect(await bob.fileStatus(waiting.hash)).toEqual({ status: 'waiting', direction: 'in', done: 0, total: waitingData.length, contactId: aliceCard.id });
     } finally {
       await Promise.all([alice.close(), bob.close()]);
     }

@@ -168,6 +168,31 @@ describe('a file’s stored status', () => {
   });
 });
 
+describe('a file being sent reads as progress, not waiting', () => {
+  it('while the session sends it, fileStatus says progress with the bytes out; done once the contact confirmed it', async () => {
+    const alice = await device();
+    const bob = await device();
+    const hash = await sendFile(alice, bytes(3 * FILE_CHUNK_BYTES, 11));
+    expect(await fileStatusOf(alice.store, hash)).toMatchObject({ status: 'waiting', direction: 'out' });
+    connect(alice, bob, turnByTurn());
+    const firstOut = (await alice.on((e) => e.type === 'file.progress' && e.direction === 'out' && e.hash === hash)) as { done: number };
+    // As the first chunk went out: the session's record, and what fileStatus reads from it.
+    const registered = alice.store.sending.get(hash);
+    const reading = fileStatusOf(alice.store, hash);
+    await alice.on(done(hash, 'out'));
+    expect(registered).toMatchObject({ total: 3 * FILE_CHUNK_BYTES });
+    expect(registered!.done).toBeGreaterThanOrEqual(firstOut.done);
+    const mid = await reading;
+    // Read while it ran: progress out (or done, had it finished meanwhile), never waiting.
+    expect(['progress', 'done']).toContain(mid.status);
+    expect(mid.direction).toBe('out');
+    expect(alice.store.sending.has(hash)).toBe(false);
+    expect(await fileStatusOf(alice.store, hash)).toMatchObject({ status: 'done', direction: 'out', done: 3 * FILE_CHUNK_BYTES });
+    alice.session?.stop();
+    bob.session?.stop();
+  });
+});
+
 describe('file transfer over the memory link', () => {
   it('several files at once arrive intact, in chunks of at most 16 KiB, progress on both sides, while chat flows', async () => {
     const alice = await device();

@@ -4,7 +4,7 @@
  * offline leaves it. The relay process's heartbeat (a WebSocket ping every `heartbeatMs`, 10 s by
  * default) drops his silent connection within two beats; Alice's link hears `left` and her `presence`
  * for Bob goes offline. A file Alice sent just after Bob froze — her link still thought him connected —
- * is then reported `waiting` (route 'device').
+ * is then reported `waiting` (route 'relay': small enough for the relay's depot).
  *
  * And a device whose socket still answers the relay's pings but carries nothing (what Chromium's
  * offline mode does to an open WebSocket: its network stack answers pings, no frame passes): the
@@ -64,7 +64,7 @@ describe('a device that vanishes without closing', () => {
       const sent = await alice.send(bobCard.id, { file: { data: new Uint8Array(5000).fill(7), filename: 'late.bin', mimetype: 'x/y' } });
       await gone;
       expect(alice.presence(bobCard.id)).toBeUndefined();
-      expect(await waiting).toMatchObject({ hash: sent.file!.hash, direction: 'out', route: 'device', total: 5000 });
+      expect(await waiting).toMatchObject({ hash: sent.file!.hash, direction: 'out', route: 'relay', total: 5000 }); // small: sealed in the relay's depot
     } finally {
       bob.child.kill('SIGKILL');
       await alice.close();

@@ -141,10 +141,12 @@ export type BackchannelEvent =
    */
   | { type: 'unlinked'; by: string }
   /**
-   * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away; the file
-   * waits on this device, `route: 'device'`, and goes when they are back), `progress` (`done` of `total`
-   * bytes), `done` (stored at the receiver, its hash checked: read it with {@link Backchannel.openFile}),
-   * `failed` (`error`: FileTooLargeError, FileCorruptError, AbortedError when cancelled, …).
+   * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away: a file up
+   * to 2 MiB waits sealed in the relay's depot, `route: 'relay'`, and `done` follows once the relay
+   * holds all of it; a larger one waits on this device, `route: 'device'`, and goes when they are back),
+   * `progress` (`done` of `total` bytes), `done` (stored at the receiver, its hash checked: read it with
+   * {@link Backchannel.openFile}; out through the relay: the relay holds it for the contact), `failed`
+   * (`error`: FileTooLargeError, FileCorruptError, AbortedError when cancelled, …).
    */
   | {
       type: 'transfer';
@@ -154,8 +156,8 @@ export type BackchannelEvent =
       status: TransferStatus;
       done: number;
       total: number;
-      route?: 'device';
-      /** Why a `waiting` file waits while the contact is there (their device takes no files yet). */
+      route?: 'device' | 'relay';
+      /** Why a `waiting` file waits while the contact is there (their device takes no files yet), or on the device (the relay would not keep it). */
       reason?: string;
       error?: BackchannelError;
     };

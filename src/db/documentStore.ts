@@ -145,6 +145,11 @@ export class DocumentStore {
     this.#ownDevices = new Set(deviceIds);
   }
 
+  /** Whether `deviceId` is one of this user's other devices (see {@link setOwnDevices}). */
+  isOwnDevice(deviceId: string): boolean {
+    return this.#ownDevices.has(deviceId);
+  }
+
   constructor(options: DocumentStoreOptions) {
     this.#storage = options.storage;
     this.#compactEvery = options.compactEvery ?? 64;

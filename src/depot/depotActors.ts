@@ -11,8 +11,10 @@ import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { concatBytes } from '../crypto/bytes.js';
-import { openDeposit, sealDeposit } from './payload.js';
+import { openAnyDeposit, sealDeposit } from './payload.js';
 import type { DepositItem } from './wire.js';
+import type { FileEvent } from '../files/session.js';
+import { applyChunk, chunkDeposits, saveDepositedChunk, type ChunkRef } from './depotFiles.js';
 
 /** Where the depot client keeps its state on this device. */
 export interface DepotLedger {
@@ -65,12 +67,25 @@ export interface PrepareInput extends DepotLedger {
   maxBlobChars: number;
   /** Blob characters prepared at once, at most (at least one deposit): the relay bounds what a connection has in flight. */
   maxBatchChars: number;
+  /**
+   * Deposit files this device sent too, after the changes, up to `limit` bytes each (`depot/depotFiles.ts`):
+   * `sent`, the next chunk per file already sent on this connection; `skip`, files not to try again.
+   */
+  files?: { limit: number; sent: Readonly<Record<string, number>>; skip: readonly string[] };
 }
 
-/** A sealed deposit ready to send, and the heads it brings the contact to. */
+/** A sealed deposit ready to send, and the heads it brings the contact to; `file`: it carries that chunk of a file instead of changes. */
 export interface PreparedDeposit {
   blob: string;
   heads: A.Heads;
+  file?: ChunkRef;
+}
+
+/** A file no deposit can carry: it waits on this device. */
+export interface RefusedFile {
+  hash: string;
+  size: number;
+  reason: string;
 }
 
 /**
@@ -82,6 +97,8 @@ export interface PreparedDeposits {
   refused?: string;
   /** More is new than `maxBatchChars` allowed: prepare again once these are acknowledged. */
   more?: boolean;
+  /** Files that cannot go through the relay (a chunk larger than any deposit). */
+  refusedFiles?: RefusedFile[];
 }
 
 /** Blob characters a deposit may carry by default: half the relay's 1 MiB frame, room for the envelope. */
@@ -130,7 +147,23 @@ export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async 
     bytes += change.length;
   }
   flush();
-  return { deposits };
+  if (!input.files) return { deposits };
+  // Then the files, after the changes that name them: the contact applies deposits in order.
+  const refusedFiles: RefusedFile[] = [];
+  const files = chunkDeposits({ ...input, ...input.files }, input.maxBlobChars);
+  for await (const next of files) {
+    if ('refused' in next) {
+      refusedFiles.push(next.refused);
+      continue;
+    }
+    if (batch > 0 && batch + next.deposit.blob.length > input.maxBatchChars) {
+      await files.return(undefined);
+      return { deposits, more: true, ...(refusedFiles.length > 0 ? { refusedFiles } : {}) };
+    }
+    deposits.push({ blob: next.deposit.blob, heads: [...heads], file: next.deposit.file });
+    batch += next.deposit.blob.length;
+  }
+  return { deposits, ...(refusedFiles.length > 0 ? { refusedFiles } : {}) };
 });
 
 export interface ApplyInput extends DepotLedger {
@@ -140,15 +173,33 @@ export interface ApplyInput extends DepotLedger {
   sent?: A.Heads;
 }
 
-/** Apply what the contact deposited (validated, saved); returns the ids to acknowledge. */
-export const applyDeposits = fromPromise<{ applied: number; ids: string[] }, ApplyInput>(async ({ input }) => {
+/** What applying a page did: the ids to acknowledge, and what the host hears of files arriving. */
+export interface AppliedDeposits {
+  applied: number;
+  ids: string[];
+  files?: FileEvent[];
+}
+
+/** Apply what the contact deposited (changes validated and saved, file chunks stored and checked); returns the ids to acknowledge. */
+export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ input }) => {
   const ids: string[] = [];
+  const files: FileEvent[] = [];
   // If everything we have is already with the peer, what the peer deposited is too: remember that, or
   // we would deposit the peer's own changes straight back to it.
   const upToDate = sameHeads(A.getHeads(input.docs.get(input.channelId)), await since(input, input.sent));
   for (const item of input.items) {
-    const content = openDeposit(input.key, item.blob);
+    const content = openAnyDeposit(input.key, item.blob);
     if (!content) continue; // not ours to read: leave it
+    if (content.kind === 'chunk') {
+      try {
+        const applied = await applyChunk(input, content);
+        files.push(...applied.events);
+        if (applied.ack) ids.push(item.id);
+      } catch {
+        // storage failed: the chunk is fetched again later
+      }
+      continue;
+    }
     if (content.sender === input.deviceId) continue; // our own deposit: for the other device
     if (content.docId !== input.channelId) continue;
     try {
@@ -163,7 +214,7 @@ export const applyDeposits = fromPromise<{ applied: number; ids: string[] }, App
     ids.push(item.id);
   }
   if (ids.length > 0 && upToDate) await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)));
-  return { applied: ids.length, ids };
+  return { applied: ids.length, ids, ...(files.length > 0 ? { files } : {}) };
 });
 
 function saveHeadsNow(ledger: DepotLedger, heads: A.Heads): Promise<void> {
@@ -172,3 +223,8 @@ function saveHeadsNow(ledger: DepotLedger, heads: A.Heads): Promise<void> {
 
 /** The relay stored our changes up to `heads`: the next deposit starts there. */
 export const saveHeads = fromPromise<void, DepotLedger & { heads: A.Heads }>(({ input }) => saveHeadsNow(input, input.heads));
+
+/** The relay stored a chunk of a file: count it (the next deposit of that file starts after it). */
+export const saveChunk = fromPromise<void, Pick<DepotLedger, 'storage' | 'channelId'> & { file: ChunkRef }>(({ input }) =>
+  saveDepositedChunk(input.storage, input.channelId, input.file),
+);

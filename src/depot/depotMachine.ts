@@ -8,6 +8,12 @@
  *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
  *   ledger: idle → saving (the relay stored a deposit: remember its heads, then announce `deposited`)
+ *           | savingChunk (it stored a file's chunk: count it, then announce the file's progress, or `done`)
+ *
+ * Files (`depot/depotFiles.ts`): a file this device sent, up to `relayFileBytes`, goes after the
+ * changes as one deposit per chunk; the relay's acknowledgement of its last chunk is the file's `done`.
+ * A chunk the relay refuses leaves the file waiting on the device (`file.waiting`, route 'device').
+ * Fetched chunks are stored and checked like a direct transfer's, and heard the same way (`file.*`).
  *
  * A deposit counts only once the relay answers `deposited`; on a new connection whatever was not
  * acknowledged is sent again (a duplicate is harmless: Automerge applies a change once). An `error`
@@ -32,7 +38,18 @@ import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { backoffMs } from '../machines/backoff.js';
 import { socketActor, type SocketEvent } from '../machines/socketActor.js';
-import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, docChanges, prepareDeposit, saveHeads } from './depotActors.js';
+import {
+  applyDeposits,
+  DEFAULT_MAX_BATCH_CHARS,
+  DEFAULT_MAX_DEPOSIT_CHARS,
+  docChanges,
+  prepareDeposit,
+  saveChunk,
+  saveHeads,
+  type PreparedDeposit,
+} from './depotActors.js';
+import { DEFAULT_RELAY_FILE_BYTES } from './fileRoute.js';
+import type { FileEvent } from '../files/session.js';
 import { depotKey, depotTag } from './payload.js';
 import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
 
@@ -72,7 +89,15 @@ export interface DepotInput {
   timeouts?: Partial<DepotTimeouts>;
   /** Largest deposit blob (base64 characters); more changes go as several deposits (default 512 KiB). */
   maxDepositChars?: number;
+  /**
+   * Files this device sent, up to this many bytes, wait for the contact on the relay (sealed, one deposit
+   * per chunk); larger ones on the device. Default {@link DEFAULT_RELAY_FILE_BYTES}; -1: none.
+   */
+  relayFileBytes?: number;
 }
+
+/** A deposit sent and not yet acknowledged: the heads it brings the contact to, or the file chunk it carries. */
+export type InFlight = Omit<PreparedDeposit, 'blob'>;
 
 export interface DepotContext {
   input: DepotInput;
@@ -85,8 +110,12 @@ export interface DepotContext {
   timeouts: DepotTimeouts;
   /** Failed connection attempts in a row. */
   attempts: number;
-  /** Heads of deposits sent on this connection and not yet acknowledged, oldest first. */
-  pending: A.Heads[];
+  /** Deposits sent on this connection and not yet acknowledged, oldest first. */
+  pending: InFlight[];
+  /** Next chunk of each file already sent on this connection. */
+  sentFiles: Record<string, number>;
+  /** Files the relay refused (or no deposit can carry): they wait on the device; not tried again in this run. */
+  refusedFiles: string[];
   /** Heads of the newest deposit sent on this connection: the next one starts there. */
   sent?: A.Heads;
   /**
@@ -98,8 +127,8 @@ export interface DepotContext {
   again: boolean;
   /** Fetched deposit lists, waiting to be applied, oldest first. */
   inbox: DepositItem[][];
-  /** Deposits the relay stored, whose heads are still to be saved here, oldest first. */
-  stored: { id: string; heads: A.Heads }[];
+  /** Deposits the relay stored, whose heads (or file chunk) are still to be saved here, oldest first. */
+  stored: ({ id: string } & InFlight)[];
 }
 
 export type DepotEvent =
@@ -124,7 +153,13 @@ export type DepotEmitted =
   /** The connection to the relay came up or went down (it reconnects by itself). */
   | { type: 'relay'; up: boolean }
   /** A fetch was applied: `applied` deposits from the contact. */
-  | { type: 'fetched'; applied: number };
+  | { type: 'fetched'; applied: number }
+  /**
+   * A file moved: ours deposited (progress, `done` once the relay holds all of it), refused by the relay
+   * (`file.waiting`, route 'device'), or the contact's fetched (progress, `done`, `failed`). Inside a
+   * contact link it also goes to the link, which tells the app as it tells the file session's.
+   */
+  | FileEvent;
 
 /** What a refusal tells: the relay's reason, and a typed error when it is one the host can act on. */
 export interface RefusedParams {
@@ -137,6 +172,16 @@ export function refusal(reason: string, code?: string): RefusedParams {
   return code === UNPROVEN ? { reason, error: new TopicUnprovenError(`the relay refused deposit: ${reason}`, { re: 'deposit', reason }) } : { reason };
 }
 
+/** A file the relay will not carry: it waits on this device for the contact. */
+const refusedFile = (hash: string, total: number, reason: string): FileEvent => ({
+  type: 'file.waiting',
+  hash,
+  direction: 'out',
+  total,
+  reason,
+  route: 'device',
+});
+
 const ledgerOf = (context: DepotContext) => ({ docs: context.input.docs, storage: context.input.storage, channelId: context.input.channelId });
 
 export const depotMachine = setup({
@@ -146,7 +191,7 @@ export const depotMachine = setup({
     events: {} as DepotEvent,
     emitted: {} as DepotEmitted,
   },
-  actors: { socket: socketActor, changes: docChanges, prepareDeposit, applyDeposits, saveHeads },
+  actors: { socket: socketActor, changes: docChanges, prepareDeposit, applyDeposits, saveHeads, saveChunk },
   delays: {
     debounce: ({ context }) => context.timeouts.debounceMs,
     fetchEvery: ({ context }) => context.timeouts.fetchEveryMs,
@@ -160,6 +205,7 @@ export const depotMachine = setup({
     voidedReply: ({ context }) => context.voided > 0,
     inboxWaiting: ({ context }) => context.inbox.length > 0,
     storedWaiting: ({ context }) => context.stored.length > 0,
+    storedChunk: ({ context }) => context.stored[0]?.file !== undefined,
     firstFailure: ({ context }) => context.attempts === 0,
   },
   actions: {
@@ -191,9 +237,14 @@ export const depotMachine = setup({
     }),
     // The next deposit starts again from what the relay acknowledged, on a new connection (deposits
     // unacknowledged on the last one may never have been stored; their replies will never come)...
-    forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0 }),
+    forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0, sentFiles: {} }),
     // ...and after a refusal, when the deposits sent after the refused one are still to be answered.
-    forgetAfterRefusal: assign(({ context }) => ({ pending: [], sent: undefined, voided: context.voided + Math.max(0, context.pending.length - 1) })),
+    forgetAfterRefusal: assign(({ context }) => ({
+      pending: [],
+      sent: undefined,
+      sentFiles: {},
+      voided: context.voided + Math.max(0, context.pending.length - 1),
+    })),
     consumeVoided: assign(({ context }) => ({ voided: context.voided - 1 })),
     // How the outside hears: emitted by default; the contact link provides sendParent.
     announceDeposited: emit(({ context }) => ({ type: 'deposited' as const, id: context.stored[0]!.id, heads: context.stored[0]!.heads })),
@@ -201,6 +252,11 @@ export const depotMachine = setup({
     announceUp: emit({ type: 'relay' as const, up: true }),
     announceDown: emit({ type: 'relay' as const, up: false }),
     announceFetched: emit((_, params: { applied: number }) => ({ type: 'fetched' as const, applied: params.applied })),
+    /** Emitted, and sent to the parent when there is one (the contact link forwards `file.*` to the app like its file session's). */
+    announceFile: enqueueActions(({ enqueue, self }, params: FileEvent) => {
+      enqueue.emit(params);
+      if (self._parent) enqueue.sendParent(params);
+    }),
   },
 }).createMachine({
   id: 'depot',
@@ -215,6 +271,8 @@ export const depotMachine = setup({
       timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
       attempts: 0,
       pending: [],
+      sentFiles: {},
+      refusedFiles: [],
       voided: 0,
       again: false,
       inbox: [],
@@ -262,12 +320,22 @@ export const depotMachine = setup({
                     guard: ({ context }) => context.pending.length > 0,
                     actions: assign(({ context, event }) => ({
                       pending: context.pending.slice(1),
-                      stored: [...context.stored, { id: event.id, heads: context.pending[0]! }],
+                      stored: [...context.stored, { id: event.id, ...context.pending[0]! }],
                     })),
                   },
                 ],
                 'relay.error': [
                   { guard: ({ context, event }) => event.re === 'deposit' && context.voided > 0, actions: 'consumeVoided' },
+                  {
+                    // A file's chunk refused (the topic's quota): the file waits on the device; the rest goes on.
+                    guard: ({ context, event }) => event.re === 'deposit' && context.pending[0]?.file !== undefined,
+                    actions: enqueueActions(({ context, event, enqueue }) => {
+                      const file = context.pending[0]!.file!;
+                      enqueue('forgetAfterRefusal');
+                      enqueue.assign({ refusedFiles: [...context.refusedFiles, file.hash], again: true });
+                      enqueue({ type: 'announceFile', params: refusedFile(file.hash, file.size, `the relay would not keep it: ${event.reason}`) });
+                    }),
+                  },
                   {
                     // Refused (a full depot): the next deposit starts again from what the relay acknowledged.
                     guard: ({ context, event }) => event.re === 'deposit' && context.pending.length > 0,
@@ -312,19 +380,28 @@ export const depotMachine = setup({
                           sent: context.sent,
                           maxBlobChars: context.input.maxDepositChars ?? DEFAULT_MAX_DEPOSIT_CHARS,
                           maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+                          files: { limit: context.input.relayFileBytes ?? DEFAULT_RELAY_FILE_BYTES, sent: context.sentFiles, skip: context.refusedFiles },
                         }),
                         onDone: {
                           target: 'idle',
                           actions: enqueueActions(({ context, event, enqueue }) => {
-                            const { deposits, refused, more } = event.output;
+                            const { deposits, refused, more, refusedFiles = [] } = event.output;
                             if (more) enqueue.assign({ again: true });
+                            const sentFiles = { ...context.sentFiles };
                             for (const d of deposits) {
                               const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob, tag: context.tag };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
+                              if (d.file) sentFiles[d.file.hash] = d.file.index + 1;
                             }
                             if (deposits.length > 0)
-                              enqueue.assign({ sent: deposits.at(-1)!.heads, pending: [...context.pending, ...deposits.map((d) => d.heads)] });
+                              enqueue.assign({
+                                sent: deposits.at(-1)!.heads,
+                                sentFiles,
+                                pending: [...context.pending, ...deposits.map(({ blob: _, ...d }) => d)],
+                              });
                             if (refused) enqueue({ type: 'announceRefused', params: { reason: refused } });
+                            if (refusedFiles.length > 0) enqueue.assign({ refusedFiles: [...context.refusedFiles, ...refusedFiles.map((f) => f.hash)] });
+                            for (const f of refusedFiles) enqueue({ type: 'announceFile', params: refusedFile(f.hash, f.size, f.reason) });
                           }),
                         },
                         onError: 'idle',
@@ -356,6 +433,9 @@ export const depotMachine = setup({
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                             }),
                             { type: 'announceFetched', params: ({ event }) => ({ applied: event.output.applied }) },
+                            enqueueActions(({ event, enqueue }) => {
+                              for (const file of event.output.files ?? []) enqueue({ type: 'announceFile', params: file });
+                            }),
                           ],
                         },
                         onError: { target: 'idle', actions: assign({ inbox: ({ context }) => context.inbox.slice(1) }) },
@@ -383,7 +463,31 @@ export const depotMachine = setup({
     ledger: {
       initial: 'idle',
       states: {
-        idle: { always: { guard: 'storedWaiting', target: 'saving' } },
+        idle: {
+          always: [
+            { guard: 'storedChunk', target: 'savingChunk' },
+            { guard: 'storedWaiting', target: 'saving' },
+          ],
+        },
+        savingChunk: {
+          invoke: {
+            src: 'saveChunk',
+            input: ({ context }) => ({ storage: context.input.storage, channelId: context.input.channelId, file: context.stored[0]!.file! }),
+            onDone: {
+              target: 'idle',
+              actions: [
+                enqueueActions(({ context, enqueue }) => {
+                  const file = context.stored[0]!.file!;
+                  enqueue({ type: 'announceFile', params: { type: 'file.progress', hash: file.hash, direction: 'out', done: file.upTo, total: file.size } });
+                  if (file.index + 1 === file.chunks)
+                    enqueue({ type: 'announceFile', params: { type: 'file.done', hash: file.hash, direction: 'out', total: file.size } });
+                }),
+                assign({ stored: ({ context }) => context.stored.slice(1) }),
+              ],
+            },
+            onError: { target: 'idle', actions: assign({ stored: ({ context }) => context.stored.slice(1) }) },
+          },
+        },
         saving: {
           invoke: {
             src: 'saveHeads',

@@ -1,6 +1,11 @@
 /**
- * What a deposit carries, sealed under a subkey of the contact key:
- * `[1][sender device id: 16][doc id: 16][Automerge changes]`. Pure: bytes in, bytes out.
+ * What a deposit carries, sealed under a subkey of the contact key, one of:
+ *
+ *   `[1][sender device id: 16][doc id: 16][Automerge changes]`
+ *   `[2][sender device id: 16][doc id: 16][file hash: 32][file size: u64][chunk index: u32][chunk bytes]`
+ *
+ * (a file's stored chunk, `files/chunkStore.ts`: a small file waits on the relay as one deposit per
+ * chunk). Pure: bytes in, bytes out.
  * @module
  */
 import { concatBytes, fromBase64, fromHex, toBase64, toHex } from '../crypto/bytes.js';
@@ -9,6 +14,9 @@ import { open, seal } from '../crypto/secretbox.js';
 import type { RandomBytes } from '../effects/random.js';
 
 const VERSION = 1;
+const CHUNK_VERSION = 2;
+/** Bytes before a chunk's own in a file deposit (version, sender, doc, hash, size, index). */
+export const CHUNK_HEADER_BYTES = 1 + 16 + 16 + 32 + 8 + 4;
 
 /** The key deposits are sealed with. The label predates the name "depot": it stays, or old deposits could not be opened. */
 export function depotKey(contactKey: Uint8Array): Uint8Array {
@@ -49,4 +57,61 @@ export function openDeposit(key: Uint8Array, blob: string): DepositContent | und
   }
   if (plain[0] !== VERSION || plain.length < 33) return undefined;
   return { sender: toHex(plain.subarray(1, 17)), docId: toHex(plain.subarray(17, 33)), changes: plain.subarray(33) };
+}
+
+/** One stored chunk of a file (`files/chunkStore.ts`), as a deposit carries it. */
+export interface ChunkContent {
+  /** The device that deposited, 32 hex digits. */
+  sender: string;
+  /** The channel whose message names the file, 32 hex digits. */
+  docId: string;
+  /** The file's blake3 hash, 64 hex digits. */
+  hash: string;
+  /** The whole file's size in bytes. */
+  size: number;
+  /** Which chunk (from 0). */
+  index: number;
+  bytes: Uint8Array;
+}
+
+/** Seal a file chunk for the wire's `blob` (base64). */
+export function sealChunk(key: Uint8Array, content: ChunkContent, randomBytes: RandomBytes): string {
+  const head = new Uint8Array(CHUNK_HEADER_BYTES);
+  head[0] = CHUNK_VERSION;
+  head.set(fromHex(content.sender), 1);
+  head.set(fromHex(content.docId), 17);
+  head.set(fromHex(content.hash), 33);
+  const view = new DataView(head.buffer);
+  view.setUint32(65, Math.floor(content.size / 2 ** 32));
+  view.setUint32(69, content.size >>> 0);
+  view.setUint32(73, content.index);
+  return toBase64(seal(key, concatBytes(head, content.bytes), randomBytes));
+}
+
+/** What an opened deposit holds: changes, or a file's chunk. */
+export type OpenedDeposit = ({ kind: 'changes' } & DepositContent) | ({ kind: 'chunk' } & ChunkContent);
+
+/** Open a fetched blob of either kind; undefined when it is not ours to read (another key, an unknown version, cut short). */
+export function openAnyDeposit(key: Uint8Array, blob: string): OpenedDeposit | undefined {
+  let plain: Uint8Array;
+  try {
+    plain = open(key, fromBase64(blob));
+  } catch {
+    return undefined;
+  }
+  if (plain[0] === VERSION && plain.length >= 33)
+    return { kind: 'changes', sender: toHex(plain.subarray(1, 17)), docId: toHex(plain.subarray(17, 33)), changes: plain.subarray(33) };
+  if (plain[0] !== CHUNK_VERSION || plain.length < CHUNK_HEADER_BYTES) return undefined;
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
+  const size = view.getUint32(65) * 2 ** 32 + view.getUint32(69);
+  if (!Number.isSafeInteger(size)) return undefined;
+  return {
+    kind: 'chunk',
+    sender: toHex(plain.subarray(1, 17)),
+    docId: toHex(plain.subarray(17, 33)),
+    hash: toHex(plain.subarray(33, 65)),
+    size,
+    index: view.getUint32(73),
+    bytes: plain.subarray(CHUNK_HEADER_BYTES),
+  };
 }

@@ -65,6 +65,13 @@ export class ChunkStore {
   readonly storage: StorageAdapter;
   readonly chunkBytes: number;
   readonly #locks = new Map<string, Promise<unknown>>();
+  /**
+   * Files a live file session is receiving from the contact now (registered before it reads where to
+   * resume): the depot leaves their deposited chunks for later instead of racing it for the next chunk.
+   */
+  readonly receiving = new Set<string>();
+  /** Files a live file session is sending now: bytes out so far, of the whole (what `fileStatus` reads as `progress`). */
+  readonly sending = new Map<string, { done: number; total: number }>();
 
   constructor(storage: StorageAdapter, chunkBytes = FILE_CHUNK_BYTES) {
     this.storage = storage;
@@ -187,6 +194,38 @@ export class ChunkStore {
       await this.#saveMeta(blob, next);
       return next;
     });
+  }
+
+  /**
+   * Store chunk `index` of a file being received through the relay's depot, whose deposits may come
+   * twice or out of order: `stored`; `duplicate` (stored before, or the file is settled); `ahead`
+   * (an earlier chunk is still missing: try again later); `busy` (a file session is receiving it). A
+   * chunk past the end or of the wrong length is refused (ProtocolError), as {@link append} refuses it.
+   */
+  appendDeposited(hash: string, index: number, chunk: Uint8Array): Promise<{ outcome: 'stored' | 'duplicate' | 'ahead' | 'busy'; meta?: FileMeta }> {
+    return this.#locked(hash, async () => {
+      if (this.receiving.has(hash)) return { outcome: 'busy' as const };
+      const meta = await this.meta(hash);
+      if (!meta || meta.state !== 'partial' || index < meta.stored) return { outcome: 'duplicate' as const, ...(meta ? { meta } : {}) };
+      const chunks = Math.ceil(meta.size / meta.chunkBytes);
+      if (index >= chunks) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… is past its end (${chunks} chunks)`);
+      if (index > meta.stored) return { outcome: 'ahead' as const, meta };
+      const expected = Math.min(meta.chunkBytes, meta.size - storedBytes(meta));
+      if (chunk.length !== expected) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… has ${chunk.length} bytes, expected ${expected}`);
+      const blob = await this.#blob(hash);
+      await this.storage.save(chunkKey(blob, index), chunk);
+      const next = { ...meta, stored: meta.stored + 1 };
+      await this.#saveMeta(blob, next);
+      return { outcome: 'stored' as const, meta: next };
+    });
+  }
+
+  /** Whether the stored bytes of `hash` hash to it (read chunk by chunk). */
+  async verify(hash: string): Promise<{ ok: boolean; actual: string }> {
+    const hasher = await createHasher();
+    for await (const chunk of this.chunks(hash)) hasher.update(chunk);
+    const actual = hasher.hex();
+    return { ok: actual === hash, actual };
   }
 
   /** Every byte is stored and its hash checked: the file is complete. */

@@ -61,10 +61,15 @@ export type FileEvent =
   | { type: 'file.done'; hash: string; direction: Direction; total: number }
   | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError }
   /**
-   * Out: the contact's app announced no file support (an older version): the file waits on this device
-   * and goes once the contact's app takes files. Told once per file and connection.
+   * Out: the file waits, and `reason` says why. On this device (`route` 'device', the default): the
+   * contact's app announced no file support (an older version; told once per file and connection), or
+   * the relay's depot would not keep it; it goes once the contact's device takes it. On the relay
+   * (`route` 'relay': sealed in its depot for the contact, `depot/`).
    */
-  | { type: 'file.waiting'; hash: string; direction: 'out'; total: number; reason: string };
+  | { type: 'file.waiting'; hash: string; direction: 'out'; total: number; reason: string; route?: FileRoute };
+
+/** Where a file for a contact who is away waits: on this device, or sealed in the relay's depot. */
+export type FileRoute = 'device' | 'relay';
 
 export interface FileSessionOptions {
   channel: Transport;
@@ -112,6 +117,8 @@ interface Serve {
   acked: number;
   ended: boolean;
   wake?: () => void;
+  /** Bytes out so far, as `fileStatus` reads them while this runs (`ChunkStore.sending`). */
+  progress: { done: number; total: number };
 }
 
 /** The typed error a peer's stop frame stands for. */
@@ -222,11 +229,18 @@ export function startFileSession(options: FileSessionOptions): FileSession {
         emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error });
         continue;
       }
-      const begun = meta ?? (await store.begin(ref.hash, ref.size));
+      // Ours from here: the depot leaves its chunks alone; `begin` runs after any chunk it is storing.
+      store.receiving.add(ref.hash);
+      const begun = await store.begin(ref.hash, ref.size);
+      if (begun.state !== 'partial') {
+        store.receiving.delete(ref.hash);
+        settled.add(ref.hash);
+        continue;
+      }
       // A resume: the hash so far is of what is stored.
       const hasher = await createHasher();
       for await (const chunk of store.chunks(ref.hash)) hasher.update(chunk);
-      if (stopped) return;
+      if (stopped) return void store.receiving.delete(ref.hash);
       const f: Fetch = {
         ref,
         meta: begun,
@@ -252,6 +266,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     f.ended = true;
     fetching.delete(f.ref.hash);
     const hash = f.ref.hash;
+    store.receiving.delete(hash);
     if (discard) {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
@@ -272,6 +287,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     await store.complete(f.ref.hash);
     f.ended = true;
     fetching.delete(f.ref.hash);
+    store.receiving.delete(f.ref.hash);
     settled.add(f.ref.hash);
     sendSoon(encodeAck(f.ref.hash, f.ref.size));
     emit({ type: 'file.done', hash: f.ref.hash, direction: 'in', total: f.ref.size });
@@ -328,7 +344,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     while (!stopped && serving.size < MAX_SERVING && waitingToServe.size > 0) {
       const [hash, from] = waitingToServe.entries().next().value as [string, number];
       waitingToServe.delete(hash);
-      const s: Serve = { hash, total: -1, acked: from, ended: false };
+      const s: Serve = { hash, total: -1, acked: from, ended: false, progress: { done: from, total: 0 } };
       serving.set(hash, s);
       watch();
       void serve(s, from).catch((err: unknown) => {
@@ -340,6 +356,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
 
   function endServe(s: Serve): void {
     s.ended = true;
+    if (store.sending.get(s.hash) === s.progress) store.sending.delete(s.hash);
     s.wake?.();
     if (serving.get(s.hash) === s) serving.delete(s.hash);
     pump();
@@ -352,6 +369,9 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       return endServe(s);
     }
     s.total = meta.size;
+    s.progress.done = from;
+    s.progress.total = meta.size;
+    if (!s.ended && !stopped) store.sending.set(s.hash, s.progress); // `fileStatus` reads it as progress, not waiting
     if (from > meta.size) {
       await send(encodeStop(s.hash, 'failed', `no byte ${from} in ${meta.size}`));
       return endServe(s);
@@ -365,6 +385,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
         await channel.send(encodeData(s.hash, offset, piece));
         offset += piece.length;
       }
+      s.progress.done = offset;
       emit({ type: 'file.progress', hash: s.hash, direction: 'out', done: offset, total: s.total });
     }
     // Every byte is out: the slot is free for another file; `done` comes with the final ack.
@@ -378,6 +399,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (s.ended || s.total < 0 || s.acked !== s.total || !finishing.has(s.hash)) return;
     s.ended = true;
     finishing.delete(s.hash);
+    if (store.sending.get(s.hash) === s.progress) store.sending.delete(s.hash);
     void track(store.delivered(s.hash).catch(() => {})); // queued before the host hears it: a status read after sees it
     emit({ type: 'file.done', hash: s.hash, direction: 'out', total: s.total });
   }
@@ -490,6 +512,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     for (const s of [...serving.values(), ...finishing.values()]) endServe(s);
     for (const f of fetching.values()) {
       f.ended = true;
+      store.receiving.delete(f.ref.hash);
       pendingWrites.push(f.writes);
     }
     fetching.clear();

@@ -9,7 +9,8 @@ import type { Direction } from './session.js';
 
 /**
  * A file's state as stored: `waiting` (sent here and not yet confirmed by the contact; or named by the
- * contact and no byte here yet), `progress` (some bytes received, `done` of `total`), `done` (complete
+ * contact and no byte here yet), `progress` (some bytes received, `done` of `total`; or being sent now,
+ * `done` bytes out so far), `done` (complete
  * here; a sent file: the contact confirmed it), `failed` (`error`: cancelled, too large, corrupt…),
  * `unknown` (no message of a contact names it and nothing is stored).
  */
@@ -17,7 +18,7 @@ export interface FileStatus {
   status: 'waiting' | 'progress' | 'done' | 'failed' | 'unknown';
   /** `out`: this device sent it; `in`: a contact did. Absent when `unknown`. */
   direction?: Direction;
-  /** Bytes stored here (in) or confirmed by the contact (out: all or nothing, as stored). */
+  /** Bytes stored here (in); out: sent so far while a transfer runs, else confirmed by the contact (all or nothing, as stored). */
   done: number;
   total: number;
   error?: BackchannelError;
@@ -36,7 +37,12 @@ export async function fileStatusOf(store: ChunkStore, hash: string, named?: { si
   if (meta.state === 'failed' || meta.state === 'cancelled') {
     return { status: 'failed', direction, done: 0, total, ...(meta.error ? { error: BackchannelError.fromJSON(meta.error) } : {}) };
   }
-  if (sent) return meta.delivered ? { status: 'done', direction, done: total, total } : { status: 'waiting', direction, done: 0, total };
+  if (sent) {
+    if (meta.delivered) return { status: 'done', direction, done: total, total };
+    // Being sent now (a file session runs it): bytes out so far; else it waits for the contact.
+    const sending = store.sending.get(hash);
+    return sending ? { status: 'progress', direction, done: sending.done, total } : { status: 'waiting', direction, done: 0, total };
+  }
   if (meta.state === 'complete') return { status: 'done', direction, done: total, total };
   const done = storedBytes(meta);
   return { status: done > 0 ? 'progress' : 'waiting', direction, done, total };

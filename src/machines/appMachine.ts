@@ -39,6 +39,7 @@ import { AbortedError, BusyError, InternalError, InvalidArgumentError, toBackcha
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
+import { fileRoute } from '../depot/fileRoute.js';
 import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
 import type { Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
@@ -139,7 +140,7 @@ export const appMachine = setup({
       if (event.type !== 'contact.offline') return;
       for (const [hash, { contactId, total }] of Object.entries(context.undelivered)) {
         if (contactId !== event.contactId) continue;
-        enqueue.emit({ type: 'transfer', contactId, hash, direction: 'out', status: 'waiting', done: 0, total, route: 'device' });
+        enqueue.emit({ type: 'transfer', contactId, hash, direction: 'out', status: 'waiting', done: 0, total, route: fileRoute(total) });
       }
     }),
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -391,7 +392,7 @@ export const appMachine = setup({
                 total: file.type === 'file.failed' ? 0 : file.total,
                 ...(file.type === 'file.failed' ? { error: file.error } : {}),
                 // The contact's device is there but takes no files yet (an older version): the file waits here.
-                ...(file.type === 'file.waiting' ? { route: 'device' as const, reason: file.reason } : {}),
+                ...(file.type === 'file.waiting' ? { route: file.route ?? 'device', reason: file.reason } : {}),
               };
             }),
           ],
@@ -809,7 +810,7 @@ export const appMachine = setup({
                         status: 'waiting',
                         done: 0,
                         total: file.size,
-                        route: 'device',
+                        route: fileRoute(file.size), // small enough: sealed in the relay's depot
                       });
                     }
                     enqueue.assign({ fileOuts: context.fileOuts.slice(1) });

@@ -215,8 +215,8 @@ export type AppEmitted =
   | { type: 'settings.updated'; req: number; settings: SettingsDoc }
   | { type: 'settings.failed'; req: number; error: BackchannelError }
   /**
-   * A file transfer with a contact: `waiting` (the contact is away; the file waits on this device and
-   * goes when they are back: `route` says so), `progress` (bytes stored at the receiver / sent), `done`
+   * A file transfer with a contact: `waiting` (the contact is away; the file waits sealed in the relay's
+   * depot, or on this device until they are back: `route` says which), `progress` (bytes stored at the receiver / sent), `done`
    * (stored and its hash checked), `failed` (`error`: too large, corrupt, cancelled…).
    */
   | {
@@ -227,8 +227,8 @@ export type AppEmitted =
       status: TransferStatus;
       done: number;
       total: number;
-      route?: 'device';
-      /** Why a `waiting` file waits while the contact is there (their device takes no files yet). */
+      route?: 'device' | 'relay';
+      /** Why a `waiting` file waits while the contact is there (their device takes no files yet), or on the device (the relay would not keep it). */
       reason?: string;
       error?: BackchannelError;
     }

@@ -1,0 +1,273 @@
+/**
+ * Files through the depot, on in-memory adapters: Alice's depot client prepares her message and her
+ * file's chunks as sealed deposits (`prepareDeposit`), a stand-in relay keeps them in order, and Bob's
+ * client applies what it fetches (`applyDeposits`), acknowledging what it took, fetching again while
+ * anything it acknowledged moved on. Whatever the relay hands over — duplicates, another order, a blob
+ * damaged in transit, a chunk cut short or with other bytes — Bob ends with the file intact and
+ * checked, or with nothing of it (a typed error, the bytes discarded), never a wrong file.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromPromise, SimulatedClock, toPromise } from 'xstate';
+import { DEFAULT_DEPOT_TIMEOUTS, depotMachine, type DepotEmitted, type DepotInput } from '../src/depot/depotMachine.js';
+import type { PrepareInput, PreparedDeposits as Prepared } from '../src/depot/depotActors.js';
+import type { SocketEvent } from '../src/machines/socketActor.js';
+import { discoveryTopic } from '../src/crypto/topic.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { Database } from '../src/db/database.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, type PreparedDeposits } from '../src/depot/depotActors.js';
+import { DEFAULT_RELAY_FILE_BYTES, fileRoute } from '../src/depot/depotFiles.js';
+import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
+import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
+import { fileStatusOf } from '../src/files/status.js';
+import { FileCorruptError } from '../src/errors.js';
+import type { FileEvent } from '../src/files/session.js';
+import { seededBytes } from './helpers/seededBytes.js';
+import { until } from './helpers/wait.js';
+import { Branches, budgetMs } from './helpers/branches.js';
+import { FC_RUNS } from './helpers/runs.js';
+
+const KEY = new Uint8Array(32).fill(9);
+/** Each run opens two databases and moves up to three chunks: a quarter of FC_RUNS (at least 30). */
+const RUNS = Math.max(30, Math.floor(FC_RUNS / 4));
+const key = depotKey(KEY);
+
+async function device() {
+  const storage = new MemoryStorage();
+  const db = await Database.open({ storage });
+  const contact = await db.addContact({ moniker: 'peer', contactKey: KEY });
+  return { storage, db, channelId: db.channelOf(contact) };
+}
+
+/** Alice with a file sent in the channel, and what her depot client deposits for it. */
+async function aliceSends(data: Uint8Array) {
+  const alice = await device();
+  const { hash, size } = await chunkStoreOf(alice.storage).import(data, { maxBytes: 1 << 30, blobId: 'a1' });
+  await alice.db.sendMessage(alice.channelId, { text: 'a file', file: { filename: 'f.bin', mimetype: 'x/y', size, hash } });
+  const input = {
+    docs: alice.db.docs,
+    storage: alice.storage,
+    channelId: alice.channelId,
+    key,
+    deviceId: alice.db.deviceId,
+    randomBytes: cryptoRandomBytes,
+    maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+    maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+    files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] },
+  };
+  const prepared: PreparedDeposits = await toPromise(createActor(prepareDeposit, { input }).start());
+  return { alice, hash, prepared };
+}
+
+/** Bob fetches until nothing he acknowledges is left or nothing moves; returns the ids left and what he heard. */
+async function bobFetches(bob: Awaited<ReturnType<typeof device>>, blobs: string[]) {
+  let items = blobs.map((blob, i) => ({ id: `d${String(i).padStart(4, '0')}`, blob }));
+  const heard: FileEvent[] = [];
+  for (let round = 0; round < blobs.length + 2; round++) {
+    const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key, deviceId: bob.db.deviceId, items };
+    const out = await toPromise(createActor(applyDeposits, { input }).start());
+    heard.push(...(out.files ?? []));
+    if (out.ids.length === 0) break;
+    items = items.filter((i) => !out.ids.includes(i.id));
+  }
+  return { left: items, heard };
+}
+
+describe('files through the depot', () => {
+  it('a file up to the threshold goes by the relay, a larger one waits on the device', () => {
+    expect(fileRoute(300_000)).toBe('relay');
+    expect(fileRoute(DEFAULT_RELAY_FILE_BYTES)).toBe('relay');
+    expect(fileRoute(DEFAULT_RELAY_FILE_BYTES + 1)).toBe('device');
+    expect(fileRoute(10, -1)).toBe('device');
+  });
+
+  it('deposits: the message first, then one sealed deposit per chunk, each under the deposit size', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 1);
+    const { hash, prepared } = await aliceSends(data);
+    expect(prepared.deposits[0]!.file).toBeUndefined();
+    const chunks = prepared.deposits.slice(1);
+    expect(chunks.map((d) => d.file)).toEqual([0, 1, 2].map((index) => expect.objectContaining({ hash, index, chunks: 3, size: data.length })));
+    for (const d of prepared.deposits) expect(d.blob.length).toBeLessThanOrEqual(DEFAULT_MAX_DEPOSIT_CHARS);
+  });
+
+  it(
+    'property: duplicates, another order, damage in transit, a short or altered chunk: the file arrives intact or not at all',
+    async () => {
+      const branches = new Branches('depot files', ['clean', 'duplicated', 'reordered', 'tampered', 'truncated', 'altered', 'empty'] as const);
+      const sizes = fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 1, max: 2000 }),
+        fc.constant(FILE_CHUNK_BYTES),
+        fc.integer({ min: FILE_CHUNK_BYTES + 1, max: 2 * FILE_CHUNK_BYTES + 100 }),
+      );
+      const fault = fc.constantFrom('clean', 'duplicated', 'reordered', 'tampered', 'truncated', 'altered');
+      await fc.assert(
+        fc.asyncProperty(sizes, fault, fc.integer({ min: 0, max: 1 << 30 }), async (size, kind, seed) => {
+          const data = seededBytes(size, seed);
+          const { alice, hash, prepared } = await aliceSends(data);
+          const bob = await device();
+          const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+          let blobs = [message!, ...chunks];
+          const pick = seed % chunks.length;
+          const reseal = (bytes: Uint8Array) => {
+            const opened = openAnyDeposit(key, chunks[pick]!);
+            if (opened?.kind !== 'chunk') throw new Error('not a chunk');
+            return sealChunk(key, { ...opened, bytes }, cryptoRandomBytes);
+          };
+          if (kind === 'duplicated') blobs = [message!, ...chunks.flatMap((c, i) => (i === pick ? [c, c] : [c])), chunks[0]!];
+          if (kind === 'reordered') blobs = [message!, ...[...chunks].reverse()];
+          if (kind === 'tampered') {
+            const bad = chunks[pick]!;
+            const at = 40 + (seed % (bad.length - 44));
+            blobs = [message!, ...chunks.map((c, i) => (i === pick ? bad.slice(0, at) + (bad[at] === 'A' ? 'B' : 'A') + bad.slice(at + 1) : c))];
+          }
+          const resealed = openAnyDeposit(key, chunks[pick]!);
+          if (kind === 'truncated' && resealed?.kind === 'chunk' && resealed.bytes.length > 0) {
+            blobs = [message!, ...chunks.map((c, i) => (i === pick ? reseal(resealed.bytes.subarray(0, resealed.bytes.length - 1)) : c))];
+          }
+          if (kind === 'altered' && resealed?.kind === 'chunk' && resealed.bytes.length > 0) {
+            const other = resealed.bytes.slice();
+            other[seed % other.length]! ^= 0x01;
+            blobs = [message!, ...chunks.map((c, i) => (i === pick ? reseal(other) : c))];
+          }
+          const { left, heard } = await bobFetches(bob, blobs);
+          const status = await fileStatusOf(chunkStoreOf(bob.storage), hash, { size });
+          const stored = await bob.storage.loadRange(['files']);
+          const storedChunks = stored.filter((s) => s.key.at(-1) !== 'meta');
+          const intact = async () => {
+            expect(status.status).toBe('done');
+            const back: Uint8Array[] = [];
+            for await (const c of chunkStoreOf(bob.storage).chunks(hash)) back.push(c);
+            expect(Buffer.compare(Buffer.concat(back), data)).toBe(0);
+            expect(heard.at(-1)).toEqual({ type: 'file.done', hash, direction: 'in', total: size });
+          };
+          const refused = (reason: RegExp) => {
+            expect(status.status).toBe('failed');
+            expect(status.error).toBeInstanceOf(FileCorruptError);
+            expect(status.error!.message).toMatch(reason);
+            expect(storedChunks).toEqual([]); // the partial bytes are gone
+            expect(heard.filter((e) => e.type === 'file.done')).toEqual([]);
+            expect(heard.at(-1)).toMatchObject({ type: 'file.failed', hash, direction: 'in' });
+          };
+          if (size === 0 && kind !== 'tampered') {
+            branches.hit('empty');
+            await intact();
+          } else if (kind === 'clean' || kind === 'duplicated' || kind === 'reordered') {
+            branches.hit(kind);
+            await intact();
+            expect(left).toEqual([]); // every deposit, duplicates included, acknowledged: the relay deletes them
+            const progress = heard.filter((e) => e.type === 'file.progress');
+            expect(progress.length).toBe(chunks.length);
+          } else if (kind === 'tampered') {
+            branches.hit('tampered');
+            // Not ours to read: refused, left on the relay; nothing of it or after it is stored.
+            expect(status.status === 'waiting' || status.status === 'progress').toBe(true);
+            expect(status.done).toBe(pick * FILE_CHUNK_BYTES);
+            expect(left.map((i) => i.blob)).toContain(blobs[pick + 1]);
+          } else if (kind === 'truncated') {
+            branches.hit('truncated');
+            refused(/bytes, expected/);
+          } else {
+            branches.hit('altered');
+            refused(/hash to/);
+          }
+          expect(alice.db.messages(alice.channelId).length).toBe(1);
+          expect(bob.db.messages(bob.channelId).map((m) => m.file?.hash)).toEqual([hash]);
+        }),
+        { numRuns: RUNS },
+      );
+      branches.check();
+    },
+    budgetMs(RUNS, 1000),
+  );
+
+  it('a chunk whose file no message names is left on the relay, unread into storage', async () => {
+    const { prepared } = await aliceSends(seededBytes(1000, 3));
+    const bob = await device();
+    const { left, heard } = await bobFetches(
+      bob,
+      prepared.deposits.slice(1).map((d) => d.blob),
+    );
+    expect(left.length).toBe(1);
+    expect(heard).toEqual([]);
+    expect(await bob.storage.loadRange(['files'])).toEqual([]);
+  });
+
+  it('a file over the threshold, or a file delivered already, is not deposited', async () => {
+    const { prepared } = await aliceSends(seededBytes(DEFAULT_RELAY_FILE_BYTES + 1, 4));
+    expect(prepared.deposits.filter((d) => d.file)).toEqual([]);
+  });
+
+  describe('the depot machine with a file in its deposits', () => {
+    const H = 'ab'.repeat(32);
+    const chunk = (index: number, upTo: number) => ({ blob: `C${index}AA`, heads: ['h1'], file: { hash: H, index, chunks: 2, size: 300_000, upTo } });
+    function machineHarness() {
+      const clock = new SimulatedClock();
+      const sent: Record<string, unknown>[] = [];
+      let sendBack: (e: SocketEvent) => void = () => {};
+      const prepared: PrepareInput[] = [];
+      const emitted: DepotEmitted[] = [];
+      const saved: number[] = [];
+      const machine = depotMachine.provide({
+        actors: {
+          socket: fromCallback(({ sendBack: back, receive }) => {
+            sendBack = back as typeof sendBack;
+            receive((c) => void sent.push(JSON.parse((c as unknown as { text: string }).text) as Record<string, unknown>));
+            return () => {};
+          }),
+          changes: fromCallback(() => () => {}),
+          prepareDeposit: fromPromise(async ({ input }): Promise<Prepared> => {
+            prepared.push(input as PrepareInput);
+            return prepared.length === 1 ? { deposits: [{ blob: 'AAAA', heads: ['h1'] }, chunk(0, 262_144), chunk(1, 300_000)] } : { deposits: [] };
+          }),
+          applyDeposits: fromPromise(async () => ({ applied: 0, ids: [] })),
+          saveHeads: fromPromise(async () => {}),
+          saveChunk: fromPromise(async ({ input }) => void saved.push((input as { file: { index: number } }).file.index)),
+        } as never,
+      });
+      const contactKey = new Uint8Array(32).fill(7);
+      const input = { url: 'ws://relay.test/backchannel/v2', contactKey, channelId: 'c'.repeat(32), deviceId: 'd'.repeat(32) } as unknown as DepotInput;
+      const actor = createActor(machine, { clock, input });
+      for (const type of ['deposited', 'refused', 'file.progress', 'file.done', 'file.waiting'] as const) actor.on(type, (e) => emitted.push(e));
+      actor.start();
+      const topic = discoveryTopic(contactKey);
+      sendBack({ type: 'socket.open' });
+      sendBack({ type: 'socket.frame', text: JSON.stringify({ type: 'challenge', challenge: toHex(new Uint8Array(32).fill(1)) }) });
+      clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+      const reply = (frame: Record<string, unknown>) => sendBack({ type: 'socket.frame', text: JSON.stringify({ topic, ...frame }) });
+      return { actor, sent, prepared, emitted, saved, reply };
+    }
+
+    it('the relay stores every chunk: progress for each, then done; `deposited` only for the changes', async () => {
+      const h = machineHarness();
+      await until(() => h.sent.filter((f) => f.type === 'deposit').length === 3);
+      expect(h.prepared[0]!.files).toEqual({ limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] });
+      for (const id of ['x1', 'x2', 'x3']) h.reply({ type: 'deposited', id });
+      await until(() => h.emitted.some((e) => e.type === 'file.done'));
+      expect(h.saved).toEqual([0, 1]);
+      expect(h.emitted).toEqual([
+        { type: 'deposited', id: 'x1', heads: ['h1'] },
+        { type: 'file.progress', hash: H, direction: 'out', done: 262_144, total: 300_000 },
+        { type: 'file.progress', hash: H, direction: 'out', done: 300_000, total: 300_000 },
+        { type: 'file.done', hash: H, direction: 'out', total: 300_000 },
+      ]);
+      h.actor.stop();
+    });
+
+    it('the relay refuses a chunk: the file waits on the device (route device, the reason), is not tried again, and the rest goes on', async () => {
+      const h = machineHarness();
+      await until(() => h.sent.filter((f) => f.type === 'deposit').length === 3);
+      h.reply({ type: 'deposited', id: 'x1' });
+      h.reply({ type: 'error', re: 'deposit', reason: 'depot full for this topic' });
+      await until(() => h.prepared.length === 2);
+      expect(h.emitted.filter((e) => e.type === 'file.waiting')).toEqual([
+        { type: 'file.waiting', hash: H, direction: 'out', total: 300_000, route: 'device', reason: 'the relay would not keep it: depot full for this topic' },
+      ]);
+      expect(h.emitted.filter((e) => e.type === 'refused' || e.type === 'file.done')).toEqual([]);
+      expect(h.prepared[1]!.files!.skip).toEqual([H]);
+      h.actor.stop();
+    });
+  });
+});
