@@ -24,7 +24,7 @@
  * The byte budget (`maxStoreBytes`) and the appid quota are checked inside the scripts, so they hold
  * over every relay. Byte counts use the clients' strings' lengths as JavaScript measures them (passed
  * to the scripts), as the memory store does.
- *   channel <ns>:relay:<relay>    [index, appid, mailbox, message]
+ *   channel <ns>:adds:<relay>     [index, appid, mailbox, message]
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -385,7 +385,7 @@ export class RedisMailboxStore implements MailboxStore {
     this.#randomBytes = options.randomBytes;
     this.#relayId = options.relayId;
     this.#ns = options.namespace ?? 'backchannel';
-    this.#channel = `${this.#ns}:relay:${this.#relayId}`;
+    this.#channel = `${this.#ns}:adds:${this.#relayId}`;
     this.#sub.on('message', (channel: string, text: string) => {
       if (channel === this.#channel) this.#onAdded(text);
     });
@@ -584,7 +584,7 @@ export class RedisMailboxStore implements MailboxStore {
       appid,
       now,
       [this.#mb(appid, id), this.#msgs(appid, id)],
-      [JSON.stringify(message), messageBytes(message), this.#limits.maxMessagesPerMailbox, this.#relayId, `${this.#ns}:relay:`, id],
+      [JSON.stringify(message), messageBytes(message), this.#limits.maxMessagesPerMailbox, this.#relayId, `${this.#ns}:adds:`, id],
     )) as [string, number?];
     if (status !== 'ok') throw this.#refusal(status);
   }
