@@ -8,10 +8,16 @@
  * with `NodeFsStorage` the depot survives a relay restart with nothing lost.
  *
  * An index (topic → id → size, with per-topic and global totals; `server/depotIndex.ts`) answers every
- * quota check, `count`, `prune` and fetch listing: nothing reads a deposit it does not return. In
- * memory it is built from a listing of the storage's keys at the first request after a start (a
- * deposit's id carries its size); relays sharing one Redis share it there (`RedisDepotIndex`), so the
- * caps hold over all of them. Relays sharing a store must share the index too.
+ * quota check, `count`, `prune` and fetch listing: nothing reads a deposit it does not return. At the
+ * first request after a start it is reconciled with a listing of the storage's keys (a deposit's id
+ * carries its size): in memory that builds it; relays sharing one Redis share it there
+ * (`RedisDepotIndex`), so the caps hold over all of them, and the listing adds what a relay of an
+ * earlier version stored without indexing. Relays sharing a store must share the index too.
+ *
+ * A deposit is reserved in the index (counted) before its bytes are written and listed after, so a
+ * relay that stops between the steps never leaves bytes uncounted: at the start and at every prune, a
+ * sweep lists a reservation older than `writeGraceMs` whose bytes are there, and releases one whose
+ * bytes are not.
  * @module
  */
 import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
@@ -32,6 +38,11 @@ export interface DepotLimits {
   maxFetchChars: number;
   /** Ids one `ack` may list; more is refused. A fetch page never holds more deposits than a topic can (`maxItemsPerTopic`). */
   maxAckIds: number;
+  /**
+   * How long a deposit's bytes may take to be written after its room was reserved: an older
+   * reservation is a relay that stopped between the steps, and the sweep settles it.
+   */
+  writeGraceMs: number;
 }
 
 /** The depot limits used when none are given. */
@@ -44,6 +55,7 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   maxItemsTotal: 200_000,
   maxFetchChars: 1024 * 1024,
   maxAckIds: 1_000,
+  writeGraceMs: 60_000,
 });
 
 export class DepotRefusal extends Error {}
@@ -77,6 +89,8 @@ function parseId(id: string): { size?: number; tag?: string } {
 
 /** How many deposits one step of a build or a prune handles. */
 const BATCH = 256;
+/** How long a build may take before other relays stop keeping its acked ids aside for it. */
+const BUILD_LEASE_MS = 10 * 60_000;
 
 /** Sealed deposits kept for offline contacts, by topic, until fetched and acknowledged or expired. */
 export class Depot {
@@ -90,6 +104,7 @@ export class Depot {
   /** Serialises writes, so quota checks and ids stay consistent. */
   #queue: Promise<unknown> = Promise.resolve();
   #built: Promise<void> | undefined;
+  #builds = 0;
   #totals = { items: 0, bytes: 0 };
 
   /** `index`: where the index lives (default: in memory, this relay's alone). */
@@ -115,21 +130,41 @@ export class Depot {
     return this.#built;
   }
 
+  /**
+   * Reconcile the index with a listing of storage's keys (what is stored but not indexed is added; an
+   * ack through another relay meanwhile is not undone: see `beginBuild`), then settle reservations
+   * left by a relay that stopped.
+   */
   async #build(): Promise<void> {
-    if (!(await this.#index.isBuilt())) {
-      const keys = (await this.#storage.listKeys(['depot'])).filter((k) => k.length === 3);
-      for (let i = 0; i < keys.length; i += BATCH) {
-        const found: IndexedDeposit[] = [];
-        for (const key of keys.slice(i, i + BATCH)) {
-          // Only ids minted before they carried their size are read, one at a time.
-          const size = parseId(key[2]!).size ?? (await this.#storage.load(key))?.length;
-          if (size !== undefined) found.push({ topic: key[1]!, id: key[2]!, size });
-        }
-        await this.#index.addFound(found);
+    const build = `${this.#instance}-${this.#builds++}`;
+    const now = this.#now();
+    await this.#index.beginBuild(build, now, now + BUILD_LEASE_MS);
+    const keys = (await this.#storage.listKeys(['depot'])).filter((k) => k.length === 3);
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const found: IndexedDeposit[] = [];
+      for (const key of keys.slice(i, i + BATCH)) {
+        // Only ids minted before they carried their size are read, one at a time.
+        const size = parseId(key[2]!).size ?? (await this.#storage.load(key))?.length;
+        if (size !== undefined) found.push({ topic: key[1]!, id: key[2]!, size });
       }
-      await this.#index.markBuilt();
+      await this.#index.addFound(found);
     }
+    await this.#index.markBuilt(build, this.#now());
+    await this.#sweep();
     this.#totals = await this.#index.totals();
+  }
+
+  /** Reservations older than the grace: list those whose bytes are stored, release the others. */
+  async #sweep(): Promise<void> {
+    const before = this.#now() - this.#limits.writeGraceMs;
+    for (let round = 0; round < Math.ceil(this.#limits.maxItemsTotal / BATCH) + 1; round++) {
+      const stale = await this.#index.pendingBefore(before, BATCH);
+      for (const d of stale) {
+        if ((await this.#storage.load(['depot', d.topic, d.id])) !== undefined) await this.#index.commit(d.topic, d.id);
+        else this.#released(await this.#index.release(d.topic, [d.id], this.#now()));
+      }
+      if (stale.length < BATCH) break;
+    }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -153,22 +188,25 @@ export class Depot {
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
       const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}-s${size}${tag ? `-${tag}` : ''}`;
       const deposit = { topic, id, size };
-      // Checked before writing (a full topic costs no write), and again, atomically, once saved: the
-      // index lists only deposits whose bytes are there, so a fetch never lists one still being written.
-      const early = await this.#index.refusal(deposit, this.#limits);
-      if (early) throw new DepotRefusal(early);
-      const key: StorageKey = ['depot', topic, id];
-      await this.#storage.save(key, encoder.encode(blob));
-      const refused = await this.#index.reserve(deposit, this.#limits).catch(async (err: unknown) => {
-        await this.#storage.remove(key).catch(() => {});
-        throw err;
-      });
-      if (refused) {
-        await this.#storage.remove(key); // another relay took the room meanwhile
-        throw new DepotRefusal(refused);
-      }
+      // Reserved (counted) before the write, listed after it: a full topic costs no write, a fetch
+      // never lists a deposit still being written, and a relay stopping in between leaves no
+      // uncounted bytes (the sweep settles the reservation).
+      const refused = await this.#index.reserve(deposit, this.#limits);
+      if (refused) throw new DepotRefusal(refused);
       this.#totals.items++;
       this.#totals.bytes += size;
+      const key: StorageKey = ['depot', topic, id];
+      try {
+        await this.#storage.save(key, encoder.encode(blob));
+      } catch (err) {
+        this.#released(await this.#index.release(topic, [id], this.#now()).catch(() => new Map<string, number>()));
+        throw err;
+      }
+      if (!(await this.#index.commit(topic, id))) {
+        // Written so late that a sweep released its room: take the bytes back.
+        await this.#storage.remove(key).catch(() => {});
+        throw new DepotRefusal('the deposit took too long to store, try again');
+      }
       return id;
     });
   }
@@ -211,7 +249,7 @@ export class Depot {
       const held = await this.#index.entries(topic);
       const gone = [...new Set(ids)].filter((id) => held.has(id));
       for (const id of gone) await this.#storage.remove(['depot', topic, id]);
-      this.#released(await this.#index.release(topic, gone));
+      this.#released(await this.#index.release(topic, gone, this.#now()));
     });
   }
 
@@ -235,6 +273,7 @@ export class Depot {
   prune(): Promise<number> {
     return this.#serial(async () => {
       await this.#ready();
+      await this.#sweep();
       const before = this.#now() - this.#limits.ttlMs;
       let removed = 0;
       // Bounded: a batch either removes what it lists or ends the prune.
@@ -246,7 +285,7 @@ export class Depot {
           await this.#storage.remove(['depot', d.topic, d.id]);
           byTopic.set(d.topic, [...(byTopic.get(d.topic) ?? []), d.id]);
         }
-        for (const [topic, ids] of byTopic) removed += this.#released(await this.#index.release(topic, ids));
+        for (const [topic, ids] of byTopic) removed += this.#released(await this.#index.release(topic, ids, this.#now()));
         if (old.length < BATCH) break;
       }
       return removed;

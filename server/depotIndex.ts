@@ -3,6 +3,12 @@
  * totals. Quota checks, `count`, `prune` and fetch listings read it instead of the deposits. One relay
  * keeps it in memory ({@link MemoryDepotIndex}); relays sharing one Redis share it there
  * (`RedisDepotIndex`), so the caps hold over all of them.
+ *
+ * A deposit is reserved (counted, not yet listed) before its bytes are written, and committed (listed)
+ * after: a relay that stops between the steps leaves a pending reservation, never uncounted bytes; the
+ * depot's sweep commits or releases it. A build (a listing of storage's keys added with `addFound`)
+ * runs between `beginBuild` and `markBuilt`: ids released meanwhile, through any relay, are remembered
+ * until every build in progress ended, so a listing taken before an ack cannot add the acked deposit back.
  * @module
  */
 import type { DepotLimits } from './depot.js';
@@ -18,24 +24,40 @@ export interface IndexedDeposit {
 export interface DepotIndex {
   /** Whether the index has been built from storage (in memory: since this start; in Redis: ever). */
   isBuilt(): Promise<boolean>;
-  /** Record deposits found in storage while building: no caps, an id already held is left as it is. */
+  /**
+   * A build starts (`build`: its name, unique; `now`, ms): from now until its `markBuilt`, ids released
+   * are remembered, so its `addFound` leaves them out. A build not ended by `leaseUntil` is forgotten.
+   */
+  beginBuild(build: string, now: number, leaseUntil: number): Promise<void>;
+  /**
+   * Record deposits found in storage while building: no caps; an id already held (listed or pending)
+   * is left as it is, and one released since a build began is left out.
+   */
   addFound(deposits: IndexedDeposit[]): Promise<void>;
-  /** The build is complete. */
-  markBuilt(): Promise<void>;
+  /** Build `build` is complete (and the index is built). */
+  markBuilt(build: string, now: number): Promise<void>;
   /** The refusal's text if a cap would not allow `deposit` now (records nothing; `reserve` decides). */
   refusal(deposit: IndexedDeposit, limits: DepotLimits): Promise<string | undefined>;
   /**
-   * Record a new deposit if every cap still allows it, atomically with the check; otherwise record
-   * nothing and return the refusal's text.
+   * Reserve room for a new deposit, pending (counted by every cap and total, not listed by `entries`),
+   * if every cap still allows it, atomically with the check; otherwise record nothing and return the
+   * refusal's text.
    */
   reserve(deposit: IndexedDeposit, limits: DepotLimits): Promise<string | undefined>;
-  /** Forget `ids` of `topic`; returns those it held, with their sizes (the others were released already, or never held). */
-  release(topic: string, ids: string[]): Promise<Map<string, number>>;
-  /** `topic`'s deposits: id → size. */
+  /** Its bytes are stored: list a pending deposit. False when it is not pending (a sweep released it). */
+  commit(topic: string, id: string): Promise<boolean>;
+  /** At most `max` pending deposits reserved before `time` (ms), oldest first. */
+  pendingBefore(time: number, max: number): Promise<IndexedDeposit[]>;
+  /**
+   * Forget `ids` of `topic`, listed or pending; returns those it held, with their sizes (the others were
+   * released already, or never held). `now` (ms): builds whose lease ended are over.
+   */
+  release(topic: string, ids: string[], now: number): Promise<Map<string, number>>;
+  /** `topic`'s listed deposits (committed): id → size. */
   entries(topic: string): Promise<Map<string, number>>;
   /** Deposits and bytes held, over every topic. */
   totals(): Promise<{ items: number; bytes: number }>;
-  /** At most `max` deposits made before `time` (ms), oldest first. */
+  /** At most `max` deposits (listed or pending) made before `time` (ms), oldest first. */
   olderThan(time: number, max: number): Promise<{ topic: string; id: string }[]>;
 }
 
@@ -52,20 +74,29 @@ export const refusals = {
 
 /** The index of one relay, in memory: rebuilt from storage after a start. */
 export class MemoryDepotIndex implements DepotIndex {
-  readonly #topics = new Map<string, { sizes: Map<string, number>; bytes: number }>();
+  readonly #topics = new Map<string, { sizes: Map<string, number>; pending: Set<string>; bytes: number }>();
   #items = 0;
   #bytes = 0;
   #built = false;
+  /** Builds in progress, and the ids released since the first of them began (`topic/id`). */
+  readonly #builds = new Set<string>();
+  readonly #gone = new Set<string>();
 
   async isBuilt(): Promise<boolean> {
     return this.#built;
   }
 
-  async addFound(deposits: IndexedDeposit[]): Promise<void> {
-    for (const d of deposits) this.#add(d);
+  async beginBuild(build: string): Promise<void> {
+    this.#builds.add(build);
   }
 
-  async markBuilt(): Promise<void> {
+  async addFound(deposits: IndexedDeposit[]): Promise<void> {
+    for (const d of deposits) if (!this.#gone.has(`${d.topic}/${d.id}`)) this.#add(d, false);
+  }
+
+  async markBuilt(build: string): Promise<void> {
+    this.#builds.delete(build);
+    if (this.#builds.size === 0) this.#gone.clear();
     this.#built = true;
   }
 
@@ -84,15 +115,26 @@ export class MemoryDepotIndex implements DepotIndex {
 
   async reserve(d: IndexedDeposit, limits: DepotLimits): Promise<string | undefined> {
     const refused = this.#refusal(d, limits); // checked and recorded in one step
-    if (!refused) this.#add(d);
+    if (!refused) this.#add(d, true);
     return refused;
   }
 
-  #add({ topic, id, size }: IndexedDeposit): void {
+  async commit(topic: string, id: string): Promise<boolean> {
+    return this.#topics.get(topic)?.pending.delete(id) ?? false;
+  }
+
+  async pendingBefore(time: number, max: number): Promise<IndexedDeposit[]> {
+    const out: IndexedDeposit[] = [];
+    for (const [topic, t] of this.#topics) for (const id of t.pending) if (timeOf(id) < time) out.push({ topic, id, size: t.sizes.get(id)! });
+    return out.sort((a, b) => timeOf(a.id) - timeOf(b.id)).slice(0, max);
+  }
+
+  #add({ topic, id, size }: IndexedDeposit, pending: boolean): void {
     let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), bytes: 0 }));
+    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0 }));
     if (t.sizes.has(id)) return;
     t.sizes.set(id, size);
+    if (pending) t.pending.add(id);
     t.bytes += size;
     this.#items++;
     this.#bytes += size;
@@ -102,9 +144,11 @@ export class MemoryDepotIndex implements DepotIndex {
     const t = this.#topics.get(topic);
     const out = new Map<string, number>();
     for (const id of ids) {
+      if (this.#builds.size > 0) this.#gone.add(`${topic}/${id}`);
       const size = t?.sizes.get(id);
       if (!t || size === undefined) continue;
       t.sizes.delete(id);
+      t.pending.delete(id);
       t.bytes -= size;
       this.#items--;
       this.#bytes -= size;
@@ -115,7 +159,8 @@ export class MemoryDepotIndex implements DepotIndex {
   }
 
   async entries(topic: string): Promise<Map<string, number>> {
-    return new Map(this.#topics.get(topic)?.sizes);
+    const t = this.#topics.get(topic);
+    return new Map([...(t?.sizes ?? [])].filter(([id]) => !t!.pending.has(id)));
   }
 
   async totals(): Promise<{ items: number; bytes: number }> {

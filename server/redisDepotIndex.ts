@@ -2,10 +2,14 @@
  * The depot's index in Redis, shared by every relay on it, so the per-topic and global caps hold over
  * all of them (`server/depotIndex.ts` says what an index is). Under namespace `ns`:
  *
- * - `<ns>:depot:t:<topic>`: hash, deposit id → size;
- * - `<ns>:depot:tb`: hash, topic → bytes held;
- * - `<ns>:depot:totals`: hash, `items` and `bytes` over every topic;
+ * - `<ns>:depot:t:<topic>`: hash, deposit id → size (listed: its bytes are stored);
+ * - `<ns>:depot:p:<topic>`: hash, deposit id → size (pending: reserved, its bytes being written);
+ * - `<ns>:depot:tb`: hash, topic → bytes held (listed and pending);
+ * - `<ns>:depot:totals`: hash, `items` and `bytes` over every topic (listed and pending);
  * - `<ns>:depot:time`: sorted set of `<topic>/<id>` scored by deposit time (what prune reads);
+ * - `<ns>:depot:pending`: sorted set of the pending `<topic>/<id>`, by deposit time (what the sweep reads);
+ * - `<ns>:depot:builds`: sorted set, builds in progress → when their lease ends;
+ * - `<ns>:depot:gone`: set of `<topic>/<id>` released while a build was in progress (a build leaves them out);
  * - `<ns>:depot:built`: set once the index was built from storage (deposits made before it existed).
  *
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
@@ -16,50 +20,106 @@ import type { Redis } from 'ioredis';
 import type { DepotLimits } from './depot.js';
 import { refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
+/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone (see the module comment). */
+const KEY_NAMES = `
+local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+`;
+
 /**
- * KEYS: topic hash, tb, totals, time. ARGV: topic, id, size, the four caps, time, mode ('check',
- * 'reserve' or 'found': record without caps). Returns 'ok' or the name of the cap that refused.
+ * ARGV: topic, id, size, the four caps, time, mode ('check', 'reserve': pending, within the caps, or
+ * 'found': listed, without caps, unless released since a build began). Returns 'ok' or the name of
+ * the cap that refused.
  */
-const RESERVE = `
-local size = tonumber(ARGV[3])
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 'ok' end
-if ARGV[9] ~= 'found' then
-  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return 'topicItems' end
-  if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + size > tonumber(ARGV[5]) then return 'topicBytes' end
-  if tonumber(redis.call('HGET', KEYS[3], 'items') or '0') >= tonumber(ARGV[6]) then return 'totalItems' end
-  if tonumber(redis.call('HGET', KEYS[3], 'bytes') or '0') + size > tonumber(ARGV[7]) then return 'totalBytes' end
-  if ARGV[9] == 'check' then return 'ok' end
+const RESERVE = `${KEY_NAMES}
+local topic, id, size, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[9]
+local member = topic .. '/' .. id
+if redis.call('HEXISTS', T, id) == 1 or redis.call('HEXISTS', P, id) == 1 then return 'ok' end
+if mode == 'found' then
+  if redis.call('SISMEMBER', GONE, member) == 1 then return 'ok' end
+else
+  if redis.call('HLEN', T) + redis.call('HLEN', P) >= tonumber(ARGV[4]) then return 'topicItems' end
+  if tonumber(redis.call('HGET', TB, topic) or '0') + size > tonumber(ARGV[5]) then return 'topicBytes' end
+  if tonumber(redis.call('HGET', TOTALS, 'items') or '0') >= tonumber(ARGV[6]) then return 'totalItems' end
+  if tonumber(redis.call('HGET', TOTALS, 'bytes') or '0') + size > tonumber(ARGV[7]) then return 'totalBytes' end
+  if mode == 'check' then return 'ok' end
 end
-redis.call('HSET', KEYS[1], ARGV[2], size)
-redis.call('HINCRBY', KEYS[2], ARGV[1], size)
-redis.call('HINCRBY', KEYS[3], 'items', 1)
-redis.call('HINCRBY', KEYS[3], 'bytes', size)
-redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1] .. '/' .. ARGV[2])
+if mode == 'reserve' then
+  redis.call('HSET', P, id, size)
+  redis.call('ZADD', PENDING, ARGV[8], member)
+else
+  redis.call('HSET', T, id, size)
+end
+redis.call('HINCRBY', TB, topic, size)
+redis.call('HINCRBY', TOTALS, 'items', 1)
+redis.call('HINCRBY', TOTALS, 'bytes', size)
+redis.call('ZADD', TIME, ARGV[8], member)
 return 'ok'
 `;
 
-/** KEYS as RESERVE's. ARGV: topic, ids…. Returns id, size, id, size… of those it held. */
-const RELEASE = `
+/** ARGV: topic, id. A pending deposit becomes listed: returns 1, or 0 when it is not pending. */
+const COMMIT = `${KEY_NAMES}
+local size = redis.call('HGET', P, ARGV[2])
+if not size then return 0 end
+redis.call('HDEL', P, ARGV[2])
+redis.call('HSET', T, ARGV[2], size)
+redis.call('ZREM', PENDING, ARGV[1] .. '/' .. ARGV[2])
+return 1
+`;
+
+/**
+ * ARGV: topic, now, ids…. Returns id, size, id, size… of those it held (listed or pending). While a
+ * build is in progress, every id is remembered as gone (GONE), held or not: its listing may hold it.
+ */
+const RELEASE = `${KEY_NAMES}
+local topic = ARGV[1]
+redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', ARGV[2])
+local building = redis.call('ZCARD', BUILDS) > 0
 local out = {}
-for i = 2, #ARGV do
-  local size = redis.call('HGET', KEYS[1], ARGV[i])
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local member = topic .. '/' .. id
+  if building then redis.call('SADD', GONE, member) end
+  local from = T
+  local size = redis.call('HGET', T, id)
+  if not size then
+    from = P
+    size = redis.call('HGET', P, id)
+  end
   if size then
     size = tonumber(size)
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    redis.call('HINCRBY', KEYS[2], ARGV[1], -size)
-    redis.call('HINCRBY', KEYS[3], 'items', -1)
-    redis.call('HINCRBY', KEYS[3], 'bytes', -size)
-    redis.call('ZREM', KEYS[4], ARGV[1] .. '/' .. ARGV[i])
-    out[#out + 1] = ARGV[i]
+    redis.call('HDEL', from, id)
+    redis.call('HINCRBY', TB, topic, -size)
+    redis.call('HINCRBY', TOTALS, 'items', -1)
+    redis.call('HINCRBY', TOTALS, 'bytes', -size)
+    redis.call('ZREM', TIME, member)
+    redis.call('ZREM', PENDING, member)
+    out[#out + 1] = id
     out[#out + 1] = tostring(size)
   end
 end
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then redis.call('HDEL', TB, topic) end
 return out
 `;
 
+/** ARGV: build, now, lease end. A build starts; the first of a new round forgets the last round's ids. */
+const BEGIN_BUILD = `${KEY_NAMES}
+redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', ARGV[2])
+if redis.call('ZCARD', BUILDS) == 0 then redis.call('DEL', GONE) end
+redis.call('ZADD', BUILDS, ARGV[3], ARGV[1])
+return 0
+`;
+
+/** ARGV: build, now, the built flag's key. A build ends; the last one forgets the ids released meanwhile. */
+const END_BUILD = `${KEY_NAMES}
+redis.call('ZREM', BUILDS, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', ARGV[2])
+if redis.call('ZCARD', BUILDS) == 0 then redis.call('DEL', GONE) end
+redis.call('SET', ARGV[3], '1')
+return 0
+`;
+
 const sha = (lua: string) => createHash('sha1').update(lua).digest('hex');
-const SHAS = new Map([RESERVE, RELEASE].map((lua) => [lua, sha(lua)]));
+const SHAS = new Map([RESERVE, COMMIT, RELEASE, BEGIN_BUILD, END_BUILD].map((lua) => [lua, sha(lua)]));
 
 /** The depot's index in Redis, shared by every relay on it (see the module comment). */
 export class RedisDepotIndex implements DepotIndex {
@@ -82,8 +142,9 @@ export class RedisDepotIndex implements DepotIndex {
     }
   }
 
-  #keys(topic: string): string[] {
-    return [`${this.#ns}:t:${topic}`, `${this.#ns}:tb`, `${this.#ns}:totals`, `${this.#ns}:time`];
+  #keys(topic = ''): string[] {
+    const ns = this.#ns;
+    return [`${ns}:t:${topic}`, `${ns}:tb`, `${ns}:totals`, `${ns}:time`, `${ns}:p:${topic}`, `${ns}:pending`, `${ns}:builds`, `${ns}:gone`];
   }
 
   async #reserve(d: IndexedDeposit, limits: DepotLimits | undefined, mode: 'check' | 'reserve' | 'found'): Promise<string | undefined> {
@@ -97,13 +158,17 @@ export class RedisDepotIndex implements DepotIndex {
     return (await this.#redis.exists(`${this.#ns}:built`)) === 1;
   }
 
+  async beginBuild(build: string, now: number, leaseUntil: number): Promise<void> {
+    await this.#eval(BEGIN_BUILD, this.#keys(), [build, now, leaseUntil]);
+  }
+
   async addFound(deposits: IndexedDeposit[]): Promise<void> {
     // Idempotent: relays building at once, or a deposit made meanwhile, are counted once.
     await Promise.all(deposits.map((d) => this.#reserve(d, undefined, 'found')));
   }
 
-  async markBuilt(): Promise<void> {
-    await this.#redis.set(`${this.#ns}:built`, '1');
+  async markBuilt(build: string, now: number): Promise<void> {
+    await this.#eval(END_BUILD, this.#keys(), [build, now, `${this.#ns}:built`]);
   }
 
   refusal(d: IndexedDeposit, limits: DepotLimits): Promise<string | undefined> {
@@ -114,10 +179,26 @@ export class RedisDepotIndex implements DepotIndex {
     return this.#reserve(d, limits, 'reserve');
   }
 
-  async release(topic: string, ids: string[]): Promise<Map<string, number>> {
+  async commit(topic: string, id: string): Promise<boolean> {
+    return (await this.#eval(COMMIT, this.#keys(topic), [topic, id])) === 1;
+  }
+
+  async pendingBefore(time: number, max: number): Promise<IndexedDeposit[]> {
+    const members = await this.#redis.zrangebyscore(`${this.#ns}:pending`, '-inf', `(${time}`, 'LIMIT', 0, max);
+    const out: IndexedDeposit[] = [];
+    for (const m of members) {
+      const slash = m.indexOf('/');
+      const [topic, id] = [m.slice(0, slash), m.slice(slash + 1)];
+      const size = await this.#redis.hget(`${this.#ns}:p:${topic}`, id);
+      if (size !== null) out.push({ topic, id, size: Number(size) });
+    }
+    return out;
+  }
+
+  async release(topic: string, ids: string[], now: number): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (ids.length === 0) return out;
-    const flat = (await this.#eval(RELEASE, this.#keys(topic), [topic, ...ids])) as string[];
+    const flat = (await this.#eval(RELEASE, this.#keys(topic), [topic, now, ...ids])) as string[];
     for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]));
     return out;
   }

@@ -9,24 +9,27 @@
  * round trip, atomic, with no retry loop, and independent operations go out pipelined on one
  * connection. Only the minutely prune still uses optimistic transactions (`WATCH`, read, decide,
  * `MULTI`/`EXEC`, retry when another relay changed a record meanwhile). Messages sit in a list per
- * mailbox; each `add` is also published (by its script), with its index, for the relays whose clients
- * listen to that mailbox (`watch`).
+ * mailbox. A mailbox's record names the relays whose clients claimed or opened it (`relays`); each
+ * `add` is published (by its script), with its index, on the channel of each of those relays but the
+ * adder's. A relay subscribes to its own channel once, at its start: no SUBSCRIBE or UNSUBSCRIBE per
+ * mailbox, and no relay hears adds to mailboxes none of its clients use.
  *
  *   <ns>:np:<appid>:<nameplate>   {mailbox, sides: {side: {claimed, added}}}
- *   <ns>:mb:<appid>:<mailbox>     {forNameplate, updated, sides: {side: {opened, mood}}, count, bytes}
+ *   <ns>:mb:<appid>:<mailbox>     {forNameplate, updated, sides: {side: {opened, mood}}, count, bytes, relays: {relay: true}}
  *   <ns>:msgs:<appid>:<mailbox>   list of StoredMessage JSON
  *   <ns>:nps:<appid>, <ns>:mbs:<appid>, <ns>:apps   index sets (listing, limits, pruning)
  *   <ns>:bytes                    the bytes held, counted as the memory store counts them (store.ts)
+ *   <ns>:freed:<appid>            sorted set, nameplate → when it was freed (nameplateReuse.ts), over every relay
  *
  * The byte budget (`maxStoreBytes`) and the appid quota are checked inside the scripts, so they hold
  * over every relay. Byte counts use the clients' strings' lengths as JavaScript measures them (passed
  * to the scripts), as the memory store does.
- *   channel <ns>:added:<appid>:<mailbox>   {relay, index, message}
+ *   channel <ns>:adds:<relay>     [index, appid, mailbox, message]
  * @module
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { RecentlyFreed } from './nameplateReuse.js';
+import { NAMEPLATE_REUSE_MAX, NAMEPLATE_REUSE_MS } from './nameplateReuse.js';
 import {
   mailboxId,
   messageBytes,
@@ -60,7 +63,7 @@ interface MailboxRecord {
 /** What a `RedisMailboxStore` needs: two Redis connections, its limits, randomness and this relay's id. */
 export interface RedisMailboxStoreOptions {
   redis: Redis;
-  /** A second connection, only for SUBSCRIBE. */
+  /** A second connection, only for SUBSCRIBE (to this relay's channel, once). */
   subscriber: Redis;
   limits: StoreLimits;
   /** Random bytes for mailbox ids and nameplate choice. */
@@ -89,7 +92,7 @@ local function count(t)
   return n
 end
 -- Open mailbox \`id\` (its key, messages' key, index set) for \`side\`; returns an error name, or nil and whether it is crowded.
-local function open(mbKey, mbsKey, id, idLen, side, sideLen, forNameplate, maxMailboxes)
+local function open(mbKey, mbsKey, id, idLen, side, sideLen, forNameplate, maxMailboxes, relay)
   local raw = redis.call('GET', mbKey)
   local record, before
   if raw then
@@ -101,6 +104,8 @@ local function open(mbKey, mbsKey, id, idLen, side, sideLen, forNameplate, maxMa
     before = 0
   end
   if type(record.sides) ~= 'table' then record.sides = {} end
+  if type(record.relays) ~= 'table' then record.relays = {} end
+  record.relays[relay] = true
   if record.sides[side] == nil then
     local delta = SIDE + sideLen
     local refused = budget(record.bytes + delta - before)
@@ -119,54 +124,101 @@ end
 `;
 
 /**
- * Claim nameplate `name` for `side` and open its mailbox. KEYS[3..4]: the nameplate, the nameplate set,
- * KEYS[5]: the mailbox set. ARGV[7..]: name length, side, side length, fresh ('1': only if nobody holds
- * it), a new mailbox id, the mailbox key prefix, maxNameplatesPerApp, maxMailboxesPerApp, name.
- * Returns {error} or {'ok', mailbox, crowded}.
+ * Claiming: `claim(npKey, name, nameLen, fresh)` claims nameplate `name` for `side` and opens its
+ * mailbox. KEYS[3]: the nameplate set, KEYS[4]: the mailbox set. ARGV[7..]: side, side length, a new
+ * mailbox id, the mailbox key prefix, maxNameplatesPerApp, maxMailboxesPerApp, this relay. Returns
+ * {error} or {'ok', mailbox, crowded}.
  */
-const CLAIM = `${PRELUDE}
-local nameLen, side, sideLen, fresh, newMailbox, mbPrefix = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11], ARGV[12]
-local maxNameplates, maxMailboxes, name = tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]
-local raw = redis.call('GET', KEYS[3])
-if raw and fresh then return { 'taken' } end
-local record, before
-if raw then
-  record = cjson.decode(raw)
-  before = record.bytes
-else
-  if redis.call('SCARD', KEYS[4]) >= maxNameplates then return { 'too-many-nameplates' } end
-  -- The mailbox comes next: make sure both fit.
-  local refused = budget(OVERHEAD + appidLen + nameLen + #newMailbox + SIDE + sideLen + OVERHEAD + appidLen + #newMailbox + SIDE + sideLen)
+const CLAIMING = `${PRELUDE}
+local side, sideLen, newMailbox, mbPrefix = ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local maxNameplates, maxMailboxes, relay = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
+local function claim(npKey, name, nameLen, fresh)
+  local raw = redis.call('GET', npKey)
+  if raw and fresh then return { 'taken' } end
+  local record, before
+  if raw then
+    record = cjson.decode(raw)
+    before = record.bytes
+  else
+    if redis.call('SCARD', KEYS[3]) >= maxNameplates then return { 'too-many-nameplates' } end
+    -- The mailbox comes next: make sure both fit.
+    local refused = budget(OVERHEAD + appidLen + nameLen + #newMailbox + SIDE + sideLen + OVERHEAD + appidLen + #newMailbox + SIDE + sideLen)
+    if refused then return { refused } end
+    record = { mailbox = newMailbox, sides = {}, bytes = OVERHEAD + appidLen + nameLen + #newMailbox }
+    before = 0
+  end
+  if type(record.sides) ~= 'table' then record.sides = {} end
+  local mine = record.sides[side]
+  if mine == nil then
+    record.sides[side] = { claimed = true, added = now }
+    record.bytes = record.bytes + SIDE + sideLen
+  elseif not mine.claimed then
+    return { 'reclaimed' }
+  end
+  local refused = budget(record.bytes - before)
   if refused then return { refused } end
-  record = { mailbox = newMailbox, sides = {}, bytes = OVERHEAD + appidLen + nameLen + #newMailbox }
-  before = 0
+  redis.call('SET', npKey, cjson.encode(record))
+  redis.call('SADD', KEYS[3], name)
+  redis.call('SADD', KEYS[2], appid)
+  redis.call('INCRBY', KEYS[1], record.bytes - before)
+  local crowded = count(record.sides) > 2
+  local failed, crowdedBox = open(mbPrefix .. record.mailbox, KEYS[4], record.mailbox, #record.mailbox, side, sideLen, true, maxMailboxes, relay)
+  if failed then return { failed } end
+  return { 'ok', record.mailbox, (crowded or crowdedBox) and 1 or 0 }
 end
-if type(record.sides) ~= 'table' then record.sides = {} end
-local mine = record.sides[side]
-if mine == nil then
-  record.sides[side] = { claimed = true, added = now }
-  record.bytes = record.bytes + SIDE + sideLen
-elseif not mine.claimed then
-  return { 'reclaimed' }
+`;
+
+/**
+ * Claim nameplate ARGV[16] (its key: KEYS[5]; its length: ARGV[14]); with ARGV[15] '1', only if nobody
+ * holds it (an allocation's random pick).
+ */
+const CLAIM = `${CLAIMING}
+return claim(KEYS[5], ARGV[16], tonumber(ARGV[14]), ARGV[15] == '1')
+`;
+
+/**
+ * Allocate: pick, as server.py does, the shortest free id (1–9, then 10–99, then 100–999) at random
+ * among those not freed in the last ARGV[16] ms (through any relay; KEYS[5]: when each was freed), else
+ * the one freed longest ago; and claim it, in the same script, so relays allocating at once never pick
+ * the same id. ARGV[14]: the nameplate key prefix, ARGV[15]: a random integer. Returns {'ok', mailbox,
+ * crowded, nameplate}, {error}, or {'full'} when every id below 1000 is in use (the caller picks one
+ * at random above).
+ */
+const ALLOCATE = `${CLAIMING}
+local npPrefix, r, reuseMs = ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16])
+local used = {}
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[3])) do used[n] = true end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - reuseMs)
+for size = 1, 3 do
+  local rested, oldest, oldestAt = {}, nil, nil
+  for i = 10 ^ (size - 1), 10 ^ size - 1 do
+    local name = tostring(i)
+    if not used[name] then
+      local at = redis.call('ZSCORE', KEYS[5], name)
+      if not at then
+        rested[#rested + 1] = name
+      elseif oldestAt == nil or tonumber(at) < oldestAt then
+        oldest, oldestAt = name, tonumber(at)
+      end
+    end
+  end
+  local name = oldest
+  if #rested > 0 then name = rested[r % #rested + 1] end
+  if name then
+    local out = claim(npPrefix .. name, name, #name, true)
+    out[4] = name
+    return out
+  end
 end
-local refused = budget(record.bytes - before)
-if refused then return { refused } end
-redis.call('SET', KEYS[3], cjson.encode(record))
-redis.call('SADD', KEYS[4], name)
-redis.call('SADD', KEYS[2], appid)
-redis.call('INCRBY', KEYS[1], record.bytes - before)
-local crowded = count(record.sides) > 2
-local failed, crowdedBox = open(mbPrefix .. record.mailbox, KEYS[5], record.mailbox, #record.mailbox, side, sideLen, true, maxMailboxes)
-if failed then return { failed } end
-return { 'ok', record.mailbox, (crowded or crowdedBox) and 1 or 0 }
+return { 'full' }
 `;
 
 /**
  * Open mailbox `id` for `side`. KEYS[3..5]: the mailbox, its messages, the mailbox set. ARGV[7..]: id,
- * its length, side, side length, maxMailboxesPerApp. Returns {error} or {'ok', crowded, messages…}.
+ * its length, side, side length, maxMailboxesPerApp, this relay. Returns {error} or {'ok', crowded, messages…}.
  */
 const OPEN = `${PRELUDE}
-local failed, crowded = open(KEYS[3], KEYS[5], ARGV[7], tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10]), false, tonumber(ARGV[11]))
+local failed, crowded = open(KEYS[3], KEYS[5], ARGV[7], tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10]), false, tonumber(ARGV[11]), ARGV[12])
 if failed then return { failed } end
 local out = { 'ok', crowded and 1 or 0 }
 for _, m in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do out[#out + 1] = m end
@@ -174,11 +226,12 @@ return out
 `;
 
 /**
- * Append a message to mailbox KEYS[3] (messages: KEYS[4]) and publish it on channel KEYS[5]. ARGV[7..]:
- * the message's JSON, its bytes, maxMessagesPerMailbox, this relay's id. Returns {error} or {'ok', index}.
+ * Append a message to mailbox KEYS[3] (messages: KEYS[4]) and publish it to the other relays that
+ * claimed or opened it, each on its channel (prefix ARGV[11]). ARGV[7..]: the message's JSON, its
+ * bytes, maxMessagesPerMailbox, this relay's id, the channel prefix, the mailbox id. Returns {error} or {'ok', index}.
  */
 const ADD = `${PRELUDE}
-local message, bytes, maxMessages, relay = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local message, bytes, maxMessages, relay, channels, id = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12]
 local raw = redis.call('GET', KEYS[3])
 if not raw then return { 'mailbox-gone' } end
 local record = cjson.decode(raw)
@@ -193,11 +246,22 @@ record.updated = now
 redis.call('SET', KEYS[3], cjson.encode(record))
 redis.call('RPUSH', KEYS[4], message)
 redis.call('INCRBY', KEYS[1], bytes)
-redis.call('PUBLISH', KEYS[5], '{"relay":' .. cjson.encode(relay) .. ',"index":' .. index .. ',"message":' .. message .. '}')
+if type(record.relays) == 'table' then
+  local added
+  for other in pairs(record.relays) do
+    if other ~= relay then
+      added = added or ('[' .. index .. ',' .. cjson.encode(appid) .. ',' .. cjson.encode(id) .. ',' .. message .. ']')
+      redis.call('PUBLISH', channels .. other, added)
+    end
+  end
+end
 return { 'ok', index }
 `;
 
-/** Release nameplate KEYS[3] (set KEYS[4]) for side ARGV[7], name ARGV[8]. Returns 'freed' when nobody holds it any more. */
+/**
+ * Release nameplate KEYS[3] (set KEYS[4]) for side ARGV[7], name ARGV[8]. Returns 'freed' when nobody
+ * holds it any more, and notes when in KEYS[5] (for ARGV[9] ms, at most ARGV[10] names).
+ */
 const RELEASE = `${PRELUDE}
 local raw = redis.call('GET', KEYS[3])
 if not raw then return 'none' end
@@ -214,6 +278,9 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[4], ARGV[8])
 redis.call('DECRBY', KEYS[1], record.bytes)
+redis.call('ZADD', KEYS[5], now, ARGV[8])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -1 - tonumber(ARGV[10]))
+redis.call('PEXPIRE', KEYS[5], ARGV[9])
 return 'freed'
 `;
 
@@ -272,7 +339,15 @@ interface Script {
   sha: string;
 }
 const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
-const SCRIPTS = { claim: script(CLAIM), open: script(OPEN), add: script(ADD), release: script(RELEASE), close: script(CLOSE), touch: script(TOUCH) };
+const SCRIPTS = {
+  claim: script(CLAIM),
+  allocate: script(ALLOCATE),
+  open: script(OPEN),
+  add: script(ADD),
+  release: script(RELEASE),
+  close: script(CLOSE),
+  touch: script(TOUCH),
+};
 
 /** Another relay changed a record between our read and our write: read again. */
 class Conflict extends Error {}
@@ -286,16 +361,18 @@ export class RedisMailboxStore implements MailboxStore {
   readonly #sub: Redis;
   readonly #limits: StoreLimits;
   readonly #randomBytes: (n: number) => Uint8Array;
-  readonly #recentlyFreed = new RecentlyFreed();
   readonly #relayId: string;
   readonly #ns: string;
-  /** Allocations, one at a time (see allocateNameplate). */
-  #allocating: Promise<unknown> = Promise.resolve();
+  /** This relay's channel: other relays publish there the adds to mailboxes our clients claimed or opened. */
+  readonly #channel: string;
+  /** Resolves once subscribed to `#channel`. */
+  readonly #subscribed: Promise<unknown>;
   /** WATCH belongs to a connection: this process runs one transaction (the prune's) at a time on it. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Watchers by mailbox (`appid\0mailbox`). */
   readonly #watchers = new Map<string, Set<(m: StoredMessage, index: number) => void>>();
   /**
-   * Opens in flight, by channel: adds through other relays heard while an open's reply is on its way.
+   * Opens in flight, by mailbox: adds through other relays heard while an open's reply is on its way.
    * Such an add came after the open's read (so the open does not return it) yet before its opener
    * listens (so no watcher takes it): the open returns it too.
    */
@@ -308,7 +385,12 @@ export class RedisMailboxStore implements MailboxStore {
     this.#randomBytes = options.randomBytes;
     this.#relayId = options.relayId;
     this.#ns = options.namespace ?? 'backchannel';
-    this.#sub.on('message', (channel: string, text: string) => this.#onAdded(channel, text));
+    this.#channel = `${this.#ns}:adds:${this.#relayId}`;
+    this.#sub.on('message', (channel: string, text: string) => {
+      if (channel === this.#channel) this.#onAdded(text);
+    });
+    this.#subscribed = this.#sub.subscribe(this.#channel);
+    this.#subscribed.catch(() => {}); // watch() reports it
   }
 
   #np = (appid: string, name: string) => `${this.#ns}:np:${appid}:${name}`;
@@ -316,7 +398,7 @@ export class RedisMailboxStore implements MailboxStore {
   #msgs = (appid: string, id: string) => `${this.#ns}:msgs:${appid}:${id}`;
   #nps = (appid: string) => `${this.#ns}:nps:${appid}`;
   #mbs = (appid: string) => `${this.#ns}:mbs:${appid}`;
-  #added = (appid: string, id: string) => `${this.#ns}:added:${appid}:${id}`;
+  #freed = (appid: string) => `${this.#ns}:freed:${appid}`;
   get #apps() {
     return `${this.#ns}:apps`;
   }
@@ -396,39 +478,49 @@ export class RedisMailboxStore implements MailboxStore {
     }
   }
 
-  allocateNameplate(appid: string, side: string, now: number): Promise<string> {
-    // One allocation at a time per relay, or this relay's own allocations would keep picking the same
-    // free id; another relay may still take the id we picked before our claim lands: then pick again.
-    const run = this.#allocating.then(async () => {
-      for (let round = 0; round < MAX_RETRIES; round++) {
-        const id = this.#pick(appid, new Set(await this.#redis.smembers(this.#nps(appid))), now);
-        try {
-          await this.#claim(appid, id, side, now, true);
-          return id;
-        } catch (err) {
-          if (!(err instanceof Taken)) throw err;
-        }
-      }
-      throw new StoreLimitError('store-busy', 'the relay store is too busy, try again');
-    });
-    this.#allocating = run.catch(() => {});
-    return run;
+  async allocateNameplate(appid: string, side: string, now: number): Promise<string> {
+    // Picked and claimed in one script: relays allocating at once never race for one id.
+    const [status, , crowded, name] = (await this.#run(
+      'allocate',
+      appid,
+      now,
+      [this.#nps(appid), this.#mbs(appid), this.#freed(appid)],
+      [...this.#claimArgs(appid, side), this.#np(appid, ''), randomBelow(2 ** 31, this.#randomBytes), NAMEPLATE_REUSE_MS],
+    )) as [string, string?, number?, string?];
+    if (status === 'full') return this.#allocateAbove999(appid, side, now);
+    if (status !== 'ok') throw this.#refusal(status);
+    if (crowded) throw new StoreCrowdedError();
+    return name!;
   }
 
-  /** As server.py: the shortest free id, 1–9, then 10–99, then 100–999; then random up to a million. */
-  #pick(appid: string, used: Set<string>, now: number): string {
-    for (let size = 1; size <= 3; size++) {
-      const free: string[] = [];
-      for (let i = 10 ** (size - 1); i < 10 ** size; i++) if (!used.has(String(i))) free.push(String(i));
-      // Those this relay freed recently go last (nameplateReuse.ts); other relays' releases it cannot see.
-      const choice = this.#recentlyFreed.prefer(appid, free, now);
-      if (choice.length > 0) return choice[randomBelow(choice.length, this.#randomBytes)]!;
-    }
+  /** Every id below 1000 in use: random ones up to a million, as server.py; another relay may take ours first. */
+  async #allocateAbove999(appid: string, side: string, now: number): Promise<string> {
+    const used = new Set(await this.#redis.smembers(this.#nps(appid)));
     for (let tries = 0; tries < 1000; tries++) {
       const id = String(1000 + randomBelow(999_000, this.#randomBytes));
-      if (!used.has(id)) return id;
+      if (used.has(id)) continue;
+      try {
+        await this.#claim(appid, id, side, now, true);
+        return id;
+      } catch (err) {
+        if (!(err instanceof Taken)) throw err;
+        used.add(id);
+      }
     }
     throw new StoreLimitError('too-many-nameplates', 'unable to find a free nameplate-id');
+  }
+
+  /** ARGV[7..13] of a claim or an allocation (see CLAIMING). */
+  #claimArgs(appid: string, side: string): (string | number)[] {
+    return [
+      side,
+      side.length,
+      mailboxId(this.#randomBytes),
+      this.#mb(appid, ''),
+      this.#limits.maxNameplatesPerApp,
+      this.#limits.maxMailboxesPerApp,
+      this.#relayId,
+    ];
   }
 
   claimNameplate(appid: string, name: string, side: string, now: number): Promise<string> {
@@ -441,18 +533,8 @@ export class RedisMailboxStore implements MailboxStore {
       'claim',
       appid,
       now,
-      [this.#np(appid, name), this.#nps(appid), this.#mbs(appid)],
-      [
-        name.length,
-        side,
-        side.length,
-        fresh ? '1' : '0',
-        mailboxId(this.#randomBytes),
-        this.#mb(appid, ''),
-        this.#limits.maxNameplatesPerApp,
-        this.#limits.maxMailboxesPerApp,
-        name,
-      ],
+      [this.#nps(appid), this.#mbs(appid), this.#np(appid, name)],
+      [...this.#claimArgs(appid, side), name.length, fresh ? '1' : '0', name],
     )) as [string, string?, number?];
     if (status !== 'ok') throw this.#refusal(status);
     if (crowded) throw new StoreCrowdedError();
@@ -460,15 +542,20 @@ export class RedisMailboxStore implements MailboxStore {
   }
 
   async releaseNameplate(appid: string, name: string, side: string, now: number): Promise<void> {
-    const result = await this.#run('release', appid, now, [this.#np(appid, name), this.#nps(appid)], [side, name]);
-    if (result === 'freed') this.#recentlyFreed.freed(appid, name, now);
+    await this.#run(
+      'release',
+      appid,
+      now,
+      [this.#np(appid, name), this.#nps(appid), this.#freed(appid)],
+      [side, name, NAMEPLATE_REUSE_MS, NAMEPLATE_REUSE_MAX],
+    );
   }
 
   async openMailbox(appid: string, id: string, side: string, now: number): Promise<StoredMessage[]> {
-    const channel = this.#added(appid, id);
+    const k = mailboxKey(appid, id);
     const heard = new Map<number, StoredMessage>();
-    let opening = this.#opening.get(channel);
-    if (!opening) this.#opening.set(channel, (opening = new Set()));
+    let opening = this.#opening.get(k);
+    if (!opening) this.#opening.set(k, (opening = new Set()));
     opening.add(heard);
     let answer: [string, number?, ...string[]];
     try {
@@ -477,11 +564,11 @@ export class RedisMailboxStore implements MailboxStore {
         appid,
         now,
         [this.#mb(appid, id), this.#msgs(appid, id), this.#mbs(appid)],
-        [id, id.length, side, side.length, this.#limits.maxMailboxesPerApp],
+        [id, id.length, side, side.length, this.#limits.maxMailboxesPerApp, this.#relayId],
       )) as typeof answer;
     } finally {
       opening.delete(heard);
-      if (opening.size === 0) this.#opening.delete(channel);
+      if (opening.size === 0) this.#opening.delete(k);
     }
     const [status, crowded, ...stored] = answer;
     if (status !== 'ok') throw this.#refusal(status);
@@ -496,8 +583,8 @@ export class RedisMailboxStore implements MailboxStore {
       'add',
       appid,
       now,
-      [this.#mb(appid, id), this.#msgs(appid, id), this.#added(appid, id)],
-      [JSON.stringify(message), messageBytes(message), this.#limits.maxMessagesPerMailbox, this.#relayId],
+      [this.#mb(appid, id), this.#msgs(appid, id)],
+      [JSON.stringify(message), messageBytes(message), this.#limits.maxMessagesPerMailbox, this.#relayId, `${this.#ns}:adds:`, id],
     )) as [string, number?];
     if (status !== 'ok') throw this.#refusal(status);
   }
@@ -579,40 +666,40 @@ export class RedisMailboxStore implements MailboxStore {
   }
 
   /**
-   * Hear `add`s made through other relays to this mailbox (ours reach our clients directly). Resolves,
-   * once subscribed, with the function that stops listening.
+   * Hear `add`s made through other relays to this mailbox (ours reach our clients directly): those
+   * made after one of our clients claimed or opened it (the scripts name this relay in its record).
+   * Resolves, once this relay's channel is subscribed, with the function that stops listening.
    */
   async watch(appid: string, id: string, onMessage: (m: StoredMessage, index: number) => void): Promise<() => Promise<void>> {
-    const channel = this.#added(appid, id);
-    let set = this.#watchers.get(channel);
-    if (!set) {
-      this.#watchers.set(channel, (set = new Set()));
-      await this.#sub.subscribe(channel);
-    }
+    await this.#subscribed;
+    const k = mailboxKey(appid, id);
+    let set = this.#watchers.get(k);
+    if (!set) this.#watchers.set(k, (set = new Set()));
     set.add(onMessage);
     return async () => {
-      const current = this.#watchers.get(channel);
-      if (!current?.delete(onMessage) || current.size > 0) return;
-      this.#watchers.delete(channel);
-      await this.#sub.unsubscribe(channel);
+      const current = this.#watchers.get(k);
+      if (current?.delete(onMessage) && current.size === 0) this.#watchers.delete(k);
     };
   }
 
-  #onAdded(channel: string, text: string): void {
-    const watchers = this.#watchers.get(channel);
-    if (!watchers) return;
-    let added: { relay: string; index: number; message: StoredMessage };
+  /** An add through another relay: `[index, appid, mailbox, message]` (ADD's script). */
+  #onAdded(text: string): void {
+    let added: [number, string, string, StoredMessage];
     try {
       added = JSON.parse(text) as typeof added;
     } catch {
       return;
     }
-    if (added.relay === this.#relayId) return;
-    for (const heard of this.#opening.get(channel) ?? []) heard.set(added.index, added.message);
-    for (const w of watchers) w(added.message, added.index);
+    const [index, appid, id, message] = added;
+    const k = mailboxKey(appid, id);
+    for (const heard of this.#opening.get(k) ?? []) heard.set(index, message);
+    for (const w of this.#watchers.get(k) ?? []) w(message, index);
   }
 
   async close(): Promise<void> {
     this.#watchers.clear();
+    await this.#sub.unsubscribe(this.#channel).catch(() => {});
   }
 }
+
+const mailboxKey = (appid: string, id: string) => `${appid}\0${id}`;

@@ -10,7 +10,9 @@ import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
-import { relayCheck, type RelayChecked } from '../src/app/relayCheck.js';
+import { relayCheck, type RelayChecked, type RelayCheckVia } from '../src/app/relayCheck.js';
+import { RelayMux } from '../src/discover/relayMux.js';
+import { discoveryUrlOf } from '../src/machines/appInputs.js';
 import { RelayUnsupportedError } from '../src/errors.js';
 import type { SocketConnector } from '../src/effects/socket.js';
 import { startPythonMailbox, type PythonMailbox } from './helpers/processes.js';
@@ -37,11 +39,11 @@ function unsupported(bc: Backchannel): Promise<RelayUnsupportedError> {
 }
 
 /** Run the relay check under a small parent machine until it decides. */
-async function check(relay: string, connector: SocketConnector): Promise<RelayChecked> {
+async function check(relay: string, connector: SocketConnector, via: Partial<RelayCheckVia> = {}): Promise<RelayChecked> {
   const parent = createActor(
     setup({ actors: { relayCheck } }).createMachine({
       context: {} as { checked?: RelayChecked },
-      invoke: { src: 'relayCheck', input: { relay, connector } },
+      invoke: { src: 'relayCheck', input: { relay, connector, ...via } },
       on: { 'relay.checked': { target: '.done', actions: assign({ checked: ({ event }) => event as RelayChecked }) } },
       initial: 'checking',
       states: { checking: {}, done: { type: 'final' } },
@@ -83,5 +85,28 @@ describe('a relay that only speaks magic-wormhole pairing', () => {
   it('our relay answers DISCOVER: supported', async () => {
     expect((await check(ours.url, nodeSocketConnector())).unsupported).toBeUndefined();
     expect((await check(ours.url, withoutStatus(nodeSocketConnector()))).unsupported).toBeUndefined();
+  });
+
+  it('with the device’s multiplexed connection given, the check goes through it and opens no socket of its own', async () => {
+    const dialled: string[] = [];
+    const raw = nodeSocketConnector();
+    const counting: SocketConnector = (url, handlers) => (dialled.push(url), raw(url, handlers));
+    const mux = new RelayMux(counting);
+    // A contact's session already holds the connection (it got the relay's challenge).
+    let challenged!: () => void;
+    const contactReady = new Promise<void>((r) => (challenged = r));
+    const contact = mux.connector(discoveryUrlOf(ours.url), {
+      onOpen: () => {},
+      onMessage: (text) => text.includes('"challenge"') && challenged(),
+      onClose: () => {},
+    });
+    await contactReady;
+    try {
+      expect((await check(ours.url, counting, { discoverConnector: mux.connector })).unsupported).toBeUndefined();
+      expect(dialled).toEqual([discoveryUrlOf(ours.url)]); // the mux's one socket, nothing beside it
+      expect(mux.connections).toBe(1); // and the check's leaving did not close it under the contact
+    } finally {
+      contact.close();
+    }
   });
 });

@@ -3,12 +3,16 @@
  * connection) on one real redis-server, with the index in Redis (`RedisDepotIndex`). The per-topic and
  * global caps hold over both, also when both deposit at the same instant; what one relay stores the
  * other lists, fetches, acknowledges and prunes; an index is built once from deposits stored before it.
+ * Two relays building the index at once do not undo an ack made through one of them meanwhile, and a
+ * relay that stops between a deposit's steps (reserve, write, list) leaves no bytes uncounted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Depot, type DepotLimits } from '../server/depot.js';
 import { RedisDepotIndex } from '../server/redisDepotIndex.js';
 import { RedisStorage } from '../server/redisStorage.js';
+import type { StorageAdapter } from '../src/effects/storage.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
+import { until } from './helpers/wait.js';
 
 let redis: RedisProcess;
 let n = 0;
@@ -96,5 +100,91 @@ describe('the depot on Redis, shared by two relays', () => {
     expect(b.totals).toEqual({ items: 2, bytes: 90 });
     await expect(b.deposit(topic('a'), blob(11))).rejects.toThrow('depot full for this topic (100 bytes)');
     expect(await redis.client().get(`${ns}:depot:built`)).toBe('1');
+  });
+
+  it('an ack through one relay while the other builds the index is not undone by that build', async () => {
+    const ns = `depot${n++}`;
+    const id = '000000000001000-000000-abcdef01-s30';
+    // Stored before either relay started (say by an earlier version): both relays' listings hold it.
+    await new RedisStorage(redis.client(), ns).save(['depot', topic('a'), id], new TextEncoder().encode(blob(30)));
+    // Relay A's listing is taken, then A waits there until B has fetched and acknowledged the deposit.
+    const storageA = new RedisStorage(redis.client(), ns);
+    let listed!: () => void;
+    let resume!: () => void;
+    const [tookListing, resumed] = [new Promise<void>((r) => (listed = r)), new Promise<void>((r) => (resume = r))];
+    const slow: StorageAdapter = {
+      load: (k) => storageA.load(k),
+      save: (k, d) => storageA.save(k, d),
+      remove: (k) => storageA.remove(k),
+      loadRange: (p) => storageA.loadRange(p),
+      removeRange: (p) => storageA.removeRange(p),
+      listKeys: async (p) => {
+        const keys = await storageA.listKeys(p);
+        listed();
+        await resumed;
+        return keys;
+      },
+    };
+    const a = new Depot({ storage: slow, index: new RedisDepotIndex(redis.client(), ns) });
+    const clientB = redis.client();
+    const b = new Depot({ storage: new RedisStorage(clientB, ns), index: new RedisDepotIndex(clientB, ns) });
+    const counted = a.count();
+    await tookListing;
+    expect((await b.fetch(topic('a'))).items.map((d) => d.id)).toEqual([id]);
+    await b.ack(topic('a'), [id]);
+    resume();
+    expect(await counted).toBe(0);
+    expect(await b.count()).toBe(0);
+    // Once both builds ended, the acked ids kept aside for them are forgotten.
+    expect(await redis.client().exists(`${ns}:depot:gone`, `${ns}:depot:builds`)).toBe(0);
+  });
+
+  it('a relay that stops between reserving, writing and listing a deposit leaves no bytes uncounted', async () => {
+    for (const stop of ['before the write', 'after the write'] as const) {
+      const ns = `depot${n++}`;
+      let now = 1_000_000_000_000;
+      const client = redis.client();
+      const storage = new RedisStorage(client, ns);
+      const index = new RedisDepotIndex(client, ns);
+      // The relay "stops" at the step: that step, and every one after it, never returns.
+      let stopped = false;
+      let writing = false;
+      const never = new Promise<never>(() => {});
+      const crashing: StorageAdapter = {
+        load: (k) => storage.load(k),
+        remove: (k) => storage.remove(k),
+        loadRange: (p) => storage.loadRange(p),
+        removeRange: (p) => storage.removeRange(p),
+        listKeys: (p) => storage.listKeys(p),
+        save: async (k, d) => {
+          writing = true;
+          if (stop === 'before the write') return never;
+          await storage.save(k, d);
+          stopped = true;
+        },
+      };
+      const crashingIndex = new Proxy(index, {
+        get: (target, prop) => {
+          const value = Reflect.get(target, prop) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => (stopped ? never : (value as (...a: unknown[]) => unknown).apply(target, args));
+        },
+      });
+      const dying = new Depot({ storage: crashing, index: crashingIndex, now: () => now });
+      await dying.count(); // built before the deposit
+      void dying.deposit(topic('a'), blob(40));
+      await until(() => (stop === 'before the write' ? writing : stopped));
+      // A relay starts on the same Redis after the grace for a write has passed, and its prune sweeps.
+      now += 61_000;
+      const restarted = new Depot({ storage: new RedisStorage(redis.client(), ns), index: new RedisDepotIndex(redis.client(), ns), now: () => now });
+      await restarted.prune();
+      const stored = await storage.listKeys(['depot']);
+      expect(await restarted.count(), stop).toBe(stored.length);
+      expect(
+        (await restarted.fetch(topic('a'))).items.map((d) => d.id),
+        stop,
+      ).toEqual(stored.map((k) => k[2]));
+      expect(stored, stop).toHaveLength(stop === 'before the write' ? 0 : 1);
+    }
   });
 });

@@ -2,7 +2,9 @@
  * RedisMailboxStore as two relays use it: concurrent allocations through both never hand out one
  * nameplate twice, an `add` through one relay reaches the other's watchers with its index, never its
  * own, the byte budget holds over both under concurrent claims (each operation is one atomic script),
- * and it counts bytes exactly as the memory store does, also for strings outside ASCII.
+ * and it counts bytes exactly as the memory store does, also for strings outside ASCII. A pairing costs
+ * one script per client step and no SUBSCRIBE (each relay listens on its own channel from its start),
+ * and a nameplate freed through one relay is allocated last through the other too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../server/limits.js';
@@ -110,5 +112,63 @@ describe('RedisMailboxStore shared by two relays', () => {
       await stop();
     }
     console.log(`the racing add reached the opener: in the open ${via.open}×, through the watcher ${via.watcher}×`);
+  });
+
+  it('a pairing through two relays costs one script per client step, and no SUBSCRIBE or UNSUBSCRIBE', async () => {
+    // What the relays send Redis, counted at their connections (Redis's own stats count the scripts' calls too).
+    const sent = new Map<string, number>();
+    const counted = () => {
+      const client = redis.client();
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = (command) => {
+        sent.set(command.name, (sent.get(command.name) ?? 0) + 1);
+        return send(command);
+      };
+      return client;
+    };
+    const [a, b] = ['a', 'b'].map(
+      (relayId) =>
+        new RedisMailboxStore({ redis: counted(), subscriber: counted(), limits: DEFAULT_LIMITS, randomBytes: cryptoRandomBytes, relayId, namespace: 'cost' }),
+    ) as [RedisMailboxStore, RedisMailboxStore];
+    // Each store subscribes to its relay's channel once, when it starts: that is not per pairing.
+    await Promise.all([a.watch('app', 'none', () => {}), b.watch('app', 'none', () => {})]);
+    sent.clear();
+    const heardByA: string[] = [];
+    const heardByB: string[] = [];
+    const nameplate = await a.allocateNameplate('app', 'sideA', 1);
+    const mailbox = await b.claimNameplate('app', nameplate, 'sideB', 1);
+    // As the mailbox server does on `open`: watch, then open.
+    const stopA = await a.watch('app', mailbox, (m) => heardByA.push(m.phase));
+    await a.openMailbox('app', mailbox, 'sideA', 2);
+    const stopB = await b.watch('app', mailbox, (m) => heardByB.push(m.phase));
+    await b.openMailbox('app', mailbox, 'sideB', 2);
+    for (const phase of ['pake', 'version', '0']) {
+      await a.addMessage('app', mailbox, { side: 'sideA', phase, body: 'aa', server_rx: 3, msg_id: null }, 3);
+      await b.addMessage('app', mailbox, { side: 'sideB', phase, body: 'bb', server_rx: 3, msg_id: null }, 3);
+      if (phase === 'pake') await Promise.all([a.releaseNameplate('app', nameplate, 'sideA', 3), b.releaseNameplate('app', nameplate, 'sideB', 3)]);
+    }
+    await until(() => heardByA.length === 3 && heardByB.length === 3);
+    await Promise.all([stopA(), stopB()]);
+    await a.closeMailbox('app', mailbox, 'sideA', 'happy');
+    await b.closeMailbox('app', mailbox, 'sideB', 'happy');
+    const calls = (command: string) => sent.get(command) ?? 0;
+    const scripts = calls('evalsha') + calls('eval');
+    console.log(`one pairing through two relays: ${scripts} scripts; everything sent: ${JSON.stringify(Object.fromEntries(sent))}`);
+    expect(heardByA).toEqual(['pake', 'version', '0']);
+    expect(heardByB).toEqual(['pake', 'version', '0']);
+    // allocate, claim, 2 opens, 6 adds, 2 releases, 2 closes (a script's first run on this Redis adds an EVAL)
+    expect(calls('evalsha')).toBe(14);
+    expect([...sent.keys()].filter((c) => c !== 'evalsha' && c !== 'eval')).toEqual([]);
+  });
+
+  it('a nameplate freed through one relay is allocated last through the other', async () => {
+    const [a, b] = [store('a', 'reuse'), store('b', 'reuse')];
+    const freed = await a.allocateNameplate('app', 'first', 1);
+    await a.releaseNameplate('app', freed, 'first', 2);
+    // Eight one-digit ids are still free and rested: B takes those first, the freed one only last.
+    const next = [];
+    for (let i = 0; i < 8; i++) next.push(await b.allocateNameplate('app', `side${i}`, 3));
+    expect(next).not.toContain(freed);
+    expect(await b.allocateNameplate('app', 'last', 4)).toBe(freed);
   });
 });

@@ -3,17 +3,18 @@
  * sockets above, one connection below; one proof per topic; replies routed by topic and family,
  * refusals by request id; a closed socket leaves its topics; windows closed by ping keep a pipelining
  * device within the relay's bound on frames in flight; a lost connection closes every socket above and
- * the next one is a new connection with a new challenge.
+ * the next one is a new connection with a new challenge. Frames that start with their type and topic
+ * pass through the mux unparsed, both ways.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { DiscoveryServer, type DiscoveryLimits } from '../server/discoveryServer.js';
 import { MemoryNetwork } from '../src/adapters/memoryNetwork.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
 import { RelayMux, type RelayMuxOptions } from '../src/discover/relayMux.js';
-import type { CloseInfo, MailboxSocket } from '../src/effects/socket.js';
+import type { CloseInfo, MailboxSocket, SocketHandlers } from '../src/effects/socket.js';
 
 const URL_ = 'ws://relay.test/backchannel/v2';
 
@@ -285,5 +286,34 @@ describe('RelayMux', () => {
     const again = client(mux);
     await challengeOf(again);
     expect(dials).toBe(2);
+  });
+
+  it('routes by the frame’s start: what a socket sends and what it receives pass through unparsed (other frames still route)', () => {
+    let relay!: SocketHandlers;
+    const sent: string[] = [];
+    const mux = new RelayMux((_url, handlers) => ((relay = handlers), { send: (text) => sent.push(text), close: () => {} }));
+    const got: string[] = [];
+    const socket = mux.connector(URL_, { onOpen: () => {}, onMessage: (text) => got.push(text), onClose: () => {} });
+    relay.onOpen();
+    const topic = 'ab'.repeat(32);
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      socket.send(JSON.stringify({ type: 'announce', topic }));
+      socket.send(JSON.stringify({ type: 'fetch', topic }));
+      relay.onMessage(JSON.stringify({ type: 'announced', topic, peer: 'p', peers: [] }));
+      relay.onMessage(JSON.stringify({ type: 'deposits', topic, items: [] }));
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+    // Keys in another order: parsed, and routed alike.
+    socket.send(JSON.stringify({ topic, type: 'leave' }));
+    relay.onMessage(JSON.stringify({ topic, type: 'left', peer: 'p' }));
+    expect(sent.map((t) => JSON.parse(t) as unknown)).toEqual([
+      { type: 'announce', topic, id: '0.0' },
+      { type: 'fetch', topic, id: '0.1' },
+      { type: 'leave', topic, id: '0.2' },
+    ]);
+    expect(got.map((t) => (JSON.parse(t) as { type: string }).type)).toEqual(['announced', 'deposits', 'left']);
   });
 });

@@ -11,6 +11,11 @@
  *     from "relay unreachable")
  *   neither answers                                        → unreachable: try again later, quietly
  *     (the links report an unreachable relay themselves)
+ *
+ * The DISCOVER question goes through `discoverConnector` when the input has one: the device's
+ * multiplexed connection (`discover/relayMux.ts`), so the check opens no socket of its own beside it
+ * (the relay's `challenge`, which the mux gives every socket on the connection, is its answer). The mailbox
+ * question always takes `connector`: `/v1` is not multiplexed.
  * @module
  */
 import { fromCallback } from 'xstate';
@@ -18,8 +23,15 @@ import { systemClock } from '../effects/clock.js';
 import { RelayUnsupportedError } from '../errors.js';
 import { discoveryUrlOf } from '../machines/appInputs.js';
 import type { RelayCheckInput, RelayChecked } from '../machines/appTypes.js';
+import type { SocketConnector } from '../effects/socket.js';
 
 export type { RelayCheckInput, RelayChecked };
+
+/** The check's input, with the connector to ask DISCOVER through (the device's `RelayMux`'s, when it has one). */
+export interface RelayCheckVia extends RelayCheckInput {
+  /** Sockets to the relay's `/backchannel/v2` (default: `connector`). */
+  discoverConnector?: SocketConnector;
+}
 
 /** How long an endpoint may take to send its first frame. */
 export const RELAY_ANSWER_MS = 10_000;
@@ -31,13 +43,13 @@ const STRIKES = 2;
 
 type Answer = { answered: true } | { answered: false; status?: number; reason: string };
 
-export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayChecked>(({ input, sendBack }) => {
+export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckVia, RelayChecked>(({ input, sendBack }) => {
   const clock = input.clock ?? systemClock;
   let stopped = false;
   let cleanup: (() => void) | undefined;
 
   /** Open `url`, send `hello` once open, and wait for the first frame (or a close, or the timeout). */
-  const ask = (url: string, hello?: string) =>
+  const ask = (connector: SocketConnector, url: string, hello?: string) =>
     new Promise<Answer>((resolve) => {
       let timer: unknown;
       let done = false;
@@ -49,7 +61,7 @@ export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayC
         socket.close();
         resolve(answer);
       };
-      const socket = input.connector(url, {
+      const socket = connector(url, {
         onOpen: () => hello && socket.send(hello),
         onMessage: () => finish({ answered: true }),
         onClose: (info) => finish({ answered: false, status: info.status, reason: info.reason ?? `closed (${info.code ?? '?'})` }),
@@ -69,7 +81,10 @@ export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayC
   void (async () => {
     let strikes = 0;
     while (!stopped) {
-      const discover = await ask(discoveryUrlOf(input.relay), JSON.stringify({ type: 'ping' }));
+      // Through the mux no ping: its `pong` would pass for the end of the mux's window; the challenge answers.
+      const discover = input.discoverConnector
+        ? await ask(input.discoverConnector, discoveryUrlOf(input.relay))
+        : await ask(input.connector, discoveryUrlOf(input.relay), JSON.stringify({ type: 'ping' }));
       if (stopped) return;
       if (discover.answered) return sendBack({ type: 'relay.checked' });
       if (discover.status !== undefined) {
@@ -78,7 +93,7 @@ export const relayCheck = fromCallback<{ type: 'noop' }, RelayCheckInput, RelayC
           unsupported: new RelayUnsupportedError(input.relay, `refused the WebSocket upgrade (HTTP ${discover.status})`),
         });
       }
-      const mailbox = await ask(input.relay);
+      const mailbox = await ask(input.connector, input.relay);
       if (stopped) return;
       strikes = mailbox.answered ? strikes + 1 : 0;
       if (strikes >= STRIKES) {

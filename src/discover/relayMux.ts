@@ -19,6 +19,11 @@
  *   in windows of at most `windowFrames` frames and `windowChars` characters, each closed by a `ping`;
  *   the next window waits for its `pong` (the relay handles a connection's frames in order, so the
  *   `pong` says every frame before it was handled).
+ *
+ * Routing reads only a frame's `type` and `topic`. Our machines and our relay write both as a frame's
+ * first keys, so the mux reads them from the frame's start (`{"type":"…","topic":"…"`) and neither
+ * parses the frame (the socket above parses what it receives, once) nor re-encodes what it sends (the
+ * request's `id` is appended to the text). Any other frame, and every `error`, is parsed.
  * @module
  */
 import type { CloseInfo, MailboxSocket, SocketConnector, SocketHandlers } from '../effects/socket.js';
@@ -40,6 +45,8 @@ export interface RelayMuxOptions {
 }
 
 const DEPOT_REPLIES = new Set(['deposited', 'deposits', 'acked', 'waiting']);
+/** A frame that starts with its `type` and `topic` (JSON strings without escapes: their text is their value). */
+const HEAD = /^\{"type":"([A-Za-z_]{1,32})","topic":"([^"\\]{1,256})"/;
 const DEPOT_REQUESTS = new Set(['deposit', 'fetch', 'ack']);
 
 type Family = 'discover' | 'depot';
@@ -170,35 +177,40 @@ export class RelayMux {
   /** A frame from a socket above: tagged with an id, its topic noted, queued for the window. */
   #send(link: Link, v: Virtual, text: string): void {
     if (v.closed || link.gone) return;
-    let frame: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
-      frame = parsed as Record<string, unknown>;
-    } catch {
-      return; // only our own machines write here, and they write JSON
+    // The fast path: `type` and `topic` read from the start, the id appended (no `id` of its own to replace).
+    const head = text.endsWith('}') && !text.includes('"id":') ? HEAD.exec(text) : null;
+    let frame: Record<string, unknown> | undefined;
+    if (!head) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
+        frame = parsed as Record<string, unknown>;
+      } catch {
+        return; // only our own machines write here, and they write JSON
+      }
     }
-    const topic = typeof frame.topic === 'string' ? frame.topic : undefined;
+    const type = head ? head[1]! : String(frame!.type);
+    const topic = head ? head[2] : typeof frame!.topic === 'string' ? frame!.topic : undefined;
     if (topic !== undefined) {
       let families = v.topics.get(topic);
       if (!families) v.topics.set(topic, (families = new Set()));
       // A proof serves both (its `proven` goes to every socket on the topic); other requests say which replies to route here.
-      if (frame.type !== 'prove') families.add(DEPOT_REQUESTS.has(String(frame.type)) ? 'depot' : 'discover');
+      if (type !== 'prove') families.add(DEPOT_REQUESTS.has(type) ? 'depot' : 'discover');
       let users = link.byTopic.get(topic);
       if (!users) link.byTopic.set(topic, (users = new Set()));
       users.add(v);
-      if (frame.type === 'prove') {
+      if (type === 'prove') {
         // One proof per topic and connection: the DISCOVER session and the depot client share it.
         if (link.proven.has(topic)) return;
         link.proven.add(topic);
       }
-      if (frame.type === 'announce') v.announced.add(topic);
-      if (frame.type === 'leave') v.announced.delete(topic);
+      if (type === 'announce') v.announced.add(topic);
+      if (type === 'leave') v.announced.delete(topic);
     }
     const id = `${v.n}.${v.sent++}`;
-    frame.id = id;
-    if (frame.type === 'prove' && topic !== undefined) link.proving.set(topic, id);
-    link.queue.push(JSON.stringify(frame));
+    if (type === 'prove' && topic !== undefined) link.proving.set(topic, id);
+    if (frame) frame.id = id;
+    link.queue.push(frame ? JSON.stringify(frame) : `${text.slice(0, -1)},"id":"${id}"}`);
     this.#pump(link);
   }
 
@@ -226,6 +238,9 @@ export class RelayMux {
 
   #receive(link: Link, text: string): void {
     if (link.gone) return;
+    // Most frames name their topic at the start: routed from there, parsed only by the socket above.
+    const head = HEAD.exec(text);
+    if (head && head[1] !== 'error') return this.#route(link, text, head[1]!, head[2]!);
     let m: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(text);
@@ -267,11 +282,15 @@ export class RelayMux {
         return;
       }
     }
-    if (typeof m.topic !== 'string') return;
-    if (m.type === 'proven') link.proving.delete(m.topic);
-    const family: Family | undefined = m.type === 'proven' ? undefined : DEPOT_REPLIES.has(String(m.type)) ? 'depot' : 'discover';
-    for (const v of [...(link.byTopic.get(m.topic) ?? [])])
-      if (!v.closed && (family === undefined || v.topics.get(m.topic)?.has(family))) v.handlers.onMessage(text);
+    if (typeof m.topic === 'string') this.#route(link, text, String(m.type), m.topic);
+  }
+
+  /** A reply that names a topic: to the sockets on it that want its family (a `proven`: to all of them). */
+  #route(link: Link, text: string, type: string, topic: string): void {
+    if (type === 'proven') link.proving.delete(topic);
+    const family: Family | undefined = type === 'proven' ? undefined : DEPOT_REPLIES.has(type) ? 'depot' : 'discover';
+    for (const v of [...(link.byTopic.get(topic) ?? [])])
+      if (!v.closed && (family === undefined || v.topics.get(topic)?.has(family))) v.handlers.onMessage(text);
   }
 
   /** One socket above closes: it leaves what it announced; the last one closes the real socket. */
