@@ -86,5 +86,11 @@ export function pairingInput(context: Source, code?: string, link?: PairingLink)
 
 /** The relay check's input: the relay in Settings. */
 export function relayCheckInput(context: Source): RelayCheckInput {
-  return { relay: context.settings!.relay_server, connector: context.input.connector, clock: context.input.clock };
+  // DISCOVER's question rides the device's multiplexed socket when it has one (no extra connection).
+  return {
+    relay: context.settings!.relay_server,
+    connector: context.input.connector,
+    clock: context.input.clock,
+    ...(context.relays ? { discoverConnector: context.relays.connector } : {}),
+  };
 }

@@ -88,7 +88,8 @@ export function FileAttachment({ device, contactId, moniker, file, mine }: FileA
   const arrived = !mine && complete === true;
   let status: string;
   if (failed) status = fileFailureText(transfer.error, mine, moniker);
-  else if (transfer?.status === 'waiting') status = `Waits on this device until ${moniker} is online.`;
+  else if (transfer?.status === 'waiting')
+    status = transfer.route === 'relay' ? `Kept sealed on the relay until ${moniker} collects it.` : `Waits on this device until ${moniker} is online.`;
   else if (transfer?.status === 'progress') status = `${mine ? 'Sending' : 'Receiving'}: ${sizeText(transfer.done)} of ${sizeText(transfer.total)}`;
   else if (queued) status = `Stored here; it goes when ${moniker}'s device is connected.`;
   else if (transfer?.status === 'done') status = mine ? `Delivered to ${moniker}.` : 'Received.';
