@@ -228,6 +228,9 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
         return onData(m.from, m.blob);
       case 'error':
         if (m.code === UNPROVEN) return fail(new TopicUnprovenError(`the relay refused ${m.re ?? 'a frame'}: ${m.reason}`, { re: m.re, reason: m.reason }));
+        // A frame to a device that just left ("no such peer"): that peer's `left` follows; the others'
+        // channels are no reason to start over.
+        if (m.re === 'send') return;
         return fail(new ProtocolError(`the relay refused ${m.re ?? 'a frame'}: ${m.reason}`, { re: m.re, reason: m.reason }));
       case 'pong':
         return;
