@@ -15,6 +15,8 @@ import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import type { Message } from '../src/db/schema.js';
 import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { until } from './helpers/wait.js';
+import { eventsOf } from './helpers/events.js';
+import { createHasher } from '../src/files/chunkStore.js';
 
 let relay: RelayProcess;
 const dirs: string[] = [];
@@ -87,6 +89,17 @@ describe("a contact's linked devices, each its own channel, through a relay proc
       await message(alice.bc, bobOnAlice.id, 'from my second device');
       await alice.bc.send(bobOnAlice.id, { text: 'and from my first' });
       expect((await message(bob.bc, aliceOnBob.id, 'and from my first')).sender).toBe(alice.bc.deviceId);
+
+      // A file from Alice reaches Bob intact, though his channel to Alice2 (who does not hold it) runs a file session too.
+      const atBob = eventsOf(bob.bc, 'transfer');
+      const data = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+      const withFile = await alice.bc.send(bobOnAlice.id, { text: 'a file', file: { data, filename: 'a.bin', mimetype: 'application/octet-stream' } });
+      const hash = withFile.file!.hash;
+      await atBob.next((e) => e.hash === hash && e.direction === 'in' && e.status === 'done');
+      expect(atBob.seen.filter((e) => e.hash === hash && e.status === 'failed')).toEqual([]);
+      const hasher = await createHasher();
+      for await (const chunk of (await bob.bc.openFile(hash)) as unknown as AsyncIterable<Uint8Array>) hasher.update(chunk);
+      expect(hasher.hex()).toBe(hash);
 
       // Still two peers on Bob's side, one on each of Alice's: they never connected to each other for Bob's topic.
       expect(bob.peers.get(linkOf(aliceOnBob.id))).toHaveLength(2);
