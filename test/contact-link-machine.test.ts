@@ -78,8 +78,8 @@ function harness() {
     state: () => JSON.stringify(linkRef().getSnapshot().value),
     /** DISCOVER tells the link something. */
     discover: (event: Said) => child('discover')!.send({ type: 'test.say', event }),
-    connected: (channel: Transport, via: 'direct' | 'relayed' = 'direct') =>
-      child('discover')!.send({ type: 'test.say', event: { type: 'link.connected', channel, via } }),
+    connected: (channel: Transport, via: 'direct' | 'relayed' = 'direct', peer = 'p1') =>
+      child('discover')!.send({ type: 'test.say', event: { type: 'link.connected', peer, channel, via } }),
     stop: () => actor.stop(),
     link: linkRef,
   };
@@ -95,20 +95,20 @@ describe('contactLinkMachine (simulated clock)', () => {
     expect(h.state()).toBe('{"linking":"connected"}');
     expect(h.heard).toEqual([{ type: 'contact.online', contactId, via: 'relayed' }]);
     expect(h.running()).toEqual(['collect']);
-    expect(h.child('sync')).toBeDefined();
-    expect(h.child('files')).toBeDefined(); // the file session runs beside SYNC
-    expect(h.link().getSnapshot().context.channel).toBe(channel);
+    expect(h.child('sync-p1')).toBeDefined();
+    expect(h.child('files-p1')).toBeDefined(); // the file session runs beside SYNC
+    expect(h.link().getSnapshot().context.peers).toEqual({ p1: { channel, via: 'relayed' } });
     h.stop();
   });
 
   it('DISCOVER losing the channel: offline heard once, back to searching and depositing, SYNC stopped', () => {
     const h = harness();
     h.connected(new MemoryLink().a);
-    h.discover({ type: 'link.disconnected', reason: 'peer left' });
+    h.discover({ type: 'link.disconnected', peer: 'p1', reason: 'peer left' });
     expect(h.state()).toBe('{"linking":"searching"}');
     expect(h.heard.map((e) => e.type)).toEqual(['contact.online', 'contact.offline']);
-    expect(h.child('sync')).toBeUndefined();
-    expect(h.child('files')).toBeUndefined();
+    expect(h.child('sync-p1')).toBeUndefined();
+    expect(h.child('files-p1')).toBeUndefined();
     expect(h.running()).toEqual(['deposit']);
     h.stop();
   });
@@ -117,25 +117,56 @@ describe('contactLinkMachine (simulated clock)', () => {
     const h = harness();
     const discover = h.child('discover');
     h.connected(new MemoryLink().a);
-    h.child('sync')!.send({ type: 'test.end' });
+    h.child('sync-p1')!.send({ type: 'test.end' });
     expect(h.state()).toBe('{"linking":"searching"}');
     expect(h.heard.map((e) => e.type)).toEqual(['contact.online', 'contact.offline']);
     expect(h.child('discover')).toBe(discover);
     h.stop();
   });
 
-  it('a new channel while connected restarts SYNC on it (offline, online heard) and leaves DISCOVER alone', () => {
+  it("a peer's new channel while connected restarts its SYNC on it, presence unchanged, DISCOVER left alone", () => {
     const h = harness();
     const discover = h.child('discover');
     h.connected(new MemoryLink().a);
-    const firstSync = h.child('sync');
+    const firstSync = h.child('sync-p1');
     const second = new MemoryLink().a;
     h.connected(second, 'direct');
-    expect(h.child('sync')).not.toBe(firstSync);
-    expect(h.link().getSnapshot().context.channel).toBe(second);
+    expect(h.child('sync-p1')).not.toBe(firstSync);
+    expect(firstSync!.getSnapshot().status).toBe('stopped');
+    expect(h.link().getSnapshot().context.peers['p1']!.channel).toBe(second);
     expect(h.child('discover')).toBe(discover);
-    expect(h.heard.map((e) => e.type)).toEqual(['contact.online', 'contact.offline', 'contact.online']);
+    expect(h.heard.map((e) => e.type)).toEqual(['contact.online']);
     expect(h.running()).toEqual(['collect']);
+    h.stop();
+  });
+
+  it('a SYNC and a file session per connected device; online until the last one goes, `via` direct while any is', () => {
+    const h = harness();
+    h.connected(new MemoryLink().a, 'relayed', 'alice');
+    h.connected(new MemoryLink().a, 'direct', 'alice2');
+    expect(h.state()).toBe('{"linking":"connected"}');
+    for (const id of ['sync-alice', 'files-alice', 'sync-alice2', 'files-alice2']) expect(h.child(id), id).toBeDefined();
+    expect(h.heard).toEqual([
+      { type: 'contact.online', contactId, via: 'relayed' },
+      { type: 'contact.online', contactId, via: 'direct' },
+    ]);
+    // Alice2's SYNC ends by itself: only her children go, and presence falls back to relayed.
+    h.child('sync-alice2')!.send({ type: 'test.end' });
+    expect(h.child('files-alice2')).toBeUndefined();
+    expect(h.child('sync-alice')).toBeDefined();
+    expect(h.state()).toBe('{"linking":"connected"}');
+    h.connected(new MemoryLink().a, 'relayed', 'alice3');
+    h.discover({ type: 'link.disconnected', peer: 'alice', reason: 'Alice went' });
+    expect(h.child('sync-alice')).toBeUndefined();
+    expect(h.child('sync-alice3')).toBeDefined();
+    expect(h.state()).toBe('{"linking":"connected"}');
+    h.discover({ type: 'link.disconnected', peer: 'alice3', reason: 'Alice3 went' });
+    expect(h.state()).toBe('{"linking":"searching"}');
+    expect(h.heard.slice(2)).toEqual([
+      { type: 'contact.online', contactId, via: 'relayed' },
+      { type: 'contact.offline', contactId },
+    ]);
+    expect(h.running()).toEqual(['deposit']);
     h.stop();
   });
 
@@ -174,7 +205,7 @@ describe('contactLinkMachine (simulated clock)', () => {
   it("passes the file session's news to the app, a file waiting for a peer without file support included", () => {
     const h = harness();
     h.connected(new MemoryLink().a);
-    const files = h.child('files')!;
+    const files = h.child('files-p1')!;
     const waiting = { type: 'file.waiting', hash: 'ab', direction: 'out', total: 5, reason: 'their device takes no files yet' };
     const done = { type: 'file.done', hash: 'ab', direction: 'out', total: 5 };
     files.send({ type: 'test.say', event: waiting });

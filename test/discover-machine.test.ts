@@ -60,6 +60,8 @@ function harness(input: Partial<DiscoverInput> = {}) {
     emitted,
     say,
     state: () => JSON.stringify(actor.getSnapshot().value),
+    /** What the last session was asked besides the periodic `session.retry`. */
+    asked: () => session().commands.filter((c) => c !== 'session.retry'),
     /** Open, announced, and the other device proved the key. */
     found: () => {
       say({ type: 'session.open' });
@@ -148,17 +150,17 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
     h.found();
     expect(h.state()).toBe('{"session":"negotiating"}');
     h.clock.increment(T.directMs - 1);
-    expect(h.session().commands).toEqual([]);
+    expect(h.asked()).toEqual([]);
     h.clock.increment(1);
-    expect(h.session().commands).toEqual(['session.fallback']);
+    expect(h.asked()).toEqual(['session.fallback']);
     advance(h.clock, 2 * T.retryMs);
-    expect(h.session().commands).toEqual(['session.fallback', 'session.fallback', 'session.fallback']);
+    expect(h.asked()).toEqual(['session.fallback', 'session.fallback', 'session.fallback']);
     const c = channel();
-    h.say({ type: 'session.connected', channel: c, via: 'relayed' });
+    h.say({ type: 'session.connected', peer: 'p1', channel: c, via: 'relayed' });
     expect(h.state()).toBe('{"session":{"connected":"relayed"}}');
-    expect(h.emitted).toEqual([{ type: 'connected', channel: c, via: 'relayed' }]);
+    expect(h.emitted).toEqual([{ type: 'connected', peer: 'p1', channel: c, via: 'relayed' }]);
     advance(h.clock, 10 * T.retryMs);
-    expect(h.session().commands).toHaveLength(3); // connected: no more asking
+    expect(h.asked()).toHaveLength(3); // connected: no more asking
     h.actor.stop();
   });
 
@@ -166,10 +168,10 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
     const h = harness({ rtc: {} as DiscoverInput['rtc'] });
     h.found();
     h.clock.increment(T.directMs - 1);
-    h.say({ type: 'session.connected', channel: channel(), via: 'direct' });
+    h.say({ type: 'session.connected', peer: 'p1', channel: channel(), via: 'direct' });
     h.clock.increment(T.directMs);
     expect(h.state()).toBe('{"session":{"connected":"direct"}}');
-    expect(h.session().commands).toEqual([]);
+    expect(h.asked()).toEqual([]);
     expect(h.emitted.map((e) => e.type === 'connected' && e.via)).toEqual(['direct']);
     h.actor.stop();
   });
@@ -188,7 +190,7 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
     direct.clock.increment(1);
     expect(direct.state()).toBe('"reconnecting"');
     expect(direct.sessions[0]!.stopped).toBe(true);
-    expect(direct.sessions[0]!.commands).toEqual([]);
+    expect(direct.sessions[0]!.commands.filter((c) => c !== 'session.retry')).toEqual([]);
     advance(direct.clock, T.reconnectBaseMs);
     expect(direct.sessions).toHaveLength(2);
     expect(direct.state()).toBe('{"session":"connecting"}');
@@ -196,15 +198,69 @@ describe('discoverMachine: finding the other device (simulated clock)', () => {
   });
 });
 
+describe('discoverMachine: several devices on the topic (simulated clock)', () => {
+  it('a channel per peer; one peer going leaves the other connected, and the session lives on', () => {
+    const h = harness();
+    h.found();
+    h.say({ type: 'session.verified', peer: 'p2' });
+    expect(h.asked()).toEqual(['session.fallback', 'session.fallback']);
+    const [c1, c2] = [channel(), channel()];
+    h.say({ type: 'session.connected', peer: 'p1', channel: c1, via: 'relayed' });
+    h.say({ type: 'session.connected', peer: 'p2', channel: c2, via: 'relayed' });
+    expect(h.state()).toBe('{"session":{"connected":"relayed"}}');
+    expect(Object.keys(h.actor.getSnapshot().context.peers)).toEqual(['p1', 'p2']);
+    h.say({ type: 'session.channelClosed', peer: 'p1', reason: 'Alice went' });
+    expect(h.emitted.map((e) => [e.type, 'peer' in e && e.peer])).toEqual([
+      ['connected', 'p1'],
+      ['connected', 'p2'],
+      ['disconnected', 'p1'],
+    ]);
+    expect(h.state()).toBe('{"session":{"connected":"relayed"}}');
+    expect(h.sessions).toHaveLength(1);
+    expect(h.session().stopped).toBe(false);
+    // The last one going starts a fresh session, and its channel is announced lost.
+    h.say({ type: 'session.channelClosed', peer: 'p2', reason: 'Alice2 went' });
+    expect(h.emitted.at(-1)).toEqual({ type: 'disconnected', peer: 'p2', reason: 'Alice2 went' });
+    expect(h.state()).toBe('"reconnecting"');
+    h.actor.stop();
+  });
+
+  it('one direct peer makes the session connected.direct; a peer still negotiating keeps its own WebRTC wait', () => {
+    const h = harness({ rtc: {} as DiscoverInput['rtc'] });
+    h.found();
+    h.clock.increment(T.directMs / 2);
+    h.say({ type: 'session.verified', peer: 'p2' });
+    h.say({ type: 'session.connected', peer: 'p1', channel: channel(), via: 'direct' });
+    expect(h.state()).toBe('{"session":{"connected":"direct"}}');
+    h.clock.increment(T.directMs / 2);
+    expect(h.asked()).toEqual([]); // p1 connected: its wait ran out for nothing
+    h.clock.increment(T.directMs / 2);
+    expect(h.asked()).toEqual(['session.fallback']); // p2's wait
+    expect(h.actor.getSnapshot().context.peers['p2']!.phase).toBe('falling');
+    h.actor.stop();
+  });
+
+  it('with `relayed: false`, a peer whose WebRTC never opens is dropped while another is connected', () => {
+    const h = harness({ rtc: {} as DiscoverInput['rtc'], relayed: false });
+    h.found();
+    h.say({ type: 'session.connected', peer: 'p1', channel: channel(), via: 'direct' });
+    h.say({ type: 'session.verified', peer: 'p2' });
+    h.clock.increment(T.directMs);
+    expect(h.asked()).toEqual(['session.drop']);
+    expect(h.state()).toBe('{"session":{"connected":"direct"}}');
+    h.actor.stop();
+  });
+});
+
 describe('discoverMachine: losing and stopping (simulated clock)', () => {
   it('a closed channel is announced once as disconnected, and a fresh session follows after reconnectBaseMs', () => {
     const h = harness();
     h.found();
-    h.say({ type: 'session.connected', channel: channel(), via: 'relayed' });
-    h.say({ type: 'session.channelClosed', reason: 'peer left' });
+    h.say({ type: 'session.connected', peer: 'p1', channel: channel(), via: 'relayed' });
+    h.say({ type: 'session.channelClosed', peer: 'p1', reason: 'peer left' });
     expect(h.emitted.map((e) => e.type)).toEqual(['connected', 'disconnected']);
-    expect(h.emitted[1]).toEqual({ type: 'disconnected', reason: 'peer left' });
-    expect(h.actor.getSnapshot().context.channel).toBeUndefined();
+    expect(h.emitted[1]).toEqual({ type: 'disconnected', peer: 'p1', reason: 'peer left' });
+    expect(h.actor.getSnapshot().context.peers).toEqual({});
     expect(h.session().stopped).toBe(true);
     expect(h.untilNextSession()).toBe(T.reconnectBaseMs);
     h.actor.stop();
@@ -213,7 +269,7 @@ describe('discoverMachine: losing and stopping (simulated clock)', () => {
   it('STOP while connected: disconnected is announced, the session ends, and the output is AbortedError', () => {
     const h = harness();
     h.found();
-    h.say({ type: 'session.connected', channel: channel(), via: 'relayed' });
+    h.say({ type: 'session.connected', peer: 'p1', channel: channel(), via: 'relayed' });
     h.actor.send({ type: 'STOP' });
     expect(h.emitted.map((e) => e.type)).toEqual(['connected', 'disconnected']);
     expect(h.session().stopped).toBe(true);

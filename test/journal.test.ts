@@ -238,7 +238,10 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         const send = contact && links.get(contact.channels[0]!);
         if (send)
           send(
-            c.up ? { type: 'link.connected', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' } : { type: 'link.disconnected', reason: 'test' },
+            // Two of the contact's devices (`direct` names which): each its own channel, replayed per peer.
+            c.up
+              ? { type: 'link.connected', peer: c.direct ? 'p1' : 'p2', channel: new FakeChannel(), via: c.direct ? 'direct' : 'relayed' }
+              : { type: 'link.disconnected', peer: c.direct ? 'p1' : 'p2', reason: 'test' },
           );
         break;
       }

@@ -14,7 +14,8 @@ export interface ChannelFiles {
   theirs: Map<string, FileRef>;
 }
 
-export function channelFiles(messages: readonly unknown[] | undefined, deviceId: string): ChannelFiles {
+/** `peerDeviceId`: only that device's files are theirs (it serves nothing else); unknown yet, any other device's. */
+export function channelFiles(messages: readonly unknown[] | undefined, deviceId: string, peerDeviceId?: string): ChannelFiles {
   const mine = new Map<string, FileRef>();
   const theirs = new Map<string, FileRef>();
   for (const m of messages ?? []) {
@@ -25,8 +26,9 @@ export function channelFiles(messages: readonly unknown[] | undefined, deviceId:
     const size = file.size;
     if (!hash || !HASH_HEX.test(hash) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) continue;
     const ref: FileRef = { hash, size, filename: textOf(file.filename) ?? '', mimetype: textOf(file.mimetype) ?? '' };
-    const into = textOf(message.sender) === deviceId ? mine : theirs;
-    if (!into.has(hash)) into.set(hash, ref);
+    const sender = textOf(message.sender);
+    const into = sender === deviceId ? mine : peerDeviceId === undefined || sender === peerDeviceId ? theirs : undefined;
+    if (into && !into.has(hash)) into.set(hash, ref);
   }
   return { mine, theirs };
 }

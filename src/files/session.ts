@@ -29,6 +29,7 @@ import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
 import { channelFiles } from './refs.js';
+import { toHex } from '../crypto/bytes.js';
 import {
   FILE_DATA_BYTES,
   FILE_FRAME_BYTES,
@@ -183,7 +184,9 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     }, tickMs);
   };
 
-  const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId);
+  /** The peer's device id, from its SYNC hello: a contact's linked devices are each a peer, each serving only its own files. */
+  let peerDevice: string | undefined;
+  const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId, peerDevice);
   const send = (frame: Uint8Array) => {
     if (stopped) return Promise.resolve();
     return channel.send(frame).catch((err: unknown) => {
@@ -474,6 +477,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   const onFrame = (bytes: Uint8Array) => {
     silentTicks = 0;
     if (bytes[0] !== 1) return;
+    if (bytes[1] === 1 && bytes.length === 18) peerDevice = toHex(bytes.subarray(2));
     if (bytes[1] === 2) return noteSync(bytes);
     if (bytes[1] !== FILE_FRAME) return;
     if (peerFiles !== 'files') {

@@ -51,6 +51,8 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
       randomBytes: input.randomBytes,
       rtc: input.rtc ? { RTCPeerConnection: input.rtc.RTCPeerConnection, config: { iceServers: ice_servers as RTCIceServer[] } } : undefined,
       openDirectTransport: input.openDirectTransport,
+      // Whom this device looks for on the topic: my devices all seek the contact's key, never each other (discover/session.ts).
+      ...(contact.public_key === undefined ? {} : { seek: contact.public_key }),
       timeouts: input.discoverTimeouts,
     },
   };

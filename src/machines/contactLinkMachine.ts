@@ -1,20 +1,22 @@
 /**
- * One contact, kept in sync in the background: DISCOVER finds the contact's device (and keeps
- * reconnecting on its own), and each time it yields a channel a SYNC child runs over it, and beside it
- * the file session (files/: the bytes of files the channel's messages name).
+ * One contact, kept in sync in the background: DISCOVER finds the contact's devices (and keeps
+ * reconnecting on its own), and for each channel it yields — one per device of the contact that is
+ * online — a SYNC child runs over it, and beside it the file session (files/: the bytes of files the
+ * channel's messages name): children `sync-<peer>` and `files-<peer>`, spawned and stopped per peer.
  *
  *   linking.searching (depot child: fetch what waits on the relay, deposit what we write)
- *   → linking.connected (sync child running; the parent hears `contact.online`) → back to searching
- *     when the channel or the sync ends (`contact.offline`)
+ *   → linking.connected while at least one peer is (the parent hears `contact.online`) → back to
+ *     searching when the last peer's channel or sync ends (`contact.offline`)
  *   resting (DISCOVER gave up: the relay stayed unreachable; try again after a minute) · stopped
  * @module
  */
-import { assign, sendParent, sendTo, setup } from 'xstate';
+import { enqueueActions, sendParent, setup } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import type { DocId } from '../db/documentStore.js';
 import type { DocumentStore } from '../db/documentStore.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import { discoverMachine, type DiscoverInput } from './discoverMachine.js';
+import { discoverMachine, type DiscoverInput, type DisconnectedParams } from './discoverMachine.js';
+import type { Via } from '../discover/session.js';
 import { syncMachine } from './syncMachine.js';
 import { depotMachine, type DepotInput, type RefusedParams } from '../depot/depotMachine.js';
 import type { TopicUnprovenError } from '../errors.js';
@@ -35,8 +37,10 @@ export interface ContactLinkInput {
 }
 
 type LinkEvent =
-  | { type: 'link.connected'; channel: Transport; via: 'direct' | 'relayed' }
-  | { type: 'link.disconnected'; reason: string }
+  | { type: 'link.connected'; peer: string; channel: Transport; via: Via }
+  | { type: 'link.disconnected'; peer: string; reason: string }
+  /** A peer's SYNC child ended (closed or failed): that peer is done. */
+  | { type: `xstate.done.actor.${string}`; actorId?: string }
   | { type: 'link.deposited'; heads: string[] }
   | { type: 'link.refused'; reason: string; error?: TopicUnprovenError }
   | { type: 'link.relay'; up: boolean }
@@ -44,9 +48,13 @@ type LinkEvent =
   | FileCommand
   | { type: 'STOP' };
 
-/** What a link tells its parent (the app): the contact's device is reachable, and how, or not. */
+/**
+ * What a link tells its parent (the app): the contact is reachable, and how, or not. Presence is the
+ * contact's, not a device's: online while any of its devices is connected, `via` 'direct' if any
+ * of those channels is direct (told again when that changes), else 'relayed'.
+ */
 export type LinkPresence =
-  | { type: 'contact.online'; contactId: DocId; via: 'direct' | 'relayed' }
+  | { type: 'contact.online'; contactId: DocId; via: Via }
   | { type: 'contact.offline'; contactId: DocId }
   /** The relay's depot holds our changes up to `heads` for the contact. */
   | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
@@ -60,14 +68,14 @@ export type LinkPresence =
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
 
-/** DISCOVER as a child machine that tells this machine of each channel it opens and loses. */
+/** DISCOVER as a child machine that tells this machine of each channel it opens and loses (per peer device). */
 export const linkedDiscover = discoverMachine.provide({
   actions: {
-    announceConnected: sendParent(({ context }) => ({ type: 'link.connected', channel: context.channel!, via: context.via! })),
-    announceDisconnected: sendParent(({ event }) => ({
-      type: 'link.disconnected',
-      reason: event.type === 'session.channelClosed' ? event.reason : event.type,
-    })),
+    announceConnected: sendParent(({ event }) => {
+      const e = event as Extract<LinkEvent, { type: 'link.connected' }> & { type: string };
+      return { type: 'link.connected', peer: e.peer, channel: e.channel, via: e.via };
+    }),
+    announceDisconnected: sendParent((_, params: DisconnectedParams) => ({ type: 'link.disconnected', ...params })),
   },
 });
 
@@ -101,23 +109,92 @@ function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
   };
 }
 
-/** One contact's link: DISCOVER, then SYNC and file transfers over the channel, or the relay's depot while the device is away. */
+/** A connected peer device of the contact: its channel and how it was reached. */
+export interface LinkPeer {
+  channel: Transport;
+  via: Via;
+}
+
+/** One contact's link's state data: its input, and each connected peer device (by DISCOVER's peer id). */
+export interface ContactLinkContext {
+  input: ContactLinkInput;
+  peers: Record<string, LinkPeer>;
+}
+
+/** The ids of one peer's children. */
+const syncId = (peer: string) => `sync-${peer}`;
+const filesId = (peer: string) => `files-${peer}`;
+const SYNC_DONE = 'xstate.done.actor.sync-';
+
+/** The contact's `via` over all its connected devices: direct if any channel is direct. */
+export function viaOf(peers: Record<string, LinkPeer>): Via {
+  return Object.values(peers).some((p) => p.via === 'direct') ? 'direct' : 'relayed';
+}
+
+/** One contact's link: DISCOVER, then SYNC and file transfers over each device's channel, or the relay's depot while all are away. */
 export const contactLinkMachine = setup({
   types: {
     input: {} as ContactLinkInput,
-    context: {} as { input: ContactLinkInput; channel?: Transport; via?: 'direct' | 'relayed' },
+    context: {} as ContactLinkContext,
     events: {} as LinkEvent,
   },
   actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot, files: fileSessionActor },
   actions: {
-    adopt: assign(({ event }) => (event.type === 'link.connected' ? { channel: event.channel, via: event.via } : {})),
-    online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: context.via! })),
+    // A peer's channel (new, or replacing its old one): SYNC and the file session on it, under ids of its own.
+    adopt: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'link.connected') return;
+      const { peer, channel, via } = event;
+      if (context.peers[peer]) {
+        enqueue.stopChild(syncId(peer));
+        enqueue.stopChild(filesId(peer));
+      }
+      const { input } = context;
+      enqueue.spawnChild('files', {
+        id: filesId(peer),
+        input: {
+          channel,
+          storage: input.storage,
+          docs: input.docs,
+          channelId: input.channelId,
+          deviceId: input.deviceId,
+          maxFileBytes: input.maxFileBytes ?? DEFAULT_FILE_SIZE_LIMIT,
+        },
+      });
+      enqueue.spawnChild('sync', {
+        id: syncId(peer),
+        input: { docs: input.docs, storage: input.storage, channel, deviceId: input.deviceId, docIds: [input.channelId] },
+      });
+      enqueue.assign({ peers: { ...context.peers, [peer]: { channel, via } } });
+    }),
+    /** This peer is gone (its channel or its SYNC ended): its children stop. */
+    forget: enqueueActions(({ context, enqueue }, params: { peer: string }) => {
+      if (!context.peers[params.peer]) return;
+      enqueue.stopChild(syncId(params.peer));
+      enqueue.stopChild(filesId(params.peer));
+      const rest = Object.fromEntries(Object.entries(context.peers).filter(([p]) => p !== params.peer));
+      enqueue.assign({ peers: rest });
+      // The contact is still online through its other devices; tell the app if that changed how.
+      const via = viaOf(rest);
+      if (Object.keys(rest).length > 0 && via !== viaOf(context.peers))
+        enqueue.sendParent({ type: 'contact.online', contactId: context.input.contactId, via } satisfies LinkPresence);
+    }),
+    forgetAll: enqueueActions(({ context, enqueue }) => {
+      for (const peer of Object.keys(context.peers)) {
+        enqueue.stopChild(syncId(peer));
+        enqueue.stopChild(filesId(peer));
+      }
+      enqueue.assign({ peers: {} });
+    }),
+    online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: viaOf(context.peers) })),
     offline: sendParent(({ context }): LinkPresence => ({ type: 'contact.offline', contactId: context.input.contactId })),
+    cancelFile: enqueueActions(({ context, event, enqueue }) => {
+      for (const peer of Object.keys(context.peers)) enqueue.sendTo(filesId(peer), event as FileCommand);
+    }),
   },
   delays: { rest: LINK_REST_MS },
 }).createMachine({
   id: 'contactLink',
-  context: ({ input }) => ({ input }),
+  context: ({ input }) => ({ input, peers: {} }),
   initial: 'linking',
   on: {
     STOP: '.stopped',
@@ -147,51 +224,47 @@ export const contactLinkMachine = setup({
       // DISCOVER reconnects by itself with backoff; it ends only when the relay stayed unreachable.
       invoke: { id: 'discover', src: 'discover', input: ({ context }) => context.input.discover, onDone: 'resting' },
       initial: 'searching',
-      on: {
-        'link.disconnected': { target: '.searching', actions: assign({ channel: undefined, via: undefined }) },
-      },
       states: {
         searching: {
-          // The contact's device is not reachable: the relay's depot carries our changes.
+          // None of the contact's devices is reachable: the relay's depot carries our changes.
           invoke: { id: 'depot', src: 'depot', input: ({ context }) => depotInput(context.input, true) },
           on: { 'link.connected': { target: 'connected', actions: 'adopt' } },
         },
         connected: {
           entry: 'online',
-          exit: 'offline',
-          // A new channel (DISCOVER reconnected): restart SYNC on it. Only `connected` is re-entered,
-          // never `linking`, whose DISCOVER child must live on.
+          // Only `connected` is left, never `linking`, whose DISCOVER child must live on.
+          exit: ['forgetAll', 'offline'],
+          invoke: { id: 'collect', src: 'depot', input: ({ context }) => depotInput(context.input, false) },
           on: {
-            'link.connected': { target: 'connected', reenter: true, actions: 'adopt' },
-            'file.cancel': { actions: sendTo('files', ({ event }) => event) },
+            // Another device of the contact, or a peer's new channel (its SYNC restarts on it).
+            'link.connected': {
+              actions: enqueueActions(({ context, event, enqueue }) => {
+                const before = viaOf(context.peers);
+                enqueue('adopt');
+                const after = viaOf({ ...context.peers, [event.peer]: { channel: event.channel, via: event.via } });
+                if (after !== before) enqueue.sendParent({ type: 'contact.online', contactId: context.input.contactId, via: after } satisfies LinkPresence);
+              }),
+            },
+            'link.disconnected': [
+              { guard: ({ context, event }) => Object.keys(context.peers).every((p) => p === event.peer), target: 'searching' },
+              { actions: { type: 'forget', params: ({ event }) => ({ peer: event.peer }) } },
+            ],
+            // A peer's SYNC ended by itself (closed, or failed on a refused change): that peer is done.
+            'xstate.done.actor.*': [
+              {
+                guard: ({ context, event }) => {
+                  const peer = event.type.startsWith(SYNC_DONE) ? event.type.slice(SYNC_DONE.length) : undefined;
+                  return peer !== undefined && Object.keys(context.peers).every((p) => p === peer);
+                },
+                target: 'searching',
+              },
+              {
+                guard: ({ event }) => event.type.startsWith(SYNC_DONE),
+                actions: { type: 'forget', params: ({ event }) => ({ peer: event.type.slice(SYNC_DONE.length) }) },
+              },
+            ],
+            'file.cancel': { actions: 'cancelFile' },
           },
-          invoke: [
-            {
-              id: 'files',
-              src: 'files',
-              input: ({ context }) => ({
-                channel: context.channel!,
-                storage: context.input.storage,
-                docs: context.input.docs,
-                channelId: context.input.channelId,
-                deviceId: context.input.deviceId,
-                maxFileBytes: context.input.maxFileBytes ?? DEFAULT_FILE_SIZE_LIMIT,
-              }),
-            },
-            { id: 'collect', src: 'depot', input: ({ context }) => depotInput(context.input, false) },
-            {
-              id: 'sync',
-              src: 'sync',
-              input: ({ context }) => ({
-                docs: context.input.docs,
-                storage: context.input.storage,
-                channel: context.channel!,
-                deviceId: context.input.deviceId,
-                docIds: [context.input.channelId],
-              }),
-              onDone: 'searching',
-            },
-          ],
         },
       },
     },

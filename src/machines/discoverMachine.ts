@@ -1,27 +1,31 @@
 /**
- * DISCOVER for one contact: find the contact's other device by its topic on the relay (proven with the
- * topic key, crypto/topicKey.ts) and connect.
+ * DISCOVER for one contact: find the contact's devices by its topic on the relay (proven with the
+ * topic key, crypto/topicKey.ts) and connect to each of them — a contact's linked devices share the
+ * topic, and each gets a channel of its own.
  *
- *   session: connecting → announcing → waiting (for the other device to prove the key)
- *            → negotiating (WebRTC) → falling (after `directMs`, or at once without WebRTC: asking
- *              the other device for the relayed transport until it agrees; with `relayed: false`,
- *              reconnecting instead)
- *            → connected.direct | connected.relayed
+ *   session: connecting → announcing → then, summing up the peers (context.peers, by session id):
+ *            waiting (no peer proved the key yet) · negotiating (WebRTC) · falling (after `directMs`,
+ *            or at once without WebRTC: asking a peer for the relayed transport until it agrees; with
+ *            `relayed: false`, that peer is dropped instead — or, alone, a fresh session) ·
+ *            connected.direct (some peer direct) | connected.relayed (all connected peers relayed)
  *   reconnecting (exponential backoff — at least a busy relay's Retry-After — then a fresh session)
  *   · failed (out of attempts: RelayBusyError when the relay kept refusing as busy, else
  *     ConnectionLostError; or at once when the relay refused the topic proof) · stopped
  *
  * The `session` actor (discover/session.ts) does the I/O through injected effects; this machine owns
- * the phases and the clock. A connected channel is emitted as `connected` for SYNC to use.
+ * the phases and the clock: each peer's wait for WebRTC is a delayed event of its own, and one tick
+ * every `retryMs` repeats hellos and fallback requests. Each peer's channel is emitted as `connected`
+ * (with the peer) for SYNC to use, and its end as `disconnected`; a peer that goes leaves the others
+ * alone. The session starts over only when its last peer went.
  * @module
  */
-import { assign, emit, sendTo, setup } from 'xstate';
+import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
 import type { Transport } from '../effects/transport.js';
 import { AbortedError, ConnectionLostError, type BackchannelError } from '../errors.js';
 import { backoffMs } from './backoff.js';
 import { busyDelayMs, busyRefusal, relayBusyError } from './relayBusy.js';
 import type { UpgradeRefusal } from './wormhole/types.js';
-import { discoverSession, type SessionEvent, type SessionInput } from '../discover/session.js';
+import { discoverSession, type SessionEvent, type SessionInput, type Via } from '../discover/session.js';
 
 /** How long DISCOVER waits for each step, and how it retries the relay. */
 export interface DiscoverTimeouts {
@@ -47,36 +51,76 @@ export const DEFAULT_DISCOVER_TIMEOUTS: Readonly<DiscoverTimeouts> = Object.free
   maxAttempts: 10,
 });
 
+/** What the DISCOVER machine is started with: the session's input, its timeouts, and whether the relayed fallback is allowed. */
 export interface DiscoverInput extends SessionInput {
   timeouts?: Partial<DiscoverTimeouts>;
   /** Allow the relayed fallback (default true). */
   relayed?: boolean;
 }
 
-/** The DISCOVER machine's state data: its attempts, the channel once connected and how, the last refusal or error. */
+/** One peer device as DISCOVER follows it: negotiating, falling back to the relay, or connected (with its channel). */
+export interface DiscoverPeer {
+  phase: 'negotiating' | 'falling' | 'connected';
+  channel?: Transport;
+  via?: Via;
+}
+
+/** The DISCOVER machine's state data: its attempts, its peers (by session id) and their channels, the last refusal or error. */
 export interface DiscoverContext {
   input: SessionInput;
   timeouts: DiscoverTimeouts;
   relayed: boolean;
   attempts: number;
-  channel?: Transport;
-  via?: 'direct' | 'relayed';
-  peer?: string;
+  /** Every peer that proved the key in this session, by its session id. */
+  peers: Record<string, DiscoverPeer>;
   rejected: number;
   /** The relay's last refusal of our connection as busy (HTTP 429/503), while it lasts. */
   refusal?: UpgradeRefusal;
   error?: BackchannelError;
 }
 
-/** What the DISCOVER machine takes: its session's reports, and STOP. */
-export type DiscoverEvent = SessionEvent | { type: 'STOP' };
-/** What DISCOVER tells its owner: a channel to the other device (and how), its loss, or a rejected signal. */
+/** The machine's own delayed events: the retry tick, and a peer's wait for WebRTC running out. */
+type TimerEvent = { type: 'discover.tick' } | { type: 'discover.direct'; peer: string };
+
+/** What the DISCOVER machine takes: its session's reports, its own timers, and STOP. */
+export type DiscoverEvent = SessionEvent | TimerEvent | { type: 'STOP' };
+/** What DISCOVER tells its owner: a channel to one of the contact's devices (and how), its loss, or a rejected signal. */
 export type DiscoverEmitted =
-  | { type: 'connected'; channel: Transport; via: 'direct' | 'relayed' }
-  | { type: 'disconnected'; reason: string }
+  | { type: 'connected'; peer: string; channel: Transport; via: Via }
+  | { type: 'disconnected'; peer: string; reason: string }
   | { type: 'rejected'; error: BackchannelError };
 
-/** DISCOVER for one contact: find the contact's device on the relay by topic and connect, directly or relayed. */
+/** The params of `announceDisconnected`: which peer's channel ended, and why. */
+export interface DisconnectedParams {
+  peer: string;
+  reason: string;
+}
+
+/** Where the peers put the session: the state its summary names. */
+type Summary = 'waiting' | 'negotiating' | 'falling' | 'direct' | 'relayed';
+function summaryOf(peers: Record<string, DiscoverPeer>): Summary {
+  const all = Object.values(peers);
+  if (all.some((p) => p.via === 'direct')) return 'direct';
+  if (all.some((p) => p.via === 'relayed')) return 'relayed';
+  if (all.some((p) => p.phase === 'falling')) return 'falling';
+  return all.length > 0 ? 'negotiating' : 'waiting';
+}
+const SUMMARY_STATES: Record<Summary, string> = {
+  waiting: '#discover.session.waiting',
+  negotiating: '#discover.session.negotiating',
+  falling: '#discover.session.falling',
+  direct: '#discover.session.connected.direct',
+  relayed: '#discover.session.connected.relayed',
+};
+/** From the summary state `here`, move to whichever the peers now name. */
+const follow = (here: Summary) =>
+  (Object.keys(SUMMARY_STATES) as Summary[])
+    .filter((s) => s !== here)
+    .map((s) => ({ guard: ({ context }: { context: DiscoverContext }) => summaryOf(context.peers) === s, target: SUMMARY_STATES[s] }));
+
+const without = (peers: Record<string, DiscoverPeer>, peer: string) => Object.fromEntries(Object.entries(peers).filter(([p]) => p !== peer));
+
+/** DISCOVER for one contact: find the contact's devices on the relay by topic and connect to each, directly or relayed. */
 export const discoverMachine = setup({
   types: {
     input: {} as DiscoverInput,
@@ -87,29 +131,33 @@ export const discoverMachine = setup({
   },
   actors: { session: discoverSession },
   delays: {
-    directTimeout: ({ context }) => context.timeouts.directMs,
-    retry: ({ context }) => context.timeouts.retryMs,
     announceTimeout: ({ context }) => context.timeouts.announceMs,
     // A busy relay's Retry-After outranks our shorter backoff: retrying sooner would be refused again.
     backoff: ({ context }) =>
       busyDelayMs(backoffMs(context.attempts, { baseMs: context.timeouts.reconnectBaseMs, maxMs: context.timeouts.reconnectMaxMs }), context.refusal),
   },
   actions: {
-    adopt: assign(({ event }) => (event.type === 'session.connected' ? { channel: event.channel, via: event.via } : {})),
     // How the outside hears of a channel: emitted by default; a parent machine provides sendParent.
-    announceConnected: emit(({ context }) => ({ type: 'connected' as const, channel: context.channel!, via: context.via! })),
-    announceDisconnected: emit(({ event }) => ({ type: 'disconnected' as const, reason: event.type === 'session.channelClosed' ? event.reason : event.type })),
+    announceConnected: emit(({ event }) => {
+      const e = event as Extract<SessionEvent, { type: 'session.connected' }>;
+      return { type: 'connected' as const, peer: e.peer, channel: e.channel, via: e.via };
+    }),
+    announceDisconnected: emit((_, params: DisconnectedParams) => ({ type: 'disconnected' as const, ...params })),
+    tick: enqueueActions(({ context, enqueue }) => {
+      enqueue.sendTo('session', { type: 'session.retry' });
+      // Peers asked for the relayed transport that did not agree yet: ask again.
+      for (const [peer, p] of Object.entries(context.peers)) if (p.phase === 'falling') enqueue.sendTo('session', { type: 'session.fallback', peer });
+      enqueue.raise({ type: 'discover.tick' }, { delay: context.timeouts.retryMs, id: 'tick' });
+    }),
   },
   guards: {
-    relayedAllowed: ({ context }) => context.relayed,
-    noRtc: ({ context }) => !context.input.rtc,
     outOfAttempts: ({ context }) => context.attempts >= context.timeouts.maxAttempts,
   },
 }).createMachine({
   id: 'discover',
   context: ({ input }) => {
     const { timeouts, relayed, ...session } = input;
-    return { input: session, timeouts: { ...DEFAULT_DISCOVER_TIMEOUTS, ...timeouts }, relayed: relayed ?? true, attempts: 0, rejected: 0 };
+    return { input: session, timeouts: { ...DEFAULT_DISCOVER_TIMEOUTS, ...timeouts }, relayed: relayed ?? true, attempts: 0, peers: {}, rejected: 0 };
   },
   initial: 'session',
   on: {
@@ -122,6 +170,13 @@ export const discoverMachine = setup({
     session: {
       invoke: { id: 'session', src: 'session', input: ({ context }) => context.input },
       initial: 'connecting',
+      // However the session ends (relay lost, last peer gone, stopped), whoever listens hears of every channel it held.
+      exit: enqueueActions(({ context, event, enqueue }) => {
+        enqueue.cancel('tick');
+        const reason = event.type === 'session.channelClosed' ? event.reason : event.type;
+        for (const [peer, p] of Object.entries(context.peers)) if (p.channel) enqueue({ type: 'announceDisconnected', params: { peer, reason } });
+        enqueue.assign({ peers: {} });
+      }),
       on: {
         'session.lost': { target: 'reconnecting', actions: assign({ refusal: ({ event }) => busyRefusal(event) }) },
         // The relay refused our proof of the topic key: trying again would be refused again.
@@ -129,12 +184,58 @@ export const discoverMachine = setup({
           { guard: ({ event }) => event.error.code === 'TOPIC_UNPROVEN', target: '#discover.failed', actions: assign({ error: ({ event }) => event.error }) },
           { target: 'reconnecting' },
         ],
-        // While negotiating or falling back: a channel opened, or the attempt died.
-        'session.connected': [
-          { guard: ({ event }) => event.via === 'direct', target: '.connected.direct', actions: 'adopt' },
-          { target: '.connected.relayed', actions: 'adopt' },
+        'session.verified': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const { peer } = event;
+            if (!context.input.rtc) {
+              // Nothing to negotiate: ask for the relayed transport at once.
+              enqueue.assign({ peers: { ...context.peers, [peer]: { phase: 'falling' } } });
+              enqueue.sendTo('session', { type: 'session.fallback', peer });
+              return;
+            }
+            enqueue.assign({ peers: { ...context.peers, [peer]: { phase: 'negotiating' } } });
+            enqueue.cancel(`direct:${peer}`);
+            enqueue.raise({ type: 'discover.direct', peer }, { delay: context.timeouts.directMs, id: `direct:${peer}` });
+          }),
+        },
+        'discover.direct': [
+          // WebRTC to this peer did not open in time: the relayed fallback, if allowed.
+          {
+            guard: ({ context, event }) => context.peers[event.peer]?.phase === 'negotiating' && context.relayed,
+            actions: [
+              assign({ peers: ({ context, event }) => ({ ...context.peers, [event.peer]: { phase: 'falling' } }) }),
+              sendTo('session', ({ event }) => ({ type: 'session.fallback' as const, peer: event.peer })),
+            ],
+          },
+          // Without it, an attempt that never opens (ICE failed) is dropped: waiting on it would hang
+          // the link for good. Alone, the whole session starts over; beside others, only this peer goes.
+          {
+            guard: ({ context, event }) => context.peers[event.peer]?.phase === 'negotiating' && Object.keys(context.peers).length === 1,
+            target: 'reconnecting',
+          },
+          {
+            guard: ({ context, event }) => context.peers[event.peer]?.phase === 'negotiating',
+            actions: sendTo('session', ({ event }) => ({ type: 'session.drop' as const, peer: event.peer })),
+          },
         ],
-        'session.channelClosed': 'reconnecting',
+        // A channel to a peer opened (a reopened one replaces the old).
+        'session.connected': {
+          actions: [
+            assign({ peers: ({ context, event }) => ({ ...context.peers, [event.peer]: { phase: 'connected', channel: event.channel, via: event.via } }) }),
+            'announceConnected',
+          ],
+        },
+        // A peer's channel ended (or the peer left before one opened): the last one starts the session over.
+        'session.channelClosed': [
+          { guard: ({ context, event }) => Object.keys(context.peers).every((p) => p === event.peer), target: 'reconnecting' },
+          {
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              if (context.peers[event.peer]?.channel) enqueue({ type: 'announceDisconnected', params: { peer: event.peer, reason: event.reason } });
+              enqueue.assign({ peers: without(context.peers, event.peer) });
+            }),
+          },
+        ],
+        'discover.tick': { actions: 'tick' },
       },
       states: {
         connecting: {
@@ -142,43 +243,29 @@ export const discoverMachine = setup({
           after: { announceTimeout: '#discover.reconnecting' },
         },
         announcing: {
-          on: { 'session.announced': { target: 'waiting', actions: assign({ attempts: 0, refusal: undefined }) } },
+          on: {
+            'session.announced': {
+              target: 'waiting',
+              actions: [
+                assign({ attempts: 0, refusal: undefined }),
+                // Hellos can be lost (or arrive out of order and be refused): say them again while the session lasts.
+                enqueueActions(({ context, enqueue }) => enqueue.raise({ type: 'discover.tick' }, { delay: context.timeouts.retryMs, id: 'tick' })),
+              ],
+            },
+          },
           after: { announceTimeout: '#discover.reconnecting' },
         },
-        waiting: {
-          on: { 'session.verified': { target: 'negotiating', actions: assign({ peer: ({ event }) => event.peer }) } },
-          // Hellos can be lost (or arrive out of order and be refused): ask again while waiting.
-          after: { retry: { target: 'waiting', reenter: true, actions: sendTo('session', { type: 'session.retry' }) } },
-        },
-        negotiating: {
-          always: { guard: 'noRtc', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
-          after: {
-            // Without the relayed fallback, a WebRTC attempt that never opens (ICE failed) is dropped for a
-            // fresh session: waiting on it would hang the link for good.
-            directTimeout: [
-              { guard: 'relayedAllowed', target: 'falling', actions: sendTo('session', { type: 'session.fallback' }) },
-              { target: '#discover.reconnecting' },
-            ],
-          },
-        },
-        // Asked the other device for the relayed transport; repeat until it agrees (its answer opens ours).
-        falling: {
-          after: { retry: { target: 'falling', reenter: true, actions: sendTo('session', { type: 'session.fallback' }) } },
-        },
+        waiting: { always: follow('waiting') },
+        negotiating: { always: follow('negotiating') },
+        falling: { always: follow('falling') },
         connected: {
-          entry: 'announceConnected',
-          // However the channel ends (closed, relay lost, stopped), whoever listens hears it.
-          exit: 'announceDisconnected',
           initial: 'direct',
-          states: { direct: {}, relayed: {} },
-          on: {
-            'session.channelClosed': '#discover.reconnecting',
-          },
+          states: { direct: { always: follow('direct') }, relayed: { always: follow('relayed') } },
         },
       },
     },
     reconnecting: {
-      entry: assign({ attempts: ({ context }) => context.attempts + 1, channel: undefined, via: undefined }),
+      entry: assign({ attempts: ({ context }) => context.attempts + 1 }),
       always: {
         guard: 'outOfAttempts',
         target: 'failed',
