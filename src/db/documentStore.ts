@@ -260,13 +260,13 @@ export class DocumentStore {
    * deposit) by the device `source` names; a contact unless said otherwise. Saved before it resolves.
    * Refused (accepted: false, the old document kept, nothing stored) if `next` would not validate,
    * would cross a limit, or does what `source` may not: a peer cannot make us store an invalid
-   * document, nor edit ours.
+   * document, nor edit ours. `saved`, asked after `produce`: the bytes `next` was loaded from when it
+   * is exactly that document (a sync snapshot), stored as its snapshot instead of a delta.
    */
   async update(
     id: DocId,
     produce: (doc: A.Doc<unknown>) => A.Doc<unknown>,
     source: ChangeSource = { trust: 'contact' },
-    /** After `produce`: the bytes `next` was loaded from, when it is exactly that document (a sync snapshot): stored as its snapshot. */
     saved?: () => Uint8Array | undefined,
   ): Promise<UpdateResult> {
     return this.#serialise(id, async (entry) => {
