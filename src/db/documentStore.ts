@@ -71,8 +71,9 @@ function messageBytes(m: unknown): number {
 
 /** What a change passed to the checks of {@link DocumentStore}, to commit it without computing it twice. */
 interface Checked {
-  /** The change's bytes as an incremental chunk. */
+  /** The change's bytes as an incremental chunk, or the whole document's when `whole`. */
   delta: Uint8Array;
+  whole?: boolean;
   /** The channel index after it, or undefined to rebuild it. */
   index?: { ids: Set<string>; textBytes: number };
 }
@@ -264,9 +265,15 @@ export class DocumentStore {
    * deposit) by the device `source` names; a contact unless said otherwise. Saved before it resolves.
    * Refused (accepted: false, the old document kept, nothing stored) if `next` would not validate,
    * would cross a limit, or does what `source` may not: a peer cannot make us store an invalid
-   * document, nor edit ours.
+   * document, nor edit ours. `saved`, asked after `produce`: the bytes `next` was loaded from when it
+   * is exactly that document (a sync snapshot), stored as its snapshot instead of a delta.
    */
-  async update(id: DocId, produce: (doc: A.Doc<unknown>) => A.Doc<unknown>, source: ChangeSource = { trust: 'contact' }): Promise<UpdateResult> {
+  async update(
+    id: DocId,
+    produce: (doc: A.Doc<unknown>) => A.Doc<unknown>,
+    source: ChangeSource = { trust: 'contact' },
+    saved?: () => Uint8Array | undefined,
+  ): Promise<UpdateResult> {
     return this.#serialise(id, async (entry) => {
       const next = produce(entry.doc);
       if (next === entry.doc) return { accepted: true, problems: [] };
@@ -277,7 +284,7 @@ export class DocumentStore {
         for (const l of this.#listeners) l(id);
         return { accepted: true, problems: [] };
       }
-      const checked = this.#check(id, entry, next, source);
+      const checked = this.#check(id, entry, next, source, saved?.());
       if (!('delta' in checked)) {
         await this.#rollback(id, entry);
         return { accepted: false, ...checked };
@@ -291,7 +298,7 @@ export class DocumentStore {
    * Everything a change must pass before any of it is stored (see the module comment). `source` is
    * undefined for a local change: this device may edit its documents as the schema allows.
    */
-  #check(id: DocId, entry: Entry, next: A.Doc<unknown>, source?: ChangeSource): Checked | { problems: string[]; error: BackchannelError } {
+  #check(id: DocId, entry: Entry, next: A.Doc<unknown>, source?: ChangeSource, saved?: Uint8Array): Checked | { problems: string[]; error: BackchannelError } {
     const fromContact = source?.trust === 'contact';
     const refuse = (problems: string[]) => ({
       problems,
@@ -341,6 +348,11 @@ export class DocumentStore {
       if (effect.edited !== undefined && effect.edited.length === 0) index = { ids: new Set([...before.ids, ...ids]), textBytes };
     }
     if (problems.length > 0) return refuse(problems);
+    if (saved) {
+      if (saved.length > this.#limits.documentBytes)
+        return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, saved.length, this.#limits.documentBytes) };
+      return { delta: saved, whole: true, index };
+    }
     const delta = A.saveSince(next, A.getHeads(entry.doc));
     if (entry.bytes + delta.length > this.#limits.documentBytes) {
       // The chunks overstate (they are compacted later): only the whole document, saved, counts.
@@ -378,7 +390,7 @@ export class DocumentStore {
   async #commit(id: DocId, entry: Entry, next: A.Doc<unknown>, checked: Checked): Promise<void> {
     entry.doc = next;
     entry.index = checked.index;
-    if (entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry);
+    if (checked.whole || entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry, checked.whole ? checked.delta : undefined);
     else await this.#write(id, entry, checked.delta, 'incremental');
     for (const l of this.#listeners) l(id);
   }
@@ -402,10 +414,10 @@ export class DocumentStore {
     entry.bytes = sumBytes(chunks);
   }
 
-  /** Write one snapshot of everything, then delete the chunks it covers. */
-  async #compact(id: DocId, entry: Entry): Promise<void> {
+  /** Write one snapshot of everything (`saved`: the document's bytes already), then delete the chunks it covers. */
+  async #compact(id: DocId, entry: Entry, saved?: Uint8Array): Promise<void> {
     const old = entry.chunks;
-    const snapshot = A.save(entry.doc);
+    const snapshot = saved ?? A.save(entry.doc);
     const key = ['docs', entry.kind, id, 'snapshot', chunkName(snapshot)];
     await this.#storage.save(key, snapshot);
     entry.chunks = [key];

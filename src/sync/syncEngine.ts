@@ -10,6 +10,13 @@
  * `maxUnpackedBytes` (measured before Automerge unpacks anything: sync/unpackBound.ts), or a backlog of
  * unapplied messages over {@link LIMITS}.syncQueueBytes (a peer that floods faster than we apply) ends
  * the sync with a typed error and closes the channel.
+ *
+ * With a peer that accepts bundles (frame type 5, announced in its features: sync/frame.ts,
+ * sync/bundle.ts), the messages of several documents go together in one deflated bundle, and a first
+ * sync of a document the peer has (almost) none of sends the document as one snapshot
+ * (`Automerge.save`) instead of its changes one by one. The snapshot is measured before it is
+ * unpacked and goes through the document store's checks like any change from the peer; with an older
+ * peer everything stays as it was.
  * @module
  */
 import * as A from '@automerge/automerge';
@@ -19,8 +26,38 @@ import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, t
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
-import { MAX_UNPACKED_BYTES, checkUnpackedSize } from './unpackBound.js';
-import { OPTIONAL_FRAME_TYPES, Reassembler, SYNC_SEQ_MODULUS, decodeFrame, encodeError, encodeFeatures, encodeHello, encodeSync } from './frame.js';
+import { MAX_UNPACKED_BYTES, checkChangesUnpackedSize, checkUnpackedSize } from './unpackBound.js';
+import { type BundleEntry, decodeBundleBody, encodeBundleBody } from './bundle.js';
+import {
+  BUNDLE_FRAME,
+  OPTIONAL_FRAME_TYPES,
+  Reassembler,
+  SYNC_SEQ_MODULUS,
+  decodeFrame,
+  encodeBundle,
+  encodeError,
+  encodeFeatures,
+  encodeHello,
+  encodeSync,
+} from './frame.js';
+
+/**
+ * A first sync sends a snapshot instead of changes when the peer lacks at least this many of ours and
+ * has at most an eighth of them (what it has is sent again: the snapshot holds everything).
+ */
+export const SNAPSHOT_MIN_CHANGES = 64;
+/** Entries of one bundle together, at most (a larger one goes alone). */
+const BUNDLE_BYTES = 1024 * 1024;
+
+/** The number of entries in an Automerge bloom filter (its first uLEB field; empty: none). */
+function bloomEntries(bloom: Uint8Array): number {
+  let value = 0;
+  for (let i = 0, shift = 1; i < bloom.length && i < 5; i++, shift *= 128) {
+    value += (bloom[i]! & 0x7f) * shift;
+    if (bloom[i]! < 0x80) return value;
+  }
+  return value;
+}
 
 /** What the sync engine reports to its machine. */
 export type EngineEvent =
@@ -80,6 +117,15 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   let pending = 0;
   let stopped = false;
   let busy = false;
+  const accepts = new Set(options.features ?? OPTIONAL_FRAME_TYPES);
+  /** The optional frame types the peer said it accepts. */
+  const peerAccepts = new Set<number>();
+  /** Entries waiting for the next bundle (only with a peer that accepts bundles). */
+  let outbox: BundleEntry[] = [];
+  let drainQueued = false;
+  /** Documents we sent a snapshot of: nothing more of them is sent until the peer answers it. */
+  const snapshotSent = new Set<DocId>();
+  const answering = new Set<DocId>();
 
   const setBusy = (value: boolean) => {
     if (busy === value) return;
@@ -110,8 +156,36 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       });
   };
 
+  const sendMessage = async (frames: (seq: number) => Uint8Array[]) => {
+    const numbered = frames(seq);
+    seq = (seq + 1) % SYNC_SEQ_MODULUS;
+    for (const frame of numbered) await channel.send(frame);
+  };
+
+  /** Send what waits in the outbox, as few bundles as {@link BUNDLE_BYTES} allows. */
+  const drain = async () => {
+    drainQueued = false;
+    while (outbox.length > 0) {
+      let size = 0;
+      let n = 0;
+      while (n < outbox.length && (n === 0 || size + outbox[n]!.data.length <= BUNDLE_BYTES)) size += outbox[n++]!.data.length;
+      const body = encodeBundleBody(outbox.slice(0, n));
+      outbox = outbox.slice(n);
+      await sendMessage((s) => encodeBundle(s, body, channel.maxFrameBytes));
+    }
+  };
+
+  /** Queue an entry for the next bundle, which leaves once the tasks queued before it have run. */
+  const post = (entry: BundleEntry) => {
+    outbox.push(entry);
+    if (drainQueued) return;
+    drainQueued = true;
+    run(drain);
+  };
+
   const flush = async (docId: DocId) => {
     if (!peer) return;
+    if (snapshotSent.has(docId)) return; // the peer's answer to the snapshot comes first
     const [state, message] = A.generateSyncMessage(docs.get(docId), states.get(docId) ?? A.initSyncState());
     states.set(docId, state);
     if (!message) {
@@ -119,14 +193,33 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     quiet.delete(docId);
-    const frames = encodeSync(docId, seq, message, channel.maxFrameBytes);
-    seq = (seq + 1) % SYNC_SEQ_MODULUS;
-    for (const frame of frames) await channel.send(frame);
+    if (peerAccepts.has(BUNDLE_FRAME)) return post({ kind: 'sync', docId, data: message });
+    await sendMessage((s) => encodeSync(docId, s, message, channel.maxFrameBytes));
+  };
+
+  /**
+   * On the peer's first message of a first sync (it names no shared heads, and has nothing we lack):
+   * whether it lacks so much of the document that one snapshot beats the changes one by one.
+   */
+  const wantsSnapshot = (docId: DocId, message: A.DecodedSyncMessage): boolean => {
+    if (!peerAccepts.has(BUNDLE_FRAME) || answering.has(docId)) return false;
+    const have = message.have[0];
+    if (message.changes.length > 0 || message.need.length > 0 || message.have.length !== 1 || have!.lastSync.length > 0) return false;
+    const doc = docs.get(docId);
+    if (!A.hasHeads(doc, message.heads)) return false;
+    const ours = A.stats(doc).numChanges;
+    const theirs = bloomEntries(have!.bloom);
+    return ours - theirs >= SNAPSHOT_MIN_CHANGES && theirs * 8 <= ours;
   };
 
   const receive = async (docId: DocId, message: Uint8Array) => {
     // Deflated changes are measured as they inflate, before Automerge would unpack them whole.
-    checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
+    const decoded = checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
+    // The peer's answer to our snapshot names what it now shares with us; what it sent before (it
+    // asking for our heads, not knowing the snapshot was coming) must not make us send the changes too.
+    if (decoded.have.some((h) => h.lastSync.length > 0)) snapshotSent.delete(docId);
+    const snapshot = wantsSnapshot(docId, decoded);
+    answering.add(docId); // a snapshot only ever answers the peer's first message on this channel
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
     let result: Awaited<ReturnType<DocumentStore['update']>>;
@@ -147,7 +240,62 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     states.set(docId, after);
     quiet.delete(docId);
     await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    if (snapshot) {
+      snapshotSent.add(docId);
+      post({ kind: 'snapshot', docId, data: A.save(docs.get(docId)) });
+      return;
+    }
     await flush(docId);
+  };
+
+  /**
+   * A snapshot from the peer: measured before it is unpacked, merged into ours through the document
+   * store's checks (as any change from the peer), then the sync state says the peer has what it sent.
+   */
+  const receiveSnapshot = async (docId: DocId, snapshot: Uint8Array) => {
+    checkChangesUnpackedSize(snapshot, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
+    const before = states.get(docId) ?? A.initSyncState();
+    let after = before;
+    let whole = false; // the snapshot is all there is: stored as it came, not saved again
+    let result: Awaited<ReturnType<DocumentStore['update']>>;
+    try {
+      result = await docs.update(
+        docId,
+        (doc) => {
+          const loaded = A.load(snapshot);
+          const heads = A.getHeads(loaded);
+          // We now share the snapshot's heads with the peer. Only that is kept (the state as persisted,
+          // decoded afresh): so our next message names them as shared, with a bloom of only what we have
+          // since, and it is sent even though our heads are the peer's (the peer waits for it).
+          const told = A.encodeSyncMessage({ heads, need: [], have: [{ lastSync: heads, bloom: new Uint8Array(0) }], changes: [] });
+          const [withState, state] = A.receiveSyncMessage(loaded, before, told);
+          after = A.decodeSyncState(A.encodeSyncState(state));
+          const next = A.merge(withState, doc);
+          whole = A.getHeads(next).join() === heads.join();
+          return next;
+        },
+        { trust, peer },
+        () => (whole ? snapshot : undefined),
+      );
+    } catch (err) {
+      throw toBackchannelError(err, (message) => new ProtocolError(`malformed snapshot for ${docId}: ${message}`));
+    }
+    if (!result.accepted) throw result.error;
+    states.set(docId, after);
+    quiet.delete(docId);
+    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await flush(docId);
+  };
+
+  /** A bundle from the peer: each entry in turn, as if it had come alone. */
+  const receiveBundle = async (body: Uint8Array) => {
+    const entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+    for (const e of entries) if (!docIds.has(e.docId)) throw new ProtocolError(`the peer offered a document this channel does not carry: ${e.docId}`);
+    for (const e of entries) {
+      if (stopped) return;
+      if (e.kind === 'sync') await receive(e.docId, e.data);
+      else await receiveSnapshot(e.docId, e.data);
+    }
   };
 
   const onFrame = (bytes: Uint8Array) => {
@@ -178,8 +326,13 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return;
     }
     if (peer === undefined) return fail(new ProtocolError('sync data before hello'));
-    if (frame.type === 'features') return;
-    if (!docIds.has(frame.docId)) return fail(new ProtocolError(`the peer offered a document this channel does not carry: ${frame.docId}`));
+    if (frame.type === 'features') {
+      for (const t of frame.accepts) peerAccepts.add(t);
+      return;
+    }
+    if (frame.type === 'bundle' && !accepts.has(BUNDLE_FRAME)) return; // not announced: as an unknown type
+    if (frame.type === 'sync' && !docIds.has(frame.docId))
+      return fail(new ProtocolError(`the peer offered a document this channel does not carry: ${frame.docId}`));
     let message: Uint8Array | undefined;
     try {
       message = reassembler.push(frame);
@@ -187,7 +340,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       return fail(err as BackchannelError);
     }
     if (message) {
-      const docId = frame.docId;
+      const { docId, type } = frame;
       const m = message;
       // Each message also costs its task: a flood of tiny ones is bounded too.
       const cost = m.length + 1024;
@@ -195,7 +348,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       queued += cost;
       run(async () => {
         queued -= cost;
-        await receive(docId, m);
+        await (type === 'bundle' ? receiveBundle(m) : receive(docId, m));
       });
     }
   };
@@ -219,7 +372,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (who) for (const [id, state] of states) void storage.save(syncStateKey(id, who), A.encodeSyncState(state)).catch(() => {});
   }
 
-  const features = options.features ?? OPTIONAL_FRAME_TYPES;
+  const features = [...accepts];
   run(async () => {
     await channel.send(encodeHello(options.deviceId));
     // Right after hello, before any sync frame: a peer that sees a sync frame first knows we have none.

@@ -112,6 +112,33 @@ function inflate(data: Uint8Array, budget: Budget, keep: boolean): Uint8Array | 
   return out;
 }
 
+/**
+ * Inflate raw deflate data whole, refusing ({@link TooLargeError}) past `maxBytes` of output as it goes:
+ * a bundle's body (sync/bundle.ts). {@link ProtocolError} if it does not inflate.
+ */
+export function inflateBounded(data: Uint8Array, maxBytes: number): Uint8Array {
+  const kept: Uint8Array[] = [];
+  let total = 0;
+  let over: TooLargeError | undefined;
+  const inflater = new Inflate((out) => {
+    if (over) return;
+    total += out.length;
+    if (total > maxBytes) over = new TooLargeError('what a bundle of sync messages inflates to', total, maxBytes);
+    else kept.push(out);
+  });
+  try {
+    for (let at = 0; at < data.length && !over; at += FEED_BYTES) inflater.push(data.subarray(at, at + FEED_BYTES), at + FEED_BYTES >= data.length);
+    if (data.length === 0) inflater.push(data, true);
+  } catch (err) {
+    if (!over) throw new ProtocolError(`a bundle of sync messages does not inflate: ${(err as Error).message}`);
+  }
+  if (over) throw over;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const k of kept) (out.set(k, at), (at += k.length));
+  return out;
+}
+
 /** Column metadata, then the columns: a deflated one inflates against the budget, a plain one counts as it is. */
 function columns(r: Reader, specs: [number, number][], budget: Budget): void {
   for (const [spec, length] of specs) {
@@ -169,18 +196,19 @@ function chunks(bytes: Uint8Array, budget: Budget): void {
 
 /**
  * Throws {@link TooLargeError} if the changes in `message` (an encoded Automerge sync message) unpack to
- * more than `maxBytes`, {@link ProtocolError} if they cannot be read; never holds more than
+ * more than `maxBytes`, {@link ProtocolError} if they cannot be read (else returns it, decoded); never holds more than
  * {@link MAX_DEFLATED_CHANGE_BYTES} (a deflated change while its columns are read) plus about a MiB.
  */
-export function checkUnpackedSize(message: Uint8Array, maxBytes: number): void {
-  let changes: Uint8Array[];
+export function checkUnpackedSize(message: Uint8Array, maxBytes: number): A.DecodedSyncMessage {
+  let decoded: A.DecodedSyncMessage;
   try {
-    changes = A.decodeSyncMessage(message).changes;
+    decoded = A.decodeSyncMessage(message);
   } catch (err) {
     throw new ProtocolError(`malformed sync message: ${(err as Error).message}`);
   }
   const budget = new Budget(maxBytes);
-  for (const change of changes) chunks(change, budget);
+  for (const change of decoded.changes) chunks(change, budget);
+  return decoded;
 }
 
 /**
