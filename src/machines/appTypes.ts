@@ -3,6 +3,7 @@
  * (requests carry a `req` number; their answers carry the same), and the relay status rule.
  * @module
  */
+import type { Via } from '../discover/session.js';
 import type { RelayMux } from '../discover/relayMux.js';
 import type { Contact, Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
@@ -58,8 +59,8 @@ export interface RelayCheckInput {
 /** What the check tells the app: supported, or not (with the error for the host). */
 export type RelayChecked = { type: 'relay.checked'; unsupported?: RelayUnsupportedError };
 
-/** How a contact is connected: `direct` (WebRTC) or `relayed`. */
-export type Via = 'direct' | 'relayed';
+/** How a contact is connected: `direct` (WebRTC) or `relayed` (one meaning, DISCOVER's). */
+export type { Via };
 /**
  * The relay as the links see it: any link connected → `reachable`; all retrying → `unreachable`; no
  * links → `unknown`; and `unsupported` when it does not serve DISCOVER at all (pairing only).

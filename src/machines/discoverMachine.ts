@@ -80,10 +80,10 @@ export interface DiscoverContext {
 }
 
 /** The machine's own delayed events: the retry tick, and a peer's wait for WebRTC running out. */
-type TimerEvent = { type: 'discover.tick' } | { type: 'discover.direct'; peer: string };
+export type DiscoverTimerEvent = { type: 'discover.tick' } | { type: 'discover.direct'; peer: string };
 
 /** What the DISCOVER machine takes: its session's reports, its own timers, and STOP. */
-export type DiscoverEvent = SessionEvent | TimerEvent | { type: 'STOP' };
+export type DiscoverEvent = SessionEvent | DiscoverTimerEvent | { type: 'STOP' };
 /** What DISCOVER tells its owner: a channel to one of the contact's devices (and how), its loss, or a rejected signal. */
 export type DiscoverEmitted =
   | { type: 'connected'; peer: string; channel: Transport; via: Via }

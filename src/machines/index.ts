@@ -5,6 +5,7 @@
  */
 // `appMachine` names its effects; `backchannelApp` is it with the façade's actors provided (what createBackchannel runs).
 export { backchannelApp, appActors } from '../app/actors.js';
+export type { RelayCheckVia } from '../app/relayCheck.js';
 export {
   appMachine,
   relayStatus,
@@ -26,7 +27,7 @@ export type { LinkBundle, LinkedContact } from '../devices/linkBundle.js';
 export type { DeviceLinkRecord } from '../devices/linkRecord.js';
 export type { Adopted } from '../devices/adopt.js';
 export type { FileCommand } from '../files/fileActor.js';
-export type { FileEvent, Direction } from '../files/session.js';
+export type { FileEvent, Direction, FileRoute } from '../files/session.js';
 export {
   pairingMachine,
   type PairingAnnouncement,
@@ -58,8 +59,10 @@ export {
   type DiscoverEvent,
   type DiscoverEmitted,
   type DiscoverContext,
+  type DiscoverPeer,
+  type DiscoverTimerEvent,
 } from './discoverMachine.js';
-export { contactLinkMachine, type ContactLinkInput, type LinkPresence } from './contactLinkMachine.js';
+export { contactLinkMachine, type ContactLinkInput, type ContactLinkContext, type LinkPeer, type LinkPresence } from './contactLinkMachine.js';
 export { syncMachine, type SyncInput } from './syncMachine.js';
 export type { Mood } from '../wormhole/messages.js';
 export type { SessionEvent, SessionCommand } from '../discover/session.js';
