@@ -8,7 +8,7 @@ import { fromPromise, sendParent } from 'xstate';
 import { adoptLinkBundle, type Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { selfLinkOf, unlinkNotice } from '../devices/selfLink.js';
-import { deviceSetNotice, forgetNotice, isRemoval, linkedNotice, removalNotice } from '../devices/notices.js';
+import { deviceSetNotice, forgetNotice, isRemoval, leftNotice, linkedNotice, removalNotice } from '../devices/notices.js';
 import type { DeviceLinkRecord } from '../devices/linkRecord.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
@@ -74,14 +74,15 @@ export const appActors = {
     const { db, contactId } = input;
     const contact = db.contact(contactId);
     if (contact.removed_by === 'me') throw new NotFoundError('contact', contactId);
-    // The contact removed me first: its link is stopped already, nobody is left to tell.
+    const channel = db.channelOf(contact);
+    const self = db.selfChannel();
+    // The contact removed me first: its link is stopped already, only my devices are left to tell.
     if (contact.removed_by === 'peer') {
+      if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
       await db.removeContact(contactId);
       return {};
     }
-    const channel = db.channelOf(contact);
     await db.sendMessage(channel, { notice: removalNotice() });
-    const self = db.selfChannel();
     if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
     return { leaving: await db.markRemoved(contactId, 'me') };
   }),
@@ -96,7 +97,13 @@ export const appActors = {
     await db.removeContact(contactId);
     return true;
   }),
-  markRemovedByPeer: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.markRemoved(input.contactId, 'peer')),
+  // My other devices are told too (our own channel): the contact's notice may reach only this one.
+  markRemovedByPeer: fromPromise<Contact, { db: Database; contactId: DocId }>(async ({ input }) => {
+    const { db, contactId } = input;
+    const self = db.selfChannel();
+    if (self !== undefined) await db.sendMessage(self, { text: leftNotice(db.channelOf(db.contact(contactId))) });
+    return db.markRemoved(contactId, 'peer');
+  }),
   sendMessage: fromPromise<Message, { db: Database; contactId: DocId; message: MessageInput }>(async ({ input }) =>
     input.db.sendMessage(input.db.channelOf(talking(input.db, input.contactId)), input.message),
   ),

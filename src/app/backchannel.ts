@@ -257,7 +257,11 @@ export class Backchannel {
       for (const contact of db.contacts()) this.#checkRemoved(contact, db.messages(db.channelOf(contact)));
     });
     actor.on('contact.left', ({ contactId, by, contact }) => this.#emit({ type: 'contactRemoved', contactId, by, ...(contact ? { contact } : {}) }));
-    actor.on('devices.changed', ({ devices }) => this.#emit({ type: 'devices', devices }));
+    actor.on('devices.changed', ({ devices }) => {
+      this.#emit({ type: 'devices', devices });
+      this.#checkSelfNotices(); // one announced while the app was busy with another
+    });
+    actor.on('device.unlinked', () => this.#checkSelfNotices());
     actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
@@ -819,9 +823,15 @@ export class Backchannel {
     if (this.#closed || self === undefined) return;
     const messages = db.messages(self);
     const mine = this.#mine();
+    const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelOf(c) === channel);
     for (const channel of forgottenIn(messages, mine)) {
-      const contact = db.contacts().find((c) => c.removed_by === undefined && db.channelOf(c) === channel);
+      const contact = byChannel(channel);
       if (contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'device' });
+    }
+    // A contact removed me, as another device of mine read it (the notice may never reach this one).
+    for (const channel of forgottenIn(messages, mine, 'left')) {
+      const contact = byChannel(channel);
+      if (contact?.removed_by === undefined && contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'peer' });
     }
     const keys = new Set([db.publicKey, ...db.ownDevices().map((d) => d.public_key)]);
     const known = new Set([...mine]);

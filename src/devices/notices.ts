@@ -11,6 +11,8 @@
  *     trusted in turn ({@link peerSetOf}).
  * In my devices' own channel (selfLink.ts) notices are the message text, as the unlink notice is:
  *   - `{"forget":<channel id>}`: a device of mine removed that contact; the others forget it too.
+ *   - `{"left":<channel id>}`: that contact removed me (a device of mine read its notice): the others
+ *     mark it so too (the notice itself may never reach them: the depot gives a deposit to one device).
  *   - `{"linked":<record>}`: a device of mine linked a new one (its signed record, linkRecord.ts):
  *     the others add it to their list, so every device lists the whole set.
  * Pure: JSON and signatures in, results out.
@@ -123,12 +125,18 @@ export const forgetNotice = (channel: string): string => JSON.stringify({ forget
 /** The self-channel text announcing a device I linked (its signed record). */
 export const linkedNotice = (record: DeviceLinkRecord): string => JSON.stringify({ linked: record });
 
-/** The channels my devices asked to forget, in these self-channel messages (only my devices' notices count). */
-export function forgottenIn(messages: readonly Message[], mine: ReadonlySet<string>): string[] {
+/** The self-channel text telling my other devices that the contact whose channel is `channel` removed me. */
+export const leftNotice = (channel: string): string => JSON.stringify({ left: channel });
+
+/**
+ * The channels my devices asked to forget (`forget`), or told were left by the contact (`left`), in
+ * these self-channel messages (only my devices' notices count).
+ */
+export function forgottenIn(messages: readonly Message[], mine: ReadonlySet<string>, kind: 'forget' | 'left' = 'forget'): string[] {
   const out: string[] = [];
   for (const m of messages) {
     if (!mine.has(m.sender)) continue;
-    const forget = parse(m.text)?.forget;
+    const forget = parse(m.text)?.[kind];
     if (typeof forget === 'string' && /^[0-9a-f]{32}$/.test(forget) && !out.includes(forget)) out.push(forget);
   }
   return out;

@@ -387,7 +387,8 @@ export const appMachine = setup({
         ],
         // A removal notice: the contact removed me (keep the card, stop the link), or a device of mine removed it (forget it).
         'contact.left': {
-          guard: ({ context, event }) => context.contacts.some((c) => c.id === event.contactId && c.removed_by === undefined),
+          guard: ({ context, event }) =>
+            context.contacts.some((c) => c.id === event.contactId && (event.by === 'device' ? c.removed_by !== 'me' : c.removed_by === undefined)),
           actions: {
             type: 'queueOwnOp',
             params: ({ event }) =>
@@ -487,8 +488,10 @@ export const appMachine = setup({
                 onDone: {
                   target: 'idle',
                   actions: [
-                    // Our own channel's link, new or changed: start it as it is now.
+                    // Our own channel's link, when new: start it (one running already goes on: the set key
+                    // never changes, and a restart would drop my devices connected on it).
                     enqueueActions(({ context, event, enqueue, check }) => {
+                      if (context.self && context.self.id === event.output.self?.id) return;
                       const online = check('online');
                       if (online && context.self) enqueue.stopChild(linkId(context.self.id));
                       enqueue.assign({ self: event.output.self });
