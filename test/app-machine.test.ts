@@ -38,7 +38,7 @@ const pairingPuppet = setup({ types: { events: {} as { type: 'test.end'; output:
   output: ({ context }) => context.output!,
 });
 
-function harness(options: { relay?: string; savedRelay?: string; contacts?: Contact[] } = {}) {
+function harness(options: { relay?: string; savedRelay?: string; contacts?: Contact[]; actors?: Record<string, unknown> } = {}) {
   const clock = new SimulatedClock();
   const links = new Map<string, { stopped: boolean }>();
   const checks: { sendBack: (e: RelayChecked) => void; stopped: boolean }[] = [];
@@ -75,6 +75,7 @@ function harness(options: { relay?: string; savedRelay?: string; contacts?: Cont
         return d.promise;
       }),
       closeStorage: fromPromise(async () => void closed++),
+      ...options.actors,
     } as never,
   });
   const input = {
@@ -125,6 +126,74 @@ describe('appMachine: the relay rule at start', () => {
     expect(h.heard('started')).toEqual([{ type: 'started', firstStart: true }]);
     expect([...h.links.keys()].sort()).toEqual(['link-contact-1', 'link-contact-2']);
     expect(h.checks).toHaveLength(1);
+    h.actor.stop();
+  });
+});
+
+describe('appMachine: removals (devices/notices.ts)', () => {
+  it('a contact I remove is unlisted at once, its link runs on until a deposit holds my notice, then it is forgotten', async () => {
+    const forgets: { heads?: string[] }[] = [];
+    const h = harness({
+      relay: RELAY,
+      contacts: [contact(1)],
+      actors: {
+        removeContact: fromPromise(async () => ({ leaving: { ...contact(1), removed_by: 'me' } })),
+        // The first deposit was prepared before the notice: not yet.
+        forgetContact: fromPromise(async ({ input }: { input: { heads?: string[] } }) => (forgets.push(input), forgets.length > 1)),
+      },
+    });
+    await h.ready();
+    h.actor.send({ type: 'contact.remove', req: 1, contactId: 'contact-1' as DocId });
+    await waitFor(h.actor, () => h.heard('contact.removed').length === 1);
+    expect(h.actor.getSnapshot().context.contacts).toEqual([]);
+    expect(h.links.get('link-contact-1')!.stopped).toBe(false);
+    h.actor.send({ type: 'contact.deposited', contactId: 'contact-1' as DocId, heads: ['old'] });
+    await waitFor(h.actor, () => forgets.length === 1 && JSON.stringify(h.actor.getSnapshot().value).includes('"contacts":"idle"'));
+    // Relinked, still leaving, and the host heard no `deposited` for it.
+    expect(h.links.get('link-contact-1')!.stopped).toBe(false);
+    expect(h.actor.getSnapshot().context.leaving.map((c) => c.id)).toEqual(['contact-1']);
+    h.actor.send({ type: 'contact.deposited', contactId: 'contact-1' as DocId, heads: ['new'] });
+    await waitFor(h.actor, (s) => s.context.leaving.length === 0 && JSON.stringify(s.value).includes('"contacts":"idle"'));
+    expect(forgets).toEqual([
+      { db: expect.anything(), contactId: 'contact-1', heads: ['old'] },
+      { db: expect.anything(), contactId: 'contact-1', heads: ['new'] },
+    ]);
+    expect(h.links.get('link-contact-1')!.stopped).toBe(true);
+    expect(h.heard('deposited', 'contact.left')).toEqual([]);
+    h.actor.stop();
+  });
+
+  it('removed by the contact: the card is kept marked, its link stops, the host hears it once; a device of mine removing it: forgotten', async () => {
+    const h = harness({
+      relay: RELAY,
+      contacts: [contact(1), contact(2)],
+      actors: {
+        markRemovedByPeer: fromPromise(async () => ({ ...contact(1), removed_by: 'peer' })),
+        forgetContact: fromPromise(async () => true),
+      },
+    });
+    await h.ready();
+    h.actor.send({ type: 'contact.online', contactId: 'contact-1' as DocId, via: 'relayed' });
+    h.actor.send({ type: 'contact.left', contactId: 'contact-1' as DocId, by: 'peer' });
+    h.actor.send({ type: 'contact.left', contactId: 'contact-1' as DocId, by: 'peer' }); // the same notice, read twice
+    await waitFor(h.actor, () => h.heard('contact.left').length === 1 && JSON.stringify(h.actor.getSnapshot().value).includes('"contacts":"idle"'));
+    expect(h.heard('contact.left')[0]).toMatchObject({ contactId: 'contact-1', by: 'peer', contact: { removed_by: 'peer' } });
+    expect(h.links.get('link-contact-1')!.stopped).toBe(true);
+    expect(h.actor.getSnapshot().context.presence).toEqual({});
+    expect(h.actor.getSnapshot().context.contacts.map((c) => [c.id, c.removed_by])).toEqual([
+      ['contact-2', undefined],
+      ['contact-1', 'peer'],
+    ]);
+    h.actor.send({ type: 'contact.left', contactId: 'contact-2' as DocId, by: 'device' });
+    await waitFor(h.actor, () => h.heard('contact.left').length === 2);
+    expect(h.heard('contact.left')[1]).toEqual({ type: 'contact.left', contactId: 'contact-2', by: 'device' });
+    expect(h.links.get('link-contact-2')!.stopped).toBe(true);
+    // Offline and back: the contact who removed me gets no link again.
+    h.actor.send({ type: 'network.offline' });
+    h.links.clear();
+    h.actor.send({ type: 'network.online' });
+    await settle();
+    expect([...h.links.keys()]).toEqual([]);
     h.actor.stop();
   });
 });

@@ -42,7 +42,7 @@ function nextMessage(bc: Backchannel, incoming: boolean): Promise<Extract<Backch
   });
 }
 
-/** Memory storage that refuses removals while `refusing` is set (a read-only or failing disk). */
+/** Memory storage that refuses removals and document writes while `refusing` is set (a read-only or failing disk). */
 class RefusingRemovals extends MemoryStorage {
   refusing = false;
   override async remove(key: string[]): Promise<void> {
@@ -52,6 +52,11 @@ class RefusingRemovals extends MemoryStorage {
   override async removeRange(prefix: string[]): Promise<void> {
     if (this.refusing) throw new Error('read-only storage');
     return super.removeRange(prefix);
+  }
+  // A removal first writes its notice into the shared channel: documents refuse writes too.
+  override async save(key: string[], data: Uint8Array): Promise<void> {
+    if (this.refusing && key[0] === 'docs') throw new Error('read-only storage');
+    return super.save(key, data);
   }
 }
 

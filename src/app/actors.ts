@@ -8,6 +8,8 @@ import { fromPromise, sendParent } from 'xstate';
 import { adoptLinkBundle, type Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { selfLinkOf, unlinkNotice } from '../devices/selfLink.js';
+import { deviceSetNotice, forgetNotice, isRemoval, leftNotice, linkedNotice, removalNotice } from '../devices/notices.js';
+import type { DeviceLinkRecord } from '../devices/linkRecord.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
@@ -18,8 +20,22 @@ import { relayCheck } from './relayCheck.js';
 import { chunkStoreOf } from '../files/chunkStore.js';
 import type { CancelledFile, FileOut } from '../machines/appTypes.js';
 import type { RandomBytes } from '../effects/random.js';
-import { AbortedError, FileTooLargeError, NotFoundError } from '../errors.js';
+import { AbortedError, FileTooLargeError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { toHex } from '../crypto/bytes.js';
+
+/** The contact to write to: listed, and not one who removed me (whose link is stopped). */
+function talking(db: Database, contactId: DocId): Contact {
+  const contact = db.contact(contactId);
+  if (contact.removed_by === 'me') throw new NotFoundError('contact', contactId);
+  if (contact.removed_by === 'peer') throw new InvalidArgumentError('This contact removed you: nothing more reaches them.');
+  return contact;
+}
+
+/** My signed set, into every contact's channel: each contact then takes messages from all my devices. */
+async function announceSet(db: Database): Promise<void> {
+  const notice = deviceSetNotice(db.deviceSetStatement());
+  for (const contact of db.contacts()) if (contact.removed_by === undefined) await db.sendMessage(db.channelOf(contact), { notice });
+}
 
 /** The effects `appMachine` names, implemented: the database and its writes, pairings, contact links, the relay check, files. */
 export const appActors = {
@@ -32,21 +48,77 @@ export const appActors = {
     await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
     const self = selfLinkOf(db);
-    return { db, publicKey: db.publicKey, contacts: db.contacts(), settings: db.settings(), firstStart: db.firstStart, ...(self ? { self } : {}) };
+    return {
+      db,
+      publicKey: db.publicKey,
+      contacts: db.contacts(),
+      leaving: db.leavingContacts(),
+      settings: db.settings(),
+      firstStart: db.firstStart,
+      ...(self ? { self } : {}),
+    };
   }),
-  saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>(({ input }) =>
-    input.db.addContact({ moniker: input.moniker, contactKey: input.contactKey, publicKey: input.publicKey }),
-  ),
+  saveContact: fromPromise<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>(async ({ input }) => {
+    const { db } = input;
+    const contact = await db.addContact({ moniker: input.moniker, contactKey: input.contactKey, publicKey: input.publicKey });
+    // The new contact learns my other devices at once: it takes their messages too.
+    if (db.ownDevices().length > 0) await db.sendMessage(db.channelOf(contact), { notice: deviceSetNotice(db.deviceSetStatement()) });
+    return contact;
+  }),
   renameContact: fromPromise<Contact, { db: Database; contactId: DocId; moniker: string }>(({ input }) =>
     input.db.renameContact(input.contactId, input.moniker),
   ),
-  removeContact: fromPromise<void, { db: Database; contactId: DocId }>(({ input }) => input.db.removeContact(input.contactId)),
+  // A removal tells the contact (a notice in our channel, synced or deposited) and my other devices (our
+  // own channel); the card stays, unlisted, until the notice is on the relay (`forgetContact`).
+  removeContact: fromPromise<{ leaving?: Contact }, { db: Database; contactId: DocId }>(async ({ input }) => {
+    const { db, contactId } = input;
+    const contact = db.contact(contactId);
+    if (contact.removed_by === 'me') throw new NotFoundError('contact', contactId);
+    const channel = db.channelOf(contact);
+    const self = db.selfChannel();
+    // The contact removed me first: its link is stopped already, only my devices are left to tell.
+    if (contact.removed_by === 'peer') {
+      if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
+      await db.removeContact(contactId);
+      return {};
+    }
+    await db.sendMessage(channel, { notice: removalNotice() });
+    if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
+    return { leaving: await db.markRemoved(contactId, 'me') };
+  }),
+  // `heads`: what the relay's depot now holds for the contact; forget it once my removal notice is in there.
+  forgetContact: fromPromise<boolean, { db: Database; contactId: DocId; heads?: string[] }>(async ({ input }) => {
+    const { db, contactId, heads } = input;
+    if (!db.docs.has(contactId)) return true;
+    if (heads !== undefined) {
+      const sent = db.messagesAt(db.channelOf(db.contact(contactId)), heads);
+      if (!sent.some((m) => m.sender === db.deviceId && isRemoval(m))) return false;
+    }
+    await db.removeContact(contactId);
+    return true;
+  }),
+  // My other devices are told too (our own channel): the contact's notice may reach only this one.
+  markRemovedByPeer: fromPromise<Contact, { db: Database; contactId: DocId }>(async ({ input }) => {
+    const { db, contactId } = input;
+    const self = db.selfChannel();
+    if (self !== undefined) await db.sendMessage(self, { text: leftNotice(db.channelOf(db.contact(contactId))) });
+    return db.markRemoved(contactId, 'peer');
+  }),
   sendMessage: fromPromise<Message, { db: Database; contactId: DocId; message: MessageInput }>(async ({ input }) =>
-    input.db.sendMessage(input.db.channelOf(input.db.contact(input.contactId)), input.message),
+    input.db.sendMessage(input.db.channelOf(talking(input.db, input.contactId)), input.message),
   ),
   saveSettings: fromPromise<SettingsDoc, { db: Database; patch: SettingsPatch }>(({ input }) => input.db.updateSettings(input.patch)),
-  saveOwnDevice: fromPromise<OwnDevicesSaved, { db: Database; device: OwnDevice }>(async ({ input }) => ({
-    devices: await input.db.addOwnDevices([input.device]),
+  // The new device is announced to my other devices (our own channel) and to every contact (my signed set).
+  saveOwnDevice: fromPromise<OwnDevicesSaved, { db: Database; device: OwnDevice; record?: DeviceLinkRecord }>(async ({ input }) => {
+    const { db } = input;
+    const devices = await db.addOwnDevices([input.device]);
+    if (input.record) await db.sendMessage(db.selfChannel()!, { text: linkedNotice(input.record) });
+    await announceSet(db);
+    return { devices, self: selfLinkOf(db) };
+  }),
+  // Devices another device of mine linked (its notices in our own channel).
+  addOwnDevices: fromPromise<OwnDevicesSaved, { db: Database; devices: OwnDevice[] }>(async ({ input }) => ({
+    devices: await input.db.addOwnDevices(input.devices),
     self: selfLinkOf(input.db),
   })),
   // The notice goes first (in our own channel, synced or deposited for the device), then we forget it.
@@ -63,7 +135,7 @@ export const appActors = {
     const { db, file, maxBytes } = input;
     if (file.size !== undefined && file.size > maxBytes) throw new FileTooLargeError(file.size, maxBytes, { filename: file.filename });
     if (input.signal?.aborted) throw new AbortedError('The file was not sent: cancelled before it was stored.', input.signal.reason);
-    const channel = db.channelOf(db.contact(input.contactId));
+    const channel = db.channelOf(talking(db, input.contactId));
     const { hash, size } = await chunkStoreOf(db.storage).import(file.data, { maxBytes, blobId: toHex(input.randomBytes(16)), signal: input.signal });
     return db.sendMessage(channel, { text: input.text, file: { filename: file.filename, mimetype: file.mimetype, size, hash } });
   }),

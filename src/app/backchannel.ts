@@ -31,6 +31,7 @@ import {
 import type { Contact, Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { unlinkedBy } from '../devices/selfLink.js';
+import { announcedDevices, forgottenIn, removalIn } from '../devices/notices.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -135,6 +136,14 @@ export type BackchannelEvent =
    * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
+  /**
+   * A contact is gone without this device asking. `by: 'peer'`: the contact removed me — its card stays
+   * (`contact`, with `removed_by: 'peer'`) and its history readable, its link is stopped, sending to it
+   * fails. `by: 'device'`: another device of mine removed it — this device forgot it too.
+   */
+  | { type: 'contactRemoved'; contactId: DocId; by: 'peer' | 'device'; contact?: Contact }
+  /** My list of devices changed without this device asking: another device of mine linked one (`devices`: the whole list). */
+  | { type: 'devices'; devices: OwnDevice[] }
   /**
    * A device of mine (`by`, its device id) unlinked this one: its app data (contacts, channels,
    * settings, devices) is wiped now and this Backchannel closes; the device identity stays.
@@ -244,7 +253,17 @@ export class Backchannel {
     for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
     db.docs.onChange((id) => this.#onDocChange(id));
     // A notice that came before a restart (the wipe did not finish): act on it now.
-    void Promise.resolve().then(() => this.#checkUnlinked());
+    void Promise.resolve().then(() => {
+      this.#checkUnlinked();
+      this.#checkSelfNotices();
+      for (const contact of db.contacts()) this.#checkRemoved(contact, db.messages(db.channelOf(contact)));
+    });
+    actor.on('contact.left', ({ contactId, by, contact }) => this.#emit({ type: 'contactRemoved', contactId, by, ...(contact ? { contact } : {}) }));
+    actor.on('devices.changed', ({ devices }) => {
+      this.#emit({ type: 'devices', devices });
+      this.#checkSelfNotices(); // one announced while the app was busy with another
+    });
+    actor.on('device.unlinked', () => this.#checkSelfNotices());
     actor.on('presence', ({ contactId, via, lastSeen }) => this.#emit({ type: 'presence', contactId, via, ...(lastSeen === undefined ? {} : { lastSeen }) }));
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
@@ -583,7 +602,12 @@ export class Backchannel {
     return (await this.#request((req) => ({ type: 'contact.rename', req, contactId, moniker }), 'contact.renamed', 'contact.failed')).contact;
   }
 
-  /** Remove a contact: its link stops, its card and the channel shared with it go. */
+  /**
+   * Remove a contact: it is no longer listed, and my other devices forget it too. The contact is told
+   * (a notice in our channel: at once if its device is connected, else kept for it on the relay's
+   * depot); it hears `contactRemoved` with `by: 'peer'`. Here the card and channel go once the notice
+   * is out (synced, or stored by the relay), the link running until then.
+   */
   async removeContact(contactId: DocId): Promise<void> {
     await this.#request((req) => ({ type: 'contact.remove', req, contactId }), 'contact.removed', 'contact.failed');
   }
@@ -673,9 +697,9 @@ export class Backchannel {
     return new Blob(parts as BlobPart[], { type: mimetype });
   }
 
-  /** The conversation with a contact, as synced so far. */
+  /** The conversation with a contact, as synced so far (notices between devices left out). */
   messages(contactId: DocId): Message[] {
-    return this.#db.messages(this.#db.channelOf(this.#db.contact(contactId)));
+    return this.#db.messages(this.#db.channelOf(this.#db.contact(contactId))).filter((m) => m.notice === undefined);
   }
 
   /** How the contact's device is connected right now, or undefined when it is not. */
@@ -789,24 +813,66 @@ export class Backchannel {
     this.clearAllData().catch(() => {}); // the error (if any) stays on the app's snapshot
   }
 
+  /** My device ids, this one included. */
+  #mine(): Set<string> {
+    return new Set([this.#db.deviceId, ...this.#db.ownDevices().map((d) => d.device_id)]);
+  }
+
+  /** Our own channel's other notices: contacts a device of mine removed, devices one linked (the app stores what follows). */
+  #checkSelfNotices(): void {
+    const db = this.#db;
+    const self = db.selfChannel();
+    if (this.#closed || self === undefined) return;
+    const messages = db.messages(self);
+    const mine = this.#mine();
+    const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelOf(c) === channel);
+    for (const channel of forgottenIn(messages, mine)) {
+      const contact = byChannel(channel);
+      if (contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'device' });
+    }
+    // A contact removed me, as another device of mine read it (the notice may never reach this one).
+    for (const channel of forgottenIn(messages, mine, 'left')) {
+      const contact = byChannel(channel);
+      if (contact?.removed_by === undefined && contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'peer' });
+    }
+    const keys = new Set([db.publicKey, ...db.ownDevices().map((d) => d.public_key)]);
+    const known = new Set([...mine]);
+    const added = announcedDevices(messages, mine, keys).filter((d) => !known.has(d.device_id));
+    if (added.length > 0) this.#actor.send({ type: 'device.announced', devices: added });
+  }
+
+  /** A removal notice in the contact's channel: tell the app (once: it ignores a contact already gone or marked). */
+  #checkRemoved(contact: Contact, messages: readonly Message[]): void {
+    if (this.#closed || contact.removed_by !== undefined) return;
+    const removal = removalIn(messages, this.#mine());
+    if (removal && removal.sender !== this.#db.deviceId) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: removal.by });
+  }
+
   #onDocChange(id: DocId): void {
-    if (id === this.#db.selfChannel()) return this.#checkUnlinked();
+    if (id === this.#db.selfChannel()) {
+      this.#checkUnlinked();
+      return this.#checkSelfNotices();
+    }
     const seen = this.#seen.get(id);
     if (!seen) return;
     const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
     if (!contact) return;
     let heard = false;
     // Mine: written here or on another device of mine (linked by code).
-    const mine = new Set([this.#db.deviceId, ...this.#db.ownDevices().map((d) => d.device_id)]);
+    const mine = this.#mine();
+    const fresh: Message[] = [];
     for (const message of this.#db.messages(id)) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
+      fresh.push(message);
+      if (message.notice !== undefined) continue; // between devices, not chat
       const incoming = !mine.has(message.sender);
       heard ||= incoming;
       this.#emit({ type: 'message', contactId: contact.id, message, incoming });
     }
     // The contact's device sent something: the app writes its last_seen.
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
+    this.#checkRemoved(contact, fresh);
   }
 
   /** Stop every background link and release the storage. Pending saves finish first. */

@@ -15,6 +15,7 @@ import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
+import { peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -142,6 +143,7 @@ export class Database {
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
     const db = new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
+    docs.setPeerDevices((channel, doc) => db.peerDevices(channel, doc));
     db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
     const setKey = await storage.load(DEVICE_SET_KEY);
     if (setKey?.length === 32) db.#setKey = setKey;
@@ -258,9 +260,45 @@ export class Database {
 
   // Contacts
 
-  /** Every contact card, each with its document id. */
+  /** Every contact card, each with its document id; not those I removed whose notice is still on its way ({@link leavingContacts}). */
   contacts(): Contact[] {
+    return this.#cards().filter((c) => c.removed_by !== 'me');
+  }
+
+  /** Contacts I removed whose removal notice has not reached the relay yet: linked until it has, never listed. */
+  leavingContacts(): Contact[] {
+    return this.#cards().filter((c) => c.removed_by === 'me');
+  }
+
+  #cards(): Contact[] {
     return this.#ids('contact').map((id) => this.contact(id));
+  }
+
+  /** Mark a contact removed (`peer`: by the contact; `me`: by me, its card kept until my notice is out). */
+  async markRemoved(id: DocId, by: 'peer' | 'me'): Promise<Contact> {
+    await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
+      c.removed_by = by;
+    });
+    return this.contact(id);
+  }
+
+  /** My set (this device first), signed with this device's key at `now`: what contacts verify my devices by. */
+  deviceSetStatement(now = this.#now()): DeviceSetStatement {
+    return signDeviceSet([{ device_id: this.deviceId, public_key: this.publicKey }, ...this.#ownDevices], now, this.publicKey, (m) => this.sign(m));
+  }
+
+  /**
+   * The device ids of the contact set whose channel is `channel`, as that channel's set notices
+   * prove it from the key the contact's card records (devices/notices.ts): the peer rule lets any of
+   * them pass on the others' messages.
+   */
+  peerDevices(channel: DocId, doc: A.Doc<unknown>): Set<string> {
+    const card = this.#cards().find((c) => c.channels.some((k) => documentId(fromHex(k)) === channel));
+    const messages = (doc as { messages?: unknown[] }).messages ?? [];
+    return peerSetOf(
+      card?.public_key,
+      messages.map((m) => ({ notice: textOf((m as { notice?: unknown } | null)?.notice) })),
+    );
   }
 
   /** One contact card; NotFoundError when no such contact is open. */
@@ -332,13 +370,14 @@ export class Database {
   }
 
   /** Append a message; resolves once it is saved (never before). */
-  async sendMessage(channel: DocId, input: { text?: string; file?: FileRef }): Promise<Message> {
+  async sendMessage(channel: DocId, input: { text?: string; file?: FileRef; notice?: string }): Promise<Message> {
     const message: Message = {
       id: toHex(this.#randomBytes(16)),
       timestamp: this.#now(),
       sender: this.deviceId,
       text: input.text ?? '',
       ...(input.file ? { file: { ...input.file } } : {}),
+      ...(input.notice === undefined ? {} : { notice: input.notice }),
     };
     const problems: string[] = [];
     validateMessage(problems, message);

@@ -151,6 +151,17 @@ export class DocumentStore {
     return this.#ownDevices.has(deviceId);
   }
 
+  /** The contact's devices a channel proves (read from the channel as a change leaves it); none by default. */
+  #peerDevices: (channel: DocId, doc: A.Doc<unknown>) => ReadonlySet<string> = () => new Set();
+
+  /**
+   * How to read a contact's verified device set from a channel (Database: the set notices signed
+   * from the key its card records): any device of it may pass on the others' messages.
+   */
+  setPeerDevices(read: (channel: DocId, doc: A.Doc<unknown>) => ReadonlySet<string>): void {
+    this.#peerDevices = read;
+  }
+
   constructor(options: DocumentStoreOptions) {
     this.#storage = options.storage;
     this.#compactEvery = options.compactEvery ?? 64;
@@ -324,6 +335,12 @@ export class DocumentStore {
       const before = this.#index(entry);
       const ids = new Set<string>();
       let textBytes = before.textBytes;
+      // Read only when a message's sender is not the peer (one pass over the channel, as the change leaves it).
+      let peerSet: ReadonlySet<string> | undefined;
+      const inPeerSet = (peer: string, sender: string | undefined) => {
+        peerSet ??= this.#peerDevices(id, next);
+        return peerSet.has(peer) && sender !== undefined && peerSet.has(sender);
+      };
       for (const i of effect.inserted) {
         const m = messages[i] as Record<string, unknown> | undefined;
         const mid = textOf(m?.id) ?? '';
@@ -336,7 +353,8 @@ export class DocumentStore {
           source.peer !== undefined &&
           sender !== source.peer &&
           !this.#ownDevices.has(source.peer) &&
-          !this.#ownDevices.has(sender ?? '')
+          !this.#ownDevices.has(sender ?? '') &&
+          !inPeerSet(source.peer, sender)
         )
           problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
         textBytes += messageBytes(m);

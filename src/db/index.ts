@@ -6,6 +6,7 @@
 export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './database.js';
 export { DocumentStore, type DocId, type DocumentStoreOptions, type UpdateResult } from './documentStore.js';
 export type { Trust, ChangeSource } from './peerRules.js';
+export type { DeviceSetStatement } from '../devices/notices.js';
 export {
   SCHEMA_VERSIONS,
   DEFAULT_RELAY_SERVER,

@@ -2,8 +2,10 @@
  * What a change that arrives from another device may do to our documents. A contact shares exactly one
  * kind of document with us, a channel, and in it may only add messages that it wrote: no edits or
  * deletions of existing messages (ours or its own), no other fields, no settings or contact cards.
- * Another device of the same user (not yet something Backchannel pairs, but what the multi-replica
- * sync tests model) is trusted with any change the schema allows.
+ * The messages it adds are its own, or written by another device of its set as the channel proves it
+ * (signed set notices, devices/notices.ts), or by a device of mine (DocumentStore checks the senders).
+ * Another device of the same user (over our own channel, or the multi-replica sync tests) is trusted
+ * with any change the schema allows.
  *
  * How a change is read: Automerge's own patches between the heads before and after it
  * (`A.diff(after, headsBefore, headsAfter)`), not a comparison of the two views. Patches name exactly

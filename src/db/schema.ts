@@ -53,6 +53,12 @@ export interface ContactDoc extends Versioned {
   channels: string[];
   last_seen?: number;
   public_key?: string;
+  /**
+   * Set once the contact is removed but its card is kept: `peer` — the contact removed me (the
+   * history stays readable, the link is stopped); `me` — I removed it, and the card waits here only
+   * until my removal notice has reached the relay's depot (never listed; devices/notices.ts).
+   */
+  removed_by?: 'peer' | 'me';
 }
 
 /** A file attached to a message: its name, type and size. */
@@ -73,6 +79,11 @@ export interface Message {
   sender: string;
   text: string;
   file?: FileRef;
+  /**
+   * A notice for the devices, not a chat message (JSON, devices/notices.ts): a removal, or the
+   * sender's device set signed by its System key. Never listed by `messages()`.
+   */
+  notice?: string;
 }
 
 /** A channel document: the messages shared with one contact. */
@@ -124,9 +135,9 @@ export interface DocumentLimits {
 const FIELDS: Record<DocumentKind | 'message' | 'file' | 'ice', readonly string[]> = {
   system: ['kind', 'schema', 'device_id', 'created_at', 'public_key'],
   settings: ['kind', 'schema', 'relay_server', 'ice_servers', 'file_size_limit'],
-  contact: ['kind', 'schema', 'moniker', 'channels', 'last_seen', 'public_key'],
+  contact: ['kind', 'schema', 'moniker', 'channels', 'last_seen', 'public_key', 'removed_by'],
   channel: ['kind', 'schema', 'messages'],
-  message: ['id', 'timestamp', 'sender', 'text', 'file'],
+  message: ['id', 'timestamp', 'sender', 'text', 'file', 'notice'],
   file: ['filename', 'mimetype', 'size', 'hash'],
   ice: ['urls', 'username', 'credential'],
 };
@@ -198,6 +209,7 @@ export function validateMessage(p: Problems, m: unknown, where = 'message'): voi
   num(p, m, 'timestamp');
   str(p, m, 'sender', 64);
   str(p, m, 'text', LIMITS.text);
+  str(p, m, 'notice', LIMITS.text, true);
   if (m.file !== undefined) {
     if (!isObj(m.file)) return void p.push(`${where}.file must be an object`);
     onlyKnown(p, m.file, 'file', `${where}.file`);
@@ -237,6 +249,7 @@ export function validate(kind: DocumentKind, doc: unknown, onlyMessages?: Iterab
       }
       num(p, doc, 'last_seen', true);
       str(p, doc, 'public_key', 128, true);
+      if (doc.removed_by !== undefined && !['peer', 'me'].includes(textOf(doc.removed_by) ?? '')) p.push('removed_by must be "peer" or "me"');
       break;
     case 'channel':
       if (!Array.isArray(doc.messages)) p.push('messages must be an array');

@@ -16,7 +16,10 @@ export function linkBundleFor(db: Database, peer: OwnDevice, now: number): LinkB
     set: { key: toHex(db.setKey()) },
     record,
     devices: [{ device_id: db.deviceId, public_key: db.publicKey }, ...db.ownDevices().filter((d) => d.device_id !== peer.device_id)],
-    contacts: db.contacts().map((c) => ({ moniker: c.moniker, key: c.channels[0]!, ...(c.public_key ? { public_key: c.public_key } : {}) })),
+    contacts: db
+      .contacts()
+      .filter((c) => c.removed_by === undefined)
+      .map((c) => ({ moniker: c.moniker, key: c.channels[0]!, ...(c.public_key ? { public_key: c.public_key } : {}) })),
     settings: { relay_server, ice_servers, ...(file_size_limit === undefined ? {} : { file_size_limit }) },
   };
 }

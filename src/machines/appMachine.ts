@@ -13,7 +13,10 @@
  *                 contact under its name, start its link) → idle. One at a time: another invite or
  *                 accept meanwhile is answered `pairing.busy`.
  *       devices:  idle → unlinking → idle (a notice in my devices' own channel, then forget the device)
+ *                 | adding → idle (devices another of mine linked, announced in our own channel)
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
+ *                 | forgetting (a contact I removed, once the depot holds my notice; or one a device of
+ *                 mine removed) | markingRemoved (the contact removed me: card kept, link stopped)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
  *                 queue; `presence` is emitted once it is saved)
@@ -43,6 +46,7 @@ import { fileRoute } from '../depot/fileRoute.js';
 import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
 import type { Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
+import type { DeviceLinkRecord } from '../devices/linkRecord.js';
 import {
   relayStatus,
   type AppContext,
@@ -101,6 +105,7 @@ const pairingDone = [
 ] as const;
 
 const asError = (error: unknown) => toBackchannelError(error);
+const isOnline = stateIn({ ready: { network: 'online' } });
 const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.find((c) => c.id === contactId)?.last_seen;
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
@@ -118,7 +123,12 @@ export const appMachine = setup({
     openDatabase: provided<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>('openDatabase'),
     saveContact: provided<Contact, { db: Database; moniker: string; contactKey: Uint8Array; publicKey?: string }>('saveContact'),
     renameContact: provided<Contact, { db: Database; contactId: DocId; moniker: string }>('renameContact'),
-    removeContact: provided<void, { db: Database; contactId: DocId }>('removeContact'),
+    /** Tell the contact and my devices (notices), then mark the card leaving; `leaving` undefined: forgotten outright. */
+    removeContact: provided<{ leaving?: Contact }, { db: Database; contactId: DocId }>('removeContact'),
+    /** Forget a contact's card and channel; with `heads`, only if my removal notice is in them (false: not yet). */
+    forgetContact: provided<boolean, { db: Database; contactId: DocId; heads?: string[] }>('forgetContact'),
+    /** The contact removed me: mark its card (kept, history readable). */
+    markRemovedByPeer: provided<Contact, { db: Database; contactId: DocId }>('markRemovedByPeer'),
     sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
     saveSettings: provided<SettingsDoc, { db: Database; patch: SettingsPatch }>('saveSettings'),
     closeStorage: provided<void, Pick<AppInput, 'storage' | 'journal'> & { clear?: boolean }>('closeStorage'),
@@ -126,7 +136,9 @@ export const appMachine = setup({
     /** Store a file's bytes (chunked, hashed) and then send its message. */
     sendFile: provided<Message, FileOut & { db: Database; maxBytes: number; randomBytes: AppInput['randomBytes'] }>('sendFile'),
     /** Remember a device of mine that redeemed my link code. */
-    saveOwnDevice: provided<OwnDevicesSaved, { db: Database; device: OwnDevice }>('saveOwnDevice'),
+    saveOwnDevice: provided<OwnDevicesSaved, { db: Database; device: OwnDevice; record?: DeviceLinkRecord }>('saveOwnDevice'),
+    /** Remember devices another device of mine linked. */
+    addOwnDevices: provided<OwnDevicesSaved, { db: Database; devices: OwnDevice[] }>('addOwnDevices'),
     /** Tell a device of mine it is unlinked (our own channel), then forget it. */
     unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string }>('unlinkDevice'),
     /** Check and take in what the approving device sent (devices, settings, contacts). */
@@ -144,13 +156,15 @@ export const appMachine = setup({
       }
     }),
     linkAll: enqueueActions(({ context, enqueue }) => {
-      for (const contact of context.contacts) enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      // A contact that removed me stays unlinked; one I removed is linked until my notice is out.
+      for (const contact of [...context.contacts.filter((c) => c.removed_by !== 'peer'), ...context.leaving])
+        enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
       // My devices' own channel is linked like a contact's (devices/selfLink.ts).
       if (context.self) enqueue.spawnChild('contactLink', { id: linkId(context.self.id), input: linkInput(context, context.self) });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
-      for (const contact of context.contacts) enqueue.stopChild(linkId(contact.id));
+      for (const contact of [...context.contacts, ...context.leaving]) enqueue.stopChild(linkId(contact.id));
       if (context.self) enqueue.stopChild(linkId(context.self.id));
       enqueue.stopChild(RELAY_CHECK_ID);
       for (const contactId of Object.keys(context.presence))
@@ -174,7 +188,8 @@ export const appMachine = setup({
       enqueue.stopChild(linkId(contactId));
       enqueue.assign({
         contacts: context.contacts.filter((c) => c.id !== contactId),
-        unlinked: context.contacts.find((c) => c.id === contactId),
+        leaving: context.leaving.filter((c) => c.id !== contactId),
+        unlinked: [...context.contacts, ...context.leaving].find((c) => c.id === contactId),
         relayUp: without(context.relayUp, contactId),
       });
       const status = relayStatus({ relayUp: without(context.relayUp, contactId), relayUnsupported: context.relayUnsupported });
@@ -183,18 +198,24 @@ export const appMachine = setup({
       enqueue.assign({ presence: without(context.presence, contactId) });
       enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
     }),
-    /** The removal failed: the contact is still there, so it is back in the list... */
-    restoreUnlinked: assign(({ context }) => ({
-      contacts: context.unlinked ? [...context.contacts, context.unlinked] : context.contacts,
-      unlinked: undefined,
-    })),
-    /** ...and, while links run, gets its link back. */
-    relinkUnlinked: enqueueActions(({ context, enqueue }) => {
+    /**
+     * Forgetting a contact failed, or must wait (the depot's deposit did not hold my notice yet): it is
+     * back in its list and, while links run, gets its link back; the op that tried is done.
+     */
+    backAndNext: enqueueActions(({ context, enqueue, check }) => {
+      enqueue.assign({ contactOps: context.contactOps.slice(1), unlinked: undefined });
       const contact = context.unlinked;
       if (!contact) return;
-      enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
-      enqueue.assign({ contacts: [...context.contacts, contact], unlinked: undefined });
+      // (A guard by reference is untyped inside setup: `as never`.)
+      if (check(isOnline as never) && contact.removed_by !== 'peer')
+        enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+      if (contact.removed_by === 'me') enqueue.assign({ leaving: [...context.leaving, contact] });
+      else enqueue.assign({ contacts: [...context.contacts, contact] });
     }),
+    /** Queue an op of our own for a contact, unless one for it waits already. */
+    queueOwnOp: assign(({ context }, op: ContactOp) =>
+      context.contactOps.some((o) => o.req === undefined && o.contactId === op.contactId) ? {} : { contactOps: [...context.contactOps, op] },
+    ),
     rememberPaired: assign({
       paired: ({ event }) => {
         const output = (event as unknown as { output: PairingOutput }).output;
@@ -217,7 +238,7 @@ export const appMachine = setup({
     /** The request at the head of `queue` failed: answer it, and drop it (`idle` starts the next). */
     fail: enqueueActions(({ context, event, enqueue }, params: { queue: Queue; answer: 'contact.failed' | 'message.failed' | 'settings.failed' }) => {
       const queue = context[params.queue];
-      enqueue.emit({ type: params.answer, req: queue[0]!.req, error: asError((event as { error?: unknown }).error) });
+      enqueue.emit({ type: params.answer, req: queue[0]!.req!, error: asError((event as { error?: unknown }).error) });
       enqueue.assign({ [params.queue]: queue.slice(1) });
     }),
     /** Queue a last_seen write for the contact (one waiting per contact; `announce`: then tell presence). */
@@ -251,6 +272,7 @@ export const appMachine = setup({
       stateIn({ ready: { pairing: 'recordingDevice' } }),
       stateIn({ ready: { pairing: 'adopting' } }),
       stateIn({ ready: { devices: 'unlinking' } }),
+      stateIn({ ready: { devices: 'adding' } }),
     ]),
     /** A contact's link, not our own channel's (whose presence is no contact's). */
     isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId),
@@ -260,6 +282,8 @@ export const appMachine = setup({
     hasRelay: ({ context }) => context.input.relay !== undefined || context.settings?.relay_server !== DEFAULT_RELAY_SERVER,
     nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
+    nextForget: ({ context }) => context.contactOps[0]?.op === 'forget',
+    nextPeerRemoved: ({ context }) => context.contactOps[0]?.op === 'peerRemoved',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
     fileWaiting: ({ context }) => context.fileOuts.length > 0,
     cancelWaiting: ({ context }) => context.fileCancels.length > 0,
@@ -285,6 +309,7 @@ export const appMachine = setup({
     input,
     relays: input.relayConnections === 'per-contact' ? undefined : new RelayMux(input.connector, { clock: input.clock }),
     contacts: [],
+    leaving: [],
     firstStart: false,
     presence: {},
     relayUp: {},
@@ -353,7 +378,26 @@ export const appMachine = setup({
         },
         // Something the contact sent arrived (the façade saw a new message of theirs).
         'contact.heard': { actions: { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: false }) } },
-        'contact.deposited': { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
+        'contact.deposited': [
+          // A contact I removed: once the depot holds my notice, it can go.
+          {
+            guard: ({ context, event }) => context.leaving.some((c) => c.id === event.contactId),
+            actions: { type: 'queueOwnOp', params: ({ event }) => ({ op: 'forget' as const, contactId: event.contactId, heads: event.heads }) },
+          },
+          { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
+        ],
+        // A removal notice: the contact removed me (keep the card, stop the link), or a device of mine removed it (forget it).
+        'contact.left': {
+          guard: ({ context, event }) =>
+            context.contacts.some((c) => c.id === event.contactId && (event.by === 'device' ? c.removed_by !== 'me' : c.removed_by === undefined)),
+          actions: {
+            type: 'queueOwnOp',
+            params: ({ event }) =>
+              event.by === 'peer'
+                ? { op: 'peerRemoved' as const, contactId: event.contactId }
+                : { op: 'forget' as const, contactId: event.contactId, by: 'device' as const },
+          },
+        },
         'contact.relay': { actions: 'noteRelay' },
         'relay.checked': { actions: 'noteRelay' },
         'contact.refused': {
@@ -440,13 +484,15 @@ export const appMachine = setup({
                 src: 'saveOwnDevice',
                 input: ({ context }) => {
                   const { record } = context.linked!.output.link!;
-                  return { db: context.db!, device: { device_id: record.device_id, public_key: record.public_key } };
+                  return { db: context.db!, device: { device_id: record.device_id, public_key: record.public_key }, record };
                 },
                 onDone: {
                   target: 'idle',
                   actions: [
-                    // Our own channel's link, new or changed: start it as it is now.
+                    // Our own channel's link, when new: start it (one running already goes on: the set key
+                    // never changes, and a restart would drop my devices connected on it).
                     enqueueActions(({ context, event, enqueue, check }) => {
+                      if (context.self && context.self.id === event.output.self?.id) return;
                       const online = check('online');
                       if (online && context.self) enqueue.stopChild(linkId(context.self.id));
                       enqueue.assign({ self: event.output.self });
@@ -591,7 +637,25 @@ export const appMachine = setup({
           initial: 'idle',
           states: {
             idle: {
-              on: { 'device.unlink': { target: 'unlinking', actions: assign({ unlinking: ({ event }) => ({ req: event.req, deviceId: event.deviceId }) }) } },
+              on: {
+                'device.unlink': { target: 'unlinking', actions: assign({ unlinking: ({ event }) => ({ req: event.req, deviceId: event.deviceId }) }) },
+                'device.announced': { target: 'adding' },
+              },
+            },
+            // Devices another of mine linked (its notices in our own channel): now in my list too.
+            adding: {
+              invoke: {
+                src: 'addOwnDevices',
+                input: ({ context, event }) => ({ db: context.db!, devices: (event as Extract<AppEvent, { type: 'device.announced' }>).devices }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    assign({ self: ({ context, event }) => event.output.self ?? context.self }),
+                    emit(({ event }) => ({ type: 'devices.changed' as const, devices: event.output.devices })),
+                  ],
+                },
+                onError: 'idle',
+              },
             },
             unlinking: {
               on: {
@@ -655,6 +719,8 @@ export const appMachine = setup({
               always: [
                 { guard: 'nextRename', target: 'renaming' },
                 { guard: 'nextRemove', target: 'removing' },
+                { guard: 'nextForget', target: 'forgetting' },
+                { guard: 'nextPeerRemoved', target: 'markingRemoved' },
               ],
             },
             renaming: {
@@ -667,7 +733,7 @@ export const appMachine = setup({
                 onDone: {
                   target: 'idle',
                   actions: [
-                    emit(({ context, event }) => ({ type: 'contact.renamed' as const, req: context.contactOps[0]!.req, contact: event.output })),
+                    emit(({ context, event }) => ({ type: 'contact.renamed' as const, req: context.contactOps[0]!.req!, contact: event.output })),
                     assign(({ context, event }) => ({
                       contacts: context.contacts.map((c) => (c.id === event.output.id ? event.output : c)),
                       contactOps: context.contactOps.slice(1),
@@ -677,23 +743,69 @@ export const appMachine = setup({
                 onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
               },
             },
+            // The contact and my other devices are told (notices); the link runs on until the relay's
+            // depot holds the notice (`forgetting`), but the contact is no longer listed.
             removing: {
-              // The link stops before the card goes: nothing syncs into a contact being removed.
-              entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
               invoke: {
                 src: 'removeContact',
                 input: ({ context }) => ({ db: context.db!, contactId: context.contactOps[0]!.contactId }),
                 onDone: {
                   target: 'idle',
-                  actions: [
-                    emit(({ context }) => ({ type: 'contact.removed' as const, req: context.contactOps[0]!.req, contactId: context.contactOps[0]!.contactId })),
-                    assign({ contactOps: ({ context }) => context.contactOps.slice(1), unlinked: undefined }),
-                  ],
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const { req, contactId } = context.contactOps[0]!;
+                    const { leaving } = event.output;
+                    enqueue.assign({
+                      contacts: context.contacts.filter((c) => c.id !== contactId),
+                      leaving: leaving ? [...context.leaving, leaving] : context.leaving,
+                    });
+                    if (contactId in context.presence) {
+                      enqueue.assign({ presence: without(context.presence, contactId) });
+                      enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
+                    }
+                    enqueue.emit({ type: 'contact.removed', req: req!, contactId });
+                    enqueue.assign({ contactOps: context.contactOps.slice(1) });
+                  }),
                 },
-                onError: [
-                  { guard: 'online', target: 'idle', actions: ['relinkUnlinked', { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } }] },
-                  { target: 'idle', actions: ['restoreUnlinked', { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } }] },
+                onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
+              },
+            },
+            forgetting: {
+              // The link stops before the card goes: nothing syncs into a contact being forgotten.
+              entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
+              invoke: {
+                src: 'forgetContact',
+                input: ({ context }) => {
+                  const op = context.contactOps[0] as Extract<ContactOp, { op: 'forget' }>;
+                  return { db: context.db!, contactId: op.contactId, ...(op.heads ? { heads: op.heads } : {}) };
+                },
+                onDone: [
+                  // The depot's deposit did not hold the notice yet: keep waiting, linked.
+                  { guard: ({ event }) => !event.output, target: 'idle', actions: 'backAndNext' },
+                  {
+                    target: 'idle',
+                    actions: enqueueActions(({ context, enqueue }) => {
+                      const op = context.contactOps[0] as Extract<ContactOp, { op: 'forget' }>;
+                      if (op.by === 'device') enqueue.emit({ type: 'contact.left', contactId: op.contactId, by: 'device' });
+                      enqueue.assign({ contactOps: context.contactOps.slice(1), unlinked: undefined });
+                    }),
+                  },
                 ],
+                onError: { target: 'idle', actions: 'backAndNext' },
+              },
+            },
+            markingRemoved: {
+              entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
+              invoke: {
+                src: 'markRemovedByPeer',
+                input: ({ context }) => ({ db: context.db!, contactId: context.contactOps[0]!.contactId }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    enqueue.assign({ contacts: [...context.contacts, event.output], contactOps: context.contactOps.slice(1), unlinked: undefined });
+                    enqueue.emit({ type: 'contact.left', contactId: event.output.id, by: 'peer', contact: event.output });
+                  }),
+                },
+                onError: { target: 'idle', actions: 'backAndNext' },
               },
             },
           },

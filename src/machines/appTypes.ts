@@ -97,7 +97,16 @@ export type CancelledFile = { direction: Direction; total: number };
 export type TransferStatus = 'waiting' | 'progress' | 'done' | 'failed';
 
 /** A contacts request waiting its turn (the head is the one running). */
-export type ContactOp = { req: number; op: 'rename'; contactId: DocId; moniker: string } | { req: number; op: 'remove'; contactId: DocId };
+export type ContactOp =
+  | { req: number; op: 'rename'; contactId: DocId; moniker: string }
+  | { req: number; op: 'remove'; contactId: DocId }
+  /**
+   * Not the host's (no answer): forget a contact — one I removed whose notice the depot now holds
+   * (`heads`), or one a device of mine removed (`by: 'device'`, told to the host).
+   */
+  | { req?: undefined; op: 'forget'; contactId: DocId; heads?: string[]; by?: 'device' }
+  /** Not the host's: the contact removed me; keep its card (marked) and stop its link. */
+  | { req?: undefined; op: 'peerRemoved'; contactId: DocId };
 
 /** The app machine's state data: the open database, contacts, presence, pairing and file queues. */
 export interface AppContext {
@@ -113,6 +122,8 @@ export interface AppContext {
   contacts: Contact[];
   /** The contact whose link `removing` stopped: back with its link if the removal fails. */
   unlinked?: Contact;
+  /** Contacts I removed whose removal notice is not on the relay yet: still linked, never listed (devices/notices.ts). */
+  leaving: Contact[];
   settings?: SettingsDoc;
   /** This device's public key (hex), from the System document. */
   publicKey?: string;
@@ -169,6 +180,10 @@ export type AppEvent =
   | { type: 'device.join'; req: number; code: string }
   /** Unlink a device of mine: it is told through our own channel and wipes itself (answered `device.unlinked`). */
   | { type: 'device.unlink'; req: number; deviceId: string }
+  /** Devices another device of mine linked, announced in our own channel (the façade read them): remember them. */
+  | { type: 'device.announced'; devices: OwnDevice[] }
+  /** A removal notice arrived in the contact's channel (the façade read it): from the contact, or from a device of mine. */
+  | { type: 'contact.left'; contactId: DocId; by: 'peer' | 'device' }
   | PairingAnnouncement
   | LinkPresence
   | RelayChecked
@@ -200,6 +215,14 @@ export type AppEmitted =
   /** This device joined another's set: the contacts it now has. */
   | { type: 'device.joined'; req: number; devices: OwnDevice[]; contacts: Contact[]; verifier: string }
   | { type: 'device.unlinked'; req: number; deviceId: string; devices: OwnDevice[] }
+  /** Devices a device of mine linked are now in my list too: the whole list. */
+  | { type: 'devices.changed'; devices: OwnDevice[] }
+  /**
+   * A contact is gone without this device asking: `peer` — the contact removed me (`contact`: its card,
+   * kept with `removed_by: 'peer'`, history readable, link stopped); `device` — a device of mine removed
+   * it, and so does this one (card and channel forgotten).
+   */
+  | { type: 'contact.left'; contactId: DocId; by: 'peer' | 'device'; contact?: Contact }
   | { type: 'device.failed'; req: number; error: BackchannelError }
   | { type: 'contact.renamed'; req: number; contact: Contact }
   | { type: 'contact.removed'; req: number; contactId: DocId }
@@ -246,6 +269,8 @@ export interface Opened {
   db: Database;
   /** My devices' own channel, linked like a contact's (devices/selfLink.ts), once there are several. */
   self?: Contact;
+  /** Contacts I removed whose notice is still on its way (see {@link AppContext.leaving}). */
+  leaving: Contact[];
   /** This device's public key (hex): handed to a contact while pairing. */
   publicKey?: string;
   contacts: Contact[];

@@ -1,0 +1,198 @@
+/**
+ * What my devices and my contacts learn through notices in the channels they already sync (issue 12
+ * §4, devices/notices.ts): a removal reaches the contact (connected, or later through the relay's
+ * depot) and my other devices; a contact accepts messages from every device of my signed set; a device
+ * linked later is announced to the earlier ones.
+ */
+import * as A from '@automerge/automerge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelay, type Relay } from '../server/index.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { createBackchannel, type Backchannel, type PairedContact } from '../src/app/backchannel.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { Database, documentId } from '../src/db/database.js';
+import { deviceSetNotice, peerSetOf, signDeviceSet } from '../src/devices/notices.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { eventsOf } from './helpers/events.js';
+import { until } from './helpers/wait.js';
+
+let relay: Relay;
+beforeAll(async () => {
+  relay = await startRelay();
+});
+afterAll(async () => {
+  await relay.close();
+});
+
+const open = (storage = new MemoryStorage()) => createBackchannel({ storage, connector: nodeSocketConnector(), relay: relay.url });
+
+async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice: PairedContact, aliceOnBob: PairedContact]> {
+  const { code, done } = await alice.invite({ moniker: 'Bob' });
+  return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+}
+
+async function linkUp(approver: Backchannel, joiner: Backchannel): Promise<void> {
+  const link = await approver.linkDevice();
+  await Promise.all([link.done, joiner.acceptLink(link.code)]);
+}
+
+/** Contact cards stored on `storage` (listed or not). */
+const cardsOn = async (storage: MemoryStorage) => new Set((await storage.listKeys(['docs', 'contact'])).map((k) => k[2]));
+
+describe('removing a contact tells the other side', () => {
+  it('connected: the contact hears `contactRemoved` by the peer, keeps the history, its link stops; I forget the card once the notice is out', async () => {
+    const aliceStorage = new MemoryStorage();
+    const bobStorage = new MemoryStorage();
+    const [alice, bob] = await Promise.all([open(aliceStorage), open(bobStorage)]);
+    let bob2: Backchannel | undefined;
+    try {
+      const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
+      const removed = eventsOf(bob, 'contactRemoved');
+      await alice.send(bobOnAlice.id, { text: 'bye' });
+      await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'bye'));
+      await eventsOf(bob, 'presence').next((e) => e.contactId === aliceOnBob.id && e.via !== undefined);
+
+      await alice.removeContact(bobOnAlice.id);
+      expect(alice.contacts()).toEqual([]);
+      const told = await removed.next((e) => e.contactId === aliceOnBob.id);
+      expect(told).toMatchObject({ by: 'peer', contact: { id: aliceOnBob.id, removed_by: 'peer' } });
+      // History readable, notices never shown as chat, the link stopped, sending refused.
+      expect(bob.contacts().map((c) => [c.id, c.removed_by])).toEqual([[aliceOnBob.id, 'peer']]);
+      expect(bob.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['bye']);
+      await until(() => bob.presence(aliceOnBob.id) === undefined);
+      await expect(bob.send(aliceOnBob.id, { text: 'still there?' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      // Alice's card and channel go once the notice is on the relay (Bob's link stopped, so hers deposits).
+      await until(async () => !(await cardsOn(aliceStorage)).has(bobOnAlice.id), 30_000);
+
+      // Bob restarts: still marked, still unlinked.
+      await bob.close();
+      bob2 = await open(bobStorage);
+      expect(bob2.contacts().map((c) => c.removed_by)).toEqual(['peer']);
+      expect(bob2.messages(aliceOnBob.id).map((m) => m.text)).toEqual(['bye']);
+      // Bob removes her in turn: nobody left to tell, gone at once.
+      await bob2.removeContact(aliceOnBob.id);
+      expect(await cardsOn(bobStorage)).toEqual(new Set());
+    } finally {
+      await Promise.all([alice.close(), bob.close(), bob2?.close()]);
+    }
+  }, 60_000);
+
+  it('away: the contact hears it when back, through the relay’s depot', async () => {
+    const bobStorage = new MemoryStorage();
+    const [alice, bob] = await Promise.all([open(), open(bobStorage)]);
+    let back: Backchannel | undefined;
+    try {
+      const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
+      await bob.close();
+      await alice.removeContact(bobOnAlice.id);
+      back = await open(bobStorage);
+      const told = await eventsOf(back, 'contactRemoved').next((e) => e.contactId === aliceOnBob.id);
+      expect(told.by).toBe('peer');
+      expect(back.contacts()[0]!.removed_by).toBe('peer');
+    } finally {
+      await Promise.all([alice.close(), bob.close(), back?.close()]);
+    }
+  }, 60_000);
+
+  it('my other linked device forgets the contact too', async () => {
+    const alice2Storage = new MemoryStorage();
+    const [alice, bob, alice2] = await Promise.all([open(), open(), open(alice2Storage)]);
+    try {
+      const [bobOnAlice] = await pairUp(alice, bob);
+      await linkUp(alice, alice2);
+      const bobOnAlice2 = alice2.contacts()[0]!;
+      const forgot = eventsOf(alice2, 'contactRemoved');
+      await alice.removeContact(bobOnAlice.id);
+      expect(await forgot.next((e) => e.contactId === bobOnAlice2.id)).toMatchObject({ by: 'device' });
+      expect(alice2.contacts()).toEqual([]);
+      expect(await cardsOn(alice2Storage)).toEqual(new Set());
+    } finally {
+      await Promise.all([alice.close(), bob.close(), alice2.close()]);
+    }
+  }, 60_000);
+});
+
+describe('contacts know my set', () => {
+  /** Bob's database with Alice's card (her device key `rootKey`), and a change from `peer` adding messages. */
+  async function bobReceives(rootKey: string, messages: { sender: string; notice?: string }[], peer: string) {
+    const db = await Database.open({ storage: new MemoryStorage() });
+    const key = cryptoRandomBytes(32);
+    await db.addContact({ moniker: 'Alice', contactKey: key, publicKey: rootKey });
+    const channel = documentId(key);
+    const before = db.docs.get<{ messages: unknown[] }>(channel);
+    const next = A.change(A.clone(before, { actor: toHex(cryptoRandomBytes(16)) }), (d: { messages: unknown[] }) => {
+      for (const m of messages)
+        d.messages.push({
+          id: new A.ImmutableString(toHex(cryptoRandomBytes(16))),
+          timestamp: 1,
+          sender: new A.ImmutableString(m.sender),
+          text: new A.ImmutableString(m.notice ? '' : 'hi'),
+          ...(m.notice ? { notice: new A.ImmutableString(m.notice) } : {}),
+        });
+    });
+    return db.docs.update(channel, (doc) => A.merge(A.clone(doc), next), { trust: 'contact', peer });
+  }
+
+  it('a device of the set the card’s key signed may pass on another’s messages; unsigned, or signed by a stranger, it may not', async () => {
+    const [alice, alice2, stranger] = (await Promise.all([0, 1, 2].map(() => Database.open({ storage: new MemoryStorage() })))) as [
+      Database,
+      Database,
+      Database,
+    ];
+    const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
+    await alice.addOwnDevices([self(alice2)]);
+    const signed = deviceSetNotice(alice.deviceSetStatement(5));
+    const forged = deviceSetNotice(signDeviceSet([self(alice), self(alice2), self(stranger)], 5, stranger.publicKey, (m) => stranger.sign(m)));
+
+    // Alice passes on what Alice2 wrote, her signed set in the same change.
+    const ok = await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice2.deviceId }], alice.deviceId);
+    expect(ok.accepted).toBe(true);
+    // Alice2 passes on Alice's message: the set makes both hers.
+    expect((await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice.deviceId }], alice2.deviceId)).accepted).toBe(true);
+    // No set: a message of another device is refused, as before.
+    const bare = await bobReceives(alice.publicKey, [{ sender: alice2.deviceId }], alice.deviceId);
+    expect(bare.accepted).toBe(false);
+    expect(bare.problems.join()).toMatch(/not written by the peer/);
+    // A set signed by a key the card does not trust adds nobody.
+    expect((await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: forged }, { sender: stranger.deviceId }], alice.deviceId)).accepted).toBe(
+      false,
+    );
+  });
+
+  it('trust grows from the card’s key along signed sets, in any order; an altered set counts for nothing', async () => {
+    const dbs = await Promise.all([0, 1, 2].map(() => Database.open({ storage: new MemoryStorage() })));
+    const [a, b, c] = dbs as [Database, Database, Database];
+    const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
+    const byA = signDeviceSet([self(a), self(b)], 1, a.publicKey, (m) => a.sign(m));
+    const byB = signDeviceSet([self(a), self(b), self(c)], 2, b.publicKey, (m) => b.sign(m));
+    const notices = [{ notice: deviceSetNotice(byB) }, { notice: deviceSetNotice(byA) }];
+    expect(peerSetOf(a.publicKey, notices)).toEqual(new Set([a.deviceId, b.deviceId, c.deviceId]));
+    expect(peerSetOf(c.publicKey, notices)).toEqual(new Set()); // c signed nothing: from c's key nothing grows
+    const altered = { ...byA, devices: [self(a), self(c)] };
+    expect(peerSetOf(a.publicKey, [{ notice: deviceSetNotice(altered) }])).toEqual(new Set());
+    expect(peerSetOf(undefined, notices)).toEqual(new Set());
+  });
+});
+
+describe('a device linked later is announced to the earlier ones', () => {
+  it('Alice links Alice2, Alice2 links Alice3: every device lists the whole set', async () => {
+    const [alice, alice2, alice3] = await Promise.all([open(), open(), open()]);
+    try {
+      await linkUp(alice, alice2);
+      const changed = eventsOf(alice, 'devices');
+      await linkUp(alice2, alice3);
+      const ids = (bc: Backchannel) =>
+        bc
+          .devices()
+          .map((d) => d.device_id)
+          .sort();
+      await changed.next((e) => e.devices.some((d) => d.device_id === alice3.deviceId));
+      expect(ids(alice)).toEqual([alice2.deviceId, alice3.deviceId].sort());
+      expect(ids(alice2)).toEqual([alice.deviceId, alice3.deviceId].sort());
+      expect(ids(alice3)).toEqual([alice.deviceId, alice2.deviceId].sort());
+    } finally {
+      await Promise.all([alice.close(), alice2.close(), alice3.close()]);
+    }
+  }, 60_000);
+});
