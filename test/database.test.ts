@@ -56,6 +56,30 @@ describe('Database', () => {
     expect(again.publicKey).toBe(db.publicKey);
   });
 
+  it('a message the storage refuses to save is not in the document sync and the depot read', async () => {
+    class Refusing extends MemoryStorage {
+      refusing = false;
+      override async save(key: string[], data: Uint8Array): Promise<void> {
+        if (this.refusing && key[0] === 'docs') throw new Error('read-only storage');
+        return super.save(key, data);
+      }
+    }
+    const storage = new Refusing();
+    const db = await Database.open({ storage });
+    const channel = db.channelOf(await db.addContact({ moniker: 'Bob', contactKey: key() }));
+    await db.sendMessage(channel, { text: 'kept' });
+    const before = A.getHeads(db.docs.get(channel));
+    const changes = A.getAllChanges(db.docs.get(channel)).length;
+    storage.refusing = true;
+    await expect(db.sendMessage(channel, { text: 'lost' })).rejects.toThrow(/read-only/);
+    storage.refusing = false;
+    // Automerge's old handle shares a change made on it: the store reloads what is stored.
+    const doc = db.docs.get(channel);
+    expect(A.getHeads(doc)).toEqual(before);
+    expect(A.getAllChanges(doc)).toHaveLength(changes);
+    expect(db.messages(channel).map((m) => m.text)).toEqual(['kept']);
+  });
+
   it('validates settings edits and refuses bad ones without writing', async () => {
     const db = await Database.open({ storage: new MemoryStorage() });
     await expect(db.updateSettings({ relay_server: 'http://nope' })).rejects.toThrow(/relay_server/);

@@ -406,10 +406,17 @@ export class DocumentStore {
   }
 
   async #commit(id: DocId, entry: Entry, next: A.Doc<unknown>, checked: Checked): Promise<void> {
+    // Stored first, then seen. A failed write reloads what is stored: Automerge's old handle shares the
+    // new change, and sync or the depot must never send what this device would lose on restart.
+    try {
+      if (checked.whole || entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry, checked.whole ? checked.delta : A.save(next));
+      else await this.#write(id, entry, checked.delta, 'incremental');
+    } catch (err) {
+      await this.#rollback(id, entry);
+      throw err;
+    }
     entry.doc = next;
     entry.index = checked.index;
-    if (checked.whole || entry.incremental + 1 >= this.#compactEvery) await this.#compact(id, entry, checked.whole ? checked.delta : undefined);
-    else await this.#write(id, entry, checked.delta, 'incremental');
     for (const l of this.#listeners) l(id);
   }
 
@@ -432,16 +439,21 @@ export class DocumentStore {
     entry.bytes = sumBytes(chunks);
   }
 
-  /** Write one snapshot of everything (`saved`: the document's bytes already), then delete the chunks it covers. */
-  async #compact(id: DocId, entry: Entry, saved?: Uint8Array): Promise<void> {
+  /** Write one snapshot of everything (`snapshot`: the whole document, saved), then delete the chunks it covers. */
+  async #compact(id: DocId, entry: Entry, snapshot: Uint8Array): Promise<void> {
     const old = entry.chunks;
-    const snapshot = saved ?? A.save(entry.doc);
     const key = ['docs', entry.kind, id, 'snapshot', chunkName(snapshot)];
     await this.#storage.save(key, snapshot);
-    entry.chunks = [key];
+    // Stored: from here nothing fails the change. A chunk that will not go is covered by the snapshot
+    // (loading both is the same document) and is tried again at the next compaction.
+    const kept: string[][] = [];
+    for (const k of old) {
+      if (k.join('/') === key.join('/')) continue;
+      await this.#storage.remove(k).catch(() => kept.push(k));
+    }
+    entry.chunks = [key, ...kept];
     entry.bytes = snapshot.length;
     entry.incremental = 0;
-    for (const k of old) if (k.join('/') !== key.join('/')) await this.#storage.remove(k);
   }
 
   /** Move every chunk of `id` aside, untouched, and return the error to throw. */
