@@ -50,9 +50,10 @@ export interface DepotIndex {
   pendingBefore(time: number, max: number): Promise<IndexedDeposit[]>;
   /**
    * Forget `ids` of `topic`, listed or pending; returns those it held, with their sizes (the others were
-   * released already, or never held). `now` (ms): builds whose lease ended are over.
+   * released already, or never held). `now` (ms): builds whose lease ended are over. `pendingOnly`:
+   * only those still pending (the sweep: one listed since it looked has its bytes stored).
    */
-  release(topic: string, ids: string[], now: number): Promise<Map<string, number>>;
+  release(topic: string, ids: string[], now: number, pendingOnly?: boolean): Promise<Map<string, number>>;
   /** `topic`'s listed deposits (committed): id → size. */
   entries(topic: string): Promise<Map<string, number>>;
   /** Deposits and bytes held, over every topic. */
@@ -140,13 +141,13 @@ export class MemoryDepotIndex implements DepotIndex {
     this.#bytes += size;
   }
 
-  async release(topic: string, ids: string[]): Promise<Map<string, number>> {
+  async release(topic: string, ids: string[], _now?: number, pendingOnly = false): Promise<Map<string, number>> {
     const t = this.#topics.get(topic);
     const out = new Map<string, number>();
     for (const id of ids) {
       if (this.#builds.size > 0) this.#gone.add(`${topic}/${id}`);
       const size = t?.sizes.get(id);
-      if (!t || size === undefined) continue;
+      if (!t || size === undefined || (pendingOnly && !t.pending.has(id))) continue;
       t.sizes.delete(id);
       t.pending.delete(id);
       t.bytes -= size;
