@@ -161,7 +161,8 @@ export class Depot {
       const stale = await this.#index.pendingBefore(before, BATCH);
       for (const d of stale) {
         if ((await this.#storage.load(['depot', d.topic, d.id])) !== undefined) await this.#index.commit(d.topic, d.id);
-        else this.#released(await this.#index.release(d.topic, [d.id], this.#now()));
+        // Only if still pending: another relay may have written and listed it since we looked.
+        else this.#released(await this.#index.release(d.topic, [d.id], this.#now(), true));
       }
       if (stale.length < BATCH) break;
     }

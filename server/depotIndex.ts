@@ -50,9 +50,10 @@ export interface DepotIndex {
   pendingBefore(time: number, max: number): Promise<IndexedDeposit[]>;
   /**
    * Forget `ids` of `topic`, listed or pending; returns those it held, with their sizes (the others were
-   * released already, or never held). `now` (ms): builds whose lease ended are over.
+   * released already, or never held). `now` (ms): builds whose lease ended are over. `pendingOnly`:
+   * only those still pending (the sweep: one listed since it looked has its bytes stored).
    */
-  release(topic: string, ids: string[], now: number): Promise<Map<string, number>>;
+  release(topic: string, ids: string[], now: number, pendingOnly?: boolean): Promise<Map<string, number>>;
   /** `topic`'s listed deposits (committed): id → size. */
   entries(topic: string): Promise<Map<string, number>>;
   /** Deposits and bytes held, over every topic. */
@@ -78,25 +79,33 @@ export class MemoryDepotIndex implements DepotIndex {
   #items = 0;
   #bytes = 0;
   #built = false;
-  /** Builds in progress, and the ids released since the first of them began (`topic/id`). */
-  readonly #builds = new Set<string>();
+  /** Builds in progress (→ when their lease ends), and the ids released since the first of them began (`topic/id`). */
+  readonly #builds = new Map<string, number>();
   readonly #gone = new Set<string>();
 
   async isBuilt(): Promise<boolean> {
     return this.#built;
   }
 
-  async beginBuild(build: string): Promise<void> {
-    this.#builds.add(build);
+  async beginBuild(build: string, now: number, leaseUntil: number): Promise<void> {
+    // The first of a new round forgets the last round's ids, as in Redis.
+    if (!this.#building(now)) this.#gone.clear();
+    this.#builds.set(build, leaseUntil);
+  }
+
+  /** Whether a build is in progress at `now`: one whose lease ended (its listing failed, say) is over. */
+  #building(now: number): boolean {
+    for (const [build, until] of this.#builds) if (until <= now) this.#builds.delete(build);
+    return this.#builds.size > 0;
   }
 
   async addFound(deposits: IndexedDeposit[]): Promise<void> {
     for (const d of deposits) if (!this.#gone.has(`${d.topic}/${d.id}`)) this.#add(d, false);
   }
 
-  async markBuilt(build: string): Promise<void> {
+  async markBuilt(build: string, now: number): Promise<void> {
     this.#builds.delete(build);
-    if (this.#builds.size === 0) this.#gone.clear();
+    if (!this.#building(now)) this.#gone.clear();
     this.#built = true;
   }
 
@@ -140,13 +149,14 @@ export class MemoryDepotIndex implements DepotIndex {
     this.#bytes += size;
   }
 
-  async release(topic: string, ids: string[]): Promise<Map<string, number>> {
+  async release(topic: string, ids: string[], now: number, pendingOnly = false): Promise<Map<string, number>> {
     const t = this.#topics.get(topic);
     const out = new Map<string, number>();
+    const building = this.#building(now);
     for (const id of ids) {
-      if (this.#builds.size > 0) this.#gone.add(`${topic}/${id}`);
+      if (building) this.#gone.add(`${topic}/${id}`);
       const size = t?.sizes.get(id);
-      if (!t || size === undefined) continue;
+      if (!t || size === undefined || (pendingOnly && !t.pending.has(id))) continue;
       t.sizes.delete(id);
       t.pending.delete(id);
       t.bytes -= size;

@@ -67,20 +67,22 @@ return 1
 `;
 
 /**
- * ARGV: topic, now, ids…. Returns id, size, id, size… of those it held (listed or pending). While a
+ * ARGV: topic, now, '1' for pending ones only (else '0'), ids…. Returns id, size, id, size… of those it held (listed or pending). While a
  * build is in progress, every id is remembered as gone (GONE), held or not: its listing may hold it.
  */
 const RELEASE = `${KEY_NAMES}
 local topic = ARGV[1]
 redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', ARGV[2])
 local building = redis.call('ZCARD', BUILDS) > 0
+local pendingOnly = ARGV[3] == '1'
 local out = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   local member = topic .. '/' .. id
   if building then redis.call('SADD', GONE, member) end
   local from = T
-  local size = redis.call('HGET', T, id)
+  local size = nil
+  if not pendingOnly then size = redis.call('HGET', T, id) end
   if not size then
     from = P
     size = redis.call('HGET', P, id)
@@ -195,10 +197,10 @@ export class RedisDepotIndex implements DepotIndex {
     return out;
   }
 
-  async release(topic: string, ids: string[], now: number): Promise<Map<string, number>> {
+  async release(topic: string, ids: string[], now: number, pendingOnly = false): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (ids.length === 0) return out;
-    const flat = (await this.#eval(RELEASE, this.#keys(topic), [topic, now, ...ids])) as string[];
+    const flat = (await this.#eval(RELEASE, this.#keys(topic), [topic, now, pendingOnly ? '1' : '0', ...ids])) as string[];
     for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]));
     return out;
   }

@@ -200,6 +200,41 @@ describe('files through the depot', () => {
     expect(prepared.deposits.filter((d) => d.file)).toEqual([]);
   });
 
+  it('a hostile contact: chunks of the wrong size, past the end, far more than the size allows, or a size of 2 GiB: the file fails, never more stored than its size', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 1000, 11);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const first = openAnyDeposit(key, chunks[0]!);
+    if (first?.kind !== 'chunk') throw new Error('not a chunk');
+    const forge = (over: Partial<typeof first>) => sealChunk(key, { ...first, ...over }, cryptoRandomBytes);
+    const junk = new Uint8Array(FILE_CHUNK_BYTES).fill(7);
+    const cases = {
+      'a first chunk of 1 MiB': [forge({ bytes: new Uint8Array(1 << 20) })],
+      'a chunk past the end': [chunks[0]!, chunks[1]!, forge({ index: 3, bytes: junk })],
+      'forty chunks more than the size allows': [
+        chunks[0]!,
+        ...Array.from({ length: 40 }, (_, i) => forge({ index: 3 + i, bytes: junk })),
+        chunks[1]!,
+        chunks[2]!,
+      ],
+      'a size of 2 GiB': [forge({ size: 2 ** 31 })],
+      'the last chunk too long': [chunks[0]!, chunks[1]!, forge({ index: 2, bytes: new Uint8Array(FILE_CHUNK_BYTES) })],
+    };
+    for (const [name, hostile] of Object.entries(cases)) {
+      const bob = await device();
+      const { heard } = await bobFetches(bob, [message!, ...hostile]);
+      const status = await fileStatusOf(chunkStoreOf(bob.storage), hash, { size: data.length });
+      const storedBytes = (await bob.storage.loadRange(['files'])).filter((s) => s.key.at(-1) !== 'meta').reduce((n, s) => n + s.data.length, 0);
+      expect(status.status, name).toBe('failed');
+      expect(status.error, name).toBeInstanceOf(FileCorruptError);
+      expect(storedBytes, name).toBe(0);
+      expect(
+        heard.filter((e) => e.type === 'file.done'),
+        name,
+      ).toEqual([]);
+    }
+  });
+
   describe('the depot machine with a file in its deposits', () => {
     const H = 'ab'.repeat(32);
     const chunk = (index: number, upTo: number) => ({ blob: `C${index}AA`, heads: ['h1'], file: { hash: H, index, chunks: 2, size: 300_000, upTo } });

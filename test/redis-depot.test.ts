@@ -188,3 +188,62 @@ describe('the depot on Redis, shared by two relays', () => {
     }
   });
 });
+
+describe('the sweep on Redis, racing a slow write through the other relay', () => {
+  it('a reservation listed just after the sweep found no bytes is not released: nothing stored goes uncounted', async () => {
+    const ns = `depot${n++}`;
+    let now = 1_000_000_000_000;
+    const storage = new RedisStorage(redis.client(), ns);
+    const wrap = (over: Partial<StorageAdapter>): StorageAdapter => ({
+      load: (k) => storage.load(k),
+      remove: (k) => storage.remove(k),
+      loadRange: (p) => storage.loadRange(p),
+      removeRange: (p) => storage.removeRange(p),
+      listKeys: (p) => storage.listKeys(p),
+      save: (k, d) => storage.save(k, d),
+      ...over,
+    });
+    // Relay B writes slowly: its write waits past the grace, until relay A's sweep has looked.
+    let letWrite!: () => void;
+    const written = new Promise<void>((resolve) => (letWrite = resolve));
+    let writing = false;
+    const b = new Depot({
+      storage: wrap({
+        save: async (k, d) => {
+          writing = true;
+          await written;
+          await storage.save(k, d);
+        },
+      }),
+      index: new RedisDepotIndex(redis.client(), ns),
+      now: () => now,
+    });
+    let deposited: Promise<string> | undefined;
+    // Relay A's sweep finds no bytes yet; B's write and listing land before A acts on what it found.
+    const a = new Depot({
+      storage: wrap({
+        load: async (k) => {
+          const found = await storage.load(k);
+          if (k[0] === 'depot' && deposited && found === undefined) {
+            letWrite();
+            await deposited;
+          }
+          return found;
+        },
+      }),
+      index: new RedisDepotIndex(redis.client(), ns),
+      now: () => now,
+    });
+    await a.count();
+    await b.count();
+    deposited = b.deposit(topic('a'), blob(40));
+    await until(() => writing);
+    now += 61_000;
+    await a.prune();
+    const id = await deposited;
+    const stored = await storage.listKeys(['depot']);
+    expect(stored.map((k) => k[2])).toEqual([id]);
+    expect(await a.count()).toBe(1);
+    expect((await a.fetch(topic('a'))).items.map((d) => d.id)).toEqual([id]);
+  });
+});

@@ -259,6 +259,10 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
     }
     if (!peer) peers.set(env.sid, (peer = { relayId, sid: env.sid, greeted: false, verified: false, pendingCandidates: [] }));
     peer.relayId = relayId;
+    // A relay peer id is one connection on this topic, so one device: a session id new there is that
+    // device starting over, and replaces the old one (or one key holder would open a channel, a SYNC
+    // and a file session per session id it makes up).
+    for (const other of [...peers.values()]) if (other !== peer && other.relayId === relayId) end(other, 'the other device started over', true);
     if (env.kind === 'hello') {
       if (env.to === sid && !peer.verified) {
         peer.verified = true;

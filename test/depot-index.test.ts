@@ -1,0 +1,24 @@
+/**
+ * The in-memory depot index keeps the index contract's leases as Redis does: a build abandoned (its
+ * storage listing failed, as a hiccup at a relay's first request does) is forgotten when its lease
+ * ends, so ids released later are not remembered as gone forever (memory growing with every ack) and
+ * a later build's listing is not cut by them.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryDepotIndex } from '../server/depotIndex.js';
+
+describe('MemoryDepotIndex', () => {
+  it('forgets a build whose lease ended: a release after it is not kept aside from a later build', async () => {
+    const index = new MemoryDepotIndex();
+    const topic = 'a'.repeat(64);
+    const id = `${String(5).padStart(15, '0')}-000000-00000000-s1`;
+    await index.beginBuild('abandoned', 0, 10); // its listing failed: never marked built
+    await index.beginBuild('retried', 1, 11);
+    await index.markBuilt('retried', 2);
+    await index.release(topic, [id], 20); // past the abandoned build's lease: no build in progress
+    await index.beginBuild('later', 21, 31);
+    await index.addFound([{ topic, id, size: 1 }]);
+    await index.markBuilt('later', 22);
+    expect([...(await index.entries(topic)).keys()]).toEqual([id]);
+  });
+});
