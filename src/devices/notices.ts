@@ -31,7 +31,7 @@ export interface DeviceSetStatement {
   at: number;
   /** The signer's public key, hex (one of `devices`). */
   by: string;
-  /** Ed25519 over {@link deviceSetBytes}, hex. */
+  /** Ed25519 over the statement without its signature, canonically encoded (`deviceSetBytes` in devices/notices.ts), hex. */
   signature: string;
 }
 
