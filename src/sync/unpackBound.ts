@@ -70,19 +70,27 @@ class Reader {
 /** A running count of unpacked bytes against the message's bound. */
 class Budget {
   used = 0;
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    readonly what = 'what the sync message unpacks to',
+  ) {}
   spend(n: number): void {
     this.used += n;
-    if (this.used > this.max) throw new TooLargeError('what the sync message unpacks to', this.used, this.max);
+    if (this.used > this.max) throw new TooLargeError(this.what, this.used, this.max);
   }
 }
 
 /**
  * Inflate raw deflate data a piece at a time (fflate's streaming inflater, synchronous: the engine's
- * turn-by-turn behaviour stays as it was), counting; `keep` collects the output (at most
- * {@link MAX_DEFLATED_CHANGE_BYTES}).
+ * turn-by-turn behaviour stays as it was), counting; `keep` collects the output (at most `keepMax`).
  */
-function inflate(data: Uint8Array, budget: Budget, keep: boolean): Uint8Array | undefined {
+function inflate(
+  data: Uint8Array,
+  budget: Budget,
+  keep: boolean,
+  keepMax = MAX_DEFLATED_CHANGE_BYTES,
+  what = 'a deflated part of the sync message',
+): Uint8Array | undefined {
   const kept: Uint8Array[] = [];
   let total = 0;
   let over: TooLargeError | undefined;
@@ -91,7 +99,7 @@ function inflate(data: Uint8Array, budget: Budget, keep: boolean): Uint8Array | 
     total += out.length;
     try {
       budget.spend(out.length);
-      if (keep && total > MAX_DEFLATED_CHANGE_BYTES) throw new TooLargeError('a deflated change in the sync message', total, MAX_DEFLATED_CHANGE_BYTES);
+      if (keep && total > keepMax) throw new TooLargeError('a deflated change in the sync message', total, keepMax);
     } catch (err) {
       over = err as TooLargeError;
       return;
@@ -102,7 +110,7 @@ function inflate(data: Uint8Array, budget: Budget, keep: boolean): Uint8Array | 
     for (let at = 0; at < data.length && !over; at += FEED_BYTES) inflater.push(data.subarray(at, at + FEED_BYTES), at + FEED_BYTES >= data.length);
     if (data.length === 0) inflater.push(data, true);
   } catch (err) {
-    if (!over) throw new ProtocolError(`a deflated part of the sync message does not inflate: ${(err as Error).message}`);
+    if (!over) throw new ProtocolError(`${what} does not inflate: ${(err as Error).message}`);
   }
   if (over) throw over;
   if (!keep) return undefined;
@@ -117,26 +125,7 @@ function inflate(data: Uint8Array, budget: Budget, keep: boolean): Uint8Array | 
  * a bundle's body (sync/bundle.ts). {@link ProtocolError} if it does not inflate.
  */
 export function inflateBounded(data: Uint8Array, maxBytes: number): Uint8Array {
-  const kept: Uint8Array[] = [];
-  let total = 0;
-  let over: TooLargeError | undefined;
-  const inflater = new Inflate((out) => {
-    if (over) return;
-    total += out.length;
-    if (total > maxBytes) over = new TooLargeError('what a bundle of sync messages inflates to', total, maxBytes);
-    else kept.push(out);
-  });
-  try {
-    for (let at = 0; at < data.length && !over; at += FEED_BYTES) inflater.push(data.subarray(at, at + FEED_BYTES), at + FEED_BYTES >= data.length);
-    if (data.length === 0) inflater.push(data, true);
-  } catch (err) {
-    if (!over) throw new ProtocolError(`a bundle of sync messages does not inflate: ${(err as Error).message}`);
-  }
-  if (over) throw over;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const k of kept) (out.set(k, at), (at += k.length));
-  return out;
+  return inflate(data, new Budget(maxBytes, 'what a bundle of sync messages inflates to'), true, Infinity, 'a bundle of sync messages')!;
 }
 
 /** Column metadata, then the columns: a deflated one inflates against the budget, a plain one counts as it is. */
