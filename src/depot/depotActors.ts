@@ -200,7 +200,8 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
       }
       continue;
     }
-    if (content.sender === input.deviceId) continue; // our own deposit: for the other device
+    // Ours, or another device of mine: for the contact. Acknowledged here, the relay would drop it unseen.
+    if (content.sender === input.deviceId || input.docs.isOwnDevice(content.sender)) continue;
     if (content.docId !== input.channelId) continue;
     try {
       // Measured before Automerge unpacks it: a deposit is as small as a sync message and could be a deflate bomb.
