@@ -4,7 +4,7 @@
  *
  * In a contact's channel a notice is a message whose `notice` field holds JSON:
  *   - `{"removed":true}`: its writer's person removed the contact. The contact's devices keep the
- *     history and stop the link; my other devices forget the contact too.
+ *     history and stop the link. Only ever the peer's: a sender naming a device of mine is ignored.
  *   - `{"set":{devices,at,by,signature}}`: the writer's device set, signed with a System key. The
  *     contact accepts messages from every device of a set that holds from the key its card records
  *     (`public_key`, the device it paired with): a set signed by a trusted key makes its devices' keys
