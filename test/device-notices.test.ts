@@ -12,7 +12,21 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type PairedContact } from '../src/app/backchannel.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { Database, documentId } from '../src/db/database.js';
-import { deviceSetNotice, peerSetOf, signDeviceSet } from '../src/devices/notices.js';
+import { signDeviceLink } from '../src/devices/linkRecord.js';
+import {
+  announcedDevices,
+  cachedDeviceSetVerifier,
+  deviceSetNotice,
+  linkedNotice,
+  peerSetOf,
+  removalIn,
+  removalNotice,
+  signDeviceSet,
+  verifyDeviceSet,
+} from '../src/devices/notices.js';
+import { unlinkNotice } from '../src/devices/selfLink.js';
+import { sign, signingKeypair } from '../src/crypto/signing.js';
+import type { Message } from '../src/db/schema.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
@@ -195,4 +209,71 @@ describe('a device linked later is announced to the earlier ones', () => {
       await Promise.all([alice.close(), alice2.close(), alice3.close()]);
     }
   }, 60_000);
+});
+
+/** A device's keys and a signer for it (no Database: cheap enough for long chains). */
+const device = () => {
+  const pair = signingKeypair(cryptoRandomBytes(32));
+  return { device_id: toHex(cryptoRandomBytes(16)), public_key: toHex(pair.publicKey), sign: (m: Uint8Array) => sign(pair.secretKey, m) };
+};
+type Device = ReturnType<typeof device>;
+const own = (d: Device) => ({ device_id: d.device_id, public_key: d.public_key });
+let nth = 0;
+const message = (sender: string, fields: Partial<Message>): Message => ({ id: `m${nth++}`, timestamp: 0, sender, text: '', ...fields });
+const linked = (by: Device, joiner: Device) => linkedNotice(signDeviceLink({ ...own(joiner), linked_at: 1, by: by.public_key }, by.sign));
+
+describe('what a sender may claim (senders are self-asserted)', () => {
+  it('a removal in a contact’s channel naming a device of mine as its sender is not taken as mine: only the peer removes there', () => {
+    const [a, b, c] = [device(), device(), device()];
+    const mine = new Set([a.device_id, b.device_id]);
+    // The contact C writes a removal "by my device B": ignored (my devices say `forget` in our own channel).
+    expect(removalIn([message(b.device_id, { notice: removalNotice() })], mine)).toBeUndefined();
+    expect(removalIn([message(c.device_id, { notice: removalNotice() })], mine)).toEqual({ by: 'peer', sender: c.device_id });
+  });
+
+  it('an unlinked device (it keeps the set key, so it may still write our own channel) adds nobody to my set', () => {
+    const [a, x, y, z, w] = [device(), device(), device(), device(), device()];
+    const mine = new Set([a.device_id]);
+    const keys = new Map([[a.device_id, a.public_key]]);
+    const channel = [
+      message(a.device_id, { text: linked(a, x) }),
+      // X, stolen, puts a record of its own before the unlink notice, naming my device A as the sender.
+      message(a.device_id, { text: linked(x, z) }),
+      message(a.device_id, { text: unlinkNotice(x.device_id) }),
+      message(a.device_id, { text: linked(x, y) }),
+      // ... and a record naming X again, by a device that may approve: X stays out.
+      message(a.device_id, { text: linked(a, x) }),
+      message(a.device_id, { text: linked(a, w) }),
+    ];
+    expect(announcedDevices(channel, mine, keys)).toEqual([own(w)]);
+  });
+});
+
+describe('a channel full of set notices costs one verification each, once', () => {
+  it('a chain stored in reverse: linear, each statement verified once; the next change verifies none again, the set unchanged', () => {
+    const chain = Array.from({ length: 40 }, device);
+    // Statement i, by device i, names devices i and i+1: trust walks the whole chain from device 0.
+    const notices = chain.slice(0, -1).map((d, i) => ({ notice: deviceSetNotice(signDeviceSet([own(d), own(chain[i + 1]!)], i, d.public_key, d.sign)) }));
+    notices.reverse();
+    let verified = 0;
+    const verify = cachedDeviceSetVerifier((s: unknown): s is never => (verified++, verifyDeviceSet(s)));
+    const first = peerSetOf(chain[0]!.public_key, notices, verify);
+    expect(first).toEqual(new Set(chain.map((d) => d.device_id)));
+    expect(verified).toBe(chain.length - 1);
+    const second = peerSetOf(chain[0]!.public_key, [...notices, { notice: undefined }], verify);
+    expect(second).toEqual(first);
+    expect(verified).toBe(chain.length - 1);
+    // An altered statement is a new one: verified, and refused.
+    const altered = JSON.parse(notices[0]!.notice) as { set: { devices: unknown[] } };
+    altered.set.devices.pop();
+    expect(peerSetOf(chain.at(-2)!.public_key, [{ notice: JSON.stringify(altered) }], verify)).toEqual(new Set());
+    expect(verified).toBe(chain.length);
+  });
+
+  it('only each signer’s newest statement counts', () => {
+    const [a, b, c] = [device(), device(), device()];
+    const older = deviceSetNotice(signDeviceSet([own(a), own(b), own(c)], 1, a.public_key, a.sign));
+    const newer = deviceSetNotice(signDeviceSet([own(a), own(b)], 2, a.public_key, a.sign));
+    expect(peerSetOf(a.public_key, [{ notice: newer }, { notice: older }])).toEqual(new Set([a.device_id, b.device_id]));
+  });
 });

@@ -835,7 +835,7 @@ export class Backchannel {
       const contact = byChannel(channel);
       if (contact?.removed_by === undefined && contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'peer' });
     }
-    const keys = new Set([db.publicKey, ...db.ownDevices().map((d) => d.public_key)]);
+    const keys = new Map([[db.deviceId, db.publicKey], ...db.ownDevices().map((d) => [d.device_id, d.public_key] as const)]);
     const known = new Set([...mine]);
     const added = announcedDevices(messages, mine, keys).filter((d) => !known.has(d.device_id));
     if (added.length > 0) this.#actor.send({ type: 'device.announced', devices: added });

@@ -15,7 +15,7 @@ import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
+import { cachedDeviceSetVerifier, peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -90,6 +90,8 @@ export class Database {
   readonly #secretKey: Uint8Array;
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
+  // Set notices are read again on every change a contact's device passes on: each is verified once.
+  readonly #verifySet = cachedDeviceSetVerifier();
 
   private constructor(
     storage: StorageAdapter,
@@ -298,6 +300,7 @@ export class Database {
     return peerSetOf(
       card?.public_key,
       messages.map((m) => ({ notice: textOf((m as { notice?: unknown } | null)?.notice) })),
+      this.#verifySet,
     );
   }
 

@@ -4,7 +4,7 @@
  *
  * In a contact's channel a notice is a message whose `notice` field holds JSON:
  *   - `{"removed":true}`: its writer's person removed the contact. The contact's devices keep the
- *     history and stop the link; my other devices forget the contact too.
+ *     history and stop the link. Only ever the peer's: a sender naming a device of mine is ignored.
  *   - `{"set":{devices,at,by,signature}}`: the writer's device set, signed with a System key. The
  *     contact accepts messages from every device of a set that holds from the key its card records
  *     (`public_key`, the device it paired with): a set signed by a trusted key makes its devices' keys
@@ -78,43 +78,75 @@ export const deviceSetNotice = (statement: DeviceSetStatement): string => JSON.s
 export const isRemoval = (m: Pick<Message, 'notice'>): boolean => parse(m.notice)?.removed === true;
 
 /**
- * Who removed the contact, by the first removal notice among `messages`: `device` (a device of mine:
- * `mine` holds my device ids, this one included) or `peer` (the contact); undefined if nobody did.
+ * Whether the contact removed me, by the first removal notice among `messages` written by a device
+ * not of mine (`mine`: my device ids, this one included): the sender then, else undefined. A removal
+ * in a contact's channel only ever means the peer: a message's `sender` is self-asserted and the peer
+ * rule lets the contact write one naming a device of mine, so my devices tell each other with
+ * `forget` in our own channel instead, never here.
  */
-export function removalIn(messages: readonly Message[], mine: ReadonlySet<string>): { by: 'peer' | 'device'; sender: string } | undefined {
-  for (const m of messages) if (isRemoval(m)) return { by: mine.has(m.sender) ? 'device' : 'peer', sender: m.sender };
+export function removalIn(messages: readonly Message[], mine: ReadonlySet<string>): { by: 'peer'; sender: string } | undefined {
+  for (const m of messages) if (isRemoval(m) && !mine.has(m.sender)) return { by: 'peer', sender: m.sender };
   return undefined;
+}
+
+/** Checks a set statement ({@link verifyDeviceSet}'s contract); {@link cachedDeviceSetVerifier} makes one that checks each statement once. */
+export type DeviceSetVerifier = (s: unknown) => s is DeviceSetStatement;
+
+/**
+ * A verifier that remembers its verdicts (by the statement's signature and signed bytes, so an
+ * altered statement is another key): a channel's set notices are read again on every change, and each
+ * costs an Ed25519 check. Forgets everything past `limit` entries.
+ */
+export function cachedDeviceSetVerifier(verify: DeviceSetVerifier = verifyDeviceSet, limit = 4096): DeviceSetVerifier {
+  const verdicts = new Map<string, boolean>();
+  return (s: unknown): s is DeviceSetStatement => {
+    const v = s as Partial<DeviceSetStatement> | null;
+    // Every field the verdict depends on, with its type (JSON): an altered statement is a new key.
+    const key = typeof v === 'object' && v !== null ? JSON.stringify([v.signature, v.by, v.at, v.devices]) : undefined;
+    if (key === undefined) return false;
+    const known = verdicts.get(key);
+    if (known !== undefined) return known;
+    const ok = verify(s);
+    if (verdicts.size >= limit) verdicts.clear();
+    verdicts.set(key, ok);
+    return ok;
+  };
 }
 
 /**
  * The device ids of the contact's set, as the channel's set notices prove it from `rootKey` (the key
- * the contact's card records): the statements signed by a trusted key make their devices' keys
- * trusted, until nothing more grows. Empty without a root key.
+ * the contact's card records): the statement of a trusted key makes its devices' keys trusted in
+ * turn. Only each signer's newest statement that verifies counts (a device removed from the set
+ * stops counting); a worklist by signer reads each once. Empty without a root key.
  */
-export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<Message, 'notice'>[]): Set<string> {
+export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<Message, 'notice'>[], verify: DeviceSetVerifier = verifyDeviceSet): Set<string> {
   const ids = new Set<string>();
   if (!rootKey) return ids;
+  // Each signer's statements, newest first (by its clock, then by place in the channel).
+  const bySigner = new Map<string, { s: unknown; at: number; i: number }[]>();
+  messages.forEach((m, i) => {
+    const set = parse(m.notice)?.set as Partial<DeviceSetStatement> | undefined;
+    if (typeof set !== 'object' || set === null || typeof set.by !== 'string' || !Number.isSafeInteger(set.at)) return;
+    const list = bySigner.get(set.by) ?? [];
+    list.push({ s: set, at: set.at!, i });
+    bySigner.set(set.by, list);
+  });
+  const newest = (key: string): DeviceSetStatement | undefined => {
+    const list = (bySigner.get(key) ?? []).sort((x, y) => y.at - x.at || y.i - x.i);
+    for (const { s } of list) if (verify(s)) return s;
+    return undefined;
+  };
   const keys = new Set([rootKey]);
-  let pending: DeviceSetStatement[] = [];
-  for (const m of messages) {
-    const set = parse(m.notice)?.set;
-    if (set !== undefined && verifyDeviceSet(set)) pending.push(set);
-  }
-  for (let grew = true; grew;) {
-    grew = false;
-    const next: DeviceSetStatement[] = [];
-    for (const s of pending) {
-      if (!keys.has(s.by)) {
-        next.push(s);
-        continue;
-      }
-      for (const d of s.devices) {
+  const work = [rootKey];
+  for (let key = work.pop(); key !== undefined; key = work.pop()) {
+    const s = newest(key);
+    for (const d of s?.devices ?? []) {
+      ids.add(d.device_id);
+      if (!keys.has(d.public_key)) {
         keys.add(d.public_key);
-        ids.add(d.device_id);
+        work.push(d.public_key);
       }
-      grew = true;
     }
-    pending = next;
   }
   return ids;
 }
@@ -143,21 +175,39 @@ export function forgottenIn(messages: readonly Message[], mine: ReadonlySet<stri
 }
 
 /**
- * My set as the self channel's notices tell it, in order: a `linked` record whose approver is already
- * in the set (`keys` starts with what this device knows) adds its device; an `unlink` notice removes
- * one. Only my devices' notices count (`mine`: my device ids).
+ * My set as the self channel's notices tell it, in order: a `linked` record whose approver is in the
+ * set (`keys`: device id → public key, what this device knows) adds its device; an `unlink` notice
+ * removes one, and its key. A device unlinked anywhere in the channel neither approves nor is added
+ * (a stolen device keeps the set key: it may still write here, and put its records before the
+ * notice). Only my devices' notices count (`mine`: my device ids; senders are self-asserted).
  */
-export function announcedDevices(messages: readonly Message[], mine: ReadonlySet<string>, keys: ReadonlySet<string>): OwnDevice[] {
-  const trusted = new Set(keys);
+export function announcedDevices(messages: readonly Message[], mine: ReadonlySet<string>, keys: ReadonlyMap<string, string>): OwnDevice[] {
+  const notices = messages.map((m) => ({ m, notice: parse(m.text) }));
+  const unlinked = new Set<string>();
+  for (const { notice } of notices) if (typeof notice?.unlink === 'string') unlinked.add(notice.unlink);
+  const trusted = new Map([...keys].filter(([id]) => !unlinked.has(id)));
+  const unlinkedKeys = new Set([...keys].filter(([id]) => unlinked.has(id)).map(([, key]) => key));
+  for (const { notice } of notices) {
+    const record = notice?.linked as Partial<DeviceLinkRecord> | undefined;
+    if (typeof record?.device_id === 'string' && unlinked.has(record.device_id) && typeof record.public_key === 'string') unlinkedKeys.add(record.public_key);
+  }
   const set = new Map<string, OwnDevice>();
-  for (const m of messages) {
-    if (!mine.has(m.sender) && !set.has(m.sender)) continue;
-    const notice = parse(m.text);
+  for (const { m, notice } of notices) {
+    if ((!mine.has(m.sender) && !set.has(m.sender)) || unlinked.has(m.sender)) continue;
     const record = notice?.linked as DeviceLinkRecord | undefined;
-    if (record !== undefined && verifyDeviceLink(record) && trusted.has(record.by)) {
-      trusted.add(record.public_key);
+    if (
+      record !== undefined &&
+      verifyDeviceLink(record) &&
+      !unlinked.has(record.device_id) &&
+      !unlinkedKeys.has(record.by) &&
+      [...trusted.values()].includes(record.by)
+    ) {
+      trusted.set(record.device_id, record.public_key);
       set.set(record.device_id, { device_id: record.device_id, public_key: record.public_key });
-    } else if (typeof notice?.unlink === 'string') set.delete(notice.unlink);
+    } else if (typeof notice?.unlink === 'string') {
+      set.delete(notice.unlink);
+      trusted.delete(notice.unlink);
+    }
   }
   return [...set.values()];
 }
