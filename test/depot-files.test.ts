@@ -18,7 +18,7 @@ import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Database } from '../src/db/database.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, type PreparedDeposits } from '../src/depot/depotActors.js';
-import { DEFAULT_RELAY_FILE_BYTES, fileRoute } from '../src/depot/depotFiles.js';
+import { DEFAULT_RELAY_FILE_BYTES, fileRoute, saveDepositedChunk } from '../src/depot/depotFiles.js';
 import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
 import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { fileStatusOf } from '../src/files/status.js';
@@ -93,7 +93,7 @@ describe('files through the depot', () => {
   });
 
   it(
-    'property: duplicates, another order, damage in transit, a short or altered chunk: the file arrives intact or not at all',
+    'property: duplicates, another order, damage in transit, a short or altered chunk: the file arrives intact or not at all (altered: discarded, waiting for good bytes)',
     async () => {
       const branches = new Branches('depot files', ['clean', 'duplicated', 'reordered', 'tampered', 'truncated', 'altered', 'empty'] as const);
       const sizes = fc.oneof(
@@ -171,7 +171,13 @@ describe('files through the depot', () => {
             refused(/bytes, expected/);
           } else {
             branches.hit('altered');
-            refused(/hash to/);
+            // This contact's bytes were wrong: the typed error for them, the partial discarded (not the
+            // hash failed for every contact): the file waits for good bytes, nothing of it stored.
+            expect(status).toEqual({ status: 'waiting', direction: 'in', done: 0, total: size });
+            expect(stored).toEqual([]);
+            expect(heard.filter((e) => e.type === 'file.done')).toEqual([]);
+            expect(heard.at(-1)).toMatchObject({ type: 'file.failed', hash, direction: 'in', error: expect.any(FileCorruptError) });
+            expect((heard.at(-1) as { error: Error }).error.message).toMatch(/hash to/);
           }
           expect(alice.db.messages(alice.channelId).length).toBe(1);
           expect(bob.db.messages(bob.channelId).map((m) => m.file?.hash)).toEqual([hash]);
@@ -233,6 +239,89 @@ describe('files through the depot', () => {
         name,
       ).toEqual([]);
     }
+  });
+
+  it("the same file sent to two away contacts goes to the relay for each; one delivery is not the other's", async () => {
+    const data = seededBytes(DEFAULT_RELAY_FILE_BYTES, 21);
+    const alice = await device();
+    const other = await alice.db.addContact({ moniker: 'other', contactKey: new Uint8Array(32).fill(5) });
+    const channels = [alice.channelId, alice.db.channelOf(other)];
+    const { hash, size } = await chunkStoreOf(alice.storage).import(data, { maxBytes: 1 << 30, blobId: 'a1' });
+    const prepare = async (channelId: string) => {
+      await alice.db.sendMessage(channelId, { text: 'a file', file: { filename: 'f.bin', mimetype: 'x/y', size, hash } });
+      const files = { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] };
+      const input = {
+        docs: alice.db.docs,
+        storage: alice.storage,
+        channelId,
+        key,
+        deviceId: alice.db.deviceId,
+        randomBytes: cryptoRandomBytes,
+        maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+        maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+        files,
+      };
+      const prepared: PreparedDeposits = await toPromise(createActor(prepareDeposit, { input }).start());
+      return prepared.deposits.flatMap((d) => (d.file ? [d.file] : []));
+    };
+    const first = await prepare(channels[0]!);
+    expect(first.length).toBe(Math.ceil(size / FILE_CHUNK_BYTES));
+    for (const file of first) await saveDepositedChunk(alice.storage, channels[0]!, file);
+    expect(await prepare(channels[0]!)).toEqual([]);
+    const second = await prepare(channels[1]!);
+    expect(second.map((f) => f.index)).toEqual(first.map((f) => f.index));
+    const store = chunkStoreOf(alice.storage);
+    expect((await fileStatusOf(store, hash, undefined, channels[0])).status).toBe('done');
+    expect((await fileStatusOf(store, hash, undefined, channels[1])).status).toBe('waiting');
+  });
+
+  it('another contact who names the same file cannot poison it: its chunks never count for ours, a mismatch discards only the partial', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 1000, 22);
+    const { alice, hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const bob = await device();
+    const malloryKey = new Uint8Array(32).fill(6);
+    const mallory = await bob.db.addContact({ moniker: 'mallory', contactKey: malloryKey });
+    const malloryChannel = bob.db.channelOf(mallory);
+    // Mallory's device names Alice's file (hash and size) in her own channel and deposits junk.
+    const m = await Database.open({ storage: new MemoryStorage() });
+    const mChannel = m.channelOf(await m.addContact({ moniker: 'bob', contactKey: malloryKey }));
+    expect(mChannel).toBe(malloryChannel);
+    await m.sendMessage(mChannel, { text: 'mine', file: { filename: 'f.bin', mimetype: 'x/y', size: data.length, hash } });
+    const mKey = depotKey(malloryKey);
+    const mInput = {
+      docs: m.docs,
+      storage: m.storage,
+      channelId: mChannel,
+      key: mKey,
+      deviceId: m.deviceId,
+      randomBytes: cryptoRandomBytes,
+      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+      files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] },
+    };
+    const mPrepared: PreparedDeposits = await toPromise(createActor(prepareDeposit, { input: mInput }).start());
+    const junk = (index: number, length: number) =>
+      sealChunk(mKey, { sender: m.deviceId, docId: mChannel, hash, size: data.length, index, bytes: new Uint8Array(length).fill(7) }, cryptoRandomBytes);
+    const applyAs = async (channelId: string, k: Uint8Array, blobs: string[]) => {
+      const items = blobs.map((blob, i) => ({ id: `${channelId.slice(0, 4)}${i}`, blob }));
+      const input = { docs: bob.db.docs, storage: bob.storage, channelId, key: k, deviceId: bob.db.deviceId, items };
+      const out = await toPromise(createActor(applyDeposits, { input }).start());
+      return { acked: items.filter((i) => out.ids.includes(i.id)).map((i) => blobs.indexOf(i.blob)), heard: out.files ?? [] };
+    };
+    // Mallory begins the partial with a junk chunk 0; Alice's chunk 0 is hers to keep on the relay, not acked.
+    await applyAs(malloryChannel, mKey, [...mPrepared.deposits.map((d) => d.blob), junk(0, FILE_CHUNK_BYTES)]);
+    const early = await applyAs(bob.channelId, key, [message!, chunks[0]!]);
+    expect(early.acked).toEqual([0]);
+    // Mallory's last chunks: the hash fails for her bytes only (her typed error), the partial is discarded.
+    const bad = await applyAs(malloryChannel, mKey, [junk(1, FILE_CHUNK_BYTES), junk(2, 1000)]);
+    expect(bad.heard.filter((e) => e.type === 'file.failed').map((e) => (e as { error: unknown }).error)).toEqual([expect.any(FileCorruptError)]);
+    expect((await fileStatusOf(chunkStoreOf(bob.storage), hash, { size: data.length })).status).toBe('waiting');
+    // Alice's chunks, still on the relay, make the file whole.
+    const { heard } = await bobFetches(bob, chunks);
+    expect(heard.filter((e) => e.type === 'file.done')).toEqual([{ type: 'file.done', hash, direction: 'in', total: data.length }]);
+    expect((await fileStatusOf(chunkStoreOf(bob.storage), hash, { size: data.length })).status).toBe('done');
+    void alice;
   });
 
   describe('the depot machine with a file in its deposits', () => {

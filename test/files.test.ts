@@ -163,8 +163,10 @@ describe('a file’s stored status', () => {
     expect(await fileStatusOf(store, hash)).toEqual({ status: 'done', direction: 'in', done: size, total: size });
     const sent = await store.import(new Uint8Array(100), { maxBytes: 1000, blobId: '01' });
     expect(await fileStatusOf(store, sent.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: 100 });
-    void store.delivered(sent.hash); // not awaited: a status read after it sees it
+    void store.delivered(sent.hash, 'c1'); // not awaited: a status read after it sees it
     expect(await fileStatusOf(store, sent.hash)).toEqual({ status: 'done', direction: 'out', done: 100, total: 100 });
+    expect(await fileStatusOf(store, sent.hash, undefined, 'c1')).toMatchObject({ status: 'done' });
+    expect(await fileStatusOf(store, sent.hash, undefined, 'c2')).toMatchObject({ status: 'waiting' }); // delivered per contact
   });
 });
 

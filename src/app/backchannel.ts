@@ -670,18 +670,26 @@ export class Backchannel {
   /**
    * How a file stands on this device, from what it stores (so also after a reload, before any
    * `transfer` event): `waiting`, `progress` (`done` of `total` bytes here), `done`, `failed` (`error`)
-   * or `unknown`, with its `direction` and the contact whose messages name it.
+   * or `unknown`, with its `direction` and the contact whose messages name it (a file sent to several
+   * contacts: the first one it has not reached yet; `done` once every one has it).
    */
   async fileStatus(hash: string): Promise<FileStatus & { contactId?: DocId }> {
     this.#assertOpen();
     if (typeof hash !== 'string' || !HASH_HEX.test(hash)) throw new InvalidArgumentError(`not a file hash: ${JSON.stringify(hash)}`);
     const db = this.#db;
+    let first: (FileStatus & { contactId?: DocId }) | undefined;
     for (const contact of db.contacts()) {
-      const named = db.messages(db.channelOf(contact)).find((m) => m.file?.hash === hash);
+      const channelId = db.channelOf(contact);
+      const named = db.messages(channelId).find((m) => m.file?.hash === hash);
       if (!named) continue;
-      const status = await fileStatusOf(chunkStoreOf(db.storage), hash, named.sender === db.deviceId ? undefined : named.file);
-      return { ...status, contactId: contact.id };
+      const status = {
+        ...(await fileStatusOf(chunkStoreOf(db.storage), hash, named.sender === db.deviceId ? undefined : named.file, channelId)),
+        contactId: contact.id,
+      };
+      if (status.direction !== 'out' || status.status !== 'done') return status;
+      first ??= status;
     }
+    if (first) return first;
     return fileStatusOf(chunkStoreOf(db.storage), hash);
   }
 

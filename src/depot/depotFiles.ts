@@ -4,7 +4,8 @@
  * deposited after the changes that name it; the relay's acknowledgements are counted here per file, so
  * a restart goes on from the next chunk. The contact's device stores each fetched chunk through its
  * chunk store (`files/chunkStore.ts`), in order, checks the whole file's hash after the last one and
- * only then calls it done; a mismatch discards the bytes (FileCorruptError). Larger files wait on the
+ * only then calls it done; a mismatch discards the bytes (FileCorruptError). Each contact's deposits
+ * count only for a partial that contact began, and delivery is counted per channel. Larger files wait on the
  * device and go through the file session (`files/session.ts`) when the contact is back.
  * @module
  */
@@ -41,10 +42,10 @@ async function depositedChunks(storage: StorageAdapter, channelId: DocId, hash: 
   return saved ? (JSON.parse(fromUtf8(saved)) as { chunks: number }).chunks : 0;
 }
 
-/** The relay acknowledged chunk `ref.index`; the last one: the file is the relay's to hand on (delivered, as `fileStatus` reads it). */
+/** The relay acknowledged chunk `ref.index`; the last one: the file is the relay's to hand on to this channel's contact (delivered to it, as `fileStatus` reads it). */
 export async function saveDepositedChunk(storage: StorageAdapter, channelId: DocId, ref: ChunkRef): Promise<void> {
   await storage.save(depositedKey(channelId, ref.hash), utf8(JSON.stringify({ chunks: ref.index + 1 })));
-  if (ref.index + 1 === ref.chunks) await chunkStoreOf(storage).delivered(ref.hash);
+  if (ref.index + 1 === ref.chunks) await chunkStoreOf(storage).delivered(ref.hash, channelId);
 }
 
 /** What the sender side needs to pick the next chunk deposits. */
@@ -82,7 +83,7 @@ export async function* chunkDeposits(
   for (const ref of channelFiles(messages, input.deviceId).mine.values()) {
     if (ref.size > input.limit || input.skip.includes(ref.hash)) continue;
     const meta = await store.meta(ref.hash);
-    if (!meta || meta.state !== 'complete' || meta.delivered || meta.size !== ref.size) continue;
+    if (!meta || meta.state !== 'complete' || meta.deliveredTo?.includes(input.channelId) || meta.size !== ref.size) continue;
     const chunks = Math.max(1, Math.ceil(meta.size / meta.chunkBytes));
     const from = input.sent[ref.hash] ?? (await depositedChunks(input.storage, input.channelId, ref.hash));
     if (from >= chunks) continue;
@@ -117,9 +118,10 @@ const ACK: AppliedChunk = { ack: true, events: [] };
 /**
  * Store a chunk the contact deposited: only for a file a contact's message in this channel names, with
  * that size, within Settings' limit. A chunk out of bounds or of the wrong length fails the file; after
- * the last one the whole file's hash is checked (a mismatch fails it: FileCorruptError, bytes discarded).
- * A file a live session is receiving, a chunk ahead of what is stored, a file not named yet, or a
- * chunk another device of mine deposited for the contact: left.
+ * the last one the whole file's hash is checked (a mismatch: FileCorruptError for this channel, the
+ * partial discarded so it can begin again). A file a live session is receiving, a partial another
+ * channel's contact began, a chunk ahead of what is stored, a file not named yet, or a chunk another
+ * device of mine deposited for the contact: left.
  */
 export async function applyChunk(
   input: { docs: DocumentStore; storage: StorageAdapter; channelId: DocId; deviceId: string },
@@ -138,21 +140,23 @@ export async function applyChunk(
   };
   const existing = await store.settledMeta(hash);
   if (existing && existing.state !== 'partial') return ACK; // settled before: complete, failed or cancelled
+  // Another contact began it: theirs to finish or fail; this chunk waits on the relay meanwhile.
+  if (existing?.channel !== undefined && existing.channel !== input.channelId) return LEAVE;
   if (store.receiving.has(hash)) return LEAVE; // the file session has it
   if (chunk.size !== ref.size) return fail(new FileCorruptError(hash, `a deposit says ${chunk.size} bytes, its message ${ref.size}`));
   if (ref.size > maxFileBytesOf(input.docs)) {
     return fail(new FileTooLargeError(ref.size, maxFileBytesOf(input.docs), { filename: ref.filename, hash }));
   }
-  await store.begin(hash, ref.size);
+  await store.begin(hash, ref.size, input.channelId);
   const events: FileEvent[] = [];
   if (ref.size > 0) {
     let appended;
     try {
-      appended = await store.appendDeposited(hash, chunk.index, chunk.bytes);
+      appended = await store.appendDeposited(hash, chunk.index, chunk.bytes, input.channelId);
     } catch (err) {
       return fail(new FileCorruptError(hash, (err as Error).message));
     }
-    if (appended.outcome === 'busy' || appended.outcome === 'ahead') return LEAVE;
+    if (appended.outcome === 'busy' || appended.outcome === 'ahead' || appended.outcome === 'other') return LEAVE;
     if (appended.outcome === 'duplicate') return ACK;
     const done = storedBytes(appended.meta!);
     events.push({ type: 'file.progress', hash, direction: 'in', done, total: ref.size });
@@ -162,8 +166,10 @@ export async function applyChunk(
   }
   const { ok, actual } = await store.verify(hash);
   if (!ok) {
-    const failed = await fail(new FileCorruptError(hash, `its bytes hash to ${actual.slice(0, 16)}…`));
-    return { ack: true, events: [...events, ...failed.events] };
+    // Only this contact's bytes were wrong: discard them, so another contact's deposits of the file still count.
+    await store.discard(hash);
+    const error = new FileCorruptError(hash, `its bytes hash to ${actual.slice(0, 16)}…`);
+    return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error }] };
   }
   await store.complete(hash);
   return { ack: true, events: [...events, { type: 'file.done', hash, direction: 'in', total: ref.size }] };

@@ -32,8 +32,10 @@ export interface FileMeta {
   state: FileState;
   /** Why it failed or was cancelled. */
   error?: ErrorJson;
-  /** A file we sent: the contact confirmed it stored and checked every byte. */
-  delivered?: boolean;
+  /** A file we sent: the channels whose contact has it (confirmed it, or the relay holds every chunk for them). */
+  deliveredTo?: string[];
+  /** A partial file begun by a contact's deposits or session: its channel (another contact's deposits never add to it). */
+  channel?: string;
 }
 
 export const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -169,12 +171,12 @@ export class ChunkStore {
     return left.length;
   }
 
-  /** A file to receive: its record (resuming) or a new, empty one. */
-  begin(hash: string, size: number): Promise<FileMeta> {
+  /** A file to receive from the contact of `channel`: its record (resuming) or a new, empty one. */
+  begin(hash: string, size: number, channel?: string): Promise<FileMeta> {
     return this.#locked(hash, async () => {
       const meta = await this.meta(hash);
       if (meta) return meta;
-      const fresh: FileMeta = { hash, size, chunkBytes: this.chunkBytes, stored: 0, state: 'partial' };
+      const fresh: FileMeta = { hash, size, chunkBytes: this.chunkBytes, stored: 0, state: 'partial', ...(channel ? { channel } : {}) };
       await this.#saveMeta(await this.#blob(hash), fresh);
       return fresh;
     });
@@ -199,13 +201,21 @@ export class ChunkStore {
   /**
    * Store chunk `index` of a file being received through the relay's depot, whose deposits may come
    * twice or out of order: `stored`; `duplicate` (stored before, or the file is settled); `ahead`
-   * (an earlier chunk is still missing: try again later); `busy` (a file session is receiving it). A
+   * (an earlier chunk is still missing: try again later); `busy` (a file session is receiving it);
+   * `other` (another channel's contact began this partial: its bytes are not this one's to extend). A
    * chunk past the end or of the wrong length is refused (ProtocolError), as {@link append} refuses it.
    */
-  appendDeposited(hash: string, index: number, chunk: Uint8Array): Promise<{ outcome: 'stored' | 'duplicate' | 'ahead' | 'busy'; meta?: FileMeta }> {
+  appendDeposited(
+    hash: string,
+    index: number,
+    chunk: Uint8Array,
+    channel?: string,
+  ): Promise<{ outcome: 'stored' | 'duplicate' | 'ahead' | 'busy' | 'other'; meta?: FileMeta }> {
     return this.#locked(hash, async () => {
       if (this.receiving.has(hash)) return { outcome: 'busy' as const };
       const meta = await this.meta(hash);
+      if (meta?.state === 'partial' && meta.channel !== undefined && channel !== undefined && meta.channel !== channel)
+        return { outcome: 'other' as const, meta };
       if (!meta || meta.state !== 'partial' || index < meta.stored) return { outcome: 'duplicate' as const, ...(meta ? { meta } : {}) };
       const chunks = Math.ceil(meta.size / meta.chunkBytes);
       if (index >= chunks) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… is past its end (${chunks} chunks)`);
@@ -236,11 +246,19 @@ export class ChunkStore {
     });
   }
 
-  /** A file we sent arrived whole at the contact (its final ack): remembered for `fileStatus` after a restart. */
-  delivered(hash: string): Promise<void> {
+  /** A file we sent arrived whole at the contact of `channel` (or the relay holds it all for them): remembered for `fileStatus` after a restart. */
+  delivered(hash: string, channel: string): Promise<void> {
     return this.#locked(hash, async () => {
       const meta = await this.meta(hash);
-      if (meta?.state === 'complete' && !meta.delivered) await this.#saveMeta(await this.#blob(hash), { ...meta, delivered: true });
+      if (meta?.state !== 'complete' || meta.deliveredTo?.includes(channel)) return;
+      await this.#saveMeta(await this.#blob(hash), { ...meta, deliveredTo: [...(meta.deliveredTo ?? []), channel] });
+    });
+  }
+
+  /** Drop a partial file's bytes and record (its hash did not match): it can begin again, from any contact. */
+  discard(hash: string): Promise<void> {
+    return this.#locked(hash, async () => {
+      if ((await this.meta(hash))?.state === 'partial') await this.storage.removeRange(['files', await this.#blob(hash)]);
     });
   }
 

@@ -234,7 +234,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       }
       // Ours from here: the depot leaves its chunks alone; `begin` runs after any chunk it is storing.
       store.receiving.add(ref.hash);
-      const begun = await store.begin(ref.hash, ref.size);
+      const begun = await store.begin(ref.hash, ref.size, channelId);
       if (begun.state !== 'partial') {
         store.receiving.delete(ref.hash);
         settled.add(ref.hash);
@@ -403,7 +403,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     s.ended = true;
     finishing.delete(s.hash);
     if (store.sending.get(s.hash) === s.progress) store.sending.delete(s.hash);
-    void track(store.delivered(s.hash).catch(() => {})); // queued before the host hears it: a status read after sees it
+    void track(store.delivered(s.hash, channelId).catch(() => {})); // queued before the host hears it: a status read after sees it
     emit({ type: 'file.done', hash: s.hash, direction: 'out', total: s.total });
   }
 

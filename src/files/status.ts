@@ -26,9 +26,10 @@ export interface FileStatus {
 
 /**
  * The stored status of `hash`. `named`: the size of the file as a contact's message names it, when one
- * does (a file not yet begun has no record here).
+ * does (a file not yet begun has no record here). `channelId`: a sent file's status for that channel's
+ * contact (without it: `done` once any contact has it).
  */
-export async function fileStatusOf(store: ChunkStore, hash: string, named?: { size: number }): Promise<FileStatus> {
+export async function fileStatusOf(store: ChunkStore, hash: string, named?: { size: number }, channelId?: string): Promise<FileStatus> {
   const sent = await store.sent(hash);
   const meta = await store.settledMeta(hash);
   const direction: Direction = sent ? 'out' : 'in';
@@ -38,7 +39,8 @@ export async function fileStatusOf(store: ChunkStore, hash: string, named?: { si
     return { status: 'failed', direction, done: 0, total, ...(meta.error ? { error: BackchannelError.fromJSON(meta.error) } : {}) };
   }
   if (sent) {
-    if (meta.delivered) return { status: 'done', direction, done: total, total };
+    const delivered = channelId === undefined ? (meta.deliveredTo?.length ?? 0) > 0 : meta.deliveredTo?.includes(channelId);
+    if (delivered) return { status: 'done', direction, done: total, total };
     // Being sent now (a file session runs it): bytes out so far; else it waits for the contact.
     const sending = store.sending.get(hash);
     return sending ? { status: 'progress', direction, done: sending.done, total } : { status: 'waiting', direction, done: 0, total };
