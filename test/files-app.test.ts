@@ -223,6 +223,8 @@ describe('files through createBackchannel', () => {
 
       await alice.updateSettings({ file_size_limit: 1 << 30 });
       await bob.updateSettings({ file_size_limit: 5_000 });
+      // Bob's refusal travels back over a live channel; sent while he is away, it would go by the depot.
+      await until(() => alice.presence(bobCard.id) !== undefined);
       const sent = await alice.send(bobCard.id, { file: { data: bytes(6_000, 3), filename: 'six', mimetype: 'x/y' } });
       const hash = sent.file!.hash;
       expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(FileTooLargeError);
