@@ -4,22 +4,17 @@
  * sender streaming to a pipe writes (data descriptors) and zip64; and a damaged entry refused by its CRC.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unzipInto, writeZip } from '../cli/zip.js';
 import { TransferFailedError } from '../src/errors.js';
 import { SYSTEM_PYTHON } from './helpers/processes.js';
+import { tempDirs } from './helpers/wait.js';
 
-const work = mkdtempSync(join(tmpdir(), 'bc-cli-zip-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-let n = 0;
-const fresh = () => {
-  const dir = join(work, `d${n++}`);
-  mkdirSync(dir);
-  return dir;
-};
+const dirs = tempDirs('bc-cli-zip-');
+afterAll(() => dirs.removeAll());
+const fresh = () => dirs.make();
 const python = (script: string, ...args: string[]) => execFileSync(SYSTEM_PYTHON, ['-c', script, ...args], { encoding: 'utf8' });
 
 describe('zips the real wormhole reads and writes', () => {
