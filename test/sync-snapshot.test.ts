@@ -9,7 +9,6 @@
 import * as A from '@automerge/automerge';
 import { createDeflateRaw } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -19,7 +18,8 @@ import { ProtocolError, TooLargeError } from '../src/errors.js';
 import { decodeBundleBody, encodeBundleBody, type BundleEntry } from '../src/sync/bundle.js';
 import { BUNDLE_FRAME, FILE_FRAME, Reassembler, decodeFrame, encodeBundle, encodeFeatures, encodeHello } from '../src/sync/frame.js';
 import { SNAPSHOT_MIN_CHANGES, startSyncEngine, type EngineEvent } from '../src/sync/syncEngine.js';
-import { Branches, budgetMs } from './helpers/branches.js';
+import { budgetMs } from './helpers/branches.js';
+import { assertDamagedRefusedOrAccepted } from './helpers/damaged.js';
 import { FC_RUNS } from './helpers/runs.js';
 import { until } from './helpers/wait.js';
 
@@ -284,31 +284,15 @@ describe('SYNC bundles and first-sync snapshots', () => {
     () => {
       const entry = (i: number): BundleEntry => ({ kind: i % 2 ? 'snapshot' : 'sync', docId: `${i % 10}`.repeat(32), data: new Uint8Array(50 + i).fill(i) });
       const bodies = [encodeBundleBody([entry(0), entry(2), entry(4)]), encodeBundleBody([entry(1), entry(2)]), encodeBundleBody([])];
-      const branches = new Branches('damaged bundle bodies', ['decoded', 'protocol', 'too large']);
-      fc.assert(
-        fc.property(
-          fc.nat({ max: bodies.length - 1 }),
-          fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 3 }),
-          fc.nat({ max: 400 }),
-          fc.boolean(),
-          (which, edits, budget, cut) => {
-            const bytes = Uint8Array.from(bodies[which]!);
-            for (const [at, value] of edits) bytes[at % bytes.length] = value;
-            const body = cut ? bytes.subarray(0, Math.floor(bytes.length / 2)) : bytes;
-            try {
-              const entries = decodeBundleBody(body, budget);
-              for (const e of entries) expect(e.docId).toMatch(/^[0-9a-f]{32}$/);
-              branches.hit('decoded');
-            } catch (err) {
-              if (err instanceof TooLargeError) branches.hit('too large');
-              else if (err instanceof ProtocolError) branches.hit('protocol');
-              else throw err;
-            }
-          },
-        ),
-        { numRuns: FC_RUNS },
-      );
-      branches.check();
+      assertDamagedRefusedOrAccepted({
+        name: 'damaged bundle bodies',
+        samples: bodies,
+        maxBudget: 400,
+        maxEdits: 3,
+        check: (body, budget) => {
+          for (const e of decodeBundleBody(body, budget)) expect(e.docId).toMatch(/^[0-9a-f]{32}$/);
+        },
+      });
     },
     budgetMs(FC_RUNS, 20),
   );

@@ -8,12 +8,11 @@
 import * as A from '@automerge/automerge';
 import { createHash } from 'node:crypto';
 import { createDeflateRaw } from 'node:zlib';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Database } from '../src/db/database.js';
-import { ProtocolError, TooLargeError } from '../src/errors.js';
+import { TooLargeError } from '../src/errors.js';
 import { encodeHello, encodeSync } from '../src/sync/frame.js';
 import { startSyncEngine, type EngineEvent } from '../src/sync/syncEngine.js';
 import { MAX_UNPACKED_BYTES, checkUnpackedSize } from '../src/sync/unpackBound.js';
@@ -22,7 +21,8 @@ import { createActor, toPromise } from 'xstate';
 import { applyDeposits } from '../src/depot/depotActors.js';
 import { depotKey, sealDeposit } from '../src/depot/payload.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
-import { Branches, budgetMs } from './helpers/branches.js';
+import { budgetMs } from './helpers/branches.js';
+import { assertDamagedRefusedOrAccepted } from './helpers/damaged.js';
 import { FC_RUNS } from './helpers/runs.js';
 
 const KEY = new Uint8Array(32).fill(3);
@@ -108,30 +108,13 @@ describe('sync messages are measured before they are unpacked', () => {
       let doc = A.from<{ messages: { text: string }[] }>({ messages: [] });
       for (let i = 0; i < 3; i++) doc = A.change(doc, (d) => void d.messages.push({ text: `${i} lorem ipsum `.repeat(400) }));
       const chunks = [A.save(doc), ...A.getAllChanges(doc)];
-      const branches = new Branches('damaged sync messages', ['passed', 'protocol', 'too large']);
-      fc.assert(
-        fc.property(
-          fc.nat({ max: chunks.length - 1 }),
-          fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 0, maxLength: 4 }),
-          fc.nat({ max: 20_000 }),
-          fc.boolean(),
-          (which, edits, budget, cut) => {
-            const bytes = Uint8Array.from(chunks[which]!);
-            for (const [at, value] of edits) bytes[at % bytes.length] = value;
-            const change = cut ? bytes.subarray(0, Math.floor(bytes.length / 2)) : bytes;
-            try {
-              checkUnpackedSize(syncMessage([change]), budget);
-              branches.hit('passed');
-            } catch (err) {
-              if (err instanceof TooLargeError) branches.hit('too large');
-              else if (err instanceof ProtocolError) branches.hit('protocol');
-              else throw err;
-            }
-          },
-        ),
-        { numRuns: FC_RUNS },
-      );
-      branches.check();
+      assertDamagedRefusedOrAccepted({
+        name: 'damaged sync messages',
+        samples: chunks,
+        maxBudget: 20_000,
+        maxEdits: 4,
+        check: (change, budget) => checkUnpackedSize(syncMessage([change]), budget),
+      });
     },
     budgetMs(FC_RUNS, 20),
   );
