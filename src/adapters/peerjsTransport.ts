@@ -123,10 +123,40 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
         setTimeout(() => !settled && adopt(peer.connect(id, { reliable: true, serialization: 'raw' }), false), 250);
       };
       if (!waiting) attemptTimer = setTimeout(callAgain, attemptMs);
-      conn.on('open', () => conn.send(JSON.stringify({ hello: sid, proof: peerJsHelloProof(options.contactKey, sid) })));
+      // PeerJS drops what we send before our side's 'open' (it only emits an error), yet can hand us
+      // the other side's hello before it (wrtc under load does): a transport made then lost its first
+      // frame, and the peer closed at the gap. So what comes before our 'open' waits for it, and is
+      // taken once our own hello has gone.
+      let isOpen = false;
+      const early: unknown[] = [];
+      conn.on('open', () => {
+        isOpen = true;
+        conn.send(JSON.stringify({ hello: sid, proof: peerJsHelloProof(options.contactKey, sid) }));
+        for (const data of early.splice(0)) take(data);
+      });
       conn.on('close', callAgain);
       conn.on('error', callAgain);
       conn.on('data', (data) => {
+        if (isOpen) return take(data);
+        // An honest peer sends nothing but its hello until it has ours.
+        if (early.push(data) > 1) conn.close();
+      });
+      // True while PeerJS holds our frame: it closes the connection when the data channel throws on send.
+      let sending = false;
+      const transmit = (blob: string) => {
+        if (!conn.open) {
+          // PeerJS would drop it with only an 'error' event: end the transport rather than leave a hole.
+          queueMicrotask(() => transport?.shut('the PeerJS connection was not open for a frame'));
+          return;
+        }
+        sending = true;
+        try {
+          conn.send(blob);
+        } finally {
+          sending = false;
+        }
+      };
+      const take = (data: unknown) => {
         const text = typeof data === 'string' ? data : fromUtf8(new Uint8Array(data as ArrayBuffer));
         if (!transport) {
           if (settled) return conn.close();
@@ -141,10 +171,10 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             ownSid: sid,
             peerSid: theirs,
             randomBytes: options.randomBytes,
-            transmit: (blob) => conn.send(blob),
+            transmit,
             onClose: () => conn.close(),
           });
-          conn.on('close', () => transport?.shut('PeerJS connection closed'));
+          conn.on('close', () => transport?.shut(sending ? 'PeerJS closed the connection: its data channel refused a frame' : 'PeerJS connection closed'));
           // However it ended (either side, or a lost frame), let go of the PeerServer: a peer left
           // registered keeps the rendezvous id, and the contact's next attempts would call this dead one.
           transport.on('close', () => {
@@ -161,7 +191,7 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
         } catch {
           // Forged or replayed: dropped (RelayedTransport closes itself on a gap).
         }
-      });
+      };
     };
 
     const asCaller = () => {

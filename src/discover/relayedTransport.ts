@@ -76,6 +76,8 @@ export class RelayedTransport implements Transport {
   readonly #window: number;
   readonly #waiters: (() => void)[] = [];
   closed = false;
+  /** Why it closed: what a send after that rejects with. */
+  #closeReason = 'closed';
   /** Keepalive: frames sealed at the last tick, ticks with nothing from the peer, whether the peer keeps alive. */
   #sealedAtTick = 0;
   #silentTicks = 0;
@@ -124,10 +126,10 @@ export class RelayedTransport implements Transport {
   }
 
   async send(frame: Uint8Array): Promise<void> {
-    if (this.closed) throw new TransportClosedError();
+    if (this.closed) throw new TransportClosedError(this.#closeReason);
     if (frame.length > this.maxFrameBytes) throw new TooLargeError('frame', frame.length, this.maxFrameBytes);
     while (!this.closed && this.#dataSent - this.#acked >= this.#window) await new Promise<void>((r) => this.#waiters.push(r));
-    if (this.closed) throw new TransportClosedError();
+    if (this.closed) throw new TransportClosedError(this.#closeReason);
     this.#dataSent++;
     this.#transmit(DATA, frame);
   }
@@ -182,6 +184,7 @@ export class RelayedTransport implements Transport {
   shut(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.#closeReason = reason;
     if (this.#tick !== undefined) (this.#options.clock ?? systemClock).clearTimeout(this.#tick);
     for (const w of this.#waiters.splice(0)) w();
     this.#events.close(reason);
