@@ -5,14 +5,20 @@
  * comes back later (Alice away too, so only the depot can tell it) and still gets it. Then it is gone.
  * (Bob's first device deposits for Alice while she is away: those deposits are its own, left alone.)
  */
+import * as A from '@automerge/automerge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActor, toPromise } from 'xstate';
+import { Database } from '../src/db/database.js';
+import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, prepareDeposit } from '../src/depot/depotActors.js';
+import { depotKey } from '../src/depot/payload.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
 import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type PairedContact } from '../src/app/backchannel.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { topicKey } from '../src/crypto/topicKey.js';
-import { depotTag } from '../src/depot/payload.js';
+import { depotTag, readerTags } from '../src/depot/payload.js';
 import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
 
@@ -87,4 +93,55 @@ describe('the depot keeps a deposit for every device of the contact', () => {
       await Promise.all(opened.map((bc) => bc.close()));
     }
   }, 120_000);
+
+  it("a deposit starts from what every device of the contact has: Bob's second device lacks what his first wrote, and gets it too", async () => {
+    const K = new Uint8Array(32).fill(5);
+    const device = async () => {
+      const storage = new MemoryStorage();
+      const db = await Database.open({ storage });
+      return { storage, db, channelId: db.channelOf(await db.addContact({ moniker: 'peer', contactKey: K })) };
+    };
+    const [alice, bob1, bob2] = await Promise.all([device(), device(), device()]);
+    const texts = (d: typeof alice) => d.db.messages(d.channelId).map((m) => m.text);
+    const take = (to: typeof alice, from: typeof alice) =>
+      to.db.docs.update(to.channelId, (doc) => A.merge(A.clone(doc), from.db.docs.get(from.channelId)), { trust: 'contact', peer: from.db.deviceId });
+    // What Alice's sync states say each of Bob's devices has.
+    const synced = (peer: typeof alice) =>
+      alice.storage.save(
+        ['sync', alice.channelId, peer.db.deviceId],
+        A.encodeSyncState({ ...A.initSyncState(), sharedHeads: A.getHeads(alice.db.docs.get(alice.channelId)) }),
+      );
+    alice.db.docs.setPeerDevices(() => new Set([bob1.db.deviceId, bob2.db.deviceId]));
+    bob2.db.docs.setOwnDevices([bob1.db.deviceId]);
+
+    await alice.db.sendMessage(alice.channelId, { text: 'hello both' });
+    await take(bob2, alice);
+    await synced(bob2);
+    await take(bob1, alice);
+    await bob1.db.sendMessage(bob1.channelId, { text: 'from my phone' }); // bob2 never hears it
+    await take(alice, bob1);
+    await synced(bob1);
+    await alice.db.sendMessage(alice.channelId, { text: 'while you were both away' });
+
+    const prepareInput = {
+      docs: alice.db.docs,
+      storage: alice.storage,
+      channelId: alice.channelId,
+      key: depotKey(K),
+      contactKey: K,
+      deviceId: alice.db.deviceId,
+      randomBytes: cryptoRandomBytes,
+      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+    };
+    const prepared = await toPromise(createActor(prepareDeposit, { input: prepareInput }).start());
+    expect(prepared.readers).toEqual(readerTags(K, [bob1.db.deviceId, bob2.db.deviceId]));
+    const items = prepared.deposits.map((d, i) => ({ id: `d${i}`, blob: d.blob }));
+    for (const bob of [bob1, bob2]) {
+      const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key: depotKey(K), deviceId: bob.db.deviceId, items };
+      expect((await toPromise(createActor(applyDeposits, { input }).start())).ids).toEqual(items.map((i) => i.id));
+    }
+    expect(texts(bob2)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));
+    expect(texts(bob1)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));
+  });
 });
