@@ -175,7 +175,7 @@ export class Depot {
     }
     await this.#index.markBuilt(build, this.#now());
     await this.#sweepBesides(
-      listed.filter((k) => k.length === 4),
+      listed.filter((k) => k.length === 4 && (k[1] === 'readers' || k[1] === 'acked')),
       new Set(keys.map((k) => `${k[1]}/${k[2]}`)),
     );
     await this.#sweep();
