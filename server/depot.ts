@@ -18,11 +18,18 @@
  * relay that stops between the steps never leaves bytes uncounted: at the start and at every prune, a
  * sweep lists a reservation older than `writeGraceMs` whose bytes are there, and releases one whose
  * bytes are not.
+ *
+ * A deposit may list its readers (opaque tags of the recipient's devices, at most
+ * `MAX_DEPOSIT_READERS`): it goes once each of them acked (or at the TTL), and a reader's fetch
+ * (its tag as `skip`) leaves out what it acked. The readers are kept beside the deposit, under
+ * `['depot', 'readers', topic, id]`, and the acks so far under `['depot', 'acked', topic, id]` (one
+ * listing finds them with the deposits), so a build (after a restart) reads them back: the id says
+ * whether it has readers (`-rN`).
  * @module
  */
-import { isDepotTag, type DepositItem } from '../src/depot/wire.js';
+import { isDepotTag, isReaderTags, MAX_DEPOSIT_READERS, type DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter, StorageKey } from '../src/effects/storage.js';
-import { MemoryDepotIndex, refusals, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
+import { MemoryDepotIndex, refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
 /** The bounds the depot enforces: how long deposits are kept, how many and how large, per topic and in all. */
 export interface DepotLimits {
@@ -75,17 +82,27 @@ const decoder = new TextDecoder();
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * What a deposit id says besides its time: `time-counter-instance-sSIZE[-tag]` (ids minted before
- * sizes were in them have no `sSIZE`). The size lets the index be built from a key listing alone.
+ * What a deposit id says besides its time: `time-counter-instance-sSIZE[-tag][-rN]` (ids minted before
+ * sizes were in them have no `sSIZE`; `rN`: it lists N readers, kept beside it). The size lets the index
+ * be built from a key listing alone.
  */
-function parseId(id: string): { size?: number; tag?: string } {
-  const parts = id.split('-');
-  if (parts[3]?.startsWith('s')) {
-    const size = Number(parts[3].slice(1));
-    return { size: Number.isSafeInteger(size) && size >= 0 ? size : undefined, tag: parts[4] };
+function parseId(id: string): { size?: number; tag?: string; readers: boolean } {
+  const out: { size?: number; tag?: string; readers: boolean } = { readers: false };
+  for (const part of id.split('-').slice(3)) {
+    if (/^[0-9a-f]{16}$/.test(part)) out.tag = part;
+    else if (/^r\d+$/.test(part)) out.readers = true;
+    else if (part.startsWith('s')) {
+      const size = Number(part.slice(1));
+      out.size = Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+    }
   }
-  return { tag: parts[3] };
+  return out;
 }
+
+/** Where a deposit's readers, and the readers that acked it so far, are kept beside it. */
+const readersKey = (topic: string, id: string): StorageKey => ['depot', 'readers', topic, id];
+const ackedKey = (topic: string, id: string): StorageKey => ['depot', 'acked', topic, id];
+const tagsOf = (data: Uint8Array | undefined): string[] => (data ? decoder.decode(data).split(',').filter(isDepotTag) : []);
 
 /** How many deposits one step of a build or a prune handles. */
 const BATCH = 256;
@@ -139,19 +156,49 @@ export class Depot {
     const build = `${this.#instance}-${this.#builds++}`;
     const now = this.#now();
     await this.#index.beginBuild(build, now, now + BUILD_LEASE_MS);
-    const keys = (await this.#storage.listKeys(['depot'])).filter((k) => k.length === 3);
+    const listed = await this.#storage.listKeys(['depot']);
+    const keys = listed.filter((k) => k.length === 3);
     for (let i = 0; i < keys.length; i += BATCH) {
       const found: IndexedDeposit[] = [];
       for (const key of keys.slice(i, i + BATCH)) {
         // Only ids minted before they carried their size are read, one at a time.
-        const size = parseId(key[2]!).size ?? (await this.#storage.load(key))?.length;
-        if (size !== undefined) found.push({ topic: key[1]!, id: key[2]!, size });
+        const [topic, id] = [key[1]!, key[2]!];
+        const parsed = parseId(id);
+        const size = parsed.size ?? (await this.#storage.load(key))?.length;
+        if (size === undefined) continue;
+        // Its readers and their acks so far, read back (a small value each): only deposits listing readers.
+        const readers = parsed.readers ? tagsOf(await this.#storage.load(readersKey(topic, id))) : [];
+        const acked = readers.length > 0 ? tagsOf(await this.#storage.load(ackedKey(topic, id))) : [];
+        found.push({ topic, id, size, ...(readers.length > 0 ? { readers, acked } : {}) });
       }
       await this.#index.addFound(found);
     }
     await this.#index.markBuilt(build, this.#now());
+    await this.#sweepBesides(
+      listed.filter((k) => k.length === 4 && (k[1] === 'readers' || k[1] === 'acked')),
+      new Set(keys.map((k) => `${k[1]}/${k[2]}`)),
+    );
     await this.#sweep();
     this.#totals = await this.#index.totals();
+  }
+
+  /**
+   * Readers and acks kept beside deposits that are gone (a relay that stopped between removals): older
+   * than the grace, so a deposit being written now keeps its own. `besides`: their keys;
+   * `stored`: `topic/id` of every deposit.
+   */
+  async #sweepBesides(besides: StorageKey[], stored: Set<string>): Promise<void> {
+    const before = this.#now() - this.#limits.writeGraceMs;
+    for (const key of besides) if (!stored.has(`${key[2]}/${key[3]}`) && timeOf(key[3]!) < before) await this.#storage.remove(key);
+  }
+
+  /** Remove a deposit's bytes, and what is kept beside it. */
+  async #remove(topic: string, id: string): Promise<void> {
+    await this.#storage.remove(['depot', topic, id]);
+    if (parseId(id).readers) {
+      await this.#storage.remove(readersKey(topic, id));
+      await this.#storage.remove(ackedKey(topic, id));
+    }
   }
 
   /** Reservations older than the grace: list those whose bytes are stored, release the others. */
@@ -162,7 +209,7 @@ export class Depot {
       for (const d of stale) {
         if ((await this.#storage.load(['depot', d.topic, d.id])) !== undefined) await this.#index.commit(d.topic, d.id);
         // Only if still pending: another relay may have written and listed it since we looked.
-        else this.#released(await this.#index.release(d.topic, [d.id], this.#now(), true));
+        else if (this.#released(await this.#index.release(d.topic, [d.id], this.#now(), true)) > 0) await this.#remove(d.topic, d.id);
       }
       if (stale.length < BATCH) break;
     }
@@ -177,18 +224,21 @@ export class Depot {
   /**
    * Store `blob` for `topic`; resolves with its id once it is saved. Every check happens before any read.
    * `tag` (the depositor's opaque tag, 16 hex digits) goes into the id, so a fetch can skip it unread.
+   * `readers` (distinct tags, at most `MAX_DEPOSIT_READERS`): it stays until each of them acked.
    */
-  deposit(topic: string, blob: string, tag?: string): Promise<string> {
+  deposit(topic: string, blob: string, tag?: string, readers?: string[]): Promise<string> {
     return this.#serial(async () => {
       // The tag becomes part of a storage key: only the wire's form (its guard checked it already).
       if (tag !== undefined && !isDepotTag(tag)) throw new DepotRefusal("deposit's 'tag' must be 16 hex digits");
+      if (readers !== undefined && !isReaderTags(readers))
+        throw new DepotRefusal(`deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`);
       const size = blob.length; // base64: one byte per character
       if (size > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${size} > ${this.#limits.maxBlobChars} characters)`);
       if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(refusals.topicBytes(this.#limits));
       await this.#ready();
       // Time, then a counter: ids sort in arrival order, and the time is what expiry reads.
-      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}-s${size}${tag ? `-${tag}` : ''}`;
-      const deposit = { topic, id, size };
+      const id = `${String(this.#now()).padStart(15, '0')}-${String(this.#counter++ % 1e6).padStart(6, '0')}-${this.#instance}-s${size}${tag ? `-${tag}` : ''}${readers ? `-r${readers.length}` : ''}`;
+      const deposit: IndexedDeposit = { topic, id, size, ...(readers ? { readers } : {}) };
       // Reserved (counted) before the write, listed after it: a full topic costs no write, a fetch
       // never lists a deposit still being written, and a relay stopping in between leaves no
       // uncounted bytes (the sweep settles the reservation).
@@ -198,14 +248,17 @@ export class Depot {
       this.#totals.bytes += size;
       const key: StorageKey = ['depot', topic, id];
       try {
+        // Its readers first: a build finding the deposit finds them too.
+        if (readers) await this.#storage.save(readersKey(topic, id), encoder.encode(readers.join(',')));
         await this.#storage.save(key, encoder.encode(blob));
       } catch (err) {
         this.#released(await this.#index.release(topic, [id], this.#now()).catch(() => new Map<string, number>()));
+        await this.#remove(topic, id).catch(() => {});
         throw err;
       }
       if (!(await this.#index.commit(topic, id))) {
         // Written so late that a sweep released its room: take the bytes back.
-        await this.#storage.remove(key).catch(() => {});
+        await this.#remove(topic, id).catch(() => {});
         throw new DepotRefusal('the deposit took too long to store, try again');
       }
       return id;
@@ -215,7 +268,8 @@ export class Depot {
   /**
    * The deposits waiting for `topic`, oldest first, from just after `after` (a deposit id; from the
    * start without one), at most `maxFetchChars` of blobs (at least one deposit), leaving out those
-   * deposited with the tag `skip` (the fetching device's own). Reads only the deposits it returns.
+   * deposited with the tag `skip` (the fetching device's own) and those it acked as a reader. Reads
+   * only the deposits it returns.
    */
   fetch(topic: string, after?: string, skip?: string): Promise<DepositPage> {
     // In turn with acks and prunes: a listing must not race a removal (a file gone between list and read).
@@ -224,7 +278,7 @@ export class Depot {
 
   async #fetch(topic: string, after: string | undefined, skip: string | undefined): Promise<DepositPage> {
     await this.#ready();
-    const sizes = await this.#index.entries(topic);
+    const sizes = await this.#index.entries(topic, skip);
     const ids = [...sizes.keys()].filter((id) => (after === undefined || id > after) && (skip === undefined || parseId(id).tag !== skip)).sort(byId);
     const items: Deposit[] = [];
     let chars = 0;
@@ -240,17 +294,22 @@ export class Depot {
   }
 
   /**
-   * The recipient has them: delete. Only ids the index holds for `topic` touch storage; others are
-   * ignored, so an ack costs no more than what it deletes.
+   * The recipient (the device tagged `tag`, if given) has them. A deposit without readers, or acked
+   * without a tag, is deleted; one listing readers records `tag` if it lists it, and is deleted once
+   * every reader acked. Only ids the index lists for `topic` touch storage; other ids, and tags a
+   * deposit does not list, are ignored, so an ack costs no more than what it changes.
    */
-  ack(topic: string, ids: string[]): Promise<void> {
+  ack(topic: string, ids: string[], tag?: string): Promise<void> {
     if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
+    if (tag !== undefined && !isDepotTag(tag)) return Promise.reject(new DepotRefusal("ack's 'tag' must be 16 hex digits"));
     return this.#serial(async () => {
       await this.#ready();
-      const held = await this.#index.entries(topic);
-      const gone = [...new Set(ids)].filter((id) => held.has(id));
-      for (const id of gone) await this.#storage.remove(['depot', topic, id]);
-      this.#released(await this.#index.release(topic, gone, this.#now()));
+      // The index decides (atomically, over every relay on it); the bytes go after. A relay stopping
+      // in between leaves bytes a later build lists again: served once more, harmless (applying is idempotent).
+      const { released, kept } = await this.#index.ack(topic, ids, tag, this.#now());
+      for (const id of released.keys()) await this.#remove(topic, id);
+      for (const [id, acked] of kept) await this.#storage.save(ackedKey(topic, id), encoder.encode(acked.join(',')));
+      this.#released(released);
     });
   }
 
@@ -283,7 +342,7 @@ export class Depot {
         if (old.length === 0) break;
         const byTopic = new Map<string, string[]>();
         for (const d of old) {
-          await this.#storage.remove(['depot', d.topic, d.id]);
+          await this.#remove(d.topic, d.id);
           byTopic.set(d.topic, [...(byTopic.get(d.topic) ?? []), d.id]);
         }
         for (const [topic, ids] of byTopic) removed += this.#released(await this.#index.release(topic, ids, this.#now()));

@@ -9,6 +9,12 @@
  * depot's sweep commits or releases it. A build (a listing of storage's keys added with `addFound`)
  * runs between `beginBuild` and `markBuilt`: ids released meanwhile, through any relay, are remembered
  * until every build in progress ended, so a listing taken before an ack cannot add the acked deposit back.
+ *
+ * A deposit may list its readers (opaque tags, `src/depot/wire.ts`): an ack by a listed reader is
+ * recorded, and the deposit is released once every reader acked; `entries` for a reader leaves out what
+ * it acked. An ack without a tag, or of a deposit without readers, releases it (as before readers).
+ * An ack with a tag the deposit does not list changes nothing: what a deposit records is bounded by
+ * its readers.
  * @module
  */
 import type { DepotLimits } from './depot.js';
@@ -18,6 +24,16 @@ export interface IndexedDeposit {
   topic: string;
   id: string;
   size: number;
+  /** The tags that must each ack it before it goes; none: the first ack releases it. */
+  readers?: string[];
+  /** The readers that acked it already (a build reads them back from storage). */
+  acked?: string[];
+}
+
+/** What an ack did: the deposits released (id → size), and those kept for other readers (id → the readers that acked so far). */
+export interface AckOutcome {
+  released: Map<string, number>;
+  kept: Map<string, string[]>;
 }
 
 /** Where the depot keeps its index (see the module comment). */
@@ -54,8 +70,14 @@ export interface DepotIndex {
    * only those still pending (the sweep: one listed since it looked has its bytes stored).
    */
   release(topic: string, ids: string[], now: number, pendingOnly?: boolean): Promise<Map<string, number>>;
-  /** `topic`'s listed deposits (committed): id → size. */
-  entries(topic: string): Promise<Map<string, number>>;
+  /**
+   * `tag` acked `ids` of `topic` (only listed ones count): each without readers, or acked without a
+   * tag, is released as by `release`; one whose readers list `tag` records it, and is released once
+   * every reader acked. Ids not listed, and tags a deposit does not list, change nothing.
+   */
+  ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome>;
+  /** `topic`'s listed deposits (committed): id → size; with `reader`, leaving out those it acked. */
+  entries(topic: string, reader?: string): Promise<Map<string, number>>;
   /** Deposits and bytes held, over every topic. */
   totals(): Promise<{ items: number; bytes: number }>;
   /** At most `max` deposits (listed or pending) made before `time` (ms), oldest first. */
@@ -73,9 +95,20 @@ export const refusals = {
   totalBytes: (l: DepotLimits) => `depot full on this relay (${l.maxBytesTotal} bytes)`,
 };
 
+/** One topic's deposits in memory: sizes (listed and pending), which are pending, readers and their acks. */
+interface Topic {
+  sizes: Map<string, number>;
+  pending: Set<string>;
+  bytes: number;
+  readers: Map<string, { readers: string[]; acked: Set<string> }>;
+}
+
+/** Whether every reader acked. */
+const allAcked = (r: { readers: string[]; acked: Set<string> }): boolean => r.readers.every((t) => r.acked.has(t));
+
 /** The index of one relay, in memory: rebuilt from storage after a start. */
 export class MemoryDepotIndex implements DepotIndex {
-  readonly #topics = new Map<string, { sizes: Map<string, number>; pending: Set<string>; bytes: number }>();
+  readonly #topics = new Map<string, Topic>();
   #items = 0;
   #bytes = 0;
   #built = false;
@@ -138,12 +171,13 @@ export class MemoryDepotIndex implements DepotIndex {
     return out.sort((a, b) => timeOf(a.id) - timeOf(b.id)).slice(0, max);
   }
 
-  #add({ topic, id, size }: IndexedDeposit, pending: boolean): void {
+  #add({ topic, id, size, readers, acked }: IndexedDeposit, pending: boolean): void {
     let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0 }));
+    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0, readers: new Map() }));
     if (t.sizes.has(id)) return;
     t.sizes.set(id, size);
     if (pending) t.pending.add(id);
+    if (readers?.length) t.readers.set(id, { readers: [...readers], acked: new Set((acked ?? []).filter((a) => readers.includes(a))) });
     t.bytes += size;
     this.#items++;
     this.#bytes += size;
@@ -159,6 +193,7 @@ export class MemoryDepotIndex implements DepotIndex {
       if (!t || size === undefined || (pendingOnly && !t.pending.has(id))) continue;
       t.sizes.delete(id);
       t.pending.delete(id);
+      t.readers.delete(id);
       t.bytes -= size;
       this.#items--;
       this.#bytes -= size;
@@ -168,9 +203,27 @@ export class MemoryDepotIndex implements DepotIndex {
     return out;
   }
 
-  async entries(topic: string): Promise<Map<string, number>> {
+  async ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome> {
     const t = this.#topics.get(topic);
-    return new Map([...(t?.sizes ?? [])].filter(([id]) => !t!.pending.has(id)));
+    const go: string[] = [];
+    const kept = new Map<string, string[]>();
+    for (const id of new Set(ids)) {
+      if (!t || !t.sizes.has(id) || t.pending.has(id)) continue;
+      const r = t.readers.get(id);
+      if (!r || tag === undefined) go.push(id);
+      else if (r.readers.includes(tag)) {
+        r.acked.add(tag);
+        if (allAcked(r)) go.push(id);
+        else kept.set(id, [...r.acked].sort());
+      }
+    }
+    return { released: await this.release(topic, go, now), kept };
+  }
+
+  async entries(topic: string, reader?: string): Promise<Map<string, number>> {
+    const t = this.#topics.get(topic);
+    const acked = (id: string) => reader !== undefined && t!.readers.get(id)?.acked.has(reader) === true;
+    return new Map([...(t?.sizes ?? [])].filter(([id]) => !t!.pending.has(id) && !acked(id)));
   }
 
   async totals(): Promise<{ items: number; bytes: number }> {

@@ -304,7 +304,7 @@ export class DiscoveryServer {
     const fail = (err: unknown) => refuse(err instanceof DepotRefusal ? err.message : 'depot error');
     // Returned, so the connection's queue waits: replies keep the order of the requests.
     if (m.type === 'deposit') {
-      return depot.deposit(topic, m.blob as string, m.tag as string | undefined).then((id) => {
+      return depot.deposit(topic, m.blob as string, m.tag as string | undefined, m.readers as string[] | undefined).then((id) => {
         this.#send(conn, { type: 'deposited', topic, id } satisfies DepositedFrame);
         // Whoever collects this topic here hears of it now instead of at its next poll.
         const waiting: WaitingFrame = { type: 'waiting', topic };
@@ -317,7 +317,7 @@ export class DiscoveryServer {
         .fetch(topic, after, m.skip as string | undefined)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
-      return depot.ack(topic, m.ids as string[]).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
+      return depot.ack(topic, m.ids as string[], m.tag as string | undefined).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
     }
   }
 

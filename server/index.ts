@@ -34,7 +34,7 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DiscoveryServer, DEFAULT_DISCOVERY_LIMITS, type DiscoveryLimits } from './discoveryServer.js';
 export { Depot, DEFAULT_DEPOT_LIMITS, type DepotLimits, type Deposit, type DepositPage } from './depot.js';
 export type { DepositItem } from '../src/depot/wire.js';
-export { MemoryDepotIndex, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
+export { MemoryDepotIndex, type AckOutcome, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 export {
   startTransitRelay,
   TransitRelayServer,

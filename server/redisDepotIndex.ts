@@ -10,7 +10,9 @@
  * - `<ns>:depot:pending`: sorted set of the pending `<topic>/<id>`, by deposit time (what the sweep reads);
  * - `<ns>:depot:builds`: sorted set, builds in progress → when their lease ends;
  * - `<ns>:depot:gone`: set of `<topic>/<id>` released while a build was in progress (a build leaves them out);
- * - `<ns>:depot:built`: set once the index was built from storage (deposits made before it existed).
+ * - `<ns>:depot:built`: set once the index was built from storage (deposits made before it existed);
+ * - `<ns>:depot:r:<topic>`: hash, deposit id → its readers' tags, comma-separated (only deposits listing readers);
+ * - `<ns>:depot:a:<topic>`: hash, deposit id → the readers that acked it so far, comma-separated.
  *
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
  * @module
@@ -18,17 +20,53 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DepotLimits } from './depot.js';
-import { refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
+import { refusals, timeOf, type AckOutcome, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
-/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone (see the module comment). */
+/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone, r, a (see the module comment). */
 const KEY_NAMES = `
-local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+`;
+
+/**
+ * Release one deposit of `topic` (listed, or pending; only pending with `pendingOnly`), remembering it
+ * as gone while a build is in progress; returns its size, or nil when it was not held.
+ */
+const RELEASE_ONE = `
+local function releaseOne(topic, id, pendingOnly, building)
+  local member = topic .. '/' .. id
+  if building then redis.call('SADD', GONE, member) end
+  local from = T
+  local size = nil
+  if not pendingOnly then size = redis.call('HGET', T, id) end
+  if not size then
+    from = P
+    size = redis.call('HGET', P, id)
+  end
+  if not size then return nil end
+  size = tonumber(size)
+  redis.call('HDEL', from, id)
+  redis.call('HDEL', R, id)
+  redis.call('HDEL', A, id)
+  redis.call('HINCRBY', TB, topic, -size)
+  redis.call('HINCRBY', TOTALS, 'items', -1)
+  redis.call('HINCRBY', TOTALS, 'bytes', -size)
+  redis.call('ZREM', TIME, member)
+  redis.call('ZREM', PENDING, member)
+  return size
+end
+local function building(now)
+  redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', now)
+  return redis.call('ZCARD', BUILDS) > 0
+end
+local function forgetTopicIfEmpty(topic)
+  if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then redis.call('HDEL', TB, topic) end
+end
 `;
 
 /**
  * ARGV: topic, id, size, the four caps, time, mode ('check', 'reserve': pending, within the caps, or
- * 'found': listed, without caps, unless released since a build began). Returns 'ok' or the name of
- * the cap that refused.
+ * 'found': listed, without caps, unless released since a build began), readers ('' for none), acked
+ * ('' for none). Returns 'ok' or the name of the cap that refused.
  */
 const RESERVE = `${KEY_NAMES}
 local topic, id, size, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[9]
@@ -49,6 +87,8 @@ if mode == 'reserve' then
 else
   redis.call('HSET', T, id, size)
 end
+if ARGV[10] ~= '' then redis.call('HSET', R, id, ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSET', A, id, ARGV[11]) end
 redis.call('HINCRBY', TB, topic, size)
 redis.call('HINCRBY', TOTALS, 'items', 1)
 redis.call('HINCRBY', TOTALS, 'bytes', size)
@@ -70,36 +110,66 @@ return 1
  * ARGV: topic, now, '1' for pending ones only (else '0'), ids…. Returns id, size, id, size… of those it held (listed or pending). While a
  * build is in progress, every id is remembered as gone (GONE), held or not: its listing may hold it.
  */
-const RELEASE = `${KEY_NAMES}
+const RELEASE = `${KEY_NAMES}${RELEASE_ONE}
 local topic = ARGV[1]
-redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', ARGV[2])
-local building = redis.call('ZCARD', BUILDS) > 0
-local pendingOnly = ARGV[3] == '1'
+local isBuilding = building(ARGV[2])
 local out = {}
 for i = 4, #ARGV do
-  local id = ARGV[i]
-  local member = topic .. '/' .. id
-  if building then redis.call('SADD', GONE, member) end
-  local from = T
-  local size = nil
-  if not pendingOnly then size = redis.call('HGET', T, id) end
-  if not size then
-    from = P
-    size = redis.call('HGET', P, id)
-  end
+  local size = releaseOne(topic, ARGV[i], ARGV[3] == '1', isBuilding)
   if size then
-    size = tonumber(size)
-    redis.call('HDEL', from, id)
-    redis.call('HINCRBY', TB, topic, -size)
-    redis.call('HINCRBY', TOTALS, 'items', -1)
-    redis.call('HINCRBY', TOTALS, 'bytes', -size)
-    redis.call('ZREM', TIME, member)
-    redis.call('ZREM', PENDING, member)
-    out[#out + 1] = id
+    out[#out + 1] = ARGV[i]
     out[#out + 1] = tostring(size)
   end
 end
-if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then redis.call('HDEL', TB, topic) end
+forgetTopicIfEmpty(topic)
+return out
+`;
+
+/**
+ * ARGV: topic, now, the acking tag ('' for none), ids…. Only listed ids count. One without readers, or
+ * acked without a tag, is released; one whose readers list the tag records it (A) and is released
+ * once every reader acked; a tag it does not list changes nothing. Returns 'r', id, size for each
+ * released and 'k', id, acked for each kept.
+ */
+const ACK = `${KEY_NAMES}${RELEASE_ONE}
+local topic, tag = ARGV[1], ARGV[3]
+local isBuilding = building(ARGV[2])
+local out = {}
+local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', T, id) == 1 then
+    local readers = redis.call('HGET', R, id)
+    local release = false
+    if not readers or tag == '' then
+      release = true
+    elseif has(readers, tag) then
+      local acked = redis.call('HGET', A, id) or ''
+      if not has(acked, tag) then
+        if acked == '' then acked = tag else acked = acked .. ',' .. tag end
+      end
+      release = true
+      for reader in string.gmatch(readers, '[^,]+') do
+        if not has(acked, reader) then release = false end
+      end
+      if not release then
+        redis.call('HSET', A, id, acked)
+        out[#out + 1] = 'k'
+        out[#out + 1] = id
+        out[#out + 1] = acked
+      end
+    end
+    if release then
+      local size = releaseOne(topic, id, false, isBuilding)
+      if size then
+        out[#out + 1] = 'r'
+        out[#out + 1] = id
+        out[#out + 1] = tostring(size)
+      end
+    end
+  end
+end
+forgetTopicIfEmpty(topic)
 return out
 `;
 
@@ -121,7 +191,7 @@ return 0
 `;
 
 const sha = (lua: string) => createHash('sha1').update(lua).digest('hex');
-const SHAS = new Map([RESERVE, COMMIT, RELEASE, BEGIN_BUILD, END_BUILD].map((lua) => [lua, sha(lua)]));
+const SHAS = new Map([RESERVE, COMMIT, RELEASE, ACK, BEGIN_BUILD, END_BUILD].map((lua) => [lua, sha(lua)]));
 
 /** The depot's index in Redis, shared by every relay on it (see the module comment). */
 export class RedisDepotIndex implements DepotIndex {
@@ -146,12 +216,32 @@ export class RedisDepotIndex implements DepotIndex {
 
   #keys(topic = ''): string[] {
     const ns = this.#ns;
-    return [`${ns}:t:${topic}`, `${ns}:tb`, `${ns}:totals`, `${ns}:time`, `${ns}:p:${topic}`, `${ns}:pending`, `${ns}:builds`, `${ns}:gone`];
+    return [
+      `${ns}:t:${topic}`,
+      `${ns}:tb`,
+      `${ns}:totals`,
+      `${ns}:time`,
+      `${ns}:p:${topic}`,
+      `${ns}:pending`,
+      `${ns}:builds`,
+      `${ns}:gone`,
+      `${ns}:r:${topic}`,
+      `${ns}:a:${topic}`,
+    ];
   }
 
   async #reserve(d: IndexedDeposit, limits: DepotLimits | undefined, mode: 'check' | 'reserve' | 'found'): Promise<string | undefined> {
     const caps = limits ? [limits.maxItemsPerTopic, limits.maxBytesPerTopic, limits.maxItemsTotal, limits.maxBytesTotal] : [0, 0, 0, 0];
-    const result = (await this.#eval(RESERVE, this.#keys(d.topic), [d.topic, d.id, d.size, ...caps, timeOf(d.id), mode])) as string;
+    const result = (await this.#eval(RESERVE, this.#keys(d.topic), [
+      d.topic,
+      d.id,
+      d.size,
+      ...caps,
+      timeOf(d.id),
+      mode,
+      (d.readers ?? []).join(','),
+      (d.acked ?? []).filter((a) => d.readers?.includes(a)).join(','),
+    ])) as string;
     if (result === 'ok') return undefined;
     return refusals[result as keyof typeof refusals](limits!);
   }
@@ -205,9 +295,33 @@ export class RedisDepotIndex implements DepotIndex {
     return out;
   }
 
-  async entries(topic: string): Promise<Map<string, number>> {
-    const all = await this.#redis.hgetall(`${this.#ns}:t:${topic}`);
-    return new Map(Object.entries(all).map(([id, size]) => [id, Number(size)]));
+  async ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome> {
+    const outcome: AckOutcome = { released: new Map(), kept: new Map() };
+    if (ids.length === 0) return outcome;
+    const flat = (await this.#eval(ACK, this.#keys(topic), [topic, now, tag ?? '', ...new Set(ids)])) as string[];
+    for (let i = 0; i < flat.length; i += 3) {
+      if (flat[i] === 'r') outcome.released.set(flat[i + 1]!, Number(flat[i + 2]));
+      else outcome.kept.set(flat[i + 1]!, flat[i + 2]!.split(',').sort());
+    }
+    return outcome;
+  }
+
+  async entries(topic: string, reader?: string): Promise<Map<string, number>> {
+    if (reader === undefined) {
+      const all = await this.#redis.hgetall(`${this.#ns}:t:${topic}`);
+      return new Map(Object.entries(all).map(([id, size]) => [id, Number(size)]));
+    }
+    // One snapshot of both: a deposit listed is never paired with another moment's acks.
+    const [[, all], [, acks]] = (await this.#redis.multi().hgetall(`${this.#ns}:t:${topic}`).hgetall(`${this.#ns}:a:${topic}`).exec()) as [
+      [unknown, Record<string, string>],
+      [unknown, Record<string, string>],
+    ];
+    const ackedBy = (id: string) => acks[id] !== undefined && acks[id]!.split(',').includes(reader);
+    return new Map(
+      Object.entries(all)
+        .filter(([id]) => !ackedBy(id))
+        .map(([id, size]) => [id, Number(size)]),
+    );
   }
 
   async totals(): Promise<{ items: number; bytes: number }> {

@@ -6,6 +6,8 @@
  * of its own (it proves its topic): proofs keep strangers off others' topics, the bounds keep key holders in check.
  * And a relay whose data directory holds a topic far past its quota (written under looser limits, or
  * by relays overshooting together) builds its index and serves that topic a page at a time.
+ * A key holder flooding readers and acks (10,000 tags, acks under tags no deposit lists) is refused or
+ * changes nothing, and an honest deposit for two devices keeps its readers' acks across a restart.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -124,4 +126,65 @@ describe('a relay process whose depot holds a hostile topic of 256 MiB', () => {
     fetcher.close();
     expect(peak, `peak resident memory ${Math.round(peak / 2 ** 20)} MiB with 256 MiB in one topic`).toBeLessThan(BOUND);
   });
+});
+
+describe('a relay process under a key holder flooding readers and acks', () => {
+  it(
+    'refuses 10,000 tags, ignores acks of tags a deposit does not list, and keeps an honest deposit for its second reader across a restart',
+    { timeout: 120_000 },
+    async () => {
+      const dir = dirs.make();
+      let relay = await startRelayProcess(['--data', dir]);
+      running.push(relay);
+      const urlOf = (r: RelayProcess) => `ws://127.0.0.1:${r.port}${DISCOVER_PATH}`;
+      const tag = (n: number) => n.toString(16).padStart(16, '0');
+      const tags = (n: number) => Array.from({ length: n }, (_, i) => tag(i));
+      type Client = Awaited<ReturnType<typeof rawClient>>;
+      /** Send one depot request and wait for its answer (frames before it forgotten: the relay answers in order). */
+      const request = (c: Client, frame: Record<string, unknown>) => {
+        c.frames.splice(0);
+        c.send(frame);
+        return c.next((f) => f.type !== 'waiting', 30_000);
+      };
+
+      // The attacker's own topic: a deposit naming 10,000 readers is refused; acks naming tags its deposit does not list change nothing.
+      const attacker = await rawClient(urlOf(relay));
+      const own = await proveOn(attacker, new Uint8Array(32).fill(0xa3));
+      expect(await request(attacker, { type: 'deposit', topic: own, blob: 'AAAA', readers: tags(10_000) })).toMatchObject({ type: 'error', re: 'deposit' });
+      const target = await request(attacker, { type: 'deposit', topic: own, blob: 'AAAA', readers: tags(16) });
+      expect(target).toMatchObject({ type: 'deposited' });
+      attacker.frames.splice(0);
+      const ids = Array.from({ length: 1_000 }, () => target.id);
+      for (let i = 0; i < 200; i++) attacker.send({ type: 'ack', topic: own, ids, tag: tag(1_000 + i) });
+      await attacker.next(() => attacker.frames.filter((f) => f.type === 'acked').length >= 200, 60_000);
+      expect(attacker.frames.filter((f) => f.type !== 'acked')).toEqual([]);
+      // Still listed to its first reader: all 16 must ack.
+      expect(await request(attacker, { type: 'fetch', topic: own, skip: tag(0) })).toMatchObject({ items: [{ id: target.id }] });
+      attacker.close();
+
+      // An honest deposit for Bob's two devices: the first acks; the relay restarts; the second still gets it.
+      const contactKey = new Uint8Array(32).fill(0xb3);
+      const [bob1, bob2] = [tag(0xb0b), tag(0xb0c)];
+      const alice = await rawClient(urlOf(relay));
+      const topic = await proveOn(alice, contactKey);
+      const deposited = await request(alice, { type: 'deposit', topic, blob: 'aG9uZXN0', readers: [bob1, bob2] });
+      alice.close();
+      const first = await rawClient(urlOf(relay));
+      await proveOn(first, contactKey);
+      expect(await request(first, { type: 'ack', topic, ids: [deposited.id], tag: bob1 })).toMatchObject({ type: 'acked' });
+      first.close();
+      await relay.stop();
+      relay = await startRelayProcess(['--data', dir]);
+      running.push(relay);
+      const fetched = async (reader: string) => {
+        const c = await rawClient(urlOf(relay));
+        await proveOn(c, contactKey);
+        const page = await request(c, { type: 'fetch', topic, skip: reader });
+        c.close();
+        return (page.items as { id: string }[]).map((d) => d.id);
+      };
+      expect(await fetched(bob1)).toEqual([]);
+      expect(await fetched(bob2)).toEqual([deposited.id]);
+    },
+  );
 });

@@ -5,7 +5,11 @@
  * a later build's listing is not cut by them.
  */
 import { describe, expect, it } from 'vitest';
+import { Depot } from '../server/depot.js';
 import { MemoryDepotIndex } from '../server/depotIndex.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import type { StorageAdapter } from '../src/effects/storage.js';
+import { readerAckDuringBuild, readerConformance } from './helpers/depotReaders.js';
 
 describe('MemoryDepotIndex', () => {
   it('forgets a build whose lease ended: a release after it is not kept aside from a later build', async () => {
@@ -20,5 +24,13 @@ describe('MemoryDepotIndex', () => {
     await index.addFound([{ topic, id, size: 1 }]);
     await index.markBuilt('later', 22);
     expect([...(await index.entries(topic)).keys()]).toEqual([id]);
+  });
+
+  it("a deposit's readers: it stays until each acked, is listed no more to one that did, survives a rebuild (test/helpers/depotReaders.ts)", async () => {
+    await readerConformance((storage: StorageAdapter = new MemoryStorage()) => ({ depot: new Depot({ storage }), storage }));
+  });
+
+  it("a last reader's ack during a build is not undone by that build's listing", async () => {
+    await readerAckDuringBuild(new MemoryDepotIndex(), 1_000);
   });
 });

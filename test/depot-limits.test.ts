@@ -3,7 +3,8 @@
  * the error frame while the per-topic limits still hold; quota checks, `count` and `prune` read no
  * deposit's bytes (an index kept in memory, rebuilt from storage after a restart); fetches come in
  * pages of bounded size; an ack deletes only what the index holds for its topic, and lists a bounded
- * number of ids.
+ * number of ids. A deposit lists at most 16 readers; an ack's tag a deposit does not list changes
+ * nothing, however often, so what a deposit records stays bounded by its readers.
  */
 import { topicKey } from '../src/crypto/topicKey.js';
 import { proveOn } from './helpers/topicProof.js';
@@ -188,5 +189,67 @@ describe('depot limits', () => {
     const big = await small.deposit(topic('b'), blob(50));
     await small.deposit(topic('b'), blob(5));
     expect(await small.fetch(topic('b'))).toEqual({ items: [{ id: big, blob: blob(50) }], more: true });
+  });
+
+  it('readers are bounded: 10,000 tags refused before anything is stored, unknown tags and repeated acks change nothing, honest readers get through', async () => {
+    const tags = (n: number, from = 0) => Array.from({ length: n }, (_, i) => (from + i).toString(16).padStart(16, '0'));
+    const storage = new CountingStorage();
+    const depot = new Depot({ storage, limits: { maxAckIds: 1_000 } });
+    const refusal = "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits";
+    for (const readers of [tags(10_000), tags(17), [], [tags(1)[0]!, tags(1)[0]!], ['NOT-A-TAG'.padEnd(16, 'x')]])
+      await expect(depot.deposit(topic('a'), blob(4), undefined, readers)).rejects.toThrow(refusal);
+    expect(storage.lists + storage.reads).toBe(0); // refused before the index was even built
+    await expect(depot.ack(topic('a'), [], 'nope')).rejects.toThrow("ack's 'tag' must be 16 hex digits");
+
+    const [bob1, bob2] = tags(2);
+    const id = await depot.deposit(topic('a'), blob(4), undefined, [bob1!, bob2!]);
+    const removes = storage.removes;
+    // A flood of acks naming tags it does not list: nothing recorded, nothing removed, still listed to both.
+    for (const stranger of tags(500, 1_000))
+      await depot.ack(
+        topic('a'),
+        Array.from({ length: 1_000 }, () => id),
+        stranger,
+      );
+    expect(storage.removes).toBe(removes);
+    expect((await storage.listKeys(['depot'])).filter((k) => k[1] === 'acked')).toEqual([]);
+    for (const reader of [bob1, bob2]) expect((await depot.fetch(topic('a'), undefined, reader)).items.map((d) => d.id)).toEqual([id]);
+    // The honest readers ack, one of them many times: gone after the second, nothing left beside it.
+    for (let i = 0; i < 10; i++) await depot.ack(topic('a'), [id], bob1);
+    expect((await depot.fetch(topic('a'), undefined, bob2)).items.map((d) => d.id)).toEqual([id]);
+    await depot.ack(topic('a'), [id], bob2);
+    expect(await depot.count()).toBe(0);
+    expect(await storage.listKeys(['depot'])).toEqual([]);
+
+    // Over the wire: the same refusal as an error frame; an honest deposit and its readers' acks go through.
+    const relay = await startRelay();
+    closers.push(() => relay.close());
+    const c = await rawClient(relay.discoveryUrl);
+    closers.push(() => c.close());
+    await proveOn(c, keyOf('a'));
+    expect(await request(c, { type: 'deposit', topic: proven('a'), blob: blob(4), readers: tags(10_000) })).toEqual({
+      type: 'error',
+      re: 'deposit',
+      reason: refusal,
+    });
+    const d = await request(c, { type: 'deposit', topic: proven('a'), blob: blob(4), readers: [bob1, bob2] });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [d.id], tag: tags(1, 99)[0] })).toEqual({ type: 'acked', topic: proven('a') });
+    expect(await request(c, { type: 'ack', topic: proven('a'), ids: [d.id], tag: bob1 })).toEqual({ type: 'acked', topic: proven('a') });
+    expect(await request(c, { type: 'fetch', topic: proven('a'), skip: bob1 })).toMatchObject({ items: [] });
+    expect(await request(c, { type: 'fetch', topic: proven('a'), skip: bob2 })).toMatchObject({ items: [{ id: d.id }] });
+    await request(c, { type: 'ack', topic: proven('a'), ids: [d.id], tag: bob2 });
+    expect(await request(c, { type: 'fetch', topic: proven('a') })).toMatchObject({ items: [] });
+  });
+
+  it('a deposit some reader never acks still goes at the TTL, with what was kept beside it', async () => {
+    let now = 1_000_000;
+    const storage = new CountingStorage();
+    const depot = new Depot({ storage, limits: { ttlMs: 1_000 }, now: () => now });
+    const [bob1, bob2] = ['1'.repeat(16), '2'.repeat(16)];
+    const id = await depot.deposit(topic('a'), blob(4), undefined, [bob1, bob2]);
+    await depot.ack(topic('a'), [id], bob1);
+    now += 1_001;
+    expect(await depot.prune()).toBe(1);
+    expect(await storage.listKeys(['depot'])).toEqual([]);
   });
 });

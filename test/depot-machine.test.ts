@@ -25,7 +25,7 @@ const tag = depotTag(contactKey, 'd'.repeat(32));
 type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
 
 /** A depot machine whose effects the test drives, on a simulated clock. */
-function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void } = {}) {
+function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void; readers?: string[] } = {}) {
   const clock = new SimulatedClock();
   const sockets: { sendBack: SendBack; sent: Record<string, unknown>[]; openedAt: number; closed: boolean }[] = [];
   const prepared: PrepareInput[] = [];
@@ -52,7 +52,7 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
       prepareDeposit: fromPromise(async ({ input }) => {
         prepared.push(input as PrepareInput);
         blobs++;
-        return { deposits: [{ blob: 'AAAA', heads: [`h${blobs}`] }] };
+        return { deposits: [{ blob: 'AAAA', heads: [`h${blobs}`] }], ...(options.readers ? { readers: options.readers } : {}) };
       }),
       applyDeposits: fromPromise(async ({ input }) => {
         const ids = (input as { items: { id: string }[] }).items.map((i) => i.id);
@@ -256,8 +256,20 @@ describe('depotMachine (simulated clock)', () => {
         { id: 'b', blob: 'BBBB' },
       ],
     });
-    expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'] });
+    // Naming our tag: a deposit for several of our devices waits for the others, and is not listed to us again.
+    expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'], tag });
     expect(h.emitted.at(-1)).toEqual({ type: 'fetched', applied: 2 });
+    h.actor.stop();
+  });
+
+  it("a deposit lists the readers prepareDeposit found (the contact's devices), and prepareDeposit gets the contact key to find them", async () => {
+    const readers = ['1'.repeat(16), '2'.repeat(16)];
+    const h = harness({ readers });
+    const first = h.nextSent('deposit');
+    h.open();
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    expect(await first).toEqual({ type: 'deposit', topic, blob: 'AAAA', tag, readers });
+    expect(h.prepared[0]!.contactKey).toEqual(contactKey);
     h.actor.stop();
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { depotRequestProblem, isAckFrame, isDepositFrame, isErrorFrame, isFetchFrame, parseDepotReply } from '../src/depot/wire.js';
+import { depotTag, readerTags } from '../src/depot/payload.js';
+import { depotRequestProblem, isAckFrame, isDepositFrame, isErrorFrame, isFetchFrame, MAX_DEPOSIT_READERS, parseDepotReply } from '../src/depot/wire.js';
 
 const topic = 'a'.repeat(64);
 
@@ -39,5 +40,31 @@ describe('depot wire', () => {
     expect(depotRequestProblem({ type: 'ack', topic, ids: [] })).toBeUndefined();
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', tag: 'ABCDEF0123456789' })).toBe("deposit's 'tag' must be 16 hex digits");
     expect(depotRequestProblem({ type: 'fetch', topic, skip: '' })).toBe("fetch's 'skip' must be a tag of 16 hex digits");
+  });
+
+  it("a deposit's readers: 1 to 16 distinct tags; an ack may name its tag", () => {
+    const tags = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(16, '0'));
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: tags(2) })).toBe(true);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: tags(MAX_DEPOSIT_READERS) })).toBe(true);
+    for (const readers of [[], tags(MAX_DEPOSIT_READERS + 1), tags(10_000), ['me'], [tags(1)[0], tags(1)[0]], 'x'])
+      expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers })).toBe(false);
+    const problem = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
+    expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(10_000) })).toBe(problem);
+    expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(3) })).toBeUndefined();
+    expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: tags(1)[0] })).toBe(true);
+    expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: 'me' })).toBe(false);
+    expect(depotRequestProblem({ type: 'ack', topic, ids: [], tag: 5 })).toBe("ack's 'tag' must be 16 hex digits");
+  });
+
+  it('reader tags are the devices’ depot tags under the contact key: sorted, distinct, at most 16, none for an empty set', () => {
+    const key = new Uint8Array(32).fill(3);
+    const ids = Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(32, '0'));
+    expect(readerTags(key, [])).toBeUndefined();
+    expect(readerTags(key, [ids[0]!, ids[1]!, ids[0]!])).toEqual([depotTag(key, ids[0]!), depotTag(key, ids[1]!)].sort());
+    const many = readerTags(key, ids)!;
+    expect(many).toHaveLength(MAX_DEPOSIT_READERS);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: many })).toBe(true);
+    // Keyed: another contact's key gives other tags for the same device.
+    expect(readerTags(new Uint8Array(32).fill(4), [ids[0]!])).not.toEqual(readerTags(key, [ids[0]!]));
   });
 });

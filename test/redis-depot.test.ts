@@ -13,6 +13,7 @@ import { RedisStorage } from '../server/redisStorage.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
+import { readerAckDuringBuild, readerConformance } from './helpers/depotReaders.js';
 
 let redis: RedisProcess;
 let n = 0;
@@ -186,6 +187,34 @@ describe('the depot on Redis, shared by two relays', () => {
       ).toEqual(stored.map((k) => k[2]));
       expect(stored, stop).toHaveLength(stop === 'before the write' ? 0 : 1);
     }
+  });
+});
+
+describe("a deposit's readers on Redis", () => {
+  it('it stays until each acked, is listed no more to one that did, survives an index rebuilt from storage (test/helpers/depotReaders.ts)', async () => {
+    const ns = `depot${n++}`;
+    const client = redis.client();
+    // A fresh index namespace each time over the same stored deposits: an index rebuilt from storage.
+    await readerConformance((storage: StorageAdapter = new RedisStorage(client, ns)) => ({
+      depot: new Depot({ storage, index: new RedisDepotIndex(client, `${ns}-index${n++}`) }),
+      storage,
+    }));
+  });
+
+  it('two relays: an ack through each, the second releases it for both', async () => {
+    const { a, b } = twoRelays({});
+    const [r1, r2] = ['1'.repeat(16), '2'.repeat(16)];
+    const id = await a.deposit(topic('a'), blob(8), undefined, [r1, r2]);
+    await b.ack(topic('a'), [id], r1);
+    expect((await a.fetch(topic('a'), undefined, r1)).items).toEqual([]);
+    expect((await a.fetch(topic('a'), undefined, r2)).items.map((d) => d.id)).toEqual([id]);
+    await a.ack(topic('a'), [id], r2);
+    expect((await b.fetch(topic('a'), undefined, r2)).items).toEqual([]);
+    expect(await b.count()).toBe(0);
+  });
+
+  it("a last reader's ack during a build is not undone by that build's listing", async () => {
+    await readerAckDuringBuild(new RedisDepotIndex(redis.client(), `depot${n++}`), 1_000);
   });
 });
 

@@ -162,6 +162,11 @@ export class DocumentStore {
     this.#peerDevices = read;
   }
 
+  /** The contact's devices `channel` proves now (see {@link setPeerDevices}): whom the depot keeps a deposit there for. */
+  peerDevicesOf(channel: DocId): ReadonlySet<string> {
+    return this.#peerDevices(channel, this.get(channel));
+  }
+
   constructor(options: DocumentStoreOptions) {
     this.#storage = options.storage;
     this.#compactEvery = options.compactEvery ?? 64;

@@ -11,7 +11,7 @@ import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { concatBytes } from '../crypto/bytes.js';
-import { openAnyDeposit, sealDeposit } from './payload.js';
+import { openAnyDeposit, readerTags, sealDeposit } from './payload.js';
 import type { DepositItem } from './wire.js';
 import type { FileEvent } from '../files/session.js';
 import { applyChunk, chunkDeposits, saveDepositedChunk, type ChunkRef } from './depotFiles.js';
@@ -32,18 +32,42 @@ const headsKey = (channelId: DocId) => ['offline', channelId, 'deposited'];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Changes since what we last deposited (`sent`), or what the relay last stored, or what a peer is known to have. */
+/**
+ * Changes since what we last deposited (`sent`), or what the relay last stored, or what the contact's
+ * devices are known to have: with several (a sync state each), heads every one of them has, so each
+ * device's deposit brings what that device lacks (see {@link commonBase}).
+ */
 async function since(ledger: DepotLedger, sent: A.Heads | undefined): Promise<A.Heads> {
   if (sent) return sent;
   const saved = await ledger.storage.load(headsKey(ledger.channelId));
   if (saved) return JSON.parse(decoder.decode(saved)) as A.Heads;
   const states = await ledger.storage.loadRange(['sync', ledger.channelId]);
   const doc = ledger.docs.get(ledger.channelId);
+  const known: A.Heads[] = [];
   for (const s of states) {
     const heads = A.decodeSyncState(s.data).sharedHeads;
-    if (heads.length > 0 && A.hasHeads(doc, heads)) return heads;
+    if (heads.length > 0 && A.hasHeads(doc, heads)) known.push(heads);
   }
-  return [];
+  return known.length <= 1 ? (known[0] ?? []) : commonBase(doc, known);
+}
+
+/**
+ * Heads whose history every device of `known` (each one's shared heads) has: the changes some device
+ * lacks (the union of what each lacks) are left out, and what they depend on outside them, with the
+ * document's own heads outside them, is the base. A device lacking a change lacks what depends on it,
+ * so nothing before these heads is missing anywhere.
+ */
+function commonBase(doc: A.Doc<unknown>, known: A.Heads[]): A.Heads {
+  const lacking = new Map<string, string[]>();
+  for (const heads of known) {
+    for (const change of A.getChangesSince(doc, heads)) {
+      const decoded = A.decodeChange(change);
+      if (!lacking.has(decoded.hash!)) lacking.set(decoded.hash!, decoded.deps);
+    }
+  }
+  const base = new Set(A.getHeads(doc).filter((h) => !lacking.has(h)));
+  for (const deps of lacking.values()) for (const dep of deps) if (!lacking.has(dep)) base.add(dep);
+  return [...base];
 }
 
 function sameHeads(a: A.Heads, b: A.Heads): boolean {
@@ -59,6 +83,11 @@ export const docChanges = fromCallback<{ type: 'noop' }, Pick<DepotLedger, 'docs
 
 export interface PrepareInput extends DepotLedger {
   key: Uint8Array;
+  /**
+   * The contact key: with it the deposits list their readers, the tags of the contact's devices the
+   * channel proves (`DocumentStore.peerDevicesOf`), so each of them gets what is deposited.
+   */
+  contactKey?: Uint8Array;
   deviceId: string;
   randomBytes: RandomBytes;
   /** Heads of the newest deposit sent on this connection, if any: the next one starts there. */
@@ -99,6 +128,8 @@ export interface PreparedDeposits {
   more?: boolean;
   /** Files that cannot go through the relay (a chunk larger than any deposit). */
   refusedFiles?: RefusedFile[];
+  /** The readers every one of these deposits lists (`depot/wire.ts`); none: the first ack takes each. */
+  readers?: string[];
 }
 
 /** Blob characters a deposit may carry by default: half the relay's 1 MiB frame, room for the envelope. */
@@ -111,6 +142,13 @@ export const DEFAULT_MAX_BATCH_CHARS = 4 * 1024 * 1024;
 const changesBudget = (maxBlobChars: number): number => Math.floor(maxBlobChars / 4) * 3 - 24 - 16 - 33;
 
 export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async ({ input }) => {
+  const prepared = await prepare(input);
+  // Every device of the contact's verified set must ack before the relay lets a deposit go.
+  const readers = input.contactKey && prepared.deposits.length > 0 ? readerTags(input.contactKey, input.docs.peerDevicesOf(input.channelId)) : undefined;
+  return readers ? { ...prepared, readers } : prepared;
+});
+
+async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
   const doc = input.docs.get(input.channelId);
   const base = await since(input, input.sent);
   const changes = A.getChangesSince(doc, base);
@@ -164,7 +202,7 @@ export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async 
     batch += next.deposit.blob.length;
   }
   return { deposits, ...(refusedFiles.length > 0 ? { refusedFiles } : {}) };
-});
+}
 
 export interface ApplyInput extends DepotLedger {
   key: Uint8Array;

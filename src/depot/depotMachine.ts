@@ -3,7 +3,9 @@
  * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
  * relay deletes it. A device never acknowledges its own deposits, and the relay leaves them out of its
- * fetches (`skip`: the opaque tag it deposits with).
+ * fetches (`skip`: the opaque tag it deposits with). A deposit lists its readers, the tags of the
+ * contact's verified devices: the relay keeps it until each acked (an ack names our tag), so every
+ * device of the contact gets it, and a fetch leaves out what we acked.
  *
  *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
@@ -375,6 +377,7 @@ export const depotMachine = setup({
                         input: ({ context }) => ({
                           ...ledgerOf(context),
                           key: context.key,
+                          contactKey: context.input.contactKey,
                           deviceId: context.input.deviceId,
                           randomBytes: context.input.randomBytes,
                           sent: context.sent,
@@ -385,11 +388,17 @@ export const depotMachine = setup({
                         onDone: {
                           target: 'idle',
                           actions: enqueueActions(({ context, event, enqueue }) => {
-                            const { deposits, refused, more, refusedFiles = [] } = event.output;
+                            const { deposits, refused, more, refusedFiles = [], readers } = event.output;
                             if (more) enqueue.assign({ again: true });
                             const sentFiles = { ...context.sentFiles };
                             for (const d of deposits) {
-                              const frame: DepositFrame = { type: 'deposit', topic: context.topic, blob: d.blob, tag: context.tag };
+                              const frame: DepositFrame = {
+                                type: 'deposit',
+                                topic: context.topic,
+                                blob: d.blob,
+                                tag: context.tag,
+                                ...(readers ? { readers } : {}),
+                              };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                               if (d.file) sentFiles[d.file.hash] = d.file.index + 1;
                             }
@@ -429,7 +438,8 @@ export const depotMachine = setup({
                             assign({ inbox: ({ context }) => context.inbox.slice(1) }),
                             enqueueActions(({ context, event, enqueue }) => {
                               if (event.output.ids.length === 0) return;
-                              const frame: AckFrame = { type: 'ack', topic: context.topic, ids: event.output.ids };
+                              // Our tag: a deposit listing readers waits for the others' acks, and is listed to us no more.
+                              const frame: AckFrame = { type: 'ack', topic: context.topic, ids: event.output.ids, tag: context.tag };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                             }),
                             { type: 'announceFetched', params: ({ event }) => ({ applied: event.output.applied }) },

@@ -12,6 +12,7 @@ import { concatBytes, fromBase64, fromHex, toBase64, toHex } from '../crypto/byt
 import { deriveKey } from '../crypto/keys.js';
 import { open, seal } from '../crypto/secretbox.js';
 import type { RandomBytes } from '../effects/random.js';
+import { MAX_DEPOSIT_READERS } from './wire.js';
 
 const VERSION = 1;
 const CHUNK_VERSION = 2;
@@ -30,6 +31,17 @@ export function depotKey(contactKey: Uint8Array): Uint8Array {
  */
 export function depotTag(contactKey: Uint8Array, deviceId: string): string {
   return toHex(deriveKey(contactKey, `backchannel:depot-tag:v1:${deviceId}`, 8));
+}
+
+/**
+ * The `readers` of a deposit for devices `deviceIds` (the contact's verified set): their tags, sorted,
+ * distinct, at most `max` (the relay refuses more: a set larger than that lists `max` of them, and a
+ * device left out gets it only while the deposit waits for the others); undefined when there are none,
+ * so the deposit goes at the first acknowledgement as before.
+ */
+export function readerTags(contactKey: Uint8Array, deviceIds: Iterable<string>, max = MAX_DEPOSIT_READERS): string[] | undefined {
+  const tags = [...new Set([...deviceIds].map((id) => depotTag(contactKey, id)))].sort();
+  return tags.length === 0 ? undefined : tags.slice(0, max);
 }
 
 export interface DepositContent {

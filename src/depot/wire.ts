@@ -4,9 +4,9 @@
  * `type`. Used by the client (`depot/depotMachine.ts`) and the relay (`server/discoveryServer.ts`,
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
  *
- *   → {type:"deposit", topic, blob, tag?}   ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic, after?, skip?}  ← {type:"deposits", topic, items:[{id, blob}], more?}
- *   → {type:"ack", topic, ids:[…]}      ← {type:"acked", topic}
+ *   → {type:"deposit", topic, blob, tag?, readers?}   ← {type:"deposited", topic, id}
+ *   → {type:"fetch", topic, after?, skip?}            ← {type:"deposits", topic, items:[{id, blob}], more?}
+ *   → {type:"ack", topic, ids:[…], tag?}              ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
  *
@@ -14,6 +14,11 @@
  * kind still unanswered. Every request needs its topic proven on the connection first (DISCOVER's
  * `prove`, answering the relay's `challenge`: `discover/wire.ts`); knowing the topic is not enough, and
  * a request on an unproven topic is refused with `code: 'unproven'`.
+ *
+ * Tags (`depot/payload.ts` depotTag) are opaque: a keyed hash of a device id under the contact key.
+ * A deposit lists its `readers` (the tags of the contact's devices); each reader acks with its own tag
+ * and fetches with it as `skip`; the relay deletes the deposit once every listed reader acked, and
+ * lists it no more to a reader that did. A deposit without `readers` goes at the first ack.
  * @module
  */
 import { isBase64, isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
@@ -30,6 +35,11 @@ export interface DepositFrame {
   blob: string;
   /** The depositing device's opaque tag (`depot/payload.ts` depotTag, 16 hex digits): its own fetches skip this deposit. */
   tag?: string;
+  /**
+   * The tags of the devices that must each acknowledge it before the relay deletes it (distinct, at
+   * most {@link MAX_DEPOSIT_READERS}); without it the first acknowledgement deletes it.
+   */
+  readers?: string[];
 }
 
 /** Hand over everything kept for `topic`; also asks to hear `waiting` when more lands there. */
@@ -39,7 +49,10 @@ export interface FetchFrame {
   topic: string;
   /** Start just after this deposit id (the last of the previous page); from the oldest without it. */
   after?: string;
-  /** Leave out deposits made with this tag: the fetching device's own (16 hex digits). */
+  /**
+   * The fetching device's own tag (16 hex digits): the relay leaves out the deposits made with it and
+   * those this device acknowledged already.
+   */
   skip?: string;
 }
 
@@ -50,6 +63,8 @@ export interface AckFrame {
   topic: string;
   /** The `id`s of the deposits received in `deposits`. */
   ids: string[];
+  /** The acknowledging device's tag: a deposit listing `readers` goes only once each of them acked. */
+  tag?: string;
 }
 
 /** The relay stored a deposit (on disk or Redis): only now may the depositor forget it. */
@@ -115,13 +130,20 @@ const TAG = /^[0-9a-f]{16}$/;
 export const isDepotTag = (v: unknown): v is string => typeof v === 'string' && TAG.test(v);
 const optionalTag = (v: unknown): boolean => v === undefined || isDepotTag(v);
 
+/** The most reader tags one deposit may list: the relay's peers per topic (DISCOVER's `maxPeersPerTopic`). */
+export const MAX_DEPOSIT_READERS = 16;
+/** A deposit's `readers`: 1 to {@link MAX_DEPOSIT_READERS} distinct tags. */
+export const isReaderTags = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length > 0 && v.length <= MAX_DEPOSIT_READERS && v.every(isDepotTag) && new Set(v).size === v.length;
+const optionalReaders = (v: unknown): boolean => v === undefined || isReaderTags(v);
+
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
 export const isDepositFrame = (v: unknown): v is DepositFrame =>
-  isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag);
+  isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag) && optionalReaders(v.readers);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
   isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
-export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids);
+export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids) && optionalTag(v.tag);
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
 export const isDepositItem = (v: unknown): v is DepositItem => isObject(v) && typeof v.id === 'string' && typeof v.blob === 'string';
@@ -163,8 +185,10 @@ export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): st
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
   if (m.type === 'deposit' && !isBase64(m.blob)) return 'blob must be base64';
   if (m.type === 'deposit' && !optionalTag(m.tag)) return "deposit's 'tag' must be 16 hex digits";
+  if (m.type === 'deposit' && !optionalReaders(m.readers)) return `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
   if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
+  if (m.type === 'ack' && !optionalTag(m.tag)) return "ack's 'tag' must be 16 hex digits";
   return undefined;
 }

@@ -1,0 +1,147 @@
+/**
+ * Issue #12: every device of a contact gets what I left while it was away. Bob has two devices, both
+ * away; Alice writes. Her deposit lists both of Bob's devices as readers (opaque tags); Bob's first
+ * device comes back, reads and acknowledges it, and goes; the relay keeps it for the second, which
+ * comes back later (Alice away too, so only the depot can tell it) and still gets it. Then it is gone.
+ * (Bob's first device deposits for Alice while she is away: those deposits are its own, left alone.)
+ */
+import * as A from '@automerge/automerge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActor, toPromise } from 'xstate';
+import { Database } from '../src/db/database.js';
+import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, prepareDeposit } from '../src/depot/depotActors.js';
+import { depotKey } from '../src/depot/payload.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { startRelay, type Relay } from '../server/index.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
+import { createBackchannel, type Backchannel, type PairedContact } from '../src/app/backchannel.js';
+import { fromHex } from '../src/crypto/bytes.js';
+import { topicKey } from '../src/crypto/topicKey.js';
+import { depotTag, readerTags } from '../src/depot/payload.js';
+import { eventsOf } from './helpers/events.js';
+import { until } from './helpers/wait.js';
+
+let relay: Relay;
+beforeAll(async () => {
+  relay = await startRelay();
+});
+afterAll(async () => {
+  await relay?.close();
+});
+
+const open = (storage = new MemoryStorage()) => createBackchannel({ storage, connector: nodeSocketConnector(), relay: relay.url });
+
+async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice: PairedContact, aliceOnBob: PairedContact]> {
+  const { code, done } = await alice.invite({ moniker: 'Bob' });
+  return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+}
+
+async function linkUp(approver: Backchannel, joiner: Backchannel): Promise<void> {
+  const link = await approver.linkDevice();
+  await Promise.all([link.done, joiner.acceptLink(link.code)]);
+}
+
+describe('the depot keeps a deposit for every device of the contact', () => {
+  it("Bob's second device gets what his first device already read and acknowledged", async () => {
+    const [bob1Storage, bob2Storage] = [new MemoryStorage(), new MemoryStorage()];
+    const opened: Backchannel[] = [];
+    const track = async (p: Promise<Backchannel>) => {
+      const bc = await p;
+      opened.push(bc);
+      return bc;
+    };
+    try {
+      const [alice, bob1, bob2] = await Promise.all([track(open()), track(open(bob1Storage)), track(open(bob2Storage))]);
+      const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob1);
+      await linkUp(bob1, bob2);
+      // Alice learns Bob's set (the notices travel before each device's next message).
+      await bob1.send(aliceOnBob.id, { text: 'from my phone' });
+      await bob2.send(bob2.contacts()[0]!.id, { text: 'from my laptop' });
+      await until(() => ['from my phone', 'from my laptop'].every((t) => alice.messages(bobOnAlice.id).some((m) => m.text === t)), 30_000);
+
+      const contactKey = fromHex(bobOnAlice.channels[0]!);
+      const { topic } = topicKey(contactKey);
+      const [tag1, tag2, aliceTag] = [depotTag(contactKey, bob1.deviceId), depotTag(contactKey, bob2.deviceId), depotTag(contactKey, alice.deviceId)];
+      // Alice's deposits the relay would list to the device tagged `tag` (or to anyone): its ids carry her tag.
+      const waitingFor = async (tag?: string) => (await relay.depot.fetch(topic, undefined, tag)).items.filter((d) => d.id.includes(aliceTag)).length;
+
+      // Both of Bob's devices go away; Alice writes, and her depot client deposits it.
+      await Promise.all([bob1.close(), bob2.close()]);
+      const deposited = eventsOf(alice, 'deposited');
+      await alice.send(bobOnAlice.id, { text: 'while you were both away' });
+      await deposited.next((e) => e.contactId === bobOnAlice.id && e.upTo?.text === 'while you were both away');
+      expect(await waitingFor(tag1)).toBeGreaterThan(0);
+      expect(await waitingFor(tag2)).toBeGreaterThan(0);
+      // Alice goes too: from now on only the relay's depot can bring it.
+      await alice.close();
+
+      // Bob's first device comes back, reads it, acknowledges it; the relay keeps it for the second.
+      const back1 = await track(open(bob1Storage));
+      await until(() => back1.messages(aliceOnBob.id).some((m) => m.text === 'while you were both away'), 30_000);
+      await until(async () => (await waitingFor(tag1)) === 0, 30_000);
+      expect(await waitingFor(tag2)).toBeGreaterThan(0);
+      await back1.close();
+
+      // Bob's second device comes back later and still gets it; then nothing is left on the relay.
+      const back2 = await track(open(bob2Storage));
+      const aliceOnBob2 = back2.contacts()[0]!;
+      await until(() => back2.messages(aliceOnBob2.id).some((m) => m.text === 'while you were both away'), 30_000);
+      await until(async () => (await waitingFor(tag2)) === 0, 30_000);
+      expect(await waitingFor()).toBe(0);
+    } finally {
+      await Promise.all(opened.map((bc) => bc.close()));
+    }
+  }, 120_000);
+
+  it("a deposit starts from what every device of the contact has: Bob's second device lacks what his first wrote, and gets it too", async () => {
+    const K = new Uint8Array(32).fill(5);
+    const device = async () => {
+      const storage = new MemoryStorage();
+      const db = await Database.open({ storage });
+      return { storage, db, channelId: db.channelOf(await db.addContact({ moniker: 'peer', contactKey: K })) };
+    };
+    const [alice, bob1, bob2] = await Promise.all([device(), device(), device()]);
+    const texts = (d: typeof alice) => d.db.messages(d.channelId).map((m) => m.text);
+    const take = (to: typeof alice, from: typeof alice) =>
+      to.db.docs.update(to.channelId, (doc) => A.merge(A.clone(doc), from.db.docs.get(from.channelId)), { trust: 'contact', peer: from.db.deviceId });
+    // What Alice's sync states say each of Bob's devices has.
+    const synced = (peer: typeof alice) =>
+      alice.storage.save(
+        ['sync', alice.channelId, peer.db.deviceId],
+        A.encodeSyncState({ ...A.initSyncState(), sharedHeads: A.getHeads(alice.db.docs.get(alice.channelId)) }),
+      );
+    alice.db.docs.setPeerDevices(() => new Set([bob1.db.deviceId, bob2.db.deviceId]));
+    bob2.db.docs.setOwnDevices([bob1.db.deviceId]);
+
+    await alice.db.sendMessage(alice.channelId, { text: 'hello both' });
+    await take(bob2, alice);
+    await synced(bob2);
+    await take(bob1, alice);
+    await bob1.db.sendMessage(bob1.channelId, { text: 'from my phone' }); // bob2 never hears it
+    await take(alice, bob1);
+    await synced(bob1);
+    await alice.db.sendMessage(alice.channelId, { text: 'while you were both away' });
+
+    const prepareInput = {
+      docs: alice.db.docs,
+      storage: alice.storage,
+      channelId: alice.channelId,
+      key: depotKey(K),
+      contactKey: K,
+      deviceId: alice.db.deviceId,
+      randomBytes: cryptoRandomBytes,
+      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+    };
+    const prepared = await toPromise(createActor(prepareDeposit, { input: prepareInput }).start());
+    expect(prepared.readers).toEqual(readerTags(K, [bob1.db.deviceId, bob2.db.deviceId]));
+    const items = prepared.deposits.map((d, i) => ({ id: `d${i}`, blob: d.blob }));
+    for (const bob of [bob1, bob2]) {
+      const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key: depotKey(K), deviceId: bob.db.deviceId, items };
+      expect((await toPromise(createActor(applyDeposits, { input }).start())).ids).toEqual(items.map((i) => i.id));
+    }
+    expect(texts(bob2)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));
+    expect(texts(bob1)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));
+  });
+});
