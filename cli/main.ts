@@ -13,7 +13,7 @@ import { parseAnyCode } from '../src/code/anyCode.js';
 import { parseCode } from '../src/code/code.js';
 import { codeToDigits } from '../src/code/digits.js';
 import { BackchannelError } from '../src/errors.js';
-import { createPairing, type PairingStep } from '../src/pair.js';
+import { createPairing, MIN_INVITE_REFRESH_MS, type PairingStep } from '../src/pair.js';
 import { COMMANDS, groupMembers, type CommandName, type Values } from './commands.js';
 import { commandHelp, mainHelp, usage, usageAfterError } from './help.js';
 import { findCommand, parseCommand, UsageError } from './parse.js';
@@ -39,8 +39,8 @@ function signalOnInterrupt(): AbortSignal {
   return controller.signal;
 }
 
-/** The shortest `--refresh`: the SDK's `MIN_INVITE_REFRESH_MS` (not imported: that would load the whole app). */
-const MIN_REFRESH_SECONDS = 1;
+/** The shortest `--refresh`: the SDK's `MIN_INVITE_REFRESH_MS`, in whole seconds. */
+const MIN_REFRESH_SECONDS = Math.ceil(MIN_INVITE_REFRESH_MS / 1000);
 
 /** `--refresh SECONDS`: a whole number of seconds, at least {@link MIN_REFRESH_SECONDS}; in ms. */
 function refreshPeriod(text: string): number {
@@ -133,24 +133,19 @@ const RUN: { [N in CommandName]: Run<N> } = {
   async invite(values) {
     const refreshMs = values.refresh === undefined ? undefined : refreshPeriod(values.refresh);
     const pair = createPairing({ relay: values.relay, connector });
-    const signal = signalOnInterrupt();
-    for (let first = true; ; first = false) {
-      // The inviter's 'waiting' comes with its code: it is printed after the code, below.
-      let step = 'connecting' as PairingStep;
-      const onProgress = (next: PairingStep) => ((step = next), next !== 'waiting' && (first || next !== 'connecting') && err(PROGRESS[next](values.relay)));
-      const { code, done, cancel } = await pair.invite({ signal, onProgress });
-      await showCode(code, values, refreshMs);
-      if (first) err(PROGRESS.waiting(values.relay));
-      if (refreshMs === undefined) return (paired((await done).verifier), 0);
-      // Renew only while nobody has answered this code; once they have, it runs to its end.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const due = new Promise<'due'>((resolve) => (timer = setTimeout(() => resolve('due'), refreshMs)));
-      const outcome = await Promise.race([done, due]).finally(() => clearTimeout(timer));
-      if (outcome !== 'due') return (paired(outcome.verifier), 0);
-      if (step !== 'waiting') return (paired((await done).verifier), 0);
-      cancel();
-      await done.catch(() => {}); // it ends cancelled: its code is gone
-    }
+    // The SDK renews the code (`refreshMs`); here each code is shown as it comes, in order.
+    let shown = 0;
+    let showing = Promise.resolve();
+    const onCode = (code: string) => {
+      showing = showing.then(() => showCode(code, values, refreshMs)).then(() => void (shown++ === 0 && err(PROGRESS.waiting(values.relay))));
+    };
+    // The inviter's 'waiting' comes with its code: it is printed after the first code, above; a renewal's 'connecting' is not news.
+    const onProgress = (next: PairingStep) => next !== 'waiting' && (shown === 0 || next !== 'connecting') && err(PROGRESS[next](values.relay));
+    const { done } = await pair.invite({ signal: signalOnInterrupt(), onProgress, onCode, ...(refreshMs === undefined ? {} : { refreshMs }) });
+    const { verifier } = await done;
+    await showing;
+    paired(verifier);
+    return 0;
   },
 
   async accept(values, [input]) {

@@ -35,6 +35,7 @@ export {
   type CallOptions,
   type PairingStep,
   type PairingCallOptions,
+  type PairingInviteOptions,
 } from './pair.js';
 export { parseCode, normalizeCode, formatCode, completeCode, completeWord, type Code, type ParseCodeOptions } from './code/code.js';
 // The other forms of a code people share: digits for a keypad, a redeem link; parseAnyCode reads all

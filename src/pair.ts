@@ -8,7 +8,7 @@
  * @module
  */
 import { createActor, type InspectionEvent } from 'xstate';
-import type { Clock } from './effects/clock.js';
+import { systemClock, type Clock } from './effects/clock.js';
 import { cryptoRandomBytes, type RandomBytes } from './effects/random.js';
 import type { SocketConnector } from './effects/socket.js';
 import { AbortedError, InvalidArgumentError, toBackchannelError } from './errors.js';
@@ -69,10 +69,25 @@ export interface Invitation {
   cancel(): void;
 }
 
+/** A code is valid for at least this long when an invite renews it (`refreshMs`). */
+export const MIN_INVITE_REFRESH_MS = 1_000;
+
+/** Options of `createPairing`'s `invite`: those of every call, and renewing the code. */
+export interface PairingInviteOptions extends PairingCallOptions {
+  /**
+   * Replace the code with a new one every `refreshMs` (on the pairing's clock) while nobody has answered
+   * it; the old code's nameplate is released, and whoever types it then fails with CodeExpiredError.
+   * Once someone answers, that pairing runs to its end. Default: one code.
+   */
+  refreshMs?: number;
+  /** Every code this invite shows: the first (also `invite()`'s `code`) and each renewal. */
+  onCode?: (code: string) => void;
+}
+
 /** Pairing alone (VERIFY), made by `createPairing`: `invite()` and `accept(code)`. */
 export interface Pairing {
   /** Allocate a code to show the other person; the pairing completes when they accept it. */
-  invite(options?: PairingCallOptions): Promise<Invitation>;
+  invite(options?: PairingInviteOptions): Promise<Invitation>;
   /** Redeem the code the other person shows; resolves once both sides verified the shared key. */
   accept(code: string, options?: PairingCallOptions): Promise<PairResult>;
 }
@@ -120,6 +135,59 @@ function runPairing(options: PairingOptions, call: PairingCallOptions, caller: s
 }
 
 /**
+ * An invite whose code is renewed every `refreshMs` while nobody answered it: each period the pairing
+ * still `waiting` is cancelled (its nameplate released) and another starts; the one answered runs on.
+ */
+async function renewingInvite(options: PairingOptions, call: PairingCallOptions, refreshMs: number, onCode?: (code: string) => void): Promise<Invitation> {
+  const clock = options.clock ?? systemClock;
+  let settle!: { resolve: (r: PairResult) => void; reject: (e: unknown) => void };
+  const done = new Promise<PairResult>((resolve, reject) => (settle = { resolve, reject }));
+  done.catch(() => {});
+  let current: ReturnType<typeof runPairing> | undefined;
+  let step: PairingStep = 'connecting';
+  let timer: unknown;
+  let over = false;
+  let cancelled = false;
+  const replaced = new Set<ReturnType<typeof runPairing>>();
+  const end = (fn: () => void) => {
+    if (over) return;
+    over = true;
+    clock.clearTimeout(timer);
+    fn();
+  };
+  const start = async (): Promise<string> => {
+    step = 'connecting';
+    const run = runPairing(options, { ...call, onProgress: (next) => ((step = next), call.onProgress?.(next)) }, 'pair.invite');
+    current = run;
+    run.done.then(
+      (result) => end(() => settle.resolve(result)),
+      (error: unknown) => replaced.has(run) || end(() => settle.reject(error)),
+    );
+    const code = await run.code;
+    timer = clock.setTimeout(() => void renew(run), refreshMs);
+    onCode?.(code);
+    return code;
+  };
+  const renew = async (run: ReturnType<typeof runPairing>) => {
+    // Someone typed this code: the pairing under way runs to its end.
+    if (over || run !== current || step !== 'waiting') return;
+    replaced.add(run);
+    run.cancel('refresh');
+    await run.done.catch(() => {});
+    if (cancelled) return end(() => settle.reject(new AbortedError()));
+    if (!over) await start().catch((error: unknown) => end(() => settle.reject(error)));
+  };
+  const code = await start();
+  const cancel = () => {
+    cancelled = true;
+    clock.clearTimeout(timer);
+    // Between two codes the next one is not started; otherwise the pairing under way ends cancelled.
+    if (current && !replaced.has(current)) current.cancel();
+  };
+  return { code, done, cancel };
+}
+
+/**
  * @example
  * const pair = createPairing({ relay: 'ws://127.0.0.1:4000/v1', connector: nodeSocketConnector() });
  * const { code, done } = await pair.invite();     // show `code`
@@ -133,8 +201,17 @@ export function createPairing(options: PairingOptions): Pairing {
   if (typeof options.connector !== 'function') throw new InvalidArgumentError('"connector" is required (see @backchannel/sdk/adapters/node)');
   return {
     async invite(call = {}) {
-      const run = runPairing(options, call, 'pair.invite');
-      return { code: await run.code, done: run.done, cancel: () => run.cancel() };
+      const { refreshMs, onCode, ...rest } = call;
+      if (refreshMs !== undefined && !(Number.isSafeInteger(refreshMs) && refreshMs >= MIN_INVITE_REFRESH_MS)) {
+        throw new InvalidArgumentError(`refreshMs must be a whole number of milliseconds, at least ${MIN_INVITE_REFRESH_MS}; got ${String(refreshMs)}`);
+      }
+      if (refreshMs === undefined) {
+        const run = runPairing(options, rest, 'pair.invite');
+        const code = await run.code;
+        onCode?.(code);
+        return { code, done: run.done, cancel: () => run.cancel() };
+      }
+      return renewingInvite(options, rest, refreshMs, onCode);
     },
     async accept(input, call = {}) {
       const code = parseCode(input, { words: 2 }).text;

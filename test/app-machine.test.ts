@@ -133,33 +133,100 @@ describe('appMachine: the relay rule at start', () => {
 describe('appMachine: removals (devices/notices.ts)', () => {
   it('a contact I remove is unlisted at once, its link runs on until a deposit holds my notice, then it is forgotten', async () => {
     const forgets: { heads?: string[] }[] = [];
+    const checks: string[][] = [];
     const h = harness({
       relay: RELAY,
       contacts: [contact(1)],
       actors: {
         removeContact: fromPromise(async () => ({ leaving: { ...contact(1), removed_by: 'me' } })),
         // The first deposit was prepared before the notice: not yet.
-        forgetContact: fromPromise(async ({ input }: { input: { heads?: string[] } }) => (forgets.push(input), forgets.length > 1)),
+        holdsRemoval: fromPromise(async ({ input }: { input: { heads: string[] } }) => (checks.push(input.heads), input.heads.includes('new'))),
+        forgetContact: fromPromise(async ({ input }: { input: { heads?: string[] } }) => (forgets.push(input), true)),
       },
     });
     await h.ready();
     h.actor.send({ type: 'contact.remove', req: 1, contactId: 'contact-1' as DocId });
     await waitFor(h.actor, () => h.heard('contact.removed').length === 1);
     expect(h.actor.getSnapshot().context.contacts).toEqual([]);
-    expect(h.links.get('link-contact-1')!.stopped).toBe(false);
+    const link = h.links.get('link-contact-1')!;
+    expect(link.stopped).toBe(false);
     h.actor.send({ type: 'contact.deposited', contactId: 'contact-1' as DocId, heads: ['old'] });
-    await waitFor(h.actor, () => forgets.length === 1 && JSON.stringify(h.actor.getSnapshot().value).includes('"contacts":"idle"'));
-    // Relinked, still leaving, and the host heard no `deposited` for it.
-    expect(h.links.get('link-contact-1')!.stopped).toBe(false);
+    await waitFor(h.actor, () => checks.length === 1 && JSON.stringify(h.actor.getSnapshot().value).includes('"contacts":"idle"'));
+    // The same link runs on (never stopped), still leaving, and the host heard no `deposited` for it.
+    expect(link.stopped).toBe(false);
+    expect(h.links.get('link-contact-1')).toBe(link);
     expect(h.actor.getSnapshot().context.leaving.map((c) => c.id)).toEqual(['contact-1']);
     h.actor.send({ type: 'contact.deposited', contactId: 'contact-1' as DocId, heads: ['new'] });
     await waitFor(h.actor, (s) => s.context.leaving.length === 0 && JSON.stringify(s.value).includes('"contacts":"idle"'));
-    expect(forgets).toEqual([
-      { db: expect.anything(), contactId: 'contact-1', heads: ['old'] },
-      { db: expect.anything(), contactId: 'contact-1', heads: ['new'] },
-    ]);
-    expect(h.links.get('link-contact-1')!.stopped).toBe(true);
+    expect(checks).toEqual([['old'], ['new']]);
+    expect(forgets).toEqual([{ db: expect.anything(), contactId: 'contact-1', heads: ['new'] }]);
+    expect(link.stopped).toBe(true);
     expect(h.heard('deposited', 'contact.left')).toEqual([]);
+    h.actor.stop();
+  });
+
+  it('a contact I remove that has my notice by live SYNC is forgotten at once, no deposit awaited; shared heads without it change nothing', async () => {
+    const forgets: { heads?: string[] }[] = [];
+    const checks: string[][] = [];
+    const h = harness({
+      relay: RELAY,
+      contacts: [contact(1), contact(2)],
+      actors: {
+        removeContact: fromPromise(async () => ({ leaving: { ...contact(1), removed_by: 'me' } })),
+        holdsRemoval: fromPromise(async ({ input }: { input: { heads: string[] } }) => (checks.push(input.heads), input.heads.includes('notice'))),
+        forgetContact: fromPromise(async ({ input }: { input: { heads?: string[] } }) => (forgets.push(input), true)),
+      },
+    });
+    await h.ready();
+    // A contact still listed: what its device has is no removal's business.
+    h.actor.send({ type: 'contact.synced', contactId: 'contact-2' as DocId, heads: ['notice'] });
+    h.actor.send({ type: 'contact.online', contactId: 'contact-1' as DocId, via: 'direct' });
+    h.actor.send({ type: 'contact.remove', req: 1, contactId: 'contact-1' as DocId });
+    await waitFor(h.actor, () => h.heard('contact.removed').length === 1);
+    const link = h.links.get('link-contact-1')!;
+    // The contact's device answered a message it had before my notice: the live link stays up.
+    h.actor.send({ type: 'contact.synced', contactId: 'contact-1' as DocId, heads: ['before'] });
+    await waitFor(h.actor, () => checks.length === 1 && JSON.stringify(h.actor.getSnapshot().value).includes('"contacts":"idle"'));
+    expect(link.stopped).toBe(false);
+    expect(h.actor.getSnapshot().context.leaving.map((c) => c.id)).toEqual(['contact-1']);
+    // Its next answer has my notice: forgotten, the link stopped, with no deposit ever made.
+    h.actor.send({ type: 'contact.synced', contactId: 'contact-1' as DocId, heads: ['notice'] });
+    await waitFor(h.actor, (s) => s.context.leaving.length === 0 && JSON.stringify(s.value).includes('"contacts":"idle"'));
+    expect(checks).toEqual([['before'], ['notice']]);
+    expect(forgets).toEqual([{ db: expect.anything(), contactId: 'contact-1', heads: ['notice'] }]);
+    expect(link.stopped).toBe(true);
+    expect(h.links.get('link-contact-2')!.stopped).toBe(false);
+    expect(h.actor.getSnapshot().context.contacts.map((c) => c.id)).toEqual(['contact-2']);
+    h.actor.stop();
+  });
+
+  it('reports of what the contact holds queue behind the one being checked, the newest replacing one still waiting', async () => {
+    const checks: string[][] = [];
+    const gate = deferred<boolean>();
+    const h = harness({
+      relay: RELAY,
+      contacts: [contact(1)],
+      actors: {
+        removeContact: fromPromise(async () => ({ leaving: { ...contact(1), removed_by: 'me' } })),
+        holdsRemoval: fromPromise(
+          ({ input }: { input: { heads: string[] } }) => (
+            checks.push(input.heads),
+            checks.length === 1 ? gate.promise : Promise.resolve(input.heads.includes('c'))
+          ),
+        ),
+        forgetContact: fromPromise(async () => true),
+      },
+    });
+    await h.ready();
+    h.actor.send({ type: 'contact.remove', req: 1, contactId: 'contact-1' as DocId });
+    await waitFor(h.actor, () => h.heard('contact.removed').length === 1);
+    h.actor.send({ type: 'contact.synced', contactId: 'contact-1' as DocId, heads: ['a'] });
+    await waitFor(h.actor, () => checks.length === 1);
+    h.actor.send({ type: 'contact.synced', contactId: 'contact-1' as DocId, heads: ['b'] });
+    h.actor.send({ type: 'contact.deposited', contactId: 'contact-1' as DocId, heads: ['c'] });
+    gate.resolve(false);
+    await waitFor(h.actor, (s) => s.context.leaving.length === 0 && JSON.stringify(s.value).includes('"contacts":"idle"'));
+    expect(checks).toEqual([['a'], ['c']]);
     h.actor.stop();
   });
 

@@ -93,6 +93,28 @@ describe('removing a contact tells the other side', () => {
     }
   }, 60_000);
 
+  it('connected, on a relay that keeps no deposits: I forget the card once the contact’s device has my notice by live SYNC', async () => {
+    // Nothing can be deposited here: only the contact's own device can show the notice is out.
+    const bare = await startRelay({ depotLimits: { maxBytesTotal: 0, maxBytesPerTopic: 0 } });
+    const openBare = (storage = new MemoryStorage()) => createBackchannel({ storage, connector: nodeSocketConnector(), relay: bare.url });
+    const aliceStorage = new MemoryStorage();
+    const [alice, bob] = await Promise.all([openBare(aliceStorage), openBare()]);
+    try {
+      const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob);
+      await alice.send(bobOnAlice.id, { text: 'bye' });
+      await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'bye'));
+      await until(() => alice.presence(bobOnAlice.id) !== undefined && bob.presence(aliceOnBob.id) !== undefined);
+      const removed = eventsOf(bob, 'contactRemoved');
+      await alice.removeContact(bobOnAlice.id);
+      expect(await removed.next((e) => e.contactId === aliceOnBob.id)).toMatchObject({ by: 'peer' });
+      await until(async () => !(await cardsOn(aliceStorage)).has(bobOnAlice.id), 20_000);
+      expect(await bare.depot.count()).toBe(0);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+      await bare.close();
+    }
+  }, 60_000);
+
   it('away: the contact hears it when back, through the relay’s depot', async () => {
     const bobStorage = new MemoryStorage();
     const [alice, bob] = await Promise.all([open(), open(bobStorage)]);

@@ -3,9 +3,9 @@
  * contact find each other by topic, prove the key, connect through the sealed relayed transport, and
  * SYNC runs over it. The relay's frames hold no key, no plaintext; attackers on the topic are refused.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { relayLeaks } from './helpers/relayFrames.js';
-import { createActor, waitFor, type Actor } from 'xstate';
+import { createActor, SimulatedClock, waitFor, type Actor } from 'xstate';
 import { startRelay, type Relay } from '../server/index.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { openWebRtcTransport } from '../src/adapters/webrtcTransport.js';
@@ -16,6 +16,7 @@ import type { Transport } from '../src/effects/transport.js';
 import { documentId } from '../src/db/database.js';
 import { AbortedError, SignalRejectedError, TimeoutError } from '../src/errors.js';
 import { connectToContact } from '../src/discover/connect.js';
+import { RELAYED_DEAD_MS, RELAYED_KEEPALIVE_MS } from '../src/discover/relayedTransport.js';
 import { discoverMachine } from '../src/machines/discoverMachine.js';
 import type { RtcImplementation } from '../src/discover/session.js';
 import wrtc from '@roamhq/wrtc';
@@ -138,6 +139,31 @@ describe('DISCOVER, relayed', () => {
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
     const [a, b] = await Promise.all([connectToContact(base), connectToContact(base)]);
     expect([a.via, b.via]).toEqual(['relayed', 'relayed']);
+    a.stop();
+    b.stop();
+  });
+
+  it("runs the relayed channel's keepalive on the injected clock: a simulated one sends the acks and closes on a silent peer", async () => {
+    // Each device on a clock of its own: Bob's never moves, so he never keeps alive after his opening ack.
+    const [clockA, clockB] = [new SimulatedClock(), new SimulatedClock()];
+    const key = cryptoRandomBytes(32);
+    const base = { contactKey: key, url: relay.discoveryUrl, connector: nodeSocketConnector(), randomBytes: cryptoRandomBytes };
+    const [a, b] = await Promise.all([connectToContact({ ...base, clock: clockA }), connectToContact({ ...base, clock: clockB })]);
+    // A frame from Bob after his opening ack: once Alice has it, she knows he keeps alive.
+    const heard = new Promise<void>((resolve) => a.channel.on('message', () => resolve()));
+    await b.channel.send(new Uint8Array([1]));
+    await heard;
+    let closed: string | undefined;
+    a.channel.on('close', (reason) => (closed = reason));
+    const sent = () => frames.filter((f) => f.includes('"kind":"data"')).length;
+    const before = sent();
+    // Two ticks: the first sees her opening ack sealed since the start, the second a quiet period.
+    clockA.increment(RELAYED_KEEPALIVE_MS);
+    clockA.increment(RELAYED_KEEPALIVE_MS);
+    // Alice sealed nothing in the last period: her keepalive went to the relay, on the simulated clock alone.
+    await vi.waitFor(() => expect(sent()).toBeGreaterThan(before));
+    for (let t = 2 * RELAYED_KEEPALIVE_MS; t < RELAYED_DEAD_MS; t += RELAYED_KEEPALIVE_MS) clockA.increment(RELAYED_KEEPALIVE_MS);
+    expect(closed).toMatch(/sent nothing for 25000 ms/);
     a.stop();
     b.stop();
   });

@@ -4,7 +4,7 @@ import { SimulatedClock } from 'xstate';
 import { startRelay, type Relay } from '../server/index.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { AbortedError, BadCodeError, TimeoutError, WrongCodeError } from '../src/errors.js';
+import { AbortedError, BadCodeError, InvalidArgumentError, TimeoutError, WrongCodeError } from '../src/errors.js';
 import { createPairing } from '../src/pair.js';
 import { sendText, receiveText } from '../cli/textTransfer.js';
 
@@ -74,6 +74,40 @@ describe('createPairing', () => {
     await expect(again.done).rejects.toBeInstanceOf(AbortedError);
     const bob = createPairing({ relay: relay.url, connector });
     await expect(bob.accept('5-guitarist-revenge', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it('invite({ refreshMs }) renews the code each period on its clock while nobody answers; the latest pairs, and nothing renews after', async () => {
+    const clock = new SimulatedClock();
+    const alice = createPairing({ relay: relay.url, connector, clock });
+    await expect(alice.invite({ refreshMs: 999 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const codes: string[] = [];
+    const next = () => new Promise<string>((resolve) => (waiting = resolve));
+    let waiting: ((code: string) => void) | undefined;
+    const invitation = await alice.invite({ refreshMs: 10_000, onCode: (code) => (codes.push(code), waiting?.(code)) });
+    expect(codes).toEqual([invitation.code]);
+    const renewed = next();
+    clock.increment(10_000);
+    const second = await renewed;
+    expect(second).not.toBe(invitation.code);
+    const bob = createPairing({ relay: relay.url, connector });
+    const [a, b] = await Promise.all([invitation.done, bob.accept(second)]);
+    expect(a.verifier).toBe(b.verifier);
+    expect(a.code).toBe(second);
+    // Answered: no newer code once its period is up.
+    clock.increment(10_000);
+    expect(codes).toEqual([invitation.code, second]);
+  });
+
+  it('a renewing invite cancels: through its signal or cancel()', async () => {
+    const clock = new SimulatedClock();
+    const alice = createPairing({ relay: relay.url, connector, clock });
+    const controller = new AbortController();
+    const first = await alice.invite({ refreshMs: 5_000, signal: controller.signal });
+    controller.abort();
+    await expect(first.done).rejects.toBeInstanceOf(AbortedError);
+    const second = await alice.invite({ refreshMs: 5_000 });
+    second.cancel();
+    await expect(second.done).rejects.toBeInstanceOf(AbortedError);
   });
 
   it('times out when nobody accepts (simulated clock)', async () => {

@@ -8,7 +8,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS } from './helpers/chromium.js';
 import { ROOT, run } from './helpers/processes.js';
@@ -82,10 +82,28 @@ describe('Storybook', () => {
       'screens-linked-devices--two-devices',
       'screens-linked-devices--enter-link-code',
       'screens-linked-devices--unlinked',
+      // A contact who removed me: marked in the list, the chat readable, the composer off.
+      'screens-chat-and-settings--removed-you',
+      'screens-chat-and-settings--removed-you-in-contacts',
     ]) {
       expect(ids).toContain(id);
     }
     const failures: string[] = [];
+    // What a contact who removed me looks like, read off the rendered page.
+    type Check = { check: (page: Page) => Promise<unknown>; found?: unknown };
+    const removedChecks: Record<string, Check> = {
+      'screens-chat-and-settings--removed-you': {
+        check: async (page) => ({
+          note: await page.getByRole('status').filter({ hasText: 'removed you' }).count(),
+          composerOff: await page.locator('textarea#message').isDisabled(),
+          sendOff: await page.getByRole('button', { name: 'Send' }).isDisabled(),
+          history: await page.getByRole('log').textContent(),
+        }),
+      },
+      'screens-chat-and-settings--removed-you-in-contacts': {
+        check: async (page) => page.locator('.contacts .removed-badge').allTextContents(),
+      },
+    };
     // One context (its HTTP cache shared); each story in a fresh page.
     const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
     for (const story of stories) {
@@ -99,10 +117,19 @@ describe('Storybook', () => {
       if (await page.locator('.sb-show-errordisplay').count()) errors.push(`error display: ${await page.locator('#error-message').textContent()}`);
       await page.screenshot({ path: join(SHOTS, `storybook-${story.id}.png`), fullPage: true });
       if (errors.length) failures.push(`${story.id}: ${errors.join(' | ')}`);
+      const seen = removedChecks[story.id];
+      if (seen) seen.found = await seen.check(page);
       await page.close();
     }
     await context.close();
     console.log(`rendered ${stories.length} stories`);
     expect(failures).toEqual([]);
+    expect(removedChecks['screens-chat-and-settings--removed-you']!.found).toMatchObject({
+      note: 1,
+      composerOff: true,
+      sendOff: true,
+      history: expect.stringContaining('Hi Alice, got it.'),
+    });
+    expect(removedChecks['screens-chat-and-settings--removed-you-in-contacts']!.found).toEqual([', Removed you']);
   }, 600_000);
 });

@@ -561,6 +561,34 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
     await alice.getByRole('button', { name: '← Contacts' }).click();
   });
 
+  it('Bob removes Alice, confirmed: her list marks him, their chat stays readable and her composer is off', async () => {
+    const { page: alice } = devices.alice!;
+    const { page: bob } = devices.bob!;
+    await bob.reload();
+    await bob.getByRole('button', { name: /^Alice\W/ }).click();
+    await bob.getByRole('button', { name: 'Contact settings' }).click();
+    await bob.getByRole('button', { name: 'Remove contact…' }).click();
+    await bob.getByRole('button', { name: 'Yes, remove Alice' }).click();
+    await bob.getByText('No contacts yet').waitFor({ timeout: 60_000 });
+    // Alice hears `contactRemoved`: Bob (Bobby to her) stays listed, marked, and his chat readable.
+    const bobOnAlice = alice.getByRole('button', { name: /^Bobby\W+Removed you$/ });
+    await bobOnAlice.waitFor({ timeout: 60_000 });
+    await look(alice, '19-removed-you');
+    await bobOnAlice.click();
+    await alice.getByRole('status').filter({ hasText: 'Bobby removed you' }).waitFor();
+    await messages(alice).getByText('Got it, Alice.').waitFor();
+    expect(await alice.getByLabel('Message to Bobby').isDisabled()).toBe(true);
+    expect(await alice.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+    await look(alice, '20-removed-you-chat');
+    // She removes him in turn, confirmed: gone from her list.
+    await alice.getByRole('button', { name: 'Contact settings' }).click();
+    await alice.getByText('Bobby removed you already.', { exact: false }).waitFor();
+    await alice.getByRole('button', { name: 'Remove contact…' }).click();
+    await alice.getByRole('button', { name: 'Yes, remove Bobby' }).click();
+    await alice.getByRole('heading', { name: 'Contacts' }).waitFor();
+    await alice.getByRole('button', { name: /^Bobby\W/ }).waitFor({ state: 'detached' });
+  });
+
   it('a relay that went away shows the banner', async () => {
     const { page: alice } = devices.alice!;
     await relay.stop();

@@ -31,6 +31,11 @@ function talking(db: Database, contactId: DocId): Contact {
   return contact;
 }
 
+/** Whether my removal notice is in the contact's channel as of `heads` (what a deposit or the contact's device holds). */
+function removalHeld(db: Database, contactId: DocId, heads: string[]): boolean {
+  return db.messagesAt(db.channelOf(db.contact(contactId)), heads).some((m) => m.sender === db.deviceId && isRemoval(m));
+}
+
 /** My signed set, into every contact's channel: each contact then takes messages from all my devices. */
 async function announceSet(db: Database): Promise<void> {
   const notice = deviceSetNotice(db.deviceSetStatement());
@@ -86,17 +91,17 @@ export const appActors = {
     if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
     return { leaving: await db.markRemoved(contactId, 'me') };
   }),
-  // `heads`: what the relay's depot now holds for the contact; forget it once my removal notice is in there.
+  // `heads`: what the relay's depot or the contact's device now holds; forget it once my removal notice is in there.
   forgetContact: fromPromise<boolean, { db: Database; contactId: DocId; heads?: string[] }>(async ({ input }) => {
     const { db, contactId, heads } = input;
     if (!db.docs.has(contactId)) return true;
-    if (heads !== undefined) {
-      const sent = db.messagesAt(db.channelOf(db.contact(contactId)), heads);
-      if (!sent.some((m) => m.sender === db.deviceId && isRemoval(m))) return false;
-    }
+    if (heads !== undefined && !removalHeld(db, contactId, heads)) return false;
     await db.removeContact(contactId);
     return true;
   }),
+  holdsRemoval: fromPromise<boolean, { db: Database; contactId: DocId; heads: string[] }>(async ({ input }) =>
+    input.db.docs.has(input.contactId) ? removalHeld(input.db, input.contactId, input.heads) : true,
+  ),
   // My other devices are told too (our own channel): the contact's notice may reach only this one.
   markRemovedByPeer: fromPromise<Contact, { db: Database; contactId: DocId }>(async ({ input }) => {
     const { db, contactId } = input;

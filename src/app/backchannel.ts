@@ -41,7 +41,7 @@ import { relayStatus, type AppEmitted, type AppEvent, type RelayStatus, type Via
 import { backchannelApp } from './actors.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
-import { BACKCHANNEL_APPID, type CallOptions, type PairingStep } from '../pair.js';
+import { BACKCHANNEL_APPID, MIN_INVITE_REFRESH_MS, type CallOptions, type PairingStep } from '../pair.js';
 import type { OutgoingFile, TransferStatus } from '../machines/appTypes.js';
 import { HASH_HEX, chunkStoreOf } from '../files/chunkStore.js';
 import { isFileSource } from '../files/source.js';
@@ -85,8 +85,7 @@ export interface PairOptions extends CallOptions {
   onProgress?: (step: PairingStep | 'naming') => void;
 }
 
-/** A code is valid for at least this long when an invite renews it (`refreshMs`). */
-export const MIN_INVITE_REFRESH_MS = 1_000;
+export { MIN_INVITE_REFRESH_MS };
 
 /** Options of `invite`. */
 export interface InviteOptions extends PairOptions {

@@ -16,7 +16,7 @@ export interface ConnectOptions extends DiscoverInput {
   signal?: AbortSignal;
   /** Give up after this long without a channel (default: no limit beyond the machine's own). */
   timeoutMs?: number;
-  /** Times the overall timeout and the machine's own delays (default `systemClock`). */
+  /** Times the overall timeout, the machine's own delays and the relayed channel's keepalive (default `systemClock`). */
   clock?: Clock;
 }
 
@@ -34,7 +34,8 @@ export interface Connection {
  */
 export function connectToContact(options: ConnectOptions): Promise<Connection> {
   const { signal, timeoutMs, clock = systemClock, openDirectTransport = openWebRtcTransport, ...rest } = options;
-  const input = { ...rest, openDirectTransport };
+  // The relayed channel's keepalive on the same clock as the rest.
+  const input = { ...rest, openDirectTransport, ...(options.clock ? { clock: options.clock } : {}) };
   if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
   const actor = createActor(discoverMachine, { input, clock });
   const stop = () => actor.send({ type: 'STOP' });

@@ -46,11 +46,11 @@ export interface RelayedTransportOptions {
   keepaliveMs?: number;
   /** {@link RELAYED_DEAD_MS}. */
   deadMs?: number;
-  /** The keepalive's timers (default: the system's, unref'd in Node). */
+  /** The keepalive's timers: the app's clock through the DISCOVER session (default: the system's, unref'd in Node). */
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
-/** With nothing else sealed for this long, a keepalive goes (ms; real time: a network bound, like WebRTC's own). */
+/** With nothing else sealed for this long, a keepalive goes (ms, on the injected clock: the app's, a SimulatedClock in tests). */
 export const RELAYED_KEEPALIVE_MS = 5_000;
 /** A peer that keeps alive and sent nothing for this long (ms) is gone: the transport closes. */
 export const RELAYED_DEAD_MS = 25_000;

@@ -21,6 +21,7 @@ import { proofFor, topicKeyOf } from './topicProofs.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
+import type { Clock } from '../effects/clock.js';
 import { BackchannelError, InvalidArgumentError, ProtocolError, SignalRejectedError, TopicUnprovenError } from '../errors.js';
 import type {
   RtcConfiguration,
@@ -65,6 +66,8 @@ export interface SessionInput {
    * this topic. Absent: every device on the topic is a peer (my own devices' channel).
    */
   seek?: string;
+  /** Timers for the relayed channel's keepalive (the app's clock, so a simulated one drives it; default the system's). */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
 /** How a peer device is reached: a WebRTC data channel, or the relay's sealed relayed channel. */
@@ -380,6 +383,7 @@ export const discoverSession = fromCallback<SessionCommand, SessionInput, Sessio
       peerSid: peer.sid,
       randomBytes: input.randomBytes,
       transmit: (blob) => tx({ type: 'send', topic, to: peer.relayId, kind: 'data', blob }),
+      ...(input.clock ? { clock: input.clock } : {}),
     });
     peer.relayed = relayed;
     peer.pc?.close();

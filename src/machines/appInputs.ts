@@ -54,6 +54,8 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
       // Whom this device looks for on the topic: my devices all seek the contact's key, never each other (discover/session.ts).
       ...(contact.public_key === undefined ? {} : { seek: contact.public_key }),
       timeouts: input.discoverTimeouts,
+      // The relayed channel's keepalive runs on the app's clock (a SimulatedClock in tests).
+      ...(input.clock ? { clock: input.clock } : {}),
     },
   };
 }

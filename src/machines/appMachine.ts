@@ -15,8 +15,9 @@
  *       devices:  idle → unlinking → idle (a notice in my devices' own channel, then forget the device)
  *                 | adding → idle (devices another of mine linked, announced in our own channel)
  *       contacts: idle → renaming | removing → idle       (requests queue in `contactOps`)
- *                 | forgetting (a contact I removed, once the depot holds my notice; or one a device of
- *                 mine removed) | markingRemoved (the contact removed me: card kept, link stopped)
+ *                 | checkingRemoval (a deposit or the contact's device by live SYNC holds heads: is my
+ *                 notice in them?) → forgetting (a contact I removed, once my notice is out; or one a
+ *                 device of mine removed) | markingRemoved (the contact removed me: card kept, link stopped)
  *       messages: idle → sending → idle                   (requests queue in `outbox`)
  *       seen:     idle → saving → idle (last_seen of a contact whose device came, went or sent; `sightings`
  *                 queue; `presence` is emitted once it is saved)
@@ -127,6 +128,8 @@ export const appMachine = setup({
     removeContact: provided<{ leaving?: Contact }, { db: Database; contactId: DocId }>('removeContact'),
     /** Forget a contact's card and channel; with `heads`, only if my removal notice is in them (false: not yet). */
     forgetContact: provided<boolean, { db: Database; contactId: DocId; heads?: string[] }>('forgetContact'),
+    /** Whether my removal notice to the contact is in `heads` (what a deposit or the contact's device holds). */
+    holdsRemoval: provided<boolean, { db: Database; contactId: DocId; heads: string[] }>('holdsRemoval'),
     /** The contact removed me: mark its card (kept, history readable). */
     markRemovedByPeer: provided<Contact, { db: Database; contactId: DocId }>('markRemovedByPeer'),
     sendMessage: provided<Message, { db: Database; contactId: DocId; message: MessageInput }>('sendMessage'),
@@ -183,8 +186,11 @@ export const appMachine = setup({
       if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status, ...(next.relayUnsupported ? { error: next.relayUnsupported } : {}) });
     }),
     /** Stop a contact's link and forget its presence and relay connection (it is being removed). */
-    unlink: enqueueActions(({ context, enqueue }, params: { contactId: DocId }) => {
+    unlink: enqueueActions(({ context, enqueue, self }, params: { contactId: DocId }) => {
       const { contactId } = params;
+      // STOP first: the link's SYNC children end before its DISCOVER child closes their channels, so
+      // an answer SYNC still owes the peer goes out (stopping the link outright closes the channels first).
+      if (self.getSnapshot().children[linkId(contactId)]) enqueue.sendTo(linkId(contactId), { type: 'STOP' });
       enqueue.stopChild(linkId(contactId));
       enqueue.assign({
         contacts: context.contacts.filter((c) => c.id !== contactId),
@@ -211,6 +217,16 @@ export const appMachine = setup({
         enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
       if (contact.removed_by === 'me') enqueue.assign({ leaving: [...context.leaving, contact] });
       else enqueue.assign({ contacts: [...context.contacts, contact] });
+    }),
+    /**
+     * A contact I removed now has, or the depot holds, my channel up to `heads`: check them for my
+     * notice (a newer report replaces one still waiting; the first op is already under way).
+     */
+    queueRemovalCheck: assign(({ context }, params: { contactId: DocId; heads: string[] }) => {
+      const waiting = context.contactOps.findIndex((o, i) => i > 0 && o.op === 'forget' && o.heads !== undefined && o.contactId === params.contactId);
+      const op = { op: 'forget' as const, contactId: params.contactId, heads: params.heads };
+      if (waiting < 0) return { contactOps: [...context.contactOps, op] };
+      return { contactOps: context.contactOps.map((o, i) => (i === waiting ? op : o)) };
     }),
     /** Queue an op of our own for a contact, unless one for it waits already. */
     queueOwnOp: assign(({ context }, op: ContactOp) =>
@@ -274,8 +290,10 @@ export const appMachine = setup({
       stateIn({ ready: { devices: 'unlinking' } }),
       stateIn({ ready: { devices: 'adding' } }),
     ]),
-    /** A contact's link, not our own channel's (whose presence is no contact's). */
-    isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId),
+    /** A contact I removed, linked until my notice is out. */
+    isLeaving: ({ context, event }) => context.leaving.some((c) => c.id === (event as { contactId?: string }).contactId),
+    /** A contact's link, not our own channel's (whose presence is no contact's), nor one that removed me (its last word as it stops). */
+    isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId && c.removed_by !== 'peer'),
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -283,6 +301,8 @@ export const appMachine = setup({
     nextRename: ({ context }) => context.contactOps[0]?.op === 'rename',
     nextRemove: ({ context }) => context.contactOps[0]?.op === 'remove',
     nextForget: ({ context }) => context.contactOps[0]?.op === 'forget',
+    /** A forget that waits for my notice to be out: checked first, the link left running. */
+    nextRemovalCheck: ({ context }) => context.contactOps[0]?.op === 'forget' && context.contactOps[0].heads !== undefined,
     nextPeerRemoved: ({ context }) => context.contactOps[0]?.op === 'peerRemoved',
     outboxWaiting: ({ context }) => context.outbox.length > 0,
     fileWaiting: ({ context }) => context.fileOuts.length > 0,
@@ -381,11 +401,16 @@ export const appMachine = setup({
         'contact.deposited': [
           // A contact I removed: once the depot holds my notice, it can go.
           {
-            guard: ({ context, event }) => context.leaving.some((c) => c.id === event.contactId),
-            actions: { type: 'queueOwnOp', params: ({ event }) => ({ op: 'forget' as const, contactId: event.contactId, heads: event.heads }) },
+            guard: 'isLeaving',
+            actions: { type: 'queueRemovalCheck', params: ({ event }) => ({ contactId: event.contactId, heads: event.heads }) },
           },
           { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         ],
+        // Or once a device of the contact has it by live SYNC: no deposit will come while it is connected.
+        'contact.synced': {
+          guard: 'isLeaving',
+          actions: { type: 'queueRemovalCheck', params: ({ event }) => ({ contactId: event.contactId, heads: event.heads }) },
+        },
         // A removal notice: the contact removed me (keep the card, stop the link), or a device of mine removed it (forget it).
         'contact.left': {
           guard: ({ context, event }) =>
@@ -719,6 +744,7 @@ export const appMachine = setup({
               always: [
                 { guard: 'nextRename', target: 'renaming' },
                 { guard: 'nextRemove', target: 'removing' },
+                { guard: 'nextRemovalCheck', target: 'checkingRemoval' },
                 { guard: 'nextForget', target: 'forgetting' },
                 { guard: 'nextPeerRemoved', target: 'markingRemoved' },
               ],
@@ -769,6 +795,22 @@ export const appMachine = setup({
                 onError: { target: 'idle', actions: { type: 'fail', params: { queue: 'contactOps', answer: 'contact.failed' } } },
               },
             },
+            // Is my notice in what the depot or the contact's device holds? Only then does the link stop
+            // (a report without it leaves the link running: restarting it would cut a live sync).
+            checkingRemoval: {
+              invoke: {
+                src: 'holdsRemoval',
+                input: ({ context }) => {
+                  const op = context.contactOps[0] as Extract<ContactOp, { op: 'forget' }>;
+                  return { db: context.db!, contactId: op.contactId, heads: op.heads! };
+                },
+                onDone: [
+                  { guard: ({ event }) => event.output, target: 'forgetting' },
+                  { target: 'idle', actions: assign({ contactOps: ({ context }) => context.contactOps.slice(1) }) },
+                ],
+                onError: { target: 'idle', actions: assign({ contactOps: ({ context }) => context.contactOps.slice(1) }) },
+              },
+            },
             forgetting: {
               // The link stops before the card goes: nothing syncs into a contact being forgotten.
               entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
@@ -793,19 +835,24 @@ export const appMachine = setup({
                 onError: { target: 'idle', actions: 'backAndNext' },
               },
             },
+            // The link stops once the card is marked, not before: meanwhile SYNC answers the message that
+            // brought the notice, and the contact's device, seeing I have it, forgets me without a deposit.
             markingRemoved: {
-              entry: { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
               invoke: {
                 src: 'markRemovedByPeer',
                 input: ({ context }) => ({ db: context.db!, contactId: context.contactOps[0]!.contactId }),
                 onDone: {
                   target: 'idle',
-                  actions: enqueueActions(({ context, event, enqueue }) => {
-                    enqueue.assign({ contacts: [...context.contacts, event.output], contactOps: context.contactOps.slice(1), unlinked: undefined });
-                    enqueue.emit({ type: 'contact.left', contactId: event.output.id, by: 'peer', contact: event.output });
-                  }),
+                  actions: [
+                    { type: 'unlink', params: ({ context }) => ({ contactId: context.contactOps[0]!.contactId }) },
+                    enqueueActions(({ context, event, enqueue }) => {
+                      enqueue.assign({ contacts: [...context.contacts, event.output], contactOps: context.contactOps.slice(1), unlinked: undefined });
+                      enqueue.emit({ type: 'contact.left', contactId: event.output.id, by: 'peer', contact: event.output });
+                    }),
+                  ],
                 },
-                onError: { target: 'idle', actions: 'backAndNext' },
+                // Not marked: the contact stays as it was, linked; the op is done.
+                onError: { target: 'idle', actions: assign({ contactOps: ({ context }) => context.contactOps.slice(1) }) },
               },
             },
           },

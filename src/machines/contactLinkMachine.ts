@@ -42,6 +42,8 @@ type LinkEvent =
   /** A peer's SYNC child ended (closed or failed): that peer is done. */
   | { type: `xstate.done.actor.${string}`; actorId?: string }
   | { type: 'link.deposited'; heads: string[] }
+  /** A peer device's SYNC: it has our channel up to `heads`. */
+  | { type: 'link.synced'; heads: string[] }
   | { type: 'link.refused'; reason: string; error?: TopicUnprovenError }
   | { type: 'link.relay'; up: boolean }
   | FileEvent
@@ -58,6 +60,8 @@ export type LinkPresence =
   | { type: 'contact.offline'; contactId: DocId }
   /** The relay's depot holds our changes up to `heads` for the contact. */
   | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
+  /** A device of the contact has our channel up to `heads`, by live SYNC (Automerge's shared heads). */
+  | { type: 'contact.synced'; contactId: DocId; heads: string[] }
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
   | { type: 'contact.refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
   /** This link's connection to the relay came up or went down. */
@@ -92,6 +96,11 @@ export const linkedDepot = depotMachine.provide({
     announceDown: sendParent({ type: 'link.relay', up: false }),
     announceFetched: () => {},
   },
+});
+
+/** SYNC, telling the link what a peer device now has of our channel (a removal waits for that, or a deposit). */
+export const linkedSync = syncMachine.provide({
+  actions: { shared: sendParent((_, params: { docId: DocId; heads: string[] }) => ({ type: 'link.synced', heads: params.heads })) },
 });
 
 /** The depot child's input: the link's relay, key and stores; `deposit` false only collects. */
@@ -138,7 +147,7 @@ export const contactLinkMachine = setup({
     context: {} as ContactLinkContext,
     events: {} as LinkEvent,
   },
-  actors: { discover: linkedDiscover, sync: syncMachine, depot: linkedDepot, files: fileSessionActor },
+  actors: { discover: linkedDiscover, sync: linkedSync, depot: linkedDepot, files: fileSessionActor },
   actions: {
     // A peer's channel (new, or replacing its old one): SYNC and the file session on it, under ids of its own.
     adopt: enqueueActions(({ context, event, enqueue }) => {
@@ -200,6 +209,9 @@ export const contactLinkMachine = setup({
     STOP: '.stopped',
     'link.deposited': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', contactId: context.input.contactId, heads: event.heads })),
+    },
+    'link.synced': {
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.synced', contactId: context.input.contactId, heads: event.heads })),
     },
     'link.relay': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', contactId: context.input.contactId, up: event.up })),

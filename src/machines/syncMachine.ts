@@ -37,6 +37,10 @@ export const syncMachine = setup({
     output: {} as { peer?: string; error?: BackchannelError; reason?: string },
   },
   actors: { engine: syncEngineActor },
+  actions: {
+    /** The peer has `heads` of a document by live sync; a no-op here, the contact link provides what it tells its parent. */
+    shared: (_, _params: { docId: DocId; heads: string[] }) => {},
+  },
   delays: { helloTimeout: ({ context }) => context.input.helloTimeoutMs ?? 30_000 },
 }).createMachine({
   id: 'sync',
@@ -46,6 +50,7 @@ export const syncMachine = setup({
   on: {
     'engine.error': { target: '.failed', actions: assign({ error: ({ event }) => event.error }) },
     'engine.closed': { target: '.closed', actions: assign({ reason: ({ event }) => event.reason }) },
+    'engine.shared': { actions: { type: 'shared', params: ({ event }) => ({ docId: event.docId, heads: event.heads }) } },
   },
   states: {
     greeting: {

@@ -64,6 +64,8 @@ export type EngineEvent =
   | { type: 'engine.hello'; peer: string }
   | { type: 'engine.busy' }
   | { type: 'engine.idle' }
+  /** A message of the peer named `heads` of `docId`, all of which we have: it holds ours up to there, by live sync. */
+  | { type: 'engine.shared'; docId: DocId; heads: string[] }
   | { type: 'engine.error'; error: BackchannelError }
   | { type: 'engine.closed'; reason: string };
 
@@ -133,6 +135,37 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     emit({ type: value ? 'engine.busy' : 'engine.idle' });
   };
 
+  /** The peer's heads it last named, per document (each message names them). */
+  const named = new Map<DocId, string>();
+
+  /**
+   * A message from the peer names its heads: once we have them all, the peer has at least that much of
+   * ours. Read as it arrives, before it waits its turn: the channel may close before its turn comes
+   * (the peer answered and left), and what the peer has is known all the same.
+   */
+  const peerHas = (docId: DocId, message: Uint8Array) => {
+    let heads: string[];
+    try {
+      heads = A.decodeSyncMessage(message).heads;
+    } catch {
+      return; // malformed: its turn will fail it
+    }
+    if (heads.length === 0 || named.get(docId) === heads.join() || !A.hasHeads(docs.get(docId), heads)) return;
+    named.set(docId, heads.join());
+    emit({ type: 'engine.shared', docId, heads });
+  };
+
+  /** The heads each of a bundle's sync entries names (a snapshot entry is answered by sync messages). */
+  const peerHasBundle = (body: Uint8Array) => {
+    let entries: BundleEntry[];
+    try {
+      entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.kind === 'sync' && docIds.has(e.docId)) peerHas(e.docId, e.data);
+  };
+
   const fail = (error: BackchannelError) => {
     if (stopped) return;
     emit({ type: 'engine.error', error });
@@ -162,17 +195,20 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     for (const frame of numbered) await channel.send(frame);
   };
 
+  /** The outbox's next bundle (as much as {@link BUNDLE_BYTES} allows), taken out of it. */
+  const nextBundle = () => {
+    let size = 0;
+    let n = 0;
+    while (n < outbox.length && (n === 0 || size + outbox[n]!.data.length <= BUNDLE_BYTES)) size += outbox[n++]!.data.length;
+    const body = encodeBundleBody(outbox.slice(0, n));
+    outbox = outbox.slice(n);
+    return (s: number) => encodeBundle(s, body, channel.maxFrameBytes);
+  };
+
   /** Send what waits in the outbox, as few bundles as {@link BUNDLE_BYTES} allows. */
   const drain = async () => {
     drainQueued = false;
-    while (outbox.length > 0) {
-      let size = 0;
-      let n = 0;
-      while (n < outbox.length && (n === 0 || size + outbox[n]!.data.length <= BUNDLE_BYTES)) size += outbox[n++]!.data.length;
-      const body = encodeBundleBody(outbox.slice(0, n));
-      outbox = outbox.slice(n);
-      await sendMessage((s) => encodeBundle(s, body, channel.maxFrameBytes));
-    }
+    while (outbox.length > 0) await sendMessage(nextBundle());
   };
 
   /** Queue an entry for the next bundle, which leaves once the tasks queued before it have run. */
@@ -346,6 +382,8 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
       const cost = m.length + 1024;
       if (queued + cost > maxQueued) return fail(new TooLargeError('the backlog of unapplied sync messages from the peer', queued + cost, maxQueued));
       queued += cost;
+      if (type === 'bundle') peerHasBundle(m);
+      else peerHas(docId, m);
       run(async () => {
         queued -= cost;
         await (type === 'bundle' ? receiveBundle(m) : receive(docId, m));
@@ -365,6 +403,9 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   function stop(): void {
     if (stopped) return;
     stopped = true;
+    // What waits for the next bundle goes now, best effort: an answer tells the peer what we have (a
+    // contact that removed us forgets us on seeing its notice here, with no deposit to wait for).
+    while (outbox.length > 0) for (const frame of nextBundle()(seq++ % SYNC_SEQ_MODULUS)) channel.send(frame).catch(() => {});
     offFrame();
     offClose();
     offChange();

@@ -1,6 +1,7 @@
 /**
- * A chat, both directions; a file received; what the relay keeps for an absent contact; contact
- * settings, also caught mid-rename and mid-removal; settings.
+ * A chat, both directions; a file received; what the relay keeps for an absent contact; a contact
+ * who removed me (history readable, composer off); contact settings, also caught mid-rename and
+ * mid-removal; settings.
  */
 import type { Meta, StoryObj } from '@storybook/react-vite';
 import { renderScene, ready } from '../render.js';
@@ -29,6 +30,34 @@ export const Conversation: Story = {
     async () => {
       const { scene, bobOnAlice } = await talked();
       scene.ui.send({ type: 'OPEN_CHAT', contactId: bobOnAlice.id });
+      return { scene };
+    },
+  ],
+};
+
+/** Bob removed Alice: her chat with him stays readable, the composer is off, and he is marked in her list. */
+async function removedByBob() {
+  const { alice, bob, bobOnAlice, aliceOnBob } = await talked();
+  await bob.device.bc.removeContact(aliceOnBob.id);
+  await settle(() => alice.device.bc.contacts().find((c) => c.id === bobOnAlice.id)?.removed_by === 'peer', alice.device);
+  return { alice, bobOnAlice };
+}
+
+export const RemovedYou: Story = {
+  loaders: [
+    async () => {
+      const { alice, bobOnAlice } = await removedByBob();
+      return { scene: await chatSceneOf(alice, bobOnAlice.id) };
+    },
+  ],
+};
+
+export const RemovedYouInContacts: Story = {
+  loaders: [
+    async () => {
+      const { alice } = await removedByBob();
+      const scene = await sceneOf(alice);
+      await until(scene.ui, (s) => s.matches('contacts'));
       return { scene };
     },
   ],

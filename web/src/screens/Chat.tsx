@@ -31,6 +31,8 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
       </section>
     );
   }
+  // The contact removed me: the history stays readable, but nothing more reaches them.
+  const removedMe = contact.removed_by === 'peer';
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const body = text.trim();
@@ -49,7 +51,7 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
       aria-labelledby="chat-title"
       className={dragging ? 'chat dragging' : 'chat'}
       onDragOver={(e) => {
-        if (![...e.dataTransfer.types].includes('Files')) return;
+        if (removedMe || ![...e.dataTransfer.types].includes('Files')) return;
         e.preventDefault(); // lets the drop happen
         e.dataTransfer.dropEffect = 'copy';
         setDragging(true);
@@ -78,7 +80,13 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
         </button>
       </div>
       <h1 id="chat-title">{contact.moniker}</h1>
-      <p className="muted">{presenceText(device, contact)}</p>
+      {removedMe ? (
+        <p role="status" className="note removed-note">
+          {contact.moniker} removed you. Your chat stays here to read; nothing more can be sent. Remove them in Contact settings to forget it.
+        </p>
+      ) : (
+        <p className="muted">{presenceText(device, contact)}</p>
+      )}
       <div role="log" aria-label={`Messages with ${contact.moniker}`} aria-live="polite">
         <ol className="messages">
           {messages.map((m) => (
@@ -105,6 +113,7 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
         <textarea
           id="message"
           rows={2}
+          disabled={removedMe}
           value={text}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={(e) => {
@@ -113,10 +122,12 @@ export function Chat({ device, prefs, contactId, send }: { device: Device; prefs
               e.currentTarget.form?.requestSubmit();
             }
           }}
-          placeholder="Write a message"
+          placeholder={removedMe ? `${contact.moniker} removed you` : 'Write a message'}
         />
-        <AttachControl moniker={contact.moniker} onFiles={(picked) => void files.sendFiles(picked)} />
-        <button type="submit">Send</button>
+        <AttachControl moniker={contact.moniker} disabled={removedMe} onFiles={(picked) => void files.sendFiles(picked)} />
+        <button type="submit" disabled={removedMe}>
+          Send
+        </button>
       </form>
       <StoringList storing={files.storing} />
       {(problem ?? files.problem) && (

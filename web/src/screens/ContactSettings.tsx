@@ -38,7 +38,11 @@ export function ContactSettings({
         </button>
       </form>
       <h2>Remove</h2>
-      <p>Removing forgets this contact and your chat with them on this device.</p>
+      <p>
+        {contact?.removed_by === 'peer'
+          ? `${contact.moniker} removed you already. Removing forgets them and your chat with them on this device.`
+          : 'Removing forgets this contact and your chat with them on this device; they are told.'}
+      </p>
       {confirming ? (
         <div className="row">
           <button type="button" className="danger" disabled={!!busy} onClick={() => send({ type: 'REMOVE' })}>

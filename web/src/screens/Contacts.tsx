@@ -1,4 +1,4 @@
-/** The contact list: presence, last seen, unread; and the ways to add someone. */
+/** The contact list: presence, last seen, unread, who removed me; and the ways to add someone. */
 import type { Device } from '../device.js';
 import type { Prefs } from '../prefs.js';
 import { presenceText, unreadCount } from './presence.js';
@@ -20,14 +20,16 @@ export function Contacts({ device, prefs, send }: { device: Device; prefs: Prefs
         <ul className="contacts">
           {contacts.map((c) => {
             const unread = unreadCount(device, prefs, c);
-            const presence = presenceText(device, c);
+            // They removed me: nothing reaches them any more; the chat stays readable.
+            const removedMe = c.removed_by === 'peer';
+            const presence = removedMe ? 'Removed you' : presenceText(device, c);
             const online = presence.startsWith('Connected');
             return (
               <li key={c.id}>
-                <button type="button" className="contact" onClick={() => send({ type: 'OPEN_CHAT', contactId: c.id })}>
+                <button type="button" className={removedMe ? 'contact removed' : 'contact'} onClick={() => send({ type: 'OPEN_CHAT', contactId: c.id })}>
                   <span className={online ? 'dot on' : 'dot'} aria-hidden="true" />
                   <span className="name">{c.moniker}</span>
-                  <span className="presence">
+                  <span className={removedMe ? 'presence removed-badge' : 'presence'}>
                     <span className="visually-hidden">, </span>
                     {presence}
                   </span>

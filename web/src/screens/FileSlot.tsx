@@ -217,13 +217,14 @@ export function useFileSender(device: Device, contactId: string, moniker: string
 }
 
 /** The composer's attach control: a labelled file input (several files at once). */
-export function AttachControl({ onFiles, moniker }: { onFiles: (files: File[]) => void; moniker: string }) {
+export function AttachControl({ onFiles, moniker, disabled = false }: { onFiles: (files: File[]) => void; moniker: string; disabled?: boolean }) {
   return (
-    <label className="button secondary attach">
+    <label className={disabled ? 'button secondary attach disabled' : 'button secondary attach'} aria-disabled={disabled || undefined}>
       Attach
       <input
         type="file"
         multiple
+        disabled={disabled}
         className="visually-hidden"
         aria-label={`Attach a file for ${moniker}`}
         onChange={(e) => {
