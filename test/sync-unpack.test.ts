@@ -12,10 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { Database } from '../src/db/database.js';
-import { TooLargeError } from '../src/errors.js';
+import { ProtocolError, TooLargeError } from '../src/errors.js';
 import { encodeHello, encodeSync } from '../src/sync/frame.js';
 import { startSyncEngine, type EngineEvent } from '../src/sync/syncEngine.js';
-import { MAX_UNPACKED_BYTES, checkUnpackedSize } from '../src/sync/unpackBound.js';
+import { MAX_UNPACKED_BYTES, checkUnpackedSize, syncMessageHeads } from '../src/sync/unpackBound.js';
 import { until } from './helpers/wait.js';
 import { createActor, toPromise } from 'xstate';
 import { applyDeposits } from '../src/depot/depotActors.js';
@@ -78,6 +78,21 @@ async function open() {
 }
 
 describe('sync messages are measured before they are unpacked', () => {
+  it('the heads a sync message names are read from its start, as Automerge decodes them', () => {
+    let doc = A.from<{ n: number[] }>({ n: [] });
+    const other = A.change(A.clone(doc), (d) => void d.n.push(2));
+    doc = A.merge(
+      A.change(doc, (d) => void d.n.push(1)),
+      other,
+    );
+    const message = A.generateSyncMessage(doc, A.initSyncState())[1]!;
+    expect(A.getHeads(doc)).toHaveLength(2);
+    expect(syncMessageHeads(message)).toEqual(A.decodeSyncMessage(message).heads);
+    expect(syncMessageHeads(syncMessage([]))).toEqual([]);
+    expect(() => syncMessageHeads(Uint8Array.of(0x42, 2, ...new Array<number>(40).fill(1)))).toThrow(ProtocolError);
+    expect(() => syncMessageHeads(Uint8Array.of(0x85, 0))).toThrow(ProtocolError);
+  });
+
   it('honest messages: their deflated document columns count as they inflate', async () => {
     const alice = await open();
     const text = 'all work and no play '.repeat(3000); // ~60 KiB, deflated in the document chunk

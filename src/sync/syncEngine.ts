@@ -26,7 +26,7 @@ import { BackchannelError, TransportClosedError, ProtocolError, TooLargeError, t
 import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { Trust } from '../db/peerRules.js';
 import { LIMITS } from '../db/schema.js';
-import { MAX_UNPACKED_BYTES, checkChangesUnpackedSize, checkUnpackedSize } from './unpackBound.js';
+import { MAX_UNPACKED_BYTES, checkChangesUnpackedSize, checkUnpackedSize, syncMessageHeads } from './unpackBound.js';
 import { type BundleEntry, decodeBundleBody, encodeBundleBody } from './bundle.js';
 import {
   BUNDLE_FRAME,
@@ -146,7 +146,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   const peerHas = (docId: DocId, message: Uint8Array) => {
     let heads: string[];
     try {
-      heads = A.decodeSyncMessage(message).heads;
+      heads = syncMessageHeads(message);
     } catch {
       return; // malformed: its turn will fail it
     }

@@ -17,6 +17,7 @@ import * as A from '@automerge/automerge';
 import { Inflate } from 'fflate';
 import { ProtocolError, TooLargeError } from '../errors.js';
 import { LIMITS } from '../db/schema.js';
+import { toHex } from '../crypto/bytes.js';
 
 /**
  * What one sync message may unpack to, by default: room for a whole document at its cap
@@ -207,4 +208,19 @@ export function checkUnpackedSize(message: Uint8Array, maxBytes: number): A.Deco
  */
 export function checkChangesUnpackedSize(changes: Uint8Array, maxBytes: number): void {
   chunks(changes, new Budget(maxBytes));
+}
+
+/** Automerge's sync message types (v1, v2): each starts with the sender's heads. */
+const SYNC_MESSAGE_TYPES = [0x42, 0x43];
+
+/**
+ * The heads a sync message names (its first field), read without decoding the rest: what the sender
+ * holds of the document. {@link ProtocolError} if the message does not start like one.
+ */
+export function syncMessageHeads(message: Uint8Array): string[] {
+  const r = new Reader(message);
+  if (!SYNC_MESSAGE_TYPES.includes(r.byte())) throw new ProtocolError('not an Automerge sync message');
+  const heads: string[] = [];
+  for (let n = r.uleb(); n > 0; n--) heads.push(toHex(r.take(32)));
+  return heads;
 }
