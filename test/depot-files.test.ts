@@ -23,7 +23,8 @@ import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
 import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { fileStatusOf } from '../src/files/status.js';
 import { FileCorruptError, FileTooLargeError } from '../src/errors.js';
-import { fileRefusalNotice, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
+import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
+import { isRemoval, peerSetOf, removalIn, removalNotice } from '../src/devices/notices.js';
 import type { FileEvent } from '../src/files/session.js';
 import { seededBytes } from './helpers/seededBytes.js';
 import { until } from './helpers/wait.js';
@@ -441,6 +442,32 @@ describe('files through the depot', () => {
       done: 0,
       total: data.length,
       error,
+    });
+  });
+
+  it('a refusal notice: read back only in shape; the other notice readers (removal, device set) pass it by, and it is no chat message', async () => {
+    const hash = 'cd'.repeat(32);
+    const notice = fileRefusalNotice({ hash, reason: 'too-large', detail: 'over 1000', limit: 1000 });
+    expect(fileRefusalOf({ notice })).toEqual({ hash, reason: 'too-large', detail: 'over 1000', limit: 1000 });
+    for (const bad of [
+      removalNotice(),
+      JSON.stringify({ file_refused: { hash: 'zz', reason: 'corrupt' } }),
+      JSON.stringify({ file_refused: { hash, reason: 'bored' } }),
+      JSON.stringify({ file_refused: null }),
+      'file_refused{',
+    ])
+      expect(fileRefusalOf({ notice: bad }), bad).toBeUndefined();
+    const bob = await device();
+    const written = await bob.db.sendMessage(bob.channelId, { notice });
+    expect(isRemoval(written)).toBe(false);
+    expect(removalIn([written], new Set())).toBeUndefined();
+    expect(peerSetOf('ab'.repeat(32), [written])).toEqual(new Set());
+    // As the document holds it (immutable strings): read the same.
+    expect(refusalsIn(bob.db.docs.get<{ messages: unknown[] }>(bob.channelId).messages as never, () => false).get(hash)).toMatchObject({ reason: 'too-large' });
+    expect(refusalsIn([written], (s) => s === bob.db.deviceId).size).toBe(0); // my own refusals are not the contact's
+    expect(refusalError(fileRefusalOf({ notice: fileRefusalNotice({ hash, reason: 'corrupt', detail: 'its bytes hash to 00' }) })!, 5)).toMatchObject({
+      code: 'FILE_CORRUPT',
+      data: { hash, detail: 'the contact found it damaged: its bytes hash to 00' },
     });
   });
 
