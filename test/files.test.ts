@@ -183,6 +183,25 @@ describe('a file’s stored status', () => {
   });
 });
 
+describe('copies per contact', () => {
+  it("cancelling a file being received ends every contact's copy for good; its record keeps the size", async () => {
+    const store = new ChunkStore(new MemoryStorage());
+    const hash = 'ef'.repeat(32);
+    const [c1, c2] = ['c'.repeat(32), 'd'.repeat(32)];
+    const size = FILE_CHUNK_BYTES + 1;
+    await store.begin(hash, size, c1);
+    await store.append(hash, c1, 0, new Uint8Array(FILE_CHUNK_BYTES));
+    await store.begin(hash, size, c2);
+    expect((await store.copies(hash)).map((c) => c.stored).sort()).toEqual([0, 1]);
+    await store.settle(hash, 'cancelled', new AbortedError());
+    for (const c of [c1, c2]) expect(await store.received(hash, c)).toMatchObject({ state: 'cancelled', size });
+    expect(await store.storage.listKeys(['fileIns'])).toEqual([]);
+    expect((await store.storage.listKeys(['files'])).map((k) => k.join('/'))).toEqual([`files/${hash}/meta`]);
+    await expect(store.append(hash, c1, 1, new Uint8Array(1))).rejects.toBeInstanceOf(AbortedError);
+    expect(await store.begin(hash, size, c2)).toMatchObject({ state: 'cancelled' });
+  });
+});
+
 describe('a file being sent reads as progress, not waiting', () => {
   it('while the session sends it, fileStatus says progress with the bytes out; done once the contact confirmed it', async () => {
     const alice = await device();
