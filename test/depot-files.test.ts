@@ -22,7 +22,9 @@ import { DEFAULT_RELAY_FILE_BYTES, fileRoute, saveDepositedChunk } from '../src/
 import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
 import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { fileStatusOf } from '../src/files/status.js';
-import { FileCorruptError } from '../src/errors.js';
+import { FileCorruptError, FileTooLargeError } from '../src/errors.js';
+import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
+import { isRemoval, peerSetOf, removalIn, removalNotice } from '../src/devices/notices.js';
 import type { FileEvent } from '../src/files/session.js';
 import { seededBytes } from './helpers/seededBytes.js';
 import { until } from './helpers/wait.js';
@@ -93,7 +95,7 @@ describe('files through the depot', () => {
   });
 
   it(
-    'property: duplicates, another order, damage in transit, a short or altered chunk: the file arrives intact or not at all (altered: discarded, waiting for good bytes)',
+    'property: duplicates, another order, damage in transit, a short or altered chunk: the file arrives intact or not at all (short or altered: failed for that contact, its copy discarded)',
     async () => {
       const branches = new Branches('depot files', ['clean', 'duplicated', 'reordered', 'tampered', 'truncated', 'altered', 'empty'] as const);
       const sizes = fc.oneof(
@@ -149,7 +151,8 @@ describe('files through the depot', () => {
             expect(status.error!.message).toMatch(reason);
             expect(storedChunks).toEqual([]); // the partial bytes are gone
             expect(heard.filter((e) => e.type === 'file.done')).toEqual([]);
-            expect(heard.at(-1)).toMatchObject({ type: 'file.failed', hash, direction: 'in' });
+            // The app is asked to tell Alice (a refusal notice): her device is not there to hear it.
+            expect(heard.at(-1)).toMatchObject({ type: 'file.failed', hash, direction: 'in', notify: { hash, reason: 'corrupt' } });
           };
           if (size === 0 && kind !== 'tampered') {
             branches.hit('empty');
@@ -171,13 +174,9 @@ describe('files through the depot', () => {
             refused(/bytes, expected/);
           } else {
             branches.hit('altered');
-            // This contact's bytes were wrong: the typed error for them, the partial discarded (not the
-            // hash failed for every contact): the file waits for good bytes, nothing of it stored.
-            expect(status).toEqual({ status: 'waiting', direction: 'in', done: 0, total: size });
-            expect(stored).toEqual([]);
-            expect(heard.filter((e) => e.type === 'file.done')).toEqual([]);
-            expect(heard.at(-1)).toMatchObject({ type: 'file.failed', hash, direction: 'in', error: expect.any(FileCorruptError) });
-            expect((heard.at(-1) as { error: Error }).error.message).toMatch(/hash to/);
+            // This contact's bytes were wrong: its copy failed (the typed error, Alice told by a notice),
+            // its bytes discarded; another contact's copy of the file would go on (the two-contact cases below).
+            refused(/hash to/);
           }
           expect(alice.db.messages(alice.channelId).length).toBe(1);
           expect(bob.db.messages(bob.channelId).map((m) => m.file?.hash)).toEqual([hash]);
@@ -275,15 +274,14 @@ describe('files through the depot', () => {
     expect((await fileStatusOf(store, hash, undefined, channels[1])).status).toBe('waiting');
   });
 
-  it('another contact who names the same file cannot poison it: its chunks never count for ours, a mismatch discards only the partial', async () => {
-    const data = seededBytes(2 * FILE_CHUNK_BYTES + 1000, 22);
+  /** Bob with two contacts: Alice, who sends the file honestly, and Mallory, who names the same file in her channel. */
+  async function twoContacts(data: Uint8Array) {
     const { alice, hash, prepared } = await aliceSends(data);
     const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
     const bob = await device();
     const malloryKey = new Uint8Array(32).fill(6);
-    const mallory = await bob.db.addContact({ moniker: 'mallory', contactKey: malloryKey });
-    const malloryChannel = bob.db.channelOf(mallory);
-    // Mallory's device names Alice's file (hash and size) in her own channel and deposits junk.
+    const malloryChannel = bob.db.channelOf(await bob.db.addContact({ moniker: 'mallory', contactKey: malloryKey }));
+    // Mallory's device names Alice's file (hash and size) in her own channel.
     const m = await Database.open({ storage: new MemoryStorage() });
     const mChannel = m.channelOf(await m.addContact({ moniker: 'bob', contactKey: malloryKey }));
     expect(mChannel).toBe(malloryChannel);
@@ -300,28 +298,177 @@ describe('files through the depot', () => {
       maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
       files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] },
     };
-    const mPrepared: PreparedDeposits = await toPromise(createActor(prepareDeposit, { input: mInput }).start());
-    const junk = (index: number, length: number) =>
-      sealChunk(mKey, { sender: m.deviceId, docId: mChannel, hash, size: data.length, index, bytes: new Uint8Array(length).fill(7) }, cryptoRandomBytes);
-    const applyAs = async (channelId: string, k: Uint8Array, blobs: string[]) => {
-      const items = blobs.map((blob, i) => ({ id: `${channelId.slice(0, 4)}${i}`, blob }));
+    const mMessage = (await toPromise(createActor(prepareDeposit, { input: mInput }).start())).deposits.map((d) => d.blob);
+    /** A chunk deposit of Mallory's: `index`, `length` bytes of junk (or `bytes`), claiming `size`. */
+    const junk = (index: number, length: number, over: { size?: number; bytes?: Uint8Array } = {}) =>
+      sealChunk(
+        mKey,
+        { sender: m.deviceId, docId: mChannel, hash, size: over.size ?? data.length, index, bytes: over.bytes ?? new Uint8Array(length).fill(7) },
+        cryptoRandomBytes,
+      );
+    let n = 0;
+    /** Bob applies `blobs` as fetched from one contact's topic: the indexes he acknowledged, what he heard. */
+    const applyAs = async (who: 'alice' | 'mallory', blobs: string[]) => {
+      const [channelId, k] = who === 'alice' ? [bob.channelId, key] : [malloryChannel, mKey];
+      const items = blobs.map((blob) => ({ id: `d${n++}`, blob }));
       const input = { docs: bob.db.docs, storage: bob.storage, channelId, key: k, deviceId: bob.db.deviceId, items };
       const out = await toPromise(createActor(applyDeposits, { input }).start());
-      return { acked: items.filter((i) => out.ids.includes(i.id)).map((i) => blobs.indexOf(i.blob)), heard: out.files ?? [] };
+      return { acked: items.flatMap((i, at) => (out.ids.includes(i.id) ? [at] : [])), heard: out.files ?? [] };
     };
-    // Mallory begins the partial with a junk chunk 0; Alice's chunk 0 is hers to keep on the relay, not acked.
-    await applyAs(malloryChannel, mKey, [...mPrepared.deposits.map((d) => d.blob), junk(0, FILE_CHUNK_BYTES)]);
-    const early = await applyAs(bob.channelId, key, [message!, chunks[0]!]);
-    expect(early.acked).toEqual([0]);
-    // Mallory's last chunks: the hash fails for her bytes only (her typed error), the partial is discarded.
-    const bad = await applyAs(malloryChannel, mKey, [junk(1, FILE_CHUNK_BYTES), junk(2, 1000)]);
-    expect(bad.heard.filter((e) => e.type === 'file.failed').map((e) => (e as { error: unknown }).error)).toEqual([expect.any(FileCorruptError)]);
-    expect((await fileStatusOf(chunkStoreOf(bob.storage), hash, { size: data.length })).status).toBe('waiting');
-    // Alice's chunks, still on the relay, make the file whole.
-    const { heard } = await bobFetches(bob, chunks);
-    expect(heard.filter((e) => e.type === 'file.done')).toEqual([{ type: 'file.done', hash, direction: 'in', total: data.length }]);
-    expect((await fileStatusOf(chunkStoreOf(bob.storage), hash, { size: data.length })).status).toBe('done');
-    void alice;
+    const store = chunkStoreOf(bob.storage);
+    const statusFor = async (who: 'alice' | 'mallory') => fileStatusOf(store, hash, { size: data.length }, who === 'alice' ? bob.channelId : malloryChannel);
+    return { alice, hash, message: message!, chunks, bob, malloryChannel, mMessage, junk, applyAs, statusFor };
+  }
+
+  it("a partial another contact began and never finished holds nothing up: this contact's chunks are taken, the file completes, the other copy goes", async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 1000, 22);
+    const t = await twoContacts(data);
+    // Mallory begins her copy with a junk chunk 0 and is never heard from again.
+    expect((await t.applyAs('mallory', [...t.mMessage, t.junk(0, FILE_CHUNK_BYTES)])).acked).toEqual([0, 1]);
+    expect(await t.statusFor('mallory')).toMatchObject({ status: 'progress', done: FILE_CHUNK_BYTES });
+    expect(await t.statusFor('alice')).toMatchObject({ status: 'waiting', done: 0 });
+    // Alice's message and every chunk: each taken at once (none left on the relay), the file whole and checked.
+    const { acked, heard } = await t.applyAs('alice', [t.message, ...t.chunks]);
+    expect(acked).toEqual([0, 1, 2, 3]);
+    expect(heard.filter((e) => e.type !== 'file.progress')).toEqual([{ type: 'file.done', hash: t.hash, direction: 'in', total: data.length }]);
+    expect(await t.statusFor('alice')).toEqual({ status: 'done', direction: 'in', done: data.length, total: data.length });
+    expect(await t.statusFor('mallory')).toMatchObject({ status: 'done' }); // the file is here: nothing left to fetch from her
+    const back: Uint8Array[] = [];
+    for await (const c of chunkStoreOf(t.bob.storage).chunks(t.hash)) back.push(c);
+    expect(Buffer.compare(Buffer.concat(back), data)).toBe(0);
+    // Mallory's junk is gone: only Alice's copy is stored.
+    const blobs = new Set((await t.bob.storage.listKeys(['files'])).map((k) => k[1]));
+    expect([...blobs]).toEqual([`i${t.bob.channelId}.${t.hash}`]);
+    expect(await t.bob.storage.listKeys(['fileIns'])).toEqual([]);
+    // Mallory's later chunks: acknowledged (the file is settled), never stored.
+    expect((await t.applyAs('mallory', [t.junk(1, FILE_CHUNK_BYTES)])).acked).toEqual([0]);
+    expect(new Set((await t.bob.storage.listKeys(['files'])).map((k) => k[1]))).toEqual(blobs);
+  });
+
+  it("a hostile contact corrupting its own copy (another size, a chunk of the wrong length, bytes that hash wrong) fails only its transfer: the honest contact's transfer of the same file goes on", async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 1000, 23);
+    const cases: Record<string, (t: Awaited<ReturnType<typeof twoContacts>>) => string[]> = {
+      'a size other than its message says': (t) => [t.junk(0, FILE_CHUNK_BYTES, { size: data.length + 1 })],
+      'a first chunk of the wrong length': (t) => [t.junk(0, 1000)],
+      'a last chunk of the wrong length': (t) => [t.junk(0, FILE_CHUNK_BYTES), t.junk(1, FILE_CHUNK_BYTES), t.junk(2, 999)],
+      'bytes that hash wrong': (t) => [t.junk(0, FILE_CHUNK_BYTES), t.junk(1, FILE_CHUNK_BYTES), t.junk(2, 1000)],
+    };
+    for (const [name, hostile] of Object.entries(cases)) {
+      const t = await twoContacts(data);
+      // Alice's message and first chunk arrive first: her copy is under way when Mallory's fails.
+      expect((await t.applyAs('alice', [t.message, t.chunks[0]!])).acked, name).toEqual([0, 1]);
+      const bad = await t.applyAs('mallory', [...t.mMessage, ...hostile(t)]);
+      const failed = bad.heard.filter((e) => e.type === 'file.failed');
+      expect(failed, name).toEqual([
+        { type: 'file.failed', hash: t.hash, direction: 'in', error: expect.any(FileCorruptError), notify: expect.objectContaining({ reason: 'corrupt' }) },
+      ]);
+      expect(await t.statusFor('mallory'), name).toMatchObject({ status: 'failed', error: expect.any(FileCorruptError) });
+      expect(await t.statusFor('alice'), name).toMatchObject({ status: 'progress', done: FILE_CHUNK_BYTES });
+      // Alice's other chunks: the file completes, for her and so for everyone.
+      const { acked, heard } = await t.applyAs('alice', t.chunks.slice(1));
+      expect(acked, name).toEqual([0, 1]);
+      expect(heard.at(-1), name).toEqual({ type: 'file.done', hash: t.hash, direction: 'in', total: data.length });
+      expect(await t.statusFor('alice'), name).toMatchObject({ status: 'done' });
+      expect(await t.statusFor('mallory'), name).toMatchObject({ status: 'done' });
+    }
+  });
+
+  it("over the receiver's limit, from the relay: failed here with a refusal for the sender; its notice in the channel stops the sender depositing it and reads as failed there", async () => {
+    const data = seededBytes(FILE_CHUNK_BYTES + 10, 24);
+    const { alice, hash, prepared } = await aliceSends(data);
+    const bob = await device();
+    await bob.db.updateSettings({ file_size_limit: 1000 });
+    const { heard } = await bobFetches(
+      bob,
+      prepared.deposits.map((d) => d.blob),
+    );
+    const failed = heard.filter((e) => e.type === 'file.failed');
+    expect(failed).toEqual([
+      {
+        type: 'file.failed',
+        hash,
+        direction: 'in',
+        error: expect.any(FileTooLargeError),
+        notify: { hash, reason: 'too-large', detail: expect.any(String), limit: 1000 },
+      },
+    ]);
+    // What the app writes: the notice, which reaches Alice like any message of Bob's (here by his deposit).
+    await bob.db.sendMessage(bob.channelId, { notice: fileRefusalNotice((failed[0] as { notify: FileRefusal }).notify) });
+    const bobInput = {
+      docs: bob.db.docs,
+      storage: bob.storage,
+      channelId: bob.channelId,
+      key,
+      deviceId: bob.db.deviceId,
+      randomBytes: cryptoRandomBytes,
+      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+    };
+    const bobs: PreparedDeposits = await toPromise(createActor(prepareDeposit, { input: bobInput }).start());
+    const items = bobs.deposits.map((d, i) => ({ id: `b${i}`, blob: d.blob }));
+    const applied = await toPromise(
+      createActor(applyDeposits, {
+        input: { docs: alice.db.docs, storage: alice.storage, channelId: alice.channelId, key, deviceId: alice.db.deviceId, items },
+      }).start(),
+    );
+    expect(applied.ids.length).toBe(items.length);
+    const refusals = refusalsIn(alice.db.messages(alice.channelId), (s) => s === alice.db.deviceId);
+    expect([...refusals.keys()]).toEqual([hash]);
+    // Her depot deposits none of it again (no acknowledgement was saved: it would otherwise start over).
+    const again: PreparedDeposits = await toPromise(
+      createActor(prepareDeposit, {
+        input: {
+          docs: alice.db.docs,
+          storage: alice.storage,
+          channelId: alice.channelId,
+          key,
+          deviceId: alice.db.deviceId,
+          randomBytes: cryptoRandomBytes,
+          maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
+          maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
+          files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] },
+        },
+      }).start(),
+    );
+    expect(again.deposits.filter((d) => d.file)).toEqual([]);
+    // Delivered (the relay held every chunk) and refused: failed for Bob, with the typed error.
+    await chunkStoreOf(alice.storage).delivered(hash, alice.channelId);
+    const error = refusalError(refusals.get(hash)!, data.length);
+    expect(error).toBeInstanceOf(FileTooLargeError);
+    expect(error.data).toMatchObject({ size: data.length, limit: 1000, hash });
+    expect(await fileStatusOf(chunkStoreOf(alice.storage), hash, undefined, alice.channelId, error)).toEqual({
+      status: 'failed',
+      direction: 'out',
+      done: 0,
+      total: data.length,
+      error,
+    });
+  });
+
+  it('a refusal notice: read back only in shape; the other notice readers (removal, device set) pass it by, and it is no chat message', async () => {
+    const hash = 'cd'.repeat(32);
+    const notice = fileRefusalNotice({ hash, reason: 'too-large', detail: 'over 1000', limit: 1000 });
+    expect(fileRefusalOf({ notice })).toEqual({ hash, reason: 'too-large', detail: 'over 1000', limit: 1000 });
+    for (const bad of [
+      removalNotice(),
+      JSON.stringify({ file_refused: { hash: 'zz', reason: 'corrupt' } }),
+      JSON.stringify({ file_refused: { hash, reason: 'bored' } }),
+      JSON.stringify({ file_refused: null }),
+      'file_refused{',
+    ])
+      expect(fileRefusalOf({ notice: bad }), bad).toBeUndefined();
+    const bob = await device();
+    const written = await bob.db.sendMessage(bob.channelId, { notice });
+    expect(isRemoval(written)).toBe(false);
+    expect(removalIn([written], new Set())).toBeUndefined();
+    expect(peerSetOf('ab'.repeat(32), [written])).toEqual(new Set());
+    // As the document holds it (immutable strings): read the same.
+    expect(refusalsIn(bob.db.docs.get<{ messages: unknown[] }>(bob.channelId).messages as never, () => false).get(hash)).toMatchObject({ reason: 'too-large' });
+    expect(refusalsIn([written], (s) => s === bob.db.deviceId).size).toBe(0); // my own refusals are not the contact's
+    expect(refusalError(fileRefusalOf({ notice: fileRefusalNotice({ hash, reason: 'corrupt', detail: 'its bytes hash to 00' }) })!, 5)).toMatchObject({
+      code: 'FILE_CORRUPT',
+      data: { hash, detail: 'the contact found it damaged: its bytes hash to 00' },
+    });
   });
 
   describe('the depot machine with a file in its deposits', () => {

@@ -17,7 +17,7 @@ import { NodeFsStorage } from '../src/adapters/nodeFsStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { fileFromPath, saveFile } from '../src/adapters/nodeFile.js';
 import { createBackchannel, type Backchannel, type BackchannelEvent, type PairedContact } from '../src/app/backchannel.js';
-import { AbortedError, FileTooLargeError, NotFoundError } from '../src/errors.js';
+import { AbortedError, FileTooLargeError, InvalidArgumentError, NotFoundError } from '../src/errors.js';
 import { createHasher, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
 import { replay } from '../src/journal/replay.js';
 import { tempDirs, until } from './helpers/wait.js';
@@ -230,6 +230,80 @@ describe('files through createBackchannel', () => {
       expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(FileTooLargeError);
       expect((await atAlice.next(failedFor(hash, 'out'))).error).toBeInstanceOf(FileTooLargeError);
       await expect(bob.openFile(hash)).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('a file that came by the relay and the receiver refuses (over its limit): the sender, done once the relay held it, hears failed with the typed error; fileStatus says so', async () => {
+    const alice = await open();
+    const bob = await open();
+    try {
+      const [bobCard, aliceCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      await bob.updateSettings({ file_size_limit: 5_000 });
+      bob.goOffline();
+      const sent = await alice.send(bobCard.id, { text: 'six', file: { data: bytes(6_000, 41), filename: 'six', mimetype: 'x/y' } });
+      const hash = sent.file!.hash;
+      expect(await atAlice.next((e) => e.hash === hash && e.status === 'waiting')).toMatchObject({ route: 'relay' });
+      await atAlice.next(finished(hash, 'out')); // the relay holds every byte for Bob
+      // Alice goes too: no file session can carry Bob's refusal back, only his notice.
+      alice.goOffline();
+      bob.goOnline();
+      const refused = await atBob.next(failedFor(hash, 'in'));
+      expect(refused).toMatchObject({ contactId: aliceCard.id, error: expect.any(FileTooLargeError) });
+      alice.goOnline();
+      const failed = await atAlice.next(failedFor(hash, 'out'));
+      expect(failed).toMatchObject({ contactId: bobCard.id, error: expect.any(FileTooLargeError) });
+      expect(failed.error!.data).toMatchObject({ size: 6_000, limit: 5_000, hash });
+      expect(await alice.fileStatus(hash)).toMatchObject({ status: 'failed', direction: 'out', contactId: bobCard.id, error: expect.any(FileTooLargeError) });
+      expect(await bob.fileStatus(hash)).toMatchObject({ status: 'failed', direction: 'in', contactId: aliceCard.id, error: expect.any(FileTooLargeError) });
+      // The notice is between devices: neither conversation lists it.
+      expect(alice.messages(bobCard.id).map((m) => m.text)).toEqual(['six']);
+      expect(bob.messages(aliceCard.id).map((m) => m.text)).toEqual(['six']);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
+  it('relayFileBytes: a bad value is refused (InvalidArgumentError) before anything opens; a file over it waits on the device and is not deposited', async () => {
+    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number, 2 ** 60]) {
+      const attempt = createBackchannel({ storage: new MemoryStorage(), connector: nodeSocketConnector(), relay: relay.url, relayFileBytes: bad });
+      await expect(attempt, String(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(attempt, String(bad)).rejects.toThrow(/relayFileBytes/);
+    }
+    const alice = await createBackchannel({
+      storage: new NodeFsStorage(dirs.make()),
+      connector: nodeSocketConnector(),
+      relay: relay.url,
+      discoverTimeouts: { reconnectBaseMs: 100 },
+      relayFileBytes: 1000,
+    });
+    const bob = await open();
+    try {
+      const [bobCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      bob.goOffline();
+      const deposited = (text: string) => new Promise<void>((resolve) => alice.subscribe((e) => e.type === 'deposited' && e.upTo?.text === text && resolve()));
+      // Up to the threshold: by the relay.
+      const small = (await alice.send(bobCard.id, { text: 'small', file: { data: bytes(1000, 42), filename: 's', mimetype: 'x/y' } })).file!;
+      expect(await atAlice.next((e) => e.hash === small.hash && e.status === 'waiting')).toMatchObject({ route: 'relay' });
+      await atAlice.next(finished(small.hash, 'out'));
+      // Over it: on the device.
+      const bigDeposited = deposited('big');
+      const big = (await alice.send(bobCard.id, { text: 'big', file: { data: bytes(5000, 43), filename: 'b', mimetype: 'x/y' } })).file!;
+      expect(await atAlice.next((e) => e.hash === big.hash && e.status === 'waiting')).toMatchObject({ route: 'device' });
+      await bigDeposited;
+      // A later message's deposit follows any chunk of it the depot had sent, and its acknowledgement too.
+      const afterDeposited = deposited('after');
+      await alice.send(bobCard.id, { text: 'after' });
+      await afterDeposited;
+      expect(atAlice.seen.filter((e) => e.hash === big.hash && e.status !== 'waiting')).toEqual([]);
+      expect(await alice.fileStatus(big.hash)).toMatchObject({ status: 'waiting', direction: 'out' });
+      // Bob's device is back: it comes from Alice's.
+      bob.goOnline();
+      await atBob.next(finished(big.hash, 'in'));
+      await atAlice.next(finished(big.hash, 'out'));
     } finally {
       await Promise.all([alice.close(), bob.close()]);
     }

@@ -62,16 +62,25 @@ interface Side {
   on(match: (e: FileEvent) => boolean): Promise<FileEvent>;
 }
 
-async function device(storage: StorageAdapter = new MemoryStorage()): Promise<Side> {
+async function device(storage: StorageAdapter = new MemoryStorage(), key = KEY): Promise<Side> {
   const db = await Database.open({ storage });
-  const contact = db.contacts()[0] ?? (await db.addContact({ moniker: 'peer', contactKey: KEY }));
+  const contact = db.contacts()[0] ?? (await db.addContact({ moniker: 'peer', contactKey: key }));
+  return sideFor(storage, db, new ChunkStore(storage), contact);
+}
+
+/** The same device (database, store) with another contact, `key`: its own channel, sessions and events. */
+async function withContact(side: Side, key: Uint8Array): Promise<Side> {
+  return sideFor(side.storage, side.db, side.store, await side.db.addContact({ moniker: 'other', contactKey: key }));
+}
+
+function sideFor(storage: StorageAdapter, db: Database, store: ChunkStore, contact: { id: string }): Side {
   const events: FileEvent[] = [];
   const waiters: { match: (e: FileEvent) => boolean; resolve: (e: FileEvent) => void }[] = [];
   return {
     storage,
     db,
-    store: new ChunkStore(storage),
-    channelId: db.channelOf(contact),
+    store,
+    channelId: db.channelOf(contact as Parameters<Database['channelOf']>[0]),
     contactId: contact.id,
     events,
     on(match) {
@@ -154,12 +163,16 @@ describe('a file’s stored status', () => {
     const hash = 'ab'.repeat(32);
     const size = FILE_CHUNK_BYTES + 10;
     expect(await fileStatusOf(store, hash, { size })).toEqual({ status: 'waiting', direction: 'in', done: 0, total: size });
-    await store.begin(hash, size);
+    const channel = 'c'.repeat(32);
+    await store.begin(hash, size, channel);
     expect(await fileStatusOf(store, hash, { size })).toEqual({ status: 'waiting', direction: 'in', done: 0, total: size });
-    await store.append(hash, 0, new Uint8Array(FILE_CHUNK_BYTES));
+    await store.append(hash, channel, 0, new Uint8Array(FILE_CHUNK_BYTES));
     expect(await fileStatusOf(store, hash)).toEqual({ status: 'progress', direction: 'in', done: FILE_CHUNK_BYTES, total: size });
-    await store.append(hash, 1, new Uint8Array(10));
-    await store.complete(hash);
+    expect(await fileStatusOf(store, hash, { size }, channel)).toEqual({ status: 'progress', direction: 'in', done: FILE_CHUNK_BYTES, total: size });
+    expect(await fileStatusOf(store, hash, { size }, 'd'.repeat(32))).toEqual({ status: 'waiting', direction: 'in', done: 0, total: size }); // another contact's copy
+    await store.append(hash, channel, 1, new Uint8Array(10));
+    await store.complete(hash, channel);
+    expect(await fileStatusOf(store, hash, { size }, 'd'.repeat(32))).toEqual({ status: 'done', direction: 'in', done: size, total: size }); // here now, for all
     expect(await fileStatusOf(store, hash)).toEqual({ status: 'done', direction: 'in', done: size, total: size });
     const sent = await store.import(new Uint8Array(100), { maxBytes: 1000, blobId: '01' });
     expect(await fileStatusOf(store, sent.hash)).toEqual({ status: 'waiting', direction: 'out', done: 0, total: 100 });
@@ -167,6 +180,25 @@ describe('a file’s stored status', () => {
     expect(await fileStatusOf(store, sent.hash)).toEqual({ status: 'done', direction: 'out', done: 100, total: 100 });
     expect(await fileStatusOf(store, sent.hash, undefined, 'c1')).toMatchObject({ status: 'done' });
     expect(await fileStatusOf(store, sent.hash, undefined, 'c2')).toMatchObject({ status: 'waiting' }); // delivered per contact
+  });
+});
+
+describe('copies per contact', () => {
+  it("cancelling a file being received ends every contact's copy for good; its record keeps the size", async () => {
+    const store = new ChunkStore(new MemoryStorage());
+    const hash = 'ef'.repeat(32);
+    const [c1, c2] = ['c'.repeat(32), 'd'.repeat(32)];
+    const size = FILE_CHUNK_BYTES + 1;
+    await store.begin(hash, size, c1);
+    await store.append(hash, c1, 0, new Uint8Array(FILE_CHUNK_BYTES));
+    await store.begin(hash, size, c2);
+    expect((await store.copies(hash)).map((c) => c.stored).sort()).toEqual([0, 1]);
+    await store.settle(hash, 'cancelled', new AbortedError());
+    for (const c of [c1, c2]) expect(await store.received(hash, c)).toMatchObject({ state: 'cancelled', size });
+    expect(await store.storage.listKeys(['fileIns'])).toEqual([]);
+    expect((await store.storage.listKeys(['files'])).map((k) => k.join('/'))).toEqual([`files/${hash}/meta`]);
+    await expect(store.append(hash, c1, 1, new Uint8Array(1))).rejects.toBeInstanceOf(AbortedError);
+    expect(await store.begin(hash, size, c2)).toMatchObject({ state: 'cancelled' });
   });
 });
 
@@ -252,9 +284,69 @@ describe('file transfer over the memory link', () => {
     expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileCorruptError);
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileCorruptError);
-    await until(async () => (await bob.store.meta(hash))?.state === 'failed');
-    expect(await bob.storage.loadRange(['files', hash])).toEqual([expect.objectContaining({ key: ['files', hash, 'meta'] })]);
+    await until(async () => (await bob.store.received(hash, bob.channelId))?.state === 'failed');
+    const copy = `i${bob.channelId}.${hash}`;
+    expect(await bob.storage.loadRange(['files', copy])).toEqual([expect.objectContaining({ key: ['files', copy, 'meta'] })]);
     await expect(bob.store.stream(hash)).rejects.toThrow(/No complete file/);
+  });
+
+  /** Bob with two contacts sending him the same file: Alice honestly, Mallory with one bit of her data flipped (frame `bad`). */
+  async function twoSenders(data: Uint8Array, bad: number) {
+    const malloryKey = new Uint8Array(32).fill(4);
+    const alice = await device();
+    const mallory = await device(new MemoryStorage(), malloryKey);
+    const bobA = await device();
+    const bobM = await withContact(bobA, malloryKey);
+    let n = 0;
+    const mLink = new MemoryLink();
+    const evil = tampering(mLink.a, (f) => {
+      if (f[1] !== 4 || f[2] !== 3 || ++n !== bad) return f;
+      const copy = f.slice();
+      copy[copy.length - 1]! ^= 1;
+      return copy;
+    });
+    return { alice, mallory, bobA, bobM, mLink: { a: evil, b: mLink.b, cut: () => mLink.cut() } };
+  }
+
+  it("a hostile contact's corrupt transfer fails for that contact only: another contact's transfer of the same file arrives intact", async () => {
+    const data = bytes(2 * FILE_CHUNK_BYTES, 31);
+    const { alice, mallory, bobA, bobM, mLink } = await twoSenders(data, 20);
+    connect(mallory, bobM, mLink);
+    const hash = await sendFile(mallory, data);
+    const atBob = await bobM.on(failed(hash, 'in'));
+    expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileCorruptError);
+    await bobM.session!.settled();
+    expect((await bobA.store.received(hash, bobM.channelId))?.state).toBe('failed');
+    expect(await fileStatusOf(bobA.store, hash, { size: data.length }, bobA.channelId)).toMatchObject({ status: 'waiting' }); // not Alice's failure
+    // Alice sends the same file: it arrives, checked.
+    connect(alice, bobA, new MemoryLink());
+    expect(await sendFile(alice, data)).toBe(hash);
+    await bobA.on(done(hash, 'in'));
+    await alice.on(done(hash, 'out'));
+    expect(Buffer.compare(await readBack(bobA.store, hash), data)).toBe(0);
+    expect((await bobA.store.received(hash, bobM.channelId))?.state).toBe('complete'); // here now: nothing to fetch from Mallory
+  });
+
+  it("a partial a contact began and left is that contact's: another contact's transfer of the same file starts from nothing and arrives intact", async () => {
+    // Larger than the credit window: Mallory cannot have sent it all when she goes.
+    const data = bytes(20 * FILE_CHUNK_BYTES, 32);
+    // Mallory's first frame is damaged, then she goes after two chunks: her partial holds her bad bytes.
+    const { alice, mallory, bobA, bobM, mLink } = await twoSenders(data, 1);
+    connect(mallory, bobM, mLink);
+    const hash = await sendFile(mallory, data);
+    await bobM.on((e) => e.type === 'file.progress' && e.hash === hash && e.done >= 2 * FILE_CHUNK_BYTES);
+    mLink.cut();
+    await bobM.session!.idle();
+    expect((await bobA.store.received(hash, bobM.channelId))?.state).toBe('partial');
+    const wants: { from: number }[] = [];
+    const link = new MemoryLink();
+    connect(alice, bobA, { a: link.a, b: tampering(link.b, (f) => (f[1] === 4 && f[2] === 1 && wants.push(decodeFileFrame(f.subarray(2)) as never), f)) });
+    await sendFile(alice, data);
+    await bobA.on(done(hash, 'in'));
+    expect(wants).toEqual([{ kind: 'want', hash, from: 0 }]); // none of Mallory's bytes counted for Alice's copy
+    expect(Buffer.compare(await readBack(bobA.store, hash), data)).toBe(0);
+    expect(bobA.events.filter((e) => e.type === 'file.failed')).toEqual([]);
+    expect((await bobA.storage.listKeys(['files'])).every((k) => k[1] === `i${bobA.channelId}.${hash}`)).toBe(true); // Mallory's copy went
   });
 
   it('resumes after a cut and after a restart from the last stored chunk, and arrives intact', async () => {
@@ -268,7 +360,7 @@ describe('file transfer over the memory link', () => {
     await bob.on((e) => e.type === 'file.progress' && e.hash === hash && e.done >= 3 * FILE_CHUNK_BYTES);
     link.cut('the network dropped');
     await bob.session!.idle();
-    const afterCut = (await bob.store.meta(hash))!.stored;
+    const afterCut = (await bob.store.received(hash, bob.channelId))!.stored;
     expect(afterCut).toBeGreaterThanOrEqual(3);
 
     // Reconnect: the transfer asks from what is stored.
@@ -281,7 +373,7 @@ describe('file transfer over the memory link', () => {
     expect(wants).toEqual([{ kind: 'want', hash, from: afterCut * FILE_CHUNK_BYTES }]);
 
     // Bob's device restarts: a new database and store over the same storage.
-    const storedBefore = (await new ChunkStore(bobStorage).meta(hash))!.stored;
+    const storedBefore = (await new ChunkStore(bobStorage).received(hash, bob.channelId))!.stored;
     bob = await device(bobStorage);
     link = new MemoryLink();
     let resentBytes = 0;
@@ -303,8 +395,8 @@ describe('file transfer over the memory link', () => {
     // The cancelling side's host hears it from the app (files-app.test.ts); its session tells the peer.
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(AbortedError);
-    await until(async () => (await bob.store.meta(hash))?.state === 'cancelled');
-    expect((await bob.storage.loadRange(['files', hash])).length).toBe(1); // the record only
+    await until(async () => (await bob.store.received(hash, bob.channelId))?.state === 'cancelled');
+    expect((await bob.storage.loadRange(['files', `i${bob.channelId}.${hash}`])).length).toBe(1); // the record only
     link.cut();
     // A new connection: Bob does not ask again. The sentinel: a second file, sent after, arrives.
     link = new MemoryLink();
@@ -328,7 +420,7 @@ describe('file transfer over the memory link', () => {
     expect(atBob.type === 'file.failed' && atBob.error.data).toMatchObject({ size: 100_001, limit: 100_000 });
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileTooLargeError);
-    expect((await bob.storage.loadRange(['files', hash])).length).toBe(1);
+    expect((await bob.storage.loadRange(['files', `i${bob.channelId}.${hash}`])).length).toBe(1);
 
     const storage = new MemoryStorage();
     const store = new ChunkStore(storage);
@@ -432,9 +524,9 @@ describe('file transfer over the memory link', () => {
           await bob.session!.settled();
           const stored = await storage.loadRange(['files']);
           const chunkBytes = stored.filter((c) => c.key[2] !== 'meta').reduce((n, c) => n + c.data.length, 0);
-          expect(stored.every((c) => c.key[1] === hash)).toBe(true);
+          expect(stored.every((c) => c.key[1] === `i${bob.channelId}.${hash}`)).toBe(true); // Mallory's copy, nowhere else
           expect(chunkBytes).toBeLessThanOrEqual(size);
-          const meta = await bob.store.meta(hash);
+          const meta = await bob.store.received(hash, bob.channelId);
           if (meta?.state === 'complete') {
             expect(Buffer.compare(await readBack(bob.store, hash), data)).toBe(0);
             branches.hit('completed');

@@ -147,7 +147,8 @@ export const appActors = {
   cancelFile: fromPromise<CancelledFile, { db: Database; hash: string }>(async ({ input }) => {
     const store = chunkStoreOf(input.db.storage);
     const direction = (await store.sent(input.hash)) ? 'out' : 'in';
-    const total = (await store.meta(input.hash))?.size ?? 0;
+    // A file being received has no record of its own yet: its size is in the contacts' copies.
+    const total = (await store.meta(input.hash))?.size ?? (await store.copies(input.hash))[0]?.size ?? 0;
     await store.settle(input.hash, 'cancelled', new AbortedError('The file was cancelled on this device.'));
     return { direction, total };
   }),

@@ -46,6 +46,7 @@ import type { OutgoingFile, TransferStatus } from '../machines/appTypes.js';
 import { HASH_HEX, chunkStoreOf } from '../files/chunkStore.js';
 import { isFileSource } from '../files/source.js';
 import { fileStatusOf, type FileStatus } from '../files/status.js';
+import { refusalError, refusalsIn } from '../files/refusal.js';
 
 export { discoveryUrlOf } from '../machines/appMachine.js';
 
@@ -75,6 +76,14 @@ export interface BackchannelOptions {
    * `storage` with secrets sealed, bounded by compaction. `false` turns it off. See docs/journal.md.
    */
   journal?: boolean | Pick<JournalOptions, 'maxRecords' | 'flushMs'>;
+  /**
+   * Files up to this many bytes wait for a contact who is away sealed in the relay's depot (they reach
+   * the contact even if this device is gone by then); larger ones wait on this device and go when the
+   * contact's device is back. A whole number of bytes, at least 0 (0: every file but an empty one waits
+   * on the device); default 2 MiB (2 097 152, an eighth of a relay's default per-contact quota). A
+   * relay that will not keep a file leaves it waiting on the device. Bad values: InvalidArgumentError.
+   */
+  relayFileBytes?: number;
 }
 
 /** Options of `invite` and `accept`. */
@@ -150,11 +159,13 @@ export type BackchannelEvent =
   | { type: 'unlinked'; by: string }
   /**
    * A file's bytes moving, `in` (from the contact) or `out`: `waiting` (the contact is away: a file up
-   * to 2 MiB waits sealed in the relay's depot, `route: 'relay'`, and `done` follows once the relay
-   * holds all of it; a larger one waits on this device, `route: 'device'`, and goes when they are back),
-   * `progress` (`done` of `total` bytes), `done` (stored at the receiver, its hash checked: read it with
-   * {@link Backchannel.openFile}; out through the relay: the relay holds it for the contact), `failed`
-   * (`error`: FileTooLargeError, FileCorruptError, AbortedError when cancelled, …).
+   * to 2 MiB, or `relayFileBytes`, waits sealed in the relay's depot, `route: 'relay'`, and `done`
+   * follows once the relay holds all of it; a larger one waits on this device, `route: 'device'`, and
+   * goes when they are back), `progress` (`done` of `total` bytes), `done` (stored at the receiver, its
+   * hash checked: read it with {@link Backchannel.openFile}; out through the relay: the relay holds it
+   * for the contact), `failed` (`error`: FileTooLargeError, FileCorruptError, AbortedError when
+   * cancelled, …). Out, `failed` also follows `done` when the contact's device refuses a file that
+   * came by the relay (over its limit, damaged): its refusal comes back as a notice in the channel.
    */
   | {
       type: 'transfer';
@@ -283,6 +294,12 @@ export class Backchannel {
     if (options.relay !== undefined && !isRelayUrl(options.relay)) {
       throw new InvalidArgumentError(`"relay" must be a ws:// or wss:// URL, got ${JSON.stringify(options.relay)}`);
     }
+    const { relayFileBytes } = options;
+    if (relayFileBytes !== undefined && !(Number.isSafeInteger(relayFileBytes) && relayFileBytes >= 0)) {
+      throw new InvalidArgumentError(
+        `"relayFileBytes" must be a whole number of bytes, at least 0; got ${JSON.stringify(relayFileBytes) ?? String(relayFileBytes)}`,
+      );
+    }
     const journal =
       options.journal === false
         ? undefined
@@ -306,6 +323,7 @@ export class Backchannel {
         pairingTimeouts: options.pairingTimeouts,
         discoverTimeouts: options.discoverTimeouts,
         journal,
+        ...(relayFileBytes === undefined ? {} : { relayFileBytes }),
       },
       ...(options.clock ? { clock: options.clock } : {}),
       ...(inspect ? { inspect } : {}),
@@ -679,10 +697,14 @@ export class Backchannel {
     let first: (FileStatus & { contactId?: DocId }) | undefined;
     for (const contact of db.contacts()) {
       const channelId = db.channelOf(contact);
-      const named = db.messages(channelId).find((m) => m.file?.hash === hash);
+      const messages = db.messages(channelId);
+      const named = messages.find((m) => m.file?.hash === hash);
       if (!named) continue;
+      const mine = named.sender === db.deviceId;
+      // A file I sent that the contact's device refused (its notice): failed for that contact.
+      const refusal = mine ? refusalsIn(messages, (sender) => this.#mine().has(sender)).get(hash) : undefined;
       const status = {
-        ...(await fileStatusOf(chunkStoreOf(db.storage), hash, named.sender === db.deviceId ? undefined : named.file, channelId)),
+        ...(await fileStatusOf(chunkStoreOf(db.storage), hash, mine ? undefined : named.file, channelId, refusal && refusalError(refusal, named.file!.size))),
         contactId: contact.id,
       };
       if (status.direction !== 'out' || status.status !== 'done') return status;
@@ -879,7 +901,22 @@ export class Backchannel {
     }
     // The contact's device sent something: the app writes its last_seen.
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
+    this.#checkRefusals(contact, id, fresh, mine);
     this.#checkRemoved(contact, fresh);
+  }
+
+  /**
+   * The contact's device refused a file I sent (a notice in the channel: it came by the relay, so no
+   * file session told me): the app hears it as that transfer failing, with the typed error.
+   */
+  #checkRefusals(contact: Contact, channel: DocId, fresh: readonly Message[], mine: ReadonlySet<string>): void {
+    if (this.#closed) return;
+    for (const [hash, refusal] of refusalsIn(fresh, (sender) => mine.has(sender))) {
+      const sent = this.#db.messages(channel).find((m) => m.file?.hash === hash && mine.has(m.sender));
+      if (!sent) continue; // only what this person sent the contact is theirs to refuse
+      const error = refusalError(refusal, sent.file!.size);
+      this.#actor.send({ type: 'contact.file', contactId: contact.id, file: { type: 'file.failed', hash, direction: 'out', error } });
+    }
   }
 
   /** Stop every background link and release the storage. Pending saves finish first. */

@@ -5,7 +5,9 @@
  * a restart goes on from the next chunk. The contact's device stores each fetched chunk through its
  * chunk store (`files/chunkStore.ts`), in order, checks the whole file's hash after the last one and
  * only then calls it done; a mismatch discards the bytes (FileCorruptError). Each contact's deposits
- * count only for a partial that contact began, and delivery is counted per channel. Larger files wait on the
+ * go into that contact's own copy, and delivery is counted per channel. A file the receiver refuses
+ * (too large, corrupt) reaches the sender as a refusal notice in the channel (`files/refusal.ts`): its
+ * transfer for that contact ends failed, and its chunks are not deposited again. Larger files wait on the
  * device and go through the file session (`files/session.ts`) when the contact is back.
  * @module
  */
@@ -16,8 +18,9 @@ import type { StorageAdapter } from '../effects/storage.js';
 import type { RandomBytes } from '../effects/random.js';
 import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { FileCorruptError, FileTooLargeError, type BackchannelError } from '../errors.js';
-import { chunkStoreOf, storedBytes } from '../files/chunkStore.js';
+import { chunkStoreOf, receivingKey, storedBytes } from '../files/chunkStore.js';
 import { channelFiles } from '../files/refs.js';
+import { refusalOf, refusalsIn } from '../files/refusal.js';
 import type { FileEvent } from '../files/session.js';
 export { DEFAULT_RELAY_FILE_BYTES, fileRoute } from './fileRoute.js';
 import { CHUNK_HEADER_BYTES, sealChunk, type ChunkContent } from './payload.js';
@@ -80,8 +83,9 @@ export async function* chunkDeposits(
 ): AsyncGenerator<{ deposit: ChunkDeposit } | { refused: { hash: string; size: number; reason: string } }> {
   const store = chunkStoreOf(input.storage);
   const messages = input.docs.has(input.channelId) ? (input.docs.get<{ messages?: unknown[] }>(input.channelId).messages ?? []) : [];
+  const refused = refusalsIn(messages as { sender?: unknown; notice?: unknown }[], (sender) => sender === input.deviceId || input.docs.isOwnDevice(sender));
   for (const ref of channelFiles(messages, input.deviceId).mine.values()) {
-    if (ref.size > input.limit || input.skip.includes(ref.hash)) continue;
+    if (ref.size > input.limit || input.skip.includes(ref.hash) || refused.has(ref.hash)) continue;
     const meta = await store.meta(ref.hash);
     if (!meta || meta.state !== 'complete' || meta.deliveredTo?.includes(input.channelId) || meta.size !== ref.size) continue;
     const chunks = Math.max(1, Math.ceil(meta.size / meta.chunkBytes));
@@ -117,11 +121,13 @@ const ACK: AppliedChunk = { ack: true, events: [] };
 
 /**
  * Store a chunk the contact deposited: only for a file a contact's message in this channel names, with
- * that size, within Settings' limit. A chunk out of bounds or of the wrong length fails the file; after
- * the last one the whole file's hash is checked (a mismatch: FileCorruptError for this channel, the
- * partial discarded so it can begin again). A file a live session is receiving, a partial another
- * channel's contact began, a chunk ahead of what is stored, a file not named yet, or a chunk another
- * device of mine deposited for the contact: left.
+ * that size, within Settings' limit, into this contact's copy (files/chunkStore.ts: another contact's
+ * copy of the same file neither holds it up nor counts for it). A size other than the message's, a
+ * chunk out of bounds or of the wrong length, or after the last one a hash other than the file's fail
+ * the file for this contact alone (its copy discarded, the typed error) and ask the app to tell the
+ * contact (`notify`: a refusal notice in the channel, files/refusal.ts), whose device is not there to
+ * hear a file session's `stop`. A file a live session is receiving from this contact, a chunk ahead of
+ * what is stored, a file not named yet, or a chunk another device of mine deposited for the contact: left.
  */
 export async function applyChunk(
   input: { docs: DocumentStore; storage: StorageAdapter; channelId: DocId; deviceId: string },
@@ -134,29 +140,30 @@ export async function applyChunk(
   if (!ref) return LEAVE; // the message naming it is not here (yet)
   const store = chunkStoreOf(input.storage);
   const { hash } = ref;
-  const fail = async (error: BackchannelError): Promise<AppliedChunk> => {
-    await store.settle(hash, 'failed', error, ref.size);
-    return { ack: true, events: [{ type: 'file.failed', hash, direction: 'in', error }] };
+  const channel = input.channelId;
+  const fail = async (error: BackchannelError, events: FileEvent[] = []): Promise<AppliedChunk> => {
+    await store.settleCopy(hash, channel, 'failed', error, ref.size);
+    const notify = refusalOf(hash, error);
+    return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) }] };
   };
-  const existing = await store.settledMeta(hash);
-  if (existing && existing.state !== 'partial') return ACK; // settled before: complete, failed or cancelled
-  // Another contact began it: theirs to finish or fail; this chunk waits on the relay meanwhile.
-  if (existing?.channel !== undefined && existing.channel !== input.channelId) return LEAVE;
-  if (store.receiving.has(hash)) return LEAVE; // the file session has it
+  const existing = await store.settledReceived(hash, channel);
+  if (existing && existing.state !== 'partial') return ACK; // settled before for this contact: complete, failed or cancelled
+  if (store.receiving.has(receivingKey(hash, channel))) return LEAVE; // the file session has it
   if (chunk.size !== ref.size) return fail(new FileCorruptError(hash, `a deposit says ${chunk.size} bytes, its message ${ref.size}`));
   if (ref.size > maxFileBytesOf(input.docs)) {
     return fail(new FileTooLargeError(ref.size, maxFileBytesOf(input.docs), { filename: ref.filename, hash }));
   }
-  await store.begin(hash, ref.size, input.channelId);
+  const begun = await store.begin(hash, ref.size, channel);
+  if (begun.state !== 'partial') return ACK;
   const events: FileEvent[] = [];
   if (ref.size > 0) {
     let appended;
     try {
-      appended = await store.appendDeposited(hash, chunk.index, chunk.bytes, input.channelId);
+      appended = await store.appendDeposited(hash, channel, chunk.index, chunk.bytes);
     } catch (err) {
       return fail(new FileCorruptError(hash, (err as Error).message));
     }
-    if (appended.outcome === 'busy' || appended.outcome === 'ahead' || appended.outcome === 'other') return LEAVE;
+    if (appended.outcome === 'busy' || appended.outcome === 'ahead') return LEAVE;
     if (appended.outcome === 'duplicate') return ACK;
     const done = storedBytes(appended.meta!);
     events.push({ type: 'file.progress', hash, direction: 'in', done, total: ref.size });
@@ -164,13 +171,8 @@ export async function applyChunk(
   } else if (chunk.index !== 0 || chunk.bytes.length !== 0) {
     return fail(new FileCorruptError(hash, 'an empty file with bytes'));
   }
-  const { ok, actual } = await store.verify(hash);
-  if (!ok) {
-    // Only this contact's bytes were wrong: discard them, so another contact's deposits of the file still count.
-    await store.discard(hash);
-    const error = new FileCorruptError(hash, `its bytes hash to ${actual.slice(0, 16)}…`);
-    return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error }] };
-  }
-  await store.complete(hash);
+  const { ok, actual } = await store.verify(hash, channel);
+  if (!ok) return fail(new FileCorruptError(hash, `its bytes hash to ${actual.slice(0, 16)}…`), events);
+  await store.complete(hash, channel);
   return { ack: true, events: [...events, { type: 'file.done', hash, direction: 'in', total: ref.size }] };
 }

@@ -4,8 +4,15 @@
  *   ['files', blob, '0' … 'n-1']   the chunks ({@link FILE_CHUNK_BYTES} each, the last one shorter)
  *   ['files', blob, 'meta']        {@link FileMeta} as JSON: size, chunks stored, state — the transfer's
  *                                  persisted progress, so a restart resumes from the last stored chunk
- *   ['fileIndex', hash]            files we sent: the blob their import wrote (its hash was known only at
- *                                  the end); a received file's blob is its hash
+ *   ['fileIndex', hash]            the blob holding the whole file: for files we sent, the one their import
+ *                                  wrote (`o…`: its hash was known only at the end); for a received one,
+ *                                  the copy that completed (`i…`). Without one, the blob is the hash
+ *                                  (files received before copies were per contact)
+ *   ['files', 'i<channel>.<hash>'] one contact's copy of a file it sends us ({@link ChunkStore.received}):
+ *                                  a partial or a failure is that contact's alone, so another contact's
+ *                                  bytes never add to it, hold it up or fail it; the first copy to
+ *                                  complete and check out is the file, the others go
+ *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them)
  *   ['fileImports', blob]          an import under way: what {@link ChunkStore.sweepImports} removes after a crash
  *
  * One store per StorageAdapter ({@link chunkStoreOf}), so every change to one file's record runs in
@@ -13,7 +20,7 @@
  * @module
  */
 import { createBLAKE3 } from 'hash-wasm';
-import type { StorageAdapter } from '../effects/storage.js';
+import { KEY_SEGMENT, type StorageAdapter } from '../effects/storage.js';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { AbortedError, BackchannelError, FileTooLargeError, NotFoundError, ProtocolError, type ErrorJson } from '../errors.js';
 import { piecesOf, type FileSource } from './source.js';
@@ -34,7 +41,7 @@ export interface FileMeta {
   error?: ErrorJson;
   /** A file we sent: the channels whose contact has it (confirmed it, or the relay holds every chunk for them). */
   deliveredTo?: string[];
-  /** A partial file begun by a contact's deposits or session: its channel (another contact's deposits never add to it). */
+  /** A contact's copy ({@link ChunkStore.received}): the channel of the contact sending it. */
   channel?: string;
 }
 
@@ -43,6 +50,17 @@ const metaKey = (blob: string) => ['files', blob, 'meta'];
 const chunkKey = (blob: string, n: number) => ['files', blob, String(n)];
 const indexKey = (hash: string) => ['fileIndex', hash];
 const importKey = (blob: string) => ['fileImports', blob];
+const copyKey = (hash: string, channel: string) => ['fileIns', hash, channel];
+
+/** The blob of the copy of `hash` the contact of `channel` sends us. */
+function copyBlob(hash: string, channel: string): string {
+  const blob = `i${channel}.${hash}`;
+  if (!HASH_HEX.test(hash) || !KEY_SEGMENT.test(blob)) throw new ProtocolError(`not a file hash and channel: ${JSON.stringify(blob.slice(0, 120))}`);
+  return blob;
+}
+
+/** What {@link ChunkStore.receiving} holds for a file the contact of `channel` sends. */
+export const receivingKey = (hash: string, channel: string): string => `${channel}/${hash}`;
 
 /** Bytes the first `meta.stored` chunks hold. */
 export const storedBytes = (meta: FileMeta) => Math.min(meta.stored * meta.chunkBytes, meta.size);
@@ -68,8 +86,9 @@ export class ChunkStore {
   readonly chunkBytes: number;
   readonly #locks = new Map<string, Promise<unknown>>();
   /**
-   * Files a live file session is receiving from the contact now (registered before it reads where to
-   * resume): the depot leaves their deposited chunks for later instead of racing it for the next chunk.
+   * Copies a live file session is receiving from the contact now ({@link receivingKey}: registered
+   * before it reads where to resume): the depot leaves that contact's deposited chunks for later instead
+   * of racing it for the next chunk.
    */
   readonly receiving = new Set<string>();
   /** Files a live file session is sending now: bytes out so far, of the whole (what `fileStatus` reads as `progress`). */
@@ -104,7 +123,48 @@ export class ChunkStore {
   /** Whether this device sent the file (its import indexed it) rather than receives it. */
   async sent(hash: string): Promise<boolean> {
     if (!HASH_HEX.test(hash)) return false;
-    return (await this.storage.load(indexKey(hash))) !== undefined;
+    const ref = await this.storage.load(indexKey(hash));
+    return ref !== undefined && fromUtf8(ref).startsWith('o');
+  }
+
+  async #copyMeta(hash: string, channel: string): Promise<FileMeta | undefined> {
+    const bytes = await this.storage.load(metaKey(copyBlob(hash, channel)));
+    return bytes ? (JSON.parse(fromUtf8(bytes)) as FileMeta) : undefined;
+  }
+
+  /**
+   * How a file the contact of `channel` sends stands for that contact: the file's own record once it
+   * is settled for everyone (complete here, cancelled, or sent by us), else that contact's copy (partial,
+   * or failed for that contact alone), else undefined.
+   */
+  async received(hash: string, channel: string): Promise<FileMeta | undefined> {
+    const meta = await this.meta(hash);
+    if (meta && meta.state !== 'partial') return meta;
+    return this.#copyMeta(hash, channel);
+  }
+
+  /** {@link received} once every change to the file already asked for is stored. */
+  settledReceived(hash: string, channel: string): Promise<FileMeta | undefined> {
+    return this.#locked(hash, () => this.received(hash, channel));
+  }
+
+  /** Every contact's copy of `hash` begun here (what `fileStatus` reads when no contact is named). */
+  async copies(hash: string): Promise<FileMeta[]> {
+    if (!HASH_HEX.test(hash)) return [];
+    const out: FileMeta[] = [];
+    for (const key of await this.storage.listKeys(['fileIns', hash])) {
+      const meta = await this.#copyMeta(hash, key[2]!).catch(() => undefined);
+      if (meta) out.push(meta);
+    }
+    return out;
+  }
+
+  /** Remove every contact's copy of `hash` but `keep`'s. */
+  async #dropCopies(hash: string, keep?: string): Promise<void> {
+    for (const key of await this.storage.listKeys(['fileIns', hash])) {
+      if (key[2] !== keep) await this.storage.removeRange(['files', copyBlob(hash, key[2]!)]);
+      await this.storage.remove(key);
+    }
   }
 
   async #saveMeta(blob: string, meta: FileMeta): Promise<void> {
@@ -171,78 +231,94 @@ export class ChunkStore {
     return left.length;
   }
 
-  /** A file to receive from the contact of `channel`: its record (resuming) or a new, empty one. */
-  begin(hash: string, size: number, channel?: string): Promise<FileMeta> {
+  /**
+   * A file to receive from the contact of `channel`: the file's record if it is settled here for
+   * everyone, else that contact's copy (resuming, or failed for it), else a new, empty copy.
+   */
+  begin(hash: string, size: number, channel: string): Promise<FileMeta> {
     return this.#locked(hash, async () => {
       const meta = await this.meta(hash);
-      if (meta) return meta;
-      const fresh: FileMeta = { hash, size, chunkBytes: this.chunkBytes, stored: 0, state: 'partial', ...(channel ? { channel } : {}) };
-      await this.#saveMeta(await this.#blob(hash), fresh);
+      if (meta && meta.state !== 'partial') return meta;
+      // A partial from before copies were per contact: its bytes cannot be told apart, so it begins again.
+      if (meta) await this.storage.removeRange(['files', await this.#blob(hash)]);
+      const blob = copyBlob(hash, channel);
+      const own = await this.#copyMeta(hash, channel);
+      if (own?.state === 'complete') await this.storage.save(indexKey(hash), utf8(blob)); // a crash came between its record and the index
+      if (own) return own;
+      const fresh: FileMeta = { hash, size, chunkBytes: this.chunkBytes, stored: 0, state: 'partial', channel };
+      await this.storage.save(copyKey(hash, channel), new Uint8Array(0));
+      await this.#saveMeta(blob, fresh);
       return fresh;
     });
   }
 
-  /** Store chunk `index` of a file being received; refused unless the file is still partial and it is the next chunk and fits exactly. */
-  append(hash: string, index: number, chunk: Uint8Array): Promise<FileMeta> {
+  /** Store chunk `index` of the copy the contact of `channel` sends; refused unless that copy is still partial and it is the next chunk and fits exactly. */
+  append(hash: string, channel: string, index: number, chunk: Uint8Array): Promise<FileMeta> {
     return this.#locked(hash, async () => {
-      const blob = await this.#blob(hash);
-      const meta = await this.meta(hash);
+      const meta = await this.received(hash, channel);
       if (!meta || meta.state !== 'partial') throw new AbortedError(`The file ${hash.slice(0, 16)}… is no longer being received.`);
-      if (index !== meta.stored) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… is not the next one (${meta.stored})`);
-      const expected = Math.min(meta.chunkBytes, meta.size - storedBytes(meta));
-      if (chunk.length !== expected) throw new ProtocolError(`chunk ${meta.stored} of ${hash.slice(0, 16)}… has ${chunk.length} bytes, expected ${expected}`);
-      await this.storage.save(chunkKey(blob, meta.stored), chunk);
-      const next = { ...meta, stored: meta.stored + 1 };
-      await this.#saveMeta(blob, next);
-      return next;
+      return this.#store(hash, channel, meta, index, chunk);
     });
   }
 
+  /** Chunk `index` checked against the copy's record and stored, the record after it. */
+  async #store(hash: string, channel: string, meta: FileMeta, index: number, chunk: Uint8Array): Promise<FileMeta> {
+    if (index !== meta.stored) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… is not the next one (${meta.stored})`);
+    const expected = Math.min(meta.chunkBytes, meta.size - storedBytes(meta));
+    if (chunk.length !== expected) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… has ${chunk.length} bytes, expected ${expected}`);
+    const blob = copyBlob(hash, channel);
+    await this.storage.save(chunkKey(blob, index), chunk);
+    const next = { ...meta, stored: meta.stored + 1 };
+    await this.#saveMeta(blob, next);
+    return next;
+  }
+
   /**
-   * Store chunk `index` of a file being received through the relay's depot, whose deposits may come
-   * twice or out of order: `stored`; `duplicate` (stored before, or the file is settled); `ahead`
-   * (an earlier chunk is still missing: try again later); `busy` (a file session is receiving it);
-   * `other` (another channel's contact began this partial: its bytes are not this one's to extend). A
-   * chunk past the end or of the wrong length is refused (ProtocolError), as {@link append} refuses it.
+   * Store chunk `index` of the copy the contact of `channel` sends through the relay's depot, whose
+   * deposits may come twice or out of order: `stored`; `duplicate` (stored before, or settled for this
+   * contact); `ahead` (an earlier chunk is still missing: try again later); `busy` (a file session is
+   * receiving this contact's copy). A chunk past the end or of the wrong length is refused
+   * (ProtocolError), as {@link append} refuses it. Other contacts' copies play no part.
    */
   appendDeposited(
     hash: string,
+    channel: string,
     index: number,
     chunk: Uint8Array,
-    channel?: string,
-  ): Promise<{ outcome: 'stored' | 'duplicate' | 'ahead' | 'busy' | 'other'; meta?: FileMeta }> {
+  ): Promise<{ outcome: 'stored' | 'duplicate' | 'ahead' | 'busy'; meta?: FileMeta }> {
     return this.#locked(hash, async () => {
-      if (this.receiving.has(hash)) return { outcome: 'busy' as const };
-      const meta = await this.meta(hash);
-      if (meta?.state === 'partial' && meta.channel !== undefined && channel !== undefined && meta.channel !== channel)
-        return { outcome: 'other' as const, meta };
+      if (this.receiving.has(receivingKey(hash, channel))) return { outcome: 'busy' as const };
+      const meta = await this.received(hash, channel);
       if (!meta || meta.state !== 'partial' || index < meta.stored) return { outcome: 'duplicate' as const, ...(meta ? { meta } : {}) };
       const chunks = Math.ceil(meta.size / meta.chunkBytes);
       if (index >= chunks) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… is past its end (${chunks} chunks)`);
       if (index > meta.stored) return { outcome: 'ahead' as const, meta };
-      const expected = Math.min(meta.chunkBytes, meta.size - storedBytes(meta));
-      if (chunk.length !== expected) throw new ProtocolError(`chunk ${index} of ${hash.slice(0, 16)}… has ${chunk.length} bytes, expected ${expected}`);
-      const blob = await this.#blob(hash);
-      await this.storage.save(chunkKey(blob, index), chunk);
-      const next = { ...meta, stored: meta.stored + 1 };
-      await this.#saveMeta(blob, next);
-      return { outcome: 'stored' as const, meta: next };
+      return { outcome: 'stored' as const, meta: await this.#store(hash, channel, meta, index, chunk) };
     });
   }
 
-  /** Whether the stored bytes of `hash` hash to it (read chunk by chunk). */
-  async verify(hash: string): Promise<{ ok: boolean; actual: string }> {
+  /** Whether the stored bytes of `hash` (the contact of `channel`'s copy, if given) hash to it, read chunk by chunk. */
+  async verify(hash: string, channel?: string): Promise<{ ok: boolean; actual: string }> {
     const hasher = await createHasher();
-    for await (const chunk of this.chunks(hash)) hasher.update(chunk);
+    for await (const chunk of this.chunks(hash, 0, channel)) hasher.update(chunk);
     const actual = hasher.hex();
     return { ok: actual === hash, actual };
   }
 
-  /** Every byte is stored and its hash checked: the file is complete. */
-  complete(hash: string): Promise<void> {
+  /**
+   * Every byte of the contact of `channel`'s copy is stored and its hash checked: that copy is the file
+   * now, complete for every contact, and the other contacts' copies go. Had the file already: the copy goes.
+   */
+  complete(hash: string, channel: string): Promise<void> {
     return this.#locked(hash, async () => {
+      const own = await this.#copyMeta(hash, channel);
+      if (own?.state !== 'partial') return;
       const meta = await this.meta(hash);
-      if (meta?.state === 'partial') await this.#saveMeta(await this.#blob(hash), { ...meta, state: 'complete' });
+      if (meta && meta.state !== 'partial') return this.#dropCopies(hash);
+      const blob = copyBlob(hash, channel);
+      await this.#saveMeta(blob, { ...own, state: 'complete' });
+      await this.storage.save(indexKey(hash), utf8(blob));
+      await this.#dropCopies(hash, channel);
     });
   }
 
@@ -255,35 +331,48 @@ export class ChunkStore {
     });
   }
 
-  /** Drop a partial file's bytes and record (its hash did not match): it can begin again, from any contact. */
-  discard(hash: string): Promise<void> {
-    return this.#locked(hash, async () => {
-      if ((await this.meta(hash))?.state === 'partial') await this.storage.removeRange(['files', await this.#blob(hash)]);
-    });
-  }
-
   /** The file's record once every change to it already asked for is stored. */
   settledMeta(hash: string): Promise<FileMeta | undefined> {
     return this.#locked(hash, () => this.meta(hash));
   }
 
   /**
-   * End a file for good: its chunks are discarded and its record says why (`failed`: too large,
-   * corrupt, unknown to the sender; `cancelled`), so no later connection fetches or serves it again.
+   * End a file for good, for every contact: its chunks and every contact's copy are discarded and its
+   * record says why (`cancelled` here; `failed`), so no later connection fetches or serves it again.
    */
   settle(hash: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0): Promise<void> {
     return this.#locked(hash, async () => {
       const blob = await this.#blob(hash);
       const meta = await this.meta(hash);
+      const copy = meta ? undefined : (await this.copies(hash))[0];
+      await this.#dropCopies(hash);
       await this.storage.removeRange(['files', blob]);
-      await this.#saveMeta(blob, { hash, size: meta?.size ?? size, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON() });
+      const total = meta?.size ?? copy?.size ?? size;
+      await this.#saveMeta(blob, { hash, size: total, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON() });
     });
   }
 
-  /** The stored chunks from the one holding byte `from` (the first sliced to start there). */
-  async *chunks(hash: string, from = 0): AsyncGenerator<Uint8Array> {
-    const blob = await this.#blob(hash);
-    const meta = await this.meta(hash);
+  /**
+   * End the contact of `channel`'s copy for good (too large, corrupt, refused by the sender,
+   * cancelled by them): its chunks go and its record says why. Other contacts' copies, and the file
+   * when it is complete here, stay as they are.
+   */
+  settleCopy(hash: string, channel: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0): Promise<void> {
+    return this.#locked(hash, async () => {
+      const meta = await this.meta(hash);
+      if (meta && meta.state !== 'partial') return; // settled for everyone already
+      const blob = copyBlob(hash, channel);
+      const own = await this.#copyMeta(hash, channel);
+      await this.storage.removeRange(['files', blob]);
+      await this.storage.save(copyKey(hash, channel), new Uint8Array(0));
+      await this.#saveMeta(blob, { hash, size: own?.size ?? size, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON(), channel });
+    });
+  }
+
+  /** The stored chunks from the one holding byte `from` (the first sliced to start there); `channel`: that contact's copy. */
+  async *chunks(hash: string, from = 0, channel?: string): AsyncGenerator<Uint8Array> {
+    const blob = channel === undefined ? await this.#blob(hash) : copyBlob(hash, channel);
+    const meta = channel === undefined ? await this.meta(hash) : await this.#copyMeta(hash, channel);
     if (!meta) throw new NotFoundError('file', hash);
     for (let n = Math.floor(from / meta.chunkBytes); n < meta.stored; n++) {
       const chunk = await this.storage.load(chunkKey(blob, n));

@@ -27,7 +27,8 @@ import {
 } from '../errors.js';
 import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
-import { createHasher, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
+import { createHasher, receivingKey, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
+import type { FileRefusal } from './refusal.js';
 import { channelFiles } from './refs.js';
 import { toHex } from '../crypto/bytes.js';
 import {
@@ -60,7 +61,11 @@ export type FileEvent =
   | { type: 'file.progress'; hash: string; direction: Direction; done: number; total: number }
   /** In: stored and verified. Out: the peer stored and verified every byte. */
   | { type: 'file.done'; hash: string; direction: Direction; total: number }
-  | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError }
+  /**
+   * `notify`: in, a refusal the contact's device has not heard on a channel (the file came by the relay's
+   * depot): the app writes it into the channel as a notice (files/refusal.ts), so the sender's transfer fails too.
+   */
+  | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError; notify?: FileRefusal }
   /**
    * Out: the file waits, and `reason` says why. On this device (`route` 'device', the default): the
    * contact's app announced no file support (an older version; told once per file and connection), or
@@ -219,7 +224,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     for (const ref of files().theirs.values()) {
       if (stopped || fetching.size >= MAX_FETCHING) return;
       if (fetching.has(ref.hash) || settled.has(ref.hash)) continue;
-      const meta = await store.meta(ref.hash);
+      const meta = await store.received(ref.hash, channelId);
       if (meta && meta.state !== 'partial') {
         settled.add(ref.hash);
         continue;
@@ -227,23 +232,24 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       if (ref.size > options.maxFileBytes) {
         settled.add(ref.hash);
         const error = new FileTooLargeError(ref.size, options.maxFileBytes, { filename: ref.filename, hash: ref.hash });
-        await store.settle(ref.hash, 'failed', error, ref.size);
+        await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size);
         sendSoon(encodeStop(ref.hash, 'too-large', String(options.maxFileBytes)));
         emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error });
         continue;
       }
-      // Ours from here: the depot leaves its chunks alone; `begin` runs after any chunk it is storing.
-      store.receiving.add(ref.hash);
+      // Ours from here: the depot leaves this contact's chunks alone; `begin` runs after any chunk it is storing.
+      const receiving = receivingKey(ref.hash, channelId);
+      store.receiving.add(receiving);
       const begun = await store.begin(ref.hash, ref.size, channelId);
       if (begun.state !== 'partial') {
-        store.receiving.delete(ref.hash);
+        store.receiving.delete(receiving);
         settled.add(ref.hash);
         continue;
       }
-      // A resume: the hash so far is of what is stored.
+      // A resume: the hash so far is of what this contact's copy holds.
       const hasher = await createHasher();
-      for await (const chunk of store.chunks(ref.hash)) hasher.update(chunk);
-      if (stopped) return void store.receiving.delete(ref.hash);
+      for await (const chunk of store.chunks(ref.hash, 0, channelId)) hasher.update(chunk);
+      if (stopped) return void store.receiving.delete(receiving);
       const f: Fetch = {
         ref,
         meta: begun,
@@ -269,13 +275,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     f.ended = true;
     fetching.delete(f.ref.hash);
     const hash = f.ref.hash;
-    store.receiving.delete(hash);
+    store.receiving.delete(receivingKey(hash, channelId));
     if (discard) {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
+      // This contact's copy only: another contact sending the same file goes on.
       void track(
         f.writes
-          .then(() => store.settle(hash, discard.state, error ?? new AbortedError(), f.ref.size))
+          .then(() => store.settleCopy(hash, channelId, discard.state, error ?? new AbortedError(), f.ref.size))
           .catch(() => {})
           .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error })),
       );
@@ -287,10 +294,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     const actual = f.hasher.hex();
     if (actual !== f.ref.hash)
       return endFetch(f, new FileCorruptError(f.ref.hash, `its bytes hash to ${actual.slice(0, 16)}…`), { state: 'failed', tell: 'corrupt' });
-    await store.complete(f.ref.hash);
+    await store.complete(f.ref.hash, channelId);
     f.ended = true;
     fetching.delete(f.ref.hash);
-    store.receiving.delete(f.ref.hash);
+    store.receiving.delete(receivingKey(f.ref.hash, channelId));
     settled.add(f.ref.hash);
     sendSoon(encodeAck(f.ref.hash, f.ref.size));
     emit({ type: 'file.done', hash: f.ref.hash, direction: 'in', total: f.ref.size });
@@ -325,7 +332,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
           f.writes.then(async () => {
             if (f.ended) return;
             try {
-              f.meta = await store.append(f.ref.hash, index, chunk);
+              f.meta = await store.append(f.ref.hash, channelId, index, chunk);
             } catch (err) {
               // Storage refused (or the file was cancelled meanwhile): stop; a resume starts from what is stored.
               return endFetch(f, err instanceof AbortedError ? undefined : toBackchannelError(err));
@@ -516,7 +523,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     for (const s of [...serving.values(), ...finishing.values()]) endServe(s);
     for (const f of fetching.values()) {
       f.ended = true;
-      store.receiving.delete(f.ref.hash);
+      store.receiving.delete(receivingKey(f.ref.hash, channelId));
       pendingWrites.push(f.writes);
     }
     fetching.clear();

@@ -4,7 +4,7 @@
  * @module
  */
 import { BackchannelError } from '../errors.js';
-import { storedBytes, type ChunkStore } from './chunkStore.js';
+import { storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
 import type { Direction } from './session.js';
 
 /**
@@ -26,19 +26,32 @@ export interface FileStatus {
 
 /**
  * The stored status of `hash`. `named`: the size of the file as a contact's message names it, when one
- * does (a file not yet begun has no record here). `channelId`: a sent file's status for that channel's
- * contact (without it: `done` once any contact has it).
+ * does (a file not yet begun has no record here). `channelId`: the status for that channel's contact (a
+ * sent file: delivered to them; a received one: their copy); without it, a sent file is `done` once any
+ * contact has it, and a received one reads as its most advanced copy. `refused`: the contact's device
+ * refused the file we sent (its notice in the channel, files/refusal.ts): `failed` with this error,
+ * even if the relay holds every byte for them.
  */
-export async function fileStatusOf(store: ChunkStore, hash: string, named?: { size: number }, channelId?: string): Promise<FileStatus> {
+export async function fileStatusOf(
+  store: ChunkStore,
+  hash: string,
+  named?: { size: number },
+  channelId?: string,
+  refused?: BackchannelError,
+): Promise<FileStatus> {
   const sent = await store.sent(hash);
-  const meta = await store.settledMeta(hash);
   const direction: Direction = sent ? 'out' : 'in';
+  const meta =
+    sent || channelId === undefined
+      ? ((await store.settledMeta(hash)) ?? (sent ? undefined : mostAdvanced(await store.copies(hash))))
+      : await store.settledReceived(hash, channelId);
   if (!meta) return named && !sent ? { status: 'waiting', direction, done: 0, total: named.size } : { status: 'unknown', done: 0, total: 0 };
   const total = meta.size;
   if (meta.state === 'failed' || meta.state === 'cancelled') {
     return { status: 'failed', direction, done: 0, total, ...(meta.error ? { error: BackchannelError.fromJSON(meta.error) } : {}) };
   }
   if (sent) {
+    if (refused) return { status: 'failed', direction, done: 0, total, error: refused };
     const delivered = channelId === undefined ? (meta.deliveredTo?.length ?? 0) > 0 : meta.deliveredTo?.includes(channelId);
     if (delivered) return { status: 'done', direction, done: total, total };
     // Being sent now (a file session runs it): bytes out so far; else it waits for the contact.
@@ -48,4 +61,10 @@ export async function fileStatusOf(store: ChunkStore, hash: string, named?: { si
   if (meta.state === 'complete') return { status: 'done', direction, done: total, total };
   const done = storedBytes(meta);
   return { status: done > 0 ? 'progress' : 'waiting', direction, done, total };
+}
+
+/** The copy furthest along: a partial before a failed one. */
+function mostAdvanced(copies: FileMeta[]): FileMeta | undefined {
+  const partial = copies.filter((c) => c.state === 'partial').sort((a, b) => b.stored - a.stored);
+  return partial[0] ?? copies[0];
 }

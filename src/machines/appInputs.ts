@@ -43,6 +43,7 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
     storage: db!.storage,
     deviceId: db!.deviceId,
     maxFileBytes: context.settings!.file_size_limit ?? DEFAULT_FILE_SIZE_LIMIT,
+    ...(input.relayFileBytes === undefined ? {} : { relayFileBytes: input.relayFileBytes }),
     discover: {
       contactKey,
       url: discoveryUrlOf(relay_server),

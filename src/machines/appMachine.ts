@@ -44,6 +44,7 @@ import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
 import { fileRoute } from '../depot/fileRoute.js';
+import { fileRefusalNotice } from '../files/refusal.js';
 import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
 import type { Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
@@ -155,7 +156,16 @@ export const appMachine = setup({
       if (event.type !== 'contact.offline') return;
       for (const [hash, { contactId, total }] of Object.entries(context.undelivered)) {
         if (contactId !== event.contactId) continue;
-        enqueue.emit({ type: 'transfer', contactId, hash, direction: 'out', status: 'waiting', done: 0, total, route: fileRoute(total) });
+        enqueue.emit({
+          type: 'transfer',
+          contactId,
+          hash,
+          direction: 'out',
+          status: 'waiting',
+          done: 0,
+          total,
+          route: fileRoute(total, context.input.relayFileBytes),
+        });
       }
     }),
     linkAll: enqueueActions(({ context, enqueue }) => {
@@ -441,6 +451,13 @@ export const appMachine = setup({
                 event.file.direction === 'out' && (event.file.type === 'file.done' || event.file.type === 'file.failed')
                   ? without(context.undelivered, event.file.hash)
                   : context.undelivered,
+            }),
+            // A refusal the contact's device could not hear (the file came by the depot): a notice in the channel tells it.
+            assign({
+              outbox: ({ context, event }) =>
+                event.file.type === 'file.failed' && event.file.notify
+                  ? [...context.outbox, { req: 0, contactId: event.contactId, message: { notice: fileRefusalNotice(event.file.notify) } }]
+                  : context.outbox,
             }),
             emit(({ event }) => {
               const { file } = event;
@@ -969,7 +986,7 @@ export const appMachine = setup({
                         status: 'waiting',
                         done: 0,
                         total: file.size,
-                        route: fileRoute(file.size), // small enough: sealed in the relay's depot
+                        route: fileRoute(file.size, context.input.relayFileBytes), // small enough: sealed in the relay's depot
                       });
                     }
                     enqueue.assign({ fileOuts: context.fileOuts.slice(1) });

@@ -46,6 +46,8 @@ export interface AppInput {
    * devices did before (kept so `npm run bench` can compare).
    */
   relayConnections?: 'shared' | 'per-contact';
+  /** Files up to this many bytes wait for an away contact on the relay's depot (default DEFAULT_RELAY_FILE_BYTES, depot/fileRoute.ts). */
+  relayFileBytes?: number;
 }
 
 /** The relay check's input (`app/relayCheck.ts` implements it): does the relay serve DISCOVER? */
@@ -148,7 +150,8 @@ export interface AppContext {
   /** VERIFY's result while `naming` saves the contact. */
   paired?: { contactKey: Uint8Array; verifier: string; publicKey?: string };
   contactOps: ContactOp[];
-  outbox: { req: number; contactId: DocId; message: MessageInput }[];
+  /** Messages to write, in order: the host's (`req` > 0), and the app's own file refusal notices (`req` 0, files/refusal.ts). */
+  outbox: { req: number; contactId: DocId; message: MessageInput & { notice?: string } }[];
   patches: { req: number; patch: SettingsPatch }[];
   /** Contacts whose last_seen waits to be written (one each); `announce`: a presence change to emit after. */
   sightings: { contactId: DocId; announce: boolean }[];

@@ -34,6 +34,8 @@ export interface ContactLinkInput {
   deviceId: string;
   /** The largest file to accept (Settings' `file_size_limit`). */
   maxFileBytes?: number;
+  /** Files up to this size go to the away contact by the relay's depot (the depot's `relayFileBytes`). */
+  relayFileBytes?: number;
 }
 
 type LinkEvent =
@@ -115,6 +117,7 @@ function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
     deviceId: input.deviceId,
     randomBytes: input.discover.randomBytes,
     deposit,
+    ...(input.relayFileBytes === undefined ? {} : { relayFileBytes: input.relayFileBytes }),
   };
 }
 

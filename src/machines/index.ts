@@ -28,6 +28,7 @@ export type { DeviceLinkRecord } from '../devices/linkRecord.js';
 export type { Adopted } from '../devices/adopt.js';
 export type { FileCommand } from '../files/fileActor.js';
 export type { FileEvent, Direction, FileRoute } from '../files/session.js';
+export type { FileRefusal, FileRefusalReason } from '../files/refusal.js';
 export {
   pairingMachine,
   type PairingAnnouncement,
