@@ -79,9 +79,6 @@ export interface SenderKeys {
   paired?: string;
 }
 
-/** No keys: nothing to check against (a store no Database configured). */
-export const NO_SENDER_KEYS: SenderKeys = { mine: new Map(), theirs: new Map() };
-
 /**
  * What a message from a peer proves (see the module comment): `verified` — signed by the key of the
  * device it names; `unverified` — nothing this device holds can check it, taken as before; or a
