@@ -11,6 +11,8 @@ import { waitFor, createActor } from 'xstate';
 import { MemoryLink } from '../src/adapters/memoryLink.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
+import { sign, signingKeypair } from '../src/crypto/signing.js';
+import { signMessage } from '../src/db/messageSignature.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { DocumentStore } from '../src/db/documentStore.js';
 import { syncMachine } from '../src/machines/syncMachine.js';
@@ -19,6 +21,9 @@ import { benchScale } from './servers.js';
 
 /** The device that wrote the channel's messages: A in the sync. */
 const SENDER = 'ab'.repeat(16);
+/** Its signing key: every message carries its signature, and B checks each against the key (the contact's paired device). */
+const SENDER_SEED = new Uint8Array(32).fill(0xab);
+const SENDER_KEY = toHex(signingKeypair(SENDER_SEED).publicKey);
 
 interface Workload {
   name: string;
@@ -48,6 +53,9 @@ async function ours(w: Workload) {
   const storeA = new DocumentStore({ storage: sa });
   for (const d of w.docs) await storeA.open(d.id, d.kind);
   const b = new DocumentStore({ storage: new MemoryStorage() });
+  // B has proven the sender's key (the contact's set, paired device): each new message is verified
+  // (BENCH_VERIFY=0: signed, nothing to check them with — the cost of the checks apart).
+  if (process.env.BENCH_VERIFY !== '0') b.setSenderKeys(() => ({ theirs: new Map([[SENDER, new Set([SENDER_KEY])]]), paired: SENDER_KEY }));
   for (const d of w.docs) await b.create(d.id, d.kind, d.empty);
   const link = new MemoryLink({ maxFrameBytes: 64 * 1024, highWaterMark: 256 });
   const t0 = performance.now();
@@ -122,12 +130,15 @@ export async function benchSync(
       // (immutable strings); made with Automerge directly, which is quicker than through the store.
       let doc = store.get<{ messages: unknown[] }>(id);
       for (let i = 0; i < messages; i++) {
+        const m = { id: toHex(cryptoRandomBytes(16)), timestamp: 1_700_000_000_000 + i, sender: SENDER, text: `message number ${i}` };
+        const sig = signMessage(id, m, (bytes) => sign(SENDER_SEED, bytes));
         doc = A.change(doc, (d) => {
           d.messages.push({
-            id: new A.ImmutableString(toHex(cryptoRandomBytes(16))),
-            timestamp: 1_700_000_000_000 + i,
+            id: new A.ImmutableString(m.id),
+            timestamp: m.timestamp,
             sender: new A.ImmutableString(SENDER),
-            text: new A.ImmutableString(`message number ${i}`),
+            text: new A.ImmutableString(m.text),
+            sig: new A.ImmutableString(sig),
           });
         });
       }

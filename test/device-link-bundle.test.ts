@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { Database, documentId } from '../src/db/database.js';
+import { signMessage } from '../src/db/messageSignature.js';
 import { adoptLinkBundle } from '../src/devices/adopt.js';
 import { LINK_BOUNDS, readLinkBundle, type LinkBundle } from '../src/devices/linkBundle.js';
 import { linkBundleFor } from '../src/devices/offer.js';
@@ -104,35 +105,46 @@ describe('device link bundles', () => {
 });
 
 describe('a contact passing on messages', () => {
-  /** A channel Bob (device `bob`) holds, into which messages by `senders` arrive from him. */
-  async function arriving(ownDevices: string[], senders: string[]) {
+  /**
+   * A channel Bob (device `bob`) holds, into which messages by `senders` arrive from him; `signers`:
+   * the databases whose keys sign a sender's messages (db/messageSignature.ts), unsigned without one.
+   */
+  async function arriving(ownDevices: Database[], senders: string[], signers: Database[] = ownDevices) {
     const db = await open();
     const key = cryptoRandomBytes(32);
     const contact = await db.addContact({ moniker: 'Bob', contactKey: key });
     const channel = documentId(key);
-    await db.addOwnDevices(ownDevices.map((device_id) => ({ device_id, public_key: toHex(cryptoRandomBytes(32)).replace(/^./, 'a') })));
+    await db.addOwnDevices(ownDevices.map((d) => ({ device_id: d.deviceId, public_key: d.publicKey })));
     const bob = toHex(cryptoRandomBytes(16));
     const before = db.docs.get<{ messages: unknown[] }>(channel);
     const next = A.change(A.clone(before, { actor: toHex(cryptoRandomBytes(16)) }), (d: { messages: unknown[] }) => {
-      for (const sender of senders)
+      for (const sender of senders) {
+        const m = { id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender, text: 'hi' };
+        const signer = signers.find((s) => s.deviceId === sender);
         d.messages.push({
-          id: new A.ImmutableString(toHex(cryptoRandomBytes(16))),
+          id: new A.ImmutableString(m.id),
           timestamp: 1,
           sender: new A.ImmutableString(sender),
           text: new A.ImmutableString('hi'),
+          ...(signer ? { sig: new A.ImmutableString(signMessage(channel, m, (b) => signer.sign(b))) } : {}),
         });
+      }
     });
     const result = await db.docs.update(channel, (doc) => A.merge(A.clone(doc), next), { trust: 'contact', peer: bob });
     return { result, db, contact, bob };
   }
 
-  it('accepts messages my other device wrote, refuses ones a stranger wrote', async () => {
-    const mine = toHex(cryptoRandomBytes(16));
-    const ok = await arriving([mine], [mine]);
+  it('accepts messages my other device wrote (signed by it), refuses ones a stranger wrote, and unsigned ones in my device’s name', async () => {
+    const other = await open();
+    const mine = other.deviceId;
+    const ok = await arriving([other], [mine]);
     expect(ok.result.accepted).toBe(true);
     expect(ok.db.messages(ok.db.channelOf(ok.contact)).map((m) => m.sender)).toEqual([mine]);
+    const unsigned = await arriving([other], [mine], []);
+    expect(unsigned.result.accepted).toBe(false);
+    expect(unsigned.result.problems.join()).toMatch(/names a device of mine but is not signed/);
     const stranger = toHex(cryptoRandomBytes(16));
-    const bad = await arriving([mine], [stranger]);
+    const bad = await arriving([other], [stranger]);
     expect(bad.result.accepted).toBe(false);
     expect(bad.result.problems.join()).toMatch(/not written by the peer/);
     expect(bad.db.messages(bad.db.channelOf(bad.contact))).toEqual([]);

@@ -27,6 +27,7 @@ import {
 import { unlinkNotice } from '../src/devices/selfLink.js';
 import { sign, signingKeypair } from '../src/crypto/signing.js';
 import type { Message } from '../src/db/schema.js';
+import { signMessage } from '../src/db/messageSignature.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
@@ -151,22 +152,29 @@ describe('removing a contact tells the other side', () => {
 });
 
 describe('contacts know my set', () => {
-  /** Bob's database with Alice's card (her device key `rootKey`), and a change from `peer` adding messages. */
-  async function bobReceives(rootKey: string, messages: { sender: string; notice?: string }[], peer: string) {
+  /** Bob's database with Alice's card (her device key `rootKey`), and a change from `peer` adding messages (signed by `by`, if given). */
+  async function bobReceives(rootKey: string, messages: { sender: string; notice?: string; by?: Database }[], peer: string) {
     const db = await Database.open({ storage: new MemoryStorage() });
     const key = cryptoRandomBytes(32);
     await db.addContact({ moniker: 'Alice', contactKey: key, publicKey: rootKey });
     const channel = documentId(key);
     const before = db.docs.get<{ messages: unknown[] }>(channel);
     const next = A.change(A.clone(before, { actor: toHex(cryptoRandomBytes(16)) }), (d: { messages: unknown[] }) => {
-      for (const m of messages)
-        d.messages.push({
-          id: new A.ImmutableString(toHex(cryptoRandomBytes(16))),
+      for (const m of messages) {
+        const message = {
+          id: toHex(cryptoRandomBytes(16)),
           timestamp: 1,
-          sender: new A.ImmutableString(m.sender),
-          text: new A.ImmutableString(m.notice ? '' : 'hi'),
-          ...(m.notice ? { notice: new A.ImmutableString(m.notice) } : {}),
-        });
+          sender: m.sender,
+          text: m.notice ? '' : 'hi',
+          ...(m.notice ? { notice: m.notice } : {}),
+        };
+        const sig = m.by && signMessage(channel, message, (b) => m.by!.sign(b));
+        d.messages.push(
+          Object.fromEntries(
+            Object.entries({ ...message, ...(sig ? { sig } : {}) }).map(([k, v]) => [k, typeof v === 'string' ? new A.ImmutableString(v) : v]),
+          ),
+        );
+      }
     });
     return db.docs.update(channel, (doc) => A.merge(A.clone(doc), next), { trust: 'contact', peer });
   }
@@ -183,10 +191,29 @@ describe('contacts know my set', () => {
     const forged = deviceSetNotice(signDeviceSet([self(alice), self(alice2), self(stranger)], 5, stranger.publicKey, (m) => stranger.sign(m)));
 
     // Alice passes on what Alice2 wrote, her signed set in the same change.
-    const ok = await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice2.deviceId }], alice.deviceId);
+    const ok = await bobReceives(
+      alice.publicKey,
+      [
+        { sender: alice.deviceId, notice: signed },
+        { sender: alice2.deviceId, by: alice2 },
+      ],
+      alice.deviceId,
+    );
     expect(ok.accepted).toBe(true);
     // Alice2 passes on Alice's message: the set makes both hers.
     expect((await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice.deviceId }], alice2.deviceId)).accepted).toBe(true);
+    // The set names Alice2 with her key: a message in her name must carry her signature (db/messageSignature.ts).
+    const unsigned = await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice2.deviceId }], alice.deviceId);
+    expect(unsigned.problems.join()).toMatch(/not signed/);
+    const byAlice = await bobReceives(
+      alice.publicKey,
+      [
+        { sender: alice.deviceId, notice: signed },
+        { sender: alice2.deviceId, by: alice },
+      ],
+      alice.deviceId,
+    );
+    expect(byAlice.problems.join()).toMatch(/signature is not that device's/);
     // No set: a message of another device is refused, as before.
     const bare = await bobReceives(alice.publicKey, [{ sender: alice2.deviceId }], alice.deviceId);
     expect(bare.accepted).toBe(false);

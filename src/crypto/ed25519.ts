@@ -85,3 +85,50 @@ export const nodeEd25519: Ed25519 | undefined = ((crypto) => {
 
 /** The fastest Ed25519 this runtime has. */
 export const ed25519: Ed25519 = nodeEd25519 ?? nobleEd25519;
+
+/** The slice of `node:crypto` that checks signatures. */
+interface NodeVerify {
+  createPublicKey(options: { key: Record<string, string>; format: 'jwk' }): unknown;
+  verify(algorithm: null, data: Uint8Array, key: unknown, signature: Uint8Array): boolean;
+}
+
+/**
+ * Node's OpenSSL Ed25519 check (a key object per public key, the last 1,024 kept: a channel's
+ * messages come from a handful of devices), or undefined where there is none or it disagrees with RFC 8032.
+ */
+const nodeVerify = ((crypto) => {
+  if (!crypto || typeof crypto.verify !== 'function') return undefined;
+  const keys = new Map<string, unknown>();
+  const check = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean => {
+    const id = toHex(publicKey);
+    let key = keys.get(id);
+    if (key === undefined) {
+      if (keys.size >= 1024) keys.clear();
+      keys.set(id, (key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) }, format: 'jwk' })));
+    }
+    return crypto.verify(null, message, key, signature);
+  };
+  try {
+    const good = fromHex(RFC8032_TEST1.signature);
+    const bad = good.slice();
+    bad[0]! ^= 1;
+    const pub = fromHex(RFC8032_TEST1.publicKey);
+    if (!check(good, new Uint8Array(0), pub) || check(bad, new Uint8Array(0), pub)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return check;
+})(nodeCrypto() as unknown as NodeVerify | undefined);
+
+/**
+ * Whether `signature` is `publicKey`'s Ed25519 signature of `message` (RFC 8032; Node's OpenSSL where
+ * there is one, about twenty times faster, else @noble/curves). False for anything malformed: never throws.
+ */
+export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  try {
+    return nodeVerify ? nodeVerify(signature, message, publicKey) : noble.verify(signature, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}

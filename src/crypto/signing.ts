@@ -6,6 +6,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { assertBytes } from './bytes.js';
+import { ed25519 as fastest } from './ed25519.js';
 
 /** A device's Ed25519 keypair. */
 export interface SigningKeypair {
@@ -18,13 +19,13 @@ export interface SigningKeypair {
 /** The keypair of a 32-byte secret seed (drawn from the CSPRNG by the caller). */
 export function signingKeypair(secretKey: Uint8Array): SigningKeypair {
   assertBytes(secretKey, 'secretKey', 32);
-  return { publicKey: ed25519.getPublicKey(secretKey), secretKey };
+  return { publicKey: fastest.publicKey(secretKey), secretKey };
 }
 
-/** An Ed25519 signature (64 bytes) of `message` by the seed `secretKey`. */
+/** An Ed25519 signature (64 bytes) of `message` by the seed `secretKey` (Node's OpenSSL where there is one: every message is signed). */
 export function sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
   assertBytes(secretKey, 'secretKey', 32);
-  return ed25519.sign(message, secretKey);
+  return fastest.sign(message, secretKey);
 }
 
 /** False for a bad signature, a malformed key or signature: never throws. */

@@ -13,7 +13,8 @@ import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
-import { DocumentStore, type DocId } from './documentStore.js';
+import { DocumentStore, type DocId, type TheirKeys } from './documentStore.js';
+import { signMessage } from './messageSignature.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { cachedDeviceSetVerifier, peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
@@ -145,7 +146,7 @@ export class Database {
     for (const id of await docs.list('contact')) await tryOpen(() => docs.open(id, 'contact'));
     for (const id of await docs.list('channel')) await tryOpen(() => docs.open(id, 'channel'));
     const db = new Database(storage, docs, system, created, quarantined, randomBytes, now, secretKey);
-    docs.setPeerDevices((channel, doc) => db.peerDevices(channel, doc));
+    docs.setSenderKeys((channel, doc) => db.senderKeys(channel, doc));
     db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
     const setKey = await storage.load(DEVICE_SET_KEY);
     if (setKey?.length === 32) db.#setKey = setKey;
@@ -155,7 +156,7 @@ export class Database {
 
   #setOwn(devices: OwnDevice[]): void {
     this.#ownDevices = devices.filter((d) => d.device_id !== this.deviceId);
-    this.docs.setOwnDevices(this.#ownDevices.map((d) => d.device_id));
+    this.docs.setOwnDevices(this.#ownDevices);
   }
 
   // Linked devices
@@ -238,7 +239,7 @@ export class Database {
     return this.system.public_key!;
   }
 
-  /** Sign `message` with this device's secret key (device-link records). */
+  /** Sign `message` with this device's secret key (device-link records, set notices, messages). */
   sign(message: Uint8Array): Uint8Array {
     return sign(this.#secretKey, message);
   }
@@ -295,13 +296,48 @@ export class Database {
    * them pass on the others' messages.
    */
   peerDevices(channel: DocId, doc: A.Doc<unknown>): Set<string> {
+    return new Set(this.senderKeys(channel, doc).theirs.keys());
+  }
+
+  /**
+   * The contact's devices with their keys, as `channel` proves them ({@link peerDevices}), and the key
+   * its card records: what a message naming one of them must be signed with (db/messageSignature.ts).
+   */
+  senderKeys(channel: DocId, doc: A.Doc<unknown>): TheirKeys {
     const card = this.#cards().find((c) => c.channels.some((k) => documentId(fromHex(k)) === channel));
+    const root = card?.public_key;
+    if (root === undefined) return { theirs: new Map() };
     const messages = (doc as { messages?: unknown[] }).messages ?? [];
-    return peerSetOf(
-      card?.public_key,
+    // The statements peerSetOf found to hold (it checks those of the signers it trusts); their keys are
+    // taken again from the card's key outward, so a statement by anyone else binds no key.
+    const held: DeviceSetStatement[] = [];
+    const ids = peerSetOf(
+      root,
       messages.map((m) => ({ notice: textOf((m as { notice?: unknown } | null)?.notice) })),
-      this.#verifySet,
+      (s): s is DeviceSetStatement => {
+        const ok = this.#verifySet(s);
+        if (ok) held.push(s);
+        return ok;
+      },
     );
+    const trusted = new Set([root]);
+    const theirs = new Map<string, Set<string>>();
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const s of held) {
+        if (!trusted.has(s.by)) continue;
+        for (const d of s.devices) {
+          if (!ids.has(d.device_id)) continue;
+          const keys = theirs.get(d.device_id) ?? new Set<string>();
+          theirs.set(d.device_id, keys.add(d.public_key));
+          if (!trusted.has(d.public_key)) {
+            trusted.add(d.public_key);
+            grew = true;
+          }
+        }
+      }
+    }
+    return { theirs, paired: root };
   }
 
   /** One contact card; NotFoundError when no such contact is open. */
@@ -321,6 +357,7 @@ export class Database {
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     await this.#ensureChannel(channel);
+    this.docs.forgetSenderKeys();
     return this.contact(id);
   }
 
@@ -337,6 +374,7 @@ export class Database {
     const contact = this.contact(id);
     const channel = this.channelOf(contact);
     await this.docs.remove('contact', id);
+    this.docs.forgetSenderKeys();
     if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) {
       await this.docs.remove('channel', channel);
       await this.#storage.removeRange(['sync', channel]);
@@ -382,6 +420,9 @@ export class Database {
       ...(input.file ? { file: { ...input.file } } : {}),
       ...(input.notice === undefined ? {} : { notice: input.notice }),
     };
+    DocumentStore.assertId(channel);
+    // Signed for its channel: a contact's device checks it against this device's key.
+    message.sig = signMessage(channel, message, (m) => this.sign(m));
     const problems: string[] = [];
     validateMessage(problems, message);
     if (problems.length > 0) throw new InvalidArgumentError(`bad message: ${problems.join('; ')}`, { problems });

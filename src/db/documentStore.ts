@@ -21,8 +21,9 @@ import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
+import { checkSender, type SenderKeys } from './messageSignature.js';
 import { channelEffect, type ChangeSource } from './peerRules.js';
-import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits } from './schema.js';
+import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits, type FileRef } from './schema.js';
 
 export type { ChangeSource } from './peerRules.js';
 
@@ -66,7 +67,7 @@ const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 function messageBytes(m: unknown): number {
   const o = (m ?? {}) as Record<string, unknown>;
   const f = (o.file ?? {}) as Record<string, unknown>;
-  return [o.id, o.sender, o.text, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32);
+  return [o.id, o.sender, o.text, o.sig, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32);
 }
 
 /** What a change passed to the checks of {@link DocumentStore}, to commit it without computing it twice. */
@@ -76,6 +77,32 @@ interface Checked {
   whole?: boolean;
   /** The channel index after it, or undefined to rebuild it. */
   index?: { ids: Set<string>; textBytes: number };
+  /** A channel's contact keys as it leaves the channel (cached at commit), or undefined; `stale`: the change may alter them. */
+  theirs?: TheirKeys;
+  stale?: boolean;
+}
+
+/** What a channel proves of the contact's devices: {@link SenderKeys} less my own devices. */
+export type TheirKeys = Omit<SenderKeys, 'mine'>;
+
+/** A message as its signature covers it, from a document value (strings as plain text). */
+function signedFields(m: Record<string, unknown>) {
+  const f = m.file as Record<string, unknown> | undefined;
+  const file: FileRef | undefined = f && {
+    filename: textOf(f.filename) ?? '',
+    mimetype: textOf(f.mimetype) ?? '',
+    size: f.size as number,
+    hash: textOf(f.hash) ?? '',
+  };
+  return {
+    id: textOf(m.id) ?? '',
+    timestamp: m.timestamp as number,
+    sender: textOf(m.sender) ?? '',
+    text: textOf(m.text) ?? '',
+    ...(file ? { file } : {}),
+    ...(m.notice === undefined ? {} : { notice: textOf(m.notice) ?? '' }),
+    ...(m.sig === undefined ? {} : { sig: textOf(m.sig) ?? '' }),
+  };
 }
 
 /** The empty shape of each kind: the content of every document's first change. */
@@ -137,13 +164,21 @@ export class DocumentStore {
   readonly #deviceId: string | undefined;
   /** The other devices of this user (linked by code): a contact may pass on their messages, and they ours. */
   #ownDevices = new Set<string>();
+  /** Their public keys (hex; '' for one given without a key: nothing verifies as it). */
+  #ownKeys = new Map<string, string>();
   readonly #limits: DocumentLimits;
   readonly #open = new Map<DocId, Entry>();
   readonly #listeners = new Set<(id: DocId) => void>();
 
-  /** This user's other devices (device ids): messages they wrote may reach us through a contact, and theirs through them. */
-  setOwnDevices(deviceIds: Iterable<string>): void {
-    this.#ownDevices = new Set(deviceIds);
+  /**
+   * This user's other devices: messages they wrote may reach us through a contact, and theirs through
+   * them. A message from a peer naming one must carry that device's signature (db/messageSignature.ts):
+   * give each with its `public_key` (one given by id alone has no key, so nothing naming it is taken).
+   */
+  setOwnDevices(devices: Iterable<string | { device_id: string; public_key: string }>): void {
+    const list = [...devices].map((d) => (typeof d === 'string' ? { device_id: d, public_key: '' } : d));
+    this.#ownDevices = new Set(list.map((d) => d.device_id));
+    this.#ownKeys = new Map(list.map((d) => [d.device_id, d.public_key]));
   }
 
   /** Whether `deviceId` is one of this user's other devices (see {@link setOwnDevices}). */
@@ -151,15 +186,25 @@ export class DocumentStore {
     return this.#ownDevices.has(deviceId);
   }
 
-  /** The contact's devices a channel proves (read from the channel as a change leaves it); none by default. */
-  #peerDevices: (channel: DocId, doc: A.Doc<unknown>) => ReadonlySet<string> = () => new Set();
+  /** The contact's devices and keys a channel proves (read from the channel as a change leaves it); none by default. */
+  #theirKeys: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys = () => ({ theirs: new Map() });
+  /** What #theirKeys said per channel, until a change adds a notice (or the cards change: {@link forgetSenderKeys}). */
+  readonly #theirCache = new Map<DocId, TheirKeys>();
 
   /**
-   * How to read a contact's verified device set from a channel (Database: the set notices signed
-   * from the key its card records): any device of it may pass on the others' messages.
+   * How to read a contact's verified device set, with keys, from a channel (Database: the set notices
+   * signed from the key its card records, and that key): any device of it may pass on the others'
+   * messages, and a message naming one must carry its signature. Read again only when a change adds
+   * a notice, or after {@link forgetSenderKeys}.
    */
-  setPeerDevices(read: (channel: DocId, doc: A.Doc<unknown>) => ReadonlySet<string>): void {
-    this.#peerDevices = read;
+  setSenderKeys(read: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys): void {
+    this.#theirKeys = read;
+    this.#theirCache.clear();
+  }
+
+  /** Read the contacts' keys again at the next change (a contact card was added or removed). */
+  forgetSenderKeys(): void {
+    this.#theirCache.clear();
   }
 
   /** The contact's devices `channel` proves now (see {@link setPeerDevices}): whom the depot keeps a deposit there for. */
@@ -327,6 +372,8 @@ export class DocumentStore {
     });
     const problems: string[] = [];
     let index: Checked['index'];
+    let theirs: TheirKeys | undefined;
+    let stale = false;
     if (entry.kind !== 'channel') {
       if (fromContact) return refuse([`a contact may not change a ${entry.kind} document`]);
       problems.push(...validate(entry.kind, next));
@@ -340,12 +387,11 @@ export class DocumentStore {
       const before = this.#index(entry);
       const ids = new Set<string>();
       let textBytes = before.textBytes;
-      // Read only when a message's sender is not the peer (one pass over the channel, as the change leaves it).
-      let peerSet: ReadonlySet<string> | undefined;
-      const inPeerSet = (peer: string, sender: string | undefined) => {
-        peerSet ??= this.#peerDevices(id, next);
-        return peerSet.has(peer) && sender !== undefined && peerSet.has(sender);
-      };
+      // A change that adds a notice (a set) or rewrites the list may change what the channel proves.
+      stale = effect.edited?.length !== 0 || effect.inserted.some((i) => (messages[i] as { notice?: unknown } | undefined)?.notice !== undefined);
+      // Read only when a message names another device than mine (one pass over the channel, as the change leaves it).
+      const keys = () => (theirs ??= (!stale && this.#theirCache.get(id)) || this.#theirKeys(id, next));
+      const inPeerSet = (peer: string, sender: string | undefined) => keys().theirs.has(peer) && sender !== undefined && keys().theirs.has(sender);
       for (const i of effect.inserted) {
         const m = messages[i] as Record<string, unknown> | undefined;
         const mid = textOf(m?.id) ?? '';
@@ -362,6 +408,16 @@ export class DocumentStore {
           !inPeerSet(source.peer, sender)
         )
           problems.push(`messages[${i}] was not written by the peer (sender ${JSON.stringify(sender)})`);
+        else if (fromContact && m !== undefined && sender !== undefined && problems.length === 0) {
+          // Who wrote it, by its signature (verified for new messages only: the old ones were, when they came).
+          const mine = this.#ownKeys.get(sender);
+          const verdict = checkSender(
+            id,
+            signedFields(m),
+            mine === undefined ? { mine: new Map(), ...keys() } : { mine: new Map([[sender, mine]]), theirs: new Map() },
+          );
+          if (verdict.verdict === 'refused') problems.push(`messages[${i}] ${verdict.problem}`);
+        }
         textBytes += messageBytes(m);
       }
       if (problems.length === 0 && textBytes > this.#limits.documentBytes) {
@@ -374,7 +430,7 @@ export class DocumentStore {
     if (saved) {
       if (saved.length > this.#limits.documentBytes)
         return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, saved.length, this.#limits.documentBytes) };
-      return { delta: saved, whole: true, index };
+      return { delta: saved, whole: true, index, theirs, stale };
     }
     const delta = A.saveSince(next, A.getHeads(entry.doc));
     if (entry.bytes + delta.length > this.#limits.documentBytes) {
@@ -383,7 +439,7 @@ export class DocumentStore {
       if (size > this.#limits.documentBytes)
         return { problems: ['the document is too large'], error: new TooLargeError(`${entry.kind} ${id}`, size, this.#limits.documentBytes) };
     }
-    return { delta, index };
+    return { delta, index, theirs, stale };
   }
 
   /** The ids and text size of a channel's messages, from one pass the first time they are needed. */
@@ -422,6 +478,8 @@ export class DocumentStore {
     }
     entry.doc = next;
     entry.index = checked.index;
+    if (checked.theirs) this.#theirCache.set(id, checked.theirs);
+    else if (checked.stale) this.#theirCache.delete(id);
     for (const l of this.#listeners) l(id);
   }
 
@@ -479,6 +537,7 @@ export class DocumentStore {
     // Storage first: if it fails, the document is still here, in memory as on disk.
     await this.#storage.removeRange(['docs', kind, id]);
     this.#open.delete(id);
+    this.#theirCache.delete(id);
   }
 
   /** Forget in-memory state (tests simulate a crash with a fresh store on the same storage). */

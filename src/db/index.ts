@@ -4,7 +4,17 @@
  * @module
  */
 export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './database.js';
-export { DocumentStore, type DocId, type DocumentStoreOptions, type UpdateResult } from './documentStore.js';
+export { DocumentStore, type DocId, type DocumentStoreOptions, type UpdateResult, type TheirKeys } from './documentStore.js';
+export {
+  MESSAGE_SIGNATURE_PURPOSE,
+  messageSignatureBytes,
+  signMessage,
+  verifyMessage,
+  checkSender,
+  type SignedFields,
+  type SenderKeys,
+  type SenderVerdict,
+} from './messageSignature.js';
 export type { Trust, ChangeSource } from './peerRules.js';
 export type { DeviceSetStatement } from '../devices/notices.js';
 export {

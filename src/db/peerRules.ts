@@ -4,9 +4,9 @@
  * deletions of existing messages (ours or its own), no other fields, no settings or contact cards.
  * The messages it adds are its own, or written by another device of its set as the channel proves it
  * (signed set notices, devices/notices.ts), or by a device of mine (DocumentStore checks the senders).
- * Who a change is from is self-asserted: the SYNC hello's `peer` id and a deposit's `sender` are the
- * other side's word, and signatures bind a device set, not who relays or writes a message. So a contact
- * can write messages whose `sender` names another device of its own set, or one of mine.
+ * Who a change is from is self-asserted (the SYNC hello's `peer` id, a deposit's `sender`): it decides
+ * only who may relay what. Who wrote a message is its signature (db/messageSignature.ts): one naming a
+ * device of mine, or of the contact's proven set, must verify with that device's key.
  * Another device of the same user (over our own channel, or the multi-replica sync tests) is trusted
  * with any change the schema allows.
  *

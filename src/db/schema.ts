@@ -84,6 +84,11 @@ export interface Message {
    * sender's device set signed by its System key. Never listed by `messages()`.
    */
   notice?: string;
+  /**
+   * The writer's Ed25519 signature (128 hex digits) by its System key over the message in its channel
+   * (db/messageSignature.ts). Every message this version writes has one; older messages may not.
+   */
+  sig?: string;
 }
 
 /** A channel document: the messages shared with one contact. */
@@ -112,6 +117,8 @@ export const LIMITS = {
   filename: 1024,
   mimetype: 255,
   url: 2048,
+  /** A message's `sig`: an Ed25519 signature in hex. */
+  signature: 128,
   /** Messages in one channel. */
   messages: 100_000,
   /**
@@ -125,6 +132,8 @@ export const LIMITS = {
   syncQueueBytes: 2 * (64 * 1024 * 1024 + 64 * 1024),
 } as const;
 
+const SIG = new RegExp(`^[0-9a-f]{${LIMITS.signature}}$`);
+
 /** The bounds a {@link DocumentStore} enforces per document; tests may lower them. */
 export interface DocumentLimits {
   messages: number;
@@ -137,7 +146,7 @@ const FIELDS: Record<DocumentKind | 'message' | 'file' | 'ice', readonly string[
   settings: ['kind', 'schema', 'relay_server', 'ice_servers', 'file_size_limit'],
   contact: ['kind', 'schema', 'moniker', 'channels', 'last_seen', 'public_key', 'removed_by'],
   channel: ['kind', 'schema', 'messages'],
-  message: ['id', 'timestamp', 'sender', 'text', 'file', 'notice'],
+  message: ['id', 'timestamp', 'sender', 'text', 'file', 'notice', 'sig'],
   file: ['filename', 'mimetype', 'size', 'hash'],
   ice: ['urls', 'username', 'credential'],
 };
@@ -210,6 +219,7 @@ export function validateMessage(p: Problems, m: unknown, where = 'message'): voi
   str(p, m, 'sender', 64);
   str(p, m, 'text', LIMITS.text);
   str(p, m, 'notice', LIMITS.text, true);
+  if (m.sig !== undefined && !SIG.test(textOf(m.sig) ?? '')) p.push(`${where}.sig must be ${LIMITS.signature} hex digits`);
   if (m.file !== undefined) {
     if (!isObj(m.file)) return void p.push(`${where}.file must be an object`);
     onlyKnown(p, m.file, 'file', `${where}.file`);

@@ -1,0 +1,109 @@
+/**
+ * Author signatures on messages. Every message a device writes carries `sig`: its System key's
+ * Ed25519 signature over {@link messageSignatureBytes} — a purpose, the channel's document id and every
+ * field that says what the message is (id, time, sender, text, file, notice). A device checks each
+ * message a peer's change adds against the key of the device its `sender` names, from the sets it has
+ * proven: my own devices' list, the contact's set as its channel proves it from the card's key.
+ *
+ * The rules ({@link checkSender}, for a message from a peer):
+ *   - naming one of my devices: it must verify with that device's key, else the change is refused;
+ *   - naming a device of the contact's proven set: it must verify with that device's key; unsigned, it
+ *     is taken only from the device the contact paired with (the card's key: its history from before
+ *     signatures), and counts as unverified;
+ *   - naming a device no proven set names (a contact that never linked a device publishes no set, nor
+ *     does an older version): nothing can check it; taken as before (the peer rules let the peer
+ *     write only in its own name there) and unverified.
+ * A signature binds the channel, so a message copied into another channel does not verify there.
+ * Pure: bytes and keys in, verdicts out.
+ * @module
+ */
+import { fromHex, toHex, utf8 } from '../crypto/bytes.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import type { FileRef } from './schema.js';
+
+/** The purpose string every message signature starts from (a signature made for anything else never verifies here). */
+export const MESSAGE_SIGNATURE_PURPOSE = 'backchannel:message:v1';
+
+/** The fields of a message a signature covers (everything but `sig`). */
+export interface SignedFields {
+  id: string;
+  timestamp: number;
+  sender: string;
+  text: string;
+  file?: FileRef;
+  notice?: string;
+}
+
+/**
+ * What a message's signature signs: each field as a 4-byte big-endian length and its UTF-8 bytes, in
+ * order — the purpose, the channel's document id, id, timestamp and sender, text, then `1` and the
+ * file's hash, size, filename, mimetype or `0` for none, then `1` and the notice or `0`. Numbers as
+ * JavaScript writes them (`String(n)`). Lengths make it unambiguous: no two messages share bytes.
+ */
+export function messageSignatureBytes(channel: string, m: SignedFields): Uint8Array {
+  const fields = [MESSAGE_SIGNATURE_PURPOSE, channel, m.id, String(m.timestamp), m.sender, m.text];
+  if (m.file) fields.push('1', m.file.hash, String(m.file.size), m.file.filename, m.file.mimetype);
+  else fields.push('0');
+  if (m.notice !== undefined) fields.push('1', m.notice);
+  else fields.push('0');
+  const parts = fields.map((f) => utf8(f));
+  const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.setUint32(at, p.length);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+/** The `sig` of a message in `channel`: hex of `sign` (e.g. `Database.sign`) over {@link messageSignatureBytes}. */
+export function signMessage(channel: string, m: SignedFields, sign: (bytes: Uint8Array) => Uint8Array): string {
+  return toHex(sign(messageSignatureBytes(channel, m)));
+}
+
+/** Whether `sig` (hex) is `publicKey`'s (hex) signature of `m` in `channel`. False for anything malformed. */
+export function verifyMessage(channel: string, m: SignedFields, sig: string | undefined, publicKey: string): boolean {
+  if (sig === undefined || !/^[0-9a-f]{128}$/.test(sig) || !/^[0-9a-f]{64}$/.test(publicKey)) return false;
+  return verifyEd25519(fromHex(sig), messageSignatureBytes(channel, m), fromHex(publicKey));
+}
+
+/** The keys a device checks a channel's senders with: what it has proven, nothing a peer merely said. */
+export interface SenderKeys {
+  /** My other devices: device id → public key (hex). */
+  mine: ReadonlyMap<string, string>;
+  /** The contact's devices as the channel proves them from the card's key: device id → public keys (hex). */
+  theirs: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The key the contact's card records (the device it paired with), if any. */
+  paired?: string;
+}
+
+/**
+ * What a message from a peer proves (see the module comment): `verified` — signed by the key of the
+ * device it names; `unverified` — nothing this device holds can check it, taken as before; or a
+ * `problem`, and the change that carries it is refused.
+ */
+export type SenderVerdict = { verdict: 'verified' } | { verdict: 'unverified' } | { verdict: 'refused'; problem: string };
+
+/** The verdict on `m` (with its `sig`, if any) arriving from a peer in `channel`, by `keys`. */
+export function checkSender(channel: string, m: SignedFields & { sig?: string }, keys: SenderKeys): SenderVerdict {
+  const mine = keys.mine.get(m.sender);
+  if (mine !== undefined) {
+    if (m.sig === undefined) return { verdict: 'refused', problem: 'names a device of mine but is not signed' };
+    return verifyMessage(channel, m, m.sig, mine)
+      ? { verdict: 'verified' }
+      : { verdict: 'refused', problem: "names a device of mine but its signature is not that device's" };
+  }
+  const theirs = keys.theirs.get(m.sender);
+  if (theirs !== undefined) {
+    if (m.sig === undefined) {
+      // History from before signatures: only the device the contact paired with may have written it.
+      if (keys.paired !== undefined && theirs.has(keys.paired)) return { verdict: 'unverified' };
+      return { verdict: 'refused', problem: 'names a device of the contact but is not signed' };
+    }
+    for (const key of theirs) if (verifyMessage(channel, m, m.sig, key)) return { verdict: 'verified' };
+    return { verdict: 'refused', problem: "names a device of the contact but its signature is not that device's" };
+  }
+  return { verdict: 'unverified' };
+}
