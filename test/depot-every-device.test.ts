@@ -111,7 +111,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
         ['sync', alice.channelId, peer.db.deviceId],
         A.encodeSyncState({ ...A.initSyncState(), sharedHeads: A.getHeads(alice.db.docs.get(alice.channelId)) }),
       );
-    alice.db.docs.setPeerDevices(() => new Set([bob1.db.deviceId, bob2.db.deviceId]));
+    alice.db.docs.setSenderKeys(() => ({ theirs: new Map([bob1, bob2].map((b) => [b.db.deviceId, new Set([b.db.publicKey])])) }));
     bob2.db.docs.setOwnDevices([bob1.db.deviceId]);
 
     await alice.db.sendMessage(alice.channelId, { text: 'hello both' });

@@ -207,9 +207,9 @@ export class DocumentStore {
     this.#theirCache.clear();
   }
 
-  /** The contact's devices `channel` proves now (see {@link setPeerDevices}): whom the depot keeps a deposit there for. */
+  /** The contact's devices `channel` proves now (see {@link setSenderKeys}): whom the depot keeps a deposit there for. */
   peerDevicesOf(channel: DocId): ReadonlySet<string> {
-    return this.#peerDevices(channel, this.get(channel));
+    return new Set((this.#theirCache.get(channel) ?? this.#theirKeys(channel, this.get(channel))).theirs.keys());
   }
 
   constructor(options: DocumentStoreOptions) {
