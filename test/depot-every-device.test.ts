@@ -112,7 +112,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
         A.encodeSyncState({ ...A.initSyncState(), sharedHeads: A.getHeads(alice.db.docs.get(alice.channelId)) }),
       );
     alice.db.docs.setSenderKeys(() => ({ theirs: new Map([bob1, bob2].map((b) => [b.db.deviceId, new Set([b.db.publicKey])])) }));
-    bob2.db.docs.setOwnDevices([bob1.db.deviceId]);
+    bob2.db.docs.setOwnDevices([{ device_id: bob1.db.deviceId, public_key: bob1.db.publicKey }]);
 
     await alice.db.sendMessage(alice.channelId, { text: 'hello both' });
     await take(bob2, alice);
