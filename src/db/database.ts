@@ -9,13 +9,14 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { isPublicKeyHex, sign, signingKeypair } from '../crypto/signing.js';
+import { openSealed } from '../crypto/sealedBox.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId } from './documentStore.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { cachedDeviceSetVerifier, peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
+import { cachedDeviceSetVerifier, peerSetOf, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -45,6 +46,8 @@ export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['off
 export const OWN_DEVICES_KEY = ['devices', 'own'];
 /** The key my devices share (32 bytes): their own channel and DISCOVER topic, apart from any contact's. */
 export const DEVICE_SET_KEY = ['devices', 'set'];
+/** The set key before the last rotation (devices/rekey.ts): its channel is still linked for devices that were away. */
+export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -90,6 +93,7 @@ export class Database {
   readonly #secretKey: Uint8Array;
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
+  #previousSetKey: Uint8Array | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
 
@@ -149,6 +153,8 @@ export class Database {
     db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
     const setKey = await storage.load(DEVICE_SET_KEY);
     if (setKey?.length === 32) db.#setKey = setKey;
+    const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
+    if (previous?.length === 32) db.#previousSetKey = previous;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     return db;
   }
@@ -171,6 +177,27 @@ export class Database {
    */
   setKey(): Uint8Array {
     return this.#setKey ?? deriveKey(this.#secretKey, 'backchannel:device-set');
+  }
+
+  /** The set key before the last rotation, if there was one: its channel stays linked, unwritten. */
+  previousSetKey(): Uint8Array | undefined {
+    return this.#previousSetKey;
+  }
+
+  /** Move my devices' own channel and topic to `key` (a rotation: devices/rotate.ts); the old key is kept as the previous one. */
+  async rekeySet(key: Uint8Array): Promise<void> {
+    assertBytes(key, 'key', 32);
+    const old = this.setKey();
+    await this.#storage.save(DEVICE_SET_PREVIOUS_KEY, old);
+    await this.#storage.save(DEVICE_SET_KEY, key);
+    this.#previousSetKey = old;
+    this.#setKey = key;
+    await this.#ensureChannel(documentId(key));
+  }
+
+  /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */
+  openSealed(box: Uint8Array): Uint8Array {
+    return openSealed(this.#secretKey, box);
   }
 
   /**
@@ -222,6 +249,11 @@ export class Database {
     this.#setOwn(next);
     if (next.length > 0) await this.#ensureChannel(documentId(this.setKey()));
     return this.ownDevices();
+  }
+
+  /** The time now (ms), by the clock the database was given: what the notices it signs say. */
+  now(): number {
+    return this.#now();
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -296,12 +328,24 @@ export class Database {
    */
   peerDevices(channel: DocId, doc: A.Doc<unknown>): Set<string> {
     const card = this.#cards().find((c) => c.channels.some((k) => documentId(fromHex(k)) === channel));
-    const messages = (doc as { messages?: unknown[] }).messages ?? [];
-    return peerSetOf(
-      card?.public_key,
-      messages.map((m) => ({ notice: textOf((m as { notice?: unknown } | null)?.notice) })),
-      this.#verifySet,
-    );
+    return peerSetOf(card?.public_key, this.#setNotices(card, channel, doc), this.#verifySet);
+  }
+
+  /** The contact's set as its channels' set notices prove it from its card's key: device ids and trusted keys. */
+  provenSet(contact: Contact): { devices: Map<string, string>; keys: Set<string> } {
+    return provenSetOf(contact.public_key, this.#setNotices(contact), this.#verifySet);
+  }
+
+  /** The notices of every channel of `card` (a rotated card has several), `doc` standing for `channel`'s. */
+  #setNotices(card: Contact | undefined, channel?: DocId, doc?: A.Doc<unknown>): { notice?: string }[] {
+    const ids = card ? this.channelsOf(card) : [];
+    if (channel !== undefined && !ids.includes(channel)) ids.push(channel);
+    const out: { notice?: string }[] = [];
+    for (const id of ids) {
+      const d = id === channel && doc !== undefined ? doc : this.docs.has(id) ? this.docs.get<unknown>(id) : undefined;
+      for (const m of (d as { messages?: unknown[] } | undefined)?.messages ?? []) out.push({ notice: textOf((m as { notice?: unknown } | null)?.notice) });
+    }
+    return out;
   }
 
   /** One contact card; NotFoundError when no such contact is open. */
@@ -324,6 +368,22 @@ export class Database {
     return this.contact(id);
   }
 
+  /**
+   * Move a contact to its next key (a rotation: devices/rekey.ts): the card's `channels` becomes
+   * [key, …the earlier ones]; the first is written, all are read. `publicKey`: the device the card now
+   * trusts the contact's set from (when the one it paired with left the set).
+   */
+  async rekeyContact(id: DocId, key: Uint8Array, publicKey?: string): Promise<Contact> {
+    assertBytes(key, 'key', 32);
+    if (publicKey !== undefined && !isPublicKeyHex(publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
+    await this.#ensureChannel(documentId(key));
+    await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
+      (c.channels as unknown[]).unshift(atom(toHex(key)));
+      if (publicKey !== undefined) c.public_key = atom(publicKey);
+    });
+    return this.contact(id);
+  }
+
   /** Change the local name of a contact; a bad moniker is refused with InvalidArgumentError. */
   async renameContact(id: DocId, moniker: string): Promise<Contact> {
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
@@ -335,10 +395,10 @@ export class Database {
   /** Remove a contact: its card, the channel shared with it, and what we remember of syncing it. */
   async removeContact(id: DocId): Promise<void> {
     const contact = this.contact(id);
-    const channel = this.channelOf(contact);
     await this.docs.remove('contact', id);
-    if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) {
-      await this.docs.remove('channel', channel);
+    for (const channel of this.channelsOf(contact)) {
+      if (this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) continue;
+      if (this.docs.has(channel)) await this.docs.remove('channel', channel);
       await this.#storage.removeRange(['sync', channel]);
     }
   }
@@ -358,6 +418,19 @@ export class Database {
     const key = contact.channels[0];
     if (!key) throw new NotFoundError('channel of contact', contact.id);
     return documentId(fromHex(key));
+  }
+
+  /** Every channel document of a contact: the one written first, then those of earlier keys (read, never written). */
+  channelsOf(contact: Pick<Contact, 'channels'>): DocId[] {
+    return contact.channels.map((k) => documentId(fromHex(k)));
+  }
+
+  /** A contact's messages from all its channels, the earliest keys' first. */
+  messagesOf(contact: Pick<Contact, 'channels'>): Message[] {
+    return this.channelsOf(contact)
+      .reverse()
+      .filter((id) => this.docs.has(id))
+      .flatMap((id) => this.messages(id));
   }
 
   /** The messages of a channel document. */
