@@ -168,4 +168,41 @@ describe('unlinking rotates the keys the device held', () => {
       await Promise.all([alice.close(), alice3.close(), bob.close(), alice2.close()]);
     }
   }, 240_000);
+
+  it('the contact away during the rotation moves when back (through the depot); a device linked later gets every key and the history', async () => {
+    const bobStorage = new MemoryStorage();
+    const [alice, alice2] = await Promise.all([open(), open()]);
+    let bob = await open(bobStorage);
+    let alice4: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      const { code, done } = await alice.invite({ moniker: 'Bob' });
+      const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+      const link = await alice.linkDevice();
+      await Promise.all([link.done, alice2.acceptLink(link.code)]);
+      await alice.send(bobOnAlice.id, { text: 'before' });
+      await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'before'), 30_000);
+      await bob.close();
+
+      await alice.unlinkDevice(alice2.deviceId);
+      const [newKey, oldKey] = alice.contacts()[0]!.channels;
+      await alice.send(bobOnAlice.id, { text: 'after' });
+      bob = await open(bobStorage);
+      await until(() => bob.contacts()[0]!.channels[0] === newKey, 60_000);
+      expect(bob.contacts()[0]!.channels).toEqual([newKey, oldKey]);
+      await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'after'), 60_000);
+      await bob.send(aliceOnBob.id, { text: 'back' });
+      await until(() => alice.messages(bobOnAlice.id).some((m) => m.text === 'back'), 60_000);
+
+      // Linked after the rotation: the new keys to write, the old one to read the history.
+      alice4 = await open();
+      const link4 = await alice.linkDevice();
+      await Promise.all([link4.done, alice4.acceptLink(link4.code)]);
+      expect(alice4.contacts()[0]!.channels).toEqual([newKey, oldKey]);
+      const card = alice4.contacts()[0]!.id;
+      await until(() => ['before', 'after', 'back'].every((t) => alice4!.messages(card).some((m) => m.text === t)), 60_000);
+      expect(alice4.messages(card)[0]!.text).toBe('before');
+    } finally {
+      await Promise.all([alice.close(), alice2.close(), bob.close(), alice4?.close()]);
+    }
+  }, 240_000);
 });

@@ -353,18 +353,23 @@ export class Database {
     return { ...plain(this.docs.get<ContactDoc>(DocumentStore.assertId(id))), id };
   }
 
-  /** Add a contact after VERIFY: its card and the channel document its key names. */
-  async addContact(input: { moniker: string; contactKey: Uint8Array; publicKey?: string }): Promise<Contact> {
+  /**
+   * Add a contact after VERIFY: its card and the channel document its key names. `previousKeys`: its
+   * earlier keys, newest first (a linked device takes a rotated contact: devices/rotate.ts).
+   */
+  async addContact(input: { moniker: string; contactKey: Uint8Array; publicKey?: string; previousKeys?: Uint8Array[] }): Promise<Contact> {
     assertBytes(input.contactKey, 'contactKey', 32);
+    for (const k of input.previousKeys ?? []) assertBytes(k, 'previousKeys', 32);
     if (input.publicKey !== undefined && !isPublicKeyHex(input.publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
     const id = toHex(this.#randomBytes(16));
     const channel = documentId(input.contactKey);
     await this.docs.create(id, 'contact', {
       moniker: atom(checkMoniker(input.moniker)),
-      channels: [atom(toHex(input.contactKey))],
+      channels: [input.contactKey, ...(input.previousKeys ?? [])].map((k) => atom(toHex(k))),
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     await this.#ensureChannel(channel);
+    for (const k of input.previousKeys ?? []) await this.#ensureChannel(documentId(k));
     return this.contact(id);
   }
 

@@ -130,6 +130,11 @@ export async function adoptRekeys(db: Database): Promise<Rekeyed> {
     await db.rekeySet(key);
     out.set = true;
   }
+  // My set without the unlinked devices, signed by this one too: a contact then trusts none of them
+  // through a statement of mine that still named them (each signer's newest statement counts).
+  if (out.set)
+    for (const contact of db.contacts())
+      if (contact.removed_by === undefined) await db.sendMessage(db.channelOf(contact), { notice: deviceSetNotice(db.deviceSetStatement()) });
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined) continue;
     let card = contact;
