@@ -11,7 +11,7 @@ import { toHex } from '../src/crypto/bytes.js';
 import { Database, documentId } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
-import { makeRekey, rekeyText } from '../src/devices/rekey.js';
+import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
 import { unlinkNotice } from '../src/devices/selfLink.js';
 import { adoptRekeys, rekeyWaiting, rotateKeys } from '../src/devices/rotate.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
@@ -92,5 +92,71 @@ describe('rotating after an unlink', () => {
     expect(await adoptRekeys(x)).toEqual({ set: false, contacts: [] });
     expect(x.contacts()[0]!.channels).toEqual([toHex(key)]);
     expect(x.docs.has(next)).toBe(false);
+  });
+
+  it('two of my devices unlinking at once: every device ends on one set key and one contact key, sealed to neither unlinked device', async () => {
+    const [alice, bea, x, y, carol] = await Promise.all([open(), open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x, y];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of mine) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    await alice.sendMessage(documentId(key), { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await pass(alice, carol, documentId(key), 'contact');
+
+    // Alice unlinks X while Bea unlinks Y, neither having heard of the other's.
+    for (const [d, gone] of [
+      [alice, x],
+      [bea, y],
+    ] as const) {
+      await d.sendMessage(d.selfChannel()!, { text: unlinkNotice(gone.deviceId) });
+      await d.removeOwnDevice(gone.deviceId);
+      await rotateKeys(d, cryptoRandomBytes, 1_000);
+    }
+    expect(toHex(alice.setKey())).not.toBe(toHex(bea.setKey()));
+
+    // Then they sync (Alice and Bea every channel they share, each with Carol their channels), and take in what came.
+    const links: [Database, Database, 'contact' | 'own-device'][] = [
+      [alice, bea, 'own-device'],
+      [bea, alice, 'own-device'],
+      [alice, carol, 'contact'],
+      [bea, carol, 'contact'],
+      [carol, alice, 'contact'],
+      [carol, bea, 'contact'],
+    ];
+    for (let round = 0; round < 8; round++) {
+      for (const [from, to, trust] of links)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, trust);
+      for (const d of [alice, bea, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    for (const d of [alice, bea, carol]) expect(rekeyWaiting(d)).toBe(false);
+    expect(toHex(bea.setKey())).toBe(toHex(alice.setKey()));
+    const final = alice.contacts()[0]!.channels[0];
+    expect(bea.contacts()[0]!.channels[0]).toBe(final);
+    expect(carol.contacts()[0]!.channels[0]).toBe(final);
+    expect(alice.ownDevices()).toEqual([me(bea)]);
+    expect(bea.ownDevices()).toEqual([me(alice)]);
+    // The rotations that lead to the keys in use: sealed to Alice, Bea and Carol only.
+    const allowed = new Set([alice.publicKey, bea.publicKey, carol.publicKey]);
+    const leadsTo = (d: Database, wanted: string) =>
+      d.docs
+        .openIds()
+        .filter((id) => d.docs.kindOf(id) === 'channel')
+        .flatMap((id) => d.messages(id).flatMap((m) => [m.text, m.notice]))
+        .map((t) => rekeyOf(t) as RekeyNotice | undefined)
+        .filter((n): n is RekeyNotice => n !== undefined)
+        .filter((n) => Object.keys(n.sealed).some((k) => k === wanted));
+    const found = new Set<string>();
+    for (const n of [...leadsTo(alice, bea.publicKey), ...leadsTo(bea, alice.publicKey)]) {
+      const opened = toHex(
+        openRekey(n, n.by === alice.publicKey ? bea.publicKey : alice.publicKey, (box) => (n.by === alice.publicKey ? bea : alice).openSealed(box))!,
+      );
+      if (opened !== toHex(alice.setKey()) && opened !== final) continue;
+      found.add(opened);
+      expect(Object.keys(n.sealed).every((k) => allowed.has(k))).toBe(true);
+    }
+    expect(found).toEqual(new Set([toHex(alice.setKey()), final]));
   });
 });

@@ -133,9 +133,9 @@ export const appActors = {
     return { devices, self: selfLinkOf(db), contacts: db.contacts() };
   }),
   // Keys a device of mine or a contact's rotated, sealed to this one.
-  adoptRekeys: fromPromise<OwnDevicesSaved, { db: Database }>(async ({ input }) => {
+  adoptRekeys: fromPromise<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>(async ({ input }) => {
     const { db } = input;
-    await adoptRekeys(db);
+    await adoptRekeys(db, input.randomBytes);
     return { devices: db.ownDevices(), self: selfLinkOf(db), contacts: db.contacts() };
   }),
   adoptLink: fromPromise<Adopted, { db: Database; link: unknown; approver?: string }>(({ input }) => adoptLinkBundle(input.db, input.link, input.approver)),

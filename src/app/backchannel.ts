@@ -28,7 +28,7 @@ import {
   type RelayUnsupportedError,
   type TopicUnprovenError,
 } from '../errors.js';
-import type { Contact, Database } from '../db/database.js';
+import { documentId, type Contact, type Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { unlinkedBy } from '../devices/selfLink.js';
 import { announcedDevices, forgottenIn, removalIn } from '../devices/notices.js';
@@ -872,6 +872,9 @@ export class Backchannel {
       this.#checkUnlinked();
       return this.#checkSelfNotices();
     }
+    // Our own channel before a rotation: another device's rotation of it may race mine (devices/rotate.ts).
+    const previous = this.#db.previousSetKey();
+    if (previous !== undefined && id === documentId(previous)) return this.#checkRekey();
     const contact = this.#db.contacts().find((c) => this.#db.channelsOf(c).includes(id));
     if (!contact) return;
     let seen = this.#seen.get(id);

@@ -195,6 +195,14 @@ export class Database {
     await this.#ensureChannel(documentId(key));
   }
 
+  /** Our own channel's key, replaced (another device's rotation of the same channel won a race): the previous key stays. */
+  async moveSetKey(key: Uint8Array): Promise<void> {
+    assertBytes(key, 'key', 32);
+    await this.#storage.save(DEVICE_SET_KEY, key);
+    this.#setKey = key;
+    await this.#ensureChannel(documentId(key));
+  }
+
   /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */
   openSealed(box: Uint8Array): Uint8Array {
     return openSealed(this.#secretKey, box);
@@ -385,6 +393,16 @@ export class Database {
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
       (c.channels as unknown[]).unshift(atom(toHex(key)));
       if (publicKey !== undefined) c.public_key = atom(publicKey);
+    });
+    return this.contact(id);
+  }
+
+  /** A contact's first key, replaced (another rotation of the same channel won a race): the earlier ones stay. */
+  async replaceContactKey(id: DocId, key: Uint8Array): Promise<Contact> {
+    assertBytes(key, 'key', 32);
+    await this.#ensureChannel(documentId(key));
+    await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
+      (c.channels as unknown[])[0] = atom(toHex(key));
     });
     return this.contact(id);
   }

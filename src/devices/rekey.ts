@@ -89,19 +89,19 @@ export function rekeyOf(text: string | undefined): unknown {
 
 /**
  * Of the notices that rekey `channel` (of `kind`), those signed by a key `trusted` takes and sealed
- * to `me`, the one every device picks alike: the latest `at`, then the smallest signature. Verifies
- * only the candidates (each costs an Ed25519 check).
+ * to `me` (any, without `me`: which rotation won a race), the one every device picks alike: the latest
+ * `at`, then the smallest signature. Verifies only the candidates (each costs an Ed25519 check).
  */
 export function pickRekey(
   texts: Iterable<string | undefined>,
-  want: { kind: RekeyNotice['kind']; channel: string; me: string },
+  want: { kind: RekeyNotice['kind']; channel: string; me?: string },
   trusted: (by: string) => boolean,
 ): RekeyNotice | undefined {
   let best: RekeyNotice | undefined;
   for (const text of texts) {
     const n = rekeyOf(text) as Partial<RekeyNotice> | undefined;
     if (n?.kind !== want.kind || n.channel !== want.channel || typeof n.by !== 'string' || !trusted(n.by)) continue;
-    if (typeof n.sealed !== 'object' || n.sealed === null || !Object.hasOwn(n.sealed, want.me)) continue;
+    if (typeof n.sealed !== 'object' || n.sealed === null || (want.me !== undefined && !Object.hasOwn(n.sealed, want.me))) continue;
     if (best && (n.at! < best.at || (n.at === best.at && n.signature! >= best.signature))) continue;
     if (verifyRekey(n)) best = n;
   }

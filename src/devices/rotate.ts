@@ -6,7 +6,7 @@
  * the new channels, never reaches it. What it synced before stays with it.
  * @module
  */
-import { toHex } from '../crypto/bytes.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
 import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
@@ -104,6 +104,55 @@ function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefine
   return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => theirs.has(by) || (mine.has(by) && by !== db.publicKey));
 }
 
+const opener = (db: Database) => (box: Uint8Array) => db.openSealed(box);
+const rekeyTexts = (texts: (string | undefined)[]) => texts.filter((t) => rekeyOf(t) !== undefined);
+
+/** Which rotation of our previous own channel won (mine or another device's: two may race), if any. */
+function setRaceWinner(db: Database): RekeyNotice | undefined {
+  const previous = db.previousSetKey();
+  if (previous === undefined || !db.docs.has(documentId(previous))) return undefined;
+  const channel = documentId(previous);
+  const mine = myKeys(db, channel);
+  return pickRekey(rekeyTexts(db.messages(channel).map((m) => m.text)), { kind: 'set', channel }, (by) => mine.has(by));
+}
+
+/**
+ * Races: another device rotated the channel I rotated too (or moved to), and its rotation wins (the
+ * latest `at`, then the smaller signature, as every device picks): the keys to move to instead, the
+ * earlier ones kept.
+ */
+function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Array][] } {
+  const out: { set?: Uint8Array; contacts: [DocId, Uint8Array][] } = { contacts: [] };
+  const w = setRaceWinner(db);
+  const key = w && w.by !== db.publicKey ? openRekey(w, db.publicKey, opener(db)) : undefined;
+  if (key && toHex(key) !== toHex(db.setKey())) out.set = key;
+  const mine = myKeys(db, db.selfChannel());
+  for (const card of db.contacts()) {
+    if (card.removed_by !== undefined || card.channels.length < 2) continue;
+    const channel = documentId(fromHex(card.channels[1]!));
+    if (!db.docs.has(channel)) continue;
+    const theirs = db.provenSet(card).keys;
+    const n = pickRekey(rekeyTexts(db.messages(channel).map((m) => m.notice)), { kind: 'contact', channel }, (by) => theirs.has(by) || mine.has(by));
+    const next = n && n.by !== db.publicKey ? openRekey(n, db.publicKey, opener(db)) : undefined;
+    if (next && toHex(next) !== card.channels[0]) out.contacts.push([card.id, next]);
+  }
+  return out;
+}
+
+/**
+ * After a race, the winning rotation may have been sealed to a device another rotation unlinked (each
+ * device left out only the one it unlinked): the device that signed it rotates again, from the keys
+ * every device now moves to.
+ */
+function mustRotateAgain(db: Database): boolean {
+  const w = setRaceWinner(db);
+  if (w?.by !== db.publicKey) return false;
+  const previous = documentId(db.previousSetKey()!);
+  const gone = new Set([...unlinkedIn(db, previous), ...unlinkedIn(db, db.selfChannel()!)]);
+  const set = new Set([db.publicKey, ...db.ownDevices().filter((d) => !gone.has(d.device_id)).map((d) => d.public_key)]);
+  return Object.keys(w.sealed).some((k) => !set.has(k));
+}
+
 /**
  * Take in the rotations sealed to this device: our own channel's next set key (signed by a device of
  * mine not unlinked there), then each contact's next key (signed by a device of the contact's proven
@@ -111,8 +160,20 @@ function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefine
  * devices, and tells the contact its set in the new channel. Devices unlinked in our own channel are
  * forgotten here too.
  */
-export async function adoptRekeys(db: Database): Promise<Rekeyed> {
+export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Promise<Rekeyed> {
   const out: Rekeyed = { set: false, contacts: [] };
+  // Devices unlinked in our previous own channel too (a race: another device's unlink is there).
+  const previous = db.previousSetKey();
+  if (previous !== undefined && db.docs.has(documentId(previous)))
+    for (const id of unlinkedIn(db, documentId(previous)))
+      if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
+  const race = raceMoves(db);
+  if (race.set) await db.moveSetKey(race.set);
+  out.set = race.set !== undefined;
+  for (const [id, key] of race.contacts) {
+    await db.replaceContactKey(id, key);
+    out.contacts.push(id);
+  }
   // A chain of rotations (bounded: each move is to a channel the last one named).
   for (let i = 0; i < 8; i++) {
     const self = db.selfChannel();
@@ -155,11 +216,19 @@ export async function adoptRekeys(db: Database): Promise<Rekeyed> {
       if (self !== undefined && db.ownDevices().length > 0) await db.sendMessage(self, { text: rekeyText(n) });
     }
   }
+  if (randomBytes !== undefined && mustRotateAgain(db)) {
+    const again = await rotateKeys(db, randomBytes, db.now());
+    out.set ||= again.set;
+    out.contacts.push(...again.contacts);
+  }
   return out;
 }
 
 /** Whether {@link adoptRekeys} would change anything: a cheap look first (no box opened unless a notice is for me). */
 export function rekeyWaiting(db: Database): boolean {
+  if (mustRotateAgain(db)) return true;
+  const race = raceMoves(db);
+  if (race.set || race.contacts.length > 0) return true;
   const self = db.selfChannel();
   if (self !== undefined) {
     const mine = myKeys(db, self);

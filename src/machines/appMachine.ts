@@ -143,7 +143,7 @@ export const appMachine = setup({
     /** Tell a device of mine it is unlinked (our own channel), then forget it. */
     unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string; randomBytes: RandomBytes }>('unlinkDevice'),
     /** Take in keys my devices or contacts rotated, sealed to this device (devices/rotate.ts). */
-    adoptRekeys: provided<OwnDevicesSaved, { db: Database }>('adoptRekeys'),
+    adoptRekeys: provided<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>('adoptRekeys'),
     /** Check and take in what the approving device sent (devices, settings, contacts). */
     adoptLink: provided<Adopted, { db: Database; link: unknown; approver?: string }>('adoptLink'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
@@ -673,7 +673,8 @@ export const appMachine = setup({
             rekeying: {
               invoke: {
                 src: 'adoptRekeys',
-                input: ({ context }) => ({ db: context.db! }),
+                // Randomness: a device whose rotation won a race rotates again (devices/rotate.ts).
+                input: ({ context }) => ({ db: context.db!, randomBytes: context.input.randomBytes }),
                 onDone: {
                   target: 'idle',
                   actions: [
