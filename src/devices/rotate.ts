@@ -149,7 +149,13 @@ function mustRotateAgain(db: Database): boolean {
   if (w?.by !== db.publicKey) return false;
   const previous = documentId(db.previousSetKey()!);
   const gone = new Set([...unlinkedIn(db, previous), ...unlinkedIn(db, db.selfChannel()!)]);
-  const set = new Set([db.publicKey, ...db.ownDevices().filter((d) => !gone.has(d.device_id)).map((d) => d.public_key)]);
+  const set = new Set([
+    db.publicKey,
+    ...db
+      .ownDevices()
+      .filter((d) => !gone.has(d.device_id))
+      .map((d) => d.public_key),
+  ]);
   return Object.keys(w.sealed).some((k) => !set.has(k));
 }
 
