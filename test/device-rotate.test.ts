@@ -194,13 +194,20 @@ describe('unlinking rotates the keys the device held', () => {
       await until(() => alice.messages(bobOnAlice.id).some((m) => m.text === 'back'), 60_000);
 
       // Linked after the rotation: the new keys to write, the old one to read the history.
-      alice4 = await open();
+      const alice4Storage = new MemoryStorage();
+      alice4 = await open(alice4Storage);
       const link4 = await alice.linkDevice();
       await Promise.all([link4.done, alice4.acceptLink(link4.code)]);
       expect(alice4.contacts()[0]!.channels).toEqual([newKey, oldKey]);
       const card = alice4.contacts()[0]!.id;
       await until(() => ['before', 'after', 'back'].every((t) => alice4!.messages(card).some((m) => m.text === t)), 60_000);
       expect(alice4.messages(card)[0]!.text).toBe('before');
+      // The bundle's earlier keys are sealed in its journal, as every key is.
+      await alice4.journal!.flush();
+      const journal = (await alice4Storage.loadRange(['journal'])).map((c) => Buffer.from(c.data).toString('utf8')).join('\n');
+      expect(journal.length).toBeGreaterThan(0);
+      expect(journal).not.toContain(oldKey!);
+      expect(journal).not.toContain(newKey!);
     } finally {
       await Promise.all([alice.close(), alice2.close(), bob.close(), alice4?.close()]);
     }

@@ -37,7 +37,7 @@ export async function adoptLinkBundle(db: Database, value: unknown, approver: st
       moniker: c.moniker,
       contactKey: fromHex(c.key),
       ...(c.public_key ? { publicKey: c.public_key } : {}),
-      ...(c.previous ? { previousKeys: c.previous.map((k) => fromHex(k)) } : {}),
+      ...(c.earlierKeys ? { previousKeys: c.earlierKeys.map((k) => fromHex(k)) } : {}),
     });
     known.add(c.key);
   }

@@ -24,7 +24,7 @@ export interface LinkedContact {
   key: string;
   public_key?: string;
   /** The contact's earlier keys, newest first (rotated after an unlink): their channels hold the history. */
-  previous?: string[];
+  earlierKeys?: string[];
 }
 
 /** The link bundle: see the module comment. */
@@ -71,7 +71,8 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
       c.moniker.length <= LINK_BOUNDS.moniker &&
       isHex(c.key, 64) &&
       (c.public_key === undefined || isPublicKeyHex(c.public_key)) &&
-      (c.previous === undefined || (Array.isArray(c.previous) && c.previous.length <= LINK_BOUNDS.previousKeys && c.previous.every((k) => isHex(k, 64))));
+      (c.earlierKeys === undefined ||
+        (Array.isArray(c.earlierKeys) && c.earlierKeys.length <= LINK_BOUNDS.previousKeys && c.earlierKeys.every((k) => isHex(k, 64))));
     if (!ok) throw new LinkRefusedError('a contact is malformed');
   }
   const s = b.settings;
@@ -97,7 +98,7 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
       moniker: c.moniker,
       key: c.key,
       ...(c.public_key ? { public_key: c.public_key } : {}),
-      ...(c.previous?.length ? { previous: [...c.previous] } : {}),
+      ...(c.earlierKeys?.length ? { earlierKeys: [...c.earlierKeys] } : {}),
     })),
     settings: { relay_server: s.relay_server, ice_servers: s.ice_servers, ...(s.file_size_limit === undefined ? {} : { file_size_limit: s.file_size_limit }) },
   };

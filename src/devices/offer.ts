@@ -24,7 +24,7 @@ export function linkBundleFor(db: Database, peer: OwnDevice, now: number): LinkB
         key: c.channels[0]!,
         ...(c.public_key ? { public_key: c.public_key } : {}),
         // Rotated keys: the new device reads the history in their channels too.
-        ...(c.channels.length > 1 ? { previous: c.channels.slice(1, 1 + LINK_BOUNDS.previousKeys) } : {}),
+        ...(c.channels.length > 1 ? { earlierKeys: c.channels.slice(1, 1 + LINK_BOUNDS.previousKeys) } : {}),
       })),
     settings: { relay_server, ice_servers, ...(file_size_limit === undefined ? {} : { file_size_limit }) },
   };
