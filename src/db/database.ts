@@ -456,6 +456,20 @@ export class Database {
       .flatMap((id) => this.messages(id));
   }
 
+  /**
+   * The rekey notices of a channel (devices/rekey.ts), in its messages' `text` or `notice`, read
+   * without copying the channel: a rotation is looked for on every change of our own channel.
+   */
+  rekeyTexts(channel: DocId, field: 'text' | 'notice'): string[] {
+    if (!this.docs.has(channel)) return [];
+    const out: string[] = [];
+    for (const m of this.docs.get<{ messages?: unknown[] }>(channel).messages ?? []) {
+      const t = textOf((m as Record<string, unknown> | null)?.[field]);
+      if (t !== undefined && t.startsWith('{"rekey"')) out.push(t);
+    }
+    return out;
+  }
+
   /** The messages of a channel document. */
   messages(channel: DocId): Message[] {
     return plain(this.docs.get<ChannelDoc>(channel).messages);

@@ -11,7 +11,7 @@ import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { deviceSetNotice } from './notices.js';
-import { makeRekey, openRekey, pickRekey, rekeyOf, rekeyText, type RekeyNotice } from './rekey.js';
+import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
 
 /** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
 export interface Rekeyed {
@@ -92,20 +92,20 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
 /** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
 function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefined {
   const channel = db.channelOf(contact);
-  const theirs = db.provenSet(contact).keys;
   const self = db.selfChannel();
-  const mine = myKeys(db, self);
   const texts = [
     // The contact's rotation, in the channel it replaces; a copy my devices or the contact's pass on in our own.
-    ...(db.docs.has(channel) ? db.messages(channel).map((m) => m.notice) : []),
-    ...(self !== undefined ? db.messages(self).map((m) => m.text) : []),
-  ].filter((t) => rekeyOf(t) !== undefined);
+    ...db.rekeyTexts(channel, 'notice'),
+    ...(self !== undefined ? db.rekeyTexts(self, 'text') : []),
+  ];
+  // Most channels hold none: the sets are read only when one is there.
   if (texts.length === 0) return undefined;
+  const theirs = db.provenSet(contact).keys;
+  const mine = myKeys(db, self);
   return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => theirs.has(by) || (mine.has(by) && by !== db.publicKey));
 }
 
 const opener = (db: Database) => (box: Uint8Array) => db.openSealed(box);
-const rekeyTexts = (texts: (string | undefined)[]) => texts.filter((t) => rekeyOf(t) !== undefined);
 
 /** Which rotation of our previous own channel won (mine or another device's: two may race), if any. */
 function setRaceWinner(db: Database): RekeyNotice | undefined {
@@ -113,7 +113,7 @@ function setRaceWinner(db: Database): RekeyNotice | undefined {
   if (previous === undefined || !db.docs.has(documentId(previous))) return undefined;
   const channel = documentId(previous);
   const mine = myKeys(db, channel);
-  return pickRekey(rekeyTexts(db.messages(channel).map((m) => m.text)), { kind: 'set', channel }, (by) => mine.has(by));
+  return pickRekey(db.rekeyTexts(channel, 'text'), { kind: 'set', channel }, (by) => mine.has(by));
 }
 
 /**
@@ -131,8 +131,10 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
     if (card.removed_by !== undefined || card.channels.length < 2) continue;
     const channel = documentId(fromHex(card.channels[1]!));
     if (!db.docs.has(channel)) continue;
+    const texts = db.rekeyTexts(channel, 'notice');
+    if (texts.length === 0) continue;
     const theirs = db.provenSet(card).keys;
-    const n = pickRekey(rekeyTexts(db.messages(channel).map((m) => m.notice)), { kind: 'contact', channel }, (by) => theirs.has(by) || mine.has(by));
+    const n = pickRekey(texts, { kind: 'contact', channel }, (by) => theirs.has(by) || mine.has(by));
     const next = n && n.by !== db.publicKey ? openRekey(n, db.publicKey, opener(db)) : undefined;
     if (next && toHex(next) !== card.channels[0]) out.contacts.push([card.id, next]);
   }
@@ -187,11 +189,7 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
     const unlinked = unlinkedIn(db, self);
     for (const id of unlinked) if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
     const mine = myKeys(db, self);
-    const texts = db
-      .messages(self)
-      .map((m) => m.text)
-      .filter((t) => rekeyOf(t) !== undefined);
-    const n = pickRekey(texts, { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
+    const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
     if (!key || toHex(key) === toHex(db.setKey())) break;
     await db.rekeySet(key);
@@ -238,12 +236,7 @@ export function rekeyWaiting(db: Database): boolean {
   const self = db.selfChannel();
   if (self !== undefined) {
     const mine = myKeys(db, self);
-    const texts = db.messages(self).map((m) => m.text);
-    const n = pickRekey(
-      texts.filter((t) => rekeyOf(t) !== undefined),
-      { kind: 'set', channel: self, me: db.publicKey },
-      (by) => mine.has(by) && by !== db.publicKey,
-    );
+    const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     if (n && openRekey(n, db.publicKey, (box) => db.openSealed(box))) return true;
   }
   for (const contact of db.contacts()) {
