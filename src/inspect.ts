@@ -23,6 +23,7 @@ export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   'key',
   'contactKey',
   'channels', // a contact card's channel keys, in hex
+  'earlierKeys', // a rotated contact's earlier keys, in a link bundle
   'pakeKey',
   'spake',
   'seed',

@@ -10,6 +10,7 @@ import type { OwnDevice } from '../devices/linkBundle.js';
 import { selfLinkOf, unlinkNotice } from '../devices/selfLink.js';
 import { deviceSetNotice, forgetNotice, isRemoval, leftNotice, linkedNotice, removalNotice } from '../devices/notices.js';
 import type { DeviceLinkRecord } from '../devices/linkRecord.js';
+import { adoptRekeys, rotateKeys } from '../devices/rotate.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
@@ -127,11 +128,20 @@ export const appActors = {
     self: selfLinkOf(input.db),
   })),
   // The notice goes first (in our own channel, synced or deposited for the device), then we forget it.
-  unlinkDevice: fromPromise<OwnDevicesSaved, { db: Database; deviceId: string }>(async ({ input }) => {
+  // Then the keys it held are rotated (devices/rotate.ts): what is written from now on is out of its reach.
+  unlinkDevice: fromPromise<OwnDevicesSaved, { db: Database; deviceId: string; randomBytes: RandomBytes }>(async ({ input }) => {
     const { db, deviceId } = input;
     if (!db.ownDevices().some((d) => d.device_id === deviceId)) throw new NotFoundError('linked device', deviceId);
     await db.sendMessage(db.selfChannel()!, { text: unlinkNotice(deviceId) });
-    return { devices: await db.removeOwnDevice(deviceId), self: selfLinkOf(db) };
+    const devices = await db.removeOwnDevice(deviceId);
+    await rotateKeys(db, input.randomBytes, db.now());
+    return { devices, self: selfLinkOf(db), contacts: db.contacts() };
+  }),
+  // Keys a device of mine or a contact's rotated, sealed to this one.
+  adoptRekeys: fromPromise<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>(async ({ input }) => {
+    const { db } = input;
+    await adoptRekeys(db, input.randomBytes);
+    return { devices: db.ownDevices(), self: selfLinkOf(db), contacts: db.contacts() };
   }),
   adoptLink: fromPromise<Adopted, { db: Database; link: unknown; approver?: string }>(({ input }) => adoptLinkBundle(input.db, input.link, input.approver)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),

@@ -28,10 +28,11 @@ import {
   type RelayUnsupportedError,
   type TopicUnprovenError,
 } from '../errors.js';
-import type { Contact, Database } from '../db/database.js';
+import { documentId, type Contact, type Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { unlinkedBy } from '../devices/selfLink.js';
 import { announcedDevices, forgottenIn, removalIn } from '../devices/notices.js';
+import { rekeyWaiting } from '../devices/rotate.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -260,13 +261,14 @@ export class Backchannel {
   private constructor(actor: Actor<typeof backchannelApp>) {
     this.#actor = actor;
     const db = this.#db;
-    for (const contact of db.contacts()) this.#remember(db.channelOf(contact));
+    for (const contact of db.contacts()) for (const channel of db.channelsOf(contact)) if (db.docs.has(channel)) this.#remember(channel);
     db.docs.onChange((id) => this.#onDocChange(id));
     // A notice that came before a restart (the wipe did not finish): act on it now.
     void Promise.resolve().then(() => {
       this.#checkUnlinked();
       this.#checkSelfNotices();
       for (const contact of db.contacts()) this.#checkRemoved(contact, db.messages(db.channelOf(contact)));
+      this.#checkRekey();
     });
     actor.on('contact.left', ({ contactId, by, contact }) => this.#emit({ type: 'contactRemoved', contactId, by, ...(contact ? { contact } : {}) }));
     actor.on('devices.changed', ({ devices }) => {
@@ -598,7 +600,9 @@ export class Backchannel {
   /**
    * Unlink a device of mine: it is told through our own channel (kept on the relay for it if it is
    * away), wipes its app data and closes; this device forgets it. Resolves with the devices left.
-   * Contact keys it held are not rotated yet: a copy it kept could still read what contacts send.
+   * Then the keys it held are rotated: a new key for our own channel and for each contact's, sealed
+   * to my other devices and the contact's (a device that ignores its notice reads nothing written
+   * after; what it synced before stays with it). See docs/threat-model.md.
    */
   async unlinkDevice(deviceId: string): Promise<OwnDevice[]> {
     return (await this.#request((req) => ({ type: 'device.unlink', req, deviceId }), 'device.unlinked', 'device.failed')).devices;
@@ -696,13 +700,12 @@ export class Backchannel {
     const db = this.#db;
     let first: (FileStatus & { contactId?: DocId }) | undefined;
     for (const contact of db.contacts()) {
-      const channelId = db.channelOf(contact);
-      const messages = db.messages(channelId);
-      const named = messages.find((m) => m.file?.hash === hash);
-      if (!named) continue;
+      const channelId = db.channelsOf(contact).find((id) => db.docs.has(id) && db.messages(id).some((m) => m.file?.hash === hash));
+      if (channelId === undefined) continue;
+      const named = db.messages(channelId).find((m) => m.file?.hash === hash)!;
       const mine = named.sender === db.deviceId;
-      // A file I sent that the contact's device refused (its notice): failed for that contact.
-      const refusal = mine ? refusalsIn(messages, (sender) => this.#mine().has(sender)).get(hash) : undefined;
+      // A file I sent that the contact's device refused (its notice, in whichever of its channels): failed for that contact.
+      const refusal = mine ? refusalsIn(db.messagesOf(contact), (sender) => this.#mine().has(sender)).get(hash) : undefined;
       const status = {
         ...(await fileStatusOf(chunkStoreOf(db.storage), hash, mine ? undefined : named.file, channelId, refusal && refusalError(refusal, named.file!.size))),
         contactId: contact.id,
@@ -728,7 +731,8 @@ export class Backchannel {
 
   /** The conversation with a contact, as synced so far (notices between devices left out). */
   messages(contactId: DocId): Message[] {
-    return this.#db.messages(this.#db.channelOf(this.#db.contact(contactId))).filter((m) => m.notice === undefined);
+    // Every key the contact's channel had (rotated after an unlink: devices/rotate.ts), the earliest first.
+    return this.#db.messagesOf(this.#db.contact(contactId)).filter((m) => m.notice === undefined);
   }
 
   /** How the contact's device is connected right now, or undefined when it is not. */
@@ -868,6 +872,12 @@ export class Backchannel {
     const known = new Set([...mine]);
     const added = announcedDevices(messages, mine, keys).filter((d) => !known.has(d.device_id));
     if (added.length > 0) this.#actor.send({ type: 'device.announced', devices: added });
+    this.#checkRekey();
+  }
+
+  /** A rotation sealed to this device (our own channel's, or a contact's: devices/rotate.ts): the app takes it in. */
+  #checkRekey(): void {
+    if (!this.#closed && rekeyWaiting(this.#db)) this.#actor.send({ type: 'device.rekey' });
   }
 
   /** A removal notice in the contact's channel: tell the app (once: it ignores a contact already gone or marked). */
@@ -882,10 +892,16 @@ export class Backchannel {
       this.#checkUnlinked();
       return this.#checkSelfNotices();
     }
-    const seen = this.#seen.get(id);
-    if (!seen) return;
-    const contact = this.#db.contacts().find((c) => this.#db.channelOf(c) === id);
+    // Our own channel before a rotation: another device's rotation of it may race mine (devices/rotate.ts).
+    const previous = this.#db.previousSetKey();
+    if (previous !== undefined && id === documentId(previous)) return this.#checkRekey();
+    const contact = this.#db.contacts().find((c) => this.#db.channelsOf(c).includes(id));
     if (!contact) return;
+    let seen = this.#seen.get(id);
+    // The channel of a key rotated in (devices/rotate.ts): new here, everything in it is news.
+    const rotated = this.#db.channelsOf(contact).indexOf(id) < contact.channels.length - 1;
+    if (!seen && rotated) this.#seen.set(id, (seen = new Set()));
+    if (!seen) return;
     let heard = false;
     // Mine: written here or on another device of mine (linked by code).
     const mine = this.#mine();
@@ -903,6 +919,7 @@ export class Backchannel {
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
     this.#checkRefusals(contact, id, fresh, mine);
     this.#checkRemoved(contact, fresh);
+    if (fresh.some((m) => m.notice?.startsWith('{"rekey"'))) this.#checkRekey();
   }
 
   /**

@@ -13,3 +13,4 @@ export { deriveBytes, derivedSource } from './derive.js';
 export { topicKey, topicOf, proofMessage, proveTopic, verifyTopicProof, TOPIC_KEY_PURPOSE, TOPIC_PROOF_LABEL, CHALLENGE_LENGTH } from './topicKey.js';
 export type { TopicKey, TopicProof } from './topicKey.js';
 export { signingKeypair, sign, verifySignature, isPublicKeyHex, type SigningKeypair } from './signing.js';
+export { sealTo, openSealed, boxPublicKey, boxSecretKey, SEALED_BOX_OVERHEAD, SEALED_BOX_PURPOSE } from './sealedBox.js';

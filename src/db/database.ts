@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { assertBytes, fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
 import { isPublicKeyHex, sign, signingKeypair } from '../crypto/signing.js';
+import { openSealed } from '../crypto/sealedBox.js';
 import { cryptoRandomBytes, type RandomBytes } from '../effects/random.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
@@ -16,7 +17,7 @@ import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedE
 import { DocumentStore, type DocId, type TheirKeys } from './documentStore.js';
 import { signMessage } from './messageSignature.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { cachedDeviceSetVerifier, peerSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
+import { cachedDeviceSetVerifier, peerSetOf, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,
@@ -46,6 +47,8 @@ export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['off
 export const OWN_DEVICES_KEY = ['devices', 'own'];
 /** The key my devices share (32 bytes): their own channel and DISCOVER topic, apart from any contact's. */
 export const DEVICE_SET_KEY = ['devices', 'set'];
+/** The set key before the last rotation (devices/rekey.ts): its channel is still linked for devices that were away. */
+export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -91,6 +94,7 @@ export class Database {
   readonly #secretKey: Uint8Array;
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
+  #previousSetKey: Uint8Array | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
 
@@ -150,6 +154,8 @@ export class Database {
     db.#setOwn(parseOwnDevices(await storage.load(OWN_DEVICES_KEY)));
     const setKey = await storage.load(DEVICE_SET_KEY);
     if (setKey?.length === 32) db.#setKey = setKey;
+    const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
+    if (previous?.length === 32) db.#previousSetKey = previous;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     return db;
   }
@@ -172,6 +178,35 @@ export class Database {
    */
   setKey(): Uint8Array {
     return this.#setKey ?? deriveKey(this.#secretKey, 'backchannel:device-set');
+  }
+
+  /** The set key before the last rotation, if there was one: its channel stays linked, unwritten. */
+  previousSetKey(): Uint8Array | undefined {
+    return this.#previousSetKey;
+  }
+
+  /** Move my devices' own channel and topic to `key` (a rotation: devices/rotate.ts); the old key is kept as the previous one. */
+  async rekeySet(key: Uint8Array): Promise<void> {
+    assertBytes(key, 'key', 32);
+    const old = this.setKey();
+    await this.#storage.save(DEVICE_SET_PREVIOUS_KEY, old);
+    await this.#storage.save(DEVICE_SET_KEY, key);
+    this.#previousSetKey = old;
+    this.#setKey = key;
+    await this.#ensureChannel(documentId(key));
+  }
+
+  /** Our own channel's key, replaced (another device's rotation of the same channel won a race): the previous key stays. */
+  async moveSetKey(key: Uint8Array): Promise<void> {
+    assertBytes(key, 'key', 32);
+    await this.#storage.save(DEVICE_SET_KEY, key);
+    this.#setKey = key;
+    await this.#ensureChannel(documentId(key));
+  }
+
+  /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */
+  openSealed(box: Uint8Array): Uint8Array {
+    return openSealed(this.#secretKey, box);
   }
 
   /**
@@ -223,6 +258,11 @@ export class Database {
     this.#setOwn(next);
     if (next.length > 0) await this.#ensureChannel(documentId(this.setKey()));
     return this.ownDevices();
+  }
+
+  /** The time now (ms), by the clock the database was given: what the notices it signs say. */
+  now(): number {
+    return this.#now();
   }
 
   /** The storage the database lives on (sync states are kept there too). */
@@ -307,37 +347,26 @@ export class Database {
     const card = this.#cards().find((c) => c.channels.some((k) => documentId(fromHex(k)) === channel));
     const root = card?.public_key;
     if (root === undefined) return { theirs: new Map() };
-    const messages = (doc as { messages?: unknown[] }).messages ?? [];
-    // The statements peerSetOf found to hold (it checks those of the signers it trusts); their keys are
-    // taken again from the card's key outward, so a statement by anyone else binds no key.
-    const held: DeviceSetStatement[] = [];
-    const ids = peerSetOf(
-      root,
-      messages.map((m) => ({ notice: textOf((m as { notice?: unknown } | null)?.notice) })),
-      (s): s is DeviceSetStatement => {
-        const ok = this.#verifySet(s);
-        if (ok) held.push(s);
-        return ok;
-      },
-    );
-    const trusted = new Set([root]);
-    const theirs = new Map<string, Set<string>>();
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const s of held) {
-        if (!trusted.has(s.by)) continue;
-        for (const d of s.devices) {
-          if (!ids.has(d.device_id)) continue;
-          const keys = theirs.get(d.device_id) ?? new Set<string>();
-          theirs.set(d.device_id, keys.add(d.public_key));
-          if (!trusted.has(d.public_key)) {
-            trusted.add(d.public_key);
-            grew = true;
-          }
-        }
-      }
+    // The keys are taken from the card's key outward (provenSetOf): a statement by anyone else binds none.
+    const { devices } = provenSetOf(root, this.#setNotices(card, channel, doc), this.#verifySet);
+    return { theirs: new Map([...devices].map(([id, key]) => [id, new Set([key])])), paired: root };
+  }
+
+  /** The contact's set as its channels' set notices prove it from its card's key: device ids and trusted keys. */
+  provenSet(contact: Contact): { devices: Map<string, string>; keys: Set<string> } {
+    return provenSetOf(contact.public_key, this.#setNotices(contact), this.#verifySet);
+  }
+
+  /** The notices of every channel of `card` (a rotated card has several), `doc` standing for `channel`'s. */
+  #setNotices(card: Contact | undefined, channel?: DocId, doc?: A.Doc<unknown>): { notice?: string }[] {
+    const ids = card ? this.channelsOf(card) : [];
+    if (channel !== undefined && !ids.includes(channel)) ids.push(channel);
+    const out: { notice?: string }[] = [];
+    for (const id of ids) {
+      const d = id === channel && doc !== undefined ? doc : this.docs.has(id) ? this.docs.get<unknown>(id) : undefined;
+      for (const m of (d as { messages?: unknown[] } | undefined)?.messages ?? []) out.push({ notice: textOf((m as { notice?: unknown } | null)?.notice) });
     }
-    return { theirs, paired: root };
+    return out;
   }
 
   /** One contact card; NotFoundError when no such contact is open. */
@@ -345,18 +374,51 @@ export class Database {
     return { ...plain(this.docs.get<ContactDoc>(DocumentStore.assertId(id))), id };
   }
 
-  /** Add a contact after VERIFY: its card and the channel document its key names. */
-  async addContact(input: { moniker: string; contactKey: Uint8Array; publicKey?: string }): Promise<Contact> {
+  /**
+   * Add a contact after VERIFY: its card and the channel document its key names. `previousKeys`: its
+   * earlier keys, newest first (a linked device takes a rotated contact: devices/rotate.ts).
+   */
+  async addContact(input: { moniker: string; contactKey: Uint8Array; publicKey?: string; previousKeys?: Uint8Array[] }): Promise<Contact> {
     assertBytes(input.contactKey, 'contactKey', 32);
+    for (const k of input.previousKeys ?? []) assertBytes(k, 'previousKeys', 32);
     if (input.publicKey !== undefined && !isPublicKeyHex(input.publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
     const id = toHex(this.#randomBytes(16));
     const channel = documentId(input.contactKey);
     await this.docs.create(id, 'contact', {
       moniker: atom(checkMoniker(input.moniker)),
-      channels: [atom(toHex(input.contactKey))],
+      channels: [input.contactKey, ...(input.previousKeys ?? [])].map((k) => atom(toHex(k))),
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     await this.#ensureChannel(channel);
+    for (const k of input.previousKeys ?? []) await this.#ensureChannel(documentId(k));
+    this.docs.forgetSenderKeys();
+    return this.contact(id);
+  }
+
+  /**
+   * Move a contact to its next key (a rotation: devices/rekey.ts): the card's `channels` becomes
+   * [key, …the earlier ones]; the first is written, all are read. `publicKey`: the device the card now
+   * trusts the contact's set from (when the one it paired with left the set).
+   */
+  async rekeyContact(id: DocId, key: Uint8Array, publicKey?: string): Promise<Contact> {
+    assertBytes(key, 'key', 32);
+    if (publicKey !== undefined && !isPublicKeyHex(publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
+    await this.#ensureChannel(documentId(key));
+    await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
+      (c.channels as unknown[]).unshift(atom(toHex(key)));
+      if (publicKey !== undefined) c.public_key = atom(publicKey);
+    });
+    this.docs.forgetSenderKeys();
+    return this.contact(id);
+  }
+
+  /** A contact's first key, replaced (another rotation of the same channel won a race): the earlier ones stay. */
+  async replaceContactKey(id: DocId, key: Uint8Array): Promise<Contact> {
+    assertBytes(key, 'key', 32);
+    await this.#ensureChannel(documentId(key));
+    await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
+      (c.channels as unknown[])[0] = atom(toHex(key));
+    });
     this.docs.forgetSenderKeys();
     return this.contact(id);
   }
@@ -372,11 +434,11 @@ export class Database {
   /** Remove a contact: its card, the channel shared with it, and what we remember of syncing it. */
   async removeContact(id: DocId): Promise<void> {
     const contact = this.contact(id);
-    const channel = this.channelOf(contact);
     await this.docs.remove('contact', id);
     this.docs.forgetSenderKeys();
-    if (!this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) {
-      await this.docs.remove('channel', channel);
+    for (const channel of this.channelsOf(contact)) {
+      if (this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) continue;
+      if (this.docs.has(channel)) await this.docs.remove('channel', channel);
       await this.#storage.removeRange(['sync', channel]);
     }
   }
@@ -396,6 +458,33 @@ export class Database {
     const key = contact.channels[0];
     if (!key) throw new NotFoundError('channel of contact', contact.id);
     return documentId(fromHex(key));
+  }
+
+  /** Every channel document of a contact: the one written first, then those of earlier keys (read, never written). */
+  channelsOf(contact: Pick<Contact, 'channels'>): DocId[] {
+    return contact.channels.map((k) => documentId(fromHex(k)));
+  }
+
+  /** A contact's messages from all its channels, the earliest keys' first. */
+  messagesOf(contact: Pick<Contact, 'channels'>): Message[] {
+    return this.channelsOf(contact)
+      .reverse()
+      .filter((id) => this.docs.has(id))
+      .flatMap((id) => this.messages(id));
+  }
+
+  /**
+   * The rekey notices of a channel (devices/rekey.ts), in its messages' `text` or `notice`, read
+   * without copying the channel: a rotation is looked for on every change of our own channel.
+   */
+  rekeyTexts(channel: DocId, field: 'text' | 'notice'): string[] {
+    if (!this.docs.has(channel)) return [];
+    const out: string[] = [];
+    for (const m of this.docs.get<{ messages?: unknown[] }>(channel).messages ?? []) {
+      const t = textOf((m as Record<string, unknown> | null)?.[field]);
+      if (t !== undefined && t.startsWith('{"rekey"')) out.push(t);
+    }
+    return out;
   }
 
   /** The messages of a channel document. */

@@ -33,7 +33,12 @@ export async function adoptLinkBundle(db: Database, value: unknown, approver: st
   const known = new Set(db.contacts().map((c) => c.channels[0]));
   for (const c of bundle.contacts) {
     if (known.has(c.key)) continue;
-    await db.addContact({ moniker: c.moniker, contactKey: fromHex(c.key), ...(c.public_key ? { publicKey: c.public_key } : {}) });
+    await db.addContact({
+      moniker: c.moniker,
+      contactKey: fromHex(c.key),
+      ...(c.public_key ? { publicKey: c.public_key } : {}),
+      ...(c.earlierKeys ? { previousKeys: c.earlierKeys.map((k) => fromHex(k)) } : {}),
+    });
     known.add(c.key);
   }
   return { devices, contacts: db.contacts(), settings, self: selfLinkOf(db) };

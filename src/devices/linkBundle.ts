@@ -23,6 +23,8 @@ export interface LinkedContact {
   /** The contact key, 64 hex digits (the card's `channels[0]`). */
   key: string;
   public_key?: string;
+  /** The contact's earlier keys, newest first (rotated after an unlink): their channels hold the history. */
+  earlierKeys?: string[];
 }
 
 /** The link bundle: see the module comment. */
@@ -38,7 +40,7 @@ export interface LinkBundle {
 }
 
 /** Bounds on a bundle a peer sends: it travels through the relay's mailbox (2 MiB a mailbox). */
-export const LINK_BOUNDS = { contacts: 2_000, devices: 64, moniker: 200, url: 2048, iceServers: 32 } as const;
+export const LINK_BOUNDS = { contacts: 2_000, devices: 64, moniker: 200, url: 2048, iceServers: 32, previousKeys: 16 } as const;
 
 const isHex = (v: unknown, n: number): v is string => typeof v === 'string' && v.length === n && /^[0-9a-f]+$/.test(v);
 const isDevice = (v: unknown): v is OwnDevice => {
@@ -68,7 +70,9 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
       typeof c.moniker === 'string' &&
       c.moniker.length <= LINK_BOUNDS.moniker &&
       isHex(c.key, 64) &&
-      (c.public_key === undefined || isPublicKeyHex(c.public_key));
+      (c.public_key === undefined || isPublicKeyHex(c.public_key)) &&
+      (c.earlierKeys === undefined ||
+        (Array.isArray(c.earlierKeys) && c.earlierKeys.length <= LINK_BOUNDS.previousKeys && c.earlierKeys.every((k) => isHex(k, 64))));
     if (!ok) throw new LinkRefusedError('a contact is malformed');
   }
   const s = b.settings;
@@ -90,7 +94,12 @@ export function readLinkBundle(value: unknown, approver: string | undefined, sel
     set: { key: b.set.key },
     record,
     devices: b.devices.map((d) => ({ device_id: d.device_id, public_key: d.public_key })),
-    contacts: b.contacts.map((c) => ({ moniker: c.moniker, key: c.key, ...(c.public_key ? { public_key: c.public_key } : {}) })),
+    contacts: b.contacts.map((c) => ({
+      moniker: c.moniker,
+      key: c.key,
+      ...(c.public_key ? { public_key: c.public_key } : {}),
+      ...(c.earlierKeys?.length ? { earlierKeys: [...c.earlierKeys] } : {}),
+    })),
     settings: { relay_server: s.relay_server, ice_servers: s.ice_servers, ...(s.file_size_limit === undefined ? {} : { file_size_limit: s.file_size_limit }) },
   };
 }

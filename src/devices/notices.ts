@@ -120,8 +120,21 @@ export function cachedDeviceSetVerifier(verify: DeviceSetVerifier = verifyDevice
  * stops counting); a worklist by signer reads each once. Empty without a root key.
  */
 export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<Message, 'notice'>[], verify: DeviceSetVerifier = verifyDeviceSet): Set<string> {
-  const ids = new Set<string>();
-  if (!rootKey) return ids;
+  return new Set(provenSetOf(rootKey, messages, verify).devices.keys());
+}
+
+/**
+ * The contact's set as {@link peerSetOf} proves it, with keys: `devices` (device id → public key, as
+ * the statements name them) and `keys`, every trusted public key (the root too, which may have no
+ * statement: a contact with one device never writes one).
+ */
+export function provenSetOf(
+  rootKey: string | undefined,
+  messages: readonly Pick<Message, 'notice'>[],
+  verify: DeviceSetVerifier = verifyDeviceSet,
+): { devices: Map<string, string>; keys: Set<string> } {
+  const devices = new Map<string, string>();
+  if (!rootKey) return { devices, keys: new Set() };
   // Each signer's statements, newest first (by its clock, then by place in the channel).
   const bySigner = new Map<string, { s: unknown; at: number; i: number }[]>();
   messages.forEach((m, i) => {
@@ -141,14 +154,14 @@ export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<M
   for (let key = work.pop(); key !== undefined; key = work.pop()) {
     const s = newest(key);
     for (const d of s?.devices ?? []) {
-      ids.add(d.device_id);
+      devices.set(d.device_id, d.public_key);
       if (!keys.has(d.public_key)) {
         keys.add(d.public_key);
         work.push(d.public_key);
       }
     }
   }
-  return ids;
+  return { devices, keys };
 }
 
 /** The self-channel text telling my other devices to forget the contact whose channel is `channel`. */

@@ -6,7 +6,7 @@
 import { toHex } from '../crypto/bytes.js';
 import type { Database } from '../db/database.js';
 import { signDeviceLink } from './linkRecord.js';
-import type { LinkBundle, OwnDevice } from './linkBundle.js';
+import { LINK_BOUNDS, type LinkBundle, type OwnDevice } from './linkBundle.js';
 
 /** What `db` hands the device `peer`: its signed record, the set, the contacts (with their keys) and settings, at `now` (ms). */
 export function linkBundleFor(db: Database, peer: OwnDevice, now: number): LinkBundle {
@@ -19,7 +19,13 @@ export function linkBundleFor(db: Database, peer: OwnDevice, now: number): LinkB
     contacts: db
       .contacts()
       .filter((c) => c.removed_by === undefined)
-      .map((c) => ({ moniker: c.moniker, key: c.channels[0]!, ...(c.public_key ? { public_key: c.public_key } : {}) })),
+      .map((c) => ({
+        moniker: c.moniker,
+        key: c.channels[0]!,
+        ...(c.public_key ? { public_key: c.public_key } : {}),
+        // Rotated keys: the new device reads the history in their channels too.
+        ...(c.channels.length > 1 ? { earlierKeys: c.channels.slice(1, 1 + LINK_BOUNDS.previousKeys) } : {}),
+      })),
     settings: { relay_server, ice_servers, ...(file_size_limit === undefined ? {} : { file_size_limit }) },
   };
 }

@@ -12,7 +12,9 @@ import type { Message } from '../db/schema.js';
 export function selfLinkOf(db: Database): Contact | undefined {
   if (db.selfChannel() === undefined) return undefined;
   const key = db.setKey();
-  return { id: documentId(key, 'contact'), kind: 'contact', schema: 1, moniker: 'my devices', channels: [toHex(key)] };
+  const previous = db.previousSetKey();
+  // The set key before the last rotation stays linked (a device away learns the new one there), unwritten.
+  return { id: documentId(key, 'contact'), kind: 'contact', schema: 1, moniker: 'my devices', channels: [toHex(key), ...(previous ? [toHex(previous)] : [])] };
 }
 
 /** The text of an unlink notice for `deviceId`. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { documentId, type Contact, type Database } from '../db/database.js';
+import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, type SettingsDoc } from '../db/schema.js';
 import { fromHex } from '../crypto/bytes.js';
 import type { RelayMux } from '../discover/relayMux.js';
@@ -59,6 +60,24 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
       ...(input.clock ? { clock: input.clock } : {}),
     },
   };
+}
+
+/** The id of the link on a card's previous key (after a rotation), beside its own link. */
+export const previousLinkOf = (contactId: DocId): DocId => `${contactId}-previous`;
+
+/**
+ * The links a card runs: its own on the first key, and one on the key before it (rotated: the
+ * contact's devices, or mine, that were away learn the next key there). The second reports as
+ * {@link previousLinkOf} the card: no presence of its own.
+ */
+export function linkInputs(context: Source, contact: Contact): { id: DocId; input: ContactLinkInput }[] {
+  const previous = contact.channels[1];
+  return [
+    { id: contact.id, input: linkInput(context, contact) },
+    ...(previous === undefined
+      ? []
+      : [{ id: previousLinkOf(contact.id), input: linkInput(context, { ...contact, id: previousLinkOf(contact.id), channels: [previous] }) }]),
+  ];
 }
 
 /** Device links run under their own appid: a link code never redeems as a contact invite, nor one as the other. */

@@ -37,6 +37,7 @@
  */
 import { and, assign, emit, enqueueActions, fromCallback, fromPromise, not, or, sendTo, setup, stateIn } from 'xstate';
 import type { Contact, Database } from '../db/database.js';
+import type { RandomBytes } from '../effects/random.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
 import { AbortedError, BusyError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
@@ -45,7 +46,7 @@ import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
 import { fileRoute } from '../depot/fileRoute.js';
 import { fileRefusalNotice } from '../files/refusal.js';
-import { linkInput, linkOf, pairingInput, relayCheckInput } from './appInputs.js';
+import { linkInput, linkInputs, linkOf, pairingInput, previousLinkOf, relayCheckInput } from './appInputs.js';
 import type { Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import type { DeviceLinkRecord } from '../devices/linkRecord.js';
@@ -144,7 +145,9 @@ export const appMachine = setup({
     /** Remember devices another device of mine linked. */
     addOwnDevices: provided<OwnDevicesSaved, { db: Database; devices: OwnDevice[] }>('addOwnDevices'),
     /** Tell a device of mine it is unlinked (our own channel), then forget it. */
-    unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string }>('unlinkDevice'),
+    unlinkDevice: provided<OwnDevicesSaved, { db: Database; deviceId: string; randomBytes: RandomBytes }>('unlinkDevice'),
+    /** Take in keys my devices or contacts rotated, sealed to this device (devices/rotate.ts). */
+    adoptRekeys: provided<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>('adoptRekeys'),
     /** Check and take in what the approving device sent (devices, settings, contacts). */
     adoptLink: provided<Adopted, { db: Database; link: unknown; approver?: string }>('adoptLink'),
     /** Mark a transfer cancelled in storage (its bytes go); the link's session stops it on the wire. */
@@ -171,19 +174,41 @@ export const appMachine = setup({
     linkAll: enqueueActions(({ context, enqueue }) => {
       // A contact that removed me stays unlinked; one I removed is linked until my notice is out.
       for (const contact of [...context.contacts.filter((c) => c.removed_by !== 'peer'), ...context.leaving])
-        enqueue.spawnChild('contactLink', { id: linkId(contact.id), input: linkInput(context, contact) });
+        for (const l of linkInputs(context, contact)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       // My devices' own channel is linked like a contact's (devices/selfLink.ts).
-      if (context.self) enqueue.spawnChild('contactLink', { id: linkId(context.self.id), input: linkInput(context, context.self) });
+      if (context.self) for (const l of linkInputs(context, context.self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
-      for (const contact of [...context.contacts, ...context.leaving]) enqueue.stopChild(linkId(contact.id));
-      if (context.self) enqueue.stopChild(linkId(context.self.id));
+      for (const contact of [...context.contacts, ...context.leaving]) for (const id of [contact.id, previousLinkOf(contact.id)]) enqueue.stopChild(linkId(id));
+      if (context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
       enqueue.stopChild(RELAY_CHECK_ID);
       for (const contactId of Object.keys(context.presence))
         enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
       if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
       enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
+    }),
+    /**
+     * Keys rotated (devices/rotate.ts): our own channel's link and those of the contacts now on a new
+     * key start again on it (beside a link on the key before).
+     */
+    relinkRotated: enqueueActions(({ context, enqueue, check }, params: { output: OwnDevicesSaved }) => {
+      const { self, contacts } = params.output;
+      const online = check(isOnline as never);
+      if (self?.channels[0] !== context.self?.channels[0] || self?.channels[1] !== context.self?.channels[1]) {
+        if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
+        enqueue.assign({ self });
+        if (online && self) for (const l of linkInputs(context, self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
+      }
+      if (!contacts) return;
+      const moved = contacts.filter((c) => context.contacts.some((old) => old.id === c.id && old.channels[0] !== c.channels[0]));
+      if (moved.length === 0) return;
+      enqueue.assign({ contacts: context.contacts.map((c) => moved.find((m) => m.id === c.id) ?? c) });
+      for (const card of moved) {
+        if (!online || card.removed_by === 'peer') continue;
+        for (const id of [card.id, previousLinkOf(card.id)]) enqueue.stopChild(linkId(id));
+        for (const l of linkInputs(context, card)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
+      }
     }),
     /** Record one link's relay connection; tell the host when the overall status changes. */
     noteRelay: enqueueActions(({ context, event, enqueue }) => {
@@ -202,6 +227,7 @@ export const appMachine = setup({
       // an answer SYNC still owes the peer goes out (stopping the link outright closes the channels first).
       if (self.getSnapshot().children[linkId(contactId)]) enqueue.sendTo(linkId(contactId), { type: 'STOP' });
       enqueue.stopChild(linkId(contactId));
+      enqueue.stopChild(linkId(previousLinkOf(contactId)));
       enqueue.assign({
         contacts: context.contacts.filter((c) => c.id !== contactId),
         leaving: context.leaving.filter((c) => c.id !== contactId),
@@ -536,10 +562,10 @@ export const appMachine = setup({
                     enqueueActions(({ context, event, enqueue, check }) => {
                       if (context.self && context.self.id === event.output.self?.id) return;
                       const online = check('online');
-                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
+                      if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
                       enqueue.assign({ self: event.output.self });
                       if (online && event.output.self)
-                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
+                        for (const l of linkInputs(context, event.output.self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
                     }),
                     emit(({ context }) => {
                       const { link, verifier } = context.linked!.output;
@@ -682,6 +708,23 @@ export const appMachine = setup({
               on: {
                 'device.unlink': { target: 'unlinking', actions: assign({ unlinking: ({ event }) => ({ req: event.req, deviceId: event.deviceId }) }) },
                 'device.announced': { target: 'adding' },
+                'device.rekey': { target: 'rekeying' },
+              },
+            },
+            // A device of mine or a contact's rotated keys after an unlink: take in those sealed to me.
+            rekeying: {
+              invoke: {
+                src: 'adoptRekeys',
+                // Randomness: a device whose rotation won a race rotates again (devices/rotate.ts).
+                input: ({ context }) => ({ db: context.db!, randomBytes: context.input.randomBytes }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    { type: 'relinkRotated', params: ({ event }) => ({ output: event.output }) },
+                    emit(({ event }) => ({ type: 'devices.changed' as const, devices: event.output.devices })),
+                  ],
+                },
+                onError: 'idle',
               },
             },
             // Devices another of mine linked (its notices in our own channel): now in my list too.
@@ -711,7 +754,7 @@ export const appMachine = setup({
               },
               invoke: {
                 src: 'unlinkDevice',
-                input: ({ context }) => ({ db: context.db!, deviceId: context.unlinking!.deviceId }),
+                input: ({ context }) => ({ db: context.db!, deviceId: context.unlinking!.deviceId, randomBytes: context.input.randomBytes }),
                 onDone: {
                   target: 'idle',
                   actions: [
@@ -721,13 +764,9 @@ export const appMachine = setup({
                       deviceId: context.unlinking!.deviceId,
                       devices: event.output.devices,
                     })),
-                    enqueueActions(({ context, event, enqueue, check }) => {
-                      const online = check('online');
-                      if (online && context.self) enqueue.stopChild(linkId(context.self.id));
-                      enqueue.assign({ self: event.output.self, unlinking: undefined });
-                      if (online && event.output.self)
-                        enqueue.spawnChild('contactLink', { id: linkId(event.output.self.id), input: linkInput(context, event.output.self) });
-                    }),
+                    assign({ unlinking: undefined }),
+                    // The keys it held are rotated: links move to the new ones.
+                    { type: 'relinkRotated', params: ({ event }) => ({ output: event.output }) },
                   ],
                 },
                 onError: {

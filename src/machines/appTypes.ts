@@ -185,6 +185,8 @@ export type AppEvent =
   | { type: 'device.unlink'; req: number; deviceId: string }
   /** Devices another device of mine linked, announced in our own channel (the façade read them): remember them. */
   | { type: 'device.announced'; devices: OwnDevice[] }
+  /** A rotation sealed to this device is waiting in a channel (the façade saw it): take it in. */
+  | { type: 'device.rekey' }
   /** A removal notice arrived in the contact's channel (the façade read it): from the contact, or from a device of mine. */
   | { type: 'contact.left'; contactId: DocId; by: 'peer' | 'device' }
   | PairingAnnouncement
@@ -265,6 +267,8 @@ export type AppEmitted =
 export interface OwnDevicesSaved {
   devices: OwnDevice[];
   self?: Contact;
+  /** Every contact card, after a key rotation moved some (devices/rotate.ts). */
+  contacts?: Contact[];
 }
 
 /** What opening the database gives the app: the database, my key and devices' channel, contacts and settings. */

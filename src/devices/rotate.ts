@@ -1,0 +1,249 @@
+/**
+ * Key rotation after an unlink (docs/threat-model.md, Unlinking and key rotation): the unlinking
+ * device draws a new set key and a new key per contact, sealed to the devices that read on
+ * (rekey.ts), and moves to them; the other devices — mine and the contacts' — move when they read a
+ * notice they trust. The unlinked device holds none of the boxes: what is written after the move, in
+ * the new channels, never reaches it. What it synced before stays with it.
+ * @module
+ */
+import { fromHex, toHex } from '../crypto/bytes.js';
+import type { RandomBytes } from '../crypto/spake2.js';
+import { documentId, type Contact, type Database } from '../db/database.js';
+import type { DocId } from '../db/documentStore.js';
+import { deviceSetNotice } from './notices.js';
+import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
+
+/** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
+export interface Rekeyed {
+  set: boolean;
+  contacts: DocId[];
+}
+
+/** Device ids and keys unlinked in these own-channel texts (the notices of `mine` only: senders are self-asserted). */
+function unlinkedIn(db: Database, channel: DocId): Set<string> {
+  const mine = new Set([db.deviceId, ...db.ownDevices().map((d) => d.device_id)]);
+  const out = new Set<string>();
+  for (const m of db.messages(channel)) {
+    if (!mine.has(m.sender) || !m.text.startsWith('{"unlink"')) continue;
+    try {
+      const id = (JSON.parse(m.text) as { unlink?: unknown }).unlink;
+      if (typeof id === 'string') out.add(id);
+    } catch {
+      // not a notice
+    }
+  }
+  return out;
+}
+
+/** The public keys of my devices still in the set as our own channel `channel` tells it (this one too). */
+function myKeys(db: Database, channel: DocId | undefined): Set<string> {
+  const unlinked = channel === undefined ? new Set<string>() : unlinkedIn(db, channel);
+  return new Set([
+    db.publicKey,
+    ...db
+      .ownDevices()
+      .filter((d) => !unlinked.has(d.device_id))
+      .map((d) => d.public_key),
+  ]);
+}
+
+/**
+ * Rotate after unlinking (the device is already forgotten, its notice written): a new set key for my
+ * remaining devices, then a new key per contact I still talk to whose card names its device key (the
+ * contact's proven set and my remaining devices get a box each). `randomBytes`: the new keys and boxes.
+ */
+export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: number): Promise<Rekeyed> {
+  const sign = (m: Uint8Array) => db.sign(m);
+  const mine = db.ownDevices().map((d) => d.public_key);
+  const oldSelf = db.selfChannel();
+  const contactNotices: RekeyNotice[] = [];
+  let set = false;
+  if (oldSelf !== undefined) {
+    const next = randomBytes(32);
+    if (mine.length > 0)
+      await db.sendMessage(oldSelf, {
+        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, mine, sign, randomBytes)),
+      });
+    await db.rekeySet(next);
+    set = true;
+  }
+  const statement = db.deviceSetStatement(now);
+  const rekeyed: DocId[] = [];
+  for (const contact of db.contacts()) {
+    if (contact.removed_by !== undefined || contact.public_key === undefined) continue;
+    const channel = db.channelOf(contact);
+    const next = randomBytes(32);
+    const theirs = db.provenSet(contact).keys;
+    const notice = makeRekey({ kind: 'contact', channel, at: now, by: db.publicKey, set: statement }, next, new Set([...theirs, ...mine]), sign, randomBytes);
+    // My set without the unlinked device, in the old channel too: the contact drops it there as well.
+    await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
+    await db.sendMessage(channel, { notice: rekeyText(notice) });
+    await db.rekeyContact(contact.id, next);
+    await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+    contactNotices.push(notice);
+    rekeyed.push(contact.id);
+  }
+  // My remaining devices learn each contact's next key through our own (new) channel.
+  const self = db.selfChannel();
+  if (self !== undefined && mine.length > 0) for (const n of contactNotices) await db.sendMessage(self, { text: rekeyText(n) });
+  return { set, contacts: rekeyed };
+}
+
+/** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
+function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefined {
+  const channel = db.channelOf(contact);
+  const self = db.selfChannel();
+  const texts = [
+    // The contact's rotation, in the channel it replaces; a copy my devices or the contact's pass on in our own.
+    ...db.rekeyTexts(channel, 'notice'),
+    ...(self !== undefined ? db.rekeyTexts(self, 'text') : []),
+  ];
+  // Most channels hold none: the sets are read only when one is there.
+  if (texts.length === 0) return undefined;
+  const theirs = db.provenSet(contact).keys;
+  const mine = myKeys(db, self);
+  return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => theirs.has(by) || (mine.has(by) && by !== db.publicKey));
+}
+
+const opener = (db: Database) => (box: Uint8Array) => db.openSealed(box);
+
+/** Which rotation of our previous own channel won (mine or another device's: two may race), if any. */
+function setRaceWinner(db: Database): RekeyNotice | undefined {
+  const previous = db.previousSetKey();
+  if (previous === undefined || !db.docs.has(documentId(previous))) return undefined;
+  const channel = documentId(previous);
+  const mine = myKeys(db, channel);
+  return pickRekey(db.rekeyTexts(channel, 'text'), { kind: 'set', channel }, (by) => mine.has(by));
+}
+
+/**
+ * Races: another device rotated the channel I rotated too (or moved to), and its rotation wins (the
+ * latest `at`, then the smaller signature, as every device picks): the keys to move to instead, the
+ * earlier ones kept.
+ */
+function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Array][] } {
+  const out: { set?: Uint8Array; contacts: [DocId, Uint8Array][] } = { contacts: [] };
+  const w = setRaceWinner(db);
+  const key = w && w.by !== db.publicKey ? openRekey(w, db.publicKey, opener(db)) : undefined;
+  if (key && toHex(key) !== toHex(db.setKey())) out.set = key;
+  const mine = myKeys(db, db.selfChannel());
+  for (const card of db.contacts()) {
+    if (card.removed_by !== undefined || card.channels.length < 2) continue;
+    const channel = documentId(fromHex(card.channels[1]!));
+    if (!db.docs.has(channel)) continue;
+    const texts = db.rekeyTexts(channel, 'notice');
+    if (texts.length === 0) continue;
+    const theirs = db.provenSet(card).keys;
+    const n = pickRekey(texts, { kind: 'contact', channel }, (by) => theirs.has(by) || mine.has(by));
+    const next = n && n.by !== db.publicKey ? openRekey(n, db.publicKey, opener(db)) : undefined;
+    if (next && toHex(next) !== card.channels[0]) out.contacts.push([card.id, next]);
+  }
+  return out;
+}
+
+/**
+ * After a race, the winning rotation may have been sealed to a device another rotation unlinked (each
+ * device left out only the one it unlinked): the device that signed it rotates again, from the keys
+ * every device now moves to.
+ */
+function mustRotateAgain(db: Database): boolean {
+  const w = setRaceWinner(db);
+  if (w?.by !== db.publicKey) return false;
+  const previous = documentId(db.previousSetKey()!);
+  const gone = new Set([...unlinkedIn(db, previous), ...unlinkedIn(db, db.selfChannel()!)]);
+  const set = new Set([
+    db.publicKey,
+    ...db
+      .ownDevices()
+      .filter((d) => !gone.has(d.device_id))
+      .map((d) => d.public_key),
+  ]);
+  return Object.keys(w.sealed).some((k) => !set.has(k));
+}
+
+/**
+ * Take in the rotations sealed to this device: our own channel's next set key (signed by a device of
+ * mine not unlinked there), then each contact's next key (signed by a device of the contact's proven
+ * set, or one of mine). A device of the contact's that moves passes the notice on to its own other
+ * devices, and tells the contact its set in the new channel. Devices unlinked in our own channel are
+ * forgotten here too.
+ */
+export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Promise<Rekeyed> {
+  const out: Rekeyed = { set: false, contacts: [] };
+  // Devices unlinked in our previous own channel too (a race: another device's unlink is there).
+  const previous = db.previousSetKey();
+  if (previous !== undefined && db.docs.has(documentId(previous)))
+    for (const id of unlinkedIn(db, documentId(previous)))
+      if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
+  const race = raceMoves(db);
+  if (race.set) await db.moveSetKey(race.set);
+  out.set = race.set !== undefined;
+  for (const [id, key] of race.contacts) {
+    await db.replaceContactKey(id, key);
+    out.contacts.push(id);
+  }
+  // A chain of rotations (bounded: each move is to a channel the last one named).
+  for (let i = 0; i < 8; i++) {
+    const self = db.selfChannel();
+    if (self === undefined) break;
+    const unlinked = unlinkedIn(db, self);
+    for (const id of unlinked) if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
+    const mine = myKeys(db, self);
+    const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
+    const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
+    if (!key || toHex(key) === toHex(db.setKey())) break;
+    await db.rekeySet(key);
+    out.set = true;
+  }
+  // My set without the unlinked devices, signed by this one too: a contact then trusts none of them
+  // through a statement of mine that still named them (each signer's newest statement counts).
+  if (out.set)
+    for (const contact of db.contacts())
+      if (contact.removed_by === undefined) await db.sendMessage(db.channelOf(contact), { notice: deviceSetNotice(db.deviceSetStatement()) });
+  for (const contact of db.contacts()) {
+    if (contact.removed_by !== undefined) continue;
+    let card = contact;
+    for (let i = 0; i < 8; i++) {
+      const n = contactRekeyFor(db, card);
+      const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
+      if (!n || !key || card.channels.includes(toHex(key))) break;
+      const fromContact = db.provenSet(card).keys.has(n.by);
+      // The device the card trusted the contact's set from left it: trust the one that rotated.
+      const root = fromContact && n.set && card.public_key && !n.set.devices.some((d) => d.public_key === card.public_key) ? n.by : undefined;
+      card = await db.rekeyContact(card.id, key, root);
+      out.contacts.push(card.id);
+      if (!fromContact) continue;
+      // The contact's rotation: my set in the new channel (it trusts my other devices there), and my
+      // other devices told (the contact's notice may reach only this one).
+      if (db.ownDevices().length > 0) await db.sendMessage(documentId(key), { notice: deviceSetNotice(db.deviceSetStatement()) });
+      const self = db.selfChannel();
+      if (self !== undefined && db.ownDevices().length > 0) await db.sendMessage(self, { text: rekeyText(n) });
+    }
+  }
+  if (randomBytes !== undefined && mustRotateAgain(db)) {
+    const again = await rotateKeys(db, randomBytes, db.now());
+    out.set ||= again.set;
+    out.contacts.push(...again.contacts);
+  }
+  return out;
+}
+
+/** Whether {@link adoptRekeys} would change anything: a cheap look first (no box opened unless a notice is for me). */
+export function rekeyWaiting(db: Database): boolean {
+  if (mustRotateAgain(db)) return true;
+  const race = raceMoves(db);
+  if (race.set || race.contacts.length > 0) return true;
+  const self = db.selfChannel();
+  if (self !== undefined) {
+    const mine = myKeys(db, self);
+    const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
+    if (n && openRekey(n, db.publicKey, (box) => db.openSealed(box))) return true;
+  }
+  for (const contact of db.contacts()) {
+    if (contact.removed_by !== undefined) continue;
+    const n = contactRekeyFor(db, contact);
+    const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
+    if (key && !contact.channels.includes(toHex(key))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,162 @@
+/**
+ * Rotation at the database level (devices/rotate.ts), documents passed by hand between devices as
+ * SYNC would: my remaining device and the contact move to the new keys, the unlinked device opens
+ * nothing and moves nowhere, a rekey the unlinked device forged is ignored, and a contact whose card
+ * trusted my set from the unlinked device now trusts the device that rotated.
+ */
+import * as A from '@automerge/automerge';
+import { describe, expect, it } from 'vitest';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { toHex } from '../src/crypto/bytes.js';
+import { Database, documentId } from '../src/db/database.js';
+import type { DocId } from '../src/db/documentStore.js';
+import { deviceSetNotice } from '../src/devices/notices.js';
+import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
+import { unlinkNotice } from '../src/devices/selfLink.js';
+import { adoptRekeys, rekeyWaiting, rotateKeys } from '../src/devices/rotate.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+
+const open = () => Database.open({ storage: new MemoryStorage() });
+const me = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
+
+/** What SYNC does: `from`'s copy of `channel` merged into `to`'s, checked as from a contact or a device of mine. */
+async function pass(from: Database, to: Database, channel: DocId, trust: 'contact' | 'own-device'): Promise<void> {
+  const result = await to.docs.update(channel, (doc) => A.merge(A.clone(doc), from.docs.get(channel)), { trust, peer: from.deviceId });
+  expect(result.problems).toEqual([]);
+}
+
+describe('rotating after an unlink', () => {
+  it('my remaining device and the contact move; the unlinked device (whose forged rekey is ignored) opens nothing', async () => {
+    const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    await alice.addOwnDevices([me(alice3), me(x)]);
+    await alice3.addOwnDevices([me(alice), me(x)], setKey);
+    await x.addOwnDevices([me(alice), me(alice3)], setKey);
+    const key = cryptoRandomBytes(32);
+    // Carol paired with X: her card trusts my set from X's key, and X's set names my other devices.
+    for (const d of [alice, alice3, x]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: x.publicKey });
+    const channel = documentId(key);
+    const self = alice.selfChannel()!;
+    await x.sendMessage(channel, { notice: deviceSetNotice(x.deviceSetStatement()) });
+    await pass(x, carol, channel, 'contact');
+    await pass(x, alice, channel, 'own-device');
+
+    // X, stolen, forges a later set key for Alice3 before it is unlinked: Alice3 takes no notice of it once X is unlinked.
+    const forged = makeRekey(
+      { kind: 'set', channel: self, at: alice.now() + 60_000, by: x.publicKey },
+      new Uint8Array(32).fill(7),
+      [alice3.publicKey],
+      (m) => x.sign(m),
+      cryptoRandomBytes,
+    );
+    await x.sendMessage(self, { text: rekeyText(forged) });
+    await pass(x, alice, self, 'own-device');
+
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    const rotated = await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    const card = alice.contacts()[0]!;
+    expect(rotated).toEqual({ set: true, contacts: [card.id] });
+    expect(card.channels).toHaveLength(2);
+    expect(card.channels[1]).toBe(toHex(key));
+    expect(toHex(alice.setKey())).not.toBe(toHex(setKey));
+    expect(toHex(alice.previousSetKey()!)).toBe(toHex(setKey));
+
+    // Alice3: our old channel gives the set key, the new one the contact's.
+    await pass(alice, alice3, self, 'own-device');
+    expect(rekeyWaiting(alice3)).toBe(true);
+    expect(await adoptRekeys(alice3)).toEqual({ set: true, contacts: [] });
+    expect(toHex(alice3.setKey())).toBe(toHex(alice.setKey()));
+    expect(alice3.ownDevices()).toEqual([me(alice)]);
+    await pass(alice, alice3, alice.selfChannel()!, 'own-device');
+    expect(await adoptRekeys(alice3)).toEqual({ set: false, contacts: [alice3.contacts()[0]!.id] });
+    expect(alice3.contacts()[0]!.channels).toEqual(card.channels);
+    expect(rekeyWaiting(alice3)).toBe(false);
+
+    // Carol: the notice in the old channel; the device her card trusted left, so she trusts Alice now.
+    await pass(alice, carol, channel, 'contact');
+    expect(rekeyWaiting(carol)).toBe(true);
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(card.channels);
+    expect(carol.contacts()[0]!.public_key).toBe(alice.publicKey);
+    // In the new channel she takes Alice3's messages (Alice's new set names it), not X's.
+    const next = documentId(Buffer.from(card.channels[0]!, 'hex'));
+    await pass(alice, carol, next, 'contact');
+    expect([...carol.peerDevices(next, carol.docs.get(next))].sort()).toEqual([alice.deviceId, alice3.deviceId].sort());
+
+    // X has every old document, and nothing to open in them.
+    await pass(alice, x, self, 'own-device');
+    await pass(alice, x, channel, 'contact');
+    expect(rekeyWaiting(x)).toBe(false);
+    expect(await adoptRekeys(x)).toEqual({ set: false, contacts: [] });
+    expect(x.contacts()[0]!.channels).toEqual([toHex(key)]);
+    expect(x.docs.has(next)).toBe(false);
+  });
+
+  it('two of my devices unlinking at once: every device ends on one set key and one contact key, sealed to neither unlinked device', async () => {
+    const [alice, bea, x, y, carol] = await Promise.all([open(), open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x, y];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of mine) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    await alice.sendMessage(documentId(key), { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await pass(alice, carol, documentId(key), 'contact');
+
+    // Alice unlinks X while Bea unlinks Y, neither having heard of the other's.
+    for (const [d, gone] of [
+      [alice, x],
+      [bea, y],
+    ] as const) {
+      await d.sendMessage(d.selfChannel()!, { text: unlinkNotice(gone.deviceId) });
+      await d.removeOwnDevice(gone.deviceId);
+      await rotateKeys(d, cryptoRandomBytes, 1_000);
+    }
+    expect(toHex(alice.setKey())).not.toBe(toHex(bea.setKey()));
+
+    // Then they sync (Alice and Bea every channel they share, each with Carol their channels), and take in what came.
+    const links: [Database, Database, 'contact' | 'own-device'][] = [
+      [alice, bea, 'own-device'],
+      [bea, alice, 'own-device'],
+      [alice, carol, 'contact'],
+      [bea, carol, 'contact'],
+      [carol, alice, 'contact'],
+      [carol, bea, 'contact'],
+    ];
+    for (let round = 0; round < 8; round++) {
+      for (const [from, to, trust] of links)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, trust);
+      for (const d of [alice, bea, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    for (const d of [alice, bea, carol]) expect(rekeyWaiting(d)).toBe(false);
+    expect(toHex(bea.setKey())).toBe(toHex(alice.setKey()));
+    const final = alice.contacts()[0]!.channels[0];
+    expect(bea.contacts()[0]!.channels[0]).toBe(final);
+    expect(carol.contacts()[0]!.channels[0]).toBe(final);
+    expect(alice.ownDevices()).toEqual([me(bea)]);
+    expect(bea.ownDevices()).toEqual([me(alice)]);
+    // The rotations that lead to the keys in use: sealed to Alice, Bea and Carol only.
+    const allowed = new Set([alice.publicKey, bea.publicKey, carol.publicKey]);
+    const leadsTo = (d: Database, wanted: string) =>
+      d.docs
+        .openIds()
+        .filter((id) => d.docs.kindOf(id) === 'channel')
+        .flatMap((id) => d.messages(id).flatMap((m) => [m.text, m.notice]))
+        .map((t) => rekeyOf(t) as RekeyNotice | undefined)
+        .filter((n): n is RekeyNotice => n !== undefined)
+        .filter((n) => Object.keys(n.sealed).some((k) => k === wanted));
+    const found = new Set<string>();
+    for (const n of [...leadsTo(alice, bea.publicKey), ...leadsTo(bea, alice.publicKey)]) {
+      const opened = toHex(
+        openRekey(n, n.by === alice.publicKey ? bea.publicKey : alice.publicKey, (box) => (n.by === alice.publicKey ? bea : alice).openSealed(box))!,
+      );
+      if (opened !== toHex(alice.setKey()) && opened !== final) continue;
+      found.add(opened);
+      expect(Object.keys(n.sealed).every((k) => allowed.has(k))).toBe(true);
+    }
+    expect(found).toEqual(new Set([toHex(alice.setKey()), final]));
+  });
+});
