@@ -94,6 +94,41 @@ describe('the depot keeps a deposit for every device of the contact', () => {
     }
   }, 120_000);
 
+  it('in our own channel a deposit from a device of mine is for me: a device away when unlinked, and another away then, both hear it from the depot alone', async () => {
+    const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()];
+    const opened: Backchannel[] = [];
+    const track = async (p: Promise<Backchannel>) => {
+      const bc = await p;
+      opened.push(bc);
+      return bc;
+    };
+    try {
+      const [alice, alice2, alice3] = await Promise.all(storages.map((s) => track(open(s))));
+      await linkUp(alice, alice2);
+      await linkUp(alice, alice3);
+      await until(() => alice2.devices().length === 2 && alice3.devices().length === 2, 30_000);
+      const gone = alice2.deviceId;
+      await Promise.all([alice2.close(), alice3.close()]);
+      const before = await relay.depot.count();
+      await alice.unlinkDevice(gone);
+      // The unlink notice is deposited in our own channel; then Alice goes: only the depot can bring it.
+      await until(async () => (await relay.depot.count()) > before, 30_000);
+      await alice.close();
+
+      // Alice3 takes it (and leaves it on the relay for my other devices): it no longer lists Alice2.
+      const back3 = await track(open(storages[2]));
+      await until(() => !back3.devices().some((d) => d.device_id === gone), 30_000);
+      await back3.close();
+      // Alice2 was told too, though Alice3 read it first.
+      const back2 = await track(open(storages[1]));
+      const told = new Promise<string>((resolve) => back2.subscribe((e) => e.type === 'unlinked' && resolve(e.by)));
+      expect(await told).toBe(alice.deviceId);
+      await until(() => back2.getSnapshot().value === 'closed', 30_000);
+    } finally {
+      await Promise.all(opened.map((bc) => bc.close()));
+    }
+  }, 120_000);
+
   it("a deposit starts from what every device of the contact has: Bob's second device lacks what his first wrote, and gets it too", async () => {
     const K = new Uint8Array(32).fill(5);
     const device = async () => {

@@ -17,7 +17,7 @@ import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedE
 import { DocumentStore, type DocId, type TheirKeys } from './documentStore.js';
 import { signMessage } from './messageSignature.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { cachedDeviceSetVerifier, peerSetOf, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
+import { cachedDeviceSetVerifier, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
   DEFAULT_RELAY_SERVER,
   LIMITS,

@@ -209,6 +209,8 @@ export interface ApplyInput extends DepotLedger {
   deviceId: string;
   items: DepositItem[];
   sent?: A.Heads;
+  /** My devices' own channel: my other devices' deposits are applied, and left for the others. */
+  own?: boolean;
 }
 
 /** What applying a page did: the ids to acknowledge, and what the host hears of files arriving. */
@@ -239,14 +241,16 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
       continue;
     }
     // Ours, or another device of mine: for the contact. Acknowledged here, the relay would drop it unseen.
-    if (content.sender === input.deviceId || input.docs.isOwnDevice(content.sender)) continue;
+    // In our own channel another device's deposit is for me, and for my other devices too: applied, left.
+    const fromMine = input.docs.isOwnDevice(content.sender);
+    if (content.sender === input.deviceId || (fromMine && !input.own)) continue;
     if (content.docId !== input.channelId) continue;
     try {
       // Measured before Automerge unpacks it: a deposit is as small as a sync message and could be a deflate bomb.
       checkChangesUnpackedSize(content.changes, MAX_UNPACKED_BYTES);
       // The contact's rules hold for deposits too: only inserts of messages in the depositor's name.
       const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes), { trust: 'contact', peer: content.sender });
-      if (!r.accepted) continue;
+      if (!r.accepted || fromMine) continue;
     } catch {
       continue;
     }

@@ -96,6 +96,11 @@ export interface DepotInput {
    * per chunk); larger ones on the device. Default {@link DEFAULT_RELAY_FILE_BYTES}; -1: none.
    */
   relayFileBytes?: number;
+  /**
+   * My devices' own channel (devices/selfLink.ts): what my other devices deposit is for me — applied,
+   * and left on the relay for the others (the first to acknowledge would delete it for all).
+   */
+  own?: boolean;
 }
 
 /** A deposit sent and not yet acknowledged: the heads it brings the contact to, or the file chunk it carries. */
@@ -431,6 +436,7 @@ export const depotMachine = setup({
                           deviceId: context.input.deviceId,
                           items: context.inbox[0]!,
                           sent: context.sent,
+                          ...(context.input.own ? { own: true } : {}),
                         }),
                         onDone: {
                           target: 'idle',

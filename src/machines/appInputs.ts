@@ -32,8 +32,11 @@ export function discoveryUrlOf(relay: string): string {
   return url.toString();
 }
 
-/** A contact's background link: DISCOVER on our relay, SYNC and the depot client on our database. */
-export function linkInput(context: Source, contact: Contact): ContactLinkInput {
+/**
+ * A contact's background link: DISCOVER on our relay, SYNC and the depot client on our database.
+ * `own`: the card is my devices' own channel (devices/selfLink.ts).
+ */
+export function linkInput(context: Source, contact: Contact, own = false): ContactLinkInput {
   const { input, db } = context;
   const contactKey = fromHex(contact.channels[0]!);
   const { relay_server, ice_servers } = context.settings!;
@@ -45,6 +48,7 @@ export function linkInput(context: Source, contact: Contact): ContactLinkInput {
     deviceId: db!.deviceId,
     maxFileBytes: context.settings!.file_size_limit ?? DEFAULT_FILE_SIZE_LIMIT,
     ...(input.relayFileBytes === undefined ? {} : { relayFileBytes: input.relayFileBytes }),
+    ...(own ? { own } : {}),
     discover: {
       contactKey,
       url: discoveryUrlOf(relay_server),
@@ -70,13 +74,13 @@ export const previousLinkOf = (contactId: DocId): DocId => `${contactId}-previou
  * contact's devices, or mine, that were away learn the next key there). The second reports as
  * {@link previousLinkOf} the card: no presence of its own.
  */
-export function linkInputs(context: Source, contact: Contact): { id: DocId; input: ContactLinkInput }[] {
+export function linkInputs(context: Source, contact: Contact, own = false): { id: DocId; input: ContactLinkInput }[] {
   const previous = contact.channels[1];
   return [
-    { id: contact.id, input: linkInput(context, contact) },
+    { id: contact.id, input: linkInput(context, contact, own) },
     ...(previous === undefined
       ? []
-      : [{ id: previousLinkOf(contact.id), input: linkInput(context, { ...contact, id: previousLinkOf(contact.id), channels: [previous] }) }]),
+      : [{ id: previousLinkOf(contact.id), input: linkInput(context, { ...contact, id: previousLinkOf(contact.id), channels: [previous] }, own) }]),
   ];
 }
 

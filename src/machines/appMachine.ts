@@ -176,7 +176,7 @@ export const appMachine = setup({
       for (const contact of [...context.contacts.filter((c) => c.removed_by !== 'peer'), ...context.leaving])
         for (const l of linkInputs(context, contact)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       // My devices' own channel is linked like a contact's (devices/selfLink.ts).
-      if (context.self) for (const l of linkInputs(context, context.self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
+      if (context.self) for (const l of linkInputs(context, context.self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       enqueue.spawnChild('relayCheck', { id: RELAY_CHECK_ID, input: relayCheckInput(context) });
     }),
     unlinkAll: enqueueActions(({ context, enqueue }) => {
@@ -198,7 +198,7 @@ export const appMachine = setup({
       if (self?.channels[0] !== context.self?.channels[0] || self?.channels[1] !== context.self?.channels[1]) {
         if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
         enqueue.assign({ self });
-        if (online && self) for (const l of linkInputs(context, self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
+        if (online && self) for (const l of linkInputs(context, self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       }
       if (!contacts) return;
       const moved = contacts.filter((c) => context.contacts.some((old) => old.id === c.id && old.channels[0] !== c.channels[0]));
@@ -565,7 +565,7 @@ export const appMachine = setup({
                       if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
                       enqueue.assign({ self: event.output.self });
                       if (online && event.output.self)
-                        for (const l of linkInputs(context, event.output.self)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
+                        for (const l of linkInputs(context, event.output.self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
                     }),
                     emit(({ context }) => {
                       const { link, verifier } = context.linked!.output;

@@ -36,6 +36,8 @@ export interface ContactLinkInput {
   maxFileBytes?: number;
   /** Files up to this size go to the away contact by the relay's depot (the depot's `relayFileBytes`). */
   relayFileBytes?: number;
+  /** The channel is my devices' own: what my other devices deposit there is for me (the depot's `own`). */
+  own?: boolean;
 }
 
 type LinkEvent =
@@ -118,6 +120,7 @@ function depotInput(input: ContactLinkInput, deposit: boolean): DepotInput {
     randomBytes: input.discover.randomBytes,
     deposit,
     ...(input.relayFileBytes === undefined ? {} : { relayFileBytes: input.relayFileBytes }),
+    ...(input.own ? { own: true } : {}),
   };
 }
 
