@@ -95,7 +95,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
   }, 120_000);
 
   it('in our own channel a deposit from a device of mine is for me: a device away when unlinked, and another away then, both hear it from the depot alone', async () => {
-    const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()];
+    const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()] as const;
     const opened: Backchannel[] = [];
     const track = async (p: Promise<Backchannel>) => {
       const bc = await p;
@@ -103,7 +103,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
       return bc;
     };
     try {
-      const [alice, alice2, alice3] = await Promise.all(storages.map((s) => track(open(s))));
+      const [alice, alice2, alice3] = await Promise.all([track(open(storages[0])), track(open(storages[1])), track(open(storages[2]))]);
       await linkUp(alice, alice2);
       await linkUp(alice, alice3);
       await until(() => alice2.devices().length === 2 && alice3.devices().length === 2, 30_000);
