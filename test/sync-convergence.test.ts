@@ -171,6 +171,6 @@ describe('sync convergence under faults', () => {
       expect(crashes).toBeGreaterThan(FC_SYNC_RUNS / 4);
       expect(Math.min(faults.drops, faults.duplicates, faults.reorders)).toBeGreaterThan(FC_SYNC_RUNS / 10);
     },
-    budgetMs(FC_SYNC_RUNS, 500),
+    budgetMs(FC_SYNC_RUNS, 1000), // a timeout, not a goal: signed messages made a run about a quarter slower
   );
 });
