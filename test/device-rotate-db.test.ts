@@ -94,6 +94,44 @@ describe('rotating after an unlink', () => {
     expect(x.docs.has(next)).toBe(false);
   });
 
+  it("a device my rotation left out cannot win a later race in the old channel (its rekey's `at` is its own to pick)", async () => {
+    const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    await alice.addOwnDevices([me(alice3), me(x)]);
+    await alice3.addOwnDevices([me(alice), me(x)], setKey);
+    await x.addOwnDevices([me(alice), me(alice3)], setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of [alice, alice3, x]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const channel = documentId(key);
+    // Alice3's set (naming X) reached Carol before the unlink: X stays in Carol's proven set through it.
+    await alice3.sendMessage(channel, { notice: deviceSetNotice(alice3.deviceSetStatement()) });
+    await pass(alice3, alice, channel, 'own-device');
+
+    await alice.sendMessage(alice.selfChannel()!, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    const moved = alice.contacts()[0]!.channels;
+    await pass(alice, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(moved);
+    expect(carol.provenSet(carol.contacts()[0]!).keys.has(x.publicKey)).toBe(true);
+
+    // X writes a later rotation of the old channel, sealed to Carol: she stays on Alice's key.
+    await pass(carol, x, channel, 'contact');
+    const forged = makeRekey(
+      { kind: 'contact', channel, at: Number.MAX_SAFE_INTEGER, by: x.publicKey, set: x.deviceSetStatement() },
+      new Uint8Array(32).fill(9),
+      [carol.publicKey],
+      (m) => x.sign(m),
+      cryptoRandomBytes,
+    );
+    await x.sendMessage(channel, { notice: rekeyText(forged) });
+    await pass(x, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(moved);
+  });
+
   it('two of my devices unlinking at once: every device ends on one set key and one contact key, sealed to neither unlinked device', async () => {
     const [alice, bea, x, y, carol] = await Promise.all([open(), open(), open(), open(), open()]);
     const setKey = alice.setKey();

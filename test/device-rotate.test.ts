@@ -57,6 +57,14 @@ describe('rekey notices', () => {
     expect(verifyRekey(JSON.parse(JSON.stringify(n)))).toBe(true);
   });
 
+  it('seals to every recipient it can: a key in a set that is no curve point gets no box, and stops nothing', () => {
+    const notPoints = ['ff'.repeat(32), '02' + '00'.repeat(31)];
+    const n = notice(1000, a, [notPoints[0]!, b.key, notPoints[1]!]);
+    expect(Object.keys(n.sealed)).toEqual([b.key]);
+    expect(verifyRekey(n)).toBe(true);
+    expect(toHex(openRekey(n, b.key, (box) => openSealed(b.seed, box))!)).toBe(toHex(next));
+  });
+
   it('picks the trusted notice for me alike on every device: the latest, then the smaller signature', () => {
     const older = notice(1000);
     const later = notice(2000);

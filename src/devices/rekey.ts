@@ -53,7 +53,15 @@ export function makeRekey(
   randomBytes: RandomBytes,
 ): RekeyNotice {
   const sealed: Record<string, string> = {};
-  for (const r of recipients) sealed[r] = toHex(sealTo(fromHex(r), key, randomBytes));
+  for (const r of recipients) {
+    // A set may name a key that is no curve point (a contact signs what it likes): that device gets no
+    // box, and the rotation goes on for every other recipient and contact.
+    try {
+      sealed[r] = toHex(sealTo(fromHex(r), key, randomBytes));
+    } catch {
+      continue;
+    }
+  }
   const notice = { ...fields, sealed };
   return { ...notice, signature: toHex(sign(rekeyBytes(notice))) };
 }

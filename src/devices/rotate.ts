@@ -101,8 +101,9 @@ function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefine
   // Most channels hold none: the sets are read only when one is there.
   if (texts.length === 0) return undefined;
   const theirs = db.provenSet(contact).keys;
+  const left = leftOutBy(texts, channel, theirs);
   const mine = myKeys(db, self);
-  return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => theirs.has(by) || (mine.has(by) && by !== db.publicKey));
+  return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => (theirs.has(by) && !left.has(by)) || (mine.has(by) && by !== db.publicKey));
 }
 
 const opener = (db: Database) => (box: Uint8Array) => db.openSealed(box);
@@ -114,6 +115,18 @@ function setRaceWinner(db: Database): RekeyNotice | undefined {
   const channel = documentId(previous);
   const mine = myKeys(db, channel);
   return pickRekey(db.rekeyTexts(channel, 'text'), { kind: 'set', channel }, (by) => mine.has(by));
+}
+
+/** The contact's keys that a trusted rotation of `channel` by one of the contact's devices left out of its new set. */
+function leftOutBy(texts: readonly (string | undefined)[], channel: DocId, theirs: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const text of texts) {
+    const n = pickRekey([text], { kind: 'contact', channel }, (by) => theirs.has(by));
+    if (!n?.set) continue;
+    const kept = new Set(n.set.devices.map((d) => d.public_key));
+    for (const k of theirs) if (!kept.has(k) && k !== n.by) out.add(k);
+  }
+  return out;
 }
 
 /**
@@ -133,8 +146,11 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
     if (!db.docs.has(channel)) continue;
     const texts = db.rekeyTexts(channel, 'notice');
     if (texts.length === 0) continue;
+    // A contact's device that a rotation of the contact's left out of its set may not win a race: it
+    // would pick the key (the latest \`at\` is its to write) and take the channel over.
     const theirs = db.provenSet(card).keys;
-    const n = pickRekey(texts, { kind: 'contact', channel }, (by) => theirs.has(by) || mine.has(by));
+    const left = leftOutBy(texts, channel, theirs);
+    const n = pickRekey(texts, { kind: 'contact', channel }, (by) => (theirs.has(by) && !left.has(by)) || mine.has(by));
     const next = n && n.by !== db.publicKey ? openRekey(n, db.publicKey, opener(db)) : undefined;
     if (next && toHex(next) !== card.channels[0]) out.contacts.push([card.id, next]);
   }
