@@ -113,6 +113,13 @@ const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.f
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
 /** The whole app as one machine: opening storage, pairing, one link per contact, files, settings; its effects are named, not provided (see `backchannelApp`). */
+/** What the links said of the relay, less a card's links (its own and the one on its previous key), now stopped. */
+function withoutLinksOf(relayUp: Record<DocId, boolean>, cardId: DocId | undefined): Record<DocId, boolean> {
+  if (cardId === undefined) return relayUp;
+  const gone = new Set([cardId, previousLinkOf(cardId)]);
+  return Object.fromEntries(Object.entries(relayUp).filter(([id]) => !gone.has(id)));
+}
+
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
   actors: {
@@ -197,7 +204,11 @@ export const appMachine = setup({
       const online = check(isOnline as never);
       if (self?.channels[0] !== context.self?.channels[0] || self?.channels[1] !== context.self?.channels[1]) {
         if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
-        enqueue.assign({ self });
+        // The new key names a new link: what the stopped ones last said of the relay holds no more.
+        const relayUp = withoutLinksOf(context.relayUp, context.self?.id);
+        const status = relayStatus({ relayUp, relayUnsupported: context.relayUnsupported });
+        if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
+        enqueue.assign({ self, relayUp });
         if (online && self) for (const l of linkInputs(context, self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       }
       if (!contacts) return;
@@ -232,9 +243,9 @@ export const appMachine = setup({
         contacts: context.contacts.filter((c) => c.id !== contactId),
         leaving: context.leaving.filter((c) => c.id !== contactId),
         unlinked: [...context.contacts, ...context.leaving].find((c) => c.id === contactId),
-        relayUp: without(context.relayUp, contactId),
+        relayUp: withoutLinksOf(context.relayUp, contactId),
       });
-      const status = relayStatus({ relayUp: without(context.relayUp, contactId), relayUnsupported: context.relayUnsupported });
+      const status = relayStatus({ relayUp: withoutLinksOf(context.relayUp, contactId), relayUnsupported: context.relayUnsupported });
       if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
       if (!(contactId in context.presence)) return;
       enqueue.assign({ presence: without(context.presence, contactId) });
@@ -563,7 +574,10 @@ export const appMachine = setup({
                       if (context.self && context.self.id === event.output.self?.id) return;
                       const online = check('online');
                       if (online && context.self) for (const id of [context.self.id, previousLinkOf(context.self.id)]) enqueue.stopChild(linkId(id));
-                      enqueue.assign({ self: event.output.self });
+                      const relayUp = withoutLinksOf(context.relayUp, context.self?.id);
+                      const status = relayStatus({ relayUp, relayUnsupported: context.relayUnsupported });
+                      if (status !== relayStatus(context)) enqueue.emit({ type: 'relay', status });
+                      enqueue.assign({ self: event.output.self, relayUp });
                       if (online && event.output.self)
                         for (const l of linkInputs(context, event.output.self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
                     }),
