@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import { Database } from '../src/db/database.js';
 import { applyDeposits, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, prepareDeposit } from '../src/depot/depotActors.js';
-import { depotKey } from '../src/depot/payload.js';
+import { depotKey, openAnyDeposit } from '../src/depot/payload.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -19,6 +19,8 @@ import { createBackchannel, type Backchannel, type PairedContact } from '../src/
 import { fromHex } from '../src/crypto/bytes.js';
 import { topicKey } from '../src/crypto/topicKey.js';
 import { depotTag, readerTags } from '../src/depot/payload.js';
+import { unlinkNotice } from '../src/devices/selfLink.js';
+import { textOf } from '../src/db/schema.js';
 import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
 
@@ -35,6 +37,20 @@ const open = (storage = new MemoryStorage()) => createBackchannel({ storage, con
 async function pairUp(alice: Backchannel, bob: Backchannel): Promise<[bobOnAlice: PairedContact, aliceOnBob: PairedContact]> {
   const { code, done } = await alice.invite({ moniker: 'Bob' });
   return Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+}
+
+/**
+ * Whether the relay holds deposits in our own channel (its key `ownKey`) that bring the unlink notice
+ * for `deviceId`: every one of them opened and loaded, in order, onto `doc` (a device's copy).
+ */
+async function unlinkDeposited(ownKey: Uint8Array, doc: A.Doc<unknown>, deviceId: string): Promise<boolean> {
+  const { items } = await relay.depot.fetch(topicKey(ownKey).topic);
+  let next = A.clone(doc);
+  for (const item of items) {
+    const content = openAnyDeposit(depotKey(ownKey), item.blob);
+    if (content?.kind === 'changes') next = A.loadIncremental(next, content.changes);
+  }
+  return ((next as { messages?: { text?: unknown }[] }).messages ?? []).some((m) => textOf(m.text) === unlinkNotice(deviceId));
 }
 
 async function linkUp(approver: Backchannel, joiner: Backchannel): Promise<void> {
@@ -95,7 +111,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
   }, 120_000);
 
   it('in our own channel a deposit from a device of mine is for me: a device away when unlinked, and another away then, both hear it from the depot alone', async () => {
-    const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()] as const;
+    const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()];
     const opened: Backchannel[] = [];
     const track = async (p: Promise<Backchannel>) => {
       const bc = await p;
@@ -103,24 +119,27 @@ describe('the depot keeps a deposit for every device of the contact', () => {
       return bc;
     };
     try {
-      const [alice, alice2, alice3] = await Promise.all([track(open(storages[0])), track(open(storages[1])), track(open(storages[2]))]);
+      const [alice, alice2, alice3] = (await Promise.all(storages.map((s) => track(open(s))))) as [Backchannel, Backchannel, Backchannel];
       await linkUp(alice, alice2);
       await linkUp(alice, alice3);
       await until(() => alice2.devices().length === 2 && alice3.devices().length === 2, 30_000);
       const gone = alice2.deviceId;
       await Promise.all([alice2.close(), alice3.close()]);
-      const before = await relay.depot.count();
+      // Our own channel before the unlink rotates its key, as Alice2 (away) holds it: where the notice goes.
+      const away = await Database.open({ storage: storages[1]! });
+      const [ownKey, ownDoc] = [away.setKey(), away.docs.get(away.selfChannel()!)];
       await alice.unlinkDevice(gone);
-      // The unlink notice is deposited in our own channel; then Alice goes: only the depot can bring it.
-      await until(async () => (await relay.depot.count()) > before, 30_000);
+      // The unlink notice is deposited in our own channel (not just the new key's first deposit); then
+      // Alice goes: only the depot can bring it.
+      await until(() => unlinkDeposited(ownKey, ownDoc, gone), 30_000);
       await alice.close();
 
       // Alice3 takes it (and leaves it on the relay for my other devices): it no longer lists Alice2.
-      const back3 = await track(open(storages[2]));
+      const back3 = await track(open(storages[2]!));
       await until(() => !back3.devices().some((d) => d.device_id === gone), 30_000);
       await back3.close();
       // Alice2 was told too, though Alice3 read it first.
-      const back2 = await track(open(storages[1]));
+      const back2 = await track(open(storages[1]!));
       const told = new Promise<string>((resolve) => back2.subscribe((e) => e.type === 'unlinked' && resolve(e.by)));
       expect(await told).toBe(alice.deviceId);
       await until(() => back2.getSnapshot().value === 'closed', 30_000);

@@ -181,6 +181,11 @@ export class DocumentStore {
     this.#ownKeys = new Map(list.map((d) => [d.device_id, d.public_key]));
   }
 
+  /** This user's other devices (see {@link setOwnDevices}): whom the depot keeps a deposit in our own channel for. */
+  ownDeviceIds(): ReadonlySet<string> {
+    return this.#ownDevices;
+  }
+
   /** Whether `deviceId` is one of this user's other devices (see {@link setOwnDevices}). */
   isOwnDevice(deviceId: string): boolean {
     return this.#ownDevices.has(deviceId);

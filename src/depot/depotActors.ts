@@ -33,22 +33,39 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Changes since what we last deposited (`sent`), or what the relay last stored, or what the contact's
- * devices are known to have: with several (a sync state each), heads every one of them has, so each
- * device's deposit brings what that device lacks (see {@link commonBase}).
+ * Changes since what we last deposited (`sent`), or what the relay last stored, or what the devices
+ * the deposit is for (`readers`) are known to have: with several (a sync state each), heads every one
+ * of them has, so each device's deposit brings what that device lacks (see {@link commonBase}). A
+ * reader we never synced with has, for all we know, nothing: then everything goes.
  */
-async function since(ledger: DepotLedger, sent: A.Heads | undefined): Promise<A.Heads> {
+async function since(ledger: DepotLedger, sent: A.Heads | undefined, readers: ReadonlySet<string>): Promise<A.Heads> {
   if (sent) return sent;
   const saved = await ledger.storage.load(headsKey(ledger.channelId));
   if (saved) return JSON.parse(decoder.decode(saved)) as A.Heads;
   const states = await ledger.storage.loadRange(['sync', ledger.channelId]);
   const doc = ledger.docs.get(ledger.channelId);
-  const known: A.Heads[] = [];
+  const known = new Map<string, A.Heads>();
   for (const s of states) {
     const heads = A.decodeSyncState(s.data).sharedHeads;
-    if (heads.length > 0 && A.hasHeads(doc, heads)) known.push(heads);
+    if (heads.length > 0 && A.hasHeads(doc, heads)) known.set(String(s.key.at(-1)), heads);
   }
-  return known.length <= 1 ? (known[0] ?? []) : commonBase(doc, known);
+  if ([...readers].some((d) => !known.has(d))) return [];
+  const all = [...known.values()];
+  return all.length <= 1 ? (all[0] ?? []) : commonBase(doc, all);
+}
+
+/** The devices a deposit in the channel is for: in our own channel my other devices, else the contact's proven set. */
+function readersOf(ledger: DepotLedger & { own?: boolean }): ReadonlySet<string> {
+  return ledger.own ? ledger.docs.ownDeviceIds() : ledger.docs.peerDevicesOf(ledger.channelId);
+}
+
+/**
+ * Whether some of `changes` wait in `doc` for changes it lacks (Automerge holds them back, unsaved):
+ * the deposit builds on what this device does not have, so it is not applied.
+ */
+function heldBack(doc: A.Doc<unknown>, changes: Uint8Array): boolean {
+  if (A.getMissingDeps(doc, []).length === 0) return false;
+  return !A.hasHeads(doc, A.getMissingDeps(A.loadIncremental(A.init(), changes), []));
 }
 
 /**
@@ -92,6 +109,8 @@ export interface PrepareInput extends DepotLedger {
   randomBytes: RandomBytes;
   /** Heads of the newest deposit sent on this connection, if any: the next one starts there. */
   sent?: A.Heads;
+  /** My devices' own channel: the deposits are for my other devices. */
+  own?: boolean;
   /** Largest blob (base64 characters) one deposit may carry: under the relay's frame and deposit limits. */
   maxBlobChars: number;
   /** Blob characters prepared at once, at most (at least one deposit): the relay bounds what a connection has in flight. */
@@ -150,7 +169,7 @@ export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async 
 
 async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
   const doc = input.docs.get(input.channelId);
-  const base = await since(input, input.sent);
+  const base = await since(input, input.sent, readersOf(input));
   const changes = A.getChangesSince(doc, base);
   const budget = changesBudget(input.maxBlobChars);
   const deposits: PreparedDeposit[] = [];
@@ -226,7 +245,10 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
   const files: FileEvent[] = [];
   // If everything we have is already with the peer, what the peer deposited is too: remember that, or
   // we would deposit the peer's own changes straight back to it.
-  const upToDate = sameHeads(A.getHeads(input.docs.get(input.channelId)), await since(input, input.sent));
+  const readers = readersOf(input);
+  const upToDate = sameHeads(A.getHeads(input.docs.get(input.channelId)), await since(input, input.sent, readers));
+  // Whose deposits were applied: what one device of the contact deposited, it has; its other devices may not.
+  const senders = new Set<string>();
   for (const item of input.items) {
     const content = openAnyDeposit(input.key, item.blob);
     if (!content) continue; // not ours to read: leave it
@@ -251,12 +273,15 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
       // The contact's rules hold for deposits too: only inserts of messages in the depositor's name.
       const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes), { trust: 'contact', peer: content.sender });
       if (!r.accepted || fromMine) continue;
+      // Not applied, so not acknowledged: fetched again once what it builds on has come.
+      if (heldBack(input.docs.get(content.docId), content.changes)) continue;
     } catch {
       continue;
     }
+    senders.add(content.sender);
     ids.push(item.id);
   }
-  if (ids.length > 0 && upToDate) await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)));
+  if (ids.length > 0 && upToDate && [...readers].every((d) => senders.has(d))) await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)));
   return { applied: ids.length, ids, ...(files.length > 0 ? { files } : {}) };
 });
 

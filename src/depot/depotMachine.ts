@@ -386,6 +386,7 @@ export const depotMachine = setup({
                           deviceId: context.input.deviceId,
                           randomBytes: context.input.randomBytes,
                           sent: context.sent,
+                          ...(context.input.own ? { own: true } : {}),
                           maxBlobChars: context.input.maxDepositChars ?? DEFAULT_MAX_DEPOSIT_CHARS,
                           maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
                           files: { limit: context.input.relayFileBytes ?? DEFAULT_RELAY_FILE_BYTES, sent: context.sentFiles, skip: context.refusedFiles },
