@@ -112,7 +112,6 @@ const isOnline = stateIn({ ready: { network: 'online' } });
 const lastSeenOf = (context: AppContext, contactId: DocId) => context.contacts.find((c) => c.id === contactId)?.last_seen;
 const without = <T>(record: Record<string, T>, id: string) => Object.fromEntries(Object.entries(record).filter(([k]) => k !== id));
 
-/** The whole app as one machine: opening storage, pairing, one link per contact, files, settings; its effects are named, not provided (see `backchannelApp`). */
 /** What the links said of the relay, less a card's links (its own and the one on its previous key), now stopped. */
 function withoutLinksOf(relayUp: Record<DocId, boolean>, cardId: DocId | undefined): Record<DocId, boolean> {
   if (cardId === undefined) return relayUp;
@@ -120,6 +119,7 @@ function withoutLinksOf(relayUp: Record<DocId, boolean>, cardId: DocId | undefin
   return Object.fromEntries(Object.entries(relayUp).filter(([id]) => !gone.has(id)));
 }
 
+/** The whole app as one machine: opening storage, pairing, one link per contact, files, settings; its effects are named, not provided (see `backchannelApp`). */
 export const appMachine = setup({
   types: { input: {} as AppInput, context: {} as AppContext, events: {} as AppEvent, emitted: {} as AppEmitted },
   actors: {
