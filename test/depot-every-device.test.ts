@@ -58,15 +58,21 @@ async function linkUp(approver: Backchannel, joiner: Backchannel): Promise<void>
   await Promise.all([link.done, joiner.acceptLink(link.code)]);
 }
 
+/** Devices a test opens, kept so that its end closes every one (`track` wraps an open). */
+function tracker() {
+  const opened: Backchannel[] = [];
+  const track = async (p: Promise<Backchannel>) => {
+    const bc = await p;
+    opened.push(bc);
+    return bc;
+  };
+  return { opened, track };
+}
+
 describe('the depot keeps a deposit for every device of the contact', () => {
   it("Bob's second device gets what his first device already read and acknowledged", async () => {
     const [bob1Storage, bob2Storage] = [new MemoryStorage(), new MemoryStorage()];
-    const opened: Backchannel[] = [];
-    const track = async (p: Promise<Backchannel>) => {
-      const bc = await p;
-      opened.push(bc);
-      return bc;
-    };
+    const { opened, track } = tracker();
     try {
       const [alice, bob1, bob2] = await Promise.all([track(open()), track(open(bob1Storage)), track(open(bob2Storage))]);
       const [bobOnAlice, aliceOnBob] = await pairUp(alice, bob1);
@@ -112,12 +118,7 @@ describe('the depot keeps a deposit for every device of the contact', () => {
 
   it('in our own channel a deposit from a device of mine is for me: a device away when unlinked, and another away then, both hear it from the depot alone', async () => {
     const storages = [new MemoryStorage(), new MemoryStorage(), new MemoryStorage()];
-    const opened: Backchannel[] = [];
-    const track = async (p: Promise<Backchannel>) => {
-      const bc = await p;
-      opened.push(bc);
-      return bc;
-    };
+    const { opened, track } = tracker();
     try {
       const [alice, alice2, alice3] = (await Promise.all(storages.map((s) => track(open(s))))) as [Backchannel, Backchannel, Backchannel];
       await linkUp(alice, alice2);

@@ -25,18 +25,23 @@ async function pass(from: Database, to: Database, channel: DocId, trust: 'contac
   expect(result.problems).toEqual([]);
 }
 
+/** Alice, Alice3 and X (my devices, one set key) and Carol, paired with all three; Carol's card trusts the device `pairedWith` names. */
+async function myThreeAndCarol(pairedWith: (d: { alice: Database; x: Database }) => Database) {
+  const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
+  const setKey = alice.setKey();
+  await alice.addOwnDevices([me(alice3), me(x)]);
+  await alice3.addOwnDevices([me(alice), me(x)], setKey);
+  await x.addOwnDevices([me(alice), me(alice3)], setKey);
+  const key = cryptoRandomBytes(32);
+  for (const d of [alice, alice3, x]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+  await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: pairedWith({ alice, x }).publicKey });
+  return { alice, alice3, x, carol, setKey, key, channel: documentId(key) };
+}
+
 describe('rotating after an unlink', () => {
   it('my remaining device and the contact move; the unlinked device (whose forged rekey is ignored) opens nothing', async () => {
-    const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
-    const setKey = alice.setKey();
-    await alice.addOwnDevices([me(alice3), me(x)]);
-    await alice3.addOwnDevices([me(alice), me(x)], setKey);
-    await x.addOwnDevices([me(alice), me(alice3)], setKey);
-    const key = cryptoRandomBytes(32);
     // Carol paired with X: her card trusts my set from X's key, and X's set names my other devices.
-    for (const d of [alice, alice3, x]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
-    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: x.publicKey });
-    const channel = documentId(key);
+    const { alice, alice3, x, carol, setKey, key, channel } = await myThreeAndCarol((d) => d.x);
     const self = alice.selfChannel()!;
     await x.sendMessage(channel, { notice: deviceSetNotice(x.deviceSetStatement()) });
     await pass(x, carol, channel, 'contact');
@@ -95,15 +100,7 @@ describe('rotating after an unlink', () => {
   });
 
   it("a device my rotation left out cannot win a later race in the old channel (its rekey's `at` is its own to pick)", async () => {
-    const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
-    const setKey = alice.setKey();
-    await alice.addOwnDevices([me(alice3), me(x)]);
-    await alice3.addOwnDevices([me(alice), me(x)], setKey);
-    await x.addOwnDevices([me(alice), me(alice3)], setKey);
-    const key = cryptoRandomBytes(32);
-    for (const d of [alice, alice3, x]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
-    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
-    const channel = documentId(key);
+    const { alice, alice3, x, carol, channel } = await myThreeAndCarol((d) => d.alice);
     // Alice3's set (naming X) reached Carol before the unlink: X stays in Carol's proven set through it.
     await alice3.sendMessage(channel, { notice: deviceSetNotice(alice3.deviceSetStatement()) });
     await pass(alice3, alice, channel, 'own-device');

@@ -19,20 +19,13 @@
  */
 import { fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
-import type { FileRef } from './schema.js';
+import type { Message } from './schema.js';
 
 /** The purpose string every message signature starts from (a signature made for anything else never verifies here). */
 export const MESSAGE_SIGNATURE_PURPOSE = 'backchannel:message:v1';
 
 /** The fields of a message a signature covers (everything but `sig`). */
-export interface SignedFields {
-  id: string;
-  timestamp: number;
-  sender: string;
-  text: string;
-  file?: FileRef;
-  notice?: string;
-}
+export type SignedFields = Omit<Message, 'sig'>;
 
 /**
  * What a message's signature signs: each field as a 4-byte big-endian length and its UTF-8 bytes, in
