@@ -134,14 +134,14 @@ export const appActors = {
     if (!db.ownDevices().some((d) => d.device_id === deviceId)) throw new NotFoundError('linked device', deviceId);
     await db.sendMessage(db.selfChannel()!, { text: unlinkNotice(deviceId) });
     const devices = await db.removeOwnDevice(deviceId);
-    await rotateKeys(db, input.randomBytes, db.now());
-    return { devices, self: selfLinkOf(db), contacts: db.contacts() };
+    const { contacts: moved } = await rotateKeys(db, input.randomBytes, db.now());
+    return { devices, self: selfLinkOf(db), contacts: db.contacts(), moved };
   }),
   // Keys a device of mine or a contact's rotated, sealed to this one.
   adoptRekeys: fromPromise<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>(async ({ input }) => {
     const { db } = input;
-    await adoptRekeys(db, input.randomBytes);
-    return { devices: db.ownDevices(), self: selfLinkOf(db), contacts: db.contacts() };
+    const { contacts: moved } = await adoptRekeys(db, input.randomBytes);
+    return { devices: db.ownDevices(), self: selfLinkOf(db), contacts: db.contacts(), moved };
   }),
   adoptLink: fromPromise<Adopted, { db: Database; link: unknown; approver?: string }>(({ input }) => adoptLinkBundle(input.db, input.link, input.approver)),
   touchContact: fromPromise<Contact, { db: Database; contactId: DocId }>(({ input }) => input.db.touchContact(input.contactId)),

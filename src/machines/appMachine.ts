@@ -212,7 +212,12 @@ export const appMachine = setup({
         if (online && self) for (const l of linkInputs(context, self, true)) enqueue.spawnChild('contactLink', { id: linkId(l.id), input: l.input });
       }
       if (!contacts) return;
-      const moved = contacts.filter((c) => context.contacts.some((old) => old.id === c.id && old.channels[0] !== c.channels[0]));
+      // By the rotation's own report, not by the cards here: a last_seen or a rename saved meanwhile
+      // read a moved card back already, while its link still ran on the old key (and never met the contact on the new).
+      const ids = new Set(
+        params.output.moved ?? contacts.filter((c) => context.contacts.some((old) => old.id === c.id && old.channels[0] !== c.channels[0])).map((c) => c.id),
+      );
+      const moved = contacts.filter((c) => ids.has(c.id) && context.contacts.some((old) => old.id === c.id));
       if (moved.length === 0) return;
       enqueue.assign({ contacts: context.contacts.map((c) => moved.find((m) => m.id === c.id) ?? c) });
       for (const card of moved) {

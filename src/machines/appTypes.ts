@@ -269,6 +269,8 @@ export interface OwnDevicesSaved {
   self?: Contact;
   /** Every contact card, after a key rotation moved some (devices/rotate.ts). */
   contacts?: Contact[];
+  /** The cards that rotation moved to a new first key: their links start again on it. */
+  moved?: DocId[];
 }
 
 /** What opening the database gives the app: the database, my key and devices' channel, contacts and settings. */
