@@ -2,14 +2,19 @@
  * A contact's removal after a rotation (issue 12 §4, devices/rotate.ts; docs/threat-model.md, Unlinking
  * and key rotation), end to end through a relay process: Alice unlinks her second device, Bob moves to
  * the new key, then removes Alice; her remaining device shows "removed you" (`contactRemoved`, the
- * card's `removed_by`), online or back after being away (the depot).
+ * card's `removed_by`), online or back after being away (the depot). And a device Alice unlinked, which
+ * still holds the old key, writes a removal into the old channel: Bob does not believe it (only Alice's
+ * set as it stands counts), live or after a restart; Alice's own removal then reaches him.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
-import type { Contact } from '../src/db/database.js';
+import { Database, documentId, type Contact } from '../src/db/database.js';
+import { fromHex } from '../src/crypto/bytes.js';
+import { isRemoval } from '../src/devices/notices.js';
 import { eventsOf } from './helpers/events.js';
+import { hostileDevice } from './helpers/hostileDevice.js';
 import { startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { until } from './helpers/wait.js';
 
@@ -120,6 +125,69 @@ describe('removal after a rotation', () => {
       expect(alice.contacts().find((c) => c.id === bobOnAlice.id)?.removed_by).toBe('peer');
     } finally {
       await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 240_000);
+});
+
+/** What `storage` holds, read by a Database of its own on a copy (the running device's is private). */
+async function storedCopy(storage: MemoryStorage): Promise<Database> {
+  const copy = new MemoryStorage();
+  for (const { key, data } of await storage.loadRange([])) await copy.save(key, data);
+  return Database.open({ storage: copy });
+}
+
+describe('a removal in an old channel', () => {
+  it('written by a device Alice unlinked (it kept the old key): Bob does not believe it; her own removal he does', async () => {
+    const [alice2Storage, bobStorage] = [new MemoryStorage(), new MemoryStorage()];
+    const alice = await open();
+    let bob = await open(bobStorage);
+    const alice2 = await open(alice2Storage);
+    let x: Awaited<ReturnType<typeof hostileDevice>> | undefined;
+    try {
+      const { code, done } = await alice.invite({ moniker: 'Bob' });
+      const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob.accept(code, { moniker: 'Alice' })]);
+      const link = await alice.linkDevice();
+      await Promise.all([link.done, alice2.acceptLink(link.code)]);
+      // Bob knows Alice2 as Alice's (her set reached him): its messages are hers.
+      await alice2.send(alice2.contacts()[0]!.id, { text: 'from Alice2, linked' });
+      await until(() => bob.messages(aliceOnBob.id).some((m) => m.text === 'from Alice2, linked'), 30_000);
+      const oldChannel = documentId(fromHex(alice.contacts()[0]!.channels[0]!));
+
+      // Alice2 is stolen: it goes on running without the part that would wipe it or follow a rotation.
+      const alice2Id = alice2.deviceId;
+      await alice2.close();
+      x = await hostileDevice(alice2Storage, relay.url);
+      const xContact = x.getSnapshot().context.db!.contacts()[0]!.id;
+      const moved = eventsOf(bob, 'devices');
+      await alice.unlinkDevice(alice2Id);
+      const newKey = alice.contacts()[0]!.channels[0];
+      await moved.next(() => bob.contacts()[0]!.channels[0] === newKey);
+
+      // It removes Bob: its notice goes into the old channel, and reaches Bob there.
+      const removed = eventsOf(bob, 'contactRemoved');
+      x.send({ type: 'contact.remove', req: 1, contactId: xContact });
+      await until(async () => (await storedCopy(bobStorage)).messages(oldChannel).some((m) => isRemoval(m) && m.sender === alice2Id), 60_000);
+      // Anything the app was told before is done once a later request in the same queue is answered.
+      await bob.renameContact(aliceOnBob.id, 'Alice A');
+      expect(bob.contacts()[0]!.removed_by).toBeUndefined();
+      expect(removed.seen).toEqual([]);
+
+      // Nor after a restart (every channel of the card is read again).
+      await bob.close();
+      bob = await open(bobStorage);
+      const removedAfter = eventsOf(bob, 'contactRemoved');
+      await bob.renameContact(aliceOnBob.id, 'Alice');
+      expect(bob.contacts()[0]!.removed_by).toBeUndefined();
+
+      // Alice herself removes Bob: that he believes. (Her removal once never left: her own forget notice,
+      // for her other devices, read back as another device's, stopped her link before it was out.)
+      await alice.removeContact(bobOnAlice.id);
+      const e = await removedAfter.next((e) => e.contactId === aliceOnBob.id, 60_000);
+      expect(e.by).toBe('peer');
+      expect(removedAfter.seen).toHaveLength(1);
+    } finally {
+      x?.stop();
+      await Promise.all([alice.close(), bob.close(), alice2.close()]);
     }
   }, 240_000);
 });

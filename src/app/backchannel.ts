@@ -31,7 +31,8 @@ import {
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { unlinkedBy } from '../devices/selfLink.js';
-import { announcedDevices, forgottenIn, removalIn } from '../devices/notices.js';
+import { announcedDevices, forgottenIn, isRemoval, removalIn } from '../devices/notices.js';
+import { verifyMessage } from '../db/messageSignature.js';
 import { rekeyWaiting } from '../devices/rotate.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
@@ -267,7 +268,8 @@ export class Backchannel {
     void Promise.resolve().then(() => {
       this.#checkUnlinked();
       this.#checkSelfNotices();
-      for (const contact of db.contacts()) this.#checkRemoved(contact, db.messages(db.channelOf(contact)));
+      for (const contact of db.contacts())
+        db.channelsOf(contact).some((channel) => db.docs.has(channel) && this.#checkRemoved(contact, channel, db.messages(channel)));
       this.#checkRekey();
     });
     actor.on('contact.left', ({ contactId, by, contact }) => this.#emit({ type: 'contactRemoved', contactId, by, ...(contact ? { contact } : {}) }));
@@ -859,7 +861,10 @@ export class Backchannel {
     const messages = db.messages(self);
     const mine = this.#mine();
     const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelOf(c) === channel);
-    for (const channel of forgottenIn(messages, mine)) {
+    // Another device of mine removed it: this one's own notice is its own removal, under way (forgetting
+    // now would stop the link before the removal notice is out to the contact).
+    const others = new Set([...mine].filter((id) => id !== db.deviceId));
+    for (const channel of forgottenIn(messages, others)) {
       const contact = byChannel(channel);
       if (contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'device' });
     }
@@ -880,11 +885,31 @@ export class Backchannel {
     if (!this.#closed && rekeyWaiting(this.#db)) this.#actor.send({ type: 'device.rekey' });
   }
 
-  /** A removal notice in the contact's channel: tell the app (once: it ignores a contact already gone or marked). */
-  #checkRemoved(contact: Contact, messages: readonly Message[]): void {
-    if (this.#closed || contact.removed_by !== undefined) return;
-    const removal = removalIn(messages, this.#mine());
-    if (removal && removal.sender !== this.#db.deviceId) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: removal.by });
+  /**
+   * A removal notice in one of the contact's channels (`channel`): tell the app (once: it ignores a
+   * contact already gone or marked). Whether it told it.
+   */
+  #checkRemoved(contact: Contact, channel: DocId, messages: readonly Message[]): boolean {
+    if (this.#closed || contact.removed_by !== undefined) return false;
+    const removal = removalIn(
+      messages.filter((m) => !isRemoval(m) || this.#byTheirSet(contact, channel, m)),
+      this.#mine(),
+    );
+    if (removal === undefined || removal.sender === this.#db.deviceId) return false;
+    this.#actor.send({ type: 'contact.left', contactId: contact.id, by: removal.by });
+    return true;
+  }
+
+  /**
+   * Whether the contact's set as it stands wrote `m` (in `channel`), by its signature: the device the card
+   * trusts, or one the contact's newest set statements prove. A device the contact unlinked still holds
+   * the key it rotated away from and can write into that channel: what it writes is not the contact's.
+   * A removal honestly written there before the rotation still counts (its writer is still in the set).
+   */
+  #byTheirSet(contact: Contact, channel: DocId, m: Message): boolean {
+    if (contact.public_key === undefined) return true; // a card from before device keys: never rotated (rotate.ts)
+    const keys = [contact.public_key, this.#db.provenSet(contact).devices.get(m.sender)];
+    return keys.some((key) => key !== undefined && verifyMessage(channel, m, m.sig, key));
   }
 
   #onDocChange(id: DocId): void {
@@ -918,7 +943,7 @@ export class Backchannel {
     // The contact's device sent something: the app writes its last_seen.
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
     this.#checkRefusals(contact, id, fresh, mine);
-    this.#checkRemoved(contact, fresh);
+    this.#checkRemoved(contact, id, fresh);
     if (fresh.some((m) => m.notice?.startsWith('{"rekey"'))) this.#checkRekey();
   }
 
