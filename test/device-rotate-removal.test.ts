@@ -6,6 +6,7 @@
  * still holds the old key, writes a removal into the old channel: Bob does not believe it (only Alice's
  * set as it stands counts), live or after a restart; Alice's own removal then reaches him.
  */
+import { waitFor } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
@@ -163,7 +164,9 @@ describe('a removal in an old channel', () => {
       const newKey = alice.contacts()[0]!.channels[0];
       await moved.next(() => bob.contacts()[0]!.channels[0] === newKey);
 
-      // It removes Bob: its notice goes into the old channel, and reaches Bob there.
+      // It removes Bob once connected to him: its notice goes into the old channel and reaches Bob there
+      // live (by the depot it missed Bob within 60 s in 2 of 7 runs: not what this case is about).
+      await waitFor(x, (s) => s.context.presence[xContact] !== undefined, { timeout: 60_000 });
       const removed = eventsOf(bob, 'contactRemoved');
       x.send({ type: 'contact.remove', req: 1, contactId: xContact });
       await until(async () => (await storedCopy(bobStorage)).messages(oldChannel).some((m) => isRemoval(m) && m.sender === alice2Id), 60_000);
