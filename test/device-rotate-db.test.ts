@@ -12,7 +12,8 @@ import { Database, documentId } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
-import { unlinkNotice } from '../src/devices/selfLink.js';
+import { unlinkedBy, unlinkNotice } from '../src/devices/selfLink.js';
+import { unlinkStanding } from '../src/devices/unlinks.js';
 import { adoptRekeys, rekeyWaiting, rotateKeys } from '../src/devices/rotate.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 
@@ -193,5 +194,127 @@ describe('rotating after an unlink', () => {
       expect(Object.keys(n.sealed).every((k) => allowed.has(k))).toBe(true);
     }
     expect(found).toEqual(new Set([toHex(alice.setKey()), final]));
+  });
+});
+
+describe('unlink notices an unlinked device forges', () => {
+  it('the rule: a notice counts if its signer stands; a cycle goes to the most unlinked device, a tie stays contested', () => {
+    const known = new Set(['a', 'b', 'd', 'x']);
+    // A plain unlink.
+    expect(unlinkStanding([{ by: 'a', target: 'x' }], known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // X, unlinked by A whom nobody unlinks, unlinks A and D: it is out, its notices count for nothing.
+    const answered = [
+      { by: 'a', target: 'x' },
+      { by: 'x', target: 'a' },
+      { by: 'x', target: 'd' },
+      { by: 'b', target: 'x' },
+    ];
+    for (const edges of [answered, [...answered].reverse()]) expect(unlinkStanding(edges, known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // A and X unlink each other and nobody else speaks: neither removes the other, both are contested.
+    expect(
+      unlinkStanding(
+        [
+          { by: 'a', target: 'x' },
+          { by: 'x', target: 'a' },
+        ],
+        known,
+      ),
+    ).toMatchObject({ out: new Set(), contested: new Set(['a', 'x']) });
+    // X unlinks everyone: A and B unlink X, the two outvote it.
+    const everyone = [
+      { by: 'x', target: 'a' },
+      { by: 'x', target: 'b' },
+      { by: 'x', target: 'd' },
+      { by: 'a', target: 'x' },
+      { by: 'b', target: 'x' },
+    ];
+    expect(unlinkStanding(everyone, known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // Devices not of mine do not count.
+    expect(unlinkStanding([{ by: 'z', target: 'a' }], known).out.size).toBe(0);
+  });
+
+  it('a device back from being away keeps the device that unlinked, though the unlinked one unlinked it (and this one) in the same batch', async () => {
+    const [alice, bea, dee, x, carol] = await Promise.all([open(), open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, dee, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of mine) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    const self = alice.selfChannel()!;
+
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    // Bea is there: she follows, and says so in the old channel too.
+    await pass(alice, bea, self, 'own-device');
+    await adoptRekeys(bea, cryptoRandomBytes);
+    expect(bea.ownDevices()).toEqual([me(alice), me(dee)]);
+    // X still holds the old set key: signed notices unlinking Alice and Dee, and one naming Alice as its writer.
+    await pass(alice, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(alice.deviceId) });
+    await x.sendMessage(self, { text: unlinkNotice(dee.deviceId) });
+    await x.docs.change<{ messages: unknown[] }>(self, (c) => {
+      c.messages.push({ id: 'f'.repeat(32), timestamp: 1, sender: alice.deviceId, text: unlinkNotice(bea.deviceId) });
+    });
+    // Dee, back, reads it all at once.
+    for (const from of [x, bea, alice]) await pass(from, dee, self, 'own-device');
+    const ids = (d: Database) => new Set(d.ownDevices().map((o) => o.device_id));
+    expect(unlinkedBy(dee.messages(self), dee.deviceId, ids(dee))).toBeUndefined();
+    expect([alice.deviceId, bea.deviceId]).toContain(unlinkedBy(dee.messages(self), x.deviceId, ids(dee)));
+    await adoptRekeys(dee, cryptoRandomBytes);
+    expect(
+      dee
+        .ownDevices()
+        .map((d) => d.device_id)
+        .sort(),
+    ).toEqual([alice.deviceId, bea.deviceId].sort());
+    expect(toHex(dee.setKey())).toBe(toHex(alice.setKey()));
+  });
+
+  it('with no other device to outvote it, the unlinked device removes nobody: the device away stays put, trusting neither', async () => {
+    const [alice, bea, x] = await Promise.all([open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(alice.deviceId) });
+    // And a later rotation of its own, sealed to Bea.
+    const forged = makeRekey(
+      { kind: 'set', channel: self, at: alice.now() + 60_000, by: x.publicKey },
+      cryptoRandomBytes(32),
+      [bea.publicKey],
+      (m) => x.sign(m),
+      cryptoRandomBytes,
+    );
+    await x.sendMessage(self, { text: rekeyText(forged) });
+    for (const from of [x, alice]) await pass(from, bea, self, 'own-device');
+    await adoptRekeys(bea, cryptoRandomBytes);
+    expect(
+      bea
+        .ownDevices()
+        .map((d) => d.device_id)
+        .sort(),
+    ).toEqual([alice.deviceId, x.deviceId].sort());
+    expect(toHex(bea.setKey())).toBe(toHex(setKey));
+    // The user unlinks X there too: two against one, Bea and Alice settle on one set key.
+    await bea.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await bea.removeOwnDevice(x.deviceId);
+    await rotateKeys(bea, cryptoRandomBytes, alice.now() + 1);
+    for (let round = 0; round < 4; round++) {
+      for (const [from, to] of [
+        [alice, bea],
+        [bea, alice],
+      ] as const)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, 'own-device');
+      for (const d of [alice, bea]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    expect(bea.ownDevices()).toEqual([me(alice)]);
+    expect(alice.ownDevices()).toEqual([me(bea)]);
+    expect(toHex(bea.setKey())).toBe(toHex(alice.setKey()));
   });
 });

@@ -10,8 +10,11 @@ import { fromHex, toHex } from '../crypto/bytes.js';
 import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
+import { verifyMessage } from '../db/messageSignature.js';
 import { deviceSetNotice } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
+import { unlinkNotice } from './selfLink.js';
+import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
 
 /** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
 export interface Rekeyed {
@@ -19,32 +22,60 @@ export interface Rekeyed {
   contacts: DocId[];
 }
 
-/** Device ids and keys unlinked in these own-channel texts (the notices of `mine` only: senders are self-asserted). */
-function unlinkedIn(db: Database, channel: DocId): Set<string> {
-  const mine = new Set([db.deviceId, ...db.ownDevices().map((d) => d.device_id)]);
-  const out = new Set<string>();
-  for (const m of db.messages(channel)) {
-    if (!mine.has(m.sender) || !m.text.startsWith('{"unlink"')) continue;
-    try {
-      const id = (JSON.parse(m.text) as { unlink?: unknown }).unlink;
-      if (typeof id === 'string') out.add(id);
-    } catch {
-      // not a notice
-    }
-  }
-  return out;
+/** Our own channels this device holds: the current one and the one before the last rotation (a device away reads both). */
+function ownChannels(db: Database): DocId[] {
+  const previous = db.previousSetKey();
+  const ids = [db.selfChannel(), previous && documentId(previous)];
+  return ids.filter((id): id is DocId => id !== undefined && db.docs.has(id));
 }
 
-/** The public keys of my devices still in the set as our own channel `channel` tells it (this one too). */
-function myKeys(db: Database, channel: DocId | undefined): Set<string> {
-  const unlinked = channel === undefined ? new Set<string>() : unlinkedIn(db, channel);
+/**
+ * My devices' standing under the unlink notices of our own channels (devices/unlinks.ts): a notice
+ * counts only if it verifies with the key of the device of mine it names as its sender (a sender is
+ * otherwise self-asserted), and only if that device is not itself unlinked by a notice that counts.
+ */
+export function ownStanding(db: Database): UnlinkStanding {
+  const keys = new Map([[db.deviceId, db.publicKey], ...db.ownDevices().map((d) => [d.device_id, d.public_key] as const)]);
+  const edges: UnlinkEdge[] = [];
+  for (const channel of ownChannels(db))
+    for (const m of db.messages(channel)) {
+      const target = unlinkTarget(m.text);
+      const key = keys.get(m.sender);
+      if (target !== undefined && key !== undefined && verifyMessage(channel, m, m.sig, key)) edges.push({ by: m.sender, target });
+    }
+  return unlinkStanding(edges, new Set(keys.keys()));
+}
+
+/** The public keys of my devices trusted to rotate: this one, and every other neither unlinked nor contested. */
+function myKeys(db: Database, standing = ownStanding(db)): Set<string> {
   return new Set([
     db.publicKey,
     ...db
       .ownDevices()
-      .filter((d) => !unlinked.has(d.device_id))
+      .filter((d) => !standing.out.has(d.device_id) && !standing.contested.has(d.device_id))
       .map((d) => d.public_key),
   ]);
+}
+
+/** `f`, called once at most: the standing is read only when a notice needs it, and once per pass. */
+function once<T>(f: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: f() }).v;
+}
+
+/**
+ * Forget the devices of mine that a notice that counts unlinked (never this one: the façade wipes
+ * it), and say so in our own channels in my name too: a device away that later reads the unlinked
+ * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts).
+ */
+async function forgetUnlinked(db: Database): Promise<void> {
+  const { out } = ownStanding(db);
+  const channels = ownChannels(db);
+  for (const d of db.ownDevices()) {
+    if (!out.has(d.device_id)) continue;
+    await db.removeOwnDevice(d.device_id);
+    for (const channel of channels) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
+  }
 }
 
 /**
@@ -90,7 +121,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
 }
 
 /** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
-function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefined {
+function contactRekeyFor(db: Database, contact: Contact, myTrusted: () => Set<string>): RekeyNotice | undefined {
   const channel = db.channelOf(contact);
   const self = db.selfChannel();
   const texts = [
@@ -102,7 +133,7 @@ function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefine
   if (texts.length === 0) return undefined;
   const theirs = db.provenSet(contact).keys;
   const left = leftOutBy(texts, channel, theirs);
-  const mine = myKeys(db, self);
+  const mine = myTrusted();
   return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => (theirs.has(by) && !left.has(by)) || (mine.has(by) && by !== db.publicKey));
 }
 
@@ -113,7 +144,7 @@ function setRaceWinner(db: Database): RekeyNotice | undefined {
   const previous = db.previousSetKey();
   if (previous === undefined || !db.docs.has(documentId(previous))) return undefined;
   const channel = documentId(previous);
-  const mine = myKeys(db, channel);
+  const mine = myKeys(db);
   return pickRekey(db.rekeyTexts(channel, 'text'), { kind: 'set', channel }, (by) => mine.has(by));
 }
 
@@ -139,7 +170,7 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
   const w = setRaceWinner(db);
   const key = w && w.by !== db.publicKey ? openRekey(w, db.publicKey, opener(db)) : undefined;
   if (key && toHex(key) !== toHex(db.setKey())) out.set = key;
-  const mine = myKeys(db, db.selfChannel());
+  const mine = myKeys(db);
   for (const card of db.contacts()) {
     if (card.removed_by !== undefined || card.channels.length < 2) continue;
     const channel = documentId(fromHex(card.channels[1]!));
@@ -165,8 +196,7 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
 function mustRotateAgain(db: Database): boolean {
   const w = setRaceWinner(db);
   if (w?.by !== db.publicKey) return false;
-  const previous = documentId(db.previousSetKey()!);
-  const gone = new Set([...unlinkedIn(db, previous), ...unlinkedIn(db, db.selfChannel()!)]);
+  const gone = ownStanding(db).out;
   const set = new Set([
     db.publicKey,
     ...db
@@ -187,10 +217,7 @@ function mustRotateAgain(db: Database): boolean {
 export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Promise<Rekeyed> {
   const out: Rekeyed = { set: false, contacts: [] };
   // Devices unlinked in our previous own channel too (a race: another device's unlink is there).
-  const previous = db.previousSetKey();
-  if (previous !== undefined && db.docs.has(documentId(previous)))
-    for (const id of unlinkedIn(db, documentId(previous)))
-      if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
+  await forgetUnlinked(db);
   const race = raceMoves(db);
   if (race.set) await db.moveSetKey(race.set);
   out.set = race.set !== undefined;
@@ -202,9 +229,8 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   for (let i = 0; i < 8; i++) {
     const self = db.selfChannel();
     if (self === undefined) break;
-    const unlinked = unlinkedIn(db, self);
-    for (const id of unlinked) if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
-    const mine = myKeys(db, self);
+    await forgetUnlinked(db);
+    const mine = myKeys(db);
     const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
     if (!key || toHex(key) === toHex(db.setKey())) break;
@@ -216,11 +242,12 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   if (out.set)
     for (const contact of db.contacts())
       if (contact.removed_by === undefined) await db.sendMessage(db.channelOf(contact), { notice: deviceSetNotice(db.deviceSetStatement()) });
+  const trusted = once(() => myKeys(db));
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined) continue;
     let card = contact;
     for (let i = 0; i < 8; i++) {
-      const n = contactRekeyFor(db, card);
+      const n = contactRekeyFor(db, card, trusted);
       const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
       if (!n || !key || card.channels.includes(toHex(key))) break;
       const fromContact = db.provenSet(card).keys.has(n.by);
@@ -250,14 +277,15 @@ export function rekeyWaiting(db: Database): boolean {
   const race = raceMoves(db);
   if (race.set || race.contacts.length > 0) return true;
   const self = db.selfChannel();
+  const trusted = once(() => myKeys(db));
   if (self !== undefined) {
-    const mine = myKeys(db, self);
+    const mine = trusted();
     const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     if (n && openRekey(n, db.publicKey, (box) => db.openSealed(box))) return true;
   }
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined) continue;
-    const n = contactRekeyFor(db, contact);
+    const n = contactRekeyFor(db, contact, trusted);
     const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
     if (key && !contact.channels.includes(toHex(key))) return true;
   }
