@@ -318,3 +318,95 @@ describe('unlink notices an unlinked device forges', () => {
     expect(toHex(bea.setKey())).toBe(toHex(alice.setKey()));
   });
 });
+
+describe('a crash in the middle of a rotation', () => {
+  /** Alice (on `storage`), Alice3, X and Carol; Alice has written X's unlink and forgotten it. */
+  async function unlinked() {
+    const storage = new MemoryStorage();
+    const [alice, alice3, x, carol] = await Promise.all([Database.open({ storage }), open(), open(), open()]);
+    const setKey = alice.setKey();
+    await alice.addOwnDevices([me(alice3), me(x)]);
+    await alice3.addOwnDevices([me(alice), me(x)], setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of [alice, alice3]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    return { storage, alice, alice3, carol, key, self, channel: documentId(key) };
+  }
+  const sign = (db: Database) => (m: Uint8Array) => db.sign(m);
+
+  it('after the contact notice, before the move: on start Alice moves to the key the contact already took', async () => {
+    const { storage, alice, alice3, carol, channel, self } = await unlinked();
+    // rotateKeys's steps, by hand, up to the contact's notice.
+    const at = alice.now();
+    await alice.setRotationPending(at);
+    const nextSet = cryptoRandomBytes(32);
+    await alice.sendMessage(self, {
+      text: rekeyText(
+        makeRekey({ kind: 'set', channel: self, at, by: alice.publicKey }, nextSet, [alice3.publicKey, alice.publicKey], sign(alice), cryptoRandomBytes),
+      ),
+    });
+    await alice.rekeySet(nextSet);
+    const statement = alice.deviceSetStatement(at);
+    const next = cryptoRandomBytes(32);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(statement) });
+    const notice = makeRekey(
+      { kind: 'contact', channel, at, by: alice.publicKey, set: statement },
+      next,
+      [carol.publicKey, alice3.publicKey, alice.publicKey],
+      sign(alice),
+      cryptoRandomBytes,
+    );
+    await alice.sendMessage(channel, { notice: rekeyText(notice) });
+    // The crash: the same storage, opened again. Carol has the notice and moves.
+    alice.docs.close();
+    const again = await Database.open({ storage });
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels[0]).toBe(toHex(next));
+
+    expect(again.contacts()[0]!.channels[0]).not.toBe(toHex(next));
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(again.contacts()[0]!.channels).toEqual(carol.contacts()[0]!.channels);
+    expect(toHex(again.setKey())).toBe(toHex(nextSet));
+    expect(again.rotationPending()).toBeUndefined();
+    expect(rekeyWaiting(again)).toBe(false);
+    // Alice3 follows both, from the old channels.
+    await pass(again, alice3, self, 'own-device');
+    await pass(again, alice3, channel, 'own-device');
+    await adoptRekeys(alice3);
+    expect(toHex(alice3.setKey())).toBe(toHex(nextSet));
+    expect(alice3.contacts()[0]!.channels[0]).toBe(toHex(next));
+  });
+
+  it('after the set notice, before the move: on start Alice takes the set key Alice3 took, then rotates the contact', async () => {
+    const { storage, alice, alice3, carol, channel, self, key } = await unlinked();
+    const at = alice.now();
+    await alice.setRotationPending(at);
+    const nextSet = cryptoRandomBytes(32);
+    await alice.sendMessage(self, {
+      text: rekeyText(
+        makeRekey({ kind: 'set', channel: self, at, by: alice.publicKey }, nextSet, [alice3.publicKey, alice.publicKey], sign(alice), cryptoRandomBytes),
+      ),
+    });
+    alice.docs.close();
+    const again = await Database.open({ storage });
+    await pass(again, alice3, self, 'own-device');
+    await adoptRekeys(alice3);
+    expect(toHex(alice3.setKey())).toBe(toHex(nextSet));
+
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(toHex(again.setKey())).toBe(toHex(nextSet));
+    const card = again.contacts()[0]!;
+    expect(card.channels).toHaveLength(2);
+    expect(card.channels[1]).toBe(toHex(key));
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(card.channels);
+    expect(rekeyWaiting(again)).toBe(false);
+  });
+});

@@ -50,6 +50,9 @@ export const DEVICE_SET_KEY = ['devices', 'set'];
 /** The set key before the last rotation (devices/rekey.ts): its channel is still linked for devices that were away. */
 export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 
+/** A rotation under way (devices/rotate.ts), as the `at` it signs with: set before its first notice, removed once every key moved. */
+export const ROTATION_PENDING_KEY = ['devices', 'rotating'];
+
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
   for (const prefix of APP_DATA_PREFIXES) await storage.removeRange(prefix);
@@ -95,6 +98,7 @@ export class Database {
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
   #previousSetKey: Uint8Array | undefined;
+  #rotating: number | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
 
@@ -156,6 +160,8 @@ export class Database {
     if (setKey?.length === 32) db.#setKey = setKey;
     const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
     if (previous?.length === 32) db.#previousSetKey = previous;
+    const rotating = Number(new TextDecoder().decode((await storage.load(ROTATION_PENDING_KEY)) ?? new Uint8Array()));
+    if (Number.isSafeInteger(rotating) && rotating > 0) db.#rotating = rotating;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     return db;
   }
@@ -202,6 +208,18 @@ export class Database {
     await this.#storage.save(DEVICE_SET_KEY, key);
     this.#setKey = key;
     await this.#ensureChannel(documentId(key));
+  }
+
+  /** The `at` of a rotation this device began and has not finished (a crash or a close came between), if any. */
+  rotationPending(): number | undefined {
+    return this.#rotating;
+  }
+
+  /** Remember that a rotation signed at `at` is under way (saved before it resolves); undefined: it is done. */
+  async setRotationPending(at: number | undefined): Promise<void> {
+    if (at === undefined) await this.#storage.remove(ROTATION_PENDING_KEY);
+    else await this.#storage.save(ROTATION_PENDING_KEY, utf8(String(at)));
+    this.#rotating = at;
   }
 
   /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */

@@ -78,22 +78,38 @@ async function forgetUnlinked(db: Database): Promise<void> {
   }
 }
 
+/** My own rekey notice of `kind` for `channel` signed at `at`, if `channel` holds one (`field`: where its kind keeps notices). */
+function mineAt(db: Database, channel: DocId, kind: RekeyNotice['kind'], at: number): RekeyNotice | undefined {
+  const n = pickRekey(db.rekeyTexts(channel, kind === 'set' ? 'text' : 'notice'), { kind, channel, me: db.publicKey }, (by) => by === db.publicKey);
+  return n?.at === at ? n : undefined;
+}
+
 /**
  * Rotate after unlinking (the device is already forgotten, its notice written): a new set key for my
  * remaining devices, then a new key per contact I still talk to whose card names its device key (the
  * contact's proven set and my remaining devices get a box each). `randomBytes`: the new keys and boxes.
+ *
+ * Every box is sealed to this device too, and the rotation is marked pending (its `at`) until every
+ * key moved: after a crash, {@link adoptRekeys} calls this again with the same `at`, and each step
+ * already signed is finished from its own notice (opened with this device's key) rather than drawn
+ * anew — the contact may already have moved to it.
  */
 export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: number): Promise<Rekeyed> {
   const sign = (m: Uint8Array) => db.sign(m);
+  const open = opener(db);
   const mine = db.ownDevices().map((d) => d.public_key);
+  await db.setRotationPending(now);
   const oldSelf = db.selfChannel();
+  const previous = db.previousSetKey();
   const contactNotices: RekeyNotice[] = [];
   let set = false;
-  if (oldSelf !== undefined) {
-    const next = randomBytes(32);
-    if (mine.length > 0)
+  if (oldSelf !== undefined && !(previous !== undefined && db.docs.has(documentId(previous)) && mineAt(db, documentId(previous), 'set', now))) {
+    const signed = mineAt(db, oldSelf, 'set', now);
+    const opened = signed && openRekey(signed, db.publicKey, open);
+    const next = opened ?? randomBytes(32);
+    if (!opened)
       await db.sendMessage(oldSelf, {
-        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, mine, sign, randomBytes)),
+        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, [...mine, db.publicKey], sign, randomBytes)),
       });
     await db.rekeySet(next);
     set = true;
@@ -103,12 +119,35 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined || contact.public_key === undefined) continue;
     const channel = db.channelOf(contact);
-    const next = randomBytes(32);
+    // Moved already (a rotation resumed): its notice is in a channel the card has left.
+    const moved = db
+      .channelsOf(contact)
+      .slice(1)
+      .map((id) => mineAt(db, id, 'contact', now))
+      .find((n) => n !== undefined);
+    if (moved) {
+      contactNotices.push(moved);
+      continue;
+    }
+    const signed = mineAt(db, channel, 'contact', now);
+    const opened = signed && openRekey(signed, db.publicKey, open);
+    const next = opened ?? randomBytes(32);
     const theirs = db.provenSet(contact).keys;
-    const notice = makeRekey({ kind: 'contact', channel, at: now, by: db.publicKey, set: statement }, next, new Set([...theirs, ...mine]), sign, randomBytes);
-    // My set without the unlinked device, in the old channel too: the contact drops it there as well.
-    await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
-    await db.sendMessage(channel, { notice: rekeyText(notice) });
+    const notice =
+      signed && opened
+        ? signed
+        : makeRekey(
+            { kind: 'contact', channel, at: now, by: db.publicKey, set: statement },
+            next,
+            new Set([...theirs, ...mine, db.publicKey]),
+            sign,
+            randomBytes,
+          );
+    if (!opened) {
+      // My set without the unlinked device, in the old channel too: the contact drops it there as well.
+      await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
+      await db.sendMessage(channel, { notice: rekeyText(notice) });
+    }
     await db.rekeyContact(contact.id, next);
     await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
     contactNotices.push(notice);
@@ -116,7 +155,11 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   }
   // My remaining devices learn each contact's next key through our own (new) channel.
   const self = db.selfChannel();
-  if (self !== undefined && mine.length > 0) for (const n of contactNotices) await db.sendMessage(self, { text: rekeyText(n) });
+  if (self !== undefined && mine.length > 0) {
+    const told = new Set(db.rekeyTexts(self, 'text'));
+    for (const n of contactNotices) if (!told.has(rekeyText(n))) await db.sendMessage(self, { text: rekeyText(n) });
+  }
+  await db.setRotationPending(undefined);
   return { set, contacts: rekeyed };
 }
 
@@ -263,6 +306,13 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
       if (self !== undefined && db.ownDevices().length > 0) await db.sendMessage(self, { text: rekeyText(n) });
     }
   }
+  // A rotation of mine a crash cut short: finish it from what it signed.
+  const pending = db.rotationPending();
+  if (randomBytes !== undefined && pending !== undefined) {
+    const resumed = await rotateKeys(db, randomBytes, pending);
+    out.set ||= resumed.set;
+    out.contacts.push(...resumed.contacts);
+  }
   if (randomBytes !== undefined && mustRotateAgain(db)) {
     const again = await rotateKeys(db, randomBytes, db.now());
     out.set ||= again.set;
@@ -273,7 +323,7 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
 
 /** Whether {@link adoptRekeys} would change anything: a cheap look first (no box opened unless a notice is for me). */
 export function rekeyWaiting(db: Database): boolean {
-  if (mustRotateAgain(db)) return true;
+  if (db.rotationPending() !== undefined || mustRotateAgain(db)) return true;
   const race = raceMoves(db);
   if (race.set || race.contacts.length > 0) return true;
   const self = db.selfChannel();
