@@ -410,3 +410,31 @@ describe('a crash in the middle of a rotation', () => {
     expect(rekeyWaiting(again)).toBe(false);
   });
 });
+
+describe("the keys a contact's channels trust follow the card", () => {
+  it("a set in the new channel that drops a device refuses it in the old channel too, though the old channel's keys were read before", async () => {
+    const { alice, alice3, x, carol, channel, key } = await myThreeAndCarol((d) => d.alice);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await pass(alice, carol, channel, 'contact');
+    // Both move to K′ (as a rotation would).
+    const next = cryptoRandomBytes(32);
+    await carol.rekeyContact(carol.contacts()[0]!.id, next);
+    await alice.rekeyContact(alice.contacts()[0]!.id, next);
+    // Carol reads K's keys again (Alice passes on Alice3's message there): X is still in the set K proves.
+    await alice3.sendMessage(channel, { text: 'from Alice3, in K' });
+    await pass(alice3, alice, channel, 'own-device');
+    await pass(alice, carol, channel, 'contact');
+    // Alice's newer set, in K′ only, drops X.
+    await alice.removeOwnDevice(x.deviceId);
+    await alice.sendMessage(documentId(next), { notice: deviceSetNotice(alice.deviceSetStatement(alice.now() + 1)) });
+    await pass(alice, carol, documentId(next), 'contact');
+    expect(carol.provenSet(carol.contacts()[0]!).keys.has(x.publicKey)).toBe(false);
+    // X writes in K; Alice's copy passes it on: Carol refuses it, X is in no set she trusts.
+    await x.sendMessage(channel, { text: 'from X, in K' });
+    await pass(x, alice, channel, 'own-device');
+    const result = await carol.docs.update(channel, (doc) => A.merge(A.clone(doc), alice.docs.get(channel)), { trust: 'contact', peer: alice.deviceId });
+    expect(result.accepted).toBe(false);
+    expect(result.problems.join()).toMatch(/not written by the peer/);
+    expect(toHex(key)).toBe(carol.contacts()[0]!.channels[1]);
+  });
+});
