@@ -8,7 +8,7 @@ import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { Database, documentId } from '../src/db/database.js';
+import { CONTACT_KEYS, Database, documentId } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
@@ -436,5 +436,26 @@ describe("the keys a contact's channels trust follow the card", () => {
     expect(result.accepted).toBe(false);
     expect(result.problems.join()).toMatch(/not written by the peer/);
     expect(toHex(key)).toBe(carol.contacts()[0]!.channels[1]);
+  });
+});
+
+describe('a card keeps a bounded number of keys', () => {
+  it('rotation after rotation: the card keeps the newest CONTACT_KEYS, on both sides', async () => {
+    const [alice, carol] = await Promise.all([open(), open()]);
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const keys = [toHex(key)];
+    for (let i = 0; i < 5; i++) {
+      const channel = alice.channelOf(alice.contacts()[0]!);
+      await rotateKeys(alice, cryptoRandomBytes, alice.now() + i);
+      keys.unshift(alice.contacts()[0]!.channels[0]!);
+      await pass(alice, carol, channel, 'contact');
+      await adoptRekeys(carol);
+    }
+    expect(keys).toHaveLength(6);
+    expect(alice.contacts()[0]!.channels).toHaveLength(3);
+    expect(alice.contacts()[0]!.channels).toEqual(keys.slice(0, CONTACT_KEYS));
+    expect(carol.contacts()[0]!.channels).toEqual(keys.slice(0, CONTACT_KEYS));
   });
 });

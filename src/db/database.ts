@@ -53,6 +53,13 @@ export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 /** A rotation under way (devices/rotate.ts), as the `at` it signs with: set before its first notice, removed once every key moved. */
 export const ROTATION_PENDING_KEY = ['devices', 'rotating'];
 
+/**
+ * How many keys a contact card keeps, newest first: the one written, and the earlier ones read (and the
+ * previous one linked, for devices away). A rotation past it drops the oldest from the card — its
+ * document stays stored, no longer read — so a contact rotating again and again cannot grow the card.
+ */
+export const CONTACT_KEYS = 3;
+
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
   for (const prefix of APP_DATA_PREFIXES) await storage.removeRange(prefix);
@@ -404,18 +411,18 @@ export class Database {
     const channel = documentId(input.contactKey);
     await this.docs.create(id, 'contact', {
       moniker: atom(checkMoniker(input.moniker)),
-      channels: [input.contactKey, ...(input.previousKeys ?? [])].map((k) => atom(toHex(k))),
+      channels: [input.contactKey, ...(input.previousKeys ?? [])].slice(0, CONTACT_KEYS).map((k) => atom(toHex(k))),
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     await this.#ensureChannel(channel);
-    for (const k of input.previousKeys ?? []) await this.#ensureChannel(documentId(k));
+    for (const k of (input.previousKeys ?? []).slice(0, CONTACT_KEYS - 1)) await this.#ensureChannel(documentId(k));
     this.docs.forgetSenderKeys();
     return this.contact(id);
   }
 
   /**
    * Move a contact to its next key (a rotation: devices/rekey.ts): the card's `channels` becomes
-   * [key, …the earlier ones]; the first is written, all are read. `publicKey`: the device the card now
+   * [key, …the earlier ones], at most {@link CONTACT_KEYS}; the first is written, all are read. `publicKey`: the device the card now
    * trusts the contact's set from (when the one it paired with left the set).
    */
   async rekeyContact(id: DocId, key: Uint8Array, publicKey?: string): Promise<Contact> {
@@ -423,7 +430,9 @@ export class Database {
     if (publicKey !== undefined && !isPublicKeyHex(publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
     await this.#ensureChannel(documentId(key));
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
-      (c.channels as unknown[]).unshift(atom(toHex(key)));
+      const channels = c.channels as unknown[];
+      channels.unshift(atom(toHex(key)));
+      if (channels.length > CONTACT_KEYS) channels.splice(CONTACT_KEYS, channels.length - CONTACT_KEYS);
       if (publicKey !== undefined) c.public_key = atom(publicKey);
     });
     this.docs.forgetSenderKeys();
