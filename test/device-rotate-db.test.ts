@@ -459,3 +459,28 @@ describe('a card keeps a bounded number of keys', () => {
     expect(carol.contacts()[0]!.channels).toEqual(keys.slice(0, CONTACT_KEYS));
   });
 });
+
+describe('an honest race', () => {
+  it('the side whose key lost carries what it wrote under that key into the winning channel', async () => {
+    const [alice, carol] = await Promise.all([open(), open()]);
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const channel = documentId(key);
+    // Both rotate K at once; Carol's is the later, so it wins. Alice writes under her key meanwhile.
+    await rotateKeys(alice, cryptoRandomBytes, 1_000);
+    await rotateKeys(carol, cryptoRandomBytes, 2_000);
+    const card = alice.contacts()[0]!;
+    await alice.sendMessage(alice.channelOf(card), { text: 'from Alice, under the losing key' });
+    await pass(alice, carol, channel, 'contact');
+    await pass(carol, alice, channel, 'contact');
+    for (const d of [alice, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    const won = carol.contacts()[0]!.channels;
+    expect(alice.contacts()[0]!.channels).toEqual(won);
+    await pass(alice, carol, carol.channelOf(carol.contacts()[0]!), 'contact');
+    expect(carol.messagesOf(carol.contacts()[0]!).map((m) => m.text)).toContain('from Alice, under the losing key');
+    expect(alice.messagesOf(alice.contacts()[0]!).filter((m) => m.text === 'from Alice, under the losing key')).toHaveLength(1);
+    // Taken in again (a crash before the move was saved): nothing is repeated.
+    expect(await alice.carryMessages(documentId(Buffer.from(card.channels[0]!, 'hex')), alice.channelOf(alice.contacts()[0]!))).toBe(0);
+  });
+});

@@ -450,6 +450,31 @@ export class Database {
     return this.contact(id);
   }
 
+  /**
+   * Carry this device's own messages (not notices) from `from` into `to`, as they were (text, file,
+   * time), each under an id derived from its own — carried again, it is not repeated — and signed for
+   * `to`: the channel of a key that lost a race (devices/rotate.ts) is no longer read, but what this
+   * device wrote there before it moved is.
+   */
+  async carryMessages(from: DocId, to: DocId): Promise<number> {
+    if (!this.docs.has(from)) return 0;
+    await this.#ensureChannel(to);
+    const have = new Set(this.messages(to).map((m) => m.id));
+    let carried = 0;
+    for (const m of this.messages(from)) {
+      if (m.sender !== this.deviceId || m.notice !== undefined) continue;
+      const id = toHex(deriveKey(utf8(m.id), 'backchannel:carried-message', 16));
+      if (have.has(id)) continue;
+      const message: Message = { id, timestamp: m.timestamp, sender: this.deviceId, text: m.text, ...(m.file ? { file: { ...m.file } } : {}) };
+      message.sig = signMessage(to, message, (b) => this.sign(b));
+      await this.docs.change<{ messages: unknown[] }>(to, (c) => {
+        c.messages.push(atoms(message));
+      });
+      carried++;
+    }
+    return carried;
+  }
+
   /** Change the local name of a contact; a bad moniker is refused with InvalidArgumentError. */
   async renameContact(id: DocId, moniker: string): Promise<Contact> {
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {

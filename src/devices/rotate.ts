@@ -265,6 +265,9 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   if (race.set) await db.moveSetKey(race.set);
   out.set = race.set !== undefined;
   for (const [id, key] of race.contacts) {
+    // What this device wrote under the losing key stays readable: carried into the winner's channel
+    // first (again after a crash: the copies keep their ids), then the card moves.
+    await db.carryMessages(db.channelOf(db.contact(id)), documentId(key));
     await db.replaceContactKey(id, key);
     out.contacts.push(id);
   }
