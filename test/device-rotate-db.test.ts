@@ -484,3 +484,50 @@ describe('an honest race', () => {
     expect(await alice.carryMessages(documentId(Buffer.from(card.channels[0]!, 'hex')), alice.channelOf(alice.contacts()[0]!))).toBe(0);
   });
 });
+
+describe('both people rotate at once', () => {
+  it("the winner's signer rotates again when its key reached a device the other side unlinked", async () => {
+    const [alice, x, carol, y] = await Promise.all([open(), open(), open(), open()]);
+    await alice.addOwnDevices([me(x)]);
+    await x.addOwnDevices([me(alice)], alice.setKey());
+    await carol.addOwnDevices([me(y)]);
+    await y.addOwnDevices([me(carol)], carol.setKey());
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const channel = documentId(key);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await carol.sendMessage(channel, { notice: deviceSetNotice(carol.deviceSetStatement()) });
+    await pass(alice, carol, channel, 'contact');
+    await pass(carol, alice, channel, 'contact');
+    // Alice unlinks X while Carol unlinks Y: each seals to the other's set as it knew it.
+    for (const [d, gone, at] of [
+      [alice, x, alice.now()],
+      [carol, y, alice.now() + 60_000],
+    ] as const) {
+      await d.sendMessage(d.selfChannel()!, { text: unlinkNotice(gone.deviceId) });
+      await d.removeOwnDevice(gone.deviceId);
+      await rotateKeys(d, cryptoRandomBytes, at);
+    }
+    for (let round = 0; round < 4; round++) {
+      for (const [from, to] of [
+        [alice, carol],
+        [carol, alice],
+      ] as const)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, 'contact');
+      for (const d of [alice, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    for (const d of [alice, carol]) expect(rekeyWaiting(d)).toBe(false);
+    const final = alice.contacts()[0]!.channels[0]!;
+    expect(carol.contacts()[0]!.channels[0]).toBe(final);
+    // Every notice that leads Alice to the key in use is sealed to Alice and Carol only.
+    const leading = alice.docs
+      .openIds()
+      .filter((id) => alice.docs.kindOf(id) === 'channel')
+      .flatMap((id) => alice.messages(id).map((m) => rekeyOf(m.notice) as RekeyNotice | undefined))
+      .filter((n): n is RekeyNotice => n !== undefined && toHex(openRekey(n, alice.publicKey, (box) => alice.openSealed(box)) ?? new Uint8Array()) === final);
+    expect(leading.length).toBeGreaterThan(0);
+    for (const n of leading) expect(Object.keys(n.sealed).sort()).toEqual([alice.publicKey, carol.publicKey].sort());
+  });
+});

@@ -11,7 +11,7 @@ import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { verifyMessage } from '../db/messageSignature.js';
-import { deviceSetNotice } from './notices.js';
+import { deviceSetNotice, type DeviceSetStatement } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
 import { unlinkNotice } from './selfLink.js';
 import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
@@ -118,7 +118,6 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   const rekeyed: DocId[] = [];
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined || contact.public_key === undefined) continue;
-    const channel = db.channelOf(contact);
     // Moved already (a rotation resumed): its notice is in a channel the card has left.
     const moved = db
       .channelsOf(contact)
@@ -129,27 +128,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
       contactNotices.push(moved);
       continue;
     }
-    const signed = mineAt(db, channel, 'contact', now);
-    const opened = signed && openRekey(signed, db.publicKey, open);
-    const next = opened ?? randomBytes(32);
-    const theirs = db.provenSet(contact).keys;
-    const notice =
-      signed && opened
-        ? signed
-        : makeRekey(
-            { kind: 'contact', channel, at: now, by: db.publicKey, set: statement },
-            next,
-            new Set([...theirs, ...mine, db.publicKey]),
-            sign,
-            randomBytes,
-          );
-    if (!opened) {
-      // My set without the unlinked device, in the old channel too: the contact drops it there as well.
-      await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
-      await db.sendMessage(channel, { notice: rekeyText(notice) });
-    }
-    await db.rekeyContact(contact.id, next);
-    await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+    const notice = await rotateContact(db, contact, randomBytes, now, statement);
     contactNotices.push(notice);
     rekeyed.push(contact.id);
   }
@@ -161,6 +140,39 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   }
   await db.setRotationPending(undefined);
   return { set, contacts: rekeyed };
+}
+
+/**
+ * One contact's next key (a step of {@link rotateKeys}, or a rotation again after a race): sealed to
+ * the contact's proven set, my devices and this one, signed, written into its channel beside my set,
+ * and the card moved. A notice of mine already signed at `now` there (a crash) is finished instead.
+ */
+async function rotateContact(db: Database, contact: Contact, randomBytes: RandomBytes, now: number, statement: DeviceSetStatement): Promise<RekeyNotice> {
+  const sign = (m: Uint8Array) => db.sign(m);
+  const mine = db.ownDevices().map((d) => d.public_key);
+  const channel = db.channelOf(contact);
+  const signed = mineAt(db, channel, 'contact', now);
+  const opened = signed && openRekey(signed, db.publicKey, opener(db));
+  const next = opened ?? randomBytes(32);
+  const theirs = db.provenSet(contact).keys;
+  const notice =
+    signed && opened
+      ? signed
+      : makeRekey(
+          { kind: 'contact', channel, at: now, by: db.publicKey, set: statement },
+          next,
+          new Set([...theirs, ...mine, db.publicKey]),
+          sign,
+          randomBytes,
+        );
+  if (!opened) {
+    // My set without the unlinked device, in the old channel too: the contact drops it there as well.
+    await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
+    await db.sendMessage(channel, { notice: rekeyText(notice) });
+  }
+  await db.rekeyContact(contact.id, next);
+  await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+  return notice;
 }
 
 /** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
@@ -251,6 +263,50 @@ function mustRotateAgain(db: Database): boolean {
 }
 
 /**
+ * Both sides rotated a contact's channel at once (each unlinking a device of its own): every device
+ * picks the same winner, but its boxes went to the sets as its signer knew them — one may be a device
+ * the other side unlinked. The cards whose winning rotation is mine, is the key I am on, and holds a
+ * box for a key in neither my set (devices not unlinked) nor the contact's proven set now: I rotate
+ * those again, from the winning channel (the contact's new set is in the channel it raced in, beside
+ * its notice). Once: the channel rotated again holds my notice alone.
+ */
+function contactsToRotateAgain(db: Database): Contact[] {
+  const out: Contact[] = [];
+  let allowedMine: Set<string> | undefined;
+  for (const card of db.contacts()) {
+    if (card.removed_by !== undefined || card.public_key === undefined || card.channels.length < 2) continue;
+    const raced = documentId(fromHex(card.channels[1]!));
+    const texts = db.rekeyTexts(raced, 'notice');
+    if (texts.length < 2) continue;
+    const theirs = db.provenSet(card).keys;
+    allowedMine ??= (() => {
+      const { out: gone } = ownStanding(db);
+      return new Set([
+        db.publicKey,
+        ...db
+          .ownDevices()
+          .filter((d) => !gone.has(d.device_id))
+          .map((d) => d.public_key),
+      ]);
+    })();
+    const mine = allowedMine;
+    const signers = new Set<string>();
+    for (const t of texts) {
+      const n = pickRekey([t], { kind: 'contact', channel: raced }, (by) => theirs.has(by) || mine.has(by));
+      if (n) signers.add(n.by);
+    }
+    // A race is rotations by both sides (mine alone, or the contact's alone, is no race).
+    if (![...signers].some((k) => mine.has(k)) || ![...signers].some((k) => theirs.has(k) && !mine.has(k))) continue;
+    const w = pickRekey(texts, { kind: 'contact', channel: raced }, (by) => theirs.has(by) || mine.has(by));
+    if (w?.by !== db.publicKey) continue;
+    const key = openRekey(w, db.publicKey, opener(db));
+    if (!key || toHex(key) !== card.channels[0]) continue;
+    if (Object.keys(w.sealed).some((k) => !mine.has(k) && !theirs.has(k))) out.push(card);
+  }
+  return out;
+}
+
+/**
  * Take in the rotations sealed to this device: our own channel's next set key (signed by a device of
  * mine not unlinked there), then each contact's next key (signed by a device of the contact's proven
  * set, or one of mine). A device of the contact's that moves passes the notice on to its own other
@@ -316,6 +372,21 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
     out.set ||= resumed.set;
     out.contacts.push(...resumed.contacts);
   }
+  // A race across people: the winning key of mine may have reached a device the contact unlinked.
+  if (randomBytes !== undefined) {
+    const again = contactsToRotateAgain(db);
+    const notices: RekeyNotice[] = [];
+    if (again.length > 0) {
+      const now = db.now();
+      const statement = db.deviceSetStatement(now);
+      for (const card of again) {
+        notices.push(await rotateContact(db, card, randomBytes, now, statement));
+        out.contacts.push(card.id);
+      }
+    }
+    const self = db.selfChannel();
+    if (self !== undefined && db.ownDevices().length > 0) for (const n of notices) await db.sendMessage(self, { text: rekeyText(n) });
+  }
   if (randomBytes !== undefined && mustRotateAgain(db)) {
     const again = await rotateKeys(db, randomBytes, db.now());
     out.set ||= again.set;
@@ -326,7 +397,7 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
 
 /** Whether {@link adoptRekeys} would change anything: a cheap look first (no box opened unless a notice is for me). */
 export function rekeyWaiting(db: Database): boolean {
-  if (db.rotationPending() !== undefined || mustRotateAgain(db)) return true;
+  if (db.rotationPending() !== undefined || mustRotateAgain(db) || contactsToRotateAgain(db).length > 0) return true;
   const race = raceMoves(db);
   if (race.set || race.contacts.length > 0) return true;
   const self = db.selfChannel();
