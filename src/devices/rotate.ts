@@ -46,6 +46,11 @@ export function ownStanding(db: Database): UnlinkStanding {
   return unlinkStanding(edges, new Set(keys.keys()));
 }
 
+/** The device of mine whose unlink of this device counts (signature checked, signer standing), if one does: the façade then wipes this one. */
+export function unlinkedThisBy(db: Database): string | undefined {
+  return ownStanding(db).by.get(db.deviceId);
+}
+
 /** The public keys of my devices trusted to rotate: this one, and every other neither unlinked nor contested. */
 function myKeys(db: Database, standing = ownStanding(db)): Set<string> {
   return new Set([
