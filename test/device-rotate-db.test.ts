@@ -8,11 +8,12 @@ import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { Database, documentId } from '../src/db/database.js';
+import { CONTACT_KEYS, Database, documentId } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
-import { unlinkNotice } from '../src/devices/selfLink.js';
+import { unlinkedBy, unlinkNotice } from '../src/devices/selfLink.js';
+import { unlinkStanding } from '../src/devices/unlinks.js';
 import { adoptRekeys, rekeyWaiting, rotateKeys } from '../src/devices/rotate.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 
@@ -193,5 +194,340 @@ describe('rotating after an unlink', () => {
       expect(Object.keys(n.sealed).every((k) => allowed.has(k))).toBe(true);
     }
     expect(found).toEqual(new Set([toHex(alice.setKey()), final]));
+  });
+});
+
+describe('unlink notices an unlinked device forges', () => {
+  it('the rule: a notice counts if its signer stands; a cycle goes to the most unlinked device, a tie stays contested', () => {
+    const known = new Set(['a', 'b', 'd', 'x']);
+    // A plain unlink.
+    expect(unlinkStanding([{ by: 'a', target: 'x' }], known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // X, unlinked by A whom nobody unlinks, unlinks A and D: it is out, its notices count for nothing.
+    const answered = [
+      { by: 'a', target: 'x' },
+      { by: 'x', target: 'a' },
+      { by: 'x', target: 'd' },
+      { by: 'b', target: 'x' },
+    ];
+    for (const edges of [answered, [...answered].reverse()]) expect(unlinkStanding(edges, known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // A and X unlink each other and nobody else speaks: neither removes the other, both are contested.
+    expect(
+      unlinkStanding(
+        [
+          { by: 'a', target: 'x' },
+          { by: 'x', target: 'a' },
+        ],
+        known,
+      ),
+    ).toMatchObject({ out: new Set(), contested: new Set(['a', 'x']) });
+    // X unlinks everyone: A and B unlink X, the two outvote it.
+    const everyone = [
+      { by: 'x', target: 'a' },
+      { by: 'x', target: 'b' },
+      { by: 'x', target: 'd' },
+      { by: 'a', target: 'x' },
+      { by: 'b', target: 'x' },
+    ];
+    expect(unlinkStanding(everyone, known)).toMatchObject({ out: new Set(['x']), contested: new Set() });
+    // Devices not of mine do not count.
+    expect(unlinkStanding([{ by: 'z', target: 'a' }], known).out.size).toBe(0);
+  });
+
+  it('a device back from being away keeps the device that unlinked, though the unlinked one unlinked it (and this one) in the same batch', async () => {
+    const [alice, bea, dee, x, carol] = await Promise.all([open(), open(), open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, dee, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of mine) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    const self = alice.selfChannel()!;
+
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    // Bea is there: she follows, and says so in the old channel too.
+    await pass(alice, bea, self, 'own-device');
+    await adoptRekeys(bea, cryptoRandomBytes);
+    expect(bea.ownDevices()).toEqual([me(alice), me(dee)]);
+    // X still holds the old set key: signed notices unlinking Alice and Dee, and one naming Alice as its writer.
+    await pass(alice, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(alice.deviceId) });
+    await x.sendMessage(self, { text: unlinkNotice(dee.deviceId) });
+    await x.docs.change<{ messages: unknown[] }>(self, (c) => {
+      c.messages.push({ id: 'f'.repeat(32), timestamp: 1, sender: alice.deviceId, text: unlinkNotice(bea.deviceId) });
+    });
+    // Dee, back, reads it all at once.
+    for (const from of [x, bea, alice]) await pass(from, dee, self, 'own-device');
+    const ids = (d: Database) => new Set(d.ownDevices().map((o) => o.device_id));
+    expect(unlinkedBy(dee.messages(self), dee.deviceId, ids(dee))).toBeUndefined();
+    expect([alice.deviceId, bea.deviceId]).toContain(unlinkedBy(dee.messages(self), x.deviceId, ids(dee)));
+    await adoptRekeys(dee, cryptoRandomBytes);
+    expect(
+      dee
+        .ownDevices()
+        .map((d) => d.device_id)
+        .sort(),
+    ).toEqual([alice.deviceId, bea.deviceId].sort());
+    expect(toHex(dee.setKey())).toBe(toHex(alice.setKey()));
+  });
+
+  it('with no other device to outvote it, the unlinked device removes nobody: the device away stays put, trusting neither', async () => {
+    const [alice, bea, x] = await Promise.all([open(), open(), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(alice.deviceId) });
+    // And a later rotation of its own, sealed to Bea.
+    const forged = makeRekey(
+      { kind: 'set', channel: self, at: alice.now() + 60_000, by: x.publicKey },
+      cryptoRandomBytes(32),
+      [bea.publicKey],
+      (m) => x.sign(m),
+      cryptoRandomBytes,
+    );
+    await x.sendMessage(self, { text: rekeyText(forged) });
+    for (const from of [x, alice]) await pass(from, bea, self, 'own-device');
+    await adoptRekeys(bea, cryptoRandomBytes);
+    expect(
+      bea
+        .ownDevices()
+        .map((d) => d.device_id)
+        .sort(),
+    ).toEqual([alice.deviceId, x.deviceId].sort());
+    expect(toHex(bea.setKey())).toBe(toHex(setKey));
+    // The user unlinks X there too: two against one, Bea and Alice settle on one set key.
+    await bea.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await bea.removeOwnDevice(x.deviceId);
+    await rotateKeys(bea, cryptoRandomBytes, alice.now() + 1);
+    for (let round = 0; round < 4; round++) {
+      for (const [from, to] of [
+        [alice, bea],
+        [bea, alice],
+      ] as const)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, 'own-device');
+      for (const d of [alice, bea]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    expect(bea.ownDevices()).toEqual([me(alice)]);
+    expect(alice.ownDevices()).toEqual([me(bea)]);
+    expect(toHex(bea.setKey())).toBe(toHex(alice.setKey()));
+  });
+});
+
+describe('a crash in the middle of a rotation', () => {
+  /** Alice (on `storage`), Alice3, X and Carol; Alice has written X's unlink and forgotten it. */
+  async function unlinked() {
+    const storage = new MemoryStorage();
+    const [alice, alice3, x, carol] = await Promise.all([Database.open({ storage }), open(), open(), open()]);
+    const setKey = alice.setKey();
+    await alice.addOwnDevices([me(alice3), me(x)]);
+    await alice3.addOwnDevices([me(alice), me(x)], setKey);
+    const key = cryptoRandomBytes(32);
+    for (const d of [alice, alice3]) await d.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    return { storage, alice, alice3, carol, key, self, channel: documentId(key) };
+  }
+  const sign = (db: Database) => (m: Uint8Array) => db.sign(m);
+
+  it('after the contact notice, before the move: on start Alice moves to the key the contact already took', async () => {
+    const { storage, alice, alice3, carol, channel, self } = await unlinked();
+    // rotateKeys's steps, by hand, up to the contact's notice.
+    const at = alice.now();
+    await alice.setRotationPending(at);
+    const nextSet = cryptoRandomBytes(32);
+    await alice.sendMessage(self, {
+      text: rekeyText(
+        makeRekey({ kind: 'set', channel: self, at, by: alice.publicKey }, nextSet, [alice3.publicKey, alice.publicKey], sign(alice), cryptoRandomBytes),
+      ),
+    });
+    await alice.rekeySet(nextSet);
+    const statement = alice.deviceSetStatement(at);
+    const next = cryptoRandomBytes(32);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(statement) });
+    const notice = makeRekey(
+      { kind: 'contact', channel, at, by: alice.publicKey, set: statement },
+      next,
+      [carol.publicKey, alice3.publicKey, alice.publicKey],
+      sign(alice),
+      cryptoRandomBytes,
+    );
+    await alice.sendMessage(channel, { notice: rekeyText(notice) });
+    // The crash: the same storage, opened again. Carol has the notice and moves.
+    alice.docs.close();
+    const again = await Database.open({ storage });
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels[0]).toBe(toHex(next));
+
+    expect(again.contacts()[0]!.channels[0]).not.toBe(toHex(next));
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(again.contacts()[0]!.channels).toEqual(carol.contacts()[0]!.channels);
+    expect(toHex(again.setKey())).toBe(toHex(nextSet));
+    expect(again.rotationPending()).toBeUndefined();
+    expect(rekeyWaiting(again)).toBe(false);
+    // Alice3 follows both, from the old channels.
+    await pass(again, alice3, self, 'own-device');
+    await pass(again, alice3, channel, 'own-device');
+    await adoptRekeys(alice3);
+    expect(toHex(alice3.setKey())).toBe(toHex(nextSet));
+    expect(alice3.contacts()[0]!.channels[0]).toBe(toHex(next));
+  });
+
+  it('after the set notice, before the move: on start Alice takes the set key Alice3 took, then rotates the contact', async () => {
+    const { storage, alice, alice3, carol, channel, self, key } = await unlinked();
+    const at = alice.now();
+    await alice.setRotationPending(at);
+    const nextSet = cryptoRandomBytes(32);
+    await alice.sendMessage(self, {
+      text: rekeyText(
+        makeRekey({ kind: 'set', channel: self, at, by: alice.publicKey }, nextSet, [alice3.publicKey, alice.publicKey], sign(alice), cryptoRandomBytes),
+      ),
+    });
+    alice.docs.close();
+    const again = await Database.open({ storage });
+    await pass(again, alice3, self, 'own-device');
+    await adoptRekeys(alice3);
+    expect(toHex(alice3.setKey())).toBe(toHex(nextSet));
+
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(toHex(again.setKey())).toBe(toHex(nextSet));
+    const card = again.contacts()[0]!;
+    expect(card.channels).toHaveLength(2);
+    expect(card.channels[1]).toBe(toHex(key));
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(card.channels);
+    expect(rekeyWaiting(again)).toBe(false);
+  });
+});
+
+describe("the keys a contact's channels trust follow the card", () => {
+  it("a set in the new channel that drops a device refuses it in the old channel too, though the old channel's keys were read before", async () => {
+    const { alice, alice3, x, carol, channel, key } = await myThreeAndCarol((d) => d.alice);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await pass(alice, carol, channel, 'contact');
+    // Both move to K′ (as a rotation would).
+    const next = cryptoRandomBytes(32);
+    await carol.rekeyContact(carol.contacts()[0]!.id, next);
+    await alice.rekeyContact(alice.contacts()[0]!.id, next);
+    // Carol reads K's keys again (Alice passes on Alice3's message there): X is still in the set K proves.
+    await alice3.sendMessage(channel, { text: 'from Alice3, in K' });
+    await pass(alice3, alice, channel, 'own-device');
+    await pass(alice, carol, channel, 'contact');
+    // Alice's newer set, in K′ only, drops X.
+    await alice.removeOwnDevice(x.deviceId);
+    await alice.sendMessage(documentId(next), { notice: deviceSetNotice(alice.deviceSetStatement(alice.now() + 1)) });
+    await pass(alice, carol, documentId(next), 'contact');
+    expect(carol.provenSet(carol.contacts()[0]!).keys.has(x.publicKey)).toBe(false);
+    // X writes in K; Alice's copy passes it on: Carol refuses it, X is in no set she trusts.
+    await x.sendMessage(channel, { text: 'from X, in K' });
+    await pass(x, alice, channel, 'own-device');
+    const result = await carol.docs.update(channel, (doc) => A.merge(A.clone(doc), alice.docs.get(channel)), { trust: 'contact', peer: alice.deviceId });
+    expect(result.accepted).toBe(false);
+    expect(result.problems.join()).toMatch(/not written by the peer/);
+    expect(toHex(key)).toBe(carol.contacts()[0]!.channels[1]);
+  });
+});
+
+describe('a card keeps a bounded number of keys', () => {
+  it('rotation after rotation: the card keeps the newest CONTACT_KEYS, on both sides', async () => {
+    const [alice, carol] = await Promise.all([open(), open()]);
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const keys = [toHex(key)];
+    for (let i = 0; i < 5; i++) {
+      const channel = alice.channelOf(alice.contacts()[0]!);
+      await rotateKeys(alice, cryptoRandomBytes, alice.now() + i);
+      keys.unshift(alice.contacts()[0]!.channels[0]!);
+      await pass(alice, carol, channel, 'contact');
+      await adoptRekeys(carol);
+    }
+    expect(keys).toHaveLength(6);
+    expect(alice.contacts()[0]!.channels).toHaveLength(3);
+    expect(alice.contacts()[0]!.channels).toEqual(keys.slice(0, CONTACT_KEYS));
+    expect(carol.contacts()[0]!.channels).toEqual(keys.slice(0, CONTACT_KEYS));
+  });
+});
+
+describe('an honest race', () => {
+  it('the side whose key lost carries what it wrote under that key into the winning channel', async () => {
+    const [alice, carol] = await Promise.all([open(), open()]);
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const channel = documentId(key);
+    // Both rotate K at once; Carol's is the later, so it wins. Alice writes under her key meanwhile.
+    await rotateKeys(alice, cryptoRandomBytes, 1_000);
+    await rotateKeys(carol, cryptoRandomBytes, 2_000);
+    const card = alice.contacts()[0]!;
+    await alice.sendMessage(alice.channelOf(card), { text: 'from Alice, under the losing key' });
+    await pass(alice, carol, channel, 'contact');
+    await pass(carol, alice, channel, 'contact');
+    for (const d of [alice, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    const won = carol.contacts()[0]!.channels;
+    expect(alice.contacts()[0]!.channels).toEqual(won);
+    await pass(alice, carol, carol.channelOf(carol.contacts()[0]!), 'contact');
+    expect(carol.messagesOf(carol.contacts()[0]!).map((m) => m.text)).toContain('from Alice, under the losing key');
+    expect(alice.messagesOf(alice.contacts()[0]!).filter((m) => m.text === 'from Alice, under the losing key')).toHaveLength(1);
+    // Taken in again (a crash before the move was saved): nothing is repeated.
+    expect(await alice.carryMessages(documentId(Buffer.from(card.channels[0]!, 'hex')), alice.channelOf(alice.contacts()[0]!))).toBe(0);
+  });
+});
+
+describe('both people rotate at once', () => {
+  it("the winner's signer rotates again when its key reached a device the other side unlinked", async () => {
+    const [alice, x, carol, y] = await Promise.all([open(), open(), open(), open()]);
+    await alice.addOwnDevices([me(x)]);
+    await x.addOwnDevices([me(alice)], alice.setKey());
+    await carol.addOwnDevices([me(y)]);
+    await y.addOwnDevices([me(carol)], carol.setKey());
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await carol.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    const channel = documentId(key);
+    await alice.sendMessage(channel, { notice: deviceSetNotice(alice.deviceSetStatement()) });
+    await carol.sendMessage(channel, { notice: deviceSetNotice(carol.deviceSetStatement()) });
+    await pass(alice, carol, channel, 'contact');
+    await pass(carol, alice, channel, 'contact');
+    // Alice unlinks X while Carol unlinks Y: each seals to the other's set as it knew it.
+    for (const [d, gone, at] of [
+      [alice, x, alice.now()],
+      [carol, y, alice.now() + 60_000],
+    ] as const) {
+      await d.sendMessage(d.selfChannel()!, { text: unlinkNotice(gone.deviceId) });
+      await d.removeOwnDevice(gone.deviceId);
+      await rotateKeys(d, cryptoRandomBytes, at);
+    }
+    for (let round = 0; round < 4; round++) {
+      for (const [from, to] of [
+        [alice, carol],
+        [carol, alice],
+      ] as const)
+        for (const id of from.docs.openIds())
+          if (from.docs.kindOf(id) === 'channel' && to.docs.has(id) && to.docs.kindOf(id) === 'channel') await pass(from, to, id, 'contact');
+      for (const d of [alice, carol]) if (rekeyWaiting(d)) await adoptRekeys(d, cryptoRandomBytes);
+    }
+    for (const d of [alice, carol]) expect(rekeyWaiting(d)).toBe(false);
+    const final = alice.contacts()[0]!.channels[0]!;
+    expect(carol.contacts()[0]!.channels[0]).toBe(final);
+    // Every notice that leads Alice to the key in use is sealed to Alice and Carol only.
+    const leading = alice.docs
+      .openIds()
+      .filter((id) => alice.docs.kindOf(id) === 'channel')
+      .flatMap((id) => alice.messages(id).map((m) => rekeyOf(m.notice) as RekeyNotice | undefined))
+      .filter((n): n is RekeyNotice => n !== undefined && toHex(openRekey(n, alice.publicKey, (box) => alice.openSealed(box)) ?? new Uint8Array()) === final);
+    expect(leading.length).toBeGreaterThan(0);
+    for (const n of leading) expect(Object.keys(n.sealed).sort()).toEqual([alice.publicKey, carol.publicKey].sort());
   });
 });

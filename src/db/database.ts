@@ -50,6 +50,16 @@ export const DEVICE_SET_KEY = ['devices', 'set'];
 /** The set key before the last rotation (devices/rekey.ts): its channel is still linked for devices that were away. */
 export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 
+/** A rotation under way (devices/rotate.ts), as the `at` it signs with: set before its first notice, removed once every key moved. */
+export const ROTATION_PENDING_KEY = ['devices', 'rotating'];
+
+/**
+ * How many keys a contact card keeps, newest first: the one written, and the earlier ones read (and the
+ * previous one linked, for devices away). A rotation past it drops the oldest from the card — its
+ * document stays stored, no longer read — so a contact rotating again and again cannot grow the card.
+ */
+export const CONTACT_KEYS = 3;
+
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
   for (const prefix of APP_DATA_PREFIXES) await storage.removeRange(prefix);
@@ -95,6 +105,7 @@ export class Database {
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
   #previousSetKey: Uint8Array | undefined;
+  #rotating: number | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
 
@@ -156,6 +167,8 @@ export class Database {
     if (setKey?.length === 32) db.#setKey = setKey;
     const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
     if (previous?.length === 32) db.#previousSetKey = previous;
+    const rotating = Number(new TextDecoder().decode((await storage.load(ROTATION_PENDING_KEY)) ?? new Uint8Array()));
+    if (Number.isSafeInteger(rotating) && rotating > 0) db.#rotating = rotating;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     return db;
   }
@@ -202,6 +215,18 @@ export class Database {
     await this.#storage.save(DEVICE_SET_KEY, key);
     this.#setKey = key;
     await this.#ensureChannel(documentId(key));
+  }
+
+  /** The `at` of a rotation this device began and has not finished (a crash or a close came between), if any. */
+  rotationPending(): number | undefined {
+    return this.#rotating;
+  }
+
+  /** Remember that a rotation signed at `at` is under way (saved before it resolves); undefined: it is done. */
+  async setRotationPending(at: number | undefined): Promise<void> {
+    if (at === undefined) await this.#storage.remove(ROTATION_PENDING_KEY);
+    else await this.#storage.save(ROTATION_PENDING_KEY, utf8(String(at)));
+    this.#rotating = at;
   }
 
   /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */
@@ -386,18 +411,18 @@ export class Database {
     const channel = documentId(input.contactKey);
     await this.docs.create(id, 'contact', {
       moniker: atom(checkMoniker(input.moniker)),
-      channels: [input.contactKey, ...(input.previousKeys ?? [])].map((k) => atom(toHex(k))),
+      channels: [input.contactKey, ...(input.previousKeys ?? [])].slice(0, CONTACT_KEYS).map((k) => atom(toHex(k))),
       ...(input.publicKey === undefined ? {} : { public_key: atom(input.publicKey) }),
     });
     await this.#ensureChannel(channel);
-    for (const k of input.previousKeys ?? []) await this.#ensureChannel(documentId(k));
+    for (const k of (input.previousKeys ?? []).slice(0, CONTACT_KEYS - 1)) await this.#ensureChannel(documentId(k));
     this.docs.forgetSenderKeys();
     return this.contact(id);
   }
 
   /**
    * Move a contact to its next key (a rotation: devices/rekey.ts): the card's `channels` becomes
-   * [key, …the earlier ones]; the first is written, all are read. `publicKey`: the device the card now
+   * [key, …the earlier ones], at most {@link CONTACT_KEYS}; the first is written, all are read. `publicKey`: the device the card now
    * trusts the contact's set from (when the one it paired with left the set).
    */
   async rekeyContact(id: DocId, key: Uint8Array, publicKey?: string): Promise<Contact> {
@@ -405,7 +430,9 @@ export class Database {
     if (publicKey !== undefined && !isPublicKeyHex(publicKey)) throw new InvalidArgumentError('publicKey must be 64 hex digits');
     await this.#ensureChannel(documentId(key));
     await this.docs.change<Record<string, unknown>>(DocumentStore.assertId(id), (c) => {
-      (c.channels as unknown[]).unshift(atom(toHex(key)));
+      const channels = c.channels as unknown[];
+      channels.unshift(atom(toHex(key)));
+      if (channels.length > CONTACT_KEYS) channels.splice(CONTACT_KEYS, channels.length - CONTACT_KEYS);
       if (publicKey !== undefined) c.public_key = atom(publicKey);
     });
     this.docs.forgetSenderKeys();
@@ -421,6 +448,31 @@ export class Database {
     });
     this.docs.forgetSenderKeys();
     return this.contact(id);
+  }
+
+  /**
+   * Carry this device's own messages (not notices) from `from` into `to`, as they were (text, file,
+   * time), each under an id derived from its own — carried again, it is not repeated — and signed for
+   * `to`: the channel of a key that lost a race (devices/rotate.ts) is no longer read, but what this
+   * device wrote there before it moved is.
+   */
+  async carryMessages(from: DocId, to: DocId): Promise<number> {
+    if (!this.docs.has(from)) return 0;
+    await this.#ensureChannel(to);
+    const have = new Set(this.messages(to).map((m) => m.id));
+    let carried = 0;
+    for (const m of this.messages(from)) {
+      if (m.sender !== this.deviceId || m.notice !== undefined) continue;
+      const id = toHex(deriveKey(utf8(m.id), 'backchannel:carried-message', 16));
+      if (have.has(id)) continue;
+      const message: Message = { id, timestamp: m.timestamp, sender: this.deviceId, text: m.text, ...(m.file ? { file: { ...m.file } } : {}) };
+      message.sig = signMessage(to, message, (b) => this.sign(b));
+      await this.docs.change<{ messages: unknown[] }>(to, (c) => {
+        c.messages.push(atoms(message));
+      });
+      carried++;
+    }
+    return carried;
   }
 
   /** Change the local name of a contact; a bad moniker is refused with InvalidArgumentError. */

@@ -193,14 +193,15 @@ export class DocumentStore {
 
   /** The contact's devices and keys a channel proves (read from the channel as a change leaves it); none by default. */
   #theirKeys: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys = () => ({ theirs: new Map() });
-  /** What #theirKeys said per channel, until a change adds a notice (or the cards change: {@link forgetSenderKeys}). */
+  /** What #theirKeys said per channel, until a change to any channel adds a notice (or the cards change: {@link forgetSenderKeys}). */
   readonly #theirCache = new Map<DocId, TheirKeys>();
 
   /**
    * How to read a contact's verified device set, with keys, from a channel (Database: the set notices
    * signed from the key its card records, and that key): any device of it may pass on the others'
-   * messages, and a message naming one must carry its signature. Read again only when a change adds
-   * a notice, or after {@link forgetSenderKeys}.
+   * messages, and a message naming one must carry its signature. `read` may look at other channels
+   * (a card's earlier keys): every channel's is read again when a change to any channel adds a notice,
+   * or after {@link forgetSenderKeys}.
    */
   setSenderKeys(read: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys): void {
     this.#theirKeys = read;
@@ -483,8 +484,10 @@ export class DocumentStore {
     }
     entry.doc = next;
     entry.index = checked.index;
+    // What a channel proves is read over every channel of its card (a rotated card has several): a
+    // notice in one changes the keys the others trust, so none of their cached keys stands.
+    if (checked.stale) this.#theirCache.clear();
     if (checked.theirs) this.#theirCache.set(id, checked.theirs);
-    else if (checked.stale) this.#theirCache.delete(id);
     for (const l of this.#listeners) l(id);
   }
 

@@ -10,8 +10,11 @@ import { fromHex, toHex } from '../crypto/bytes.js';
 import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import { deviceSetNotice } from './notices.js';
+import { verifyMessage } from '../db/messageSignature.js';
+import { deviceSetNotice, type DeviceSetStatement } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
+import { unlinkNotice } from './selfLink.js';
+import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
 
 /** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
 export interface Rekeyed {
@@ -19,50 +22,99 @@ export interface Rekeyed {
   contacts: DocId[];
 }
 
-/** Device ids and keys unlinked in these own-channel texts (the notices of `mine` only: senders are self-asserted). */
-function unlinkedIn(db: Database, channel: DocId): Set<string> {
-  const mine = new Set([db.deviceId, ...db.ownDevices().map((d) => d.device_id)]);
-  const out = new Set<string>();
-  for (const m of db.messages(channel)) {
-    if (!mine.has(m.sender) || !m.text.startsWith('{"unlink"')) continue;
-    try {
-      const id = (JSON.parse(m.text) as { unlink?: unknown }).unlink;
-      if (typeof id === 'string') out.add(id);
-    } catch {
-      // not a notice
-    }
-  }
-  return out;
+/** Our own channels this device holds: the current one and the one before the last rotation (a device away reads both). */
+function ownChannels(db: Database): DocId[] {
+  const previous = db.previousSetKey();
+  const ids = [db.selfChannel(), previous && documentId(previous)];
+  return ids.filter((id): id is DocId => id !== undefined && db.docs.has(id));
 }
 
-/** The public keys of my devices still in the set as our own channel `channel` tells it (this one too). */
-function myKeys(db: Database, channel: DocId | undefined): Set<string> {
-  const unlinked = channel === undefined ? new Set<string>() : unlinkedIn(db, channel);
+/**
+ * My devices' standing under the unlink notices of our own channels (devices/unlinks.ts): a notice
+ * counts only if it verifies with the key of the device of mine it names as its sender (a sender is
+ * otherwise self-asserted), and only if that device is not itself unlinked by a notice that counts.
+ */
+export function ownStanding(db: Database): UnlinkStanding {
+  const keys = new Map([[db.deviceId, db.publicKey], ...db.ownDevices().map((d) => [d.device_id, d.public_key] as const)]);
+  const edges: UnlinkEdge[] = [];
+  for (const channel of ownChannels(db))
+    for (const m of db.messages(channel)) {
+      const target = unlinkTarget(m.text);
+      const key = keys.get(m.sender);
+      if (target !== undefined && key !== undefined && verifyMessage(channel, m, m.sig, key)) edges.push({ by: m.sender, target });
+    }
+  return unlinkStanding(edges, new Set(keys.keys()));
+}
+
+/** The device of mine whose unlink of this device counts (signature checked, signer standing), if one does: the façade then wipes this one. */
+export function unlinkedThisBy(db: Database): string | undefined {
+  return ownStanding(db).by.get(db.deviceId);
+}
+
+/** The public keys of my devices trusted to rotate: this one, and every other neither unlinked nor contested. */
+function myKeys(db: Database, standing = ownStanding(db)): Set<string> {
   return new Set([
     db.publicKey,
     ...db
       .ownDevices()
-      .filter((d) => !unlinked.has(d.device_id))
+      .filter((d) => !standing.out.has(d.device_id) && !standing.contested.has(d.device_id))
       .map((d) => d.public_key),
   ]);
+}
+
+/** `f`, called once at most: the standing is read only when a notice needs it, and once per pass. */
+function once<T>(f: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: f() }).v;
+}
+
+/**
+ * Forget the devices of mine that a notice that counts unlinked (never this one: the façade wipes
+ * it), and say so in our own channels in my name too: a device away that later reads the unlinked
+ * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts).
+ */
+async function forgetUnlinked(db: Database): Promise<void> {
+  const { out } = ownStanding(db);
+  const channels = ownChannels(db);
+  for (const d of db.ownDevices()) {
+    if (!out.has(d.device_id)) continue;
+    await db.removeOwnDevice(d.device_id);
+    for (const channel of channels) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
+  }
+}
+
+/** My own rekey notice of `kind` for `channel` signed at `at`, if `channel` holds one (`field`: where its kind keeps notices). */
+function mineAt(db: Database, channel: DocId, kind: RekeyNotice['kind'], at: number): RekeyNotice | undefined {
+  const n = pickRekey(db.rekeyTexts(channel, kind === 'set' ? 'text' : 'notice'), { kind, channel, me: db.publicKey }, (by) => by === db.publicKey);
+  return n?.at === at ? n : undefined;
 }
 
 /**
  * Rotate after unlinking (the device is already forgotten, its notice written): a new set key for my
  * remaining devices, then a new key per contact I still talk to whose card names its device key (the
  * contact's proven set and my remaining devices get a box each). `randomBytes`: the new keys and boxes.
+ *
+ * Every box is sealed to this device too, and the rotation is marked pending (its `at`) until every
+ * key moved: after a crash, {@link adoptRekeys} calls this again with the same `at`, and each step
+ * already signed is finished from its own notice (opened with this device's key) rather than drawn
+ * anew — the contact may already have moved to it.
  */
 export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: number): Promise<Rekeyed> {
   const sign = (m: Uint8Array) => db.sign(m);
+  const open = opener(db);
   const mine = db.ownDevices().map((d) => d.public_key);
+  await db.setRotationPending(now);
   const oldSelf = db.selfChannel();
+  const previous = db.previousSetKey();
   const contactNotices: RekeyNotice[] = [];
   let set = false;
-  if (oldSelf !== undefined) {
-    const next = randomBytes(32);
-    if (mine.length > 0)
+  if (oldSelf !== undefined && !(previous !== undefined && db.docs.has(documentId(previous)) && mineAt(db, documentId(previous), 'set', now))) {
+    const signed = mineAt(db, oldSelf, 'set', now);
+    const opened = signed && openRekey(signed, db.publicKey, open);
+    const next = opened ?? randomBytes(32);
+    if (!opened)
       await db.sendMessage(oldSelf, {
-        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, mine, sign, randomBytes)),
+        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, [...mine, db.publicKey], sign, randomBytes)),
       });
     await db.rekeySet(next);
     set = true;
@@ -71,26 +123,65 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   const rekeyed: DocId[] = [];
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined || contact.public_key === undefined) continue;
-    const channel = db.channelOf(contact);
-    const next = randomBytes(32);
-    const theirs = db.provenSet(contact).keys;
-    const notice = makeRekey({ kind: 'contact', channel, at: now, by: db.publicKey, set: statement }, next, new Set([...theirs, ...mine]), sign, randomBytes);
-    // My set without the unlinked device, in the old channel too: the contact drops it there as well.
-    await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
-    await db.sendMessage(channel, { notice: rekeyText(notice) });
-    await db.rekeyContact(contact.id, next);
-    await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+    // Moved already (a rotation resumed): its notice is in a channel the card has left.
+    const moved = db
+      .channelsOf(contact)
+      .slice(1)
+      .map((id) => mineAt(db, id, 'contact', now))
+      .find((n) => n !== undefined);
+    if (moved) {
+      contactNotices.push(moved);
+      continue;
+    }
+    const notice = await rotateContact(db, contact, randomBytes, now, statement);
     contactNotices.push(notice);
     rekeyed.push(contact.id);
   }
   // My remaining devices learn each contact's next key through our own (new) channel.
   const self = db.selfChannel();
-  if (self !== undefined && mine.length > 0) for (const n of contactNotices) await db.sendMessage(self, { text: rekeyText(n) });
+  if (self !== undefined && mine.length > 0) {
+    const told = new Set(db.rekeyTexts(self, 'text'));
+    for (const n of contactNotices) if (!told.has(rekeyText(n))) await db.sendMessage(self, { text: rekeyText(n) });
+  }
+  await db.setRotationPending(undefined);
   return { set, contacts: rekeyed };
 }
 
+/**
+ * One contact's next key (a step of {@link rotateKeys}, or a rotation again after a race): sealed to
+ * the contact's proven set, my devices and this one, signed, written into its channel beside my set,
+ * and the card moved. A notice of mine already signed at `now` there (a crash) is finished instead.
+ */
+async function rotateContact(db: Database, contact: Contact, randomBytes: RandomBytes, now: number, statement: DeviceSetStatement): Promise<RekeyNotice> {
+  const sign = (m: Uint8Array) => db.sign(m);
+  const mine = db.ownDevices().map((d) => d.public_key);
+  const channel = db.channelOf(contact);
+  const signed = mineAt(db, channel, 'contact', now);
+  const opened = signed && openRekey(signed, db.publicKey, opener(db));
+  const next = opened ?? randomBytes(32);
+  const theirs = db.provenSet(contact).keys;
+  const notice =
+    signed && opened
+      ? signed
+      : makeRekey(
+          { kind: 'contact', channel, at: now, by: db.publicKey, set: statement },
+          next,
+          new Set([...theirs, ...mine, db.publicKey]),
+          sign,
+          randomBytes,
+        );
+  if (!opened) {
+    // My set without the unlinked device, in the old channel too: the contact drops it there as well.
+    await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
+    await db.sendMessage(channel, { notice: rekeyText(notice) });
+  }
+  await db.rekeyContact(contact.id, next);
+  await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+  return notice;
+}
+
 /** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
-function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefined {
+function contactRekeyFor(db: Database, contact: Contact, myTrusted: () => Set<string>): RekeyNotice | undefined {
   const channel = db.channelOf(contact);
   const self = db.selfChannel();
   const texts = [
@@ -102,7 +193,7 @@ function contactRekeyFor(db: Database, contact: Contact): RekeyNotice | undefine
   if (texts.length === 0) return undefined;
   const theirs = db.provenSet(contact).keys;
   const left = leftOutBy(texts, channel, theirs);
-  const mine = myKeys(db, self);
+  const mine = myTrusted();
   return pickRekey(texts, { kind: 'contact', channel, me: db.publicKey }, (by) => (theirs.has(by) && !left.has(by)) || (mine.has(by) && by !== db.publicKey));
 }
 
@@ -113,7 +204,7 @@ function setRaceWinner(db: Database): RekeyNotice | undefined {
   const previous = db.previousSetKey();
   if (previous === undefined || !db.docs.has(documentId(previous))) return undefined;
   const channel = documentId(previous);
-  const mine = myKeys(db, channel);
+  const mine = myKeys(db);
   return pickRekey(db.rekeyTexts(channel, 'text'), { kind: 'set', channel }, (by) => mine.has(by));
 }
 
@@ -139,7 +230,7 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
   const w = setRaceWinner(db);
   const key = w && w.by !== db.publicKey ? openRekey(w, db.publicKey, opener(db)) : undefined;
   if (key && toHex(key) !== toHex(db.setKey())) out.set = key;
-  const mine = myKeys(db, db.selfChannel());
+  const mine = myKeys(db);
   for (const card of db.contacts()) {
     if (card.removed_by !== undefined || card.channels.length < 2) continue;
     const channel = documentId(fromHex(card.channels[1]!));
@@ -165,8 +256,7 @@ function raceMoves(db: Database): { set?: Uint8Array; contacts: [DocId, Uint8Arr
 function mustRotateAgain(db: Database): boolean {
   const w = setRaceWinner(db);
   if (w?.by !== db.publicKey) return false;
-  const previous = documentId(db.previousSetKey()!);
-  const gone = new Set([...unlinkedIn(db, previous), ...unlinkedIn(db, db.selfChannel()!)]);
+  const gone = ownStanding(db).out;
   const set = new Set([
     db.publicKey,
     ...db
@@ -175,6 +265,50 @@ function mustRotateAgain(db: Database): boolean {
       .map((d) => d.public_key),
   ]);
   return Object.keys(w.sealed).some((k) => !set.has(k));
+}
+
+/**
+ * Both sides rotated a contact's channel at once (each unlinking a device of its own): every device
+ * picks the same winner, but its boxes went to the sets as its signer knew them — one may be a device
+ * the other side unlinked. The cards whose winning rotation is mine, is the key I am on, and holds a
+ * box for a key in neither my set (devices not unlinked) nor the contact's proven set now: I rotate
+ * those again, from the winning channel (the contact's new set is in the channel it raced in, beside
+ * its notice). Once: the channel rotated again holds my notice alone.
+ */
+function contactsToRotateAgain(db: Database): Contact[] {
+  const out: Contact[] = [];
+  let allowedMine: Set<string> | undefined;
+  for (const card of db.contacts()) {
+    if (card.removed_by !== undefined || card.public_key === undefined || card.channels.length < 2) continue;
+    const raced = documentId(fromHex(card.channels[1]!));
+    const texts = db.rekeyTexts(raced, 'notice');
+    if (texts.length < 2) continue;
+    const theirs = db.provenSet(card).keys;
+    allowedMine ??= (() => {
+      const { out: gone } = ownStanding(db);
+      return new Set([
+        db.publicKey,
+        ...db
+          .ownDevices()
+          .filter((d) => !gone.has(d.device_id))
+          .map((d) => d.public_key),
+      ]);
+    })();
+    const mine = allowedMine;
+    const signers = new Set<string>();
+    for (const t of texts) {
+      const n = pickRekey([t], { kind: 'contact', channel: raced }, (by) => theirs.has(by) || mine.has(by));
+      if (n) signers.add(n.by);
+    }
+    // A race is rotations by both sides (mine alone, or the contact's alone, is no race).
+    if (![...signers].some((k) => mine.has(k)) || ![...signers].some((k) => theirs.has(k) && !mine.has(k))) continue;
+    const w = pickRekey(texts, { kind: 'contact', channel: raced }, (by) => theirs.has(by) || mine.has(by));
+    if (w?.by !== db.publicKey) continue;
+    const key = openRekey(w, db.publicKey, opener(db));
+    if (!key || toHex(key) !== card.channels[0]) continue;
+    if (Object.keys(w.sealed).some((k) => !mine.has(k) && !theirs.has(k))) out.push(card);
+  }
+  return out;
 }
 
 /**
@@ -187,14 +321,14 @@ function mustRotateAgain(db: Database): boolean {
 export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Promise<Rekeyed> {
   const out: Rekeyed = { set: false, contacts: [] };
   // Devices unlinked in our previous own channel too (a race: another device's unlink is there).
-  const previous = db.previousSetKey();
-  if (previous !== undefined && db.docs.has(documentId(previous)))
-    for (const id of unlinkedIn(db, documentId(previous)))
-      if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
+  await forgetUnlinked(db);
   const race = raceMoves(db);
   if (race.set) await db.moveSetKey(race.set);
   out.set = race.set !== undefined;
   for (const [id, key] of race.contacts) {
+    // What this device wrote under the losing key stays readable: carried into the winner's channel
+    // first (again after a crash: the copies keep their ids), then the card moves.
+    await db.carryMessages(db.channelOf(db.contact(id)), documentId(key));
     await db.replaceContactKey(id, key);
     out.contacts.push(id);
   }
@@ -202,9 +336,8 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   for (let i = 0; i < 8; i++) {
     const self = db.selfChannel();
     if (self === undefined) break;
-    const unlinked = unlinkedIn(db, self);
-    for (const id of unlinked) if (id !== db.deviceId && db.ownDevices().some((d) => d.device_id === id)) await db.removeOwnDevice(id);
-    const mine = myKeys(db, self);
+    await forgetUnlinked(db);
+    const mine = myKeys(db);
     const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
     if (!key || toHex(key) === toHex(db.setKey())) break;
@@ -216,11 +349,12 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   if (out.set)
     for (const contact of db.contacts())
       if (contact.removed_by === undefined) await db.sendMessage(db.channelOf(contact), { notice: deviceSetNotice(db.deviceSetStatement()) });
+  const trusted = once(() => myKeys(db));
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined) continue;
     let card = contact;
     for (let i = 0; i < 8; i++) {
-      const n = contactRekeyFor(db, card);
+      const n = contactRekeyFor(db, card, trusted);
       const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
       if (!n || !key || card.channels.includes(toHex(key))) break;
       const fromContact = db.provenSet(card).keys.has(n.by);
@@ -236,6 +370,28 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
       if (self !== undefined && db.ownDevices().length > 0) await db.sendMessage(self, { text: rekeyText(n) });
     }
   }
+  // A rotation of mine a crash cut short: finish it from what it signed.
+  const pending = db.rotationPending();
+  if (randomBytes !== undefined && pending !== undefined) {
+    const resumed = await rotateKeys(db, randomBytes, pending);
+    out.set ||= resumed.set;
+    out.contacts.push(...resumed.contacts);
+  }
+  // A race across people: the winning key of mine may have reached a device the contact unlinked.
+  if (randomBytes !== undefined) {
+    const again = contactsToRotateAgain(db);
+    const notices: RekeyNotice[] = [];
+    if (again.length > 0) {
+      const now = db.now();
+      const statement = db.deviceSetStatement(now);
+      for (const card of again) {
+        notices.push(await rotateContact(db, card, randomBytes, now, statement));
+        out.contacts.push(card.id);
+      }
+    }
+    const self = db.selfChannel();
+    if (self !== undefined && db.ownDevices().length > 0) for (const n of notices) await db.sendMessage(self, { text: rekeyText(n) });
+  }
   if (randomBytes !== undefined && mustRotateAgain(db)) {
     const again = await rotateKeys(db, randomBytes, db.now());
     out.set ||= again.set;
@@ -246,18 +402,19 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
 
 /** Whether {@link adoptRekeys} would change anything: a cheap look first (no box opened unless a notice is for me). */
 export function rekeyWaiting(db: Database): boolean {
-  if (mustRotateAgain(db)) return true;
+  if (db.rotationPending() !== undefined || mustRotateAgain(db) || contactsToRotateAgain(db).length > 0) return true;
   const race = raceMoves(db);
   if (race.set || race.contacts.length > 0) return true;
   const self = db.selfChannel();
+  const trusted = once(() => myKeys(db));
   if (self !== undefined) {
-    const mine = myKeys(db, self);
+    const mine = trusted();
     const n = pickRekey(db.rekeyTexts(self, 'text'), { kind: 'set', channel: self, me: db.publicKey }, (by) => mine.has(by) && by !== db.publicKey);
     if (n && openRekey(n, db.publicKey, (box) => db.openSealed(box))) return true;
   }
   for (const contact of db.contacts()) {
     if (contact.removed_by !== undefined) continue;
-    const n = contactRekeyFor(db, contact);
+    const n = contactRekeyFor(db, contact, trusted);
     const key = n && openRekey(n, db.publicKey, (box) => db.openSealed(box));
     if (key && !contact.channels.includes(toHex(key))) return true;
   }

@@ -7,6 +7,7 @@
 import { toHex } from '../crypto/bytes.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { Message } from '../db/schema.js';
+import { unlinkStanding, unlinkTarget, type UnlinkEdge } from './unlinks.js';
 
 /** The self channel as the card-shaped value a link takes (never stored as a contact); undefined before any device was linked. */
 export function selfLinkOf(db: Database): Contact | undefined {
@@ -20,15 +21,19 @@ export function selfLinkOf(db: Database): Contact | undefined {
 /** The text of an unlink notice for `deviceId`. */
 export const unlinkNotice = (deviceId: string): string => JSON.stringify({ unlink: deviceId });
 
-/** The device that unlinked `deviceId` in these self-channel messages, if one did (only my devices' notices count). */
-export function unlinkedBy(messages: readonly Message[], deviceId: string, mine: ReadonlySet<string>): string | undefined {
+/**
+ * The device that unlinked `deviceId` in these self-channel messages, if a notice that counts did
+ * (devices/unlinks.ts): written by a device of `mine` (my other devices' ids), and its writer not
+ * itself unlinked by a notice that counts — an unlinked device that still holds the set key cannot
+ * unlink the device the user kept. `verify`: whether a message is signed by the device it names (as
+ * devices/rotate.ts checks it); without it the senders are taken as the document store checked them.
+ */
+export function unlinkedBy(messages: readonly Message[], deviceId: string, mine: ReadonlySet<string>, verify?: (m: Message) => boolean): string | undefined {
+  const known = new Set([...mine, deviceId]);
+  const edges: UnlinkEdge[] = [];
   for (const m of messages) {
-    if (!mine.has(m.sender)) continue;
-    try {
-      if ((JSON.parse(m.text) as { unlink?: unknown }).unlink === deviceId) return m.sender;
-    } catch {
-      // not a notice
-    }
+    const target = unlinkTarget(m.text);
+    if (target !== undefined && known.has(m.sender) && (verify === undefined || verify(m))) edges.push({ by: m.sender, target });
   }
-  return undefined;
+  return unlinkStanding(edges, known).by.get(deviceId);
 }
