@@ -6,6 +6,7 @@
  * end, a contact writing a message that names my other device is refused by my device.
  */
 import * as A from '@automerge/automerge';
+import { createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { ed25519 as noble } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,15 +58,35 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     );
   });
 
-  it('the signatures, as Node and @noble/curves check them', () => {
+  it('the signatures: 64 bytes, as node:crypto makes them from the bytes written out by hand; Node and @noble/curves check them', () => {
     const plain = 'e6364779c423906dda10a1bf43ccac563b14f20d1f04d6c1f538372cac63c7922262f29e0f369fd46b72d018e10b3d10ff90f82ec560de96a653269a76c28e09';
     const full = '6f68fcf678460ee8e39c3b9d4779432b57a40fdbbcc65dc030236d1303edd4da08152d269dc2903e4093a77858c7728be7e9c662a8f3f9bd382235aa5e733804';
-    expect(signMessage(CHANNEL, PLAIN, (b) => sign(SEED, b))).toBe(plain);
-    expect(signMessage(CHANNEL, FULL, (b) => sign(SEED, b))).toBe(full);
+    // Independently of our code: the signed bytes field by field, signed by node:crypto's Ed25519 (PKCS#8 of the RFC seed).
+    const field = (f: string) => {
+      const b = Buffer.from(f, 'utf8');
+      const n = Buffer.alloc(4);
+      n.writeUInt32BE(b.length);
+      return Buffer.concat([n, b]);
+    };
+    const head = ['backchannel:message:v1', CHANNEL, PLAIN.id, '1700000000000', PLAIN.sender, 'hello, Bob'];
+    const key = createPrivateKey({
+      key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(SEED)]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const nodeSig = (fields: string[]) => nodeSign(null, Buffer.concat(fields.map(field)), key).toString('hex');
+    expect(nodeSig([...head, '0', '0'])).toBe(plain);
+    expect(nodeSig([...head, '1', 'cd'.repeat(32), '12345', 'cat.jpg', 'image/jpeg', '1', '{"removed":true}'])).toBe(full);
+    const signedPlain = signMessage(CHANNEL, PLAIN, (b) => sign(SEED, b));
+    expect(signedPlain).toBeInstanceOf(Uint8Array);
+    expect(toHex(signedPlain)).toBe(plain);
+    expect(toHex(signMessage(CHANNEL, FULL, (b) => sign(SEED, b)))).toBe(full);
     for (const [m, sig] of [
       [PLAIN, plain],
       [FULL, full],
     ] as const) {
+      expect(verifyMessage(CHANNEL, m, fromHex(sig), PUBLIC)).toBe(true);
+      // What the first signing version stored (hex) still verifies: that history stays readable.
       expect(verifyMessage(CHANNEL, m, sig, PUBLIC)).toBe(true);
       expect(noble.verify(fromHex(sig), messageSignatureBytes(CHANNEL, m), fromHex(PUBLIC), { zip215: false })).toBe(true);
       expect(verifyEd25519(fromHex(sig), messageSignatureBytes(CHANNEL, m), fromHex(PUBLIC))).toBe(true);
@@ -77,6 +98,8 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     expect(verifyMessage(CHANNEL, { ...FULL, file: undefined }, full, PUBLIC)).toBe(false);
     // Malformed signatures and keys are false, never a throw.
     expect(verifyMessage(CHANNEL, PLAIN, 'zz', PUBLIC)).toBe(false);
+    expect(verifyMessage(CHANNEL, PLAIN, fromHex(plain).subarray(1), PUBLIC)).toBe(false);
+    expect(verifyMessage(CHANNEL, PLAIN, plain.toUpperCase(), PUBLIC)).toBe(false);
     expect(verifyMessage(CHANNEL, PLAIN, plain, 'ab')).toBe(false);
     expect(verifyEd25519(new Uint8Array(64), new Uint8Array(0), new Uint8Array(32))).toBe(false);
   });
@@ -89,17 +112,20 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     expect(toHex(messageSignatureBytes(CHANNEL, { ...PLAIN, notice: '' }))).not.toBe(toHex(messageSignatureBytes(CHANNEL, PLAIN)));
   });
 
-  it('the schema bounds `sig`: 128 hex digits or absent', () => {
+  it('the schema bounds `sig`: 64 bytes, the first signing version’s 128 hex digits, or absent', () => {
     const problems = (sig: unknown) => {
       const p: string[] = [];
       validateMessage(p, { ...PLAIN, sig });
       return p;
     };
     expect(problems(undefined)).toEqual([]);
+    expect(problems(new Uint8Array(64))).toEqual([]);
     expect(problems('ab'.repeat(64))).toEqual([]);
-    expect(problems('ab'.repeat(65))).toEqual(['message.sig must be 128 hex digits']);
-    expect(problems('AB'.repeat(64))).toEqual(['message.sig must be 128 hex digits']);
-    expect(problems(7)).toEqual(['message.sig must be 128 hex digits']);
+    expect(problems(new Uint8Array(65))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems(new Uint8Array(0))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems('ab'.repeat(65))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems('AB'.repeat(64))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems(7)).toEqual(['message.sig must be 64 bytes']);
   });
 });
 
@@ -221,7 +247,11 @@ describe('a peer’s messages, signed or not, through the document store', () =>
                   ? { ...m, file: { ...m.file, size: m.file.size + 1 } }
                   : { ...m, file: { filename: 'x', mimetype: 'x', size: 1, hash: 'ff'.repeat(32) } };
               if (field === 'notice') m = { ...m, notice: '{"removed":true}' };
-              if (field === 'sig') m = { ...m, sig: `${m.sig!.slice(0, 127)}${m.sig!.endsWith('0') ? '1' : '0'}` };
+              if (field === 'sig') {
+                const sig = Uint8Array.from(m.sig as Uint8Array);
+                sig[63] = sig[63]! ^ 1;
+                m = { ...m, sig };
+              }
             }
             const before = s.bob.messages(s.channel).length;
             // A good message from Alice rides along: a refused change takes it with it.
@@ -280,7 +310,10 @@ describe('a peer’s messages, signed or not, through the document store', () =>
       file: { filename: 'f', mimetype: 'text/plain', size: 1, hash: 'aa'.repeat(32) },
     });
     expect(verifyMessage(documentId(contactKey), sent, sent.sig, db.publicKey)).toBe(true);
-    expect(db.messages(db.channelOf(contact))[0]!.sig).toBe(sent.sig);
+    // Stored as bytes (an Automerge byte value), read back as the same 64 bytes.
+    const stored = db.messages(db.channelOf(contact))[0]!.sig;
+    expect(stored).toBeInstanceOf(Uint8Array);
+    expect(toHex(stored as Uint8Array)).toBe(toHex(sent.sig as Uint8Array));
   });
 });
 

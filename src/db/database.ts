@@ -547,6 +547,7 @@ function atom(s: string): A.ImmutableString {
 function atoms(value: unknown): any {
   if (typeof value === 'string') return atom(value);
   if (Array.isArray(value)) return value.map(atoms);
+  if (value instanceof Uint8Array) return value; // bytes (a message's sig) stay bytes
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, atoms(v)]));
   return value;
 }
@@ -559,6 +560,7 @@ function fromAutomerge(value: unknown): unknown {
   const text = textOf(value);
   if (text !== undefined) return text;
   if (Array.isArray(value)) return value.map(fromAutomerge);
+  if (value instanceof Uint8Array) return value.slice();
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromAutomerge(v)]));
   return value;
 }

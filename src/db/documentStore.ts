@@ -67,7 +67,8 @@ const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 function messageBytes(m: unknown): number {
   const o = (m ?? {}) as Record<string, unknown>;
   const f = (o.file ?? {}) as Record<string, unknown>;
-  return [o.id, o.sender, o.text, o.sig, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32);
+  const sig = o.sig instanceof Uint8Array ? o.sig.length : 0;
+  return [o.id, o.sender, o.text, o.sig, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32 + sig);
 }
 
 /** What a change passed to the checks of {@link DocumentStore}, to commit it without computing it twice. */
@@ -101,7 +102,7 @@ function signedFields(m: Record<string, unknown>) {
     text: textOf(m.text) ?? '',
     ...(file ? { file } : {}),
     ...(m.notice === undefined ? {} : { notice: textOf(m.notice) ?? '' }),
-    ...(m.sig === undefined ? {} : { sig: textOf(m.sig) ?? '' }),
+    ...(m.sig === undefined ? {} : { sig: m.sig instanceof Uint8Array ? m.sig : (textOf(m.sig) ?? '') }),
   };
 }
 

@@ -17,7 +17,7 @@
  * Pure: bytes and keys in, verdicts out.
  * @module
  */
-import { fromHex, toHex, utf8 } from '../crypto/bytes.js';
+import { fromHex, utf8 } from '../crypto/bytes.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import type { Message } from './schema.js';
 
@@ -51,15 +51,22 @@ export function messageSignatureBytes(channel: string, m: SignedFields): Uint8Ar
   return out;
 }
 
-/** The `sig` of a message in `channel`: hex of `sign` (e.g. `Database.sign`) over {@link messageSignatureBytes}. */
-export function signMessage(channel: string, m: SignedFields, sign: (bytes: Uint8Array) => Uint8Array): string {
-  return toHex(sign(messageSignatureBytes(channel, m)));
+/** The `sig` of a message in `channel`: the 64 bytes `sign` (e.g. `Database.sign`) makes of {@link messageSignatureBytes}. */
+export function signMessage(channel: string, m: SignedFields, sign: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+  return sign(messageSignatureBytes(channel, m));
 }
 
-/** Whether `sig` (hex) is `publicKey`'s (hex) signature of `m` in `channel`. False for anything malformed. */
-export function verifyMessage(channel: string, m: SignedFields, sig: string | undefined, publicKey: string): boolean {
-  if (sig === undefined || !/^[0-9a-f]{128}$/.test(sig) || !/^[0-9a-f]{64}$/.test(publicKey)) return false;
-  return verifyEd25519(fromHex(sig), messageSignatureBytes(channel, m), fromHex(publicKey));
+/** A signature as a document holds it: 64 bytes, or 128 hex digits (what the first signing version wrote); undefined for anything else. */
+export function signatureBytes(sig: unknown): Uint8Array | undefined {
+  if (sig instanceof Uint8Array) return sig.length === 64 ? sig : undefined;
+  return typeof sig === 'string' && /^[0-9a-f]{128}$/.test(sig) ? fromHex(sig) : undefined;
+}
+
+/** Whether `sig` (64 bytes, or legacy hex) is `publicKey`'s (hex) signature of `m` in `channel`. False for anything malformed. */
+export function verifyMessage(channel: string, m: SignedFields, sig: Uint8Array | string | undefined, publicKey: string): boolean {
+  const bytes = signatureBytes(sig);
+  if (bytes === undefined || !/^[0-9a-f]{64}$/.test(publicKey)) return false;
+  return verifyEd25519(bytes, messageSignatureBytes(channel, m), fromHex(publicKey));
 }
 
 /** The keys a device checks a channel's senders with: what it has proven, nothing a peer merely said. */
@@ -80,7 +87,7 @@ export interface SenderKeys {
 export type SenderVerdict = { verdict: 'verified' } | { verdict: 'unverified' } | { verdict: 'refused'; problem: string };
 
 /** The verdict on `m` (with its `sig`, if any) arriving from a peer in `channel`, by `keys`. */
-export function checkSender(channel: string, m: SignedFields & { sig?: string }, keys: SenderKeys): SenderVerdict {
+export function checkSender(channel: string, m: SignedFields & { sig?: Uint8Array | string }, keys: SenderKeys): SenderVerdict {
   const mine = keys.mine.get(m.sender);
   if (mine !== undefined) {
     if (m.sig === undefined) return { verdict: 'refused', problem: 'names a device of mine but is not signed' };
