@@ -20,7 +20,7 @@ import { sign, signingKeypair } from '../src/crypto/signing.js';
 import { Database, documentId } from '../src/db/database.js';
 import { checkSender, messageSignatureBytes, signMessage, verifyMessage, type SenderKeys, type SignedFields } from '../src/db/messageSignature.js';
 import { validateMessage, type Message } from '../src/db/schema.js';
-import { deviceSetNotice } from '../src/devices/notices.js';
+import { deviceSetBytes, deviceSetNotice, verifyDeviceSet } from '../src/devices/notices.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Branches, budgetMs } from './helpers/branches.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -163,7 +163,28 @@ describe('the rules for a peer’s message (checkSender)', () => {
     expect(checkSender(CHANNEL, msg('44'.repeat(16), stranger.secret), keys)).toEqual({ verdict: 'unverified' });
     expect(checkSender(CHANNEL, msg('44'.repeat(16)), keys)).toEqual({ verdict: 'unverified' });
   });
+  it('a set that says its devices sign: no unsigned message in their names, the paired device’s neither, nor under an id outside the set', () => {
+    const signing: SenderKeys = { ...keys, signing: new Set(['22'.repeat(16), '33'.repeat(16)]) };
+    expect(checkSender(CHANNEL, msg('22'.repeat(16)), signing)).toMatchObject({
+      verdict: 'refused',
+      problem: expect.stringMatching(/signs its messages but is not signed/),
+    });
+    expect(checkSender(CHANNEL, msg('33'.repeat(16)), signing)).toMatchObject({ verdict: 'refused' });
+    expect(checkSender(CHANNEL, msg('44'.repeat(16)), signing)).toMatchObject({
+      verdict: 'refused',
+      problem: expect.stringMatching(/no device of the contact/),
+    });
+    // Signed, they are checked as before; signed under an id outside the set, nothing can check it.
+    expect(checkSender(CHANNEL, msg('22'.repeat(16), paired.secret), signing)).toEqual({ verdict: 'verified' });
+    expect(checkSender(CHANNEL, msg('33'.repeat(16), paired.secret), signing)).toMatchObject({ verdict: 'refused' });
+    expect(checkSender(CHANNEL, msg('44'.repeat(16), stranger.secret), signing)).toEqual({ verdict: 'unverified' });
+    // A set of which only some statements say so: the others' devices as before.
+    const partly: SenderKeys = { ...keys, signing: new Set(['33'.repeat(16)]) };
+    expect(checkSender(CHANNEL, msg('22'.repeat(16)), partly)).toEqual({ verdict: 'unverified' });
+  });
 });
+
+const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
 
 /** A raw message as a peer's Automerge replica would write it. */
 const raw = (m: Message) => {
@@ -183,7 +204,6 @@ const raw = (m: Message) => {
 async function setUp() {
   const open = () => Database.open({ storage: new MemoryStorage() });
   const [bob, bob2, alice, alice2, mallory] = await Promise.all([open(), open(), open(), open(), open()]);
-  const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
   await bob.addOwnDevices([self(bob2)]);
   await alice.addOwnDevices([self(alice2)]);
   const contactKey = cryptoRandomBytes(32);
@@ -256,7 +276,8 @@ describe('a peer’s messages, signed or not, through the document store', () =>
             const before = s.bob.messages(s.channel).length;
             // A good message from Alice rides along: a refused change takes it with it.
             const r = await s.receive([s.write(s.alice, { text: 'alongside' }), m]);
-            const honest = kind === 'honest' || (kind === 'unsigned' && name === 'alice');
+            // Alice's set says its devices sign: unsigned, not even the paired device's is taken.
+            const honest = kind === 'honest';
             expect(r.accepted, `${kind} ${field} by ${name}: ${r.problems.join('; ')}`).toBe(honest);
             expect(s.bob.messages(s.channel).length).toBe(before + (honest ? 2 : 0));
             if (!honest) expect(r.problems.join()).toMatch(/signature|not signed/);
@@ -287,6 +308,40 @@ describe('a peer’s messages, signed or not, through the document store', () =>
     expect((await s.receive([s.write(s.bob2, { text: 'from Bob2' })], s.alice2.deviceId)).accepted).toBe(true);
     const { sig: _, ...unsigned } = s.write(s.alice2, { text: 'as Alice2, unsigned' });
     expect((await s.receive([unsigned], s.alice.deviceId)).accepted).toBe(false);
+  });
+
+  it('unsigned messages once the contact’s set says its devices sign: refused in the paired device’s name and under ids outside the set; a set from before the flag keeps the old rule', async () => {
+    const s = await setUp();
+    const { sig: _, ...unsigned } = s.write(s.alice, { text: 'unsigned, as Alice' });
+    const r = await s.receive([unsigned]);
+    expect(r.accepted).toBe(false);
+    expect(r.problems.join()).toMatch(/signs its messages but is not signed/);
+    // Under an id no set names, from the peer of that id (the peer rule lets it write only in its own name).
+    const outside = { id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender: s.mallory.deviceId, text: 'a device outside the set' };
+    const r2 = await s.receive([outside], s.mallory.deviceId);
+    expect(r2.accepted).toBe(false);
+    expect(r2.problems.join()).toMatch(/no device of the contact/);
+    // The flag is signed with the statement: a copy without it does not verify, so it cannot be taken away.
+    const flagged = s.alice.deviceSetStatement(2);
+    const { signs: __, ...stripped } = flagged;
+    expect(verifyDeviceSet(stripped)).toBe(false);
+    expect((await s.receive([s.write(s.alice, { text: '', notice: deviceSetNotice(stripped as typeof flagged) })])).accepted).toBe(true);
+    expect((await s.receive([unsigned])).accepted).toBe(false);
+
+    // Bob with Alice's set as a version before the flag signed it: the paired device's unsigned history is taken as before.
+    const bob = await Database.open({ storage: new MemoryStorage() });
+    const contactKey = cryptoRandomBytes(32);
+    await bob.addContact({ moniker: 'Alice', contactKey, publicKey: s.alice.publicKey });
+    const channel = documentId(contactKey);
+    const old = { devices: [self(s.alice), self(s.alice2)], at: 1, by: s.alice.publicKey };
+    const oldSet = { ...old, signature: toHex(s.alice.sign(deviceSetBytes(old))) };
+    expect(verifyDeviceSet(oldSet)).toBe(true);
+    const oldNotice: Message = { id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender: s.alice.deviceId, text: '', notice: deviceSetNotice(oldSet) };
+    const history: Message = { id: toHex(cryptoRandomBytes(16)), timestamp: 2, sender: s.alice.deviceId, text: 'from before signatures' };
+    const next = A.change(A.clone(bob.docs.get<{ messages: unknown[] }>(channel), { actor: toHex(cryptoRandomBytes(16)) }), (d: { messages: unknown[] }) => {
+      d.messages.push(raw(oldNotice), raw(history));
+    });
+    expect((await bob.docs.update(channel, (doc) => A.merge(A.clone(doc), next), { trust: 'contact', peer: s.alice.deviceId })).accepted).toBe(true);
   });
 
   it('a contact that never published a set: its messages, signed or not, are taken as before (nothing proves its device ids)', async () => {

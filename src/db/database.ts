@@ -348,8 +348,8 @@ export class Database {
     const root = card?.public_key;
     if (root === undefined) return { theirs: new Map() };
     // The keys are taken from the card's key outward (provenSetOf): a statement by anyone else binds none.
-    const { devices } = provenSetOf(root, this.#setNotices(card, channel, doc), this.#verifySet);
-    return { theirs: new Map([...devices].map(([id, key]) => [id, new Set([key])])), paired: root };
+    const { devices, signing } = provenSetOf(root, this.#setNotices(card, channel, doc), this.#verifySet);
+    return { theirs: new Map([...devices].map(([id, key]) => [id, new Set([key])])), paired: root, signing };
   }
 
   /** The contact's set as its channels' set notices prove it from its card's key: device ids and trusted keys. */

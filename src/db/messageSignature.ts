@@ -8,11 +8,13 @@
  * The rules ({@link checkSender}, for a message from a peer):
  *   - naming one of my devices: it must verify with that device's key, else the change is refused;
  *   - naming a device of the contact's proven set: it must verify with that device's key; unsigned, it
- *     is taken only from the device the contact paired with (the card's key: its history from before
- *     signatures), and counts as unverified;
+ *     is refused when the set statement that proves the device says its devices sign (`signs`: every
+ *     statement this version makes), else taken only from the device the contact paired with (the
+ *     card's key: its history from before signatures), and counts as unverified;
  *   - naming a device no proven set names (a contact that never linked a device publishes no set, nor
- *     does an older version): nothing can check it; taken as before (the peer rules let the peer
- *     write only in its own name there) and unverified.
+ *     does an older version): nothing can check it. Unsigned, it is refused once the contact's proven
+ *     set says its devices sign (no device of it wrote it); otherwise taken as before (the peer rules
+ *     let the peer write only in its own name there) and unverified.
  * A signature binds the channel, so a message copied into another channel does not verify there.
  * Pure: bytes and keys in, verdicts out.
  * @module
@@ -77,6 +79,12 @@ export interface SenderKeys {
   theirs: ReadonlyMap<string, ReadonlySet<string>>;
   /** The key the contact's card records (the device it paired with), if any. */
   paired?: string;
+  /**
+   * The contact's devices whose proven set statement says they sign (`signs`: every statement this
+   * version makes): an unsigned message in the name of one is refused, and once there is any, so is
+   * an unsigned one naming a device outside the set.
+   */
+  signing?: ReadonlySet<string>;
 }
 
 /**
@@ -98,6 +106,7 @@ export function checkSender(channel: string, m: SignedFields & { sig?: Uint8Arra
   const theirs = keys.theirs.get(m.sender);
   if (theirs !== undefined) {
     if (m.sig === undefined) {
+      if (keys.signing?.has(m.sender)) return { verdict: 'refused', problem: 'names a device of the contact that signs its messages but is not signed' };
       // History from before signatures: only the device the contact paired with may have written it.
       if (keys.paired !== undefined && theirs.has(keys.paired)) return { verdict: 'unverified' };
       return { verdict: 'refused', problem: 'names a device of the contact but is not signed' };
@@ -105,5 +114,8 @@ export function checkSender(channel: string, m: SignedFields & { sig?: Uint8Arra
     for (const key of theirs) if (verifyMessage(channel, m, m.sig, key)) return { verdict: 'verified' };
     return { verdict: 'refused', problem: "names a device of the contact but its signature is not that device's" };
   }
+  // Outside every proven set: once the set says its devices sign, an unsigned one is no device of it.
+  if (m.sig === undefined && (keys.signing?.size ?? 0) > 0)
+    return { verdict: 'refused', problem: 'names no device of the contact’s set, which signs its messages, and is not signed' };
   return { verdict: 'unverified' };
 }
