@@ -15,7 +15,7 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId, type TheirKeys } from './documentStore.js';
-import { signMessage } from './messageSignature.js';
+import { legacyDigest, legacyNotices, legacyOf, signedFieldsOf, signMessage } from './messageSignature.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { cachedDeviceSetVerifier, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
@@ -157,7 +157,38 @@ export class Database {
     const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
     if (previous?.length === 32) db.#previousSetKey = previous;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
+    await db.vouchForHistory();
     return db;
+  }
+
+  /**
+   * Vouch, signed, for what this device wrote before it signed its messages: a legacy notice per
+   * channel listing its unsigned messages there not yet listed (db/messageSignature.ts), so a device
+   * linked later, or a contact whose set says this device signs, takes them. Once per channel: an
+   * opened database already did it. Returns how many notices it wrote.
+   */
+  async vouchForHistory(): Promise<number> {
+    let written = 0;
+    for (const channel of this.#ids('channel')) {
+      const listed = new Set<string>();
+      const unsigned: Message[] = [];
+      for (const value of this.docs.get<{ messages?: unknown[] }>(channel).messages ?? []) {
+        const v = value as { sender?: unknown; sig?: unknown; notice?: unknown } | null;
+        if (textOf(v?.sender) !== this.deviceId) continue;
+        if (v!.sig === undefined) unsigned.push(signedFieldsOf(value));
+        else for (const d of legacyOf(textOf(v!.notice)) ?? []) listed.add(d);
+      }
+      const todo = unsigned.filter((m) => !listed.has(legacyDigest(channel, m)));
+      try {
+        for (const notice of legacyNotices(channel, todo)) {
+          await this.sendMessage(channel, { notice });
+          written++;
+        }
+      } catch {
+        // A channel that takes no more (at its limits): its history stays as it was; tried again at the next open.
+      }
+    }
+    return written;
   }
 
   #setOwn(devices: OwnDevice[]): void {
