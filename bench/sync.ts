@@ -138,7 +138,7 @@ export async function benchSync(
             timestamp: m.timestamp,
             sender: new A.ImmutableString(SENDER),
             text: new A.ImmutableString(m.text),
-            sig: new A.ImmutableString(sig),
+            sig,
           });
         });
       }

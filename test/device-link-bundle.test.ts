@@ -126,7 +126,7 @@ describe('a contact passing on messages', () => {
           timestamp: 1,
           sender: new A.ImmutableString(sender),
           text: new A.ImmutableString('hi'),
-          ...(signer ? { sig: new A.ImmutableString(signMessage(channel, m, (b) => signer.sign(b))) } : {}),
+          ...(signer ? { sig: signMessage(channel, m, (b) => signer.sign(b)) } : {}),
         });
       }
     });

@@ -194,21 +194,39 @@ describe('contacts know my set', () => {
     const ok = await bobReceives(
       alice.publicKey,
       [
-        { sender: alice.deviceId, notice: signed },
+        { sender: alice.deviceId, notice: signed, by: alice },
         { sender: alice2.deviceId, by: alice2 },
       ],
       alice.deviceId,
     );
     expect(ok.accepted).toBe(true);
     // Alice2 passes on Alice's message: the set makes both hers.
-    expect((await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice.deviceId }], alice2.deviceId)).accepted).toBe(true);
+    expect(
+      (
+        await bobReceives(
+          alice.publicKey,
+          [
+            { sender: alice.deviceId, notice: signed, by: alice },
+            { sender: alice.deviceId, by: alice },
+          ],
+          alice2.deviceId,
+        )
+      ).accepted,
+    ).toBe(true);
+    // The set says its devices sign: unsigned, not even the paired device's message is taken any more.
+    const unsignedPaired = await bobReceives(
+      alice.publicKey,
+      [{ sender: alice.deviceId, notice: signed, by: alice }, { sender: alice.deviceId }],
+      alice2.deviceId,
+    );
+    expect(unsignedPaired.problems.join()).toMatch(/signs its messages but is not signed/);
     // The set names Alice2 with her key: a message in her name must carry her signature (db/messageSignature.ts).
-    const unsigned = await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed }, { sender: alice2.deviceId }], alice.deviceId);
+    const unsigned = await bobReceives(alice.publicKey, [{ sender: alice.deviceId, notice: signed, by: alice }, { sender: alice2.deviceId }], alice.deviceId);
     expect(unsigned.problems.join()).toMatch(/not signed/);
     const byAlice = await bobReceives(
       alice.publicKey,
       [
-        { sender: alice.deviceId, notice: signed },
+        { sender: alice.deviceId, notice: signed, by: alice },
         { sender: alice2.deviceId, by: alice },
       ],
       alice.deviceId,

@@ -40,7 +40,9 @@ type Command =
   | { t: 'rename'; contact: number; moniker: string }
   | { t: 'message'; contact: number; text: string }
   | { t: 'relayCheck'; supported: boolean }
-  | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' };
+  | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' }
+  /** A burst of sync messages bringing new heads: the link hears `link.synced` for each. */
+  | { t: 'synced'; contact: number; burst: number };
 
 // Weighted so runs reach the interesting states: pairings that complete, contacts that connect.
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -69,6 +71,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const),
     }),
   },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('synced' as const), contact: fc.nat({ max: 5 }), burst: fc.integer({ min: 1, max: 20 }) }) },
 );
 
 class FakeChannel {}
@@ -254,6 +257,13 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         else send({ type: 'link.refused', reason: 'depot full for this topic (3 deposits)' });
         break;
       }
+      case 'synced': {
+        // What the link's SYNC child tells it as each message of the burst arrives (the depot's handle reaches the same link).
+        const contact = db.contacts()[c.contact] ?? db.leavingContacts()[0];
+        const send = contact && depots.get(contact.channels[0]!);
+        for (let n = 0; send && n < c.burst; n++) send({ type: 'link.synced', heads: [toHex(new Uint8Array(32).fill(n))] });
+        break;
+      }
       // Every write is a request to the machine (its answer is awaited only by `settle`).
       case 'remove':
         app.send({ type: 'contact.remove', req: ++req, contactId: db.contacts()[c.contact]?.id ?? 'nobody' });
@@ -329,6 +339,26 @@ describe('event journal', () => {
     },
     budgetMs(Math.max(60, Math.floor(FC_RUNS / 2)), 400),
   );
+
+  it('a burst of sync messages bringing new heads journals a bounded number of records, and replay still matches', async () => {
+    const key = new Uint8Array(32).fill(7);
+    const burst = 500;
+    const { app, replayed, journal } = await run(
+      [{ t: 'accept', moniker: 'Bob' }, { t: 'verified', key }, { t: 'settle' }, { t: 'settle' }, { t: 'synced', contact: 0, burst }, { t: 'settle' }],
+      100_000,
+    );
+    try {
+      expect(app.getSnapshot().context.db!.contacts()).toHaveLength(1);
+      const records = await journal.records();
+      const synced = records.filter((r) => r.k === 'event' && ['link.synced', 'contact.synced'].includes(r.event.type));
+      // Each of them left the link's and the app's snapshot as it was (the app waits on it only for a contact I removed).
+      expect(synced.length).toBeLessThanOrEqual(2);
+      expect(records.length).toBeLessThan(burst);
+      for (const r of replayed.filter((x) => !x.ended && x.machine)) expect(stateOf(r.snapshot!), r.path).toBe(stateOf(liveAt(app, r.path)!.getSnapshot()));
+    } finally {
+      app.stop();
+    }
+  });
 
   it('stays bounded while storage fails, then checkpoints, and replay is exact again', async () => {
     const storage = new FlakyStorage();

@@ -6,6 +6,7 @@
  * end, a contact writing a message that names my other device is refused by my device.
  */
 import * as A from '@automerge/automerge';
+import { createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { ed25519 as noble } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ import { sign, signingKeypair } from '../src/crypto/signing.js';
 import { Database, documentId } from '../src/db/database.js';
 import { checkSender, messageSignatureBytes, signMessage, verifyMessage, type SenderKeys, type SignedFields } from '../src/db/messageSignature.js';
 import { validateMessage, type Message } from '../src/db/schema.js';
-import { deviceSetNotice } from '../src/devices/notices.js';
+import { deviceSetBytes, deviceSetNotice, verifyDeviceSet } from '../src/devices/notices.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { Branches, budgetMs } from './helpers/branches.js';
 import { FC_RUNS } from './helpers/runs.js';
@@ -57,15 +58,35 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     );
   });
 
-  it('the signatures, as Node and @noble/curves check them', () => {
+  it('the signatures: 64 bytes, as node:crypto makes them from the bytes written out by hand; Node and @noble/curves check them', () => {
     const plain = 'e6364779c423906dda10a1bf43ccac563b14f20d1f04d6c1f538372cac63c7922262f29e0f369fd46b72d018e10b3d10ff90f82ec560de96a653269a76c28e09';
     const full = '6f68fcf678460ee8e39c3b9d4779432b57a40fdbbcc65dc030236d1303edd4da08152d269dc2903e4093a77858c7728be7e9c662a8f3f9bd382235aa5e733804';
-    expect(signMessage(CHANNEL, PLAIN, (b) => sign(SEED, b))).toBe(plain);
-    expect(signMessage(CHANNEL, FULL, (b) => sign(SEED, b))).toBe(full);
+    // Independently of our code: the signed bytes field by field, signed by node:crypto's Ed25519 (PKCS#8 of the RFC seed).
+    const field = (f: string) => {
+      const b = Buffer.from(f, 'utf8');
+      const n = Buffer.alloc(4);
+      n.writeUInt32BE(b.length);
+      return Buffer.concat([n, b]);
+    };
+    const head = ['backchannel:message:v1', CHANNEL, PLAIN.id, '1700000000000', PLAIN.sender, 'hello, Bob'];
+    const key = createPrivateKey({
+      key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(SEED)]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const nodeSig = (fields: string[]) => nodeSign(null, Buffer.concat(fields.map(field)), key).toString('hex');
+    expect(nodeSig([...head, '0', '0'])).toBe(plain);
+    expect(nodeSig([...head, '1', 'cd'.repeat(32), '12345', 'cat.jpg', 'image/jpeg', '1', '{"removed":true}'])).toBe(full);
+    const signedPlain = signMessage(CHANNEL, PLAIN, (b) => sign(SEED, b));
+    expect(signedPlain).toBeInstanceOf(Uint8Array);
+    expect(toHex(signedPlain)).toBe(plain);
+    expect(toHex(signMessage(CHANNEL, FULL, (b) => sign(SEED, b)))).toBe(full);
     for (const [m, sig] of [
       [PLAIN, plain],
       [FULL, full],
     ] as const) {
+      expect(verifyMessage(CHANNEL, m, fromHex(sig), PUBLIC)).toBe(true);
+      // What the first signing version stored (hex) still verifies: that history stays readable.
       expect(verifyMessage(CHANNEL, m, sig, PUBLIC)).toBe(true);
       expect(noble.verify(fromHex(sig), messageSignatureBytes(CHANNEL, m), fromHex(PUBLIC), { zip215: false })).toBe(true);
       expect(verifyEd25519(fromHex(sig), messageSignatureBytes(CHANNEL, m), fromHex(PUBLIC))).toBe(true);
@@ -77,6 +98,8 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     expect(verifyMessage(CHANNEL, { ...FULL, file: undefined }, full, PUBLIC)).toBe(false);
     // Malformed signatures and keys are false, never a throw.
     expect(verifyMessage(CHANNEL, PLAIN, 'zz', PUBLIC)).toBe(false);
+    expect(verifyMessage(CHANNEL, PLAIN, fromHex(plain).subarray(1), PUBLIC)).toBe(false);
+    expect(verifyMessage(CHANNEL, PLAIN, plain.toUpperCase(), PUBLIC)).toBe(false);
     expect(verifyMessage(CHANNEL, PLAIN, plain, 'ab')).toBe(false);
     expect(verifyEd25519(new Uint8Array(64), new Uint8Array(0), new Uint8Array(32))).toBe(false);
   });
@@ -89,17 +112,20 @@ describe('vectors: a fixed key and message give fixed bytes and a fixed signatur
     expect(toHex(messageSignatureBytes(CHANNEL, { ...PLAIN, notice: '' }))).not.toBe(toHex(messageSignatureBytes(CHANNEL, PLAIN)));
   });
 
-  it('the schema bounds `sig`: 128 hex digits or absent', () => {
+  it('the schema bounds `sig`: 64 bytes, the first signing version’s 128 hex digits, or absent', () => {
     const problems = (sig: unknown) => {
       const p: string[] = [];
       validateMessage(p, { ...PLAIN, sig });
       return p;
     };
     expect(problems(undefined)).toEqual([]);
+    expect(problems(new Uint8Array(64))).toEqual([]);
     expect(problems('ab'.repeat(64))).toEqual([]);
-    expect(problems('ab'.repeat(65))).toEqual(['message.sig must be 128 hex digits']);
-    expect(problems('AB'.repeat(64))).toEqual(['message.sig must be 128 hex digits']);
-    expect(problems(7)).toEqual(['message.sig must be 128 hex digits']);
+    expect(problems(new Uint8Array(65))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems(new Uint8Array(0))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems('ab'.repeat(65))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems('AB'.repeat(64))).toEqual(['message.sig must be 64 bytes']);
+    expect(problems(7)).toEqual(['message.sig must be 64 bytes']);
   });
 });
 
@@ -137,7 +163,28 @@ describe('the rules for a peer’s message (checkSender)', () => {
     expect(checkSender(CHANNEL, msg('44'.repeat(16), stranger.secret), keys)).toEqual({ verdict: 'unverified' });
     expect(checkSender(CHANNEL, msg('44'.repeat(16)), keys)).toEqual({ verdict: 'unverified' });
   });
+  it('a set that says its devices sign: no unsigned message in their names, the paired device’s neither, nor under an id outside the set', () => {
+    const signing: SenderKeys = { ...keys, signing: new Set(['22'.repeat(16), '33'.repeat(16)]) };
+    expect(checkSender(CHANNEL, msg('22'.repeat(16)), signing)).toMatchObject({
+      verdict: 'refused',
+      problem: expect.stringMatching(/signs its messages but is not signed/),
+    });
+    expect(checkSender(CHANNEL, msg('33'.repeat(16)), signing)).toMatchObject({ verdict: 'refused' });
+    expect(checkSender(CHANNEL, msg('44'.repeat(16)), signing)).toMatchObject({
+      verdict: 'refused',
+      problem: expect.stringMatching(/no device of the contact/),
+    });
+    // Signed, they are checked as before; signed under an id outside the set, nothing can check it.
+    expect(checkSender(CHANNEL, msg('22'.repeat(16), paired.secret), signing)).toEqual({ verdict: 'verified' });
+    expect(checkSender(CHANNEL, msg('33'.repeat(16), paired.secret), signing)).toMatchObject({ verdict: 'refused' });
+    expect(checkSender(CHANNEL, msg('44'.repeat(16), stranger.secret), signing)).toEqual({ verdict: 'unverified' });
+    // A set of which only some statements say so: the others' devices as before.
+    const partly: SenderKeys = { ...keys, signing: new Set(['33'.repeat(16)]) };
+    expect(checkSender(CHANNEL, msg('22'.repeat(16)), partly)).toEqual({ verdict: 'unverified' });
+  });
 });
+
+const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
 
 /** A raw message as a peer's Automerge replica would write it. */
 const raw = (m: Message) => {
@@ -157,7 +204,6 @@ const raw = (m: Message) => {
 async function setUp() {
   const open = () => Database.open({ storage: new MemoryStorage() });
   const [bob, bob2, alice, alice2, mallory] = await Promise.all([open(), open(), open(), open(), open()]);
-  const self = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
   await bob.addOwnDevices([self(bob2)]);
   await alice.addOwnDevices([self(alice2)]);
   const contactKey = cryptoRandomBytes(32);
@@ -221,12 +267,17 @@ describe('a peer’s messages, signed or not, through the document store', () =>
                   ? { ...m, file: { ...m.file, size: m.file.size + 1 } }
                   : { ...m, file: { filename: 'x', mimetype: 'x', size: 1, hash: 'ff'.repeat(32) } };
               if (field === 'notice') m = { ...m, notice: '{"removed":true}' };
-              if (field === 'sig') m = { ...m, sig: `${m.sig!.slice(0, 127)}${m.sig!.endsWith('0') ? '1' : '0'}` };
+              if (field === 'sig') {
+                const sig = Uint8Array.from(m.sig as Uint8Array);
+                sig[63] = sig[63]! ^ 1;
+                m = { ...m, sig };
+              }
             }
             const before = s.bob.messages(s.channel).length;
             // A good message from Alice rides along: a refused change takes it with it.
             const r = await s.receive([s.write(s.alice, { text: 'alongside' }), m]);
-            const honest = kind === 'honest' || (kind === 'unsigned' && name === 'alice');
+            // Alice's set says its devices sign: unsigned, not even the paired device's is taken.
+            const honest = kind === 'honest';
             expect(r.accepted, `${kind} ${field} by ${name}: ${r.problems.join('; ')}`).toBe(honest);
             expect(s.bob.messages(s.channel).length).toBe(before + (honest ? 2 : 0));
             if (!honest) expect(r.problems.join()).toMatch(/signature|not signed/);
@@ -259,6 +310,40 @@ describe('a peer’s messages, signed or not, through the document store', () =>
     expect((await s.receive([unsigned], s.alice.deviceId)).accepted).toBe(false);
   });
 
+  it('unsigned messages once the contact’s set says its devices sign: refused in the paired device’s name and under ids outside the set; a set from before the flag keeps the old rule', async () => {
+    const s = await setUp();
+    const { sig: _, ...unsigned } = s.write(s.alice, { text: 'unsigned, as Alice' });
+    const r = await s.receive([unsigned]);
+    expect(r.accepted).toBe(false);
+    expect(r.problems.join()).toMatch(/signs its messages but is not signed/);
+    // Under an id no set names, from the peer of that id (the peer rule lets it write only in its own name).
+    const outside = { id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender: s.mallory.deviceId, text: 'a device outside the set' };
+    const r2 = await s.receive([outside], s.mallory.deviceId);
+    expect(r2.accepted).toBe(false);
+    expect(r2.problems.join()).toMatch(/no device of the contact/);
+    // The flag is signed with the statement: a copy without it does not verify, so it cannot be taken away.
+    const flagged = s.alice.deviceSetStatement(2);
+    const { signs: __, ...stripped } = flagged;
+    expect(verifyDeviceSet(stripped)).toBe(false);
+    expect((await s.receive([s.write(s.alice, { text: '', notice: deviceSetNotice(stripped as typeof flagged) })])).accepted).toBe(true);
+    expect((await s.receive([unsigned])).accepted).toBe(false);
+
+    // Bob with Alice's set as a version before the flag signed it: the paired device's unsigned history is taken as before.
+    const bob = await Database.open({ storage: new MemoryStorage() });
+    const contactKey = cryptoRandomBytes(32);
+    await bob.addContact({ moniker: 'Alice', contactKey, publicKey: s.alice.publicKey });
+    const channel = documentId(contactKey);
+    const old = { devices: [self(s.alice), self(s.alice2)], at: 1, by: s.alice.publicKey };
+    const oldSet = { ...old, signature: toHex(s.alice.sign(deviceSetBytes(old))) };
+    expect(verifyDeviceSet(oldSet)).toBe(true);
+    const oldNotice: Message = { id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender: s.alice.deviceId, text: '', notice: deviceSetNotice(oldSet) };
+    const history: Message = { id: toHex(cryptoRandomBytes(16)), timestamp: 2, sender: s.alice.deviceId, text: 'from before signatures' };
+    const next = A.change(A.clone(bob.docs.get<{ messages: unknown[] }>(channel), { actor: toHex(cryptoRandomBytes(16)) }), (d: { messages: unknown[] }) => {
+      d.messages.push(raw(oldNotice), raw(history));
+    });
+    expect((await bob.docs.update(channel, (doc) => A.merge(A.clone(doc), next), { trust: 'contact', peer: s.alice.deviceId })).accepted).toBe(true);
+  });
+
   it('a contact that never published a set: its messages, signed or not, are taken as before (nothing proves its device ids)', async () => {
     const bob = await Database.open({ storage: new MemoryStorage() });
     const carol = await Database.open({ storage: new MemoryStorage() });
@@ -280,7 +365,10 @@ describe('a peer’s messages, signed or not, through the document store', () =>
       file: { filename: 'f', mimetype: 'text/plain', size: 1, hash: 'aa'.repeat(32) },
     });
     expect(verifyMessage(documentId(contactKey), sent, sent.sig, db.publicKey)).toBe(true);
-    expect(db.messages(db.channelOf(contact))[0]!.sig).toBe(sent.sig);
+    // Stored as bytes (an Automerge byte value), read back as the same 64 bytes.
+    const stored = db.messages(db.channelOf(contact))[0]!.sig;
+    expect(stored).toBeInstanceOf(Uint8Array);
+    expect(toHex(stored as Uint8Array)).toBe(toHex(sent.sig as Uint8Array));
   });
 });
 

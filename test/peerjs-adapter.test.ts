@@ -7,10 +7,12 @@
  * test/netns/peerjs-transport.netns.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { connectWithPeerJs, type PeerJsConstructor, type PeerJsDataConnection, type PeerJsPeer } from '../src/adapters/peerjsTransport.js';
 import type { Transport } from '../src/effects/transport.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
-import { TransportClosedError } from '../src/errors.js';
+import { RELAYED_DEAD_MS, RELAYED_KEEPALIVE_MS } from '../src/discover/relayedTransport.js';
+import { TimeoutError, TransportClosedError } from '../src/errors.js';
 
 type Handler = (arg?: unknown) => void;
 /** What PeerJS's typed `on` overloads all accept. */
@@ -39,6 +41,7 @@ class FakeConnection extends Emitter implements PeerJsDataConnection {
     if (!this.open) return this.emit('error', { type: 'not-open-yet' }); // dropped
     // As PeerJS does when the data channel throws on send ("send queue full", not open): it closes.
     if (this.network.refuse) return this.close();
+    if (this.network.mute) return;
     // In order, a little later, as a data channel delivers.
     queueMicrotask(() => this.other.emit('data', data));
   }
@@ -60,11 +63,13 @@ interface FakeNetwork {
   connections: FakeConnection[];
   /** Every send from now on fails as when the data channel throws. */
   refuse: boolean;
+  /** Every send from now on vanishes without a word (a peer gone silent). */
+  mute: boolean;
 }
 
 /** A PeerServer and its peers, in memory: ids are first come, first served. */
 function fakePeerJs(): FakeNetwork {
-  const network: FakeNetwork = { Peer: undefined as unknown as PeerJsConstructor, connections: [], refuse: false };
+  const network: FakeNetwork = { Peer: undefined as unknown as PeerJsConstructor, connections: [], refuse: false, mute: false };
   const registered = new Map<string, FakePeer>();
   let next = 0;
   class FakePeer extends Emitter implements PeerJsPeer {
@@ -112,11 +117,11 @@ describe('PeerJS adapter: what PeerJS does around open', () => {
   });
 
   let network: FakeNetwork;
-  async function connectedPair(): Promise<[Transport, Transport]> {
+  async function connectedPair(clock?: SimulatedClock): Promise<[Transport, Transport]> {
     network = fakePeerJs();
     const { Peer } = network;
     const contactKey = cryptoRandomBytes(32);
-    const device = () => connectWithPeerJs({ Peer, peerOptions: {}, contactKey, randomBytes: cryptoRandomBytes });
+    const device = () => connectWithPeerJs({ Peer, peerOptions: {}, contactKey, randomBytes: cryptoRandomBytes, ...(clock ? { clock } : {}) });
     ends = await Promise.all([device(), device()]);
     return ends as [Transport, Transport];
   }
@@ -150,4 +155,26 @@ describe('PeerJS adapter: what PeerJS does around open', () => {
     expect(await closed).toBe('closed: the PeerJS connection was not open for a frame');
     await expect(a.send(new Uint8Array([2]))).rejects.toBeInstanceOf(TransportClosedError);
   });
+
+  it('runs on the injected clock: a peer gone silent is given up when the simulated clock passes the dead time', async () => {
+    const clock = new SimulatedClock();
+    const [a, b] = await connectedPair(clock);
+    network.mute = true;
+    const closed = Promise.all([nextEvent(a), nextEvent(b)]);
+    // Only the simulated clock moves the keepalive: short of the dead time both ends hold on...
+    for (let t = RELAYED_KEEPALIVE_MS; t < RELAYED_DEAD_MS; t += RELAYED_KEEPALIVE_MS) clock.increment(RELAYED_KEEPALIVE_MS);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(a.closed || b.closed).toBe(false);
+    // ...and past it they give up (the first hangs up on the other: its connection closes).
+    clock.increment(2 * RELAYED_KEEPALIVE_MS);
+    expect(await closed).toEqual([expect.stringMatching(/^closed: /), expect.stringMatching(/^closed: /)]);
+  }, 5_000); // the system clock would take RELAYED_DEAD_MS
+
+  it('the wait for the other device times out on the injected clock', async () => {
+    const clock = new SimulatedClock();
+    const { Peer } = fakePeerJs();
+    const alone = connectWithPeerJs({ Peer, peerOptions: {}, contactKey: cryptoRandomBytes(32), randomBytes: cryptoRandomBytes, clock, timeoutMs: 30_000 });
+    clock.increment(30_000);
+    await expect(alone).rejects.toBeInstanceOf(TimeoutError);
+  }, 5_000); // the system clock would take 30 s
 });

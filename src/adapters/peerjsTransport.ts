@@ -15,6 +15,7 @@
  */
 import { constantTimeEqual, fromHex, fromUtf8, toHex } from '../crypto/bytes.js';
 import { deriveKey } from '../crypto/keys.js';
+import { systemClock, type Clock } from '../effects/clock.js';
 import type { Transport } from '../effects/transport.js';
 import type { RandomBytes } from '../effects/random.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
@@ -59,6 +60,11 @@ export interface PeerJsOptions {
   timeoutMs?: number;
   /** How long one call may take to open and exchange hellos before the caller hangs up and calls again (default 8 s). */
   attemptMs?: number;
+  /**
+   * The timers of the wait, the calls and the transport's keepalive: the app's clock (a SimulatedClock
+   * in tests), as DISCOVER hands its relayed transports theirs; default the system's.
+   */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
 /** The id both devices try to register; whoever gets it waits, the other connects to it. */
@@ -91,11 +97,12 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
   const sid = toHex(options.randomBytes(8));
   const timeoutMs = options.timeoutMs ?? 30_000;
   const attemptMs = options.attemptMs ?? 8_000;
+  const clock = options.clock ?? systemClock;
   return new Promise((resolve, reject) => {
     let peer: PeerJsPeer;
     let settled = false;
-    let attemptTimer: ReturnType<typeof setTimeout> | undefined;
-    const timer = setTimeout(
+    let attemptTimer: unknown;
+    const timer = clock.setTimeout(
       () => fail(new TimeoutError('The other device did not show up on the PeerServer.', { phase: 'peerjs', ms: timeoutMs })),
       timeoutMs,
     );
@@ -103,8 +110,8 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      clearTimeout(attemptTimer);
+      clock.clearTimeout(timer);
+      clock.clearTimeout(attemptTimer);
       peer?.destroy();
       reject(error);
     };
@@ -118,11 +125,11 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
       const callAgain = () => {
         if (waiting || transport || settled || retried) return;
         retried = true;
-        clearTimeout(attemptTimer);
+        clock.clearTimeout(attemptTimer);
         conn.close();
-        setTimeout(() => !settled && adopt(peer.connect(id, { reliable: true, serialization: 'raw' }), false), 250);
+        clock.setTimeout(() => !settled && adopt(peer.connect(id, { reliable: true, serialization: 'raw' }), false), 250);
       };
-      if (!waiting) attemptTimer = setTimeout(callAgain, attemptMs);
+      if (!waiting) attemptTimer = clock.setTimeout(callAgain, attemptMs);
       // PeerJS drops what we send before our side's 'open' (it only emits an error), yet can hand us
       // the other side's hello before it (wrtc under load does): a transport made then lost its first
       // frame, and the peer closed at the gap. So what comes before our 'open' waits for it, and is
@@ -173,6 +180,7 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             randomBytes: options.randomBytes,
             transmit,
             onClose: () => conn.close(),
+            clock,
           });
           conn.on('close', () => transport?.shut(sending ? 'PeerJS closed the connection: its data channel refused a frame' : 'PeerJS connection closed'));
           // However it ended (either side, or a lost frame), let go of the PeerServer: a peer left
@@ -182,8 +190,8 @@ export function connectWithPeerJs(options: PeerJsOptions): Promise<Transport & {
             peer.destroy();
           });
           settled = true;
-          clearTimeout(timer);
-          clearTimeout(attemptTimer);
+          clock.clearTimeout(timer);
+          clock.clearTimeout(attemptTimer);
           return resolve(Object.assign(transport, { peer }));
         }
         try {

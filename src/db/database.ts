@@ -15,7 +15,7 @@ import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { IdentityDamagedError, InvalidArgumentError, NotFoundError, QuarantinedError } from '../errors.js';
 import { DocumentStore, type DocId, type TheirKeys } from './documentStore.js';
-import { signMessage } from './messageSignature.js';
+import { legacyDigest, legacyNotices, legacyOf, signedFieldsOf, signMessage } from './messageSignature.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { cachedDeviceSetVerifier, provenSetOf, signDeviceSet, type DeviceSetStatement } from '../devices/notices.js';
 import {
@@ -170,7 +170,38 @@ export class Database {
     const rotating = Number(new TextDecoder().decode((await storage.load(ROTATION_PENDING_KEY)) ?? new Uint8Array()));
     if (Number.isSafeInteger(rotating) && rotating > 0) db.#rotating = rotating;
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
+    await db.vouchForHistory();
     return db;
+  }
+
+  /**
+   * Vouch, signed, for what this device wrote before it signed its messages: a legacy notice per
+   * channel listing its unsigned messages there not yet listed (db/messageSignature.ts), so a device
+   * linked later, or a contact whose set says this device signs, takes them. Once per channel: an
+   * opened database already did it. Returns how many notices it wrote.
+   */
+  async vouchForHistory(): Promise<number> {
+    let written = 0;
+    for (const channel of this.#ids('channel')) {
+      const listed = new Set<string>();
+      const unsigned: Message[] = [];
+      for (const value of this.docs.get<{ messages?: unknown[] }>(channel).messages ?? []) {
+        const v = value as { sender?: unknown; sig?: unknown; notice?: unknown } | null;
+        if (textOf(v?.sender) !== this.deviceId) continue;
+        if (v!.sig === undefined) unsigned.push(signedFieldsOf(value));
+        else for (const d of legacyOf(textOf(v!.notice)) ?? []) listed.add(d);
+      }
+      const todo = unsigned.filter((m) => !listed.has(legacyDigest(channel, m)));
+      try {
+        for (const notice of legacyNotices(channel, todo)) {
+          await this.sendMessage(channel, { notice });
+          written++;
+        }
+      } catch {
+        // A channel that takes no more (at its limits): its history stays as it was; tried again at the next open.
+      }
+    }
+    return written;
   }
 
   #setOwn(devices: OwnDevice[]): void {
@@ -373,8 +404,8 @@ export class Database {
     const root = card?.public_key;
     if (root === undefined) return { theirs: new Map() };
     // The keys are taken from the card's key outward (provenSetOf): a statement by anyone else binds none.
-    const { devices } = provenSetOf(root, this.#setNotices(card, channel, doc), this.#verifySet);
-    return { theirs: new Map([...devices].map(([id, key]) => [id, new Set([key])])), paired: root };
+    const { devices, signing } = provenSetOf(root, this.#setNotices(card, channel, doc), this.#verifySet);
+    return { theirs: new Map([...devices].map(([id, key]) => [id, new Set([key])])), paired: root, signing };
   }
 
   /** The contact's set as its channels' set notices prove it from its card's key: device ids and trusted keys. */
@@ -599,6 +630,7 @@ function atom(s: string): A.ImmutableString {
 function atoms(value: unknown): any {
   if (typeof value === 'string') return atom(value);
   if (Array.isArray(value)) return value.map(atoms);
+  if (value instanceof Uint8Array) return value; // bytes (a message's sig) stay bytes
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, atoms(v)]));
   return value;
 }
@@ -611,6 +643,7 @@ function fromAutomerge(value: unknown): unknown {
   const text = textOf(value);
   if (text !== undefined) return text;
   if (Array.isArray(value)) return value.map(fromAutomerge);
+  if (value instanceof Uint8Array) return value.slice();
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromAutomerge(v)]));
   return value;
 }

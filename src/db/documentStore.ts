@@ -21,7 +21,7 @@ import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
-import { checkSender, type SenderKeys } from './messageSignature.js';
+import { checkSender, vouchedHistory, type SenderKeys } from './messageSignature.js';
 import { channelEffect, type ChangeSource } from './peerRules.js';
 import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits, type FileRef } from './schema.js';
 
@@ -67,7 +67,8 @@ const chunkName = (data: Uint8Array) => toHex(sha256(data).subarray(0, 16));
 function messageBytes(m: unknown): number {
   const o = (m ?? {}) as Record<string, unknown>;
   const f = (o.file ?? {}) as Record<string, unknown>;
-  return [o.id, o.sender, o.text, o.sig, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32);
+  const sig = o.sig instanceof Uint8Array ? o.sig.length : 0;
+  return [o.id, o.sender, o.text, o.sig, f.filename, f.mimetype, f.hash].reduce<number>((n, v) => n + (textOf(v)?.length ?? 0), 32 + sig);
 }
 
 /** What a change passed to the checks of {@link DocumentStore}, to commit it without computing it twice. */
@@ -101,7 +102,7 @@ function signedFields(m: Record<string, unknown>) {
     text: textOf(m.text) ?? '',
     ...(file ? { file } : {}),
     ...(m.notice === undefined ? {} : { notice: textOf(m.notice) ?? '' }),
-    ...(m.sig === undefined ? {} : { sig: textOf(m.sig) ?? '' }),
+    ...(m.sig === undefined ? {} : { sig: m.sig instanceof Uint8Array ? m.sig : (textOf(m.sig) ?? '') }),
   };
 }
 
@@ -398,6 +399,13 @@ export class DocumentStore {
       // Read only when a message names another device than mine (one pass over the channel, as the change leaves it).
       const keys = () => (theirs ??= (!stale && this.#theirCache.get(id)) || this.#theirKeys(id, next));
       const inPeerSet = (peer: string, sender: string | undefined) => keys().theirs.has(peer) && sender !== undefined && keys().theirs.has(sender);
+      // History from before signatures its writers vouched for (legacy notices): read only for an unsigned message that needs it.
+      let history: Set<string> | undefined;
+      const vouched = () =>
+        (history ??= vouchedHistory(id, messages, (sender) => {
+          const own = this.#ownKeys.get(sender);
+          return own ? [own] : keys().theirs.get(sender);
+        }));
       for (const i of effect.inserted) {
         const m = messages[i] as Record<string, unknown> | undefined;
         const mid = textOf(m?.id) ?? '';
@@ -417,11 +425,10 @@ export class DocumentStore {
         else if (fromContact && m !== undefined && sender !== undefined && problems.length === 0) {
           // Who wrote it, by its signature (verified for new messages only: the old ones were, when they came).
           const mine = this.#ownKeys.get(sender);
-          const verdict = checkSender(
-            id,
-            signedFields(m),
-            mine === undefined ? { mine: new Map(), ...keys() } : { mine: new Map([[sender, mine]]), theirs: new Map() },
-          );
+          const verdict = checkSender(id, signedFields(m), {
+            ...(mine === undefined ? { mine: new Map(), ...keys() } : { mine: new Map([[sender, mine]]), theirs: new Map() }),
+            vouched,
+          });
           if (verdict.verdict === 'refused') problems.push(`messages[${i}] ${verdict.problem}`);
         }
         textBytes += messageBytes(m);

@@ -8,18 +8,21 @@
  * The rules ({@link checkSender}, for a message from a peer):
  *   - naming one of my devices: it must verify with that device's key, else the change is refused;
  *   - naming a device of the contact's proven set: it must verify with that device's key; unsigned, it
- *     is taken only from the device the contact paired with (the card's key: its history from before
- *     signatures), and counts as unverified;
+ *     is refused when the set statement that proves the device says its devices sign (`signs`: every
+ *     statement this version makes), else taken only from the device the contact paired with (the
+ *     card's key: its history from before signatures), and counts as unverified;
  *   - naming a device no proven set names (a contact that never linked a device publishes no set, nor
- *     does an older version): nothing can check it; taken as before (the peer rules let the peer
- *     write only in its own name there) and unverified.
+ *     does an older version): nothing can check it. Unsigned, it is refused once the contact's proven
+ *     set says its devices sign (no device of it wrote it); otherwise taken as before (the peer rules
+ *     let the peer write only in its own name there) and unverified.
  * A signature binds the channel, so a message copied into another channel does not verify there.
  * Pure: bytes and keys in, verdicts out.
  * @module
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex, utf8 } from '../crypto/bytes.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
-import type { Message } from './schema.js';
+import { textOf, type FileRef, type Message } from './schema.js';
 
 /** The purpose string every message signature starts from (a signature made for anything else never verifies here). */
 export const MESSAGE_SIGNATURE_PURPOSE = 'backchannel:message:v1';
@@ -51,15 +54,22 @@ export function messageSignatureBytes(channel: string, m: SignedFields): Uint8Ar
   return out;
 }
 
-/** The `sig` of a message in `channel`: hex of `sign` (e.g. `Database.sign`) over {@link messageSignatureBytes}. */
-export function signMessage(channel: string, m: SignedFields, sign: (bytes: Uint8Array) => Uint8Array): string {
-  return toHex(sign(messageSignatureBytes(channel, m)));
+/** The `sig` of a message in `channel`: the 64 bytes `sign` (e.g. `Database.sign`) makes of {@link messageSignatureBytes}. */
+export function signMessage(channel: string, m: SignedFields, sign: (bytes: Uint8Array) => Uint8Array): Uint8Array {
+  return sign(messageSignatureBytes(channel, m));
 }
 
-/** Whether `sig` (hex) is `publicKey`'s (hex) signature of `m` in `channel`. False for anything malformed. */
-export function verifyMessage(channel: string, m: SignedFields, sig: string | undefined, publicKey: string): boolean {
-  if (sig === undefined || !/^[0-9a-f]{128}$/.test(sig) || !/^[0-9a-f]{64}$/.test(publicKey)) return false;
-  return verifyEd25519(fromHex(sig), messageSignatureBytes(channel, m), fromHex(publicKey));
+/** A signature as a document holds it: 64 bytes, or 128 hex digits (what the first signing version wrote); undefined for anything else. */
+export function signatureBytes(sig: unknown): Uint8Array | undefined {
+  if (sig instanceof Uint8Array) return sig.length === 64 ? sig : undefined;
+  return typeof sig === 'string' && /^[0-9a-f]{128}$/.test(sig) ? fromHex(sig) : undefined;
+}
+
+/** Whether `sig` (64 bytes, or legacy hex) is `publicKey`'s (hex) signature of `m` in `channel`. False for anything malformed. */
+export function verifyMessage(channel: string, m: SignedFields, sig: Uint8Array | string | undefined, publicKey: string): boolean {
+  const bytes = signatureBytes(sig);
+  if (bytes === undefined || !/^[0-9a-f]{64}$/.test(publicKey)) return false;
+  return verifyEd25519(bytes, messageSignatureBytes(channel, m), fromHex(publicKey));
 }
 
 /** The keys a device checks a channel's senders with: what it has proven, nothing a peer merely said. */
@@ -70,6 +80,18 @@ export interface SenderKeys {
   theirs: ReadonlyMap<string, ReadonlySet<string>>;
   /** The key the contact's card records (the device it paired with), if any. */
   paired?: string;
+  /**
+   * The contact's devices whose proven set statement says they sign (`signs`: every statement this
+   * version makes): an unsigned message in the name of one is refused, and once there is any, so is
+   * an unsigned one naming a device outside the set.
+   */
+  signing?: ReadonlySet<string>;
+  /**
+   * The history the channel's devices vouch for (see {@link vouchedHistory}): `<sender>:<digest>` of
+   * unsigned messages their writers listed, in legacy notices signed by them. Asked only for an
+   * unsigned message that would otherwise be refused.
+   */
+  vouched?: () => ReadonlySet<string>;
 }
 
 /**
@@ -80,7 +102,14 @@ export interface SenderKeys {
 export type SenderVerdict = { verdict: 'verified' } | { verdict: 'unverified' } | { verdict: 'refused'; problem: string };
 
 /** The verdict on `m` (with its `sig`, if any) arriving from a peer in `channel`, by `keys`. */
-export function checkSender(channel: string, m: SignedFields & { sig?: string }, keys: SenderKeys): SenderVerdict {
+export function checkSender(channel: string, m: SignedFields & { sig?: Uint8Array | string }, keys: SenderKeys): SenderVerdict {
+  const verdict = checkSignature(channel, m, keys);
+  // History from before signatures that its writer has since vouched for, signed (legacyNotices).
+  if (verdict.verdict === 'refused' && m.sig === undefined && keys.vouched?.().has(`${m.sender}:${legacyDigest(channel, m)}`)) return { verdict: 'verified' };
+  return verdict;
+}
+
+function checkSignature(channel: string, m: SignedFields & { sig?: Uint8Array | string }, keys: SenderKeys): SenderVerdict {
   const mine = keys.mine.get(m.sender);
   if (mine !== undefined) {
     if (m.sig === undefined) return { verdict: 'refused', problem: 'names a device of mine but is not signed' };
@@ -91,6 +120,7 @@ export function checkSender(channel: string, m: SignedFields & { sig?: string },
   const theirs = keys.theirs.get(m.sender);
   if (theirs !== undefined) {
     if (m.sig === undefined) {
+      if (keys.signing?.has(m.sender)) return { verdict: 'refused', problem: 'names a device of the contact that signs its messages but is not signed' };
       // History from before signatures: only the device the contact paired with may have written it.
       if (keys.paired !== undefined && theirs.has(keys.paired)) return { verdict: 'unverified' };
       return { verdict: 'refused', problem: 'names a device of the contact but is not signed' };
@@ -98,5 +128,83 @@ export function checkSender(channel: string, m: SignedFields & { sig?: string },
     for (const key of theirs) if (verifyMessage(channel, m, m.sig, key)) return { verdict: 'verified' };
     return { verdict: 'refused', problem: "names a device of the contact but its signature is not that device's" };
   }
+  // Outside every proven set: once the set says its devices sign, an unsigned one is no device of it.
+  if (m.sig === undefined && (keys.signing?.size ?? 0) > 0)
+    return { verdict: 'refused', problem: 'names no device of the contact’s set, which signs its messages, and is not signed' };
   return { verdict: 'unverified' };
+}
+
+/**
+ * A message as a legacy notice names it: the first 16 bytes of SHA-256 over its signed bytes
+ * ({@link messageSignatureBytes}: the channel, the sender and every field), hex.
+ */
+export function legacyDigest(channel: string, m: SignedFields): string {
+  return toHex(sha256(messageSignatureBytes(channel, m)).subarray(0, 16));
+}
+
+/** Digests per legacy notice: well within a notice's text limit (35 characters each). */
+export const LEGACY_PER_NOTICE = 1000;
+
+/**
+ * The notices with which a device vouches for its own messages in `channel` from before signatures
+ * (`unsigned`: those it wrote, unsigned): `{"legacy":[digest…]}`, {@link LEGACY_PER_NOTICE} at most
+ * each. Written as signed messages of that device, they make those messages verified wherever its key
+ * is known — a device linked later, or a contact whose set of that device says it signs.
+ */
+export function legacyNotices(channel: string, unsigned: readonly SignedFields[]): string[] {
+  const digests = unsigned.map((m) => legacyDigest(channel, m));
+  const out: string[] = [];
+  for (let i = 0; i < digests.length; i += LEGACY_PER_NOTICE) out.push(JSON.stringify({ legacy: digests.slice(i, i + LEGACY_PER_NOTICE) }));
+  return out;
+}
+
+/** The digests a legacy notice lists, or undefined if `notice` is none. */
+export function legacyOf(notice: string | undefined): string[] | undefined {
+  if (notice === undefined || !notice.startsWith('{"legacy"')) return undefined;
+  try {
+    const list = (JSON.parse(notice) as { legacy?: unknown }).legacy;
+    return Array.isArray(list) ? list.filter((d): d is string => typeof d === 'string' && /^[0-9a-f]{32}$/.test(d)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A message as its signature covers it, from a document value (strings as plain text). */
+export function signedFieldsOf(value: unknown): SignedFields & { sig?: Uint8Array | string } {
+  const m = (value ?? {}) as Record<string, unknown>;
+  const f = m.file as Record<string, unknown> | undefined;
+  const file: FileRef | undefined = f && {
+    filename: textOf(f.filename) ?? '',
+    mimetype: textOf(f.mimetype) ?? '',
+    size: f.size as number,
+    hash: textOf(f.hash) ?? '',
+  };
+  return {
+    id: textOf(m.id) ?? '',
+    timestamp: m.timestamp as number,
+    sender: textOf(m.sender) ?? '',
+    text: textOf(m.text) ?? '',
+    ...(file ? { file } : {}),
+    ...(m.notice === undefined ? {} : { notice: textOf(m.notice) ?? '' }),
+    ...(m.sig === undefined ? {} : { sig: m.sig instanceof Uint8Array ? m.sig : (textOf(m.sig) ?? '') }),
+  };
+}
+
+/**
+ * What the legacy notices among a channel's `messages` (document values) vouch for: `<sender>:<digest>`
+ * for each digest a notice lists whose own signature verifies with a key `keysOf` gives for its sender
+ * (what this device proved: mine, or the contact's set). A device vouches only for its own messages:
+ * the digest covers the sender, and the pair names the notice's writer.
+ */
+export function vouchedHistory(channel: string, messages: readonly unknown[], keysOf: (sender: string) => Iterable<string> | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const value of messages) {
+    const digests = legacyOf(textOf((value as { notice?: unknown } | null)?.notice));
+    if (!digests?.length) continue;
+    const m = signedFieldsOf(value);
+    const keys = keysOf(m.sender);
+    if (keys === undefined || ![...keys].some((k) => verifyMessage(channel, m, m.sig, k))) continue;
+    for (const d of digests) out.add(`${m.sender}:${d}`);
+  }
+  return out;
 }

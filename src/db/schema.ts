@@ -85,10 +85,11 @@ export interface Message {
    */
   notice?: string;
   /**
-   * The writer's Ed25519 signature (128 hex digits) by its System key over the message in its channel
-   * (db/messageSignature.ts). Every message this version writes has one; older messages may not.
+   * The writer's Ed25519 signature (64 bytes) by its System key over the message in its channel
+   * (db/messageSignature.ts). Every message this version writes has one; older messages may not, and
+   * those of the first signing version hold it as 128 hex digits.
    */
-  sig?: string;
+  sig?: Uint8Array | string;
 }
 
 /** A channel document: the messages shared with one contact. */
@@ -117,8 +118,8 @@ export const LIMITS = {
   filename: 1024,
   mimetype: 255,
   url: 2048,
-  /** A message's `sig`: an Ed25519 signature in hex. */
-  signature: 128,
+  /** A message's `sig`: an Ed25519 signature, in bytes (the first signing version's hex: twice as many digits). */
+  signature: 64,
   /** Messages in one channel. */
   messages: 100_000,
   /**
@@ -132,7 +133,7 @@ export const LIMITS = {
   syncQueueBytes: 2 * (64 * 1024 * 1024 + 64 * 1024),
 } as const;
 
-const SIG = new RegExp(`^[0-9a-f]{${LIMITS.signature}}$`);
+const SIG = new RegExp(`^[0-9a-f]{${2 * LIMITS.signature}}$`);
 
 /** The bounds a {@link DocumentStore} enforces per document; tests may lower them. */
 export interface DocumentLimits {
@@ -219,7 +220,8 @@ export function validateMessage(p: Problems, m: unknown, where = 'message'): voi
   str(p, m, 'sender', 64);
   str(p, m, 'text', LIMITS.text);
   str(p, m, 'notice', LIMITS.text, true);
-  if (m.sig !== undefined && !SIG.test(textOf(m.sig) ?? '')) p.push(`${where}.sig must be ${LIMITS.signature} hex digits`);
+  if (m.sig !== undefined && !(m.sig instanceof Uint8Array ? m.sig.length === LIMITS.signature : SIG.test(textOf(m.sig) ?? '')))
+    p.push(`${where}.sig must be ${LIMITS.signature} bytes`);
   if (m.file !== undefined) {
     if (!isObj(m.file)) return void p.push(`${where}.file must be an object`);
     onlyKnown(p, m.file, 'file', `${where}.file`);

@@ -31,6 +31,11 @@ export interface DeviceSetStatement {
   at: number;
   /** The signer's public key, hex (one of `devices`). */
   by: string;
+  /**
+   * The devices of this set sign every message they write (db/messageSignature.ts): unsigned messages
+   * in their names are refused. Signed with the rest; every statement this version makes says so.
+   */
+  signs?: true;
   /** Ed25519 over the statement without its signature, canonically encoded (`deviceSetBytes` in devices/notices.ts), hex. */
   signature: string;
 }
@@ -46,15 +51,15 @@ const parse = (text: string | undefined): Record<string, unknown> | undefined =>
   }
 };
 
-/** What a set statement signs: a purpose, the time, the signer, then each device (sorted). */
+/** What a set statement signs: a purpose, the time, the signer, each device (sorted), then `signs` when it says so. */
 export function deviceSetBytes(statement: Omit<DeviceSetStatement, 'signature'>): Uint8Array {
   const devices = statement.devices.map((d) => `${d.device_id}:${d.public_key}`).sort();
-  return utf8(['backchannel:device-set:v1', String(statement.at), statement.by, ...devices].join('\n'));
+  return utf8(['backchannel:device-set:v1', String(statement.at), statement.by, ...devices, ...(statement.signs === true ? ['signs'] : [])].join('\n'));
 }
 
 /** Sign my set (`devices`, this device included) with this device's key `by` (`sign`: e.g. `Database.sign`). */
 export function signDeviceSet(devices: readonly OwnDevice[], at: number, by: string, sign: (m: Uint8Array) => Uint8Array): DeviceSetStatement {
-  const statement = { devices: devices.map((d) => ({ device_id: d.device_id, public_key: d.public_key })), at, by };
+  const statement = { devices: devices.map((d) => ({ device_id: d.device_id, public_key: d.public_key })), at, by, signs: true as const };
   return { ...statement, signature: toHex(sign(deviceSetBytes(statement))) };
 }
 
@@ -64,6 +69,7 @@ export function verifyDeviceSet(s: unknown): s is DeviceSetStatement {
   if (typeof v !== 'object' || v === null || !Array.isArray(v.devices) || v.devices.length > LINK_BOUNDS.devices) return false;
   if (!v.devices.every((d) => typeof d === 'object' && d !== null && isDeviceId(d.device_id) && isPublicKeyHex(d.public_key))) return false;
   if (!Number.isSafeInteger(v.at) || !isPublicKeyHex(v.by) || typeof v.signature !== 'string' || !/^[0-9a-f]{128}$/.test(v.signature)) return false;
+  if (v.signs !== undefined && v.signs !== true) return false;
   if (!v.devices.some((d) => d.public_key === v.by)) return false;
   return verifySignature(fromHex(v.by), deviceSetBytes(v), fromHex(v.signature));
 }
@@ -102,7 +108,7 @@ export function cachedDeviceSetVerifier(verify: DeviceSetVerifier = verifyDevice
   return (s: unknown): s is DeviceSetStatement => {
     const v = s as Partial<DeviceSetStatement> | null;
     // Every field the verdict depends on, with its type (JSON): an altered statement is a new key.
-    const key = typeof v === 'object' && v !== null ? JSON.stringify([v.signature, v.by, v.at, v.devices]) : undefined;
+    const key = typeof v === 'object' && v !== null ? JSON.stringify([v.signature, v.by, v.at, v.devices, v.signs]) : undefined;
     if (key === undefined) return false;
     const known = verdicts.get(key);
     if (known !== undefined) return known;
@@ -125,16 +131,18 @@ export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<M
 
 /**
  * The contact's set as {@link peerSetOf} proves it, with keys: `devices` (device id → public key, as
- * the statements name them) and `keys`, every trusted public key (the root too, which may have no
- * statement: a contact with one device never writes one).
+ * the statements name them), `keys`, every trusted public key (the root too, which may have no
+ * statement: a contact with one device never writes one), and `signing`, the devices a statement
+ * that counts names with `signs` (their unsigned messages are refused).
  */
 export function provenSetOf(
   rootKey: string | undefined,
   messages: readonly Pick<Message, 'notice'>[],
   verify: DeviceSetVerifier = verifyDeviceSet,
-): { devices: Map<string, string>; keys: Set<string> } {
+): { devices: Map<string, string>; keys: Set<string>; signing: Set<string> } {
   const devices = new Map<string, string>();
-  if (!rootKey) return { devices, keys: new Set() };
+  const signing = new Set<string>();
+  if (!rootKey) return { devices, keys: new Set(), signing };
   // Each signer's statements, newest first (by its clock, then by place in the channel).
   const bySigner = new Map<string, { s: unknown; at: number; i: number }[]>();
   messages.forEach((m, i) => {
@@ -155,13 +163,14 @@ export function provenSetOf(
     const s = newest(key);
     for (const d of s?.devices ?? []) {
       devices.set(d.device_id, d.public_key);
+      if (s?.signs === true) signing.add(d.device_id);
       if (!keys.has(d.public_key)) {
         keys.add(d.public_key);
         work.push(d.public_key);
       }
     }
   }
-  return { devices, keys };
+  return { devices, keys, signing };
 }
 
 /** The self-channel text telling my other devices to forget the contact whose channel is `channel`. */

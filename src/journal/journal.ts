@@ -5,8 +5,9 @@
  * The journal listens as an XState inspector (`journal.observe`) and records, per actor:
  *   start       a machine's path (`app/link-…/discover`), machine id and initial state, when it starts
  *   spawn       the same for an effect actor (callback, promise: a socket, a session), by its `src`
- *   event       each event it processed, in order (taken from `@xstate.snapshot`, which XState sends
- *               after processing, so events dropped by a stopping actor are never recorded)
+ *   event       each event it processed that changed its snapshot, in order (taken from `@xstate.snapshot`,
+ *               which XState sends after processing, so events dropped by a stopping actor are never
+ *               recorded; one that left the snapshot as it was would replay to the same state, and is not)
  *   end         when it stops, finishes or fails
  *   checkpoint  a machine's state at a compaction (effect actors get a `spawn` again)
  * Values are encoded by `encode.ts`: secrets and byte arrays sealed under the device's journal key,
@@ -65,6 +66,8 @@ interface Live {
   machine: string | undefined;
   effect: string;
   ref: AnyActorRef;
+  /** The snapshot after the last event it processed: an event that leaves this very object changed nothing. */
+  last: unknown;
 }
 
 /** A machine actor's logic (StateMachine): the only kind the journal records and replays. */
@@ -142,13 +145,26 @@ export class Journal {
       if (this.#live.has(ref)) return;
       const machine = machineIdOf(ref);
       const src = (ref as { src?: unknown }).src;
-      const live: Live = { a: this.#nextActor++, path: this.#pathOf(ref), machine, effect: typeof src === 'string' ? src : 'inline', ref };
+      const live: Live = {
+        a: this.#nextActor++,
+        path: this.#pathOf(ref),
+        machine,
+        effect: typeof src === 'string' ? src : 'inline',
+        ref,
+        last: event.snapshot,
+      };
       this.#live.set(ref, live);
       this.#push(this.#begin(live, machine ? 'start' : 'spawn', event.snapshot));
     } else {
       const live = this.#live.get(ref);
       if (!live) return;
-      if (event.event.type !== 'xstate.stop') this.#push({ seq: 0, k: 'event', a: live.a, event: encode(event.event, this.#sealer) });
+      // XState hands back the very snapshot it had when an event changes nothing (no transition, or one
+      // with only actions: a sendParent, an emit). Replaying such an event would change nothing either,
+      // so a machine's is not recorded: a burst of them (a sync message's `link.synced` / `contact.synced`,
+      // `engine.shared`, one per message bringing new heads) costs the journal no record.
+      const changed = live.machine === undefined || event.snapshot !== live.last;
+      live.last = event.snapshot;
+      if (event.event.type !== 'xstate.stop' && changed) this.#push({ seq: 0, k: 'event', a: live.a, event: encode(event.event, this.#sealer) });
       if (status === 'active') return;
       this.#live.delete(ref);
       this.#push({ seq: 0, k: 'end', a: live.a, status });
