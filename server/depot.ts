@@ -294,8 +294,8 @@ export class Depot {
   }
 
   /**
-   * The recipient (the device tagged `tag`, if given) has them. A deposit without readers, or acked
-   * without a tag, is deleted; one listing readers records `tag` if it lists it, and is deleted once
+   * The recipient (the device tagged `tag`, if given) has them. A deposit without readers is deleted
+   * (an ack without a tag deletes only those); one listing readers records `tag` if it lists it, and is deleted once
    * every reader acked. Only ids the index lists for `topic` touch storage; other ids, and tags a
    * deposit does not list, are ignored, so an ack costs no more than what it changes.
    */

@@ -12,9 +12,9 @@
  *
  * A deposit may list its readers (opaque tags, `src/depot/wire.ts`): an ack by a listed reader is
  * recorded, and the deposit is released once every reader acked; `entries` for a reader leaves out what
- * it acked. An ack without a tag, or of a deposit without readers, releases it (as before readers).
- * An ack with a tag the deposit does not list changes nothing: what a deposit records is bounded by
- * its readers.
+ * it acked. A deposit without readers goes at the first ack (as before readers); an ack without a
+ * tag releases only those. An ack with a tag the deposit does not list changes nothing: what a deposit
+ * records is bounded by its readers.
  * @module
  */
 import type { DepotLimits } from './depot.js';
@@ -71,8 +71,8 @@ export interface DepotIndex {
    */
   release(topic: string, ids: string[], now: number, pendingOnly?: boolean): Promise<Map<string, number>>;
   /**
-   * `tag` acked `ids` of `topic` (only listed ones count): each without readers, or acked without a
-   * tag, is released as by `release`; one whose readers list `tag` records it, and is released once
+   * `tag` acked `ids` of `topic` (only listed ones count): each without readers is released as by
+   * `release` (with or without a tag); one whose readers list `tag` records it, and is released once
    * every reader acked. Ids not listed, and tags a deposit does not list, change nothing.
    */
   ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome>;
@@ -210,8 +210,8 @@ export class MemoryDepotIndex implements DepotIndex {
     for (const id of new Set(ids)) {
       if (!t || !t.sizes.has(id) || t.pending.has(id)) continue;
       const r = t.readers.get(id);
-      if (!r || tag === undefined) go.push(id);
-      else if (r.readers.includes(tag)) {
+      if (!r) go.push(id);
+      else if (tag !== undefined && r.readers.includes(tag)) {
         r.acked.add(tag);
         if (allAcked(r)) go.push(id);
         else kept.set(id, [...r.acked].sort());

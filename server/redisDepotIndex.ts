@@ -126,8 +126,8 @@ return out
 `;
 
 /**
- * ARGV: topic, now, the acking tag ('' for none), ids…. Only listed ids count. One without readers, or
- * acked without a tag, is released; one whose readers list the tag records it (A) and is released
+ * ARGV: topic, now, the acking tag ('' for none), ids…. Only listed ids count. One without readers is
+ * released (with a tag or without); one whose readers list the tag records it (A) and is released
  * once every reader acked; a tag it does not list changes nothing. Returns 'r', id, size for each
  * released and 'k', id, acked for each kept.
  */
@@ -141,9 +141,9 @@ for i = 4, #ARGV do
   if redis.call('HEXISTS', T, id) == 1 then
     local readers = redis.call('HGET', R, id)
     local release = false
-    if not readers or tag == '' then
+    if not readers then
       release = true
-    elseif has(readers, tag) then
+    elseif tag ~= '' and has(readers, tag) then
       local acked = redis.call('HGET', A, id) or ''
       if not has(acked, tag) then
         if acked == '' then acked = tag else acked = acked .. ',' .. tag end

@@ -1,8 +1,8 @@
 /**
  * What every depot index must do with a deposit's readers (`server/depotIndex.ts`), run against a
  * `Depot` on each back end (memory, Redis): a deposit listing readers stays until each of them acked,
- * is listed no more to a reader that acked, and an unknown tag changes nothing; one without readers,
- * or an ack without a tag, deletes at once; what was acked survives an index rebuilt from storage.
+ * is listed no more to a reader that acked, and an unknown tag changes nothing; one without readers
+ * goes at the first ack, and an ack without a tag takes only those; what was acked survives an index rebuilt from storage.
  */
 import { expect } from 'vitest';
 import type { Depot } from '../../server/depot.js';
@@ -56,9 +56,13 @@ export async function readerConformance(make: (storage?: StorageAdapter) => { de
   expect(await again.count()).toBe(0);
   expect(await besides(storage)).toBe(0);
 
-  // An older reader acks without a tag: gone at once, as before readers.
-  const old = await again.deposit(T, 'CCCC', me, [bob1, bob2]);
-  await again.ack(T, [old]);
+  // An ack without a tag takes only deposits that list no readers: one listing readers waits for them.
+  const listed = await again.deposit(T, 'CCCC', me, [bob1, bob2]);
+  const open = await again.deposit(T, 'DDDD', me);
+  await again.ack(T, [listed, open]);
+  expect(await idsOf(again, bob2)).toEqual([listed]);
+  await again.ack(T, [listed], bob1);
+  await again.ack(T, [listed], bob2);
   expect(await idsOf(again, bob2)).toEqual([]);
   expect(await besides(storage)).toBe(0);
 }
