@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { depotTag, readerTags } from '../src/depot/payload.js';
-import { depotRequestProblem, isAckFrame, isDepositFrame, isErrorFrame, isFetchFrame, MAX_DEPOSIT_READERS, parseDepotReply } from '../src/depot/wire.js';
+import {
+  ackCheck,
+  depotRequestProblem,
+  isAckFrame,
+  isDepositFrame,
+  isErrorFrame,
+  isFetchFrame,
+  MAX_DEPOSIT_READERS,
+  parseDepotReply,
+  READERS_PROBLEM,
+  TOKENS_PROBLEM,
+} from '../src/depot/wire.js';
 
 const topic = 'a'.repeat(64);
 
@@ -48,12 +59,21 @@ describe('depot wire', () => {
     expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: tags(MAX_DEPOSIT_READERS) })).toBe(true);
     for (const readers of [[], tags(MAX_DEPOSIT_READERS + 1), tags(10_000), ['me'], [tags(1)[0], tags(1)[0]], 'x'])
       expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers })).toBe(false);
-    const problem = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
+    const problem = READERS_PROBLEM;
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(10_000) })).toBe(problem);
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(3) })).toBeUndefined();
     expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: tags(1)[0] })).toBe(true);
     expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: 'me' })).toBe(false);
     expect(depotRequestProblem({ type: 'ack', topic, ids: [], tag: 5 })).toBe("ack's 'tag' must be 16 hex digits");
+    // Entries 'tag:check' (the check of the reader's ack token), their tags distinct; an ack's tokens one per id.
+    const check = ackCheck('ab'.repeat(16));
+    expect(check).toMatch(/^[0-9a-f]{32}$/);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: [`${tags(1)[0]}:${check}`, tags(2)[1]] })).toBe(true);
+    for (const readers of [[`${tags(1)[0]}:${check}`, tags(1)[0]], [`${tags(1)[0]}:${check.slice(1)}`], [`${tags(1)[0]}:`]])
+      expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers })).toBe(false);
+    expect(isAckFrame({ type: 'ack', topic, ids: ['1', '2'], tokens: ['ab'.repeat(16), ''] })).toBe(true);
+    for (const tokens of [['ab'.repeat(16)], ['ab'.repeat(16), 'x'], 'x'])
+      expect(depotRequestProblem({ type: 'ack', topic, ids: ['1', '2'], tokens })).toBe(TOKENS_PROBLEM);
   });
 
   it('reader tags are the devices’ depot tags under the contact key: sorted, distinct, at most 16, none for an empty set', () => {
