@@ -77,7 +77,7 @@ export interface DepotIndex {
   /**
    * An ack of `ids` of `topic` (only listed ones count), by `tag` and with `checks` (the hashed token
    * for each id, by position; '' for none): each without readers is released as by `release`; one
-   * with a reader entry the ack proves ({@link provenReader}) records that reader's tag (and the time
+   * with a reader entry the ack proves (its check equal to the hash of the token given for it; a bare entry: equal to `tag`) records that reader's tag (and the time
    * it was heard from, `now`), and is released once every reader acked. Ids not listed, and readers
    * not proven, change nothing.
    */

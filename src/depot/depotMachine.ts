@@ -3,9 +3,10 @@
  * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
  * relay deletes it. A device never acknowledges its own deposits, and the relay leaves them out of its
- * fetches (`skip`: the opaque tag it deposits with). A deposit lists its readers, the tags of the
- * contact's verified devices: the relay keeps it until each acked (an ack names our tag), so every
- * device of the contact gets it, and a fetch leaves out what we acked.
+ * fetches (`skip`: the opaque tag it deposits with). A deposit lists its readers, the contact's
+ * verified devices, each with a token sealed to it: the relay keeps it until each acked with its
+ * token, so every device of the contact gets it and none acks for another, and a fetch leaves out what
+ * we acked.
  *
  *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
@@ -98,7 +99,8 @@ export interface DepotInput {
   relayFileBytes?: number;
   /**
    * My devices' own channel (devices/selfLink.ts): what my other devices deposit is for me — applied,
-   * and left on the relay for the others (the first to acknowledge would delete it for all).
+   * and acknowledged with my token (it goes once each of my devices has it); one without a token for
+   * me is left on the relay for the others (the first to acknowledge would delete it for all).
    */
   own?: boolean;
 }
