@@ -19,15 +19,17 @@
  * sweep lists a reservation older than `writeGraceMs` whose bytes are there, and releases one whose
  * bytes are not.
  *
- * A deposit may list its readers (opaque tags of the recipient's devices, at most
- * `MAX_DEPOSIT_READERS`): it goes once each of them acked (or at the TTL), and a reader's fetch
- * (its tag as `skip`) leaves out what it acked. The readers are kept beside the deposit, under
+ * A deposit may list its readers (an entry per device of the recipient, at most
+ * `MAX_DEPOSIT_READERS`: its opaque tag and the check of an ack token only that device can open,
+ * `src/depot/wire.ts`): it goes once each of them acked (or at the TTL; or, the topic full, once
+ * the readers still missing have been silent past `readerIdleMs`), and a reader's fetch (its tag as
+ * `skip`) leaves out what it acked. The readers are kept beside the deposit, under
  * `['depot', 'readers', topic, id]`, and the acks so far under `['depot', 'acked', topic, id]` (one
  * listing finds them with the deposits), so a build (after a restart) reads them back: the id says
  * whether it has readers (`-rN`).
  * @module
  */
-import { isDepotTag, isReaderTags, MAX_DEPOSIT_READERS, type DepositItem } from '../src/depot/wire.js';
+import { ackCheck, isAckTokens, isDepotTag, isReaderEntry, isReaderTags, READERS_PROBLEM, TOKENS_PROBLEM, type DepositItem } from '../src/depot/wire.js';
 import type { StorageAdapter, StorageKey } from '../src/effects/storage.js';
 import { MemoryDepotIndex, refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
@@ -50,6 +52,12 @@ export interface DepotLimits {
    * reservation is a relay that stopped between the steps, and the sweep settles it.
    */
   writeGraceMs: number;
+  /**
+   * A reader not heard from (no ack on the topic) for this long no longer holds a deposit every other
+   * reader acked, once the topic is full: a lost device never unlinked cannot keep the topic's room
+   * until the TTL and have honest deposits refused.
+   */
+  readerIdleMs: number;
 }
 
 /** The depot limits used when none are given. */
@@ -63,6 +71,7 @@ export const DEFAULT_DEPOT_LIMITS: Readonly<DepotLimits> = Object.freeze({
   maxFetchChars: 1024 * 1024,
   maxAckIds: 1_000,
   writeGraceMs: 60_000,
+  readerIdleMs: 7 * 24 * 60 * 60_000,
 });
 
 export class DepotRefusal extends Error {}
@@ -102,7 +111,7 @@ function parseId(id: string): { size?: number; tag?: string; readers: boolean } 
 /** Where a deposit's readers, and the readers that acked it so far, are kept beside it. */
 const readersKey = (topic: string, id: string): StorageKey => ['depot', 'readers', topic, id];
 const ackedKey = (topic: string, id: string): StorageKey => ['depot', 'acked', topic, id];
-const tagsOf = (data: Uint8Array | undefined): string[] => (data ? decoder.decode(data).split(',').filter(isDepotTag) : []);
+const listOf = (data: Uint8Array | undefined, valid: (v: string) => boolean): string[] => (data ? decoder.decode(data).split(',').filter(valid) : []);
 
 /** How many deposits one step of a build or a prune handles. */
 const BATCH = 256;
@@ -167,8 +176,8 @@ export class Depot {
         const size = parsed.size ?? (await this.#storage.load(key))?.length;
         if (size === undefined) continue;
         // Its readers and their acks so far, read back (a small value each): only deposits listing readers.
-        const readers = parsed.readers ? tagsOf(await this.#storage.load(readersKey(topic, id))) : [];
-        const acked = readers.length > 0 ? tagsOf(await this.#storage.load(ackedKey(topic, id))) : [];
+        const readers = parsed.readers ? listOf(await this.#storage.load(readersKey(topic, id)), isReaderEntry) : [];
+        const acked = readers.length > 0 ? listOf(await this.#storage.load(ackedKey(topic, id)), isDepotTag) : [];
         found.push({ topic, id, size, ...(readers.length > 0 ? { readers, acked } : {}) });
       }
       await this.#index.addFound(found);
@@ -230,8 +239,7 @@ export class Depot {
     return this.#serial(async () => {
       // The tag becomes part of a storage key: only the wire's form (its guard checked it already).
       if (tag !== undefined && !isDepotTag(tag)) throw new DepotRefusal("deposit's 'tag' must be 16 hex digits");
-      if (readers !== undefined && !isReaderTags(readers))
-        throw new DepotRefusal(`deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`);
+      if (readers !== undefined && !isReaderTags(readers)) throw new DepotRefusal(READERS_PROBLEM);
       const size = blob.length; // base64: one byte per character
       if (size > this.#limits.maxBlobChars) throw new DepotRefusal(`deposit too large (${size} > ${this.#limits.maxBlobChars} characters)`);
       if (size > this.#limits.maxBytesPerTopic) throw new DepotRefusal(refusals.topicBytes(this.#limits));
@@ -242,7 +250,11 @@ export class Depot {
       // Reserved (counted) before the write, listed after it: a full topic costs no write, a fetch
       // never lists a deposit still being written, and a relay stopping in between leaves no
       // uncounted bytes (the sweep settles the reservation).
-      const refused = await this.#index.reserve(deposit, this.#limits);
+      let refused = await this.#index.reserve(deposit, this.#limits);
+      if (refused === refusals.topicItems(this.#limits) || refused === refusals.topicBytes(this.#limits)) {
+        // The topic is full: what only silent readers still hold goes first (see `readerIdleMs`).
+        if ((await this.#evictSilent(topic)) > 0) refused = await this.#index.reserve(deposit, this.#limits);
+      }
       if (refused) throw new DepotRefusal(refused);
       this.#totals.items++;
       this.#totals.bytes += size;
@@ -294,19 +306,33 @@ export class Depot {
   }
 
   /**
-   * The recipient (the device tagged `tag`, if given) has them. A deposit without readers, or acked
-   * without a tag, is deleted; one listing readers records `tag` if it lists it, and is deleted once
-   * every reader acked. Only ids the index lists for `topic` touch storage; other ids, and tags a
-   * deposit does not list, are ignored, so an ack costs no more than what it changes.
+   * Deposits listed only for readers silent past `readerIdleMs` (every other reader acked): released,
+   * their bytes removed. Returns how many went.
    */
-  ack(topic: string, ids: string[], tag?: string): Promise<void> {
+  async #evictSilent(topic: string): Promise<number> {
+    const released = await this.#index.evictSilent(topic, this.#now(), this.#limits.readerIdleMs);
+    for (const id of released.keys()) await this.#remove(topic, id);
+    return this.#released(released);
+  }
+
+  /**
+   * The recipient has them. A deposit without readers is deleted (an ack with neither tag nor token
+   * deletes only those); one listing readers records the reader an ack proves — the entry whose check
+   * is `ackCheck(tokens[i])`, or a bare entry equal to `tag` (earlier clients) — and is deleted once
+   * every reader acked. Only ids the index lists for `topic` touch storage; other ids, tags and tokens
+   * a deposit does not list are ignored, so an ack costs no more than what it changes.
+   */
+  ack(topic: string, ids: string[], tag?: string, tokens?: string[]): Promise<void> {
     if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
     if (tag !== undefined && !isDepotTag(tag)) return Promise.reject(new DepotRefusal("ack's 'tag' must be 16 hex digits"));
+    if (tokens !== undefined && !isAckTokens(tokens, ids)) return Promise.reject(new DepotRefusal(TOKENS_PROBLEM));
+    // Hashed here: the index compares checks, never tokens.
+    const checks = tokens?.map((t) => (t === '' ? '' : ackCheck(t)));
     return this.#serial(async () => {
       await this.#ready();
       // The index decides (atomically, over every relay on it); the bytes go after. A relay stopping
       // in between leaves bytes a later build lists again: served once more, harmless (applying is idempotent).
-      const { released, kept } = await this.#index.ack(topic, ids, tag, this.#now());
+      const { released, kept } = await this.#index.ack(topic, ids, tag, this.#now(), checks);
       for (const id of released.keys()) await this.#remove(topic, id);
       for (const [id, acked] of kept) await this.#storage.save(ackedKey(topic, id), encoder.encode(acked.join(',')));
       this.#released(released);

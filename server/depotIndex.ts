@@ -10,13 +10,17 @@
  * runs between `beginBuild` and `markBuilt`: ids released meanwhile, through any relay, are remembered
  * until every build in progress ended, so a listing taken before an ack cannot add the acked deposit back.
  *
- * A deposit may list its readers (opaque tags, `src/depot/wire.ts`): an ack by a listed reader is
- * recorded, and the deposit is released once every reader acked; `entries` for a reader leaves out what
- * it acked. An ack without a tag, or of a deposit without readers, releases it (as before readers).
- * An ack with a tag the deposit does not list changes nothing: what a deposit records is bounded by
- * its readers.
+ * A deposit may list its readers (entries `tag:check`, or a bare `tag` from earlier clients,
+ * `src/depot/wire.ts`): an ack proving a listed reader (a token whose check an entry lists, or the tag
+ * of a bare entry) records that reader's tag, and the deposit is released once every reader acked;
+ * `entries` for a reader leaves out what it acked. The index also keeps, per topic, when each reader
+ * last acked: at the topic's cap, `evictSilent` releases deposits only readers silent for long still
+ * hold. A deposit without readers goes at the first ack (as before readers); an ack without a
+ * tag releases only those. An ack with a tag the deposit does not list changes nothing: what a deposit
+ * records is bounded by its readers.
  * @module
  */
+import { readerCheckOf, readerTagOf } from '../src/depot/wire.js';
 import type { DepotLimits } from './depot.js';
 
 /** A deposit the index holds: its topic, id and size (bytes). */
@@ -24,9 +28,9 @@ export interface IndexedDeposit {
   topic: string;
   id: string;
   size: number;
-  /** The tags that must each ack it before it goes; none: the first ack releases it. */
+  /** The reader entries (`tag:check` or `tag`) that must each ack it before it goes; none: the first ack releases it. */
   readers?: string[];
-  /** The readers that acked it already (a build reads them back from storage). */
+  /** The tags of the readers that acked it already (a build reads them back from storage). */
   acked?: string[];
 }
 
@@ -71,11 +75,19 @@ export interface DepotIndex {
    */
   release(topic: string, ids: string[], now: number, pendingOnly?: boolean): Promise<Map<string, number>>;
   /**
-   * `tag` acked `ids` of `topic` (only listed ones count): each without readers, or acked without a
-   * tag, is released as by `release`; one whose readers list `tag` records it, and is released once
-   * every reader acked. Ids not listed, and tags a deposit does not list, change nothing.
+   * An ack of `ids` of `topic` (only listed ones count), by `tag` and with `checks` (the hashed token
+   * for each id, by position; '' for none): each without readers is released as by `release`; one
+   * with a reader entry the ack proves (its check equal to the hash of the token given for it; a bare entry: equal to `tag`) records that reader's tag (and the time
+   * it was heard from, `now`), and is released once every reader acked. Ids not listed, and readers
+   * not proven, change nothing.
    */
-  ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome>;
+  ack(topic: string, ids: string[], tag: string | undefined, now: number, checks?: string[]): Promise<AckOutcome>;
+  /**
+   * Release `topic`'s listed deposits that some reader acked and whose other readers are all silent:
+   * not heard from (an ack on the topic) nor listed on a deposit made within `idleMs` of `now`.
+   * Returns them with their sizes.
+   */
+  evictSilent(topic: string, now: number, idleMs: number): Promise<Map<string, number>>;
   /** `topic`'s listed deposits (committed): id → size; with `reader`, leaving out those it acked. */
   entries(topic: string, reader?: string): Promise<Map<string, number>>;
   /** Deposits and bytes held, over every topic. */
@@ -95,16 +107,47 @@ export const refusals = {
   totalBytes: (l: DepotLimits) => `depot full on this relay (${l.maxBytesTotal} bytes)`,
 };
 
-/** One topic's deposits in memory: sizes (listed and pending), which are pending, readers and their acks. */
+/** One topic's deposits in memory: sizes (listed and pending), which are pending, readers and their acks, when each reader last acked. */
 interface Topic {
   sizes: Map<string, number>;
   pending: Set<string>;
   bytes: number;
   readers: Map<string, { readers: string[]; acked: Set<string> }>;
+  heard: Map<string, number>;
 }
 
 /** Whether every reader acked. */
-const allAcked = (r: { readers: string[]; acked: Set<string> }): boolean => r.readers.every((t) => r.acked.has(t));
+const allAcked = (r: { readers: string[]; acked: Set<string> }): boolean => r.readers.every((e) => r.acked.has(readerTagOf(e)));
+
+/**
+ * The tag of the reader entry an ack proves, if any: an entry with a check only by that check (the
+ * hash of the token sealed to its device), a bare entry (earlier clients) by its tag.
+ */
+export function provenReader(readers: readonly string[], tag: string | undefined, check: string | undefined): string | undefined {
+  for (const e of readers) {
+    const listed = readerCheckOf(e);
+    if (listed !== undefined ? check !== undefined && check === listed : tag !== undefined && readerTagOf(e) === tag) return readerTagOf(e);
+  }
+  return undefined;
+}
+
+/**
+ * Whether a deposit (made at `time`, acked so far by `acked`) waits only for readers silent past
+ * `idleMs`: some reader acked it, and each missing one was last heard from (or listed) before then.
+ */
+export function heldBySilent(
+  r: { readers: string[]; acked: Set<string> },
+  time: number,
+  heard: (tag: string) => number | undefined,
+  now: number,
+  idleMs: number,
+): boolean {
+  if (r.acked.size === 0) return false;
+  return r.readers.every((e) => {
+    const tag = readerTagOf(e);
+    return r.acked.has(tag) || now - Math.max(heard(tag) ?? 0, time) > idleMs;
+  });
+}
 
 /** The index of one relay, in memory: rebuilt from storage after a start. */
 export class MemoryDepotIndex implements DepotIndex {
@@ -173,11 +216,11 @@ export class MemoryDepotIndex implements DepotIndex {
 
   #add({ topic, id, size, readers, acked }: IndexedDeposit, pending: boolean): void {
     let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0, readers: new Map() }));
+    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0, readers: new Map(), heard: new Map() }));
     if (t.sizes.has(id)) return;
     t.sizes.set(id, size);
     if (pending) t.pending.add(id);
-    if (readers?.length) t.readers.set(id, { readers: [...readers], acked: new Set((acked ?? []).filter((a) => readers.includes(a))) });
+    if (readers?.length) t.readers.set(id, { readers: [...readers], acked: new Set((acked ?? []).filter((a) => readers.some((e) => readerTagOf(e) === a))) });
     t.bytes += size;
     this.#items++;
     this.#bytes += size;
@@ -203,21 +246,35 @@ export class MemoryDepotIndex implements DepotIndex {
     return out;
   }
 
-  async ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome> {
+  async ack(topic: string, ids: string[], tag: string | undefined, now: number, checks?: string[]): Promise<AckOutcome> {
     const t = this.#topics.get(topic);
-    const go: string[] = [];
+    const go = new Set<string>();
     const kept = new Map<string, string[]>();
-    for (const id of new Set(ids)) {
-      if (!t || !t.sizes.has(id) || t.pending.has(id)) continue;
+    ids.forEach((id, i) => {
+      if (!t || !t.sizes.has(id) || t.pending.has(id) || go.has(id)) return;
       const r = t.readers.get(id);
-      if (!r || tag === undefined) go.push(id);
-      else if (r.readers.includes(tag)) {
-        r.acked.add(tag);
-        if (allAcked(r)) go.push(id);
-        else kept.set(id, [...r.acked].sort());
-      }
-    }
-    return { released: await this.release(topic, go, now), kept };
+      if (!r) return go.add(id);
+      const reader = provenReader(r.readers, tag, checks?.[i] || undefined);
+      if (reader === undefined) return;
+      r.acked.add(reader);
+      t.heard.set(reader, now);
+      if (allAcked(r)) {
+        go.add(id);
+        kept.delete(id);
+      } else kept.set(id, [...r.acked].sort());
+    });
+    return { released: await this.release(topic, [...go], now), kept };
+  }
+
+  async evictSilent(topic: string, now: number, idleMs: number): Promise<Map<string, number>> {
+    const t = this.#topics.get(topic);
+    if (!t) return new Map();
+    const go = [...t.readers].filter(([id, r]) => !t.pending.has(id) && heldBySilent(r, timeOf(id), (tag) => t.heard.get(tag), now, idleMs));
+    return this.release(
+      topic,
+      go.map(([id]) => id),
+      now,
+    );
   }
 
   async entries(topic: string, reader?: string): Promise<Map<string, number>> {

@@ -317,7 +317,9 @@ export class DiscoveryServer {
         .fetch(topic, after, m.skip as string | undefined)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
-      return depot.ack(topic, m.ids as string[], m.tag as string | undefined).then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
+      return depot
+        .ack(topic, m.ids as string[], m.tag as string | undefined, m.tokens as string[] | undefined)
+        .then(() => this.#send(conn, { type: 'acked', topic } satisfies AckedFrame), fail);
     }
   }
 

@@ -11,8 +11,9 @@
  * - `<ns>:depot:builds`: sorted set, builds in progress → when their lease ends;
  * - `<ns>:depot:gone`: set of `<topic>/<id>` released while a build was in progress (a build leaves them out);
  * - `<ns>:depot:built`: set once the index was built from storage (deposits made before it existed);
- * - `<ns>:depot:r:<topic>`: hash, deposit id → its readers' tags, comma-separated (only deposits listing readers);
- * - `<ns>:depot:a:<topic>`: hash, deposit id → the readers that acked it so far, comma-separated.
+ * - `<ns>:depot:r:<topic>`: hash, deposit id → its reader entries (`tag:check` or `tag`), comma-separated (only deposits listing readers);
+ * - `<ns>:depot:a:<topic>`: hash, deposit id → the tags of the readers that acked it so far, comma-separated;
+ * - `<ns>:depot:h:<topic>`: hash, reader tag → when it last acked on the topic (ms; what `evictSilent` reads).
  *
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
  * @module
@@ -20,11 +21,12 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DepotLimits } from './depot.js';
+import { readerTagOf } from '../src/depot/wire.js';
 import { refusals, timeOf, type AckOutcome, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
-/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone, r, a (see the module comment). */
+/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone, r, a, h (see the module comment). */
 const KEY_NAMES = `
-local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A, H = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 `;
 
 /**
@@ -59,7 +61,19 @@ local function building(now)
   return redis.call('ZCARD', BUILDS) > 0
 end
 local function forgetTopicIfEmpty(topic)
-  if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then redis.call('HDEL', TB, topic) end
+  if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then
+    redis.call('HDEL', TB, topic)
+    redis.call('DEL', H)
+  end
+end
+local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
+-- An entry is 'tag:check' or a bare 'tag' (16 hex digits, then ':' and 32).
+local function tagOf(entry) return string.sub(entry, 1, 16) end
+local function allAcked(readers, acked)
+  for entry in string.gmatch(readers, '[^,]+') do
+    if not has(acked, tagOf(entry)) then return false end
+  end
+  return true
 end
 `;
 
@@ -126,32 +140,41 @@ return out
 `;
 
 /**
- * ARGV: topic, now, the acking tag ('' for none), ids…. Only listed ids count. One without readers, or
- * acked without a tag, is released; one whose readers list the tag records it (A) and is released
- * once every reader acked; a tag it does not list changes nothing. Returns 'r', id, size for each
- * released and 'k', id, acked for each kept.
+ * ARGV: topic, now, the acking tag ('' for none), then id, check ('' for none) for each id. Only
+ * listed ids count. One without readers is released; one with an entry the ack proves (its check
+ * equal to the given one; a bare entry: equal to the tag) records that reader's tag (A, and H: heard
+ * now) and is released once every reader acked; an ack proving no entry changes nothing. Returns 'r',
+ * id, size for each released and 'k', id, acked for each kept.
  */
 const ACK = `${KEY_NAMES}${RELEASE_ONE}
 local topic, tag = ARGV[1], ARGV[3]
 local isBuilding = building(ARGV[2])
 local out = {}
-local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
-for i = 4, #ARGV do
-  local id = ARGV[i]
+local function proven(readers, check)
+  for entry in string.gmatch(readers, '[^,]+') do
+    local listed = string.sub(entry, 18)
+    if listed ~= '' then
+      if check ~= '' and check == listed then return tagOf(entry) end
+    elseif tag ~= '' and entry == tag then return entry end
+  end
+  return nil
+end
+for i = 4, #ARGV, 2 do
+  local id, check = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', T, id) == 1 then
     local readers = redis.call('HGET', R, id)
     local release = false
-    if not readers or tag == '' then
+    local reader = nil
+    if readers then reader = proven(readers, check) end
+    if not readers then
       release = true
-    elseif has(readers, tag) then
+    elseif reader then
       local acked = redis.call('HGET', A, id) or ''
-      if not has(acked, tag) then
-        if acked == '' then acked = tag else acked = acked .. ',' .. tag end
+      if not has(acked, reader) then
+        if acked == '' then acked = reader else acked = acked .. ',' .. reader end
       end
-      release = true
-      for reader in string.gmatch(readers, '[^,]+') do
-        if not has(acked, reader) then release = false end
-      end
+      redis.call('HSET', H, reader, ARGV[2])
+      release = allAcked(readers, acked)
       if not release then
         redis.call('HSET', A, id, acked)
         out[#out + 1] = 'k'
@@ -163,6 +186,42 @@ for i = 4, #ARGV do
       local size = releaseOne(topic, id, false, isBuilding)
       if size then
         out[#out + 1] = 'r'
+        out[#out + 1] = id
+        out[#out + 1] = tostring(size)
+      end
+    end
+  end
+end
+forgetTopicIfEmpty(topic)
+return out
+`;
+
+/**
+ * ARGV: topic, now, idle (ms). Releases the listed deposits some reader acked whose missing readers
+ * were each last heard from (H), or listed (the deposit's time), more than idle ago. Returns id, size
+ * for each released.
+ */
+const EVICT = `${KEY_NAMES}${RELEASE_ONE}
+local topic, now, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local isBuilding = building(ARGV[2])
+local out = {}
+local all = redis.call('HGETALL', R)
+for i = 1, #all, 2 do
+  local id, readers = all[i], all[i + 1]
+  local acked = redis.call('HGET', A, id) or ''
+  if acked ~= '' and redis.call('HEXISTS', T, id) == 1 then
+    local time = tonumber(string.sub(id, 1, 15))
+    local silent = true
+    for entry in string.gmatch(readers, '[^,]+') do
+      local reader = tagOf(entry)
+      if not has(acked, reader) then
+        local since = math.max(tonumber(redis.call('HGET', H, reader) or '0'), time)
+        if now - since <= idle then silent = false end
+      end
+    end
+    if silent then
+      local size = releaseOne(topic, id, false, isBuilding)
+      if size then
         out[#out + 1] = id
         out[#out + 1] = tostring(size)
       end
@@ -191,7 +250,7 @@ return 0
 `;
 
 const sha = (lua: string) => createHash('sha1').update(lua).digest('hex');
-const SHAS = new Map([RESERVE, COMMIT, RELEASE, ACK, BEGIN_BUILD, END_BUILD].map((lua) => [lua, sha(lua)]));
+const SHAS = new Map([RESERVE, COMMIT, RELEASE, ACK, EVICT, BEGIN_BUILD, END_BUILD].map((lua) => [lua, sha(lua)]));
 
 /** The depot's index in Redis, shared by every relay on it (see the module comment). */
 export class RedisDepotIndex implements DepotIndex {
@@ -227,6 +286,7 @@ export class RedisDepotIndex implements DepotIndex {
       `${ns}:gone`,
       `${ns}:r:${topic}`,
       `${ns}:a:${topic}`,
+      `${ns}:h:${topic}`,
     ];
   }
 
@@ -240,7 +300,7 @@ export class RedisDepotIndex implements DepotIndex {
       timeOf(d.id),
       mode,
       (d.readers ?? []).join(','),
-      (d.acked ?? []).filter((a) => d.readers?.includes(a)).join(','),
+      (d.acked ?? []).filter((a) => d.readers?.some((e) => readerTagOf(e) === a)).join(','),
     ])) as string;
     if (result === 'ok') return undefined;
     return refusals[result as keyof typeof refusals](limits!);
@@ -295,15 +355,24 @@ export class RedisDepotIndex implements DepotIndex {
     return out;
   }
 
-  async ack(topic: string, ids: string[], tag: string | undefined, now: number): Promise<AckOutcome> {
+  async ack(topic: string, ids: string[], tag: string | undefined, now: number, checks?: string[]): Promise<AckOutcome> {
     const outcome: AckOutcome = { released: new Map(), kept: new Map() };
     if (ids.length === 0) return outcome;
-    const flat = (await this.#eval(ACK, this.#keys(topic), [topic, now, tag ?? '', ...new Set(ids)])) as string[];
+    const flat = (await this.#eval(ACK, this.#keys(topic), [topic, now, tag ?? '', ...ids.flatMap((id, i) => [id, checks?.[i] ?? ''])])) as string[];
     for (let i = 0; i < flat.length; i += 3) {
-      if (flat[i] === 'r') outcome.released.set(flat[i + 1]!, Number(flat[i + 2]));
-      else outcome.kept.set(flat[i + 1]!, flat[i + 2]!.split(',').sort());
+      if (flat[i] === 'r') {
+        outcome.released.set(flat[i + 1]!, Number(flat[i + 2]));
+        outcome.kept.delete(flat[i + 1]!);
+      } else outcome.kept.set(flat[i + 1]!, flat[i + 2]!.split(',').sort());
     }
     return outcome;
+  }
+
+  async evictSilent(topic: string, now: number, idleMs: number): Promise<Map<string, number>> {
+    const flat = (await this.#eval(EVICT, this.#keys(topic), [topic, now, idleMs])) as string[];
+    const out = new Map<string, number>();
+    for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]));
+    return out;
   }
 
   async entries(topic: string, reader?: string): Promise<Map<string, number>> {

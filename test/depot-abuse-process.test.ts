@@ -7,7 +7,9 @@
  * And a relay whose data directory holds a topic far past its quota (written under looser limits, or
  * by relays overshooting together) builds its index and serves that topic a page at a time.
  * A key holder flooding readers and acks (10,000 tags, acks under tags no deposit lists) is refused or
- * changes nothing, and an honest deposit for two devices keeps its readers' acks across a restart.
+ * changes nothing, and an honest deposit for two devices keeps its readers' acks across a restart;
+ * another holder of the contact key (the contact's other device, an unlinked one) cannot ack for the
+ * second reader, by its tag or with a made-up token: only the token sealed to that reader takes it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { DISCOVER_PATH } from '../src/discover/wire.js';
 import { proveOn } from './helpers/topicProof.js';
 import { residentBytes as rss, startRelayProcess, type RelayProcess } from './helpers/processes.js';
 import { rawClient } from './helpers/rawClient.js';
+import { ackCheck } from '../src/depot/wire.js';
 import { tempDirs } from './helpers/wait.js';
 
 const dirs = tempDirs('bc-depot-abuse-');
@@ -130,7 +133,7 @@ describe('a relay process whose depot holds a hostile topic of 256 MiB', () => {
 
 describe('a relay process under a key holder flooding readers and acks', () => {
   it(
-    'refuses 10,000 tags, ignores acks of tags a deposit does not list, and keeps an honest deposit for its second reader across a restart',
+    'refuses 10,000 tags, ignores acks of tags a deposit does not list, and keeps an honest deposit for its second reader across a restart and forged acks',
     { timeout: 120_000 },
     async () => {
       const dir = dirs.make();
@@ -162,16 +165,23 @@ describe('a relay process under a key holder flooding readers and acks', () => {
       expect(await request(attacker, { type: 'fetch', topic: own, skip: tag(0) })).toMatchObject({ items: [{ id: target.id }] });
       attacker.close();
 
-      // An honest deposit for Bob's two devices: the first acks; the relay restarts; the second still gets it.
+      // An honest deposit for Bob's two devices, each listed with the check of its own token (sealed to it
+      // inside the blob: here the tokens are known to the test). The first acks with its token, then
+      // forges acks for the second: by its tag, with made-up tokens; the relay restarts; the second still gets it.
       const contactKey = new Uint8Array(32).fill(0xb3);
       const [bob1, bob2] = [tag(0xb0b), tag(0xb0c)];
+      const [token1, token2] = ['1b'.repeat(16), '2b'.repeat(16)];
       const alice = await rawClient(urlOf(relay));
       const topic = await proveOn(alice, contactKey);
-      const deposited = await request(alice, { type: 'deposit', topic, blob: 'aG9uZXN0', readers: [bob1, bob2] });
+      const readers = [`${bob1}:${ackCheck(token1)}`, `${bob2}:${ackCheck(token2)}`];
+      const deposited = await request(alice, { type: 'deposit', topic, blob: 'aG9uZXN0', readers });
       alice.close();
       const first = await rawClient(urlOf(relay));
       await proveOn(first, contactKey);
-      expect(await request(first, { type: 'ack', topic, ids: [deposited.id], tag: bob1 })).toMatchObject({ type: 'acked' });
+      expect(await request(first, { type: 'ack', topic, ids: [deposited.id], tag: bob1, tokens: [token1] })).toMatchObject({ type: 'acked' });
+      for (const forged of [{ tag: bob2 }, { tag: bob2, tokens: [token1] }, { tag: bob2, tokens: ['ff'.repeat(16)] }, {}])
+        expect(await request(first, { type: 'ack', topic, ids: [deposited.id], ...forged })).toMatchObject({ type: 'acked' });
+      expect(await request(first, { type: 'ack', topic, ids: [deposited.id], tokens: ['x'] })).toMatchObject({ type: 'error', re: 'ack' });
       first.close();
       await relay.stop();
       relay = await startRelayProcess(['--data', dir]);
@@ -185,6 +195,12 @@ describe('a relay process under a key holder flooding readers and acks', () => {
       };
       expect(await fetched(bob1)).toEqual([]);
       expect(await fetched(bob2)).toEqual([deposited.id]);
+      // The second device's own token takes it.
+      const second = await rawClient(urlOf(relay));
+      await proveOn(second, contactKey);
+      expect(await request(second, { type: 'ack', topic, ids: [deposited.id], tokens: [token2] })).toMatchObject({ type: 'acked' });
+      second.close();
+      expect(await fetched(bob2)).toEqual([]);
     },
   );
 });

@@ -18,7 +18,8 @@ import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
 import { createBackchannel, type Backchannel, type PairedContact } from '../src/app/backchannel.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { topicKey } from '../src/crypto/topicKey.js';
-import { depotTag, readerTags } from '../src/depot/payload.js';
+import { depotTag } from '../src/depot/payload.js';
+import { ackCheck } from '../src/depot/wire.js';
 import { unlinkNotice } from '../src/devices/selfLink.js';
 import { textOf } from '../src/db/schema.js';
 import { eventsOf } from './helpers/events.js';
@@ -190,11 +191,19 @@ describe('the depot keeps a deposit for every device of the contact', () => {
       maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
     };
     const prepared = await toPromise(createActor(prepareDeposit, { input: prepareInput }).start());
-    expect(prepared.readers).toEqual(readerTags(K, [bob1.db.deviceId, bob2.db.deviceId]));
+    // Each deposit lists both of Bob's devices, each with the check of a token sealed to that device alone.
+    const tags = [bob1, bob2].map((b) => depotTag(K, b.db.deviceId));
+    for (const d of prepared.deposits) expect(d.readers?.map((r) => r.slice(0, 16))).toEqual([...tags].sort());
     const items = prepared.deposits.map((d, i) => ({ id: `d${i}`, blob: d.blob }));
     for (const bob of [bob1, bob2]) {
-      const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key: depotKey(K), deviceId: bob.db.deviceId, items };
-      expect((await toPromise(createActor(applyDeposits, { input }).start())).ids).toEqual(items.map((i) => i.id));
+      const tag = depotTag(K, bob.db.deviceId);
+      const input = { docs: bob.db.docs, storage: bob.storage, channelId: bob.channelId, key: depotKey(K), deviceId: bob.db.deviceId, tag, items };
+      const applied = await toPromise(createActor(applyDeposits, { input }).start());
+      expect(applied.ids).toEqual(items.map((i) => i.id));
+      // Its token acks for its own entry, and for no other.
+      applied.tokens.forEach((token, i) => {
+        expect(prepared.deposits[i]!.readers!.filter((r) => r.endsWith(`:${ackCheck(token)}`))).toEqual([`${tag}:${ackCheck(token)}`]);
+      });
     }
     expect(texts(bob2)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));
     expect(texts(bob1)).toEqual(expect.arrayContaining(['hello both', 'from my phone', 'while you were both away']));

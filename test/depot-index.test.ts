@@ -9,7 +9,7 @@ import { Depot } from '../server/depot.js';
 import { MemoryDepotIndex } from '../server/depotIndex.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
-import { readerAckDuringBuild, readerConformance } from './helpers/depotReaders.js';
+import { readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
 
 describe('MemoryDepotIndex', () => {
   it('forgets a build whose lease ended: a release after it is not kept aside from a later build', async () => {
@@ -28,6 +28,14 @@ describe('MemoryDepotIndex', () => {
 
   it("a deposit's readers: it stays until each acked, is listed no more to one that did, survives a rebuild (test/helpers/depotReaders.ts)", async () => {
     await readerConformance((storage: StorageAdapter = new MemoryStorage()) => ({ depot: new Depot({ storage }), storage }));
+  });
+
+  it('an ack counts only with the token sealed to that reader (test/helpers/depotReaders.ts)', async () => {
+    await readerTokens(new Depot({ storage: new MemoryStorage() }));
+  });
+
+  it('at the cap, a reader silent past the idle period no longer holds what every other reader acked', async () => {
+    await silentReader((limits, now) => new Depot({ storage: new MemoryStorage(), limits, now }));
   });
 
   it("a last reader's ack during a build is not undone by that build's listing", async () => {

@@ -14,6 +14,7 @@ import { startRelay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../src/effects/storage.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
+import { READERS_PROBLEM } from '../src/depot/wire.js';
 
 /** A StorageAdapter that counts the value reads (`load`, `loadRange`), key listings and removals made through it. */
 class CountingStorage implements StorageAdapter {
@@ -195,7 +196,7 @@ describe('depot limits', () => {
     const tags = (n: number, from = 0) => Array.from({ length: n }, (_, i) => (from + i).toString(16).padStart(16, '0'));
     const storage = new CountingStorage();
     const depot = new Depot({ storage, limits: { maxAckIds: 1_000 } });
-    const refusal = "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits";
+    const refusal = READERS_PROBLEM;
     for (const readers of [tags(10_000), tags(17), [], [tags(1)[0]!, tags(1)[0]!], ['NOT-A-TAG'.padEnd(16, 'x')]])
       await expect(depot.deposit(topic('a'), blob(4), undefined, readers)).rejects.toThrow(refusal);
     expect(storage.lists + storage.reads).toBe(0); // refused before the index was even built

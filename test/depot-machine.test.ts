@@ -25,7 +25,7 @@ const tag = depotTag(contactKey, 'd'.repeat(32));
 type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
 
 /** A depot machine whose effects the test drives, on a simulated clock. */
-function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void; readers?: string[] } = {}) {
+function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void; readers?: string[]; tokens?: Record<string, string> } = {}) {
   const clock = new SimulatedClock();
   const sockets: { sendBack: SendBack; sent: Record<string, unknown>[]; openedAt: number; closed: boolean }[] = [];
   const prepared: PrepareInput[] = [];
@@ -52,11 +52,11 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
       prepareDeposit: fromPromise(async ({ input }) => {
         prepared.push(input as PrepareInput);
         blobs++;
-        return { deposits: [{ blob: 'AAAA', heads: [`h${blobs}`] }], ...(options.readers ? { readers: options.readers } : {}) };
+        return { deposits: [{ blob: 'AAAA', heads: [`h${blobs}`], ...(options.readers ? { readers: options.readers } : {}) }] };
       }),
       applyDeposits: fromPromise(async ({ input }) => {
         const ids = (input as { items: { id: string }[] }).items.map((i) => i.id);
-        return { applied: ids.length, ids };
+        return { applied: ids.length, ids, tokens: ids.map((id) => options.tokens?.[id] ?? '') };
       }),
       saveHeads: fromPromise(async () => {}),
     } as never,
@@ -262,8 +262,25 @@ describe('depotMachine (simulated clock)', () => {
     h.actor.stop();
   });
 
+  it('an ack carries the token each deposit sealed to this device, by position ("" where it has none)', async () => {
+    const token = 'ab'.repeat(16);
+    const h = harness({ deposit: false, tokens: { b: token } });
+    h.open();
+    const ack = h.nextSent('ack');
+    h.reply({
+      type: 'deposits',
+      topic,
+      items: [
+        { id: 'a', blob: 'AAAA' },
+        { id: 'b', blob: 'BBBB' },
+      ],
+    });
+    expect(await ack).toEqual({ type: 'ack', topic, ids: ['a', 'b'], tag, tokens: ['', token] });
+    h.actor.stop();
+  });
+
   it("a deposit lists the readers prepareDeposit found (the contact's devices), and prepareDeposit gets the contact key to find them", async () => {
-    const readers = ['1'.repeat(16), '2'.repeat(16)];
+    const readers = [`${'1'.repeat(16)}:${'a'.repeat(32)}`, '2'.repeat(16)];
     const h = harness({ readers });
     const first = h.nextSent('deposit');
     h.open();

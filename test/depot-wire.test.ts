@@ -1,6 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { depotTag, readerTags } from '../src/depot/payload.js';
-import { depotRequestProblem, isAckFrame, isDepositFrame, isErrorFrame, isFetchFrame, MAX_DEPOSIT_READERS, parseDepotReply } from '../src/depot/wire.js';
+import { ackPlan, ackToken, depotKey, depotTag, openAnyDeposit, sealDeposit } from '../src/depot/payload.js';
+import { signingKeypair } from '../src/crypto/signing.js';
+import { cryptoRandomBytes } from '../src/effects/random.js';
+import { toHex } from '../src/crypto/bytes.js';
+import {
+  ackCheck,
+  depotRequestProblem,
+  isAckFrame,
+  isDepositFrame,
+  isErrorFrame,
+  isFetchFrame,
+  MAX_DEPOSIT_READERS,
+  parseDepotReply,
+  READERS_PROBLEM,
+  TOKENS_PROBLEM,
+} from '../src/depot/wire.js';
 
 const topic = 'a'.repeat(64);
 
@@ -48,23 +62,50 @@ describe('depot wire', () => {
     expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: tags(MAX_DEPOSIT_READERS) })).toBe(true);
     for (const readers of [[], tags(MAX_DEPOSIT_READERS + 1), tags(10_000), ['me'], [tags(1)[0], tags(1)[0]], 'x'])
       expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers })).toBe(false);
-    const problem = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
+    const problem = READERS_PROBLEM;
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(10_000) })).toBe(problem);
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', readers: tags(3) })).toBeUndefined();
     expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: tags(1)[0] })).toBe(true);
     expect(isAckFrame({ type: 'ack', topic, ids: ['1'], tag: 'me' })).toBe(false);
     expect(depotRequestProblem({ type: 'ack', topic, ids: [], tag: 5 })).toBe("ack's 'tag' must be 16 hex digits");
+    // Entries 'tag:check' (the check of the reader's ack token), their tags distinct; an ack's tokens one per id.
+    const check = ackCheck('ab'.repeat(16));
+    expect(check).toMatch(/^[0-9a-f]{32}$/);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: [`${tags(1)[0]}:${check}`, tags(2)[1]] })).toBe(true);
+    for (const readers of [[`${tags(1)[0]}:${check}`, tags(1)[0]], [`${tags(1)[0]}:${check.slice(1)}`], [`${tags(1)[0]}:`]])
+      expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers })).toBe(false);
+    expect(isAckFrame({ type: 'ack', topic, ids: ['1', '2'], tokens: ['ab'.repeat(16), ''] })).toBe(true);
+    for (const tokens of [['ab'.repeat(16)], ['ab'.repeat(16), 'x'], 'x'])
+      expect(depotRequestProblem({ type: 'ack', topic, ids: ['1', '2'], tokens })).toBe(TOKENS_PROBLEM);
   });
 
-  it('reader tags are the devices’ depot tags under the contact key: sorted, distinct, at most 16, none for an empty set', () => {
+  it('readers are the devices’ depot tags under the contact key (sorted, distinct, at most 16, none for an empty set), each with a token only that device opens', () => {
     const key = new Uint8Array(32).fill(3);
     const ids = Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(32, '0'));
-    expect(readerTags(key, [])).toBeUndefined();
-    expect(readerTags(key, [ids[0]!, ids[1]!, ids[0]!])).toEqual([depotTag(key, ids[0]!), depotTag(key, ids[1]!)].sort());
-    const many = readerTags(key, ids)!;
-    expect(many).toHaveLength(MAX_DEPOSIT_READERS);
-    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: many })).toBe(true);
+    const pairs = ids.map((_, i) => signingKeypair(new Uint8Array(32).fill(i + 1)));
+    const devices = (n: number) => new Map(ids.slice(0, n).map((id, i) => [id, [toHex(pairs[i]!.publicKey)]]));
+    const tagsOf = (readers: string[]) => readers.map((r) => r.slice(0, 16));
+    expect(ackPlan(key, new Map())).toBeUndefined();
+    const two = ackPlan(key, devices(2))!.make(cryptoRandomBytes);
+    expect(tagsOf(two.readers)).toEqual([depotTag(key, ids[0]!), depotTag(key, ids[1]!)].sort());
+    const many = ackPlan(key, devices(20))!.make(cryptoRandomBytes);
+    expect(many.readers).toHaveLength(MAX_DEPOSIT_READERS);
+    expect(isDepositFrame({ type: 'deposit', topic, blob: 'AAAA', readers: many.readers })).toBe(true);
     // Keyed: another contact's key gives other tags for the same device.
-    expect(readerTags(new Uint8Array(32).fill(4), [ids[0]!])).not.toEqual(readerTags(key, [ids[0]!]));
+    expect(tagsOf(ackPlan(new Uint8Array(32).fill(4), devices(1))!.make(cryptoRandomBytes).readers)).not.toEqual(
+      tagsOf(ackPlan(key, devices(1))!.make(cryptoRandomBytes).readers),
+    );
+    // Sealed in the deposit: each device opens its own token, whose check its entry lists; another device's key opens none of it.
+    const blob = sealDeposit(depotKey(key), { sender: ids[5]!, docId: ids[6]!, changes: Uint8Array.of(1, 2) }, cryptoRandomBytes, two);
+    const opened = openAnyDeposit(depotKey(key), blob)!;
+    expect(opened).toMatchObject({ kind: 'changes', sender: ids[5], changes: Uint8Array.of(1, 2) });
+    for (const i of [0, 1]) {
+      const tag = depotTag(key, ids[i]!);
+      const token = ackToken(opened.acks, tag, pairs[i]!.secretKey)!;
+      expect(two.readers).toContain(`${tag}:${ackCheck(token)}`);
+      expect(ackToken(opened.acks, tag, pairs[1 - i]!.secretKey)).toBeUndefined();
+    }
+    // A device with no key is listed by its bare tag.
+    expect(ackPlan(key, new Map([[ids[0]!, []]]))!.make(cryptoRandomBytes).readers).toEqual([depotTag(key, ids[0]!)]);
   });
 });

@@ -13,7 +13,7 @@ import { RedisStorage } from '../server/redisStorage.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
-import { readerAckDuringBuild, readerConformance } from './helpers/depotReaders.js';
+import { readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
 
 let redis: RedisProcess;
 let n = 0;
@@ -211,6 +211,15 @@ describe("a deposit's readers on Redis", () => {
     await a.ack(topic('a'), [id], r2);
     expect((await b.fetch(topic('a'), undefined, r2)).items).toEqual([]);
     expect(await b.count()).toBe(0);
+  });
+
+  it('an ack counts only with the token sealed to that reader, through either relay', async () => {
+    const { a } = twoRelays({});
+    await readerTokens(a);
+  });
+
+  it('at the cap, a reader silent past the idle period no longer holds what every other reader acked', async () => {
+    await silentReader((limits, now) => twoRelays(limits, now).a);
   });
 
   it("a last reader's ack during a build is not undone by that build's listing", async () => {

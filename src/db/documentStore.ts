@@ -187,6 +187,11 @@ export class DocumentStore {
     return this.#ownDevices;
   }
 
+  /** This user's other devices with their public keys (hex; '' for one given without a key): whom the depot seals our own channel's ack tokens to. */
+  ownDeviceKeys(): ReadonlyMap<string, string> {
+    return this.#ownKeys;
+  }
+
   /** Whether `deviceId` is one of this user's other devices (see {@link setOwnDevices}). */
   isOwnDevice(deviceId: string): boolean {
     return this.#ownDevices.has(deviceId);
@@ -216,7 +221,12 @@ export class DocumentStore {
 
   /** The contact's devices `channel` proves now (see {@link setSenderKeys}): whom the depot keeps a deposit there for. */
   peerDevicesOf(channel: DocId): ReadonlySet<string> {
-    return new Set((this.#theirCache.get(channel) ?? this.#theirKeys(channel, this.get(channel))).theirs.keys());
+    return new Set(this.peerKeysOf(channel).keys());
+  }
+
+  /** The contact's devices `channel` proves now, with their public keys (hex): whom the depot seals a deposit's ack tokens to. */
+  peerKeysOf(channel: DocId): ReadonlyMap<string, ReadonlySet<string>> {
+    return (this.#theirCache.get(channel) ?? this.#theirKeys(channel, this.get(channel))).theirs;
   }
 
   constructor(options: DocumentStoreOptions) {

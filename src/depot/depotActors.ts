@@ -11,7 +11,9 @@ import type { DocId, DocumentStore } from '../db/documentStore.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { concatBytes } from '../crypto/bytes.js';
-import { openAnyDeposit, readerTags, sealDeposit } from './payload.js';
+import { SYSTEM_SECRET_KEY } from '../db/database.js';
+import { textOf } from '../db/schema.js';
+import { ackPlan, ackToken, openAnyDeposit, sealDeposit, type AckPlan, type OpenedDeposit, type ReaderKeys } from './payload.js';
 import type { DepositItem } from './wire.js';
 import type { FileEvent } from '../files/session.js';
 import { applyChunk, chunkDeposits, saveDepositedChunk, type ChunkRef } from './depotFiles.js';
@@ -33,15 +35,28 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Changes since what we last deposited (`sent`), or what the relay last stored, or what the devices
- * the deposit is for (`readers`) are known to have: with several (a sync state each), heads every one
- * of them has, so each device's deposit brings what that device lacks (see {@link commonBase}). A
- * reader we never synced with has, for all we know, nothing: then everything goes.
+ * What the relay last stored (saved with the devices it was for; saved before they were kept: the
+ * heads alone), if it was for each of `readers`: a device added since never saw the deposits before
+ * it, which go once their own readers acked.
+ */
+async function savedFor(ledger: DepotLedger, readers: ReadonlySet<string>): Promise<A.Heads | undefined> {
+  const saved = await ledger.storage.load(headsKey(ledger.channelId));
+  if (!saved) return undefined;
+  const value = JSON.parse(decoder.decode(saved)) as A.Heads | { heads: A.Heads; readers: string[] };
+  if (Array.isArray(value)) return value;
+  return [...readers].every((d) => value.readers.includes(d)) ? value.heads : undefined;
+}
+
+/**
+ * Changes since what we last deposited (`sent`), or what the relay last stored for these readers, or
+ * what the devices the deposit is for (`readers`) are known to have: with several (a sync state
+ * each), heads every one of them has, so each device's deposit brings what that device lacks (see
+ * {@link commonBase}). A reader we never synced with has, for all we know, nothing: then everything goes.
  */
 async function since(ledger: DepotLedger, sent: A.Heads | undefined, readers: ReadonlySet<string>): Promise<A.Heads> {
   if (sent) return sent;
-  const saved = await ledger.storage.load(headsKey(ledger.channelId));
-  if (saved) return JSON.parse(decoder.decode(saved)) as A.Heads;
+  const saved = await savedFor(ledger, readers);
+  if (saved) return saved;
   const states = await ledger.storage.loadRange(['sync', ledger.channelId]);
   const doc = ledger.docs.get(ledger.channelId);
   const known = new Map<string, A.Heads>();
@@ -54,9 +69,37 @@ async function since(ledger: DepotLedger, sent: A.Heads | undefined, readers: Re
   return all.length <= 1 ? (all[0] ?? []) : commonBase(doc, all);
 }
 
-/** The devices a deposit in the channel is for: in our own channel my other devices, else the contact's proven set. */
+/**
+ * The devices a deposit in the channel is for: in our own channel my other devices, and those unlinked
+ * there (they must still read the notice), else the contact's proven set.
+ */
 function readersOf(ledger: DepotLedger & { own?: boolean }): ReadonlySet<string> {
-  return ledger.own ? ledger.docs.ownDeviceIds() : ledger.docs.peerDevicesOf(ledger.channelId);
+  return ledger.own ? new Set([...ledger.docs.ownDeviceIds(), ...unlinkedIn(ledger)]) : ledger.docs.peerDevicesOf(ledger.channelId);
+}
+
+/** Those devices with their public keys: what their ack tokens are sealed to (an unlinked device: its bare tag). */
+function readerKeysOf(ledger: DepotLedger & { own?: boolean }): ReaderKeys {
+  if (!ledger.own) return ledger.docs.peerKeysOf(ledger.channelId);
+  const keys = new Map<string, string[]>(unlinkedIn(ledger).map((id) => [id, []]));
+  for (const [id, key] of ledger.docs.ownDeviceKeys()) keys.set(id, key === '' ? [] : [key]);
+  return keys;
+}
+
+/** Devices unlinked in our own channel (its unlink notices, `devices/selfLink.ts`), other than this one. */
+function unlinkedIn(ledger: DepotLedger & { deviceId?: string }): string[] {
+  const doc = ledger.docs.get<{ messages?: { text?: unknown }[] }>(ledger.channelId);
+  const out = new Set<string>();
+  for (const m of doc.messages ?? []) {
+    const text = textOf(m.text);
+    if (!text?.startsWith('{"unlink":')) continue;
+    try {
+      const id = (JSON.parse(text) as { unlink?: unknown }).unlink;
+      if (typeof id === 'string' && /^[0-9a-f]{32}$/.test(id) && id !== ledger.deviceId) out.add(id);
+    } catch {
+      // not a notice
+    }
+  }
+  return [...out];
 }
 
 /**
@@ -101,8 +144,9 @@ export const docChanges = fromCallback<{ type: 'noop' }, Pick<DepotLedger, 'docs
 export interface PrepareInput extends DepotLedger {
   key: Uint8Array;
   /**
-   * The contact key: with it the deposits list their readers, the tags of the contact's devices the
-   * channel proves (`DocumentStore.peerDevicesOf`), so each of them gets what is deposited.
+   * The contact key: with it the deposits list their readers, the contact's devices the channel proves
+   * (`DocumentStore.peerKeysOf`; in our own channel my other devices), each with an ack token sealed
+   * to it, so each of them gets what is deposited and only it can ack for itself.
    */
   contactKey?: Uint8Array;
   deviceId: string;
@@ -127,6 +171,10 @@ export interface PreparedDeposit {
   blob: string;
   heads: A.Heads;
   file?: ChunkRef;
+  /** The readers it lists (`depot/wire.ts`: `tag:check`, a token for each sealed inside); none: the first ack takes it. */
+  readers?: string[];
+  /** The devices it is for (ids): the relay's `deposited` saves its heads as theirs. */
+  devices?: string[];
 }
 
 /** A file no deposit can carry: it waits on this device. */
@@ -147,8 +195,6 @@ export interface PreparedDeposits {
   more?: boolean;
   /** Files that cannot go through the relay (a chunk larger than any deposit). */
   refusedFiles?: RefusedFile[];
-  /** The readers every one of these deposits lists (`depot/wire.ts`); none: the first ack takes each. */
-  readers?: string[];
 }
 
 /** Blob characters a deposit may carry by default: half the relay's 1 MiB frame, room for the envelope. */
@@ -160,18 +206,19 @@ export const DEFAULT_MAX_BATCH_CHARS = 4 * 1024 * 1024;
 /** Sealing adds a nonce (24), a MAC (16) and the header (33) before base64 (4 characters per 3 bytes). */
 const changesBudget = (maxBlobChars: number): number => Math.floor(maxBlobChars / 4) * 3 - 24 - 16 - 33;
 
-export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(async ({ input }) => {
-  const prepared = await prepare(input);
-  // Every device of the contact's verified set must ack before the relay lets a deposit go.
-  const readers = input.contactKey && prepared.deposits.length > 0 ? readerTags(input.contactKey, input.docs.peerDevicesOf(input.channelId)) : undefined;
-  return readers ? { ...prepared, readers } : prepared;
-});
+/** Every reader (the contact's verified set; in our own channel my other devices) must ack before the relay lets a deposit go. */
+export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(({ input }) =>
+  prepare(input, input.contactKey ? ackPlan(input.contactKey, readerKeysOf(input)) : undefined),
+);
 
-async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
+async function prepare(input: PrepareInput, plan: AckPlan | undefined): Promise<PreparedDeposits> {
   const doc = input.docs.get(input.channelId);
   const base = await since(input, input.sent, readersOf(input));
   const changes = A.getChangesSince(doc, base);
-  const budget = changesBudget(input.maxBlobChars);
+  // The readers' boxes ride inside each deposit: room for them first.
+  const budget = changesBudget(input.maxBlobChars) - (plan?.bytes ?? 0);
+  const newAcks = plan && (() => plan.make(input.randomBytes));
+  const devices = [...readersOf(input)];
   const deposits: PreparedDeposit[] = [];
   // The heads after each deposit: what the contact has, plus its changes, minus what they depend on.
   const heads = new Set(base);
@@ -181,8 +228,9 @@ async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
   const flush = () => {
     if (chunk.length === 0) return;
     const content = { sender: input.deviceId, docId: input.channelId, changes: concatBytes(...chunk) };
-    const blob = sealDeposit(input.key, content, input.randomBytes);
-    deposits.push({ blob, heads: [...heads] });
+    const acks = newAcks?.();
+    const blob = sealDeposit(input.key, content, input.randomBytes, acks);
+    deposits.push({ blob, heads: [...heads], devices, ...(acks ? { readers: acks.readers } : {}) });
     batch += blob.length;
     chunk = [];
     bytes = 0;
@@ -207,7 +255,8 @@ async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
   if (!input.files) return { deposits };
   // Then the files, after the changes that name them: the contact applies deposits in order.
   const refusedFiles: RefusedFile[] = [];
-  const files = chunkDeposits({ ...input, ...input.files }, input.maxBlobChars);
+  const ackChars = plan ? Math.ceil(plan.bytes / 3) * 4 + 4 : 0;
+  const files = chunkDeposits({ ...input, ...input.files, ...(newAcks ? { acks: newAcks } : {}) }, input.maxBlobChars - ackChars);
   for await (const next of files) {
     if ('refused' in next) {
       refusedFiles.push(next.refused);
@@ -217,7 +266,8 @@ async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
       await files.return(undefined);
       return { deposits, more: true, ...(refusedFiles.length > 0 ? { refusedFiles } : {}) };
     }
-    deposits.push({ blob: next.deposit.blob, heads: [...heads], file: next.deposit.file });
+    const { readers } = next.deposit;
+    deposits.push({ blob: next.deposit.blob, heads: [...heads], devices, file: next.deposit.file, ...(readers ? { readers } : {}) });
     batch += next.deposit.blob.length;
   }
   return { deposits, ...(refusedFiles.length > 0 ? { refusedFiles } : {}) };
@@ -226,23 +276,39 @@ async function prepare(input: PrepareInput): Promise<PreparedDeposits> {
 export interface ApplyInput extends DepotLedger {
   key: Uint8Array;
   deviceId: string;
+  /** This device's depot tag: which of a deposit's boxes holds its ack token (none: no tokens are opened). */
+  tag?: string;
   items: DepositItem[];
   sent?: A.Heads;
-  /** My devices' own channel: my other devices' deposits are applied, and left for the others. */
+  /**
+   * My devices' own channel: my other devices' deposits are applied, and acknowledged with our token
+   * (they go once every device of mine has them); one carrying no token for us is left for the others.
+   */
   own?: boolean;
 }
 
-/** What applying a page did: the ids to acknowledge, and what the host hears of files arriving. */
+/** What applying a page did: the ids to acknowledge (with our ack token for each, '' where the deposit has none), and what the host hears of files arriving. */
 export interface AppliedDeposits {
   applied: number;
   ids: string[];
+  tokens: string[];
   files?: FileEvent[];
 }
 
 /** Apply what the contact deposited (changes validated and saved, file chunks stored and checked); returns the ids to acknowledge. */
 export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ input }) => {
   const ids: string[] = [];
+  const tokens: string[] = [];
   const files: FileEvent[] = [];
+  // Our token, opened with this device's key (read once, only when a deposit carries a box for us).
+  let seed: Promise<Uint8Array | undefined> | undefined;
+  const tokenOf = async (content: OpenedDeposit): Promise<string> => {
+    const tag = input.tag;
+    if (tag === undefined || !content.acks?.some((b) => b.tag === tag)) return '';
+    seed ??= input.storage.load(SYSTEM_SECRET_KEY);
+    const secret = await seed;
+    return (secret && ackToken(content.acks, tag, secret)) ?? '';
+  };
   // If everything we have is already with the peer, what the peer deposited is too: remember that, or
   // we would deposit the peer's own changes straight back to it.
   const readers = readersOf(input);
@@ -256,41 +322,50 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
       try {
         const applied = await applyChunk(input, content);
         files.push(...applied.events);
-        if (applied.ack) ids.push(item.id);
+        if (applied.ack) {
+          ids.push(item.id);
+          tokens.push(await tokenOf(content));
+        }
       } catch {
         // storage failed: the chunk is fetched again later
       }
       continue;
     }
     // Ours, or another device of mine: for the contact. Acknowledged here, the relay would drop it unseen.
-    // In our own channel another device's deposit is for me, and for my other devices too: applied, left.
+    // In our own channel another device's deposit is for me, and for my other devices too: acknowledged
+    // with our token (it goes once each of them acked), or, carrying none for us, applied and left.
     const fromMine = input.docs.isOwnDevice(content.sender);
     if (content.sender === input.deviceId || (fromMine && !input.own)) continue;
     if (content.docId !== input.channelId) continue;
+    const token = await tokenOf(content);
     try {
       // Measured before Automerge unpacks it: a deposit is as small as a sync message and could be a deflate bomb.
       checkChangesUnpackedSize(content.changes, MAX_UNPACKED_BYTES);
       // The contact's rules hold for deposits too: only inserts of messages in the depositor's name.
       const r = await input.docs.update(content.docId, (doc) => A.loadIncremental(doc, content.changes), { trust: 'contact', peer: content.sender });
-      if (!r.accepted || fromMine) continue;
+      if (!r.accepted || (fromMine && token === '')) continue;
       // Not applied, so not acknowledged: fetched again once what it builds on has come.
       if (heldBack(input.docs.get(content.docId), content.changes)) continue;
     } catch {
       continue;
     }
-    senders.add(content.sender);
+    if (!fromMine) senders.add(content.sender);
     ids.push(item.id);
+    tokens.push(token);
   }
-  if (ids.length > 0 && upToDate && [...readers].every((d) => senders.has(d))) await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)));
-  return { applied: ids.length, ids, ...(files.length > 0 ? { files } : {}) };
+  if (ids.length > 0 && upToDate && [...readers].every((d) => senders.has(d)))
+    await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)), [...readers]);
+  return { applied: ids.length, ids, tokens, ...(files.length > 0 ? { files } : {}) };
 });
 
-function saveHeadsNow(ledger: DepotLedger, heads: A.Heads): Promise<void> {
-  return ledger.storage.save(headsKey(ledger.channelId), encoder.encode(JSON.stringify(heads)));
+function saveHeadsNow(ledger: DepotLedger, heads: A.Heads, readers: string[]): Promise<void> {
+  return ledger.storage.save(headsKey(ledger.channelId), encoder.encode(JSON.stringify({ heads, readers })));
 }
 
-/** The relay stored our changes up to `heads`: the next deposit starts there. */
-export const saveHeads = fromPromise<void, DepotLedger & { heads: A.Heads }>(({ input }) => saveHeadsNow(input, input.heads));
+/** The relay stored our changes up to `heads` for `devices`: the next deposit for them starts there. */
+export const saveHeads = fromPromise<void, DepotLedger & { heads: A.Heads; devices?: string[] }>(({ input }) =>
+  saveHeadsNow(input, input.heads, input.devices ?? []),
+);
 
 /** The relay stored a chunk of a file: count it (the next deposit of that file starts after it). */
 export const saveChunk = fromPromise<void, Pick<DepotLedger, 'storage' | 'channelId'> & { file: ChunkRef }>(({ input }) =>

@@ -23,7 +23,7 @@ import { channelFiles } from '../files/refs.js';
 import { refusalOf, refusalsIn } from '../files/refusal.js';
 import type { FileEvent } from '../files/session.js';
 export { DEFAULT_RELAY_FILE_BYTES, fileRoute } from './fileRoute.js';
-import { CHUNK_HEADER_BYTES, sealChunk, type ChunkContent } from './payload.js';
+import { CHUNK_HEADER_BYTES, sealChunk, type ChunkContent, type DepositAcks } from './payload.js';
 
 /** Base64 characters of a sealed chunk deposit carrying `bytes` bytes (nonce 24, MAC 16, header). */
 export const chunkBlobChars = (bytes: number): number => Math.ceil((bytes + CHUNK_HEADER_BYTES + 40) / 3) * 4;
@@ -63,6 +63,8 @@ export interface FileDepositInput {
   limit: number;
   /** Next chunk per file already sent on this connection. */
   sent: Readonly<Record<string, number>>;
+  /** Fresh readers and ack tokens for each deposit (`depot/payload.ts` ackPlan), if it lists readers. */
+  acks?: () => DepositAcks;
   /** Files not to try again (refused by the relay in this run). */
   skip: readonly string[];
 }
@@ -71,6 +73,7 @@ export interface FileDepositInput {
 export interface ChunkDeposit {
   blob: string;
   file: ChunkRef;
+  readers?: string[];
 }
 
 /**
@@ -99,7 +102,9 @@ export async function* chunkDeposits(
     for await (const bytes of meta.size === 0 ? [new Uint8Array(0)] : store.chunks(ref.hash, from * meta.chunkBytes)) {
       const content: ChunkContent = { sender: input.deviceId, docId: input.channelId, hash: ref.hash, size: meta.size, index, bytes };
       const upTo = Math.min(meta.size, (index + 1) * meta.chunkBytes);
-      yield { deposit: { blob: sealChunk(input.key, content, input.randomBytes), file: { hash: ref.hash, index, chunks, size: meta.size, upTo } } };
+      const acks = input.acks?.();
+      const file = { hash: ref.hash, index, chunks, size: meta.size, upTo };
+      yield { deposit: { blob: sealChunk(input.key, content, input.randomBytes, acks), file, ...(acks ? { readers: acks.readers } : {}) } };
       index++;
     }
   }

@@ -3,9 +3,10 @@
  * channel is deposited on the relay's depot, sealed under a subkey of the contact key; what the
  * contact deposited for us is fetched, applied (validated, saved) and only then acknowledged, so the
  * relay deletes it. A device never acknowledges its own deposits, and the relay leaves them out of its
- * fetches (`skip`: the opaque tag it deposits with). A deposit lists its readers, the tags of the
- * contact's verified devices: the relay keeps it until each acked (an ack names our tag), so every
- * device of the contact gets it, and a fetch leaves out what we acked.
+ * fetches (`skip`: the opaque tag it deposits with). A deposit lists its readers, the contact's
+ * verified devices, each with a token sealed to it: the relay keeps it until each acked with its
+ * token, so every device of the contact gets it and none acks for another, and a fetch leaves out what
+ * we acked.
  *
  *   relay: connection (the socket) · connecting (until the relay's challenge: prove the topic) → open (fetch at once; poll every `fetchEvery`;
  *            writes: debouncing → depositing → idle; inbox: idle → applying) · retrying (backoff)
@@ -98,7 +99,8 @@ export interface DepotInput {
   relayFileBytes?: number;
   /**
    * My devices' own channel (devices/selfLink.ts): what my other devices deposit is for me — applied,
-   * and left on the relay for the others (the first to acknowledge would delete it for all).
+   * and acknowledged with my token (it goes once each of my devices has it); one without a token for
+   * me is left on the relay for the others (the first to acknowledge would delete it for all).
    */
   own?: boolean;
 }
@@ -394,7 +396,7 @@ export const depotMachine = setup({
                         onDone: {
                           target: 'idle',
                           actions: enqueueActions(({ context, event, enqueue }) => {
-                            const { deposits, refused, more, refusedFiles = [], readers } = event.output;
+                            const { deposits, refused, more, refusedFiles = [] } = event.output;
                             if (more) enqueue.assign({ again: true });
                             const sentFiles = { ...context.sentFiles };
                             for (const d of deposits) {
@@ -403,7 +405,7 @@ export const depotMachine = setup({
                                 topic: context.topic,
                                 blob: d.blob,
                                 tag: context.tag,
-                                ...(readers ? { readers } : {}),
+                                ...(d.readers ? { readers: d.readers } : {}),
                               };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                               if (d.file) sentFiles[d.file.hash] = d.file.index + 1;
@@ -412,7 +414,7 @@ export const depotMachine = setup({
                               enqueue.assign({
                                 sent: deposits.at(-1)!.heads,
                                 sentFiles,
-                                pending: [...context.pending, ...deposits.map(({ blob: _, ...d }) => d)],
+                                pending: [...context.pending, ...deposits.map(({ blob: _, readers: __, ...d }) => d)],
                               });
                             if (refused) enqueue({ type: 'announceRefused', params: { reason: refused } });
                             if (refusedFiles.length > 0) enqueue.assign({ refusedFiles: [...context.refusedFiles, ...refusedFiles.map((f) => f.hash)] });
@@ -435,6 +437,7 @@ export const depotMachine = setup({
                           ...ledgerOf(context),
                           key: context.key,
                           deviceId: context.input.deviceId,
+                          tag: context.tag,
                           items: context.inbox[0]!,
                           sent: context.sent,
                           ...(context.input.own ? { own: true } : {}),
@@ -445,8 +448,16 @@ export const depotMachine = setup({
                             assign({ inbox: ({ context }) => context.inbox.slice(1) }),
                             enqueueActions(({ context, event, enqueue }) => {
                               if (event.output.ids.length === 0) return;
-                              // Our tag: a deposit listing readers waits for the others' acks, and is listed to us no more.
-                              const frame: AckFrame = { type: 'ack', topic: context.topic, ids: event.output.ids, tag: context.tag };
+                              // Our token for each (our tag for deposits of earlier clients): a deposit listing readers waits
+                              // for the others' acks, and is listed to us no more.
+                              const { ids, tokens } = event.output;
+                              const frame: AckFrame = {
+                                type: 'ack',
+                                topic: context.topic,
+                                ids,
+                                tag: context.tag,
+                                ...(tokens.some((t) => t !== '') ? { tokens } : {}),
+                              };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                             }),
                             { type: 'announceFetched', params: ({ event }) => ({ applied: event.output.applied }) },
@@ -508,7 +519,7 @@ export const depotMachine = setup({
         saving: {
           invoke: {
             src: 'saveHeads',
-            input: ({ context }) => ({ ...ledgerOf(context), heads: context.stored[0]!.heads }),
+            input: ({ context }) => ({ ...ledgerOf(context), heads: context.stored[0]!.heads, devices: context.stored[0]!.devices }),
             onDone: { target: 'idle', actions: ['announceDeposited', assign({ stored: ({ context }) => context.stored.slice(1) })] },
             onError: { target: 'idle', actions: assign({ stored: ({ context }) => context.stored.slice(1) }) },
           },

@@ -6,7 +6,7 @@
  *
  *   → {type:"deposit", topic, blob, tag?, readers?}   ← {type:"deposited", topic, id}
  *   → {type:"fetch", topic, after?, skip?}            ← {type:"deposits", topic, items:[{id, blob}], more?}
- *   → {type:"ack", topic, ids:[…], tag?}              ← {type:"acked", topic}
+ *   → {type:"ack", topic, ids:[…], tag?, tokens?}     ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
  *
@@ -16,11 +16,18 @@
  * a request on an unproven topic is refused with `code: 'unproven'`.
  *
  * Tags (`depot/payload.ts` depotTag) are opaque: a keyed hash of a device id under the contact key.
- * A deposit lists its `readers` (the tags of the contact's devices); each reader acks with its own tag
- * and fetches with it as `skip`; the relay deletes the deposit once every listed reader acked, and
- * lists it no more to a reader that did. A deposit without `readers` goes at the first ack.
+ * A deposit lists its `readers`, one entry per device it is for: `tag:check`, the device's tag and
+ * {@link ackCheck} of a random ack token made for this deposit and sealed to that device's key inside
+ * the blob (`depot/payload.ts`), so only that device can ack for it: an ack carries the token, and
+ * the relay takes it for the entry whose check it hashes to. (A bare `tag`, as earlier clients list
+ * them, is acked by the tag alone: anyone holding the contact key could.) A reader fetches with its tag
+ * as `skip`; the relay deletes the deposit once every listed reader acked, and lists it no more to a
+ * reader that did. A deposit without `readers` goes at the first ack; an ack takes nothing else
+ * without a token or tag that a deposit's entry names.
  * @module
  */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
 import { isBase64, isTopic, type ErrorFrame as WireErrorFrame } from '../discover/wire.js';
 
 /** The depot protocol's version: the `v2` of the `/backchannel/v2` endpoint it is spoken on (2: proven topics). */
@@ -36,8 +43,9 @@ export interface DepositFrame {
   /** The depositing device's opaque tag (`depot/payload.ts` depotTag, 16 hex digits): its own fetches skip this deposit. */
   tag?: string;
   /**
-   * The tags of the devices that must each acknowledge it before the relay deletes it (distinct, at
-   * most {@link MAX_DEPOSIT_READERS}); without it the first acknowledgement deletes it.
+   * The devices that must each acknowledge it before the relay deletes it: `tag:check` each (a bare
+   * `tag` from earlier clients), distinct tags, at most {@link MAX_DEPOSIT_READERS}; without it the
+   * first acknowledgement deletes it.
    */
   readers?: string[];
 }
@@ -63,8 +71,13 @@ export interface AckFrame {
   topic: string;
   /** The `id`s of the deposits received in `deposits`. */
   ids: string[];
-  /** The acknowledging device's tag: a deposit listing `readers` goes only once each of them acked. */
+  /** The acknowledging device's tag: what a reader listed by its bare tag acks with. */
   tag?: string;
+  /**
+   * The ack token each deposit sealed to this device (32 hex digits), by position in `ids`; '' where
+   * there is none. The relay takes a token for the reader entry whose check is {@link ackCheck} of it.
+   */
+  tokens?: string[];
 }
 
 /** The relay stored a deposit (on disk or Redis): only now may the depositor forget it. */
@@ -132,9 +145,25 @@ const optionalTag = (v: unknown): boolean => v === undefined || isDepotTag(v);
 
 /** The most reader tags one deposit may list: the relay's peers per topic (DISCOVER's `maxPeersPerTopic`). */
 export const MAX_DEPOSIT_READERS = 16;
-/** A deposit's `readers`: 1 to {@link MAX_DEPOSIT_READERS} distinct tags. */
+const READER = /^[0-9a-f]{16}(:[0-9a-f]{32})?$/;
+const TOKEN = /^[0-9a-f]{32}$/;
+/** One entry of a deposit's `readers`: `tag:check` (16 and 32 hex digits), or a bare tag. */
+export const isReaderEntry = (v: unknown): v is string => typeof v === 'string' && READER.test(v);
+/** The device tag a reader entry names. */
+export const readerTagOf = (entry: string): string => entry.slice(0, 16);
+/** The check a reader entry names ({@link ackCheck} of its token), or undefined for a bare tag. */
+export const readerCheckOf = (entry: string): string | undefined => (entry.length > 16 ? entry.slice(17) : undefined);
+/** A deposit's `readers`: 1 to {@link MAX_DEPOSIT_READERS} entries, their tags distinct. */
 export const isReaderTags = (v: unknown): v is string[] =>
-  Array.isArray(v) && v.length > 0 && v.length <= MAX_DEPOSIT_READERS && v.every(isDepotTag) && new Set(v).size === v.length;
+  Array.isArray(v) && v.length > 0 && v.length <= MAX_DEPOSIT_READERS && v.every(isReaderEntry) && new Set(v.map(readerTagOf)).size === v.length;
+/** An ack's `tokens` for its `ids`: one each, 32 hex digits or '' (none). */
+export const isAckTokens = (v: unknown, ids: unknown): v is string[] =>
+  Array.isArray(v) && Array.isArray(ids) && v.length === ids.length && v.every((t) => t === '' || (typeof t === 'string' && TOKEN.test(t)));
+/**
+ * What a deposit lists for an ack token (16 bytes, hex): the first 16 bytes of its SHA-256, hex. The
+ * relay compares checks, not tokens: how long a comparison takes tells nothing of a token.
+ */
+export const ackCheck = (token: string): string => toHex(sha256(fromHex(token)).subarray(0, 16));
 const optionalReaders = (v: unknown): boolean => v === undefined || isReaderTags(v);
 
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
@@ -143,7 +172,8 @@ export const isDepositFrame = (v: unknown): v is DepositFrame =>
   isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag) && optionalReaders(v.readers);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
   isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
-export const isAckFrame = (v: unknown): v is AckFrame => isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids) && optionalTag(v.tag);
+export const isAckFrame = (v: unknown): v is AckFrame =>
+  isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids) && optionalTag(v.tag) && (v.tokens === undefined || isAckTokens(v.tokens, v.ids));
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
 export const isDepositItem = (v: unknown): v is DepositItem => isObject(v) && typeof v.id === 'string' && typeof v.blob === 'string';
@@ -177,6 +207,11 @@ export function parseDepotReply(text: string): DepotReply | undefined {
   return replyGuards.some((guard) => guard(v)) ? (v as DepotReply) : undefined;
 }
 
+/** Why a deposit's `readers` were refused. */
+export const READERS_PROBLEM = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} entries 'tag:check' (16 and 32 hex digits) or 'tag', their tags distinct`;
+/** Why an ack's `tokens` were refused. */
+export const TOKENS_PROBLEM = "ack's 'tokens' must be one per id, each 32 hex digits or ''";
+
 /**
  * What is wrong with a request whose `type` is a depot request's, for the error frame; undefined when
  * it is well formed.
@@ -185,10 +220,11 @@ export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): st
   if (!isTopic(m.topic)) return `${m.type} needs a 'topic' of 64 hex digits`;
   if (m.type === 'deposit' && !isBase64(m.blob)) return 'blob must be base64';
   if (m.type === 'deposit' && !optionalTag(m.tag)) return "deposit's 'tag' must be 16 hex digits";
-  if (m.type === 'deposit' && !optionalReaders(m.readers)) return `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
+  if (m.type === 'deposit' && !optionalReaders(m.readers)) return READERS_PROBLEM;
   if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   if (m.type === 'ack' && !optionalTag(m.tag)) return "ack's 'tag' must be 16 hex digits";
+  if (m.type === 'ack' && m.tokens !== undefined && !isAckTokens(m.tokens, m.ids)) return TOKENS_PROBLEM;
   return undefined;
 }

@@ -1,11 +1,12 @@
 /**
  * What every depot index must do with a deposit's readers (`server/depotIndex.ts`), run against a
  * `Depot` on each back end (memory, Redis): a deposit listing readers stays until each of them acked,
- * is listed no more to a reader that acked, and an unknown tag changes nothing; one without readers,
- * or an ack without a tag, deletes at once; what was acked survives an index rebuilt from storage.
+ * is listed no more to a reader that acked, and an unknown tag changes nothing; one without readers
+ * goes at the first ack, and an ack without a tag takes only those; what was acked survives an index rebuilt from storage.
  */
 import { expect } from 'vitest';
-import type { Depot } from '../../server/depot.js';
+import type { Depot, DepotLimits } from '../../server/depot.js';
+import { ackCheck } from '../../src/depot/wire.js';
 import type { DepotIndex } from '../../server/depotIndex.js';
 import type { StorageAdapter } from '../../src/effects/storage.js';
 
@@ -56,9 +57,13 @@ export async function readerConformance(make: (storage?: StorageAdapter) => { de
   expect(await again.count()).toBe(0);
   expect(await besides(storage)).toBe(0);
 
-  // An older reader acks without a tag: gone at once, as before readers.
-  const old = await again.deposit(T, 'CCCC', me, [bob1, bob2]);
-  await again.ack(T, [old]);
+  // An ack without a tag takes only deposits that list no readers: one listing readers waits for them.
+  const listed = await again.deposit(T, 'CCCC', me, [bob1, bob2]);
+  const open = await again.deposit(T, 'DDDD', me);
+  await again.ack(T, [listed, open]);
+  expect(await idsOf(again, bob2)).toEqual([listed]);
+  await again.ack(T, [listed], bob1);
+  await again.ack(T, [listed], bob2);
   expect(await idsOf(again, bob2)).toEqual([]);
   expect(await besides(storage)).toBe(0);
 }
@@ -80,4 +85,85 @@ export async function readerAckDuringBuild(index: DepotIndex, now: number): Prom
   await index.markBuilt('slow', now);
   expect((await index.entries(T)).size).toBe(0);
   expect(await index.totals()).toEqual({ items: 0, bytes: 0 });
+}
+
+/** A reader entry as a deposit lists it: the device's tag and the check of its ack token. */
+const entry = (tag: string, token: string) => `${tag}:${ackCheck(token)}`;
+const token = (c: string) => c.repeat(32);
+
+/**
+ * Acks are unforgeable by other readers: an entry `tag:check` goes only with the token whose check it
+ * lists, whatever tag the ack names; the token acks for the entry it belongs to, not for the tag the
+ * ack claims (so no one can hide a deposit from another reader's fetch).
+ */
+export async function readerTokens(depot: Depot): Promise<void> {
+  const [t1, t2] = [token('a'), token('b')];
+  const id = await depot.deposit(T, 'AAAA', me, [entry(bob1, t1), entry(bob2, t2)]);
+  // Bob's second device (or anyone holding the contact key) acks under Bob's first device's tag, or with a made-up token: nothing.
+  await depot.ack(T, [id], bob1);
+  await depot.ack(T, [id], bob1, [token('c')]);
+  await depot.ack(T, [id], undefined, ['']);
+  expect(await idsOf(depot, bob1)).toEqual([id]);
+  expect(await idsOf(depot, bob2)).toEqual([id]);
+  // Bob's first device's token, under his second device's tag: it counts for the first device only.
+  await depot.ack(T, [id], bob2, [t1]);
+  expect(await idsOf(depot, bob1)).toEqual([]);
+  expect(await idsOf(depot, bob2)).toEqual([id]);
+  expect(await depot.count()).toBe(1);
+  await depot.ack(T, [id], bob2, [t2]);
+  expect(await idsOf(depot, bob2)).toEqual([]);
+  expect(await depot.count()).toBe(0);
+  // An ack's tokens must be one per id.
+  await expect(depot.ack(T, [id, id], bob2, [t2])).rejects.toThrow('tokens');
+}
+
+/**
+ * A reader that never acks (a lost device never unlinked) does not hold the topic's room for long: at
+ * the topic's cap, a deposit every other reader acked, whose readers still missing have been silent
+ * past `readerIdleMs`, goes, and the honest deposit gets in. One no reader acked stays (the whole
+ * contact is away: that is what the depot is for), and so does one whose missing reader acked lately.
+ * `make(limits, now)`: a fresh depot with those limits and clock.
+ */
+export async function silentReader(make: (limits: Partial<DepotLimits>, now: () => number) => Depot): Promise<void> {
+  let now = 1_000_000_000_000;
+  const day = 24 * 60 * 60_000;
+  const depot = make({ maxItemsPerTopic: 3, readerIdleMs: 7 * day }, () => now);
+  const [honest, lost, other] = [bob1, bob2, stranger];
+  const tokens = new Map<string, string>();
+  const deposit = async (readers: string[], blob = 'AAAA') => {
+    const n = tokens.size;
+    const listed = readers.map((r, i) => {
+      const t = (n * 16 + i + 1).toString(16).padStart(32, '0');
+      tokens.set(`${r}/${n}`, t);
+      return entry(r, t);
+    });
+    const id = await depot.deposit(T, blob, me, listed);
+    return { id, tokenOf: (r: string) => tokens.get(`${r}/${n}`)! };
+  };
+  const [d1, d2] = [await deposit([honest, lost]), await deposit([honest, lost])];
+  const d3 = await deposit([other, lost]); // nobody acks it
+  await depot.ack(T, [d1.id, d2.id], undefined, [d1.tokenOf(honest), d2.tokenOf(honest)]);
+  // Full: within the idle period the lost device may still come, so the deposit is refused.
+  now += day;
+  await expect(depot.deposit(T, 'BBBB', me)).rejects.toThrow('depot full for this topic');
+  // A week later the lost device has said nothing: what the honest one acked goes; the rest stays.
+  now += 7 * day;
+  const fresh = await depot.deposit(T, 'BBBB', me);
+  expect(await idsOf(depot, lost)).toEqual([d3.id, fresh]);
+  expect(await idsOf(depot, other)).toEqual([d3.id, fresh]);
+  expect(await depot.count()).toBe(2);
+
+  // A reader that acked lately keeps what it has not acked yet.
+  const d4 = await deposit([honest, other]);
+  await depot.ack(T, [d4.id], undefined, [d4.tokenOf(honest)]);
+  await depot.ack(T, [d3.id], undefined, [d3.tokenOf(other)]); // `other` is heard from now
+  now += 8 * day;
+  await depot.ack(T, [d3.id], undefined, [d3.tokenOf(lost)]); // and so is `lost`: d3 goes, acked by both
+  const d5 = await deposit([honest, lost]);
+  await depot.ack(T, [d5.id], undefined, [d5.tokenOf(honest)]);
+  // Full again (fresh, d4, d5): d4 waits for `other`, silent 8 days (it acked d3 before): it goes; d5 waits for `lost`, heard just now: it stays.
+  await depot.deposit(T, 'CCCC', me);
+  expect(await idsOf(depot, lost)).toEqual(expect.arrayContaining([fresh, d5.id]));
+  expect(await idsOf(depot, other)).not.toContain(d4.id);
+  expect(await depot.count()).toBe(3);
 }
