@@ -26,6 +26,7 @@ import { FileCorruptError, FileTooLargeError } from '../src/errors.js';
 import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
 import { isRemoval, peerSetOf, removalIn, removalNotice } from '../src/devices/notices.js';
 import type { FileEvent } from '../src/files/session.js';
+import { appActors } from '../src/app/actors.js';
 import { seededBytes } from './helpers/seededBytes.js';
 import { until } from './helpers/wait.js';
 import { Branches, budgetMs } from './helpers/branches.js';
@@ -443,6 +444,38 @@ describe('files through the depot', () => {
       total: data.length,
       error,
     });
+  });
+
+  it("a crash between the depot's acknowledgement and the app writing the refusal notice: the notice is written when the device starts again, once", async () => {
+    const data = seededBytes(FILE_CHUNK_BYTES + 10, 25);
+    const { hash, prepared } = await aliceSends(data);
+    const bob = await device();
+    await bob.db.updateSettings({ file_size_limit: 1000 });
+    const { left, heard } = await bobFetches(
+      bob,
+      prepared.deposits.map((d) => d.blob),
+    );
+    expect(left).toEqual([]); // every deposit acknowledged: the relay lets them go
+    expect(heard.filter((e) => e.type === 'file.failed')).toEqual([expect.objectContaining({ notify: expect.objectContaining({ hash }) })]);
+    // The crash: the app never wrote the notice. The same storage opens again, as every start opens it.
+    const refusalsAt = (db: Database) => db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? []);
+    expect(refusalsAt(bob.db)).toEqual([]);
+    const start = () => toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    const { db } = await start();
+    expect(refusalsAt(db)).toEqual([{ hash, reason: 'too-large', detail: expect.any(String), limit: 1000 }]);
+    expect(db.messages(bob.channelId).at(-1)!.sender).toBe(bob.db.deviceId);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]); // told: no longer owed
+    // Another start writes it no more; nor does one after the live path wrote it and a crash kept the mark.
+    expect(refusalsAt((await start()).db)).toHaveLength(1);
+    await chunkStoreOf(bob.storage).settleCopy(hash, bob.channelId, 'failed', new FileTooLargeError(data.length, 1000), data.length, {
+      hash,
+      reason: 'too-large',
+      detail: 'again',
+      limit: 1000,
+    });
+    const third = await start();
+    expect(refusalsAt(third.db)).toHaveLength(1);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
   });
 
   it('a refusal notice: read back only in shape; the other notice readers (removal, device set) pass it by, and it is no chat message', async () => {

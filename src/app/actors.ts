@@ -19,6 +19,7 @@ import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
 import { relayCheck } from './relayCheck.js';
 import { chunkStoreOf } from '../files/chunkStore.js';
+import { fileUpkeep } from '../files/upkeep.js';
 import type { CancelledFile, FileOut } from '../machines/appTypes.js';
 import type { RandomBytes } from '../effects/random.js';
 import { AbortedError, FileTooLargeError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -52,6 +53,7 @@ export const appActors = {
   openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
     await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
+    await fileUpkeep(db); // copies no contact names reclaimed; refusal notices a crash kept from being written
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
     const self = selfLinkOf(db);
     return {

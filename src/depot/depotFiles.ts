@@ -142,8 +142,9 @@ export async function applyChunk(
   const { hash } = ref;
   const channel = input.channelId;
   const fail = async (error: BackchannelError, events: FileEvent[] = []): Promise<AppliedChunk> => {
-    await store.settleCopy(hash, channel, 'failed', error, ref.size);
+    // The refusal is owed (stored) before the chunk is acknowledged: a crash before the app writes the notice loses nothing.
     const notify = refusalOf(hash, error);
+    await store.settleCopy(hash, channel, 'failed', error, ref.size, notify);
     return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) }] };
   };
   const existing = await store.settledReceived(hash, channel);

@@ -14,6 +14,9 @@
  *                                  complete and check out is the file, the others go
  *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them)
  *   ['fileImports', blob]          an import under way: what {@link ChunkStore.sweepImports} removes after a crash
+ *   ['fileRefusals', channel, hash] a refusal the contact of `channel` is owed (files/refusal.ts), saved before
+ *                                  the copy's failed record (so before the depot acknowledges the chunk): the
+ *                                  notice is written from it at start if a crash came before the app wrote it
  *
  * One store per StorageAdapter ({@link chunkStoreOf}), so every change to one file's record runs in
  * turn (a cancel cannot race a chunk being saved).
@@ -24,6 +27,7 @@ import { KEY_SEGMENT, type StorageAdapter } from '../effects/storage.js';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { AbortedError, BackchannelError, FileTooLargeError, NotFoundError, ProtocolError, type ErrorJson } from '../errors.js';
 import { piecesOf, type FileSource } from './source.js';
+import type { FileRefusal } from './refusal.js';
 
 /** Bytes per stored chunk: a resume loses at most this much; the wire splits it into frames. */
 export const FILE_CHUNK_BYTES = 256 * 1024;
@@ -51,6 +55,7 @@ const chunkKey = (blob: string, n: number) => ['files', blob, String(n)];
 const indexKey = (hash: string) => ['fileIndex', hash];
 const importKey = (blob: string) => ['fileImports', blob];
 const copyKey = (hash: string, channel: string) => ['fileIns', hash, channel];
+const refusalKey = (channel: string, hash: string) => ['fileRefusals', channel, hash];
 
 /** The blob of the copy of `hash` the contact of `channel` sends us. */
 function copyBlob(hash: string, channel: string): string {
@@ -355,18 +360,39 @@ export class ChunkStore {
   /**
    * End the contact of `channel`'s copy for good (too large, corrupt, refused by the sender,
    * cancelled by them): its chunks go and its record says why. Other contacts' copies, and the file
-   * when it is complete here, stay as they are.
+   * when it is complete here, stay as they are. `refusal`: the contact is owed a notice of it
+   * ({@link owedRefusals}), kept until the notice is in the channel.
    */
-  settleCopy(hash: string, channel: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0): Promise<void> {
+  settleCopy(hash: string, channel: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0, refusal?: FileRefusal): Promise<void> {
     return this.#locked(hash, async () => {
       const meta = await this.meta(hash);
       if (meta && meta.state !== 'partial') return; // settled for everyone already
       const blob = copyBlob(hash, channel);
+      // Owed before the record says failed: a crash after the record (and the depot's ack) still tells them.
+      if (refusal) await this.storage.save(refusalKey(channel, hash), utf8(JSON.stringify(refusal)));
       const own = await this.#copyMeta(hash, channel);
       await this.storage.removeRange(['files', blob]);
       await this.storage.save(copyKey(hash, channel), new Uint8Array(0));
       await this.#saveMeta(blob, { hash, size: own?.size ?? size, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON(), channel });
     });
+  }
+
+  /** Refusals owed to contacts, by the channel of each ({@link settleCopy}): those whose notice may not be written yet. */
+  async owedRefusals(): Promise<{ channel: string; refusal: FileRefusal }[]> {
+    const out: { channel: string; refusal: FileRefusal }[] = [];
+    for (const { key, data } of await this.storage.loadRange(['fileRefusals'])) {
+      try {
+        out.push({ channel: key[1]!, refusal: JSON.parse(fromUtf8(data)) as FileRefusal });
+      } catch {
+        await this.storage.remove(key); // unreadable: nothing to tell
+      }
+    }
+    return out;
+  }
+
+  /** The notice of this refusal is in the contact's channel (or the contact is gone): no longer owed. */
+  async refusalTold(channel: string, hash: string): Promise<void> {
+    await this.storage.remove(refusalKey(channel, hash));
   }
 
   /** The stored chunks from the one holding byte `from` (the first sliced to start there); `channel`: that contact's copy. */
