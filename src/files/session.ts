@@ -28,7 +28,7 @@ import {
 import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, receivingKey, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
-import type { FileRefusal } from './refusal.js';
+import { refusalOf, type FileRefusal } from './refusal.js';
 import { channelFiles } from './refs.js';
 import { toHex } from '../crypto/bytes.js';
 import {
@@ -62,8 +62,9 @@ export type FileEvent =
   /** In: stored and verified. Out: the peer stored and verified every byte. */
   | { type: 'file.done'; hash: string; direction: Direction; total: number }
   /**
-   * `notify`: in, a refusal the contact's device has not heard on a channel (the file came by the relay's
-   * depot): the app writes it into the channel as a notice (files/refusal.ts), so the sender's transfer fails too.
+   * `notify`: in, this device refused the file (too large, corrupt), by the relay's depot or a live
+   * session alike: the app writes it into the channel as a notice (files/refusal.ts), so the sender's
+   * transfer reads failed there too, after a restart as well (a `stop` frame is heard once, and only live).
    */
   | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError; notify?: FileRefusal }
   /**
@@ -232,9 +233,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       if (ref.size > options.maxFileBytes) {
         settled.add(ref.hash);
         const error = new FileTooLargeError(ref.size, options.maxFileBytes, { filename: ref.filename, hash: ref.hash });
-        await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size);
+        const notify = refusalOf(ref.hash, error)!;
+        await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size, notify);
         sendSoon(encodeStop(ref.hash, 'too-large', String(options.maxFileBytes)));
-        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error });
+        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error, notify });
         continue;
       }
       // Ours from here: the depot leaves this contact's chunks alone; `begin` runs after any chunk it is storing.
@@ -279,12 +281,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (discard) {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
+      // Our refusal (its bytes were not the file): the stop tells the session, the notice tells the contact for good.
+      const notify = discard.tell === 'corrupt' && error ? refusalOf(hash, error) : undefined;
       // This contact's copy only: another contact sending the same file goes on.
       void track(
         f.writes
-          .then(() => store.settleCopy(hash, channelId, discard.state, error ?? new AbortedError(), f.ref.size))
+          .then(() => store.settleCopy(hash, channelId, discard.state, error ?? new AbortedError(), f.ref.size, notify))
           .catch(() => {})
-          .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error })),
+          .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) })),
       );
     } else if (error && !stopped) emit({ type: 'file.failed', hash, direction: 'in', error });
     if (!stopped) scan();
