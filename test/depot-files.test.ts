@@ -20,7 +20,7 @@ import { cryptoRandomBytes } from '../src/effects/random.js';
 import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, type PreparedDeposits } from '../src/depot/depotActors.js';
 import { DEFAULT_RELAY_FILE_BYTES, fileRoute, saveDepositedChunk } from '../src/depot/depotFiles.js';
 import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
-import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
+import { chunkStoreOf, FILE_CHUNK_BYTES, receivingKey } from '../src/files/chunkStore.js';
 import { fileStatusOf } from '../src/files/status.js';
 import { FileCorruptError, FileTooLargeError } from '../src/errors.js';
 import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
@@ -476,6 +476,52 @@ describe('files through the depot', () => {
     const third = await start();
     expect(refusalsAt(third.db)).toHaveLength(1);
     expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
+  });
+
+  it('a partial copy is kept while its contact names the file (a start leaves it, the transfer resumes into it) and reclaimed once the contact is removed: its chunks, record and listing go', async () => {
+    const data = seededBytes(3 * FILE_CHUNK_BYTES + 5, 27);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const bob = await device();
+    const contactId = bob.db.contacts()[0]!.id;
+    const copy = `i${bob.channelId}.${hash}`;
+    const keysOfCopy = async () => [...(await bob.storage.listKeys(['files', copy])), ...(await bob.storage.listKeys(['fileIns', hash]))];
+    await bobFetches(bob, [message!, chunks[0]!]);
+    expect(await keysOfCopy()).toHaveLength(3); // chunk 0, its record, its listing
+    // A start: Alice still names it, so the copy stays, and her next chunk goes on from it.
+    const { db } = await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    expect(await keysOfCopy()).toHaveLength(3);
+    const later = { ...bob, db };
+    const { heard } = await bobFetches(later, [chunks[1]!]);
+    expect(heard).toEqual([{ type: 'file.progress', hash, direction: 'in', done: 2 * FILE_CHUNK_BYTES, total: data.length }]);
+    // A copy a live session is receiving is never taken from under it, named or not.
+    const store = chunkStoreOf(bob.storage);
+    store.receiving.add(receivingKey(hash, bob.channelId));
+    expect(await store.reclaimCopies(() => false)).toBe(0);
+    store.receiving.delete(receivingKey(hash, bob.channelId));
+    // Alice removed: her file will not come now.
+    expect(await toPromise(createActor(appActors.forgetContact, { input: { db, contactId } }).start())).toBe(true);
+    expect(await keysOfCopy()).toEqual([]);
+    expect(await fileStatusOf(store, hash)).toEqual({ status: 'unknown', done: 0, total: 0 });
+  });
+
+  it('a start reclaims copies whose contact is gone (removed before copies were reclaimed, or a crash in between), a refusal owed with them too', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 28);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const bob = await device();
+    await bobFetches(bob, [message!, chunks[0]!]);
+    const other = 'ab'.repeat(16);
+    await chunkStoreOf(bob.storage).settleCopy(hash, other, 'failed', new FileTooLargeError(data.length, 1), data.length, {
+      hash,
+      reason: 'too-large',
+      detail: 'over 1',
+      limit: 1,
+    });
+    await bob.db.removeContact(bob.db.contacts()[0]!.id);
+    expect(await bob.storage.listKeys(['fileIns', hash])).toHaveLength(2);
+    await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    for (const prefix of [['files'], ['fileIns'], ['fileRefusals']]) expect(await bob.storage.listKeys(prefix)).toEqual([]);
   });
 
   it('a refusal notice: read back only in shape; the other notice readers (removal, device set) pass it by, and it is no chat message', async () => {

@@ -12,7 +12,8 @@
  *                                  a partial or a failure is that contact's alone, so another contact's
  *                                  bytes never add to it, hold it up or fail it; the first copy to
  *                                  complete and check out is the file, the others go
- *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them)
+ *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them;
+ *                                  so does {@link ChunkStore.reclaimCopies} once no contact names the file)
  *   ['fileImports', blob]          an import under way: what {@link ChunkStore.sweepImports} removes after a crash
  *   ['fileRefusals', channel, hash] a refusal the contact of `channel` is owed (files/refusal.ts), saved before
  *                                  the copy's failed record (so before the depot acknowledges the chunk): the
@@ -375,6 +376,31 @@ export class ChunkStore {
       await this.storage.save(copyKey(hash, channel), new Uint8Array(0));
       await this.#saveMeta(blob, { hash, size: own?.size ?? size, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON(), channel });
     });
+  }
+
+  /**
+   * Reclaim the copies contacts abandoned: every copy begun here (partial, or a failed record) whose
+   * contact no longer names the file (`named` says false: the contact was removed, its channel is
+   * gone) goes, chunks, record and all, with any refusal it was owed. A copy a live session is
+   * receiving stays, and so does one that completed (a crash before its other copies went: it is the file).
+   */
+  async reclaimCopies(named: (hash: string, channel: string) => boolean): Promise<number> {
+    let reclaimed = 0;
+    for (const key of await this.storage.listKeys(['fileIns'])) {
+      const [, hash, channel] = key as [string, string, string];
+      if (named(hash, channel) || this.receiving.has(receivingKey(hash, channel))) continue;
+      reclaimed += await this.#locked(hash, async () => {
+        const blob = copyBlob(hash, channel);
+        const own = await this.#copyMeta(hash, channel);
+        const index = await this.storage.load(indexKey(hash));
+        if (own?.state === 'complete' || (index && fromUtf8(index) === blob)) return 0;
+        await this.storage.removeRange(['files', blob]);
+        await this.storage.remove(refusalKey(channel, hash));
+        await this.storage.remove(key);
+        return 1;
+      });
+    }
+    return reclaimed;
   }
 
   /** Refusals owed to contacts, by the channel of each ({@link settleCopy}): those whose notice may not be written yet. */
