@@ -10,6 +10,7 @@
  * announced size or out of order ends that transfer); at most {@link MAX_FETCHING} files in and
  * {@link MAX_SERVING} out at once (more wait their turn). A file over the size limit is refused before a
  * byte is stored. A finished file whose hash is not the announced one is discarded (FileCorruptError).
+ * Either refusal is owed to the contact as a notice (files/refusal.ts), besides the `stop` frame.
  * @module
  */
 import type { Transport } from '../effects/transport.js';
