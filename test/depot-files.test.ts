@@ -15,6 +15,7 @@ import type { SocketEvent } from '../src/machines/socketActor.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import type { StorageAdapter } from '../src/effects/storage.js';
 import { Database } from '../src/db/database.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, type PreparedDeposits } from '../src/depot/depotActors.js';
@@ -476,6 +477,53 @@ describe('files through the depot', () => {
     const third = await start();
     expect(refusalsAt(third.db)).toHaveLength(1);
     expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
+  });
+
+  it('a crash between storing the refusal and the failed record: the deposit is not acknowledged, and the next start writes the notice all the same', async () => {
+    const data = seededBytes(FILE_CHUNK_BYTES + 10, 29);
+    const { hash, prepared } = await aliceSends(data);
+    const bob = await device();
+    await bob.db.updateSettings({ file_size_limit: 1000 });
+    const copyMeta = ['files', `i${bob.channelId}.${hash}`, 'meta'].join('/');
+    // The storage stops working once the refusal is stored: the device dies there.
+    let dead = false;
+    const under = bob.storage;
+    const dying: StorageAdapter = {
+      load: (k) => under.load(k),
+      remove: (k) => under.remove(k),
+      loadRange: (k) => under.loadRange(k),
+      listKeys: (k) => under.listKeys(k),
+      removeRange: (k) => under.removeRange(k),
+      async save(k, bytes) {
+        if (dead || (k.join('/') === copyMeta && (await under.listKeys(['fileRefusals'])).length > 0)) {
+          dead = true;
+          throw new Error('the device died');
+        }
+        return under.save(k, bytes);
+      },
+    };
+    const items = prepared.deposits.map((d, i) => ({ id: `d${i}`, blob: d.blob }));
+    const input = { docs: bob.db.docs, storage: dying, channelId: bob.channelId, key, deviceId: bob.db.deviceId, items };
+    const out = await toPromise(createActor(applyDeposits, { input }).start());
+    expect(dead).toBe(true);
+    expect(out.ids).not.toContain('d1'); // the refused chunk stays on the relay
+    const { db } = await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    expect(db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? [])).toEqual([expect.objectContaining({ hash, reason: 'too-large', limit: 1000 })]);
+  });
+
+  it('removing a contact (by me, by them, or forgetting its card) reclaims its partial copies at once', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 30);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, first] = prepared.deposits.map((d) => d.blob);
+    for (const removal of ['removeContact', 'markRemovedByPeer', 'forgetContact'] as const) {
+      const bob = await device();
+      await bobFetches(bob, [message!, first!]);
+      expect(await bob.storage.listKeys(['fileIns', hash]), removal).toHaveLength(1);
+      const input = { db: bob.db, contactId: bob.db.contacts()[0]!.id };
+      await toPromise(createActor(appActors[removal] as typeof appActors.forgetContact, { input }).start());
+      expect(await bob.storage.listKeys(['fileIns']), removal).toEqual([]);
+      expect(await bob.storage.listKeys(['files']), removal).toEqual([]);
+    }
   });
 
   it('a partial copy is kept while its contact names the file (a start leaves it, the transfer resumes into it) and reclaimed once the contact is removed: its chunks, record and listing go', async () => {
