@@ -508,7 +508,16 @@ describe('files through the depot', () => {
     expect(dead).toBe(true);
     expect(out.ids).not.toContain('d1'); // the refused chunk stays on the relay
     const { db } = await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
-    expect(db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? [])).toEqual([expect.objectContaining({ hash, reason: 'too-large', limit: 1000 })]);
+    const refusalsAt = () => db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? []);
+    expect(refusalsAt()).toEqual([expect.objectContaining({ hash, reason: 'too-large', limit: 1000 })]);
+    // The relay hands the chunk again: it fails again, and the notice is not owed twice.
+    const { left, heard } = await bobFetches(
+      { ...bob, db },
+      prepared.deposits.map((d) => d.blob),
+    );
+    expect(left).toEqual([]);
+    expect(heard.filter((e) => e.type === 'file.failed')).toEqual([{ type: 'file.failed', hash, direction: 'in', error: expect.any(FileTooLargeError) }]);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
   });
 
   it('removing a contact (by me, by them, or forgetting its card) reclaims its partial copies at once', async () => {

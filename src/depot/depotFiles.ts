@@ -20,7 +20,7 @@ import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { FileCorruptError, FileTooLargeError, type BackchannelError } from '../errors.js';
 import { chunkStoreOf, receivingKey, storedBytes } from '../files/chunkStore.js';
 import { channelFiles } from '../files/refs.js';
-import { refusalOf, refusalsIn } from '../files/refusal.js';
+import { refusalOf, refusalsIn, toldIn } from '../files/refusal.js';
 import type { FileEvent } from '../files/session.js';
 export { DEFAULT_RELAY_FILE_BYTES, fileRoute } from './fileRoute.js';
 import { CHUNK_HEADER_BYTES, sealChunk, type ChunkContent } from './payload.js';
@@ -143,7 +143,9 @@ export async function applyChunk(
   const channel = input.channelId;
   const fail = async (error: BackchannelError, events: FileEvent[] = []): Promise<AppliedChunk> => {
     // The refusal is owed (stored) before the chunk is acknowledged: a crash before the app writes the notice loses nothing.
-    const notify = refusalOf(hash, error);
+    // Told already (a start wrote it after a crash that kept this chunk unacknowledged): not twice.
+    const mine = (sender: string) => sender === input.deviceId || input.docs.isOwnDevice(sender);
+    const notify = toldIn(messages as { sender?: unknown; notice?: unknown }[], hash, mine) ? undefined : refusalOf(hash, error);
     await store.settleCopy(hash, channel, 'failed', error, ref.size, notify);
     return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) }] };
   };

@@ -85,3 +85,8 @@ export function refusalsIn(messages: readonly { sender?: unknown; notice?: unkno
   }
   return out;
 }
+
+/** Whether a device of mine (`mine`) already wrote a refusal notice of `hash` in these messages: then none is owed. */
+export function toldIn(messages: readonly { sender?: unknown; notice?: unknown }[], hash: string, mine: (sender: string) => boolean): boolean {
+  return refusalsIn(messages, (sender) => !mine(sender)).has(hash);
+}

@@ -29,7 +29,7 @@ import {
 import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, receivingKey, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
-import { refusalOf, type FileRefusal } from './refusal.js';
+import { refusalOf, toldIn, type FileRefusal } from './refusal.js';
 import { channelFiles } from './refs.js';
 import { toHex } from '../crypto/bytes.js';
 import {
@@ -194,6 +194,11 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   /** The peer's device id, from its SYNC hello: a contact's linked devices are each a peer, each serving only its own files. */
   let peerDevice: string | undefined;
   const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId, peerDevice);
+  /** The refusal the contact is owed for `error`, unless a device of mine wrote its notice in the channel already. */
+  const owed = (hash: string, error: BackchannelError): FileRefusal | undefined => {
+    const messages = docs.has(channelId) ? (docs.get<{ messages?: { sender?: unknown; notice?: unknown }[] }>(channelId).messages ?? []) : [];
+    return toldIn(messages, hash, (sender) => sender === deviceId || docs.isOwnDevice(sender)) ? undefined : refusalOf(hash, error);
+  };
   const send = (frame: Uint8Array) => {
     if (stopped) return Promise.resolve();
     return channel.send(frame).catch((err: unknown) => {
@@ -234,10 +239,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       if (ref.size > options.maxFileBytes) {
         settled.add(ref.hash);
         const error = new FileTooLargeError(ref.size, options.maxFileBytes, { filename: ref.filename, hash: ref.hash });
-        const notify = refusalOf(ref.hash, error)!;
+        const notify = owed(ref.hash, error);
         await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size, notify);
         sendSoon(encodeStop(ref.hash, 'too-large', String(options.maxFileBytes)));
-        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error, notify });
+        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error, ...(notify ? { notify } : {}) });
         continue;
       }
       // Ours from here: the depot leaves this contact's chunks alone; `begin` runs after any chunk it is storing.
@@ -283,7 +288,7 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
       // Our refusal (its bytes were not the file): the stop tells the session, the notice tells the contact for good.
-      const notify = discard.tell === 'corrupt' && error ? refusalOf(hash, error) : undefined;
+      const notify = discard.tell === 'corrupt' && error ? owed(hash, error) : undefined;
       // This contact's copy only: another contact sending the same file goes on.
       void track(
         f.writes

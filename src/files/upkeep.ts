@@ -14,7 +14,7 @@
  */
 import type { Contact, Database } from '../db/database.js';
 import { chunkStoreOf } from './chunkStore.js';
-import { fileRefusalNotice, refusalsIn } from './refusal.js';
+import { fileRefusalNotice, toldIn } from './refusal.js';
 
 /** Contacts whose files may still come: neither removed by me nor gone (they removed me). */
 const live = (db: Database): Contact[] => db.contacts().filter((c) => c.removed_by === undefined);
@@ -40,8 +40,7 @@ export async function tellOwedRefusals(db: Database): Promise<number> {
   let written = 0;
   for (const { channel, refusal } of await store.owedRefusals()) {
     const contact = live(db).find((c) => db.channelsOf(c).includes(channel));
-    // My notices in any of its channels (the inverse of what refusalsIn reads as the contact's).
-    const told = contact !== undefined && refusalsIn(db.messagesOf(contact), (sender) => !mine(sender)).has(refusal.hash);
+    const told = contact !== undefined && toldIn(db.messagesOf(contact), refusal.hash, mine);
     if (contact !== undefined && !told) {
       await db.sendMessage(db.channelOf(contact), { notice: fileRefusalNotice(refusal) });
       written++;
