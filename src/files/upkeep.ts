@@ -21,6 +21,8 @@ const live = (db: Database): Contact[] => db.contacts().filter((c) => c.removed_
 
 /** Reclaim every copy whose contact no longer names its file; the number reclaimed. */
 export async function reclaimAbandonedCopies(db: Database): Promise<number> {
+  // Most starts find no copy begun: then no channel's messages are read.
+  if ((await db.storage.listKeys(['fileIns'])).length === 0) return 0;
   const named = new Set<string>();
   const name = (channels: readonly string[], messages: readonly { file?: { hash: string } }[]) => {
     const hashes = messages.flatMap((m) => (m.file ? [m.file.hash] : []));
