@@ -15,17 +15,19 @@ import type { SocketEvent } from '../src/machines/socketActor.js';
 import { discoveryTopic } from '../src/crypto/topic.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import type { StorageAdapter } from '../src/effects/storage.js';
 import { Database } from '../src/db/database.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS, type PreparedDeposits } from '../src/depot/depotActors.js';
 import { DEFAULT_RELAY_FILE_BYTES, fileRoute, saveDepositedChunk } from '../src/depot/depotFiles.js';
 import { depotKey, openAnyDeposit, sealChunk } from '../src/depot/payload.js';
-import { chunkStoreOf, FILE_CHUNK_BYTES } from '../src/files/chunkStore.js';
+import { chunkStoreOf, FILE_CHUNK_BYTES, receivingKey } from '../src/files/chunkStore.js';
 import { fileStatusOf } from '../src/files/status.js';
 import { FileCorruptError, FileTooLargeError } from '../src/errors.js';
 import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRefusal } from '../src/files/refusal.js';
 import { isRemoval, peerSetOf, removalIn, removalNotice } from '../src/devices/notices.js';
 import type { FileEvent } from '../src/files/session.js';
+import { appActors } from '../src/app/actors.js';
 import { seededBytes } from './helpers/seededBytes.js';
 import { until } from './helpers/wait.js';
 import { Branches, budgetMs } from './helpers/branches.js';
@@ -443,6 +445,140 @@ describe('files through the depot', () => {
       total: data.length,
       error,
     });
+  });
+
+  it("a crash between the depot's acknowledgement and the app writing the refusal notice: the notice is written when the device starts again, once", async () => {
+    const data = seededBytes(FILE_CHUNK_BYTES + 10, 25);
+    const { hash, prepared } = await aliceSends(data);
+    const bob = await device();
+    await bob.db.updateSettings({ file_size_limit: 1000 });
+    const { left, heard } = await bobFetches(
+      bob,
+      prepared.deposits.map((d) => d.blob),
+    );
+    expect(left).toEqual([]); // every deposit acknowledged: the relay lets them go
+    expect(heard.filter((e) => e.type === 'file.failed')).toEqual([expect.objectContaining({ notify: expect.objectContaining({ hash }) })]);
+    // The crash: the app never wrote the notice. The same storage opens again, as every start opens it.
+    const refusalsAt = (db: Database) => db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? []);
+    expect(refusalsAt(bob.db)).toEqual([]);
+    const start = () => toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    const { db } = await start();
+    expect(refusalsAt(db)).toEqual([{ hash, reason: 'too-large', detail: expect.any(String), limit: 1000 }]);
+    expect(db.messages(bob.channelId).at(-1)!.sender).toBe(bob.db.deviceId);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]); // told: no longer owed
+    // Another start writes it no more; nor does one after the live path wrote it and a crash kept the mark.
+    expect(refusalsAt((await start()).db)).toHaveLength(1);
+    await chunkStoreOf(bob.storage).settleCopy(hash, bob.channelId, 'failed', new FileTooLargeError(data.length, 1000), data.length, {
+      hash,
+      reason: 'too-large',
+      detail: 'again',
+      limit: 1000,
+    });
+    const third = await start();
+    expect(refusalsAt(third.db)).toHaveLength(1);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
+  });
+
+  it('a crash between storing the refusal and the failed record: the deposit is not acknowledged, and the next start writes the notice all the same', async () => {
+    const data = seededBytes(FILE_CHUNK_BYTES + 10, 29);
+    const { hash, prepared } = await aliceSends(data);
+    const bob = await device();
+    await bob.db.updateSettings({ file_size_limit: 1000 });
+    const copyMeta = ['files', `i${bob.channelId}.${hash}`, 'meta'].join('/');
+    // The storage stops working once the refusal is stored: the device dies there.
+    let dead = false;
+    const under = bob.storage;
+    const dying: StorageAdapter = {
+      load: (k) => under.load(k),
+      remove: (k) => under.remove(k),
+      loadRange: (k) => under.loadRange(k),
+      listKeys: (k) => under.listKeys(k),
+      removeRange: (k) => under.removeRange(k),
+      async save(k, bytes) {
+        if (dead || (k.join('/') === copyMeta && (await under.listKeys(['fileRefusals'])).length > 0)) {
+          dead = true;
+          throw new Error('the device died');
+        }
+        return under.save(k, bytes);
+      },
+    };
+    const items = prepared.deposits.map((d, i) => ({ id: `d${i}`, blob: d.blob }));
+    const input = { docs: bob.db.docs, storage: dying, channelId: bob.channelId, key, deviceId: bob.db.deviceId, items };
+    const out = await toPromise(createActor(applyDeposits, { input }).start());
+    expect(dead).toBe(true);
+    expect(out.ids).not.toContain('d1'); // the refused chunk stays on the relay
+    const { db } = await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    const refusalsAt = () => db.messages(bob.channelId).flatMap((m) => fileRefusalOf(m) ?? []);
+    expect(refusalsAt()).toEqual([expect.objectContaining({ hash, reason: 'too-large', limit: 1000 })]);
+    // The relay hands the chunk again: it fails again, and the notice is not owed twice.
+    const { left, heard } = await bobFetches(
+      { ...bob, db },
+      prepared.deposits.map((d) => d.blob),
+    );
+    expect(left).toEqual([]);
+    expect(heard.filter((e) => e.type === 'file.failed')).toEqual([{ type: 'file.failed', hash, direction: 'in', error: expect.any(FileTooLargeError) }]);
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([]);
+  });
+
+  it('removing a contact (by me, by them, or forgetting its card) reclaims its partial copies at once', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 30);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, first] = prepared.deposits.map((d) => d.blob);
+    for (const removal of ['removeContact', 'markRemovedByPeer', 'forgetContact'] as const) {
+      const bob = await device();
+      await bobFetches(bob, [message!, first!]);
+      expect(await bob.storage.listKeys(['fileIns', hash]), removal).toHaveLength(1);
+      const input = { db: bob.db, contactId: bob.db.contacts()[0]!.id };
+      await toPromise(createActor(appActors[removal] as typeof appActors.forgetContact, { input }).start());
+      expect(await bob.storage.listKeys(['fileIns']), removal).toEqual([]);
+      expect(await bob.storage.listKeys(['files']), removal).toEqual([]);
+    }
+  });
+
+  it('a partial copy is kept while its contact names the file (a start leaves it, the transfer resumes into it) and reclaimed once the contact is removed: its chunks, record and listing go', async () => {
+    const data = seededBytes(3 * FILE_CHUNK_BYTES + 5, 27);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const bob = await device();
+    const contactId = bob.db.contacts()[0]!.id;
+    const copy = `i${bob.channelId}.${hash}`;
+    const keysOfCopy = async () => [...(await bob.storage.listKeys(['files', copy])), ...(await bob.storage.listKeys(['fileIns', hash]))];
+    await bobFetches(bob, [message!, chunks[0]!]);
+    expect(await keysOfCopy()).toHaveLength(3); // chunk 0, its record, its listing
+    // A start: Alice still names it, so the copy stays, and her next chunk goes on from it.
+    const { db } = await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    expect(await keysOfCopy()).toHaveLength(3);
+    const later = { ...bob, db };
+    const { heard } = await bobFetches(later, [chunks[1]!]);
+    expect(heard).toEqual([{ type: 'file.progress', hash, direction: 'in', done: 2 * FILE_CHUNK_BYTES, total: data.length }]);
+    // A copy a live session is receiving is never taken from under it, named or not.
+    const store = chunkStoreOf(bob.storage);
+    store.receiving.add(receivingKey(hash, bob.channelId));
+    expect(await store.reclaimCopies(() => false)).toBe(0);
+    store.receiving.delete(receivingKey(hash, bob.channelId));
+    // Alice removed: her file will not come now.
+    expect(await toPromise(createActor(appActors.forgetContact, { input: { db, contactId } }).start())).toBe(true);
+    expect(await keysOfCopy()).toEqual([]);
+    expect(await fileStatusOf(store, hash)).toEqual({ status: 'unknown', done: 0, total: 0 });
+  });
+
+  it('a start reclaims copies whose contact is gone (removed before copies were reclaimed, or a crash in between), a refusal owed with them too', async () => {
+    const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 28);
+    const { hash, prepared } = await aliceSends(data);
+    const [message, ...chunks] = prepared.deposits.map((d) => d.blob);
+    const bob = await device();
+    await bobFetches(bob, [message!, chunks[0]!]);
+    const other = 'ab'.repeat(16);
+    await chunkStoreOf(bob.storage).settleCopy(hash, other, 'failed', new FileTooLargeError(data.length, 1), data.length, {
+      hash,
+      reason: 'too-large',
+      detail: 'over 1',
+      limit: 1,
+    });
+    await bob.db.removeContact(bob.db.contacts()[0]!.id);
+    expect(await bob.storage.listKeys(['fileIns', hash])).toHaveLength(2);
+    await toPromise(createActor(appActors.openDatabase, { input: { storage: bob.storage, randomBytes: cryptoRandomBytes } }).start());
+    for (const prefix of [['files'], ['fileIns'], ['fileRefusals']]) expect(await bob.storage.listKeys(prefix)).toEqual([]);
   });
 
   it('a refusal notice: read back only in shape; the other notice readers (removal, device set) pass it by, and it is no chat message', async () => {

@@ -266,6 +266,34 @@ describe('files through createBackchannel', () => {
     }
   }, 120_000);
 
+  it('a receiver refusing a file over a live session (over its limit) leaves its notice: fileStatus says failed with the typed error on both sides, and after a restart', async () => {
+    const [aliceDir, bobDir] = [dirs.make(), dirs.make()];
+    let alice = await open(new NodeFsStorage(aliceDir));
+    let bob = await open(new NodeFsStorage(bobDir));
+    try {
+      const [bobCard, aliceCard] = await pairUp(alice, bob);
+      const [atAlice, atBob] = [transfers(alice), transfers(bob)];
+      await bob.updateSettings({ file_size_limit: 5_000 });
+      await until(() => alice.presence(bobCard.id) !== undefined);
+      const hash = (await alice.send(bobCard.id, { file: { data: bytes(6_000, 51), filename: 'six', mimetype: 'x/y' } })).file!.hash;
+      expect((await atBob.next(failedFor(hash, 'in'))).error).toBeInstanceOf(FileTooLargeError);
+      expect((await atAlice.next(failedFor(hash, 'out'))).error).toBeInstanceOf(FileTooLargeError);
+      // The stop frame ended the transfer live; Bob's notice is what stays: it syncs over the same link, and Alice hears it as failed again.
+      await until(() => atAlice.seen.filter(failedFor(hash, 'out')).length === 2);
+      const failedAt = (bc: Backchannel, direction: 'in' | 'out', contactId: string) =>
+        expect(bc.fileStatus(hash)).resolves.toMatchObject({ status: 'failed', direction, contactId, error: expect.any(FileTooLargeError) });
+      await failedAt(alice, 'out', bobCard.id);
+      await failedAt(bob, 'in', aliceCard.id);
+      await Promise.all([alice.close(), bob.close()]);
+      [alice, bob] = await Promise.all([open(new NodeFsStorage(aliceDir)), open(new NodeFsStorage(bobDir))]);
+      await failedAt(alice, 'out', bobCard.id);
+      await failedAt(bob, 'in', aliceCard.id);
+      expect((await alice.fileStatus(hash)).error!.data).toMatchObject({ size: 6_000, limit: 5_000, hash });
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+    }
+  }, 120_000);
+
   it('relayFileBytes: a bad value is refused (InvalidArgumentError) before anything opens; a file over it waits on the device and is not deposited', async () => {
     for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number, 2 ** 60]) {
       const attempt = createBackchannel({ storage: new MemoryStorage(), connector: nodeSocketConnector(), relay: relay.url, relayFileBytes: bad });

@@ -282,9 +282,12 @@ describe('file transfer over the memory link', () => {
     const hash = await sendFile(alice, bytes(2 * FILE_CHUNK_BYTES, 4));
     const atBob = await bob.on(failed(hash, 'in'));
     expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileCorruptError);
+    // Bob's refusal, for the app to write into the channel (the stop frame is heard once, live): owed until then.
+    expect(atBob).toMatchObject({ notify: { hash, reason: 'corrupt', detail: expect.stringMatching(/hash to/) } });
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileCorruptError);
     await until(async () => (await bob.store.received(hash, bob.channelId))?.state === 'failed');
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([['fileRefusals', bob.channelId, hash]]);
     const copy = `i${bob.channelId}.${hash}`;
     expect(await bob.storage.loadRange(['files', copy])).toEqual([expect.objectContaining({ key: ['files', copy, 'meta'] })]);
     await expect(bob.store.stream(hash)).rejects.toThrow(/No complete file/);
@@ -418,6 +421,8 @@ describe('file transfer over the memory link', () => {
     const atBob = await bob.on(failed(hash, 'in'));
     expect(atBob.type === 'file.failed' && atBob.error).toBeInstanceOf(FileTooLargeError);
     expect(atBob.type === 'file.failed' && atBob.error.data).toMatchObject({ size: 100_001, limit: 100_000 });
+    expect(atBob).toMatchObject({ notify: { hash, reason: 'too-large', limit: 100_000 } });
+    expect(await bob.storage.listKeys(['fileRefusals'])).toEqual([['fileRefusals', bob.channelId, hash]]);
     const atAlice = await alice.on(failed(hash, 'out'));
     expect(atAlice.type === 'file.failed' && atAlice.error).toBeInstanceOf(FileTooLargeError);
     expect((await bob.storage.loadRange(['files', `i${bob.channelId}.${hash}`])).length).toBe(1);

@@ -19,6 +19,7 @@ import { contactLinkMachine } from '../machines/contactLinkMachine.js';
 import { pairingMachine, type PairingAnnouncement } from '../machines/pairingMachine.js';
 import { relayCheck } from './relayCheck.js';
 import { chunkStoreOf } from '../files/chunkStore.js';
+import { fileUpkeep, reclaimAbandonedCopies } from '../files/upkeep.js';
 import type { CancelledFile, FileOut } from '../machines/appTypes.js';
 import type { RandomBytes } from '../effects/random.js';
 import { AbortedError, FileTooLargeError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -52,6 +53,7 @@ export const appActors = {
   openDatabase: fromPromise<Opened, Pick<AppInput, 'storage' | 'randomBytes' | 'relay' | 'clock'>>(async ({ input }) => {
     const db = await Database.open({ storage: input.storage, randomBytes: input.randomBytes, clock: input.clock });
     await chunkStoreOf(input.storage).sweepImports(); // a send interrupted while storing its file
+    await fileUpkeep(db); // copies no contact names reclaimed; refusal notices a crash kept from being written
     if (input.relay !== undefined && db.settings().relay_server !== input.relay) await db.updateSettings({ relay_server: input.relay });
     const self = selfLinkOf(db);
     return {
@@ -86,11 +88,14 @@ export const appActors = {
     if (contact.removed_by === 'peer') {
       if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
       await db.removeContact(contactId);
+      await reclaimAbandonedCopies(db);
       return {};
     }
     await db.sendMessage(channel, { notice: removalNotice() });
     if (self !== undefined) await db.sendMessage(self, { text: forgetNotice(channel) });
-    return { leaving: await db.markRemoved(contactId, 'me') };
+    const leaving = await db.markRemoved(contactId, 'me');
+    await reclaimAbandonedCopies(db); // its files will not come now: their partial copies go
+    return { leaving };
   }),
   // `heads`: what the relay's depot or the contact's device now holds; forget it once my removal notice is in there.
   forgetContact: fromPromise<boolean, { db: Database; contactId: DocId; heads?: string[] }>(async ({ input }) => {
@@ -98,6 +103,7 @@ export const appActors = {
     if (!db.docs.has(contactId)) return true;
     if (heads !== undefined && !removalHeld(db, contactId, heads)) return false;
     await db.removeContact(contactId);
+    await reclaimAbandonedCopies(db);
     return true;
   }),
   holdsRemoval: fromPromise<boolean, { db: Database; contactId: DocId; heads: string[] }>(async ({ input }) =>
@@ -108,7 +114,9 @@ export const appActors = {
     const { db, contactId } = input;
     const self = db.selfChannel();
     if (self !== undefined) await db.sendMessage(self, { text: leftNotice(db.channelOf(db.contact(contactId))) });
-    return db.markRemoved(contactId, 'peer');
+    const contact = await db.markRemoved(contactId, 'peer');
+    await reclaimAbandonedCopies(db); // nothing more comes from them
+    return contact;
   }),
   sendMessage: fromPromise<Message, { db: Database; contactId: DocId; message: MessageInput }>(async ({ input }) =>
     input.db.sendMessage(input.db.channelOf(talking(input.db, input.contactId)), input.message),

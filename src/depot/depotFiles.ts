@@ -20,7 +20,7 @@ import { fromUtf8, utf8 } from '../crypto/bytes.js';
 import { FileCorruptError, FileTooLargeError, type BackchannelError } from '../errors.js';
 import { chunkStoreOf, receivingKey, storedBytes } from '../files/chunkStore.js';
 import { channelFiles } from '../files/refs.js';
-import { refusalOf, refusalsIn } from '../files/refusal.js';
+import { refusalOf, refusalsIn, toldIn } from '../files/refusal.js';
 import type { FileEvent } from '../files/session.js';
 export { DEFAULT_RELAY_FILE_BYTES, fileRoute } from './fileRoute.js';
 import { CHUNK_HEADER_BYTES, sealChunk, type ChunkContent, type DepositAcks } from './payload.js';
@@ -147,8 +147,11 @@ export async function applyChunk(
   const { hash } = ref;
   const channel = input.channelId;
   const fail = async (error: BackchannelError, events: FileEvent[] = []): Promise<AppliedChunk> => {
-    await store.settleCopy(hash, channel, 'failed', error, ref.size);
-    const notify = refusalOf(hash, error);
+    // The refusal is owed (stored) before the chunk is acknowledged: a crash before the app writes the notice loses nothing.
+    // Told already (a start wrote it after a crash that kept this chunk unacknowledged): not twice.
+    const mine = (sender: string) => sender === input.deviceId || input.docs.isOwnDevice(sender);
+    const notify = toldIn(messages as { sender?: unknown; notice?: unknown }[], hash, mine) ? undefined : refusalOf(hash, error);
+    await store.settleCopy(hash, channel, 'failed', error, ref.size, notify);
     return { ack: true, events: [...events, { type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) }] };
   };
   const existing = await store.settledReceived(hash, channel);

@@ -12,8 +12,12 @@
  *                                  a partial or a failure is that contact's alone, so another contact's
  *                                  bytes never add to it, hold it up or fail it; the first copy to
  *                                  complete and check out is the file, the others go
- *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them)
+ *   ['fileIns', hash, channel]     the copies begun of a hash (completing or cancelling the file removes them;
+ *                                  so does {@link ChunkStore.reclaimCopies} once no contact names the file)
  *   ['fileImports', blob]          an import under way: what {@link ChunkStore.sweepImports} removes after a crash
+ *   ['fileRefusals', channel, hash] a refusal the contact of `channel` is owed (files/refusal.ts), saved before
+ *                                  the copy's failed record (so before the depot acknowledges the chunk): the
+ *                                  notice is written from it at start if a crash came before the app wrote it
  *
  * One store per StorageAdapter ({@link chunkStoreOf}), so every change to one file's record runs in
  * turn (a cancel cannot race a chunk being saved).
@@ -24,6 +28,7 @@ import { KEY_SEGMENT, type StorageAdapter } from '../effects/storage.js';
 import { fromUtf8, toHex, utf8 } from '../crypto/bytes.js';
 import { AbortedError, BackchannelError, FileTooLargeError, NotFoundError, ProtocolError, type ErrorJson } from '../errors.js';
 import { piecesOf, type FileSource } from './source.js';
+import type { FileRefusal } from './refusal.js';
 
 /** Bytes per stored chunk: a resume loses at most this much; the wire splits it into frames. */
 export const FILE_CHUNK_BYTES = 256 * 1024;
@@ -51,6 +56,7 @@ const chunkKey = (blob: string, n: number) => ['files', blob, String(n)];
 const indexKey = (hash: string) => ['fileIndex', hash];
 const importKey = (blob: string) => ['fileImports', blob];
 const copyKey = (hash: string, channel: string) => ['fileIns', hash, channel];
+const refusalKey = (channel: string, hash: string) => ['fileRefusals', channel, hash];
 
 /** The blob of the copy of `hash` the contact of `channel` sends us. */
 function copyBlob(hash: string, channel: string): string {
@@ -355,18 +361,64 @@ export class ChunkStore {
   /**
    * End the contact of `channel`'s copy for good (too large, corrupt, refused by the sender,
    * cancelled by them): its chunks go and its record says why. Other contacts' copies, and the file
-   * when it is complete here, stay as they are.
+   * when it is complete here, stay as they are. `refusal`: the contact is owed a notice of it
+   * ({@link owedRefusals}), kept until the notice is in the channel.
    */
-  settleCopy(hash: string, channel: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0): Promise<void> {
+  settleCopy(hash: string, channel: string, state: 'failed' | 'cancelled', error: BackchannelError, size = 0, refusal?: FileRefusal): Promise<void> {
     return this.#locked(hash, async () => {
       const meta = await this.meta(hash);
       if (meta && meta.state !== 'partial') return; // settled for everyone already
       const blob = copyBlob(hash, channel);
+      // Owed before the record says failed: a crash after the record (and the depot's ack) still tells them.
+      if (refusal) await this.storage.save(refusalKey(channel, hash), utf8(JSON.stringify(refusal)));
       const own = await this.#copyMeta(hash, channel);
       await this.storage.removeRange(['files', blob]);
       await this.storage.save(copyKey(hash, channel), new Uint8Array(0));
       await this.#saveMeta(blob, { hash, size: own?.size ?? size, chunkBytes: this.chunkBytes, stored: 0, state, error: error.toJSON(), channel });
     });
+  }
+
+  /**
+   * Reclaim the copies contacts abandoned: every copy begun here (partial, or a failed record) whose
+   * contact no longer names the file (`named` says false: the contact was removed, its channel is
+   * gone) goes, chunks, record and all, with any refusal it was owed. A copy a live session is
+   * receiving stays, and so does one that completed (a crash before its other copies went: it is the file).
+   */
+  async reclaimCopies(named: (hash: string, channel: string) => boolean): Promise<number> {
+    let reclaimed = 0;
+    for (const key of await this.storage.listKeys(['fileIns'])) {
+      const [, hash, channel] = key as [string, string, string];
+      if (named(hash, channel) || this.receiving.has(receivingKey(hash, channel))) continue;
+      reclaimed += await this.#locked(hash, async () => {
+        const blob = copyBlob(hash, channel);
+        const own = await this.#copyMeta(hash, channel);
+        const index = await this.storage.load(indexKey(hash));
+        if (own?.state === 'complete' || (index && fromUtf8(index) === blob)) return 0;
+        await this.storage.removeRange(['files', blob]);
+        await this.storage.remove(refusalKey(channel, hash));
+        await this.storage.remove(key);
+        return 1;
+      });
+    }
+    return reclaimed;
+  }
+
+  /** Refusals owed to contacts, by the channel of each ({@link settleCopy}): those whose notice may not be written yet. */
+  async owedRefusals(): Promise<{ channel: string; refusal: FileRefusal }[]> {
+    const out: { channel: string; refusal: FileRefusal }[] = [];
+    for (const { key, data } of await this.storage.loadRange(['fileRefusals'])) {
+      try {
+        out.push({ channel: key[1]!, refusal: JSON.parse(fromUtf8(data)) as FileRefusal });
+      } catch {
+        await this.storage.remove(key); // unreadable: nothing to tell
+      }
+    }
+    return out;
+  }
+
+  /** The notice of this refusal is in the contact's channel (or the contact is gone): no longer owed. */
+  async refusalTold(channel: string, hash: string): Promise<void> {
+    await this.storage.remove(refusalKey(channel, hash));
   }
 
   /** The stored chunks from the one holding byte `from` (the first sliced to start there); `channel`: that contact's copy. */

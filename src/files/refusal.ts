@@ -1,10 +1,11 @@
 /**
  * File refusals: the receiver's word that it will not take a file a contact sent, written into their
  * channel as a notice (a message whose `notice` holds `{"file_refused":{hash,reason,detail,limit?}}`;
- * devices/notices.ts has the other kinds, whose readers pass this one by). A file session tells a
- * refusal live (a `stop` frame); a file that came by the relay's depot has nobody on the other end, so
- * the notice carries it, by SYNC or the depot like any message, and the sender's transfer for that
- * contact ends `failed` with the typed error it stands for, even if the relay held every byte.
+ * devices/notices.ts has the other kinds, whose readers pass this one by). A file session also tells a
+ * refusal live (a `stop` frame), but only the notice lasts; and a file that came by the relay's depot has
+ * nobody on the other end. The notice carries it, by SYNC or the depot like any message, and the
+ * sender's transfer for that contact ends `failed` with the typed error it stands for, even if the relay
+ * held every byte, and reads so after a restart. Until it is written it is owed (files/upkeep.ts).
  * Pure: JSON in, JSON out (a message as stored or as read from a document).
  * @module
  */
@@ -83,4 +84,9 @@ export function refusalsIn(messages: readonly { sender?: unknown; notice?: unkno
     if (refusal && !out.has(refusal.hash)) out.set(refusal.hash, refusal);
   }
   return out;
+}
+
+/** Whether a device of mine (`mine`) already wrote a refusal notice of `hash` in these messages: then none is owed. */
+export function toldIn(messages: readonly { sender?: unknown; notice?: unknown }[], hash: string, mine: (sender: string) => boolean): boolean {
+  return refusalsIn(messages, (sender) => !mine(sender)).has(hash);
 }

@@ -10,6 +10,7 @@
  * announced size or out of order ends that transfer); at most {@link MAX_FETCHING} files in and
  * {@link MAX_SERVING} out at once (more wait their turn). A file over the size limit is refused before a
  * byte is stored. A finished file whose hash is not the announced one is discarded (FileCorruptError).
+ * Either refusal is owed to the contact as a notice (files/refusal.ts), besides the `stop` frame.
  * @module
  */
 import type { Transport } from '../effects/transport.js';
@@ -28,7 +29,7 @@ import {
 import { FILE_FRAME, decodeFrame } from '../sync/frame.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import { createHasher, receivingKey, storedBytes, type ChunkStore, type FileMeta } from './chunkStore.js';
-import type { FileRefusal } from './refusal.js';
+import { refusalOf, toldIn, type FileRefusal } from './refusal.js';
 import { channelFiles } from './refs.js';
 import { toHex } from '../crypto/bytes.js';
 import {
@@ -62,8 +63,9 @@ export type FileEvent =
   /** In: stored and verified. Out: the peer stored and verified every byte. */
   | { type: 'file.done'; hash: string; direction: Direction; total: number }
   /**
-   * `notify`: in, a refusal the contact's device has not heard on a channel (the file came by the relay's
-   * depot): the app writes it into the channel as a notice (files/refusal.ts), so the sender's transfer fails too.
+   * `notify`: in, this device refused the file (too large, corrupt), by the relay's depot or a live
+   * session alike: the app writes it into the channel as a notice (files/refusal.ts), so the sender's
+   * transfer reads failed there too, after a restart as well (a `stop` frame is heard once, and only live).
    */
   | { type: 'file.failed'; hash: string; direction: Direction; error: BackchannelError; notify?: FileRefusal }
   /**
@@ -192,6 +194,11 @@ export function startFileSession(options: FileSessionOptions): FileSession {
   /** The peer's device id, from its SYNC hello: a contact's linked devices are each a peer, each serving only its own files. */
   let peerDevice: string | undefined;
   const files = () => channelFiles(docs.has(channelId) ? (docs.get<{ messages?: unknown[] }>(channelId).messages ?? []) : [], deviceId, peerDevice);
+  /** The refusal the contact is owed for `error`, unless a device of mine wrote its notice in the channel already. */
+  const owed = (hash: string, error: BackchannelError): FileRefusal | undefined => {
+    const messages = docs.has(channelId) ? (docs.get<{ messages?: { sender?: unknown; notice?: unknown }[] }>(channelId).messages ?? []) : [];
+    return toldIn(messages, hash, (sender) => sender === deviceId || docs.isOwnDevice(sender)) ? undefined : refusalOf(hash, error);
+  };
   const send = (frame: Uint8Array) => {
     if (stopped) return Promise.resolve();
     return channel.send(frame).catch((err: unknown) => {
@@ -232,9 +239,10 @@ export function startFileSession(options: FileSessionOptions): FileSession {
       if (ref.size > options.maxFileBytes) {
         settled.add(ref.hash);
         const error = new FileTooLargeError(ref.size, options.maxFileBytes, { filename: ref.filename, hash: ref.hash });
-        await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size);
+        const notify = owed(ref.hash, error);
+        await store.settleCopy(ref.hash, channelId, 'failed', error, ref.size, notify);
         sendSoon(encodeStop(ref.hash, 'too-large', String(options.maxFileBytes)));
-        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error });
+        emit({ type: 'file.failed', hash: ref.hash, direction: 'in', error, ...(notify ? { notify } : {}) });
         continue;
       }
       // Ours from here: the depot leaves this contact's chunks alone; `begin` runs after any chunk it is storing.
@@ -279,12 +287,14 @@ export function startFileSession(options: FileSessionOptions): FileSession {
     if (discard) {
       settled.add(hash);
       if (discard.tell) sendSoon(encodeStop(hash, discard.tell, error?.message ?? ''));
+      // Our refusal (its bytes were not the file): the stop tells the session, the notice tells the contact for good.
+      const notify = discard.tell === 'corrupt' && error ? owed(hash, error) : undefined;
       // This contact's copy only: another contact sending the same file goes on.
       void track(
         f.writes
-          .then(() => store.settleCopy(hash, channelId, discard.state, error ?? new AbortedError(), f.ref.size))
+          .then(() => store.settleCopy(hash, channelId, discard.state, error ?? new AbortedError(), f.ref.size, notify))
           .catch(() => {})
-          .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error })),
+          .then(() => error && emit({ type: 'file.failed', hash, direction: 'in', error, ...(notify ? { notify } : {}) })),
       );
     } else if (error && !stopped) emit({ type: 'file.failed', hash, direction: 'in', error });
     if (!stopped) scan();
