@@ -156,14 +156,20 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   };
 
   /** The heads each of a bundle's sync entries names (a snapshot entry is answered by sync messages). */
-  const peerHasBundle = (body: Uint8Array) => {
-    let entries: BundleEntry[];
-    try {
-      entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
-    } catch {
-      return;
-    }
+  const peerHasBundle = (entries: readonly BundleEntry[]) => {
     for (const e of entries) if (e.kind === 'sync' && docIds.has(e.docId)) peerHas(e.docId, e.data);
+  };
+
+  /**
+   * A bundle is decoded once, as it arrives: its heads are read then, and its entries wait for their
+   * turn. One that cannot be read keeps its error, for its turn to fail with (after what came before).
+   */
+  const readBundle = (body: Uint8Array): BundleEntry[] | Error => {
+    try {
+      return decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+    } catch (err) {
+      return err as Error;
+    }
   };
 
   const fail = (error: BackchannelError) => {
@@ -324,8 +330,9 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   };
 
   /** A bundle from the peer: each entry in turn, as if it had come alone. */
-  const receiveBundle = async (body: Uint8Array) => {
-    const entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+  const receiveBundle = async (bundle: BundleEntry[] | Error) => {
+    if (bundle instanceof Error) throw bundle;
+    const entries = bundle;
     for (const e of entries) if (!docIds.has(e.docId)) throw new ProtocolError(`the peer offered a document this channel does not carry: ${e.docId}`);
     for (const e of entries) {
       if (stopped) return;
@@ -378,15 +385,18 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (message) {
       const { docId, type } = frame;
       const m = message;
-      // Each message also costs its task: a flood of tiny ones is bounded too.
-      const cost = m.length + 1024;
+      const bundle = type === 'bundle' ? readBundle(m) : undefined;
+      // What waits holds the message, and a deflated bundle its entries inflated too (a plain one's are
+      // views of the message). Each also costs its task: a flood of tiny ones is bounded too.
+      const entryBytes = Array.isArray(bundle) ? bundle.reduce((n, e) => n + e.data.length, 0) : 0;
+      const cost = m.length + (entryBytes > m.length ? entryBytes : 0) + 1024;
       if (queued + cost > maxQueued) return fail(new TooLargeError('the backlog of unapplied sync messages from the peer', queued + cost, maxQueued));
       queued += cost;
-      if (type === 'bundle') peerHasBundle(m);
-      else peerHas(docId, m);
+      if (Array.isArray(bundle)) peerHasBundle(bundle);
+      else if (bundle === undefined) peerHas(docId, m);
       run(async () => {
         queued -= cost;
-        await (type === 'bundle' ? receiveBundle(m) : receive(docId, m));
+        await (bundle === undefined ? receive(docId, m) : receiveBundle(bundle));
       });
     }
   };
