@@ -59,6 +59,9 @@ function bloomEntries(bloom: Uint8Array): number {
   return value;
 }
 
+/** What the document store says of a change from the peer: accepted, or refused with why. */
+type Verdict = Awaited<ReturnType<DocumentStore['update']>>;
+
 /** What the sync engine reports to its machine. */
 export type EngineEvent =
   | { type: 'engine.hello'; peer: string }
@@ -254,6 +257,14 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     return ours - theirs >= SNAPSHOT_MIN_CHANGES && theirs * 8 <= ours;
   };
 
+  /** The store's verdict on what the peer sent: refused, the sync ends; accepted, its new sync state is kept and saved. */
+  const accept = async (docId: DocId, result: Verdict, after: A.SyncState) => {
+    if (!result.accepted) throw result.error;
+    states.set(docId, after);
+    quiet.delete(docId);
+    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+  };
+
   const receive = async (docId: DocId, message: Uint8Array) => {
     // Deflated changes are measured as they inflate, before Automerge would unpack them whole.
     const decoded = checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
@@ -264,7 +275,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     answering.add(docId); // a snapshot only ever answers the peer's first message on this channel
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
-    let result: Awaited<ReturnType<DocumentStore['update']>>;
+    let result: Verdict;
     try {
       result = await docs.update(
         docId,
@@ -278,10 +289,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       throw toBackchannelError(err, (message) => new ProtocolError(`malformed sync message for ${docId}: ${message}`));
     }
-    if (!result.accepted) throw result.error;
-    states.set(docId, after);
-    quiet.delete(docId);
-    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await accept(docId, result, after);
     if (snapshot) {
       snapshotSent.add(docId);
       post({ kind: 'snapshot', docId, data: A.save(docs.get(docId)) });
@@ -299,7 +307,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
     let whole = false; // the snapshot is all there is: stored as it came, not saved again
-    let result: Awaited<ReturnType<DocumentStore['update']>>;
+    let result: Verdict;
     try {
       result = await docs.update(
         docId,
@@ -322,10 +330,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       throw toBackchannelError(err, (message) => new ProtocolError(`malformed snapshot for ${docId}: ${message}`));
     }
-    if (!result.accepted) throw result.error;
-    states.set(docId, after);
-    quiet.delete(docId);
-    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await accept(docId, result, after);
     await flush(docId);
   };
 
