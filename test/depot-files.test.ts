@@ -28,6 +28,7 @@ import { fileRefusalNotice, fileRefusalOf, refusalError, refusalsIn, type FileRe
 import { isRemoval, peerSetOf, removalIn, removalNotice } from '../src/devices/notices.js';
 import type { FileEvent } from '../src/files/session.js';
 import { appActors } from '../src/app/actors.js';
+import { depotDevice } from './helpers/depotDevice.js';
 import { seededBytes } from './helpers/seededBytes.js';
 import { until } from './helpers/wait.js';
 import { Branches, budgetMs } from './helpers/branches.js';
@@ -38,12 +39,7 @@ const KEY = new Uint8Array(32).fill(9);
 const RUNS = Math.max(30, Math.floor(FC_RUNS / 4));
 const key = depotKey(KEY);
 
-async function device() {
-  const storage = new MemoryStorage();
-  const db = await Database.open({ storage });
-  const contact = await db.addContact({ moniker: 'peer', contactKey: KEY });
-  return { storage, db, channelId: db.channelOf(contact) };
-}
+const device = () => depotDevice(KEY);
 
 /** Alice with a file sent in the channel, and what her depot client deposits for it. */
 async function aliceSends(data: Uint8Array) {

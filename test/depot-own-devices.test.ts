@@ -7,26 +7,21 @@
 import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
-import { MemoryStorage } from '../src/adapters/memoryStorage.js';
-import { Database } from '../src/db/database.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS } from '../src/depot/depotActors.js';
 import { DEFAULT_RELAY_FILE_BYTES } from '../src/depot/depotFiles.js';
 import { depotKey, depotTag } from '../src/depot/payload.js';
 import { Depot } from '../server/depot.js';
+import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { topicKey } from '../src/crypto/topicKey.js';
+import { depotDevice, type DepotDevice } from './helpers/depotDevice.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const key = depotKey(KEY);
 
-async function device() {
-  const storage = new MemoryStorage();
-  const db = await Database.open({ storage });
-  const contact = await db.addContact({ moniker: 'peer', contactKey: KEY });
-  return { storage, db, channelId: db.channelOf(contact) };
-}
+const device = () => depotDevice(KEY);
 
-async function fetched(by: Awaited<ReturnType<typeof device>>, blobs: string[]) {
+async function fetched(by: DepotDevice, blobs: string[]) {
   const items = blobs.map((blob, i) => ({ id: `d${i}`, blob }));
   const input = { docs: by.db.docs, storage: by.storage, channelId: by.channelId, key, deviceId: by.db.deviceId, items };
   return toPromise(createActor(applyDeposits, { input }).start());

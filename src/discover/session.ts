@@ -93,6 +93,7 @@ export type SessionEvent =
 /**
  * `fallback`: switch this peer to the relayed transport; `retry`: say hello again to every device on
  * the topic we have no verified peer at; `drop`: give this peer up (its negotiation never opened).
+ * `peer` is the peer's session id, as in {@link SessionEvent}.
  */
 export type SessionCommand = { type: 'session.fallback'; peer: string } | { type: 'session.retry' } | { type: 'session.drop'; peer: string };
 

@@ -2,7 +2,8 @@
  * One contact, kept in sync in the background: DISCOVER finds the contact's devices (and keeps
  * reconnecting on its own), and for each channel it yields — one per device of the contact that is
  * online — a SYNC child runs over it, and beside it the file session (files/: the bytes of files the
- * channel's messages name): children `sync-<peer>` and `files-<peer>`, spawned and stopped per peer.
+ * channel's messages name): children `sync-<sid>` and `files-<sid>`, spawned and stopped per device
+ * (`sid`: the device's DISCOVER session id, which the events below carry as `peer`).
  *
  *   linking.searching (depot child: fetch what waits on the relay, deposit what we write)
  *   → linking.connected while at least one peer is (the parent hears `contact.online`) → back to
@@ -40,6 +41,7 @@ export interface ContactLinkInput {
   own?: boolean;
 }
 
+/** `peer` is a device's DISCOVER session id (`sid`): the name these events have in recorded journals, which replay reads. */
 type LinkEvent =
   | { type: 'link.connected'; peer: string; channel: Transport; via: Via }
   | { type: 'link.disconnected'; peer: string; reason: string }
@@ -130,15 +132,15 @@ export interface LinkPeer {
   via: Via;
 }
 
-/** One contact's link's state data: its input, and each connected peer device (by DISCOVER's peer id). */
+/** One contact's link's state data: its input, and each connected peer device (by its DISCOVER session id). */
 export interface ContactLinkContext {
   input: ContactLinkInput;
   peers: Record<string, LinkPeer>;
 }
 
-/** The ids of one peer's children. */
-const syncId = (peer: string) => `sync-${peer}`;
-const filesId = (peer: string) => `files-${peer}`;
+/** The ids of one device's children, by its session id. */
+const syncId = (sid: string) => `sync-${sid}`;
+const filesId = (sid: string) => `files-${sid}`;
 const SYNC_DONE = 'xstate.done.actor.sync-';
 
 /** The contact's `via` over all its connected devices: direct if any channel is direct. */
@@ -158,14 +160,14 @@ export const contactLinkMachine = setup({
     // A peer's channel (new, or replacing its old one): SYNC and the file session on it, under ids of its own.
     adopt: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'link.connected') return;
-      const { peer, channel, via } = event;
-      if (context.peers[peer]) {
-        enqueue.stopChild(syncId(peer));
-        enqueue.stopChild(filesId(peer));
+      const { peer: sid, channel, via } = event;
+      if (context.peers[sid]) {
+        enqueue.stopChild(syncId(sid));
+        enqueue.stopChild(filesId(sid));
       }
       const { input } = context;
       enqueue.spawnChild('files', {
-        id: filesId(peer),
+        id: filesId(sid),
         input: {
           channel,
           storage: input.storage,
@@ -176,17 +178,17 @@ export const contactLinkMachine = setup({
         },
       });
       enqueue.spawnChild('sync', {
-        id: syncId(peer),
+        id: syncId(sid),
         input: { docs: input.docs, storage: input.storage, channel, deviceId: input.deviceId, docIds: [input.channelId] },
       });
-      enqueue.assign({ peers: { ...context.peers, [peer]: { channel, via } } });
+      enqueue.assign({ peers: { ...context.peers, [sid]: { channel, via } } });
     }),
     /** This peer is gone (its channel or its SYNC ended): its children stop. */
-    forget: enqueueActions(({ context, enqueue }, params: { peer: string }) => {
-      if (!context.peers[params.peer]) return;
-      enqueue.stopChild(syncId(params.peer));
-      enqueue.stopChild(filesId(params.peer));
-      const rest = Object.fromEntries(Object.entries(context.peers).filter(([p]) => p !== params.peer));
+    forget: enqueueActions(({ context, enqueue }, params: { sid: string }) => {
+      if (!context.peers[params.sid]) return;
+      enqueue.stopChild(syncId(params.sid));
+      enqueue.stopChild(filesId(params.sid));
+      const rest = Object.fromEntries(Object.entries(context.peers).filter(([sid]) => sid !== params.sid));
       enqueue.assign({ peers: rest });
       // The contact is still online through its other devices; tell the app if that changed how.
       const via = viaOf(rest);
@@ -194,16 +196,16 @@ export const contactLinkMachine = setup({
         enqueue.sendParent({ type: 'contact.online', contactId: context.input.contactId, via } satisfies LinkPresence);
     }),
     forgetAll: enqueueActions(({ context, enqueue }) => {
-      for (const peer of Object.keys(context.peers)) {
-        enqueue.stopChild(syncId(peer));
-        enqueue.stopChild(filesId(peer));
+      for (const sid of Object.keys(context.peers)) {
+        enqueue.stopChild(syncId(sid));
+        enqueue.stopChild(filesId(sid));
       }
       enqueue.assign({ peers: {} });
     }),
     online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: viaOf(context.peers) })),
     offline: sendParent(({ context }): LinkPresence => ({ type: 'contact.offline', contactId: context.input.contactId })),
     cancelFile: enqueueActions(({ context, event, enqueue }) => {
-      for (const peer of Object.keys(context.peers)) enqueue.sendTo(filesId(peer), event as FileCommand);
+      for (const sid of Object.keys(context.peers)) enqueue.sendTo(filesId(sid), event as FileCommand);
     }),
   },
   delays: { rest: LINK_REST_MS },
@@ -264,21 +266,21 @@ export const contactLinkMachine = setup({
               }),
             },
             'link.disconnected': [
-              { guard: ({ context, event }) => Object.keys(context.peers).every((p) => p === event.peer), target: 'searching' },
-              { actions: { type: 'forget', params: ({ event }) => ({ peer: event.peer }) } },
+              { guard: ({ context, event }) => Object.keys(context.peers).every((sid) => sid === event.peer), target: 'searching' },
+              { actions: { type: 'forget', params: ({ event }) => ({ sid: event.peer }) } },
             ],
             // A peer's SYNC ended by itself (closed, or failed on a refused change): that peer is done.
             'xstate.done.actor.*': [
               {
                 guard: ({ context, event }) => {
-                  const peer = event.type.startsWith(SYNC_DONE) ? event.type.slice(SYNC_DONE.length) : undefined;
-                  return peer !== undefined && Object.keys(context.peers).every((p) => p === peer);
+                  const sid = event.type.startsWith(SYNC_DONE) ? event.type.slice(SYNC_DONE.length) : undefined;
+                  return sid !== undefined && Object.keys(context.peers).every((s) => s === sid);
                 },
                 target: 'searching',
               },
               {
                 guard: ({ event }) => event.type.startsWith(SYNC_DONE),
-                actions: { type: 'forget', params: ({ event }) => ({ peer: event.type.slice(SYNC_DONE.length) }) },
+                actions: { type: 'forget', params: ({ event }) => ({ sid: event.type.slice(SYNC_DONE.length) }) },
               },
             ],
             'file.cancel': { actions: 'cancelFile' },

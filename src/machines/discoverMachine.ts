@@ -17,6 +17,10 @@
  * every `retryMs` repeats hellos and fallback requests. Each peer's channel is emitted as `connected`
  * (with the peer) for SYNC to use, and its end as `disconnected`; a peer that goes leaves the others
  * alone. The session starts over only when its last peer went.
+ *
+ * A peer here is a device's DISCOVER session (random per session: `sid` in the sealed envelopes), not
+ * its device id. Events and context name it `peer` / `peers`: the names recorded journals hold, which
+ * replay reads, and the events `connected` / `disconnected` that hosts listen to.
  * @module
  */
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
@@ -80,11 +84,14 @@ export interface DiscoverContext {
 }
 
 /** The machine's own delayed events: the retry tick, and a peer's wait for WebRTC running out. */
-export type DiscoverTimerEvent = { type: 'discover.tick' } | { type: 'discover.direct'; peer: string };
+export type DiscoverTimerEvent =
+  | { type: 'discover.tick' }
+  /** `peer`: the session id of the peer whose wait ran out. */
+  | { type: 'discover.direct'; peer: string };
 
 /** What the DISCOVER machine takes: its session's reports, its own timers, and STOP. */
 export type DiscoverEvent = SessionEvent | DiscoverTimerEvent | { type: 'STOP' };
-/** What DISCOVER tells its owner: a channel to one of the contact's devices (and how), its loss, or a rejected signal. */
+/** What DISCOVER tells its owner: a channel to one of the contact's devices (and how), its loss, or a rejected signal; `peer` is the device's session id. */
 export type DiscoverEmitted =
   | { type: 'connected'; peer: string; channel: Transport; via: Via }
   | { type: 'disconnected'; peer: string; reason: string }
@@ -92,6 +99,7 @@ export type DiscoverEmitted =
 
 /** The params of `announceDisconnected`: which peer's channel ended, and why. */
 export interface DisconnectedParams {
+  /** The peer's session id. */
   peer: string;
   reason: string;
 }
@@ -118,7 +126,7 @@ const follow = (here: Summary) =>
     .filter((s) => s !== here)
     .map((s) => ({ guard: ({ context }: { context: DiscoverContext }) => summaryOf(context.peers) === s, target: SUMMARY_STATES[s] }));
 
-const without = (peers: Record<string, DiscoverPeer>, peer: string) => Object.fromEntries(Object.entries(peers).filter(([p]) => p !== peer));
+const without = (peers: Record<string, DiscoverPeer>, sid: string) => Object.fromEntries(Object.entries(peers).filter(([s]) => s !== sid));
 
 /** DISCOVER for one contact: find the contact's devices on the relay by topic and connect to each, directly or relayed. */
 export const discoverMachine = setup({
@@ -146,7 +154,7 @@ export const discoverMachine = setup({
     tick: enqueueActions(({ context, enqueue }) => {
       enqueue.sendTo('session', { type: 'session.retry' });
       // Peers asked for the relayed transport that did not agree yet: ask again.
-      for (const [peer, p] of Object.entries(context.peers)) if (p.phase === 'falling') enqueue.sendTo('session', { type: 'session.fallback', peer });
+      for (const [sid, p] of Object.entries(context.peers)) if (p.phase === 'falling') enqueue.sendTo('session', { type: 'session.fallback', peer: sid });
       enqueue.raise({ type: 'discover.tick' }, { delay: context.timeouts.retryMs, id: 'tick' });
     }),
   },
@@ -174,7 +182,7 @@ export const discoverMachine = setup({
       exit: enqueueActions(({ context, event, enqueue }) => {
         enqueue.cancel('tick');
         const reason = event.type === 'session.channelClosed' ? event.reason : event.type;
-        for (const [peer, p] of Object.entries(context.peers)) if (p.channel) enqueue({ type: 'announceDisconnected', params: { peer, reason } });
+        for (const [sid, p] of Object.entries(context.peers)) if (p.channel) enqueue({ type: 'announceDisconnected', params: { peer: sid, reason } });
         enqueue.assign({ peers: {} });
       }),
       on: {
@@ -186,16 +194,16 @@ export const discoverMachine = setup({
         ],
         'session.verified': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const { peer } = event;
+            const { peer: sid } = event;
             if (!context.input.rtc) {
               // Nothing to negotiate: ask for the relayed transport at once.
-              enqueue.assign({ peers: { ...context.peers, [peer]: { phase: 'falling' } } });
-              enqueue.sendTo('session', { type: 'session.fallback', peer });
+              enqueue.assign({ peers: { ...context.peers, [sid]: { phase: 'falling' } } });
+              enqueue.sendTo('session', { type: 'session.fallback', peer: sid });
               return;
             }
-            enqueue.assign({ peers: { ...context.peers, [peer]: { phase: 'negotiating' } } });
-            enqueue.cancel(`direct:${peer}`);
-            enqueue.raise({ type: 'discover.direct', peer }, { delay: context.timeouts.directMs, id: `direct:${peer}` });
+            enqueue.assign({ peers: { ...context.peers, [sid]: { phase: 'negotiating' } } });
+            enqueue.cancel(`direct:${sid}`);
+            enqueue.raise({ type: 'discover.direct', peer: sid }, { delay: context.timeouts.directMs, id: `direct:${sid}` });
           }),
         },
         'discover.direct': [
@@ -227,7 +235,7 @@ export const discoverMachine = setup({
         },
         // A peer's channel ended (or the peer left before one opened): the last one starts the session over.
         'session.channelClosed': [
-          { guard: ({ context, event }) => Object.keys(context.peers).every((p) => p === event.peer), target: 'reconnecting' },
+          { guard: ({ context, event }) => Object.keys(context.peers).every((sid) => sid === event.peer), target: 'reconnecting' },
           {
             actions: enqueueActions(({ context, event, enqueue }) => {
               if (context.peers[event.peer]?.channel) enqueue({ type: 'announceDisconnected', params: { peer: event.peer, reason: event.reason } });

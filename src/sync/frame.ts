@@ -109,6 +109,16 @@ function split(type: number, id: Uint8Array, seq: number, message: Uint8Array, m
   return frames;
 }
 
+/** A split message's number and part, as {@link split} writes them from `at`: {@link ProtocolError} unless part < parts. */
+function numbering(frame: Uint8Array, at: number, what: string): { seq: number; part: number; parts: number } {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const seq = view.getUint32(at);
+  const part = view.getUint16(at + 4);
+  const parts = view.getUint16(at + 6);
+  if (parts === 0 || part >= parts) throw new ProtocolError(`${what} frame part ${part} of ${parts}`);
+  return { seq, part, parts };
+}
+
 /** Parse one frame; anything malformed is a {@link ProtocolError}. */
 export function decodeFrame(frame: Uint8Array): SyncFrame {
   if (!(frame instanceof Uint8Array) || frame.length < 2) throw new ProtocolError('sync frame too short');
@@ -121,15 +131,11 @@ export function decodeFrame(frame: Uint8Array): SyncFrame {
       return { type: 'hello', deviceId: toHex(frame.subarray(2)) };
     case SYNC: {
       if (frame.length < SYNC_HEADER) throw new ProtocolError('sync frame header truncated');
-      const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-      const part = view.getUint16(22);
-      const parts = view.getUint16(24);
-      if (parts === 0 || part >= parts) throw new ProtocolError(`sync frame part ${part} of ${parts}`);
-      const seq = view.getUint32(18);
+      const { seq, part, parts } = numbering(frame, 18, 'sync');
       if (seq === FEATURES_SEQ && part === FEATURES_PART && parts === FEATURES_PARTS) {
         return { type: 'features', docId: toHex(frame.subarray(2, 18)), accepts: [...frame.subarray(SYNC_HEADER, SYNC_HEADER + MAX_FEATURES)] };
       }
-      return { type: 'sync', docId: toHex(frame.subarray(2, 18)), seq: view.getUint32(18), part, parts, data: frame.subarray(SYNC_HEADER) };
+      return { type: 'sync', docId: toHex(frame.subarray(2, 18)), seq, part, parts, data: frame.subarray(SYNC_HEADER) };
     }
     case ERROR: {
       let reason: string;
@@ -144,11 +150,7 @@ export function decodeFrame(frame: Uint8Array): SyncFrame {
       return { type: 'file', body: frame.subarray(2) };
     case BUNDLE_FRAME: {
       if (frame.length < BUNDLE_HEADER) throw new ProtocolError('bundle frame header truncated');
-      const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-      const part = view.getUint16(6);
-      const parts = view.getUint16(8);
-      if (parts === 0 || part >= parts) throw new ProtocolError(`bundle frame part ${part} of ${parts}`);
-      return { type: 'bundle', docId: NO_DOC, seq: view.getUint32(2), part, parts, data: frame.subarray(BUNDLE_HEADER) };
+      return { type: 'bundle', docId: NO_DOC, ...numbering(frame, 2, 'bundle'), data: frame.subarray(BUNDLE_HEADER) };
     }
     default:
       return { type: 'unknown', frameType: frame[1]! };

@@ -59,6 +59,9 @@ function bloomEntries(bloom: Uint8Array): number {
   return value;
 }
 
+/** What the document store says of a change from the peer: accepted, or refused with why. */
+type Verdict = Awaited<ReturnType<DocumentStore['update']>>;
+
 /** What the sync engine reports to its machine. */
 export type EngineEvent =
   | { type: 'engine.hello'; peer: string }
@@ -156,14 +159,20 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
   };
 
   /** The heads each of a bundle's sync entries names (a snapshot entry is answered by sync messages). */
-  const peerHasBundle = (body: Uint8Array) => {
-    let entries: BundleEntry[];
-    try {
-      entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
-    } catch {
-      return;
-    }
+  const peerHasBundle = (entries: readonly BundleEntry[]) => {
     for (const e of entries) if (e.kind === 'sync' && docIds.has(e.docId)) peerHas(e.docId, e.data);
+  };
+
+  /**
+   * A bundle is decoded once, as it arrives: its heads are read then, and its entries wait for their
+   * turn. One that cannot be read keeps its error, for its turn to fail with (after what came before).
+   */
+  const readBundle = (body: Uint8Array): BundleEntry[] | Error => {
+    try {
+      return decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+    } catch (err) {
+      return err as Error;
+    }
   };
 
   const fail = (error: BackchannelError) => {
@@ -248,6 +257,14 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     return ours - theirs >= SNAPSHOT_MIN_CHANGES && theirs * 8 <= ours;
   };
 
+  /** The store's verdict on what the peer sent: refused, the sync ends; accepted, its new sync state is kept and saved. */
+  const accept = async (docId: DocId, result: Verdict, after: A.SyncState) => {
+    if (!result.accepted) throw result.error;
+    states.set(docId, after);
+    quiet.delete(docId);
+    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+  };
+
   const receive = async (docId: DocId, message: Uint8Array) => {
     // Deflated changes are measured as they inflate, before Automerge would unpack them whole.
     const decoded = checkUnpackedSize(message, options.maxUnpackedBytes ?? MAX_UNPACKED_BYTES);
@@ -258,7 +275,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     answering.add(docId); // a snapshot only ever answers the peer's first message on this channel
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
-    let result: Awaited<ReturnType<DocumentStore['update']>>;
+    let result: Verdict;
     try {
       result = await docs.update(
         docId,
@@ -272,10 +289,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       throw toBackchannelError(err, (message) => new ProtocolError(`malformed sync message for ${docId}: ${message}`));
     }
-    if (!result.accepted) throw result.error;
-    states.set(docId, after);
-    quiet.delete(docId);
-    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await accept(docId, result, after);
     if (snapshot) {
       snapshotSent.add(docId);
       post({ kind: 'snapshot', docId, data: A.save(docs.get(docId)) });
@@ -293,7 +307,7 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     const before = states.get(docId) ?? A.initSyncState();
     let after = before;
     let whole = false; // the snapshot is all there is: stored as it came, not saved again
-    let result: Awaited<ReturnType<DocumentStore['update']>>;
+    let result: Verdict;
     try {
       result = await docs.update(
         docId,
@@ -316,16 +330,14 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     } catch (err) {
       throw toBackchannelError(err, (message) => new ProtocolError(`malformed snapshot for ${docId}: ${message}`));
     }
-    if (!result.accepted) throw result.error;
-    states.set(docId, after);
-    quiet.delete(docId);
-    await storage.save(syncStateKey(docId, peer!), A.encodeSyncState(after));
+    await accept(docId, result, after);
     await flush(docId);
   };
 
   /** A bundle from the peer: each entry in turn, as if it had come alone. */
-  const receiveBundle = async (body: Uint8Array) => {
-    const entries = decodeBundleBody(body, options.maxMessageBytes ?? LIMITS.syncMessageBytes);
+  const receiveBundle = async (bundle: BundleEntry[] | Error) => {
+    if (bundle instanceof Error) throw bundle;
+    const entries = bundle;
     for (const e of entries) if (!docIds.has(e.docId)) throw new ProtocolError(`the peer offered a document this channel does not carry: ${e.docId}`);
     for (const e of entries) {
       if (stopped) return;
@@ -378,15 +390,18 @@ export function startSyncEngine(options: SyncEngineOptions): () => void {
     if (message) {
       const { docId, type } = frame;
       const m = message;
-      // Each message also costs its task: a flood of tiny ones is bounded too.
-      const cost = m.length + 1024;
+      const bundle = type === 'bundle' ? readBundle(m) : undefined;
+      // What waits holds the message, and a deflated bundle its entries inflated too (a plain one's are
+      // views of the message). Each also costs its task: a flood of tiny ones is bounded too.
+      const entryBytes = Array.isArray(bundle) ? bundle.reduce((n, e) => n + e.data.length, 0) : 0;
+      const cost = m.length + (entryBytes > m.length ? entryBytes : 0) + 1024;
       if (queued + cost > maxQueued) return fail(new TooLargeError('the backlog of unapplied sync messages from the peer', queued + cost, maxQueued));
       queued += cost;
-      if (type === 'bundle') peerHasBundle(m);
-      else peerHas(docId, m);
+      if (Array.isArray(bundle)) peerHasBundle(bundle);
+      else if (bundle === undefined) peerHas(docId, m);
       run(async () => {
         queued -= cost;
-        await (type === 'bundle' ? receiveBundle(m) : receive(docId, m));
+        await (bundle === undefined ? receive(docId, m) : receiveBundle(bundle));
       });
     }
   };
