@@ -302,13 +302,14 @@ describe('createBackchannel', () => {
     await alice.close();
   });
 
-  it('clear all data: contacts, channels, settings and the journal go; the device keeps its id and key', async () => {
+  it('clear all data: contacts, channels, files, settings and the journal go; the device keeps its id and key', async () => {
     const dir = dirs.make();
     const [alice, bob] = await Promise.all([open(dir), open()]);
     const [bobOnAlice] = await pairUp(alice, bob);
     await alice.send(bobOnAlice.id, { text: 'before the wipe' });
+    await alice.send(bobOnAlice.id, { file: { data: new Blob([new Uint8Array(3000).fill(5)]), filename: 'kept.bin', mimetype: 'application/octet-stream' } });
     const publicKey = alice.publicKey;
-    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['docs', 'journal', 'system']));
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['docs', 'files', 'fileIndex', 'journal', 'system']));
     await alice.clearAllData();
     await expect(alice.send(bobOnAlice.id, { text: 'x' })).rejects.toBeInstanceOf(ClosedError);
     expect(readdirSync(dir)).toEqual(['system']);

@@ -140,9 +140,12 @@ export const appActors = {
   unlinkDevice: fromPromise<OwnDevicesSaved, { db: Database; deviceId: string; randomBytes: RandomBytes }>(async ({ input }) => {
     const { db, deviceId } = input;
     if (!db.ownDevices().some((d) => d.device_id === deviceId)) throw new NotFoundError('linked device', deviceId);
+    // Marked first: a crash between the notice and the rotation finishes the rotation on the next start.
+    const now = db.now();
+    await db.setRotationPending(now);
     await db.sendMessage(db.selfChannel()!, { text: unlinkNotice(deviceId) });
     const devices = await db.removeOwnDevice(deviceId);
-    const { contacts: moved } = await rotateKeys(db, input.randomBytes, db.now());
+    const { contacts: moved } = await rotateKeys(db, input.randomBytes, now);
     return { devices, self: selfLinkOf(db), contacts: db.contacts(), moved };
   }),
   // Keys a device of mine or a contact's rotated, sealed to this one.

@@ -30,10 +30,9 @@ import {
 } from '../errors.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { unlinkedBy } from '../devices/selfLink.js';
-import { announcedDevices, forgottenIn, isRemoval, removalIn } from '../devices/notices.js';
+import { announcedDevices, forgottenIn, isRemoval, leftIn, removalIn } from '../devices/notices.js';
 import { verifyMessage } from '../db/messageSignature.js';
-import { rekeyWaiting } from '../devices/rotate.js';
+import { rekeyWaiting, unlinkedThisBy } from '../devices/rotate.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -841,8 +840,8 @@ export class Backchannel {
   #checkUnlinked(): void {
     const self = this.#db.selfChannel();
     if (this.#closed || self === undefined) return;
-    const mine = new Set(this.#db.ownDevices().map((d) => d.device_id));
-    const by = unlinkedBy(this.#db.messages(self), this.#db.deviceId, mine);
+    // Signatures checked as read, in our previous own channel too, and only an unlink whose signer stands counts (devices/unlinks.ts).
+    const by = unlinkedThisBy(this.#db);
     if (by === undefined) return;
     this.#emit({ type: 'unlinked', by });
     this.clearAllData().catch(() => {}); // the error (if any) stays on the app's snapshot
@@ -860,7 +859,8 @@ export class Backchannel {
     if (this.#closed || self === undefined) return;
     const messages = db.messages(self);
     const mine = this.#mine();
-    const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelOf(c) === channel);
+    // A notice names the channel the card had then: any of its channels (it may have rotated since).
+    const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelsOf(c).includes(channel));
     // Another device of mine removed it: this one's own notice is its own removal, under way (forgetting
     // now would stop the link before the removal notice is out to the contact).
     const others = new Set([...mine].filter((id) => id !== db.deviceId));
@@ -869,7 +869,7 @@ export class Backchannel {
       if (contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'device' });
     }
     // A contact removed me, as another device of mine read it (the notice may never reach this one).
-    for (const channel of forgottenIn(messages, mine, 'left')) {
+    for (const channel of leftIn(messages, mine)) {
       const contact = byChannel(channel);
       if (contact?.removed_by === undefined && contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'peer' });
     }

@@ -42,7 +42,21 @@ export const SYSTEM_SECRET_KEY = ['system', 'secret'];
  * Every record of this device's app data: documents, sync states, deposit ledgers, quarantined
  * documents and the event journal. The device's identity (`system/…`) is not among them.
  */
-export const APP_DATA_PREFIXES: readonly string[][] = [['docs'], ['sync'], ['offline'], ['quarantine'], ['journal'], ['devices']];
+export const APP_DATA_PREFIXES: readonly string[][] = [
+  ['docs'],
+  ['sync'],
+  ['offline'],
+  ['quarantine'],
+  ['journal'],
+  ['devices'],
+  // Files (files/chunkStore.ts, depot/depotFiles.ts): their bytes are app data too.
+  ['files'],
+  ['fileIndex'],
+  ['fileIns'],
+  ['fileImports'],
+  ['fileRefusals'],
+  ['depotFiles'],
+];
 /** This user's other devices (linked by code), as JSON: `[{device_id, public_key}]`. */
 export const OWN_DEVICES_KEY = ['devices', 'own'];
 /** The key my devices share (32 bytes): their own channel and DISCOVER topic, apart from any contact's. */

@@ -182,19 +182,22 @@ export const linkedNotice = (record: DeviceLinkRecord): string => JSON.stringify
 /** The self-channel text telling my other devices that the contact whose channel is `channel` removed me. */
 export const leftNotice = (channel: string): string => JSON.stringify({ left: channel });
 
-/**
- * The channels my devices asked to forget (`forget`), or told were left by the contact (`left`), in
- * these self-channel messages (only my devices' notices count).
- */
-export function forgottenIn(messages: readonly Message[], mine: ReadonlySet<string>, kind: 'forget' | 'left' = 'forget'): string[] {
+/** The channels my devices' notices of `kind` name in these self-channel messages (only my devices' notices count). */
+function channelsIn(messages: readonly Message[], mine: ReadonlySet<string>, kind: 'forget' | 'left'): string[] {
   const out: string[] = [];
   for (const m of messages) {
     if (!mine.has(m.sender)) continue;
-    const forget = parse(m.text)?.[kind];
-    if (typeof forget === 'string' && /^[0-9a-f]{32}$/.test(forget) && !out.includes(forget)) out.push(forget);
+    const channel = parse(m.text)?.[kind];
+    if (typeof channel === 'string' && /^[0-9a-f]{32}$/.test(channel) && !out.includes(channel)) out.push(channel);
   }
   return out;
 }
+
+/** The channels my devices asked to forget ({@link forgetNotice}), in these self-channel messages. */
+export const forgottenIn = (messages: readonly Message[], mine: ReadonlySet<string>): string[] => channelsIn(messages, mine, 'forget');
+
+/** The channels my devices told were left by the contact ({@link leftNotice}: it removed me), in these self-channel messages. */
+export const leftIn = (messages: readonly Message[], mine: ReadonlySet<string>): string[] => channelsIn(messages, mine, 'left');
 
 /**
  * My set as the self channel's notices tell it, in order: a `linked` record whose approver is in the
