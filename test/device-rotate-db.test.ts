@@ -2,13 +2,16 @@
  * Rotation at the database level (devices/rotate.ts), documents passed by hand between devices as
  * SYNC would: my remaining device and the contact move to the new keys, the unlinked device opens
  * nothing and moves nowhere, a rekey the unlinked device forged is ignored, and a contact whose card
- * trusted my set from the unlinked device now trusts the device that rotated.
+ * trusted my set from the unlinked device now trusts the device that rotated; a crash mid-rotation, or
+ * mid-unlink (the app's own unlink cut short), is finished on the next start.
  */
 import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
+import { createActor, toPromise } from 'xstate';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
+import { appActors } from '../src/app/actors.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { CONTACT_KEYS, Database, documentId } from '../src/db/database.js';
+import { CONTACT_KEYS, Database, documentId, OWN_DEVICES_KEY } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
@@ -16,6 +19,7 @@ import { unlinkedBy, unlinkNotice } from '../src/devices/selfLink.js';
 import { unlinkStanding } from '../src/devices/unlinks.js';
 import { adoptRekeys, rekeyWaiting, rotateKeys } from '../src/devices/rotate.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
+import type { StorageKey } from '../src/effects/storage.js';
 
 const open = () => Database.open({ storage: new MemoryStorage() });
 const me = (db: Database) => ({ device_id: db.deviceId, public_key: db.publicKey });
@@ -27,8 +31,8 @@ async function pass(from: Database, to: Database, channel: DocId, trust: 'contac
 }
 
 /** Alice, Alice3 and X (my devices, one set key) and Carol, paired with all three; Carol's card trusts the device `pairedWith` names. */
-async function myThreeAndCarol(pairedWith: (d: { alice: Database; x: Database }) => Database) {
-  const [alice, alice3, x, carol] = await Promise.all([open(), open(), open(), open()]);
+async function myThreeAndCarol(pairedWith: (d: { alice: Database; x: Database }) => Database, storage = new MemoryStorage()) {
+  const [alice, alice3, x, carol] = await Promise.all([Database.open({ storage }), open(), open(), open()]);
   const setKey = alice.setKey();
   await alice.addOwnDevices([me(alice3), me(x)]);
   await alice3.addOwnDevices([me(alice), me(x)], setKey);
@@ -408,6 +412,81 @@ describe('a crash in the middle of a rotation', () => {
     await adoptRekeys(carol);
     expect(carol.contacts()[0]!.channels).toEqual(card.channels);
     expect(rekeyWaiting(again)).toBe(false);
+  });
+});
+
+/** Storage that crashes: once `crashAfter` names a key just saved, every later write fails (what came before stays). */
+class CrashingStorage extends MemoryStorage {
+  crashAfter: ((key: StorageKey) => boolean) | undefined;
+  #crashed = false;
+  #check(): void {
+    if (this.#crashed) throw new Error('crashed');
+  }
+  override async save(key: StorageKey, data: Uint8Array): Promise<void> {
+    this.#check();
+    await super.save(key, data);
+    if (this.crashAfter?.(key)) this.#crashed = true;
+  }
+  override async remove(key: StorageKey): Promise<void> {
+    this.#check();
+    await super.remove(key);
+  }
+  override async removeRange(prefix: StorageKey): Promise<void> {
+    this.#check();
+    await super.removeRange(prefix);
+  }
+  /** The device starts again on what was stored. */
+  restart(): void {
+    this.crashAfter = undefined;
+    this.#crashed = false;
+  }
+}
+
+describe('a crash in the middle of an unlink', () => {
+  it('after the notice and the device forgotten, before the rotation: on start the rotation the unlink marked pending is finished', async () => {
+    const storage = new CrashingStorage();
+    const { alice, alice3, x, carol, setKey, key, channel } = await myThreeAndCarol((d) => d.alice, storage);
+    const self = alice.selfChannel()!;
+    // The app's unlink itself, cut short at the first write after it forgot X (the rotation's first).
+    storage.crashAfter = (k) => k.join('/') === OWN_DEVICES_KEY.join('/');
+    const unlink = createActor(appActors.unlinkDevice, { input: { db: alice, deviceId: x.deviceId, randomBytes: cryptoRandomBytes } }).start();
+    await expect(toPromise(unlink)).rejects.toThrow('crashed');
+    alice.docs.close();
+    storage.restart();
+    const again = await Database.open({ storage });
+    expect(again.messages(self).map((m) => m.text)).toContain(unlinkNotice(x.deviceId));
+    expect(again.ownDevices()).toEqual([me(alice3)]);
+    expect(toHex(again.setKey())).toBe(toHex(setKey));
+    expect(again.contacts()[0]!.channels).toEqual([toHex(key)]);
+
+    // On start (the app adopts what is waiting): a new set key, and Carol's card on a new key.
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(toHex(again.setKey())).not.toBe(toHex(setKey));
+    const card = again.contacts()[0]!;
+    expect(card.channels).toHaveLength(2);
+    expect(card.channels[1]).toBe(toHex(key));
+    expect(again.rotationPending()).toBeUndefined();
+    expect(rekeyWaiting(again)).toBe(false);
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(card.channels);
+    await pass(again, alice3, self, 'own-device');
+    await adoptRekeys(alice3);
+    expect(toHex(alice3.setKey())).toBe(toHex(again.setKey()));
+
+    // X gets the old channels and opens none of their boxes.
+    await pass(again, x, self, 'own-device');
+    await pass(again, x, channel, 'contact');
+    const rekeys = [self, channel]
+      .flatMap((id) => x.messages(id).flatMap((m) => [m.text, m.notice]))
+      .map((t) => rekeyOf(t) as RekeyNotice | undefined)
+      .filter((n): n is RekeyNotice => n !== undefined);
+    expect(rekeys.length).toBeGreaterThanOrEqual(2);
+    for (const n of rekeys) expect(openRekey(n, x.publicKey, (box) => x.openSealed(box))).toBeUndefined();
+    expect(rekeyWaiting(x)).toBe(false);
+    expect(await adoptRekeys(x)).toEqual({ set: false, contacts: [] });
+    expect(x.docs.has(documentId(Buffer.from(card.channels[0]!, 'hex')))).toBe(false);
   });
 });
 

@@ -2,8 +2,10 @@
  * Unlinking rotates the keys the unlinked device held (issue 12 §4, devices/rekey.ts and rotate.ts):
  * rekey notices (sealed per device, signed) and, end to end through a relay process, a hostile unlinked
  * device that keeps running and ignores its notice: after the rotation my remaining device and the
- * contact reach each other on the new keys, and nothing written since reaches the unlinked device.
+ * contact reach each other on the new keys, and nothing written since reaches the unlinked device; and
+ * my other device's forget/left notice, naming a channel the card has rotated away from, still finds it.
  */
+import * as A from '@automerge/automerge';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -13,8 +15,8 @@ import { createBackchannel } from '../src/app/backchannel.js';
 import { fromHex, toHex } from '../src/crypto/bytes.js';
 import { openSealed } from '../src/crypto/sealedBox.js';
 import { signingKeypair, sign } from '../src/crypto/signing.js';
-import { documentId, type Database } from '../src/db/database.js';
-import { signDeviceSet } from '../src/devices/notices.js';
+import { Database, documentId } from '../src/db/database.js';
+import { forgetNotice, leftNotice, signDeviceSet } from '../src/devices/notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyOf, rekeyText, verifyRekey, type RekeyNotice } from '../src/devices/rekey.js';
 import { cryptoRandomBytes } from '../src/effects/random.js';
 import { BACKCHANNEL_APPID } from '../src/wormhole/appid.js';
@@ -220,4 +222,38 @@ describe('unlinking rotates the keys the device held', () => {
       await Promise.all([alice.close(), alice2.close(), bob.close(), alice4?.close()]);
     }
   }, 240_000);
+});
+
+describe("my other device's notices name the channel it knew", () => {
+  it('a forget or left notice naming a channel the card rotated away from still finds the card', async () => {
+    // Alice (this device, on `storage`) and Alice2 share Carol and Dave; Alice alone has moved both cards to a new key.
+    const storage = new MemoryStorage();
+    const [alice, alice2] = await Promise.all([Database.open({ storage }), Database.open({ storage: new MemoryStorage() })]);
+    await alice.addOwnDevices([{ device_id: alice2.deviceId, public_key: alice2.publicKey }]);
+    await alice2.addOwnDevices([{ device_id: alice.deviceId, public_key: alice.publicKey }], alice.setKey());
+    const [carolKey, daveKey] = [cryptoRandomBytes(32), cryptoRandomBytes(32)];
+    for (const d of [alice, alice2]) {
+      await d.addContact({ moniker: 'Carol', contactKey: carolKey });
+      await d.addContact({ moniker: 'Dave', contactKey: daveKey });
+    }
+    const card = (name: string) => alice.contacts().find((c) => c.moniker === name)!;
+    const [carolId, daveId] = [card('Carol').id, card('Dave').id];
+    await alice.rekeyContact(carolId, cryptoRandomBytes(32));
+    await alice.rekeyContact(daveId, cryptoRandomBytes(32));
+    expect(card('Carol').channels[1]).toBe(toHex(carolKey));
+    // Alice2, on the old keys, removed Carol (forget) and read Dave's removal of me (left); Alice syncs our own channel.
+    const self = alice2.selfChannel()!;
+    await alice2.sendMessage(self, { text: forgetNotice(documentId(carolKey)) });
+    await alice2.sendMessage(self, { text: leftNotice(documentId(daveKey)) });
+    const merged = await alice.docs.update(self, (doc) => A.merge(A.clone(doc), alice2.docs.get(self)), { trust: 'own-device', peer: alice2.deviceId });
+    expect(merged.problems).toEqual([]);
+    alice.docs.close();
+
+    const app = await open(storage);
+    try {
+      await until(() => !app.contacts().some((c) => c.id === carolId) && app.contacts().find((c) => c.id === daveId)?.removed_by === 'peer', 30_000);
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
 });
