@@ -66,13 +66,17 @@ export function linkInput(context: Source, contact: Contact, own = false): Conta
   };
 }
 
-/** The id of the link on a card's previous key (after a rotation), beside its own link. */
+/**
+ * The id of the link on a card's previous key (after a rotation), beside its own link: its actor's
+ * (`linkId` of it) and its relay connection's in `relayUp`. What it reports names the card itself.
+ */
 export const previousLinkOf = (contactId: DocId): DocId => `${contactId}-previous`;
 
 /**
  * The links a card runs: its own on the first key, and one on the key before it (rotated: the
- * contact's devices, or mine, that were away learn the next key there). The second reports as
- * {@link previousLinkOf} the card: no presence of its own.
+ * contact's devices, or mine, that were away learn the next key there). The second runs as
+ * {@link previousLinkOf} the card and reports under the card's id marked `previous` (the app keeps
+ * it from the card's presence and removal).
  */
 export function linkInputs(context: Source, contact: Contact, own = false): { id: DocId; input: ContactLinkInput }[] {
   const previous = contact.channels[1];
@@ -80,7 +84,7 @@ export function linkInputs(context: Source, contact: Contact, own = false): { id
     { id: contact.id, input: linkInput(context, contact, own) },
     ...(previous === undefined
       ? []
-      : [{ id: previousLinkOf(contact.id), input: linkInput(context, { ...contact, id: previousLinkOf(contact.id), channels: [previous] }, own) }]),
+      : [{ id: previousLinkOf(contact.id), input: { ...linkInput(context, { ...contact, channels: [previous] }, own), previous: true } }]),
   ];
 }
 

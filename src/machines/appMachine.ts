@@ -229,7 +229,8 @@ export const appMachine = setup({
     /** Record one link's relay connection; tell the host when the overall status changes. */
     noteRelay: enqueueActions(({ context, event, enqueue }) => {
       const next = { relayUp: context.relayUp, relayUnsupported: context.relayUnsupported };
-      if (event.type === 'contact.relay') next.relayUp = { ...context.relayUp, [event.contactId]: event.up };
+      // By link: a card's link on its previous key counts apart from its own (withoutLinksOf drops both).
+      if (event.type === 'contact.relay') next.relayUp = { ...context.relayUp, [event.previous ? previousLinkOf(event.contactId) : event.contactId]: event.up };
       else if (event.type === 'relay.checked') next.relayUnsupported = event.unsupported;
       else return;
       enqueue.assign(next);
@@ -346,6 +347,12 @@ export const appMachine = setup({
     isLeaving: ({ context, event }) => context.leaving.some((c) => c.id === (event as { contactId?: string }).contactId),
     /** A contact's link, not our own channel's (whose presence is no contact's), nor one that removed me (its last word as it stops). */
     isContact: ({ context, event }) => context.contacts.some((c) => c.id === (event as { contactId?: string }).contactId && c.removed_by !== 'peer'),
+    /**
+     * The report is from the link on the card's previous key (appInputs.linkInputs), not its own.
+     * Journals from before the mark name that link `<card>-previous` instead, an id no card has: they
+     * replay as they ran (no presence, no removal check; `relayUp` keyed by that same id).
+     */
+    fromPrevious: ({ event }) => (event as { previous?: true }).previous === true,
     closeRequested: ({ context }) => context.closeRequested,
     drained: ({ context }) => context.contactOps.length === 0 && context.outbox.length === 0 && context.patches.length === 0 && context.sightings.length === 0,
     /** A relay of our own to use: given now, or saved before (the public mailbox cannot sync). */
@@ -433,15 +440,16 @@ export const appMachine = setup({
         // "Clear all data on this device": close as above, then wipe everything but the device's identity.
         CLEAR: { actions: assign({ closeRequested: true, clearRequested: true }) },
         // The contact's device came or went: `presence` follows once its last_seen is saved (region `seen`).
+        // Only a card's own link: the one on its previous key has no presence of its own.
         'contact.online': {
-          guard: 'isContact',
+          guard: and(['isContact', not('fromPrevious')]),
           actions: [
             assign({ presence: ({ context, event }) => ({ ...context.presence, [event.contactId]: event.via }) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
           ],
         },
         'contact.offline': {
-          guard: 'isContact',
+          guard: and(['isContact', not('fromPrevious')]),
           actions: [
             assign({ presence: ({ context, event }) => without(context.presence, event.contactId) }),
             { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: true }) },
@@ -451,6 +459,9 @@ export const appMachine = setup({
         // Something the contact sent arrived (the façade saw a new message of theirs).
         'contact.heard': { actions: { type: 'sighted', params: ({ event }) => ({ contactId: event.contactId, announce: false }) } },
         'contact.deposited': [
+          // The previous key's channel: its heads are another document's than the card's written one,
+          // which holds my removal notice (holdsRemoval) and which the host's `deposited` reads.
+          { guard: 'fromPrevious' },
           // A contact I removed: once the depot holds my notice, it can go.
           {
             guard: 'isLeaving',
@@ -459,8 +470,9 @@ export const appMachine = setup({
           { actions: emit(({ event }) => ({ type: 'deposited' as const, contactId: event.contactId, heads: event.heads })) },
         ],
         // Or once a device of the contact has it by live SYNC: no deposit will come while it is connected.
+        // (Not from the previous key's link: its heads are that channel's, not the one with my notice.)
         'contact.synced': {
-          guard: 'isLeaving',
+          guard: and(['isLeaving', not('fromPrevious')]),
           actions: { type: 'queueRemovalCheck', params: ({ event }) => ({ contactId: event.contactId, heads: event.heads }) },
         },
         // A removal notice: the contact removed me (keep the card, stop the link), or a device of mine removed it (forget it).

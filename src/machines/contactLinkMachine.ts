@@ -39,6 +39,11 @@ export interface ContactLinkInput {
   relayFileBytes?: number;
   /** The channel is my devices' own: what my other devices deposit there is for me (the depot's `own`). */
   own?: boolean;
+  /**
+   * The link runs on the card's previous key (after a rotation, beside its own link): it reports
+   * under the card's `contactId`, marked `previous`, and the app decides per report what counts.
+   */
+  previous?: boolean;
 }
 
 /** `peer` is a device's DISCOVER session id (`sid`): the name these events have in recorded journals, which replay reads. */
@@ -61,19 +66,30 @@ type LinkEvent =
  * contact's, not a device's: online while any of its devices is connected, `via` 'direct' if any
  * of those channels is direct (told again when that changes), else 'relayed'.
  */
-export type LinkPresence =
-  | { type: 'contact.online'; contactId: DocId; via: Via }
-  | { type: 'contact.offline'; contactId: DocId }
+export type LinkPresence = {
+  contactId: DocId;
+  /** From the link on the card's previous key (its heads are that channel's; it has no presence of its own). */
+  previous?: true;
+} & (
+  | { type: 'contact.online'; via: Via }
+  | { type: 'contact.offline' }
   /** The relay's depot holds our changes up to `heads` for the contact. */
-  | { type: 'contact.deposited'; contactId: DocId; heads: string[] }
+  | { type: 'contact.deposited'; heads: string[] }
   /** A device of the contact has our channel up to `heads`, by live SYNC (Automerge's shared heads). */
-  | { type: 'contact.synced'; contactId: DocId; heads: string[] }
+  | { type: 'contact.synced'; heads: string[] }
   /** The relay refused to keep our changes for the contact (quota, size): they wait here. */
-  | { type: 'contact.refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
+  | { type: 'contact.refused'; reason: string; error?: TopicUnprovenError }
   /** This link's connection to the relay came up or went down. */
-  | { type: 'contact.relay'; contactId: DocId; up: boolean }
+  | { type: 'contact.relay'; up: boolean }
   /** A file transfer with the contact moved on, finished or failed. */
-  | { type: 'contact.file'; contactId: DocId; file: FileEvent };
+  | { type: 'contact.file'; file: FileEvent }
+);
+
+/** The source a link's reports carry (`previous` only when set, so the reports of a card's own link are as before). */
+const sourceOf = (input: ContactLinkInput): Pick<LinkPresence, 'contactId' | 'previous'> => ({
+  contactId: input.contactId,
+  ...(input.previous ? { previous: true as const } : {}),
+});
 
 /** After DISCOVER gave up (the relay stayed unreachable), wait this long before searching again. */
 export const LINK_REST_MS = 60_000;
@@ -193,7 +209,7 @@ export const contactLinkMachine = setup({
       // The contact is still online through its other devices; tell the app if that changed how.
       const via = viaOf(rest);
       if (Object.keys(rest).length > 0 && via !== viaOf(context.peers))
-        enqueue.sendParent({ type: 'contact.online', contactId: context.input.contactId, via } satisfies LinkPresence);
+        enqueue.sendParent({ type: 'contact.online', ...sourceOf(context.input), via } satisfies LinkPresence);
     }),
     forgetAll: enqueueActions(({ context, enqueue }) => {
       for (const sid of Object.keys(context.peers)) {
@@ -202,8 +218,8 @@ export const contactLinkMachine = setup({
       }
       enqueue.assign({ peers: {} });
     }),
-    online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', contactId: context.input.contactId, via: viaOf(context.peers) })),
-    offline: sendParent(({ context }): LinkPresence => ({ type: 'contact.offline', contactId: context.input.contactId })),
+    online: sendParent(({ context }): LinkPresence => ({ type: 'contact.online', ...sourceOf(context.input), via: viaOf(context.peers) })),
+    offline: sendParent(({ context }): LinkPresence => ({ type: 'contact.offline', ...sourceOf(context.input) })),
     cancelFile: enqueueActions(({ context, event, enqueue }) => {
       for (const sid of Object.keys(context.peers)) enqueue.sendTo(filesId(sid), event as FileCommand);
     }),
@@ -216,18 +232,18 @@ export const contactLinkMachine = setup({
   on: {
     STOP: '.stopped',
     'link.deposited': {
-      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', contactId: context.input.contactId, heads: event.heads })),
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.deposited', ...sourceOf(context.input), heads: event.heads })),
     },
     'link.synced': {
-      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.synced', contactId: context.input.contactId, heads: event.heads })),
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.synced', ...sourceOf(context.input), heads: event.heads })),
     },
     'link.relay': {
-      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', contactId: context.input.contactId, up: event.up })),
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', ...sourceOf(context.input), up: event.up })),
     },
     'link.refused': {
       actions: sendParent(({ context, event }): LinkPresence => ({
         type: 'contact.refused',
-        contactId: context.input.contactId,
+        ...sourceOf(context.input),
         reason: event.reason,
         ...(event.error ? { error: event.error } : {}),
       })),
@@ -235,7 +251,7 @@ export const contactLinkMachine = setup({
     ...Object.fromEntries(
       (['file.progress', 'file.done', 'file.failed', 'file.waiting'] as const).map((type) => [
         type,
-        { actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.file', contactId: context.input.contactId, file: event as FileEvent })) },
+        { actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.file', ...sourceOf(context.input), file: event as FileEvent })) },
       ]),
     ),
   },
@@ -262,7 +278,7 @@ export const contactLinkMachine = setup({
                 const before = viaOf(context.peers);
                 enqueue('adopt');
                 const after = viaOf({ ...context.peers, [event.peer]: { channel: event.channel, via: event.via } });
-                if (after !== before) enqueue.sendParent({ type: 'contact.online', contactId: context.input.contactId, via: after } satisfies LinkPresence);
+                if (after !== before) enqueue.sendParent({ type: 'contact.online', ...sourceOf(context.input), via: after } satisfies LinkPresence);
               }),
             },
             'link.disconnected': [
