@@ -467,7 +467,7 @@ export class Database {
 
   /**
    * Move a contact to its next key (a rotation: devices/rekey.ts): the card's `channels` becomes
-   * [key, …the earlier ones], at most {@link CONTACT_KEYS}; the first is written, all are read. `publicKey`: the device the card now
+   * [key, …the earlier ones], at most `CONTACT_KEYS` (3); the first is written, all are read. `publicKey`: the device the card now
    * trusts the contact's set from (when the one it paired with left the set).
    */
   async rekeyContact(id: DocId, key: Uint8Array, publicKey?: string): Promise<Contact> {

@@ -87,7 +87,7 @@ export interface SenderKeys {
    */
   signing?: ReadonlySet<string>;
   /**
-   * The history the channel's devices vouch for (see {@link vouchedHistory}): `<sender>:<digest>` of
+   * The history the channel's devices vouch for (see `vouchedHistory`): `<sender>:<digest>` of
    * unsigned messages their writers listed, in legacy notices signed by them. Asked only for an
    * unsigned message that would otherwise be refused.
    */
