@@ -11,7 +11,7 @@ import { createActor, toPromise } from 'xstate';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { appActors } from '../src/app/actors.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { CONTACT_KEYS, Database, documentId, OWN_DEVICES_KEY } from '../src/db/database.js';
+import { CONTACT_KEYS, Database, documentId, OWN_DEVICES_KEY, ROTATION_PENDING_KEY } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { deviceSetNotice } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
@@ -487,6 +487,92 @@ describe('a crash in the middle of an unlink', () => {
     expect(rekeyWaiting(x)).toBe(false);
     expect(await adoptRekeys(x)).toEqual({ set: false, contacts: [] });
     expect(x.docs.has(documentId(Buffer.from(card.channels[0]!, 'hex')))).toBe(false);
+  });
+});
+
+describe('a crash before the unlink is done', () => {
+  /** Every rekey notice `db` holds, in any channel (text or notice). */
+  const rekeysIn = (db: Database): RekeyNotice[] =>
+    db.docs
+      .openIds()
+      .filter((id) => db.docs.kindOf(id) === 'channel')
+      .flatMap((id) => db.messages(id).flatMap((m) => [m.text, m.notice]))
+      .map((t) => rekeyOf(t) as RekeyNotice | undefined)
+      .filter((n): n is RekeyNotice => n !== undefined);
+  /** The app's unlink of X on Alice, cut short right after the storage write `crashAfter` names; Alice started again. */
+  async function cutShort(crashAfter: (k: StorageKey, self: DocId) => boolean) {
+    const storage = new CrashingStorage();
+    const my = await myThreeAndCarol((d) => d.alice, storage);
+    const self = my.alice.selfChannel()!;
+    storage.crashAfter = (k) => crashAfter(k, self);
+    const unlink = createActor(appActors.unlinkDevice, { input: { db: my.alice, deviceId: my.x.deviceId, randomBytes: cryptoRandomBytes } }).start();
+    await expect(toPromise(unlink)).rejects.toThrow('crashed');
+    my.alice.docs.close();
+    storage.restart();
+    return { ...my, storage, self, again: await Database.open({ storage }) };
+  }
+  /** On start: X forgotten, every key moved, no box for X anywhere; Alice3 and Carol follow. */
+  async function finished({ again, alice3, x, carol, setKey, self, channel }: Awaited<ReturnType<typeof cutShort>>) {
+    expect(rekeyWaiting(again)).toBe(true);
+    await adoptRekeys(again, cryptoRandomBytes);
+    const rekeys = rekeysIn(again);
+    expect(rekeys.length).toBeGreaterThanOrEqual(2);
+    for (const n of rekeys) expect(Object.keys(n.sealed), 'a box sealed to X').not.toContain(x.publicKey);
+    for (const n of rekeys) expect(n.set?.devices.map((d) => d.device_id) ?? []).not.toContain(x.deviceId);
+    expect(again.ownDevices()).toEqual([me(alice3)]);
+    expect(again.rotationPending()).toBeUndefined();
+    expect(toHex(again.setKey())).not.toBe(toHex(setKey));
+    const card = again.contacts()[0]!;
+    expect(card.channels).toHaveLength(2);
+    await pass(again, carol, channel, 'contact');
+    await adoptRekeys(carol);
+    expect(carol.contacts()[0]!.channels).toEqual(card.channels);
+    return { card, rekeys, self };
+  }
+
+  it('after the marker, before the notice: on start the unlink is written, X forgotten, and nothing sealed to it', async () => {
+    const run = await cutShort((k) => k.join('/') === ROTATION_PENDING_KEY.join('/'));
+    const { again, x, alice3, self } = run;
+    expect(again.messages(self).map((m) => m.text)).not.toContain(unlinkNotice(x.deviceId));
+    expect(again.ownDevices().map((d) => d.device_id)).toContain(x.deviceId);
+    await finished(run);
+    expect(again.messages(self).filter((m) => m.sender === again.deviceId && m.text === unlinkNotice(x.deviceId))).toHaveLength(1);
+    // Alice3 reads the notice and the set key beside it.
+    await pass(again, alice3, self, 'own-device');
+    await adoptRekeys(alice3);
+    expect(alice3.ownDevices()).toEqual([me(again)]);
+    expect(toHex(alice3.setKey())).toBe(toHex(again.setKey()));
+  });
+
+  it('after the notice, X counter-unlinking Alice (contested): on start X is still forgotten, nothing sealed to it', async () => {
+    const run = await cutShort((k, self) => k[0] === 'docs' && k[2] === self);
+    const { again, x, self } = run;
+    expect(again.messages(self).map((m) => m.text)).toContain(unlinkNotice(x.deviceId));
+    expect(again.ownDevices().map((d) => d.device_id)).toContain(x.deviceId);
+    // X, stolen, reads the notice and answers with its own: one vote each, a tie.
+    await pass(again, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(again.deviceId) });
+    await pass(x, again, self, 'own-device');
+    await finished(run);
+    // My notice is not written twice.
+    expect(again.messages(self).filter((m) => m.sender === again.deviceId && m.text === unlinkNotice(x.deviceId))).toHaveLength(1);
+  });
+
+  it('a marker an older version wrote (the `at` alone), after the notice, X counter-unlinking: read, and X forgotten by the notice', async () => {
+    const storage = new CrashingStorage();
+    const my = await myThreeAndCarol((d) => d.alice, storage);
+    const { alice, x } = my;
+    const self = alice.selfChannel()!;
+    // The older unlink's first steps, then the crash.
+    const at = alice.now();
+    await storage.save(ROTATION_PENDING_KEY, new TextEncoder().encode(String(at)));
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    alice.docs.close();
+    const again = await Database.open({ storage });
+    await pass(again, x, self, 'own-device');
+    await x.sendMessage(self, { text: unlinkNotice(again.deviceId) });
+    await pass(x, again, self, 'own-device');
+    await finished({ ...my, storage, self, again });
   });
 });
 

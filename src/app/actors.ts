@@ -7,10 +7,10 @@
 import { fromPromise, sendParent } from 'xstate';
 import { adoptLinkBundle, type Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
-import { selfLinkOf, unlinkNotice } from '../devices/selfLink.js';
+import { selfLinkOf } from '../devices/selfLink.js';
 import { deviceSetNotice, forgetNotice, isRemoval, leftNotice, linkedNotice, removalNotice } from '../devices/notices.js';
 import type { DeviceLinkRecord } from '../devices/linkRecord.js';
-import { adoptRekeys, rotateKeys } from '../devices/rotate.js';
+import { adoptRekeys, finishUnlink, rotateKeys } from '../devices/rotate.js';
 import { clearAppData, Database, type Contact } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import type { Message, SettingsDoc } from '../db/schema.js';
@@ -140,13 +140,12 @@ export const appActors = {
   unlinkDevice: fromPromise<OwnDevicesSaved, { db: Database; deviceId: string; randomBytes: RandomBytes }>(async ({ input }) => {
     const { db, deviceId } = input;
     if (!db.ownDevices().some((d) => d.device_id === deviceId)) throw new NotFoundError('linked device', deviceId);
-    // Marked first: a crash between the notice and the rotation finishes the rotation on the next start.
+    // Marked first, with the device: a crash anywhere after finishes the unlink and the rotation on the next start.
     const now = db.now();
-    await db.setRotationPending(now);
-    await db.sendMessage(db.selfChannel()!, { text: unlinkNotice(deviceId) });
-    const devices = await db.removeOwnDevice(deviceId);
+    await db.setRotationPending(now, deviceId);
+    await finishUnlink(db, deviceId);
     const { contacts: moved } = await rotateKeys(db, input.randomBytes, now);
-    return { devices, self: selfLinkOf(db), contacts: db.contacts(), moved };
+    return { devices: db.ownDevices(), self: selfLinkOf(db), contacts: db.contacts(), moved };
   }),
   // Keys a device of mine or a contact's rotated, sealed to this one.
   adoptRekeys: fromPromise<OwnDevicesSaved, { db: Database; randomBytes: RandomBytes }>(async ({ input }) => {

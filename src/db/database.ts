@@ -64,8 +64,33 @@ export const DEVICE_SET_KEY = ['devices', 'set'];
 /** The set key before the last rotation (devices/rekey.ts): its channel is still linked for devices that were away. */
 export const DEVICE_SET_PREVIOUS_KEY = ['devices', 'set-previous'];
 
-/** A rotation under way (devices/rotate.ts), as the `at` it signs with: set before its first notice, removed once every key moved. */
+/**
+ * A rotation under way (devices/rotate.ts), as JSON `{at, unlink?}`: the `at` it signs with and the
+ * device whose unlink began it; set before the unlink notice, removed once every key moved. (An older
+ * version stored the `at` alone, as a number: still read.)
+ */
 export const ROTATION_PENDING_KEY = ['devices', 'rotating'];
+
+/** A rotation this device began and has not finished: the `at` its notices sign with, and the device of mine whose unlink began it, if one did. */
+export interface PendingRotation {
+  at: number;
+  unlink?: string;
+}
+
+/** The stored marker read back: JSON `{at, unlink?}`, or a plain number from an older version; undefined if it is neither. */
+function parsePendingRotation(bytes: Uint8Array | undefined): PendingRotation | undefined {
+  if (bytes === undefined || bytes.length === 0 || bytes.length > 256) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  const at = typeof v === 'number' ? v : (v as { at?: unknown } | null)?.at;
+  if (typeof at !== 'number' || !Number.isSafeInteger(at) || at <= 0) return undefined;
+  const unlink = typeof v === 'object' ? (v as { unlink?: unknown } | null)?.unlink : undefined;
+  return typeof unlink === 'string' && /^[0-9a-f]{32}$/.test(unlink) ? { at, unlink } : { at };
+}
 
 /**
  * How many keys a contact card keeps, newest first: the one written, and the earlier ones read (and the
@@ -119,7 +144,7 @@ export class Database {
   #ownDevices: OwnDevice[] = [];
   #setKey: Uint8Array | undefined;
   #previousSetKey: Uint8Array | undefined;
-  #rotating: number | undefined;
+  #rotating: PendingRotation | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
 
@@ -181,8 +206,7 @@ export class Database {
     if (setKey?.length === 32) db.#setKey = setKey;
     const previous = await storage.load(DEVICE_SET_PREVIOUS_KEY);
     if (previous?.length === 32) db.#previousSetKey = previous;
-    const rotating = Number(new TextDecoder().decode((await storage.load(ROTATION_PENDING_KEY)) ?? new Uint8Array()));
-    if (Number.isSafeInteger(rotating) && rotating > 0) db.#rotating = rotating;
+    db.#rotating = parsePendingRotation(await storage.load(ROTATION_PENDING_KEY));
     if (db.#ownDevices.length > 0) await tryOpen(() => db.#ensureChannel(documentId(db.setKey())));
     await db.vouchForHistory();
     return db;
@@ -262,16 +286,20 @@ export class Database {
     await this.#ensureChannel(documentId(key));
   }
 
-  /** The `at` of a rotation this device began and has not finished (a crash or a close came between), if any. */
-  rotationPending(): number | undefined {
-    return this.#rotating;
+  /** The rotation this device began and has not finished (a crash or a close came between), if any: its `at`, and the device it unlinks. */
+  rotationPending(): PendingRotation | undefined {
+    return this.#rotating && { ...this.#rotating };
   }
 
-  /** Remember that a rotation signed at `at` is under way (saved before it resolves); undefined: it is done. */
-  async setRotationPending(at: number | undefined): Promise<void> {
-    if (at === undefined) await this.#storage.remove(ROTATION_PENDING_KEY);
-    else await this.#storage.save(ROTATION_PENDING_KEY, utf8(String(at)));
-    this.#rotating = at;
+  /**
+   * Remember that a rotation signed at `at` is under way (saved before it resolves), begun by unlinking
+   * the device `unlink` names, if one; `at` undefined: it is done.
+   */
+  async setRotationPending(at: number | undefined, unlink?: string): Promise<void> {
+    const pending = at === undefined ? undefined : unlink === undefined ? { at } : { at, unlink };
+    if (pending === undefined) await this.#storage.remove(ROTATION_PENDING_KEY);
+    else await this.#storage.save(ROTATION_PENDING_KEY, utf8(JSON.stringify(pending)));
+    this.#rotating = pending;
   }
 
   /** Open a box sealed to this device's key (crypto/sealedBox.ts); CryptoError if it is not for it. */

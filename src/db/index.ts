@@ -3,7 +3,7 @@
  * their schema and validation.
  * @module
  */
-export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions } from './database.js';
+export { Database, documentId, SETTINGS_ID, SYSTEM_KEY, type Contact, type DatabaseOptions, type PendingRotation } from './database.js';
 export { DocumentStore, type DocId, type DocumentStoreOptions, type UpdateResult, type TheirKeys } from './documentStore.js';
 export {
   MESSAGE_SIGNATURE_PURPOSE,

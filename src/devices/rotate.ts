@@ -83,6 +83,40 @@ async function forgetUnlinked(db: Database): Promise<void> {
   }
 }
 
+/**
+ * The unlink that begins a rotation, each step done once (a crash may have cut it short anywhere): my
+ * notice in our own channel, then the device forgotten (only ever after its notice). Nothing sealed
+ * from here on reaches it, even where its counter-unlink leaves the two of us contested.
+ */
+export async function finishUnlink(db: Database, deviceId: string): Promise<void> {
+  if (!db.ownDevices().some((d) => d.device_id === deviceId)) return;
+  const self = db.selfChannel();
+  if (self !== undefined && !unlinksIn(db, self).includes(deviceId)) await db.sendMessage(self, { text: unlinkNotice(deviceId) });
+  await db.removeOwnDevice(deviceId);
+}
+
+/** The devices my own unlink notices in `channel` name. */
+function unlinksIn(db: Database, channel: DocId): string[] {
+  return db
+    .messages(channel)
+    .filter((m) => m.sender === db.deviceId)
+    .map((m) => unlinkTarget(m.text))
+    .filter((t): t is string => t !== undefined);
+}
+
+/**
+ * The devices a pending rotation unlinks: the one its marker names, or (a marker an older version
+ * wrote, the `at` alone) those my unlink notices in our own channel name that I have not forgotten.
+ */
+function pendingUnlinks(db: Database): string[] {
+  const pending = db.rotationPending();
+  if (pending === undefined) return [];
+  if (pending.unlink !== undefined) return [pending.unlink];
+  const self = db.selfChannel();
+  const mine = new Set(db.ownDevices().map((d) => d.device_id));
+  return self === undefined ? [] : unlinksIn(db, self).filter((id) => mine.has(id));
+}
+
 /** My own rekey notice of `kind` for `channel` signed at `at`, if `channel` holds one (`field`: where its kind keeps notices). */
 function mineAt(db: Database, channel: DocId, kind: RekeyNotice['kind'], at: number): RekeyNotice | undefined {
   const n = pickRekey(db.rekeyTexts(channel, kind === 'set' ? 'text' : 'notice'), { kind, channel, me: db.publicKey }, (by) => by === db.publicKey);
@@ -102,8 +136,10 @@ function mineAt(db: Database, channel: DocId, kind: RekeyNotice['kind'], at: num
 export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: number): Promise<Rekeyed> {
   const sign = (m: Uint8Array) => db.sign(m);
   const open = opener(db);
-  const mine = db.ownDevices().map((d) => d.public_key);
-  await db.setRotationPending(now);
+  // Kept as marked (its unlink named): a crash from here on resumes the same rotation.
+  if (db.rotationPending()?.at !== now) await db.setRotationPending(now);
+  // Only to the devices that stay mine: not one unlinked, nor one in a contested unlink.
+  const mine = myKeys(db);
   const oldSelf = db.selfChannel();
   const previous = db.previousSetKey();
   const contactNotices: RekeyNotice[] = [];
@@ -114,7 +150,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
     const next = opened ?? randomBytes(32);
     if (!opened)
       await db.sendMessage(oldSelf, {
-        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, [...mine, db.publicKey], sign, randomBytes)),
+        text: rekeyText(makeRekey({ kind: 'set', channel: oldSelf, at: now, by: db.publicKey }, next, mine, sign, randomBytes)),
       });
     await db.rekeySet(next);
     set = true;
@@ -139,7 +175,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
   }
   // My remaining devices learn each contact's next key through our own (new) channel.
   const self = db.selfChannel();
-  if (self !== undefined && mine.length > 0) {
+  if (self !== undefined && mine.size > 1) {
     const told = new Set(db.rekeyTexts(self, 'text'));
     for (const n of contactNotices) if (!told.has(rekeyText(n))) await db.sendMessage(self, { text: rekeyText(n) });
   }
@@ -154,7 +190,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
  */
 async function rotateContact(db: Database, contact: Contact, randomBytes: RandomBytes, now: number, statement: DeviceSetStatement): Promise<RekeyNotice> {
   const sign = (m: Uint8Array) => db.sign(m);
-  const mine = db.ownDevices().map((d) => d.public_key);
+  const mine = myKeys(db);
   const channel = db.channelOf(contact);
   const signed = mineAt(db, channel, 'contact', now);
   const opened = signed && openRekey(signed, db.publicKey, opener(db));
@@ -163,13 +199,7 @@ async function rotateContact(db: Database, contact: Contact, randomBytes: Random
   const notice =
     signed && opened
       ? signed
-      : makeRekey(
-          { kind: 'contact', channel, at: now, by: db.publicKey, set: statement },
-          next,
-          new Set([...theirs, ...mine, db.publicKey]),
-          sign,
-          randomBytes,
-        );
+      : makeRekey({ kind: 'contact', channel, at: now, by: db.publicKey, set: statement }, next, new Set([...theirs, ...mine]), sign, randomBytes);
   if (!opened) {
     // My set without the unlinked device, in the old channel too: the contact drops it there as well.
     await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
@@ -320,6 +350,8 @@ function contactsToRotateAgain(db: Database): Contact[] {
  */
 export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Promise<Rekeyed> {
   const out: Rekeyed = { set: false, contacts: [] };
+  // An unlink of mine a crash cut short is finished first: the device is trusted with nothing more.
+  for (const id of pendingUnlinks(db)) await finishUnlink(db, id);
   // Devices unlinked in our previous own channel too (a race: another device's unlink is there).
   await forgetUnlinked(db);
   const race = raceMoves(db);
@@ -373,7 +405,7 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
   // A rotation of mine a crash cut short: finish it from what it signed.
   const pending = db.rotationPending();
   if (randomBytes !== undefined && pending !== undefined) {
-    const resumed = await rotateKeys(db, randomBytes, pending);
+    const resumed = await rotateKeys(db, randomBytes, pending.at);
     out.set ||= resumed.set;
     out.contacts.push(...resumed.contacts);
   }
