@@ -625,6 +625,43 @@ describe('a card keeps a bounded number of keys', () => {
   });
 });
 
+describe("a contact's set across rotations while it is away", () => {
+  it("after CONTACT_KEYS rotations the card still proves the contact's set: its other device follows and is taken", async () => {
+    const [alice, carol, carol2] = await Promise.all([open(), open(), open()]);
+    const key = cryptoRandomBytes(32);
+    const channel = documentId(key);
+    await carol.addOwnDevices([me(carol2)]);
+    await carol2.addOwnDevices([me(carol)], carol.setKey());
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    for (const d of [carol, carol2]) await d.addContact({ moniker: 'Alice', contactKey: key, publicKey: alice.publicKey });
+    // Carol's set (naming Carol2) is in K only: Alice's card trusts Carol2 through it.
+    await carol.sendMessage(channel, { notice: deviceSetNotice(carol.deviceSetStatement()) });
+    await pass(carol, alice, channel, 'contact');
+    expect(alice.provenSet(alice.contacts()[0]!).keys.has(carol2.publicKey)).toBe(true);
+
+    // Carol's devices are away for CONTACT_KEYS + 1 rotations: K drops off Alice's card.
+    const written: DocId[] = [channel];
+    for (let i = 1; i <= CONTACT_KEYS + 1; i++) {
+      await rotateKeys(alice, cryptoRandomBytes, alice.now() + i);
+      written.unshift(alice.channelOf(alice.contacts()[0]!));
+    }
+    const card = alice.contacts()[0]!;
+    expect(alice.channelsOf(card)).not.toContain(channel);
+    expect(alice.provenSet(card).keys.has(carol2.publicKey)).toBe(true);
+
+    // Carol2 back: it follows the chain from K (the last rotation sealed to it too) and writes in the channel Alice is on.
+    for (const id of written.slice(1).reverse()) {
+      await pass(alice, carol2, id, 'contact');
+      await adoptRekeys(carol2);
+    }
+    expect(carol2.contacts()[0]!.channels[0]).toBe(card.channels[0]);
+    const now = alice.channelOf(card);
+    await carol2.sendMessage(now, { text: 'from Carol2, on the newest key' });
+    await pass(carol2, alice, now, 'contact');
+    expect(alice.messages(now).map((m) => m.text)).toContain('from Carol2, on the newest key');
+  });
+});
+
 describe('an honest race', () => {
   it('the side whose key lost carries what it wrote under that key into the winning channel', async () => {
     const [alice, carol] = await Promise.all([open(), open()]);

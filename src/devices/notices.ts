@@ -132,17 +132,19 @@ export function peerSetOf(rootKey: string | undefined, messages: readonly Pick<M
 /**
  * The contact's set as {@link peerSetOf} proves it, with keys: `devices` (device id → public key, as
  * the statements name them), `keys`, every trusted public key (the root too, which may have no
- * statement: a contact with one device never writes one), and `signing`, the devices a statement
- * that counts names with `signs` (their unsigned messages are refused).
+ * statement: a contact with one device never writes one), `signing`, the devices a statement
+ * that counts names with `signs` (their unsigned messages are refused), and `statements`, the ones
+ * that count (each trusted signer's newest): copied on, they prove the same set elsewhere.
  */
 export function provenSetOf(
   rootKey: string | undefined,
   messages: readonly Pick<Message, 'notice'>[],
   verify: DeviceSetVerifier = verifyDeviceSet,
-): { devices: Map<string, string>; keys: Set<string>; signing: Set<string> } {
+): { devices: Map<string, string>; keys: Set<string>; signing: Set<string>; statements: DeviceSetStatement[] } {
   const devices = new Map<string, string>();
   const signing = new Set<string>();
-  if (!rootKey) return { devices, keys: new Set(), signing };
+  const statements: DeviceSetStatement[] = [];
+  if (!rootKey) return { devices, keys: new Set(), signing, statements };
   // Each signer's statements, newest first (by its clock, then by place in the channel).
   const bySigner = new Map<string, { s: unknown; at: number; i: number }[]>();
   messages.forEach((m, i) => {
@@ -161,6 +163,7 @@ export function provenSetOf(
   const work = [rootKey];
   for (let key = work.pop(); key !== undefined; key = work.pop()) {
     const s = newest(key);
+    if (s !== undefined) statements.push(s);
     for (const d of s?.devices ?? []) {
       devices.set(d.device_id, d.public_key);
       if (s?.signs === true) signing.add(d.device_id);
@@ -170,7 +173,7 @@ export function provenSetOf(
       }
     }
   }
-  return { devices, keys, signing };
+  return { devices, keys, signing, statements };
 }
 
 /** The self-channel text telling my other devices to forget the contact whose channel is `channel`. */

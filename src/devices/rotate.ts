@@ -11,7 +11,7 @@ import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
 import { verifyMessage } from '../db/messageSignature.js';
-import { deviceSetNotice, type DeviceSetStatement } from './notices.js';
+import { deviceSetNotice, provenSetOf, verifyDeviceSet, type DeviceSetStatement } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
 import { unlinkNotice } from './selfLink.js';
 import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
@@ -205,9 +205,23 @@ async function rotateContact(db: Database, contact: Contact, randomBytes: Random
     await db.sendMessage(channel, { notice: deviceSetNotice(statement) });
     await db.sendMessage(channel, { notice: rekeyText(notice) });
   }
+  // The contact's set, as its channels prove it now, goes along: the card keeps CONTACT_KEYS channels,
+  // and a contact away through as many rotations would otherwise lose the one holding its statements.
+  const theirStatements = provenSetOf(contact.public_key, db.messagesOf(contact), verifyDeviceSet).statements;
   await db.rekeyContact(contact.id, next);
-  await db.sendMessage(documentId(next), { notice: deviceSetNotice(statement) });
+  const moved = documentId(next);
+  const there = new Set(db.messages(moved).map((m) => m.notice));
+  for (const s of [statement, ...theirStatements.map(statementOnly)]) {
+    const text = deviceSetNotice(s);
+    if (!there.has(text)) await db.sendMessage(moved, { notice: text });
+  }
   return notice;
+}
+
+/** A verified statement with only the fields it signs (as a notice carried it, it may hold more). */
+function statementOnly(s: DeviceSetStatement): DeviceSetStatement {
+  const devices = s.devices.map((d) => ({ device_id: d.device_id, public_key: d.public_key }));
+  return { devices, at: s.at, by: s.by, ...(s.signs === true ? { signs: true as const } : {}), signature: s.signature };
 }
 
 /** The rekey notice a contact's channels or our own channel hold for `contact`'s current key, if one is for me. */
