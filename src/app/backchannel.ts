@@ -946,19 +946,23 @@ export class Backchannel {
     }
     // The contact's device sent something: the app writes its last_seen.
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
-    this.#checkRefusals(contact, id, fresh, mine);
+    this.#checkRefusals(contact, fresh, mine);
     this.#checkRemoved(contact, id, fresh);
     if (fresh.some((m) => m.notice?.startsWith('{"rekey"'))) this.#checkRekey();
   }
 
   /**
-   * The contact's device refused a file I sent (a notice in the channel: it came by the relay, so no
+   * The contact's device refused a file I sent (a notice in one of its channels: it came by the relay, so no
    * file session told me): the app hears it as that transfer failing, with the typed error.
    */
-  #checkRefusals(contact: Contact, channel: DocId, fresh: readonly Message[], mine: ReadonlySet<string>): void {
+  #checkRefusals(contact: Contact, fresh: readonly Message[], mine: ReadonlySet<string>): void {
     if (this.#closed) return;
-    for (const [hash, refusal] of refusalsIn(fresh, (sender) => mine.has(sender))) {
-      const sent = this.#db.messages(channel).find((m) => m.file?.hash === hash && mine.has(m.sender));
+    const refusals = refusalsIn(fresh, (sender) => mine.has(sender));
+    if (refusals.size === 0) return;
+    // The file may have gone in any of the card's channels: a refusal comes in the newest, after a rotation too.
+    const messages = this.#db.messagesOf(contact);
+    for (const [hash, refusal] of refusals) {
+      const sent = messages.find((m) => m.file?.hash === hash && mine.has(m.sender));
       if (!sent) continue; // only what this person sent the contact is theirs to refuse
       const error = refusalError(refusal, sent.file!.size);
       this.#actor.send({ type: 'contact.file', contactId: contact.id, file: { type: 'file.failed', hash, direction: 'out', error } });
