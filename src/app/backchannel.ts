@@ -32,7 +32,7 @@ import { documentId, type Contact, type Database } from '../db/database.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import { announcedDevices, forgottenIn, isRemoval, leftIn, removalIn } from '../devices/notices.js';
 import { verifyMessage } from '../db/messageSignature.js';
-import { rekeyWaiting, unlinkedThisBy } from '../devices/rotate.js';
+import { ownStanding, rekeyWaiting, unlinkedThisBy } from '../devices/rotate.js';
 import type { DocId } from '../db/documentStore.js';
 import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDoc } from '../db/schema.js';
 import type { RtcImplementation } from '../discover/session.js';
@@ -859,17 +859,21 @@ export class Backchannel {
     if (this.#closed || self === undefined) return;
     const messages = db.messages(self);
     const mine = this.#mine();
+    // Only my devices that stand (devices/unlinks.ts): one unlinked in the batch this device reads on its
+    // return, or contested, is still in `mine` until the app forgets it, and still holds the old set key.
+    const { out, contested } = ownStanding(db);
+    const standing = new Set([...mine].filter((id) => id === db.deviceId || (!out.has(id) && !contested.has(id))));
     // A notice names the channel the card had then: any of its channels (it may have rotated since).
     const byChannel = (channel: string) => db.contacts().find((c) => c.removed_by !== 'me' && db.channelsOf(c).includes(channel));
     // Another device of mine removed it: this one's own notice is its own removal, under way (forgetting
     // now would stop the link before the removal notice is out to the contact).
-    const others = new Set([...mine].filter((id) => id !== db.deviceId));
+    const others = new Set([...standing].filter((id) => id !== db.deviceId));
     for (const channel of forgottenIn(messages, others)) {
       const contact = byChannel(channel);
       if (contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'device' });
     }
     // A contact removed me, as another device of mine read it (the notice may never reach this one).
-    for (const channel of leftIn(messages, mine)) {
+    for (const channel of leftIn(messages, standing)) {
       const contact = byChannel(channel);
       if (contact?.removed_by === undefined && contact) this.#actor.send({ type: 'contact.left', contactId: contact.id, by: 'peer' });
     }
@@ -942,19 +946,23 @@ export class Backchannel {
     }
     // The contact's device sent something: the app writes its last_seen.
     if (heard && !this.#closed) this.#actor.send({ type: 'contact.heard', contactId: contact.id });
-    this.#checkRefusals(contact, id, fresh, mine);
+    this.#checkRefusals(contact, fresh, mine);
     this.#checkRemoved(contact, id, fresh);
     if (fresh.some((m) => m.notice?.startsWith('{"rekey"'))) this.#checkRekey();
   }
 
   /**
-   * The contact's device refused a file I sent (a notice in the channel: it came by the relay, so no
+   * The contact's device refused a file I sent (a notice in one of its channels: it came by the relay, so no
    * file session told me): the app hears it as that transfer failing, with the typed error.
    */
-  #checkRefusals(contact: Contact, channel: DocId, fresh: readonly Message[], mine: ReadonlySet<string>): void {
+  #checkRefusals(contact: Contact, fresh: readonly Message[], mine: ReadonlySet<string>): void {
     if (this.#closed) return;
-    for (const [hash, refusal] of refusalsIn(fresh, (sender) => mine.has(sender))) {
-      const sent = this.#db.messages(channel).find((m) => m.file?.hash === hash && mine.has(m.sender));
+    const refusals = refusalsIn(fresh, (sender) => mine.has(sender));
+    if (refusals.size === 0) return;
+    // The file may have gone in any of the card's channels: a refusal comes in the newest, after a rotation too.
+    const messages = this.#db.messagesOf(contact);
+    for (const [hash, refusal] of refusals) {
+      const sent = messages.find((m) => m.file?.hash === hash && mine.has(m.sender));
       if (!sent) continue; // only what this person sent the contact is theirs to refuse
       const error = refusalError(refusal, sent.file!.size);
       this.#actor.send({ type: 'contact.file', contactId: contact.id, file: { type: 'file.failed', hash, direction: 'out', error } });

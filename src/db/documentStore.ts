@@ -21,7 +21,7 @@ import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
-import { checkSender, vouchedHistory, type SenderKeys } from './messageSignature.js';
+import { checkSender, messageSignatureBytes, signatureBytes, signedFieldsOf, vouchedHistory, type SenderKeys } from './messageSignature.js';
 import { channelEffect, type ChangeSource } from './peerRules.js';
 import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits, type FileRef } from './schema.js';
 
@@ -201,6 +201,8 @@ export class DocumentStore {
   #theirKeys: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys = () => ({ theirs: new Map() });
   /** What #theirKeys said per channel, until a change to any channel adds a notice (or the cards change: {@link forgetSenderKeys}). */
   readonly #theirCache = new Map<DocId, TheirKeys>();
+  /** What each legacy notice vouches for, once its signature was checked (see {@link vouchedOnce}). */
+  readonly #vouchedCache = new Map<string, readonly string[]>();
 
   /**
    * How to read a contact's verified device set, with keys, from a channel (Database: the set notices
@@ -412,7 +414,7 @@ export class DocumentStore {
       // History from before signatures its writers vouched for (legacy notices): read only for an unsigned message that needs it.
       let history: Set<string> | undefined;
       const vouched = () =>
-        (history ??= vouchedHistory(id, messages, (sender) => {
+        (history ??= vouchedOnce(this.#vouchedCache, id, messages, (sender) => {
           const own = this.#ownKeys.get(sender);
           return own ? [own] : keys().theirs.get(sender);
         }));
@@ -570,4 +572,38 @@ export class DocumentStore {
     this.#open.clear();
     this.#listeners.clear();
   }
+}
+
+/** Legacy notices whose verdicts {@link vouchedOnce} keeps before it starts afresh. */
+const VOUCHED_CACHE_LIMIT = 4096;
+
+/**
+ * `vouchedHistory`, each legacy notice's signature checked once: a channel's notices are read again
+ * for every change that brings an unsigned message, and each costs an Ed25519 check. The verdict is
+ * kept by all it depends on — the channel, a digest of the notice's signed bytes, its signature and
+ * the keys it was tried with — so an altered notice, or a sender's keys changed, is checked anew.
+ */
+function vouchedOnce(
+  cache: Map<string, readonly string[]>,
+  channel: DocId,
+  messages: readonly unknown[],
+  keysOf: (sender: string) => Iterable<string> | undefined,
+): Set<string> {
+  const out = new Set<string>();
+  for (const value of messages) {
+    if (!textOf((value as { notice?: unknown } | null)?.notice)?.startsWith('{"legacy"')) continue;
+    const m = signedFieldsOf(value);
+    const keys = [...(keysOf(m.sender) ?? [])];
+    const sig = signatureBytes(m.sig);
+    if (keys.length === 0 || sig === undefined) continue;
+    const key = [channel, toHex(sha256(messageSignatureBytes(channel, m))), toHex(sig), ...keys].join(':');
+    let vouched = cache.get(key);
+    if (vouched === undefined) {
+      vouched = [...vouchedHistory(channel, [value], () => keys)];
+      if (cache.size >= VOUCHED_CACHE_LIMIT) cache.clear();
+      cache.set(key, vouched);
+    }
+    for (const entry of vouched) out.add(entry);
+  }
+  return out;
 }

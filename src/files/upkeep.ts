@@ -12,7 +12,8 @@
  *   was acknowledged, so a crash between the depot's ack and the app writing the notice loses nothing.
  * @module
  */
-import type { Contact, Database } from '../db/database.js';
+import { documentId, type Contact, type Database } from '../db/database.js';
+import type { DocId } from '../db/documentStore.js';
 import { chunkStoreOf } from './chunkStore.js';
 import { fileRefusalNotice, toldIn } from './refusal.js';
 
@@ -29,9 +30,14 @@ export async function reclaimAbandonedCopies(db: Database): Promise<number> {
     for (const channel of channels) for (const hash of hashes) named.add(`${channel}/${hash}`);
   };
   for (const contact of live(db)) name(db.channelsOf(contact), db.messagesOf(contact));
-  // My devices' own channel runs a file session too: what it names is not abandoned either.
-  const self = db.selfChannel();
-  if (self !== undefined && db.docs.has(self)) name([self], db.messages(self));
+  // My devices' own channels run a file session too, the one before the last rotation as well (it stays
+  // linked): what they name is not abandoned either.
+  const previous = db.previousSetKey();
+  const own = [db.selfChannel(), previous && documentId(previous)].filter((id): id is DocId => id !== undefined && db.docs.has(id));
+  name(
+    own,
+    own.flatMap((id) => db.messages(id)),
+  );
   return chunkStoreOf(db.storage).reclaimCopies((hash, channel) => named.has(`${channel}/${hash}`));
 }
 
