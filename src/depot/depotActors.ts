@@ -334,7 +334,11 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
   const upToDate = sameHeads(A.getHeads(input.docs.get(input.channelId)), await since(input, input.sent, readers));
   // Whose deposits were applied: what one device of the contact deposited, it has; its other devices may not.
   const senders = new Set<string>();
+  const seen = new Set<string>();
   for (const item of input.items) {
+    // An id twice in a page (a relay's mistake): applied once, acked once (the relay refuses an ack repeating one).
+    if (seen.has(item.id)) continue;
+    seen.add(item.id);
     const content = openAnyDeposit(input.key, item.blob);
     if (!content) continue; // not ours to read: leave it
     if (content.kind === 'chunk') {
