@@ -29,7 +29,17 @@
  * whether it has readers (`-rN`).
  * @module
  */
-import { ackCheck, isAckTokens, isDepotTag, isReaderEntry, isReaderTags, READERS_PROBLEM, TOKENS_PROBLEM, type DepositItem } from '../src/depot/wire.js';
+import {
+  ACK_IDS_PROBLEM,
+  ackCheck,
+  isAckTokens,
+  isDepotTag,
+  isReaderEntry,
+  isReaderTags,
+  READERS_PROBLEM,
+  TOKENS_PROBLEM,
+  type DepositItem,
+} from '../src/depot/wire.js';
 import type { StorageAdapter, StorageKey } from '../src/effects/storage.js';
 import { MemoryDepotIndex, refusals, timeOf, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
@@ -324,6 +334,7 @@ export class Depot {
    */
   ack(topic: string, ids: string[], tag?: string, tokens?: string[]): Promise<void> {
     if (ids.length > this.#limits.maxAckIds) return Promise.reject(new DepotRefusal(`ack lists at most ${this.#limits.maxAckIds} ids`));
+    if (new Set(ids).size !== ids.length) return Promise.reject(new DepotRefusal(ACK_IDS_PROBLEM));
     if (tag !== undefined && !isDepotTag(tag)) return Promise.reject(new DepotRefusal("ack's 'tag' must be 16 hex digits"));
     if (tokens !== undefined && !isAckTokens(tokens, ids)) return Promise.reject(new DepotRefusal(TOKENS_PROBLEM));
     // Hashed here: the index compares checks, never tokens.

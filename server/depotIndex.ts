@@ -15,7 +15,8 @@
  * of a bare entry) records that reader's tag, and the deposit is released once every reader acked;
  * `entries` for a reader leaves out what it acked. The index also keeps, per topic, when each reader
  * last acked: at the topic's cap, `evictSilent` releases deposits only readers silent for long still
- * hold. A deposit without readers goes at the first ack (as before readers); an ack without a
+ * hold; a reader no deposit lists any more is forgotten there (so that record is bounded by what the
+ * topic's deposits list). A deposit without readers goes at the first ack (as before readers); an ack without a
  * tag releases only those. An ack with a tag the deposit does not list changes nothing: what a deposit
  * records is bounded by its readers.
  * @module
@@ -114,6 +115,18 @@ interface Topic {
   bytes: number;
   readers: Map<string, { readers: string[]; acked: Set<string> }>;
   heard: Map<string, number>;
+}
+
+/**
+ * Forget when readers no deposit of the topic lists any more were heard from: only listed readers'
+ * times are read (`evictSilent`), and one listed again later counts from that deposit's time. So the
+ * map holds at most the tags the topic's deposits list, however many a client makes up and acks.
+ */
+function forgetUnlisted(t: Topic): void {
+  if (t.heard.size === 0) return;
+  const listed = new Set<string>();
+  for (const r of t.readers.values()) for (const e of r.readers) listed.add(readerTagOf(e));
+  for (const tag of t.heard.keys()) if (!listed.has(tag)) t.heard.delete(tag);
 }
 
 /** Whether every reader acked. */
@@ -230,20 +243,27 @@ export class MemoryDepotIndex implements DepotIndex {
     const t = this.#topics.get(topic);
     const out = new Map<string, number>();
     const building = this.#building(now);
+    let unlisted = false;
     for (const id of ids) {
       if (building) this.#gone.add(`${topic}/${id}`);
       const size = t?.sizes.get(id);
       if (!t || size === undefined || (pendingOnly && !t.pending.has(id))) continue;
       t.sizes.delete(id);
       t.pending.delete(id);
-      t.readers.delete(id);
+      if (t.readers.delete(id)) unlisted = true;
       t.bytes -= size;
       this.#items--;
       this.#bytes -= size;
       out.set(id, size);
     }
     if (t && t.sizes.size === 0) this.#topics.delete(topic);
+    else if (t && unlisted) forgetUnlisted(t);
     return out;
+  }
+
+  /** How many readers `topic` remembers hearing from (at most the tags its deposits list): for tests and metrics. */
+  heardCount(topic: string): number {
+    return this.#topics.get(topic)?.heard.size ?? 0;
   }
 
   async ack(topic: string, ids: string[], tag: string | undefined, now: number, checks?: string[]): Promise<AckOutcome> {

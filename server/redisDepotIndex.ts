@@ -13,7 +13,8 @@
  * - `<ns>:depot:built`: set once the index was built from storage (deposits made before it existed);
  * - `<ns>:depot:r:<topic>`: hash, deposit id → its reader entries (`tag:check` or `tag`), comma-separated (only deposits listing readers);
  * - `<ns>:depot:a:<topic>`: hash, deposit id → the tags of the readers that acked it so far, comma-separated;
- * - `<ns>:depot:h:<topic>`: hash, reader tag → when it last acked on the topic (ms; what `evictSilent` reads).
+ * - `<ns>:depot:h:<topic>`: hash, reader tag → when it last acked on the topic (ms; what `evictSilent` reads), for
+ *   the tags some deposit of the topic still lists (a tag no deposit lists any more is forgotten as deposits go).
  *
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
  * @module
@@ -34,6 +35,7 @@ local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A, H = KEYS[1], KEYS[2],
  * as gone while a build is in progress; returns its size, or nil when it was not held.
  */
 const RELEASE_ONE = `
+local unlisted = false
 local function releaseOne(topic, id, pendingOnly, building)
   local member = topic .. '/' .. id
   if building then redis.call('SADD', GONE, member) end
@@ -47,7 +49,7 @@ local function releaseOne(topic, id, pendingOnly, building)
   if not size then return nil end
   size = tonumber(size)
   redis.call('HDEL', from, id)
-  redis.call('HDEL', R, id)
+  if redis.call('HDEL', R, id) == 1 then unlisted = true end
   redis.call('HDEL', A, id)
   redis.call('HINCRBY', TB, topic, -size)
   redis.call('HINCRBY', TOTALS, 'items', -1)
@@ -60,15 +62,35 @@ local function building(now)
   redis.call('ZREMRANGEBYSCORE', BUILDS, '-inf', now)
   return redis.call('ZCARD', BUILDS) > 0
 end
+local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
+-- An entry is 'tag:check' or a bare 'tag' (16 hex digits, then ':' and 32).
+local function tagOf(entry) return string.sub(entry, 1, 16) end
+-- Once a deposit listing readers went: forget when readers no deposit lists any more were heard from
+-- (only listed readers' times are read), so H holds at most the tags the topic's deposits list.
+local function forgetUnlisted()
+  if not unlisted or redis.call('HLEN', H) == 0 then return end
+  local listed = {}
+  for _, readers in ipairs(redis.call('HVALS', R)) do
+    for entry in string.gmatch(readers, '[^,]+') do listed[tagOf(entry)] = true end
+  end
+  local drop = {}
+  for _, t in ipairs(redis.call('HKEYS', H)) do
+    if not listed[t] then drop[#drop + 1] = t end
+    if #drop == 1000 then
+      redis.call('HDEL', H, unpack(drop))
+      drop = {}
+    end
+  end
+  if #drop > 0 then redis.call('HDEL', H, unpack(drop)) end
+end
 local function forgetTopicIfEmpty(topic)
   if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then
     redis.call('HDEL', TB, topic)
     redis.call('DEL', H)
+  else
+    forgetUnlisted()
   end
 end
-local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
--- An entry is 'tag:check' or a bare 'tag' (16 hex digits, then ':' and 32).
-local function tagOf(entry) return string.sub(entry, 1, 16) end
 local function allAcked(readers, acked)
   for entry in string.gmatch(readers, '[^,]+') do
     if not has(acked, tagOf(entry)) then return false end

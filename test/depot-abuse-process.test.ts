@@ -157,7 +157,8 @@ describe('a relay process under a key holder flooding readers and acks', () => {
       const target = await request(attacker, { type: 'deposit', topic: own, blob: 'AAAA', readers: tags(16) });
       expect(target).toMatchObject({ type: 'deposited' });
       attacker.frames.splice(0);
-      const ids = Array.from({ length: 1_000 }, () => target.id);
+      // Its id among 999 made-up ones (distinct: an ack repeating an id is refused).
+      const ids = [target.id, ...Array.from({ length: 999 }, (_, i) => `${'0'.repeat(15)}-${String(i).padStart(6, '0')}-00000000`)];
       for (let i = 0; i < 200; i++) attacker.send({ type: 'ack', topic: own, ids, tag: tag(1_000 + i) });
       await attacker.next(() => attacker.frames.filter((f) => f.type === 'acked').length >= 200, 60_000);
       expect(attacker.frames.filter((f) => f.type !== 'acked')).toEqual([]);

@@ -9,7 +9,7 @@ import { Depot } from '../server/depot.js';
 import { MemoryDepotIndex } from '../server/depotIndex.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
-import { readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
+import { heardBounded, readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
 
 describe('MemoryDepotIndex', () => {
   it('forgets a build whose lease ended: a release after it is not kept aside from a later build', async () => {
@@ -40,5 +40,10 @@ describe('MemoryDepotIndex', () => {
 
   it("a last reader's ack during a build is not undone by that build's listing", async () => {
     await readerAckDuringBuild(new MemoryDepotIndex(), 1_000);
+  });
+
+  it('what it remembers of readers stays bounded by what deposits list, against a client making up readers round after round (test/helpers/depotReaders.ts)', async () => {
+    const index = new MemoryDepotIndex();
+    await heardBounded(new Depot({ storage: new MemoryStorage(), index }), (topic) => index.heardCount(topic));
   });
 });

@@ -14,7 +14,7 @@ import { startRelay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import type { StorageAdapter, StorageChunk, StorageKey } from '../src/effects/storage.js';
 import { rawClient, type RawClient } from './helpers/rawClient.js';
-import { READERS_PROBLEM } from '../src/depot/wire.js';
+import { ACK_IDS_PROBLEM, READERS_PROBLEM } from '../src/depot/wire.js';
 
 /** A StorageAdapter that counts the value reads (`load`, `loadRange`), key listings and removals made through it. */
 class CountingStorage implements StorageAdapter {
@@ -134,8 +134,10 @@ describe('depot limits', () => {
     const a1 = await depot.deposit(topic('a'), blob(4));
     const a2 = await depot.deposit(topic('a'), blob(4));
     const b1 = await depot.deposit(topic('b'), blob(4));
-    // Another topic's id, a well-formed id nobody deposited, and a duplicate: none touches storage.
-    await depot.ack(topic('a'), [b1, '000000000000001-000000-00000000', a1, a1]);
+    // A duplicate is refused; another topic's id and a well-formed id nobody deposited touch no storage.
+    await expect(depot.ack(topic('a'), [a1, a1])).rejects.toThrow(ACK_IDS_PROBLEM);
+    expect(storage.removes).toBe(0);
+    await depot.ack(topic('a'), [b1, '000000000000001-000000-00000000', a1]);
     expect(storage.removes).toBe(1);
     expect((await depot.fetch(topic('a'))).items.map((d) => d.id)).toEqual([a2]);
     expect((await depot.fetch(topic('b'))).items.map((d) => d.id)).toEqual([b1]);
@@ -207,11 +209,7 @@ describe('depot limits', () => {
     const removes = storage.removes;
     // A flood of acks naming tags it does not list: nothing recorded, nothing removed, still listed to both.
     for (const stranger of tags(500, 1_000))
-      await depot.ack(
-        topic('a'),
-        Array.from({ length: 1_000 }, () => id),
-        stranger,
-      );
+      await depot.ack(topic('a'), [id, ...Array.from({ length: 999 }, (_, i) => `${'0'.repeat(15)}-${String(i).padStart(6, '0')}-00000000`)], stranger);
     expect(storage.removes).toBe(removes);
     expect((await storage.listKeys(['depot'])).filter((k) => k[1] === 'acked')).toEqual([]);
     for (const reader of [bob1, bob2]) expect((await depot.fetch(topic('a'), undefined, reader)).items.map((d) => d.id)).toEqual([id]);

@@ -290,6 +290,37 @@ describe('depotMachine (simulated clock)', () => {
     h.actor.stop();
   });
 
+  it('a relay from before ack tokens refuses the readers: the deposit goes again listing them by bare tag, not a refusal; a new connection tries tokens again', async () => {
+    const readers = [`${'1'.repeat(16)}:${'a'.repeat(32)}`, `${'2'.repeat(16)}:${'b'.repeat(32)}`];
+    const h = harness({ readers });
+    h.open();
+    const first = h.nextSent('deposit');
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    expect((await first).readers).toEqual(readers);
+    const again = h.nextSent('deposit');
+    h.reply({ type: 'error', re: 'deposit', reason: "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits" });
+    expect(await again).toEqual({ type: 'deposit', topic, blob: 'AAAA', tag, readers: ['1'.repeat(16), '2'.repeat(16)] });
+    expect(h.emitted.filter((e) => e.type === 'refused')).toEqual([]);
+    const deposited = new Promise<DepotEmitted>((resolve) => h.actor.on('deposited', resolve));
+    h.reply({ type: 'deposited', topic, id: 'x1' });
+    expect(await deposited).toMatchObject({ type: 'deposited', id: 'x1' });
+    // Refused again in bare form (or any other refusal): a refusal as before.
+    const third = h.nextSent('deposit');
+    h.changed();
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    expect((await third).readers).toEqual(['1'.repeat(16), '2'.repeat(16)]);
+    h.reply({ type: 'error', re: 'deposit', reason: "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits" });
+    expect(h.emitted.filter((e) => e.type === 'refused')).toHaveLength(1);
+    // A new connection (the relay may have been upgraded): tokens first again.
+    const fresh = h.nextSent('deposit');
+    h.socket().sendBack({ type: 'socket.closed' } as SocketEvent);
+    h.clock.increment(60_000);
+    h.open();
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    expect((await fresh).readers).toEqual(readers);
+    h.actor.stop();
+  });
+
   it('is in the journal: replay rebuilds its state exactly as it ran', async () => {
     const journal = await Journal.open({ storage: new MemoryStorage(), flushMs: 1 });
     const h = harness({ inspect: journal.observe });

@@ -55,6 +55,20 @@ describe('deposits between my own devices', () => {
     const bob = await device();
     const his = await fetched(bob, blobs);
     expect(his.ids).toHaveLength(blobs.length);
+    // A page naming one id twice (a relay's mistake): acked once, as the relay requires.
+    const twice = await toPromise(
+      createActor(applyDeposits, {
+        input: {
+          docs: bob.db.docs,
+          storage: bob.storage,
+          channelId: bob.channelId,
+          key,
+          deviceId: bob.db.deviceId,
+          items: [blobs[0]!, blobs[0]!].map((blob) => ({ id: 'same', blob })),
+        },
+      }).start(),
+    );
+    expect(twice.ids).toEqual(['same']);
     expect(bob.db.messages(bob.channelId).map((m) => m.text)).toEqual(['for Bob, while he is away']);
   });
 });

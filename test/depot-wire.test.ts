@@ -5,6 +5,7 @@ import { cryptoRandomBytes } from '../src/effects/random.js';
 import { toHex } from '../src/crypto/bytes.js';
 import {
   ackCheck,
+  ACK_IDS_PROBLEM,
   depotRequestProblem,
   isAckFrame,
   isDepositFrame,
@@ -52,6 +53,9 @@ describe('depot wire', () => {
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 3 })).toBe('blob must be base64');
     expect(depotRequestProblem({ type: 'ack', topic })).toBe("ack needs 'ids', a list of deposit ids");
     expect(depotRequestProblem({ type: 'ack', topic, ids: [] })).toBeUndefined();
+    // One id twice: refused (it could prove a reader per repeat in one request).
+    expect(depotRequestProblem({ type: 'ack', topic, ids: ['1', '2', '1'] })).toBe(ACK_IDS_PROBLEM);
+    expect(isAckFrame({ type: 'ack', topic, ids: ['1', '1'] })).toBe(false);
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', tag: 'ABCDEF0123456789' })).toBe("deposit's 'tag' must be 16 hex digits");
     expect(depotRequestProblem({ type: 'fetch', topic, skip: '' })).toBe("fetch's 'skip' must be a tag of 16 hex digits");
   });

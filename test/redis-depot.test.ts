@@ -13,7 +13,7 @@ import { RedisStorage } from '../server/redisStorage.js';
 import type { StorageAdapter } from '../src/effects/storage.js';
 import { startRedis, type RedisProcess } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
-import { readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
+import { heardBounded, readerAckDuringBuild, readerConformance, readerTokens, silentReader } from './helpers/depotReaders.js';
 
 let redis: RedisProcess;
 let n = 0;
@@ -224,6 +224,12 @@ describe("a deposit's readers on Redis", () => {
 
   it("a last reader's ack during a build is not undone by that build's listing", async () => {
     await readerAckDuringBuild(new RedisDepotIndex(redis.client(), `depot${n++}`), 1_000);
+  });
+
+  it('what the index remembers of readers stays bounded by what deposits list, against a client making up readers round after round (test/helpers/depotReaders.ts)', async () => {
+    const { a, ns } = twoRelays({});
+    const client = redis.client();
+    await heardBounded(a, (topic) => client.hlen(`${ns}:depot:h:${topic}`));
   });
 });
 

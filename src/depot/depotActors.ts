@@ -12,9 +12,10 @@ import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { concatBytes } from '../crypto/bytes.js';
 import { SYSTEM_SECRET_KEY } from '../db/database.js';
-import { textOf } from '../db/schema.js';
+import { signedFieldsOf, verifyMessage } from '../db/messageSignature.js';
+import { unlinkStanding, unlinkTarget, type UnlinkEdge } from '../devices/unlinks.js';
 import { ackPlan, ackToken, openAnyDeposit, sealDeposit, type AckPlan, type OpenedDeposit, type ReaderKeys } from './payload.js';
-import type { DepositItem } from './wire.js';
+import { MAX_DEPOSIT_READERS, type DepositItem } from './wire.js';
 import type { FileEvent } from '../files/session.js';
 import { applyChunk, chunkDeposits, saveDepositedChunk, type ChunkRef } from './depotFiles.js';
 
@@ -73,32 +74,49 @@ async function since(ledger: DepotLedger, sent: A.Heads | undefined, readers: Re
  * The devices a deposit in the channel is for: in our own channel my other devices, and those unlinked
  * there (they must still read the notice), else the contact's proven set.
  */
-function readersOf(ledger: DepotLedger & { own?: boolean }): ReadonlySet<string> {
+function readersOf(ledger: DepotLedger & { own?: boolean; deviceId?: string }): ReadonlySet<string> {
   return ledger.own ? new Set([...ledger.docs.ownDeviceIds(), ...unlinkedIn(ledger)]) : ledger.docs.peerDevicesOf(ledger.channelId);
 }
 
-/** Those devices with their public keys: what their ack tokens are sealed to (an unlinked device: its bare tag). */
-function readerKeysOf(ledger: DepotLedger & { own?: boolean }): ReaderKeys {
-  if (!ledger.own) return ledger.docs.peerKeysOf(ledger.channelId);
-  const keys = new Map<string, string[]>(unlinkedIn(ledger).map((id) => [id, []]));
-  for (const [id, key] of ledger.docs.ownDeviceKeys()) keys.set(id, key === '' ? [] : [key]);
-  return keys;
+/**
+ * Those devices with their public keys: what their ack tokens are sealed to (an unlinked device: its
+ * bare tag), and, in our own channel, the unlinked ones apart: my current devices come first under the
+ * readers' cap, so no number of unlinked ones pushes one of them out.
+ */
+function readerKeysOf(ledger: DepotLedger & { own?: boolean; deviceId?: string }): { keys: ReaderKeys; later?: ReadonlySet<string> } {
+  if (!ledger.own) return { keys: ledger.docs.peerKeysOf(ledger.channelId) };
+  const current = ledger.docs.ownDeviceKeys();
+  const later = new Set(unlinkedIn(ledger).filter((id) => !current.has(id)));
+  const keys = new Map<string, string[]>([...later].map((id) => [id, []]));
+  for (const [id, key] of current) keys.set(id, key === '' ? [] : [key]);
+  return { keys, later };
 }
 
-/** Devices unlinked in our own channel (its unlink notices, `devices/selfLink.ts`), other than this one. */
+/**
+ * Devices unlinked in our own channel, other than this one: what its unlink notices
+ * (`devices/selfLink.ts`) that count unlink (`devices/unlinks.ts`). A notice counts only if this device
+ * wrote it (the store takes no peer's message in this device's name) or it verifies with the key of
+ * one of my current devices: a notice anyone else wrote into the channel (in a made-up name, say,
+ * with the set key) adds no reader.
+ */
 function unlinkedIn(ledger: DepotLedger & { deviceId?: string }): string[] {
-  const doc = ledger.docs.get<{ messages?: { text?: unknown }[] }>(ledger.channelId);
-  const out = new Set<string>();
-  for (const m of doc.messages ?? []) {
-    const text = textOf(m.text);
-    if (!text?.startsWith('{"unlink":')) continue;
-    try {
-      const id = (JSON.parse(text) as { unlink?: unknown }).unlink;
-      if (typeof id === 'string' && /^[0-9a-f]{32}$/.test(id) && id !== ledger.deviceId) out.add(id);
-    } catch {
-      // not a notice
-    }
+  const doc = ledger.docs.get<{ messages?: unknown[] }>(ledger.channelId);
+  const keys = ledger.docs.ownDeviceKeys();
+  const edges: UnlinkEdge[] = [];
+  const known = new Set(keys.keys());
+  if (ledger.deviceId !== undefined) known.add(ledger.deviceId);
+  for (const value of doc.messages ?? []) {
+    const m = signedFieldsOf(value);
+    const target = unlinkTarget(m.text);
+    if (target === undefined || !/^[0-9a-f]{32}$/.test(target)) continue;
+    const key = keys.get(m.sender);
+    const mine = m.sender === ledger.deviceId || (key !== undefined && key !== '' && verifyMessage(ledger.channelId, m, m.sig, key));
+    if (!mine) continue;
+    edges.push({ by: m.sender, target });
+    known.add(target);
   }
+  const { out } = unlinkStanding(edges, known);
+  out.delete(ledger.deviceId ?? '');
   return [...out];
 }
 
@@ -207,9 +225,10 @@ export const DEFAULT_MAX_BATCH_CHARS = 4 * 1024 * 1024;
 const changesBudget = (maxBlobChars: number): number => Math.floor(maxBlobChars / 4) * 3 - 24 - 16 - 33;
 
 /** Every reader (the contact's verified set; in our own channel my other devices) must ack before the relay lets a deposit go. */
-export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(({ input }) =>
-  prepare(input, input.contactKey ? ackPlan(input.contactKey, readerKeysOf(input)) : undefined),
-);
+export const prepareDeposit = fromPromise<PreparedDeposits, PrepareInput>(({ input }) => {
+  const readers = input.contactKey && readerKeysOf(input);
+  return prepare(input, input.contactKey && readers ? ackPlan(input.contactKey, readers.keys, MAX_DEPOSIT_READERS, readers.later) : undefined);
+});
 
 async function prepare(input: PrepareInput, plan: AckPlan | undefined): Promise<PreparedDeposits> {
   const doc = input.docs.get(input.channelId);
@@ -315,7 +334,11 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
   const upToDate = sameHeads(A.getHeads(input.docs.get(input.channelId)), await since(input, input.sent, readers));
   // Whose deposits were applied: what one device of the contact deposited, it has; its other devices may not.
   const senders = new Set<string>();
+  const seen = new Set<string>();
   for (const item of input.items) {
+    // An id twice in a page (a relay's mistake): applied once, acked once (the relay refuses an ack repeating one).
+    if (seen.has(item.id)) continue;
+    seen.add(item.id);
     const content = openAnyDeposit(input.key, item.blob);
     if (!content) continue; // not ours to read: leave it
     if (content.kind === 'chunk') {

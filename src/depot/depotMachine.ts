@@ -20,7 +20,8 @@
  *
  * A deposit counts only once the relay answers `deposited`; on a new connection whatever was not
  * acknowledged is sent again (a duplicate is harmless: Automerge applies a change once). An `error`
- * answering a deposit is a refusal (`refused`); errors answering fetch or ack are not. What is new goes
+ * answering a deposit is a refusal (`refused`), but for a relay from before ack tokens refusing the
+ * readers' form: then the deposits go again, on that connection, listing readers by bare tag; errors answering fetch or ack are not. What is new goes
  * as several deposits under `maxDepositChars`; a `deposits` reply with `more` is followed by a fetch `after`
  * its last id.
  *
@@ -54,7 +55,16 @@ import {
 import { DEFAULT_RELAY_FILE_BYTES } from './fileRoute.js';
 import type { FileEvent } from '../files/session.js';
 import { depotKey, depotTag } from './payload.js';
-import { parseDepotReply, type AckFrame, type DepositFrame, type DepositItem, type DepotRequestType, type FetchFrame } from './wire.js';
+import {
+  isBareReadersRefusal,
+  parseDepotReply,
+  readerTagOf,
+  type AckFrame,
+  type DepositFrame,
+  type DepositItem,
+  type DepotRequestType,
+  type FetchFrame,
+} from './wire.js';
 
 export interface DepotTimeouts {
   /** Wait this long after a change before depositing, to batch bursts. */
@@ -132,6 +142,11 @@ export interface DepotContext {
    * relay answers in order) and must not be taken for the newer deposits' acknowledgements.
    */
   voided: number;
+  /**
+   * The relay refused readers with tokens (a relay from before them: `isBareReadersRefusal`): on this
+   * connection deposits list their readers by bare tag, as earlier clients did.
+   */
+  bareReaders?: boolean;
   /** A change arrived while a deposit was being prepared: prepare another right after. */
   again: boolean;
   /** Fetched deposit lists, waiting to be applied, oldest first. */
@@ -246,7 +261,7 @@ export const depotMachine = setup({
     }),
     // The next deposit starts again from what the relay acknowledged, on a new connection (deposits
     // unacknowledged on the last one may never have been stored; their replies will never come)...
-    forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0, sentFiles: {} }),
+    forgetUnacknowledged: assign({ pending: [], sent: undefined, voided: 0, sentFiles: {}, bareReaders: false }),
     // ...and after a refusal, when the deposits sent after the refused one are still to be answered.
     forgetAfterRefusal: assign(({ context }) => ({
       pending: [],
@@ -336,6 +351,12 @@ export const depotMachine = setup({
                 'relay.error': [
                   { guard: ({ context, event }) => event.re === 'deposit' && context.voided > 0, actions: 'consumeVoided' },
                   {
+                    // A relay from before ack tokens: the same deposits go again, their readers by bare tag (not a refusal).
+                    guard: ({ context, event }) =>
+                      event.re === 'deposit' && context.pending.length > 0 && context.bareReaders !== true && isBareReadersRefusal(event.reason),
+                    actions: ['forgetAfterRefusal', assign({ bareReaders: true, again: true })],
+                  },
+                  {
                     // A file's chunk refused (the topic's quota): the file waits on the device; the rest goes on.
                     guard: ({ context, event }) => event.re === 'deposit' && context.pending[0]?.file !== undefined,
                     actions: enqueueActions(({ context, event, enqueue }) => {
@@ -405,7 +426,7 @@ export const depotMachine = setup({
                                 topic: context.topic,
                                 blob: d.blob,
                                 tag: context.tag,
-                                ...(d.readers ? { readers: d.readers } : {}),
+                                ...(d.readers ? { readers: context.bareReaders === true ? d.readers.map(readerTagOf) : d.readers } : {}),
                               };
                               enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                               if (d.file) sentFiles[d.file.hash] = d.file.index + 1;

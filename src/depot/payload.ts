@@ -74,14 +74,17 @@ const hexKey = (k: string): Uint8Array | undefined => {
 
 /**
  * The readers of deposits for `devices` (the contact's verified set, or my other devices in our own
- * channel): their tags, sorted, distinct, at most `max` (the relay refuses more: a set larger than
- * that lists `max` of them, and a device left out gets a deposit only while it waits for the others);
- * undefined when there are none, so a deposit goes at the first acknowledgement as before. A device
- * with no key we can seal to is listed by its bare tag (acked by the tag: anyone holding the contact
- * key could).
+ * channel): their tags, distinct, at most `max` (the relay refuses more: a set larger than that lists
+ * `max` of them, and a device left out gets a deposit only while it waits for the others); undefined
+ * when there are none, so a deposit goes at the first acknowledgement as before. A device with no key
+ * we can seal to is listed by its bare tag (acked by the tag: anyone holding the contact key could).
+ * Under the cap, devices with a key come first, then those without, then `later` (devices unlinked,
+ * which only still read the notice), each group by tag: devices that can only be acked by their bare
+ * tag never push out one that proves itself.
  */
-export function ackPlan(contactKey: Uint8Array, devices: ReaderKeys, max = MAX_DEPOSIT_READERS): AckPlan | undefined {
+export function ackPlan(contactKey: Uint8Array, devices: ReaderKeys, max = MAX_DEPOSIT_READERS, later?: ReadonlySet<string>): AckPlan | undefined {
   const byTag = new Map<string, Uint8Array[]>();
+  const isLater = new Set<string>();
   for (const [id, keys] of devices) {
     const tag = depotTag(contactKey, id);
     const known = byTag.get(tag) ?? [];
@@ -90,8 +93,10 @@ export function ackPlan(contactKey: Uint8Array, devices: ReaderKeys, max = MAX_D
       if (key && known.length < MAX_KEYS_PER_READER && !known.some((x) => toHex(x) === k)) known.push(key);
     }
     byTag.set(tag, known);
+    if (later?.has(id)) isLater.add(tag);
   }
-  const tags = [...byTag.keys()].sort().slice(0, max);
+  const rank = (tag: string) => (isLater.has(tag) ? 2 : byTag.get(tag)!.length > 0 ? 0 : 1);
+  const tags = [...byTag.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, max);
   if (tags.length === 0) return undefined;
   const boxes = tags.reduce((n, t) => n + byTag.get(t)!.length, 0);
   return {

@@ -6,7 +6,7 @@
  *
  *   → {type:"deposit", topic, blob, tag?, readers?}   ← {type:"deposited", topic, id}
  *   → {type:"fetch", topic, after?, skip?}            ← {type:"deposits", topic, items:[{id, blob}], more?}
- *   → {type:"ack", topic, ids:[…], tag?, tokens?}     ← {type:"acked", topic}
+ *   → {type:"ack", topic, ids:[…distinct], tag?, tokens?}  ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
  *
@@ -138,6 +138,7 @@ export type DepotReply = DepositedFrame | DepositsFrame | AckedFrame | WaitingFr
 type Unknown = Record<string, unknown>;
 const isObject = (v: unknown): v is Unknown => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const distinct = (v: readonly string[]): boolean => new Set(v).size === v.length;
 const TAG = /^[0-9a-f]{16}$/;
 /** A device's depot tag: 16 lower-case hex digits. */
 export const isDepotTag = (v: unknown): v is string => typeof v === 'string' && TAG.test(v);
@@ -173,7 +174,13 @@ export const isDepositFrame = (v: unknown): v is DepositFrame =>
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
   isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
 export const isAckFrame = (v: unknown): v is AckFrame =>
-  isObject(v) && v.type === 'ack' && isTopic(v.topic) && isStrings(v.ids) && optionalTag(v.tag) && (v.tokens === undefined || isAckTokens(v.tokens, v.ids));
+  isObject(v) &&
+  v.type === 'ack' &&
+  isTopic(v.topic) &&
+  isStrings(v.ids) &&
+  distinct(v.ids) &&
+  optionalTag(v.tag) &&
+  (v.tokens === undefined || isAckTokens(v.tokens, v.ids));
 
 export const isDepositedFrame = (v: unknown): v is DepositedFrame => isObject(v) && v.type === 'deposited' && isTopic(v.topic) && typeof v.id === 'string';
 export const isDepositItem = (v: unknown): v is DepositItem => isObject(v) && typeof v.id === 'string' && typeof v.blob === 'string';
@@ -209,6 +216,15 @@ export function parseDepotReply(text: string): DepotReply | undefined {
 
 /** Why a deposit's `readers` were refused. */
 export const READERS_PROBLEM = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_READERS} entries 'tag:check' (16 and 32 hex digits) or 'tag', their tags distinct`;
+/** Why an ack's `ids` were refused when one repeats (each id is acked once: a repeat could only prove more readers in one request). */
+export const ACK_IDS_PROBLEM = "ack's 'ids' must be distinct";
+/**
+ * Whether a deposit's refusal is a relay's from before ack tokens, which takes only bare tags as
+ * `readers` (its reason: `deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits`): the
+ * client then lists its readers by bare tag on that connection (`depot/depotMachine.ts`), as clients
+ * did before tokens, rather than deposit nothing there.
+ */
+export const isBareReadersRefusal = (reason: string): boolean => reason.startsWith("deposit's 'readers' must be") && !reason.includes("'tag:check'");
 /** Why an ack's `tokens` were refused. */
 export const TOKENS_PROBLEM = "ack's 'tokens' must be one per id, each 32 hex digits or ''";
 
@@ -224,6 +240,7 @@ export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): st
   if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
+  if (m.type === 'ack' && !distinct(m.ids as string[])) return ACK_IDS_PROBLEM;
   if (m.type === 'ack' && !optionalTag(m.tag)) return "ack's 'tag' must be 16 hex digits";
   if (m.type === 'ack' && m.tokens !== undefined && !isAckTokens(m.tokens, m.ids)) return TOKENS_PROBLEM;
   return undefined;

@@ -114,7 +114,7 @@ export async function readerTokens(depot: Depot): Promise<void> {
   expect(await idsOf(depot, bob2)).toEqual([]);
   expect(await depot.count()).toBe(0);
   // An ack's tokens must be one per id.
-  await expect(depot.ack(T, [id, id], bob2, [t2])).rejects.toThrow('tokens');
+  await expect(depot.ack(T, [id], bob2, [t2, t2])).rejects.toThrow('tokens');
 }
 
 /**
@@ -166,4 +166,33 @@ export async function silentReader(make: (limits: Partial<DepotLimits>, now: () 
   expect(await idsOf(depot, lost)).toEqual(expect.arrayContaining([fresh, d5.id]));
   expect(await idsOf(depot, other)).not.toContain(d4.id);
   expect(await depot.count()).toBe(3);
+}
+
+/**
+ * What the index remembers of readers stays bounded by what the topic's deposits list: a hostile
+ * client keeping one deposit alive, depositing with 16 made-up readers and acking each with its token,
+ * round after round, leaves no trace of them once their deposits went (the record of when each reader
+ * was last heard from would otherwise grow with every round). An ack naming an id twice is refused.
+ * `heard(topic)`: how many readers the index remembers hearing from on the topic.
+ */
+export async function heardBounded(depot: Depot, heard: (topic: string) => Promise<number> | number): Promise<void> {
+  const rounds = 12;
+  const keeper = await depot.deposit(T, 'AAAA', me, [entry(bob1, token('a')), entry(bob2, token('b'))]);
+  await depot.ack(T, [keeper], undefined, [token('a')]);
+  expect(await heard(T)).toBe(1);
+  for (let round = 0; round < rounds; round++) {
+    const tokens = Array.from({ length: 16 }, (_, i) => (round * 16 + i + 1).toString(16).padStart(32, '0'));
+    const readers = tokens.map((t, i) => entry((round * 16 + i + 16).toString(16).padStart(16, '0'), t));
+    const id = await depot.deposit(T, 'BBBB', stranger, readers);
+    // One ack proving all 16 readers by repeating the id: refused.
+    await expect(depot.ack(T, Array(16).fill(id), undefined, tokens)).rejects.toThrow('distinct');
+    for (const t of tokens) await depot.ack(T, [id], undefined, [t]);
+  }
+  expect(await depot.count()).toBe(1);
+  // Only the reader the remaining deposit lists (and that acked it) is remembered.
+  expect(await heard(T)).toBe(1);
+  // The keeper's other reader is still heard from as before: it goes, and so does the topic's record.
+  await depot.ack(T, [keeper], undefined, [token('b')]);
+  expect(await depot.count()).toBe(0);
+  expect(await heard(T)).toBe(0);
 }
