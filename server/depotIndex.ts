@@ -108,25 +108,40 @@ export const refusals = {
   totalBytes: (l: DepotLimits) => `depot full on this relay (${l.maxBytesTotal} bytes)`,
 };
 
-/** One topic's deposits in memory: sizes (listed and pending), which are pending, readers and their acks, when each reader last acked. */
+/**
+ * One topic's deposits in memory: sizes (listed and pending), which are pending, readers and their
+ * acks, when each reader last acked, and how many deposits list each tag (`listed`: what lets a
+ * release forget a tag no deposit lists any more without reading the others).
+ */
 interface Topic {
   sizes: Map<string, number>;
   pending: Set<string>;
   bytes: number;
   readers: Map<string, { readers: string[]; acked: Set<string> }>;
   heard: Map<string, number>;
+  listed: Map<string, number>;
 }
 
+/** The distinct tags a deposit's reader entries name. */
+const tagsOf = (readers: readonly string[]): string[] => [...new Set(readers.map(readerTagOf))];
+
 /**
- * Forget when readers no deposit of the topic lists any more were heard from: only listed readers'
- * times are read (`evictSilent`), and one listed again later counts from that deposit's time. So the
- * map holds at most the tags the topic's deposits list, however many a client makes up and acks.
+ * A deposit listing `readers` went: each tag it named is listed by one deposit fewer, and one no
+ * deposit lists any more is forgotten, with when it was heard from (only listed readers' times are
+ * read by `evictSilent`; one listed again later counts from that deposit's time). So `heard` holds at
+ * most the tags the topic's deposits list, however many a client makes up and acks, at a cost of the
+ * deposit's own tags. The memory index is rebuilt from storage at a start (`addFound`), so every
+ * deposit it holds was counted: a count is never missing.
  */
-function forgetUnlisted(t: Topic): void {
-  if (t.heard.size === 0) return;
-  const listed = new Set<string>();
-  for (const r of t.readers.values()) for (const e of r.readers) listed.add(readerTagOf(e));
-  for (const tag of t.heard.keys()) if (!listed.has(tag)) t.heard.delete(tag);
+function unlist(t: Topic, readers: readonly string[]): void {
+  for (const tag of tagsOf(readers)) {
+    const n = (t.listed.get(tag) ?? 0) - 1;
+    if (n > 0) t.listed.set(tag, n);
+    else {
+      t.listed.delete(tag);
+      t.heard.delete(tag);
+    }
+  }
 }
 
 /** Whether every reader acked. */
@@ -229,11 +244,14 @@ export class MemoryDepotIndex implements DepotIndex {
 
   #add({ topic, id, size, readers, acked }: IndexedDeposit, pending: boolean): void {
     let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0, readers: new Map(), heard: new Map() }));
+    if (!t) this.#topics.set(topic, (t = { sizes: new Map(), pending: new Set(), bytes: 0, readers: new Map(), heard: new Map(), listed: new Map() }));
     if (t.sizes.has(id)) return;
     t.sizes.set(id, size);
     if (pending) t.pending.add(id);
-    if (readers?.length) t.readers.set(id, { readers: [...readers], acked: new Set((acked ?? []).filter((a) => readers.some((e) => readerTagOf(e) === a))) });
+    if (readers?.length) {
+      t.readers.set(id, { readers: [...readers], acked: new Set((acked ?? []).filter((a) => readers.some((e) => readerTagOf(e) === a))) });
+      for (const tag of tagsOf(readers)) t.listed.set(tag, (t.listed.get(tag) ?? 0) + 1);
+    }
     t.bytes += size;
     this.#items++;
     this.#bytes += size;
@@ -243,27 +261,34 @@ export class MemoryDepotIndex implements DepotIndex {
     const t = this.#topics.get(topic);
     const out = new Map<string, number>();
     const building = this.#building(now);
-    let unlisted = false;
     for (const id of ids) {
       if (building) this.#gone.add(`${topic}/${id}`);
       const size = t?.sizes.get(id);
       if (!t || size === undefined || (pendingOnly && !t.pending.has(id))) continue;
       t.sizes.delete(id);
       t.pending.delete(id);
-      if (t.readers.delete(id)) unlisted = true;
+      const r = t.readers.get(id);
+      if (r) {
+        t.readers.delete(id);
+        unlist(t, r.readers);
+      }
       t.bytes -= size;
       this.#items--;
       this.#bytes -= size;
       out.set(id, size);
     }
     if (t && t.sizes.size === 0) this.#topics.delete(topic);
-    else if (t && unlisted) forgetUnlisted(t);
     return out;
   }
 
   /** How many readers `topic` remembers hearing from (at most the tags its deposits list): for tests and metrics. */
   heardCount(topic: string): number {
     return this.#topics.get(topic)?.heard.size ?? 0;
+  }
+
+  /** How many of `topic`'s deposits list each tag (tag → count): for tests and metrics. */
+  listedCounts(topic: string): Map<string, number> {
+    return new Map(this.#topics.get(topic)?.listed);
   }
 
   async ack(topic: string, ids: string[], tag: string | undefined, now: number, checks?: string[]): Promise<AckOutcome> {

@@ -14,7 +14,9 @@
  * - `<ns>:depot:r:<topic>`: hash, deposit id → its reader entries (`tag:check` or `tag`), comma-separated (only deposits listing readers);
  * - `<ns>:depot:a:<topic>`: hash, deposit id → the tags of the readers that acked it so far, comma-separated;
  * - `<ns>:depot:h:<topic>`: hash, reader tag → when it last acked on the topic (ms; what `evictSilent` reads), for
- *   the tags some deposit of the topic still lists (a tag no deposit lists any more is forgotten as deposits go).
+ *   the tags some deposit of the topic still lists (a tag no deposit lists any more is forgotten as deposits go);
+ * - `<ns>:depot:c:<topic>`: hash, reader tag → how many of the topic's deposits list it (so a release forgets
+ *   a tag from H when its count reaches 0, reading only its own deposit's tags, never the topic's other deposits).
  *
  * Each change is one Lua script: the checks and the writes run atomically, in one round trip.
  * @module
@@ -25,9 +27,37 @@ import type { DepotLimits } from './depot.js';
 import { readerTagOf } from '../src/depot/wire.js';
 import { refusals, timeOf, type AckOutcome, type DepotIndex, type IndexedDeposit } from './depotIndex.js';
 
-/** Every script's KEYS: t, tb, totals, time, p, pending, builds, gone, r, a, h (see the module comment). */
+/**
+ * Every script's KEYS: t, tb, totals, time, p, pending, builds, gone, r, a, h, c (see the module
+ * comment); and the counts of listed tags (C), kept as deposits listing readers come and go.
+ */
 const KEY_NAMES = `
-local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A, H = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A, H, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+-- An entry is 'tag:check' or a bare 'tag' (16 hex digits, then ':' and 32).
+local function tagOf(entry) return string.sub(entry, 1, 16) end
+-- The distinct tags of a deposit's reader entries (comma-separated).
+local function tagsOf(readers)
+  local seen, out = {}, {}
+  for entry in string.gmatch(readers, '[^,]+') do
+    local t = tagOf(entry)
+    if not seen[t] then
+      seen[t] = true
+      out[#out + 1] = t
+    end
+  end
+  return out
+end
+-- Deposits stored before C existed were never counted: a topic listing readers (R) with no counts at
+-- all (C) is such a topic, as every counted deposit listing readers keeps a count above 0. Its counts
+-- are taken once from R (the one full read, per topic, ever), so later releases never undercount and
+-- forget a tag some older deposit still lists; from then on R and C change together.
+local function countListed()
+  if redis.call('EXISTS', C) == 1 or redis.call('HLEN', R) == 0 then return end
+  for _, readers in ipairs(redis.call('HVALS', R)) do
+    for _, t in ipairs(tagsOf(readers)) do redis.call('HINCRBY', C, t, 1) end
+  end
+end
+countListed()
 `;
 
 /**
@@ -35,7 +65,20 @@ local T, TB, TOTALS, TIME, P, PENDING, BUILDS, GONE, R, A, H = KEYS[1], KEYS[2],
  * as gone while a build is in progress; returns its size, or nil when it was not held.
  */
 const RELEASE_ONE = `
-local unlisted = false
+-- A deposit listing readers went: each of its tags is listed by one deposit fewer; at 0 the tag is forgotten
+-- in C and in H (only listed readers' times are read, so H holds at most the tags the topic's deposits list).
+-- A count missing or not above 0 (it cannot be, after countListed) is dropped, never taken below 0.
+local function unlist(readers)
+  for _, t in ipairs(tagsOf(readers)) do
+    local n = tonumber(redis.call('HGET', C, t) or '0')
+    if n > 1 then
+      redis.call('HINCRBY', C, t, -1)
+    else
+      redis.call('HDEL', C, t)
+      redis.call('HDEL', H, t)
+    end
+  end
+end
 local function releaseOne(topic, id, pendingOnly, building)
   local member = topic .. '/' .. id
   if building then redis.call('SADD', GONE, member) end
@@ -49,7 +92,11 @@ local function releaseOne(topic, id, pendingOnly, building)
   if not size then return nil end
   size = tonumber(size)
   redis.call('HDEL', from, id)
-  if redis.call('HDEL', R, id) == 1 then unlisted = true end
+  local readers = redis.call('HGET', R, id)
+  if readers then
+    redis.call('HDEL', R, id)
+    unlist(readers)
+  end
   redis.call('HDEL', A, id)
   redis.call('HINCRBY', TB, topic, -size)
   redis.call('HINCRBY', TOTALS, 'items', -1)
@@ -63,32 +110,11 @@ local function building(now)
   return redis.call('ZCARD', BUILDS) > 0
 end
 local function has(list, t) return string.find(',' .. list .. ',', ',' .. t .. ',', 1, true) ~= nil end
--- An entry is 'tag:check' or a bare 'tag' (16 hex digits, then ':' and 32).
-local function tagOf(entry) return string.sub(entry, 1, 16) end
--- Once a deposit listing readers went: forget when readers no deposit lists any more were heard from
--- (only listed readers' times are read), so H holds at most the tags the topic's deposits list.
-local function forgetUnlisted()
-  if not unlisted or redis.call('HLEN', H) == 0 then return end
-  local listed = {}
-  for _, readers in ipairs(redis.call('HVALS', R)) do
-    for entry in string.gmatch(readers, '[^,]+') do listed[tagOf(entry)] = true end
-  end
-  local drop = {}
-  for _, t in ipairs(redis.call('HKEYS', H)) do
-    if not listed[t] then drop[#drop + 1] = t end
-    if #drop == 1000 then
-      redis.call('HDEL', H, unpack(drop))
-      drop = {}
-    end
-  end
-  if #drop > 0 then redis.call('HDEL', H, unpack(drop)) end
-end
 local function forgetTopicIfEmpty(topic)
   if redis.call('HLEN', T) == 0 and redis.call('HLEN', P) == 0 then
     redis.call('HDEL', TB, topic)
     redis.call('DEL', H)
-  else
-    forgetUnlisted()
+    redis.call('DEL', C)
   end
 end
 local function allAcked(readers, acked)
@@ -123,7 +149,10 @@ if mode == 'reserve' then
 else
   redis.call('HSET', T, id, size)
 end
-if ARGV[10] ~= '' then redis.call('HSET', R, id, ARGV[10]) end
+if ARGV[10] ~= '' then
+  redis.call('HSET', R, id, ARGV[10])
+  for _, t in ipairs(tagsOf(ARGV[10])) do redis.call('HINCRBY', C, t, 1) end
+end
 if ARGV[11] ~= '' then redis.call('HSET', A, id, ARGV[11]) end
 redis.call('HINCRBY', TB, topic, size)
 redis.call('HINCRBY', TOTALS, 'items', 1)
@@ -309,6 +338,7 @@ export class RedisDepotIndex implements DepotIndex {
       `${ns}:r:${topic}`,
       `${ns}:a:${topic}`,
       `${ns}:h:${topic}`,
+      `${ns}:c:${topic}`,
     ];
   }
 

@@ -44,6 +44,28 @@ describe('MemoryDepotIndex', () => {
 
   it('what it remembers of readers stays bounded by what deposits list, against a client making up readers round after round (test/helpers/depotReaders.ts)', async () => {
     const index = new MemoryDepotIndex();
-    await heardBounded(new Depot({ storage: new MemoryStorage(), index }), (topic) => index.heardCount(topic));
+    await heardBounded(
+      new Depot({ storage: new MemoryStorage(), index }),
+      (topic) => index.heardCount(topic),
+      (topic) => Object.fromEntries(index.listedCounts(topic)),
+    );
+  });
+
+  it('a relay restarting counts again, from storage, how many deposits list each reader', async () => {
+    const storage = new MemoryStorage();
+    const topic = 'c'.repeat(64);
+    const [me, bob1, bob2] = ['0', '1', '2'].map((c) => c.repeat(16)) as [string, string, string];
+    const before = new MemoryDepotIndex();
+    const depot = new Depot({ storage, index: before });
+    await depot.deposit(topic, 'AAAA', me, [bob1, bob2]);
+    const second = await depot.deposit(topic, 'BBBB', me, [bob1]);
+    const counts = Object.fromEntries(before.listedCounts(topic));
+    expect(counts).toEqual({ [bob1]: 2, [bob2]: 1 });
+    const after = new MemoryDepotIndex();
+    const restarted = new Depot({ storage, index: after });
+    expect(await restarted.count()).toBe(2);
+    expect(Object.fromEntries(after.listedCounts(topic))).toEqual(counts);
+    await restarted.ack(topic, [second], bob1);
+    expect(Object.fromEntries(after.listedCounts(topic))).toEqual({ [bob1]: 1, [bob2]: 1 });
   });
 });

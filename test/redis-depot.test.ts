@@ -229,7 +229,32 @@ describe("a deposit's readers on Redis", () => {
   it('what the index remembers of readers stays bounded by what deposits list, against a client making up readers round after round (test/helpers/depotReaders.ts)', async () => {
     const { a, ns } = twoRelays({});
     const client = redis.client();
-    await heardBounded(a, (topic) => client.hlen(`${ns}:depot:h:${topic}`));
+    await heardBounded(
+      a,
+      (topic) => client.hlen(`${ns}:depot:h:${topic}`),
+      async (topic) => Object.fromEntries(Object.entries(await client.hgetall(`${ns}:depot:c:${topic}`)).map(([t, c]) => [t, Number(c)])),
+    );
+  });
+
+  it('deposits stored before the counts of listed readers are counted once, from their readers: a tag another still lists is not forgotten', async () => {
+    const { a, ns } = twoRelays({});
+    const client = redis.client();
+    const t = topic('d');
+    const [me, bob1, bob2] = ['0', '1', '2'].map((c) => c.repeat(16)) as [string, string, string];
+    const counts = async () => Object.fromEntries(Object.entries(await client.hgetall(`${ns}:depot:c:${t}`)).map(([k, c]) => [k, Number(c)]));
+    const first = await a.deposit(t, 'AAAA', me, [bob1, bob2]);
+    const second = await a.deposit(t, 'BBBB', me, [bob1, bob2]);
+    await a.ack(t, [first, second], bob1);
+    expect(await client.hkeys(`${ns}:depot:h:${t}`)).toEqual([bob1]);
+    // As a relay from before the counts left them: readers listed, none counted.
+    await client.del(`${ns}:depot:c:${t}`);
+    await a.ack(t, [first], bob2);
+    expect(await counts()).toEqual({ [bob1]: 1, [bob2]: 1 });
+    expect((await client.hkeys(`${ns}:depot:h:${t}`)).sort()).toEqual([bob1, bob2]);
+    await a.ack(t, [second], bob2);
+    expect(await counts()).toEqual({});
+    expect(await client.hlen(`${ns}:depot:h:${t}`)).toBe(0);
+    expect(await a.count()).toBe(0);
   });
 });
 

@@ -173,9 +173,16 @@ export async function silentReader(make: (limits: Partial<DepotLimits>, now: () 
  * client keeping one deposit alive, depositing with 16 made-up readers and acking each with its token,
  * round after round, leaves no trace of them once their deposits went (the record of when each reader
  * was last heard from would otherwise grow with every round). An ack naming an id twice is refused.
- * `heard(topic)`: how many readers the index remembers hearing from on the topic.
+ * The per-tag counts of deposits listing each reader (what lets a release forget a tag without reading
+ * the topic's other deposits) stay those of the deposits held, and go with them.
+ * `heard(topic)`: how many readers the index remembers hearing from on the topic; `listed(topic)`: its
+ * counts, tag → how many deposits list it.
  */
-export async function heardBounded(depot: Depot, heard: (topic: string) => Promise<number> | number): Promise<void> {
+export async function heardBounded(
+  depot: Depot,
+  heard: (topic: string) => Promise<number> | number,
+  listed: (topic: string) => Promise<Record<string, number>> | Record<string, number>,
+): Promise<void> {
   const rounds = 12;
   const keeper = await depot.deposit(T, 'AAAA', me, [entry(bob1, token('a')), entry(bob2, token('b'))]);
   await depot.ack(T, [keeper], undefined, [token('a')]);
@@ -189,10 +196,19 @@ export async function heardBounded(depot: Depot, heard: (topic: string) => Promi
     for (const t of tokens) await depot.ack(T, [id], undefined, [t]);
   }
   expect(await depot.count()).toBe(1);
-  // Only the reader the remaining deposit lists (and that acked it) is remembered.
+  // Only the reader the remaining deposit lists (and that acked it) is remembered; only its tags are counted.
   expect(await heard(T)).toBe(1);
+  expect(await listed(T)).toEqual({ [bob1]: 1, [bob2]: 1 });
+  // Two deposits listing the same tag: it is remembered until the last of them goes.
+  const [twice1, twice2] = [await depot.deposit(T, 'CCCC', me, [entry(bob1, token('c'))]), await depot.deposit(T, 'DDDD', me, [entry(bob1, token('d'))])];
+  expect(await listed(T)).toEqual({ [bob1]: 3, [bob2]: 1 });
+  await depot.ack(T, [twice1], undefined, [token('c')]);
+  await depot.ack(T, [twice2], undefined, [token('d')]);
+  expect(await heard(T)).toBe(1);
+  expect(await listed(T)).toEqual({ [bob1]: 1, [bob2]: 1 });
   // The keeper's other reader is still heard from as before: it goes, and so does the topic's record.
   await depot.ack(T, [keeper], undefined, [token('b')]);
   expect(await depot.count()).toBe(0);
   expect(await heard(T)).toBe(0);
+  expect(await listed(T)).toEqual({});
 }
