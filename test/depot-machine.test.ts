@@ -15,6 +15,7 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { depotTag } from '../src/depot/payload.js';
+import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
 import { TopicUnprovenError } from '../src/errors.js';
 
 const contactKey = new Uint8Array(32).fill(7);
@@ -69,7 +70,7 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
     deposit: options.deposit,
   } as unknown as DepotInput;
   const actor = createActor(machine, { clock, input, ...(options.inspect ? { inspect: options.inspect } : {}) });
-  for (const type of ['deposited', 'refused', 'relay', 'fetched'] as const) actor.on(type, (e) => emitted.push(e));
+  for (const type of ['deposited', 'refused', 'relay', 'fetched', 'bareReaders'] as const) actor.on(type, (e) => emitted.push(e));
   actor.start();
   const socket = () => sockets.at(-1)!;
   return {
@@ -301,6 +302,8 @@ describe('depotMachine (simulated clock)', () => {
     h.reply({ type: 'error', re: 'deposit', reason: "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits" });
     expect(await again).toEqual({ type: 'deposit', topic, blob: 'AAAA', tag, readers: ['1'.repeat(16), '2'.repeat(16)] });
     expect(h.emitted.filter((e) => e.type === 'refused')).toEqual([]);
+    // The app is told: this relay takes readers by bare tag only.
+    expect(h.emitted.filter((e) => e.type === 'bareReaders')).toEqual([{ type: 'bareReaders', reason: BARE_READERS_PROBLEM }]);
     const deposited = new Promise<DepotEmitted>((resolve) => h.actor.on('deposited', resolve));
     h.reply({ type: 'deposited', topic, id: 'x1' });
     expect(await deposited).toMatchObject({ type: 'deposited', id: 'x1' });
@@ -318,6 +321,22 @@ describe('depotMachine (simulated clock)', () => {
     h.open();
     h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
     expect((await fresh).readers).toEqual(readers);
+    h.actor.stop();
+  });
+
+  it("another reason about the readers, even one worded like the older relay's, is a refusal: no deposit goes again by bare tag", async () => {
+    const readers = [`${'1'.repeat(16)}:${'a'.repeat(32)}`];
+    const h = harness({ readers });
+    h.open();
+    const first = h.nextSent('deposit');
+    h.clock.increment(DEFAULT_DEPOT_TIMEOUTS.debounceMs);
+    await first;
+    // Whichever comes first: the refusal, or the deposit sent again.
+    const refused = new Promise<string>((resolve) => h.actor.on('refused', () => resolve('refused')));
+    const again = h.nextSent('deposit').then(() => 'sent again');
+    h.reply({ type: 'error', re: 'deposit', reason: "deposit's 'readers' must be 1 to 8 distinct tags of 16 hex digits" });
+    expect(await Promise.race([refused, again])).toBe('refused');
+    expect(h.emitted.filter((e) => e.type === 'bareReaders')).toEqual([]);
     h.actor.stop();
   });
 

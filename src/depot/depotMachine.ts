@@ -179,6 +179,11 @@ export type DepotEmitted =
   /** A fetch was applied: `applied` deposits from the contact. */
   | { type: 'fetched'; applied: number }
   /**
+   * The relay is one from before ack tokens (it refused readers with tokens, `reason`): on this
+   * connection deposits list their readers by bare tag, which anyone holding the contact key can ack.
+   */
+  | { type: 'bareReaders'; reason: string }
+  /**
    * A file moved: ours deposited (progress, `done` once the relay holds all of it), refused by the relay
    * (`file.waiting`, route 'device'), or the contact's fetched (progress, `done`, `failed`). Inside a
    * contact link it also goes to the link, which tells the app as it tells the file session's.
@@ -276,6 +281,7 @@ export const depotMachine = setup({
     announceUp: emit({ type: 'relay' as const, up: true }),
     announceDown: emit({ type: 'relay' as const, up: false }),
     announceFetched: emit((_, params: { applied: number }) => ({ type: 'fetched' as const, applied: params.applied })),
+    announceBareReaders: emit((_, params: { reason: string }) => ({ type: 'bareReaders' as const, reason: params.reason })),
     /** Emitted, and sent to the parent when there is one (the contact link forwards `file.*` to the app like its file session's). */
     announceFile: enqueueActions(({ enqueue, self }, params: FileEvent) => {
       enqueue.emit(params);
@@ -354,7 +360,11 @@ export const depotMachine = setup({
                     // A relay from before ack tokens: the same deposits go again, their readers by bare tag (not a refusal).
                     guard: ({ context, event }) =>
                       event.re === 'deposit' && context.pending.length > 0 && context.bareReaders !== true && isBareReadersRefusal(event.reason),
-                    actions: ['forgetAfterRefusal', assign({ bareReaders: true, again: true })],
+                    actions: [
+                      'forgetAfterRefusal',
+                      assign({ bareReaders: true, again: true }),
+                      { type: 'announceBareReaders', params: ({ event }) => ({ reason: event.reason }) },
+                    ],
                   },
                   {
                     // A file's chunk refused (the topic's quota): the file waits on the device; the rest goes on.

@@ -219,12 +219,17 @@ export const READERS_PROBLEM = `deposit's 'readers' must be 1 to ${MAX_DEPOSIT_R
 /** Why an ack's `ids` were refused when one repeats (each id is acked once: a repeat could only prove more readers in one request). */
 export const ACK_IDS_PROBLEM = "ack's 'ids' must be distinct";
 /**
- * Whether a deposit's refusal is a relay's from before ack tokens, which takes only bare tags as
- * `readers` (its reason: `deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits`): the
- * client then lists its readers by bare tag on that connection (`depot/depotMachine.ts`), as clients
- * did before tokens, rather than deposit nothing there.
+ * The reason a relay from before ack tokens gives for `readers` it does not take (it takes only bare
+ * tags, at most 16): its text exactly, as that relay sent it.
  */
-export const isBareReadersRefusal = (reason: string): boolean => reason.startsWith("deposit's 'readers' must be") && !reason.includes("'tag:check'");
+export const BARE_READERS_PROBLEM = "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits";
+/**
+ * Whether a deposit's refusal is that older relay's ({@link BARE_READERS_PROBLEM}, matched whole, not
+ * guessed from its start: another relay's reason is a refusal): the client then lists its readers by
+ * bare tag on that connection (`depot/depotMachine.ts`), as clients did before tokens, rather than
+ * deposit nothing there.
+ */
+export const isBareReadersRefusal = (reason: string): boolean => reason === BARE_READERS_PROBLEM;
 /** Why an ack's `tokens` were refused. */
 export const TOKENS_PROBLEM = "ack's 'tokens' must be one per id, each 32 hex digits or ''";
 
