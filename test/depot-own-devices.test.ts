@@ -7,14 +7,13 @@
 import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
-import { cryptoRandomBytes } from '../src/effects/random.js';
-import { applyDeposits, prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS } from '../src/depot/depotActors.js';
+import { applyDeposits, prepareDeposit } from '../src/depot/depotActors.js';
 import { DEFAULT_RELAY_FILE_BYTES } from '../src/depot/depotFiles.js';
 import { depotKey, depotTag } from '../src/depot/payload.js';
 import { Depot } from '../server/depot.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { topicKey } from '../src/crypto/topicKey.js';
-import { depotDevice, type DepotDevice } from './helpers/depotDevice.js';
+import { depotDevice, prepareInput, type DepotDevice } from './helpers/depotDevice.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const key = depotKey(KEY);
@@ -31,17 +30,7 @@ describe('deposits between my own devices', () => {
   it('another device of mine leaves my deposit for the contact; the contact takes it', async () => {
     const alice = await device();
     await alice.db.sendMessage(alice.channelId, { text: 'for Bob, while he is away' });
-    const input = {
-      docs: alice.db.docs,
-      storage: alice.storage,
-      channelId: alice.channelId,
-      key,
-      deviceId: alice.db.deviceId,
-      randomBytes: cryptoRandomBytes,
-      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
-      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
-      files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] },
-    };
+    const input = prepareInput(alice, key, { files: { limit: DEFAULT_RELAY_FILE_BYTES, sent: {}, skip: [] } });
     const blobs = (await toPromise(createActor(prepareDeposit, { input }).start())).deposits.map((d) => d.blob);
     expect(blobs.length).toBeGreaterThan(0);
 
@@ -83,18 +72,7 @@ describe('deposits in our own channel', () => {
     const tagOf = (d: typeof a1) => depotTag(KEY, d.db.deviceId);
 
     await a1.db.sendMessage(a1.channelId, { text: 'to my other devices' });
-    const input = {
-      docs: a1.db.docs,
-      storage: a1.storage,
-      channelId: a1.channelId,
-      key,
-      contactKey: KEY,
-      own: true,
-      deviceId: a1.db.deviceId,
-      randomBytes: cryptoRandomBytes,
-      maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
-      maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
-    };
+    const input = prepareInput(a1, key, { contactKey: KEY, own: true });
     const prepared = (await toPromise(createActor(prepareDeposit, { input }).start())).deposits;
     for (const d of prepared) await depot.deposit(topic, d.blob, tagOf(a1), d.readers);
 

@@ -11,12 +11,12 @@ import * as A from '@automerge/automerge';
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import { cryptoRandomBytes } from '../src/effects/random.js';
-import { prepareDeposit, DEFAULT_MAX_BATCH_CHARS, DEFAULT_MAX_DEPOSIT_CHARS } from '../src/depot/depotActors.js';
+import { prepareDeposit } from '../src/depot/depotActors.js';
 import { ackPlan, depotKey, depotTag } from '../src/depot/payload.js';
 import { MAX_DEPOSIT_READERS } from '../src/depot/wire.js';
 import { unlinkNotice } from '../src/devices/selfLink.js';
 import { toHex } from '../src/crypto/bytes.js';
-import { depotDevice, type DepotDevice } from './helpers/depotDevice.js';
+import { depotDevice, prepareInput, type DepotDevice } from './helpers/depotDevice.js';
 
 const KEY = new Uint8Array(32).fill(11);
 const key = depotKey(KEY);
@@ -41,18 +41,7 @@ async function honestDevice(): Promise<DepotDevice> {
 
 async function readersOf(d: DepotDevice): Promise<string[]> {
   await d.db.sendMessage(d.channelId, { text: 'to my other devices' });
-  const input = {
-    docs: d.db.docs,
-    storage: d.storage,
-    channelId: d.channelId,
-    key,
-    contactKey: KEY,
-    own: true,
-    deviceId: d.db.deviceId,
-    randomBytes: cryptoRandomBytes,
-    maxBlobChars: DEFAULT_MAX_DEPOSIT_CHARS,
-    maxBatchChars: DEFAULT_MAX_BATCH_CHARS,
-  };
+  const input = prepareInput(d, key, { contactKey: KEY, own: true });
   const { deposits } = await toPromise(createActor(prepareDeposit, { input }).start());
   expect(deposits.length).toBeGreaterThan(0);
   return deposits[0]!.readers ?? [];
