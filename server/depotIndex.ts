@@ -16,7 +16,8 @@
  * `entries` for a reader leaves out what it acked. The index also keeps, per topic, when each reader
  * last acked: at the topic's cap, `evictSilent` releases deposits only readers silent for long still
  * hold; a reader no deposit lists any more is forgotten there (so that record is bounded by what the
- * topic's deposits list). A deposit without readers goes at the first ack (as before readers); an ack without a
+ * topic's deposits list), known from a count per tag of the deposits listing it, so a release reads only
+ * its own deposit's readers. A deposit without readers goes at the first ack (as before readers); an ack without a
  * tag releases only those. An ack with a tag the deposit does not list changes nothing: what a deposit
  * records is bounded by its readers.
  * @module

@@ -67,13 +67,15 @@ countListed()
 const RELEASE_ONE = `
 -- A deposit listing readers went: each of its tags is listed by one deposit fewer; at 0 the tag is forgotten
 -- in C and in H (only listed readers' times are read, so H holds at most the tags the topic's deposits list).
--- A count missing or not above 0 (it cannot be, after countListed) is dropped, never taken below 0.
+-- A count never goes below 0. One missing (a deposit a relay of an earlier version made during a rolling
+-- upgrade, after countListed ran) leaves H as it is: the tag may still be listed, and forgetting when it was
+-- heard could evict early; it goes with the topic, or when a counted deposit listing it goes.
 local function unlist(readers)
   for _, t in ipairs(tagsOf(readers)) do
-    local n = tonumber(redis.call('HGET', C, t) or '0')
+    local n = tonumber(redis.call('HGET', C, t) or '-1')
     if n > 1 then
       redis.call('HINCRBY', C, t, -1)
-    else
+    elseif n >= 0 then
       redis.call('HDEL', C, t)
       redis.call('HDEL', H, t)
     end
