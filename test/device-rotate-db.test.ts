@@ -576,6 +576,59 @@ describe('a crash before the unlink is done', () => {
   });
 });
 
+describe('a crash while forgetting a device another of mine unlinked', () => {
+  it('at the removal: on start my own notice of the unlink is there (written first), and X is forgotten', async () => {
+    const storage = new CrashingStorage();
+    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, bea, self, 'own-device');
+    // Bea forgets X: cut short right after the write that forgets it.
+    storage.crashAfter = (k) => k.join('/') === OWN_DEVICES_KEY.join('/');
+    await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
+    bea.docs.close();
+    storage.restart();
+    const again = await Database.open({ storage });
+    expect(again.ownDevices()).toEqual([me(alice)]);
+    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
+    expect(mineOfX(again)).toHaveLength(1);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(toHex(again.setKey())).toBe(toHex(alice.setKey()));
+    expect(mineOfX(again)).toHaveLength(1);
+  });
+
+  it('at the notice: on start X is forgotten, my notice not written twice', async () => {
+    const storage = new CrashingStorage();
+    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, bea, self, 'own-device');
+    // Bea's first write in our own channel now: her own notice.
+    storage.crashAfter = (k) => k[0] === 'docs' && k[2] === self;
+    await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
+    bea.docs.close();
+    storage.restart();
+    const again = await Database.open({ storage });
+    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
+    expect(mineOfX(again)).toHaveLength(1);
+    expect(again.ownDevices().map((d) => d.device_id)).toContain(x.deviceId);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(again.ownDevices()).toEqual([me(alice)]);
+    expect(mineOfX(again)).toHaveLength(1);
+    expect(toHex(again.setKey())).toBe(toHex(alice.setKey()));
+  });
+});
+
 describe("the keys a contact's channels trust follow the card", () => {
   it("a set in the new channel that drops a device refuses it in the old channel too, though the old channel's keys were read before", async () => {
     const { alice, alice3, x, carol, channel, key } = await myThreeAndCarol((d) => d.alice);

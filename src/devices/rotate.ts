@@ -71,15 +71,17 @@ function once<T>(f: () => T): () => T {
 /**
  * Forget the devices of mine that a notice that counts unlinked (never this one: the façade wipes
  * it), and say so in our own channels in my name too: a device away that later reads the unlinked
- * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts).
+ * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts). As in
+ * {@link finishUnlink}, the notices first (once per channel, a crash may have written some), the
+ * device forgotten after: a crash between never leaves it forgotten without my notice.
  */
 async function forgetUnlinked(db: Database): Promise<void> {
   const { out } = ownStanding(db);
   const channels = ownChannels(db);
   for (const d of db.ownDevices()) {
     if (!out.has(d.device_id)) continue;
+    for (const channel of channels) if (!unlinksIn(db, channel).includes(d.device_id)) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
     await db.removeOwnDevice(d.device_id);
-    for (const channel of channels) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
   }
 }
 
