@@ -10,11 +10,10 @@ import { fromHex, toHex } from '../crypto/bytes.js';
 import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import { verifyMessage } from '../db/messageSignature.js';
 import { deviceSetNotice, provenSetOf, verifyDeviceSet, type DeviceSetStatement } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
 import { unlinkNotice } from './selfLink.js';
-import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
+import { unlinkEdges, unlinkStanding, unlinkTarget, type UnlinkStanding } from './unlinks.js';
 
 /** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
 export interface Rekeyed {
@@ -36,13 +35,7 @@ function ownChannels(db: Database): DocId[] {
  */
 export function ownStanding(db: Database): UnlinkStanding {
   const keys = new Map([[db.deviceId, db.publicKey], ...db.ownDevices().map((d) => [d.device_id, d.public_key] as const)]);
-  const edges: UnlinkEdge[] = [];
-  for (const channel of ownChannels(db))
-    for (const m of db.messages(channel)) {
-      const target = unlinkTarget(m.text);
-      const key = keys.get(m.sender);
-      if (target !== undefined && key !== undefined && verifyMessage(channel, m, m.sig, key)) edges.push({ by: m.sender, target });
-    }
+  const edges = ownChannels(db).flatMap((channel) => unlinkEdges(channel, db.messages(channel), keys));
   return unlinkStanding(edges, new Set(keys.keys()));
 }
 
