@@ -13,7 +13,7 @@ import { appActors } from '../src/app/actors.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { CONTACT_KEYS, Database, documentId, OWN_DEVICES_KEY, ROTATION_PENDING_KEY } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
-import { deviceSetNotice } from '../src/devices/notices.js';
+import { deviceSetNotice, type DeviceSetStatement } from '../src/devices/notices.js';
 import { makeRekey, openRekey, rekeyOf, rekeyText, type RekeyNotice } from '../src/devices/rekey.js';
 import { unlinkedBy, unlinkNotice } from '../src/devices/selfLink.js';
 import { unlinkStanding } from '../src/devices/unlinks.js';
@@ -576,6 +576,59 @@ describe('a crash before the unlink is done', () => {
   });
 });
 
+describe('a crash while forgetting a device another of mine unlinked', () => {
+  it('at the removal: on start my own notice of the unlink is there (written first), and X is forgotten', async () => {
+    const storage = new CrashingStorage();
+    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, bea, self, 'own-device');
+    // Bea forgets X: cut short right after the write that forgets it.
+    storage.crashAfter = (k) => k.join('/') === OWN_DEVICES_KEY.join('/');
+    await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
+    bea.docs.close();
+    storage.restart();
+    const again = await Database.open({ storage });
+    expect(again.ownDevices()).toEqual([me(alice)]);
+    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
+    expect(mineOfX(again)).toHaveLength(1);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(toHex(again.setKey())).toBe(toHex(alice.setKey()));
+    expect(mineOfX(again)).toHaveLength(1);
+  });
+
+  it('at the notice: on start X is forgotten, my notice not written twice', async () => {
+    const storage = new CrashingStorage();
+    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
+    const setKey = alice.setKey();
+    const mine = [alice, bea, x];
+    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+    const self = alice.selfChannel()!;
+    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+    await alice.removeOwnDevice(x.deviceId);
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    await pass(alice, bea, self, 'own-device');
+    // Bea's first write in our own channel now: her own notice.
+    storage.crashAfter = (k) => k[0] === 'docs' && k[2] === self;
+    await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
+    bea.docs.close();
+    storage.restart();
+    const again = await Database.open({ storage });
+    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
+    expect(mineOfX(again)).toHaveLength(1);
+    expect(again.ownDevices().map((d) => d.device_id)).toContain(x.deviceId);
+    await adoptRekeys(again, cryptoRandomBytes);
+    expect(again.ownDevices()).toEqual([me(alice)]);
+    expect(mineOfX(again)).toHaveLength(1);
+    expect(toHex(again.setKey())).toBe(toHex(alice.setKey()));
+  });
+});
+
 describe("the keys a contact's channels trust follow the card", () => {
   it("a set in the new channel that drops a device refuses it in the old channel too, though the old channel's keys were read before", async () => {
     const { alice, alice3, x, carol, channel, key } = await myThreeAndCarol((d) => d.alice);
@@ -626,6 +679,40 @@ describe('a card keeps a bounded number of keys', () => {
 });
 
 describe("a contact's set across rotations while it is away", () => {
+  it('two statements of one signer with the same `at` in two channels: the rotation carries the one the card trusts', async () => {
+    const [alice, carol, carol2, carol3] = await Promise.all([open(), open(), open(), open()]);
+    const key = cryptoRandomBytes(32);
+    await alice.addContact({ moniker: 'Carol', contactKey: key, publicKey: carol.publicKey });
+    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    const [newer, older] = alice.channelsOf(alice.contacts()[0]!);
+    // Carol's set at one `at`, twice (Carol3 linked between): one in each channel of the card.
+    const at = alice.now() + 1;
+    await carol.addOwnDevices([me(carol2)]);
+    const first = carol.deviceSetStatement(at);
+    await carol.addOwnDevices([me(carol3)]);
+    const second = carol.deviceSetStatement(at);
+    const write = (channel: DocId, notice: string) =>
+      alice.docs.change<{ messages: unknown[] }>(channel, (c) => {
+        c.messages.push({ id: toHex(cryptoRandomBytes(16)), timestamp: 1, sender: carol.deviceId, text: '', notice });
+      });
+    await write(older!, deviceSetNotice(first));
+    await write(newer!, deviceSetNotice(second));
+    const trusted = alice.provenStatements(alice.contacts()[0]!);
+    expect(trusted.map((s) => s.signature)).toHaveLength(1);
+    const devicesOf = (s: { devices: { device_id: string }[] }) => s.devices.map((d) => d.device_id).sort();
+    const carried = devicesOf(trusted[0]!);
+    expect(alice.provenSet(alice.contacts()[0]!).devices.size).toBe(carried.length);
+
+    await rotateKeys(alice, cryptoRandomBytes, alice.now() + 2);
+    const moved = alice.channelOf(alice.contacts()[0]!);
+    const carols = alice
+      .messages(moved)
+      .map((m) => (m.notice ? (JSON.parse(m.notice) as { set?: DeviceSetStatement }).set : undefined))
+      .filter((s): s is DeviceSetStatement => s?.by === carol.publicKey);
+    expect(carols.map(devicesOf)).toEqual([carried]);
+    expect(devicesOf(alice.provenStatements(alice.contacts()[0]!)[0]!)).toEqual(carried);
+  });
+
   it("after CONTACT_KEYS rotations the card still proves the contact's set: its other device follows and is taken", async () => {
     const [alice, carol, carol2] = await Promise.all([open(), open(), open()]);
     const key = cryptoRandomBytes(32);

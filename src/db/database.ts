@@ -455,6 +455,15 @@ export class Database {
     return provenSetOf(contact.public_key, this.#setNotices(contact), this.#verifySet);
   }
 
+  /**
+   * The statements that prove the contact's set ({@link provenSet}: the same notices, read in the same
+   * order, through the same cached verifier), each trusted signer's newest: copied into another
+   * channel, they prove the same set there.
+   */
+  provenStatements(contact: Contact): DeviceSetStatement[] {
+    return provenSetOf(contact.public_key, this.#setNotices(contact), this.#verifySet).statements;
+  }
+
   /** The notices of every channel of `card` (a rotated card has several), `doc` standing for `channel`'s. */
   #setNotices(card: Contact | undefined, channel?: DocId, doc?: A.Doc<unknown>): { notice?: string }[] {
     const ids = card ? this.channelsOf(card) : [];

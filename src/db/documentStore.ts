@@ -21,7 +21,7 @@ import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
 import { systemClock, type Clock } from '../effects/clock.js';
 import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
-import { checkSender, messageSignatureBytes, signatureBytes, signedFieldsOf, vouchedHistory, type SenderKeys } from './messageSignature.js';
+import { checkSender, legacyOf, messageSignatureBytes, signatureBytes, signedFieldsOf, vouchedHistory, type SenderKeys } from './messageSignature.js';
 import { channelEffect, type ChangeSource } from './peerRules.js';
 import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits, type FileRef } from './schema.js';
 
@@ -201,8 +201,8 @@ export class DocumentStore {
   #theirKeys: (channel: DocId, doc: A.Doc<unknown>) => TheirKeys = () => ({ theirs: new Map() });
   /** What #theirKeys said per channel, until a change to any channel adds a notice (or the cards change: {@link forgetSenderKeys}). */
   readonly #theirCache = new Map<DocId, TheirKeys>();
-  /** What each legacy notice vouches for, once its signature was checked (see {@link vouchedOnce}). */
-  readonly #vouchedCache = new Map<string, readonly string[]>();
+  /** Whether each legacy notice's signature verified, once checked (see {@link vouchedOnce}). */
+  readonly #vouchedCache = new Map<string, boolean>();
 
   /**
    * How to read a contact's verified device set, with keys, from a channel (Database: the set notices
@@ -574,24 +574,27 @@ export class DocumentStore {
   }
 }
 
-/** Legacy notices whose verdicts {@link vouchedOnce} keeps before it starts afresh. */
+/** Legacy notices whose verdicts {@link vouchedOnce} keeps; past this the oldest is forgotten first. */
 const VOUCHED_CACHE_LIMIT = 4096;
 
 /**
  * `vouchedHistory`, each legacy notice's signature checked once: a channel's notices are read again
- * for every change that brings an unsigned message, and each costs an Ed25519 check. The verdict is
- * kept by all it depends on — the channel, a digest of the notice's signed bytes, its signature and
- * the keys it was tried with — so an altered notice, or a sender's keys changed, is checked anew.
+ * for every change that brings an unsigned message, and each costs an Ed25519 check. The verdict (a
+ * boolean: the digests are parsed again from the notice, cheaper than keeping up to a thousand of
+ * them per notice) is kept by all it depends on — the channel, a digest of the notice's signed bytes,
+ * its signature and the keys it was tried with — so an altered notice, or a sender's keys changed, is
+ * checked anew.
  */
 function vouchedOnce(
-  cache: Map<string, readonly string[]>,
+  cache: Map<string, boolean>,
   channel: DocId,
   messages: readonly unknown[],
   keysOf: (sender: string) => Iterable<string> | undefined,
 ): Set<string> {
   const out = new Set<string>();
   for (const value of messages) {
-    if (!textOf((value as { notice?: unknown } | null)?.notice)?.startsWith('{"legacy"')) continue;
+    const digests = legacyOf(textOf((value as { notice?: unknown } | null)?.notice));
+    if (!digests?.length) continue;
     const m = signedFieldsOf(value);
     const keys = [...(keysOf(m.sender) ?? [])];
     const sig = signatureBytes(m.sig);
@@ -599,11 +602,11 @@ function vouchedOnce(
     const key = [channel, toHex(sha256(messageSignatureBytes(channel, m))), toHex(sig), ...keys].join(':');
     let vouched = cache.get(key);
     if (vouched === undefined) {
-      vouched = [...vouchedHistory(channel, [value], () => keys)];
-      if (cache.size >= VOUCHED_CACHE_LIMIT) cache.clear();
+      vouched = vouchedHistory(channel, [value], () => keys).size > 0;
+      if (cache.size >= VOUCHED_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(key, vouched);
     }
-    for (const entry of vouched) out.add(entry);
+    if (vouched) for (const d of digests) out.add(`${m.sender}:${d}`);
   }
   return out;
 }

@@ -12,8 +12,8 @@ import type { RandomBytes } from '../effects/random.js';
 import type { StorageAdapter } from '../effects/storage.js';
 import { concatBytes } from '../crypto/bytes.js';
 import { SYSTEM_SECRET_KEY } from '../db/database.js';
-import { signedFieldsOf, verifyMessage } from '../db/messageSignature.js';
-import { unlinkStanding, unlinkTarget, type UnlinkEdge } from '../devices/unlinks.js';
+import { signedFieldsOf } from '../db/messageSignature.js';
+import { unlinkEdges, unlinkStanding } from '../devices/unlinks.js';
 import { ackPlan, ackToken, openAnyDeposit, sealDeposit, type AckPlan, type OpenedDeposit, type ReaderKeys } from './payload.js';
 import { MAX_DEPOSIT_READERS, type DepositItem } from './wire.js';
 import type { FileEvent } from '../files/session.js';
@@ -102,19 +102,10 @@ function readerKeysOf(ledger: DepotLedger & { own?: boolean; deviceId?: string }
 function unlinkedIn(ledger: DepotLedger & { deviceId?: string }): string[] {
   const doc = ledger.docs.get<{ messages?: unknown[] }>(ledger.channelId);
   const keys = ledger.docs.ownDeviceKeys();
-  const edges: UnlinkEdge[] = [];
-  const known = new Set(keys.keys());
+  const edges = unlinkEdges(ledger.channelId, (doc.messages ?? []).map(signedFieldsOf), keys, ledger.deviceId);
+  // The devices unlinked count as known here (forgotten already, they must still read the notice).
+  const known = new Set([...keys.keys(), ...edges.map((e) => e.target)]);
   if (ledger.deviceId !== undefined) known.add(ledger.deviceId);
-  for (const value of doc.messages ?? []) {
-    const m = signedFieldsOf(value);
-    const target = unlinkTarget(m.text);
-    if (target === undefined || !/^[0-9a-f]{32}$/.test(target)) continue;
-    const key = keys.get(m.sender);
-    const mine = m.sender === ledger.deviceId || (key !== undefined && key !== '' && verifyMessage(ledger.channelId, m, m.sig, key));
-    if (!mine) continue;
-    edges.push({ by: m.sender, target });
-    known.add(target);
-  }
   const { out } = unlinkStanding(edges, known);
   out.delete(ledger.deviceId ?? '');
   return [...out];

@@ -10,11 +10,10 @@ import { fromHex, toHex } from '../crypto/bytes.js';
 import type { RandomBytes } from '../crypto/spake2.js';
 import { documentId, type Contact, type Database } from '../db/database.js';
 import type { DocId } from '../db/documentStore.js';
-import { verifyMessage } from '../db/messageSignature.js';
-import { deviceSetNotice, provenSetOf, verifyDeviceSet, type DeviceSetStatement } from './notices.js';
+import { deviceSetNotice, type DeviceSetStatement } from './notices.js';
 import { makeRekey, openRekey, pickRekey, rekeyText, type RekeyNotice } from './rekey.js';
 import { unlinkNotice } from './selfLink.js';
-import { unlinkStanding, unlinkTarget, type UnlinkEdge, type UnlinkStanding } from './unlinks.js';
+import { unlinkEdges, unlinkStanding, unlinkTarget, type UnlinkStanding } from './unlinks.js';
 
 /** What a rotation or an adoption changed: the set key moved, and the contacts now on a new key. */
 export interface Rekeyed {
@@ -36,13 +35,7 @@ function ownChannels(db: Database): DocId[] {
  */
 export function ownStanding(db: Database): UnlinkStanding {
   const keys = new Map([[db.deviceId, db.publicKey], ...db.ownDevices().map((d) => [d.device_id, d.public_key] as const)]);
-  const edges: UnlinkEdge[] = [];
-  for (const channel of ownChannels(db))
-    for (const m of db.messages(channel)) {
-      const target = unlinkTarget(m.text);
-      const key = keys.get(m.sender);
-      if (target !== undefined && key !== undefined && verifyMessage(channel, m, m.sig, key)) edges.push({ by: m.sender, target });
-    }
+  const edges = ownChannels(db).flatMap((channel) => unlinkEdges(channel, db.messages(channel), keys));
   return unlinkStanding(edges, new Set(keys.keys()));
 }
 
@@ -71,15 +64,17 @@ function once<T>(f: () => T): () => T {
 /**
  * Forget the devices of mine that a notice that counts unlinked (never this one: the façade wipes
  * it), and say so in our own channels in my name too: a device away that later reads the unlinked
- * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts).
+ * device's counter-unlink beside them finds it outvoted (devices/unlinks.ts). As in
+ * {@link finishUnlink}, the notices first (once per channel, a crash may have written some), the
+ * device forgotten after: a crash between never leaves it forgotten without my notice.
  */
 async function forgetUnlinked(db: Database): Promise<void> {
   const { out } = ownStanding(db);
   const channels = ownChannels(db);
   for (const d of db.ownDevices()) {
     if (!out.has(d.device_id)) continue;
+    for (const channel of channels) if (!unlinksIn(db, channel).includes(d.device_id)) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
     await db.removeOwnDevice(d.device_id);
-    for (const channel of channels) await db.sendMessage(channel, { text: unlinkNotice(d.device_id) });
   }
 }
 
@@ -169,7 +164,7 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
       contactNotices.push(moved);
       continue;
     }
-    const notice = await rotateContact(db, contact, randomBytes, now, statement);
+    const notice = await rotateContact(db, contact, randomBytes, now, statement, mine);
     contactNotices.push(notice);
     rekeyed.push(contact.id);
   }
@@ -185,12 +180,19 @@ export async function rotateKeys(db: Database, randomBytes: RandomBytes, now: nu
 
 /**
  * One contact's next key (a step of {@link rotateKeys}, or a rotation again after a race): sealed to
- * the contact's proven set, my devices and this one, signed, written into its channel beside my set,
- * and the card moved. A notice of mine already signed at `now` there (a crash) is finished instead.
+ * the contact's proven set, my devices (`mine`: {@link myKeys}, read once per rotation) and this one,
+ * signed, written into its channel beside my set, and the card moved. A notice of mine already signed
+ * at `now` there (a crash) is finished instead.
  */
-async function rotateContact(db: Database, contact: Contact, randomBytes: RandomBytes, now: number, statement: DeviceSetStatement): Promise<RekeyNotice> {
+async function rotateContact(
+  db: Database,
+  contact: Contact,
+  randomBytes: RandomBytes,
+  now: number,
+  statement: DeviceSetStatement,
+  mine: ReadonlySet<string>,
+): Promise<RekeyNotice> {
   const sign = (m: Uint8Array) => db.sign(m);
-  const mine = myKeys(db);
   const channel = db.channelOf(contact);
   const signed = mineAt(db, channel, 'contact', now);
   const opened = signed && openRekey(signed, db.publicKey, opener(db));
@@ -207,7 +209,7 @@ async function rotateContact(db: Database, contact: Contact, randomBytes: Random
   }
   // The contact's set, as its channels prove it now, goes along: the card keeps CONTACT_KEYS channels,
   // and a contact away through as many rotations would otherwise lose the one holding its statements.
-  const theirStatements = provenSetOf(contact.public_key, db.messagesOf(contact), verifyDeviceSet).statements;
+  const theirStatements = db.provenStatements(contact);
   await db.rekeyContact(contact.id, next);
   const moved = documentId(next);
   const there = new Set(db.messages(moved).map((m) => m.notice));
@@ -430,8 +432,9 @@ export async function adoptRekeys(db: Database, randomBytes?: RandomBytes): Prom
     if (again.length > 0) {
       const now = db.now();
       const statement = db.deviceSetStatement(now);
+      const mine = myKeys(db);
       for (const card of again) {
-        notices.push(await rotateContact(db, card, randomBytes, now, statement));
+        notices.push(await rotateContact(db, card, randomBytes, now, statement, mine));
         out.contacts.push(card.id);
       }
     }

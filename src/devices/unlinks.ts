@@ -15,6 +15,7 @@
  * Pure: notices in, a verdict out, the same on every device that knows the same devices.
  * @module
  */
+import { verifyMessage, type SignedFields } from '../db/messageSignature.js';
 
 /** One unlink notice as read: the device that wrote it (its signature checked), the device it unlinks. */
 export interface UnlinkEdge {
@@ -91,4 +92,27 @@ export function unlinkTarget(text: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The unlink notices among a channel's `messages` that count as written by a device of mine, as
+ * edges: each names a device id (32 hex) and verifies with the key `keys` (device id → public key,
+ * hex) holds for the device it names as its sender — or names `self` as its sender: a device whose
+ * notices count unchecked (the depot's: the store takes no peer's message in this device's name).
+ * Rotation passes no `self` but this device's key in `keys`: its own notices count as they verify.
+ */
+export function unlinkEdges(
+  channel: string,
+  messages: Iterable<SignedFields & { sig?: Uint8Array | string }>,
+  keys: ReadonlyMap<string, string>,
+  self?: string,
+): UnlinkEdge[] {
+  const edges: UnlinkEdge[] = [];
+  for (const m of messages) {
+    const target = unlinkTarget(m.text);
+    if (target === undefined || !/^[0-9a-f]{32}$/.test(target)) continue;
+    const key = keys.get(m.sender);
+    if ((self !== undefined && m.sender === self) || (key !== undefined && verifyMessage(channel, m, m.sig, key))) edges.push({ by: m.sender, target });
+  }
+  return edges;
 }
