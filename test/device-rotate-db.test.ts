@@ -237,6 +237,17 @@ describe('unlink notices an unlinked device forges', () => {
     expect(unlinkStanding([{ by: 'z', target: 'a' }], known).out.size).toBe(0);
   });
 
+  it('a tie stays a tie when one of its devices also unlinks a device nobody else does', () => {
+    const known = new Set(['a', 'b', 'c', 'd']);
+    // A, B and C each unlink the other two (a full tie); A also unlinks D. D's one vote must not
+    // turn the tie into "the most unlinked": before, all three of my devices came out removed.
+    const tie = ['a', 'b', 'c'].flatMap((by) => ['a', 'b', 'c'].filter((t) => t !== by).map((target) => ({ by, target })));
+    expect(unlinkStanding(tie, known)).toMatchObject({ out: new Set(), contested: new Set(['a', 'b', 'c']) });
+    const s = unlinkStanding([...tie, { by: 'a', target: 'd' }], known);
+    expect(s.out.has('a') || s.out.has('b') || s.out.has('c')).toBe(false);
+    expect([...s.contested].sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   it('a device back from being away keeps the device that unlinked, though the unlinked one unlinked it (and this one) in the same batch', async () => {
     const [alice, bea, dee, x, carol] = await Promise.all([open(), open(), open(), open(), open()]);
     const setKey = alice.setKey();

@@ -70,8 +70,9 @@ export function unlinkStanding(edges: readonly UnlinkEdge[], known: ReadonlySet<
     const votes = new Map(undecided.map((d) => [d, [...(attackers.get(d) ?? [])].filter((a) => !label.has(a)).length]));
     const most = Math.max(...votes.values());
     const losers = undecided.filter((d) => votes.get(d) === most);
-    // A tie (every undecided device as unlinked as the next): nobody can tell the honest one, both stay contested.
-    if (most === 0 || losers.length === undecided.length) break;
+    // A tie at the top (two or more equally unlinked): nobody can tell the honest one, they stay contested.
+    // Not "every undecided device": one unlinked by fewer (and unlinking nobody) would break the tie.
+    if (most === 0 || losers.length > 1) break;
     const signers = new Map(losers.map((d) => [d, [...attackers.get(d)!].filter((a) => !label.has(a)).sort()[0]!]));
     for (const [d, a] of signers) {
       label.set(d, 'out');
