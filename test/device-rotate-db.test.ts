@@ -588,7 +588,8 @@ describe('a crash before the unlink is done', () => {
 });
 
 describe('a crash while forgetting a device another of mine unlinked', () => {
-  it('at the removal: on start my own notice of the unlink is there (written first), and X is forgotten', async () => {
+  /** Alice, Bea (on a storage that can crash) and X; Alice unlinked X and rotated; Bea has it all, not yet adopted. */
+  async function aliceUnlinkedX() {
     const storage = new CrashingStorage();
     const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
     const setKey = alice.setKey();
@@ -599,6 +600,13 @@ describe('a crash while forgetting a device another of mine unlinked', () => {
     await alice.removeOwnDevice(x.deviceId);
     await rotateKeys(alice, cryptoRandomBytes, alice.now());
     await pass(alice, bea, self, 'own-device');
+    /** My own unlink notices of X in our old own channel. */
+    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
+    return { storage, alice, bea, x, self, mineOfX };
+  }
+
+  it('at the removal: on start my own notice of the unlink is there (written first), and X is forgotten', async () => {
+    const { storage, alice, bea, mineOfX } = await aliceUnlinkedX();
     // Bea forgets X: cut short right after the write that forgets it.
     storage.crashAfter = (k) => k.join('/') === OWN_DEVICES_KEY.join('/');
     await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
@@ -606,7 +614,6 @@ describe('a crash while forgetting a device another of mine unlinked', () => {
     storage.restart();
     const again = await Database.open({ storage });
     expect(again.ownDevices()).toEqual([me(alice)]);
-    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
     expect(mineOfX(again)).toHaveLength(1);
     await adoptRekeys(again, cryptoRandomBytes);
     expect(toHex(again.setKey())).toBe(toHex(alice.setKey()));
@@ -614,23 +621,13 @@ describe('a crash while forgetting a device another of mine unlinked', () => {
   });
 
   it('at the notice: on start X is forgotten, my notice not written twice', async () => {
-    const storage = new CrashingStorage();
-    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
-    const setKey = alice.setKey();
-    const mine = [alice, bea, x];
-    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
-    const self = alice.selfChannel()!;
-    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
-    await alice.removeOwnDevice(x.deviceId);
-    await rotateKeys(alice, cryptoRandomBytes, alice.now());
-    await pass(alice, bea, self, 'own-device');
+    const { storage, alice, bea, x, self, mineOfX } = await aliceUnlinkedX();
     // Bea's first write in our own channel now: her own notice.
     storage.crashAfter = (k) => k[0] === 'docs' && k[2] === self;
     await expect(adoptRekeys(bea, cryptoRandomBytes)).rejects.toThrow('crashed');
     bea.docs.close();
     storage.restart();
     const again = await Database.open({ storage });
-    const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
     expect(mineOfX(again)).toHaveLength(1);
     expect(again.ownDevices().map((d) => d.device_id)).toContain(x.deviceId);
     await adoptRekeys(again, cryptoRandomBytes);

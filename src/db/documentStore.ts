@@ -23,7 +23,7 @@ import type { StorageAdapter, StorageKey } from '../effects/storage.js';
 import { BackchannelError, InvalidArgumentError, NotFoundError, ProtocolError, QuarantinedError, SchemaTooNewError, TooLargeError } from '../errors.js';
 import { checkSender, legacyOf, messageSignatureBytes, signatureBytes, signedFieldsOf, vouchedHistory, type SenderKeys } from './messageSignature.js';
 import { channelEffect, type ChangeSource } from './peerRules.js';
-import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits, type FileRef } from './schema.js';
+import { LIMITS, MIGRATIONS, SCHEMA_VERSIONS, textOf, validate, type DocumentKind, type DocumentLimits } from './schema.js';
 
 export type { ChangeSource } from './peerRules.js';
 
@@ -85,26 +85,6 @@ interface Checked {
 
 /** What a channel proves of the contact's devices: {@link SenderKeys} less my own devices. */
 export type TheirKeys = Omit<SenderKeys, 'mine'>;
-
-/** A message as its signature covers it, from a document value (strings as plain text). */
-function signedFields(m: Record<string, unknown>) {
-  const f = m.file as Record<string, unknown> | undefined;
-  const file: FileRef | undefined = f && {
-    filename: textOf(f.filename) ?? '',
-    mimetype: textOf(f.mimetype) ?? '',
-    size: f.size as number,
-    hash: textOf(f.hash) ?? '',
-  };
-  return {
-    id: textOf(m.id) ?? '',
-    timestamp: m.timestamp as number,
-    sender: textOf(m.sender) ?? '',
-    text: textOf(m.text) ?? '',
-    ...(file ? { file } : {}),
-    ...(m.notice === undefined ? {} : { notice: textOf(m.notice) ?? '' }),
-    ...(m.sig === undefined ? {} : { sig: m.sig instanceof Uint8Array ? m.sig : (textOf(m.sig) ?? '') }),
-  };
-}
 
 /** The empty shape of each kind: the content of every document's first change. */
 const SKELETONS: Record<DocumentKind, Record<string, unknown>> = {
@@ -437,7 +417,7 @@ export class DocumentStore {
         else if (fromContact && m !== undefined && sender !== undefined && problems.length === 0) {
           // Who wrote it, by its signature (verified for new messages only: the old ones were, when they came).
           const mine = this.#ownKeys.get(sender);
-          const verdict = checkSender(id, signedFields(m), {
+          const verdict = checkSender(id, signedFieldsOf(m), {
             ...(mine === undefined ? { mine: new Map(), ...keys() } : { mine: new Map([[sender, mine]]), theirs: new Map() }),
             vouched,
           });
