@@ -201,6 +201,19 @@ describe('rotating after an unlink', () => {
   });
 });
 
+/** Alice, Bea and X, my three devices (Bea given, say on a storage that can crash); Alice unlinked X and rotated away from `setKey`. */
+async function aliceUnlinksX(beaDb?: Database) {
+  const [alice, bea, x] = await Promise.all([open(), beaDb ?? open(), open()]);
+  const setKey = alice.setKey();
+  const mine = [alice, bea, x];
+  for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
+  const self = alice.selfChannel()!;
+  await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
+  await alice.removeOwnDevice(x.deviceId);
+  await rotateKeys(alice, cryptoRandomBytes, alice.now());
+  return { alice, bea, x, self, setKey };
+}
+
 describe('unlink notices an unlinked device forges', () => {
   it('the rule: a notice counts if its signer stands; a cycle goes to the most unlinked device, a tie stays contested', () => {
     const known = new Set(['a', 'b', 'd', 'x']);
@@ -287,14 +300,7 @@ describe('unlink notices an unlinked device forges', () => {
   });
 
   it('with no other device to outvote it, the unlinked device removes nobody: the device away stays put, trusting neither', async () => {
-    const [alice, bea, x] = await Promise.all([open(), open(), open()]);
-    const setKey = alice.setKey();
-    const mine = [alice, bea, x];
-    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
-    const self = alice.selfChannel()!;
-    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
-    await alice.removeOwnDevice(x.deviceId);
-    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    const { alice, bea, x, self, setKey } = await aliceUnlinksX();
     await pass(alice, x, self, 'own-device');
     await x.sendMessage(self, { text: unlinkNotice(alice.deviceId) });
     // And a later rotation of its own, sealed to Bea.
@@ -591,14 +597,7 @@ describe('a crash while forgetting a device another of mine unlinked', () => {
   /** Alice, Bea (on a storage that can crash) and X; Alice unlinked X and rotated; Bea has it all, not yet adopted. */
   async function aliceUnlinkedX() {
     const storage = new CrashingStorage();
-    const [alice, bea, x] = await Promise.all([open(), Database.open({ storage }), open()]);
-    const setKey = alice.setKey();
-    const mine = [alice, bea, x];
-    for (const d of mine) await d.addOwnDevices(mine.filter((o) => o !== d).map(me), d === alice ? undefined : setKey);
-    const self = alice.selfChannel()!;
-    await alice.sendMessage(self, { text: unlinkNotice(x.deviceId) });
-    await alice.removeOwnDevice(x.deviceId);
-    await rotateKeys(alice, cryptoRandomBytes, alice.now());
+    const { alice, bea, x, self } = await aliceUnlinksX(await Database.open({ storage }));
     await pass(alice, bea, self, 'own-device');
     /** My own unlink notices of X in our old own channel. */
     const mineOfX = (db: Database) => db.messages(self).filter((m) => m.sender === db.deviceId && m.text === unlinkNotice(x.deviceId));
