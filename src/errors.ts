@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'BUSY'
   | 'INTERNAL'
   | 'RELAY_UNSUPPORTED'
+  | 'RELAY_OUTDATED'
   | 'RELAY_BUSY'
   | 'TOPIC_UNPROVEN'
   | 'CODE_EXPIRED'
@@ -288,6 +289,23 @@ export class RelayUnsupportedError extends BackchannelError {
   }
 }
 
+/**
+ * Not a failure, a warning: the relay is a version from before reader tokens. Everything still syncs,
+ * but what this device leaves on the relay for a contact's devices (or my own) lists its readers by
+ * bare tag, so anyone holding that contact's key, a device I unlinked among them, can acknowledge it
+ * and so delete it before the devices it is for have read it.
+ */
+export class RelayOutdatedError extends BackchannelError {
+  constructor(relay: string, reason: string) {
+    super(
+      'RELAY_OUTDATED',
+      `The relay ${relay} is from before reader tokens (it answered "${reason}"): what this device leaves there for a contact can be deleted unread ` +
+        "by anyone holding that contact's key, such as a device you unlinked. Messages still sync. Update the relay to this version of `backchannel relay`.",
+      { relay, reason },
+    );
+  }
+}
+
 /** A bug or a failure nobody anticipated (a library threw); `cause` holds the original. */
 export class InternalError extends BackchannelError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
@@ -395,6 +413,7 @@ const CLASS_OF: { readonly [C in ErrorCode]: ErrorClass } = {
   BUSY: BusyError,
   INTERNAL: InternalError,
   RELAY_UNSUPPORTED: RelayUnsupportedError,
+  RELAY_OUTDATED: RelayOutdatedError,
   RELAY_BUSY: RelayBusyError,
   TOPIC_UNPROVEN: TopicUnprovenError,
   CODE_EXPIRED: CodeExpiredError,

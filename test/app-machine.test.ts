@@ -12,7 +12,8 @@ import type { Contact } from '../src/db/database.js';
 import type { DocId } from '../src/db/documentStore.js';
 import { DEFAULT_RELAY_SERVER, type SettingsDoc } from '../src/db/schema.js';
 import type { SocketHandlers } from '../src/effects/socket.js';
-import { InvalidArgumentError, RelayUnsupportedError, TimeoutError } from '../src/errors.js';
+import { InvalidArgumentError, RelayOutdatedError, RelayUnsupportedError, TimeoutError } from '../src/errors.js';
+import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
 import { appMachine, type AppEmitted, type AppInput } from '../src/machines/appMachine.js';
 import type { PairingOutput } from '../src/machines/pairingMachine.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
@@ -356,6 +357,30 @@ describe('appMachine: the relay status the host hears', () => {
       { type: 'relay', status: 'unknown' },
     ]);
     expect([...h.links.values()].every((l) => l.stopped)).toBe(true);
+    h.actor.stop();
+  });
+});
+
+describe('appMachine: a relay from before reader tokens', () => {
+  it('warns the host once per time online, whichever links find it; going offline and back asks again', async () => {
+    const h = harness({ relay: RELAY, contacts: [contact(1), contact(2)] });
+    await h.ready();
+    const outdated = (contactId: string) =>
+      h.actor.send({ type: 'contact.relayOutdated', contactId: contactId as DocId, relay: `${RELAY}/backchannel/v2`, reason: BARE_READERS_PROBLEM });
+    outdated('contact-1');
+    outdated('contact-2');
+    outdated('contact-1'); // a reconnect meets it again
+    const warned = h.heard('relayOutdated') as { error: RelayOutdatedError }[];
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.error).toBeInstanceOf(RelayOutdatedError);
+    expect(warned[0]!.error.data).toEqual({ relay: `${RELAY}/backchannel/v2`, reason: BARE_READERS_PROBLEM });
+    expect(h.actor.getSnapshot().context.relayOutdated).toBe(warned[0]!.error);
+    // Offline, the warning is forgotten (the relay may be updated meanwhile); back online, a link that meets it again tells again.
+    h.actor.send({ type: 'network.offline' });
+    expect(h.actor.getSnapshot().context.relayOutdated).toBeUndefined();
+    h.actor.send({ type: 'network.online' });
+    outdated('contact-2');
+    expect(h.heard('relayOutdated')).toHaveLength(2);
     h.actor.stop();
   });
 });

@@ -31,6 +31,7 @@ const samples: Record<ErrorCode, BackchannelError> = {
   BUSY: new errors.BusyError('one at a time'),
   INTERNAL: new errors.InternalError('oops', { where: 'here' }),
   RELAY_UNSUPPORTED: new errors.RelayUnsupportedError('ws://127.0.0.1:1/v1', 'answered HTTP 404'),
+  RELAY_OUTDATED: new errors.RelayOutdatedError('ws://127.0.0.1:1/backchannel/v2', "deposit's 'readers' must be 1 to 16 distinct tags of 16 hex digits"),
   RELAY_BUSY: new errors.RelayBusyError('The relay is busy: rate limited.', { reason: 'rate-limited', retryAfterMs: 10_000 }),
   TOPIC_UNPROVEN: new errors.TopicUnprovenError('The relay refused announce: prove the topic first.', { re: 'announce', reason: 'prove the topic first' }),
   CODE_EXPIRED: new errors.CodeExpiredError(),

@@ -25,6 +25,7 @@ import {
   ClosedError,
   CodeExpiredError,
   InvalidArgumentError,
+  type RelayOutdatedError,
   type RelayUnsupportedError,
   type TopicUnprovenError,
 } from '../errors.js';
@@ -145,6 +146,12 @@ export type BackchannelEvent =
    * `unsupported`: it does not serve DISCOVER, and `error` says what to run instead.
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
+  /**
+   * A warning, once while online: the relay is a version from before reader tokens. Messages still
+   * sync, but what this device leaves there for a contact's devices can be deleted unread by anyone
+   * holding that contact's key (a device you unlinked). Tell the relay's operator to update it.
+   */
+  | { type: 'relayOutdated'; error: RelayOutdatedError }
   /**
    * A contact is gone without this device asking. `by: 'peer'`: the contact removed me — its card stays
    * (`contact`, with `removed_by: 'peer'`) and its history readable, its link is stopped, sending to it
@@ -281,6 +288,7 @@ export class Backchannel {
     actor.on('contact.seen', ({ contact }) => this.#emit({ type: 'contact', contact }));
     actor.on('refused', ({ contactId, reason, error }) => this.#emit({ type: 'refused', contactId, reason, ...(error ? { error } : {}) }));
     actor.on('relay', ({ status, error }) => this.#emit({ type: 'relay', status, ...(error ? { error } : {}) }));
+    actor.on('relayOutdated', ({ error }) => this.#emit({ type: 'relayOutdated', error }));
     actor.on('transfer', ({ type: _, ...transfer }) => this.#emit({ type: 'transfer', ...transfer }));
     actor.on('deposited', ({ contactId, heads }) => {
       const contact = this.#db.contacts().find((c) => c.id === contactId);
@@ -752,6 +760,11 @@ export class Backchannel {
   /** Why the relay is `unsupported`: a {@link RelayUnsupportedError} saying what to run instead. */
   get relayError(): RelayUnsupportedError | undefined {
     return this.#actor.getSnapshot().context.relayUnsupported;
+  }
+
+  /** Set when the relay turned out to be from before reader tokens (the `relayOutdated` event's warning). */
+  get relayOutdated(): RelayOutdatedError | undefined {
+    return this.#actor.getSnapshot().context.relayOutdated;
   }
 
   /** False after {@link goOffline}: no links run, messages wait in storage. */

@@ -40,7 +40,7 @@ import type { Contact, Database } from '../db/database.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { DocId } from '../db/documentStore.js';
 import { DEFAULT_FILE_SIZE_LIMIT, DEFAULT_RELAY_SERVER, type Message, type SettingsDoc } from '../db/schema.js';
-import { AbortedError, BusyError, InternalError, InvalidArgumentError, toBackchannelError } from '../errors.js';
+import { AbortedError, BusyError, InternalError, InvalidArgumentError, RelayOutdatedError, toBackchannelError } from '../errors.js';
 import type { contactLinkMachine } from './contactLinkMachine.js';
 import type { PairingOutput, pairingMachine } from './pairingMachine.js';
 import { RelayMux } from '../discover/relayMux.js';
@@ -193,7 +193,7 @@ export const appMachine = setup({
       for (const contactId of Object.keys(context.presence))
         enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
       if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
-      enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
+      enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined, relayOutdated: undefined });
     }),
     /**
      * Keys rotated (devices/rotate.ts): our own channel's link and those of the contacts now on a new
@@ -488,6 +488,15 @@ export const appMachine = setup({
           },
         },
         'contact.relay': { actions: 'noteRelay' },
+        // The first link to find the relay outdated tells the host; the rest (and reconnects) say the same.
+        'contact.relayOutdated': {
+          guard: ({ context }) => context.relayOutdated === undefined,
+          actions: enqueueActions(({ enqueue, event }) => {
+            const error = new RelayOutdatedError(event.relay, event.reason);
+            enqueue.assign({ relayOutdated: error });
+            enqueue.emit({ type: 'relayOutdated', error });
+          }),
+        },
         'relay.checked': { actions: 'noteRelay' },
         'contact.refused': {
           actions: emit(({ event }) => ({

@@ -12,7 +12,7 @@ import type { Clock } from '../effects/clock.js';
 import type { RandomBytes } from '../effects/random.js';
 import type { SocketConnector } from '../effects/socket.js';
 import type { StorageAdapter } from '../effects/storage.js';
-import type { BackchannelError, RelayUnsupportedError, TopicUnprovenError } from '../errors.js';
+import type { BackchannelError, RelayOutdatedError, RelayUnsupportedError, TopicUnprovenError } from '../errors.js';
 import type { DirectTransportFactory, RtcImplementation } from '../discover/session.js';
 import type { Journal } from '../journal/journal.js';
 import type { LinkPresence } from './contactLinkMachine.js';
@@ -136,6 +136,8 @@ export interface AppContext {
   relayUp: Record<DocId, boolean>;
   /** Set when the relay check found the relay does not serve DISCOVER. */
   relayUnsupported?: RelayUnsupportedError;
+  /** Set when a link's depot found the relay is from before reader tokens (told to the host once). */
+  relayOutdated?: RelayOutdatedError;
   /** The running pairing's request number, and the name its contact will get. */
   pairingReq: number;
   moniker: string;
@@ -241,6 +243,7 @@ export type AppEmitted =
   | { type: 'deposited'; contactId: DocId; heads: string[] }
   | { type: 'refused'; contactId: DocId; reason: string; error?: TopicUnprovenError }
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
+  | { type: 'relayOutdated'; error: RelayOutdatedError }
   | { type: 'settings.updated'; req: number; settings: SettingsDoc }
   | { type: 'settings.failed'; req: number; error: BackchannelError }
   /**

@@ -57,6 +57,8 @@ type LinkEvent =
   | { type: 'link.synced'; heads: string[] }
   | { type: 'link.refused'; reason: string; error?: TopicUnprovenError }
   | { type: 'link.relay'; up: boolean }
+  /** The depot's relay is one from before reader tokens: deposits list readers by bare tag (the depot's `bareReaders`). */
+  | { type: 'link.bareReaders'; reason: string }
   | FileEvent
   | FileCommand
   | { type: 'STOP' };
@@ -81,6 +83,8 @@ export type LinkPresence = {
   | { type: 'contact.refused'; reason: string; error?: TopicUnprovenError }
   /** This link's connection to the relay came up or went down. */
   | { type: 'contact.relay'; up: boolean }
+  /** The relay (`relay`, its DISCOVER URL) is one from before reader tokens (it refused them, `reason`): deposits go with bare reader tags. */
+  | { type: 'contact.relayOutdated'; relay: string; reason: string }
   /** A file transfer with the contact moved on, finished or failed. */
   | { type: 'contact.file'; file: FileEvent }
 );
@@ -117,6 +121,7 @@ export const linkedDepot = depotMachine.provide({
     announceUp: sendParent({ type: 'link.relay', up: true }),
     announceDown: sendParent({ type: 'link.relay', up: false }),
     announceFetched: () => {},
+    announceBareReaders: sendParent((_, params: { reason: string }) => ({ type: 'link.bareReaders', reason: params.reason })),
   },
 });
 
@@ -239,6 +244,14 @@ export const contactLinkMachine = setup({
     },
     'link.relay': {
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', ...sourceOf(context.input), up: event.up })),
+    },
+    'link.bareReaders': {
+      actions: sendParent(({ context, event }): LinkPresence => ({
+        type: 'contact.relayOutdated',
+        ...sourceOf(context.input),
+        relay: context.input.discover.url,
+        reason: event.reason,
+      })),
     },
     'link.refused': {
       actions: sendParent(({ context, event }): LinkPresence => ({

@@ -1,4 +1,4 @@
-/** The relay or the network is down: say so, and that nothing is lost (links retry by themselves). */
+/** The relay or the network is down: say so, and that nothing is lost (links retry by themselves); or the relay is outdated. */
 import type { Device } from '../device.js';
 
 export function Banner({ device }: { device: Device }) {
@@ -21,6 +21,13 @@ export function Banner({ device }: { device: Device }) {
     return (
       <div role="alert" className="banner">
         {device.bc.relayError?.message ?? 'This relay cannot sync contacts.'} Change it in Settings.
+      </div>
+    );
+  }
+  if (device.bc.relayOutdated) {
+    return (
+      <div role="status" className="banner">
+        This relay is from an earlier version: messages still sync, but what waits there for your contacts is less protected. Ask its operator to update it.
       </div>
     );
   }
