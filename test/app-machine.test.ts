@@ -14,7 +14,7 @@ import { DEFAULT_RELAY_SERVER, type SettingsDoc } from '../src/db/schema.js';
 import type { SocketHandlers } from '../src/effects/socket.js';
 import { InvalidArgumentError, RelayOutdatedError, RelayUnsupportedError, TimeoutError } from '../src/errors.js';
 import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
-import { appMachine, type AppEmitted, type AppInput } from '../src/machines/appMachine.js';
+import { appMachine, relayOutdatedOf, type AppEmitted, type AppInput } from '../src/machines/appMachine.js';
 import type { PairingOutput } from '../src/machines/pairingMachine.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 
@@ -362,25 +362,38 @@ describe('appMachine: the relay status the host hears', () => {
 });
 
 describe('appMachine: a relay from before reader tokens', () => {
-  it('warns the host once per time online, whichever links find it; going offline and back asks again', async () => {
-    const h = harness({ relay: RELAY, contacts: [contact(1), contact(2)] });
+  it('warns the host once per relay, whichever links find it and however often links restart; a new relay is asked afresh', async () => {
+    const OTHER = 'ws://other-relay.test/v1';
+    const h = harness({
+      savedRelay: RELAY,
+      contacts: [contact(1), contact(2)],
+      actors: { saveSettings: fromPromise(async () => ({ kind: 'settings', relay_server: OTHER, ice_servers: [] }) as unknown as SettingsDoc) },
+    });
     await h.ready();
-    const outdated = (contactId: string) =>
-      h.actor.send({ type: 'contact.relayOutdated', contactId: contactId as DocId, relay: `${RELAY}/backchannel/v2`, reason: BARE_READERS_PROBLEM });
+    const outdated = (contactId: string) => h.actor.send({ type: 'contact.relayOutdated', contactId: contactId as DocId, reason: BARE_READERS_PROBLEM });
     outdated('contact-1');
     outdated('contact-2');
     outdated('contact-1'); // a reconnect meets it again
     const warned = h.heard('relayOutdated') as { error: RelayOutdatedError }[];
     expect(warned).toHaveLength(1);
     expect(warned[0]!.error).toBeInstanceOf(RelayOutdatedError);
-    expect(warned[0]!.error.data).toEqual({ relay: `${RELAY}/backchannel/v2`, reason: BARE_READERS_PROBLEM });
-    expect(h.actor.getSnapshot().context.relayOutdated).toBe(warned[0]!.error);
-    // Offline, the warning is forgotten (the relay may be updated meanwhile); back online, a link that meets it again tells again.
+    // The relay as the settings name it (what the host configured), not the links' DISCOVER address.
+    expect(warned[0]!.error.data).toEqual({ relay: RELAY, reason: BARE_READERS_PROBLEM });
+    expect(relayOutdatedOf(h.actor.getSnapshot().context)).toBe(warned[0]!.error);
+    // Offline and back (every link restarts): the same relay, still outdated, not told again.
     h.actor.send({ type: 'network.offline' });
-    expect(h.actor.getSnapshot().context.relayOutdated).toBeUndefined();
     h.actor.send({ type: 'network.online' });
     outdated('contact-2');
-    expect(h.heard('relayOutdated')).toHaveLength(2);
+    expect(h.heard('relayOutdated')).toHaveLength(1);
+    expect(relayOutdatedOf(h.actor.getSnapshot().context)).toBe(warned[0]!.error);
+    // Another relay: the warning about the first holds no more; a link that finds this one outdated too tells again.
+    h.actor.send({ type: 'settings.update', req: 1, patch: { relay_server: OTHER } });
+    await waitFor(h.actor, (s) => s.context.settings?.relay_server === OTHER);
+    expect(relayOutdatedOf(h.actor.getSnapshot().context)).toBeUndefined();
+    outdated('contact-1');
+    const again = h.heard('relayOutdated') as { error: RelayOutdatedError }[];
+    expect(again).toHaveLength(2);
+    expect(again[1]!.error.data).toEqual({ relay: OTHER, reason: BARE_READERS_PROBLEM });
     h.actor.stop();
   });
 });

@@ -180,8 +180,8 @@ describe('files through the depot', () => {
           expect(alice.db.messages(alice.channelId).length).toBe(1);
           expect(bob.db.messages(bob.channelId).map((m) => m.file?.hash)).toEqual([hash]);
         }),
-        // Each fault once on a two-chunk file first, so every branch is reached whatever the draw.
-        { numRuns: RUNS, examples: faults.map((kind, i) => [FILE_CHUNK_BYTES + 1 + i, kind, i]) },
+        // An empty file, then each fault once on a two-chunk file, so every branch is reached whatever the draw.
+        { numRuns: RUNS, examples: [[0, 'clean', 0], ...faults.map((kind, i) => [FILE_CHUNK_BYTES + 1 + i, kind, i] as const)] },
       );
       branches.check();
     },

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { documentId } from '../src/db/database.js';
+import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
 import { AbortedError, RelayUnsupportedError, TimeoutError, type BackchannelError } from '../src/errors.js';
 import { Journal, JOURNAL_KEY } from '../src/journal/journal.js';
 import { BACKCHANNEL_MACHINES, replay, stateOf } from '../src/journal/replay.js';
@@ -40,7 +41,7 @@ type Command =
   | { t: 'rename'; contact: number; moniker: string }
   | { t: 'message'; contact: number; text: string }
   | { t: 'relayCheck'; supported: boolean }
-  | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' }
+  | { t: 'depot'; contact: number; what: 'up' | 'down' | 'deposited' | 'refused' | 'bareReaders' }
   /** A burst of sync messages bringing new heads: the link hears `link.synced` for each. */
   | { t: 'synced'; contact: number; burst: number };
 
@@ -68,7 +69,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('depot' as const),
       contact: fc.nat({ max: 5 }),
-      what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const),
+      what: fc.constantFrom('up' as const, 'down' as const, 'deposited' as const, 'refused' as const, 'bareReaders' as const),
     }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('synced' as const), contact: fc.nat({ max: 5 }), burst: fc.integer({ min: 1, max: 20 }) }) },
@@ -190,6 +191,7 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
   app.on('pairing.code', (e) => e.lifetimeMs !== undefined && (answers['pairing.code (renewing)'] = (answers['pairing.code (renewing)'] ?? 0) + 1));
   app.subscribe((s) => s.matches({ ready: { pairing: { inviting: 'refreshing' } } }) && (answers['refreshing'] = (answers['refreshing'] ?? 0) + 1));
   app.on('contact.seen', () => (answers['contact.seen'] = (answers['contact.seen'] ?? 0) + 1));
+  app.on('relayOutdated', () => (answers['relayOutdated'] = (answers['relayOutdated'] ?? 0) + 1));
   app.start();
   await new Promise<void>((resolve) => app.subscribe((s) => !s.matches('starting') && resolve()));
   const keys: Uint8Array[] = [];
@@ -254,6 +256,8 @@ async function run(commands: Command[], maxRecords: number, storage: MemoryStora
         if (!send) break;
         if (c.what === 'up' || c.what === 'down') send({ type: 'link.relay', up: c.what === 'up' });
         else if (c.what === 'deposited') send({ type: 'link.deposited', heads: [] });
+        // A relay from before reader tokens: the app keeps the warning (an error) in its context, which replay restores.
+        else if (c.what === 'bareReaders') send({ type: 'link.bareReaders', reason: BARE_READERS_PROBLEM });
         else send({ type: 'link.refused', reason: 'depot full for this topic (3 deposits)' });
         break;
       }

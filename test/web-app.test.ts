@@ -213,6 +213,9 @@ describe('the web app in Chromium', { timeout: 120_000 }, () => {
       .getByText(/^ready/)
       .first()
       .waitFor();
+    // The stream shows the newest 60 events (relay polls and keepalives add their own): a message sent now shows in it.
+    await alice.getByLabel('Message to Bob').fill('Sent with the panel open.');
+    await alice.keyboard.press('Enter');
     await panel.getByRole('list', { name: 'Event stream' }).getByText('message.send').first().waitFor();
     const live = (await panel.textContent())!;
     expect(live).toMatch(/link-\w+/); // Bob's link, a child of the app

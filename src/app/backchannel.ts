@@ -39,7 +39,7 @@ import { isRelayUrl, type FileRef, type IceServer, type Message, type SettingsDo
 import type { RtcImplementation } from '../discover/session.js';
 import { observers, type InspectOption } from '../inspect.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
-import { relayStatus, type AppEmitted, type AppEvent, type RelayStatus, type Via } from '../machines/appMachine.js';
+import { relayOutdatedOf, relayStatus, type AppEmitted, type AppEvent, type RelayStatus, type Via } from '../machines/appMachine.js';
 import { backchannelApp } from './actors.js';
 import type { DiscoverTimeouts } from '../machines/discoverMachine.js';
 import type { WormholeTimeouts } from '../machines/wormholeMachine.js';
@@ -147,9 +147,11 @@ export type BackchannelEvent =
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   /**
-   * A warning, once while online: the relay is a version from before reader tokens. Messages still
-   * sync, but what this device leaves there for a contact's devices can be deleted unread by anyone
-   * holding that contact's key (a device you unlinked). Tell the relay's operator to update it.
+   * A warning, once per relay: the relay is a version from before reader tokens. Messages still sync, but what this device leaves there for a contact's
+   * devices can be deleted unread by anyone holding that contact's key (a device you unlinked). Tell
+   * the relay's operator to update it. The relay shows it only when a deposit lists readers: for a
+   * contact with two or more devices, or my own, while they are away; no event does not mean the
+   * relay is current. Also {@link Backchannel.relayOutdated}.
    */
   | { type: 'relayOutdated'; error: RelayOutdatedError }
   /**
@@ -762,9 +764,13 @@ export class Backchannel {
     return this.#actor.getSnapshot().context.relayUnsupported;
   }
 
-  /** Set when the relay turned out to be from before reader tokens (the `relayOutdated` event's warning). */
+  /**
+   * Set once the relay turned out to be from before reader tokens (the `relayOutdated` event's
+   * warning), for as long as the settings name that relay. Undefined does not mean the relay is
+   * current: the relay shows it only when a deposit lists readers (see the event).
+   */
   get relayOutdated(): RelayOutdatedError | undefined {
-    return this.#actor.getSnapshot().context.relayOutdated;
+    return relayOutdatedOf(this.#actor.getSnapshot().context);
   }
 
   /** False after {@link goOffline}: no links run, messages wait in storage. */

@@ -51,6 +51,7 @@ import type { Adopted } from '../devices/adopt.js';
 import type { OwnDevice } from '../devices/linkBundle.js';
 import type { DeviceLinkRecord } from '../devices/linkRecord.js';
 import {
+  relayOutdatedOf,
   relayStatus,
   type AppContext,
   type AppEmitted,
@@ -193,7 +194,7 @@ export const appMachine = setup({
       for (const contactId of Object.keys(context.presence))
         enqueue.emit({ type: 'presence', contactId, via: undefined, lastSeen: lastSeenOf(context, contactId) });
       if (relayStatus(context) !== 'unknown') enqueue.emit({ type: 'relay', status: 'unknown' });
-      enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined, relayOutdated: undefined });
+      enqueue.assign({ presence: {}, relayUp: {}, relayUnsupported: undefined });
     }),
     /**
      * Keys rotated (devices/rotate.ts): our own channel's link and those of the contacts now on a new
@@ -489,10 +490,11 @@ export const appMachine = setup({
         },
         'contact.relay': { actions: 'noteRelay' },
         // The first link to find the relay outdated tells the host; the rest (and reconnects) say the same.
+        // Kept while the relay stays the same (links restart on any settings change, and going offline).
         'contact.relayOutdated': {
-          guard: ({ context }) => context.relayOutdated === undefined,
-          actions: enqueueActions(({ enqueue, event }) => {
-            const error = new RelayOutdatedError(event.relay, event.reason);
+          guard: ({ context }) => relayOutdatedOf(context) === undefined,
+          actions: enqueueActions(({ context, enqueue, event }) => {
+            const error = new RelayOutdatedError(context.settings!.relay_server, event.reason);
             enqueue.assign({ relayOutdated: error });
             enqueue.emit({ type: 'relayOutdated', error });
           }),

@@ -69,6 +69,12 @@ export type { Via };
  */
 export type RelayStatus = 'reachable' | 'unreachable' | 'unknown' | 'unsupported';
 
+/** The outdated-relay warning for the relay the settings name now (one about an earlier relay holds no more). */
+export function relayOutdatedOf(context: Pick<AppContext, 'relayOutdated' | 'settings'>): RelayOutdatedError | undefined {
+  const error = context.relayOutdated;
+  return error && error.data.relay === context.settings?.relay_server ? error : undefined;
+}
+
 /** The relay's status as the links report it (see {@link RelayStatus}). */
 export function relayStatus(context: Pick<AppContext, 'relayUp' | 'relayUnsupported'>): RelayStatus {
   if (context.relayUnsupported) return 'unsupported';
@@ -136,7 +142,7 @@ export interface AppContext {
   relayUp: Record<DocId, boolean>;
   /** Set when the relay check found the relay does not serve DISCOVER. */
   relayUnsupported?: RelayUnsupportedError;
-  /** Set when a link's depot found the relay is from before reader tokens (told to the host once). */
+  /** Set when a link's depot found the relay is from before reader tokens (told to the host once); see `relayOutdatedOf`. */
   relayOutdated?: RelayOutdatedError;
   /** The running pairing's request number, and the name its contact will get. */
   pairingReq: number;

@@ -83,8 +83,8 @@ export type LinkPresence = {
   | { type: 'contact.refused'; reason: string; error?: TopicUnprovenError }
   /** This link's connection to the relay came up or went down. */
   | { type: 'contact.relay'; up: boolean }
-  /** The relay (`relay`, its DISCOVER URL) is one from before reader tokens (it refused them, `reason`): deposits go with bare reader tags. */
-  | { type: 'contact.relayOutdated'; relay: string; reason: string }
+  /** The relay is one from before reader tokens (it refused them, `reason`): deposits go with bare reader tags. */
+  | { type: 'contact.relayOutdated'; reason: string }
   /** A file transfer with the contact moved on, finished or failed. */
   | { type: 'contact.file'; file: FileEvent }
 );
@@ -246,12 +246,7 @@ export const contactLinkMachine = setup({
       actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relay', ...sourceOf(context.input), up: event.up })),
     },
     'link.bareReaders': {
-      actions: sendParent(({ context, event }): LinkPresence => ({
-        type: 'contact.relayOutdated',
-        ...sourceOf(context.input),
-        relay: context.input.discover.url,
-        reason: event.reason,
-      })),
+      actions: sendParent(({ context, event }): LinkPresence => ({ type: 'contact.relayOutdated', ...sourceOf(context.input), reason: event.reason })),
     },
     'link.refused': {
       actions: sendParent(({ context, event }): LinkPresence => ({
