@@ -290,18 +290,25 @@ export class Depot {
   /**
    * The deposits waiting for `topic`, oldest first, from just after `after` (a deposit id; from the
    * start without one), at most `maxFetchChars` of blobs (at least one deposit), leaving out those
-   * deposited with the tag `skip` (the fetching device's own) and those it acked as a reader. Reads
-   * only the deposits it returns.
+   * deposited with the tag `skip` (the fetching device's own) or with one of `mine` (its other devices':
+   * in a contact's channel, theirs are for the contact), and those it acked as a reader. Reads only the
+   * deposits it returns.
    */
-  fetch(topic: string, after?: string, skip?: string): Promise<DepositPage> {
+  fetch(topic: string, after?: string, skip?: string, mine: readonly string[] = []): Promise<DepositPage> {
     // In turn with acks and prunes: a listing must not race a removal (a file gone between list and read).
-    return this.#serial(() => this.#fetch(topic, after, skip));
+    return this.#serial(() => this.#fetch(topic, after, skip, mine));
   }
 
-  async #fetch(topic: string, after: string | undefined, skip: string | undefined): Promise<DepositPage> {
+  async #fetch(topic: string, after: string | undefined, skip: string | undefined, mine: readonly string[]): Promise<DepositPage> {
     await this.#ready();
     const sizes = await this.#index.entries(topic, skip);
-    const ids = [...sizes.keys()].filter((id) => (after === undefined || id > after) && (skip === undefined || parseId(id).tag !== skip)).sort(byId);
+    const leftOut = new Set([...(skip === undefined ? [] : [skip]), ...mine]);
+    const ids = [...sizes.keys()]
+      .filter((id) => {
+        const { tag } = parseId(id);
+        return (after === undefined || id > after) && (tag === undefined || !leftOut.has(tag));
+      })
+      .sort(byId);
     const items: Deposit[] = [];
     let chars = 0;
     for (const id of ids) {

@@ -314,7 +314,7 @@ export class DiscoveryServer {
       this.#watch(conn, topic);
       const after = typeof m.after === 'string' ? m.after : undefined;
       return depot
-        .fetch(topic, after, m.skip as string | undefined)
+        .fetch(topic, after, m.skip as string | undefined, m.mine as string[] | undefined)
         .then(({ items, more }) => this.#send(conn, { type: 'deposits', topic, items, ...(more ? { more } : {}) } satisfies DepositsFrame), fail);
     } else {
       return depot

@@ -26,7 +26,9 @@ const tag = depotTag(contactKey, 'd'.repeat(32));
 type SendBack = (e: SocketEvent | { type: 'doc.changed' }) => void;
 
 /** A depot machine whose effects the test drives, on a simulated clock. */
-function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void; readers?: string[]; tokens?: Record<string, string> } = {}) {
+function harness(
+  options: { deposit?: boolean; inspect?: (e: InspectionEvent) => void; readers?: string[]; tokens?: Record<string, string>; mine?: string[] } = {},
+) {
   const clock = new SimulatedClock();
   const sockets: { sendBack: SendBack; sent: Record<string, unknown>[]; openedAt: number; closed: boolean }[] = [];
   const prepared: PrepareInput[] = [];
@@ -57,7 +59,7 @@ function harness(options: { deposit?: boolean; inspect?: (e: InspectionEvent) =>
       }),
       applyDeposits: fromPromise(async ({ input }) => {
         const ids = (input as { items: { id: string }[] }).items.map((i) => i.id);
-        return { applied: ids.length, ids, tokens: ids.map((id) => options.tokens?.[id] ?? '') };
+        return { applied: ids.length, ids, tokens: ids.map((id) => options.tokens?.[id] ?? ''), ...(options.mine ? { mine: options.mine } : {}) };
       }),
       saveHeads: fromPromise(async () => {}),
     } as never,
@@ -186,6 +188,25 @@ describe('depotMachine (simulated clock)', () => {
     h.changed();
     h.clock.increment(1000);
     expect(h.prepared).toHaveLength(0); // collect-only: never deposits
+    h.actor.stop();
+  });
+
+  it("names my other devices seen depositing in a contact's channel in every later fetch (`mine`), so the relay leaves theirs out", async () => {
+    const other = 'e'.repeat(32);
+    const h = harness({ deposit: false, mine: [other] });
+    h.open();
+    const fetches = () => h.socket().sent.filter((f) => f.type === 'fetch');
+    expect(fetches()[0]).toEqual({ type: 'fetch', topic, skip: tag }); // nothing seen yet
+    // A page holding my other device's deposit (the apply reports it as mine): the next fetch names its tag, and the page after it too.
+    h.reply({ type: 'deposits', topic, items: [{ id: 'x1', blob: 'AAAA' }], more: true });
+    const mine = [depotTag(contactKey, other)];
+    await new Promise((r) => setImmediate(r));
+    expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, after: 'x1', skip: tag });
+    h.reply({ type: 'deposits', topic, items: [{ id: 'x2', blob: 'AAAA' }], more: true });
+    await new Promise((r) => setImmediate(r));
+    expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, after: 'x2', skip: tag, mine });
+    h.reply({ type: 'waiting', topic });
+    expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, skip: tag, mine }); // seen again: listed once
     h.actor.stop();
   });
 

@@ -6,6 +6,7 @@ import { toHex } from '../src/crypto/bytes.js';
 import {
   ackCheck,
   ACK_IDS_PROBLEM,
+  MINE_PROBLEM,
   depotRequestProblem,
   isAckFrame,
   isDepositFrame,
@@ -58,6 +59,14 @@ describe('depot wire', () => {
     expect(isAckFrame({ type: 'ack', topic, ids: ['1', '1'] })).toBe(false);
     expect(depotRequestProblem({ type: 'deposit', topic, blob: 'AAAA', tag: 'ABCDEF0123456789' })).toBe("deposit's 'tag' must be 16 hex digits");
     expect(depotRequestProblem({ type: 'fetch', topic, skip: '' })).toBe("fetch's 'skip' must be a tag of 16 hex digits");
+    // My other devices' tags: 1 to 16 distinct tags.
+    const tags = Array.from({ length: 17 }, (_, i) => i.toString(16).padStart(16, '0'));
+    expect(depotRequestProblem({ type: 'fetch', topic, mine: tags.slice(0, 16) })).toBeUndefined();
+    expect(isFetchFrame({ type: 'fetch', topic, skip: tags[0], mine: tags.slice(1, 3) })).toBe(true);
+    for (const mine of [[], tags, [tags[0], tags[0]], ['ME'], tags[0]]) {
+      expect(depotRequestProblem({ type: 'fetch', topic, mine })).toBe(MINE_PROBLEM);
+      expect(isFetchFrame({ type: 'fetch', topic, mine })).toBe(false);
+    }
   });
 
   it("a deposit's readers: 1 to 16 distinct tags; an ack may name its tag", () => {

@@ -182,13 +182,13 @@ describe('depot', () => {
     for (const blob of ['AAAA', 'BBBB', 'CCCC']) ids.push(await deposit(me, blob, mine));
     const theirsId = await deposit(contact, 'DDDD', theirs);
     ids.push(await deposit(me, 'EEEE', mine));
-    /** Every page of a fetch that skips `skip`, following `more`. */
-    const fetchAll = async (c: typeof me, skip: string) => {
+    /** Every page of a fetch that skips `skip` (and `leftOut`, my other devices' tags), following `more`. */
+    const fetchAll = async (c: typeof me, skip: string, leftOut?: string[]) => {
       const got: string[] = [];
       let after: string | undefined;
       for (;;) {
         c.frames.splice(0);
-        c.send({ type: 'fetch', topic, skip, ...(after ? { after } : {}) });
+        c.send({ type: 'fetch', topic, skip, ...(after ? { after } : {}), ...(leftOut ? { mine: leftOut } : {}) });
         const page = await c.next((f) => f.type === 'deposits');
         const items = page.items as { id: string }[];
         got.push(...items.map((i) => i.id));
@@ -198,6 +198,12 @@ describe('depot', () => {
     };
     expect(await fetchAll(me, mine)).toEqual([theirsId]);
     expect(await fetchAll(contact, theirs)).toEqual(ids);
+    // My other device's deposit is for the contact: a fetch naming it among `mine` leaves it out too, page by page.
+    const other = depotTag(key, 'c'.repeat(32));
+    const otherId = await deposit(me, 'FFFF', other);
+    expect(await fetchAll(me, mine)).toEqual([theirsId, otherId]);
+    expect(await fetchAll(me, mine, [other])).toEqual([theirsId]);
+    expect(await fetchAll(contact, theirs)).toEqual([...ids, otherId]);
     // A bad tag is refused, naming the request.
     me.send({ type: 'fetch', topic, skip: 'ME' });
     expect(await me.next((f) => f.type === 'error')).toEqual({ type: 'error', re: 'fetch', reason: "fetch's 'skip' must be a tag of 16 hex digits" });

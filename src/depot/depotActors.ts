@@ -303,6 +303,8 @@ export interface AppliedDeposits {
   ids: string[];
   tokens: string[];
   files?: FileEvent[];
+  /** In a contact's channel, my other devices whose deposits this page held (for the contact, left alone): later fetches leave them out. */
+  mine?: string[];
 }
 
 /** Apply what the contact deposited (changes validated and saved, file chunks stored and checked); returns the ids to acknowledge. */
@@ -326,6 +328,7 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
   // Whose deposits were applied: what one device of the contact deposited, it has; its other devices may not.
   const senders = new Set<string>();
   const seen = new Set<string>();
+  const mine = new Set<string>();
   for (const item of input.items) {
     // An id twice in a page (a relay's mistake): applied once, acked once (the relay refuses an ack repeating one).
     if (seen.has(item.id)) continue;
@@ -349,6 +352,7 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
     // In our own channel another device's deposit is for me, and for my other devices too: acknowledged
     // with our token (it goes once each of them acked), or, carrying none for us, applied and left.
     const fromMine = input.docs.isOwnDevice(content.sender);
+    if (fromMine && !input.own) mine.add(content.sender);
     if (content.sender === input.deviceId || (fromMine && !input.own)) continue;
     if (content.docId !== input.channelId) continue;
     const token = await tokenOf(content);
@@ -369,7 +373,7 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
   }
   if (ids.length > 0 && upToDate && [...readers].every((d) => senders.has(d)))
     await saveHeadsNow(input, A.getHeads(input.docs.get(input.channelId)), [...readers]);
-  return { applied: ids.length, ids, tokens, ...(files.length > 0 ? { files } : {}) };
+  return { applied: ids.length, ids, tokens, ...(files.length > 0 ? { files } : {}), ...(mine.size > 0 ? { mine: [...mine] } : {}) };
 });
 
 function saveHeadsNow(ledger: DepotLedger, heads: A.Heads, readers: string[]): Promise<void> {

@@ -57,6 +57,7 @@ import type { FileEvent } from '../files/session.js';
 import { depotKey, depotTag } from './payload.js';
 import {
   isBareReadersRefusal,
+  MAX_DEPOSIT_READERS,
   parseDepotReply,
   readerTagOf,
   type AckFrame,
@@ -126,6 +127,12 @@ export interface DepotContext {
   key: Uint8Array;
   /** This device's opaque tag on its deposits (`depotTag`): its fetches skip them at the relay. */
   tag: string;
+  /**
+   * In a contact's channel, the tags of my other devices seen depositing there (what they deposit is
+   * for the contact): fetches name them (`mine`) and the relay leaves their deposits out, so a file one
+   * of them left for an away contact is not fetched again at every poll. At most `MAX_DEPOSIT_READERS`.
+   */
+  mine: string[];
   timeouts: DepotTimeouts;
   /** Failed connection attempts in a row. */
   attempts: number;
@@ -211,6 +218,21 @@ const refusedFile = (hash: string, total: number, reason: string): FileEvent => 
   route: 'device',
 });
 
+/** A fetch for our topic (from just after `after`), leaving out our deposits and my other devices' seen here. */
+const fetchFrame = (context: DepotContext, after?: string): FetchFrame => ({
+  type: 'fetch',
+  topic: context.topic,
+  ...(after === undefined ? {} : { after }),
+  skip: context.tag,
+  ...(context.mine.length > 0 ? { mine: context.mine } : {}),
+});
+
+/** `context.mine` with the tags of `devices` (my other devices seen depositing here) added, up to the cap. */
+function withMine(context: DepotContext, devices: readonly string[] = []): string[] {
+  const tags = devices.map((id) => depotTag(context.input.contactKey, id)).filter((t) => !context.mine.includes(t));
+  return tags.length === 0 ? context.mine : [...context.mine, ...tags].slice(0, MAX_DEPOSIT_READERS);
+}
+
 const ledgerOf = (context: DepotContext) => ({ docs: context.input.docs, storage: context.input.storage, channelId: context.input.channelId });
 
 export const depotMachine = setup({
@@ -248,7 +270,7 @@ export const depotMachine = setup({
     })),
     sendFetch: sendTo('socket', ({ context }) => ({
       type: 'socket.send' as const,
-      text: JSON.stringify({ type: 'fetch', topic: context.topic, skip: context.tag } satisfies FetchFrame),
+      text: JSON.stringify(fetchFrame(context)),
     })),
     /** Parse a relay frame; a depot reply for our topic is raised as a `relay.*` event, anything else is dropped. */
     readFrame: enqueueActions(({ context, event, enqueue }) => {
@@ -298,6 +320,7 @@ export const depotMachine = setup({
       topic: key.topic,
       key: depotKey(input.contactKey),
       tag: depotTag(input.contactKey, input.deviceId),
+      mine: [],
       timeouts: { ...DEFAULT_DEPOT_TIMEOUTS, ...input.timeouts },
       attempts: 0,
       pending: [],
@@ -338,7 +361,7 @@ export const depotMachine = setup({
                     // A page: ask for the next one, after its last deposit (the relay leaves ours out: `skip`).
                     const last = event.items.at(-1);
                     if (!event.more || !last) return;
-                    const frame: FetchFrame = { type: 'fetch', topic: context.topic, after: last.id, skip: context.tag };
+                    const frame = fetchFrame(context, last.id);
                     enqueue.sendTo('socket', { type: 'socket.send', text: JSON.stringify(frame) });
                   }),
                 },
@@ -476,7 +499,10 @@ export const depotMachine = setup({
                         onDone: {
                           target: 'idle',
                           actions: [
-                            assign({ inbox: ({ context }) => context.inbox.slice(1) }),
+                            assign({
+                              inbox: ({ context }) => context.inbox.slice(1),
+                              mine: ({ context, event }) => withMine(context, event.output.mine),
+                            }),
                             enqueueActions(({ context, event, enqueue }) => {
                               if (event.output.ids.length === 0) return;
                               // Our token for each (our tag for deposits of earlier clients): a deposit listing readers waits

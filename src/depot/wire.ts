@@ -5,7 +5,7 @@
  * `server/depot.ts`); DISCOVER's frames on the same endpoint are in `discover/wire.ts`.
  *
  *   → {type:"deposit", topic, blob, tag?, readers?}   ← {type:"deposited", topic, id}
- *   → {type:"fetch", topic, after?, skip?}            ← {type:"deposits", topic, items:[{id, blob}], more?}
+ *   → {type:"fetch", topic, after?, skip?, mine?}     ← {type:"deposits", topic, items:[{id, blob}], more?}
  *   → {type:"ack", topic, ids:[…distinct], tag?, tokens?}  ← {type:"acked", topic}
  *                                        ← {type:"waiting", topic}  (to earlier fetchers, on a deposit)
  *                                        ← {type:"error", re, reason}  (answers the request `re`)
@@ -23,7 +23,9 @@
  * them, is acked by the tag alone: anyone holding the contact key could.) A reader fetches with its tag
  * as `skip`; the relay deletes the deposit once every listed reader acked, and lists it no more to a
  * reader that did. A deposit without `readers` goes at the first ack; an ack takes nothing else
- * without a token or tag that a deposit's entry names.
+ * without a token or tag that a deposit's entry names. In a contact's channel a fetch may name the
+ * tags of the fetcher's other devices (`mine`): what they deposited is for the contact, so the relay
+ * leaves it out too (a relay from before `mine` ignores it and sends them, as before).
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -62,6 +64,13 @@ export interface FetchFrame {
    * those this device acknowledged already.
    */
   skip?: string;
+  /**
+   * The tags of the fetching device's other devices (my devices; at most {@link MAX_DEPOSIT_READERS},
+   * distinct), in a contact's channel: what they deposited there is for the contact, never for this
+   * device, so the relay leaves those deposits out too. The relay learns no more than it had: the
+   * contact's deposits list the same tags as their readers.
+   */
+  mine?: string[];
 }
 
 /** The listed deposits are applied here: the relay may delete them. */
@@ -166,13 +175,21 @@ export const isAckTokens = (v: unknown, ids: unknown): v is string[] =>
  */
 export const ackCheck = (token: string): string => toHex(sha256(fromHex(token)).subarray(0, 16));
 const optionalReaders = (v: unknown): boolean => v === undefined || isReaderTags(v);
+/** A fetch's `mine`: 1 to {@link MAX_DEPOSIT_READERS} distinct tags. */
+const optionalMine = (v: unknown): boolean =>
+  v === undefined || (Array.isArray(v) && v.length > 0 && v.length <= MAX_DEPOSIT_READERS && v.every(isDepotTag) && distinct(v as string[]));
 
 export const isDepotRequestType = (v: unknown): v is DepotRequestType => v === 'deposit' || v === 'fetch' || v === 'ack';
 
 export const isDepositFrame = (v: unknown): v is DepositFrame =>
   isObject(v) && v.type === 'deposit' && isTopic(v.topic) && isBase64(v.blob) && optionalTag(v.tag) && optionalReaders(v.readers);
 export const isFetchFrame = (v: unknown): v is FetchFrame =>
-  isObject(v) && v.type === 'fetch' && isTopic(v.topic) && (v.after === undefined || typeof v.after === 'string') && optionalTag(v.skip);
+  isObject(v) &&
+  v.type === 'fetch' &&
+  isTopic(v.topic) &&
+  (v.after === undefined || typeof v.after === 'string') &&
+  optionalTag(v.skip) &&
+  optionalMine(v.mine);
 export const isAckFrame = (v: unknown): v is AckFrame =>
   isObject(v) &&
   v.type === 'ack' &&
@@ -230,6 +247,8 @@ export const BARE_READERS_PROBLEM = "deposit's 'readers' must be 1 to 16 distinc
  * deposit nothing there.
  */
 export const isBareReadersRefusal = (reason: string): boolean => reason === BARE_READERS_PROBLEM;
+/** Why a fetch's `mine` was refused. */
+export const MINE_PROBLEM = `fetch's 'mine' must be 1 to ${MAX_DEPOSIT_READERS} distinct tags of 16 hex digits`;
 /** Why an ack's `tokens` were refused. */
 export const TOKENS_PROBLEM = "ack's 'tokens' must be one per id, each 32 hex digits or ''";
 
@@ -243,6 +262,7 @@ export function depotRequestProblem(m: Unknown & { type: DepotRequestType }): st
   if (m.type === 'deposit' && !optionalTag(m.tag)) return "deposit's 'tag' must be 16 hex digits";
   if (m.type === 'deposit' && !optionalReaders(m.readers)) return READERS_PROBLEM;
   if (m.type === 'fetch' && !optionalTag(m.skip)) return "fetch's 'skip' must be a tag of 16 hex digits";
+  if (m.type === 'fetch' && !optionalMine(m.mine)) return MINE_PROBLEM;
   if (m.type === 'fetch' && m.after !== undefined && (typeof m.after !== 'string' || m.after.length > 64)) return "fetch's 'after' must be a deposit id";
   if (m.type === 'ack' && !isStrings(m.ids)) return "ack needs 'ids', a list of deposit ids";
   if (m.type === 'ack' && !distinct(m.ids as string[])) return ACK_IDS_PROBLEM;
