@@ -83,6 +83,23 @@ describe('files through the depot', () => {
     expect(fileRoute(10, -1)).toBe('device');
   });
 
+  it("my other device's file chunks, even a page of chunks alone, name it as mine in a contact's channel (later fetches leave them out); not in our own", async () => {
+    const { alice, prepared } = await aliceSends(seededBytes(FILE_CHUNK_BYTES + 10, 7));
+    const other = await device(); // another device of Alice's: the same channel, her first device among its own
+    other.db.docs.setOwnDevices([alice.db.deviceId]);
+    const items = prepared.deposits.slice(1).map((d, i) => ({ id: `c${i}`, blob: d.blob }));
+    const apply = (own: boolean) =>
+      toPromise(
+        createActor(applyDeposits, {
+          input: { docs: other.db.docs, storage: other.storage, channelId: other.channelId, key, deviceId: other.db.deviceId, items, ...(own ? { own } : {}) },
+        }).start(),
+      );
+    const inContact = await apply(false);
+    expect(inContact.mine).toEqual([alice.db.deviceId]);
+    expect(inContact.ids).toEqual([]); // left for the contact, never acknowledged
+    expect((await apply(true)).mine).toBeUndefined();
+  });
+
   it('deposits: the message first, then one sealed deposit per chunk, each under the deposit size', async () => {
     const data = seededBytes(2 * FILE_CHUNK_BYTES + 5, 1);
     const { hash, prepared } = await aliceSends(data);

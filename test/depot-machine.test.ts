@@ -15,7 +15,7 @@ import { discoveryTopic } from '../src/crypto/topic.js';
 import { proveTopic, topicKey } from '../src/crypto/topicKey.js';
 import { toHex } from '../src/crypto/bytes.js';
 import { depotTag } from '../src/depot/payload.js';
-import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
+import { BARE_READERS_PROBLEM, MINE_PROBLEM } from '../src/depot/wire.js';
 import { TopicUnprovenError } from '../src/errors.js';
 
 const contactKey = new Uint8Array(32).fill(7);
@@ -197,7 +197,8 @@ describe('depotMachine (simulated clock)', () => {
     h.open();
     const fetches = () => h.socket().sent.filter((f) => f.type === 'fetch');
     expect(fetches()[0]).toEqual({ type: 'fetch', topic, skip: tag }); // nothing seen yet
-    // A page holding my other device's deposit (the apply reports it as mine): the next fetch names its tag, and the page after it too.
+    // A page holding my other device's deposit (the apply reports it as mine). Its `more` follow-up goes before the apply ends,
+    // without the tag; the fetches after the apply name it.
     h.reply({ type: 'deposits', topic, items: [{ id: 'x1', blob: 'AAAA' }], more: true });
     const mine = [depotTag(contactKey, other)];
     await new Promise((r) => setImmediate(r));
@@ -207,6 +208,11 @@ describe('depotMachine (simulated clock)', () => {
     expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, after: 'x2', skip: tag, mine });
     h.reply({ type: 'waiting', topic });
     expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, skip: tag, mine }); // seen again: listed once
+    // A relay that refuses it: fetched again at once without it, and from then on.
+    h.reply({ type: 'error', re: 'fetch', reason: MINE_PROBLEM });
+    expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, skip: tag });
+    h.reply({ type: 'waiting', topic });
+    expect(fetches().at(-1)).toEqual({ type: 'fetch', topic, skip: tag });
     h.actor.stop();
   });
 
@@ -363,7 +369,8 @@ describe('depotMachine (simulated clock)', () => {
 
   it('is in the journal: replay rebuilds its state exactly as it ran', async () => {
     const journal = await Journal.open({ storage: new MemoryStorage(), flushMs: 1 });
-    const h = harness({ inspect: journal.observe });
+    // My other device seen depositing too: the tags it learns are in the state replay rebuilds.
+    const h = harness({ inspect: journal.observe, mine: ['e'.repeat(32)] });
     h.socket().sendBack({ type: 'socket.closed' });
     h.clock.increment(100);
     h.open();
@@ -374,11 +381,14 @@ describe('depotMachine (simulated clock)', () => {
     const ack = h.nextSent('ack');
     h.reply({ type: 'deposits', topic, items: [{ id: 'a', blob: 'AAAA' }] });
     await ack;
+    h.reply({ type: 'waiting', topic });
+    expect(h.socket().sent.at(-1)).toMatchObject({ type: 'fetch', mine: [depotTag(contactKey, 'e'.repeat(32))] });
     h.changed();
     const [replayed] = (await replay(journal)).filter((r) => r.machine === 'depot');
     expect(replayed?.failure).toBeUndefined();
     expect(replayed!.events).toBeGreaterThan(5);
     expect(stateOf(replayed!.snapshot!)).toBe(stateOf(h.actor.getSnapshot()));
+    expect(replayed!.snapshot!.context.mine).toEqual(h.actor.getSnapshot().context.mine);
     h.actor.stop();
     await journal.close();
   });

@@ -52,8 +52,8 @@ function watched(connector: SocketConnector) {
     return {
       ...socket,
       send(text: string) {
-        const frame = text.startsWith('{"type":"fetch"') ? parse(text) : undefined;
-        if (frame) seen.push({ dir: 'fetch', frame });
+        const frame = parse(text);
+        if (frame?.type === 'fetch') seen.push({ dir: 'fetch', frame });
         socket.send(text);
       },
       close: (...args: Parameters<typeof socket.close>) => socket.close(...args),
@@ -101,7 +101,7 @@ describe("my other device's deposits for a contact", () => {
       const second = deposited(alice2, 'and a second one');
       await alice2.send(bobOnAlice2.id, { text: 'and a second one' });
       await second;
-      // A reply to a fetch made once the relay held it (the `waiting` one, or the next poll).
+      // A reply that comes after the relay held it: to the `waiting` fetch, or (had that come first) the next poll's.
       const replies = () => fetchesOnTopic().filter((s) => s.dir === 'deposits').length;
       const before = replies();
       await until(() => replies() > before, 30_000);

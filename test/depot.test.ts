@@ -166,10 +166,10 @@ describe('depot', () => {
   it("leaves a device's own deposits out of its fetches (an opaque tag per device and contact), page by page", async () => {
     const relay = await startRelay({ depotLimits: { maxFetchChars: 8 } });
     const key = new Uint8Array(32).fill(0x51);
-    const [mine, theirs] = [depotTag(key, 'a'.repeat(32)), depotTag(key, 'b'.repeat(32))];
+    const [myTag, theirs] = [depotTag(key, 'a'.repeat(32)), depotTag(key, 'b'.repeat(32))];
     // Opaque: not the device id, different per device and per contact.
-    expect(mine).toMatch(/^[0-9a-f]{16}$/);
-    expect(new Set([mine, theirs, depotTag(new Uint8Array(32).fill(0x52), 'a'.repeat(32))]).size).toBe(3);
+    expect(myTag).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Set([myTag, theirs, depotTag(new Uint8Array(32).fill(0x52), 'a'.repeat(32))]).size).toBe(3);
     const [me, contact] = [await rawClient(relay.discoveryUrl), await rawClient(relay.discoveryUrl)];
     const topic = await proveOn(me, key);
     await proveOn(contact, key);
@@ -179,9 +179,9 @@ describe('depot', () => {
       return (await c.next((f) => f.type === 'deposited')).id as string;
     };
     const ids: string[] = [];
-    for (const blob of ['AAAA', 'BBBB', 'CCCC']) ids.push(await deposit(me, blob, mine));
+    for (const blob of ['AAAA', 'BBBB', 'CCCC']) ids.push(await deposit(me, blob, myTag));
     const theirsId = await deposit(contact, 'DDDD', theirs);
-    ids.push(await deposit(me, 'EEEE', mine));
+    ids.push(await deposit(me, 'EEEE', myTag));
     /** Every page of a fetch that skips `skip` (and `leftOut`, my other devices' tags), following `more`. */
     const fetchAll = async (c: typeof me, skip: string, leftOut?: string[]) => {
       const got: string[] = [];
@@ -196,13 +196,13 @@ describe('depot', () => {
         after = items.at(-1)!.id;
       }
     };
-    expect(await fetchAll(me, mine)).toEqual([theirsId]);
+    expect(await fetchAll(me, myTag)).toEqual([theirsId]);
     expect(await fetchAll(contact, theirs)).toEqual(ids);
     // My other device's deposit is for the contact: a fetch naming it among `mine` leaves it out too, page by page.
     const other = depotTag(key, 'c'.repeat(32));
     const otherId = await deposit(me, 'FFFF', other);
-    expect(await fetchAll(me, mine)).toEqual([theirsId, otherId]);
-    expect(await fetchAll(me, mine, [other])).toEqual([theirsId]);
+    expect(await fetchAll(me, myTag)).toEqual([theirsId, otherId]);
+    expect(await fetchAll(me, myTag, [other])).toEqual([theirsId]);
     expect(await fetchAll(contact, theirs)).toEqual([...ids, otherId]);
     // A bad tag is refused, naming the request.
     me.send({ type: 'fetch', topic, skip: 'ME' });

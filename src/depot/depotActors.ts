@@ -335,6 +335,9 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
     seen.add(item.id);
     const content = openAnyDeposit(input.key, item.blob);
     if (!content) continue; // not ours to read: leave it
+    // Another device of mine, in a contact's channel: its deposits (file chunks too) are for the contact; later fetches leave them out.
+    const fromMine = input.docs.isOwnDevice(content.sender);
+    if (fromMine && !input.own) mine.add(content.sender);
     if (content.kind === 'chunk') {
       try {
         const applied = await applyChunk(input, content);
@@ -351,8 +354,6 @@ export const applyDeposits = fromPromise<AppliedDeposits, ApplyInput>(async ({ i
     // Ours, or another device of mine: for the contact. Acknowledged here, the relay would drop it unseen.
     // In our own channel another device's deposit is for me, and for my other devices too: acknowledged
     // with our token (it goes once each of them acked), or, carrying none for us, applied and left.
-    const fromMine = input.docs.isOwnDevice(content.sender);
-    if (fromMine && !input.own) mine.add(content.sender);
     if (content.sender === input.deviceId || (fromMine && !input.own)) continue;
     if (content.docId !== input.channelId) continue;
     const token = await tokenOf(content);

@@ -58,6 +58,7 @@ import { depotKey, depotTag } from './payload.js';
 import {
   isBareReadersRefusal,
   MAX_DEPOSIT_READERS,
+  MINE_PROBLEM,
   parseDepotReply,
   readerTagOf,
   type AckFrame,
@@ -133,6 +134,8 @@ export interface DepotContext {
    * of them left for an away contact is not fetched again at every poll. At most `MAX_DEPOSIT_READERS`.
    */
   mine: string[];
+  /** The relay refused a fetch over `mine` (one that reads it otherwise): fetches leave it out from then on. */
+  mineRefused?: boolean;
   timeouts: DepotTimeouts;
   /** Failed connection attempts in a row. */
   attempts: number;
@@ -224,7 +227,7 @@ const fetchFrame = (context: DepotContext, after?: string): FetchFrame => ({
   topic: context.topic,
   ...(after === undefined ? {} : { after }),
   skip: context.tag,
-  ...(context.mine.length > 0 ? { mine: context.mine } : {}),
+  ...(context.mine.length > 0 && context.mineRefused !== true ? { mine: context.mine } : {}),
 });
 
 /** `context.mine` with the tags of `devices` (my other devices seen depositing here) added, up to the cap. */
@@ -378,6 +381,11 @@ export const depotMachine = setup({
                   },
                 ],
                 'relay.error': [
+                  // A relay that will not take our `mine`: fetch without it (as before it, fetching my other devices' deposits again).
+                  {
+                    guard: ({ context, event }) => event.re === 'fetch' && event.reason === MINE_PROBLEM && context.mineRefused !== true,
+                    actions: [assign({ mineRefused: true }), 'sendFetch'],
+                  },
                   { guard: ({ context, event }) => event.re === 'deposit' && context.voided > 0, actions: 'consumeVoided' },
                   {
                     // A relay from before ack tokens: the same deposits go again, their readers by bare tag (not a refusal).

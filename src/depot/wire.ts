@@ -67,8 +67,8 @@ export interface FetchFrame {
   /**
    * The tags of the fetching device's other devices (my devices; at most {@link MAX_DEPOSIT_READERS},
    * distinct), in a contact's channel: what they deposited there is for the contact, never for this
-   * device, so the relay leaves those deposits out too. The relay learns no more than it had: the
-   * contact's deposits list the same tags as their readers.
+   * device, so the relay leaves those deposits out too. The relay learns that these tags are one
+   * side's devices: little it could not infer (the contact's deposits list them as their readers).
    */
   mine?: string[];
 }
