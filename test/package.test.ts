@@ -58,16 +58,16 @@ async function sh(command: string, args: string[], cwd: string, env: NodeJS.Proc
   }
 }
 
-/** The fenced block of `lang` in `markdown` after `heading`, or whose first line is `// <name>`. */
-export function codeBlock(markdown: string, where: { heading: string } | { file: string }): string {
-  const blocks = [...markdown.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ at: m.index, body: m[2]! }));
+/** The fenced block in `markdown` after `heading` (the first in `lang`, when given), or whose first line is `// <name>`. */
+export function codeBlock(markdown: string, where: { heading: string; lang?: string } | { file: string }): string {
+  const blocks = [...markdown.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ at: m.index, lang: m[1], body: m[2]! }));
   if ('file' in where) {
     const block = blocks.find((b) => b.body.startsWith(`// ${where.file}\n`));
     if (!block) throw new Error(`no code block starting with "// ${where.file}"`);
     return block.body;
   }
   const at = markdown.indexOf(`\n${where.heading}\n`);
-  const block = blocks.find((b) => at >= 0 && b.at > at);
+  const block = blocks.find((b) => at >= 0 && b.at > at && (where.lang === undefined || b.lang === where.lang));
   if (!block) throw new Error(`no code block after "${where.heading}"`);
   return block.body;
 }
@@ -243,7 +243,7 @@ describe('the packed packages', () => {
   it('(a) the README quick start compiles strictly without the DOM lib and pairs two devices through the packaged relay', async () => {
     const bundlers = readFileSync(join(ROOT, 'docs/bundlers.md'), 'utf8');
     write(join(app, 'tsconfig.json'), codeBlock(bundlers, { file: 'tsconfig.json' }));
-    write(join(app, 'quickstart.ts'), codeBlock(readFileSync(join(ROOT, 'README.md'), 'utf8'), { heading: '## Quick start' }));
+    write(join(app, 'quickstart.ts'), codeBlock(readFileSync(join(ROOT, 'README.md'), 'utf8'), { heading: '## Quick start', lang: 'ts' }));
     // Every entry's declarations, too (those needing an optional peer are left out: it is not installed).
     const entries = Object.keys(PACKAGE.exports).filter((s) => s !== './package.json' && !NEEDS_PEER.has(s));
     write(
