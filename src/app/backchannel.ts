@@ -147,11 +147,12 @@ export type BackchannelEvent =
    */
   | { type: 'relay'; status: RelayStatus; error?: RelayUnsupportedError }
   /**
-   * A warning, once per relay: the relay is a version from before reader tokens. Messages still sync, but what this device leaves there for a contact's
-   * devices can be deleted unread by anyone holding that contact's key (a device you unlinked). Tell
-   * the relay's operator to update it. The relay shows it only when a deposit lists readers: for a
-   * contact with two or more devices, or my own, while they are away; no event does not mean the
-   * relay is current. Also {@link Backchannel.relayOutdated}.
+   * A warning, once per relay: the relay is a version from before reader tokens. Messages still
+   * sync, but what this device leaves there for a contact's devices can be deleted unread by anyone
+   * holding that contact's key (a device you unlinked). Tell the relay's operator to update it. The
+   * relay shows it only when a deposit lists readers: for a contact with two or more devices, or my
+   * own, while they are away; no event does not mean the relay is current. Also
+   * {@link Backchannel.relayOutdated}.
    */
   | { type: 'relayOutdated'; error: RelayOutdatedError }
   /**
