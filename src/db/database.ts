@@ -98,6 +98,8 @@ function parsePendingRotation(bytes: Uint8Array | undefined): PendingRotation | 
  * document stays stored, no longer read — so a contact rotating again and again cannot grow the card.
  */
 export const CONTACT_KEYS = 3;
+/** The channel ids `#channelId` remembers before it starts afresh (far more than the keys of a large address book). */
+const MAX_REMEMBERED_CHANNEL_IDS = 65_536;
 
 /** "Clear all data on this device": remove every app record, keep the identity (device_id, keypair). */
 export async function clearAppData(storage: StorageAdapter): Promise<void> {
@@ -147,6 +149,8 @@ export class Database {
   #rotating: PendingRotation | undefined;
   // Set notices are read again on every change a contact's device passes on: each is verified once.
   readonly #verifySet = cachedDeviceSetVerifier();
+  /** Contact keys (hex) → their channel document ids (see `#channelId`). */
+  readonly #channelIds = new Map<string, DocId>();
 
   private constructor(
     storage: StorageAdapter,
@@ -442,7 +446,7 @@ export class Database {
    * its card records: what a message naming one of them must be signed with (db/messageSignature.ts).
    */
   senderKeys(channel: DocId, doc: A.Doc<unknown>): TheirKeys {
-    const card = this.#cards().find((c) => c.channels.some((k) => documentId(fromHex(k)) === channel));
+    const card = this.#cards().find((c) => c.channels.some((k) => this.#channelId(k) === channel));
     const root = card?.public_key;
     if (root === undefined) return { theirs: new Map() };
     // The keys are taken from the card's key outward (provenSetOf): a statement by anyone else binds none.
@@ -571,7 +575,7 @@ export class Database {
     await this.docs.remove('contact', id);
     this.docs.forgetSenderKeys();
     for (const channel of this.channelsOf(contact)) {
-      if (this.contacts().some((c) => c.channels.some((k) => documentId(fromHex(k)) === channel))) continue;
+      if (this.contacts().some((c) => c.channels.some((k) => this.#channelId(k) === channel))) continue;
       if (this.docs.has(channel)) await this.docs.remove('channel', channel);
       await this.#storage.removeRange(['sync', channel]);
     }
@@ -591,12 +595,27 @@ export class Database {
   channelOf(contact: Contact): DocId {
     const key = contact.channels[0];
     if (!key) throw new NotFoundError('channel of contact', contact.id);
-    return documentId(fromHex(key));
+    return this.#channelId(key);
+  }
+
+  /**
+   * The channel document id of a contact key (hex), remembered: finding a channel's card reads every
+   * card's keys, once per message checked and per deposit prepared, and HKDF for each made opening a
+   * device with 1,000 contacts quadratic. Bounded by the keys the cards hold (at most three each).
+   */
+  #channelId(key: string): DocId {
+    let id = this.#channelIds.get(key);
+    if (id === undefined) {
+      id = documentId(fromHex(key));
+      if (this.#channelIds.size >= MAX_REMEMBERED_CHANNEL_IDS) this.#channelIds.clear();
+      this.#channelIds.set(key, id);
+    }
+    return id;
   }
 
   /** Every channel document of a contact: the one written first, then those of earlier keys (read, never written). */
   channelsOf(contact: Pick<Contact, 'channels'>): DocId[] {
-    return contact.channels.map((k) => documentId(fromHex(k)));
+    return contact.channels.map((k) => this.#channelId(k));
   }
 
   /** A contact's messages from all its channels, the earliest keys' first. */
