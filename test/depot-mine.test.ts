@@ -12,12 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
+import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { topicKey } from '../src/crypto/topicKey.js';
 import { depotTag } from '../src/depot/payload.js';
 import type { SocketConnector } from '../src/effects/socket.js';
 import { textOf } from '../src/db/schema.js';
+import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
 
 let relay: Relay;
@@ -83,14 +84,12 @@ describe("my other device's deposits for a contact", () => {
 
       const { topic } = topicKey(fromHex(bobOnAlice.channels[0]!));
       const alice2Tag = depotTag(fromHex(bobOnAlice.channels[0]!), alice2.deviceId);
-      const deposited = (bc: Backchannel, text: string) =>
-        new Promise<void>((resolve) => bc.subscribe((e: BackchannelEvent) => e.type === 'deposited' && e.upTo?.text === text && resolve()));
+      const deposited = eventsOf(alice2, 'deposited');
       const fetchesOnTopic = () => watch.seen.filter((s) => s.frame.topic === topic);
 
       // Alice's second device writes to Bob, away: the relay keeps it for him, and tells Alice's first device.
-      const first = deposited(alice2, 'from my laptop');
       await alice2.send(bobOnAlice2.id, { text: 'from my laptop' });
-      await first;
+      await deposited.next((e) => e.upTo?.text === 'from my laptop');
       // Alice's first device fetches it once (the waste this removes: before, at every poll)...
       await until(() => fetchesOnTopic().some((s) => s.dir === 'deposits' && (s.frame.items?.length ?? 0) > 0), 30_000);
       // ...and then names her second device's tag in its fetches.
@@ -98,9 +97,8 @@ describe("my other device's deposits for a contact", () => {
       const learnedAt = fetchesOnTopic().findIndex((s) => s.dir === 'fetch' && s.frame.mine?.includes(alice2Tag));
 
       // More from the second device: the relay tells the first (`waiting`), whose fetch now brings none of it.
-      const second = deposited(alice2, 'and a second one');
       await alice2.send(bobOnAlice2.id, { text: 'and a second one' });
-      await second;
+      await deposited.next((e) => e.upTo?.text === 'and a second one');
       // A reply that comes after the relay held it: to the `waiting` fetch, or (had that come first) the next poll's.
       const replies = () => fetchesOnTopic().filter((s) => s.dir === 'deposits').length;
       const before = replies();

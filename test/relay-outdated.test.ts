@@ -12,12 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../server/index.js';
 import { MemoryStorage } from '../src/adapters/memoryStorage.js';
 import { nodeSocketConnector } from '../src/adapters/nodeSocket.js';
-import { createBackchannel, type Backchannel, type BackchannelEvent } from '../src/app/backchannel.js';
+import { createBackchannel, type Backchannel } from '../src/app/backchannel.js';
 import { BARE_READERS_PROBLEM } from '../src/depot/wire.js';
 import { errorFrame } from '../src/discover/wire.js';
 import type { SocketConnector } from '../src/effects/socket.js';
 import { RelayOutdatedError } from '../src/errors.js';
 import { textOf } from '../src/db/schema.js';
+import { eventsOf } from './helpers/events.js';
 import { until } from './helpers/wait.js';
 
 let relay: Relay;
@@ -53,12 +54,6 @@ function beforeReaderTokens(connector: SocketConnector) {
   return { connector: wrapped, seen };
 }
 
-const events = (bc: Backchannel) => {
-  const got: BackchannelEvent[] = [];
-  bc.subscribe((e) => got.push(e));
-  return got;
-};
-
 describe('a relay from before reader tokens', () => {
   it('takes the deposit again by bare tags, warns the host once (RELAY_OUTDATED), and both of the contact’s devices still read it', async () => {
     const old = beforeReaderTokens(nodeSocketConnector());
@@ -69,7 +64,7 @@ describe('a relay from before reader tokens', () => {
     try {
       const alice = await track(createBackchannel({ storage: new MemoryStorage(), connector: old.connector, relay: relay.url, journal: false }));
       const [bob1, bob2] = await Promise.all(storages.map((s) => track(open(s))));
-      const got = events(alice);
+      const [deposited, warned, refused] = [eventsOf(alice, 'deposited'), eventsOf(alice, 'relayOutdated'), eventsOf(alice, 'refused')];
       const { code, done } = await alice.invite({ moniker: 'Bob' });
       const [bobOnAlice, aliceOnBob] = await Promise.all([done, bob1!.accept(code, { moniker: 'Alice' })]);
       const link = await bob1!.linkDevice();
@@ -82,26 +77,25 @@ describe('a relay from before reader tokens', () => {
       await until(() => alice.presence(bobOnAlice.id) === undefined);
 
       const first = await alice.send(bobOnAlice.id, { text: 'while you were away' });
-      await until(() => got.some((e) => e.type === 'deposited' && e.upTo?.id === first.id), 30_000);
+      await deposited.next((e) => e.upTo?.id === first.id);
       expect(old.seen.refused, 'a deposit with tokens went first and was refused').toBeGreaterThan(0);
       // The same deposit again, listing both of Bob's devices by bare tag: the relay keeps it for each.
       expect(old.seen.bare.length, 'the same deposit went again by bare tags').toBeGreaterThan(0);
       expect(new Set(old.seen.bare)).toEqual(new Set([2]));
       const refusedBefore = old.seen.refused;
-      const warned = got.filter((e) => e.type === 'relayOutdated');
-      expect(warned).toHaveLength(1);
-      const { error } = warned[0] as Extract<BackchannelEvent, { type: 'relayOutdated' }>;
+      expect(warned.seen).toHaveLength(1);
+      const { error } = warned.seen[0]!;
       expect(error).toBeInstanceOf(RelayOutdatedError);
       expect(error.code).toBe('RELAY_OUTDATED');
       expect(error.data).toMatchObject({ reason: BARE_READERS_PROBLEM });
       expect(alice.relayOutdated).toBe(error);
       // Nothing failed in the host's eyes: no refusal.
-      expect(got.filter((e) => e.type === 'refused')).toEqual([]);
+      expect(refused.seen).toEqual([]);
 
       // A second message: deposited too, and no second warning.
       const second = await alice.send(bobOnAlice.id, { text: 'and this' });
-      await until(() => got.some((e) => e.type === 'deposited' && e.upTo?.id === second.id), 30_000);
-      expect(got.filter((e) => e.type === 'relayOutdated')).toHaveLength(1);
+      await deposited.next((e) => e.upTo?.id === second.id);
+      expect(warned.seen).toHaveLength(1);
       // On the same connection it went by bare tags at once: no second refusal.
       expect(old.seen.refused).toBe(refusedBefore);
 
